@@ -1,0 +1,2 @@
+/* daemon - not yet written */
+#include "config.h"

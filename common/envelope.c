@@ -1,0 +1,2 @@
+/* envelope - not yet written */
+#include "config.h"

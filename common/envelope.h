@@ -1,0 +1,88 @@
+/*
+ * envelope - the immutable envelope at the start of every message file.
+ *
+ * File layout (all integers big-endian):
+ *   "TERNMSG\n"  8-octet magic
+ *   u32 version (ENVELOPE_VERSION)
+ *   u32 length of the encoded envelope that follows
+ *   encoded envelope (ipc.h typed encoding, fields below in order)
+ *   message body: the header and content exactly as received, CRLF lines,
+ *   dot-stuffing removed, starting with tern's Received: header.
+ *
+ * The file is written by smtpd (it holds the only writable descriptor) and
+ * read by queued at commit, by deliverd, and by "ternctl rebuild"; each
+ * reader treats it as untrusted and decodes with bounds checks.
+ */
+#ifndef TERN_ENVELOPE_H
+#define TERN_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "addr.h"
+
+#define ENVELOPE_MAGIC		"TERNMSG\n"
+#define ENVELOPE_VERSION	1
+#define ENVELOPE_MAX_LEN	(4 * 1024 * 1024)
+#define ENVELOPE_MAX_RCPTS	100000
+#define QID_MAX			32
+#define HOSTNAME_MAX		255
+
+/* DSN NOTIFY flags (RFC 3461) */
+#define NOTIFY_NEVER	0x01
+#define NOTIFY_SUCCESS	0x02
+#define NOTIFY_FAILURE	0x04
+#define NOTIFY_DELAY	0x08
+
+enum dsn_ret { DSN_RET_DEFAULT = 0, DSN_RET_FULL = 1, DSN_RET_HDRS = 2 };
+enum body_type { BODY_7BIT = 0, BODY_8BITMIME = 1 };
+
+struct envelope_rcpt {
+	char		addr[ADDR_TEXT_MAX];	/* addr_format() form */
+	char		*orcpt;			/* ORCPT or NULL, owned */
+	uint32_t	notify;			/* NOTIFY_* or 0 = default */
+};
+
+struct envelope {
+	char			qid[QID_MAX];
+	uint64_t		arrival;	/* seconds since the epoch */
+	char			sender[ADDR_TEXT_MAX];	/* "" for <> */
+	char			helo[HOSTNAME_MAX + 1];
+	char			client_name[HOSTNAME_MAX + 1];
+	char			client_addr[64];	/* numeric */
+	char			protocol[16];	/* SMTP, ESMTP, ESMTPS, ... */
+	char			*envid;		/* DSN ENVID or NULL, owned */
+	uint32_t		ret;		/* enum dsn_ret */
+	uint32_t		body;		/* enum body_type */
+	uint32_t		nrcpt;
+	struct envelope_rcpt	*rcpts;		/* owned */
+};
+
+/* envelope_free - release what e owns (not e itself) */
+void envelope_free(struct envelope *e);
+
+/*
+ * envelope_encode - the file prefix (magic, version, length, envelope) in
+ * a new buffer (*out, caller frees) of *outlen octets.
+ */
+void envelope_encode(const struct envelope *e, unsigned char **out,
+    size_t *outlen);
+
+/*
+ * envelope_read - read and decode the envelope at the start of fd (pread,
+ * does not move the offset).  On success fills *e (caller frees with
+ * envelope_free) and *body_offset; returns 0.  Returns -1 with a reason in
+ * err on a short, truncated, oversized or malformed envelope.
+ */
+int envelope_read(int fd, struct envelope *e, off_t *body_offset,
+    char *err, size_t errsize);
+
+/*
+ * envelope_decode - decode from a memory buffer holding at least the
+ * whole prefix; same contract as envelope_read.
+ */
+int envelope_decode(const unsigned char *buf, size_t len,
+    struct envelope *e, size_t *body_offset, char *err, size_t errsize);
+
+#endif

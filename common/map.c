@@ -1,0 +1,2 @@
+/* map - not yet written */
+#include "config.h"

@@ -1,0 +1,39 @@
+/*
+ * map - read-only lookups in Berkeley DB hash maps compiled by ternmap.
+ *
+ * A map "FILE" is read from "FILE.db".  Keys are stored lowercased with
+ * their terminating NUL excluded; values are the text after the key.
+ * Readers notice when ternmap atomically replaced the file (inode or mtime
+ * changed) and reopen it.
+ */
+#ifndef TERN_MAP_H
+#define TERN_MAP_H
+
+#include <stddef.h>
+
+struct map;
+
+/* map_open - open FILE.db read-only; NULL with a reason in err */
+struct map *map_open(const char *file, char *err, size_t errsize);
+/* map_close - close and free */
+void map_close(struct map *m);
+/*
+ * map_lookup - look key up (case-insensitively); copies the value into
+ * val.  Reopens the file first if it was replaced.  1 found, 0 not found,
+ * -1 error (value too long, or the database could not be read).
+ */
+int map_lookup(struct map *m, const char *key, char *val, size_t valsize);
+
+/*
+ * map_compile - compile the text map src into src.db atomically (written
+ * to a temporary file, fsynced, renamed).  aliases selects the aliases(5)
+ * syntax ("name: value, value", continuation lines start with white space)
+ * instead of "key value".  Problems go to report (file, line, message);
+ * returns the number of problems, 0 when the map was written.
+ */
+typedef void (*map_report_fn)(const char *file, int line, const char *msg,
+    void *arg);
+int map_compile(const char *src, int aliases, map_report_fn report,
+    void *arg);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * msg - every IPC message type, named for who talks to whom about what.
+ *
+ * Payload layouts are documented beside each type (fields in order, with
+ * ipc.h's typed encoding).  A receiver checks the type is one it expects
+ * from that peer and decodes with ipc_get_*() + ipc_get_end(); anything
+ * else disconnects the peer.
+ */
+#ifndef TERN_MSG_H
+#define TERN_MSG_H
+
+enum msg_type {
+	MSG_NONE = 0,
+
+	/* smtpd -> queued */
+	MSG_SMTPD_MESSAGE_OPEN = 100,	/* (none) */
+	MSG_SMTPD_MESSAGE_COMMIT,	/* str qid, u64 file size */
+	MSG_SMTPD_MESSAGE_ABORT,	/* str qid */
+
+	/* queued -> smtpd */
+	MSG_QUEUED_MESSAGE_OPENED = 150, /* str qid; fd: the new file (rw) */
+	MSG_QUEUED_MESSAGE_COMMITTED,	/* str qid */
+	MSG_QUEUED_MESSAGE_FAILED,	/* u32 smtp code, str "x.y.z text" */
+
+	/* smtpd, queued -> lookupd */
+	MSG_LOOKUP_RCPT = 200,		/* str address (addr_format form) */
+	MSG_LOOKUP_RESOLVE,		/* str address */
+
+	/* lookupd -> smtpd, queued */
+	MSG_LOOKUPD_RCPT_VERDICT = 250,	/* u32 enum lookup_verdict */
+	MSG_LOOKUPD_RESOLVED,		/* u32 enum lookup_verdict, u32 n,
+					   n x (u32 enum resolve_kind, str target) */
+
+	/* queued -> deliverd */
+	MSG_QUEUED_DELIVER_LOCAL = 300,	/* u32 job, str qid, str sender,
+					   u64 arrival, u64 body offset, u32 n,
+					   n x (u32 rcpt index, str address,
+					        str mailbox user);
+					   fd: the message file (read-only) */
+	/* deliverd -> queued */
+	MSG_DELIVERD_RESULT = 350,	/* u32 job, u32 rcpt index,
+					   u32 enum deliver_status,
+					   str dsn "x.y.z", str text */
+	MSG_DELIVERD_JOB_DONE,		/* u32 job */
+
+	/* master <-> children */
+	MSG_MASTER_PEER = 400,		/* u32 enum peer_kind; fd: socket */
+	MSG_MASTER_RELOAD,		/* (none): reread the configuration */
+	MSG_MASTER_STOP,		/* (none): finish current work, exit */
+	MSG_SMTPD_STATUS,		/* u32 1 = busy, 0 = idle */
+	MSG_QUEUED_FLUSH,		/* (none): retry everything now */
+};
+
+enum lookup_verdict {
+	LOOKUP_UNKNOWN = 0,	/* local domain, no such user: 550 5.1.1 */
+	LOOKUP_LOCAL = 1,	/* local user or mailbox */
+	LOOKUP_ALIAS = 2,	/* an alias in alias_maps */
+	LOOKUP_REMOTE = 3,	/* not a local domain: relay policy decides */
+	LOOKUP_TEMPFAIL = 4,	/* a table could not be read: 451 4.3.0 */
+};
+
+enum resolve_kind {
+	RESOLVE_LOCAL = 1,	/* target = mailbox user (local part) */
+	RESOLVE_REMOTE = 2,	/* target = full address for the smtp transport */
+};
+
+enum deliver_status {
+	DELIVER_OK = 0,
+	DELIVER_TEMPFAIL = 1,
+	DELIVER_PERMFAIL = 2,
+};
+
+enum peer_kind {
+	PEER_SMTPD = 1,
+	PEER_QUEUED = 2,
+};
+
+#endif

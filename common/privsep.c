@@ -1,0 +1,2 @@
+/* privsep - not yet written */
+#include "config.h"

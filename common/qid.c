@@ -1,0 +1,2 @@
+/* qid - not yet written */
+#include "config.h"

@@ -1,0 +1,21 @@
+/*
+ * qid - queue IDs: unique, time-ordered, safe as file names.
+ */
+#ifndef TERN_QID_H
+#define TERN_QID_H
+
+#include <stddef.h>
+
+#define QID_LEN 16	/* 16 uppercase hex digits */
+
+/*
+ * qid_new - a new queue ID in buf (at least QID_LEN + 1): microseconds
+ * since the epoch shifted left 8 bits plus a sequence number, in hex, so
+ * IDs sort by arrival.  Only queued calls it; the O_EXCL create of the
+ * message file is what finally guarantees uniqueness.
+ */
+void qid_new(char *buf, size_t size);
+/* qid_valid - 1 when s is a well-formed queue ID (hex, QID_LEN long) */
+int qid_valid(const char *s);
+
+#endif

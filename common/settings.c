@@ -1,0 +1,2 @@
+/* settings - not yet written */
+#include "config.h"

@@ -1,0 +1,120 @@
+/*
+ * settings - every tern.conf setting, declared once in one table.
+ *
+ * The parser, "ternctl config", "ternd -n" and the checks behind
+ * tern.conf(5) all read the table in settings.c, so they cannot disagree.
+ * The file format: one "key = value" per line, '#' starts a comment line,
+ * blank lines ignored, lists separated by commas and/or white space, a
+ * line that starts with white space continues the previous one.
+ * Durations take s, m, h, d, w suffixes (bare number = seconds); sizes take
+ * k, m, g (powers of 1024; bare number = octets).  "$myhostname" inside a
+ * value is replaced by the effective myhostname.
+ */
+#ifndef TERN_SETTINGS_H
+#define TERN_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct strlist {
+	char	**v;		/* owned strings */
+	size_t	  n;
+};
+
+enum bare_newline_mode {
+	BARE_NEWLINE_NORMALIZE = 0,
+	BARE_NEWLINE_REJECT = 1,
+};
+
+/* The effective configuration.  Strings and lists are owned. */
+struct settings {
+	char			*myhostname;
+	struct strlist		 local_domains;
+	char			*spool_dir;
+	char			*daemon_directory;
+	struct strlist		 smtp_listen;
+	struct strlist		 submission_listen;
+	struct strlist		 mynetworks;
+	char			*mailbox_base;
+	uint64_t		 message_size_limit;
+	long			 smtpd_recipient_limit;
+	long			 smtpd_max_procs;
+	long			 smtpd_min_spare;
+	char			*tern_user;
+	char			*tern_queue_user;
+	enum bare_newline_mode	 smtpd_bare_newline;
+	struct strlist		 alias_maps;
+	char			*smtpd_banner;
+	long			 smtpd_timeout;		/* seconds */
+	long			 smtpd_data_timeout;	/* seconds */
+	long			 smtpd_hard_error_limit;
+	long			 minimal_backoff_time;	/* seconds */
+	long			 maximal_backoff_time;	/* seconds */
+	long			 maximal_queue_lifetime;	/* seconds */
+	long			 bounce_queue_lifetime;	/* seconds */
+	long			 delay_warning_time;	/* seconds, 0 = off */
+	long			 local_delivery_limit;
+	long			 shutdown_timeout;	/* seconds */
+	long			 daemon_restart_backoff_max; /* seconds */
+};
+
+enum setting_type {
+	SETTING_STRING,
+	SETTING_BOOL,		/* yes/no, true/false, on/off, 1/0 */
+	SETTING_INT,		/* non-negative decimal, bounded */
+	SETTING_SIZE,		/* octets */
+	SETTING_DURATION,	/* seconds */
+	SETTING_LIST,
+	SETTING_ENUM,		/* one of a fixed set of words */
+};
+
+struct setting_def {
+	const char	*name;
+	enum setting_type type;
+	size_t		 offset;	/* into struct settings */
+	const char	*defval;	/* as it would be written in tern.conf */
+	const char	*help;		/* one line for tern.conf(5) */
+	long		 min, max;	/* SETTING_INT/DURATION bounds */
+	const char	*const *words;	/* SETTING_ENUM: NULL-terminated */
+};
+
+/* settings_table - the one table; *n gets its length */
+const struct setting_def *settings_table(size_t *n);
+
+/* settings_defaults - fill s with every default (owned allocations) */
+void settings_defaults(struct settings *s);
+/* settings_free - release everything s owns */
+void settings_free(struct settings *s);
+
+/*
+ * settings_report_fn - receives one problem: file, line (0 when not tied
+ * to a line) and message.
+ */
+typedef void (*settings_report_fn)(const char *file, int line,
+    const char *msg, void *arg);
+
+/*
+ * settings_load - defaults, then the file at path applied on top.
+ * Every problem (unknown key, bad value, duplicate key, unreadable file)
+ * goes to report; returns the number of problems (0 = usable).  A missing
+ * file is a problem unless missing_ok.
+ */
+int settings_load(struct settings *s, const char *path, int missing_ok,
+    settings_report_fn report, void *arg);
+/*
+ * settings_parse_buffer - as settings_load, from len bytes of text
+ * (name is used in reports).  s must already hold defaults.
+ */
+int settings_parse_buffer(struct settings *s, const char *name,
+    const char *text, size_t len, settings_report_fn report, void *arg);
+
+/* settings_print - "name = value" lines; only_changed skips defaults */
+void settings_print(FILE *fp, const struct settings *s, int only_changed);
+
+/* settings_parse_duration - "300s", "5m", "4h", "5d", "2w", "30"; -1 bad */
+int settings_parse_duration(const char *text, long *out);
+/* settings_parse_size - "50m", "10k", "1g", "1024"; -1 bad or overflow */
+int settings_parse_size(const char *text, uint64_t *out);
+
+#endif

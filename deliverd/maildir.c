@@ -1,0 +1,2 @@
+/* maildir - not yet written */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* transport_local - not yet written */
+#include "config.h"

@@ -1,0 +1,1 @@
+/* transport_local.h - not yet written */

@@ -1,0 +1,2 @@
+/* lookup_rcpt - not yet written */
+#include "config.h"

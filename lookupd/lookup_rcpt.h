@@ -1,0 +1,1 @@
+/* lookup_rcpt.h - not yet written */

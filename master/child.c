@@ -1,0 +1,2 @@
+/* child - not yet written */
+#include "config.h"

@@ -1,0 +1,1 @@
+/* child.h - not yet written */

@@ -1,0 +1,2 @@
+/* master_listen - not yet written */
+#include "config.h"

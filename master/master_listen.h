@@ -1,0 +1,1 @@
+/* master_listen.h - not yet written */

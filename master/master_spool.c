@@ -1,0 +1,2 @@
+/* master_spool - not yet written */
+#include "config.h"

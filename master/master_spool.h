@@ -1,0 +1,1 @@
+/* master_spool.h - not yet written */

@@ -1,0 +1,1 @@
+/* queue_backend.h - not yet written */

@@ -1,0 +1,2 @@
+/* queue_bdb - not yet written */
+#include "config.h"

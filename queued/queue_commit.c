@@ -1,0 +1,2 @@
+/* queue_commit - not yet written */
+#include "config.h"

@@ -1,0 +1,1 @@
+/* queue_commit.h - not yet written */

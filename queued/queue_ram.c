@@ -1,0 +1,2 @@
+/* queue_ram - not yet written */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* queue_records - not yet written */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* queue_store - not yet written */
+#include "config.h"

@@ -1,0 +1,102 @@
+/*
+ * queue_store - the queue index behind a small interface.
+ *
+ * queued is the only caller.  The index holds only what changes (message
+ * flags, per-recipient state); the immutable envelope lives in the message
+ * file.  Records are encoded with an explicit version, never as raw structs.
+ * Backends: "bdb" (Berkeley DB 5.3 transactional environment, shipped) and
+ * "ram" (for unit tests).  Updates become durable only at queue_store_sync(),
+ * which lets queued group many commits into one log flush.
+ */
+#ifndef TERN_QUEUE_STORE_H
+#define TERN_QUEUE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+
+enum rcpt_state {
+	RCPT_PENDING = 0,	/* waiting for (another) delivery attempt */
+	RCPT_DELIVERED = 1,	/* done: delivered */
+	RCPT_FAILED = 2,	/* done: permanent failure, bounce owed/sent */
+};
+
+#define QMSG_F_WARNED	0x1	/* delay warning sent */
+
+struct queue_msg_rec {
+	char		qid[QID_MAX];
+	uint64_t	arrival;	/* seconds since the epoch */
+	uint32_t	nrcpt;
+	uint32_t	flags;		/* QMSG_F_* */
+};
+
+struct queue_rcpt_rec {
+	uint32_t	idx;		/* index in the envelope */
+	uint32_t	state;		/* enum rcpt_state */
+	uint32_t	attempts;
+	uint64_t	next_try;	/* seconds since the epoch */
+	uint64_t	last_try;
+	char		dsn[16];	/* last status "x.y.z" or "" */
+	char		last_error[512];
+};
+
+/*
+ * queue_store_iter_fn - called once per message with all its recipient
+ * records; return non-zero to stop iterating.
+ */
+typedef int (*queue_store_iter_fn)(const struct queue_msg_rec *msg,
+    const struct queue_rcpt_rec *rcpts, size_t nrcpt, void *arg);
+
+struct queue_store;
+
+/*
+ * queue_store_open - open backend ("bdb" or "ram") in dir (the spool's
+ * db/ directory for bdb; ignored for ram).  bdb runs recovery at every
+ * open.  Returns NULL with a reason in err.
+ */
+struct queue_store *queue_store_open(const char *backend, const char *dir,
+    char *err, size_t errsize);
+void queue_store_close(struct queue_store *qs);
+
+/*
+ * queue_store_message_add - add a message and its recipient records in one
+ * transaction.  Not durable until queue_store_sync().  0 or -1.
+ */
+int queue_store_message_add(struct queue_store *qs,
+    const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
+    size_t nrcpt);
+/* queue_store_message_update - rewrite the message record (flags) */
+int queue_store_message_update(struct queue_store *qs,
+    const struct queue_msg_rec *msg);
+/* queue_store_rcpt_update - rewrite one recipient record */
+int queue_store_rcpt_update(struct queue_store *qs, const char *qid,
+    const struct queue_rcpt_rec *rcpt);
+/* queue_store_message_remove - delete a message and all its recipients */
+int queue_store_message_remove(struct queue_store *qs, const char *qid);
+/*
+ * queue_store_message_get - the records of one message; *rcpts is a new
+ * array (caller frees).  1 found, 0 not found, -1 error.
+ */
+int queue_store_message_get(struct queue_store *qs, const char *qid,
+    struct queue_msg_rec *msg, struct queue_rcpt_rec **rcpts, size_t *nrcpt);
+/*
+ * queue_store_sync - make every change so far durable with one log flush
+ * (group commit).  0 or -1.
+ */
+int queue_store_sync(struct queue_store *qs);
+/* queue_store_iterate - every message in qid order */
+int queue_store_iterate(struct queue_store *qs, queue_store_iter_fn fn,
+    void *arg);
+
+/* Record encodings, shared by the backends; exposed for unit tests. */
+void queue_msg_rec_encode(const struct queue_msg_rec *r, unsigned char **out,
+    size_t *len);
+int queue_msg_rec_decode(const unsigned char *p, size_t len,
+    struct queue_msg_rec *r);
+void queue_rcpt_rec_encode(const struct queue_rcpt_rec *r,
+    unsigned char **out, size_t *len);
+int queue_rcpt_rec_decode(const unsigned char *p, size_t len,
+    struct queue_rcpt_rec *r);
+
+#endif

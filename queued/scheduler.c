@@ -1,0 +1,2 @@
+/* scheduler - not yet written */
+#include "config.h"

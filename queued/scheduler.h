@@ -1,0 +1,1 @@
+/* scheduler.h - not yet written */

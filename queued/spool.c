@@ -1,0 +1,2 @@
+/* spool - not yet written */
+#include "config.h"

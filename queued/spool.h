@@ -1,0 +1,1 @@
+/* spool.h - not yet written */

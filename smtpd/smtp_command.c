@@ -1,0 +1,2 @@
+/* smtp_command - not yet written */
+#include "config.h"

@@ -1,0 +1,1 @@
+/* smtp_command.h - not yet written */

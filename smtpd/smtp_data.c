@@ -1,0 +1,2 @@
+/* smtp_data - not yet written */
+#include "config.h"

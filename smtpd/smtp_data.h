@@ -1,0 +1,1 @@
+/* smtp_data.h - not yet written */

@@ -1,0 +1,2 @@
+/* smtp_io - not yet written */
+#include "config.h"

@@ -1,0 +1,1 @@
+/* smtp_io.h - not yet written */

@@ -1,0 +1,2 @@
+/* smtp_received - not yet written */
+#include "config.h"

@@ -1,0 +1,1 @@
+/* smtp_received.h - not yet written */

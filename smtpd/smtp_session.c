@@ -1,0 +1,2 @@
+/* smtp_session - not yet written */
+#include "config.h"

@@ -1,0 +1,1 @@
+/* smtp_session.h - not yet written */

@@ -1,0 +1,29 @@
+/*
+ * check_main - runs every unit test suite; exit status 0 only when all pass.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "check_suites.h"
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(addr_suite());
+	int failed;
+
+	srunner_add_suite(sr, smtp_command_suite());
+	srunner_add_suite(sr, smtp_data_suite());
+	srunner_add_suite(sr, ipc_suite());
+	srunner_add_suite(sr, settings_suite());
+	srunner_add_suite(sr, received_suite());
+	srunner_add_suite(sr, maildir_suite());
+	srunner_add_suite(sr, envelope_suite());
+	srunner_add_suite(sr, queue_store_suite());
+	srunner_add_suite(sr, map_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

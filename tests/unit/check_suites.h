@@ -1,0 +1,18 @@
+/* check_suites - every unit test suite linked into check_tern */
+#ifndef TERN_CHECK_SUITES_H
+#define TERN_CHECK_SUITES_H
+
+#include <check.h>
+
+Suite *addr_suite(void);
+Suite *smtp_command_suite(void);
+Suite *smtp_data_suite(void);
+Suite *ipc_suite(void);
+Suite *settings_suite(void);
+Suite *received_suite(void);
+Suite *maildir_suite(void);
+Suite *envelope_suite(void);
+Suite *queue_store_suite(void);
+Suite *map_suite(void);
+
+#endif
