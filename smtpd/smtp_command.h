@@ -1,1 +1,81 @@
-/* smtp_command.h - not yet written */
+/*
+ * smtp_command - parse one SMTP command line (RFC 5321 4.1, with the
+ * parameters of SIZE, 8BITMIME, DSN, SMTPUTF8 and AUTH).
+ *
+ * Pure functions, no I/O: the session hands in a line without its CRLF and
+ * gets a parsed command or the exact reply to send.  The parser is strict
+ * where RFC 5321 is (no space after the colon in "MAIL FROM:<...>" is
+ * required to be absent; tolerated as Postfix does) and never reads past
+ * len.
+ */
+#ifndef TERN_SMTP_COMMAND_H
+#define TERN_SMTP_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define SMTP_LINE_MAX		512	/* RFC 5321 4.5.3.1.4, with CRLF */
+/* MAIL/RCPT may be longer by their extensions' allowances (RFC 1870,
+ * 3461 5.4, 4954 5) */
+#define SMTP_MAIL_LINE_MAX	(SMTP_LINE_MAX + 26 + 100 + 500 + 64)
+#define SMTP_RCPT_LINE_MAX	(SMTP_LINE_MAX + 500 + 64)
+#define SMTP_ENVID_MAX		100
+#define SMTP_ORCPT_MAX		500
+
+enum smtp_verb {
+	SMTP_CMD_UNKNOWN = 0,
+	SMTP_CMD_HELO, SMTP_CMD_EHLO, SMTP_CMD_MAIL, SMTP_CMD_RCPT,
+	SMTP_CMD_DATA, SMTP_CMD_RSET, SMTP_CMD_NOOP, SMTP_CMD_QUIT,
+	SMTP_CMD_VRFY, SMTP_CMD_EXPN, SMTP_CMD_HELP, SMTP_CMD_STARTTLS,
+	SMTP_CMD_AUTH, SMTP_CMD_BDAT,
+};
+
+/* what the session has advertised (limits what MAIL/RCPT may carry) */
+#define SMTP_EXT_SIZE		0x01
+#define SMTP_EXT_8BITMIME	0x02
+#define SMTP_EXT_DSN		0x04
+#define SMTP_EXT_SMTPUTF8	0x08
+#define SMTP_EXT_AUTH		0x10
+
+struct smtp_command {
+	enum smtp_verb	verb;
+	/* argument text after the verb (HELO domain, VRFY string, AUTH...),
+	 * pointing into the caller's line; not NUL-terminated */
+	const char	*arg;
+	size_t		 arglen;
+
+	/* MAIL and RCPT */
+	struct mailaddr	 addr;
+
+	/* MAIL parameters */
+	uint64_t	 size;		/* SIZE=, 0 when absent */
+	int		 body;		/* enum body_type (envelope.h) */
+	int		 ret;		/* enum dsn_ret */
+	char		 envid[SMTP_ENVID_MAX + 1];	/* xtext decoded */
+	int		 smtputf8;
+	char		 auth[ADDR_TEXT_MAX];	/* AUTH= value, decoded */
+
+	/* RCPT parameters */
+	uint32_t	 notify;	/* NOTIFY_* (envelope.h), 0 absent */
+	char		 orcpt[SMTP_ORCPT_MAX + 1];	/* "rfc822;addr" as sent */
+};
+
+/*
+ * smtp_command_parse - parse line[0..len) (no CRLF).  ext says which
+ * extensions were advertised (EHLO): parameters of others are refused.
+ * Returns 0 with *cmd filled, or an SMTP reply code (500, 501, 502, 504,
+ * 553, 555) with the full reply ("501 5.5.4 Syntax: ...") in reply.
+ * An unknown verb yields 500 5.5.2 with cmd->verb = SMTP_CMD_UNKNOWN.
+ */
+int smtp_command_parse(const char *line, size_t len, int ext,
+    struct smtp_command *cmd, char *reply, size_t replysize);
+
+/* smtp_verb_name - "MAIL", "RCPT", ... for logs */
+const char *smtp_verb_name(enum smtp_verb v);
+
+/* xtext_decode - RFC 3461 4 xtext ("+XX" hex escapes); -1 if malformed */
+int xtext_decode(const char *in, size_t len, char *out, size_t outsize);
+
+#endif
