@@ -70,9 +70,16 @@ enum deliver_status {
 	DELIVER_PERMFAIL = 2,
 };
 
+/*
+ * What MSG_MASTER_PEER hands over.  ternd creates every channel: smtpd and
+ * deliverd get theirs at fixed descriptors (daemon.h); lookupd and queued
+ * get each of theirs as a MSG_MASTER_PEER, also when a peer is restarted.
+ */
 enum peer_kind {
-	PEER_SMTPD = 1,
-	PEER_QUEUED = 2,
+	PEER_SMTPD = 1,		/* to lookupd or queued: a new smtpd */
+	PEER_QUEUED = 2,	/* to lookupd: queued's lookup channel */
+	PEER_LOOKUPD = 3,	/* to queued: its (new) channel to lookupd */
+	PEER_DELIVERD = 4,	/* to queued: a (new) local deliverd */
 };
 
 #endif

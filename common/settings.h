@@ -8,7 +8,9 @@
  * line that starts with white space continues the previous one.
  * Durations take s, m, h, d, w suffixes (bare number = seconds); sizes take
  * k, m, g (powers of 1024; bare number = octets).  "$myhostname" inside a
- * value is replaced by the effective myhostname.
+ * string or list value is replaced by the effective myhostname once the
+ * whole file is read, so the order of lines does not matter.  A logical
+ * line (with its continuations) holds at most SETTINGS_LINE_MAX octets.
  */
 #ifndef TERN_SETTINGS_H
 #define TERN_SETTINGS_H
@@ -16,6 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#define SETTINGS_LINE_MAX	4096		/* octets per logical line */
+#define SETTINGS_FILE_MAX	(1024 * 1024)	/* octets per file */
+
+struct sockaddr;
 
 struct strlist {
 	char	**v;		/* owned strings */
@@ -75,12 +82,17 @@ struct setting_def {
 	size_t		 offset;	/* into struct settings */
 	const char	*defval;	/* as it would be written in tern.conf */
 	const char	*help;		/* one line for tern.conf(5) */
-	long		 min, max;	/* SETTING_INT/DURATION bounds */
+	long		 min, max;	/* INT/SIZE/DURATION: value bounds;
+					   STRING: length bounds (max 0 = none) */
 	const char	*const *words;	/* SETTING_ENUM: NULL-terminated */
+	/* STRING or each LIST item, after expansion: 0, or -1 and a reason */
+	int		(*check)(const char *value, char *err, size_t errsize);
 };
 
 /* settings_table - the one table; *n gets its length */
 const struct setting_def *settings_table(size_t *n);
+/* settings_find - the table entry called name, or NULL */
+const struct setting_def *settings_find(const char *name);
 
 /* settings_defaults - fill s with every default (owned allocations) */
 void settings_defaults(struct settings *s);
@@ -116,5 +128,25 @@ void settings_print(FILE *fp, const struct settings *s, int only_changed);
 int settings_parse_duration(const char *text, long *out);
 /* settings_parse_size - "50m", "10k", "1g", "1024"; -1 bad or overflow */
 int settings_parse_size(const char *text, uint64_t *out);
+/* settings_parse_bool - yes/no, true/false, on/off, 1/0; -1 bad */
+int settings_parse_bool(const char *text, int *out);
+
+/*
+ * settings_listen_parse - split a smtp_listen/submission_listen entry:
+ * "host:port", "[v6addr]:port", "*:port" or a bare "port" (the last two
+ * mean every address: host becomes "").  host is an IPv4 or IPv6 literal
+ * (without brackets) or a host name; port is 1-65535, written back in
+ * canonical decimal.  0, or -1 when malformed or a buffer is too small.
+ */
+int settings_listen_parse(const char *entry, char *host, size_t hostsize,
+    char *port, size_t portsize);
+/*
+ * settings_network_match - 1 when the address sa is inside any mynetworks
+ * entry of nets ("a.b.c.d/n", "[v6]/n", "v6/n", or a bare address), else 0.
+ * An IPv4-mapped IPv6 address also matches IPv4 entries.  Entries that do
+ * not parse never match (settings_load has already reported them).
+ */
+int settings_network_match(const struct strlist *nets,
+    const struct sockaddr *sa);
 
 #endif

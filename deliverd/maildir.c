@@ -1,2 +1,428 @@
-/* maildir - not yet written */
+/*
+ * maildir - write one message into a Maildir (tmp -> fsync -> new).
+ *
+ * Called by transport_local in the per-delivery child, after that child has
+ * switched for good to the mailbox owner's uid and gid.  It must never
+ * follow a symbolic link for tmp/, new/ or cur/ or for the file it
+ * creates, never leave a file in new/ that is not complete and on disk,
+ * and never log: everything it has to say goes back in err.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "maildir.h"
+#include "msg.h"
+#include "xmalloc.h"
+
+#define MAILDIR_BUFSIZE		(64 * 1024)
+#define MAILDIR_NAME_MAX	256
+#define MAILDIR_CREATE_TRIES	5
+
+/*
+ * The copy buffers: 64 KiB in and out, so a message costs a few system
+ * calls per 64 KiB rather than one per line.
+ */
+struct maildir_out {
+	int		fd;
+	size_t		len;
+	unsigned char	buf[MAILDIR_BUFSIZE];
+	unsigned char	in[MAILDIR_BUFSIZE];
+};
+
+/* maildir_host_encode - hostname with '/' and ':' as \057 and \072 */
+static int
+maildir_host_encode(char *dst, size_t size, const char *host)
+{
+	size_t o = 0;
+	const char *p;
+
+	for (p = host; *p != '\0'; p++) {
+		const char *rep = NULL;
+		size_t rlen = 1;
+
+		if (*p == '/')
+			rep = "\\057";
+		else if (*p == ':')
+			rep = "\\072";
+		if (rep != NULL)
+			rlen = 4;
+		if (o + rlen >= size)
+			return -1;
+		if (rep != NULL)
+			memcpy(dst + o, rep, rlen);
+		else
+			dst[o] = *p;
+		o += rlen;
+	}
+	if (o >= size)
+		return -1;
+	dst[o] = '\0';
+	return 0;
+}
+
+/* maildir_unique_name - a Maildir unique file name (see maildir.h) */
+int
+maildir_unique_name(char *buf, size_t size, const char *hostname)
+{
+	static unsigned int count;
+	char host[MAILDIR_NAME_MAX], local[MAILDIR_NAME_MAX];
+	struct timeval tv;
+	int n;
+
+	if (hostname == NULL || *hostname == '\0') {
+		if (gethostname(local, sizeof(local)) != 0)
+			strlcpy(local, "localhost", sizeof(local));
+		local[sizeof(local) - 1] = '\0';
+		hostname = local;
+	}
+	if (maildir_host_encode(host, sizeof(host), hostname) != 0)
+		return -1;
+	gettimeofday(&tv, NULL);
+	n = snprintf(buf, size, "%lld.M%ldP%ldQ%uR%08x.%s",
+	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), ++count,
+	    (unsigned int)arc4random(), host);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	return 0;
+}
+
+/*
+ * maildir_fail - fill err from an errno value and return the status.
+ * A full disk or quota, a permission problem and a missing directory are
+ * all conditions an administrator can repair, so they defer the mail
+ * rather than bounce it.
+ */
+static int
+maildir_fail(char *err, size_t errsize, int e, const char *what)
+{
+	const char *dsn = "4.3.0";
+
+	if (e == ENOSPC || e == EDQUOT)
+		dsn = "4.2.2";
+	else if (e == EACCES || e == EPERM || e == ENOENT || e == ENOTDIR ||
+	    e == ELOOP || e == EROFS)
+		dsn = "4.2.0";
+	if (e == ENOSPC || e == EDQUOT)
+		snprintf(err, errsize, "%s mailbox full: %s: %s", dsn, what,
+		    strerror(e));
+	else
+		snprintf(err, errsize, "%s cannot deliver to maildir: %s: %s",
+		    dsn, what, strerror(e));
+	return DELIVER_TEMPFAIL;
+}
+
+/* maildir_out_flush - write everything buffered; -1 with errno set */
+static int
+maildir_out_flush(struct maildir_out *o)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < o->len) {
+		n = write(o->fd, o->buf + off, o->len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	o->len = 0;
+	return 0;
+}
+
+/* maildir_out_put - buffer len octets; -1 with errno set */
+static int
+maildir_out_put(struct maildir_out *o, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	while (len > 0) {
+		size_t room = sizeof(o->buf) - o->len;
+		size_t take = len < room ? len : room;
+
+		memcpy(o->buf + o->len, s, take);
+		o->len += take;
+		s += take;
+		len -= take;
+		if (o->len == sizeof(o->buf) && maildir_out_flush(o) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * maildir_copy_body - copy from msgfd at off to the end, turning each CRLF
+ * into LF.  A CR not followed by LF is kept.  Returns 0, or -1 with errno
+ * set and *what naming the side that failed.
+ */
+static int
+maildir_copy_body(struct maildir_out *o, int msgfd, off_t off,
+    const char **what)
+{
+	unsigned char *in = o->in;
+	int held_cr = 0;
+	ssize_t n;
+
+	for (;;) {
+		size_t i, start;
+
+		n = pread(msgfd, in, MAILDIR_BUFSIZE, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			*what = "reading queue file";
+			return -1;
+		}
+		if (n == 0)
+			break;
+		off += n;
+		*what = "writing message";
+		/* A CR at the end of the last chunk waits to see what follows. */
+		if (held_cr) {
+			held_cr = 0;
+			if (in[0] != '\n' && maildir_out_put(o, "\r", 1) != 0)
+				return -1;
+		}
+		start = 0;
+		for (i = 0; i < (size_t)n; i++) {
+			if (in[i] != '\r')
+				continue;
+			if (maildir_out_put(o, in + start, i - start) != 0)
+				return -1;
+			start = i + 1;
+			if (i + 1 == (size_t)n)
+				held_cr = 1;
+			else if (in[i + 1] != '\n' &&
+			    maildir_out_put(o, "\r", 1) != 0)
+				return -1;
+		}
+		if (maildir_out_put(o, in + start, (size_t)n - start) != 0)
+			return -1;
+	}
+	if (held_cr && maildir_out_put(o, "\r", 1) != 0) {
+		*what = "writing message";
+		return -1;
+	}
+	return 0;
+}
+
+/* maildir_header_ok - a value that cannot break out of its header line */
+static int
+maildir_header_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\r' || *s == '\n')
+			return 0;
+	return 1;
+}
+
+/*
+ * maildir_subdir - open (creating if missing) the directory name inside
+ * dirfd, refusing a symbolic link.  Returns the descriptor or -1 (errno).
+ */
+static int
+maildir_subdir(int dirfd, const char *name, int *created)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, 0700) == 0)
+		*created = 1;
+	else if (errno != EEXIST)
+		return -1;
+	/* O_NOFOLLOW: tmp/ or new/ swapped for a link is refused, not used. */
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	return fd;
+}
+
+/*
+ * maildir_open - open the Maildir at path and its tmp/ and new/, creating
+ * path (its last component only) and tmp/, new/, cur/ when missing.
+ * Returns 0 or -1 (errno, *what set).
+ */
+static int
+maildir_open(const char *path, int *tmpfd, int *newfd, const char **what)
+{
+	int created = 0, top, curfd;
+
+	*tmpfd = *newfd = -1;
+	*what = path;
+	if (mkdir(path, 0700) == 0)
+		created = 1;
+	else if (errno != EEXIST)
+		return -1;
+	if ((top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	*what = "maildir tmp/";
+	if ((*tmpfd = maildir_subdir(top, "tmp", &created)) == -1)
+		goto fail;
+	*what = "maildir new/";
+	if ((*newfd = maildir_subdir(top, "new", &created)) == -1)
+		goto fail;
+	*what = "maildir cur/";
+	if ((curfd = maildir_subdir(top, "cur", &created)) == -1)
+		goto fail;
+	close(curfd);
+	/*
+	 * A new Maildir's directory entries must reach the disk too, or a
+	 * crash could take new/ and the message in it away after success.
+	 */
+	if (created && fsync(top) != 0) {
+		*what = path;
+		goto fail;
+	}
+	close(top);
+	return 0;
+fail:
+	{
+		int e = errno;
+
+		if (*tmpfd != -1)
+			close(*tmpfd);
+		if (*newfd != -1)
+			close(*newfd);
+		*tmpfd = *newfd = -1;
+		close(top);
+		errno = e;
+	}
+	return -1;
+}
+
+/* maildir_create_tmp - a new file in tmp/; its name goes to name */
+static int
+maildir_create_tmp(int tmpfd, const char *hostname, char *name, size_t size)
+{
+	int fd, i;
+
+	for (i = 0; i < MAILDIR_CREATE_TRIES; i++) {
+		if (maildir_unique_name(name, size, hostname) != 0) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = openat(tmpfd, name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+/* maildir_write - headers and body into fd, then fsync and close it */
+static int
+maildir_write(int fd, int msgfd, off_t body_offset, const char *return_path,
+    const char *delivered_to, const char **what)
+{
+	struct maildir_out *o = xmalloc(sizeof(*o));
+	int rc = -1, e;
+
+	*what = "writing message";
+	o->fd = fd;
+	o->len = 0;
+	if (maildir_out_put(o, "Return-Path: <", 14) != 0 ||
+	    maildir_out_put(o, return_path, strlen(return_path)) != 0 ||
+	    maildir_out_put(o, ">\nDelivered-To: ", 16) != 0 ||
+	    maildir_out_put(o, delivered_to, strlen(delivered_to)) != 0 ||
+	    maildir_out_put(o, "\n", 1) != 0)
+		goto out;
+	if (maildir_copy_body(o, msgfd, body_offset, what) != 0)
+		goto out;
+	*what = "writing message";
+	if (maildir_out_flush(o) != 0)
+		goto out;
+	/* The message must be on disk before its name appears in new/. */
+	*what = "syncing message";
+	if (fsync(fd) != 0)
+		goto out;
+	rc = 0;
+out:
+	e = errno;
+	free(o);
+	if (close(fd) != 0 && rc == 0) {
+		/* NFS reports some write errors only at close. */
+		e = errno;
+		rc = -1;
+	}
+	errno = e;
+	return rc;
+}
+
+/* maildir_publish - move tmp/name to new/name and sync new/ */
+static int
+maildir_publish(int tmpfd, int newfd, const char *name, const char **what)
+{
+	*what = "moving message to new/";
+	if (linkat(tmpfd, name, newfd, name, 0) == 0) {
+		unlinkat(tmpfd, name, 0);
+	} else {
+		/* Some file systems (AFS, some FUSE) have no hard links. */
+		if (errno != EPERM && errno != ENOSYS && errno != EXDEV &&
+		    errno != EOPNOTSUPP && errno != EMLINK)
+			return -1;
+		if (renameat(tmpfd, name, newfd, name) != 0)
+			return -1;
+	}
+	/*
+	 * Until new/ is synced the name may not survive a crash.  On failure
+	 * the file is taken back out, so the retry queued will make does not
+	 * leave two copies.
+	 */
+	*what = "syncing maildir new/";
+	if (fsync(newfd) != 0) {
+		int e = errno;
+
+		unlinkat(newfd, name, 0);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* maildir_deliver - deliver one message into a Maildir (see maildir.h) */
+int
+maildir_deliver(const char *path, int msgfd, off_t body_offset,
+    const char *return_path, const char *delivered_to, const char *hostname,
+    char *err, size_t errsize)
+{
+	char name[MAILDIR_NAME_MAX];
+	const char *what = path;
+	int tmpfd, newfd, fd, e;
+
+	if (!maildir_header_ok(return_path) || !maildir_header_ok(delivered_to)) {
+		snprintf(err, errsize, "5.6.0 line break in envelope address");
+		return DELIVER_PERMFAIL;
+	}
+	if (maildir_open(path, &tmpfd, &newfd, &what) != 0)
+		return maildir_fail(err, errsize, errno, what);
+	if ((fd = maildir_create_tmp(tmpfd, hostname, name, sizeof(name))) == -1) {
+		e = errno;
+		close(tmpfd);
+		close(newfd);
+		return maildir_fail(err, errsize, e, "creating file in tmp/");
+	}
+	if (maildir_write(fd, msgfd, body_offset, return_path, delivered_to,
+	    &what) != 0 || maildir_publish(tmpfd, newfd, name, &what) != 0) {
+		e = errno;
+		unlinkat(tmpfd, name, 0);
+		close(tmpfd);
+		close(newfd);
+		return maildir_fail(err, errsize, e, what);
+	}
+	close(tmpfd);
+	close(newfd);
+	snprintf(err, errsize, "2.0.0 delivered to maildir");
+	return DELIVER_OK;
+}

@@ -1,2 +1,591 @@
-/* lookup_rcpt - not yet written */
+/*
+ * lookup_rcpt - recipient verdicts and alias expansion for lookupd.
+ *
+ * lookupd.c calls lookup_rcpt_verdict() for smtpd's RCPT question and
+ * lookup_rcpt_resolve() for queued's "where does this go".  Both parse the
+ * address with addr.h, so relay control and delivery agree on the domain.
+ * Alias values come from maps, which are untrusted: every item is parsed
+ * again, expansion is bounded in depth and size, and a mailbox name is
+ * never handed on unless it is a safe file name.  This module must never
+ * turn a map read error into "unknown user": that would bounce mail that
+ * a retry would deliver.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+#include "lookup_rcpt.h"
+#include "map.h"
+#include "xmalloc.h"
+
+#define ALIAS_VALUE_MAX		(64 * 1024)
+#define POSTMASTER		"postmaster"
+/* Where postmaster goes when neither an alias nor a user says otherwise. */
+#define POSTMASTER_DEFAULT	"root"
+
+struct alias_map {
+	char		*file;		/* source name; the map is file.db */
+	struct map	*map;		/* NULL until it opens */
+	int		 warned;	/* the failure to open was logged */
+};
+
+struct lookup_aliases {
+	struct alias_map	*v;
+	size_t			 n;
+};
+
+/* The outcome of a lookup that may fail for a reason a retry can fix. */
+enum found {
+	FOUND_NO = 0,
+	FOUND_YES = 1,
+	FOUND_ERROR = -1,
+};
+
+/* alias_map_try_open - open a->map if possible; never logs twice */
+static void
+alias_map_try_open(struct alias_map *a)
+{
+	char err[512];
+
+	if ((a->map = map_open(a->file, err, sizeof(err))) != NULL) {
+		a->warned = 0;
+		return;
+	}
+	if (!a->warned)
+		log_warn("alias map %s: %s", a->file, err);
+	a->warned = 1;
+}
+
+/* lookup_aliases_open - open every alias map; the caller closes */
+struct lookup_aliases *
+lookup_aliases_open(const struct strlist *alias_maps)
+{
+	struct lookup_aliases *a = xcalloc(1, sizeof(*a));
+	size_t i;
+
+	if (alias_maps == NULL || alias_maps->n == 0)
+		return a;
+	a->v = xcalloc(alias_maps->n, sizeof(*a->v));
+	for (i = 0; i < alias_maps->n; i++) {
+		const char *f = alias_maps->v[i];
+
+		if (strncmp(f, "hash:", 5) == 0)
+			f += 5;
+		if (*f == '\0')
+			continue;
+		a->v[a->n].file = xstrdup(f);
+		alias_map_try_open(&a->v[a->n]);
+		a->n++;
+	}
+	return a;
+}
+
+/* lookup_aliases_close - close every map and free */
+void
+lookup_aliases_close(struct lookup_aliases *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n; i++) {
+		map_close(a->v[i].map);
+		free(a->v[i].file);
+	}
+	free(a->v);
+	free(a);
+}
+
+/*
+ * alias_map_get - look name up in one map.  A map that is not open yet
+ * is an error while its source exists (the administrator must run
+ * newaliases; deferring is safer than bouncing) and empty otherwise.
+ */
+static enum found
+alias_map_get(struct alias_map *a, const char *name, char *val, size_t size)
+{
+	struct stat st;
+	int r;
+
+	if (a->map == NULL)
+		alias_map_try_open(a);
+	if (a->map == NULL)
+		return stat(a->file, &st) == 0 || errno != ENOENT ?
+		    FOUND_ERROR : FOUND_NO;
+	r = map_lookup(a->map, name, val, size);
+	return r == 1 ? FOUND_YES : r == 0 ? FOUND_NO : FOUND_ERROR;
+}
+
+/* alias_get - the first alias map that knows name decides */
+static enum found
+alias_get(const struct lookup_ctx *ctx, const char *name, char *val,
+    size_t size)
+{
+	struct lookup_aliases *a = ctx->aliases;
+	enum found f;
+	size_t i;
+
+	for (i = 0; a != NULL && i < a->n; i++)
+		if ((f = alias_map_get(&a->v[i], name, val, size)) != FOUND_NO)
+			return f;
+	return FOUND_NO;
+}
+
+/* domain_eq - case-insensitive, ignoring one trailing dot on either */
+static int
+domain_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > 0 && a[la - 1] == '.')
+		la--;
+	if (lb > 0 && b[lb - 1] == '.')
+		lb--;
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* domain_is_local - domain is one of local_domains */
+static int
+domain_is_local(const struct settings *s, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < s->local_domains.n; i++)
+		if (domain_eq(s->local_domains.v[i], domain))
+			return 1;
+	return 0;
+}
+
+/*
+ * name_is_safe - name can be a mailbox directory name: not empty, no
+ * '/', no leading '.', no control characters.
+ */
+static int
+name_is_safe(const char *name)
+{
+	const unsigned char *u = (const unsigned char *)name;
+
+	if (*u == '\0' || *u == '.')
+		return 0;
+	for (; *u != '\0'; u++)
+		if (*u == '/' || *u < 0x20 || *u == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* user_by_passwd - name is in the password database */
+static enum found
+user_by_passwd(const char *name)
+{
+	struct passwd pw, *res = NULL;
+	size_t size = 16384;
+	char *buf;
+	int r;
+
+	for (;;) {
+		buf = xmalloc(size);
+		r = getpwnam_r(name, &pw, buf, size, &res);
+		free(buf);
+		if (r != ERANGE || size >= 1024 * 1024)
+			break;
+		size *= 4;
+	}
+	if (r == 0)
+		return res != NULL ? FOUND_YES : FOUND_NO;
+	/* getpwnam_r(3): these mean "not found" on some systems. */
+	if (r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
+		return FOUND_NO;
+	return FOUND_ERROR;
+}
+
+/*
+ * user_by_mailbox - base/name is a directory.  lstat, so a symlink
+ * planted in mailbox_base cannot point delivery somewhere else.
+ */
+static enum found
+user_by_mailbox(const char *base, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s", base, name) >=
+	    (int)sizeof(path))
+		return FOUND_NO;
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT || errno == ENOTDIR ? FOUND_NO :
+		    FOUND_ERROR;
+	return S_ISDIR(st.st_mode) ? FOUND_YES : FOUND_NO;
+}
+
+/* user_exists - name (lowercased local part) has a mailbox here */
+static enum found
+user_exists(const struct lookup_ctx *ctx, const char *name)
+{
+	const char *base = ctx->settings->mailbox_base;
+
+	if (!name_is_safe(name))
+		return FOUND_NO;
+	if (base != NULL && *base != '\0')
+		return user_by_mailbox(base, name);
+	return user_by_passwd(name);
+}
+
+/* The recipient, as far as the verdict is concerned. */
+struct rcpt {
+	struct mailaddr	 addr;
+	int		 local;			/* in a local domain */
+	char		 name[ADDR_LOCAL_MAX + 1];	/* lowercase */
+};
+
+/* name_fold - lowercase local into name */
+static void
+name_fold(const char *local, char *name, size_t size)
+{
+	size_t i;
+
+	for (i = 0; local[i] != '\0' && i + 1 < size; i++)
+		name[i] = (char)tolower((unsigned char)local[i]);
+	name[i] = '\0';
+}
+
+/* rcpt_parse - parse a request's address; -1 when it is not one */
+static int
+rcpt_parse(const struct lookup_ctx *ctx, const char *address, struct rcpt *r)
+{
+	if (addr_parse_mailbox(address, strlen(address),
+	    ADDR_P_FORWARD | ADDR_P_UTF8, &r->addr) != ADDR_OK ||
+	    (r->addr.flags & ADDR_F_NULL))
+		return -1;
+	r->local = (r->addr.flags & ADDR_F_POSTMASTER) ||
+	    domain_is_local(ctx->settings, r->addr.domain);
+	name_fold(r->addr.local, r->name, sizeof(r->name));
+	return 0;
+}
+
+/* rcpt_classify - verdict for the local name (a local-domain recipient) */
+static enum lookup_verdict
+rcpt_classify(const struct lookup_ctx *ctx, const char *name)
+{
+	char *val = xmalloc(ALIAS_VALUE_MAX + 1);
+	enum found f;
+
+	f = alias_get(ctx, name, val, ALIAS_VALUE_MAX + 1);
+	free(val);
+	if (f == FOUND_YES)
+		return LOOKUP_ALIAS;
+	if (f == FOUND_NO)
+		f = user_exists(ctx, name);
+	if (f == FOUND_YES)
+		return LOOKUP_LOCAL;
+	if (f == FOUND_ERROR)
+		return LOOKUP_TEMPFAIL;
+	/*
+	 * RFC 5321 4.5.1: postmaster must always be accepted.  Without an
+	 * alias or a mailbox of that name it is delivered to root, as if
+	 * the aliases file said "postmaster: root".
+	 */
+	return strcmp(name, POSTMASTER) == 0 ? LOOKUP_ALIAS : LOOKUP_UNKNOWN;
+}
+
+/* lookup_rcpt_verdict - the verdict for address */
+enum lookup_verdict
+lookup_rcpt_verdict(const struct lookup_ctx *ctx, const char *address)
+{
+	struct rcpt r;
+
+	if (rcpt_parse(ctx, address, &r) == -1)
+		return LOOKUP_UNKNOWN;
+	if (!r.local)
+		return LOOKUP_REMOTE;
+	return rcpt_classify(ctx, r.name);
+}
+
+/* ---- alias expansion ---------------------------------------------- */
+
+enum expand_status {
+	EXPAND_OK = 0,
+	EXPAND_TEMPFAIL,	/* a map could not be read: retry later */
+	EXPAND_FAIL,		/* limits exceeded or a bad value: bounce */
+};
+
+/* One expansion in progress. */
+struct expand {
+	const struct lookup_ctx	*ctx;
+	struct lookup_targets	*out;
+	const char		*top;	/* the address asked about, for logs */
+	/* the aliases being expanded, outermost first (loop detection) */
+	char			 chain[LOOKUP_ALIAS_DEPTH][ADDR_LOCAL_MAX + 1];
+	size_t			 depth;
+	/* aliases already expanded: their targets are in out already */
+	char			**done;
+	size_t			 ndone;
+	enum expand_status	 status;
+};
+
+/* expand_fail - stop the expansion for a reason worth a log line */
+static void
+expand_fail(struct expand *e, enum expand_status st, const char *why,
+    const char *name)
+{
+	char vtop[ADDR_TEXT_MAX * 2], vname[ADDR_LOCAL_MAX * 4 + 1];
+
+	if (e->status != EXPAND_OK)
+		return;
+	e->status = st;
+	log_warn("alias expansion of <%s>: %s: %s",
+	    log_vis(vtop, sizeof(vtop), e->top, strlen(e->top)), why,
+	    log_vis(vname, sizeof(vname), name, strlen(name)));
+}
+
+/* expand_add - append a target unless it is already there */
+static void
+expand_add(struct expand *e, enum resolve_kind kind, const char *target)
+{
+	struct lookup_targets *t = e->out;
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].kind == kind && strcmp(t->v[i].target, target) == 0)
+			return;
+	if (t->n >= LOOKUP_MAX_TARGETS) {
+		expand_fail(e, EXPAND_FAIL, "too many targets at", target);
+		return;
+	}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 8;
+		t->v = xreallocarray(t->v, t->cap, sizeof(*t->v));
+	}
+	t->v[t->n].kind = kind;
+	if (strlcpy(t->v[t->n].target, target, sizeof(t->v[t->n].target)) >=
+	    sizeof(t->v[t->n].target)) {
+		expand_fail(e, EXPAND_FAIL, "target too long", target);
+		return;
+	}
+	t->n++;
+}
+
+/* expand_seen - name is in list[0..n) */
+static int
+expand_seen(char (*list)[ADDR_LOCAL_MAX + 1], size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* expand_done - name was expanded earlier in this resolve */
+static int
+expand_done(const struct expand *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < e->ndone; i++)
+		if (strcmp(e->done[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void expand_local(struct expand *e, const char *name);
+
+/*
+ * expand_item - one item of an alias value: a bare local name or an
+ * address.  Local-domain items expand further; others are remote.
+ */
+static void
+expand_item(struct expand *e, const char *item)
+{
+	char buf[ADDR_TEXT_MAX + 16], name[ADDR_LOCAL_MAX + 1];
+	struct mailaddr ma;
+	int bare = strchr(item, '@') == NULL;
+	const char *p = item + (*item == '"');
+
+	/* ternmap refuses these; a map written by other means may not. */
+	if (*p == '|' || *p == '/' || strncasecmp(p, ":include:", 9) == 0) {
+		expand_fail(e, EXPAND_FAIL, "unsupported alias target", item);
+		return;
+	}
+	/* Same reading as ternmap's: a bare name is a local mailbox. */
+	if (snprintf(buf, sizeof(buf), "%s%s", item, bare ? "@localhost" :
+	    "") >= (int)sizeof(buf) || addr_parse_mailbox(buf, strlen(buf),
+	    ADDR_P_UTF8, &ma) != ADDR_OK) {
+		expand_fail(e, EXPAND_FAIL, "malformed alias value", item);
+		return;
+	}
+	if (bare || domain_is_local(e->ctx->settings, ma.domain)) {
+		name_fold(ma.local, name, sizeof(name));
+		expand_local(e, name);
+		return;
+	}
+	if (addr_format(&ma, buf, sizeof(buf)) == -1) {
+		expand_fail(e, EXPAND_FAIL, "address too long", item);
+		return;
+	}
+	expand_add(e, RESOLVE_REMOTE, buf);
+}
+
+/*
+ * expand_value - expand each comma-separated item of value (commas
+ * inside double quotes belong to a quoted local part).
+ */
+static void
+expand_value(struct expand *e, char *value)
+{
+	char *p = value, *item;
+	int quoted = 0;
+
+	for (item = p; e->status == EXPAND_OK; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0') {
+			p++;
+			continue;
+		}
+		if (*p == '"')
+			quoted = !quoted;
+		if ((*p != ',' || quoted) && *p != '\0')
+			continue;
+		int last = *p == '\0';
+
+		*p = '\0';
+		item += strspn(item, " \t");
+		for (char *q = p; q > item && (q[-1] == ' ' || q[-1] == '\t');)
+			*--q = '\0';
+		if (*item != '\0')
+			expand_item(e, item);
+		if (last)
+			break;
+		item = p + 1;
+	}
+}
+
+/* expand_leaf - name is not an alias: deliver to its mailbox */
+static void
+expand_leaf(struct expand *e, const char *name)
+{
+	enum found f;
+
+	if (!name_is_safe(name)) {
+		expand_fail(e, EXPAND_FAIL, "unsafe mailbox name", name);
+		return;
+	}
+	if (strcmp(name, POSTMASTER) != 0) {
+		expand_add(e, RESOLVE_LOCAL, name);
+		return;
+	}
+	f = user_exists(e->ctx, name);
+	if (f == FOUND_ERROR)
+		e->status = EXPAND_TEMPFAIL;
+	else if (f == FOUND_YES)
+		expand_add(e, RESOLVE_LOCAL, name);
+	else if (expand_seen(e->chain, e->depth, POSTMASTER_DEFAULT))
+		expand_add(e, RESOLVE_LOCAL, POSTMASTER_DEFAULT);
+	else
+		expand_local(e, POSTMASTER_DEFAULT);
+}
+
+/*
+ * expand_local - expand the local name.  A name already on the chain of
+ * aliases being expanded is a loop: like Postfix, it then means that
+ * user's own mailbox ("bob: bob, bob@elsewhere" keeps a copy).
+ */
+static void
+expand_local(struct expand *e, const char *name)
+{
+	enum found f;
+	char *val;
+
+	if (e->status != EXPAND_OK)
+		return;
+	if (expand_seen(e->chain, e->depth, name)) {
+		expand_leaf(e, name);
+		return;
+	}
+	if (expand_done(e, name))
+		return;
+	val = xmalloc(ALIAS_VALUE_MAX + 1);
+	f = alias_get(e->ctx, name, val, ALIAS_VALUE_MAX + 1);
+	if (f == FOUND_ERROR)
+		e->status = EXPAND_TEMPFAIL;
+	else if (f == FOUND_NO)
+		expand_leaf(e, name);
+	else if (e->depth >= LOOKUP_ALIAS_DEPTH)
+		expand_fail(e, EXPAND_FAIL, "aliases nested too deeply at",
+		    name);
+	else if (e->ndone >= LOOKUP_MAX_TARGETS)
+		expand_fail(e, EXPAND_FAIL, "too many aliases at", name);
+	else {
+		e->done = xreallocarray(e->done, e->ndone + 1,
+		    sizeof(*e->done));
+		e->done[e->ndone++] = xstrdup(name);
+		strlcpy(e->chain[e->depth++], name, sizeof(e->chain[0]));
+		expand_value(e, val);
+		e->depth--;
+	}
+	free(val);
+}
+
+/* lookup_targets_free - release the list */
+void
+lookup_targets_free(struct lookup_targets *t)
+{
+	free(t->v);
+	t->v = NULL;
+	t->n = t->cap = 0;
+}
+
+/* lookup_rcpt_resolve - verdict plus the final delivery targets in out */
+enum lookup_verdict
+lookup_rcpt_resolve(const struct lookup_ctx *ctx, const char *address,
+    struct lookup_targets *out)
+{
+	struct expand e;
+	enum lookup_verdict v;
+	struct rcpt r;
+	char buf[ADDR_TEXT_MAX];
+	size_t i;
+
+	out->n = 0;
+	if (rcpt_parse(ctx, address, &r) == -1)
+		return LOOKUP_UNKNOWN;
+	memset(&e, 0, sizeof(e));
+	e.ctx = ctx;
+	e.out = out;
+	e.top = address;
+	if (!r.local) {
+		if (addr_format(&r.addr, buf, sizeof(buf)) == -1)
+			return LOOKUP_UNKNOWN;
+		expand_add(&e, RESOLVE_REMOTE, buf);
+		return LOOKUP_REMOTE;
+	}
+	v = rcpt_classify(ctx, r.name);
+	if (v == LOOKUP_LOCAL)
+		expand_add(&e, RESOLVE_LOCAL, r.name);
+	else if (v == LOOKUP_ALIAS) {
+		expand_local(&e, r.name);
+		/* Accepted mail must go somewhere; an empty alias bounces. */
+		if (e.status == EXPAND_OK && out->n == 0)
+			expand_fail(&e, EXPAND_FAIL, "no targets for",
+			    r.name);
+	}
+	for (i = 0; i < e.ndone; i++)
+		free(e.done[i]);
+	free(e.done);
+	if (e.status != EXPAND_OK) {
+		out->n = 0;
+		return e.status == EXPAND_TEMPFAIL ? LOOKUP_TEMPFAIL :
+		    LOOKUP_UNKNOWN;
+	}
+	return v;
+}

@@ -1,1 +1,79 @@
-/* lookup_rcpt.h - not yet written */
+/*
+ * lookup_rcpt - is a recipient local, an alias, remote or unknown, and
+ * where does it finally go.  The decision logic of lookupd, kept free of
+ * IPC so that unit tests can drive it with a temporary mailbox_base and a
+ * compiled alias map.
+ */
+#ifndef TERN_LOOKUP_RCPT_H
+#define TERN_LOOKUP_RCPT_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "msg.h"
+#include "settings.h"
+
+#define LOOKUP_ALIAS_DEPTH	20	/* nested aliases */
+/*
+ * Targets of one expansion (and aliases expanded for it).  500 keeps the
+ * largest MSG_LOOKUPD_RESOLVED reply under IPC_MAX_PAYLOAD.
+ */
+#define LOOKUP_MAX_TARGETS	500
+
+/* The alias maps (alias_maps), opened in order; opaque. */
+struct lookup_aliases;
+
+/*
+ * lookup_aliases_open - open every map named in alias_maps (an optional
+ * "hash:" prefix is accepted).  Never fails: a map whose .db cannot be
+ * opened is retried at each lookup.  Until it opens, lookups through it
+ * fail temporarily when its source file exists (newaliases was not run)
+ * and find nothing when neither file exists.  The caller closes it.
+ */
+struct lookup_aliases *lookup_aliases_open(const struct strlist *alias_maps);
+/* lookup_aliases_close - close every map and free */
+void lookup_aliases_close(struct lookup_aliases *a);
+
+/* What the lookups read; neither is owned. */
+struct lookup_ctx {
+	const struct settings	*settings;	/* domains, mailbox_base */
+	struct lookup_aliases	*aliases;	/* may be NULL: no aliases */
+};
+
+struct lookup_target {
+	enum resolve_kind	 kind;
+	/* RESOLVE_LOCAL: mailbox user; RESOLVE_REMOTE: "local@domain" */
+	char			 target[ADDR_TEXT_MAX];
+};
+
+/* A growing list of targets, owned by the caller (lookup_targets_free). */
+struct lookup_targets {
+	struct lookup_target	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+
+/*
+ * lookup_rcpt_verdict - the verdict for address ("local@domain" in
+ * addr_format form, or "postmaster").  An unparseable address is
+ * LOOKUP_UNKNOWN.  A bare or local-domain postmaster that is neither an
+ * alias nor a user is LOOKUP_ALIAS: it resolves to root.
+ */
+enum lookup_verdict lookup_rcpt_verdict(const struct lookup_ctx *ctx,
+    const char *address);
+
+/*
+ * lookup_rcpt_resolve - the verdict, and in out (emptied first) the final
+ * delivery targets after alias expansion, without duplicates.  Only
+ * LOOKUP_LOCAL, LOOKUP_ALIAS and LOOKUP_REMOTE come with targets.  An
+ * expansion that exceeds LOOKUP_ALIAS_DEPTH or LOOKUP_MAX_TARGETS, or that
+ * meets a malformed alias value, is LOOKUP_UNKNOWN (it cannot be
+ * delivered; the reason is logged).
+ */
+enum lookup_verdict lookup_rcpt_resolve(const struct lookup_ctx *ctx,
+    const char *address, struct lookup_targets *out);
+
+/* lookup_targets_free - release the list (it may be reused afterwards) */
+void lookup_targets_free(struct lookup_targets *t);
+
+#endif

@@ -1,10 +1,409 @@
-/* lookupd - not yet written */
+/*
+ * lookupd - answers recipient questions for smtpd and queued.
+ *
+ * Started by ternd as "tern-lookupd -c CONFIG [-d] [-v]" with fd 3 its
+ * channel to ternd.  ternd hands it one connected socket per client
+ * (MSG_MASTER_PEER); lookupd serves every client from one poll() loop.
+ * It opens the alias maps, then drops to tern_user (no chroot: getpwnam
+ * needs /etc/passwd).  Clients are untrusted: a malformed frame or an
+ * unexpected message disconnects that client and nothing else, and a
+ * client that does not read its replies is not read from until it does,
+ * so no client can make lookupd grow without bound or exit.
+ */
 #include "config.h"
 
-int main(void);
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "lookup_rcpt.h"
+#include "msg.h"
+#include "privsep.h"
+#include "settings.h"
+#include "xmalloc.h"
+
+#define LOOKUPD_MAX_CLIENTS	4096
+
+/* The largest reply must fit one frame (see LOOKUP_MAX_TARGETS). */
+_Static_assert(8 + LOOKUP_MAX_TARGETS * (8 + ADDR_TEXT_MAX) <=
+    IPC_MAX_PAYLOAD, "MSG_LOOKUPD_RESOLVED may exceed IPC_MAX_PAYLOAD");
+
+struct client {
+	struct ipc_conn	 conn;
+	uint32_t	 kind;		/* enum peer_kind */
+	int		 dead;		/* to be removed after this round */
+};
+
+static struct settings settings;
+static struct daemon_opts opts;
+static struct lookup_ctx ctx;
+static struct ipc_conn master;
+static struct client **clients;
+static size_t nclients;
+
+int main(int argc, char **argv);
+
+/* set_nonblock - make fd non-blocking; -1 on failure */
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+/* peer_name - "smtpd" or "queued" for logs */
+static const char *
+peer_name(uint32_t kind)
+{
+	return kind == PEER_SMTPD ? "smtpd" : kind == PEER_QUEUED ?
+	    "queued" : "client";
+}
+
+/* client_drop - disconnect c, logging why when why is not NULL */
+static void
+client_drop(struct client *c, const char *why)
+{
+	if (why != NULL)
+		log_warn("%s client on fd %d: %s; disconnecting",
+		    peer_name(c->kind), c->conn.fd, why);
+	else
+		log_debug("%s client on fd %d closed", peer_name(c->kind),
+		    c->conn.fd);
+	ipc_conn_close(&c->conn);
+	c->dead = 1;
+}
+
+/* client_add - serve a new client on fd (taken over) */
+static void
+client_add(int fd, uint32_t kind)
+{
+	struct client *c;
+
+	if (kind != PEER_SMTPD && kind != PEER_QUEUED) {
+		log_warn("ternd sent a peer of unknown kind %u", kind);
+		close(fd);
+		return;
+	}
+	if (nclients >= LOOKUPD_MAX_CLIENTS) {
+		log_warn("too many clients (%d); refusing a new %s",
+		    LOOKUPD_MAX_CLIENTS, peer_name(kind));
+		close(fd);
+		return;
+	}
+	if (set_nonblock(fd) == -1) {
+		log_warn("cannot make the %s socket non-blocking: %s",
+		    peer_name(kind), strerror(errno));
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	ipc_conn_init(&c->conn, fd);
+	c->kind = kind;
+	clients = xreallocarray(clients, nclients + 1, sizeof(*clients));
+	clients[nclients++] = c;
+	log_debug("new %s client on fd %d", peer_name(kind), fd);
+}
+
+/* reply_verdict - answer MSG_LOOKUP_RCPT */
+static void
+reply_verdict(struct client *c, uint32_t id, const char *address)
+{
+	struct ipc_msg r;
+	enum lookup_verdict v;
+
+	v = lookup_rcpt_verdict(&ctx, address);
+	ipc_msg_init(&r, MSG_LOOKUPD_RCPT_VERDICT, id);
+	ipc_put_u32(&r, v);
+	ipc_conn_queue(&c->conn, &r);
+}
+
+/* reply_resolved - answer MSG_LOOKUP_RESOLVE */
+static void
+reply_resolved(struct client *c, uint32_t id, const char *address)
+{
+	struct lookup_targets t = { NULL, 0, 0 };
+	struct ipc_msg r;
+	enum lookup_verdict v;
+	size_t i;
+
+	v = lookup_rcpt_resolve(&ctx, address, &t);
+	ipc_msg_init(&r, MSG_LOOKUPD_RESOLVED, id);
+	ipc_put_u32(&r, v);
+	ipc_put_u32(&r, (uint32_t)t.n);
+	for (i = 0; i < t.n; i++) {
+		ipc_put_u32(&r, t.v[i].kind);
+		ipc_put_str(&r, t.v[i].target);
+	}
+	lookup_targets_free(&t);
+	ipc_conn_queue(&c->conn, &r);
+}
+
+/* client_request - answer one frame; -1 when the client must go */
+static int
+client_request(struct client *c, struct ipc_msg *m)
+{
+	char address[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
+
+	if (m->type != MSG_LOOKUP_RCPT && m->type != MSG_LOOKUP_RESOLVE) {
+		log_warn("%s client sent unexpected message type %u",
+		    peer_name(c->kind), m->type);
+		return -1;
+	}
+	if (ipc_get_str(m, address, sizeof(address)) == -1 ||
+	    ipc_get_end(m) == -1 || m->fd != -1) {
+		log_warn("%s client sent a malformed request",
+		    peer_name(c->kind));
+		return -1;
+	}
+	log_debug("%s %s <%s>", peer_name(c->kind), m->type ==
+	    MSG_LOOKUP_RCPT ? "rcpt" : "resolve",
+	    log_vis(vis, sizeof(vis), address, strlen(address)));
+	if (m->type == MSG_LOOKUP_RCPT)
+		reply_verdict(c, m->id, address);
+	else
+		reply_resolved(c, m->id, address);
+	return 0;
+}
+
+/*
+ * client_process - answer buffered requests while the client keeps up
+ * with its replies.  A reply that does not fit the socket stops
+ * processing until POLLOUT says it drained: this bounds the memory one
+ * client can pin to one reply.
+ */
+static void
+client_process(struct client *c)
+{
+	struct ipc_msg m;
+	int r;
+
+	while (!ipc_conn_pending(&c->conn)) {
+		if ((r = ipc_conn_next(&c->conn, &m)) == 0)
+			return;
+		if (r == -1) {
+			client_drop(c, "malformed frame");
+			return;
+		}
+		r = client_request(c, &m);
+		ipc_msg_free(&m);
+		if (r == -1) {
+			client_drop(c, "protocol error");
+			return;
+		}
+		if (ipc_conn_flush(&c->conn) == -1) {
+			client_drop(c, strerror(errno));
+			return;
+		}
+	}
+}
+
+/* client_io - handle poll results for c */
+static void
+client_io(struct client *c, short revents)
+{
+	ssize_t n;
+
+	if (revents & POLLOUT) {
+		if (ipc_conn_flush(&c->conn) == -1) {
+			client_drop(c, strerror(errno));
+			return;
+		}
+		client_process(c);
+		if (c->dead)
+			return;
+	}
+	if (ipc_conn_pending(&c->conn)) {
+		/* A peer gone with replies unsent would poll HUP forever. */
+		if ((revents & (POLLHUP | POLLERR)) && !(revents & POLLOUT))
+			client_drop(c, "connection lost");
+		return;
+	}
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	n = ipc_conn_read(&c->conn);
+	if (n == 0) {
+		client_drop(c, NULL);
+		return;
+	}
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			client_drop(c, strerror(errno));
+		return;
+	}
+	client_process(c);
+}
+
+/* clients_reap - free the clients dropped in this round */
+static void
+clients_reap(void)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < nclients; i++) {
+		if (clients[i]->dead)
+			free(clients[i]);
+		else
+			clients[j++] = clients[i];
+	}
+	nclients = j;
+}
+
+/* lookupd_reload - reread the configuration and reopen the maps */
+static void
+lookupd_reload(void)
+{
+	if (daemon_reload(&opts, &settings) == -1)
+		return;
+	/*
+	 * We run as tern_user now: maps must stay readable by it.  When a
+	 * map cannot be opened, lookup_rcpt retries it at each lookup.
+	 */
+	lookup_aliases_close(ctx.aliases);
+	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
+}
+
+/* lookupd_exit - close the maps and exit with status */
+static void __attribute__((noreturn))
+lookupd_exit(int status)
+{
+	/*
+	 * Nothing on disk needs it, but BDB's private regions hold their
+	 * memory by offset, which leak checkers report unless closed.
+	 */
+	lookup_aliases_close(ctx.aliases);
+	exit(status);
+}
+
+/* lookupd_stop - send what is still queued, then exit */
+static void __attribute__((noreturn))
+lookupd_stop(void)
+{
+	size_t i;
+
+	for (i = 0; i < nclients; i++)
+		if (!clients[i]->dead)
+			(void)ipc_conn_flush(&clients[i]->conn);
+	log_info("stopping");
+	lookupd_exit(0);
+}
+
+/* master_message - one frame from ternd */
+static void
+master_message(struct ipc_msg *m)
+{
+	uint32_t kind;
+	int fd;
+
+	switch (m->type) {
+	case MSG_MASTER_PEER:
+		fd = ipc_msg_take_fd(m);
+		if (ipc_get_u32(m, &kind) == -1 || ipc_get_end(m) == -1 ||
+		    fd == -1) {
+			log_warn("malformed MSG_MASTER_PEER from ternd");
+			if (fd != -1)
+				close(fd);
+			return;
+		}
+		client_add(fd, kind);
+		break;
+	case MSG_MASTER_RELOAD:
+		lookupd_reload();
+		break;
+	case MSG_MASTER_STOP:
+		lookupd_stop();
+	default:
+		log_warn("unexpected message type %u from ternd", m->type);
+		break;
+	}
+}
+
+/* master_io - handle poll results for the ternd channel */
+static void
+master_io(short revents)
+{
+	struct ipc_msg m;
+	ssize_t n;
+	int r;
+
+	if ((revents & POLLOUT) && ipc_conn_flush(&master) == -1)
+		fatal("write to ternd");
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	n = ipc_conn_read(&master);
+	if (n == 0) {
+		log_info("ternd closed the channel; exiting");
+		lookupd_exit(0);
+	}
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		fatal("read from ternd");
+	}
+	while ((r = ipc_conn_next(&master, &m)) == 1) {
+		master_message(&m);
+		ipc_msg_free(&m);
+	}
+	if (r == -1)
+		fatalx("malformed frame from ternd");
+}
+
+/* lookupd_loop - serve ternd and the clients until told to stop */
+static void __attribute__((noreturn))
+lookupd_loop(void)
+{
+	struct pollfd *pfd = NULL;
+	size_t i, n;
+
+	for (;;) {
+		n = nclients;
+		pfd = xreallocarray(pfd, n + 1, sizeof(*pfd));
+		pfd[0].fd = master.fd;
+		pfd[0].events = POLLIN |
+		    (ipc_conn_pending(&master) ? POLLOUT : 0);
+		for (i = 0; i < n; i++) {
+			pfd[i + 1].fd = clients[i]->conn.fd;
+			pfd[i + 1].events =
+			    ipc_conn_pending(&clients[i]->conn) ? POLLOUT :
+			    POLLIN;
+		}
+		if (poll(pfd, (nfds_t)(n + 1), -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		/* Clients first: master may append to clients[]. */
+		for (i = 0; i < n; i++)
+			if (pfd[i + 1].revents != 0 && !clients[i]->dead)
+				client_io(clients[i], pfd[i + 1].revents);
+		clients_reap();
+		if (pfd[0].revents != 0)
+			master_io(pfd[0].revents);
+	}
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	return 1;
+	daemon_init(argc, argv, "lookupd", &opts, &settings);
+	if (fcntl(DAEMON_FD_MASTER, F_GETFD) == -1)
+		fatalx("no channel to ternd on fd %d", DAEMON_FD_MASTER);
+	if (set_nonblock(DAEMON_FD_MASTER) == -1)
+		fatal("fd %d", DAEMON_FD_MASTER);
+	ipc_conn_init(&master, DAEMON_FD_MASTER);
+	ctx.settings = &settings;
+	/* Open the maps as root, in case they are not world-readable. */
+	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
+	/* No chroot: getpwnam() needs /etc/passwd and NSS. */
+	privsep_drop(settings.tern_user, NULL);
+	log_info("started");
+	lookupd_loop();
 }

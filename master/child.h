@@ -1,1 +1,44 @@
-/* child.h - not yet written */
+/*
+ * child - the processes ternd starts, watches and restarts.
+ */
+#ifndef TERN_CHILD_H
+#define TERN_CHILD_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ipc.h"
+
+enum child_kind {
+	CHILD_LOOKUPD = 0,
+	CHILD_QUEUED,
+	CHILD_DELIVERD,
+	CHILD_SMTPD,
+	CHILD_KINDS
+};
+
+struct child {
+	enum child_kind		 kind;
+	pid_t			 pid;
+	struct ipc_conn		 conn;		/* ternd's end of fd 3 */
+	time_t			 started;
+	int			 busy;		/* smtpd: serving a client */
+	int			 retired;	/* asked to stop (reload/shrink) */
+	TAILQ_ENTRY(child)	 entry;
+};
+TAILQ_HEAD(child_list, child);
+
+/* child_name - "smtpd", "queued", ... */
+const char *child_name(enum child_kind kind);
+
+/*
+ * child_spawn - fork and execve DAEMONDIR/tern-NAME with argv, giving it
+ * fds[i] as descriptor 3 + i (nfds of them; fds[0] is its end of the
+ * ternd channel).  The parent's copies of fds[] are NOT closed here.
+ * Returns the pid, or -1.
+ */
+pid_t child_spawn(const char *daemondir, enum child_kind kind,
+    char *const argv[], const int *fds, int nfds);
+
+#endif

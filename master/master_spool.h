@@ -1,1 +1,33 @@
-/* master_spool.h - not yet written */
+/*
+ * master_spool - the spool's directory layout, created and checked by ternd.
+ *
+ *   SPOOL/          root 0755
+ *   SPOOL/db/       queue user 0700   the queue index (only queued)
+ *   SPOOL/msg/X/    queue user 0700   message files (only queued; smtpd
+ *                                     and deliverd get descriptors)
+ *   SPOOL/empty/    root 0555         smtpd's chroot: nothing inside
+ *   SPOOL/run/      root 0755         pid file
+ *
+ * tern_user can therefore read and write no queued mail by path, which
+ * is what keeps a compromised smtpd from touching other messages.
+ */
+#ifndef TERN_MASTER_SPOOL_H
+#define TERN_MASTER_SPOOL_H
+
+#include <sys/types.h>
+
+/*
+ * master_spool_create - create missing directories and fix owners and
+ * modes (queue_uid/gid own db/ and msg/; when not root, everything stays
+ * with the current user).  Returns 0, or -1 after logging what failed.
+ */
+int master_spool_create(const char *spool, uid_t queue_uid, gid_t queue_gid);
+
+/*
+ * master_spool_check - for "ternd -n": report (via report(msg, arg))
+ * every problem that would stop master_spool_create; returns the count.
+ */
+int master_spool_check(const char *spool,
+    void (*report)(const char *msg, void *arg), void *arg);
+
+#endif

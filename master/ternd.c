@@ -1,10 +1,719 @@
-/* ternd - not yet written */
+/*
+ * ternd - the master: the only process that stays root.
+ *
+ * Reads tern.conf, creates the spool, binds the listening sockets, creates
+ * every socketpair, starts the daemons (lookupd, queued, deliverd, a pool
+ * of smtpd) and supervises them: a daemon that dies is restarted with a
+ * growing backoff, the smtpd pool is kept between smtpd_min_spare idle
+ * processes and smtpd_max_procs in all.  SIGHUP reloads, SIGTERM stops.
+ * ternd never reads a byte from the network or from a queue file.
+ */
 #include "config.h"
 
-int main(void);
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libutil.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "master_listen.h"
+#include "master_spool.h"
+#include "msg.h"
+#include "privsep.h"
+#include "settings.h"
+#include "xmalloc.h"
+
+#define MAX_SPAWN_PER_TURN	16
+
+static struct settings set;
+static const char *config_path = TERN_SYSCONFDIR "/tern/tern.conf";
+static int foreground, verbose;
+static struct listener listeners[DAEMON_MAX_LISTEN];
+static int nlisteners;
+static struct child_list children = TAILQ_HEAD_INITIALIZER(children);
+static struct child *singletons[CHILD_KINDS];	/* lookupd, queued, deliverd */
+static time_t restart_at[CHILD_KINDS];
+static long backoff[CHILD_KINDS];
+static int sigpipe_fds[2];
+static int stopping;
+static time_t stop_deadline;
+static char listen_kinds[DAEMON_MAX_LISTEN * 12];
+
+/* --- signals arrive through a pipe, handled in the loop ---------------- */
+
+static void
+on_signal(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(sigpipe_fds[1], &c, 1) < 0) {
+		/* pipe full: a signal is already pending */
+	}
+	errno = saved;
+}
+
+static void
+signals_setup(void)
+{
+	struct sigaction sa;
+	int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+
+	if (pipe2(sigpipe_fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		fatal("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* --- configuration ------------------------------------------------------ */
+
+static void
+report_stderr(const char *file, int line, const char *msg, void *arg)
+{
+	int *count = arg;
+
+	(*count)++;
+	if (line > 0)
+		fprintf(stderr, "ternd: %s:%d: %s\n", file, line, msg);
+	else
+		fprintf(stderr, "ternd: %s: %s\n", file, msg);
+}
+
+static void
+report_log(const char *file, int line, const char *msg, void *arg)
+{
+	int *count = arg;
+
+	(*count)++;
+	if (line > 0)
+		log_error("%s:%d: %s", file, line, msg);
+	else
+		log_error("%s: %s", file, msg);
+}
+
+static void
+check_report(const char *msg, void *arg)
+{
+	int *count = arg;
+
+	(*count)++;
+	fprintf(stderr, "ternd: %s\n", msg);
+}
+
+/* ternd -n: every problem that would stop a start, then exit 0 or 1. */
+static int
+check_config(void)
+{
+	int problems = 0;
+	char msg[PATH_MAX + 200];
+
+	if (settings_load(&set, config_path, 0, report_stderr, &problems) != 0)
+		problems += 0;	/* each one was reported */
+	if (problems == 0) {
+		const char *users[] = { set.tern_user, set.tern_queue_user };
+		const char *names[] = { "tern_user", "tern_queue_user" };
+		const char *daemons[] = { "smtpd", "lookupd", "queued",
+		    "deliverd" };
+
+		for (int i = 0; i < 2 && geteuid() == 0; i++) {
+			uid_t uid;
+			gid_t gid;
+
+			if (privsep_user(users[i], &uid, &gid) < 0) {
+				snprintf(msg, sizeof(msg), "%s: user %s does not "
+				    "exist (create it with: useradd --system "
+				    "--no-create-home --shell /usr/sbin/nologin "
+				    "%s)", names[i], users[i], users[i]);
+				check_report(msg, &problems);
+			} else if (uid == 0) {
+				snprintf(msg, sizeof(msg), "%s: user %s has uid 0",
+				    names[i], users[i]);
+				check_report(msg, &problems);
+			}
+		}
+		if (geteuid() == 0 && strcmp(set.tern_user,
+		    set.tern_queue_user) == 0) {
+			snprintf(msg, sizeof(msg), "tern_user and tern_queue_user "
+			    "must be different users (both are %s)", set.tern_user);
+			check_report(msg, &problems);
+		}
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(msg, sizeof(msg), "%s/tern-%s",
+			    set.daemon_directory, daemons[i]);
+			if (access(msg, X_OK) < 0) {
+				char m2[sizeof(msg) + 64];
+
+				snprintf(m2, sizeof(m2), "daemon_directory: %s: %s",
+				    msg, strerror(errno));
+				check_report(m2, &problems);
+			}
+		}
+		master_spool_check(set.spool_dir, check_report, &problems);
+		if (set.mailbox_base[0] != '\0') {
+			struct stat st;
+
+			if (stat(set.mailbox_base, &st) < 0 ||
+			    !S_ISDIR(st.st_mode)) {
+				snprintf(msg, sizeof(msg), "mailbox_base %s: not "
+				    "a directory", set.mailbox_base);
+				check_report(msg, &problems);
+			}
+		}
+		for (size_t i = 0; i < set.alias_maps.n; i++) {
+			snprintf(msg, sizeof(msg), "%s.db", set.alias_maps.v[i]);
+			if (access(msg, R_OK) < 0 &&
+			    access(set.alias_maps.v[i], F_OK) == 0)
+				fprintf(stderr, "ternd: warning: alias_maps: %s is "
+				    "not compiled (run: ternmap -a %s)\n", msg,
+				    set.alias_maps.v[i]);
+		}
+	}
+	if (problems)
+		fprintf(stderr, "ternd: %s: %d problem%s\n", config_path, problems,
+		    problems == 1 ? "" : "s");
+	return problems ? 1 : 0;
+}
+
+/* --- children ----------------------------------------------------------- */
+
+static char **
+child_argv(enum child_kind kind)
+{
+	static char *argv[12];
+	static char name[32];
+	int n = 0;
+
+	snprintf(name, sizeof(name), "tern-%s", child_name(kind));
+	argv[n++] = name;
+	argv[n++] = "-c";
+	argv[n++] = (char *)config_path;
+	if (foreground)
+		argv[n++] = "-d";
+	if (verbose)
+		argv[n++] = "-v";
+	if (kind == CHILD_SMTPD) {
+		argv[n++] = "-L";
+		argv[n++] = listen_kinds;
+	}
+	if (kind == CHILD_DELIVERD) {
+		argv[n++] = "-t";
+		argv[n++] = "local";
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
+static int
+channel(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_error("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Hand a new channel end to lookupd or queued. */
+static void
+give_peer(struct child *to, enum peer_kind kind, int fd)
+{
+	struct ipc_msg m;
+
+	if (to == NULL) {
+		close(fd);
+		return;
+	}
+	ipc_msg_init(&m, MSG_MASTER_PEER, 0);
+	ipc_put_u32(&m, kind);
+	m.fd = fd;
+	ipc_conn_queue(&to->conn, &m);
+}
+
+static void
+send_simple(struct child *c, uint32_t type)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, type, 0);
+	ipc_conn_queue(&c->conn, &m);
+}
+
+static struct child *
+spawn(enum child_kind kind)
+{
+	int fds[3 + DAEMON_MAX_LISTEN], nfds = 0, ctl[2];
+	int q[2] = { -1, -1 }, l[2] = { -1, -1 };
+	struct child *c;
+	pid_t pid;
+
+	if (channel(ctl) < 0)
+		return NULL;
+	fds[nfds++] = ctl[1];
+	if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD) {
+		if (channel(q) < 0)
+			goto fail;
+		fds[nfds++] = q[1];
+	}
+	if (kind == CHILD_SMTPD) {
+		if (channel(l) < 0)
+			goto fail;
+		fds[nfds++] = l[1];
+		for (int i = 0; i < nlisteners; i++)
+			fds[nfds++] = listeners[i].fd;
+	}
+	pid = child_spawn(set.daemon_directory, kind, child_argv(kind), fds,
+	    nfds);
+	close(ctl[1]);
+	if (q[1] >= 0)
+		close(q[1]);
+	if (l[1] >= 0)
+		close(l[1]);
+	if (pid < 0) {
+		close(ctl[0]);
+		if (q[0] >= 0)
+			close(q[0]);
+		if (l[0] >= 0)
+			close(l[0]);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->kind = kind;
+	c->pid = pid;
+	c->started = time(NULL);
+	fcntl(ctl[0], F_SETFL, O_NONBLOCK);
+	ipc_conn_init(&c->conn, ctl[0]);
+	TAILQ_INSERT_TAIL(&children, c, entry);
+	log_debug("started %s pid %ld", child_name(kind), (long)pid);
+
+	switch (kind) {
+	case CHILD_SMTPD:
+		give_peer(singletons[CHILD_QUEUED], PEER_SMTPD, q[0]);
+		give_peer(singletons[CHILD_LOOKUPD], PEER_SMTPD, l[0]);
+		break;
+	case CHILD_DELIVERD:
+		singletons[kind] = c;
+		give_peer(singletons[CHILD_QUEUED], PEER_DELIVERD, q[0]);
+		break;
+	case CHILD_QUEUED:
+		singletons[kind] = c;
+		/* queued needs a channel to lookupd */
+		if (singletons[CHILD_LOOKUPD] != NULL && channel(l) == 0) {
+			give_peer(c, PEER_LOOKUPD, l[0]);
+			give_peer(singletons[CHILD_LOOKUPD], PEER_QUEUED, l[1]);
+		}
+		break;
+	case CHILD_LOOKUPD:
+		singletons[kind] = c;
+		if (singletons[CHILD_QUEUED] != NULL && channel(l) == 0) {
+			give_peer(singletons[CHILD_QUEUED], PEER_LOOKUPD, l[0]);
+			give_peer(c, PEER_QUEUED, l[1]);
+		}
+		break;
+	default:
+		break;
+	}
+	return c;
+fail:
+	close(ctl[0]);
+	close(ctl[1]);
+	if (q[0] >= 0) {
+		close(q[0]);
+		close(q[1]);
+	}
+	return NULL;
+}
+
+static void
+child_free(struct child *c)
+{
+	TAILQ_REMOVE(&children, c, entry);
+	if (singletons[c->kind] == c)
+		singletons[c->kind] = NULL;
+	ipc_conn_close(&c->conn);
+	free(c);
+}
+
+static struct child *
+child_by_pid(pid_t pid)
+{
+	struct child *c;
+
+	TAILQ_FOREACH(c, &children, entry)
+		if (c->pid == pid)
+			return c;
+	return NULL;
+}
+
+static void
+reap_children(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct child *c = child_by_pid(pid);
+		int normal;
+
+		if (c == NULL)
+			continue;
+		normal = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (WIFSIGNALED(status))
+			log_warn("process tern-%s pid %ld killed by signal %d",
+			    child_name(c->kind), (long)pid, WTERMSIG(status));
+		else if (!normal)
+			log_warn("process tern-%s pid %ld exit status %d",
+			    child_name(c->kind), (long)pid, WEXITSTATUS(status));
+		if (c->kind != CHILD_SMTPD && !stopping) {
+			/* A daemon that dies soon after starting is probably
+			 * failing at start-up: back off, up to the maximum. */
+			if (time(NULL) - c->started < 10)
+				backoff[c->kind] = backoff[c->kind] ?
+				    backoff[c->kind] * 2 : 1;
+			else
+				backoff[c->kind] = 0;
+			if (backoff[c->kind] > set.daemon_restart_backoff_max)
+				backoff[c->kind] = set.daemon_restart_backoff_max;
+			restart_at[c->kind] = time(NULL) + backoff[c->kind];
+			if (backoff[c->kind] > 0)
+				log_warn("restarting tern-%s in %ld seconds",
+				    child_name(c->kind), backoff[c->kind]);
+		}
+		child_free(c);
+	}
+}
+
+/* Keep the daemons running and the smtpd pool within its limits. */
+static void
+supervise(void)
+{
+	time_t now = time(NULL);
+	int total = 0, idle = 0, spawned = 0;
+	struct child *c;
+
+	if (stopping)
+		return;
+	for (int k = CHILD_LOOKUPD; k <= CHILD_DELIVERD; k++)
+		if (singletons[k] == NULL && now >= restart_at[k])
+			spawn((enum child_kind)k);
+	if (singletons[CHILD_QUEUED] == NULL || singletons[CHILD_LOOKUPD] == NULL)
+		return;
+	TAILQ_FOREACH(c, &children, entry) {
+		if (c->kind != CHILD_SMTPD || c->retired)
+			continue;
+		total++;
+		if (!c->busy)
+			idle++;
+	}
+	while (idle < set.smtpd_min_spare && total < set.smtpd_max_procs &&
+	    spawned < MAX_SPAWN_PER_TURN) {
+		if (spawn(CHILD_SMTPD) == NULL)
+			break;
+		idle++;
+		total++;
+		spawned++;
+	}
+	/* Shrink slowly: one surplus idle process per turn. */
+	if (idle > 2 * set.smtpd_min_spare + 1) {
+		TAILQ_FOREACH(c, &children, entry) {
+			if (c->kind == CHILD_SMTPD && !c->busy && !c->retired) {
+				c->retired = 1;
+				send_simple(c, MSG_MASTER_STOP);
+				break;
+			}
+		}
+	}
+}
+
+static void
+child_input(struct child *c)
+{
+	struct ipc_msg m;
+	ssize_t n = ipc_conn_read(&c->conn);
+	uint32_t busy;
+	int r;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN)) {
+		/* Channel closed: the process is exiting; waitpid reaps it. */
+		c->retired = 1;
+		c->busy = 0;
+		return;
+	}
+	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
+		if (c->kind == CHILD_SMTPD && m.type == MSG_SMTPD_STATUS &&
+		    ipc_get_u32(&m, &busy) == 0 && ipc_get_end(&m) == 0)
+			c->busy = busy != 0;
+		else {
+			log_warn("unexpected message %u from tern-%s pid %ld; "
+			    "stopping it", m.type, child_name(c->kind),
+			    (long)c->pid);
+			kill(c->pid, SIGTERM);
+		}
+		ipc_msg_free(&m);
+	}
+	if (r < 0) {
+		log_warn("malformed frame from tern-%s pid %ld; stopping it",
+		    child_name(c->kind), (long)c->pid);
+		kill(c->pid, SIGTERM);
+	}
+}
+
+static void
+reload(void)
+{
+	struct settings fresh;
+	int problems = 0;
+	struct child *c;
+
+	memset(&fresh, 0, sizeof(fresh));
+	if (settings_load(&fresh, config_path, 0, report_log, &problems) != 0) {
+		settings_free(&fresh);
+		log_warn("reload: %s has errors; keeping the running "
+		    "configuration", config_path);
+		return;
+	}
+	settings_free(&set);
+	set = fresh;
+	log_info("reload: configuration reread from %s", config_path);
+	/* smtpd processes finish their session and are replaced by new ones
+	 * that read the new configuration; the others reread it in place. */
+	TAILQ_FOREACH(c, &children, entry) {
+		if (c->kind == CHILD_SMTPD) {
+			if (!c->retired) {
+				c->retired = 1;
+				send_simple(c, MSG_MASTER_STOP);
+			}
+		} else
+			send_simple(c, MSG_MASTER_RELOAD);
+	}
+}
+
+static void
+begin_stop(void)
+{
+	struct child *c;
+
+	if (stopping)
+		return;
+	stopping = 1;
+	stop_deadline = time(NULL) + set.shutdown_timeout;
+	log_info("stopping: waiting up to %lds for sessions to finish",
+	    set.shutdown_timeout);
+	for (int i = 0; i < nlisteners; i++)
+		close(listeners[i].fd);
+	nlisteners = 0;
+	TAILQ_FOREACH(c, &children, entry)
+		if (c->kind == CHILD_SMTPD)
+			send_simple(c, MSG_MASTER_STOP);
+}
+
+/* Once the smtpd processes are gone, stop queued, deliverd, lookupd. */
+static void
+stop_progress(void)
+{
+	struct child *c;
+	int smtpd_left = 0;
+
+	TAILQ_FOREACH(c, &children, entry)
+		if (c->kind == CHILD_SMTPD)
+			smtpd_left++;
+	if (time(NULL) >= stop_deadline) {
+		TAILQ_FOREACH(c, &children, entry) {
+			log_warn("tern-%s pid %ld did not stop in time; killing it",
+			    child_name(c->kind), (long)c->pid);
+			kill(c->pid, SIGKILL);
+		}
+		stop_deadline = time(NULL) + 5;
+		return;
+	}
+	if (smtpd_left > 0)
+		return;
+	TAILQ_FOREACH(c, &children, entry) {
+		if (!c->retired) {
+			c->retired = 1;
+			send_simple(c, MSG_MASTER_STOP);
+		}
+	}
+}
+
+static void
+handle_signals(void)
+{
+	unsigned char sig;
+
+	while (read(sigpipe_fds[0], &sig, 1) == 1) {
+		switch (sig) {
+		case SIGCHLD:
+			reap_children();
+			break;
+		case SIGHUP:
+			if (!stopping)
+				reload();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			begin_stop();
+			break;
+		case SIGUSR1:
+			if (singletons[CHILD_QUEUED] != NULL)
+				send_simple(singletons[CHILD_QUEUED],
+				    MSG_QUEUED_FLUSH);
+			break;
+		}
+	}
+}
+
+static void
+main_loop(void)
+{
+	struct pollfd *pfd = NULL;
+	struct child **map = NULL;
+	size_t cap = 0;
+
+	for (;;) {
+		struct child *c;
+		size_t n = 1;
+
+		handle_signals();
+		supervise();
+		if (stopping) {
+			if (TAILQ_EMPTY(&children))
+				break;
+			stop_progress();
+		}
+		TAILQ_FOREACH(c, &children, entry)
+			if (ipc_conn_flush(&c->conn) < 0)
+				c->retired = 1;
+		TAILQ_FOREACH(c, &children, entry)
+			n++;
+		if (n > cap) {
+			cap = n * 2;
+			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
+			map = xreallocarray(map, cap, sizeof(*map));
+		}
+		pfd[0].fd = sigpipe_fds[0];
+		pfd[0].events = POLLIN;
+		n = 1;
+		TAILQ_FOREACH(c, &children, entry) {
+			pfd[n].fd = c->conn.fd;
+			pfd[n].events = POLLIN |
+			    (ipc_conn_pending(&c->conn) ? POLLOUT : 0);
+			map[n++] = c;
+		}
+		if (poll(pfd, (nfds_t)n, 1000) < 0 && errno != EINTR)
+			fatal("poll");
+		for (size_t i = 1; i < n; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				child_input(map[i]);
+	}
+	free(pfd);
+	free(map);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: ternd [-dnv] [-c config]\n");
+	exit(1);
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	return 1;
+	struct pidfh *pfh;
+	char pidpath[PATH_MAX];
+	int ch, check = 0, problems = 0;
+	uid_t quid;
+	gid_t qgid;
+
+	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'd':
+			foreground = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	/* daemon() moves to "/", and children get this path too. */
+	static char abs_config[PATH_MAX];
+	if (config_path[0] != '/' && realpath(config_path, abs_config) != NULL)
+		config_path = abs_config;
+	if (check)
+		return check_config();
+
+	if (settings_load(&set, config_path, 0, report_stderr, &problems) != 0)
+		return 1;
+	log_init("master", foreground);
+	log_set_verbose(verbose);
+	quid = geteuid();
+	qgid = getegid();
+	if (geteuid() == 0 && privsep_user(set.tern_queue_user, &quid, &qgid) < 0)
+		fatalx("tern_queue_user %s does not exist", set.tern_queue_user);
+	if (geteuid() == 0 && privsep_user(set.tern_user, &(uid_t){0},
+	    &(gid_t){0}) < 0)
+		fatalx("tern_user %s does not exist", set.tern_user);
+	if (geteuid() != 0)
+		log_warn("not started as root: every process runs as uid %ld, "
+		    "without privilege separation or chroot", (long)geteuid());
+	if (master_spool_create(set.spool_dir, quid, qgid) < 0)
+		fatalx("cannot set up the spool %s", set.spool_dir);
+	snprintf(pidpath, sizeof(pidpath), "%s/run/ternd.pid", set.spool_dir);
+	if ((pfh = pidfile_open(pidpath, 0644, NULL)) == NULL) {
+		if (errno == EEXIST)
+			fatalx("already running (see %s)", pidpath);
+		fatal("pid file %s", pidpath);
+	}
+	if ((nlisteners = master_listen_open(&set, listeners)) < 0)
+		fatalx("cannot open the listening sockets");
+	listen_kinds[0] = '\0';
+	for (int i = 0; i < nlisteners; i++) {
+		if (i > 0)
+			strlcat(listen_kinds, ",", sizeof(listen_kinds));
+		strlcat(listen_kinds, listeners[i].kind, sizeof(listen_kinds));
+	}
+	if (!foreground && daemon(0, 0) < 0)
+		fatal("daemon");
+	pidfile_write(pfh);
+	signals_setup();
+	for (int i = 0; i < nlisteners; i++)
+		log_info("listening on %s (%s)", listeners[i].where,
+		    listeners[i].kind);
+	log_info("daemon started -- version %s, configuration %s",
+	    PACKAGE_VERSION, config_path);
+	spawn(CHILD_LOOKUPD);
+	spawn(CHILD_QUEUED);
+	spawn(CHILD_DELIVERD);
+	main_loop();
+	pidfile_remove(pfh);
+	log_info("daemon stopped");
+	return 0;
 }

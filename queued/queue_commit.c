@@ -1,2 +1,316 @@
-/* queue_commit - not yet written */
+/*
+ * queue_commit - how a message enters the queue.
+ *
+ * OPEN: queued creates SPOOL/msg/X/QID (O_EXCL, mode 0600) and passes a
+ * read-write descriptor to smtpd, which writes the envelope and the data
+ * and fdatasync()s them: the data sync runs in parallel in every smtpd
+ * instead of one after the other here.
+ *
+ * COMMIT: queued reads the envelope back from the file (it trusts nothing
+ * smtpd says), checks the size, and adds the index records in a
+ * transaction that is not yet flushed.  At the end of the loop turn,
+ * commit_flush_batch() syncs each touched directory once (so the new
+ * file names survive a crash) and flushes the index log once for the
+ * whole batch; only after that does any smtpd hear COMMITTED and say 250.
+ * This is the group commit: N messages arriving together cost one log
+ * flush, not N.  Neither sync may be dropped or reordered after the
+ * reply: a 250 for a message that a power cut can take away is the one
+ * bug a mail server must not have.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "msg.h"
+#include "qid.h"
+#include "queue_commit.h"
+#include "scheduler.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+/* A file handed to an smtpd and not yet committed or aborted. */
+struct open_msg {
+	char			 qid[QID_MAX];
+	int			 fd;
+	struct queued_peer	*peer;
+	TAILQ_ENTRY(open_msg)	 entry;
+};
+static TAILQ_HEAD(, open_msg) open_msgs = TAILQ_HEAD_INITIALIZER(open_msgs);
+
+/* A commit waiting for the batch's flush. */
+struct batch_entry {
+	struct queued_peer	*peer;	/* NULL when the smtpd went away */
+	uint32_t		 reqid;
+	struct queue_msg_rec	 msg;
+	struct queue_rcpt_rec	*rcpts;
+	char			 sender[ADDR_TEXT_MAX];
+	uint64_t		 size;
+	char			 dir[4096];
+};
+static struct batch_entry *batch;
+static size_t nbatch, batch_cap;
+
+static void
+commit_fail(struct queued_peer *p, uint32_t reqid, const char *text)
+{
+	struct ipc_msg r;
+
+	ipc_msg_init(&r, MSG_QUEUED_MESSAGE_FAILED, reqid);
+	ipc_put_u32(&r, 451);
+	ipc_put_str(&r, text);
+	queued_peer_send(p, &r);
+}
+
+static struct open_msg *
+open_find(struct queued_peer *p, const char *qid)
+{
+	struct open_msg *om;
+
+	TAILQ_FOREACH(om, &open_msgs, entry)
+		if (om->peer == p && strcmp(om->qid, qid) == 0)
+			return om;
+	return NULL;
+}
+
+static void
+open_drop(struct open_msg *om, int unlink_file)
+{
+	char path[4096];
+
+	if (unlink_file && spool_msg_path(qctx.set->spool_dir, om->qid, path,
+	    sizeof(path)) == 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warn("%s: unlink %s: %s", om->qid, path, strerror(errno));
+	close(om->fd);
+	TAILQ_REMOVE(&open_msgs, om, entry);
+	free(om);
+}
+
+/* commit_open - create a new message file and pass it to smtpd */
+void
+commit_open(struct queued_peer *p, struct ipc_msg *m)
+{
+	struct open_msg *om;
+	struct ipc_msg r;
+	char qid[QID_MAX], path[4096];
+	int fd = -1, sendfd;
+
+	if (ipc_get_end(m) < 0) {
+		p->dead = 1;
+		return;
+	}
+	/* A queue ID already in use (clock stepped back) just takes the
+	 * next one: O_EXCL decides. */
+	for (int tries = 0; tries < 100 && fd < 0; tries++) {
+		qid_new(qid, sizeof(qid));
+		if (spool_msg_path(qctx.set->spool_dir, qid, path,
+		    sizeof(path)) < 0)
+			break;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0 || (sendfd = dup(fd)) < 0) {
+		log_warn("cannot create queue file %s: %s", path,
+		    strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		commit_fail(p, m->id, errno == ENOSPC ?
+		    "4.3.1 Insufficient system storage" :
+		    "4.3.0 Error: queue file write error");
+		return;
+	}
+	om = xcalloc(1, sizeof(*om));
+	strlcpy(om->qid, qid, sizeof(om->qid));
+	om->fd = fd;
+	om->peer = p;
+	TAILQ_INSERT_TAIL(&open_msgs, om, entry);
+	ipc_msg_init(&r, MSG_QUEUED_MESSAGE_OPENED, m->id);
+	ipc_put_str(&r, qid);
+	r.fd = sendfd;
+	queued_peer_send(p, &r);
+}
+
+/* commit_abort - the smtpd gave up on a message */
+void
+commit_abort(struct queued_peer *p, struct ipc_msg *m)
+{
+	char qid[QID_MAX];
+	struct open_msg *om;
+
+	if (ipc_get_str(m, qid, sizeof(qid)) < 0 || ipc_get_end(m) < 0) {
+		p->dead = 1;
+		return;
+	}
+	if ((om = open_find(p, qid)) != NULL)
+		open_drop(om, 1);
+}
+
+/* commit_peer_gone - remove every unfinished file of a departed smtpd */
+void
+commit_peer_gone(struct queued_peer *p)
+{
+	struct open_msg *om, *next;
+
+	for (om = TAILQ_FIRST(&open_msgs); om != NULL; om = next) {
+		next = TAILQ_NEXT(om, entry);
+		if (om->peer == p)
+			open_drop(om, 1);
+	}
+	for (size_t i = 0; i < nbatch; i++)
+		if (batch[i].peer == p)
+			batch[i].peer = NULL;
+}
+
+/* Validate the file against what smtpd claims; 0 ok, else reply text. */
+static const char *
+commit_check(struct open_msg *om, uint64_t size, struct envelope *env)
+{
+	struct stat st;
+	off_t body;
+	char err[256];
+
+	if (fstat(om->fd, &st) < 0 || (uint64_t)st.st_size != size) {
+		log_warn("%s: queue file size %lld, smtpd claims %llu", om->qid,
+		    (long long)st.st_size, (unsigned long long)size);
+		return "4.3.0 Error: queue file write error";
+	}
+	if (envelope_read(om->fd, env, &body, err, sizeof(err)) < 0) {
+		log_warn("%s: bad envelope from smtpd: %s", om->qid, err);
+		return "4.3.0 Error: queue file format error";
+	}
+	if (strcmp(env->qid, om->qid) != 0 || env->nrcpt == 0) {
+		log_warn("%s: envelope names %s or no recipients", om->qid,
+		    env->qid);
+		envelope_free(env);
+		return "4.3.0 Error: queue file format error";
+	}
+	return NULL;
+}
+
+/* commit_request - index a finished message; it is answered later */
+void
+commit_request(struct queued_peer *p, struct ipc_msg *m)
+{
+	char qid[QID_MAX];
+	uint64_t size, now = queued_now();
+	struct open_msg *om;
+	struct envelope env;
+	struct batch_entry *b;
+	const char *fail;
+
+	if (ipc_get_str(m, qid, sizeof(qid)) < 0 ||
+	    ipc_get_u64(m, &size) < 0 || ipc_get_end(m) < 0) {
+		p->dead = 1;
+		return;
+	}
+	if ((om = open_find(p, qid)) == NULL) {
+		log_warn("commit of unknown queue file %s", qid);
+		commit_fail(p, m->id, "4.3.0 Error: unknown queue file");
+		return;
+	}
+	if ((fail = commit_check(om, size, &env)) != NULL) {
+		commit_fail(p, m->id, fail);
+		open_drop(om, 1);
+		return;
+	}
+	if (nbatch == batch_cap) {
+		batch_cap = batch_cap ? batch_cap * 2 : 64;
+		batch = xreallocarray(batch, batch_cap, sizeof(*batch));
+	}
+	b = &batch[nbatch];
+	memset(b, 0, sizeof(*b));
+	b->peer = p;
+	b->reqid = m->id;
+	b->size = size;
+	strlcpy(b->sender, env.sender, sizeof(b->sender));
+	strlcpy(b->msg.qid, qid, sizeof(b->msg.qid));
+	b->msg.arrival = env.arrival <= now ? env.arrival : now;
+	b->msg.nrcpt = env.nrcpt;
+	b->rcpts = xcalloc(env.nrcpt, sizeof(*b->rcpts));
+	for (uint32_t i = 0; i < env.nrcpt; i++) {
+		b->rcpts[i].idx = i;
+		b->rcpts[i].state = RCPT_PENDING;
+		b->rcpts[i].next_try = now;
+	}
+	envelope_free(&env);
+	spool_msg_dir(qctx.set->spool_dir, qid, b->dir, sizeof(b->dir));
+	if (queue_store_message_add(qctx.store, &b->msg, b->rcpts,
+	    b->msg.nrcpt) < 0) {
+		free(b->rcpts);
+		commit_fail(p, m->id, "4.3.0 Error: queue index write error");
+		open_drop(om, 1);
+		return;
+	}
+	nbatch++;
+	open_drop(om, 0);
+}
+
+/* commit_pending - a batch awaits its flush */
+int
+commit_pending(void)
+{
+	return nbatch > 0;
+}
+
+static void
+commit_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	/* Without this the file could vanish in a crash although the
+	 * index, flushed next, names it. */
+	if (fd < 0 || fsync(fd) < 0)
+		fatal("fsync %s", dir);
+	close(fd);
+}
+
+/* commit_flush_batch - one durable flush for the whole batch, then reply */
+void
+commit_flush_batch(void)
+{
+	uint64_t now = queued_now();
+
+	if (nbatch == 0)
+		return;
+	for (size_t i = 0; i < nbatch; i++) {
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(batch[j].dir, batch[i].dir) == 0)
+				break;
+		if (j == i)
+			commit_sync_dir(batch[i].dir);
+	}
+	/* If the flush fails we cannot know what is durable: exit, and let
+	 * recovery at restart decide.  No smtpd has said 250. */
+	if (queue_store_sync(qctx.store) < 0)
+		fatalx("queue index flush failed");
+	qctx.store_dirty = 0;
+	for (size_t i = 0; i < nbatch; i++) {
+		struct batch_entry *b = &batch[i];
+
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)",
+		    b->msg.qid, b->sender, (unsigned long long)b->size,
+		    b->msg.nrcpt);
+		if (b->peer != NULL) {
+			struct ipc_msg r;
+
+			ipc_msg_init(&r, MSG_QUEUED_MESSAGE_COMMITTED, b->reqid);
+			ipc_put_str(&r, b->msg.qid);
+			queued_peer_send(b->peer, &r);
+		}
+		sched_add(&b->msg, b->rcpts, b->msg.nrcpt, now);
+		free(b->rcpts);
+	}
+	nbatch = 0;
+}

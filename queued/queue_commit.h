@@ -1,1 +1,28 @@
-/* queue_commit.h - not yet written */
+/*
+ * queue_commit - new messages: create the file, accept the commit, make it
+ * durable together with every other commit of the same loop turn.
+ */
+#ifndef TERN_QUEUE_COMMIT_H
+#define TERN_QUEUE_COMMIT_H
+
+#include "ipc.h"
+#include "queued.h"
+
+/* commit_open - MSG_SMTPD_MESSAGE_OPEN: create a file, pass its fd */
+void commit_open(struct queued_peer *p, struct ipc_msg *m);
+/* commit_request - MSG_SMTPD_MESSAGE_COMMIT: validate, index, batch */
+void commit_request(struct queued_peer *p, struct ipc_msg *m);
+/* commit_abort - MSG_SMTPD_MESSAGE_ABORT: forget and remove the file */
+void commit_abort(struct queued_peer *p, struct ipc_msg *m);
+/* commit_peer_gone - an smtpd went away: drop its unfinished files */
+void commit_peer_gone(struct queued_peer *p);
+/*
+ * commit_flush_batch - end of a loop turn: sync the directories and the
+ * index once for every commit received, then answer each smtpd and hand
+ * the messages to the scheduler.
+ */
+void commit_flush_batch(void);
+/* commit_pending - true when a batch awaits commit_flush_batch() */
+int commit_pending(void);
+
+#endif

@@ -1,10 +1,350 @@
-/* queued - not yet written */
+/*
+ * queued - the queue manager: the only process that opens the queue index.
+ *
+ * Runs as tern_queue_user (owner of the spool's db/ and msg/).  One poll()
+ * loop serves ternd (peers, reload, stop, flush), every smtpd (new
+ * messages), lookupd (recipient resolution) and deliverd (jobs and
+ * results).  Each loop turn ends with at most one index flush for all the
+ * commits that arrived in it, then one for the delivery results.
+ */
 #include "config.h"
 
-int main(void);
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "msg.h"
+#include "privsep.h"
+#include "queue_commit.h"
+#include "queued.h"
+#include "scheduler.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+#define STOP_GRACE_SECONDS 10
+
+struct queued_ctx qctx;
+
+static struct settings set;
+static struct daemon_opts opts;
+static struct ipc_conn master;
+static volatile sig_atomic_t got_flush;
+static int stopping;
+static time_t stop_deadline;
+
+/* queued_now - seconds since the epoch */
+uint64_t
+queued_now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+/* queued_peer_send - queue m for p; the loop flushes it */
+void
+queued_peer_send(struct queued_peer *p, struct ipc_msg *m)
+{
+	if (p->dead) {
+		ipc_msg_free(m);
+		return;
+	}
+	ipc_conn_queue(&p->conn, m);
+}
+
+static void
+on_sigusr1(int sig)
+{
+	(void)sig;
+	got_flush = 1;
+}
+
+static void
+peer_add(int kind, int fd)
+{
+	struct queued_peer *p = xcalloc(1, sizeof(*p));
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	ipc_conn_init(&p->conn, fd);
+	p->kind = kind;
+	TAILQ_INSERT_TAIL(&qctx.peers, p, entry);
+	if (kind == PEER_LOOKUPD) {
+		if (qctx.lookupd != NULL)
+			qctx.lookupd->dead = 1;
+		qctx.lookupd = p;
+	} else if (kind == PEER_DELIVERD) {
+		if (qctx.deliverd != NULL)
+			qctx.deliverd->dead = 1;
+		qctx.deliverd = p;
+	}
+}
+
+/* Messages from ternd; returns -1 when ternd is gone. */
+static int
+master_input(void)
+{
+	struct ipc_msg m;
+	ssize_t n = ipc_conn_read(&master);
+	uint32_t kind;
+	int r;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN))
+		return -1;
+	while ((r = ipc_conn_next(&master, &m)) == 1) {
+		switch (m.type) {
+		case MSG_MASTER_PEER:
+			if (ipc_get_u32(&m, &kind) == 0 && ipc_get_end(&m) == 0 &&
+			    m.fd >= 0 && (kind == PEER_SMTPD ||
+			    kind == PEER_LOOKUPD || kind == PEER_DELIVERD))
+				peer_add((int)kind, ipc_msg_take_fd(&m));
+			else
+				log_warn("malformed peer message from ternd");
+			break;
+		case MSG_MASTER_RELOAD:
+			daemon_reload(&opts, &set);
+			break;
+		case MSG_MASTER_STOP:
+			stopping = 1;
+			stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
+			break;
+		case MSG_QUEUED_FLUSH:
+			sched_flush();
+			break;
+		default:
+			log_warn("unexpected message %u from ternd", m.type);
+		}
+		ipc_msg_free(&m);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* One frame from a peer; a frame it should not send cuts it off. */
+static void
+peer_frame(struct queued_peer *p, struct ipc_msg *m)
+{
+	if (p->kind == PEER_SMTPD) {
+		switch (m->type) {
+		case MSG_SMTPD_MESSAGE_OPEN:
+			commit_open(p, m);
+			return;
+		case MSG_SMTPD_MESSAGE_COMMIT:
+			commit_request(p, m);
+			return;
+		case MSG_SMTPD_MESSAGE_ABORT:
+			commit_abort(p, m);
+			return;
+		}
+	} else if (p->kind == PEER_DELIVERD && p == qctx.deliverd &&
+	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
+		if (sched_deliverd_input(m) == 0)
+			return;
+	}
+	log_warn("malformed or unexpected message %u from %s; disconnecting",
+	    m->type, p->kind == PEER_SMTPD ? "smtpd" : p->kind ==
+	    PEER_DELIVERD ? "deliverd" : "lookupd");
+	p->dead = 1;
+}
+
+static void
+peer_input(struct queued_peer *p)
+{
+	struct ipc_msg m;
+	ssize_t n = ipc_conn_read(&p->conn);
+	int r;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN)) {
+		p->dead = 1;
+		return;
+	}
+	while (!p->dead && (r = ipc_conn_next(&p->conn, &m)) != 0) {
+		if (r < 0) {
+			log_warn("malformed frame from a peer; disconnecting");
+			p->dead = 1;
+			break;
+		}
+		peer_frame(p, &m);
+		ipc_msg_free(&m);
+	}
+}
+
+static void
+peer_reap(void)
+{
+	struct queued_peer *p, *next;
+
+	for (p = TAILQ_FIRST(&qctx.peers); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (!p->dead)
+			continue;
+		if (p->kind == PEER_SMTPD)
+			commit_peer_gone(p);
+		if (p == qctx.deliverd) {
+			qctx.deliverd = NULL;
+			sched_deliverd_gone();
+		}
+		if (p == qctx.lookupd)
+			qctx.lookupd = NULL;
+		TAILQ_REMOVE(&qctx.peers, p, entry);
+		ipc_conn_close(&p->conn);
+		free(p);
+	}
+}
+
+/* --- start-up: rebuild the schedule, remove unfinished files ----------- */
+
+struct recover_state {
+	char		(*qids)[QID_MAX];
+	size_t		n, cap;
+};
+
+static int
+recover_message(const struct queue_msg_rec *msg,
+    const struct queue_rcpt_rec *rcpts, size_t nrcpt, void *arg)
+{
+	struct recover_state *rs = arg;
+	char path[4096];
+	struct stat st;
+
+	if (spool_msg_path(set.spool_dir, msg->qid, path, sizeof(path)) < 0 ||
+	    stat(path, &st) < 0) {
+		log_error("%s: queue file missing: %s", msg->qid, strerror(errno));
+		return 0;
+	}
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? rs->cap * 2 : 1024;
+		rs->qids = xreallocarray(rs->qids, rs->cap, sizeof(*rs->qids));
+	}
+	strlcpy(rs->qids[rs->n++], msg->qid, QID_MAX);
+	sched_add(msg, rcpts, nrcpt, 0);
+	return 0;
+}
+
+static int
+qid_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void
+recover_orphan(const char *qid, void *arg)
+{
+	struct recover_state *rs = arg;
+	char path[4096];
+
+	if (bsearch(qid, rs->qids, rs->n, sizeof(*rs->qids), qid_cmp) != NULL)
+		return;
+	/* No index record: the message never got its 250. */
+	if (spool_msg_path(set.spool_dir, qid, path, sizeof(path)) == 0 &&
+	    unlink(path) == 0)
+		log_info("%s: removed unfinished queue file", qid);
+}
+
+static void
+queued_recover(void)
+{
+	struct recover_state rs = { NULL, 0, 0 };
+
+	if (queue_store_iterate(qctx.store, recover_message, &rs) < 0)
+		fatalx("cannot read the queue index");
+	qsort(rs.qids, rs.n, sizeof(*rs.qids), qid_cmp);
+	spool_scan(set.spool_dir, recover_orphan, &rs);
+	free(rs.qids);
+	log_info("queue recovered: %zu messages", sched_count());
+}
+
+static void
+queued_sync(void)
+{
+	if (qctx.store_dirty) {
+		if (queue_store_sync(qctx.store) < 0)
+			fatalx("queue index flush failed");
+		qctx.store_dirty = 0;
+	}
+	sched_after_sync();
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	return 1;
+	struct pollfd *pfd = NULL;
+	struct queued_peer **pmap = NULL;
+	size_t pcap = 0;
+	char dbdir[4096], err[512];
+
+	daemon_init(argc, argv, "queued", &opts, &set);
+	qctx.set = &set;
+	TAILQ_INIT(&qctx.peers);
+	privsep_drop(set.tern_queue_user, NULL);
+	umask(077);
+	snprintf(dbdir, sizeof(dbdir), "%s/db", set.spool_dir);
+	if ((qctx.store = queue_store_open("bdb", dbdir, err, sizeof(err))) == NULL)
+		fatalx("cannot open the queue index in %s: %s", dbdir, err);
+	queued_recover();
+	queued_sync();
+	signal(SIGUSR1, on_sigusr1);
+	ipc_conn_init(&master, DAEMON_FD_MASTER);
+	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+
+	for (;;) {
+		struct queued_peer *p;
+		size_t n = 1;
+		int timeout;
+
+		TAILQ_FOREACH(p, &qctx.peers, entry)
+			n++;
+		if (n > pcap) {
+			pcap = n * 2;
+			pfd = xreallocarray(pfd, pcap, sizeof(*pfd));
+			pmap = xreallocarray(pmap, pcap, sizeof(*pmap));
+		}
+		pfd[0].fd = DAEMON_FD_MASTER;
+		pfd[0].events = POLLIN | (ipc_conn_pending(&master) ? POLLOUT : 0);
+		n = 1;
+		TAILQ_FOREACH(p, &qctx.peers, entry) {
+			pfd[n].fd = p->conn.fd;
+			pfd[n].events = POLLIN |
+			    (ipc_conn_pending(&p->conn) ? POLLOUT : 0);
+			pmap[n++] = p;
+		}
+		timeout = stopping ? 200 : sched_timeout_ms();
+		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			fatal("poll");
+		if (got_flush) {
+			got_flush = 0;
+			sched_flush();
+		}
+		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    master_input() < 0) {
+			log_info("ternd went away; exiting");
+			stopping = 1;
+			stop_deadline = 0;
+		}
+		for (size_t i = 1; i < n; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				peer_input(pmap[i]);
+		commit_flush_batch();
+		peer_reap();
+		if (!stopping)
+			sched_run();
+		queued_sync();
+		if (ipc_conn_flush(&master) < 0)
+			stopping = 1;
+		TAILQ_FOREACH(p, &qctx.peers, entry)
+			if (ipc_conn_flush(&p->conn) < 0)
+				p->dead = 1;
+		if (stopping && (sched_jobs() == 0 || time(NULL) >= stop_deadline))
+			break;
+	}
+	queued_sync();
+	queue_store_close(qctx.store);
+	log_info("stopped");
+	return 0;
 }

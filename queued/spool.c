@@ -1,2 +1,70 @@
-/* spool - not yet written */
+/*
+ * spool - message file names and the start-up scan.  See spool.h.
+ */
 #include "config.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "qid.h"
+#include "spool.h"
+
+/* spool_msg_dir - the hash directory of a queue ID */
+int
+spool_msg_dir(const char *spool, const char *qid, char *buf, size_t size)
+{
+	size_t len = strlen(qid);
+	int n;
+
+	if (len == 0)
+		return -1;
+	n = snprintf(buf, size, "%s/msg/%c", spool, qid[len - 1]);
+	return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+/* spool_msg_path - the data file of a queue ID */
+int
+spool_msg_path(const char *spool, const char *qid, char *buf, size_t size)
+{
+	size_t len = strlen(qid);
+	int n;
+
+	if (len == 0)
+		return -1;
+	n = snprintf(buf, size, "%s/msg/%c/%s", spool, qid[len - 1], qid);
+	return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+/* spool_scan - visit every message file */
+void
+spool_scan(const char *spool, void (*fn)(const char *qid, void *arg),
+    void *arg)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (int i = 0; i < SPOOL_HASH_DIRS; i++) {
+		char dir[4096];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/msg/%c", spool, hex[i]);
+		if ((d = opendir(dir)) == NULL) {
+			log_warn("cannot open %s", dir);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			if (!qid_valid(de->d_name) ||
+			    de->d_name[QID_LEN - 1] != hex[i]) {
+				log_warn("%s/%s: not a queue file name; left alone",
+				    dir, de->d_name);
+				continue;
+			}
+			fn(de->d_name, arg);
+		}
+		closedir(d);
+	}
+}

@@ -66,8 +66,13 @@ struct smtp_command {
  * smtp_command_parse - parse line[0..len) (no CRLF).  ext says which
  * extensions were advertised (EHLO): parameters of others are refused.
  * Returns 0 with *cmd filled, or an SMTP reply code (500, 501, 502, 504,
- * 553, 555) with the full reply ("501 5.5.4 Syntax: ...") in reply.
+ * 552, 553, 555) with the full reply ("501 5.5.4 Syntax: ...") in reply.
  * An unknown verb yields 500 5.5.2 with cmd->verb = SMTP_CMD_UNKNOWN.
+ * SIZE= larger than 2^64-1 yields 552 5.3.4; comparing cmd->size with the
+ * configured limit is the session's job.  A non-ASCII address is accepted
+ * only with SMTP_EXT_SMTPUTF8 in ext, and on MAIL only together with the
+ * SMTPUTF8 parameter; for RCPT the session should pass SMTP_EXT_SMTPUTF8
+ * only when the transaction's MAIL carried SMTPUTF8 (else 553 5.6.7).
  */
 int smtp_command_parse(const char *line, size_t len, int ext,
     struct smtp_command *cmd, char *reply, size_t replysize);

@@ -1,1 +1,42 @@
-/* smtp_data.h - not yet written */
+/*
+ * smtp_data - receive the DATA content of one message into the queue file.
+ *
+ * Reads lines until the end-of-data marker, which is only ".", preceded
+ * by CRLF and terminated by CRLF (RFC 5321 4.1.1.4).  A bare LF or bare CR
+ * never ends the data and never reaches the queue file: in "normalize"
+ * mode it is stored as CRLF, in "reject" mode the message is refused once
+ * its end is reached (so that the session stays in sync).  Dot-stuffing
+ * is removed (RFC 5321 4.5.2).  Output is buffered: one write per 64 KiB.
+ */
+#ifndef TERN_SMTP_DATA_H
+#define TERN_SMTP_DATA_H
+
+#include <stdint.h>
+
+#include "settings.h"
+#include "smtp_io.h"
+
+#define SMTP_TEXT_LINE_MAX	1000	/* RFC 5321 4.5.3.1.6, with CRLF */
+#define SMTP_MAX_HOPS		100	/* Received: headers before 5.4.6 */
+
+struct smtp_data_result {
+	uint64_t	size;		/* octets of content (CRLF lines) */
+	int		too_big;	/* exceeded the size limit: discarded */
+	int		line_too_long;	/* a line over SMTP_TEXT_LINE_MAX */
+	int		bare_newline;	/* saw a bare CR or LF */
+	int		hops;		/* Received: header fields seen */
+	int		io_status;	/* SMTP_IO_OK, or how the client failed */
+	int		write_errno;	/* 0, or errno of a failed write */
+};
+
+/*
+ * smtp_data_receive - read the content from io and append it to outfd
+ * (stop writing, but keep reading, once limit octets are exceeded or a
+ * write fails).  Returns 0 when the end-of-data marker was read (check
+ * res for why the message may still have to be refused), -1 when the
+ * client went away or timed out (res->io_status says which).
+ */
+int smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
+    enum bare_newline_mode mode, struct smtp_data_result *res);
+
+#endif

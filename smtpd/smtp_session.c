@@ -1,2 +1,657 @@
-/* smtp_session - not yet written */
+/*
+ * smtp_session - one SMTP server session (RFC 5321), start to end.
+ *
+ * Called by the smtpd main loop for each accepted connection.  The
+ * session owns no descriptors but the message file it gets from queued.
+ * It must never answer 250 to DATA before queued has answered COMMITTED:
+ * that reply is the promise that the message survives a crash.
+ */
 #include "config.h"
+
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "envelope.h"
+#include "log.h"
+#include "msg.h"
+#include "smtp_command.h"
+#include "smtp_data.h"
+#include "smtp_io.h"
+#include "smtp_received.h"
+#include "smtp_session.h"
+#include "xmalloc.h"
+
+#define LOOKUP_TIMEOUT_MS	(60 * 1000)
+#define OPEN_TIMEOUT_MS		(60 * 1000)
+/* queued answers a commit after one group flush; a stalled disk is the
+ * only reason to wait longer, and then the client must hear 451. */
+#define COMMIT_TIMEOUT_MS	(300 * 1000)
+
+/* Command counters for the Postfix-style "disconnect from" line. */
+enum session_counter {
+	CNT_HELO, CNT_EHLO, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_RSET, CNT_NOOP,
+	CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_UNKNOWN, CNT_MAX
+};
+static const char *const counter_names[CNT_MAX] = {
+	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
+	"expn", "help", "quit", "unknown"
+};
+
+struct session {
+	struct smtp_server	*srv;
+	const struct settings	*set;
+	struct smtp_io		 io;
+	enum smtp_listener_kind	 kind;
+	char			 addr[64];
+	char			 name[HOSTNAME_MAX + 1];
+	int			 trusted;	/* client in mynetworks */
+	char			 helo[HOSTNAME_MAX + 1];
+	int			 helo_done;
+	int			 esmtp;
+	int			 errors;
+	int			 quit;
+	const char		*last_cmd;
+
+	/* the transaction */
+	int			 have_mail;
+	char			 sender[ADDR_TEXT_MAX];
+	uint64_t		 size_hint;
+	int			 body;
+	struct envelope_rcpt	*rcpts;
+	uint32_t		 nrcpt;
+
+	int			 total[CNT_MAX];
+	int			 ok[CNT_MAX];
+};
+
+/* Send a reply, counting 4xx/5xx toward the error limit. */
+static void session_reply(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (line[0] == '4' || line[0] == '5')
+		s->errors++;
+	smtp_io_reply(&s->io, "%s", line);
+}
+
+static void
+session_reset(struct session *s)
+{
+	for (uint32_t i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i].orcpt);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	s->have_mail = 0;
+	s->sender[0] = '\0';
+	s->size_hint = 0;
+	s->body = BODY_7BIT;
+}
+
+static const char *
+session_proto(const struct session *s)
+{
+	return s->esmtp ? "ESMTP" : "SMTP";
+}
+
+/* Postfix's "NOQUEUE: reject: RCPT from host[ip]: CODE ...; from=<> to=<>" */
+static void
+session_log_reject(struct session *s, const char *cmd, const char *reply,
+    const char *rcpt)
+{
+	char helo[300];
+
+	log_vis(helo, sizeof(helo), s->helo, strlen(s->helo));
+	log_info("NOQUEUE: reject: %s from %s[%s]: %s; from=<%s>%s%s%s "
+	    "proto=%s helo=<%s>", cmd, s->name, s->addr, reply, s->sender,
+	    rcpt ? " to=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "",
+	    session_proto(s), helo);
+}
+
+static void
+session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
+{
+	size_t len = cmd->arglen < sizeof(s->helo) - 1 ? cmd->arglen :
+	    sizeof(s->helo) - 1;
+
+	memcpy(s->helo, cmd->arg, len);
+	s->helo[len] = '\0';
+	s->helo_done = 1;
+	s->esmtp = esmtp;
+	session_reset(s);	/* RFC 5321 4.1.4: EHLO implies RSET */
+	if (!esmtp) {
+		session_reply(s, "250 %s", s->set->myhostname);
+		return;
+	}
+	smtp_io_reply(&s->io, "250-%s", s->set->myhostname);
+	smtp_io_reply(&s->io, "250-PIPELINING");
+	smtp_io_reply(&s->io, "250-SIZE %llu",
+	    (unsigned long long)s->set->message_size_limit);
+	smtp_io_reply(&s->io, "250-ENHANCEDSTATUSCODES");
+	smtp_io_reply(&s->io, "250 8BITMIME");
+}
+
+static void
+session_mail(struct session *s, const struct smtp_command *cmd)
+{
+	if (!s->helo_done) {
+		session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->have_mail) {
+		session_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (cmd->size > s->set->message_size_limit) {
+		session_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	if (addr_format(&cmd->addr, s->sender, sizeof(s->sender)) < 0) {
+		session_reply(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
+	s->have_mail = 1;
+	s->size_hint = cmd->size;
+	s->body = cmd->body;
+	s->ok[CNT_MAIL]++;
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+/* Ask lookupd what a recipient is; LOOKUP_TEMPFAIL when it cannot say. */
+static enum lookup_verdict
+session_lookup(struct session *s, const char *rcpt)
+{
+	struct ipc_msg req, resp;
+	uint32_t verdict, id = ++s->srv->next_reqid;
+
+	ipc_msg_init(&req, MSG_LOOKUP_RCPT, id);
+	ipc_put_str(&req, rcpt);
+	if (ipc_call(s->srv->lookupd, &req, &resp, LOOKUP_TIMEOUT_MS) < 0) {
+		log_warn("lookupd did not answer: %s", strerror(errno));
+		return LOOKUP_TEMPFAIL;
+	}
+	if (resp.type != MSG_LOOKUPD_RCPT_VERDICT || resp.id != id ||
+	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_end(&resp) < 0 ||
+	    verdict > LOOKUP_TEMPFAIL) {
+		log_warn("malformed answer from lookupd");
+		verdict = LOOKUP_TEMPFAIL;
+	}
+	ipc_msg_free(&resp);
+	return (enum lookup_verdict)verdict;
+}
+
+static void
+session_rcpt(struct session *s, const struct smtp_command *cmd)
+{
+	char rcpt[ADDR_TEXT_MAX], reply[700];
+
+	if (!s->have_mail) {
+		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (addr_format(&cmd->addr, rcpt, sizeof(rcpt)) < 0) {
+		session_reply(s, "501 5.1.3 Bad recipient address syntax");
+		return;
+	}
+	if (s->nrcpt >= (uint32_t)s->set->smtpd_recipient_limit) {
+		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	switch (session_lookup(s, rcpt)) {
+	case LOOKUP_LOCAL:
+	case LOOKUP_ALIAS:
+		break;
+	case LOOKUP_REMOTE:
+		if (s->trusted)
+			break;
+		snprintf(reply, sizeof(reply),
+		    "554 5.7.1 <%s>: Relay access denied", rcpt);
+		session_log_reject(s, "RCPT", reply, rcpt);
+		session_reply(s, "%s", reply);
+		return;
+	case LOOKUP_UNKNOWN:
+		snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: Recipient "
+		    "address rejected: User unknown in local recipient table",
+		    rcpt);
+		session_log_reject(s, "RCPT", reply, rcpt);
+		session_reply(s, "%s", reply);
+		return;
+	case LOOKUP_TEMPFAIL:
+	default:
+		snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: Temporary "
+		    "lookup failure", rcpt);
+		session_log_reject(s, "RCPT", reply, rcpt);
+		session_reply(s, "%s", reply);
+		return;
+	}
+	/* A repeated recipient is accepted once: one copy is delivered. */
+	for (uint32_t i = 0; i < s->nrcpt; i++) {
+		if (strcmp(s->rcpts[i].addr, rcpt) == 0) {
+			s->ok[CNT_RCPT]++;
+			session_reply(s, "250 2.1.5 Ok");
+			return;
+		}
+	}
+	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
+	memset(&s->rcpts[s->nrcpt], 0, sizeof(s->rcpts[0]));
+	strlcpy(s->rcpts[s->nrcpt].addr, rcpt, sizeof(s->rcpts[0].addr));
+	s->rcpts[s->nrcpt].notify = cmd->notify;
+	if (cmd->orcpt[0] != '\0')
+		s->rcpts[s->nrcpt].orcpt = xstrdup(cmd->orcpt);
+	s->nrcpt++;
+	s->ok[CNT_RCPT]++;
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+/* Ask queued for a new message file: its fd, or -1 with reply set. */
+static int
+session_open(struct session *s, char *qid, size_t qidsize, char *reply,
+    size_t replysize)
+{
+	struct ipc_msg req, resp;
+	uint32_t id = ++s->srv->next_reqid, code;
+	char text[512];
+	int fd = -1;
+
+	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
+	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_OPEN, id);
+	if (ipc_call(s->srv->queued, &req, &resp, OPEN_TIMEOUT_MS) < 0) {
+		log_warn("queued did not answer: %s", strerror(errno));
+		return -1;
+	}
+	if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_OPENED &&
+	    ipc_get_str(&resp, qid, qidsize) == 0 &&
+	    ipc_get_end(&resp) == 0 && resp.fd >= 0)
+		fd = ipc_msg_take_fd(&resp);
+	else if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_FAILED &&
+	    ipc_get_u32(&resp, &code) == 0 &&
+	    ipc_get_str(&resp, text, sizeof(text)) == 0 &&
+	    code >= 400 && code < 500)
+		snprintf(reply, replysize, "%u %s", code, text);
+	else
+		log_warn("malformed answer from queued");
+	ipc_msg_free(&resp);
+	return fd;
+}
+
+static void
+session_abort(struct session *s, const char *qid)
+{
+	struct ipc_msg req;
+
+	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_ABORT, ++s->srv->next_reqid);
+	ipc_put_str(&req, qid);
+	if (ipc_send(s->srv->queued, &req) < 0)
+		log_warn("cannot tell queued to drop %s", qid);
+}
+
+/* Commit: 0 when queued made the message durable, else reply is set. */
+static int
+session_commit(struct session *s, const char *qid, uint64_t size,
+    char *reply, size_t replysize)
+{
+	struct ipc_msg req, resp;
+	uint32_t id = ++s->srv->next_reqid, code;
+	char rqid[QID_MAX], text[512];
+	int r = -1;
+
+	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
+	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_COMMIT, id);
+	ipc_put_str(&req, qid);
+	ipc_put_u64(&req, size);
+	if (ipc_call(s->srv->queued, &req, &resp, COMMIT_TIMEOUT_MS) < 0) {
+		log_warn("%s: queued did not confirm the commit: %s", qid,
+		    strerror(errno));
+		return -1;
+	}
+	if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_COMMITTED &&
+	    ipc_get_str(&resp, rqid, sizeof(rqid)) == 0 &&
+	    ipc_get_end(&resp) == 0 && strcmp(rqid, qid) == 0)
+		r = 0;
+	else if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_FAILED &&
+	    ipc_get_u32(&resp, &code) == 0 &&
+	    ipc_get_str(&resp, text, sizeof(text)) == 0 &&
+	    code >= 400 && code < 600)
+		snprintf(reply, replysize, "%u %s", code, text);
+	else
+		log_warn("%s: malformed commit answer from queued", qid);
+	ipc_msg_free(&resp);
+	return r;
+}
+
+/* Write the envelope prefix and the Received: header; -1 on failure. */
+static int
+session_write_head(struct session *s, int fd, const char *qid,
+    uint64_t *written)
+{
+	struct envelope env;
+	struct received_info ri;
+	unsigned char *prefix;
+	size_t plen;
+	char recv[2048];
+	int rlen;
+
+	memset(&env, 0, sizeof(env));
+	strlcpy(env.qid, qid, sizeof(env.qid));
+	env.arrival = (uint64_t)time(NULL);
+	strlcpy(env.sender, s->sender, sizeof(env.sender));
+	strlcpy(env.helo, s->helo, sizeof(env.helo));
+	strlcpy(env.client_name, s->name, sizeof(env.client_name));
+	strlcpy(env.client_addr, s->addr, sizeof(env.client_addr));
+	strlcpy(env.protocol, session_proto(s), sizeof(env.protocol));
+	env.body = (uint32_t)s->body;
+	env.nrcpt = s->nrcpt;
+	env.rcpts = s->rcpts;
+	envelope_encode(&env, &prefix, &plen);
+
+	memset(&ri, 0, sizeof(ri));
+	ri.helo = s->helo;
+	ri.client_name = s->name;
+	ri.client_addr = s->addr;
+	ri.myhostname = s->set->myhostname;
+	ri.protocol = session_proto(s);
+	ri.qid = qid;
+	ri.rcpt = s->nrcpt == 1 ? s->rcpts[0].addr : NULL;
+	ri.when = (time_t)env.arrival;
+	rlen = smtp_received_format(&ri, recv, sizeof(recv));
+
+	int ok = rlen > 0 && write(fd, prefix, plen) == (ssize_t)plen &&
+	    write(fd, recv, (size_t)rlen) == rlen;
+	free(prefix);
+	*written = plen + (rlen > 0 ? (uint64_t)rlen : 0);
+	return ok ? 0 : -1;
+}
+
+/* DATA: receive, make durable through queued, then and only then 250. */
+static void
+session_data(struct session *s)
+{
+	struct smtp_data_result res;
+	char qid[QID_MAX], reply[600];
+	uint64_t head;
+	int fd;
+
+	if (!s->have_mail) {
+		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		session_reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if ((fd = session_open(s, qid, sizeof(qid), reply, sizeof(reply))) < 0) {
+		session_reply(s, "%s", reply);
+		return;
+	}
+	log_info("%s: client=%s[%s]", qid, s->name, s->addr);
+	if (session_write_head(s, fd, qid, &head) < 0) {
+		log_warn("%s: cannot write queue file: %s", qid, strerror(errno));
+		session_abort(s, qid);
+		close(fd);
+		session_reply(s, "451 4.3.0 Error: queue file write error");
+		return;
+	}
+	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
+	smtp_io_set_deadline(&s->io, s->set->smtpd_data_timeout);
+	int r = smtp_data_receive(&s->io, fd, s->set->message_size_limit,
+	    s->set->smtpd_bare_newline, &res);
+	smtp_io_set_deadline(&s->io, 0);
+	if (r < 0) {
+		session_abort(s, qid);
+		close(fd);
+		s->quit = 1;
+		if (res.io_status == SMTP_IO_TIMEOUT)
+			session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+			    s->set->myhostname);
+		log_info("%s after DATA from %s[%s]", res.io_status ==
+		    SMTP_IO_TIMEOUT ? "timeout" : "lost connection", s->name,
+		    s->addr);
+		return;
+	}
+	reply[0] = '\0';
+	if (res.too_big)
+		snprintf(reply, sizeof(reply),
+		    "552 5.3.4 Message size exceeds fixed limit");
+	else if (res.line_too_long)
+		snprintf(reply, sizeof(reply), "500 5.5.2 Error: line too long "
+		    "(limit %d octets)", SMTP_TEXT_LINE_MAX);
+	else if (res.bare_newline &&
+	    s->set->smtpd_bare_newline == BARE_NEWLINE_REJECT)
+		snprintf(reply, sizeof(reply), "550 5.5.2 Error: bare <CR> or "
+		    "<LF> received; lines must end in <CR><LF>");
+	else if (res.hops > SMTP_MAX_HOPS)
+		snprintf(reply, sizeof(reply), "554 5.4.6 Error: too many hops");
+	else if (res.write_errno == ENOSPC || res.write_errno == EDQUOT)
+		snprintf(reply, sizeof(reply),
+		    "452 4.3.1 Insufficient system storage");
+	else if (res.write_errno != 0 || fdatasync(fd) < 0)
+		snprintf(reply, sizeof(reply),
+		    "451 4.3.0 Error: queue file write error");
+	if (reply[0] == '\0' && session_commit(s, qid, head + res.size,
+	    reply, sizeof(reply)) == 0) {
+		close(fd);
+		s->ok[CNT_DATA]++;
+		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		session_reset(s);
+		return;
+	}
+	/* Whatever happened, the client hears a failure and nothing stays. */
+	session_abort(s, qid);
+	close(fd);
+	log_info("%s: reject: DATA from %s[%s]: %s; from=<%s> proto=%s", qid,
+	    s->name, s->addr, reply, s->sender, session_proto(s));
+	session_reply(s, "%s", reply);
+	session_reset(s);
+}
+
+static enum session_counter
+session_counter_of(enum smtp_verb v)
+{
+	switch (v) {
+	case SMTP_CMD_HELO: return CNT_HELO;
+	case SMTP_CMD_EHLO: return CNT_EHLO;
+	case SMTP_CMD_MAIL: return CNT_MAIL;
+	case SMTP_CMD_RCPT: return CNT_RCPT;
+	case SMTP_CMD_DATA: return CNT_DATA;
+	case SMTP_CMD_RSET: return CNT_RSET;
+	case SMTP_CMD_NOOP: return CNT_NOOP;
+	case SMTP_CMD_VRFY: return CNT_VRFY;
+	case SMTP_CMD_EXPN: return CNT_EXPN;
+	case SMTP_CMD_HELP: return CNT_HELP;
+	case SMTP_CMD_QUIT: return CNT_QUIT;
+	default: return CNT_UNKNOWN;
+	}
+}
+
+/* Run one parsed command. */
+static void
+session_dispatch(struct session *s, const struct smtp_command *cmd)
+{
+	enum session_counter c = session_counter_of(cmd->verb);
+
+	s->total[c]++;
+	s->last_cmd = smtp_verb_name(cmd->verb);
+	switch (cmd->verb) {
+	case SMTP_CMD_HELO:
+	case SMTP_CMD_EHLO:
+		session_helo(s, cmd, cmd->verb == SMTP_CMD_EHLO);
+		s->ok[c]++;
+		break;
+	case SMTP_CMD_MAIL:
+		session_mail(s, cmd);
+		break;
+	case SMTP_CMD_RCPT:
+		session_rcpt(s, cmd);
+		break;
+	case SMTP_CMD_DATA:
+		session_data(s);
+		break;
+	case SMTP_CMD_RSET:
+		session_reset(s);
+		s->ok[c]++;
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_CMD_NOOP:
+		s->ok[c]++;
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_CMD_VRFY:
+		s->ok[c]++;
+		session_reply(s, "252 2.0.0 Cannot VRFY user, but will accept "
+		    "message and attempt delivery");
+		break;
+	case SMTP_CMD_EXPN:
+		session_reply(s, "502 5.5.1 Error: EXPN not available");
+		break;
+	case SMTP_CMD_HELP:
+		s->ok[c]++;
+		session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
+		    "RSET NOOP VRFY HELP QUIT");
+		break;
+	case SMTP_CMD_QUIT:
+		s->ok[c]++;
+		session_reply(s, "221 2.0.0 Bye");
+		s->quit = 1;
+		break;
+	default:
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		break;
+	}
+}
+
+static void
+session_log_disconnect(struct session *s)
+{
+	char buf[512];
+	size_t off = 0;
+	int commands = 0, okc = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < CNT_MAX; i++) {
+		if (s->total[i] == 0)
+			continue;
+		commands += s->total[i];
+		okc += s->ok[i];
+		if (s->ok[i] == s->total[i])
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+			    " %s=%d", counter_names[i], s->total[i]);
+		else
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+			    " %s=%d/%d", counter_names[i], s->ok[i], s->total[i]);
+		if (off >= sizeof(buf))
+			break;
+	}
+	if (okc == commands)
+		log_info("disconnect from %s[%s]%s commands=%d", s->name, s->addr,
+		    buf, commands);
+	else
+		log_info("disconnect from %s[%s]%s commands=%d/%d", s->name,
+		    s->addr, buf, okc, commands);
+}
+
+static void
+session_peer(struct session *s, const struct sockaddr *peer)
+{
+	const void *a = NULL;
+	int af = peer->sa_family;
+
+	if (af == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)peer)->sin_addr;
+	else if (af == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)peer;
+
+		a = &s6->sin6_addr;
+		/* Show IPv4-mapped clients as the IPv4 address they are. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			a = &s6->sin6_addr.s6_addr[12];
+			af = AF_INET;
+		}
+	}
+	if (a == NULL || inet_ntop(af, a, s->addr, sizeof(s->addr)) == NULL)
+		strlcpy(s->addr, "unknown", sizeof(s->addr));
+	strlcpy(s->name, "unknown", sizeof(s->name));
+	s->trusted = settings_network_match(&s->set->mynetworks, peer);
+}
+
+/* smtp_session_run - serve one client until the session ends */
+void
+smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, enum smtp_listener_kind kind)
+{
+	static struct session s;	/* big buffers: not on the stack */
+	char line[SMTP_MAIL_LINE_MAX + 1], reply[600];
+	struct smtp_command cmd;
+	enum smtp_line_end eol;
+	int overlong;
+
+	memset(&s, 0, sizeof(s));
+	s.srv = srv;
+	s.set = srv->set;
+	s.kind = kind;
+	smtp_io_init(&s.io, fd, (int)s.set->smtpd_timeout * 1000);
+	session_peer(&s, peer);
+	s.last_cmd = "CONNECT";
+	log_info("connect from %s[%s]", s.name, s.addr);
+	smtp_io_reply(&s.io, "220 %s", s.set->smtpd_banner);
+
+	while (!s.quit) {
+		ssize_t n = smtp_io_getline(&s.io, line, sizeof(line) - 1, &eol,
+		    &overlong);
+
+		if (n == SMTP_IO_TIMEOUT) {
+			smtp_io_reply(&s.io, "421 4.4.2 %s Error: timeout "
+			    "exceeded", s.set->myhostname);
+			log_info("timeout after %s from %s[%s]", s.last_cmd,
+			    s.name, s.addr);
+			break;
+		}
+		if (n < 0) {
+			if (s.total[CNT_QUIT] == 0)
+				log_info("lost connection after %s from %s[%s]",
+				    s.last_cmd, s.name, s.addr);
+			break;
+		}
+		if (overlong)
+			session_reply(&s, "500 5.5.2 Error: line too long");
+		else if (eol != SMTP_EOL_CRLF &&
+		    s.set->smtpd_bare_newline == BARE_NEWLINE_REJECT)
+			session_reply(&s, "500 5.5.2 Error: bare <CR> or <LF> "
+			    "received; lines must end in <CR><LF>");
+		else if (smtp_command_parse(line, (size_t)n, s.esmtp ?
+		    (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME) : 0, &cmd, reply,
+		    sizeof(reply)) != 0) {
+			s.total[session_counter_of(cmd.verb)]++;
+			session_reply(&s, "%s", reply);
+		} else
+			session_dispatch(&s, &cmd);
+		if (s.errors >= s.set->smtpd_hard_error_limit && !s.quit) {
+			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many errors",
+			    s.set->myhostname);
+			log_info("too many errors after %s from %s[%s]",
+			    s.last_cmd, s.name, s.addr);
+			break;
+		}
+	}
+	smtp_io_flush(&s.io);
+	session_log_disconnect(&s);
+	session_reset(&s);
+	(void)peerlen;
+}

@@ -1,1 +1,39 @@
-/* smtp_session.h - not yet written */
+/*
+ * smtp_session - the SMTP server state machine for one client connection.
+ *
+ * Runs one session to its end, blocking, with every read bounded by the
+ * configured timeouts.  It asks lookupd about recipients and queued for a
+ * new message file, and answers 250 after DATA only when queued says the
+ * message is durable.  Never trusts the client: every reply is decided by
+ * the parsers' verdicts and the configured limits.
+ */
+#ifndef TERN_SMTP_SESSION_H
+#define TERN_SMTP_SESSION_H
+
+#include <sys/socket.h>
+
+#include "ipc.h"
+#include "settings.h"
+
+/* The listener a connection came in on. */
+enum smtp_listener_kind {
+	LISTENER_SMTP = 0,
+	LISTENER_SUBMISSION = 1,
+};
+
+struct smtp_server {
+	const struct settings	*set;
+	struct ipc_conn		*queued;
+	struct ipc_conn		*lookupd;
+	uint32_t		 next_reqid;
+};
+
+/*
+ * smtp_session_run - serve the client on fd (a connected socket, closed
+ * by the caller) until QUIT, EOF, timeout or an error limit.
+ */
+void smtp_session_run(struct smtp_server *srv, int fd,
+    const struct sockaddr *peer, socklen_t peerlen,
+    enum smtp_listener_kind kind);
+
+#endif

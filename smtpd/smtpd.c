@@ -1,10 +1,162 @@
-/* smtpd - not yet written */
+/*
+ * smtpd - the prefork SMTP server process.
+ *
+ * ternd starts several of these.  Each inherits the listening sockets,
+ * drops to tern_user inside the empty chroot before it reads a byte from
+ * the network, and then serves one session at a time: whichever idle
+ * process accept()s first gets the client.  It tells ternd when it is
+ * busy or idle so that ternd can keep spare processes ready, and it exits
+ * when ternd asks it to, or when its channel to queued or lookupd breaks
+ * (ternd then starts a replacement with fresh channels).
+ */
 #include "config.h"
 
-int main(void);
+#include <sys/socket.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "msg.h"
+#include "privsep.h"
+#include "settings.h"
+#include "smtp_session.h"
+
+static struct settings set;
+static struct ipc_conn master, queued, lookupd;
+
+/* Tell ternd whether we are serving a client. */
+static void
+smtpd_status(int busy)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, MSG_SMTPD_STATUS, 0);
+	ipc_put_u32(&m, busy ? 1 : 0);
+	if (ipc_send(&master, &m) < 0)
+		exit(0);	/* ternd is gone */
+}
+
+/* Read what ternd sent; returns 1 when we should stop. */
+static int
+smtpd_master_input(void)
+{
+	struct ipc_msg m;
+	ssize_t n = ipc_conn_read(&master);
+	int r, stop = 0;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN))
+		return 1;
+	while ((r = ipc_conn_next(&master, &m)) == 1) {
+		if (m.type == MSG_MASTER_STOP)
+			stop = 1;
+		else if (m.type != MSG_MASTER_RELOAD)
+			log_warn("unexpected message %u from ternd", m.type);
+		ipc_msg_free(&m);
+	}
+	return stop || r < 0;
+}
+
+/* A channel to queued or lookupd is dead when the peer hung up. */
+static int
+smtpd_channel_dead(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	return 1;
+	struct daemon_opts opts;
+	struct pollfd pfd[DAEMON_MAX_LISTEN + 3];
+	enum smtp_listener_kind kinds[DAEMON_MAX_LISTEN];
+	struct smtp_server srv;
+	char chroot_dir[4096];
+	int nlisten = 0;
+
+	daemon_init(argc, argv, "smtpd", &opts, &set);
+	if (opts.listen_kinds != NULL) {
+		char *list = strdup(opts.listen_kinds), *tok, *save = NULL;
+
+		for (tok = strtok_r(list, ",", &save); tok != NULL &&
+		    nlisten < DAEMON_MAX_LISTEN; tok = strtok_r(NULL, ",", &save))
+			kinds[nlisten++] = strcmp(tok, "submission") == 0 ?
+			    LISTENER_SUBMISSION : LISTENER_SMTP;
+		free(list);
+	}
+	/* Local time for Received: and Date: must be known before chroot. */
+	tzset();
+	snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty", set.spool_dir);
+	privsep_drop(set.tern_user, chroot_dir);
+
+	ipc_conn_init(&master, DAEMON_FD_MASTER);
+	ipc_conn_init(&queued, DAEMON_FD_QUEUED);
+	ipc_conn_init(&lookupd, DAEMON_FD_LOOKUPD);
+	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+	memset(&srv, 0, sizeof(srv));
+	srv.set = &set;
+	srv.queued = &queued;
+	srv.lookupd = &lookupd;
+
+	for (;;) {
+		int i, n;
+
+		pfd[0].fd = DAEMON_FD_MASTER;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = DAEMON_FD_QUEUED;
+		pfd[1].events = POLLIN;
+		pfd[2].fd = DAEMON_FD_LOOKUPD;
+		pfd[2].events = POLLIN;
+		for (i = 0; i < nlisten; i++) {
+			pfd[3 + i].fd = DAEMON_FD_LISTEN + i;
+			pfd[3 + i].events = POLLIN;
+		}
+		n = poll(pfd, (nfds_t)(3 + nlisten), -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if (pfd[0].revents && smtpd_master_input())
+			break;
+		/* Unsolicited input or hangup from queued or lookupd: a
+		 * restarted peer; leave so ternd can give us fresh channels. */
+		if (pfd[1].revents || pfd[2].revents)
+			break;
+		for (i = 0; i < nlisten; i++) {
+			struct sockaddr_storage ss;
+			socklen_t sslen = sizeof(ss);
+			int fd;
+
+			if (!(pfd[3 + i].revents & POLLIN))
+				continue;
+			fd = accept4(DAEMON_FD_LISTEN + i, (struct sockaddr *)&ss,
+			    &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd < 0) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK &&
+				    errno != ECONNABORTED && errno != EINTR)
+					log_warn("accept: %s", strerror(errno));
+				continue;
+			}
+			smtpd_status(1);
+			smtp_session_run(&srv, fd, (struct sockaddr *)&ss, sslen,
+			    kinds[i]);
+			close(fd);
+			smtpd_status(0);
+			if (smtpd_channel_dead(DAEMON_FD_QUEUED) ||
+			    smtpd_channel_dead(DAEMON_FD_LOOKUPD))
+				exit(0);
+			break;	/* re-poll: ternd may have asked us to stop */
+		}
+	}
+	return 0;
 }

@@ -1,10 +1,100 @@
-/* ternmap - not yet written */
+/*
+ * ternmap - compile a text map into FILE.db, or query a compiled map.
+ *
+ * Run by the administrator (and by newaliases through its own code).
+ * It only ever replaces FILE.db as a whole, through map_compile()'s
+ * temporary file and rename(), so a running lookupd never sees a
+ * half-written map; on any problem the old map stays untouched.
+ */
 #include "config.h"
 
-int main(void);
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "map.h"
+
+int main(int argc, char **argv);
+
+/* ternmap_usage - print the synopsis to fp */
+static void
+ternmap_usage(FILE *fp)
+{
+	fprintf(fp, "usage: ternmap [-a] FILE\n"
+	    "       ternmap [-a] -q KEY FILE\n"
+	    "  -a      FILE uses aliases(5) syntax\n"
+	    "  -q KEY  print the value of KEY in FILE.db (exit 1 if absent)\n"
+	    "  -h      this help\n");
+}
+
+/* ternmap_report - print one compile problem as "ternmap: FILE:LINE: msg" */
+static void
+ternmap_report(const char *file, int line, const char *msg, void *arg)
+{
+	(void)arg;
+	if (line > 0)
+		fprintf(stderr, "ternmap: %s:%d: %s\n", file, line, msg);
+	else
+		fprintf(stderr, "ternmap: %s: %s\n", file, msg);
+}
+
+/* ternmap_query - print KEY's value from FILE.db; the exit status */
+static int
+ternmap_query(const char *file, const char *key)
+{
+	static char val[64 * 1024 + 1];
+	char err[512];
+	struct map *m;
+	int r;
+
+	if ((m = map_open(file, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "ternmap: cannot open map: %s\n", err);
+		return 1;
+	}
+	r = map_lookup(m, key, val, sizeof(val));
+	map_close(m);
+	if (r == -1) {
+		fprintf(stderr, "ternmap: %s: lookup failed\n", file);
+		return 1;
+	}
+	if (r == 0)
+		return 1;
+	printf("%s\n", val);
+	return 0;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	return 1;
+	const char *key = NULL;
+	int aliases = 0, ch;
+
+	log_init("ternmap", 1);
+	while ((ch = getopt(argc, argv, "ahq:")) != -1) {
+		switch (ch) {
+		case 'a':
+			aliases = 1;
+			break;
+		case 'q':
+			key = optarg;
+			break;
+		case 'h':
+			ternmap_usage(stdout);
+			return 0;
+		default:
+			ternmap_usage(stderr);
+			return 1;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1) {
+		ternmap_usage(stderr);
+		return 1;
+	}
+	if (key != NULL)
+		return ternmap_query(argv[0], key);
+	return map_compile(argv[0], aliases, ternmap_report, NULL) == 0 ?
+	    0 : 1;
 }

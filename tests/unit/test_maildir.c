@@ -1,12 +1,715 @@
-/* test_maildir - unit tests (placeholder until written) */
+/*
+ * test_maildir - unit tests for deliverd's Maildir writer and the local
+ * transport's mailbox resolution, child reporting and privilege switch.
+ *
+ * Every test works in its own mkdtemp() directory.  Tests that need to be
+ * an ordinary user fork and switch to nobody (65534) when run as root.
+ */
 #include "config.h"
 
-#include "check_suites.h"
+#include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "../../deliverd/maildir.h"
+#include "msg.h"
+#include "../../deliverd/transport_local.h"
+
+#define NOBODY	65534
+
+static char tdir[64];
+
+/* setup - a fresh temporary directory for each test */
+static void
+setup(void)
+{
+	strlcpy(tdir, "/tmp/tern-maildir-XXXXXX", sizeof(tdir));
+	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	chmod(tdir, 0755);
+}
+
+/* rm_rf - remove a test tree (no symlinks are followed) */
+static void
+rm_rf(const char *path)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	char sub[1024];
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		chmod(path, 0700);
+		if ((d = opendir(path)) != NULL) {
+			while ((e = readdir(d)) != NULL) {
+				if (strcmp(e->d_name, ".") == 0 ||
+				    strcmp(e->d_name, "..") == 0)
+					continue;
+				snprintf(sub, sizeof(sub), "%s/%s", path,
+				    e->d_name);
+				rm_rf(sub);
+			}
+			closedir(d);
+		}
+		rmdir(path);
+	} else
+		unlink(path);
+}
+
+/* teardown - remove the test's directory */
+static void
+teardown(void)
+{
+	rm_rf(tdir);
+}
+
+/* count_files - entries in dir other than . and .. (-1 if unreadable) */
+static int
+count_files(const char *dir, char *first, size_t firstsize)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (n++ == 0 && first != NULL)
+			strlcpy(first, e->d_name, firstsize);
+	}
+	closedir(d);
+	return n;
+}
+
+/* msgfile - a queue-like file: junk of prefix octets, then body */
+static int
+msgfile(const char *body, size_t len, size_t prefix)
+{
+	char path[128];
+	int fd;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/queuefile", tdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	for (i = 0; i < prefix; i++)
+		ck_assert_int_eq(write(fd, "E", 1), 1);
+	ck_assert_int_eq(write(fd, body, len), (ssize_t)len);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* slurp - whole file into a new buffer; *len gets its size */
+static char *
+slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
+	buf[st.st_size] = '\0';
+	*len = (size_t)st.st_size;
+	close(fd);
+	return buf;
+}
+
+/* the_message - path of the single message in MAILDIR/new (asserted) */
+static void
+the_message(const char *maildir, char *path, size_t size)
+{
+	char dir[256], name[256];
+
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, name, sizeof(name)), 1);
+	snprintf(path, size, "%s/%s", dir, name);
+}
+
+/* crlf_to_lf - what the Maildir copy of body should hold */
+static char *
+crlf_to_lf(const char *body, size_t len, size_t *outlen)
+{
+	char *out = malloc(len + 1);
+	size_t i, o = 0;
+
+	ck_assert_ptr_nonnull(out);
+	for (i = 0; i < len; i++) {
+		if (body[i] == '\r' && i + 1 < len && body[i + 1] == '\n')
+			continue;
+		out[o++] = body[i];
+	}
+	*outlen = o;
+	return out;
+}
+
+/* cmp_name - qsort order for unique names */
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+START_TEST(test_unique_names)
+{
+	enum { N = 2000 };
+	static char names[N][128];
+	char buf[128], tiny[8];
+	long long sec;
+	long usec, pid;
+	unsigned int q, r;
+	int i, consumed;
+
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(maildir_unique_name(names[i], sizeof(names[i]),
+		    "mx.example.org"), 0);
+		consumed = 0;
+		ck_assert_int_eq(sscanf(names[i], "%lld.M%ldP%ldQ%uR%8x.%n",
+		    &sec, &usec, &pid, &q, &r, &consumed), 5);
+		ck_assert_int_gt(consumed, 0);
+		ck_assert_str_eq(names[i] + consumed, "mx.example.org");
+		ck_assert_int_eq(pid, (long)getpid());
+		ck_assert(usec >= 0 && usec < 1000000);
+		ck_assert_ptr_null(strchr(names[i], '/'));
+	}
+	qsort(names, N, sizeof(names[0]), cmp_name);
+	for (i = 1; i < N; i++)
+		ck_assert_str_ne(names[i - 1], names[i]);
+
+	ck_assert_int_eq(maildir_unique_name(buf, sizeof(buf), "a/b:c"), 0);
+	ck_assert_ptr_nonnull(strstr(buf, ".a\\057b\\072c"));
+	ck_assert_ptr_null(strchr(buf, '/'));
+	ck_assert_ptr_null(strchr(buf, ':'));
+	ck_assert_int_eq(maildir_unique_name(tiny, sizeof(tiny), "host"), -1);
+}
+END_TEST
+
+START_TEST(test_deliver_content)
+{
+	static const char body[] =
+	    "Received: from a.example (a.example [192.0.2.1])\r\n"
+	    "\tby mx.example.org with ESMTP id 0123\r\n"
+	    "Subject: test\r\n"
+	    "\r\n"
+	    "first line\r\n"
+	    "caf\xc3\xa9 \xff 8-bit line\r\n"
+	    ".\r\n"
+	    "a lone\rCR stays\r\n"
+	    "no final newline";
+	static const char want[] =
+	    "Return-Path: <alice@a.example>\n"
+	    "Delivered-To: bob@example.org\n"
+	    "Received: from a.example (a.example [192.0.2.1])\n"
+	    "\tby mx.example.org with ESMTP id 0123\n"
+	    "Subject: test\n"
+	    "\n"
+	    "first line\n"
+	    "caf\xc3\xa9 \xff 8-bit line\n"
+	    ".\n"
+	    "a lone\rCR stays\n"
+	    "no final newline";
+	char maildir[128], path[512], err[256], sub[160];
+	struct stat st;
+	size_t len;
+	char *got;
+	int fd, rc;
+
+	fd = msgfile(body, sizeof(body) - 1, 37);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	rc = maildir_deliver(maildir, fd, 37, "alice@a.example",
+	    "bob@example.org", "mx.example.org", err, sizeof(err));
+	ck_assert_msg(rc == DELIVER_OK, "rc %d: %s", rc, err);
+	ck_assert_str_eq(err, "2.0.0 delivered to maildir");
+	close(fd);
+
+	ck_assert_int_eq(lstat(maildir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0700);
+	snprintf(sub, sizeof(sub), "%s/cur", maildir);
+	ck_assert_int_eq(lstat(sub, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0700);
+
+	the_message(maildir, path, sizeof(path));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(st.st_nlink, 1);
+	got = slurp(path, &len);
+	ck_assert_uint_eq(len, sizeof(want) - 1);
+	ck_assert(memcmp(got, want, len) == 0);
+	free(got);
+}
+END_TEST
+
+START_TEST(test_deliver_null_sender_second_message)
+{
+	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
+	char maildir[128], dir[160], err[256];
+	size_t len;
+	char *got, path[512], name[256];
+	int fd;
+
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "", "u@h", NULL,
+	    err, sizeof(err)), DELIVER_OK);
+	the_message(maildir, path, sizeof(path));
+	got = slurp(path, &len);
+	ck_assert_str_eq(got, "Return-Path: <>\nDelivered-To: u@h\n"
+	    "Subject: x\n\nhi\n");
+	free(got);
+	/* An existing Maildir takes a second message beside the first. */
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "", "u@h", NULL,
+	    err, sizeof(err)), DELIVER_OK);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, name, sizeof(name)), 2);
+	close(fd);
+}
+END_TEST
+
+/* A body far larger than the copy buffer, with CRLFs split across it. */
+START_TEST(test_deliver_large_body)
+{
+	size_t blen = 300000, i, wlen, len, hdr;
+	char *body = malloc(blen), *want, *got;
+	char maildir[128], path[512], err[256];
+	int fd;
+
+	ck_assert_ptr_nonnull(body);
+	for (i = 0; i < blen; i++)
+		body[i] = (char)('a' + i % 26);
+	/* CR as the last octet of a 64 KiB read, LF as the first of the next */
+	for (i = 65535; i + 1 < blen; i += 65536) {
+		body[i] = '\r';
+		body[i + 1] = '\n';
+	}
+	for (i = 100; i + 1 < blen; i += 997) {
+		body[i] = '\r';
+		body[i + 1] = '\n';
+	}
+	body[131071] = '\r';	/* a lone CR at a read boundary stays */
+	body[131072] = 'x';
+	body[blen - 1] = '\r';	/* and a lone CR at the very end */
+	want = crlf_to_lf(body, blen, &wlen);
+
+	fd = msgfile(body, blen, 5);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 5, "s@x", "r@y", "h",
+	    err, sizeof(err)), DELIVER_OK);
+	close(fd);
+	the_message(maildir, path, sizeof(path));
+	got = slurp(path, &len);
+	hdr = strlen("Return-Path: <s@x>\nDelivered-To: r@y\n");
+	ck_assert_uint_eq(len, hdr + wlen);
+	ck_assert(memcmp(got + hdr, want, wlen) == 0);
+	free(got);
+	free(want);
+	free(body);
+}
+END_TEST
+
+START_TEST(test_deliver_symlinked_tmp)
+{
+	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
+	char maildir[128], p[192], target[128], err[256];
+	int fd;
+
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	snprintf(target, sizeof(target), "%s/elsewhere", tdir);
+	ck_assert_int_eq(mkdir(maildir, 0700), 0);
+	ck_assert_int_eq(mkdir(target, 0700), 0);
+	snprintf(p, sizeof(p), "%s/tmp", maildir);
+	ck_assert_int_eq(symlink(target, p), 0);
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h",
+	    err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_msg(strncmp(err, "4.", 2) == 0, "%s", err);
+	ck_assert_int_eq(count_files(target, NULL, 0), 0);
+	snprintf(p, sizeof(p), "%s/new", maildir);
+	ck_assert_int_le(count_files(p, NULL, 0), 0);
+
+	/* The same for new/ */
+	snprintf(p, sizeof(p), "%s/tmp", maildir);
+	ck_assert_int_eq(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s/new", maildir);
+	rmdir(p);
+	ck_assert_int_eq(symlink(target, p), 0);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h",
+	    err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(count_files(target, NULL, 0), 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_deliver_header_injection)
+{
+	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
+	char maildir[128], err[256];
+	int fd;
+
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "a@b>\nX-Evil: 1",
+	    "r@y", "h", err, sizeof(err)), DELIVER_PERMFAIL);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "a@b", "r@y\r",
+	    "h", err, sizeof(err)), DELIVER_PERMFAIL);
+	close(fd);
+}
+END_TEST
+
+/*
+ * unwritable_child - as nobody, deliver where nobody cannot write; exit
+ * 0 when the result was a 4.x.x temporary failure.
+ */
+static void
+unwritable_child(const char *maildir, int fd)
+{
+	char err[256];
+	int rc;
+
+	if (geteuid() == 0 && (setgroups(0, NULL) != 0 ||
+	    setgid(NOBODY) != 0 || setuid(NOBODY) != 0))
+		_exit(2);
+	rc = maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h", err,
+	    sizeof(err));
+	_exit(rc == DELIVER_TEMPFAIL && strncmp(err, "4.2.0 ", 6) == 0 ?
+	    0 : 1);
+}
+
+START_TEST(test_deliver_unwritable)
+{
+	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
+	char maildir[128], p[192];
+	int fd, ws;
+	pid_t pid;
+
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	/* A Maildir that would have to be created in a read-only directory */
+	snprintf(maildir, sizeof(maildir), "%s/ro/Maildir", tdir);
+	snprintf(p, sizeof(p), "%s/ro", tdir);
+	ck_assert_int_eq(mkdir(p, 0555), 0);
+	chmod(p, 0555);
+	if ((pid = fork()) == 0)
+		unwritable_child(maildir, fd);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+
+	/* An existing Maildir whose tmp/ is not writable */
+	snprintf(maildir, sizeof(maildir), "%s/rw/Maildir", tdir);
+	snprintf(p, sizeof(p), "%s/rw", tdir);
+	ck_assert_int_eq(mkdir(p, 0777), 0);
+	chmod(p, 0777);
+	ck_assert_int_eq(mkdir(maildir, 0777), 0);
+	chmod(maildir, 0777);
+	snprintf(p, sizeof(p), "%s/rw/Maildir/tmp", tdir);
+	ck_assert_int_eq(mkdir(p, 0555), 0);
+	snprintf(p, sizeof(p), "%s/rw/Maildir/new", tdir);
+	ck_assert_int_eq(mkdir(p, 0777), 0);
+	snprintf(p, sizeof(p), "%s/rw/Maildir/cur", tdir);
+	ck_assert_int_eq(mkdir(p, 0777), 0);
+	if ((pid = fork()) == 0)
+		unwritable_child(maildir, fd);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_deliver_bad_msgfd)
+{
+	char maildir[128], err[256], dir[160];
+
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_deliver(maildir, -1, 0, "s@x", "r@y", "h",
+	    err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_msg(strncmp(err, "4.3.0 ", 6) == 0, "%s", err);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(test_user_check)
+{
+	char err[64], longname[80];
+
+	ck_assert_int_eq(local_user_check("bob", err, sizeof(err)), 0);
+	ck_assert_int_eq(local_user_check("b.o-b_1+x", err, sizeof(err)), 0);
+	ck_assert_int_eq(local_user_check("", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "5.1.3 bad mailbox name");
+	ck_assert_int_eq(local_user_check(".", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_user_check("..", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_user_check(".hidden", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_user_check("a/b", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_user_check("a\nb", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_user_check("a\x7f", err, sizeof(err)), -1);
+	memset(longname, 'a', 64);
+	longname[64] = '\0';
+	ck_assert_int_eq(local_user_check(longname, err, sizeof(err)), 0);
+	longname[64] = 'a';
+	longname[65] = '\0';
+	ck_assert_int_eq(local_user_check(longname, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(test_resolve_base)
+{
+	struct local_target t;
+	char p[192], q[192], err[256];
+
+	snprintf(p, sizeof(p), "%s/bob", tdir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	if (geteuid() == 0)
+		ck_assert_int_eq(chown(p, NOBODY, NOBODY), 0);
+	ck_assert_int_eq(local_target_resolve(tdir, "bob", &t, err,
+	    sizeof(err)), DELIVER_OK);
+	snprintf(q, sizeof(q), "%s/bob/Maildir", tdir);
+	ck_assert_str_eq(t.maildir, q);
+	ck_assert_int_eq(t.uid, geteuid() == 0 ? NOBODY : geteuid());
+	ck_assert_str_eq(t.user, "");
+	ck_assert_int_eq(t.become, geteuid() == 0);
+
+	/* A root-owned mailbox is written as root, without switching. */
+	snprintf(p, sizeof(p), "%s/rootbox", tdir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(local_target_resolve(tdir, "rootbox", &t, err,
+	    sizeof(err)), DELIVER_OK);
+	if (geteuid() == 0)
+		ck_assert_int_eq(t.become, 0);
+
+	ck_assert_int_eq(local_target_resolve(tdir, "nosuch", &t, err,
+	    sizeof(err)), DELIVER_PERMFAIL);
+	ck_assert_str_eq(err, "5.1.1 user unknown");
+
+	/* A link in mailbox_base is refused, however its target looks. */
+	snprintf(q, sizeof(q), "%s/linked", tdir);
+	snprintf(p, sizeof(p), "%s/bob", tdir);
+	ck_assert_int_eq(symlink(p, q), 0);
+	ck_assert_int_eq(local_target_resolve(tdir, "linked", &t, err,
+	    sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_msg(strncmp(err, "4.2.0 ", 6) == 0, "%s", err);
+
+	snprintf(p, sizeof(p), "%s/file", tdir);
+	close(open(p, O_WRONLY | O_CREAT, 0600));
+	ck_assert_int_eq(local_target_resolve(tdir, "file", &t, err,
+	    sizeof(err)), DELIVER_TEMPFAIL);
+
+	ck_assert_int_eq(local_target_resolve(tdir, "../etc", &t, err,
+	    sizeof(err)), DELIVER_PERMFAIL);
+	ck_assert_str_eq(err, "5.1.3 bad mailbox name");
+}
+END_TEST
+
+START_TEST(test_resolve_passwd)
+{
+	struct local_target t;
+	char err[256];
+
+	ck_assert_int_eq(local_target_resolve("", "root", &t, err,
+	    sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(t.uid, 0);
+	ck_assert_str_eq(t.user, "root");
+	ck_assert_int_eq(t.become, 0);
+	ck_assert_str_eq(t.maildir, "/root/Maildir");
+	ck_assert_int_eq(local_target_resolve(NULL,
+	    "no-such-user-tern-test", &t, err, sizeof(err)), DELIVER_PERMFAIL);
+	ck_assert_str_eq(err, "5.1.1 user unknown");
+}
+END_TEST
+
+/* reap - wait for a spawned child; its result as local_child_result sees */
+static int
+reap(pid_t pid, int fd, char *dsn, size_t dsnsize, char *text,
+    size_t textsize, int *crashed)
+{
+	int ws, rc;
+
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	rc = local_child_result(fd, ws, dsn, dsnsize, text, textsize, crashed);
+	close(fd);
+	return rc;
+}
+
+START_TEST(test_spawn_as_owner)
+{
+	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
+	struct local_delivery d;
+	struct stat st;
+	char p[192], maildir[192], path[512], dsn[16], text[256];
+	int fd, crashed;
+	pid_t pid;
+
+	snprintf(p, sizeof(p), "%s/bob", tdir);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	if (geteuid() == 0)
+		ck_assert_int_eq(chown(p, NOBODY, NOBODY), 0);
+	fd = msgfile(body, sizeof(body) - 1, 3);
+	memset(&d, 0, sizeof(d));
+	d.sender = "alice@a.example";
+	d.address = "bob@example.org";
+	d.user = "bob";
+	d.msgfd = fd;
+	d.body_offset = 3;
+	d.mailbox_base = tdir;
+	d.hostname = "mx.example.org";
+	pid = local_spawn(&d, &fd);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
+	    &crashed), DELIVER_OK);
+	ck_assert_int_eq(crashed, 0);
+	ck_assert_str_eq(dsn, "2.0.0");
+	ck_assert_str_eq(text, "delivered to maildir");
+	snprintf(maildir, sizeof(maildir), "%s/bob/Maildir", tdir);
+	the_message(maildir, path, sizeof(path));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_uid, geteuid() == 0 ? NOBODY : geteuid());
+	ck_assert_int_eq(lstat(maildir, &st), 0);
+	ck_assert_int_eq(st.st_uid, geteuid() == 0 ? NOBODY : geteuid());
+
+	/* An unknown user comes back as a permanent failure. */
+	d.user = "carol";
+	pid = local_spawn(&d, &fd);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
+	    &crashed), DELIVER_PERMFAIL);
+	ck_assert_str_eq(dsn, "5.1.1");
+	ck_assert_str_eq(text, "user unknown");
+	close(d.msgfd);
+}
+END_TEST
+
+/* A passwd user whose home directory is missing: mail waits, not bounces. */
+START_TEST(test_spawn_missing_home)
+{
+	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
+	struct local_delivery d;
+	struct passwd *pw;
+	struct stat st;
+	char dsn[16], text[256];
+	int fd, crashed;
+	pid_t pid;
+
+	pw = getpwnam("nobody");
+	if (pw == NULL || pw->pw_uid == 0 || stat(pw->pw_dir, &st) == 0)
+		return;		/* this system's nobody has a home */
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	memset(&d, 0, sizeof(d));
+	d.sender = "alice@a.example";
+	d.address = "nobody@example.org";
+	d.user = "nobody";
+	d.msgfd = fd;
+	d.mailbox_base = "";
+	d.hostname = "h";
+	pid = local_spawn(&d, &fd);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
+	    &crashed), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(crashed, 0);
+	ck_assert_msg(strcmp(dsn, "4.2.0") == 0, "%s %s", dsn, text);
+	close(d.msgfd);
+}
+END_TEST
+
+/* result_of - local_child_result for a child that wrote s and exited ws */
+static int
+result_of(const char *s, int ws, char *dsn, char *text, int *crashed)
+{
+	int p[2], rc;
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], s, strlen(s)), (ssize_t)strlen(s));
+	close(p[1]);
+	rc = local_child_result(p[0], ws, dsn, 16, text, 64, crashed);
+	close(p[0]);
+	return rc;
+}
+
+START_TEST(test_child_result)
+{
+	char dsn[16], text[64];
+	int crashed;
+
+	ck_assert_int_eq(result_of("1 4.2.2 mailbox full: x", 0, dsn, text,
+	    &crashed), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(crashed, 0);
+	ck_assert_str_eq(dsn, "4.2.2");
+	ck_assert_str_eq(text, "mailbox full: x");
+
+	ck_assert_int_eq(result_of("2 5.1.1 user\x1b[0m unknown", 0, dsn, text,
+	    &crashed), DELIVER_PERMFAIL);
+	ck_assert_str_eq(text, "user?[0m unknown");
+
+	/* A status that contradicts its DSN class is not believed. */
+	ck_assert_int_eq(result_of("0 5.1.1 ok", 0, dsn, text, &crashed),
+	    DELIVER_TEMPFAIL);
+	ck_assert_int_eq(crashed, 1);
+	ck_assert_str_eq(dsn, "4.3.0");
+	ck_assert_int_eq(result_of("0 2.0.0000 x", 0, dsn, text, &crashed),
+	    DELIVER_TEMPFAIL);
+	ck_assert_int_eq(result_of("", 0, dsn, text, &crashed),
+	    DELIVER_TEMPFAIL);
+	ck_assert_int_eq(result_of("7 2.0.0 x", 0, dsn, text, &crashed),
+	    DELIVER_TEMPFAIL);
+
+	/* A good report from a child that then crashed still counts as one. */
+	ck_assert_int_eq(result_of("0 2.0.0 delivered", SIGSEGV, dsn, text,
+	    &crashed), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(crashed, 1);
+	ck_assert_str_eq(dsn, "4.3.0");
+	ck_assert_str_eq(text, "local delivery process killed by signal 11");
+	ck_assert_int_eq(result_of("", 3 << 8, dsn, text, &crashed),
+	    DELIVER_TEMPFAIL);
+	ck_assert_str_eq(text, "local delivery process exited with status 3");
+}
+END_TEST
+
+/* maildir_suite - the Maildir writer and the local transport */
 Suite *
 maildir_suite(void)
 {
 	Suite *s = suite_create("maildir");
+	TCase *tc = tcase_create("maildir");
+	TCase *tl = tcase_create("transport_local");
 
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_unique_names);
+	tcase_add_test(tc, test_deliver_content);
+	tcase_add_test(tc, test_deliver_null_sender_second_message);
+	tcase_add_test(tc, test_deliver_large_body);
+	tcase_add_test(tc, test_deliver_symlinked_tmp);
+	tcase_add_test(tc, test_deliver_header_injection);
+	tcase_add_test(tc, test_deliver_unwritable);
+	tcase_add_test(tc, test_deliver_bad_msgfd);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tl, setup, teardown);
+	tcase_add_test(tl, test_user_check);
+	tcase_add_test(tl, test_resolve_base);
+	tcase_add_test(tl, test_resolve_passwd);
+	tcase_add_test(tl, test_spawn_as_owner);
+	tcase_add_test(tl, test_spawn_missing_home);
+	tcase_add_test(tl, test_child_result);
+	suite_add_tcase(s, tl);
 	return s;
 }

@@ -1,0 +1,546 @@
+"""
+tern_harness - start a whole tern suite in a temporary directory on a
+loopback port and look at what it did.
+
+Used by every tests/integration/test_*.py module (through TernTestCase) and
+by runner.py.  It talks only to 127.0.0.1; it never touches processes it did
+not start (processes are found by the configuration path of this instance,
+which lives in this instance's private temporary directory).
+"""
+
+import errno
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+QID_RE = re.compile(rb"queued as ([0-9A-F]{16})\b")
+QID_PATTERN = "[0-9A-F]{16}"
+
+TERN_USER = "_tern"
+TERN_QUEUE_USER = "_ternq"
+
+# Every TernInstance created while a test runs; runner.py reads and clears it
+# to print log tails of failed tests and to remove temporary directories.
+INSTANCES = []
+_instances_lock = threading.Lock()
+
+
+class HarnessError(AssertionError):
+    """Something the test needs is missing or did not happen in time."""
+
+
+def builddir():
+    d = os.environ.get("TERN_BUILDDIR")
+    if not d:
+        raise HarnessError("TERN_BUILDDIR is not set (absolute build dir)")
+    return os.path.abspath(d)
+
+
+def srcdir():
+    d = os.environ.get("TERN_SRCDIR")
+    if not d:
+        raise HarnessError("TERN_SRCDIR is not set (absolute source dir)")
+    return os.path.abspath(d)
+
+
+def binary(name):
+    """Path of a built program; fails the test when it is missing."""
+    path = os.path.join(builddir(), name)
+    if not os.access(path, os.X_OK):
+        raise HarnessError("missing program %s (not built?)" % path)
+    return path
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def ensure_system_users():
+    """As root, create _tern and _ternq when they do not exist."""
+    if not is_root():
+        return
+    for user in (TERN_USER, TERN_QUEUE_USER):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home",
+                 "--shell", "/usr/sbin/nologin", user],
+                check=True, timeout=30)
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nothing listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, interval=0.1, what="condition"):
+    """
+    Poll pred() until it returns a true value; HarnessError on timeout
+    (what, a string or a function returning one, says what was awaited).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            if callable(what):
+                what = what()
+            raise HarnessError("timed out after %.1fs waiting for %s"
+                               % (timeout, what))
+        time.sleep(interval)
+
+
+def unfold(text):
+    """RFC 5322 unfolding of header text (LF line endings)."""
+    return re.sub(r"\n[ \t]", " ", text)
+
+
+def split_delivered(data):
+    """
+    Split a delivered file (bytes, LF endings) into (added headers, rest):
+    the leading Return-Path, Delivered-To and Received fields, each with its
+    continuation lines, and the bytes after them.
+    """
+    lines = data.split(b"\n")
+    fields = []
+    i = 0
+    while i < len(lines):
+        m = re.match(rb"(Return-Path|Delivered-To|Received):", lines[i])
+        if not m:
+            break
+        field = lines[i]
+        i += 1
+        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+            field += b"\n" + lines[i]
+            i += 1
+        fields.append(field)
+        # Only the first Received: is tern's; the sender's own belong to
+        # the message.
+        if m.group(1) == b"Received":
+            break
+    rest = b"\n".join(lines[i:])
+    return fields, rest
+
+
+# --- raw SMTP client ----------------------------------------------------------
+
+class RawSMTP:
+    """A bare socket client: exact bytes out, parsed replies in."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=30):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection "
+                                      "(pending: %r)" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r")
+
+    def reply(self):
+        """One (possibly multi-line) reply: (code, [texts])."""
+        texts = []
+        while True:
+            line = self._line()
+            if len(line) < 3 or not line[:3].isdigit():
+                raise ValueError("malformed reply line %r" % line)
+            texts.append(line[4:].decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                return int(line[:3]), texts
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def pending(self, wait=0.5):
+        """Whatever the server sends within wait seconds (bytes)."""
+        self.sock.settimeout(wait)
+        data = self.buf
+        self.buf = b""
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (socket.timeout, TimeoutError):
+            pass
+        return data
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# --- the instance -------------------------------------------------------------
+
+class TernInstance:
+    """One tern suite (ternd and its children) in its own temporary dir."""
+
+    DEFAULT_USERS = ("alice", "bob", "carol", "dave")
+
+    def __init__(self, name="tern", users=DEFAULT_USERS, aliases=None,
+                 hostname="test.example", **settings):
+        ensure_system_users()
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix="tern-it-%s-" % name)
+        os.chmod(self.tmp, 0o755)
+        self.port = free_port()
+        self.hostname = hostname
+        self.conf = os.path.join(self.tmp, "tern.conf")
+        self.spool = os.path.join(self.tmp, "spool")
+        self.mailboxes = os.path.join(self.tmp, "mailboxes")
+        self.logpath = os.path.join(self.tmp, "ternd.log")
+        self.aliases_path = os.path.join(self.tmp, "aliases")
+        self.proc = None
+        self.sessions = set()
+        self._logfp = None
+        with _instances_lock:
+            INSTANCES.append(self)
+        os.mkdir(self.mailboxes)
+        os.chmod(self.mailboxes, 0o755)
+        for u in users:
+            self.add_user(u)
+        self.settings = {
+            "myhostname": hostname,
+            "spool_dir": self.spool,
+            "daemon_directory": builddir(),
+            "smtp_listen": "127.0.0.1:%d" % self.port,
+            "local_domains": "%s, localhost" % hostname,
+            "mailbox_base": self.mailboxes,
+            "alias_maps": self.aliases_path,
+            "mynetworks": "127.0.0.0/8",
+            "smtpd_min_spare": "3",
+            "smtpd_max_procs": "120",
+            "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s",
+            "smtpd_timeout": "60s",
+            "shutdown_timeout": "5s",
+            "daemon_restart_backoff_max": "1s",
+        }
+        self.settings.update(settings)
+        self.write_aliases(aliases or {})
+        self.write_config()
+
+    # -- files --
+
+    def add_user(self, user, owner=None):
+        """Create the mailbox directory that makes user a local user."""
+        d = os.path.join(self.mailboxes, user)
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        if owner is not None:
+            pw = pwd.getpwnam(owner)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        return d
+
+    def write_config(self, extra_lines=()):
+        with open(self.conf, "w") as f:
+            f.write("# written by tests/integration/tern_harness.py\n")
+            for k, v in self.settings.items():
+                if v is not None:
+                    f.write("%s = %s\n" % (k, v))
+            for line in extra_lines:
+                f.write(line + "\n")
+
+    def write_aliases(self, aliases):
+        with open(self.aliases_path, "w") as f:
+            f.write("# test aliases\n")
+            for k, v in aliases.items():
+                f.write("%s: %s\n" % (k, v))
+        r = subprocess.run([binary("ternmap"), "-a", self.aliases_path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        if r.returncode != 0:
+            raise HarnessError("ternmap -a %s failed (%d): %s"
+                               % (self.aliases_path, r.returncode,
+                                  r.stdout.decode("utf-8", "replace")))
+
+    # -- processes --
+
+    def start(self, timeout=20):
+        """Start ternd -d and wait until the SMTP port greets with 220."""
+        if self._logfp is None:
+            self._logfp = open(self.logpath, "ab")
+        self._logfp.write(("=== harness: starting ternd at %s\n"
+                           % time.strftime("%H:%M:%S")).encode())
+        self._logfp.flush()
+        self.proc = subprocess.Popen(
+            [binary("ternd"), "-c", self.conf, "-d"],
+            stdin=subprocess.DEVNULL, stdout=self._logfp,
+            stderr=self._logfp, start_new_session=True, cwd=self.tmp)
+        self.sessions.add(self.proc.pid)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise HarnessError("ternd exited with status %s before it "
+                                   "was ready; log tail:\n%s"
+                                   % (self.proc.returncode, self.log_tail()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port),
+                                              timeout=2) as s:
+                    s.settimeout(5)
+                    data = b""
+                    while b"\n" not in data:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if data.startswith(b"220"):
+                        s.sendall(b"QUIT\r\n")
+                        return
+                    last = "greeting %r" % data
+            except OSError as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise HarnessError("ternd not ready on port %d after %ss (%s); "
+                           "log tail:\n%s"
+                           % (self.port, timeout, last, self.log_tail()))
+
+    def pids(self, prog=None):
+        """
+        Pids of running processes (not zombies) of this instance: those in
+        a session of a ternd we started (start_new_session, so the session
+        id survives re-parenting after a kill) or whose command line names
+        this instance's configuration file.  With prog (e.g.
+        "tern-queued"), only that program, matched by its kernel name
+        (comm) or argv[0].
+        """
+        out = []
+        conf = self.conf.encode()
+        for ent in os.listdir("/proc"):
+            if not ent.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % ent, "rb") as f:
+                    argv = f.read().split(b"\0")
+                with open("/proc/%s/stat" % ent, "rb") as f:
+                    stat = f.read()
+                with open("/proc/%s/comm" % ent, "rb") as f:
+                    comm = f.read().strip().decode(errors="replace")
+            except OSError:
+                continue
+            rest = stat[stat.rfind(b")") + 2:].split()
+            state, sid = rest[0], int(rest[3])
+            if state in (b"Z", b"X"):
+                continue
+            if sid not in self.sessions and conf not in argv:
+                continue
+            if prog is not None:
+                arg0 = os.path.basename(argv[0]).decode(errors="replace")
+                if comm != prog[:15] and arg0 != prog and \
+                   not arg0.startswith(prog + ":"):
+                    continue
+            out.append(int(ent))
+        return out
+
+    def signal_ternd(self, sig):
+        if self.proc is None or self.proc.poll() is not None:
+            raise HarnessError("ternd is not running")
+        os.kill(self.proc.pid, sig)
+
+    def kill_all(self):
+        """kill -9 ternd and every process of this instance."""
+        for pgid in self.sessions:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        wait_until(lambda: not self.pids(), 10, what="processes to die")
+
+    def stop(self, timeout=None):
+        """
+        SIGTERM ternd, wait for it and every child to exit.  Returns ternd's
+        exit status; kills leftovers and raises HarnessError when the stop
+        is not graceful in time.
+        """
+        if self.proc is None:
+            return None
+        if timeout is None:
+            timeout = 15
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_all()
+            raise HarnessError("ternd did not exit within %ss of SIGTERM"
+                               % timeout)
+        try:
+            wait_until(lambda: not self.pids(), 5,
+                       what="children to exit after ternd")
+        except HarnessError:
+            left = self.pids()
+            self.kill_all()
+            raise HarnessError("children still running after ternd exited: "
+                               "%s" % left)
+        return rc
+
+    def cleanup(self):
+        """Kill whatever is left (used after every test, pass or fail)."""
+        try:
+            self.kill_all()
+        except HarnessError:
+            pass
+        if self._logfp is not None:
+            self._logfp.close()
+            self._logfp = None
+
+    def remove(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- what happened --
+
+    def log(self):
+        try:
+            with open(self.logpath, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def maildir(self, user):
+        return os.path.join(self.mailboxes, user, "Maildir")
+
+    def maildir_files(self, user):
+        """Sorted paths of the files in user's Maildir/new."""
+        d = os.path.join(self.maildir(user), "new")
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return []
+        return sorted(os.path.join(d, n) for n in names)
+
+    def maildir_messages(self, user):
+        out = []
+        for p in self.maildir_files(user):
+            with open(p, "rb") as f:
+                out.append(f.read())
+        return out
+
+    def all_delivered(self):
+        """{user: number of files in Maildir/new} for every mailbox dir."""
+        out = {}
+        for u in sorted(os.listdir(self.mailboxes)):
+            n = len(self.maildir_files(u))
+            if n:
+                out[u] = n
+        return out
+
+    def wait_for_delivery(self, user, count=1, timeout=30):
+        """Wait until user's Maildir/new holds at least count files."""
+        wait_until(lambda: len(self.maildir_files(user)) >= count, timeout,
+                   what="%d message(s) in %s's Maildir (have %d)"
+                   % (count, user, len(self.maildir_files(user))))
+        return self.maildir_files(user)
+
+    def spool_files(self, sub="msg"):
+        """Every file under spool/SUB."""
+        out = []
+        for root, _dirs, files in os.walk(os.path.join(self.spool, sub)):
+            out.extend(os.path.join(root, f) for f in files)
+        return out
+
+    def wait_queue_empty(self, timeout=30):
+        wait_until(lambda: not self.spool_files("msg"), timeout,
+                   what="the queue (spool/msg) to drain")
+
+
+# --- SMTP helpers -----------------------------------------------------------
+
+def smtp_connect(inst, timeout=30):
+    import smtplib
+    s = smtplib.SMTP("127.0.0.1", inst.port, local_hostname="client.test",
+                     timeout=timeout)
+    return s
+
+
+def qid_from_reply(text):
+    if isinstance(text, str):
+        text = text.encode()
+    m = QID_RE.search(text)
+    return m.group(1).decode() if m else None
+
+
+# --- base test case ---------------------------------------------------------
+
+class TernTestCase(unittest.TestCase):
+    """A test with helpers to make instances that are always cleaned up."""
+
+    def instance(self, start=True, **kw):
+        inst = TernInstance(name=self.id().split(".")[-1][:40], **kw)
+        self.addCleanup(inst.cleanup)
+        if start:
+            inst.start()
+        return inst
+
+    def assert_nothing_delivered(self, inst, wait=0):
+        if wait:
+            time.sleep(wait)
+        self.assertEqual(inst.all_delivered(), {},
+                         "mail was delivered but should not have been")
+
+    def assert_tern_delivery(self, data, sent, sender, rcpt, qid,
+                             hostname="test.example"):
+        """
+        data (delivered file) is exactly Return-Path, Delivered-To and one
+        Received: with qid, followed by sent with CRLF turned into LF.
+        """
+        self.assertNotIn(b"\r", data, "delivered file contains CR")
+        fields, rest = split_delivered(data)
+        self.assertEqual(len(fields), 3,
+                         "expected Return-Path, Delivered-To, Received; "
+                         "got %r" % fields)
+        self.assertEqual(fields[0], b"Return-Path: <%s>" % sender.encode())
+        self.assertEqual(fields[1], b"Delivered-To: %s" % rcpt.encode())
+        recv = unfold(fields[2].decode("utf-8", "replace"))
+        self.assertTrue(recv.startswith("Received: from "), recv)
+        self.assertRegex(recv, r"\bby %s \(tern\) with ESMTP id %s\b"
+                         % (re.escape(hostname), qid))
+        self.assertEqual(rest, sent.replace(b"\r\n", b"\n"),
+                         "message body/headers altered in delivery")

@@ -1,0 +1,74 @@
+"""
+Root only: the network- and spool-facing processes give up root for good,
+smtpd is chrooted to spool/empty, and local delivery writes as the mailbox
+owner.  Skipped (not failed) when not run as root; CI runs as root.
+"""
+
+import os
+import pwd
+import time
+import unittest
+
+from tern_harness import (TernTestCase, is_root, smtp_connect, TERN_USER,
+                          TERN_QUEUE_USER)
+
+
+def uids(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    raise AssertionError("no Uid: line for pid %d" % pid)
+
+
+@unittest.skipUnless(is_root(), "root only: privilege separation needs root")
+class TestPrivsep(TernTestCase):
+
+    def setUp(self):
+        self.inst = self.instance()
+        # Let the pool settle and every child finish its setup.
+        time.sleep(1)
+
+    def test_no_root_and_chroot(self):
+        tern_uid = pwd.getpwnam(TERN_USER).pw_uid
+        ternq_uid = pwd.getpwnam(TERN_QUEUE_USER).pw_uid
+        empty = os.path.realpath(os.path.join(self.inst.spool, "empty"))
+        smtpd = self.inst.pids("tern-smtpd")
+        queued = self.inst.pids("tern-queued")
+        lookupd = self.inst.pids("tern-lookupd")
+        self.assertGreaterEqual(len(smtpd), 1, "no tern-smtpd running")
+        self.assertEqual(len(queued), 1, "tern-queued: %r" % queued)
+        self.assertEqual(len(lookupd), 1, "tern-lookupd: %r" % lookupd)
+        for pid in smtpd:
+            self.assertEqual(uids(pid), [tern_uid] * 4,
+                             "tern-smtpd %d uids" % pid)
+            self.assertEqual(os.readlink("/proc/%d/root" % pid), empty,
+                             "tern-smtpd %d not chrooted" % pid)
+        for pid in queued:
+            self.assertEqual(uids(pid), [ternq_uid] * 4,
+                             "tern-queued %d uids" % pid)
+        for pid in lookupd:
+            self.assertEqual(uids(pid), [tern_uid] * 4,
+                             "tern-lookupd %d uids" % pid)
+        # A session served now is served by an unprivileged process.
+        with smtp_connect(self.inst) as s:
+            s.sendmail("p@client.test", ["alice@test.example"],
+                       b"Subject: privsep\r\n\r\nbody\r\n")
+        self.inst.wait_for_delivery("alice", 1)
+        for pid in self.inst.pids("tern-smtpd"):
+            self.assertNotIn(0, uids(pid), "tern-smtpd %d has uid 0" % pid)
+
+    def test_delivery_as_mailbox_owner(self):
+        nobody = pwd.getpwnam("nobody")
+        self.inst.add_user("carol", owner="nobody")
+        with smtp_connect(self.inst) as s:
+            s.sendmail("p@client.test", ["carol@test.example"],
+                       b"Subject: to carol\r\n\r\nbody\r\n")
+        files = self.inst.wait_for_delivery("carol", 1)
+        st = os.stat(files[0])
+        self.assertEqual(st.st_uid, nobody.pw_uid,
+                         "delivered file owned by uid %d" % st.st_uid)
+        self.assertEqual(st.st_gid, nobody.pw_gid)
+        for d in ("Maildir", "Maildir/new", "Maildir/tmp", "Maildir/cur"):
+            st = os.stat(os.path.join(self.inst.mailboxes, "carol", d))
+            self.assertEqual(st.st_uid, nobody.pw_uid, d)
