@@ -211,6 +211,7 @@ problem(struct parse *p, int line, const char *fmt, ...)
 #define CFIELD(s, d, type) \
 	((const type *)(const void *)((const char *)(s) + (d)->offset))
 
+/* strlist_free - release the items and the vector */
 static void
 strlist_free(struct strlist *l)
 {
@@ -221,6 +222,7 @@ strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
+/* is_sep - a list item separator */
 static int
 is_sep(int c)
 {
@@ -827,8 +829,12 @@ apply_text(struct parse *p, struct settings *s, size_t i, const char *text,
 	if (d->type == SETTING_STRING) {
 		if (len < (size_t)d->min || (d->max > 0 &&
 		    len > (size_t)d->max)) {
-			problem(p, line, "%s: value must have %ld to %ld "
-			    "characters", d->name, d->min, d->max);
+			if (d->max > 0)
+				problem(p, line, "%s: value must have %ld to "
+				    "%ld characters", d->name, d->min, d->max);
+			else
+				problem(p, line, "%s: value must have at least "
+				    "%ld characters", d->name, d->min);
 			free(value);
 			return -1;
 		}
@@ -912,6 +918,7 @@ cross_check(struct parse *p, const struct settings *s)
 		    s->maximal_backoff_time);
 }
 
+/* parse_release - free the texts one parse collected */
 static void
 parse_release(struct parse *p)
 {
@@ -957,6 +964,7 @@ settings_free(struct settings *s)
 	}
 }
 
+/* is_blank - white space within a line */
 static int
 is_blank(int c)
 {
@@ -1026,6 +1034,7 @@ struct linebuf {
 	int	 nul;
 };
 
+/* linebuf_add - append to the logical line, noting overflow and NULs */
 static void
 linebuf_add(struct linebuf *lb, const char *text, size_t len)
 {
@@ -1040,6 +1049,7 @@ linebuf_add(struct linebuf *lb, const char *text, size_t len)
 	lb->buf[lb->len] = '\0';
 }
 
+/* linebuf_flush - hand the finished logical line to logical_line() */
 static void
 linebuf_flush(struct parse *p, struct settings *s, struct linebuf *lb)
 {

@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -214,15 +215,21 @@ user_by_passwd(const char *name)
  * planted in mailbox_base cannot point delivery somewhere else.
  */
 static enum found
-user_by_mailbox(const char *base, const char *name)
+user_by_mailbox(const char *base, int basefd, const char *name)
 {
 	char path[PATH_MAX];
 	struct stat st;
+	int r;
 
-	if (snprintf(path, sizeof(path), "%s/%s", base, name) >=
-	    (int)sizeof(path))
-		return FOUND_NO;
-	if (lstat(path, &st) == -1)
+	if (basefd >= 0)
+		r = fstatat(basefd, name, &st, AT_SYMLINK_NOFOLLOW);
+	else {
+		if (snprintf(path, sizeof(path), "%s/%s", base, name) >=
+		    (int)sizeof(path))
+			return FOUND_NO;
+		r = lstat(path, &st);
+	}
+	if (r == -1)
 		return errno == ENOENT || errno == ENOTDIR ? FOUND_NO :
 		    FOUND_ERROR;
 	return S_ISDIR(st.st_mode) ? FOUND_YES : FOUND_NO;
@@ -237,7 +244,7 @@ user_exists(const struct lookup_ctx *ctx, const char *name)
 	if (!name_is_safe(name))
 		return FOUND_NO;
 	if (base != NULL && *base != '\0')
-		return user_by_mailbox(base, name);
+		return user_by_mailbox(base, ctx->mailbox_fd, name);
 	return user_by_passwd(name);
 }
 

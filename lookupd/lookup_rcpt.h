@@ -38,6 +38,12 @@ void lookup_aliases_close(struct lookup_aliases *a);
 struct lookup_ctx {
 	const struct settings	*settings;	/* domains, mailbox_base */
 	struct lookup_aliases	*aliases;	/* may be NULL: no aliases */
+	/*
+	 * mailbox_base opened (O_PATH) before privileges were dropped, or -1
+	 * to use the path.  Lookups relative to it need no search permission
+	 * on its parents, which tern_user may lack (a checkout under /root).
+	 */
+	int			 mailbox_fd;
 };
 
 struct lookup_target {

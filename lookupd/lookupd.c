@@ -269,6 +269,17 @@ lookupd_reload(void)
 	 */
 	lookup_aliases_close(ctx.aliases);
 	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
+	/* Without root the new directory may not be reachable: then the
+	 * old descriptor stays (and a warning says so). */
+	int fd = settings.mailbox_base[0] == '\0' ? -1 :
+	    open(settings.mailbox_base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 || settings.mailbox_base[0] == '\0') {
+		if (ctx.mailbox_fd >= 0)
+			close(ctx.mailbox_fd);
+		ctx.mailbox_fd = fd;
+	} else
+		log_warn("mailbox_base %s: %s; keeping the previous one",
+		    settings.mailbox_base, strerror(errno));
 }
 
 /* lookupd_exit - close the maps and exit with status */
@@ -400,6 +411,11 @@ main(int argc, char **argv)
 		fatal("fd %d", DAEMON_FD_MASTER);
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	ctx.settings = &settings;
+	ctx.mailbox_fd = -1;
+	if (settings.mailbox_base[0] != '\0' && (ctx.mailbox_fd =
+	    open(settings.mailbox_base, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		log_warn("mailbox_base %s: %s", settings.mailbox_base,
+		    strerror(errno));
 	/* Open the maps as root, in case they are not world-readable. */
 	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
 	/* No chroot: getpwnam() needs /etc/passwd and NSS. */

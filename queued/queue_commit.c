@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "envelope.h"
@@ -84,7 +85,7 @@ open_drop(struct open_msg *om, int unlink_file)
 {
 	char path[4096];
 
-	if (unlink_file && spool_msg_path(qctx.set->spool_dir, om->qid, path,
+	if (unlink_file && spool_msg_path(qctx.spool, om->qid, path,
 	    sizeof(path)) == 0 && unlink(path) < 0 && errno != ENOENT)
 		log_warn("%s: unlink %s: %s", om->qid, path, strerror(errno));
 	close(om->fd);
@@ -109,7 +110,7 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 	 * next one: O_EXCL decides. */
 	for (int tries = 0; tries < 100 && fd < 0; tries++) {
 		qid_new(qid, sizeof(qid));
-		if (spool_msg_path(qctx.set->spool_dir, qid, path,
+		if (spool_msg_path(qctx.spool, qid, path,
 		    sizeof(path)) < 0)
 			break;
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
@@ -243,7 +244,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 		b->rcpts[i].next_try = now;
 	}
 	envelope_free(&env);
-	spool_msg_dir(qctx.set->spool_dir, qid, b->dir, sizeof(b->dir));
+	spool_msg_dir(qctx.spool, qid, b->dir, sizeof(b->dir));
 	if (queue_store_message_add(qctx.store, &b->msg, b->rcpts,
 	    b->msg.nrcpt) < 0) {
 		free(b->rcpts);
@@ -278,7 +279,8 @@ commit_sync_dir(const char *dir)
 void
 commit_flush_batch(void)
 {
-	uint64_t now = queued_now();
+	struct timespec ts;
+	double now;
 
 	if (nbatch == 0)
 		return;
@@ -296,6 +298,8 @@ commit_flush_batch(void)
 	if (queue_store_sync(qctx.store) < 0)
 		fatalx("queue index flush failed");
 	qctx.store_dirty = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 	for (size_t i = 0; i < nbatch; i++) {
 		struct batch_entry *b = &batch[i];
 

@@ -213,7 +213,7 @@ recover_message(const struct queue_msg_rec *msg,
 	char path[4096];
 	struct stat st;
 
-	if (spool_msg_path(set.spool_dir, msg->qid, path, sizeof(path)) < 0 ||
+	if (spool_msg_path(qctx.spool, msg->qid, path, sizeof(path)) < 0 ||
 	    stat(path, &st) < 0) {
 		log_error("%s: queue file missing: %s", msg->qid, strerror(errno));
 		return 0;
@@ -242,7 +242,7 @@ recover_orphan(const char *qid, void *arg)
 	if (bsearch(qid, rs->qids, rs->n, sizeof(*rs->qids), qid_cmp) != NULL)
 		return;
 	/* No index record: the message never got its 250. */
-	if (spool_msg_path(set.spool_dir, qid, path, sizeof(path)) == 0 &&
+	if (spool_msg_path(qctx.spool, qid, path, sizeof(path)) == 0 &&
 	    unlink(path) == 0)
 		log_info("%s: removed unfinished queue file", qid);
 }
@@ -255,7 +255,7 @@ queued_recover(void)
 	if (queue_store_iterate(qctx.store, recover_message, &rs) < 0)
 		fatalx("cannot read the queue index");
 	qsort(rs.qids, rs.n, sizeof(*rs.qids), qid_cmp);
-	spool_scan(set.spool_dir, recover_orphan, &rs);
+	spool_scan(qctx.spool, recover_orphan, &rs);
 	free(rs.qids);
 	log_info("queue recovered: %zu messages", sched_count());
 }
@@ -282,9 +282,12 @@ main(int argc, char **argv)
 	daemon_init(argc, argv, "queued", &opts, &set);
 	qctx.set = &set;
 	TAILQ_INIT(&qctx.peers);
+	if (chdir(set.spool_dir) < 0)
+		fatal("chdir %s", set.spool_dir);
+	qctx.spool = ".";
 	privsep_drop(set.tern_queue_user, NULL);
 	umask(077);
-	snprintf(dbdir, sizeof(dbdir), "%s/db", set.spool_dir);
+	snprintf(dbdir, sizeof(dbdir), "%s/db", qctx.spool);
 	if ((qctx.store = queue_store_open("bdb", dbdir, err, sizeof(err))) == NULL)
 		fatalx("cannot open the queue index in %s: %s", dbdir, err);
 	queued_recover();

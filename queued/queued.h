@@ -24,6 +24,12 @@ TAILQ_HEAD(queued_peer_list, queued_peer);
 
 struct queued_ctx {
 	struct settings		*set;
+	/*
+	 * The spool as queued names it: "." after queued chdir()ed into
+	 * spool_dir as root, so that paths work whatever the permissions of
+	 * the spool's parent directories.
+	 */
+	const char		*spool;
 	struct queue_store	*store;
 	int			 store_dirty;	/* changes await queue_store_sync */
 	struct queued_peer	*lookupd;	/* NULL until ternd sends one */

@@ -39,7 +39,7 @@
 struct sched_msg {
 	struct queue_msg_rec	 rec;
 	struct queue_rcpt_rec	*rcpts;
-	uint64_t		 commit_time;
+	double			 commit_time;	/* 0 when unknown */
 	uint32_t		 npending;
 	uint64_t		 due;
 	size_t			 heap_idx;	/* SIZE_MAX when not in the heap */
@@ -170,13 +170,27 @@ sched_backoff(uint32_t attempts, long min_backoff, long max_backoff,
 	return wait > 0 ? wait : 1;
 }
 
+/* Postfix-style delay: two significant digits below 10 s, whole seconds
+ * above, "0" for nothing measurable. */
+static const char *
+fmt_delay(char *buf, size_t size, double v)
+{
+	if (v < 0.005)
+		strlcpy(buf, "0", size);
+	else if (v < 10)
+		snprintf(buf, size, "%.2g", v);
+	else
+		snprintf(buf, size, "%.0f", v);
+	return buf;
+}
+
 static void
 sched_log(struct sched_msg *sm, const char *to, const char *orig_to,
     const struct sched_job *job, const char *dsn, const char *status,
     const char *text)
 {
 	double now = now_real(), arrival = (double)sm->rec.arrival;
-	double commit = sm->commit_time ? (double)sm->commit_time : arrival;
+	double commit = sm->commit_time > 0 ? sm->commit_time : arrival;
 	double start = job ? job->start : now;
 	double a = commit - arrival, b = start - commit, d = now - start;
 
@@ -186,10 +200,14 @@ sched_log(struct sched_msg *sm, const char *to, const char *orig_to,
 		b = 0;
 	if (d < 0)
 		d = 0;
-	log_info("%s: to=<%s>%s%s%s, relay=%s, delay=%.2g, delays=%.2g/%.2g/0/%.2g,"
+	char t[4][32];
+
+	log_info("%s: to=<%s>%s%s%s, relay=%s, delay=%s, delays=%s/%s/0/%s,"
 	    " dsn=%s, status=%s (%s)", sm->rec.qid, to, orig_to ? ", orig_to=<" :
 	    "", orig_to ? orig_to : "", orig_to ? ">" : "",
-	    job ? "local" : "none", now - arrival, a, b, d, dsn, status, text);
+	    job ? "local" : "none", fmt_delay(t[0], sizeof(t[0]), now - arrival),
+	    fmt_delay(t[1], sizeof(t[1]), a), fmt_delay(t[2], sizeof(t[2]), b),
+	    fmt_delay(t[3], sizeof(t[3]), d), dsn, status, text);
 }
 
 static void
@@ -275,7 +293,7 @@ sched_after_sync(void)
 	char path[4096];
 
 	for (size_t i = 0; i < nunlink; i++) {
-		if (spool_msg_path(qctx.set->spool_dir, unlink_list[i], path,
+		if (spool_msg_path(qctx.spool, unlink_list[i], path,
 		    sizeof(path)) == 0 && unlink(path) < 0 && errno != ENOENT)
 			log_warn("%s: unlink %s: %s", unlink_list[i], path,
 			    strerror(errno));
@@ -289,7 +307,7 @@ sched_after_sync(void)
 /* sched_add - a message enters the schedule */
 void
 sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
-    size_t nrcpt, uint64_t commit_time)
+    size_t nrcpt, double commit_time)
 {
 	struct sched_msg *sm = xcalloc(1, sizeof(*sm));
 
@@ -393,7 +411,7 @@ sched_dispatch(struct sched_msg *sm)
 	off_t body;
 	int fd;
 
-	if (spool_msg_path(qctx.set->spool_dir, sm->rec.qid, path,
+	if (spool_msg_path(qctx.spool, sm->rec.qid, path,
 	    sizeof(path)) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		log_error("%s: cannot open queue file: %s", sm->rec.qid,

@@ -17,7 +17,7 @@
 
 /* sched_add - take a message with its index records (pending ones wait) */
 void sched_add(const struct queue_msg_rec *msg,
-    const struct queue_rcpt_rec *rcpts, size_t nrcpt, uint64_t commit_time);
+    const struct queue_rcpt_rec *rcpts, size_t nrcpt, double commit_time);
 /* sched_run - start every job that is due and fits the limits */
 void sched_run(void);
 /* sched_timeout_ms - how long poll() may sleep before sched_run is due */

@@ -66,7 +66,7 @@ static int param_orcpt(struct param_ctx *, const char *, size_t, int);
 static const struct {
 	const char	*name;
 	enum smtp_verb	 verb;	/* the command that may carry it */
-	int		 ext;	/* the extension that must be advertised */
+	int		 ext;	/* the extension advertising it */
 	param_fn	 fn;
 } params[] = {
 	[P_SIZE] = { "SIZE", SMTP_CMD_MAIL, SMTP_EXT_SIZE, param_size },

@@ -14,7 +14,8 @@ outdir=${2:-$builddir/fuzz}
 CC=${CC:-clang}
 
 mkdir -p "$outdir"
-cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+cflags="-g -O1 -fsanitize=fuzzer,address,undefined
+	-fno-sanitize-recover=undefined
 	-I$top/common -I$builddir -DLIBBSD_NETBSD_VIS
 	$(pkg-config --cflags libbsd-overlay)"
 libs=$(pkg-config --libs libbsd-overlay)

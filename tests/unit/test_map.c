@@ -375,6 +375,7 @@ rcpt_setup(void)
 	free(text);
 	strlist_set(&rs.alias_maps, path_in("aliases"), NULL);
 	rctx.settings = &rs;
+	rctx.mailbox_fd = -1;
 	rctx.aliases = lookup_aliases_open(&rs.alias_maps);
 }
 

@@ -311,7 +311,8 @@ START_TEST(test_rcpt)
 	ck_assert_int_eq(cmd.addr.flags, ADDR_F_POSTMASTER);
 	ck_assert_int_eq(run("RCPT TO: <@a.example:u@x.example>", 0), 0);
 	ck_assert_str_eq(cmd.addr.domain, "x.example");
-	refused("RCPT TO:<>", 0, "501 5.1.3 Null recipient address not allowed");
+	refused("RCPT TO:<>", 0,
+	    "501 5.1.3 Null recipient address not allowed");
 	refused("RCPT TO:<u@x..example>", 0,
 	    "501 5.1.2 Bad destination system address");
 	refused("RCPT TO:<u@other@local>", 0,

@@ -1,0 +1,128 @@
+#!/bin/sh
+# quickstart.sh - the two Quick start commands of README.md.
+#
+#   scripts/quickstart.sh start   install build dependencies, build, and run
+#                                 tern in the foreground on 127.0.0.1:2525,
+#                                 delivering into ./demo/mailboxes/USER/Maildir
+#   scripts/quickstart.sh test    install dependencies, build, and run the
+#                                 whole test suite (unit + integration), then
+#                                 again in a sanitizer (ASan + UBSan) build
+#
+# Dependencies are installed with apt-get when run as root on Debian; as an
+# ordinary user they must already be there.  Builds go to ./build and
+# ./build-sanitize; nothing is installed outside the checkout except the
+# _tern and _ternq system users when run as root (ternd refuses to run as
+# root without them, as a package's postinst would create them).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+deps() {
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "quickstart: installing build and test dependencies"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends \
+			build-essential autoconf automake pkg-config \
+			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
+			python3 swaks passwd procps >/dev/null
+	fi
+}
+
+users() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	for u in _tern _ternq; do
+		if ! id "$u" >/dev/null 2>&1; then
+			echo "quickstart: creating system user $u"
+			useradd --system --no-create-home --home-dir /nonexistent \
+				--shell /usr/sbin/nologin "$u"
+		fi
+	done
+}
+
+# build DIR [configure options...]
+build() {
+	dir=$1
+	shift
+	cd "$top"
+	if [ ! -x configure ] || [ configure.ac -nt configure ] ||
+	    [ Makefile.am -nt Makefile.in ]; then
+		autoreconf -fi
+	fi
+	mkdir -p "$dir"
+	cd "$dir"
+	if [ ! -f Makefile ] || [ "$top/configure" -nt config.status ]; then
+		"$top/configure" -q "$@"
+	fi
+	make -s -j"$jobs"
+}
+
+start() {
+	deps
+	build "$top/build"
+	users
+	demo="$top/demo"
+	mkdir -p "$demo/mailboxes/alice" "$demo/mailboxes/bob"
+	if [ ! -f "$demo/tern.conf" ]; then
+		cat >"$demo/tern.conf" <<CONF
+# tern Quick start configuration (made by scripts/quickstart.sh).
+# Local mail only, on 127.0.0.1:2525.  Mail for alice@localhost or
+# bob@localhost lands in $demo/mailboxes/USER/Maildir/new/.
+# Add a user: mkdir $demo/mailboxes/NAME
+smtp_listen = 127.0.0.1:2525
+spool_dir = $demo/spool
+daemon_directory = $top/build
+mailbox_base = $demo/mailboxes
+alias_maps = $demo/aliases
+CONF
+	fi
+	if [ ! -f "$demo/aliases" ]; then
+		printf 'postmaster: alice\nabuse: alice\n' >"$demo/aliases"
+	fi
+	"$top/build/ternmap" -a "$demo/aliases"
+	"$top/build/ternd" -n -c "$demo/tern.conf"
+	echo "quickstart: tern listens on 127.0.0.1:2525; try:"
+	echo "  swaks --server 127.0.0.1:2525 --to alice@localhost"
+	echo "  ls $demo/mailboxes/alice/Maildir/new/"
+	exec "$top/build/ternd" -d -c "$demo/tern.conf"
+}
+
+run_tests() {
+	dir=$1
+	shift
+	build "$dir" "$@"
+	cd "$dir"
+	if ! make -s check -j1; then
+		for f in tests/unit/check_tern.log tests/integration/run.log; do
+			[ -f "$f" ] && { echo "==== $f"; tail -n 200 "$f"; }
+		done
+		return 1
+	fi
+	for f in tests/unit/check_tern.log tests/integration/run.log; do
+		[ -f "$f" ] && grep -E '^[0-9]+%: Checks|^integration:' "$f" || true
+	done
+}
+
+test_all() {
+	deps
+	users
+	echo "quickstart: build and test"
+	run_tests "$top/build"
+	if [ "${TERN_SKIP_SANITIZE:-0}" != 1 ]; then
+		echo "quickstart: sanitizer (ASan + UBSan) build and test"
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			run_tests "$top/build-sanitize" --enable-sanitizers
+	fi
+	echo "quickstart: all tests passed"
+}
+
+case "${1:-}" in
+start) start ;;
+test) test_all ;;
+*)
+	echo "usage: $0 start|test" >&2
+	exit 2
+	;;
+esac
