@@ -19,12 +19,14 @@
 #include "ipc.h"
 #include "xmalloc.h"
 
+/* pair - a connected Unix stream socketpair */
 static void
 pair(int sv[2])
 {
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 }
 
+/* set_nonblock - make fd non-blocking */
 static void
 set_nonblock(int fd)
 {
@@ -49,6 +51,7 @@ raw_header(unsigned char *h, uint32_t type, uint32_t len, uint32_t id,
 	}
 }
 
+/* write_all - write len octets or fail the test */
 static void
 write_all(int fd, const void *p, size_t len)
 {
@@ -742,6 +745,7 @@ START_TEST(test_call)
 }
 END_TEST
 
+/* ipc_suite - every ipc test */
 Suite *
 ipc_suite(void)
 {

@@ -26,6 +26,7 @@ struct seen {
 	char	 msgs[64][256];
 };
 
+/* collect - the reporter: remember each problem */
 static void
 collect(const char *file, int line, const char *msg, void *arg)
 {
@@ -565,6 +566,7 @@ START_TEST(test_mynetworks_validated)
 }
 END_TEST
 
+/* match4 - settings_network_match() for an IPv4 address */
 static int
 match4(const struct strlist *nets, const char *addr)
 {
@@ -576,6 +578,7 @@ match4(const struct strlist *nets, const char *addr)
 	return settings_network_match(nets, (struct sockaddr *)&sin);
 }
 
+/* match6 - settings_network_match() for an IPv6 address */
 static int
 match6(const struct strlist *nets, const char *addr)
 {
@@ -803,6 +806,7 @@ roff_plain(char *s)
 	*o = '\0';
 }
 
+/* type_word - the word tern.conf(5) uses for a type */
 static const char *
 type_word(enum setting_type t)
 {
@@ -957,11 +961,20 @@ START_TEST(test_sample_config_matches_table)
 }
 END_TEST
 
+/* settings_suite - every settings test */
 Suite *
 settings_suite(void)
 {
 	Suite *s = suite_create("settings");
 	TCase *tc = tcase_create("settings");
+	struct settings warm;
+
+	/*
+	 * Look the system's host name up once here, before Check forks a
+	 * process per test, so a slow resolver costs one lookup, not twenty.
+	 */
+	settings_defaults(&warm);
+	settings_free(&warm);
 
 	tcase_add_test(tc, test_empty_file_is_defaults);
 	tcase_add_test(tc, test_table_is_sane);
