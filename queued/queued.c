@@ -239,7 +239,7 @@ recover_orphan(const char *qid, void *arg)
 	struct recover_state *rs = arg;
 	char path[4096];
 
-	if (bsearch(qid, rs->qids, rs->n, sizeof(*rs->qids), qid_cmp) != NULL)
+	if (rs->n > 0 && bsearch(qid, rs->qids, rs->n, sizeof(*rs->qids), qid_cmp) != NULL)
 		return;
 	/* No index record: the message never got its 250. */
 	if (spool_msg_path(qctx.spool, qid, path, sizeof(path)) == 0 &&
@@ -254,7 +254,8 @@ queued_recover(void)
 
 	if (queue_store_iterate(qctx.store, recover_message, &rs) < 0)
 		fatalx("cannot read the queue index");
-	qsort(rs.qids, rs.n, sizeof(*rs.qids), qid_cmp);
+	if (rs.n > 0)
+		qsort(rs.qids, rs.n, sizeof(*rs.qids), qid_cmp);
 	spool_scan(qctx.spool, recover_orphan, &rs);
 	free(rs.qids);
 	log_info("queue recovered: %zu messages", sched_count());
