@@ -34,6 +34,17 @@ log_init(const char *name, int foreground)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+/* log_also_stderr - copy syslog lines to stderr as well */
+void
+log_also_stderr(int on)
+{
+	if (log_foreground)
+		return;
+	closelog();
+	openlog(log_ident, LOG_PID | LOG_NDELAY | (on ? LOG_PERROR : 0),
+	    LOG_MAIL);
+}
+
 /* log_set_verbose - enable log_debug() output */
 void
 log_set_verbose(int verbose)

@@ -14,6 +14,11 @@
 
 /* log_init - start logging as "tern/NAME"; foreground logs to stderr */
 void log_init(const char *name, int foreground);
+/*
+ * log_also_stderr - while syslogging, copy lines to stderr too (ternd
+ * before it detaches, so that an init system shows why a start failed)
+ */
+void log_also_stderr(int on);
 /* log_set_verbose - enable log_debug() output */
 void log_set_verbose(int verbose);
 /* log_name - the name given to log_init() ("smtpd", ...) */

@@ -37,11 +37,30 @@ enum msg_type {
 					   n x (u32 rcpt index, str address,
 					        str mailbox user);
 					   fd: the message file (read-only) */
+	MSG_QUEUED_DELIVER_SMTP,	/* u32 job, str qid, str sender,
+					   str envid ("" none), u32 enum dsn_ret,
+					   u32 enum body_type, u32 smtputf8,
+					   u64 arrival, u64 body offset,
+					   u64 body size (octets, CRLF form),
+					   str nexthop: a domain to MX-resolve,
+					     or "[host]:port" / "[host]" to use
+					     as is (relayhost),
+					   u32 n, n x (u32 entry index,
+					     str address, str orcpt ("" none),
+					     u32 notify flags);
+					   fd: the message file (read-only) */
 	/* deliverd -> queued */
 	MSG_DELIVERD_RESULT = 350,	/* u32 job, u32 rcpt index,
 					   u32 enum deliver_status,
 					   str dsn "x.y.z", str text */
 	MSG_DELIVERD_JOB_DONE,		/* u32 job */
+	MSG_DELIVERD_SMTP_RESULT,	/* u32 job, u32 entry index,
+					   u32 enum deliver_status, str dsn,
+					   str text (the server's reply, or
+					   what went wrong), str relay
+					   ("host[ip]:port" or "none"),
+					   u32 flags (DELIVERD_F_*) */
+	MSG_DELIVERD_SMTP_DONE,		/* u32 job, u32 enum site_status */
 
 	/* master <-> children */
 	MSG_MASTER_PEER = 400,		/* u32 enum peer_kind; fd: socket */
@@ -75,11 +94,24 @@ enum deliver_status {
  * deliverd get theirs at fixed descriptors (daemon.h); lookupd and queued
  * get each of theirs as a MSG_MASTER_PEER, also when a peer is restarted.
  */
+/* flags in MSG_DELIVERD_SMTP_RESULT */
+#define DELIVERD_F_TLS		0x1	/* the session used TLS */
+#define DELIVERD_F_DSN_RELAYED	0x2	/* server lacked DSN: NOTIFY=SUCCESS
+					   gets a "relayed" notification */
+
+/* How the whole destination fared, for the scheduler's dead-site logic. */
+enum site_status {
+	SITE_OK = 0,		/* talked SMTP to at least one host */
+	SITE_UNREACHABLE = 1,	/* no host answered (connect/greeting) */
+	SITE_DNS_TEMP = 2,	/* DNS temporary failure */
+};
+
 enum peer_kind {
 	PEER_SMTPD = 1,		/* to lookupd or queued: a new smtpd */
 	PEER_QUEUED = 2,	/* to lookupd: queued's lookup channel */
 	PEER_LOOKUPD = 3,	/* to queued: its (new) channel to lookupd */
 	PEER_DELIVERD = 4,	/* to queued: a (new) local deliverd */
+	PEER_DELIVERD_SMTP = 5,	/* to queued: a (new) smtp deliverd */
 };
 
 #endif

@@ -673,6 +673,7 @@ main(int argc, char **argv)
 	if (settings_load(&set, config_path, 0, report_stderr, &problems) != 0)
 		return 1;
 	log_init("master", foreground);
+	log_also_stderr(1);
 	log_set_verbose(verbose);
 	quid = geteuid();
 	qgid = getegid();
@@ -702,6 +703,7 @@ main(int argc, char **argv)
 	}
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
+	log_also_stderr(0);
 	pidfile_write(pfh);
 	signals_setup();
 	for (int i = 0; i < nlisteners; i++)

@@ -174,10 +174,10 @@ commit_peer_gone(struct queued_peer *p)
 
 /* Validate the file against what smtpd claims; 0 ok, else reply text. */
 static const char *
-commit_check(struct open_msg *om, uint64_t size, struct envelope *env)
+commit_check(struct open_msg *om, uint64_t size, struct envelope *env,
+    off_t *body)
 {
 	struct stat st;
-	off_t body;
 	char err[256];
 
 	if (fstat(om->fd, &st) < 0 || (uint64_t)st.st_size != size) {
@@ -185,7 +185,8 @@ commit_check(struct open_msg *om, uint64_t size, struct envelope *env)
 		    (long long)st.st_size, (unsigned long long)size);
 		return "4.3.0 Error: queue file write error";
 	}
-	if (envelope_read(om->fd, env, &body, err, sizeof(err)) < 0) {
+	if (envelope_read(om->fd, env, body, err, sizeof(err)) < 0 ||
+	    (uint64_t)*body > size) {
 		log_warn("%s: bad envelope from smtpd: %s", om->qid, err);
 		return "4.3.0 Error: queue file format error";
 	}
@@ -208,6 +209,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	struct envelope env;
 	struct batch_entry *b;
 	const char *fail;
+	off_t body;
 
 	if (ipc_get_str(m, qid, sizeof(qid)) < 0 ||
 	    ipc_get_u64(m, &size) < 0 || ipc_get_end(m) < 0) {
@@ -219,7 +221,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 		commit_fail(p, m->id, "4.3.0 Error: unknown queue file");
 		return;
 	}
-	if ((fail = commit_check(om, size, &env)) != NULL) {
+	if ((fail = commit_check(om, size, &env, &body)) != NULL) {
 		commit_fail(p, m->id, fail);
 		open_drop(om, 1);
 		return;
@@ -232,7 +234,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	memset(b, 0, sizeof(*b));
 	b->peer = p;
 	b->reqid = m->id;
-	b->size = size;
+	b->size = size - (uint64_t)body;	/* the message, as Postfix counts */
 	strlcpy(b->sender, env.sender, sizeof(b->sender));
 	strlcpy(b->msg.qid, qid, sizeof(b->msg.qid));
 	b->msg.arrival = env.arrival <= now ? env.arrival : now;

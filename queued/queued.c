@@ -283,6 +283,7 @@ main(int argc, char **argv)
 	daemon_init(argc, argv, "queued", &opts, &set);
 	qctx.set = &set;
 	TAILQ_INIT(&qctx.peers);
+	signal(SIGUSR1, on_sigusr1);
 	if (chdir(set.spool_dir) < 0)
 		fatal("chdir %s", set.spool_dir);
 	qctx.spool = ".";
@@ -293,7 +294,6 @@ main(int argc, char **argv)
 		fatalx("cannot open the queue index in %s: %s", dbdir, err);
 	queued_recover();
 	queued_sync();
-	signal(SIGUSR1, on_sigusr1);
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
 

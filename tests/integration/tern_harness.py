@@ -8,7 +8,6 @@ not start (processes are found by the configuration path of this instance,
 which lives in this instance's private temporary directory).
 """
 
-import errno
 import os
 import pwd
 import re

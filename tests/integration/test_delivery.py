@@ -3,7 +3,6 @@ Mail sent with smtplib, swaks and a raw pipelining client lands in the
 Maildir exactly as sent, plus tern's three added header fields.
 """
 
-import smtplib
 import subprocess
 import os
 

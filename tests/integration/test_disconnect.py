@@ -39,6 +39,12 @@ class TestDisconnect(TernTestCase):
                    what="spool/incoming to be empty: %r"
                    % inst.spool_files("incoming"))
         self.assertNotIn("from=<gone@client.test>", inst.log())
+        # Nothing of it survives a restart either (no queue entry).
+        self.assertEqual(inst.stop(), 0)
+        inst.start()
+        time.sleep(2)
+        self.assertEqual(inst.all_delivered(), {})
+        self.assertEqual(inst.spool_files("msg"), [])
         # The suite still works afterwards.
         with smtp_connect(inst) as s:
             s.sendmail("ok@client.test", ["alice@test.example"],

@@ -4,6 +4,7 @@ message_size_limit, smtpd_recipient_limit.  Each checks where mail lands.
 """
 
 import os
+import smtplib
 import time
 
 from tern_harness import (TernTestCase, RawSMTP, qid_from_reply, smtp_connect,
@@ -34,6 +35,19 @@ class TestRecipients(TernTestCase):
         self.assertEqual(inst.all_delivered(), {"alice": 1})
         self.assertNotIn("nosuchuser", os.listdir(inst.mailboxes))
 
+    def test_alias_expansion(self):
+        inst = self.instance(aliases={"team": "alice, bob",
+                                      "postmaster": "carol"})
+        with smtp_connect(inst) as s:
+            s.sendmail("a@client.test", ["team@test.example",
+                                         "postmaster@test.example"], SMALL)
+        for u in ("alice", "bob", "carol"):
+            inst.wait_for_delivery(u, 1)
+        inst.wait_queue_empty(10)
+        time.sleep(0.5)
+        self.assertEqual(inst.all_delivered(),
+                         {"alice": 1, "bob": 1, "carol": 1})
+
     def test_relay_from_mynetworks_is_queued(self):
         inst = self.instance()
         with smtp_connect(inst) as s:
@@ -56,6 +70,31 @@ class TestRecipients(TernTestCase):
                         "accepted relay message %s neither queued nor "
                         "logged" % qid)
         self.assertIn("%s: from=<a@client.test>" % qid, log)
+
+    def test_relay_denied_outside_mynetworks(self):
+        # 127.0.0.2 is a loopback address outside mynetworks.
+        inst = self.instance(mynetworks="127.0.0.1/32")
+        s = smtplib.SMTP("127.0.0.1", inst.port, local_hostname="outside.test",
+                         timeout=30, source_address=("127.0.0.2", 0))
+        try:
+            s.ehlo()
+            self.assertEqual(s.mail("a@outside.test")[0], 250)
+            code, text = s.rcpt("someone@remote.example")
+            self.assertEqual(code, 554, text)
+            self.assertTrue(text.startswith(b"5.7.1"), text)
+            # Mail for our own domains is still welcome.
+            self.assertEqual(s.rcpt("alice@test.example")[0], 250)
+            code, text = s.data(SMALL)
+            self.assertEqual(code, 250, text)
+            s.quit()
+        finally:
+            s.close()
+        inst.wait_for_delivery("alice", 1)
+        inst.wait_queue_empty(10)
+        self.assertEqual(inst.all_delivered(), {"alice": 1})
+        # The refused recipient is not part of the queued message.
+        self.assertRegex(inst.log(), r"[0-9A-F]{16}: from=<a@outside\.test>, "
+                         r"size=\d+, nrcpt=1\b")
 
 
 class TestSizeLimit(TernTestCase):

@@ -3,7 +3,6 @@ SIGHUP reloads the configuration without breaking an open session.
 """
 
 import signal
-import smtplib
 import time
 
 from tern_harness import TernTestCase, smtp_connect, qid_from_reply
