@@ -39,6 +39,25 @@ spool_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* Create the missing parents of path (mode 0755), like mkdir -p. */
+static int
+spool_parents(const char *path)
+{
+	char buf[PATH_MAX];
+
+	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+			log_error("mkdir %s: %s", buf, strerror(errno));
+			return -1;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
 /* master_spool_create - make the layout, fixing owners and modes */
 int
 master_spool_create(const char *spool, uid_t quid, gid_t qgid)
@@ -53,6 +72,8 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 		quid = me;
 		qgid = mygid;
 	}
+	if (spool_parents(spool) < 0)
+		return -1;
 	bad |= spool_dir(spool, 0755, me, mygid);
 	snprintf(path, sizeof(path), "%s/db", spool);
 	bad |= spool_dir(path, 0700, quid, qgid);
@@ -99,9 +120,13 @@ master_spool_check(const char *spool,
 		}
 		return 0;
 	}
+	/* Missing parents are created too: the nearest existing ancestor
+	 * must be writable. */
 	strlcpy(parent, spool, sizeof(parent));
-	if ((slash = strrchr(parent, '/')) != NULL)
-		*(slash == parent ? slash + 1 : slash) = '\0';
+	do {
+		if ((slash = strrchr(parent, '/')) != NULL)
+			*(slash == parent ? slash + 1 : slash) = '\0';
+	} while (slash != NULL && slash != parent && access(parent, F_OK) < 0);
 	if (access(parent, W_OK | X_OK) < 0) {
 		snprintf(msg, sizeof(msg), "spool_dir %s does not exist and "
 		    "cannot be created in %s: %s", spool, parent, strerror(errno));

@@ -1,0 +1,129 @@
+"""
+test_install - "make install" into a temporary prefix, then an EMPTY
+tern.conf.  Every setting has a default, so an empty file must be a working
+local-only server: ternd -n accepts it and, started as root with nothing
+but that file, ternd listens on 127.0.0.1:25 and delivers mail for a passwd
+user at localhost into ~user/Maildir, as that user.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import smtplib
+import subprocess
+import tempfile
+import time
+import unittest
+
+from tern_harness import (HarnessError, builddir, ensure_system_users,
+                          is_root, srcdir, wait_until)
+
+
+_INSTALLED = {}
+
+
+def _install():
+    """Build and install once per run (the runner runs tests one by one,
+    without class fixtures); returns the namespace of paths."""
+    if not _INSTALLED:
+        _INSTALLED["ns"] = _Install()
+    return _INSTALLED["ns"]
+
+
+class _Install:
+
+    def __init__(cls):
+        ensure_system_users()
+        cls.tmp = tempfile.mkdtemp(prefix="tern-it-install-")
+        os.chmod(cls.tmp, 0o755)
+        cls.prefix = os.path.join(cls.tmp, "p")
+        build = os.path.join(cls.tmp, "build")
+        os.mkdir(build)
+        # Same compiler options as the build under test (e.g. sanitizers).
+        opts = []
+        with open(os.path.join(builddir(), "config.log"), errors="replace") as f:
+            if "--enable-sanitizers" in f.read(4096):
+                opts.append("--enable-sanitizers")
+        for cmd in ([os.path.join(srcdir(), "configure"), "-q",
+                     "--prefix=" + cls.prefix] + opts,
+                    ["make", "-s", "-j2", "install"]):
+            r = subprocess.run(cmd, cwd=build, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=900)
+            if r.returncode != 0:
+                raise HarnessError("%s failed:\n%s" % (
+                    " ".join(cmd), r.stdout.decode(errors="replace")[-3000:]))
+        cls.conf = os.path.join(cls.prefix, "etc", "tern", "tern.conf")
+        os.makedirs(os.path.dirname(cls.conf), exist_ok=True)
+        open(cls.conf, "w").close()
+        cls.ternd = os.path.join(cls.prefix, "sbin", "ternd")
+
+class TestInstalledEmptyConfig(unittest.TestCase):
+
+    def setUp(self):
+        ns = _install()
+        self.tmp, self.conf, self.ternd = ns.tmp, ns.conf, ns.ternd
+
+    def test_empty_config_checks_clean(self):
+        self.assertEqual(os.path.getsize(self.conf), 0)
+        r = subprocess.run([self.ternd, "-n"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout.decode(errors="replace"))
+
+    @unittest.skipUnless(is_root(), "root only: the defaults listen on port 25")
+    def test_empty_config_serves_local_mail(self):
+        user = "terntest%d" % (os.getpid() % 100000)
+        home = os.path.join(self.tmp, "home-" + user)
+        subprocess.run(["useradd", "--no-create-home", "--home-dir", home,
+                        "--shell", "/usr/sbin/nologin", user],
+                       check=True, timeout=30)
+        self.addCleanup(subprocess.run, ["userdel", user], timeout=30)
+        pw = pwd.getpwnam(user)
+        os.mkdir(home, 0o700)
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+
+        log = open(os.path.join(self.tmp, "ternd.log"), "wb")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([self.ternd, "-d"], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+        def stop():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+        self.addCleanup(stop)
+
+        def greets():
+            if proc.poll() is not None:
+                raise HarnessError("ternd exited %s:\n%s" % (
+                    proc.returncode, open(log.name, errors="replace").read()))
+            try:
+                s = smtplib.SMTP("127.0.0.1", 25, timeout=5)
+                s.quit()
+                return True
+            except OSError:
+                return False
+        wait_until(greets, 20, what="ternd greeting on 127.0.0.1:25 "
+                   "(is another MTA using port 25?)")
+
+        body = ("From: someone@example.org\r\nTo: %s@localhost\r\n"
+                "Subject: empty config\r\n\r\nhello\r\n" % user)
+        with smtplib.SMTP("127.0.0.1", 25, timeout=30) as s:
+            s.sendmail("someone@example.org", ["%s@localhost" % user], body)
+
+        new = os.path.join(home, "Maildir", "new")
+        wait_until(lambda: os.path.isdir(new) and os.listdir(new), 30,
+                   what="delivery into %s" % new)
+        [name] = os.listdir(new)
+        path = os.path.join(new, name)
+        self.assertEqual(os.stat(path).st_uid, pw.pw_uid)
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertIn(b"Delivered-To: %s@localhost\n" % user.encode(), data)
+        self.assertTrue(data.endswith(b"Subject: empty config\n\nhello\n"),
+                        data)
