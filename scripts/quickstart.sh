@@ -109,6 +109,10 @@ test_all() {
 	users
 	echo "quickstart: build and test"
 	run_tests "$top/build"
+	if command -v cppcheck >/dev/null 2>&1; then
+		echo "quickstart: static analysis (cppcheck)"
+		make -s -C "$top/build" cppcheck
+	fi
 	if [ "${TERN_SKIP_SANITIZE:-0}" != 1 ]; then
 		echo "quickstart: sanitizer (ASan + UBSan) build and test"
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
