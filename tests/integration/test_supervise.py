@@ -1,0 +1,85 @@
+"""
+ternd as a supervisor: a daemon that dies is restarted and the death is
+logged; a session in progress finishes when ternd is told to stop; ternd -n
+names users that are missing.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from tern_harness import (TernTestCase, binary, is_root, smtp_connect,
+                          wait_until)
+import unittest
+
+
+class TestSupervise(TernTestCase):
+
+    def _restart_after_kill(self, prog):
+        inst = self.instance()
+        [old] = inst.pids(prog)
+        os.kill(old, signal.SIGKILL)
+        wait_until(lambda: [p for p in inst.pids(prog) if p != old], 15,
+                   what="a new %s" % prog)
+        self.assertRegex(inst.log(), r"process %s pid %d killed by signal 9"
+                         % (re.escape(prog), old))
+        # Mail flows again (smtpd processes tied to the dead daemon are
+        # replaced; give the pool a moment).
+        def send():
+            try:
+                with smtp_connect(inst, timeout=10) as s:
+                    s.sendmail("a@client.test", ["alice@test.example"],
+                               b"Subject: after %s\r\n\r\nx\r\n"
+                               % prog.encode())
+                return True
+            except Exception:
+                return False
+        wait_until(send, 20, interval=0.5, what="a delivery after restart")
+        inst.wait_for_delivery("alice", 1)
+
+    def test_lookupd_restarted(self):
+        self._restart_after_kill("tern-lookupd")
+
+    def test_queued_restarted(self):
+        self._restart_after_kill("tern-queued")
+
+    def test_deliverd_restarted(self):
+        self._restart_after_kill("tern-deliverd")
+
+    def test_sigterm_lets_session_finish(self):
+        inst = self.instance()
+        s = smtp_connect(inst)
+        s.ehlo()
+        self.assertEqual(s.mail("a@client.test")[0], 250)
+        self.assertEqual(s.rcpt("bob@test.example")[0], 250)
+        inst.signal_ternd(signal.SIGTERM)
+        time.sleep(1)
+        # The listener is closed to new clients...
+        with self.assertRaises(OSError):
+            smtp_connect(inst, timeout=3).quit()
+        # ...but the session in progress completes its message.
+        code, text = s.data(b"Subject: during stop\r\n\r\nbody\r\n")
+        self.assertEqual(code, 250, text)
+        s.quit()
+        s.close()
+        inst.proc.wait(timeout=20)
+        self.assertEqual(inst.proc.returncode, 0)
+        self.assertEqual(len(inst.maildir_files("bob")), 1,
+                         "accepted before the stop, delivered before exit")
+
+    @unittest.skipUnless(is_root(), "root only: users are checked as root")
+    def test_check_names_missing_users(self):
+        inst = self.instance(start=False)
+        inst.settings["tern_user"] = "no_such_user_x"
+        inst.settings["tern_queue_user"] = "no_such_user_y"
+        inst.write_config()
+        r = subprocess.run([binary("ternd"), "-n", "-c", inst.conf],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        out = r.stdout.decode(errors="replace")
+        self.assertEqual(r.returncode, 1, out)
+        self.assertIn("no_such_user_x does not exist", out)
+        self.assertIn("no_such_user_y does not exist", out)
