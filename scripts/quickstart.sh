@@ -94,12 +94,12 @@ run_tests() {
 	build "$dir" "$@"
 	cd "$dir"
 	if ! make -s check -j1; then
-		for f in tests/unit/check_tern.log tests/integration/run.log; do
+		for f in tests/unit/check_tern.log tests/integration.sh.log; do
 			[ -f "$f" ] && { echo "==== $f"; tail -n 200 "$f"; }
 		done
 		return 1
 	fi
-	for f in tests/unit/check_tern.log tests/integration/run.log; do
+	for f in tests/unit/check_tern.log tests/integration.sh.log; do
 		[ -f "$f" ] && grep -E '^[0-9]+%: Checks|^integration:' "$f" || true
 	done
 }
