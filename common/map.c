@@ -207,6 +207,16 @@ map_lookup(struct map *m, const char *key, char *val, size_t valsize)
 	    MAP_VALUE_MAX);
 	v.flags = DB_DBT_USERMEM;
 	r = m->db->get(m->db, NULL, &k, &v, 0);
+	/* Sendmail's and Postfix's newaliases store keys and values with
+	 * their terminating NUL: read such a database too. */
+	if (r == DB_NOTFOUND && (size_t)klen < sizeof(kbuf) - 1) {
+		kbuf[klen] = '\0';
+		k.size = (u_int32_t)klen + 1;
+		r = m->db->get(m->db, NULL, &k, &v, 0);
+		if (r == 0 && v.size > 0 && v.size <= v.ulen &&
+		    val[v.size - 1] == '\0')
+			v.size--;
+	}
 	if (r == DB_NOTFOUND)
 		return 0;
 	if (r != 0) {

@@ -82,6 +82,17 @@ class TestInstalledEmptyConfig(unittest.TestCase):
         os.mkdir(home, 0o700)
         os.chown(home, pw.pw_uid, pw.pw_gid)
 
+        # The default alias_maps is /etc/aliases.  Another MTA's package
+        # may have left that file without a compiled .db, and tern defers
+        # local mail rather than guess (ternd -n warns).  Compile it the way
+        # a package's postinst does, and put things back afterwards.
+        if os.path.exists("/etc/aliases") and \
+                not os.path.exists("/etc/aliases.db"):
+            subprocess.run([os.path.join(os.path.dirname(self.ternd),
+                                         "ternmap"), "-a", "/etc/aliases"],
+                           check=True, timeout=30)
+            self.addCleanup(os.unlink, "/etc/aliases.db")
+
         log = open(os.path.join(self.tmp, "ternd.log"), "wb")
         self.addCleanup(log.close)
         proc = subprocess.Popen([self.ternd, "-d"], stdout=log, stderr=log,

@@ -652,6 +652,37 @@ START_TEST(test_rcpt_untrusted_map)
 }
 END_TEST
 
+/* An aliases.db made by Postfix's or Sendmail's newaliases keeps the
+ * terminating NUL of keys and values; tern reads it. */
+START_TEST(test_map_nul_terminated_db)
+{
+	char file[1024], path[1100], val[256];
+	struct map *m;
+	DB *db;
+	DBT k, v;
+
+	snprintf(file, sizeof(file), "%s", path_in("postfixstyle"));
+	snprintf(path, sizeof(path), "%s.db", file);
+	ck_assert_int_eq(db_create(&db, NULL, 0), 0);
+	ck_assert_int_eq(db->open(db, NULL, path, NULL, DB_HASH, DB_CREATE,
+	    0644), 0);
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = (void *)(uintptr_t)"postmaster";
+	k.size = sizeof("postmaster");		/* with the NUL */
+	v.data = (void *)(uintptr_t)"root";
+	v.size = sizeof("root");
+	ck_assert_int_eq(db->put(db, NULL, &k, &v, 0), 0);
+	ck_assert_int_eq(db->close(db, 0), 0);
+	m = map_open(file, val, sizeof(val));
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(map_lookup(m, "PostMaster", val, sizeof(val)), 1);
+	ck_assert_str_eq(val, "root");
+	ck_assert_int_eq(map_lookup(m, "postmaste", val, sizeof(val)), 0);
+	map_close(m);
+}
+END_TEST
+
 START_TEST(test_rcpt_passwd)
 {
 	/* Without mailbox_base the password database decides. */
@@ -690,6 +721,7 @@ map_suite(void)
 	tcase_add_test(tc, test_rcpt_map_states);
 	tcase_add_test(tc, test_rcpt_untrusted_map);
 	tcase_add_test(tc, test_rcpt_passwd);
+	tcase_add_test(tc, test_map_nul_terminated_db);
 	suite_add_tcase(s, tc);
 	return s;
 }
