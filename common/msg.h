@@ -25,11 +25,19 @@ enum msg_type {
 	/* smtpd, queued -> lookupd */
 	MSG_LOOKUP_RCPT = 200,		/* str address (addr_format form) */
 	MSG_LOOKUP_RESOLVE,		/* str address */
+	MSG_LOOKUP_AUTH,		/* smtpd: str login, str password */
+	MSG_LOOKUP_SENDER_LOGIN,	/* smtpd: str sender (addr_format
+					   form, "" for <>), str login */
+
 
 	/* lookupd -> smtpd, queued */
 	MSG_LOOKUPD_RCPT_VERDICT = 250,	/* u32 enum lookup_verdict */
 	MSG_LOOKUPD_RESOLVED,		/* u32 enum lookup_verdict, u32 n,
 					   n x (u32 enum resolve_kind, str target) */
+	MSG_LOOKUPD_AUTH_VERDICT,	/* u32 enum auth_verdict */
+	MSG_LOOKUPD_SENDER_VERDICT,	/* u32 enum auth_verdict: may the
+					   login use that sender address */
+
 
 	/* queued -> deliverd */
 	MSG_QUEUED_DELIVER_LOCAL = 300,	/* u32 job, str qid, str sender,
@@ -76,6 +84,12 @@ enum lookup_verdict {
 	LOOKUP_ALIAS = 2,	/* an alias in alias_maps */
 	LOOKUP_REMOTE = 3,	/* not a local domain: relay policy decides */
 	LOOKUP_TEMPFAIL = 4,	/* a table could not be read: 451 4.3.0 */
+};
+
+enum auth_verdict {
+	AUTH_DENIED = 0,	/* wrong login or password; sender not owned */
+	AUTH_GRANTED = 1,
+	AUTH_TEMPFAIL = 2,	/* the map could not be read: 454 4.7.0 */
 };
 
 enum resolve_kind {

@@ -42,6 +42,17 @@ struct settings {
 	char			*daemon_directory;
 	struct strlist		 smtp_listen;
 	struct strlist		 submission_listen;
+	struct strlist		 submissions_listen;
+	struct strlist		 relay_domains;
+	char			*smtpd_tls_cert_file;
+	char			*smtpd_tls_key_file;
+	char			*smtpd_tls_ciphers;
+	char			*smtpd_auth_passwd_map;
+	int			 smtpd_auth_on_smtp;
+	int			 smtpd_auth_over_plaintext;
+	long			 smtpd_auth_failure_limit;
+	long			 smtpd_auth_failure_delay;	/* seconds */
+	char			*smtpd_sender_login_map;
 	struct strlist		 mynetworks;
 	char			*mailbox_base;
 	uint64_t		 message_size_limit;

@@ -30,6 +30,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "master_listen.h"
+#include "tls_server.h"
 #include "master_spool.h"
 #include "msg.h"
 #include "privsep.h"
@@ -167,6 +168,7 @@ check_config(void)
 			}
 		}
 		master_spool_check(set.spool_dir, check_report, &problems);
+		(void)tls_server_check(&set, check_report, &problems);
 		if (set.mailbox_base[0] != '\0') {
 			struct stat st;
 
@@ -693,6 +695,9 @@ main(int argc, char **argv)
 			fatalx("already running (see %s)", pidpath);
 		fatal("pid file %s", pidpath);
 	}
+	/* A bad key must stop the start, not every smtpd at its start. */
+	if (tls_server_check(&set, check_report, &problems) > 0)
+		fatalx("TLS is not usable (see above)");
 	if ((nlisteners = master_listen_open(&set, listeners)) < 0)
 		fatalx("cannot open the listening sockets");
 	listen_kinds[0] = '\0';

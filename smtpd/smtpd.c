@@ -28,6 +28,7 @@
 #include "privsep.h"
 #include "settings.h"
 #include "smtp_session.h"
+#include "tls_server.h"
 
 static struct settings set;
 static struct ipc_conn master, queued, lookupd;
@@ -80,7 +81,8 @@ main(int argc, char **argv)
 	struct pollfd pfd[DAEMON_MAX_LISTEN + 3];
 	enum smtp_listener_kind kinds[DAEMON_MAX_LISTEN];
 	struct smtp_server srv;
-	char chroot_dir[4096];
+	char chroot_dir[4096], tls_err[1024];
+	SSL_CTX *tls;
 	int nlisten = 0;
 
 	daemon_init(argc, argv, "smtpd", &opts, &set);
@@ -90,12 +92,19 @@ main(int argc, char **argv)
 		for (tok = strtok_r(list, ",", &save); tok != NULL &&
 		    nlisten < DAEMON_MAX_LISTEN; tok = strtok_r(NULL, ",", &save))
 			kinds[nlisten++] = strcmp(tok, "submission") == 0 ?
-			    LISTENER_SUBMISSION : LISTENER_SMTP;
+			    LISTENER_SUBMISSION : strcmp(tok, "submissions") ==
+			    0 ? LISTENER_SUBMISSIONS : LISTENER_SMTP;
 		free(list);
 	}
 	/* Local time for Received: and Date: must be known before chroot. */
 	tzset();
 	snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty", set.spool_dir);
+	/* The key is readable by root only: load it before the drop.  ternd
+	 * checked it already, so failing here means it changed since. */
+	tls = NULL;
+	if (set.smtpd_tls_cert_file[0] != '\0' &&
+	    (tls = tls_server_ctx_new(&set, tls_err, sizeof(tls_err))) == NULL)
+		fatalx("TLS: %s", tls_err);
 	privsep_drop(set.tern_user, chroot_dir);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
@@ -106,6 +115,7 @@ main(int argc, char **argv)
 	srv.set = &set;
 	srv.queued = &queued;
 	srv.lookupd = &lookupd;
+	srv.tls = tls;
 
 	for (;;) {
 		int i, n;
