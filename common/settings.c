@@ -44,6 +44,7 @@ static int check_abspath(const char *, char *, size_t);
 static int check_abspath_or_empty(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
 static int check_network(const char *, char *, size_t);
+static int check_network_or_mynetworks(const char *, char *, size_t);
 static int check_username(const char *, char *, size_t);
 
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
@@ -131,6 +132,45 @@ static const struct setting_def settings_defs[] = {
 	  "20",
 	  "Errors in one session after which the client is disconnected",
 	  1, 1000, NULL, NULL },
+	/* Limits against abuse (smtpd/smtp_limits.c, master/master_clients.c) */
+	{ "smtpd_soft_error_limit", SETTING_INT, OFF(smtpd_soft_error_limit),
+	  "10",
+	  "Errors in one session after which each reply is delayed by "
+	  "smtpd_error_sleep_time",
+	  1, 1000, NULL, NULL },
+	{ "smtpd_error_sleep_time", SETTING_DURATION,
+	  OFF(smtpd_error_sleep_time), "1s",
+	  "Delay before each reply once a client has made "
+	  "smtpd_soft_error_limit errors",
+	  0, MINUTE, NULL, NULL },
+	{ "smtpd_junk_command_limit", SETTING_INT,
+	  OFF(smtpd_junk_command_limit), "100",
+	  "NOOP, RSET, VRFY, EXPN and HELP commands allowed between two "
+	  "delivered messages before the client is disconnected",
+	  1, 100000, NULL, NULL },
+	{ "smtpd_session_time_limit", SETTING_DURATION,
+	  OFF(smtpd_session_time_limit), "30m",
+	  "Longest time one SMTP session may last, whatever the client does",
+	  1, DAY, NULL, NULL },
+	{ "smtpd_client_connection_limit", SETTING_INT,
+	  OFF(smtpd_client_connection_limit), "20",
+	  "Most simultaneous sessions from one client address; 0 means no "
+	  "limit",
+	  0, 100000, NULL, NULL },
+	{ "smtpd_client_connection_rate_limit", SETTING_INT,
+	  OFF(smtpd_client_connection_rate_limit), "0",
+	  "Most connections from one client address per "
+	  "smtpd_client_rate_time_unit; 0 means no limit",
+	  0, 1000000, NULL, NULL },
+	{ "smtpd_client_rate_time_unit", SETTING_DURATION,
+	  OFF(smtpd_client_rate_time_unit), "60s",
+	  "Time window for smtpd_client_connection_rate_limit",
+	  1, HOUR, NULL, NULL },
+	{ "smtpd_client_event_limit_exceptions", SETTING_LIST,
+	  OFF(smtpd_client_event_limit_exceptions), "$mynetworks",
+	  "Client networks exempt from the per-client connection limits; "
+	  "$mynetworks stands for the mynetworks list",
+	  0, 0, NULL, check_network_or_mynetworks },
 	{ "smtpd_tls_cert_file", SETTING_STRING, OFF(smtpd_tls_cert_file), "",
 	  "PEM file with the server certificate, then any intermediate "
 	  "certificates; empty means no TLS",
@@ -646,6 +686,15 @@ check_network(const char *v, char *err, size_t errsize)
 	int family, prefix;
 
 	return net_parse(v, &family, addr, &prefix, err, errsize);
+}
+
+/* check_network_or_mynetworks - a network, or the word "$mynetworks" */
+static int
+check_network_or_mynetworks(const char *v, char *err, size_t errsize)
+{
+	if (strcmp(v, "$mynetworks") == 0)
+		return 0;
+	return check_network(v, err, errsize);
 }
 
 /* prefix_match - the first bits of a and b agree */

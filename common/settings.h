@@ -67,6 +67,14 @@ struct settings {
 	long			 smtpd_timeout;		/* seconds */
 	long			 smtpd_data_timeout;	/* seconds */
 	long			 smtpd_hard_error_limit;
+	long			 smtpd_soft_error_limit;
+	long			 smtpd_error_sleep_time;	/* seconds */
+	long			 smtpd_junk_command_limit;
+	long			 smtpd_session_time_limit;	/* seconds */
+	long			 smtpd_client_connection_limit;	/* 0 = none */
+	long			 smtpd_client_connection_rate_limit; /* 0 = none */
+	long			 smtpd_client_rate_time_unit;	/* seconds */
+	struct strlist		 smtpd_client_event_limit_exceptions;
 	long			 minimal_backoff_time;	/* seconds */
 	long			 maximal_backoff_time;	/* seconds */
 	long			 maximal_queue_lifetime;	/* seconds */

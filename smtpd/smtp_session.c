@@ -33,6 +33,7 @@
 #include "smtp_command.h"
 #include "smtp_data.h"
 #include "smtp_io.h"
+#include "smtp_limits.h"
 #include "smtp_received.h"
 #include "smtp_session.h"
 #include "tls_server.h"
@@ -61,6 +62,7 @@ struct session {
 	struct smtp_server	*srv;
 	const struct settings	*set;
 	struct smtp_io		 io;
+	struct smtp_limits	 lim;		/* smtp_limits.c (h11) */
 	enum smtp_listener_kind	 kind;
 	char			 addr[64];
 	char			 name[HOSTNAME_MAX + 1];
@@ -556,7 +558,7 @@ session_data(struct session *s)
 		return;
 	}
 	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
-	smtp_io_set_deadline(&s->io, s->set->smtpd_data_timeout);
+	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
 	fix.myhostname = s->set->myhostname;
 	fix.qid = qid;
 	fix.when = time(NULL);
@@ -963,6 +965,8 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	s.set = srv->set;
 	s.kind = kind;
 	smtp_io_init(&s.io, fd, (int)s.set->smtpd_timeout * 1000);
+	smtp_limits_start(&s.lim, s.set);
+	smtp_limits_arm(&s.lim, &s.io, s.set->smtpd_timeout);
 	session_peer(&s, peer);
 	s.last_cmd = "CONNECT";
 	log_info("connect from %s[%s]", s.name, s.addr);
@@ -978,9 +982,25 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 		smtp_io_reply(&s.io, "220 %s", s.set->smtpd_banner);
 
 	while (!s.quit) {
-		ssize_t n = smtp_io_getline(&s.io, line, sizeof(line) - 1, &eol,
-		    &overlong);
+		ssize_t n;
 
+		/* Limits (smtp_limits.c): the whole command line within
+		 * smtpd_timeout, the session within smtpd_session_time_limit. */
+		if (smtp_limits_session_over(&s.lim))
+			n = SMTP_IO_TIMEOUT;
+		else {
+			smtp_limits_arm(&s.lim, &s.io, s.set->smtpd_timeout);
+			n = smtp_io_getline(&s.io, line, sizeof(line) - 1, &eol,
+			    &overlong);
+			smtp_limits_arm(&s.lim, &s.io, 0);
+		}
+		if (n == SMTP_IO_TIMEOUT && smtp_limits_session_over(&s.lim)) {
+			smtp_io_reply(&s.io, "421 4.4.2 %s Error: session time "
+			    "limit exceeded", s.set->myhostname);
+			log_info("session time limit exceeded after %s from "
+			    "%s[%s]", s.last_cmd, s.name, s.addr);
+			break;
+		}
 		if (n == SMTP_IO_TIMEOUT) {
 			smtp_io_reply(&s.io, "421 4.4.2 %s Error: timeout "
 			    "exceeded", s.set->myhostname);
@@ -1008,6 +1028,15 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 			session_reply(&s, "%s", reply);
 		} else
 			session_dispatch(&s, &cmd);
+		if (!s.quit && smtp_limits_after_command(&s.lim, s.errors,
+		    s.total[CNT_NOOP] + s.total[CNT_RSET] + s.total[CNT_VRFY] +
+		    s.total[CNT_EXPN] + s.total[CNT_HELP], s.ok[CNT_DATA]) < 0) {
+			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many junk "
+			    "commands", s.set->myhostname);
+			log_info("too many junk commands after %s from %s[%s]",
+			    s.last_cmd, s.name, s.addr);
+			break;
+		}
 		if (s.errors >= s.set->smtpd_hard_error_limit && !s.quit) {
 			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many errors",
 			    s.set->myhostname);
