@@ -12,10 +12,11 @@ import ctypes
 import ctypes.util
 import os
 import smtplib
+import socket
 import ssl
 import subprocess
 
-from tern_harness import HarnessError, binary, free_port
+from tern_harness import HarnessError, RawSMTP, binary, free_port
 
 # What every test login uses; hashes made with three crypt(3) methods.
 USERS = {
@@ -156,6 +157,15 @@ def submissions(inst, timeout=30):
                          context=client_context())
     s.ehlo()
     return s
+
+
+def raw_from(port, source):
+    """A RawSMTP connected to 127.0.0.1:port from the address source."""
+    c = RawSMTP.__new__(RawSMTP)
+    c.sock = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                      source_address=(source, 0))
+    c.buf = b""
+    return c
 
 
 def plain_b64(login, password, authzid=""):
