@@ -208,6 +208,7 @@ smtp_auth_exchange(struct smtp_io *io, enum smtp_auth_mech m,
 	}
 	explicit_bzero(line, sizeof(line));
 	explicit_bzero(msg, sizeof(msg));
+	smtp_io_scrub(io);
 	if (st != SMTP_AUTH_OK)
 		explicit_bzero(pass, passsize);
 	return st;

@@ -264,6 +264,13 @@ smtp_io_discard_input(struct smtp_io *io)
 	io->inpos = io->inlen = 0;
 }
 
+/* smtp_io_scrub - zero the consumed part of the input buffer */
+void
+smtp_io_scrub(struct smtp_io *io)
+{
+	explicit_bzero(io->in, io->inpos);
+}
+
 /* Refill the input buffer; flushes replies first, as RFC 2920 asks. */
 static int
 smtp_io_fill(struct smtp_io *io)

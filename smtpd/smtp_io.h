@@ -72,6 +72,9 @@ int smtp_io_input_pending(const struct smtp_io *io);
 /* smtp_io_discard_input - drop everything buffered (after STARTTLS) */
 void smtp_io_discard_input(struct smtp_io *io);
 
+/* smtp_io_scrub - zero the input already consumed (it held a password) */
+void smtp_io_scrub(struct smtp_io *io);
+
 /* smtp_io_reply - queue one reply line; "\r\n" is appended */
 void smtp_io_reply(struct smtp_io *io, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1026,8 +1026,12 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 		    reply, sizeof(reply)) != 0) {
 			s.total[session_counter_of(cmd.verb)]++;
 			session_reply(&s, "%s", reply);
-		} else
+		} else {
 			session_dispatch(&s, &cmd);
+			/* An AUTH line may carry the password (PLAIN). */
+			if (cmd.verb == SMTP_CMD_AUTH)
+				explicit_bzero(line, sizeof(line));
+		}
 		if (!s.quit && smtp_limits_after_command(&s.lim, s.errors,
 		    s.total[CNT_NOOP] + s.total[CNT_RSET] + s.total[CNT_VRFY] +
 		    s.total[CNT_EXPN] + s.total[CNT_HELP], s.ok[CNT_DATA]) < 0) {
