@@ -499,8 +499,11 @@ supervise(void)
 		if (!c->busy)
 			idle++;
 	}
-	while (idle < set.smtpd_min_spare && total < set.smtpd_max_procs &&
-	    spawned < MAX_SPAWN_PER_TURN) {
+	/* Even with smtpd_min_spare = 0 one process must wait for the next
+	 * client, or no one would ever accept and the busy responder, which
+	 * only speaks for a full pool, would never be switched on. */
+	while (idle < (set.smtpd_min_spare > 0 ? set.smtpd_min_spare : 1) &&
+	    total < set.smtpd_max_procs && spawned < MAX_SPAWN_PER_TURN) {
 		if (spawn(CHILD_SMTPD) == NULL)
 			break;
 		idle++;

@@ -148,3 +148,41 @@ class TestLimitsPool(TernTestCase):
             return True
         self.assertTrue(normal())
         inst.wait_for_delivery("bob", 1, timeout=30)
+
+    def test_min_spare_zero_still_serves(self):
+        # smtpd_min_spare = 0 must still leave one process accepting, and
+        # a pool of one that is busy must refuse at once, not hang.
+        inst = self.instance(smtpd_min_spare="0", smtpd_max_procs="1")
+        # The harness's readiness probe has just used the one process;
+        # until ternd hears it is idle again a client may still get 421
+        # (the race smtp_busy.c describes), so take the first 220.
+        held_list = []
+
+        def hold():
+            c = socket.create_connection(("127.0.0.1", inst.port),
+                                         timeout=10)
+            if read_line(c).startswith(b"220 "):
+                held_list.append(c)
+                return True
+            c.close()
+            return False
+        wait_until(hold, 5, interval=0.2, what="a session on the one process")
+        held = held_list[0]
+        self.addCleanup(held.close)
+        t0 = time.monotonic()
+        s = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+        self.addCleanup(s.close)
+        self.assertEqual(read_line(s), b"421 4.3.2 Service busy, try again "
+                         b"later\r\n")
+        self.assertLess(time.monotonic() - t0, IMMEDIATE)
+        held.sendall(b"QUIT\r\n")
+        self.assertTrue(read_line(held).startswith(b"221"))
+        held.close()
+
+        def served():
+            c = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+            try:
+                return read_line(c).startswith(b"220 ")
+            finally:
+                c.close()
+        wait_until(served, 5, interval=0.2, what="a free process again")
