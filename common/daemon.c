@@ -38,8 +38,11 @@ daemon_init(int argc, char **argv, const char *name, struct daemon_opts *o,
 
 	memset(o, 0, sizeof(*o));
 	o->config_path = TERN_SYSCONFDIR "/tern/tern.conf";
-	while ((ch = getopt(argc, argv, "c:dvL:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "bc:dvL:t:")) != -1) {
 		switch (ch) {
+		case 'b':
+			o->busy_responder = 1;
+			break;
 		case 'c':
 			o->config_path = optarg;
 			break;
@@ -56,7 +59,7 @@ daemon_init(int argc, char **argv, const char *name, struct daemon_opts *o,
 			o->transport = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: tern-%s -c config [-dv] "
+			fprintf(stderr, "usage: tern-%s -c config [-bdv] "
 			    "[-L kinds] [-t transport]\n", name);
 			exit(1);
 		}

@@ -22,10 +22,11 @@ struct daemon_opts {
 	int		 verbose;	/* -v */
 	const char	*listen_kinds;	/* -L: "smtp,submission,..." per fd */
 	const char	*transport;	/* -t: deliverd transport name */
+	int		 busy_responder; /* -b: smtpd as the busy responder */
 };
 
 /*
- * daemon_init - parse "-c FILE [-d] [-v] [-L kinds] [-t transport]",
+ * daemon_init - parse "-c FILE [-bdv] [-L kinds] [-t transport]",
  * start logging as NAME and load the settings into s (fatal on any
  * problem: ternd has already checked the file).  Ignores SIGPIPE.
  */

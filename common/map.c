@@ -568,12 +568,40 @@ compile_alias(struct compile *c, int line, char *entry)
 	free(value);
 }
 
+/*
+ * compile_passwd - one "login:hash" entry (as in /etc/shadow, so fields
+ * after a second ':' are ignored).  Neither part may be empty or hold
+ * white space: a hash with a blank in it is surely a pasting mistake.
+ */
+static void
+compile_passwd(struct compile *c, int line, char *entry)
+{
+	char *colon = strchr(entry, ':'), *hash, *end;
+
+	if (colon == NULL || colon == entry) {
+		compile_problem(c, line, "expected format: login:hash");
+		return;
+	}
+	*colon = '\0';
+	hash = colon + 1;
+	if ((end = strchr(hash, ':')) != NULL)
+		*end = '\0';
+	if (*hash == '\0' || strpbrk(entry, " \t") != NULL ||
+	    strpbrk(hash, " \t") != NULL) {
+		compile_problem(c, line, "expected format: login:hash");
+		return;
+	}
+	compile_put(c, line, entry, hash);
+}
+
 /* compile_entry - one logical line */
 static void
 compile_entry(struct compile *c, int line, char *entry)
 {
 	compile_trim(entry);
-	if (c->aliases)
+	if (c->aliases == MAP_SYNTAX_PASSWD)
+		compile_passwd(c, line, entry);
+	else if (c->aliases == MAP_SYNTAX_ALIASES)
 		compile_alias(c, line, entry);
 	else
 		compile_plain(c, line, entry);

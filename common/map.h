@@ -26,11 +26,18 @@ int map_lookup(struct map *m, const char *key, char *val, size_t valsize);
 
 /*
  * map_compile - compile the text map src into src.db atomically (written
- * to a temporary file, fsynced, renamed).  aliases selects the aliases(5)
- * syntax ("name: value, value", continuation lines start with white space)
- * instead of "key value".  Problems go to report (file, line, message);
- * returns the number of problems, 0 when the map was written.
+ * to a temporary file, fsynced, renamed).  aliases is a map_syntax:
+ * MAP_SYNTAX_ALIASES selects the aliases(5) syntax ("name: value, value",
+ * continuation lines start with white space), MAP_SYNTAX_PASSWD
+ * "login:crypt-hash" lines, MAP_SYNTAX_PLAIN (0) "key value".  Problems go
+ * to report (file, line, message); returns the number of problems, 0 when
+ * the map was written.
  */
+enum map_syntax {
+	MAP_SYNTAX_PLAIN = 0,
+	MAP_SYNTAX_ALIASES = 1,
+	MAP_SYNTAX_PASSWD = 2,
+};
 typedef void (*map_report_fn)(const char *file, int line, const char *msg,
     void *arg);
 int map_compile(const char *src, int aliases, map_report_fn report,

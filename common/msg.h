@@ -25,11 +25,17 @@ enum msg_type {
 	/* smtpd, queued -> lookupd */
 	MSG_LOOKUP_RCPT = 200,		/* str address (addr_format form) */
 	MSG_LOOKUP_RESOLVE,		/* str address */
+	MSG_LOOKUP_AUTH,		/* smtpd: str login, str password */
+	MSG_LOOKUP_SENDER_LOGIN,	/* smtpd: str sender (addr_format
+					   form, "" for <>), str login */
 
 	/* lookupd -> smtpd, queued */
 	MSG_LOOKUPD_RCPT_VERDICT = 250,	/* u32 enum lookup_verdict */
 	MSG_LOOKUPD_RESOLVED,		/* u32 enum lookup_verdict, u32 n,
 					   n x (u32 enum resolve_kind, str target) */
+	MSG_LOOKUPD_AUTH_VERDICT,	/* u32 enum auth_verdict */
+	MSG_LOOKUPD_SENDER_VERDICT,	/* u32 enum auth_verdict: may the
+					   login use that sender address */
 
 	/* queued -> deliverd */
 	MSG_QUEUED_DELIVER_LOCAL = 300,	/* u32 job, str qid, str sender,
@@ -68,6 +74,26 @@ enum msg_type {
 	MSG_MASTER_STOP,		/* (none): finish current work, exit */
 	MSG_SMTPD_STATUS,		/* u32 1 = busy, 0 = idle */
 	MSG_QUEUED_FLUSH,		/* (none): retry everything now */
+	MSG_SMTPD_CLIENT_CONNECT,	/* u32 flags (CLIENT_F_*), str client
+					   address: a session begins (implies
+					   busy); ternd answers with a verdict */
+	MSG_MASTER_CLIENT_VERDICT,	/* u32 enum client_verdict, u32 count
+					   (the client's sessions, or its
+					   connections in this time unit) */
+	MSG_MASTER_BUSY_MODE,		/* u32 1 = the pool is full: answer
+					   421 4.3.2 to every connection,
+					   0 = stand by (busy responder only) */
+};
+
+/* MSG_SMTPD_CLIENT_CONNECT flags */
+#define CLIENT_F_EXEMPT	0x1	/* in smtpd_client_event_limit_exceptions:
+				   count as busy, apply no per-client limit */
+
+/* What ternd says about a new client connection. */
+enum client_verdict {
+	CLIENT_ALLOW = 0,
+	CLIENT_DENY_CONCURRENCY = 1,	/* smtpd_client_connection_limit */
+	CLIENT_DENY_RATE = 2,		/* smtpd_client_connection_rate_limit */
 };
 
 enum lookup_verdict {
@@ -76,6 +102,12 @@ enum lookup_verdict {
 	LOOKUP_ALIAS = 2,	/* an alias in alias_maps */
 	LOOKUP_REMOTE = 3,	/* not a local domain: relay policy decides */
 	LOOKUP_TEMPFAIL = 4,	/* a table could not be read: 451 4.3.0 */
+};
+
+enum auth_verdict {
+	AUTH_DENIED = 0,	/* wrong login or password; sender not owned */
+	AUTH_GRANTED = 1,
+	AUTH_TEMPFAIL = 2,	/* the map could not be read: 454 4.7.0 */
 };
 
 enum resolve_kind {

@@ -44,6 +44,7 @@ static int check_abspath(const char *, char *, size_t);
 static int check_abspath_or_empty(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
 static int check_network(const char *, char *, size_t);
+static int check_network_or_mynetworks(const char *, char *, size_t);
 static int check_username(const char *, char *, size_t);
 
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
@@ -74,10 +75,18 @@ static const struct setting_def settings_defs[] = {
 	  "Addresses and ports for message submission (port 587); "
 	  "empty means none",
 	  0, 0, NULL, check_listen },
+	{ "submissions_listen", SETTING_LIST, OFF(submissions_listen), "",
+	  "Addresses and ports for message submission over implicit TLS "
+	  "(port 465); empty means none",
+	  0, 0, NULL, check_listen },
 	{ "mynetworks", SETTING_LIST, OFF(mynetworks),
 	  "127.0.0.0/8, [::1]/128",
 	  "Client networks allowed to relay mail to any destination",
 	  0, 0, NULL, check_network },
+	{ "relay_domains", SETTING_LIST, OFF(relay_domains), "",
+	  "Other domains whose mail is accepted from any client and "
+	  "relayed onward",
+	  0, 0, NULL, check_hostname },
 	{ "mailbox_base", SETTING_STRING, OFF(mailbox_base), "",
 	  "Directory holding one Maildir per user; empty means ~user/Maildir",
 	  0, 1024, NULL, check_abspath_or_empty },
@@ -123,6 +132,84 @@ static const struct setting_def settings_defs[] = {
 	  "20",
 	  "Errors in one session after which the client is disconnected",
 	  1, 1000, NULL, NULL },
+	/* Limits against abuse (smtpd/smtp_limits.c, master/master_clients.c) */
+	{ "smtpd_soft_error_limit", SETTING_INT, OFF(smtpd_soft_error_limit),
+	  "10",
+	  "Errors in one session after which each reply is delayed by "
+	  "smtpd_error_sleep_time",
+	  1, 1000, NULL, NULL },
+	{ "smtpd_error_sleep_time", SETTING_DURATION,
+	  OFF(smtpd_error_sleep_time), "1s",
+	  "Delay before each reply once a client has made "
+	  "smtpd_soft_error_limit errors",
+	  0, MINUTE, NULL, NULL },
+	{ "smtpd_junk_command_limit", SETTING_INT,
+	  OFF(smtpd_junk_command_limit), "100",
+	  "NOOP, RSET, VRFY, EXPN and HELP commands allowed between two "
+	  "delivered messages before the client is disconnected",
+	  1, 100000, NULL, NULL },
+	{ "smtpd_session_time_limit", SETTING_DURATION,
+	  OFF(smtpd_session_time_limit), "30m",
+	  "Longest time one SMTP session may last, whatever the client does",
+	  1, DAY, NULL, NULL },
+	{ "smtpd_client_connection_limit", SETTING_INT,
+	  OFF(smtpd_client_connection_limit), "20",
+	  "Most simultaneous sessions from one client address; 0 means no "
+	  "limit",
+	  0, 100000, NULL, NULL },
+	{ "smtpd_client_connection_rate_limit", SETTING_INT,
+	  OFF(smtpd_client_connection_rate_limit), "0",
+	  "Most connections from one client address per "
+	  "smtpd_client_rate_time_unit; 0 means no limit",
+	  0, 1000000, NULL, NULL },
+	{ "smtpd_client_rate_time_unit", SETTING_DURATION,
+	  OFF(smtpd_client_rate_time_unit), "60s",
+	  "Time window for smtpd_client_connection_rate_limit",
+	  1, HOUR, NULL, NULL },
+	{ "smtpd_client_event_limit_exceptions", SETTING_LIST,
+	  OFF(smtpd_client_event_limit_exceptions), "$mynetworks",
+	  "Client networks exempt from the per-client connection limits; "
+	  "$mynetworks stands for the mynetworks list",
+	  0, 0, NULL, check_network_or_mynetworks },
+	{ "smtpd_tls_cert_file", SETTING_STRING, OFF(smtpd_tls_cert_file), "",
+	  "PEM file with the server certificate, then any intermediate "
+	  "certificates; empty means no TLS",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtpd_tls_key_file", SETTING_STRING, OFF(smtpd_tls_key_file), "",
+	  "PEM file with the private key of smtpd_tls_cert_file; empty "
+	  "means the certificate file holds it",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtpd_tls_ciphers", SETTING_STRING, OFF(smtpd_tls_ciphers),
+	  "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
+	  "OpenSSL cipher list for TLS 1.2 (TLS 1.3 uses the OpenSSL "
+	  "default suites)",
+	  1, 1000, NULL, NULL },
+	{ "smtpd_auth_passwd_map", SETTING_STRING, OFF(smtpd_auth_passwd_map),
+	  "",
+	  "Map of login:crypt-hash lines compiled by ternmap -p; empty "
+	  "means no AUTH",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtpd_auth_on_smtp", SETTING_BOOL, OFF(smtpd_auth_on_smtp), "no",
+	  "Offer AUTH on the smtp_listen ports too, not only on submission",
+	  0, 0, NULL, NULL },
+	{ "smtpd_auth_over_plaintext", SETTING_BOOL,
+	  OFF(smtpd_auth_over_plaintext), "no",
+	  "Offer AUTH on connections without TLS",
+	  0, 0, NULL, NULL },
+	{ "smtpd_auth_failure_limit", SETTING_INT,
+	  OFF(smtpd_auth_failure_limit), "5",
+	  "Failed AUTH attempts after which the session ends with 421",
+	  1, 1000, NULL, NULL },
+	{ "smtpd_auth_failure_delay", SETTING_DURATION,
+	  OFF(smtpd_auth_failure_delay), "1s",
+	  "Pause before answering a failed AUTH; it doubles with each "
+	  "further failure",
+	  0, MINUTE, NULL, NULL },
+	{ "smtpd_sender_login_map", SETTING_STRING,
+	  OFF(smtpd_sender_login_map), "",
+	  "Map from sender address to the logins that may use it, compiled "
+	  "by ternmap",
+	  0, 1024, NULL, check_abspath_or_empty },
 	{ "minimal_backoff_time", SETTING_DURATION, OFF(minimal_backoff_time),
 	  "300s",
 	  "Delay before the first retry of a deferred delivery",
@@ -599,6 +686,15 @@ check_network(const char *v, char *err, size_t errsize)
 	int family, prefix;
 
 	return net_parse(v, &family, addr, &prefix, err, errsize);
+}
+
+/* check_network_or_mynetworks - a network, or the word "$mynetworks" */
+static int
+check_network_or_mynetworks(const char *v, char *err, size_t errsize)
+{
+	if (strcmp(v, "$mynetworks") == 0)
+		return 0;
+	return check_network(v, err, errsize);
 }
 
 /* prefix_match - the first bits of a and b agree */

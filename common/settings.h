@@ -42,6 +42,17 @@ struct settings {
 	char			*daemon_directory;
 	struct strlist		 smtp_listen;
 	struct strlist		 submission_listen;
+	struct strlist		 submissions_listen;
+	struct strlist		 relay_domains;
+	char			*smtpd_tls_cert_file;
+	char			*smtpd_tls_key_file;
+	char			*smtpd_tls_ciphers;
+	char			*smtpd_auth_passwd_map;
+	int			 smtpd_auth_on_smtp;
+	int			 smtpd_auth_over_plaintext;
+	long			 smtpd_auth_failure_limit;
+	long			 smtpd_auth_failure_delay;	/* seconds */
+	char			*smtpd_sender_login_map;
 	struct strlist		 mynetworks;
 	char			*mailbox_base;
 	uint64_t		 message_size_limit;
@@ -56,6 +67,14 @@ struct settings {
 	long			 smtpd_timeout;		/* seconds */
 	long			 smtpd_data_timeout;	/* seconds */
 	long			 smtpd_hard_error_limit;
+	long			 smtpd_soft_error_limit;
+	long			 smtpd_error_sleep_time;	/* seconds */
+	long			 smtpd_junk_command_limit;
+	long			 smtpd_session_time_limit;	/* seconds */
+	long			 smtpd_client_connection_limit;	/* 0 = none */
+	long			 smtpd_client_connection_rate_limit; /* 0 = none */
+	long			 smtpd_client_rate_time_unit;	/* seconds */
+	struct strlist		 smtpd_client_event_limit_exceptions;
 	long			 minimal_backoff_time;	/* seconds */
 	long			 maximal_backoff_time;	/* seconds */
 	long			 maximal_queue_lifetime;	/* seconds */

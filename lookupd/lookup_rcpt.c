@@ -156,9 +156,9 @@ domain_eq(const char *a, const char *b)
 	return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-/* domain_is_local - domain is one of local_domains */
-static int
-domain_is_local(const struct settings *s, const char *domain)
+/* lookup_domain_is_local - domain is one of local_domains */
+int
+lookup_domain_is_local(const struct settings *s, const char *domain)
 {
 	size_t i;
 
@@ -275,7 +275,7 @@ rcpt_parse(const struct lookup_ctx *ctx, const char *address, struct rcpt *r)
 	    (r->addr.flags & ADDR_F_NULL))
 		return -1;
 	r->local = (r->addr.flags & ADDR_F_POSTMASTER) ||
-	    domain_is_local(ctx->settings, r->addr.domain);
+	    lookup_domain_is_local(ctx->settings, r->addr.domain);
 	name_fold(r->addr.local, r->name, sizeof(r->name));
 	return 0;
 }
@@ -432,7 +432,7 @@ expand_item(struct expand *e, const char *item)
 		expand_fail(e, EXPAND_FAIL, "malformed alias value", item);
 		return;
 	}
-	if (bare || domain_is_local(e->ctx->settings, ma.domain)) {
+	if (bare || lookup_domain_is_local(e->ctx->settings, ma.domain)) {
 		name_fold(ma.local, name, sizeof(name));
 		expand_local(e, name);
 		return;

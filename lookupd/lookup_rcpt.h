@@ -79,6 +79,12 @@ enum lookup_verdict lookup_rcpt_verdict(const struct lookup_ctx *ctx,
 enum lookup_verdict lookup_rcpt_resolve(const struct lookup_ctx *ctx,
     const char *address, struct lookup_targets *out);
 
+/*
+ * lookup_domain_is_local - domain is one of s's local_domains (compared
+ * case-insensitively, ignoring one trailing dot)
+ */
+int lookup_domain_is_local(const struct settings *s, const char *domain);
+
 /* lookup_targets_free - release the list (it may be reused afterwards) */
 void lookup_targets_free(struct lookup_targets *t);
 

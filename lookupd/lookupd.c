@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "lookup_auth.h"
 #include "lookup_rcpt.h"
 #include "msg.h"
 #include "privsep.h"
@@ -43,6 +44,7 @@ struct client {
 static struct settings settings;
 static struct daemon_opts opts;
 static struct lookup_ctx ctx;
+static struct lookup_auth *auth;
 static struct ipc_conn master;
 static struct client **clients;
 static size_t nclients;
@@ -147,12 +149,49 @@ reply_resolved(struct client *c, uint32_t id, const char *address)
 	ipc_conn_queue(&c->conn, &r);
 }
 
+/* reply_auth - answer MSG_LOOKUP_AUTH or MSG_LOOKUP_SENDER_LOGIN */
+static int
+reply_auth(struct client *c, struct ipc_msg *m)
+{
+	/* Both fields are bounded by smtpd (RFC 4616: 255 octets each). */
+	char a[ADDR_TEXT_MAX], b[LOOKUP_AUTH_FIELD_MAX + 1], vis[sizeof(a) * 4];
+	struct ipc_msg r;
+	enum auth_verdict v;
+	int bad;
+
+	bad = c->kind != PEER_SMTPD || ipc_get_str(m, a, sizeof(a)) == -1 ||
+	    ipc_get_str(m, b, sizeof(b)) == -1 || ipc_get_end(m) == -1 ||
+	    m->fd != -1;
+	if (!bad && m->type == MSG_LOOKUP_AUTH) {
+		v = lookup_auth_verify(auth, a, b);
+		log_debug("auth <%s>: %s", log_vis(vis, sizeof(vis), a,
+		    strlen(a)), v == AUTH_GRANTED ? "granted" : "denied");
+	} else if (!bad)
+		v = lookup_auth_sender(auth, a, b);
+	/* The password must not outlive the check, here or in the frame. */
+	explicit_bzero(b, sizeof(b));
+	if (m->data != NULL)
+		explicit_bzero(m->data, m->len);
+	if (bad) {
+		log_warn("%s client sent a malformed request",
+		    peer_name(c->kind));
+		return -1;
+	}
+	ipc_msg_init(&r, m->type == MSG_LOOKUP_AUTH ?
+	    MSG_LOOKUPD_AUTH_VERDICT : MSG_LOOKUPD_SENDER_VERDICT, m->id);
+	ipc_put_u32(&r, v);
+	ipc_conn_queue(&c->conn, &r);
+	return 0;
+}
+
 /* client_request - answer one frame; -1 when the client must go */
 static int
 client_request(struct client *c, struct ipc_msg *m)
 {
 	char address[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
 
+	if (m->type == MSG_LOOKUP_AUTH || m->type == MSG_LOOKUP_SENDER_LOGIN)
+		return reply_auth(c, m);
 	if (m->type != MSG_LOOKUP_RCPT && m->type != MSG_LOOKUP_RESOLVE) {
 		log_warn("%s client sent unexpected message type %u",
 		    peer_name(c->kind), m->type);
@@ -269,6 +308,9 @@ lookupd_reload(void)
 	 */
 	lookup_aliases_close(ctx.aliases);
 	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
+	/* It points into the old settings' strings: reopen it. */
+	lookup_auth_close(auth);
+	auth = lookup_auth_open(&settings);
 	/* Without root the new directory may not be reachable: then the
 	 * old descriptor stays (and a warning says so). */
 	int fd = settings.mailbox_base[0] == '\0' ? -1 :
@@ -291,6 +333,7 @@ lookupd_exit(int status)
 	 * memory by offset, which leak checkers report unless closed.
 	 */
 	lookup_aliases_close(ctx.aliases);
+	lookup_auth_close(auth);
 	exit(status);
 }
 
@@ -418,6 +461,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 	/* Open the maps as root, in case they are not world-readable. */
 	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
+	auth = lookup_auth_open(&settings);
 	/* No chroot: getpwnam() needs /etc/passwd and NSS. */
 	privsep_drop(settings.tern_user, NULL);
 	log_info("started");

@@ -25,6 +25,11 @@ struct child {
 	time_t			 started;
 	int			 busy;		/* smtpd: serving a client */
 	int			 retired;	/* asked to stop (reload/shrink) */
+	int			 responder;	/* smtpd -b: the busy responder;
+						   busy = switched on */
+	int			 counted;	/* smtpd: client counted in
+						   master_clients */
+	char			 client[64];	/* smtpd: that client's address */
 	TAILQ_ENTRY(child)	 entry;
 };
 TAILQ_HEAD(child_list, child);

@@ -75,13 +75,9 @@ master_listen_open(const struct settings *s, struct listener *ls)
 		const char *kind;
 	} groups[] = {
 		{ &s->smtp_listen, "smtp" },
+		{ &s->submission_listen, "submission" },
+		{ &s->submissions_listen, "submissions" },
 	};
-
-	/* Port 587 without TLS and AUTH would take passwords in the clear
-	 * or relay for anyone: it stays closed until those exist. */
-	if (s->submission_listen.n > 0)
-		log_warn("submission_listen is not opened: this version has no "
-		    "TLS and AUTH yet");
 
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		for (size_t i = 0; i < groups[g].list->n; i++) {

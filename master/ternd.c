@@ -7,6 +7,15 @@
  * growing backoff, the smtpd pool is kept between smtpd_min_spare idle
  * processes and smtpd_max_procs in all.  SIGHUP reloads, SIGTERM stops.
  * ternd never reads a byte from the network or from a queue file.
+ *
+ * Limits against abuse live here because only ternd sees the whole pool:
+ * it counts each client address's sessions and connection rate
+ * (master_clients.c) when an smtpd reports a new client, and it keeps one
+ * extra smtpd, the busy responder (smtpd/smtp_busy.c), which it switches
+ * on while every one of smtpd_max_procs processes is busy, so that a
+ * client connecting then hears 421 at once instead of hanging in the
+ * listen backlog.  Both answers come straight from the main loop: ternd
+ * never waits on an smtpd.
  */
 #include "config.h"
 
@@ -29,7 +38,9 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "master_clients.h"
 #include "master_listen.h"
+#include "tls_server.h"
 #include "master_spool.h"
 #include "msg.h"
 #include "privsep.h"
@@ -51,6 +62,10 @@ static int sigpipe_fds[2];
 static int stopping;
 static time_t stop_deadline;
 static char listen_kinds[DAEMON_MAX_LISTEN * 12];
+static struct master_clients clients;
+static struct child *responder;		/* the busy responder, or NULL */
+static time_t responder_restart_at;
+static time_t last_full_warning;
 
 /* --- signals arrive through a pipe, handled in the loop ---------------- */
 
@@ -167,6 +182,7 @@ check_config(void)
 			}
 		}
 		master_spool_check(set.spool_dir, check_report, &problems);
+		(void)tls_server_check(&set, check_report, &problems);
 		if (set.mailbox_base[0] != '\0') {
 			struct stat st;
 
@@ -195,7 +211,7 @@ check_config(void)
 /* --- children ----------------------------------------------------------- */
 
 static char **
-child_argv(enum child_kind kind)
+child_argv(enum child_kind kind, int busy_responder)
 {
 	static char *argv[12];
 	static char name[32];
@@ -212,6 +228,8 @@ child_argv(enum child_kind kind)
 	if (kind == CHILD_SMTPD) {
 		argv[n++] = "-L";
 		argv[n++] = listen_kinds;
+		if (busy_responder)
+			argv[n++] = "-b";
 	}
 	if (kind == CHILD_DELIVERD) {
 		argv[n++] = "-t";
@@ -257,7 +275,7 @@ send_simple(struct child *c, uint32_t type)
 }
 
 static struct child *
-spawn(enum child_kind kind)
+spawn_as(enum child_kind kind, int busy_responder)
 {
 	int fds[3 + DAEMON_MAX_LISTEN], nfds = 0, ctl[2];
 	int q[2] = { -1, -1 }, l[2] = { -1, -1 };
@@ -267,20 +285,27 @@ spawn(enum child_kind kind)
 	if (channel(ctl) < 0)
 		return NULL;
 	fds[nfds++] = ctl[1];
-	if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD) {
+	if (busy_responder) {
+		/* It talks to no one but ternd; its queued and lookupd slots
+		 * hold the ternd channel again only to keep the layout. */
+		fds[nfds++] = ctl[1];
+		fds[nfds++] = ctl[1];
+		for (int i = 0; i < nlisteners; i++)
+			fds[nfds++] = listeners[i].fd;
+	} else if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD) {
 		if (channel(q) < 0)
 			goto fail;
 		fds[nfds++] = q[1];
 	}
-	if (kind == CHILD_SMTPD) {
+	if (kind == CHILD_SMTPD && !busy_responder) {
 		if (channel(l) < 0)
 			goto fail;
 		fds[nfds++] = l[1];
 		for (int i = 0; i < nlisteners; i++)
 			fds[nfds++] = listeners[i].fd;
 	}
-	pid = child_spawn(set.daemon_directory, kind, child_argv(kind), fds,
-	    nfds);
+	pid = child_spawn(set.daemon_directory, kind,
+	    child_argv(kind, busy_responder), fds, nfds);
 	close(ctl[1]);
 	if (q[1] >= 0)
 		close(q[1]);
@@ -298,12 +323,14 @@ spawn(enum child_kind kind)
 	c->kind = kind;
 	c->pid = pid;
 	c->started = time(NULL);
+	c->responder = busy_responder;
 	fcntl(ctl[0], F_SETFL, O_NONBLOCK);
 	ipc_conn_init(&c->conn, ctl[0]);
 	TAILQ_INSERT_TAIL(&children, c, entry);
-	log_debug("started %s pid %ld", child_name(kind), (long)pid);
+	log_debug("started %s%s pid %ld", child_name(kind), busy_responder ?
+	    " (busy responder)" : "", (long)pid);
 
-	switch (kind) {
+	switch (busy_responder ? CHILD_KINDS : kind) {
 	case CHILD_SMTPD:
 		give_peer(singletons[CHILD_QUEUED], PEER_SMTPD, q[0]);
 		give_peer(singletons[CHILD_LOOKUPD], PEER_SMTPD, l[0]);
@@ -341,10 +368,29 @@ fail:
 	return NULL;
 }
 
+static struct child *
+spawn(enum child_kind kind)
+{
+	return spawn_as(kind, 0);
+}
+
+/* The session an smtpd reported has ended: uncount its client. */
+static void
+child_client_done(struct child *c)
+{
+	if (c->counted)
+		master_clients_disconnect(&clients, c->client);
+	c->counted = 0;
+	c->client[0] = '\0';
+}
+
 static void
 child_free(struct child *c)
 {
+	child_client_done(c);
 	TAILQ_REMOVE(&children, c, entry);
+	if (responder == c)
+		responder = NULL;
 	if (singletons[c->kind] == c)
 		singletons[c->kind] = NULL;
 	ipc_conn_close(&c->conn);
@@ -400,6 +446,37 @@ reap_children(void)
 	}
 }
 
+/*
+ * Keep the busy responder running, and switched on exactly while the pool
+ * is full.  A pool that is merely short of spare processes is not full:
+ * supervise() is starting more, and the backlog holds the clients for the
+ * moment that takes.
+ */
+static void
+supervise_responder(time_t now, int pool_full)
+{
+	struct ipc_msg m;
+
+	if (responder == NULL && nlisteners > 0 && now >= responder_restart_at) {
+		responder_restart_at = now + 1;	/* one try a second */
+		responder = spawn_as(CHILD_SMTPD, 1);
+	}
+	if (responder == NULL || responder->busy == pool_full)
+		return;
+	/* Under sustained load the pool fills and drains many times a
+	 * second: say so once a minute, not each time. */
+	if (pool_full && now - last_full_warning >= 60) {
+		last_full_warning = now;
+		log_warn("all %ld smtpd processes are busy (smtpd_max_procs): "
+		    "new clients get 421 until one is free",
+		    set.smtpd_max_procs);
+	}
+	responder->busy = pool_full;
+	ipc_msg_init(&m, MSG_MASTER_BUSY_MODE, 0);
+	ipc_put_u32(&m, pool_full ? 1 : 0);
+	ipc_conn_queue(&responder->conn, &m);
+}
+
 /* Keep the daemons running and the smtpd pool within its limits. */
 static void
 supervise(void)
@@ -416,14 +493,17 @@ supervise(void)
 	if (singletons[CHILD_QUEUED] == NULL || singletons[CHILD_LOOKUPD] == NULL)
 		return;
 	TAILQ_FOREACH(c, &children, entry) {
-		if (c->kind != CHILD_SMTPD || c->retired)
+		if (c->kind != CHILD_SMTPD || c->retired || c->responder)
 			continue;
 		total++;
 		if (!c->busy)
 			idle++;
 	}
-	while (idle < set.smtpd_min_spare && total < set.smtpd_max_procs &&
-	    spawned < MAX_SPAWN_PER_TURN) {
+	/* Even with smtpd_min_spare = 0 one process must wait for the next
+	 * client, or no one would ever accept and the busy responder, which
+	 * only speaks for a full pool, would never be switched on. */
+	while (idle < (set.smtpd_min_spare > 0 ? set.smtpd_min_spare : 1) &&
+	    total < set.smtpd_max_procs && spawned < MAX_SPAWN_PER_TURN) {
 		if (spawn(CHILD_SMTPD) == NULL)
 			break;
 		idle++;
@@ -433,13 +513,54 @@ supervise(void)
 	/* Shrink slowly: one surplus idle process per turn. */
 	if (idle > 2 * set.smtpd_min_spare + 1) {
 		TAILQ_FOREACH(c, &children, entry) {
-			if (c->kind == CHILD_SMTPD && !c->busy && !c->retired) {
+			if (c->kind == CHILD_SMTPD && !c->busy && !c->retired &&
+			    !c->responder) {
 				c->retired = 1;
 				send_simple(c, MSG_MASTER_STOP);
 				break;
 			}
 		}
 	}
+	supervise_responder(now, total >= set.smtpd_max_procs && idle == 0);
+}
+
+/*
+ * An smtpd has accepted a client: count it and answer at once.  The
+ * address is only a key here (smtpd formatted it; ternd never parses it),
+ * and a malformed message is the sender's fault: -1, and the caller stops
+ * that smtpd.
+ */
+static int
+client_connect(struct child *c, struct ipc_msg *m)
+{
+	struct client_limits lim;
+	struct ipc_msg ans;
+	char addr[CLIENT_ADDR_MAX];
+	uint32_t flags, count = 0;
+	enum client_verdict v = CLIENT_ALLOW;
+	int tracked = 0;
+
+	if (ipc_get_u32(m, &flags) < 0 ||
+	    ipc_get_str(m, addr, sizeof(addr)) < 0 || ipc_get_end(m) < 0)
+		return -1;
+	child_client_done(c);	/* a previous session it did not close */
+	c->busy = 1;
+	if (!(flags & CLIENT_F_EXEMPT)) {
+		lim.concurrency = (uint32_t)set.smtpd_client_connection_limit;
+		lim.rate = (uint32_t)set.smtpd_client_connection_rate_limit;
+		lim.unit = set.smtpd_client_rate_time_unit;
+		v = master_clients_connect(&clients, addr, &lim, time(NULL),
+		    &count, &tracked);
+	}
+	if (tracked) {
+		c->counted = 1;
+		strlcpy(c->client, addr, sizeof(c->client));
+	}
+	ipc_msg_init(&ans, MSG_MASTER_CLIENT_VERDICT, m->id);
+	ipc_put_u32(&ans, v);
+	ipc_put_u32(&ans, count);
+	ipc_conn_queue(&c->conn, &ans);
+	return 0;
 }
 
 static void
@@ -453,14 +574,24 @@ child_input(struct child *c)
 	if (n == 0 || (n < 0 && errno != EAGAIN)) {
 		/* Channel closed: the process is exiting; waitpid reaps it. */
 		c->retired = 1;
+		if (c->responder && responder == c)
+			responder = NULL;
 		c->busy = 0;
+		child_client_done(c);
 		return;
 	}
 	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
-		if (c->kind == CHILD_SMTPD && m.type == MSG_SMTPD_STATUS &&
-		    ipc_get_u32(&m, &busy) == 0 && ipc_get_end(&m) == 0)
+		if (c->kind == CHILD_SMTPD && !c->responder &&
+		    m.type == MSG_SMTPD_STATUS &&
+		    ipc_get_u32(&m, &busy) == 0 && ipc_get_end(&m) == 0) {
 			c->busy = busy != 0;
-		else {
+			if (!c->busy)
+				child_client_done(c);
+		} else if (c->kind == CHILD_SMTPD && !c->responder &&
+		    m.type == MSG_SMTPD_CLIENT_CONNECT &&
+		    client_connect(c, &m) == 0) {
+			/* answered */
+		} else {
 			log_warn("unexpected message %u from tern-%s pid %ld; "
 			    "stopping it", m.type, child_name(c->kind),
 			    (long)c->pid);
@@ -494,6 +625,7 @@ reload(void)
 	log_info("reload: configuration reread from %s", config_path);
 	/* smtpd processes finish their session and are replaced by new ones
 	 * that read the new configuration; the others reread it in place. */
+	responder = NULL;	/* the old one stops below; a new one starts */
 	TAILQ_FOREACH(c, &children, entry) {
 		if (c->kind == CHILD_SMTPD) {
 			if (!c->retired) {
@@ -586,12 +718,19 @@ main_loop(void)
 	struct pollfd *pfd = NULL;
 	struct child **map = NULL;
 	size_t cap = 0;
+	time_t last_expire = 0;
 
 	for (;;) {
 		struct child *c;
 		size_t n = 1;
+		time_t now = time(NULL);
 
 		handle_signals();
+		if (now != last_expire) {
+			master_clients_expire(&clients,
+			    set.smtpd_client_rate_time_unit, now);
+			last_expire = now;
+		}
 		supervise();
 		if (stopping) {
 			if (TAILQ_EMPTY(&children))
@@ -693,6 +832,9 @@ main(int argc, char **argv)
 			fatalx("already running (see %s)", pidpath);
 		fatal("pid file %s", pidpath);
 	}
+	/* A bad key must stop the start, not every smtpd at its start. */
+	if (tls_server_check(&set, check_report, &problems) > 0)
+		fatalx("TLS is not usable (see above)");
 	if ((nlisteners = master_listen_open(&set, listeners)) < 0)
 		fatalx("cannot open the listening sockets");
 	listen_kinds[0] = '\0';
@@ -706,6 +848,7 @@ main(int argc, char **argv)
 	log_also_stderr(0);
 	pidfile_write(pfh);
 	signals_setup();
+	master_clients_init(&clients, CLIENT_TABLE_MAX, arc4random());
 	for (int i = 0; i < nlisteners; i++)
 		log_info("listening on %s (%s)", listeners[i].where,
 		    listeners[i].kind);

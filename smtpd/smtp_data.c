@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "smtp_data.h"
+#include "smtp_received.h"
 
 struct data_out {
 	int		fd;
@@ -53,15 +54,105 @@ data_out_put(struct data_out *o, const char *p, size_t len)
 	o->len += len;
 }
 
+/* The header section as seen so far, for struct smtp_data_fix. */
+struct header_state {
+	int	in_header;
+	int	seen_date;
+	int	seen_msgid;
+	int	dropping;	/* inside an unqualified Message-ID field */
+};
+
+/* field_is - line starts the header field called name (with its colon) */
+static int
+field_is(const char *p, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len < n || strncasecmp(p, name, n) != 0)
+		return 0;
+	while (n < len && (p[n] == ' ' || p[n] == '\t'))
+		n++;
+	return n < len && p[n] == ':';
+}
+
+/* header_field_line - p[0..len) looks like "Name: ..." (RFC 5322 2.2) */
+static int
+header_field_line(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == ':')
+			return i > 0;
+		if ((unsigned char)p[i] <= 32 || (unsigned char)p[i] >= 127)
+			return 0;
+	}
+	return 0;
+}
+
+/* header_add_missing - write the fields fix asks for and h lacks */
+static uint64_t
+header_add_missing(struct data_out *o, const struct smtp_data_fix *fix,
+    const struct header_state *h)
+{
+	char buf[600], date[64];
+	int n;
+	uint64_t added = 0;
+
+	if (!h->seen_date && smtp_date_format(fix->when, date,
+	    sizeof(date)) > 0 && (n = snprintf(buf, sizeof(buf),
+	    "Date: %s\r\n", date)) > 0 && (size_t)n < sizeof(buf)) {
+		data_out_put(o, buf, (size_t)n);
+		added += (uint64_t)n;
+	}
+	if (!h->seen_msgid && (n = snprintf(buf, sizeof(buf),
+	    "Message-ID: <%s@%s>\r\n", fix->qid, fix->myhostname)) > 0 &&
+	    (size_t)n < sizeof(buf)) {
+		data_out_put(o, buf, (size_t)n);
+		added += (uint64_t)n;
+	}
+	return added;
+}
+
+/*
+ * header_line - note a line of the header section; 1 when the line must
+ * not be written (part of a dropped Message-ID).  At the first line that
+ * is not a header field, the missing fields are written before it.
+ */
+static int
+header_line(struct header_state *h, struct data_out *o,
+    const struct smtp_data_fix *fix, const char *p, size_t len,
+    uint64_t *added)
+{
+	if (len > 0 && (p[0] == ' ' || p[0] == '\t'))
+		return h->dropping;
+	h->dropping = 0;
+	if (!header_field_line(p, len)) {
+		h->in_header = 0;
+		if (fix != NULL)
+			*added += header_add_missing(o, fix, h);
+		return 0;
+	}
+	if (field_is(p, len, "Date"))
+		h->seen_date = 1;
+	else if (field_is(p, len, "Message-ID")) {
+		if (fix != NULL && memchr(p, '@', len) == NULL)
+			return h->dropping = 1;
+		h->seen_msgid = 1;
+	}
+	return 0;
+}
+
 /* smtp_data_receive - read the content of one message into outfd */
 int
 smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
-    enum bare_newline_mode mode, struct smtp_data_result *res)
+    enum bare_newline_mode mode, const struct smtp_data_fix *fix,
+    struct smtp_data_result *res)
 {
 	static struct data_out out;	/* 64 KiB: too big for the stack */
 	char line[SMTP_TEXT_LINE_MAX + 1];
 	enum smtp_line_end eol, prev_eol = SMTP_EOL_CRLF;
-	int overlong, in_header = 1;
+	struct header_state h = { 1, 0, 0, 0 };
+	uint64_t added = 0;
+	int overlong;
 	ssize_t n;
 
 	memset(res, 0, sizeof(*res));
@@ -93,21 +184,26 @@ smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
 			p++;
 			len--;
 		}
-		if (in_header) {
-			if (len == 0)
-				in_header = 0;
-			else if (len >= 9 && strncasecmp(p, "Received:", 9) == 0)
-				res->hops++;
-		}
+		if (h.in_header && len >= 9 &&
+		    strncasecmp(p, "Received:", 9) == 0)
+			res->hops++;
 		res->size += len + 2;
 		if (res->size > limit)
 			res->too_big = 1;
 		if (res->too_big || res->line_too_long ||
 		    (res->bare_newline && mode == BARE_NEWLINE_REJECT))
 			continue;	/* keep reading to stay in sync */
+		if (h.in_header && header_line(&h, &out, fix, p, len, &added)) {
+			res->size -= len + 2;
+			continue;
+		}
 		data_out_put(&out, p, len);
 		data_out_put(&out, "\r\n", 2);
 	}
+	/* A message that is all header: the fields go at its end. */
+	if (h.in_header && fix != NULL)
+		added += header_add_missing(&out, fix, &h);
+	res->size += added;
 	data_out_flush(&out);
 	res->write_errno = out.failed;
 	res->io_status = SMTP_IO_OK;

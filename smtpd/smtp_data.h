@@ -12,6 +12,7 @@
 #define TERN_SMTP_DATA_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "settings.h"
 #include "smtp_io.h"
@@ -30,13 +31,28 @@ struct smtp_data_result {
 };
 
 /*
+ * What a submission server adds to a message that lacks it (RFC 6409 8):
+ * a Date: field, and a Message-ID: "<qid@myhostname>" when there is none
+ * or the client's has no "@" (unqualified: it is dropped and replaced).
+ * They go at the end of the header section, before the empty line.
+ */
+struct smtp_data_fix {
+	const char	*myhostname;
+	const char	*qid;
+	time_t		 when;
+};
+
+/*
  * smtp_data_receive - read the content from io and append it to outfd
  * (stop writing, but keep reading, once limit octets are exceeded or a
  * write fails).  Returns 0 when the end-of-data marker was read (check
  * res for why the message may still have to be refused), -1 when the
- * client went away or timed out (res->io_status says which).
+ * client went away or timed out (res->io_status says which).  fix (may
+ * be NULL) asks for the submission header fields; res->size includes
+ * what was added.
  */
 int smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
-    enum bare_newline_mode mode, struct smtp_data_result *res);
+    enum bare_newline_mode mode, const struct smtp_data_fix *fix,
+    struct smtp_data_result *res);
 
 #endif

@@ -1,15 +1,23 @@
 /*
  * smtp_io - buffered, timed line I/O for one SMTP session.  See smtp_io.h.
+ *
+ * The socket is non-blocking.  Without TLS a read or write that would
+ * block waits in poll(); with TLS, OpenSSL says which direction it needs
+ * (SSL_ERROR_WANT_READ or WANT_WRITE: a TLS read may have to write, and
+ * the other way round) and we poll for that, under the same timeout.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
 
 #include "smtp_io.h"
 
@@ -59,6 +67,144 @@ smtp_io_wait(struct smtp_io *io, short events)
 	return n < 0 ? SMTP_IO_ERROR : SMTP_IO_OK;
 }
 
+/*
+ * smtp_io_tls_wait - after an SSL call returned r <= 0: SMTP_IO_OK when
+ * the caller should retry (after waiting for what OpenSSL wants), or the
+ * status that ends the operation.
+ */
+static int
+smtp_io_tls_wait(struct smtp_io *io, int r)
+{
+	switch (SSL_get_error(io->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return smtp_io_wait(io, POLLIN);
+	case SSL_ERROR_WANT_WRITE:
+		return smtp_io_wait(io, POLLOUT);
+	case SSL_ERROR_ZERO_RETURN:
+		return SMTP_IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (errno == EINTR)
+			return SMTP_IO_OK;
+		/* A peer that just closes the TCP connection is EOF. */
+		return ERR_peek_error() == 0 ? SMTP_IO_EOF : SMTP_IO_ERROR;
+	default:
+		return SMTP_IO_ERROR;
+	}
+}
+
+/* smtp_io_write_some - write up to len octets; > 0 written, or a status */
+static ssize_t
+smtp_io_write_some(struct smtp_io *io, const char *p, size_t len)
+{
+	for (;;) {
+		ssize_t n;
+		int r;
+
+		if (io->ssl != NULL) {
+			ERR_clear_error();
+			n = SSL_write(io->ssl, p, len > INT32_MAX ? INT32_MAX :
+			    (int)len);
+			if (n > 0)
+				return n;
+			if ((r = smtp_io_tls_wait(io, (int)n)) != SMTP_IO_OK)
+				return r == SMTP_IO_EOF ? SMTP_IO_ERROR : r;
+			continue;
+		}
+		n = write(io->fd, p, len);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if ((r = smtp_io_wait(io, POLLOUT)) != SMTP_IO_OK)
+				return r;
+			continue;
+		}
+		return SMTP_IO_ERROR;
+	}
+}
+
+/* smtp_io_read_some - read into buf; > 0 octets read, or a status */
+static ssize_t
+smtp_io_read_some(struct smtp_io *io, unsigned char *buf, size_t size)
+{
+	for (;;) {
+		ssize_t n;
+		int r;
+
+		if (io->ssl != NULL) {
+			ERR_clear_error();
+			n = SSL_read(io->ssl, buf, size > INT32_MAX ? INT32_MAX :
+			    (int)size);
+			if (n > 0)
+				return n;
+			if ((r = smtp_io_tls_wait(io, (int)n)) != SMTP_IO_OK)
+				return r;
+			continue;
+		}
+		n = read(io->fd, buf, size);
+		if (n > 0)
+			return n;
+		if (n == 0)
+			return SMTP_IO_EOF;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return SMTP_IO_ERROR;
+		if ((r = smtp_io_wait(io, POLLIN)) != SMTP_IO_OK)
+			return r;
+	}
+}
+
+/* smtp_io_tls_accept - the server side of the handshake, within timeouts */
+int
+smtp_io_tls_accept(struct smtp_io *io, SSL_CTX *ctx, char *err,
+    size_t errsize)
+{
+	int r;
+
+	snprintf(err, errsize, "TLS handshake failed");
+	if (io->ssl != NULL || io->inpos < io->inlen)
+		return SMTP_IO_ERROR;	/* a caller bug: refuse, loudly */
+	if ((io->ssl = SSL_new(ctx)) == NULL ||
+	    SSL_set_fd(io->ssl, io->fd) != 1)
+		return SMTP_IO_ERROR;
+	for (;;) {
+		ERR_clear_error();
+		if ((r = SSL_accept(io->ssl)) == 1)
+			return SMTP_IO_OK;
+		int e = SSL_get_error(io->ssl, r);
+
+		if (e == SSL_ERROR_SSL) {
+			unsigned long code = ERR_peek_error();
+			char buf[200];
+
+			ERR_error_string_n(code, buf, sizeof(buf));
+			snprintf(err, errsize, "%s", buf);
+			ERR_clear_error();
+			return SMTP_IO_ERROR;
+		}
+		if ((r = smtp_io_tls_wait(io, r)) != SMTP_IO_OK) {
+			snprintf(err, errsize, "%s", r == SMTP_IO_TIMEOUT ?
+			    "timeout" : "lost connection");
+			return r;
+		}
+	}
+}
+
+/* smtp_io_tls_end - close_notify, best effort, and free */
+void
+smtp_io_tls_end(struct smtp_io *io)
+{
+	if (io->ssl == NULL)
+		return;
+	if (!io->failed)
+		(void)SSL_shutdown(io->ssl);	/* never wait for the reply */
+	SSL_free(io->ssl);
+	io->ssl = NULL;
+	ERR_clear_error();
+}
+
 /* smtp_io_flush - write all queued output */
 int
 smtp_io_flush(struct smtp_io *io)
@@ -66,25 +212,16 @@ smtp_io_flush(struct smtp_io *io)
 	size_t off = 0;
 
 	while (off < io->outlen && !io->failed) {
-		ssize_t n = write(io->fd, io->out + off, io->outlen - off);
+		ssize_t n = smtp_io_write_some(io, io->out + off,
+		    io->outlen - off);
 
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = smtp_io_wait(io, POLLOUT);
-
-			if (r != SMTP_IO_OK) {
-				io->failed = 1;
-				io->outlen = 0;
-				return r;
-			}
-			continue;
-		}
 		io->failed = 1;
+		io->outlen = 0;
+		return (int)n;
 	}
 	io->outlen = 0;
 	return io->failed ? SMTP_IO_ERROR : SMTP_IO_OK;
@@ -127,6 +264,13 @@ smtp_io_discard_input(struct smtp_io *io)
 	io->inpos = io->inlen = 0;
 }
 
+/* smtp_io_scrub - zero the consumed part of the input buffer */
+void
+smtp_io_scrub(struct smtp_io *io)
+{
+	explicit_bzero(io->in, io->inpos);
+}
+
 /* Refill the input buffer; flushes replies first, as RFC 2920 asks. */
 static int
 smtp_io_fill(struct smtp_io *io)
@@ -143,23 +287,15 @@ smtp_io_fill(struct smtp_io *io)
 		io->inlen -= io->inpos;
 		io->inpos = 0;
 	}
-	for (;;) {
-		n = read(io->fd, io->in + io->inlen, sizeof(io->in) - io->inlen);
-		if (n > 0) {
-			io->inlen += (size_t)n;
-			return SMTP_IO_OK;
-		}
-		if (n == 0) {
-			io->ineof = 1;
-			return SMTP_IO_EOF;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return SMTP_IO_ERROR;
-		if ((r = smtp_io_wait(io, POLLIN)) != SMTP_IO_OK)
-			return r;
+	n = smtp_io_read_some(io, io->in + io->inlen,
+	    sizeof(io->in) - io->inlen);
+	if (n > 0) {
+		io->inlen += (size_t)n;
+		return SMTP_IO_OK;
 	}
+	if (n == SMTP_IO_EOF)
+		io->ineof = 1;
+	return (int)n;
 }
 
 /* smtp_io_getline - the next line and how it ended */

@@ -10,12 +10,17 @@
  * Line terminators are reported, not guessed: CRLF, a bare LF, or a bare
  * CR (a CR followed by anything but LF).  The callers decide what a bare
  * one means; nothing here ever treats one as CRLF.
+ *
+ * TLS is a layer underneath: after smtp_io_tls_accept() the same buffers
+ * and timeouts apply, with SSL_read/SSL_write in place of read/write.
  */
 #ifndef TERN_SMTP_IO_H
 #define TERN_SMTP_IO_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include <openssl/ssl.h>
 
 #define SMTP_IO_INBUF	65536
 #define SMTP_IO_OUTBUF	16384
@@ -44,6 +49,7 @@ struct smtp_io {
 	char		out[SMTP_IO_OUTBUF];
 	size_t		outlen;
 	int		failed;		/* a write failed: drop further output */
+	SSL		*ssl;		/* NULL until TLS is active; owned */
 };
 
 /* smtp_io_init - wrap the connected socket fd (not owned) */
@@ -66,12 +72,28 @@ int smtp_io_input_pending(const struct smtp_io *io);
 /* smtp_io_discard_input - drop everything buffered (after STARTTLS) */
 void smtp_io_discard_input(struct smtp_io *io);
 
+/* smtp_io_scrub - zero the input already consumed (it held a password) */
+void smtp_io_scrub(struct smtp_io *io);
+
 /* smtp_io_reply - queue one reply line; "\r\n" is appended */
 void smtp_io_reply(struct smtp_io *io, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* smtp_io_flush - write all queued output; SMTP_IO_OK or an error */
 int smtp_io_flush(struct smtp_io *io);
+
+/*
+ * smtp_io_tls_accept - run the server side of a TLS handshake on the
+ * socket, within the current timeout.  Input buffered before this call
+ * must already be discarded (smtp_io_discard_input).  SMTP_IO_OK, or a
+ * negative smtp_io_status with a reason in err; after a failure the
+ * session must end.
+ */
+int smtp_io_tls_accept(struct smtp_io *io, SSL_CTX *ctx, char *err,
+    size_t errsize);
+
+/* smtp_io_tls_end - send close_notify (best effort) and free the TLS state */
+void smtp_io_tls_end(struct smtp_io *io);
 
 /* smtp_io_set_deadline - an absolute limit for the following reads, in
  * seconds from now (0 clears it) */

@@ -5,6 +5,11 @@
  * session owns no descriptors but the message file it gets from queued.
  * It must never answer 250 to DATA before queued has answered COMMITTED:
  * that reply is the promise that the message survives a crash.
+ *
+ * Relay control is decided here, at RCPT, from lookupd's verdict on the
+ * address the parser (addr.c) produced: mail for another domain is taken
+ * only for relay_domains, from mynetworks, or from an authenticated
+ * client.  Credentials go to lookupd; this file never sees a hash.
  */
 #include "config.h"
 
@@ -24,11 +29,14 @@
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
+#include "smtp_auth.h"
 #include "smtp_command.h"
 #include "smtp_data.h"
 #include "smtp_io.h"
+#include "smtp_limits.h"
 #include "smtp_received.h"
 #include "smtp_session.h"
+#include "tls_server.h"
 #include "xmalloc.h"
 
 #define LOOKUP_TIMEOUT_MS	(60 * 1000)
@@ -36,21 +44,25 @@
 /* queued answers a commit after one group flush; a stalled disk is the
  * only reason to wait longer, and then the client must hear 451. */
 #define COMMIT_TIMEOUT_MS	(300 * 1000)
+/* Longest pause before a failed AUTH is answered. */
+#define AUTH_DELAY_MAX_S	30
 
 /* Command counters for the Postfix-style "disconnect from" line. */
 enum session_counter {
 	CNT_HELO, CNT_EHLO, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_RSET, CNT_NOOP,
-	CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_UNKNOWN, CNT_MAX
+	CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_STARTTLS, CNT_AUTH,
+	CNT_UNKNOWN, CNT_MAX
 };
 static const char *const counter_names[CNT_MAX] = {
 	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
-	"expn", "help", "quit", "unknown"
+	"expn", "help", "quit", "starttls", "auth", "unknown"
 };
 
 struct session {
 	struct smtp_server	*srv;
 	const struct settings	*set;
 	struct smtp_io		 io;
+	struct smtp_limits	 lim;		/* smtp_limits.c (h11) */
 	enum smtp_listener_kind	 kind;
 	char			 addr[64];
 	char			 name[HOSTNAME_MAX + 1];
@@ -61,6 +73,13 @@ struct session {
 	int			 errors;
 	int			 quit;
 	const char		*last_cmd;
+
+	/* TLS and AUTH */
+	int			 tls;
+	char			 tls_info[160];	/* tls_server_describe() */
+	char			 auth_user[SMTP_AUTH_FIELD_MAX + 1];
+	const char		*auth_method;	/* NULL: not authenticated */
+	int			 auth_failures;
 
 	/* the transaction */
 	int			 have_mail;
@@ -73,6 +92,8 @@ struct session {
 	int			 total[CNT_MAX];
 	int			 ok[CNT_MAX];
 };
+
+static int session_sender_check(struct session *s);
 
 /* Send a reply, counting 4xx/5xx toward the error limit. */
 static void session_reply(struct session *s, const char *fmt, ...)
@@ -106,10 +127,39 @@ session_reset(struct session *s)
 	s->body = BODY_7BIT;
 }
 
+/* The RFC 3848 protocol name for Received: and logs. */
 static const char *
 session_proto(const struct session *s)
 {
-	return s->esmtp ? "ESMTP" : "SMTP";
+	if (!s->esmtp)
+		return "SMTP";
+	if (s->tls)
+		return s->auth_method != NULL ? "ESMTPSA" : "ESMTPS";
+	return s->auth_method != NULL ? "ESMTPA" : "ESMTP";
+}
+
+/* AUTH is possible on this listener (once TLS is up, see below). */
+static int
+session_auth_listener(const struct session *s)
+{
+	return s->set->smtpd_auth_passwd_map[0] != '\0' &&
+	    (s->kind != LISTENER_SMTP || s->set->smtpd_auth_on_smtp);
+}
+
+/* AUTH is offered now: the listener allows it and the channel is safe. */
+static int
+session_auth_offered(const struct session *s)
+{
+	return session_auth_listener(s) &&
+	    (s->tls || s->set->smtpd_auth_over_plaintext);
+}
+
+/* Submission (RFC 6409): no mail without authentication. */
+static int
+session_is_submission(const struct session *s)
+{
+	return s->kind == LISTENER_SUBMISSION ||
+	    s->kind == LISTENER_SUBMISSIONS;
 }
 
 /* Postfix's "NOQUEUE: reject: RCPT from host[ip]: CODE ...; from=<> to=<>" */
@@ -146,6 +196,10 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 	smtp_io_reply(&s->io, "250-SIZE %llu",
 	    (unsigned long long)s->set->message_size_limit);
 	smtp_io_reply(&s->io, "250-ENHANCEDSTATUSCODES");
+	if (s->srv->tls != NULL && !s->tls)
+		smtp_io_reply(&s->io, "250-STARTTLS");
+	if (session_auth_offered(s))
+		smtp_io_reply(&s->io, "250-AUTH PLAIN LOGIN");
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
 
@@ -164,8 +218,16 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 		session_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
+	if (session_is_submission(s) && s->auth_method == NULL) {
+		session_reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
 	if (addr_format(&cmd->addr, s->sender, sizeof(s->sender)) < 0) {
 		session_reply(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
+	if (s->auth_method != NULL && session_sender_check(s) < 0) {
+		s->sender[0] = '\0';
 		return;
 	}
 	s->have_mail = 1;
@@ -173,6 +235,82 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 	s->body = cmd->body;
 	s->ok[CNT_MAIL]++;
 	session_reply(s, "250 2.1.0 Ok");
+}
+
+/*
+ * Ask lookupd about two strings (MSG_LOOKUP_AUTH or _SENDER_LOGIN); the
+ * auth_verdict, AUTH_TEMPFAIL when it cannot say.  The request's copy of
+ * a password is cleared by ipc_call's free; ours by the caller.
+ */
+static enum auth_verdict
+session_ask_auth(struct session *s, uint32_t type, const char *a,
+    const char *b)
+{
+	struct ipc_msg req, resp;
+	uint32_t verdict, id = ++s->srv->next_reqid;
+	uint32_t want = type == MSG_LOOKUP_AUTH ? MSG_LOOKUPD_AUTH_VERDICT :
+	    MSG_LOOKUPD_SENDER_VERDICT;
+
+	ipc_msg_init(&req, type, id);
+	ipc_put_str(&req, a);
+	ipc_put_str(&req, b);
+	if (ipc_call(s->srv->lookupd, &req, &resp, LOOKUP_TIMEOUT_MS) < 0) {
+		log_warn("lookupd did not answer: %s", strerror(errno));
+		return AUTH_TEMPFAIL;
+	}
+	if (resp.type != want || resp.id != id ||
+	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_end(&resp) < 0 ||
+	    verdict > AUTH_TEMPFAIL) {
+		log_warn("malformed answer from lookupd");
+		verdict = AUTH_TEMPFAIL;
+	}
+	ipc_msg_free(&resp);
+	return (enum auth_verdict)verdict;
+}
+
+/* The authenticated login may use s->sender: 0, or -1 after replying. */
+static int
+session_sender_check(struct session *s)
+{
+	char reply[700];
+
+	switch (session_ask_auth(s, MSG_LOOKUP_SENDER_LOGIN, s->sender,
+	    s->auth_user)) {
+	case AUTH_GRANTED:
+		return 0;
+	case AUTH_DENIED:
+		snprintf(reply, sizeof(reply), "553 5.7.1 <%s>: Sender address "
+		    "rejected: not owned by user %s", s->sender, s->auth_user);
+		break;
+	default:
+		snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: Temporary "
+		    "lookup failure", s->sender);
+		break;
+	}
+	session_log_reject(s, "MAIL", reply, NULL);
+	session_reply(s, "%s", reply);
+	return -1;
+}
+
+/* The domain (parsed by addr.c) is one of relay_domains. */
+static int
+session_relay_domain(const struct session *s, const struct mailaddr *a)
+{
+	const struct strlist *l = &s->set->relay_domains;
+
+	/* An address literal never names a relay domain. */
+	if (a->flags & ADDR_F_LITERAL)
+		return 0;
+	for (size_t i = 0; i < l->n; i++) {
+		size_t n = strlen(l->v[i]);
+
+		if (n > 0 && l->v[i][n - 1] == '.')
+			n--;
+		if (strlen(a->domain) == n &&
+		    strncasecmp(l->v[i], a->domain, n) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* Ask lookupd what a recipient is; LOOKUP_TEMPFAIL when it cannot say. */
@@ -220,7 +358,8 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 	case LOOKUP_ALIAS:
 		break;
 	case LOOKUP_REMOTE:
-		if (s->trusted)
+		if (s->trusted || s->auth_method != NULL ||
+		    session_relay_domain(s, &cmd->addr))
 			break;
 		snprintf(reply, sizeof(reply),
 		    "554 5.7.1 <%s>: Relay access denied", rcpt);
@@ -346,8 +485,10 @@ session_write_head(struct session *s, int fd, const char *qid,
 	struct received_info ri;
 	unsigned char *prefix;
 	size_t plen;
-	char recv[2048];
+	char recv[2048], tls_using[sizeof(s->tls_info) + 8];
 	int rlen;
+
+	snprintf(tls_using, sizeof(tls_using), "using %s", s->tls_info);
 
 	memset(&env, 0, sizeof(env));
 	strlcpy(env.qid, qid, sizeof(env.qid));
@@ -368,6 +509,7 @@ session_write_head(struct session *s, int fd, const char *qid,
 	ri.client_addr = s->addr;
 	ri.myhostname = s->set->myhostname;
 	ri.protocol = session_proto(s);
+	ri.tls = s->tls ? tls_using : NULL;
 	ri.qid = qid;
 	ri.rcpt = s->nrcpt == 1 ? s->rcpts[0].addr : NULL;
 	ri.when = (time_t)env.arrival;
@@ -385,7 +527,8 @@ static void
 session_data(struct session *s)
 {
 	struct smtp_data_result res;
-	char qid[QID_MAX], reply[600];
+	struct smtp_data_fix fix;
+	char qid[QID_MAX], reply[600], user[SMTP_AUTH_FIELD_MAX * 4 + 1];
 	uint64_t head;
 	int fd;
 
@@ -401,7 +544,12 @@ session_data(struct session *s)
 		session_reply(s, "%s", reply);
 		return;
 	}
-	log_info("%s: client=%s[%s]", qid, s->name, s->addr);
+	if (s->auth_method != NULL)
+		log_info("%s: client=%s[%s], sasl_method=%s, sasl_username=%s",
+		    qid, s->name, s->addr, s->auth_method, log_vis(user,
+		    sizeof(user), s->auth_user, strlen(s->auth_user)));
+	else
+		log_info("%s: client=%s[%s]", qid, s->name, s->addr);
 	if (session_write_head(s, fd, qid, &head) < 0) {
 		log_warn("%s: cannot write queue file: %s", qid, strerror(errno));
 		session_abort(s, qid);
@@ -410,9 +558,13 @@ session_data(struct session *s)
 		return;
 	}
 	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
-	smtp_io_set_deadline(&s->io, s->set->smtpd_data_timeout);
+	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
+	fix.myhostname = s->set->myhostname;
+	fix.qid = qid;
+	fix.when = time(NULL);
 	int r = smtp_data_receive(&s->io, fd, s->set->message_size_limit,
-	    s->set->smtpd_bare_newline, &res);
+	    s->set->smtpd_bare_newline, session_is_submission(s) ? &fix : NULL,
+	    &res);
 	smtp_io_set_deadline(&s->io, 0);
 	if (r < 0) {
 		session_abort(s, qid);
@@ -477,8 +629,208 @@ session_counter_of(enum smtp_verb v)
 	case SMTP_CMD_EXPN: return CNT_EXPN;
 	case SMTP_CMD_HELP: return CNT_HELP;
 	case SMTP_CMD_QUIT: return CNT_QUIT;
+	case SMTP_CMD_STARTTLS: return CNT_STARTTLS;
+	case SMTP_CMD_AUTH: return CNT_AUTH;
 	default: return CNT_UNKNOWN;
 	}
+}
+
+/*
+ * Start TLS on the connection (STARTTLS or the submissions port).  0, or
+ * -1 when the handshake failed and the session must end without a word.
+ */
+static int
+session_tls_start(struct session *s)
+{
+	char err[256], why[300];
+	int r;
+
+	r = smtp_io_tls_accept(&s->io, s->srv->tls, err, sizeof(err));
+	if (r != SMTP_IO_OK) {
+		log_info("SSL_accept error from %s[%s]: %s", s->name, s->addr,
+		    log_vis(why, sizeof(why), err, strlen(err)));
+		return -1;
+	}
+	s->tls = 1;
+	tls_server_describe(s->io.ssl, s->tls_info, sizeof(s->tls_info));
+	log_info("Anonymous TLS connection established from %s[%s]: %s",
+	    s->name, s->addr, s->tls_info);
+	return 0;
+}
+
+/*
+ * STARTTLS (RFC 3207).  Whatever the client sent after the command, in
+ * the same packet or later, before the handshake is dropped unread: it
+ * came in plaintext and could have been injected by anyone on the path
+ * (CVE-2011-0411).  After the handshake the session starts over: HELO,
+ * transaction and authentication are forgotten, and EHLO is needed again.
+ */
+static void
+session_starttls(struct session *s)
+{
+	if (s->srv->tls == NULL) {
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	if (s->tls) {
+		session_reply(s, "554 5.5.1 Error: TLS already active");
+		return;
+	}
+	smtp_io_reply(&s->io, "220 2.0.0 Ready to start TLS");
+	if (smtp_io_flush(&s->io) != SMTP_IO_OK) {
+		s->quit = 1;
+		return;
+	}
+	if (smtp_io_input_pending(&s->io))
+		log_info("discarding plaintext sent after STARTTLS by %s[%s]",
+		    s->name, s->addr);
+	smtp_io_discard_input(&s->io);
+	if (session_tls_start(s) < 0) {
+		s->quit = 1;
+		s->io.failed = 1;	/* no reply can reach the client now */
+		return;
+	}
+	s->ok[CNT_STARTTLS]++;
+	session_reset(s);
+	s->helo_done = 0;
+	s->esmtp = 0;
+	s->helo[0] = '\0';
+	s->auth_method = NULL;
+	s->auth_user[0] = '\0';
+}
+
+/* Sleep before answering the nth failure: delay, 2 delay, 4 delay... */
+static void
+session_auth_delay(struct session *s)
+{
+	long d = s->set->smtpd_auth_failure_delay;
+	struct timespec ts;
+
+	for (int i = 1; i < s->auth_failures && d > 0 && d < AUTH_DELAY_MAX_S;
+	    i++)
+		d *= 2;
+	if (d > AUTH_DELAY_MAX_S)
+		d = AUTH_DELAY_MAX_S;
+	if (d <= 0)
+		return;
+	smtp_io_flush(&s->io);
+	ts.tv_sec = d;
+	ts.tv_nsec = 0;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* A failed AUTH: log for fail2ban, pause, 535 or 421 at the limit. */
+static void
+session_auth_failed(struct session *s, enum smtp_auth_mech m,
+    const char *login)
+{
+	char user[SMTP_AUTH_FIELD_MAX * 4 + 1];
+
+	s->auth_failures++;
+	/* The shape fail2ban's postfix[mode=auth] filter reads. */
+	log_warn("%s[%s]: SASL %s authentication failed: authentication "
+	    "failure, sasl_username=%s", s->name, s->addr,
+	    smtp_auth_mech_name(m), log_vis(user, sizeof(user), login,
+	    strlen(login)));
+	session_auth_delay(s);
+	if (s->auth_failures >= s->set->smtpd_auth_failure_limit) {
+		s->errors++;
+		smtp_io_reply(&s->io, "421 4.7.0 %s Error: too many failed "
+		    "authentication attempts", s->set->myhostname);
+		log_info("too many failed authentication attempts from "
+		    "%s[%s]", s->name, s->addr);
+		s->quit = 1;
+		return;
+	}
+	session_reply(s, "535 5.7.8 Error: authentication failed: "
+	    "authentication failure");
+}
+
+/* Can AUTH start now?  0, or -1 after the refusal. */
+static int
+session_auth_allowed(struct session *s)
+{
+	if (!session_auth_listener(s)) {
+		session_reply(s, "503 5.5.1 Error: authentication not enabled");
+		return -1;
+	}
+	if (!session_auth_offered(s)) {
+		session_reply(s, "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism");
+		return -1;
+	}
+	if (!s->esmtp) {
+		session_reply(s, "503 5.5.1 Error: send EHLO first");
+		return -1;
+	}
+	if (s->auth_method != NULL) {
+		session_reply(s, "503 5.5.1 Error: already authenticated");
+		return -1;
+	}
+	if (s->have_mail) {
+		session_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return -1;
+	}
+	return 0;
+}
+
+/* AUTH mechanism [initial-response] (RFC 4954) */
+static void
+session_auth(struct session *s, const struct smtp_command *cmd)
+{
+	char login[SMTP_AUTH_FIELD_MAX + 1], pass[SMTP_AUTH_FIELD_MAX + 1];
+	const char *arg = cmd->arg, *init = NULL;
+	size_t mlen = 0, ilen = 0;
+	enum smtp_auth_mech m;
+	enum smtp_auth_status st;
+
+	if (session_auth_allowed(s) < 0)
+		return;
+	while (mlen < cmd->arglen && arg[mlen] != ' ')
+		mlen++;
+	if (mlen < cmd->arglen) {
+		init = arg + mlen + 1;
+		ilen = cmd->arglen - mlen - 1;
+	}
+	if ((m = smtp_auth_mech_parse(arg, mlen)) == SMTP_AUTH_NONE) {
+		session_reply(s, "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
+	if (init != NULL && ilen == 1 && init[0] == '*') {
+		session_reply(s, "501 5.7.0 Authentication aborted");
+		return;
+	}
+	st = smtp_auth_exchange(&s->io, m, init, ilen, login, sizeof(login),
+	    pass, sizeof(pass));
+	switch (st) {
+	case SMTP_AUTH_OK:
+		break;
+	case SMTP_AUTH_CANCELLED:
+		session_reply(s, "501 5.7.0 Authentication aborted");
+		return;
+	case SMTP_AUTH_IO:
+		s->quit = 1;
+		return;
+	case SMTP_AUTH_BAD_BASE64:
+		session_reply(s, "501 5.5.2 Cannot decode response");
+		return;
+	default:
+		session_reply(s, "501 5.5.2 Malformed authentication response");
+		return;
+	}
+	enum auth_verdict v = session_ask_auth(s, MSG_LOOKUP_AUTH, login, pass);
+
+	explicit_bzero(pass, sizeof(pass));
+	if (v == AUTH_GRANTED) {
+		strlcpy(s->auth_user, login, sizeof(s->auth_user));
+		s->auth_method = smtp_auth_mech_name(m);
+		s->ok[CNT_AUTH]++;
+		session_reply(s, "235 2.7.0 Authentication successful");
+	} else if (v == AUTH_TEMPFAIL)
+		session_reply(s, "454 4.7.0 Temporary authentication failure");
+	else
+		session_auth_failed(s, m, login);
 }
 
 /* Run one parsed command. */
@@ -530,6 +882,12 @@ session_dispatch(struct session *s, const struct smtp_command *cmd)
 		s->ok[c]++;
 		session_reply(s, "221 2.0.0 Bye");
 		s->quit = 1;
+		break;
+	case SMTP_CMD_STARTTLS:
+		session_starttls(s);
+		break;
+	case SMTP_CMD_AUTH:
+		session_auth(s, cmd);
 		break;
 	default:
 		session_reply(s, "502 5.5.1 Error: command not implemented");
@@ -607,15 +965,42 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	s.set = srv->set;
 	s.kind = kind;
 	smtp_io_init(&s.io, fd, (int)s.set->smtpd_timeout * 1000);
+	smtp_limits_start(&s.lim, s.set);
+	smtp_limits_arm(&s.lim, &s.io, s.set->smtpd_timeout);
 	session_peer(&s, peer);
 	s.last_cmd = "CONNECT";
 	log_info("connect from %s[%s]", s.name, s.addr);
-	smtp_io_reply(&s.io, "220 %s", s.set->smtpd_banner);
+	/* RFC 8314: on submissions the handshake comes before anything. */
+	if (kind == LISTENER_SUBMISSIONS && (srv->tls == NULL ||
+	    session_tls_start(&s) < 0)) {
+		if (srv->tls == NULL)
+			log_warn("submissions connection from %s[%s] without "
+			    "a TLS certificate", s.name, s.addr);
+		s.io.failed = 1;
+		s.quit = 1;
+	} else
+		smtp_io_reply(&s.io, "220 %s", s.set->smtpd_banner);
 
 	while (!s.quit) {
-		ssize_t n = smtp_io_getline(&s.io, line, sizeof(line) - 1, &eol,
-		    &overlong);
+		ssize_t n;
 
+		/* Limits (smtp_limits.c): the whole command line within
+		 * smtpd_timeout, the session within smtpd_session_time_limit. */
+		if (smtp_limits_session_over(&s.lim))
+			n = SMTP_IO_TIMEOUT;
+		else {
+			smtp_limits_arm(&s.lim, &s.io, s.set->smtpd_timeout);
+			n = smtp_io_getline(&s.io, line, sizeof(line) - 1, &eol,
+			    &overlong);
+			smtp_limits_arm(&s.lim, &s.io, 0);
+		}
+		if (n == SMTP_IO_TIMEOUT && smtp_limits_session_over(&s.lim)) {
+			smtp_io_reply(&s.io, "421 4.4.2 %s Error: session time "
+			    "limit exceeded", s.set->myhostname);
+			log_info("session time limit exceeded after %s from "
+			    "%s[%s]", s.last_cmd, s.name, s.addr);
+			break;
+		}
 		if (n == SMTP_IO_TIMEOUT) {
 			smtp_io_reply(&s.io, "421 4.4.2 %s Error: timeout "
 			    "exceeded", s.set->myhostname);
@@ -636,12 +1021,26 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 			session_reply(&s, "500 5.5.2 Error: bare <CR> or <LF> "
 			    "received; lines must end in <CR><LF>");
 		else if (smtp_command_parse(line, (size_t)n, s.esmtp ?
-		    (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME) : 0, &cmd, reply,
-		    sizeof(reply)) != 0) {
+		    (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
+		    (session_auth_offered(&s) ? SMTP_EXT_AUTH : 0)) : 0, &cmd,
+		    reply, sizeof(reply)) != 0) {
 			s.total[session_counter_of(cmd.verb)]++;
 			session_reply(&s, "%s", reply);
-		} else
+		} else {
 			session_dispatch(&s, &cmd);
+			/* An AUTH line may carry the password (PLAIN). */
+			if (cmd.verb == SMTP_CMD_AUTH)
+				explicit_bzero(line, sizeof(line));
+		}
+		if (!s.quit && smtp_limits_after_command(&s.lim, s.errors,
+		    s.total[CNT_NOOP] + s.total[CNT_RSET] + s.total[CNT_VRFY] +
+		    s.total[CNT_EXPN] + s.total[CNT_HELP], s.ok[CNT_DATA]) < 0) {
+			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many junk "
+			    "commands", s.set->myhostname);
+			log_info("too many junk commands after %s from %s[%s]",
+			    s.last_cmd, s.name, s.addr);
+			break;
+		}
 		if (s.errors >= s.set->smtpd_hard_error_limit && !s.quit) {
 			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many errors",
 			    s.set->myhostname);
@@ -651,6 +1050,7 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 		}
 	}
 	smtp_io_flush(&s.io);
+	smtp_io_tls_end(&s.io);
 	session_log_disconnect(&s);
 	session_reset(&s);
 	(void)peerlen;

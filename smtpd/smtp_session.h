@@ -12,13 +12,16 @@
 
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "ipc.h"
 #include "settings.h"
 
 /* The listener a connection came in on. */
 enum smtp_listener_kind {
 	LISTENER_SMTP = 0,
-	LISTENER_SUBMISSION = 1,
+	LISTENER_SUBMISSION = 1,	/* 587: STARTTLS, then AUTH before MAIL */
+	LISTENER_SUBMISSIONS = 2,	/* 465: implicit TLS (RFC 8314) */
 };
 
 struct smtp_server {
@@ -26,6 +29,7 @@ struct smtp_server {
 	struct ipc_conn		*queued;
 	struct ipc_conn		*lookupd;
 	uint32_t		 next_reqid;
+	SSL_CTX			*tls;		/* NULL: no TLS configured */
 };
 
 /*

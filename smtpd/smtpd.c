@@ -8,6 +8,12 @@
  * busy or idle so that ternd can keep spare processes ready, and it exits
  * when ternd asks it to, or when its channel to queued or lookupd breaks
  * (ternd then starts a replacement with fresh channels).
+ *
+ * Before serving a client it asks ternd whether the client's address is
+ * within its per-client limits (ternd counts across the whole pool), and
+ * refuses it with 421 when not.  Started with -b it is instead the busy
+ * responder (smtp_busy.c), which refuses every connection while ternd
+ * says the pool is full.
  */
 #include "config.h"
 
@@ -27,10 +33,19 @@
 #include "msg.h"
 #include "privsep.h"
 #include "settings.h"
+#include "smtp_busy.h"
+#include "smtp_limits.h"
 #include "smtp_session.h"
+#include "tls_server.h"
+
+/* ternd answers from its main loop at once; if it does not, the limit is
+ * not worth keeping a client waiting for (see smtpd_client_check). */
+#define CLIENT_VERDICT_TIMEOUT_MS	5000
 
 static struct settings set;
 static struct ipc_conn master, queued, lookupd;
+static int stop_requested;	/* MSG_MASTER_STOP came during a session */
+static uint32_t master_reqid;
 
 /* Tell ternd whether we are serving a client. */
 static void
@@ -42,6 +57,62 @@ smtpd_status(int busy)
 	ipc_put_u32(&m, busy ? 1 : 0);
 	if (ipc_send(&master, &m) < 0)
 		exit(0);	/* ternd is gone */
+}
+
+/*
+ * Ask ternd about a new client (this also tells it we are busy).  Returns
+ * 0 to serve the client, or -1 after refusing it with 421.  When ternd
+ * does not answer in time the client is served: the per-client limits are
+ * a defence against abuse, and failing closed would turn a slow ternd into
+ * refused mail for everyone.
+ */
+static int
+smtpd_client_check(int fd, const struct sockaddr *sa,
+    enum smtp_listener_kind kind)
+{
+	struct ipc_msg m;
+	char addr[64], line[256];
+	uint32_t id = ++master_reqid, verdict, count;
+
+	smtp_limits_client_addr(sa, addr, sizeof(addr));
+	ipc_msg_init(&m, MSG_SMTPD_CLIENT_CONNECT, id);
+	ipc_put_u32(&m, smtp_limits_exempt(&set, sa) ? CLIENT_F_EXEMPT : 0);
+	ipc_put_str(&m, addr);
+	if (ipc_send(&master, &m) < 0)
+		exit(0);	/* ternd is gone */
+	for (;;) {
+		if (ipc_recv(&master, &m, CLIENT_VERDICT_TIMEOUT_MS) < 0) {
+			if (errno != ETIMEDOUT && errno != EAGAIN &&
+			    errno != EINTR)
+				exit(0);
+			log_warn("ternd did not answer about client %s; "
+			    "serving it", addr);
+			return 0;
+		}
+		if (m.type == MSG_MASTER_CLIENT_VERDICT && m.id == id)
+			break;
+		if (m.type == MSG_MASTER_STOP)
+			stop_requested = 1;
+		ipc_msg_free(&m);
+	}
+	if (ipc_get_u32(&m, &verdict) < 0 || ipc_get_u32(&m, &count) < 0 ||
+	    ipc_get_end(&m) < 0)
+		verdict = CLIENT_ALLOW;
+	ipc_msg_free(&m);
+	if (verdict == CLIENT_ALLOW)
+		return 0;
+	log_warn("Connection %s limit exceeded: %u from unknown[%s] for "
+	    "service %s", verdict == CLIENT_DENY_RATE ? "rate" : "concurrency",
+	    count, addr, kind == LISTENER_SUBMISSIONS ? "submissions" :
+	    kind == LISTENER_SUBMISSION ? "submission" : "smtp");
+	/* On an implicit-TLS port a plaintext reply would be garbage to the
+	 * client, and a handshake is too much work to spend on a refusal. */
+	if (kind == LISTENER_SUBMISSIONS)
+		return -1;
+	snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many "
+	    "connections from %s", set.myhostname, addr);
+	smtp_limits_refuse(fd, line);
+	return -1;
 }
 
 /* Read what ternd sent; returns 1 when we should stop. */
@@ -80,7 +151,8 @@ main(int argc, char **argv)
 	struct pollfd pfd[DAEMON_MAX_LISTEN + 3];
 	enum smtp_listener_kind kinds[DAEMON_MAX_LISTEN];
 	struct smtp_server srv;
-	char chroot_dir[4096];
+	char chroot_dir[4096], tls_err[1024];
+	SSL_CTX *tls;
 	int nlisten = 0;
 
 	daemon_init(argc, argv, "smtpd", &opts, &set);
@@ -90,22 +162,38 @@ main(int argc, char **argv)
 		for (tok = strtok_r(list, ",", &save); tok != NULL &&
 		    nlisten < DAEMON_MAX_LISTEN; tok = strtok_r(NULL, ",", &save))
 			kinds[nlisten++] = strcmp(tok, "submission") == 0 ?
-			    LISTENER_SUBMISSION : LISTENER_SMTP;
+			    LISTENER_SUBMISSION : strcmp(tok, "submissions") ==
+			    0 ? LISTENER_SUBMISSIONS : LISTENER_SMTP;
 		free(list);
 	}
 	/* Local time for Received: and Date: must be known before chroot. */
 	tzset();
 	snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty", set.spool_dir);
+	/* The key is readable by root only: load it before the drop.  ternd
+	 * checked it already, so failing here means it changed since. */
+	tls = NULL;
+	if (set.smtpd_tls_cert_file[0] != '\0' &&
+	    (tls = tls_server_ctx_new(&set, tls_err, sizeof(tls_err))) == NULL)
+		fatalx("TLS: %s", tls_err);
 	privsep_drop(set.tern_user, chroot_dir);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	ipc_conn_init(&queued, DAEMON_FD_QUEUED);
 	ipc_conn_init(&lookupd, DAEMON_FD_LOOKUPD);
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+	if (opts.busy_responder) {
+		int silent[DAEMON_MAX_LISTEN];
+
+		for (int i = 0; i < nlisten; i++)
+			silent[i] = kinds[i] == LISTENER_SUBMISSIONS;
+		smtp_busy_run(&master, nlisten, silent);
+		return 0;
+	}
 	memset(&srv, 0, sizeof(srv));
 	srv.set = &set;
 	srv.queued = &queued;
 	srv.lookupd = &lookupd;
+	srv.tls = tls;
 
 	for (;;) {
 		int i, n;
@@ -147,11 +235,14 @@ main(int argc, char **argv)
 					log_warn("accept: %s", strerror(errno));
 				continue;
 			}
-			smtpd_status(1);
-			smtp_session_run(&srv, fd, (struct sockaddr *)&ss, sslen,
-			    kinds[i]);
+			if (smtpd_client_check(fd, (struct sockaddr *)&ss,
+			    kinds[i]) == 0)
+				smtp_session_run(&srv, fd, (struct sockaddr *)&ss,
+				    sslen, kinds[i]);
 			close(fd);
 			smtpd_status(0);
+			if (stop_requested)
+				exit(0);
 			if (smtpd_channel_dead(DAEMON_FD_QUEUED) ||
 			    smtpd_channel_dead(DAEMON_FD_LOOKUPD))
 				exit(0);

@@ -21,9 +21,10 @@ int main(int argc, char **argv);
 static void
 ternmap_usage(FILE *fp)
 {
-	fprintf(fp, "usage: ternmap [-a] FILE\n"
-	    "       ternmap [-a] -q KEY FILE\n"
+	fprintf(fp, "usage: ternmap [-a | -p] FILE\n"
+	    "       ternmap [-a | -p] -q KEY FILE\n"
 	    "  -a      FILE uses aliases(5) syntax\n"
+	    "  -p      FILE holds login:crypt-hash lines (smtpd_auth_passwd_map)\n"
 	    "  -q KEY  print the value of KEY in FILE.db (exit 1 if absent)\n"
 	    "  -h      this help\n");
 }
@@ -71,10 +72,13 @@ main(int argc, char **argv)
 	int aliases = 0, ch;
 
 	log_init("ternmap", 1);
-	while ((ch = getopt(argc, argv, "ahq:")) != -1) {
+	while ((ch = getopt(argc, argv, "ahpq:")) != -1) {
 		switch (ch) {
 		case 'a':
-			aliases = 1;
+			aliases = MAP_SYNTAX_ALIASES;
+			break;
+		case 'p':
+			aliases = MAP_SYNTAX_PASSWD;
 			break;
 		case 'q':
 			key = optarg;

@@ -14,5 +14,7 @@ Suite *maildir_suite(void);
 Suite *envelope_suite(void);
 Suite *queue_store_suite(void);
 Suite *map_suite(void);
+Suite *smtp_auth_suite(void);
+Suite *master_clients_suite(void);
 
 #endif
