@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check_suites.h"
@@ -27,8 +28,9 @@ struct data_run {
 
 /* Feed input through a socketpair into smtp_data_receive(). */
 static void
-data_run(const char *input, size_t len, uint64_t limit,
-    enum bare_newline_mode mode, struct data_run *r)
+data_run_fix(const char *input, size_t len, uint64_t limit,
+    enum bare_newline_mode mode, const struct smtp_data_fix *fix,
+    struct data_run *r)
 {
 	static struct smtp_io io;
 	int sv[2], out;
@@ -56,7 +58,7 @@ data_run(const char *input, size_t len, uint64_t limit,
 	out = memfd_create("data", 0);
 	ck_assert_int_ge(out, 0);
 	smtp_io_init(&io, sv[0], 5000);
-	r->ret = smtp_data_receive(&io, out, limit, mode, &r->res);
+	r->ret = smtp_data_receive(&io, out, limit, mode, fix, &r->res);
 	r->restlen = -1;
 	if (r->ret == 0)
 		r->restlen = smtp_io_getline(&io, r->rest, sizeof(r->rest) - 1,
@@ -68,6 +70,13 @@ data_run(const char *input, size_t len, uint64_t limit,
 	close(out);
 	close(sv[0]);
 	waitpid(pid, NULL, 0);
+}
+
+static void
+data_run(const char *input, size_t len, uint64_t limit,
+    enum bare_newline_mode mode, struct data_run *r)
+{
+	data_run_fix(input, len, limit, mode, NULL, r);
 }
 
 #define RUN(s, mode, r) data_run((s), sizeof(s) - 1, 1 << 20, (mode), (r))
@@ -245,6 +254,48 @@ START_TEST(test_large_message)
 }
 END_TEST
 
+/* Submission (RFC 6409 8.2, 8.3): missing Date: and Message-ID: are added
+ * at the end of the header section; an unqualified Message-ID: replaced. */
+START_TEST(test_submission_fixes)
+{
+	struct smtp_data_fix fix = { "mx.test.example", "ABCDEF0123456789",
+	    1795451290 };
+	struct data_run r;
+	static const char in1[] = "Subject: a\r\n\r\nbody\r\n.\r\n";
+	static const char in2[] = "Date: x\r\nMessage-ID: <local>\r\n"
+	    "\tcontinued\r\nSubject: b\r\n\r\nbody\r\n.\r\n";
+	static const char in3[] = "Subject: only header\r\n.\r\n";
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	data_run_fix(in1, sizeof(in1) - 1, 1 << 20, BARE_NEWLINE_NORMALIZE,
+	    &fix, &r);
+	ck_assert_str_eq(r.stored, "Subject: a\r\n"
+	    "Date: Mon, 23 Nov 2026 16:28:10 +0000\r\n"
+	    "Message-ID: <ABCDEF0123456789@mx.test.example>\r\n\r\nbody\r\n");
+	ck_assert_uint_eq(r.res.size, strlen(r.stored));
+	free(r.stored);
+
+	data_run_fix(in2, sizeof(in2) - 1, 1 << 20, BARE_NEWLINE_NORMALIZE,
+	    &fix, &r);
+	ck_assert_str_eq(r.stored, "Date: x\r\nSubject: b\r\n"
+	    "Message-ID: <ABCDEF0123456789@mx.test.example>\r\n\r\nbody\r\n");
+	ck_assert_uint_eq(r.res.size, strlen(r.stored));
+	free(r.stored);
+
+	data_run_fix(in3, sizeof(in3) - 1, 1 << 20, BARE_NEWLINE_NORMALIZE,
+	    &fix, &r);
+	ck_assert_ptr_nonnull(strstr(r.stored, "Subject: only header\r\nDate: "));
+	ck_assert_ptr_nonnull(strstr(r.stored, "Message-ID: <ABCDEF"));
+	free(r.stored);
+
+	/* Without fix (port 25) nothing is touched. */
+	RUN("Subject: a\r\n\r\nbody\r\n.\r\n", BARE_NEWLINE_NORMALIZE, &r);
+	ck_assert_str_eq(r.stored, "Subject: a\r\n\r\nbody\r\n");
+	free(r.stored);
+}
+END_TEST
+
 Suite *
 smtp_data_suite(void)
 {
@@ -261,6 +312,7 @@ smtp_data_suite(void)
 	tcase_add_test(tc, test_hops_counted_in_header_only);
 	tcase_add_test(tc, test_eof_mid_data);
 	tcase_add_test(tc, test_large_message);
+	tcase_add_test(tc, test_submission_fixes);
 	suite_add_tcase(s, tc);
 	return s;
 }
