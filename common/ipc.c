@@ -259,6 +259,12 @@ ipc_conn_read(struct ipc_conn *c)
 	struct cmsghdr *cm;
 	ssize_t n;
 
+	/* Compact once per read, not once per frame taken. */
+	if (c->inpos > 0) {
+		memmove(c->in, c->in + c->inpos, c->inlen - c->inpos);
+		c->inlen -= c->inpos;
+		c->inpos = 0;
+	}
 	if (c->incap - c->inlen < 65536) {
 		size_t ncap = c->incap ? c->incap * 2 : 65536;
 
@@ -313,16 +319,18 @@ int
 ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 {
 	uint32_t type, len, id, flags;
+	const unsigned char *p = c->in + c->inpos;
+	size_t avail = c->inlen - c->inpos;
 
-	if (c->inlen < IPC_HDR_LEN)
+	if (avail < IPC_HDR_LEN)
 		return 0;
-	type = be32_load(c->in);
-	len = be32_load(c->in + 4);
-	id = be32_load(c->in + 8);
-	flags = be32_load(c->in + 12);
+	type = be32_load(p);
+	len = be32_load(p + 4);
+	id = be32_load(p + 8);
+	flags = be32_load(p + 12);
 	if (len > IPC_MAX_PAYLOAD || (flags & ~IPC_FLAG_FD) != 0)
 		return -1;
-	if (c->inlen < IPC_HDR_LEN + (size_t)len)
+	if (avail < IPC_HDR_LEN + (size_t)len)
 		return 0;
 	ipc_msg_init(m, type, id);
 	if (flags & IPC_FLAG_FD) {
@@ -334,11 +342,12 @@ ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 	}
 	if (len > 0) {
 		m->data = xmalloc(len);
-		memcpy(m->data, c->in + IPC_HDR_LEN, len);
+		memcpy(m->data, p + IPC_HDR_LEN, len);
 		m->len = m->cap = len;
 	}
-	c->inlen -= IPC_HDR_LEN + (size_t)len;
-	memmove(c->in, c->in + IPC_HDR_LEN + len, c->inlen);
+	c->inpos += IPC_HDR_LEN + (size_t)len;
+	if (c->inpos == c->inlen)
+		c->inpos = c->inlen = 0;
 	return 1;
 }
 
@@ -506,7 +515,17 @@ int
 ipc_call(struct ipc_conn *c, struct ipc_msg *req, struct ipc_msg *resp,
     int timeout_ms)
 {
+	uint32_t id = req->id;
+
 	if (ipc_send(c, req) < 0)
 		return -1;
-	return ipc_recv(c, resp, timeout_ms);
+	for (;;) {
+		if (ipc_recv(c, resp, timeout_ms) < 0)
+			return -1;
+		if (resp->id == id)
+			return 0;
+		log_warn("ipc: dropped a late answer (request %u, waiting for %u)",
+		    resp->id, id);
+		ipc_msg_free(resp);
+	}
 }

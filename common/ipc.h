@@ -66,7 +66,8 @@ struct ipc_outframe;
 struct ipc_conn {
 	int			 fd;
 	unsigned char		*in;
-	size_t			 inlen;
+	size_t			 inpos;		/* start of unparsed input */
+	size_t			 inlen;		/* end of input */
 	size_t			 incap;
 	int			 fds[IPC_MAX_QUEUED_FDS];	/* received, not yet claimed */
 	int			 nfds;
@@ -103,8 +104,11 @@ int ipc_conn_pending(const struct ipc_conn *c);
 
 /*
  * ipc_call - blocking request/response for single-session processes:
- * queue req, flush, then wait up to timeout_ms (-1 forever) for the next
- * frame into *resp.  Returns 0, or -1 on error, timeout or malformed frame.
+ * queue req, flush, then wait up to timeout_ms (-1 forever) for the frame
+ * that answers it (same request id) into *resp.  Frames with other ids
+ * are late answers to calls that timed out: they are dropped, so that one
+ * slow answer cannot shift every later one.  Returns 0, or -1 on error,
+ * timeout or malformed frame.
  */
 int ipc_call(struct ipc_conn *c, struct ipc_msg *req, struct ipc_msg *resp,
     int timeout_ms);

@@ -96,7 +96,9 @@ static const struct setting_def settings_defs[] = {
 	{ "smtpd_recipient_limit", SETTING_INT, OFF(smtpd_recipient_limit),
 	  "1000",
 	  "Most recipients accepted for one message",
-	  1, 1000000, NULL, NULL },
+	  /* Bounded by what a message file's envelope can hold
+	   * (ENVELOPE_MAX_LEN) with the longest addresses and ORCPTs. */
+	  1, 4000, NULL, NULL },
 	{ "smtpd_max_procs", SETTING_INT, OFF(smtpd_max_procs), "100",
 	  "Most smtpd processes, and so most simultaneous SMTP sessions",
 	  1, 10000, NULL, NULL },

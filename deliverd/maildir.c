@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,33 @@ maildir_subdir(int dirfd, const char *name, int *created)
  * path (its last component only) and tmp/, new/, cur/ when missing.
  * Returns 0 or -1 (errno, *what set).
  */
+/* maildir_sync_parent - fsync the directory that holds path */
+static int
+maildir_sync_parent(const char *path)
+{
+	char parent[PATH_MAX];
+	char *slash;
+	int fd, r;
+
+	if (strlcpy(parent, path, sizeof(parent)) >= sizeof(parent))
+		return -1;
+	/* "base/user/Maildir/" and "base/user/Maildir" name the same. */
+	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0' &&
+	    slash != parent)
+		*slash = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		strlcpy(parent, ".", sizeof(parent));
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
 static int
 maildir_open(const char *path, int *tmpfd, int *newfd, const char **what)
 {
@@ -261,9 +289,13 @@ maildir_open(const char *path, int *tmpfd, int *newfd, const char **what)
 
 	*tmpfd = *newfd = -1;
 	*what = path;
-	if (mkdir(path, 0700) == 0)
+	if (mkdir(path, 0700) == 0) {
 		created = 1;
-	else if (errno != EEXIST)
+		/* The Maildir's own name lives in its parent: sync that too, or
+		 * a crash could lose the new Maildir with the first message. */
+		if (maildir_sync_parent(path) != 0)
+			return -1;
+	} else if (errno != EEXIST)
 		return -1;
 	if ((top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
