@@ -26,7 +26,8 @@ deps() {
 		apt-get install -y -qq --no-install-recommends \
 			build-essential autoconf automake pkg-config \
 			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
-			python3 swaks passwd procps >/dev/null
+			python3 swaks passwd procps \
+			dnsmasq-base python3-aiosmtpd openssl >/dev/null
 	fi
 }
 
