@@ -22,6 +22,7 @@ main(void)
 	srunner_add_suite(sr, envelope_suite());
 	srunner_add_suite(sr, queue_store_suite());
 	srunner_add_suite(sr, map_suite());
+	srunner_add_suite(sr, dns_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -14,5 +14,6 @@ Suite *maildir_suite(void);
 Suite *envelope_suite(void);
 Suite *queue_store_suite(void);
 Suite *map_suite(void);
+Suite *dns_suite(void);
 
 #endif
