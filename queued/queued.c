@@ -84,6 +84,10 @@ peer_add(int kind, int fd)
 		if (qctx.deliverd != NULL)
 			qctx.deliverd->dead = 1;
 		qctx.deliverd = p;
+	} else if (kind == PEER_DELIVERD_SMTP) {
+		if (qctx.smtp != NULL)
+			qctx.smtp->dead = 1;
+		qctx.smtp = p;
 	}
 }
 
@@ -103,7 +107,8 @@ master_input(void)
 		case MSG_MASTER_PEER:
 			if (ipc_get_u32(&m, &kind) == 0 && ipc_get_end(&m) == 0 &&
 			    m.fd >= 0 && (kind == PEER_SMTPD ||
-			    kind == PEER_LOOKUPD || kind == PEER_DELIVERD))
+			    kind == PEER_LOOKUPD || kind == PEER_DELIVERD ||
+			    kind == PEER_DELIVERD_SMTP))
 				peer_add((int)kind, ipc_msg_take_fd(&m));
 			else
 				log_warn("malformed peer message from ternd");
@@ -146,10 +151,16 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
 		if (sched_deliverd_input(m) == 0)
 			return;
+	} else if (p->kind == PEER_DELIVERD_SMTP && p == qctx.smtp &&
+	    (m->type == MSG_DELIVERD_SMTP_RESULT ||
+	    m->type == MSG_DELIVERD_SMTP_DONE)) {
+		if (sched_smtp_input(m) == 0)
+			return;
 	}
 	log_warn("malformed or unexpected message %u from %s; disconnecting",
 	    m->type, p->kind == PEER_SMTPD ? "smtpd" : p->kind ==
-	    PEER_DELIVERD ? "deliverd" : "lookupd");
+	    PEER_DELIVERD ? "deliverd" : p->kind == PEER_DELIVERD_SMTP ?
+	    "smtp deliverd" : "lookupd");
 	p->dead = 1;
 }
 
@@ -189,6 +200,10 @@ peer_reap(void)
 		if (p == qctx.deliverd) {
 			qctx.deliverd = NULL;
 			sched_deliverd_gone();
+		}
+		if (p == qctx.smtp) {
+			qctx.smtp = NULL;
+			sched_smtp_gone();
 		}
 		if (p == qctx.lookupd)
 			qctx.lookupd = NULL;
