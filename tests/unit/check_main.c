@@ -21,6 +21,8 @@ main(void)
 	srunner_add_suite(sr, maildir_suite());
 	srunner_add_suite(sr, envelope_suite());
 	srunner_add_suite(sr, queue_store_suite());
+	srunner_add_suite(sr, destination_suite());
+	srunner_add_suite(sr, bounce_suite());
 	srunner_add_suite(sr, map_suite());
 	srunner_add_suite(sr, dns_suite());
 	srunner_run_all(sr, CK_NORMAL);
