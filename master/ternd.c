@@ -213,9 +213,9 @@ child_argv(enum child_kind kind)
 		argv[n++] = "-L";
 		argv[n++] = listen_kinds;
 	}
-	if (kind == CHILD_DELIVERD) {
+	if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP) {
 		argv[n++] = "-t";
-		argv[n++] = "local";
+		argv[n++] = kind == CHILD_DELIVERD ? "local" : "smtp";
 	}
 	argv[n] = NULL;
 	return argv;
@@ -267,7 +267,8 @@ spawn(enum child_kind kind)
 	if (channel(ctl) < 0)
 		return NULL;
 	fds[nfds++] = ctl[1];
-	if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD) {
+	if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD ||
+	    kind == CHILD_DELIVERD_SMTP) {
 		if (channel(q) < 0)
 			goto fail;
 		fds[nfds++] = q[1];
@@ -311,6 +312,10 @@ spawn(enum child_kind kind)
 	case CHILD_DELIVERD:
 		singletons[kind] = c;
 		give_peer(singletons[CHILD_QUEUED], PEER_DELIVERD, q[0]);
+		break;
+	case CHILD_DELIVERD_SMTP:
+		singletons[kind] = c;
+		give_peer(singletons[CHILD_QUEUED], PEER_DELIVERD_SMTP, q[0]);
 		break;
 	case CHILD_QUEUED:
 		singletons[kind] = c;
@@ -410,7 +415,7 @@ supervise(void)
 
 	if (stopping)
 		return;
-	for (int k = CHILD_LOOKUPD; k <= CHILD_DELIVERD; k++)
+	for (int k = CHILD_LOOKUPD; k <= CHILD_DELIVERD_SMTP; k++)
 		if (singletons[k] == NULL && now >= restart_at[k])
 			spawn((enum child_kind)k);
 	if (singletons[CHILD_QUEUED] == NULL || singletons[CHILD_LOOKUPD] == NULL)
@@ -714,6 +719,7 @@ main(int argc, char **argv)
 	spawn(CHILD_LOOKUPD);
 	spawn(CHILD_QUEUED);
 	spawn(CHILD_DELIVERD);
+	spawn(CHILD_DELIVERD_SMTP);
 	main_loop();
 	pidfile_remove(pfh);
 	log_info("daemon stopped");
