@@ -234,3 +234,84 @@ class TestRemoteTLS(RemoteCase):
                       r"status=deferred" % qid)
         time.sleep(0.5)
         self.assertEqual(s.messages, [])
+
+
+def send_many(inst, rcpt, n, prefix):
+    """n messages to rcpt over one SMTP session; returns their subjects."""
+    subjects = []
+    s = smtp_connect(inst, timeout=120)
+    try:
+        s.ehlo()
+        for i in range(n):
+            subj = "%s-%04d" % (prefix, i)
+            msg = ("From: alice@a.test\r\nTo: %s\r\nSubject: %s\r\n\r\n"
+                   "body %d\r\n" % (rcpt, subj, i)).encode()
+            s.sendmail("alice@a.test", [rcpt], msg)
+            subjects.append(subj)
+        s.quit()
+    finally:
+        s.close()
+    return subjects
+
+
+def subject_of(m):
+    hit = re.search(rb"^Subject: (\S+)", m.data, re.M)
+    return hit.group(1).decode() if hit else None
+
+
+class TestRemoteLoad(RemoteCase):
+    time_limit = 400
+
+    def test_500_messages_concurrency_and_reuse(self):
+        port = free_port("127.0.0.14")
+        dns = self.dns(Zone().mx("g.test", "mx.g.test", 10)
+                       .host("mx.g.test", "127.0.0.14"))
+        s = self.sink("127.0.0.14", port)
+        a = self.sender(dns, port, smtp_destination_concurrency_limit="5",
+                        smtp_connection_reuse_time="30s")
+        subjects = send_many(a, "u@g.test", 500, "load")
+        s.wait_messages(500, timeout=240)
+        self.assertEqual(sorted(subject_of(m) for m in s.messages),
+                         subjects)
+        self.assertLessEqual(s.max_concurrent, 5)
+        # Connections are reused: far fewer connections than messages.
+        self.assertLess(len(s.connections), 100,
+                        "%d connections for 500 messages"
+                        % len(s.connections))
+        self.assertIn("rset", [c for conn in s.connections
+                               for c in conn.commands])
+
+    def test_kill_deliverd_and_queued_mid_run(self):
+        import os
+        import signal
+        port = free_port("127.0.0.15")
+        dns = self.dns(Zone().mx("h.test", "mx.h.test", 10)
+                       .host("mx.h.test", "127.0.0.15"))
+        s = self.sink("127.0.0.15", port)
+        a = self.sender(dns, port, smtp_destination_concurrency_limit="5")
+        subjects = send_many(a, "u@h.test", 1000, "kill")
+        wait_until(lambda: len(s.messages) >= 100, 120,
+                   what="the first 100 messages at the sink")
+
+        def smtp_deliverd():
+            out = []
+            for pid in a.pids("tern-deliverd"):
+                try:
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if b"smtp" in argv:
+                    out.append(pid)
+            return out
+
+        for pid in smtp_deliverd():
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: len(s.messages) >= 300, 120,
+                   what="deliveries to resume after killing deliverd")
+        for pid in a.pids("tern-queued"):
+            os.kill(pid, signal.SIGKILL)
+        got = lambda: {subject_of(m) for m in s.messages}
+        wait_until(lambda: got() >= set(subjects), 240,
+                   what=lambda: "every message at least once (missing %d)"
+                   % len(set(subjects) - got()))
