@@ -315,3 +315,32 @@ class TestRemoteLoad(RemoteCase):
         wait_until(lambda: got() >= set(subjects), 240,
                    what=lambda: "every message at least once (missing %d)"
                    % len(set(subjects) - got()))
+
+
+class TestRelayhost(RemoteCase):
+
+    def test_relayhost_with_auth_over_tls(self):
+        import os
+        import subprocess
+        from tern_harness import binary
+        port = free_port("127.0.0.16")
+        d = tempfile.mkdtemp(prefix="tern-cert-")
+        ctx = make_cert(d, "smarthost.test")
+        s = self.sink("127.0.0.16", port, tls=ctx,
+                      auth={"relayuser": "s3cret"})
+        # No DNS at all: the bracketed relayhost is used as is.
+        dns = self.dns(Zone())
+        maps = os.path.join(d, "sasl_passwd")
+        with open(maps, "w") as f:
+            f.write("[127.0.0.16]:%d relayuser:s3cret\n" % port)
+        subprocess.run([binary("ternmap"), maps], check=True, timeout=30)
+        os.chmod(d, 0o755)
+        os.chmod(maps + ".db", 0o644)
+        a = self.sender(dns, 25, relayhost="[127.0.0.16]:%d" % port,
+                        smtp_sasl_password_maps=maps)
+        qid, _ = send(a, "alice@a.test", ["v@far.example"])
+        s.wait_messages(1)
+        self.assertTrue(s.messages[0].tls)
+        self.assertEqual(s.messages[0].conn.auth, "relayuser")
+        self.wait_log(a, r"%s: to=<v@far\.example>, relay=127\.0\.0\.16"
+                      r"\[127\.0\.0\.16\]:%d, .*status=sent" % (qid, port))
