@@ -68,7 +68,19 @@ enum msg_type {
 	MSG_MASTER_STOP,		/* (none): finish current work, exit */
 	MSG_SMTPD_STATUS,		/* u32 1 = busy, 0 = idle */
 	MSG_QUEUED_FLUSH,		/* (none): retry everything now */
+	MSG_MASTER_QUEUE_LIST,		/* (none), id = control client:
+					   queued answers with ENTRY frames
+					   then END, with the same id */
+	MSG_QUEUED_QUEUE_ENTRY,		/* str one line of the listing */
+	MSG_QUEUED_QUEUE_END,		/* (none) */
 };
+
+/*
+ * The control socket, relative to spool_dir: ternctl sends one request
+ * line (status, queue, flush, reload, stop) and reads until end of file;
+ * the answer's first line is "ok" or "error: reason" (master/control.c).
+ */
+#define CONTROL_SOCKET	"run/control"
 
 enum lookup_verdict {
 	LOOKUP_UNKNOWN = 0,	/* local domain, no such user: 550 5.1.1 */

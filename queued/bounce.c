@@ -185,16 +185,40 @@ human_part(struct obuf *b, const struct dsn_report *rep,
 	ob_printf(b, "\r\n");
 }
 
-/* "smtp" for a server's reply ("550 5.1.1 ..."), else our own type. */
-static const char *
-diag_type(const char *diag, const char *host)
+static int
+is_reply(const char *p)
 {
-	if (host[0] != '\0' && diag[0] >= '2' && diag[0] <= '5' &&
-	    diag[1] >= '0' && diag[1] <= '9' && diag[2] >= '0' &&
-	    diag[2] <= '9' && (diag[3] == ' ' || diag[3] == '-' ||
-	    diag[3] == '\0'))
-		return "smtp";
-	return "X-Tern";
+	return p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' &&
+	    p[2] >= '0' && p[2] <= '9' && (p[3] == ' ' || p[3] == '-' ||
+	    p[3] == '\0');
+}
+
+/*
+ * The Diagnostic-Code value: "smtp; " and the server's reply when the
+ * text holds one (as is, or inside the log form "host H said: REPLY (in
+ * reply to X command)"), else "X-Tern; " and the text.  In buf.
+ */
+static const char *
+diag_code(char *buf, size_t size, const char *diag, const char *host)
+{
+	char text[900];
+	const char *said = strstr(diag, " said: ");
+	char *tail;
+
+	clean(text, sizeof(text), diag);
+	if (host[0] != '\0' && is_reply(text)) {
+		snprintf(buf, size, "smtp; %s", text);
+		return buf;
+	}
+	if (host[0] != '\0' && said != NULL && is_reply(said + 7)) {
+		clean(text, sizeof(text), said + 7);
+		if ((tail = strstr(text, " (in reply to ")) != NULL)
+			*tail = '\0';
+		snprintf(buf, size, "smtp; %s", text);
+		return buf;
+	}
+	snprintf(buf, size, "X-Tern; %s", text);
+	return buf;
 }
 
 static void
@@ -226,9 +250,8 @@ status_part(struct obuf *b, const struct dsn_report *rep,
 		if (host[0] != '\0')
 			ob_printf(b, "Remote-MTA: dns; %s\r\n", host);
 		if (r[i].diag != NULL && r[i].diag[0] != '\0')
-			ob_printf(b, "Diagnostic-Code: %s; %s\r\n",
-			    diag_type(r[i].diag, host),
-			    clean(a, sizeof(a), r[i].diag));
+			ob_printf(b, "Diagnostic-Code: %s\r\n",
+			    diag_code(a, sizeof(a), r[i].diag, host));
 		if (r[i].last_attempt != 0)
 			ob_printf(b, "Last-Attempt-Date: %s\r\n",
 			    fmt_date(date, sizeof(date), r[i].last_attempt));

@@ -252,6 +252,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	b->rcpts = xcalloc(env.nrcpt, sizeof(*b->rcpts));
 	for (uint32_t i = 0; i < env.nrcpt; i++) {
 		b->rcpts[i].idx = i;
+		b->rcpts[i].parent = i;
 		b->rcpts[i].state = RCPT_PENDING;
 		b->rcpts[i].next_try = now;
 	}

@@ -26,6 +26,7 @@
 #include "msg.h"
 #include "privsep.h"
 #include "queue_commit.h"
+#include "queue_list.h"
 #include "queued.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -122,6 +123,10 @@ master_input(void)
 			break;
 		case MSG_QUEUED_FLUSH:
 			sched_flush();
+			break;
+		case MSG_MASTER_QUEUE_LIST:
+			if (ipc_get_end(&m) == 0)
+				queue_list_send(&master, m.id);
 			break;
 		default:
 			log_warn("unexpected message %u from ternd", m.type);

@@ -1100,7 +1100,10 @@ job_entry_names(struct sched_job *job, struct job_entry *e, char *to,
 
 	*orig = NULL;
 	if (r->kind != RCPT_KIND_ENVELOPE) {
-		sched_rcpt_display(sm, e->rcpt, to, tosize);
+		char buf[ADDR_TEXT_MAX + 2];
+
+		strlcpy(to, sched_rcpt_display(sm, e->rcpt, buf, sizeof(buf)),
+		    tosize);
 		*orig = rcpt;
 		return;
 	}

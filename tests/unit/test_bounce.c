@@ -41,14 +41,17 @@ compose(enum dsn_kind kind, int full, struct dsn_rcpt *r, size_t n)
 
 START_TEST(test_failed)
 {
-	struct dsn_rcpt r[2] = {
+	struct dsn_rcpt r[3] = {
 		{ "bad@remote.test", "rfc822;alias@client.test", "failed",
 		  "5.1.1", "mx.remote.test[127.0.0.2]:25",
 		  "550 5.1.1 no such user\r\nX-Injected: yes", 1700003000, 0 },
+		{ "said@remote.test", NULL, "failed", "5.7.1",
+		  "mx[127.0.0.2]:25", "host mx[127.0.0.2] said: 554 5.7.1 "
+		  "denied (in reply to MAIL FROM command)", 1700003000, 0 },
 		{ "slow@remote.test", NULL, "failed", "4.4.1", "none",
 		  "connect to x: Connection refused", 1700003500, 1 },
 	};
-	char *t = compose(DSN_KIND_FAILED, 0, r, 2);
+	char *t = compose(DSN_KIND_FAILED, 0, r, 3);
 
 	ck_assert_ptr_nonnull(strstr(t, "From: Mail Delivery System "
 	    "<MAILER-DAEMON@mx.test>\r\n"));
@@ -67,6 +70,8 @@ START_TEST(test_failed)
 	ck_assert_ptr_nonnull(strstr(t, "Final-Recipient: rfc822; "
 	    "slow@remote.test\r\nAction: failed\r\nStatus: 4.4.1\r\n"
 	    "Diagnostic-Code: X-Tern; connect to x: Connection refused\r\n"));
+	ck_assert_ptr_nonnull(strstr(t, "Diagnostic-Code: smtp; 554 5.7.1 "
+	    "denied\r\n"));
 	/* Hostile text stays on its line. */
 	ck_assert_ptr_null(strstr(t, "\r\nX-Injected"));
 	ck_assert_ptr_null(strstr(t, "\r\nX-Evil"));
