@@ -136,6 +136,15 @@ dest_revive_all(void)
 			}
 }
 
+/* dest_walk - every destination */
+void
+dest_walk(void (*fn)(struct dest *))
+{
+	for (size_t i = 0; i < DEST_BUCKETS; i++)
+		for (struct dest *d = buckets[i]; d != NULL; d = d->hnext)
+			fn(d);
+}
+
 /* dest_count - destinations in the table */
 size_t
 dest_count(void)

@@ -50,6 +50,8 @@ int dest_job_end(struct dest *d, int reached, uint64_t now,
     uint64_t dead_time, uint32_t limit);
 /* dest_revive_all - forget every dead mark (flush) */
 void dest_revive_all(void);
+/* dest_walk - call fn for every destination (fn must not free any) */
+void dest_walk(void (*fn)(struct dest *));
 /* dest_count - destinations known (tests, status) */
 size_t dest_count(void);
 

@@ -89,6 +89,7 @@ peer_add(int kind, int fd)
 		if (qctx.smtp != NULL)
 			qctx.smtp->dead = 1;
 		qctx.smtp = p;
+		sched_smtp_ready();
 	}
 }
 
@@ -202,14 +203,14 @@ peer_reap(void)
 			continue;
 		if (p->kind == PEER_SMTPD)
 			commit_peer_gone(p);
-		if (p == qctx.deliverd) {
+		if (p == qctx.deliverd)
 			qctx.deliverd = NULL;
-			sched_deliverd_gone();
-		}
-		if (p == qctx.smtp) {
+		if (p == qctx.smtp)
 			qctx.smtp = NULL;
-			sched_smtp_gone();
-		}
+		/* Also an agent already replaced by a newer one: its jobs
+		 * in flight will never report. */
+		if (p->kind == PEER_DELIVERD || p->kind == PEER_DELIVERD_SMTP)
+			sched_agent_gone(p);
 		if (p == qctx.lookupd)
 			qctx.lookupd = NULL;
 		TAILQ_REMOVE(&qctx.peers, p, entry);

@@ -66,6 +66,7 @@ struct sched_job {
 	int			 smtp;
 	struct sched_msg	*sm;
 	struct dest		*dest;		/* smtp jobs */
+	struct queued_peer	*peer;		/* the agent it went to */
 	double			 start;
 	uint32_t		 nentries;
 	struct job_entry	*entries;
@@ -783,6 +784,7 @@ job_start_local(struct sched_job *job, int fd)
 	}
 	m.fd = fd;
 	queued_peer_send(qctx.deliverd, &m);
+	job->peer = qctx.deliverd;
 	nlocal++;
 }
 
@@ -832,6 +834,7 @@ job_start_smtp(struct sched_job *job, int fd)
 	}
 	m.fd = fd;
 	queued_peer_send(qctx.smtp, &m);
+	job->peer = qctx.smtp;
 	job->dest->active++;
 	nsmtp++;
 }
@@ -886,13 +889,19 @@ job_submit_smtp(struct sched_job *job)
 	sched_dest_kick(d);
 }
 
-/* Start waiting jobs of d while its window and the global cap allow. */
+/*
+ * Start waiting jobs of d while its window and the global cap allow.
+ * Without an smtp deliverd they wait: ternd starts one (again) soon, and
+ * deferring them would cost a whole backoff after every restart.
+ */
 static void
 sched_dest_kick(struct dest *d)
 {
 	struct sched_job *job;
 	uint32_t limit = (uint32_t)qctx.set->smtp_destination_concurrency_limit;
 
+	if (qctx.smtp == NULL || qctx.smtp->dead)
+		return;
 	while ((job = TAILQ_FIRST(&d->waiting)) != NULL &&
 	    nsmtp < SMTP_JOBS_MAX && dest_can_start(d, limit)) {
 		TAILQ_REMOVE(&d->waiting, job, wentry);
@@ -1198,15 +1207,16 @@ sched_smtp_input(struct ipc_msg *m)
 	return job_result(job, idx, status, dsn, text, relay, flags);
 }
 
-/* The jobs in flight to a departed agent will not report: retry soon. */
-static void
-sched_agent_gone(int smtp)
+/* sched_agent_gone - the jobs in flight to a departed delivery agent
+ * will not report: their recipients are deferred */
+void
+sched_agent_gone(struct queued_peer *p)
 {
 	struct sched_job *job, *next;
 
 	for (job = LIST_FIRST(&jobs); job != NULL; job = next) {
 		next = LIST_NEXT(job, entry);
-		if (job->smtp != smtp)
+		if (job->peer != p)
 			continue;
 		/* Unreported entries defer; the site itself is not to blame.
 		 * The next pointer may be freed by a settle that starts a
@@ -1216,16 +1226,9 @@ sched_agent_gone(int smtp)
 	}
 }
 
-/* sched_deliverd_gone - the local deliverd died */
+/* sched_smtp_ready - an smtp deliverd arrived: start what waits for it */
 void
-sched_deliverd_gone(void)
+sched_smtp_ready(void)
 {
-	sched_agent_gone(0);
-}
-
-/* sched_smtp_gone - the smtp deliverd died */
-void
-sched_smtp_gone(void)
-{
-	sched_agent_gone(1);
+	dest_walk(sched_dest_kick);
 }

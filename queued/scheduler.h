@@ -62,10 +62,11 @@ int sched_timeout_ms(void);
 int sched_deliverd_input(struct ipc_msg *m);
 /* sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd */
 int sched_smtp_input(struct ipc_msg *m);
-/* sched_deliverd_gone - local deliverd died: its jobs' recipients wait */
-void sched_deliverd_gone(void);
-/* sched_smtp_gone - smtp deliverd died: its jobs' recipients wait */
-void sched_smtp_gone(void);
+/* sched_smtp_ready - an smtp deliverd is connected: start waiting jobs */
+void sched_smtp_ready(void);
+/* sched_agent_gone - a delivery agent's channel closed: its jobs defer */
+struct queued_peer;
+void sched_agent_gone(struct queued_peer *p);
 /* sched_flush - make every waiting recipient due now, revive dead sites */
 void sched_flush(void);
 /* sched_after_sync - unlink the files of messages removed from the

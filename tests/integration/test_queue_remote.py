@@ -104,13 +104,16 @@ class TestBounce(RemoteCase):
     def test_550_one_of_three(self):
         sink = self.sink()
         sink.rcpt_replies["bad@remote.test"] = "550 5.1.1 no such user here"
-        inst = self.remote_instance(sink.port)
+        inst = self.remote_instance(
+            sink.port, notify_classes="bounce, resource, software",
+            aliases={"postmaster": "carol"})
         qid = self.send(inst, ["good1@remote.test", "bad@remote.test",
                                "good2@remote.test"])
         sink.wait_messages(1, timeout=20)
         inst.wait_for_delivery("alice", 1, timeout=20)
         inst.wait_queue_empty(10)
         time.sleep(1)
+        self.assertEqual(len(sink.messages), 1)
         self.assertEqual(sorted(sink.recipients()),
                          ["good1@remote.test", "good2@remote.test"])
         notes = self.notices(inst, "alice")
@@ -140,6 +143,9 @@ class TestBounce(RemoteCase):
         self.assertNotIn("body line", parts[2].get_payload())
         self.assertRegex(inst.log(), r"%s: sender non-delivery "
                          r"notification: \w+" % qid)
+        # notify_classes has "bounce": the postmaster gets a copy.
+        inst.wait_for_delivery("carol", 1, timeout=10)
+        self.assertEqual(inst.all_delivered(), {"alice": 1, "carol": 1})
 
     def test_expiry_after_delay_warning(self):
         port = free_port("127.0.0.2")    # nothing listens there
