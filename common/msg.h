@@ -83,6 +83,11 @@ enum msg_type {
 	MSG_MASTER_BUSY_MODE,		/* u32 1 = the pool is full: answer
 					   421 4.3.2 to every connection,
 					   0 = stand by (busy responder only) */
+	MSG_MASTER_QUEUE_LIST,		/* (none), id = control client:
+					   queued answers with ENTRY frames
+					   then END, with the same id */
+	MSG_QUEUED_QUEUE_ENTRY,		/* str one line of the listing */
+	MSG_QUEUED_QUEUE_END,		/* (none) */
 };
 
 /* MSG_SMTPD_CLIENT_CONNECT flags */
@@ -95,6 +100,13 @@ enum client_verdict {
 	CLIENT_DENY_CONCURRENCY = 1,	/* smtpd_client_connection_limit */
 	CLIENT_DENY_RATE = 2,		/* smtpd_client_connection_rate_limit */
 };
+
+/*
+ * The control socket, relative to spool_dir: ternctl sends one request
+ * line (status, queue, flush, reload, stop) and reads until end of file;
+ * the answer's first line is "ok" or "error: reason" (master/control.c).
+ */
+#define CONTROL_SOCKET	"run/control"
 
 enum lookup_verdict {
 	LOOKUP_UNKNOWN = 0,	/* local domain, no such user: 550 5.1.1 */

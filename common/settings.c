@@ -27,11 +27,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "log.h"
 #include "settings.h"
 #include "xmalloc.h"
 
 _Static_assert(sizeof(enum bare_newline_mode) == sizeof(int),
+    "enum settings are stored through int pointers");
+_Static_assert(sizeof(enum smtp_tls_level) == sizeof(int),
     "enum settings are stored through int pointers");
 
 #define MINUTE	60L
@@ -46,8 +49,14 @@ static int check_listen(const char *, char *, size_t);
 static int check_network(const char *, char *, size_t);
 static int check_network_or_mynetworks(const char *, char *, size_t);
 static int check_username(const char *, char *, size_t);
+static int check_notify_class(const char *, char *, size_t);
+static int check_dns_server(const char *, char *, size_t);
+static int check_relayhost(const char *, char *, size_t);
+static int parse_port(const char *, char *, size_t);
 
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
+static const char *const tls_level_words[] = { "none", "may", "encrypt",
+    NULL };
 
 #define OFF(f)	offsetof(struct settings, f)
 
@@ -236,6 +245,17 @@ static const struct setting_def settings_defs[] = {
 	{ "local_delivery_limit", SETTING_INT, OFF(local_delivery_limit), "10",
 	  "Most local deliveries running at once",
 	  1, 1000, NULL, NULL },
+	{ "smtp_destination_concurrency_limit", SETTING_INT,
+	  OFF(smtp_destination_concurrency_limit), "20",
+	  "Most deliveries to one remote destination at once; the number "
+	  "starts low and grows while deliveries succeed",
+	  1, 1000, NULL, NULL },
+	{ "notify_classes", SETTING_LIST, OFF(notify_classes),
+	  "resource, software",
+	  "Problems reported to the postmaster: bounce (a copy of every "
+	  "bounce), 2bounce (undeliverable bounces), delay, resource, "
+	  "software",
+	  0, 0, NULL, check_notify_class },
 	{ "shutdown_timeout", SETTING_DURATION, OFF(shutdown_timeout), "30s",
 	  "Time ternd waits for its children to exit before killing them",
 	  1, HOUR, NULL, NULL },
@@ -243,6 +263,78 @@ static const struct setting_def settings_defs[] = {
 	  OFF(daemon_restart_backoff_max), "60s",
 	  "Longest wait before ternd restarts a child that keeps dying",
 	  1, HOUR, NULL, NULL },
+	{ "smtp_destination_recipient_limit", SETTING_INT,
+	  OFF(smtp_destination_recipient_limit), "50",
+	  "Most recipients sent to a remote destination in one transaction",
+	  1, 100000, NULL, NULL },
+	{ "smtp_mx_address_limit", SETTING_INT, OFF(smtp_mx_address_limit),
+	  "5",
+	  "Most server addresses tried for one delivery to a remote domain",
+	  1, 100, NULL, NULL },
+	{ "dns_servers", SETTING_LIST, OFF(dns_servers), "",
+	  "Name servers (ip or ip:port) used instead of /etc/resolv.conf",
+	  0, 0, NULL, check_dns_server },
+	{ "smtp_port", SETTING_INT, OFF(smtp_port), "25",
+	  "TCP port of the mail servers that remote mail is delivered to",
+	  1, 65535, NULL, NULL },
+	{ "relayhost", SETTING_STRING, OFF(relayhost), "",
+	  "Smarthost for all non-local mail ([host]:port or a domain); "
+	  "empty means deliver directly",
+	  0, 300, NULL, check_relayhost },
+	{ "smtp_tls_security_level", SETTING_ENUM,
+	  OFF(smtp_tls_security_level), "may",
+	  "TLS for remote delivery: none, may (opportunistic) or encrypt",
+	  0, 0, tls_level_words, NULL },
+	{ "smtp_connection_reuse_time", SETTING_DURATION,
+	  OFF(smtp_connection_reuse_time), "300s",
+	  "How long an idle connection to a remote server is kept for reuse",
+	  0, HOUR, NULL, NULL },
+	{ "smtp_connection_limit", SETTING_INT, OFF(smtp_connection_limit),
+	  "100",
+	  "Most connections to remote servers open at once, over all "
+	  "destinations",
+	  1, 10000, NULL, NULL },
+	{ "smtp_connect_timeout", SETTING_DURATION, OFF(smtp_connect_timeout),
+	  "30s",
+	  "Time allowed to connect to a remote server",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_helo_timeout", SETTING_DURATION, OFF(smtp_helo_timeout),
+	  "300s",
+	  "Time allowed for the greeting and the EHLO or HELO reply",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_mail_timeout", SETTING_DURATION, OFF(smtp_mail_timeout),
+	  "300s",
+	  "Time allowed for the reply to MAIL FROM",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_rcpt_timeout", SETTING_DURATION, OFF(smtp_rcpt_timeout),
+	  "300s",
+	  "Time allowed for the reply to each RCPT TO",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_data_init_timeout", SETTING_DURATION,
+	  OFF(smtp_data_init_timeout), "120s",
+	  "Time allowed for the reply to DATA",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_data_xfer_timeout", SETTING_DURATION,
+	  OFF(smtp_data_xfer_timeout), "180s",
+	  "Time allowed for each write of message data",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_data_done_timeout", SETTING_DURATION,
+	  OFF(smtp_data_done_timeout), "600s",
+	  "Time allowed for the reply to the final dot",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_quit_timeout", SETTING_DURATION, OFF(smtp_quit_timeout),
+	  "300s",
+	  "Time allowed for the reply to QUIT and RSET",
+	  1, HOUR, NULL, NULL },
+	{ "smtp_sasl_password_maps", SETTING_LIST,
+	  OFF(smtp_sasl_password_maps), "",
+	  "Maps of relay host to user:password for client AUTH, "
+	  "compiled by ternmap",
+	  0, 0, NULL, check_abspath },
+	{ "smtp_helo_name", SETTING_STRING, OFF(smtp_helo_name),
+	  "$myhostname",
+	  "Host name sent in EHLO and HELO to remote servers",
+	  1, 253, NULL, check_hostname },
 };
 
 #define NSETTINGS	(sizeof(settings_defs) / sizeof(settings_defs[0]))
@@ -542,6 +634,21 @@ bad:
 	return -1;
 }
 
+/* check_notify_class - one of the notify_classes words */
+static int
+check_notify_class(const char *v, char *err, size_t errsize)
+{
+	static const char *const words[] = { "bounce", "2bounce", "delay",
+	    "resource", "software", "policy", "protocol", NULL };
+
+	for (size_t i = 0; words[i] != NULL; i++)
+		if (strcmp(v, words[i]) == 0)
+			return 0;
+	snprintf(err, errsize, "expected bounce, 2bounce, delay, resource, "
+	    "software, policy or protocol");
+	return -1;
+}
+
 /* check_listen - an entry settings_listen_parse() accepts */
 static int
 check_listen(const char *v, char *err, size_t errsize)
@@ -555,6 +662,61 @@ check_listen(const char *v, char *err, size_t errsize)
 		return -1;
 	}
 	return 0;
+}
+
+/* check_dns_server - an entry dns_server_parse() accepts */
+static int
+check_dns_server(const char *v, char *err, size_t errsize)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (dns_server_parse(v, &ss, &len) < 0) {
+		snprintf(err, errsize, "expected an IP address, ip:port or "
+		    "[ipv6]:port");
+		return -1;
+	}
+	return 0;
+}
+
+/* check_relayhost - "", "[host]", "[host]:port", "domain", "domain:port" */
+static int
+check_relayhost(const char *v, char *err, size_t errsize)
+{
+	char host[300], port[8], *colon;
+	struct in6_addr a6;
+	size_t len = strlen(v);
+
+	if (len == 0)
+		return 0;
+	if (len >= sizeof(host))
+		goto bad;
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+
+		if (close == NULL || close == v + 1)
+			goto bad;
+		memcpy(host, v + 1, (size_t)(close - v - 1));
+		host[close - v - 1] = '\0';
+		if (close[1] != '\0' && (close[1] != ':' ||
+		    parse_port(close + 2, port, sizeof(port)) < 0))
+			goto bad;
+		if (inet_pton(AF_INET6, host, &a6) == 1 ||
+		    inet_pton(AF_INET, host, &a6) == 1)
+			return 0;
+		return check_hostname(host, err, errsize);
+	}
+	strlcpy(host, v, sizeof(host));
+	if ((colon = strchr(host, ':')) != NULL) {
+		*colon = '\0';
+		if (parse_port(colon + 1, port, sizeof(port)) < 0)
+			goto bad;
+	}
+	return check_hostname(host, err, errsize);
+bad:
+	snprintf(err, errsize, "expected [host]:port, [host], domain or "
+	    "domain:port");
+	return -1;
 }
 
 /* parse_port - 1-65535 in decimal; canonical text into port */

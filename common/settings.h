@@ -34,6 +34,12 @@ enum bare_newline_mode {
 	BARE_NEWLINE_REJECT = 1,
 };
 
+enum smtp_tls_level {
+	SMTP_TLS_NONE = 0,	/* never STARTTLS */
+	SMTP_TLS_MAY = 1,	/* STARTTLS when offered; plaintext otherwise */
+	SMTP_TLS_ENCRYPT = 2,	/* TLS or no delivery (defer) */
+};
+
 /* The effective configuration.  Strings and lists are owned. */
 struct settings {
 	char			*myhostname;
@@ -81,8 +87,29 @@ struct settings {
 	long			 bounce_queue_lifetime;	/* seconds */
 	long			 delay_warning_time;	/* seconds, 0 = off */
 	long			 local_delivery_limit;
+	long			 smtp_destination_concurrency_limit;
+	struct strlist		 notify_classes;
 	long			 shutdown_timeout;	/* seconds */
 	long			 daemon_restart_backoff_max; /* seconds */
+	/* smtp transport (deliverd -t smtp) */
+	long			 smtp_destination_recipient_limit;
+	long			 smtp_mx_address_limit;
+	struct strlist		 dns_servers;	/* "ip[:port]" */
+	long			 smtp_port;
+	char			*relayhost;
+	enum smtp_tls_level	 smtp_tls_security_level;
+	long			 smtp_connection_reuse_time;	/* seconds */
+	long			 smtp_connection_limit;
+	long			 smtp_connect_timeout;		/* seconds */
+	long			 smtp_helo_timeout;
+	long			 smtp_mail_timeout;
+	long			 smtp_rcpt_timeout;
+	long			 smtp_data_init_timeout;
+	long			 smtp_data_xfer_timeout;
+	long			 smtp_data_done_timeout;
+	long			 smtp_quit_timeout;
+	struct strlist		 smtp_sasl_password_maps;
+	char			*smtp_helo_name;
 };
 
 enum setting_type {

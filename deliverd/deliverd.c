@@ -1,6 +1,8 @@
 /*
  * deliverd - the delivery process; this file is its main loop for the
- * local transport ("tern-deliverd -t local").
+ * local transport ("tern-deliverd -t local"); "-t smtp" hands over to
+ * transport_smtp.c, which has its own loop (connection processes instead
+ * of per-recipient delivery children).
  *
  * ternd starts it with its channel to ternd on fd 3 and to queued on fd 4.
  * queued sends jobs (a message file and its local recipients); deliverd
@@ -33,6 +35,7 @@
 #include "qid.h"
 #include "settings.h"
 #include "transport_local.h"
+#include "transport_smtp.h"
 #include "xmalloc.h"
 
 #define DELIVERD_QID_MAX	64
@@ -559,6 +562,8 @@ int
 main(int argc, char **argv)
 {
 	daemon_init(argc, argv, "deliverd", &opts, &settings);
+	if (opts.transport != NULL && strcmp(opts.transport, "smtp") == 0)
+		return transport_smtp_main(&opts, &settings);
 	if (opts.transport != NULL && strcmp(opts.transport, "local") != 0)
 		fatalx("transport %s is not served by this program",
 		    opts.transport);

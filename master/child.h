@@ -13,7 +13,8 @@
 enum child_kind {
 	CHILD_LOOKUPD = 0,
 	CHILD_QUEUED,
-	CHILD_DELIVERD,
+	CHILD_DELIVERD,		/* tern-deliverd -t local */
+	CHILD_DELIVERD_SMTP,	/* tern-deliverd -t smtp */
 	CHILD_SMTPD,
 	CHILD_KINDS
 };

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "control.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
@@ -231,9 +232,9 @@ child_argv(enum child_kind kind, int busy_responder)
 		if (busy_responder)
 			argv[n++] = "-b";
 	}
-	if (kind == CHILD_DELIVERD) {
+	if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP) {
 		argv[n++] = "-t";
-		argv[n++] = "local";
+		argv[n++] = kind == CHILD_DELIVERD ? "local" : "smtp";
 	}
 	argv[n] = NULL;
 	return argv;
@@ -292,7 +293,8 @@ spawn_as(enum child_kind kind, int busy_responder)
 		fds[nfds++] = ctl[1];
 		for (int i = 0; i < nlisteners; i++)
 			fds[nfds++] = listeners[i].fd;
-	} else if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD) {
+	} else if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD ||
+	    kind == CHILD_DELIVERD_SMTP) {
 		if (channel(q) < 0)
 			goto fail;
 		fds[nfds++] = q[1];
@@ -338,6 +340,10 @@ spawn_as(enum child_kind kind, int busy_responder)
 	case CHILD_DELIVERD:
 		singletons[kind] = c;
 		give_peer(singletons[CHILD_QUEUED], PEER_DELIVERD, q[0]);
+		break;
+	case CHILD_DELIVERD_SMTP:
+		singletons[kind] = c;
+		give_peer(singletons[CHILD_QUEUED], PEER_DELIVERD_SMTP, q[0]);
 		break;
 	case CHILD_QUEUED:
 		singletons[kind] = c;
@@ -487,7 +493,7 @@ supervise(void)
 
 	if (stopping)
 		return;
-	for (int k = CHILD_LOOKUPD; k <= CHILD_DELIVERD; k++)
+	for (int k = CHILD_LOOKUPD; k <= CHILD_DELIVERD_SMTP; k++)
 		if (singletons[k] == NULL && now >= restart_at[k])
 			spawn((enum child_kind)k);
 	if (singletons[CHILD_QUEUED] == NULL || singletons[CHILD_LOOKUPD] == NULL)
@@ -563,6 +569,8 @@ client_connect(struct child *c, struct ipc_msg *m)
 	return 0;
 }
 
+static int control_queue_input(struct ipc_msg *);
+
 static void
 child_input(struct child *c)
 {
@@ -581,6 +589,10 @@ child_input(struct child *c)
 		return;
 	}
 	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
+		if (c->kind == CHILD_QUEUED && control_queue_input(&m) == 0) {
+			ipc_msg_free(&m);
+			continue;
+		}
 		if (c->kind == CHILD_SMTPD && !c->responder &&
 		    m.type == MSG_SMTPD_STATUS &&
 		    ipc_get_u32(&m, &busy) == 0 && ipc_get_end(&m) == 0) {
@@ -712,6 +724,86 @@ handle_signals(void)
 	}
 }
 
+/* --- the control socket (ternctl) ------------------------------------- */
+
+/* A listing frame from queued: 0 when it was one, -1 otherwise. */
+static int
+control_queue_input(struct ipc_msg *m)
+{
+	char line[2048];
+
+	if (m->type == MSG_QUEUED_QUEUE_ENTRY &&
+	    ipc_get_str(m, line, sizeof(line)) == 0 && ipc_get_end(m) == 0) {
+		control_queue_line(m->id, line);
+		return 0;
+	}
+	if (m->type == MSG_QUEUED_QUEUE_END && ipc_get_end(m) == 0) {
+		control_queue_end(m->id);
+		return 0;
+	}
+	return -1;
+}
+
+static void
+ctl_flush(void)
+{
+	if (singletons[CHILD_QUEUED] != NULL)
+		send_simple(singletons[CHILD_QUEUED], MSG_QUEUED_FLUSH);
+}
+
+static void
+ctl_reload(void)
+{
+	if (!stopping)
+		reload();
+}
+
+static void
+ctl_stop(void)
+{
+	begin_stop();
+}
+
+static void
+ctl_status(char *buf, size_t size)
+{
+	struct child *c;
+	int smtpd = 0, busy = 0;
+	size_t len;
+
+	snprintf(buf, size, "ternd pid %ld %s, configuration %s\n",
+	    (long)getpid(), stopping ? "stopping" : "running", config_path);
+	TAILQ_FOREACH(c, &children, entry) {
+		len = strlen(buf);
+		if (c->kind == CHILD_SMTPD) {
+			smtpd++;
+			busy += c->busy;
+			continue;
+		}
+		snprintf(buf + len, size - len, "tern-%s pid %ld\n",
+		    child_name(c->kind), (long)c->pid);
+	}
+	len = strlen(buf);
+	snprintf(buf + len, size - len, "tern-smtpd %d processes, %d busy\n",
+	    smtpd, busy);
+}
+
+static int
+ctl_queue_list(uint32_t client)
+{
+	struct ipc_msg m;
+
+	if (singletons[CHILD_QUEUED] == NULL)
+		return -1;
+	ipc_msg_init(&m, MSG_MASTER_QUEUE_LIST, client);
+	ipc_conn_queue(&singletons[CHILD_QUEUED]->conn, &m);
+	return 0;
+}
+
+static const struct control_ops control_ops = {
+	ctl_flush, ctl_reload, ctl_stop, ctl_status, ctl_queue_list
+};
+
 static void
 main_loop(void)
 {
@@ -722,7 +814,7 @@ main_loop(void)
 
 	for (;;) {
 		struct child *c;
-		size_t n = 1;
+		size_t n = 1, nctl;
 		time_t now = time(NULL);
 
 		handle_signals();
@@ -742,6 +834,7 @@ main_loop(void)
 				c->retired = 1;
 		TAILQ_FOREACH(c, &children, entry)
 			n++;
+		n += control_pollfds();
 		if (n > cap) {
 			cap = n * 2;
 			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
@@ -756,11 +849,13 @@ main_loop(void)
 			    (ipc_conn_pending(&c->conn) ? POLLOUT : 0);
 			map[n++] = c;
 		}
-		if (poll(pfd, (nfds_t)n, 1000) < 0 && errno != EINTR)
+		nctl = control_fill(pfd + n);
+		if (poll(pfd, (nfds_t)(n + nctl), 1000) < 0 && errno != EINTR)
 			fatal("poll");
 		for (size_t i = 1; i < n; i++)
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 				child_input(map[i]);
+		control_events(pfd + n, nctl);
 	}
 	free(pfd);
 	free(map);
@@ -849,6 +944,7 @@ main(int argc, char **argv)
 	pidfile_write(pfh);
 	signals_setup();
 	master_clients_init(&clients, CLIENT_TABLE_MAX, arc4random());
+	control_open(set.spool_dir, &control_ops);
 	for (int i = 0; i < nlisteners; i++)
 		log_info("listening on %s (%s)", listeners[i].where,
 		    listeners[i].kind);
@@ -857,7 +953,9 @@ main(int argc, char **argv)
 	spawn(CHILD_LOOKUPD);
 	spawn(CHILD_QUEUED);
 	spawn(CHILD_DELIVERD);
+	spawn(CHILD_DELIVERD_SMTP);
 	main_loop();
+	control_close();
 	pidfile_remove(pfh);
 	log_info("daemon stopped");
 	return 0;

@@ -93,6 +93,27 @@ open_drop(struct open_msg *om, int unlink_file)
 	free(om);
 }
 
+/* commit_create_file - a new, empty message file under a new queue ID */
+int
+commit_create_file(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	int fd = -1;
+
+	path[0] = '\0';
+	/* A queue ID already in use (clock stepped back) just takes the
+	 * next one: O_EXCL decides. */
+	for (int tries = 0; tries < 100 && fd < 0; tries++) {
+		qid_new(qid, qidsize);
+		if (spool_msg_path(qctx.spool, qid, path, pathsize) < 0)
+			break;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
 /* commit_open - create a new message file and pass it to smtpd */
 void
 commit_open(struct queued_peer *p, struct ipc_msg *m)
@@ -106,18 +127,7 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 		p->dead = 1;
 		return;
 	}
-	/* A queue ID already in use (clock stepped back) just takes the
-	 * next one: O_EXCL decides. */
-	for (int tries = 0; tries < 100 && fd < 0; tries++) {
-		qid_new(qid, sizeof(qid));
-		if (spool_msg_path(qctx.spool, qid, path,
-		    sizeof(path)) < 0)
-			break;
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
+	fd = commit_create_file(qid, sizeof(qid), path, sizeof(path));
 	if (fd < 0 || (sendfd = dup(fd)) < 0) {
 		log_warn("cannot create queue file %s: %s", path,
 		    strerror(errno));
@@ -242,6 +252,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	b->rcpts = xcalloc(env.nrcpt, sizeof(*b->rcpts));
 	for (uint32_t i = 0; i < env.nrcpt; i++) {
 		b->rcpts[i].idx = i;
+		b->rcpts[i].parent = i;
 		b->rcpts[i].state = RCPT_PENDING;
 		b->rcpts[i].next_try = now;
 	}

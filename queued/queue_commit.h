@@ -22,6 +22,12 @@ void commit_peer_gone(struct queued_peer *p);
  * the messages to the scheduler.
  */
 void commit_flush_batch(void);
+/*
+ * commit_create_file - create SPOOL/msg/X/QID (O_EXCL, 0600) under a new
+ * queue ID, written to qid and path; the read-write descriptor, or -1.
+ */
+int commit_create_file(char *qid, size_t qidsize, char *path,
+    size_t pathsize);
 /* commit_pending - true when a batch awaits commit_flush_batch() */
 int commit_pending(void);
 

@@ -16,7 +16,7 @@
 #include "queue_store.h"
 
 #define QUEUE_MSG_REC_VERSION	1
-#define QUEUE_RCPT_REC_VERSION	1
+#define QUEUE_RCPT_REC_VERSION	2
 
 /* queue_put_str - a fixed-size member, bounded even if unterminated */
 static void
@@ -68,7 +68,7 @@ queue_msg_rec_decode(const unsigned char *p, size_t len,
 	    ipc_get_u32(&m, &r->nrcpt) < 0 ||
 	    ipc_get_u32(&m, &r->flags) < 0 || ipc_get_end(&m) < 0)
 		return -1;
-	if (r->qid[0] == '\0' || (r->flags & ~(uint32_t)QMSG_F_WARNED))
+	if (r->qid[0] == '\0' || (r->flags & ~(uint32_t)QMSG_F_ALL))
 		return -1;
 	return 0;
 }
@@ -89,6 +89,10 @@ queue_rcpt_rec_encode(const struct queue_rcpt_rec *r, unsigned char **out,
 	ipc_put_u64(&m, r->last_try);
 	queue_put_str(&m, r->dsn, sizeof(r->dsn));
 	queue_put_str(&m, r->last_error, sizeof(r->last_error));
+	ipc_put_u32(&m, r->kind);
+	ipc_put_u32(&m, r->parent);
+	queue_put_str(&m, r->addr, sizeof(r->addr));
+	queue_put_str(&m, r->relay, sizeof(r->relay));
 	*out = m.data;
 	*len = m.len;
 }
@@ -103,17 +107,26 @@ queue_rcpt_rec_decode(const unsigned char *p, size_t len,
 
 	memset(r, 0, sizeof(*r));
 	queue_rec_view(&m, p, len);
-	if (ipc_get_u8(&m, &version) < 0 || version != QUEUE_RCPT_REC_VERSION)
+	if (ipc_get_u8(&m, &version) < 0 || version < 1 ||
+	    version > QUEUE_RCPT_REC_VERSION)
 		return -1;
 	if (ipc_get_u32(&m, &r->idx) < 0 || ipc_get_u32(&m, &r->state) < 0 ||
 	    ipc_get_u32(&m, &r->attempts) < 0 ||
 	    ipc_get_u64(&m, &r->next_try) < 0 ||
 	    ipc_get_u64(&m, &r->last_try) < 0 ||
 	    ipc_get_str(&m, r->dsn, sizeof(r->dsn)) < 0 ||
-	    ipc_get_str(&m, r->last_error, sizeof(r->last_error)) < 0 ||
-	    ipc_get_end(&m) < 0)
+	    ipc_get_str(&m, r->last_error, sizeof(r->last_error)) < 0)
 		return -1;
-	if (r->state > RCPT_FAILED)
+	r->parent = r->idx;
+	if (version >= 2 && (ipc_get_u32(&m, &r->kind) < 0 ||
+	    ipc_get_u32(&m, &r->parent) < 0 ||
+	    ipc_get_str(&m, r->addr, sizeof(r->addr)) < 0 ||
+	    ipc_get_str(&m, r->relay, sizeof(r->relay)) < 0))
+		return -1;
+	if (ipc_get_end(&m) < 0 || r->state > RCPT_EXPANDED ||
+	    r->kind > RCPT_KIND_REMOTE ||
+	    (r->kind == RCPT_KIND_ENVELOPE) != (r->parent == r->idx) ||
+	    (r->kind != RCPT_KIND_ENVELOPE && r->addr[0] == '\0'))
 		return -1;
 	return 0;
 }

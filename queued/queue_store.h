@@ -20,9 +20,20 @@ enum rcpt_state {
 	RCPT_PENDING = 0,	/* waiting for (another) delivery attempt */
 	RCPT_DELIVERED = 1,	/* done: delivered */
 	RCPT_FAILED = 2,	/* done: permanent failure, bounce owed/sent */
+	RCPT_EXPANDED = 3,	/* done: replaced by added recipients */
+};
+
+/* What an index-only (added) recipient is; see queue_rcpt_rec.kind. */
+enum rcpt_kind {
+	RCPT_KIND_ENVELOPE = 0,	/* the envelope's recipient idx */
+	RCPT_KIND_LOCAL = 1,	/* alias target: addr is a mailbox user */
+	RCPT_KIND_REMOTE = 2,	/* alias target: addr is a remote address */
 };
 
 #define QMSG_F_WARNED	0x1	/* delay warning sent */
+#define QMSG_F_2BOUNCE	0x2	/* a double-bounce notice to the postmaster:
+				   its own failure is dropped */
+#define QMSG_F_ALL	(QMSG_F_WARNED | QMSG_F_2BOUNCE)
 
 struct queue_msg_rec {
 	char		qid[QID_MAX];
@@ -39,6 +50,14 @@ struct queue_rcpt_rec {
 	uint64_t	last_try;
 	char		dsn[16];	/* last status "x.y.z" or "" */
 	char		last_error[512];
+	/* Since record version 2.  The envelope is immutable, so a
+	 * recipient added by alias expansion carries its own address here;
+	 * parent names the envelope recipient it came from (for ORCPT and
+	 * NOTIFY).  Version 1 records decode as kind ENVELOPE, parent idx. */
+	uint32_t	kind;		/* enum rcpt_kind */
+	uint32_t	parent;
+	char		addr[ADDR_TEXT_MAX];
+	char		relay[256];	/* last "host[ip]:port", or "" */
 };
 
 /*

@@ -26,6 +26,7 @@
 #include "msg.h"
 #include "privsep.h"
 #include "queue_commit.h"
+#include "queue_list.h"
 #include "queued.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -84,6 +85,11 @@ peer_add(int kind, int fd)
 		if (qctx.deliverd != NULL)
 			qctx.deliverd->dead = 1;
 		qctx.deliverd = p;
+	} else if (kind == PEER_DELIVERD_SMTP) {
+		if (qctx.smtp != NULL)
+			qctx.smtp->dead = 1;
+		qctx.smtp = p;
+		sched_smtp_ready();
 	}
 }
 
@@ -103,7 +109,8 @@ master_input(void)
 		case MSG_MASTER_PEER:
 			if (ipc_get_u32(&m, &kind) == 0 && ipc_get_end(&m) == 0 &&
 			    m.fd >= 0 && (kind == PEER_SMTPD ||
-			    kind == PEER_LOOKUPD || kind == PEER_DELIVERD))
+			    kind == PEER_LOOKUPD || kind == PEER_DELIVERD ||
+			    kind == PEER_DELIVERD_SMTP))
 				peer_add((int)kind, ipc_msg_take_fd(&m));
 			else
 				log_warn("malformed peer message from ternd");
@@ -117,6 +124,10 @@ master_input(void)
 			break;
 		case MSG_QUEUED_FLUSH:
 			sched_flush();
+			break;
+		case MSG_MASTER_QUEUE_LIST:
+			if (ipc_get_end(&m) == 0)
+				queue_list_send(&master, m.id);
 			break;
 		default:
 			log_warn("unexpected message %u from ternd", m.type);
@@ -146,10 +157,16 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
 		if (sched_deliverd_input(m) == 0)
 			return;
+	} else if (p->kind == PEER_DELIVERD_SMTP && p == qctx.smtp &&
+	    (m->type == MSG_DELIVERD_SMTP_RESULT ||
+	    m->type == MSG_DELIVERD_SMTP_DONE)) {
+		if (sched_smtp_input(m) == 0)
+			return;
 	}
 	log_warn("malformed or unexpected message %u from %s; disconnecting",
 	    m->type, p->kind == PEER_SMTPD ? "smtpd" : p->kind ==
-	    PEER_DELIVERD ? "deliverd" : "lookupd");
+	    PEER_DELIVERD ? "deliverd" : p->kind == PEER_DELIVERD_SMTP ?
+	    "smtp deliverd" : "lookupd");
 	p->dead = 1;
 }
 
@@ -186,10 +203,14 @@ peer_reap(void)
 			continue;
 		if (p->kind == PEER_SMTPD)
 			commit_peer_gone(p);
-		if (p == qctx.deliverd) {
+		if (p == qctx.deliverd)
 			qctx.deliverd = NULL;
-			sched_deliverd_gone();
-		}
+		if (p == qctx.smtp)
+			qctx.smtp = NULL;
+		/* Also an agent already replaced by a newer one: its jobs
+		 * in flight will never report. */
+		if (p->kind == PEER_DELIVERD || p->kind == PEER_DELIVERD_SMTP)
+			sched_agent_gone(p);
 		if (p == qctx.lookupd)
 			qctx.lookupd = NULL;
 		TAILQ_REMOVE(&qctx.peers, p, entry);

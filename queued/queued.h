@@ -34,6 +34,7 @@ struct queued_ctx {
 	int			 store_dirty;	/* changes await queue_store_sync */
 	struct queued_peer	*lookupd;	/* NULL until ternd sends one */
 	struct queued_peer	*deliverd;	/* NULL until ternd sends one */
+	struct queued_peer	*smtp;		/* the smtp deliverd, or NULL */
 	struct queued_peer_list	 peers;
 };
 

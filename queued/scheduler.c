@@ -4,17 +4,28 @@
  * Each message in the queue has one entry here with the index records of
  * its recipients.  A message waits in a binary min-heap keyed by the time
  * its earliest pending recipient is due.  When it is due, its recipients
- * are resolved through lookupd and handed to deliverd as one job; while
- * the job runs the message is out of the heap.  Every result is written
- * to the index before the message goes back to waiting; a message whose
- * recipients are all done leaves the index first and loses its file only
- * after that removal is durable (sched_after_sync), so a crash in between
- * leaves an orphan file, which the next start removes, never an index
- * record without its file.
+ * are resolved through lookupd: local ones go to the local deliverd as one
+ * job; remote ones are grouped by next hop into smtp jobs (at most
+ * smtp_destination_recipient_limit recipients each) that start when their
+ * destination's concurrency window has room (destination.c).  An alias
+ * with several targets, or with a remote one, becomes real recipients in
+ * the index, each tracked and retried on its own.  While any job of a
+ * message runs or waits, the message is out of the heap.
+ *
+ * Every result is written to the index before the message goes back to
+ * waiting.  A permanent failure (or an expiry) is stored only after the
+ * notice to the sender is durably queued (notice.c), so a crash can send a
+ * bounce twice but never lose one.  A message whose recipients are all
+ * done leaves the index first and loses its file only after that removal
+ * is durable (sched_after_sync), so a crash in between leaves an orphan
+ * file, which the next start removes, never an index record without its
+ * file.
  */
 #include "config.h"
 
 #include <sys/queue.h>
+#include <sys/stat.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -25,9 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "destination.h"
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
+#include "notice.h"
 #include "queued.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -35,43 +48,48 @@
 
 #define RESOLVE_TIMEOUT_MS	(30 * 1000)
 #define MAX_TARGETS		1000
-
-struct sched_msg {
-	struct queue_msg_rec	 rec;
-	struct queue_rcpt_rec	*rcpts;
-	double			 commit_time;	/* 0 when unknown */
-	uint32_t		 npending;
-	uint64_t		 due;
-	size_t			 heap_idx;	/* SIZE_MAX when not in the heap */
-	int			 in_job;
-};
+#define SMTP_JOBS_MAX		200	/* smtp jobs in flight, all sites */
 
 struct job_entry {
-	uint32_t	rcpt;		/* index into the message's rcpts */
-	char		target[ADDR_TEXT_MAX];	/* mailbox user */
+	uint32_t	rcpt;		/* index into the message's recipients */
+	char		target[ADDR_TEXT_MAX];	/* mailbox user, or address */
 	int		have;		/* a result arrived */
 	uint32_t	status;
+	uint32_t	flags;		/* DELIVERD_F_* */
 	char		dsn[16];
 	char		text[512];
+	char		relay[256];
 };
 
 struct sched_job {
 	uint32_t		 id;
+	int			 smtp;
 	struct sched_msg	*sm;
+	struct dest		*dest;		/* smtp jobs */
+	struct queued_peer	*peer;		/* the agent it went to */
 	double			 start;
-	struct envelope		 env;
 	uint32_t		 nentries;
 	struct job_entry	*entries;
-	LIST_ENTRY(sched_job)	 entry;
+	LIST_ENTRY(sched_job)	 entry;		/* in flight */
+	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
+};
+
+struct resolved {
+	uint32_t	kind;		/* enum resolve_kind */
+	char		target[ADDR_TEXT_MAX];
 };
 
 static struct sched_msg **heap;
 static size_t heap_len, heap_cap;
 static size_t nmessages;
+static TAILQ_HEAD(, sched_msg) all_msgs = TAILQ_HEAD_INITIALIZER(all_msgs);
 static LIST_HEAD(, sched_job) jobs = LIST_HEAD_INITIALIZER(jobs);
-static uint32_t njobs, next_job_id;
+static uint32_t nlocal, nsmtp, next_job_id;
 static char **unlink_list;
 static size_t nunlink, unlink_cap;
+
+static void sched_job_done(struct sched_job *, int);
+static void sched_dest_kick(struct dest *);
 
 static double
 now_real(void)
@@ -184,15 +202,42 @@ fmt_delay(char *buf, size_t size, double v)
 	return buf;
 }
 
+/* sched_rcpt_addr - the address of recipient i (envelope or added) */
+const char *
+sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
+{
+	const struct queue_rcpt_rec *r = &sm->r[i].rec;
+
+	if (r->kind == RCPT_KIND_ENVELOPE)
+		return sm->env->rcpts[i].addr;
+	if (r->kind == RCPT_KIND_REMOTE)
+		return r->addr;
+	return NULL;	/* a mailbox user: see sched_rcpt_display */
+}
+
+/* The address to log and report for recipient i, in buf. */
+static const char *
+sched_rcpt_display(const struct sched_msg *sm, uint32_t i, char *buf,
+    size_t size)
+{
+	const char *a = sched_rcpt_addr(sm, i);
+
+	if (a != NULL)
+		return a;
+	snprintf(buf, size, "%s@%s", sm->r[i].rec.addr, qctx.set->myhostname);
+	return buf;
+}
+
 static void
 sched_log(struct sched_msg *sm, const char *to, const char *orig_to,
-    const struct sched_job *job, const char *dsn, const char *status,
-    const char *text)
+    const struct sched_job *job, const char *relay, const char *dsn,
+    const char *status, const char *text)
 {
 	double now = now_real(), arrival = (double)sm->rec.arrival;
 	double commit = sm->commit_time > 0 ? sm->commit_time : arrival;
 	double start = job ? job->start : now;
 	double a = commit - arrival, b = start - commit, d = now - start;
+	char t[4][32], vtext[1024], vrelay[512];
 
 	if (a < 0)
 		a = 0;
@@ -200,14 +245,14 @@ sched_log(struct sched_msg *sm, const char *to, const char *orig_to,
 		b = 0;
 	if (d < 0)
 		d = 0;
-	char t[4][32];
-
+	log_vis(vtext, sizeof(vtext), text, strlen(text));
+	log_vis(vrelay, sizeof(vrelay), relay, strlen(relay));
 	log_info("%s: to=<%s>%s%s%s, relay=%s, delay=%s, delays=%s/%s/0/%s,"
 	    " dsn=%s, status=%s (%s)", sm->rec.qid, to, orig_to ? ", orig_to=<" :
-	    "", orig_to ? orig_to : "", orig_to ? ">" : "",
-	    job ? "local" : "none", fmt_delay(t[0], sizeof(t[0]), now - arrival),
+	    "", orig_to ? orig_to : "", orig_to ? ">" : "", vrelay,
+	    fmt_delay(t[0], sizeof(t[0]), now - arrival),
 	    fmt_delay(t[1], sizeof(t[1]), a), fmt_delay(t[2], sizeof(t[2]), b),
-	    fmt_delay(t[3], sizeof(t[3]), d), dsn, status, text);
+	    fmt_delay(t[3], sizeof(t[3]), d), dsn, status, vtext);
 }
 
 static void
@@ -218,26 +263,68 @@ sched_rcpt_store(struct sched_msg *sm, struct queue_rcpt_rec *r)
 	qctx.store_dirty = 1;
 }
 
+/* The NOTIFY of recipient i (its envelope parent's), 0 = default. */
+uint32_t
+sched_rcpt_notify(const struct sched_msg *sm, uint32_t i)
+{
+	return sm->env->rcpts[sm->r[i].rec.parent].notify;
+}
+
+/* The lifetime that applies to sm: shorter for mail from <>. */
+static uint64_t
+sched_lifetime(const struct sched_msg *sm)
+{
+	return (uint64_t)(sm->env->sender[0] == '\0' ?
+	    qctx.set->bounce_queue_lifetime : qctx.set->maximal_queue_lifetime);
+}
+
+/*
+ * Record one result.  A failure (or an expiry) and a success that the
+ * sender asked to hear about are only marked here: sched_notices queues
+ * the notice first and stores the record after it.
+ */
 static void
 sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
-    const char *dsn, const char *text)
+    const char *dsn, const char *text, const char *relay, uint32_t flags)
 {
-	struct queue_rcpt_rec *r = &sm->rcpts[i];
+	struct sched_rcpt *sr = &sm->r[i];
+	struct queue_rcpt_rec *r = &sr->rec;
 	uint64_t now = queued_now();
+	uint32_t notify = sched_rcpt_notify(sm, i);
 
 	r->attempts++;
 	r->last_try = now;
 	strlcpy(r->dsn, dsn, sizeof(r->dsn));
 	strlcpy(r->last_error, text, sizeof(r->last_error));
-	if (status == DELIVER_OK || status == DELIVER_PERMFAIL) {
-		r->state = status == DELIVER_OK ? RCPT_DELIVERED : RCPT_FAILED;
-		sm->npending--;
-	} else {
+	strlcpy(r->relay, relay, sizeof(r->relay));
+	if (status == DELIVER_TEMPFAIL &&
+	    now >= sm->rec.arrival + sched_lifetime(sm)) {
+		status = DELIVER_PERMFAIL;
+		sr->expired = 1;
+	}
+	if (status == DELIVER_TEMPFAIL) {
 		r->next_try = now + sched_backoff(r->attempts,
 		    qctx.set->minimal_backoff_time,
 		    qctx.set->maximal_backoff_time, arc4random());
+		sched_rcpt_store(sm, r);
+		return;
 	}
-	sched_rcpt_store(sm, r);
+	sm->npending--;
+	if (status == DELIVER_OK) {
+		r->state = RCPT_DELIVERED;
+		if ((notify & NOTIFY_SUCCESS) && (relay[0] == '\0' ||
+		    strcmp(relay, "local") == 0 ||
+		    (flags & DELIVERD_F_DSN_RELAYED)))
+			sr->notice = (flags & DELIVERD_F_DSN_RELAYED) ?
+			    NOTICE_RELAYED : NOTICE_DELIVERED;
+	} else {
+		r->state = RCPT_FAILED;
+		sr->notice = NOTICE_FAILED;
+	}
+	if (sr->notice == NOTICE_NONE)
+		sched_rcpt_store(sm, r);
+	else
+		sm->nnotice++;
 }
 
 static const char *
@@ -247,27 +334,46 @@ status_word(uint32_t status)
 	    status == DELIVER_PERMFAIL ? "bounced" : "deferred";
 }
 
-/* A result decided without deliverd (lookup failure, unknown user...). */
+/* A result decided without deliverd (lookup failure, dead site...). */
 static void
-sched_rcpt_direct(struct sched_msg *sm, const struct envelope *env,
-    uint32_t i, uint32_t status, const char *dsn, const char *text)
+sched_rcpt_direct(struct sched_msg *sm, uint32_t i, uint32_t status,
+    const char *dsn, const char *text)
 {
-	sched_log(sm, env->rcpts[i].addr, NULL, NULL, dsn, status_word(status),
-	    text);
-	sched_rcpt_result(sm, i, status, dsn, text);
+	char buf[ADDR_TEXT_MAX + 2];
+
+	sched_log(sm, sched_rcpt_display(sm, i, buf, sizeof(buf)), NULL, NULL,
+	    "none", dsn, status_word(status), text);
+	sched_rcpt_result(sm, i, status, dsn, text, "", 0);
 }
 
-/* After a job or a dispatch: wait again, or leave the queue when done. */
+static void
+sched_msg_free(struct sched_msg *sm)
+{
+	if (sm->env != NULL) {
+		envelope_free(sm->env);
+		free(sm->env);
+	}
+	free(sm->r);
+	free(sm);
+}
+
+/* After the last job of a dispatch: notices, then wait again or leave. */
 static void
 sched_settle(struct sched_msg *sm)
 {
 	uint64_t due = UINT64_MAX;
 
+	if (sm->env != NULL) {
+		notice_settle(sm);
+		envelope_free(sm->env);
+		free(sm->env);
+		sm->env = NULL;
+	}
 	if (sm->npending > 0) {
-		for (uint32_t i = 0; i < sm->rec.nrcpt; i++)
-			if (sm->rcpts[i].state == RCPT_PENDING &&
-			    sm->rcpts[i].next_try < due)
-				due = sm->rcpts[i].next_try;
+		for (uint32_t i = 0; i < sm->n; i++)
+			if (sm->r[i].rec.state == RCPT_PENDING &&
+			    sm->r[i].rec.next_try < due)
+				due = sm->r[i].rec.next_try;
 		sm->due = due;
 		heap_push(sm);
 		return;
@@ -281,9 +387,45 @@ sched_settle(struct sched_msg *sm)
 		    sizeof(*unlink_list));
 	}
 	unlink_list[nunlink++] = xstrdup(sm->rec.qid);
-	free(sm->rcpts);
-	free(sm);
+	TAILQ_REMOVE(&all_msgs, sm, all);
+	sched_msg_free(sm);
 	nmessages--;
+}
+
+/* sched_rcpt_settled - store a record whose notice is now queued */
+void
+sched_rcpt_settled(struct sched_msg *sm, uint32_t i)
+{
+	sm->r[i].notice = NOTICE_NONE;
+	sm->r[i].expired = 0;
+	sched_rcpt_store(sm, &sm->r[i].rec);
+}
+
+/* sched_rcpt_unfail - the notice could not be queued: try again later */
+void
+sched_rcpt_unfail(struct sched_msg *sm, uint32_t i)
+{
+	struct queue_rcpt_rec *r = &sm->r[i].rec;
+
+	if (r->state == RCPT_FAILED) {
+		r->state = RCPT_PENDING;
+		r->next_try = queued_now() +
+		    (uint64_t)qctx.set->minimal_backoff_time;
+		sm->npending++;
+		sm->r[i].notice = NOTICE_NONE;
+		sm->r[i].expired = 0;
+		sched_rcpt_store(sm, r);
+	} else
+		sched_rcpt_settled(sm, i);
+}
+
+/* sched_msg_store - rewrite the message record (flags) */
+void
+sched_msg_store(struct sched_msg *sm)
+{
+	if (queue_store_message_update(qctx.store, &sm->rec) < 0)
+		fatalx("%s: cannot update the queue index", sm->rec.qid);
+	qctx.store_dirty = 1;
 }
 
 /* sched_after_sync - remove files whose index removal is now durable */
@@ -312,15 +454,17 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 	struct sched_msg *sm = xcalloc(1, sizeof(*sm));
 
 	sm->rec = *msg;
-	sm->rec.nrcpt = (uint32_t)nrcpt;
-	sm->rcpts = xcalloc(nrcpt, sizeof(*sm->rcpts));
-	memcpy(sm->rcpts, rcpts, nrcpt * sizeof(*rcpts));
-	sm->commit_time = commit_time;
-	for (size_t i = 0; i < nrcpt; i++)
+	sm->n = (uint32_t)nrcpt;
+	sm->r = xcalloc(nrcpt, sizeof(*sm->r));
+	for (size_t i = 0; i < nrcpt; i++) {
+		sm->r[i].rec = rcpts[i];
 		if (rcpts[i].state == RCPT_PENDING)
 			sm->npending++;
+	}
+	sm->commit_time = commit_time;
 	sm->heap_idx = SIZE_MAX;
 	nmessages++;
+	TAILQ_INSERT_TAIL(&all_msgs, sm, all);
 	sched_settle(sm);
 }
 
@@ -328,7 +472,7 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 uint32_t
 sched_jobs(void)
 {
-	return njobs;
+	return nlocal + nsmtp;
 }
 
 /* sched_count - messages known to the scheduler */
@@ -338,23 +482,21 @@ sched_count(void)
 	return nmessages;
 }
 
-/* --- dispatching ------------------------------------------------------- */
+/* --- resolving ------------------------------------------------------------ */
 
 /*
- * Ask lookupd where a recipient's mail goes.  Returns the verdict and
- * fills targets (local mailbox users); sets *remote when any target is
- * not local.
+ * Ask lookupd where a recipient's mail goes: the verdict, and the targets
+ * in *out (a new array, caller frees).
  */
 static uint32_t
-sched_resolve(const char *addr, struct job_entry **entries, uint32_t *n,
-    uint32_t rcpt, int *remote)
+sched_resolve(const char *addr, struct resolved **out, uint32_t *n)
 {
 	static uint32_t reqid;
 	struct ipc_msg req, resp;
-	uint32_t verdict, count, kind, id = ++reqid;
-	char target[ADDR_TEXT_MAX];
+	uint32_t verdict, count, id = ++reqid;
 
-	*remote = 0;
+	*out = NULL;
+	*n = 0;
 	ipc_msg_init(&req, MSG_LOOKUP_RESOLVE, id);
 	ipc_put_str(&req, addr);
 	if (ipc_call(&qctx.lookupd->conn, &req, &resp, RESOLVE_TIMEOUT_MS) < 0) {
@@ -364,129 +506,461 @@ sched_resolve(const char *addr, struct job_entry **entries, uint32_t *n,
 	}
 	if (resp.type != MSG_LOOKUPD_RESOLVED || resp.id != id ||
 	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_u32(&resp, &count) < 0 ||
-	    count > MAX_TARGETS) {
-		ipc_msg_free(&resp);
-		log_warn("malformed answer from lookupd");
-		qctx.lookupd->dead = 1;
-		return LOOKUP_TEMPFAIL;
-	}
+	    count > MAX_TARGETS)
+		goto bad;
+	*out = xcalloc(count ? count : 1, sizeof(**out));
 	for (uint32_t i = 0; i < count; i++) {
-		if (ipc_get_u32(&resp, &kind) < 0 ||
-		    ipc_get_str(&resp, target, sizeof(target)) < 0)
-			break;
-		if (kind != RESOLVE_LOCAL) {
-			*remote = 1;
-			continue;
-		}
-		*entries = xreallocarray(*entries, *n + 1, sizeof(**entries));
-		memset(&(*entries)[*n], 0, sizeof(**entries));
-		(*entries)[*n].rcpt = rcpt;
-		strlcpy((*entries)[*n].target, target, sizeof((*entries)[0].target));
-		(*n)++;
+		struct resolved *t = &(*out)[i];
+
+		if (ipc_get_u32(&resp, &t->kind) < 0 ||
+		    ipc_get_str(&resp, t->target, sizeof(t->target)) < 0 ||
+		    (t->kind != RESOLVE_LOCAL && t->kind != RESOLVE_REMOTE) ||
+		    t->target[0] == '\0')
+			goto bad;
 	}
-	if (ipc_get_end(&resp) < 0) {
-		ipc_msg_free(&resp);
-		qctx.lookupd->dead = 1;
-		return LOOKUP_TEMPFAIL;
-	}
+	if (ipc_get_end(&resp) < 0)
+		goto bad;
 	ipc_msg_free(&resp);
+	*n = count;
 	return verdict;
+bad:
+	ipc_msg_free(&resp);
+	free(*out);
+	*out = NULL;
+	log_warn("malformed answer from lookupd");
+	qctx.lookupd->dead = 1;
+	return LOOKUP_TEMPFAIL;
+}
+
+/* Add an alias target as a recipient of its own, unless it already is
+ * (a crash after an earlier expansion must not double it).  Returns its
+ * index, or UINT32_MAX when the message has too many recipients. */
+static uint32_t
+sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
+    const char *addr)
+{
+	struct queue_rcpt_rec *r;
+
+	for (uint32_t i = sm->rec.nrcpt; i < sm->n; i++)
+		if (sm->r[i].rec.parent == parent && sm->r[i].rec.kind == kind &&
+		    strcmp(sm->r[i].rec.addr, addr) == 0)
+			return sm->r[i].rec.state == RCPT_PENDING ? i :
+			    UINT32_MAX - 1;
+	if (sm->n >= ENVELOPE_MAX_RCPTS)
+		return UINT32_MAX;
+	sm->r = xreallocarray(sm->r, sm->n + 1, sizeof(*sm->r));
+	memset(&sm->r[sm->n], 0, sizeof(sm->r[0]));
+	r = &sm->r[sm->n].rec;
+	r->idx = sm->n;
+	r->parent = parent;
+	r->kind = kind;
+	r->state = RCPT_PENDING;
+	r->next_try = queued_now();
+	strlcpy(r->addr, addr, sizeof(r->addr));
+	sched_rcpt_store(sm, r);
+	sm->npending++;
+	return sm->n++;
+}
+
+/*
+ * Replace envelope recipient i by its alias targets.  The targets are
+ * stored before the parent is marked expanded, so a crash in between
+ * delivers twice at worst, never not at all.  0, or -1 when the message
+ * would grow too large (the recipient then fails).
+ */
+static int
+sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
+    uint32_t n)
+{
+	char vis[ADDR_TEXT_MAX * 4];
+
+	if (sm->n + n > ENVELOPE_MAX_RCPTS)
+		return -1;
+	for (uint32_t k = 0; k < n; k++)
+		if (sched_rcpt_add(sm, i, t[k].kind == RESOLVE_LOCAL ?
+		    RCPT_KIND_LOCAL : RCPT_KIND_REMOTE, t[k].target) ==
+		    UINT32_MAX)
+			return -1;
+	sm->r[i].rec.state = RCPT_EXPANDED;
+	sm->npending--;
+	sched_rcpt_store(sm, &sm->r[i].rec);
+	log_vis(vis, sizeof(vis), sm->env->rcpts[i].addr,
+	    strlen(sm->env->rcpts[i].addr));
+	log_info("%s: to=<%s>, status=expanded (%u recipients)", sm->rec.qid,
+	    vis, n);
+	return 0;
+}
+
+/* --- dispatching ------------------------------------------------------- */
+
+/* The grouping of one dispatch: a local job and smtp jobs by next hop. */
+struct dispatch {
+	struct sched_job	*local;
+	struct sched_job	**smtp;
+	uint32_t		 nsmtp;
+};
+
+static struct sched_job *
+job_new(struct sched_msg *sm, int smtp)
+{
+	struct sched_job *job = xcalloc(1, sizeof(*job));
+
+	job->id = ++next_job_id;
+	job->sm = sm;
+	job->smtp = smtp;
+	return job;
 }
 
 static void
-sched_job_free(struct sched_job *job)
+job_add(struct sched_job *job, uint32_t rcpt, const char *target)
 {
-	envelope_free(&job->env);
+	struct job_entry *e;
+
+	job->entries = xreallocarray(job->entries, job->nentries + 1,
+	    sizeof(*job->entries));
+	e = &job->entries[job->nentries++];
+	memset(e, 0, sizeof(*e));
+	e->rcpt = rcpt;
+	strlcpy(e->target, target, sizeof(e->target));
+}
+
+static void
+job_free(struct sched_job *job)
+{
 	free(job->entries);
 	free(job);
 }
 
-/* Resolve the due recipients of sm and start a job for the local ones. */
+/* sched_nexthop - where mail for addr goes: relayhost, or its domain */
 static void
-sched_dispatch(struct sched_msg *sm)
+sched_nexthop(const char *addr, char *buf, size_t size)
 {
-	struct sched_job *job = xcalloc(1, sizeof(*job));
-	uint64_t now = queued_now();
+	const char *at = strrchr(addr, '@');
+
+	if (qctx.set->relayhost != NULL && qctx.set->relayhost[0] != '\0') {
+		strlcpy(buf, qctx.set->relayhost, size);
+		return;
+	}
+	strlcpy(buf, at != NULL ? at + 1 : addr, size);
+	for (char *p = buf; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+/* Put remote recipient i into the smtp job of its next hop. */
+static void
+dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
+    const char *addr)
+{
+	char hop[DEST_NAME_MAX];
+	struct sched_job *job = NULL;
+	uint32_t limit = (uint32_t)qctx.set->smtp_destination_recipient_limit;
+
+	sched_nexthop(addr, hop, sizeof(hop));
+	/* Only the newest job of a hop may still have room. */
+	for (uint32_t k = dp->nsmtp; k-- > 0;)
+		if (strcmp(dp->smtp[k]->dest->name, hop) == 0) {
+			if (dp->smtp[k]->nentries < limit)
+				job = dp->smtp[k];
+			break;
+		}
+	if (job == NULL) {
+		job = job_new(sm, 1);
+		job->dest = dest_get(hop);
+		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
+		    sizeof(*dp->smtp));
+		dp->smtp[dp->nsmtp++] = job;
+	}
+	job_add(job, i, addr);
+}
+
+static void
+dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
+    const char *user)
+{
+	if (dp->local == NULL)
+		dp->local = job_new(sm, 0);
+	job_add(dp->local, i, user);
+}
+
+/* Decide where envelope recipient i goes. */
+static void
+dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i)
+{
+	const char *addr = sm->env->rcpts[i].addr;
+	struct resolved *t;
+	uint32_t n, verdict;
+
+	verdict = sched_resolve(addr, &t, &n);
+	if (verdict == LOOKUP_TEMPFAIL)
+		sched_rcpt_direct(sm, i, DELIVER_TEMPFAIL, "4.3.0",
+		    "temporary lookup failure");
+	else if (verdict == LOOKUP_UNKNOWN || n == 0)
+		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.1.1",
+		    "user unknown");
+	else if (n == 1 && t[0].kind == RESOLVE_LOCAL)
+		dispatch_local(dp, sm, i, t[0].target);
+	else if (n == 1 && verdict == LOOKUP_REMOTE)
+		dispatch_remote(dp, sm, i, t[0].target);
+	else if (sched_expand(sm, i, t, n) < 0)
+		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.3.4",
+		    "alias expansion makes too many recipients");
+	free(t);
+}
+
+static int
+sched_msg_load(struct sched_msg *sm, off_t *body, uint64_t *size)
+{
 	char path[4096], err[256];
-	off_t body;
+	struct stat st;
 	int fd;
 
-	if (spool_msg_path(qctx.spool, sm->rec.qid, path,
-	    sizeof(path)) < 0 ||
+	err[0] = '\0';
+	if (spool_msg_path(qctx.spool, sm->rec.qid, path, sizeof(path)) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		log_error("%s: cannot open queue file: %s", sm->rec.qid,
 		    strerror(errno));
-		free(job);
-		sm->due = now + (uint64_t)qctx.set->maximal_backoff_time;
-		heap_push(sm);
-		return;
+		return -1;
 	}
-	if (envelope_read(fd, &job->env, &body, err, sizeof(err)) < 0 ||
-	    job->env.nrcpt != sm->rec.nrcpt) {
+	sm->env = xcalloc(1, sizeof(*sm->env));
+	if (fstat(fd, &st) < 0 || envelope_read(fd, sm->env, body, err,
+	    sizeof(err)) < 0 || sm->env->nrcpt != sm->rec.nrcpt ||
+	    sm->n < sm->rec.nrcpt || (uint64_t)*body > (uint64_t)st.st_size) {
 		log_error("%s: corrupt queue file: %s", sm->rec.qid, err);
 		close(fd);
-		free(job);
-		sm->due = now + (uint64_t)qctx.set->maximal_backoff_time;
-		heap_push(sm);
-		return;
+		free(sm->env);
+		sm->env = NULL;
+		return -1;
 	}
-	for (uint32_t i = 0; i < sm->rec.nrcpt; i++) {
-		struct queue_rcpt_rec *r = &sm->rcpts[i];
-		uint32_t before = job->nentries, verdict;
-		int remote;
+	*size = (uint64_t)st.st_size;
+	close(fd);
+	return 0;
+}
 
-		if (r->state != RCPT_PENDING || r->next_try > now)
-			continue;
-		verdict = sched_resolve(job->env.rcpts[i].addr, &job->entries,
-		    &job->nentries, i, &remote);
-		if (verdict == LOOKUP_UNKNOWN) {
-			sched_rcpt_direct(sm, &job->env, i, DELIVER_PERMFAIL,
-			    "5.1.1", "user unknown");
-		} else if (verdict == LOOKUP_TEMPFAIL) {
-			job->nentries = before;
-			sched_rcpt_direct(sm, &job->env, i, DELIVER_TEMPFAIL,
-			    "4.3.0", "temporary lookup failure");
-		} else if (verdict == LOOKUP_REMOTE || remote ||
-		    job->nentries == before) {
-			/* Until the smtp transport exists, mail for other
-			 * domains waits in the queue instead of being lost.
-			 * The whole recipient waits, so an alias with local and
-			 * remote members is not delivered locally twice. */
-			job->nentries = before;
-			sched_rcpt_direct(sm, &job->env, i, DELIVER_TEMPFAIL,
-			    "4.4.0", "delivery to other domains is not "
-			    "available yet");
-		}
-	}
-	if (job->nentries == 0) {
-		close(fd);
-		sched_job_free(job);
-		sched_settle(sm);
-		return;
-	}
+/* Open the message file for a job (read-only); -1 on failure. */
+static int
+sched_msg_open(struct sched_msg *sm)
+{
+	char path[4096];
 
+	if (spool_msg_path(qctx.spool, sm->rec.qid, path, sizeof(path)) < 0)
+		return -1;
+	return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* Every recipient of a job that could not start is deferred with text. */
+static void
+job_defer(struct sched_job *job, const char *dsn, const char *text)
+{
+	for (uint32_t j = 0; j < job->nentries; j++) {
+		job->entries[j].have = 1;
+		job->entries[j].status = DELIVER_TEMPFAIL;
+		strlcpy(job->entries[j].dsn, dsn, sizeof(job->entries[j].dsn));
+		strlcpy(job->entries[j].text, text,
+		    sizeof(job->entries[j].text));
+		strlcpy(job->entries[j].relay, "none",
+		    sizeof(job->entries[j].relay));
+	}
+}
+
+static void
+job_start_local(struct sched_job *job, int fd)
+{
+	struct sched_msg *sm = job->sm;
 	struct ipc_msg m;
+	char buf[ADDR_TEXT_MAX + 2];
 
-	job->id = ++next_job_id;
-	job->sm = sm;
-	job->start = now_real();
 	ipc_msg_init(&m, MSG_QUEUED_DELIVER_LOCAL, job->id);
 	ipc_put_u32(&m, job->id);
 	ipc_put_str(&m, sm->rec.qid);
-	ipc_put_str(&m, job->env.sender);
-	ipc_put_u64(&m, job->env.arrival);
-	ipc_put_u64(&m, (uint64_t)body);
+	ipc_put_str(&m, sm->env->sender);
+	ipc_put_u64(&m, sm->env->arrival);
+	ipc_put_u64(&m, (uint64_t)sm->body);
 	ipc_put_u32(&m, job->nentries);
 	for (uint32_t j = 0; j < job->nentries; j++) {
 		ipc_put_u32(&m, j);
-		ipc_put_str(&m, job->env.rcpts[job->entries[j].rcpt].addr);
+		ipc_put_str(&m, sched_rcpt_display(sm, job->entries[j].rcpt,
+		    buf, sizeof(buf)));
 		ipc_put_str(&m, job->entries[j].target);
 	}
 	m.fd = fd;
 	queued_peer_send(qctx.deliverd, &m);
-	sm->in_job = 1;
+	job->peer = qctx.deliverd;
+	nlocal++;
+}
+
+/* The ORCPT to pass on for recipient i: the client's, or for an alias
+ * target the address the client gave (RFC 3461, 5.2.1). */
+static void
+sched_orcpt(const struct sched_msg *sm, uint32_t i, char *buf, size_t size)
+{
+	const struct envelope_rcpt *p = &sm->env->rcpts[sm->r[i].rec.parent];
+
+	if (p->orcpt != NULL)
+		strlcpy(buf, p->orcpt, size);
+	else if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
+		snprintf(buf, size, "rfc822;%s", p->addr);
+	else
+		buf[0] = '\0';
+}
+
+static void
+job_start_smtp(struct sched_job *job, int fd)
+{
+	struct sched_msg *sm = job->sm;
+	struct ipc_msg m;
+	char orcpt[ADDR_TEXT_MAX + 600];
+
+	ipc_msg_init(&m, MSG_QUEUED_DELIVER_SMTP, job->id);
+	ipc_put_u32(&m, job->id);
+	ipc_put_str(&m, sm->rec.qid);
+	ipc_put_str(&m, sm->env->sender);
+	ipc_put_str(&m, sm->env->envid != NULL ? sm->env->envid : "");
+	ipc_put_u32(&m, sm->env->ret);
+	ipc_put_u32(&m, sm->env->body);
+	ipc_put_u32(&m, 0);
+	ipc_put_u64(&m, sm->env->arrival);
+	ipc_put_u64(&m, (uint64_t)sm->body);
+	ipc_put_u64(&m, sm->size - (uint64_t)sm->body);
+	ipc_put_str(&m, job->dest->name);
+	ipc_put_u32(&m, job->nentries);
+	for (uint32_t j = 0; j < job->nentries; j++) {
+		uint32_t i = job->entries[j].rcpt;
+
+		sched_orcpt(sm, i, orcpt, sizeof(orcpt));
+		ipc_put_u32(&m, j);
+		ipc_put_str(&m, job->entries[j].target);
+		ipc_put_str(&m, orcpt);
+		ipc_put_u32(&m, sched_rcpt_notify(sm, i));
+	}
+	m.fd = fd;
+	queued_peer_send(qctx.smtp, &m);
+	job->peer = qctx.smtp;
+	job->dest->active++;
+	nsmtp++;
+}
+
+/* Start a job now; one that cannot start ends at once, deferred. */
+static void
+job_start(struct sched_job *job)
+{
+	struct queued_peer *peer = job->smtp ? qctx.smtp : qctx.deliverd;
+	int fd;
+
+	job->start = now_real();
 	LIST_INSERT_HEAD(&jobs, job, entry);
-	njobs++;
+	if (peer == NULL || peer->dead) {
+		job_defer(job, "4.3.0", job->smtp ?
+		    "smtp delivery agent is not running" :
+		    "local delivery agent is not running");
+		sched_job_done(job, -1);
+		return;
+	}
+	if ((fd = sched_msg_open(job->sm)) < 0) {
+		log_error("%s: cannot open queue file: %s", job->sm->rec.qid,
+		    strerror(errno));
+		job_defer(job, "4.3.0", "cannot open the queue file");
+		sched_job_done(job, -1);
+		return;
+	}
+	if (job->smtp)
+		job_start_smtp(job, fd);
+	else
+		job_start_local(job, fd);
+}
+
+/* Hand an smtp job to its destination: start, wait, or defer (dead). */
+static void
+job_submit_smtp(struct sched_job *job)
+{
+	struct dest *d = job->dest;
+	char text[600];
+
+	if (dest_dead(d, queued_now())) {
+		snprintf(text, sizeof(text), "delivery temporarily suspended: %s",
+		    d->last_error[0] ? d->last_error : "destination unreachable");
+		LIST_INSERT_HEAD(&jobs, job, entry);
+		job->start = now_real();
+		job_defer(job, "4.4.1", text);
+		sched_job_done(job, -1);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&d->waiting, job, wentry);
+	d->nwaiting++;
+	sched_dest_kick(d);
+}
+
+/*
+ * Start waiting jobs of d while its window and the global cap allow.
+ * Without an smtp deliverd they wait: ternd starts one (again) soon, and
+ * deferring them would cost a whole backoff after every restart.
+ */
+static void
+sched_dest_kick(struct dest *d)
+{
+	struct sched_job *job;
+	uint32_t limit = (uint32_t)qctx.set->smtp_destination_concurrency_limit;
+
+	if (qctx.smtp == NULL || qctx.smtp->dead)
+		return;
+	while ((job = TAILQ_FIRST(&d->waiting)) != NULL &&
+	    nsmtp < SMTP_JOBS_MAX && dest_can_start(d, limit)) {
+		TAILQ_REMOVE(&d->waiting, job, wentry);
+		d->nwaiting--;
+		job_start(job);
+	}
+}
+
+/* A dead destination defers what waits for it, without connecting. */
+static void
+sched_dest_flush_dead(struct dest *d)
+{
+	struct sched_job *job;
+
+	while ((job = TAILQ_FIRST(&d->waiting)) != NULL) {
+		TAILQ_REMOVE(&d->waiting, job, wentry);
+		d->nwaiting--;
+		job_submit_smtp(job);
+	}
+}
+
+/* Resolve the due recipients of sm and start (or queue) its jobs. */
+static void
+sched_dispatch(struct sched_msg *sm)
+{
+	struct dispatch dp = { NULL, NULL, 0 };
+	uint64_t now = queued_now();
+
+	if (sched_msg_load(sm, &sm->body, &sm->size) < 0) {
+		sm->due = now + (uint64_t)qctx.set->maximal_backoff_time;
+		heap_push(sm);
+		return;
+	}
+	/* sm->n grows while expanding; new targets are due at once. */
+	for (uint32_t i = 0; i < sm->n; i++) {
+		struct queue_rcpt_rec *r = &sm->r[i].rec;
+
+		if (r->state != RCPT_PENDING || r->next_try > now)
+			continue;
+		if (r->kind == RCPT_KIND_LOCAL)
+			dispatch_local(&dp, sm, i, r->addr);
+		else if (r->kind == RCPT_KIND_REMOTE)
+			dispatch_remote(&dp, sm, i, r->addr);
+		else if (qctx.lookupd == NULL || qctx.lookupd->dead)
+			sched_rcpt_direct(sm, i, DELIVER_TEMPFAIL, "4.3.0",
+			    "temporary lookup failure");
+		else
+			dispatch_envelope_rcpt(&dp, sm, i);
+	}
+	/* Count every job before starting any: one that ends at once must
+	 * not settle the message while the others are still to start. */
+	sm->nbusy = (dp.local != NULL) + dp.nsmtp + 1;
+	if (dp.local != NULL)
+		job_start(dp.local);
+	for (uint32_t k = 0; k < dp.nsmtp; k++)
+		job_submit_smtp(dp.smtp[k]);
+	free(dp.smtp);
+	if (--sm->nbusy == 0)
+		sched_settle(sm);
 }
 
 /* sched_run - start every job that is due and fits the limits */
@@ -498,7 +972,7 @@ sched_run(void)
 	while (heap_len > 0 && heap[0]->due <= now &&
 	    qctx.deliverd != NULL && !qctx.deliverd->dead &&
 	    qctx.lookupd != NULL && !qctx.lookupd->dead &&
-	    njobs < (uint32_t)qctx.set->local_delivery_limit * 2)
+	    nlocal < (uint32_t)qctx.set->local_delivery_limit * 2)
 		sched_dispatch(heap_pop());
 }
 
@@ -517,21 +991,36 @@ sched_timeout_ms(void)
 	return 1000;
 }
 
-/* sched_flush - every waiting recipient is due now */
+/* sched_flush - every waiting recipient is due now, dead sites revive */
 void
 sched_flush(void)
 {
 	uint64_t now = queued_now();
 
+	dest_revive_all();
 	for (size_t i = 0; i < heap_len; i++) {
 		struct sched_msg *sm = heap[i];
 
-		for (uint32_t j = 0; j < sm->rec.nrcpt; j++)
-			if (sm->rcpts[j].state == RCPT_PENDING)
-				sm->rcpts[j].next_try = now;
+		for (uint32_t j = 0; j < sm->n; j++)
+			if (sm->r[j].rec.state == RCPT_PENDING)
+				sm->r[j].rec.next_try = now;
 		sm->due = now;
 	}
 	log_info("flush: %zu messages due now", heap_len);
+}
+
+/* sched_first - the first of every message known */
+struct sched_msg *
+sched_first(void)
+{
+	return TAILQ_FIRST(&all_msgs);
+}
+
+/* sched_next - the one after sm */
+struct sched_msg *
+sched_next(struct sched_msg *sm)
+{
+	return TAILQ_NEXT(sm, all);
 }
 
 static struct sched_job *
@@ -545,45 +1034,124 @@ sched_job_find(uint32_t id)
 	return NULL;
 }
 
-/* Aggregate a finished job per recipient, record, and settle. */
+/*
+ * Record a finished job, account it to its destination (reached: 1 the
+ * site answered, 0 it did not, -1 the job never ran) and settle the
+ * message when it was its last.
+ */
 static void
-sched_job_done(struct sched_job *job)
+sched_job_done(struct sched_job *job, int reached)
 {
 	struct sched_msg *sm = job->sm;
+	struct dest *d = job->dest;
+	const char *last = NULL;
 
-	for (uint32_t i = 0; i < sm->rec.nrcpt; i++) {
-		uint32_t status = DELIVER_OK, seen = 0;
-		const char *dsn = "2.0.0", *text = "delivered";
+	for (uint32_t j = 0; j < job->nentries; j++) {
+		struct job_entry *e = &job->entries[j];
+		int had = e->have;
 
-		for (uint32_t j = 0; j < job->nentries; j++) {
-			struct job_entry *e = &job->entries[j];
-
-			if (e->rcpt != i)
-				continue;
-			seen = 1;
-			if (!e->have) {
-				status = DELIVER_TEMPFAIL;
-				dsn = "4.3.0";
-				text = "delivery agent did not report a result";
-			} else if (e->status == DELIVER_TEMPFAIL ||
-			    (e->status == DELIVER_PERMFAIL &&
-			    status == DELIVER_OK)) {
-				status = e->status;
-				dsn = e->dsn;
-				text = e->text;
-			}
+		if (!had) {
+			e->status = DELIVER_TEMPFAIL;
+			strlcpy(e->dsn, "4.3.0", sizeof(e->dsn));
+			strlcpy(e->text, "delivery agent did not report a "
+			    "result", sizeof(e->text));
 		}
-		if (seen)
-			sched_rcpt_result(sm, i, status, dsn, text);
+		if (reached < 0 || !had) {
+			char buf[ADDR_TEXT_MAX + 2];
+
+			sched_log(sm, sched_rcpt_display(sm, e->rcpt, buf,
+			    sizeof(buf)), NULL, job, "none", e->dsn,
+			    status_word(e->status), e->text);
+		}
+		last = e->text;
+		sched_rcpt_result(sm, e->rcpt, e->status, e->dsn, e->text,
+		    job->smtp ? e->relay : "local", e->flags);
 	}
 	LIST_REMOVE(job, entry);
-	njobs--;
-	sm->in_job = 0;
-	sched_job_free(job);
-	sched_settle(sm);
+	if (reached >= 0) {
+		if (job->smtp)
+			nsmtp--;
+		else
+			nlocal--;
+	}
+	if (d != NULL && reached >= 0) {
+		if (!reached && last != NULL)
+			strlcpy(d->last_error, last, sizeof(d->last_error));
+		if (dest_job_end(d, reached, queued_now(),
+		    (uint64_t)qctx.set->minimal_backoff_time,
+		    (uint32_t)qctx.set->smtp_destination_concurrency_limit)) {
+			log_info("%s: destination is dead for %lds: %s", d->name,
+			    qctx.set->minimal_backoff_time, d->last_error);
+			sched_dest_flush_dead(d);
+		}
+	}
+	job_free(job);
+	if (--sm->nbusy == 0)
+		sched_settle(sm);
+	/* A job that never ran leaves its destination to the caller, which
+	 * may be walking that destination's queue. */
+	if (d != NULL && reached >= 0) {
+		sched_dest_kick(d);
+		dest_forget(d);
+	}
 }
 
-/* sched_deliverd_input - results from deliverd; -1 when malformed */
+/* The recipient as deliverd logs it, and the alias it came from. */
+static void
+job_entry_names(struct sched_job *job, struct job_entry *e, char *to,
+    size_t tosize, const char **orig)
+{
+	struct sched_msg *sm = job->sm;
+	const struct queue_rcpt_rec *r = &sm->r[e->rcpt].rec;
+	const char *rcpt = sm->env->rcpts[r->parent].addr;
+	const char *at = strrchr(rcpt, '@');
+	size_t tlen = strlen(e->target);
+
+	*orig = NULL;
+	if (r->kind != RCPT_KIND_ENVELOPE) {
+		char buf[ADDR_TEXT_MAX + 2];
+
+		strlcpy(to, sched_rcpt_display(sm, e->rcpt, buf, sizeof(buf)),
+		    tosize);
+		*orig = rcpt;
+		return;
+	}
+	strlcpy(to, rcpt, tosize);
+	if (job->smtp)
+		return;
+	if (strncasecmp(rcpt, e->target, tlen) != 0 ||
+	    (at != NULL && (size_t)(at - rcpt) != tlen) ||
+	    (at == NULL && strlen(rcpt) != tlen)) {
+		snprintf(to, tosize, "%s@%s", e->target, qctx.set->myhostname);
+		*orig = rcpt;
+	}
+}
+
+/* One per-recipient result from either delivery agent. */
+static int
+job_result(struct sched_job *job, uint32_t idx, uint32_t status,
+    const char *dsn, const char *text, const char *relay, uint32_t flags)
+{
+	struct job_entry *e;
+	char to[ADDR_TEXT_MAX + 2];
+	const char *orig;
+
+	if (idx >= job->nentries || status > DELIVER_PERMFAIL)
+		return -1;
+	e = &job->entries[idx];
+	e->have = 1;
+	e->status = status;
+	e->flags = flags;
+	strlcpy(e->dsn, dsn, sizeof(e->dsn));
+	strlcpy(e->text, text, sizeof(e->text));
+	strlcpy(e->relay, relay, sizeof(e->relay));
+	job_entry_names(job, e, to, sizeof(to), &orig);
+	sched_log(job->sm, to, orig, job, relay, dsn, status_word(status),
+	    text);
+	return 0;
+}
+
+/* sched_deliverd_input - results from the local deliverd; -1 malformed */
 int
 sched_deliverd_input(struct ipc_msg *m)
 {
@@ -593,48 +1161,74 @@ sched_deliverd_input(struct ipc_msg *m)
 
 	if (ipc_get_u32(m, &jobid) < 0)
 		return -1;
-	if ((job = sched_job_find(jobid)) == NULL) {
+	if ((job = sched_job_find(jobid)) == NULL || job->smtp) {
 		log_warn("deliverd reports on unknown job %u", jobid);
 		return -1;
 	}
 	if (m->type == MSG_DELIVERD_JOB_DONE) {
 		if (ipc_get_end(m) < 0)
 			return -1;
-		sched_job_done(job);
+		sched_job_done(job, 1);
 		return 0;
 	}
 	if (m->type != MSG_DELIVERD_RESULT || ipc_get_u32(m, &idx) < 0 ||
 	    ipc_get_u32(m, &status) < 0 || ipc_get_str(m, dsn, sizeof(dsn)) < 0 ||
-	    ipc_get_str(m, text, sizeof(text)) < 0 || ipc_get_end(m) < 0 ||
-	    idx >= job->nentries || status > DELIVER_PERMFAIL)
+	    ipc_get_str(m, text, sizeof(text)) < 0 || ipc_get_end(m) < 0)
 		return -1;
-
-	struct job_entry *e = &job->entries[idx];
-	const char *rcpt = job->env.rcpts[e->rcpt].addr;
-	char to[ADDR_TEXT_MAX + 2];
-	const char *at = strrchr(rcpt, '@');
-	int aliased = strncasecmp(rcpt, e->target, strlen(e->target)) != 0 ||
-	    (at != NULL && (size_t)(at - rcpt) != strlen(e->target)) ||
-	    (at == NULL && strlen(rcpt) != strlen(e->target));
-
-	e->have = 1;
-	e->status = status;
-	strlcpy(e->dsn, dsn, sizeof(e->dsn));
-	strlcpy(e->text, text, sizeof(e->text));
-	if (aliased)
-		snprintf(to, sizeof(to), "%s@%s", e->target,
-		    qctx.set->myhostname);
-	sched_log(job->sm, aliased ? to : rcpt, aliased ? rcpt : NULL, job,
-	    dsn, status_word(status), text);
-	return 0;
+	return job_result(job, idx, status, dsn, text, "local", 0);
 }
 
-/* sched_deliverd_gone - the jobs in flight will not report: retry soon */
-void
-sched_deliverd_gone(void)
+/* sched_smtp_input - results from the smtp deliverd; -1 malformed */
+int
+sched_smtp_input(struct ipc_msg *m)
 {
+	uint32_t jobid, idx, status, flags, site;
+	char dsn[16], text[512], relay[256];
 	struct sched_job *job;
 
-	while ((job = LIST_FIRST(&jobs)) != NULL)
-		sched_job_done(job);	/* unreported entries defer */
+	if (ipc_get_u32(m, &jobid) < 0)
+		return -1;
+	if ((job = sched_job_find(jobid)) == NULL || !job->smtp) {
+		log_warn("smtp deliverd reports on unknown job %u", jobid);
+		return -1;
+	}
+	if (m->type == MSG_DELIVERD_SMTP_DONE) {
+		if (ipc_get_u32(m, &site) < 0 || ipc_get_end(m) < 0)
+			return -1;
+		sched_job_done(job, site == SITE_OK);
+		return 0;
+	}
+	if (m->type != MSG_DELIVERD_SMTP_RESULT || ipc_get_u32(m, &idx) < 0 ||
+	    ipc_get_u32(m, &status) < 0 || ipc_get_str(m, dsn, sizeof(dsn)) < 0 ||
+	    ipc_get_str(m, text, sizeof(text)) < 0 ||
+	    ipc_get_str(m, relay, sizeof(relay)) < 0 ||
+	    ipc_get_u32(m, &flags) < 0 || ipc_get_end(m) < 0)
+		return -1;
+	return job_result(job, idx, status, dsn, text, relay, flags);
+}
+
+/* sched_agent_gone - the jobs in flight to a departed delivery agent
+ * will not report: their recipients are deferred */
+void
+sched_agent_gone(struct queued_peer *p)
+{
+	struct sched_job *job, *next;
+
+	for (job = LIST_FIRST(&jobs); job != NULL; job = next) {
+		next = LIST_NEXT(job, entry);
+		if (job->peer != p)
+			continue;
+		/* Unreported entries defer; the site itself is not to blame.
+		 * The next pointer may be freed by a settle that starts a
+		 * waiting job, so start over. */
+		sched_job_done(job, 1);
+		next = LIST_FIRST(&jobs);
+	}
+}
+
+/* sched_smtp_ready - an smtp deliverd arrived: start what waits for it */
+void
+sched_smtp_ready(void)
+{
+	dest_walk(sched_dest_kick);
 }

@@ -1,19 +1,55 @@
 /*
  * scheduler - when each queued recipient is tried next, and the jobs that
- * carry them to deliverd.
+ * carry them to the delivery agents.
  *
  * Messages wait in a binary heap ordered by their earliest due recipient,
  * so finding the next delivery costs O(log n), never a scan of the queue.
- * A message with a job in flight is out of the heap until the job ends.
+ * A message with a job in flight (or waiting for its destination) is out
+ * of the heap until its jobs end.
  */
 #ifndef TERN_SCHEDULER_H
 #define TERN_SCHEDULER_H
 
+#include <sys/types.h>
+#include <sys/queue.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "envelope.h"
 #include "ipc.h"
 #include "queue_store.h"
+
+/* What a recipient's result obliges us to tell the sender. */
+enum notice_kind {
+	NOTICE_NONE = 0,
+	NOTICE_FAILED,		/* bounce (or expiry) */
+	NOTICE_DELIVERED,	/* NOTIFY=SUCCESS, delivered here */
+	NOTICE_RELAYED,		/* NOTIFY=SUCCESS, next hop lacks DSN */
+};
+
+struct sched_rcpt {
+	struct queue_rcpt_rec	rec;
+	/* Not yet stored: the record waits for its notice (notice.c). */
+	uint8_t			notice;		/* enum notice_kind */
+	uint8_t			expired;	/* failed by lifetime */
+};
+
+struct sched_msg {
+	struct queue_msg_rec	 rec;		/* rec.nrcpt: the envelope's */
+	struct sched_rcpt	*r;		/* n records, r[i].rec.idx == i */
+	uint32_t		 n;
+	double			 commit_time;	/* 0 when unknown */
+	uint32_t		 npending;
+	uint32_t		 nnotice;	/* records awaiting a notice */
+	uint64_t		 due;
+	size_t			 heap_idx;	/* SIZE_MAX when not in the heap */
+	uint32_t		 nbusy;		/* jobs running or waiting */
+	/* Loaded from the file while the message is being delivered. */
+	struct envelope		*env;
+	off_t			 body;
+	uint64_t		 size;		/* of the whole file */
+	TAILQ_ENTRY(sched_msg)	 all;		/* every message */
+};
 
 /* sched_add - take a message with its index records (pending ones wait) */
 void sched_add(const struct queue_msg_rec *msg,
@@ -22,11 +58,16 @@ void sched_add(const struct queue_msg_rec *msg,
 void sched_run(void);
 /* sched_timeout_ms - how long poll() may sleep before sched_run is due */
 int sched_timeout_ms(void);
-/* sched_deliverd_input - a MSG_DELIVERD_* from deliverd */
+/* sched_deliverd_input - a MSG_DELIVERD_* from the local deliverd */
 int sched_deliverd_input(struct ipc_msg *m);
-/* sched_deliverd_gone - deliverd died: its jobs' recipients wait again */
-void sched_deliverd_gone(void);
-/* sched_flush - make every waiting recipient due now */
+/* sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd */
+int sched_smtp_input(struct ipc_msg *m);
+/* sched_smtp_ready - an smtp deliverd is connected: start waiting jobs */
+void sched_smtp_ready(void);
+/* sched_agent_gone - a delivery agent's channel closed: its jobs defer */
+struct queued_peer;
+void sched_agent_gone(struct queued_peer *p);
+/* sched_flush - make every waiting recipient due now, revive dead sites */
 void sched_flush(void);
 /* sched_after_sync - unlink the files of messages removed from the
  * index, now that their removal is durable */
@@ -38,5 +79,20 @@ size_t sched_count(void);
 /* sched_backoff - the wait before attempt number attempts+1 (seconds) */
 uint64_t sched_backoff(uint32_t attempts, long min_backoff, long max_backoff,
     uint32_t random);
+/* sched_first, sched_next - every message known (for listings) */
+struct sched_msg *sched_first(void);
+struct sched_msg *sched_next(struct sched_msg *sm);
+
+/* For notice.c, while sm->env is loaded: */
+/* sched_rcpt_addr - the address of recipient i; NULL for a mailbox user */
+const char *sched_rcpt_addr(const struct sched_msg *sm, uint32_t i);
+/* sched_rcpt_notify - NOTIFY of recipient i (0 = not given) */
+uint32_t sched_rcpt_notify(const struct sched_msg *sm, uint32_t i);
+/* sched_rcpt_settled - store recipient i now that its notice is queued */
+void sched_rcpt_settled(struct sched_msg *sm, uint32_t i);
+/* sched_rcpt_unfail - its notice could not be queued: pending again */
+void sched_rcpt_unfail(struct sched_msg *sm, uint32_t i);
+/* sched_msg_store - rewrite the message record (flags) */
+void sched_msg_store(struct sched_msg *sm);
 
 #endif

@@ -26,7 +26,8 @@ deps() {
 		apt-get install -y -qq --no-install-recommends \
 			build-essential autoconf automake pkg-config \
 			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
-			python3 swaks passwd procps tzdata cppcheck openssl fail2ban >/dev/null
+			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
+			dnsmasq-base python3-aiosmtpd >/dev/null
 	fi
 }
 

@@ -86,6 +86,8 @@ struct session {
 	char			 sender[ADDR_TEXT_MAX];
 	uint64_t		 size_hint;
 	int			 body;
+	int			 ret;		/* DSN RET, enum dsn_ret */
+	char			 envid[SMTP_ENVID_MAX + 1];	/* "" none */
 	struct envelope_rcpt	*rcpts;
 	uint32_t		 nrcpt;
 
@@ -125,6 +127,8 @@ session_reset(struct session *s)
 	s->sender[0] = '\0';
 	s->size_hint = 0;
 	s->body = BODY_7BIT;
+	s->ret = DSN_RET_DEFAULT;
+	s->envid[0] = '\0';
 }
 
 /* The RFC 3848 protocol name for Received: and logs. */
@@ -200,6 +204,7 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 		smtp_io_reply(&s->io, "250-STARTTLS");
 	if (session_auth_offered(s))
 		smtp_io_reply(&s->io, "250-AUTH PLAIN LOGIN");
+	smtp_io_reply(&s->io, "250-DSN");
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
 
@@ -233,6 +238,8 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 	s->have_mail = 1;
 	s->size_hint = cmd->size;
 	s->body = cmd->body;
+	s->ret = cmd->ret;
+	strlcpy(s->envid, cmd->envid, sizeof(s->envid));
 	s->ok[CNT_MAIL]++;
 	session_reply(s, "250 2.1.0 Ok");
 }
@@ -499,6 +506,8 @@ session_write_head(struct session *s, int fd, const char *qid,
 	strlcpy(env.client_addr, s->addr, sizeof(env.client_addr));
 	strlcpy(env.protocol, session_proto(s), sizeof(env.protocol));
 	env.body = (uint32_t)s->body;
+	env.ret = (uint32_t)s->ret;
+	env.envid = s->envid[0] != '\0' ? s->envid : NULL;
 	env.nrcpt = s->nrcpt;
 	env.rcpts = s->rcpts;
 	envelope_encode(&env, &prefix, &plen);
@@ -1021,7 +1030,7 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 			session_reply(&s, "500 5.5.2 Error: bare <CR> or <LF> "
 			    "received; lines must end in <CR><LF>");
 		else if (smtp_command_parse(line, (size_t)n, s.esmtp ?
-		    (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
+		    (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
 		    (session_auth_offered(&s) ? SMTP_EXT_AUTH : 0)) : 0, &cmd,
 		    reply, sizeof(reply)) != 0) {
 			s.total[session_counter_of(cmd.verb)]++;

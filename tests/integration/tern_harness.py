@@ -202,12 +202,16 @@ class TernInstance:
     DEFAULT_USERS = ("alice", "bob", "carol", "dave")
 
     def __init__(self, name="tern", users=DEFAULT_USERS, aliases=None,
-                 hostname="test.example", **settings):
+                 hostname="test.example", listen_host="127.0.0.1", port=None,
+                 **settings):
         ensure_system_users()
         self.name = name
         self.tmp = tempfile.mkdtemp(prefix="tern-it-%s-" % name)
         os.chmod(self.tmp, 0o755)
-        self.port = free_port()
+        # Several "hosts" are several loopback addresses (127.0.0.2, ...)
+        # that may share one port (smtp_port of the sending instance).
+        self.listen_host = listen_host
+        self.port = port or free_port(listen_host)
         self.hostname = hostname
         self.conf = os.path.join(self.tmp, "tern.conf")
         self.spool = os.path.join(self.tmp, "spool")
@@ -227,7 +231,7 @@ class TernInstance:
             "myhostname": hostname,
             "spool_dir": self.spool,
             "daemon_directory": builddir(),
-            "smtp_listen": "127.0.0.1:%d" % self.port,
+            "smtp_listen": "%s:%d" % (listen_host, self.port),
             "local_domains": "%s, localhost" % hostname,
             "mailbox_base": self.mailboxes,
             "alias_maps": self.aliases_path,
@@ -304,7 +308,7 @@ class TernInstance:
                                    "was ready; log tail:\n%s"
                                    % (self.proc.returncode, self.log_tail()))
             try:
-                with socket.create_connection(("127.0.0.1", self.port),
+                with socket.create_connection((self.listen_host, self.port),
                                               timeout=2) as s:
                     s.settimeout(5)
                     data = b""
@@ -494,7 +498,7 @@ class TernInstance:
 
 def smtp_connect(inst, timeout=30):
     import smtplib
-    s = smtplib.SMTP("127.0.0.1", inst.port, local_hostname="client.test",
+    s = smtplib.SMTP(inst.listen_host, inst.port, local_hostname="client.test",
                      timeout=timeout)
     return s
 

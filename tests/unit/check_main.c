@@ -21,9 +21,12 @@ main(void)
 	srunner_add_suite(sr, maildir_suite());
 	srunner_add_suite(sr, envelope_suite());
 	srunner_add_suite(sr, queue_store_suite());
+	srunner_add_suite(sr, destination_suite());
+	srunner_add_suite(sr, bounce_suite());
 	srunner_add_suite(sr, map_suite());
 	srunner_add_suite(sr, smtp_auth_suite());
 	srunner_add_suite(sr, master_clients_suite());
+	srunner_add_suite(sr, dns_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

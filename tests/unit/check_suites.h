@@ -13,8 +13,11 @@ Suite *received_suite(void);
 Suite *maildir_suite(void);
 Suite *envelope_suite(void);
 Suite *queue_store_suite(void);
+Suite *destination_suite(void);
+Suite *bounce_suite(void);
 Suite *map_suite(void);
 Suite *smtp_auth_suite(void);
 Suite *master_clients_suite(void);
+Suite *dns_suite(void);
 
 #endif

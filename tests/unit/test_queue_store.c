@@ -85,6 +85,7 @@ rcpt_fill(struct queue_rcpt_rec *r, const char *qid, uint32_t idx)
 {
 	memset(r, 0, sizeof(*r));
 	r->idx = idx;
+	r->parent = idx;
 	r->state = RCPT_PENDING;
 	r->attempts = idx % 7;
 	r->next_try = 1700000300ULL + idx;
@@ -543,7 +544,49 @@ START_TEST(test_rcpt_rec)
 	free(q);
 	free(p);
 
-	r.state = 3;	/* no such state */
+	r.state = 4;	/* no such state */
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), -1);
+	free(p);
+}
+END_TEST
+
+/* An added recipient keeps its address; version 1 records still decode. */
+START_TEST(test_rcpt_rec_added)
+{
+	struct queue_rcpt_rec r, d;
+	unsigned char *p;
+	size_t len;
+	/* version 1: u8 1, idx 5, state 0, attempts 2, next 7, last 8,
+	 * dsn "", error "x" */
+	static const unsigned char v1[] = { 1, 0, 0, 0, 5, 0, 0, 0, 0,
+	    0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 8,
+	    0, 0, 0, 0, 0, 0, 0, 1, 'x' };
+
+	ck_assert_int_eq(queue_rcpt_rec_decode(v1, sizeof(v1), &d), 0);
+	ck_assert_uint_eq(d.idx, 5);
+	ck_assert_uint_eq(d.parent, 5);
+	ck_assert_uint_eq(d.kind, RCPT_KIND_ENVELOPE);
+	ck_assert_uint_eq(d.next_try, 7);
+	ck_assert_str_eq(d.last_error, "x");
+	ck_assert_str_eq(d.addr, "");
+
+	rcpt_fill(&r, "Y", 9);
+	r.kind = RCPT_KIND_REMOTE;
+	r.parent = 1;
+	strlcpy(r.addr, "carol@example.org", sizeof(r.addr));
+	strlcpy(r.relay, "mx.example.org[127.0.0.2]:25", sizeof(r.relay));
+	r.state = RCPT_EXPANDED;
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), 0);
+	ck_assert_uint_eq(d.kind, RCPT_KIND_REMOTE);
+	ck_assert_uint_eq(d.parent, 1);
+	ck_assert_uint_eq(d.state, RCPT_EXPANDED);
+	ck_assert_str_eq(d.addr, "carol@example.org");
+	ck_assert_str_eq(d.relay, "mx.example.org[127.0.0.2]:25");
+	free(p);
+
+	r.addr[0] = '\0';	/* an added recipient needs its address */
 	queue_rcpt_rec_encode(&r, &p, &len);
 	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), -1);
 	free(p);
@@ -558,6 +601,7 @@ queue_store_suite(void)
 	TCase *tb = tcase_create("backends");
 
 	tcase_add_test(tc, test_msg_rec);
+	tcase_add_test(tc, test_rcpt_rec_added);
 	tcase_add_test(tc, test_rcpt_rec);
 	suite_add_tcase(s, tc);
 

@@ -1,0 +1,232 @@
+/*
+ * tls_client - the STARTTLS client side with OpenSSL 3.
+ *
+ * Called by deliverd's smtp client.  It must never block past a deadline
+ * (the socket is non-blocking and every wait is a bounded poll), never
+ * fail a delivery because a certificate does not verify (opportunistic
+ * TLS, RFC 3207 and RFC 7435), and never load anything after the chroot.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "tls_client.h"
+
+static SSL_CTX *ctx;
+
+/* ssl_error - the latest OpenSSL error (or what) into err */
+static void
+ssl_error(char *err, size_t errsize, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		snprintf(err, errsize, "%s: %s", what, buf);
+	} else
+		snprintf(err, errsize, "%s", what);
+	ERR_clear_error();
+}
+
+/* tls_client_init - one SSL_CTX with the CA store read now */
+int
+tls_client_init(char *err, size_t errsize)
+{
+	const char *bundle = X509_get_default_cert_file();
+
+	if (ctx != NULL)
+		return 0;
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+	    OPENSSL_INIT_LOAD_CONFIG, NULL);
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		ssl_error(err, errsize, "SSL_CTX_new");
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * The bundle is read into memory here: a hashed CA directory would
+	 * be searched lazily during a handshake, from inside the chroot,
+	 * where it does not exist.  Without a bundle verification reports
+	 * "unable to get local issuer", which is only logged.
+	 */
+	if (access(bundle, R_OK) == 0 &&
+	    SSL_CTX_load_verify_file(ctx, bundle) != 1)
+		ERR_clear_error();
+	return 0;
+}
+
+/* ms_left - milliseconds until start + timeout_ms (0 when past) */
+static int
+ms_left(const struct timespec *start, int timeout_ms)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = timeout_ms - ((now.tv_sec - start->tv_sec) * 1000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000000);
+	return ms > 0 ? (int)ms : 0;
+}
+
+/*
+ * ssl_wait - after an SSL call returned rc, wait for what it wants.
+ * 1 retry, 0 done with a real error, -1 timeout.
+ */
+static int
+ssl_wait(SSL *ssl, int fd, int rc, const struct timespec *start,
+    int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd };
+	int e = SSL_get_error(ssl, rc), left, r;
+
+	if (e == SSL_ERROR_WANT_READ)
+		pfd.events = POLLIN;
+	else if (e == SSL_ERROR_WANT_WRITE)
+		pfd.events = POLLOUT;
+	else
+		return 0;
+	do {
+		if ((left = ms_left(start, timeout_ms)) == 0)
+			return -1;
+		r = poll(&pfd, 1, left);
+	} while (r == -1 && errno == EINTR);
+	return r > 0 ? 1 : -1;
+}
+
+/* tls_client_handshake - SSL_connect with a deadline */
+SSL *
+tls_client_handshake(int fd, const char *servername, int timeout_ms,
+    char *err, size_t errsize)
+{
+	struct timespec start;
+	struct in6_addr a;
+	SSL *ssl;
+	int rc, w;
+
+	if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL) {
+		ssl_error(err, errsize, "cannot create a TLS session");
+		return NULL;
+	}
+	SSL_set_fd(ssl, fd);
+	/* RFC 6066: SNI carries a host name, never an address literal. */
+	if (servername != NULL && servername[0] != '\0' &&
+	    inet_pton(AF_INET, servername, &a) != 1 &&
+	    inet_pton(AF_INET6, servername, &a) != 1)
+		SSL_set_tlsext_host_name(ssl, servername);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		ERR_clear_error();
+		if ((rc = SSL_connect(ssl)) == 1)
+			return ssl;
+		if ((w = ssl_wait(ssl, fd, rc, &start, timeout_ms)) == 1)
+			continue;
+		if (w == -1)
+			snprintf(err, errsize, "TLS handshake timed out");
+		else
+			ssl_error(err, errsize, "TLS handshake failed");
+		SSL_free(ssl);
+		return NULL;
+	}
+}
+
+/* tls_client_read - SSL_read with a deadline */
+ssize_t
+tls_client_read(SSL *ssl, int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct timespec start;
+	size_t got;
+	int rc, w;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		ERR_clear_error();
+		if ((rc = SSL_read_ex(ssl, buf, len, &got)) == 1)
+			return (ssize_t)got;
+		if (SSL_get_error(ssl, rc) == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		if ((w = ssl_wait(ssl, fd, rc, &start, timeout_ms)) == 1)
+			continue;
+		errno = w == -1 ? ETIMEDOUT : ECONNRESET;
+		ERR_clear_error();
+		return -1;
+	}
+}
+
+/* tls_client_write - SSL_write_ex until everything is out */
+int
+tls_client_write(SSL *ssl, int fd, const void *buf, size_t len,
+    int timeout_ms)
+{
+	struct timespec start;
+	const unsigned char *p = buf;
+	size_t done = 0, n;
+	int rc, w;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (done < len) {
+		ERR_clear_error();
+		if ((rc = SSL_write_ex(ssl, p + done, len - done, &n)) == 1) {
+			done += n;
+			continue;
+		}
+		if ((w = ssl_wait(ssl, fd, rc, &start, timeout_ms)) == 1)
+			continue;
+		errno = w == -1 ? ETIMEDOUT : EPIPE;
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* tls_client_describe - protocol, cipher, peer subject, verification */
+void
+tls_client_describe(SSL *ssl, char *buf, size_t bufsize, char *peer,
+    size_t peersize, char *verify, size_t verifysize)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	long vr = SSL_get_verify_result(ssl);
+	int alg = 0, bits = c != NULL ? SSL_CIPHER_get_bits(c, &alg) : 0;
+
+	snprintf(buf, bufsize, "%s with cipher %s (%d/%d bits)",
+	    SSL_get_version(ssl), c != NULL ? SSL_CIPHER_get_name(c) : "?",
+	    bits, alg);
+	if (cert != NULL) {
+		X509_NAME_oneline(X509_get_subject_name(cert), peer,
+		    (int)peersize);
+		X509_free(cert);
+		snprintf(verify, verifysize, "%s", vr == X509_V_OK ?
+		    "verified" : X509_verify_cert_error_string(vr));
+	} else {
+		snprintf(peer, peersize, "no certificate");
+		snprintf(verify, verifysize, "not verified");
+	}
+}
+
+/* tls_client_free - a best-effort close_notify, then free */
+void
+tls_client_free(SSL *ssl)
+{
+	if (ssl == NULL)
+		return;
+	ERR_clear_error();
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	SSL_free(ssl);
+}

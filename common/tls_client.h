@@ -1,0 +1,56 @@
+/*
+ * tls_client - OpenSSL for the client side of STARTTLS (smtp transport).
+ *
+ * One SSL_CTX per process, made before privileges are dropped (the CA
+ * store is read then, since it is not inside the chroot).  Sessions run on
+ * non-blocking sockets; every call waits at most until its deadline.
+ * Opportunistic TLS does not verify the peer (a failed verification would
+ * only push the mail back to plaintext); the verification result is still
+ * recorded for the log.
+ */
+#ifndef TERN_TLS_CLIENT_H
+#define TERN_TLS_CLIENT_H
+
+#include <sys/types.h>
+#include <stddef.h>
+
+typedef struct ssl_st SSL;
+
+/*
+ * tls_client_init - the process's client SSL_CTX: TLS 1.2 minimum, the
+ * system CA bundle loaded now.  0, or -1 with a reason in err.
+ */
+int tls_client_init(char *err, size_t errsize);
+
+/*
+ * tls_client_handshake - start TLS on the connected non-blocking socket
+ * fd (SNI = servername unless it is an address) and wait for the
+ * handshake until timeout_ms.  Returns the session (caller frees with
+ * tls_client_free), or NULL with a reason in err.
+ */
+SSL *tls_client_handshake(int fd, const char *servername, int timeout_ms,
+    char *err, size_t errsize);
+
+/*
+ * tls_client_read - up to len octets, waiting at most timeout_ms.
+ * Returns the count, 0 at a clean close, -1 on error or timeout (errno
+ * ETIMEDOUT for a timeout).
+ */
+ssize_t tls_client_read(SSL *ssl, int fd, void *buf, size_t len,
+    int timeout_ms);
+/* tls_client_write - all of buf within timeout_ms; 0 or -1 */
+int tls_client_write(SSL *ssl, int fd, const void *buf, size_t len,
+    int timeout_ms);
+
+/*
+ * tls_client_describe - "TLSv1.3 with cipher X (256/256 bits)" into buf;
+ * peer gets the certificate subject (or "no certificate") and
+ * verify the verification outcome ("verified" or the reason).
+ */
+void tls_client_describe(SSL *ssl, char *buf, size_t bufsize, char *peer,
+    size_t peersize, char *verify, size_t verifysize);
+
+/* tls_client_free - close_notify (best effort, no waiting) and free */
+void tls_client_free(SSL *ssl);
+
+#endif

@@ -1,0 +1,969 @@
+/*
+ * smtp_client - the SMTP client side of one connection (RFC 5321, with
+ * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS and AUTH).
+ *
+ * Called by transport_smtp.c in a connection process.  Every wait is
+ * bounded by the timeout of its step; every reply is untrusted (bounded
+ * lines, bounded count, codes checked) and stored only after non-printable
+ * octets are replaced, since it travels on to queued and into the log.
+ * It must never send a message to a server that refused its size, never
+ * send DATA when no recipient was accepted, and never let a line of the
+ * message end the data early (dot-stuffing).
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "msg.h"
+#include "smtp_client.h"
+
+#define SMTP_REPLY_LINES_MAX	100
+#define SMTP_CMD_MAX		2048
+#define SMTP_BODY_CHUNK		16384
+
+/* ms - a settings duration (seconds) as poll milliseconds */
+static int
+ms(long seconds)
+{
+	return seconds > 3600 ? 3600 * 1000 : (int)seconds * 1000;
+}
+
+/* sanitize - replace octets outside printable ASCII with '?' */
+static void
+sanitize(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 32 || (unsigned char)*s > 126)
+			*s = '?';
+}
+
+/* smtp_reply_parse_line - three digits, then ' ', '-' or nothing */
+int
+smtp_reply_parse_line(const char *line, size_t len, int *last)
+{
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+	    line[1] > '9' || line[2] < '0' || line[2] > '9')
+		return -1;
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return -1;
+	*last = len == 3 || line[3] == ' ';
+	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+}
+
+/* smtp_reply_dsn - "c.s.d" after the code when its class matches */
+void
+smtp_reply_dsn(int code, const char *text, char *dsn, size_t dsnsize)
+{
+	const char *p = text;
+	int a, b, c, n = 0;
+
+	if (strlen(p) > 4)
+		p += 4;
+	if (sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 &&
+	    a == code / 100 && (p[n] == ' ' || p[n] == '\0') && b >= 0 &&
+	    c >= 0) {
+		snprintf(dsn, dsnsize, "%d.%d.%d", a, b, c);
+		return;
+	}
+	snprintf(dsn, dsnsize, "%d.0.0", code >= 200 && code < 600 ?
+	    code / 100 : 4);
+}
+
+static void textf(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* textf - format into buf; a long server reply is cut, on purpose */
+static void
+textf(char *buf, size_t bufsize, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, bufsize, fmt, ap);
+	va_end(ap);
+}
+
+/* local_reply - a reply made up here (code 0: nothing was received) */
+static void
+local_reply(struct smtp_reply *r, const char *dsn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+local_reply(struct smtp_reply *r, const char *dsn, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->code = 0;
+	strlcpy(r->dsn, dsn, sizeof(r->dsn));
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+/* conn_fill - read more input within timeout_ms; -1 error, 0 EOF */
+static ssize_t
+conn_fill(struct smtp_conn *c, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	ssize_t n;
+	int r;
+
+	if (c->inlen == sizeof(c->in))
+		return -1;
+	if (c->ssl != NULL)
+		return tls_client_read(c->ssl, c->fd, c->in + c->inlen,
+		    sizeof(c->in) - c->inlen, timeout_ms);
+	for (;;) {
+		n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
+		if (n >= 0)
+			return n;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		do
+			r = poll(&pfd, 1, timeout_ms);
+		while (r == -1 && errno == EINTR);
+		if (r <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+}
+
+/*
+ * conn_line - the next line (without CRLF, NUL-terminated in line).  A
+ * line longer than the buffer is an error: no SMTP server needs one.
+ */
+static int
+conn_line(struct smtp_conn *c, char *line, size_t linesize, int timeout_ms)
+{
+	unsigned char *nl;
+	size_t len;
+	ssize_t n;
+
+	while ((nl = memchr(c->in, '\n', c->inlen)) == NULL) {
+		if ((n = conn_fill(c, timeout_ms)) <= 0) {
+			if (n == 0)
+				errno = ECONNRESET;
+			return -1;
+		}
+		c->inlen += (size_t)n;
+	}
+	len = (size_t)(nl - c->in);
+	if (len > 0 && c->in[len - 1] == '\r')
+		len--;
+	if (len >= linesize)
+		len = linesize - 1;
+	memcpy(line, c->in, len);
+	line[len] = '\0';
+	c->inlen -= (size_t)(nl + 1 - c->in);
+	memmove(c->in, nl + 1, c->inlen);
+	return (int)len;
+}
+
+/* io_error_text - "lost connection", "timeout" for an I/O failure */
+static const char *
+io_error_text(void)
+{
+	return errno == ETIMEDOUT ? "conversation timed out" :
+	    "lost connection";
+}
+
+/*
+ * reply_read - one whole reply within timeout_ms, its lines joined with
+ * ' ' (so EHLO keywords each follow a space).  On failure r->code is 0
+ * and r->text says why (while what).
+ */
+static int
+reply_read(struct smtp_conn *c, struct smtp_reply *r, int timeout_ms,
+    const char *what)
+{
+	char line[SMTP_LINE_MAX];
+	size_t tlen = 0;
+	int len, code, last = 0, first = -1, nlines = 0;
+
+	r->text[0] = '\0';
+	while (!last) {
+		if ((len = conn_line(c, line, sizeof(line), timeout_ms)) < 0) {
+			local_reply(r, "4.4.2", "%s with %s while %s",
+			    io_error_text(), c->relay, what);
+			return -1;
+		}
+		code = smtp_reply_parse_line(line, (size_t)len, &last);
+		if (code < 0 || (first != -1 && code != first) ||
+		    ++nlines > SMTP_REPLY_LINES_MAX) {
+			local_reply(r, "4.5.0", "malformed reply from %s while "
+			    "%s", c->relay, what);
+			return -1;
+		}
+		first = code;
+		if (tlen == 0) {
+			tlen = strlcpy(r->text, line, sizeof(r->text));
+			if (len > 3)
+				r->text[3] = ' ';
+		}
+		else if (tlen < sizeof(r->text) - 1 && len > 4) {
+			r->text[tlen++] = ' ';
+			r->text[tlen] = '\0';
+			tlen = strlcat(r->text, line + 4, sizeof(r->text));
+		}
+		if (tlen >= sizeof(r->text))
+			tlen = sizeof(r->text) - 1;
+	}
+	sanitize(r->text);
+	r->code = first;
+	smtp_reply_dsn(r->code, r->text, r->dsn, sizeof(r->dsn));
+	return 0;
+}
+
+/* conn_write - send len octets within timeout_ms */
+static int
+conn_write(struct smtp_conn *c, const void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+	const unsigned char *p = buf;
+	ssize_t n;
+	int r;
+
+	if (c->ssl != NULL)
+		return tls_client_write(c->ssl, c->fd, buf, len, timeout_ms);
+	while (len > 0) {
+		n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		do
+			r = poll(&pfd, 1, timeout_ms);
+		while (r == -1 && errno == EINTR);
+		if (r <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* cmd_send - one command line (CRLF added) */
+static int
+cmd_send(struct smtp_conn *c, const char *line, int timeout_ms,
+    struct smtp_reply *r, const char *what)
+{
+	char buf[SMTP_CMD_MAX + 2];
+	size_t len = strlcpy(buf, line, sizeof(buf) - 2);
+
+	if (len >= sizeof(buf) - 2)
+		len = sizeof(buf) - 3;
+	memcpy(buf + len, "\r\n", 2);
+	if (conn_write(c, buf, len + 2, timeout_ms) == 0)
+		return 0;
+	local_reply(r, "4.4.2", "%s with %s while %s", io_error_text(),
+	    c->relay, what);
+	return -1;
+}
+
+/* command - send a line and read its reply */
+static int
+command(struct smtp_conn *c, const char *line, long timeout,
+    struct smtp_reply *r, const char *what)
+{
+	if (cmd_send(c, line, ms(timeout), r, what) != 0)
+		return -1;
+	return reply_read(c, r, ms(timeout), what);
+}
+
+/* connect_wait - non-blocking connect with a deadline */
+static int
+connect_wait(int fd, const struct sockaddr *sa, socklen_t salen,
+    int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t elen = sizeof(int);
+	int r, e = 0;
+
+	if (connect(fd, sa, salen) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r == -1 && errno == EINTR);
+	if (r == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0)
+		return -1;
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* smtp_conn_open - connect and read a 2xx greeting */
+enum smtp_step
+smtp_conn_open(struct smtp_conn *c, const struct settings *set,
+    const char *host, const struct sockaddr *sa, socklen_t salen,
+    struct smtp_reply *r)
+{
+	const void *a = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	memset(c, 0, sizeof(*c));
+	c->set = set;
+	c->ssl = NULL;
+	strlcpy(c->host, host, sizeof(c->host));
+	inet_ntop(sa->sa_family, a, c->addr, sizeof(c->addr));
+	c->port = ntohs(sa->sa_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)sa)->sin6_port :
+	    ((const struct sockaddr_in *)sa)->sin_port);
+	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", c->host, c->addr,
+	    c->port);
+	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0);
+	if (c->fd == -1 || connect_wait(c->fd, sa, salen,
+	    ms(set->smtp_connect_timeout)) != 0) {
+		local_reply(r, "4.4.1", "connect to %s: %s", c->relay,
+		    strerror(errno));
+		if (c->fd != -1)
+			close(c->fd);
+		c->fd = -1;
+		return STEP_NEXT_HOST;
+	}
+	if (reply_read(c, r, ms(set->smtp_helo_timeout), "receiving the "
+	    "initial server greeting") != 0 || r->code / 100 != 2) {
+		if (r->code != 0) {
+			char t[SMTP_TEXT_MAX];
+
+			strlcpy(t, r->text, sizeof(t));
+			textf(r->text, sizeof(r->text), "host %s said: %s",
+			    c->relay, t);
+		}
+		smtp_conn_close(c, r->code != 0);
+		return STEP_NEXT_HOST;
+	}
+	return STEP_OK;
+}
+
+/* ehlo_keywords - the extensions in an EHLO reply's joined text */
+static void
+ehlo_keywords(struct smtp_conn *c, const char *lines)
+{
+	char word[64];
+	const char *p = lines;
+	unsigned long long v;
+	int n;
+
+	c->ext = 0;
+	c->size_max = 0;
+	/* The first "line" is the greeting name; keywords follow it. */
+	while ((p = strchr(p, ' ')) != NULL) {
+		p++;
+		if (sscanf(p, "%63s%n", word, &n) != 1)
+			break;
+		if (strcasecmp(word, "PIPELINING") == 0)
+			c->ext |= EXT_PIPELINING;
+		else if (strcasecmp(word, "8BITMIME") == 0)
+			c->ext |= EXT_8BITMIME;
+		else if (strcasecmp(word, "SMTPUTF8") == 0)
+			c->ext |= EXT_SMTPUTF8;
+		else if (strcasecmp(word, "DSN") == 0)
+			c->ext |= EXT_DSN;
+		else if (strcasecmp(word, "STARTTLS") == 0)
+			c->ext |= EXT_STARTTLS;
+		else if (strcasecmp(word, "SIZE") == 0) {
+			c->ext |= EXT_SIZE;
+			if (sscanf(p + n, " %llu", &v) == 1)
+				c->size_max = v;
+		} else if (strcasecmp(word, "AUTH") == 0) {
+			if (strstr(p, "PLAIN") != NULL)
+				c->ext |= EXT_AUTH_PLAIN;
+			if (strstr(p, "LOGIN") != NULL)
+				c->ext |= EXT_AUTH_LOGIN;
+		}
+	}
+}
+
+/* ehlo - EHLO; on 250 the offered extensions go to c->ext */
+static int
+ehlo(struct smtp_conn *c, struct smtp_reply *r)
+{
+	char line[SMTP_HOST_MAX + 16];
+
+	snprintf(line, sizeof(line), "EHLO %s", c->set->smtp_helo_name);
+	if (command(c, line, c->set->smtp_helo_timeout, r,
+	    "sending EHLO") != 0)
+		return -1;
+	if (r->code == 250) {
+		c->esmtp = 1;
+		/* Skip "250 " and the server's name; join keeps ' ' between. */
+		ehlo_keywords(c, r->text + 4);
+	}
+	return 0;
+}
+
+/* hello_failed - r describes a refusal of what (host said ...) */
+static enum smtp_step
+hello_failed(struct smtp_conn *c, struct smtp_reply *r, const char *what)
+{
+	char t[SMTP_TEXT_MAX];
+
+	if (r->code != 0) {
+		strlcpy(t, r->text, sizeof(t));
+		textf(r->text, sizeof(r->text), "host %s refused to talk "
+		    "to me: %s (in reply to %s)", c->relay, t, what);
+	}
+	smtp_conn_close(c, r->code != 0);
+	return STEP_NEXT_HOST;
+}
+
+/* starttls - STARTTLS and the handshake; then EHLO again */
+static enum smtp_step
+starttls(struct smtp_conn *c, struct smtp_reply *r)
+{
+	char err[256], proto[160], peer[256], verify[128], vis[256];
+
+	if (command(c, "STARTTLS", c->set->smtp_helo_timeout, r,
+	    "sending STARTTLS") != 0)
+		return hello_failed(c, r, "STARTTLS command");
+	if (r->code != 220) {
+		if (c->set->smtp_tls_security_level == SMTP_TLS_ENCRYPT) {
+			local_reply(r, "4.7.5", "TLS is required, but host %s "
+			    "refused to start TLS: %s", c->relay, r->text);
+			smtp_conn_close(c, 1);
+			return STEP_NEXT_HOST;
+		}
+		return STEP_OK;		/* carry on in plaintext */
+	}
+	/* Anything the server sent before the handshake is an injection. */
+	c->inlen = 0;
+	c->ssl = tls_client_handshake(c->fd, c->host,
+	    ms(c->set->smtp_helo_timeout), err, sizeof(err));
+	if (c->ssl == NULL) {
+		log_info("TLS handshake with %s failed: %s", c->relay, err);
+		local_reply(r, "4.7.5", "Cannot start TLS: handshake failure "
+		    "with %s", c->relay);
+		smtp_conn_close(c, 0);
+		return c->set->smtp_tls_security_level == SMTP_TLS_ENCRYPT ?
+		    STEP_NEXT_HOST : STEP_TLS_RETRY;
+	}
+	tls_client_describe(c->ssl, proto, sizeof(proto), peer, sizeof(peer),
+	    verify, sizeof(verify));
+	log_vis(vis, sizeof(vis), peer, strlen(peer));
+	log_info("TLS connection established to %s: %s", c->relay, proto);
+	log_info("%s: peer certificate %s: %s", c->relay, vis, verify);
+	if (ehlo(c, r) != 0 || r->code != 250)
+		return hello_failed(c, r, "EHLO command");
+	return STEP_OK;
+}
+
+/* b64 - base64 of len octets of in into out (NUL-terminated) */
+static void
+b64(const unsigned char *in, size_t len, char *out)
+{
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i, o = 0;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		out[o++] = tbl[in[i] >> 2];
+		out[o++] = tbl[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		out[o++] = tbl[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+		out[o++] = tbl[in[i + 2] & 63];
+	}
+	if (i < len) {
+		out[o++] = tbl[in[i] >> 2];
+		if (i + 1 < len) {
+			out[o++] = tbl[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+			out[o++] = tbl[(in[i + 1] & 15) << 2];
+		} else
+			out[o++] = tbl[(in[i] & 3) << 4];
+		out[o++] = '=';
+		if (i + 1 >= len)
+			out[o++] = '=';
+	}
+	out[o] = '\0';
+}
+
+/* auth - AUTH PLAIN (or LOGIN) with login/password */
+static enum smtp_step
+auth(struct smtp_conn *c, const char *login, const char *password,
+    struct smtp_reply *r)
+{
+	unsigned char raw[600];
+	char enc[820], line[840];
+	size_t ll = strlen(login), pl = strlen(password);
+	long t = c->set->smtp_helo_timeout;
+
+	if (ll + pl + 2 > sizeof(raw) || c->ssl == NULL ||
+	    !(c->ext & (EXT_AUTH_PLAIN | EXT_AUTH_LOGIN))) {
+		local_reply(r, "4.7.0", "cannot authenticate to %s: %s",
+		    c->relay, c->ssl == NULL ? "no TLS" :
+		    "no usable AUTH mechanism");
+		smtp_conn_close(c, 1);
+		return STEP_NEXT_HOST;
+	}
+	if (c->ext & EXT_AUTH_PLAIN) {
+		raw[0] = '\0';
+		memcpy(raw + 1, login, ll);
+		raw[ll + 1] = '\0';
+		memcpy(raw + ll + 2, password, pl);
+		b64(raw, ll + pl + 2, enc);
+		snprintf(line, sizeof(line), "AUTH PLAIN %s", enc);
+		if (command(c, line, t, r, "sending AUTH") != 0)
+			return hello_failed(c, r, "AUTH command");
+	} else {
+		if (command(c, "AUTH LOGIN", t, r, "sending AUTH") != 0 ||
+		    r->code != 334)
+			return hello_failed(c, r, "AUTH command");
+		b64((const unsigned char *)login, ll, enc);
+		if (command(c, enc, t, r, "sending AUTH") != 0 ||
+		    r->code != 334)
+			return hello_failed(c, r, "AUTH command");
+		b64((const unsigned char *)password, pl, enc);
+		if (command(c, enc, t, r, "sending AUTH") != 0)
+			return hello_failed(c, r, "AUTH command");
+	}
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(enc, sizeof(enc));
+	explicit_bzero(line, sizeof(line));
+	if (r->code != 235)
+		return hello_failed(c, r, "AUTH command");
+	return STEP_OK;
+}
+
+/* smtp_conn_hello - EHLO/HELO, STARTTLS, AUTH */
+enum smtp_step
+smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
+    const char *password, struct smtp_reply *r)
+{
+	char line[SMTP_HOST_MAX + 16];
+	enum smtp_step st;
+	int level = c->set->smtp_tls_security_level;
+
+	if (ehlo(c, r) != 0)
+		return hello_failed(c, r, "EHLO command");
+	if (r->code != 250) {
+		/* RFC 5321 3.2: an old server: fall back to HELO. */
+		snprintf(line, sizeof(line), "HELO %s",
+		    c->set->smtp_helo_name);
+		if (command(c, line, c->set->smtp_helo_timeout, r,
+		    "sending HELO") != 0 || r->code != 250)
+			return hello_failed(c, r, "HELO command");
+	}
+	if (level == SMTP_TLS_ENCRYPT && !(c->ext & EXT_STARTTLS)) {
+		local_reply(r, "4.7.4", "TLS is required, but was not "
+		    "offered by host %s", c->relay);
+		smtp_conn_close(c, 1);
+		return STEP_NEXT_HOST;
+	}
+	if (level != SMTP_TLS_NONE && !notls && (c->ext & EXT_STARTTLS) &&
+	    (st = starttls(c, r)) != STEP_OK)
+		return st;
+	if (login != NULL && (st = auth(c, login, password, r)) != STEP_OK)
+		return st;
+	return STEP_OK;
+}
+
+/* smtp_xtext - RFC 3461 xtext: "+XX" for '+', '=', and non-graphic */
+int
+smtp_xtext(const char *s, char *buf, size_t bufsize)
+{
+	size_t o = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (o + 4 > bufsize)
+			return -1;
+		if (ch < 33 || ch > 126 || ch == '+' || ch == '=')
+			o += (size_t)snprintf(buf + o, 4, "+%02X", ch);
+		else
+			buf[o++] = (char)ch;
+	}
+	if (o >= bufsize)
+		return -1;
+	buf[o] = '\0';
+	return 0;
+}
+
+/* xtext_ok - already xtext (ORCPT as received): graphic, no '=' */
+static int
+xtext_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 33 || (unsigned char)*s > 126 ||
+		    *s == '=')
+			return 0;
+	return 1;
+}
+
+/* mail_line - MAIL FROM with the parameters the server offered */
+static void
+mail_line(const struct smtp_conn *c, const struct smtp_msg *m, char *buf,
+    size_t bufsize)
+{
+	char x[300];
+
+	snprintf(buf, bufsize, "MAIL FROM:<%s>", m->sender);
+	if (c->ext & EXT_SIZE) {
+		snprintf(x, sizeof(x), " SIZE=%llu",
+		    (unsigned long long)m->size);
+		strlcat(buf, x, bufsize);
+	}
+	if ((c->ext & EXT_8BITMIME) && m->body == BODY_8BITMIME)
+		strlcat(buf, " BODY=8BITMIME", bufsize);
+	if ((c->ext & EXT_SMTPUTF8) && m->smtputf8)
+		strlcat(buf, " SMTPUTF8", bufsize);
+	if (c->ext & EXT_DSN) {
+		if (m->ret == DSN_RET_FULL)
+			strlcat(buf, " RET=FULL", bufsize);
+		else if (m->ret == DSN_RET_HDRS)
+			strlcat(buf, " RET=HDRS", bufsize);
+		if (m->envid[0] != '\0' &&
+		    smtp_xtext(m->envid, x, sizeof(x)) == 0) {
+			strlcat(buf, " ENVID=", bufsize);
+			strlcat(buf, x, bufsize);
+		}
+	}
+}
+
+/* rcpt_line - RCPT TO with NOTIFY and ORCPT when the server has DSN */
+static void
+rcpt_line(const struct smtp_conn *c, const struct smtp_rcpt *r, char *buf,
+    size_t bufsize)
+{
+	snprintf(buf, bufsize, "RCPT TO:<%s>", r->address);
+	if (!(c->ext & EXT_DSN))
+		return;
+	if (r->notify & NOTIFY_NEVER)
+		strlcat(buf, " NOTIFY=NEVER", bufsize);
+	else if (r->notify != 0) {
+		const char *sep = " NOTIFY=";
+
+		if (r->notify & NOTIFY_SUCCESS) {
+			strlcat(buf, sep, bufsize);
+			strlcat(buf, "SUCCESS", bufsize);
+			sep = ",";
+		}
+		if (r->notify & NOTIFY_FAILURE) {
+			strlcat(buf, sep, bufsize);
+			strlcat(buf, "FAILURE", bufsize);
+			sep = ",";
+		}
+		if (r->notify & NOTIFY_DELAY) {
+			strlcat(buf, sep, bufsize);
+			strlcat(buf, "DELAY", bufsize);
+		}
+	}
+	if (r->orcpt[0] != '\0' && strchr(r->orcpt, ';') != NULL &&
+	    xtext_ok(r->orcpt)) {
+		strlcat(buf, " ORCPT=", bufsize);
+		strlcat(buf, r->orcpt, bufsize);
+	}
+}
+
+/* rcpt_set - record a result for one recipient */
+static void
+rcpt_set(struct smtp_rcpt *r, int status, const char *dsn, const char *text)
+{
+	r->status = status;
+	strlcpy(r->dsn, dsn, sizeof(r->dsn));
+	strlcpy(r->text, text, sizeof(r->text));
+}
+
+/* status_of - deliver_status for a reply code (no reply: temporary) */
+static int
+status_of(int code)
+{
+	if (code >= 200 && code < 300)
+		return DELIVER_OK;
+	return code >= 500 && code < 600 ? DELIVER_PERMFAIL : DELIVER_TEMPFAIL;
+}
+
+/* rcpts_pending - give every pending recipient the same outcome */
+static void
+rcpts_pending(struct smtp_rcpt *rcpts, size_t n, int status, const char *dsn,
+    const char *text)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rcpts[i].status == -1)
+			rcpt_set(&rcpts[i], status, dsn, text);
+}
+
+/* said - "host X said: REPLY (in reply to WHAT)" for a refusal */
+static void
+said(const struct smtp_conn *c, const struct smtp_reply *r, const char *what,
+    char *buf, size_t bufsize)
+{
+	if (r->code == 0)
+		strlcpy(buf, r->text, bufsize);
+	else
+		textf(buf, bufsize, "host %s said: %s (in reply to %s)",
+		    c->relay, r->text, what);
+}
+
+/* body_send - the message with dot-stuffing and the final "." line */
+static int
+body_send(struct smtp_conn *c, const struct smtp_msg *m)
+{
+	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
+	off_t off = m->offset;
+	int bol = 1, tmo = ms(c->set->smtp_data_xfer_timeout);
+	unsigned char last = '\n';
+	ssize_t n;
+	size_t o;
+
+	for (;;) {
+		n = pread(m->fd, in, sizeof(in), off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -2;
+		if (n == 0)
+			break;
+		off += n;
+		last = in[n - 1];
+		o = smtp_dot_stuff(in, (size_t)n, out, &bol);
+		if (conn_write(c, out, o, tmo) != 0)
+			return -1;
+	}
+	/* A body that does not end in a line end gets one (RFC 5321 4.1.1.4). */
+	if (last != '\n' && conn_write(c, "\r\n", 2, tmo) != 0)
+		return -1;
+	return conn_write(c, ".\r\n", 3, tmo);
+}
+
+/* smtp_dot_stuff - double a leading '.' on every line */
+size_t
+smtp_dot_stuff(const unsigned char *in, size_t len, unsigned char *out,
+    int *bol)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (*bol && in[i] == '.')
+			out[o++] = '.';
+		out[o++] = in[i];
+		*bol = in[i] == '\n';
+	}
+	return o;
+}
+
+/* refuse_all - every pending recipient gets r (what failed); -1 */
+static int
+refuse_all(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
+    const struct smtp_reply *r, const char *what)
+{
+	char text[SMTP_TEXT_MAX];
+
+	said(c, r, what, text, sizeof(text));
+	rcpts_pending(rcpts, n, status_of(r->code), r->dsn, text);
+	return -1;
+}
+
+/* data_phase - DATA, the body, and the final reply for accepted rcpts */
+static int
+data_phase(struct smtp_conn *c, const struct smtp_msg *m,
+    struct smtp_rcpt *rcpts, size_t n, int *accepted, struct smtp_reply *r,
+    int data_sent)
+{
+	char text[SMTP_TEXT_MAX];
+	size_t i;
+	int rc;
+
+	if (!data_sent && command(c, "DATA", c->set->smtp_data_init_timeout,
+	    r, "sending DATA") != 0)
+		return refuse_all(c, rcpts, n, r, "DATA command");
+	if (data_sent && reply_read(c, r, ms(c->set->smtp_data_init_timeout),
+	    "sending DATA") != 0)
+		return refuse_all(c, rcpts, n, r, "DATA command");
+	if (r->code != 354)
+		return refuse_all(c, rcpts, n, r, "DATA command") + 1;
+	if ((rc = body_send(c, m)) != 0) {
+		if (rc == -2)
+			local_reply(r, "4.3.0", "cannot read the queue file: %s",
+			    strerror(errno));
+		else
+			local_reply(r, "4.4.2", "%s with %s while sending "
+			    "message body", io_error_text(), c->relay);
+		return refuse_all(c, rcpts, n, r, "end of DATA command");
+	}
+	if (reply_read(c, r, ms(c->set->smtp_data_done_timeout),
+	    "sending end of data -- message may be sent more than once") != 0)
+		return refuse_all(c, rcpts, n, r, "end of DATA command");
+	if (r->code / 100 == 2)
+		strlcpy(text, r->text, sizeof(text));
+	else
+		said(c, r, "end of DATA command", text, sizeof(text));
+	for (i = 0; i < n; i++)
+		if (accepted[i])
+			rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);
+	return 0;
+}
+
+/*
+ * send_envelope - MAIL and every RCPT (and DATA, when pipelining and
+ * worth it) in one write when the server pipelines, else one by one;
+ * then the replies in order.  Returns 1 when DATA was sent, 0 when not,
+ * -1 when the connection broke.
+ */
+static int
+send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
+    struct smtp_rcpt *rcpts, size_t n, int *accepted, size_t *naccepted,
+    struct smtp_reply *r)
+{
+	char line[SMTP_CMD_MAX], text[SMTP_TEXT_MAX];
+	int pipe = (c->ext & EXT_PIPELINING) != 0, mail_ok;
+	size_t i;
+
+	mail_line(c, m, line, sizeof(line));
+	if (cmd_send(c, line, ms(c->set->smtp_mail_timeout), r,
+	    "sending MAIL FROM") != 0)
+		return refuse_all(c, rcpts, n, r, "MAIL FROM command");
+	if (pipe) {
+		/* RFC 2920: MAIL, RCPTs and DATA can go in one group. */
+		for (i = 0; i < n; i++) {
+			rcpt_line(c, &rcpts[i], line, sizeof(line));
+			if (cmd_send(c, line, ms(c->set->smtp_rcpt_timeout), r,
+			    "sending RCPT TO") != 0)
+				return refuse_all(c, rcpts, n, r,
+				    "RCPT TO command");
+		}
+		if (cmd_send(c, "DATA", ms(c->set->smtp_data_init_timeout), r,
+		    "sending DATA") != 0)
+			return refuse_all(c, rcpts, n, r, "DATA command");
+	}
+	if (reply_read(c, r, ms(c->set->smtp_mail_timeout),
+	    "sending MAIL FROM") != 0)
+		return refuse_all(c, rcpts, n, r, "MAIL FROM command");
+	mail_ok = r->code / 100 == 2;
+	if (!mail_ok)
+		refuse_all(c, rcpts, n, r, "MAIL FROM command");
+	if (!mail_ok && !pipe)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!pipe) {
+			rcpt_line(c, &rcpts[i], line, sizeof(line));
+			if (cmd_send(c, line, ms(c->set->smtp_rcpt_timeout), r,
+			    "sending RCPT TO") != 0)
+				return refuse_all(c, rcpts, n, r,
+				    "RCPT TO command");
+		}
+		if (reply_read(c, r, ms(c->set->smtp_rcpt_timeout),
+		    "sending RCPT TO") != 0)
+			return refuse_all(c, rcpts, n, r, "RCPT TO command");
+		if (!mail_ok)
+			continue;
+		if (r->code / 100 == 2) {
+			accepted[i] = 1;
+			(*naccepted)++;
+		} else {
+			said(c, r, "RCPT TO command", text, sizeof(text));
+			rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);
+		}
+	}
+	return pipe;
+}
+
+/* smtp_conn_deliver - one transaction; per-recipient results */
+int
+smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *m,
+    struct smtp_rcpt *rcpts, size_t n)
+{
+	struct smtp_reply r;
+	char text[SMTP_TEXT_MAX];
+	int *accepted, sent, rc = 0;
+	size_t naccepted = 0;
+
+	for (size_t i = 0; i < n; i++)
+		rcpts[i].status = -1;
+	if ((c->ext & EXT_SIZE) && c->size_max > 0 && m->size > c->size_max) {
+		snprintf(text, sizeof(text), "message size %llu exceeds size "
+		    "limit %llu of server %s", (unsigned long long)m->size,
+		    (unsigned long long)c->size_max, c->relay);
+		rcpts_pending(rcpts, n, DELIVER_PERMFAIL, "5.3.4", text);
+		return 0;
+	}
+	if (m->smtputf8 && !(c->ext & EXT_SMTPUTF8)) {
+		snprintf(text, sizeof(text), "host %s does not support "
+		    "SMTPUTF8, which this message needs", c->relay);
+		rcpts_pending(rcpts, n, DELIVER_PERMFAIL, "5.6.7", text);
+		return 0;
+	}
+	accepted = calloc(n, sizeof(*accepted));
+	if (accepted == NULL)
+		fatal("calloc");
+	sent = send_envelope(c, m, rcpts, n, accepted, &naccepted, &r);
+	if (sent < 0)
+		rc = -1;
+	else if (naccepted == 0) {
+		/* A pipelined DATA must be answered (and refused) first. */
+		if (sent && reply_read(c, &r, ms(c->set->smtp_data_init_timeout),
+		    "sending DATA") != 0)
+			rc = -1;
+		else if (r.code == 354) {
+			/* A broken server: end the data with nothing in it. */
+			rc = -1;
+		} else
+			rc = smtp_conn_reset(c);
+	} else
+		rc = data_phase(c, m, rcpts, n, accepted, &r, sent);
+	rcpts_pending(rcpts, n, DELIVER_TEMPFAIL, "4.4.2",
+	    "lost connection during the transaction");
+	free(accepted);
+	return rc;
+}
+
+/* smtp_conn_reset - RSET; 0 on 250 */
+int
+smtp_conn_reset(struct smtp_conn *c)
+{
+	struct smtp_reply r;
+
+	if (command(c, "RSET", c->set->smtp_quit_timeout, &r,
+	    "sending RSET") != 0 || r.code != 250)
+		return -1;
+	return 0;
+}
+
+/* smtp_conn_close - QUIT (best effort, short wait) and close */
+void
+smtp_conn_close(struct smtp_conn *c, int quit)
+{
+	struct smtp_reply r;
+	long t = c->set->smtp_quit_timeout;
+
+	if (c->fd == -1)
+		return;
+	if (quit) {
+		/* Nobody waits long for a goodbye. */
+		if (t > 10)
+			t = 10;
+		if (command(c, "QUIT", t, &r, "sending QUIT") != 0)
+			log_debug("%s: no reply to QUIT", c->relay);
+	}
+	tls_client_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->fd = -1;
+}

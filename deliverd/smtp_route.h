@@ -1,0 +1,52 @@
+/*
+ * smtp_route - from a next hop to the ordered list of server addresses to
+ * try (RFC 5321 5.1, RFC 7505), or the reason there are none.
+ *
+ * Used by transport_smtp.c's connection processes.
+ */
+#ifndef TERN_SMTP_ROUTE_H
+#define TERN_SMTP_ROUTE_H
+
+#include <sys/socket.h>
+
+#include "dns.h"
+#include "settings.h"
+
+#define ROUTE_TARGETS_MAX	100
+#define ROUTE_NEXTHOP_MAX	300
+
+struct smtp_target {
+	char			 host[DNS_NAME_MAX + 1];
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 pref;		/* of its MX record */
+};
+
+struct smtp_route {
+	int			 n;
+	struct smtp_target	 t[ROUTE_TARGETS_MAX];
+	/* when n == 0: what to tell every recipient */
+	int			 status;	/* enum deliver_status */
+	int			 site;		/* enum site_status */
+	char			 dsn[16];
+	char			 text[512];
+};
+
+/*
+ * smtp_route_nexthop_parse - "[host]:port", "[host]", "domain:port" or
+ * "domain" into host (without brackets), *port (default_port when none)
+ * and *literal (1 for the bracketed form: use host as is, no MX lookup).
+ * 0, or -1 when malformed.
+ */
+int smtp_route_nexthop_parse(const char *nexthop, char *host, size_t hostsize,
+    int *port, int *literal, int default_port);
+
+/*
+ * smtp_route_resolve - the addresses for nexthop, at most
+ * smtp_mx_address_limit, in the order to try them; or n == 0 with the
+ * status, site status, dsn and text to report.
+ */
+void smtp_route_resolve(const struct settings *set, const struct dns_config *dc,
+    const char *nexthop, struct smtp_route *rt);
+
+#endif

@@ -1,0 +1,944 @@
+/*
+ * transport_smtp - the smtp transport of deliverd: jobs from queued go to
+ * connection processes, their results go back to queued.
+ *
+ * ternd starts "tern-deliverd -t smtp" with ternd on fd 3 and queued on
+ * fd 4.  It reads the DNS configuration, the CA store and the SASL maps,
+ * then chroots to SPOOL/empty as tern_user before it reads a job.
+ *
+ * Why one process per connection rather than non-blocking sessions in
+ * one poll loop: a connection runs a long, strictly sequential dialogue
+ * (DNS, connect, greeting, EHLO, TLS, MAIL, RCPTs, DATA) where every step
+ * has its own timeout; written as blocking code with bounded waits it
+ * stays short and obviously right, and a crash or a hostile server
+ * affects one connection, never the others.  The cost, a process per open
+ * connection, is bounded by smtp_connection_limit.  The parent never
+ * blocks: it routes jobs, forwards results and closes idle connections.
+ *
+ * Parent and connection process speak the queued protocol on their own
+ * socketpair: the parent forwards the MSG_QUEUED_DELIVER_SMTP frame as it
+ * came (with the message descriptor), the child answers
+ * MSG_DELIVERD_SMTP_RESULT frames (forwarded unchanged) and a
+ * MSG_DELIVERD_SMTP_DONE with one extra u32: 1 when it keeps the
+ * connection open for reuse.  The parent ends an idle child by closing
+ * the socketpair; the child then says QUIT and exits.  Only the parent
+ * decides, so a job can never be handed to a child that is leaving.
+ *
+ * Never: run as root, write to the spool, or report a recipient twice.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "envelope.h"
+#include "ipc.h"
+#include "log.h"
+#include "map.h"
+#include "msg.h"
+#include "privsep.h"
+#include "qid.h"
+#include "smtp_client.h"
+#include "smtp_route.h"
+#include "tls_client.h"
+#include "transport_smtp.h"
+#include "xmalloc.h"
+
+#define JOB_ADDR_MAX	1024
+#define JOB_RCPT_MIN	12	/* u32, empty string, empty string (no notify) */
+#define SASL_MAPS_MAX	8
+
+/* A job as decoded from MSG_QUEUED_DELIVER_SMTP. */
+struct smtp_job {
+	uint32_t	 id;
+	char		 qid[64];
+	char		 sender[JOB_ADDR_MAX];
+	char		 envid[128];
+	uint32_t	 ret, body, smtputf8;
+	uint64_t	 arrival, offset, size;
+	char		 nexthop[ROUTE_NEXTHOP_MAX];
+	size_t		 n;
+	struct smtp_rcpt *rcpts;
+};
+
+/* The parent's view of a job. */
+struct pjob {
+	TAILQ_ENTRY(pjob) entry;
+	uint32_t	 id;
+	uint32_t	 reqid;
+	char		 nexthop[ROUTE_NEXTHOP_MAX];
+	size_t		 n;
+	uint32_t	*index;		/* entry indexes */
+	unsigned char	*answered;
+	struct ipc_msg	 frame;		/* as received, with the message fd */
+};
+TAILQ_HEAD(pjob_list, pjob);
+
+/* A connection process. */
+struct proc {
+	TAILQ_ENTRY(proc) entry;
+	pid_t		 pid;
+	struct ipc_conn	 conn;
+	struct pjob	*job;		/* NULL when idle */
+	char		 nexthop[ROUTE_NEXTHOP_MAX];
+	int		 kept;		/* idle with an open connection */
+	time_t		 idle_since;
+	int		 dead;		/* channel gone; waiting to be freed */
+};
+TAILQ_HEAD(proc_list, proc);
+
+static struct settings *set;
+static struct daemon_opts *dopts;
+static struct dns_config dnscfg;
+static struct map *sasl_maps[SASL_MAPS_MAX];
+static size_t nsasl;
+static struct ipc_conn master_conn, queued_conn;
+static int queued_alive = 1, master_alive = 1, stopping;
+static struct pjob_list waiting = TAILQ_HEAD_INITIALIZER(waiting);
+static struct proc_list procs = TAILQ_HEAD_INITIALIZER(procs);
+static size_t nprocs;
+static int sig_pipe[2] = { -1, -1 };
+
+/* --- decoding (parent and child) ---------------------------------------- */
+
+/* job_free - release a decoded job */
+static void
+job_free(struct smtp_job *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->rcpts[i].address);
+		free(j->rcpts[i].orcpt);
+	}
+	free(j->rcpts);
+	j->rcpts = NULL;
+	j->n = 0;
+}
+
+/*
+ * job_decode - MSG_QUEUED_DELIVER_SMTP into j (caller frees with
+ * job_free); 0, or -1 with the reason in *why.
+ */
+static int
+job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
+{
+	char addr[JOB_ADDR_MAX], orcpt[JOB_ADDR_MAX];
+	uint32_t n, i;
+
+	memset(j, 0, sizeof(*j));
+	*why = "bad header";
+	if (ipc_get_u32(m, &j->id) != 0 ||
+	    ipc_get_str(m, j->qid, sizeof(j->qid)) != 0 ||
+	    ipc_get_str(m, j->sender, sizeof(j->sender)) != 0 ||
+	    ipc_get_str(m, j->envid, sizeof(j->envid)) != 0 ||
+	    ipc_get_u32(m, &j->ret) != 0 || ipc_get_u32(m, &j->body) != 0 ||
+	    ipc_get_u32(m, &j->smtputf8) != 0 ||
+	    ipc_get_u64(m, &j->arrival) != 0 ||
+	    ipc_get_u64(m, &j->offset) != 0 || ipc_get_u64(m, &j->size) != 0 ||
+	    ipc_get_str(m, j->nexthop, sizeof(j->nexthop)) != 0 ||
+	    ipc_get_u32(m, &n) != 0)
+		return -1;
+	if (!qid_valid(j->qid) || j->offset > INT64_MAX) {
+		*why = "bad queue ID or offset";
+		return -1;
+	}
+	if (n == 0 || n > (m->len - m->rpos) / JOB_RCPT_MIN) {
+		*why = "bad recipient count";
+		return -1;
+	}
+	j->rcpts = xcalloc(n, sizeof(*j->rcpts));
+	for (i = 0; i < n; i++) {
+		struct smtp_rcpt *r = &j->rcpts[i];
+
+		if (ipc_get_u32(m, &r->index) != 0 ||
+		    ipc_get_str(m, addr, sizeof(addr)) != 0 ||
+		    ipc_get_str(m, orcpt, sizeof(orcpt)) != 0 ||
+		    ipc_get_u32(m, &r->notify) != 0) {
+			*why = "bad recipient";
+			return -1;
+		}
+		r->address = xstrdup(addr);
+		r->orcpt = xstrdup(orcpt);
+		j->n++;
+	}
+	if (ipc_get_end(m) != 0) {
+		*why = "trailing data";
+		return -1;
+	}
+	if (m->fd == -1) {
+		*why = "no message file";
+		return -1;
+	}
+	return 0;
+}
+
+/* --- the connection process ---------------------------------------------- */
+
+/* The child's one connection, kept between jobs. */
+static struct smtp_conn cconn = { .fd = -1 };
+static char cconn_nexthop[ROUTE_NEXTHOP_MAX];
+
+/* sasl_lookup - "login:password" for nexthop or host; 1 found */
+static int
+sasl_lookup(const char *nexthop, const char *host, char *login,
+    size_t loginsize, char **password)
+{
+	static char val[512];
+	char key[ROUTE_NEXTHOP_MAX + 4], *colon;
+	const char *keys[3];
+	size_t i, k;
+
+	snprintf(key, sizeof(key), "[%s]", host);
+	keys[0] = nexthop;
+	keys[1] = key;
+	keys[2] = host;
+	for (i = 0; i < nsasl; i++)
+		for (k = 0; k < 3; k++) {
+			if (map_lookup(sasl_maps[i], keys[k], val,
+			    sizeof(val)) != 1 ||
+			    (colon = strchr(val, ':')) == NULL)
+				continue;
+			*colon = '\0';
+			strlcpy(login, val, loginsize);
+			*password = colon + 1;
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * child_connect - walk the route's addresses until one takes a
+ * transaction; the open connection ends up in cconn.  0 connected, -1
+ * with why (status, dsn, text in r) and *site.
+ */
+static int
+child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
+{
+	static struct smtp_route rt;
+	char login[256], *password = NULL;
+	enum smtp_step st;
+	int i, notls, greeted = 0, have;
+
+	smtp_route_resolve(set, &dnscfg, j->nexthop, &rt);
+	if (rt.n == 0) {
+		r->code = rt.status == DELIVER_PERMFAIL ? 550 : 450;
+		strlcpy(r->dsn, rt.dsn, sizeof(r->dsn));
+		strlcpy(r->text, rt.text, sizeof(r->text));
+		*site = rt.site;
+		return -1;
+	}
+	for (i = 0; i < rt.n; i++) {
+		notls = 0;
+		have = sasl_lookup(j->nexthop, rt.t[i].host, login,
+		    sizeof(login), &password);
+again:
+		st = smtp_conn_open(&cconn, set, rt.t[i].host,
+		    (struct sockaddr *)&rt.t[i].ss, rt.t[i].len, r);
+		if (st == STEP_OK || r->code != 0)
+			greeted = 1;
+		if (st == STEP_OK)
+			st = smtp_conn_hello(&cconn, notls, have ? login : NULL,
+			    password, r);
+		if (st == STEP_TLS_RETRY) {
+			/* "may": a failed handshake falls back to plaintext. */
+			log_info("%s: TLS failed; trying again in plaintext",
+			    rt.t[i].host);
+			notls = 1;
+			goto again;
+		}
+		if (st == STEP_OK) {
+			strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+			return 0;
+		}
+		log_debug("%s: %s", j->qid, r->text);
+	}
+	*site = greeted ? SITE_OK : SITE_UNREACHABLE;
+	/* The last host's verdict stands; only a 5xx from it is permanent. */
+	if (r->code == 0 || r->code / 100 != 5)
+		r->code = 450;
+	if (r->dsn[0] != (r->code / 100 == 5 ? '5' : '4'))
+		snprintf(r->dsn, sizeof(r->dsn), "%c.4.1",
+		    r->code / 100 == 5 ? '5' : '4');
+	return -1;
+}
+
+/* child_result - one MSG_DELIVERD_SMTP_RESULT to the parent */
+static void
+child_result(struct ipc_conn *pc, uint32_t reqid, const struct smtp_job *j,
+    const struct smtp_rcpt *r, const char *relay, uint32_t flags)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, MSG_DELIVERD_SMTP_RESULT, reqid);
+	ipc_put_u32(&m, j->id);
+	ipc_put_u32(&m, r->index);
+	ipc_put_u32(&m, (uint32_t)r->status);
+	ipc_put_str(&m, r->dsn);
+	ipc_put_str(&m, r->text);
+	ipc_put_str(&m, relay);
+	ipc_put_u32(&m, flags);
+	if (ipc_send(pc, &m) != 0)
+		_exit(1);
+}
+
+/* child_job - deliver one job on the kept or a new connection */
+static void
+child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
+{
+	struct smtp_msg msg = { .sender = j->sender, .envid = j->envid,
+	    .ret = j->ret, .body = j->body, .smtputf8 = j->smtputf8,
+	    .size = j->size, .fd = fd, .offset = (off_t)j->offset };
+	struct smtp_reply r;
+	struct ipc_msg m;
+	int site = SITE_OK, kept = 0, connected = 0;
+	uint32_t flags;
+	size_t i;
+
+	if (cconn.fd != -1 && (strcasecmp(cconn_nexthop, j->nexthop) != 0 ||
+	    smtp_conn_reset(&cconn) != 0))
+		smtp_conn_close(&cconn, 0);
+	if (cconn.fd != -1)
+		connected = 1;
+	else if (child_connect(j, &r, &site) == 0)
+		connected = 1;
+	if (connected) {
+		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&
+		    set->smtp_connection_reuse_time > 0;
+		flags = cconn.ssl != NULL ? DELIVERD_F_TLS : 0;
+		for (i = 0; i < j->n; i++) {
+			uint32_t f = flags;
+
+			if (j->rcpts[i].status == DELIVER_OK &&
+			    !(cconn.ext & EXT_DSN) &&
+			    (j->rcpts[i].notify & NOTIFY_SUCCESS))
+				f |= DELIVERD_F_DSN_RELAYED;
+			child_result(pc, reqid, j, &j->rcpts[i], cconn.relay, f);
+		}
+		if (!kept)
+			smtp_conn_close(&cconn, 1);
+	} else {
+		for (i = 0; i < j->n; i++) {
+			j->rcpts[i].status = r.code / 100 == 5 ?
+			    DELIVER_PERMFAIL : DELIVER_TEMPFAIL;
+			strlcpy(j->rcpts[i].dsn, r.dsn, sizeof(j->rcpts[i].dsn));
+			strlcpy(j->rcpts[i].text, r.text,
+			    sizeof(j->rcpts[i].text));
+			child_result(pc, reqid, j, &j->rcpts[i], "none", 0);
+		}
+	}
+	ipc_msg_init(&m, MSG_DELIVERD_SMTP_DONE, reqid);
+	ipc_put_u32(&m, j->id);
+	ipc_put_u32(&m, (uint32_t)site);
+	ipc_put_u32(&m, (uint32_t)kept);
+	if (ipc_send(pc, &m) != 0)
+		_exit(1);
+}
+
+/* child_main - serve jobs from the parent until it closes the channel */
+static void __attribute__((noreturn))
+child_main(int fd)
+{
+	struct ipc_conn pc;
+	struct ipc_msg m;
+	struct smtp_job j;
+	const char *why;
+	int msgfd;
+
+	ipc_conn_init(&pc, fd);
+	for (;;) {
+		if (ipc_recv(&pc, &m, -1) != 0)
+			break;
+		if (m.type != MSG_QUEUED_DELIVER_SMTP ||
+		    job_decode(&m, &j, &why) != 0) {
+			log_warn("connection process: malformed job");
+			_exit(1);
+		}
+		msgfd = ipc_msg_take_fd(&m);
+		child_job(&pc, m.id, &j, msgfd);
+		close(msgfd);
+		job_free(&j);
+		ipc_msg_free(&m);
+	}
+	smtp_conn_close(&cconn, 1);
+	_exit(0);
+}
+
+/* --- the parent ------------------------------------------------------------ */
+
+/* transport_signal - wake the poll loop */
+static void
+transport_signal(int sig)
+{
+	int save = errno;
+	char c = sig == SIGCHLD ? 'C' : 'T';
+
+	if (write(sig_pipe[1], &c, 1) == -1)
+		errno = save;
+	errno = save;
+}
+
+/* signals_setup - SIGCHLD, SIGTERM, SIGINT through a self-pipe */
+static void
+signals_setup(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		fatal("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sa.sa_handler = transport_signal;
+	if (sigaction(SIGCHLD, &sa, NULL) != 0 ||
+	    sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0)
+		fatal("sigaction");
+	signal(SIGHUP, SIG_IGN);
+}
+
+/* pjob_free - release a parent job (closes its message fd) */
+static void
+pjob_free(struct pjob *pj)
+{
+	ipc_msg_free(&pj->frame);
+	free(pj->index);
+	free(pj->answered);
+	free(pj);
+}
+
+/* queued_send - queue a frame for queued, when it is still there */
+static void
+queued_send(struct ipc_msg *m)
+{
+	if (queued_alive)
+		ipc_conn_queue(&queued_conn, m);
+	else
+		ipc_msg_free(m);
+}
+
+/*
+ * pjob_finish - a temporary failure (dsn, text) for every entry not yet
+ * answered, then DONE with site: queued hears of each entry exactly once.
+ */
+static void
+pjob_finish(struct pjob *pj, uint32_t site, const char *dsn, const char *text)
+{
+	struct ipc_msg m;
+
+	for (size_t i = 0; i < pj->n; i++) {
+		if (pj->answered[i])
+			continue;
+		ipc_msg_init(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid);
+		ipc_put_u32(&m, pj->id);
+		ipc_put_u32(&m, pj->index[i]);
+		ipc_put_u32(&m, DELIVER_TEMPFAIL);
+		ipc_put_str(&m, dsn);
+		ipc_put_str(&m, text);
+		ipc_put_str(&m, "none");
+		ipc_put_u32(&m, 0);
+		queued_send(&m);
+	}
+	ipc_msg_init(&m, MSG_DELIVERD_SMTP_DONE, pj->reqid);
+	ipc_put_u32(&m, pj->id);
+	ipc_put_u32(&m, site);
+	queued_send(&m);
+}
+
+/* job_bad - a malformed frame from queued: exit for ternd to restart us */
+static void __attribute__((noreturn))
+job_bad(const char *why)
+{
+	log_warn("malformed job from queued: %s", why);
+	exit(1);
+}
+
+/* job_receive - check a job frame and queue it for a connection */
+static void
+job_receive(struct ipc_msg *m)
+{
+	struct smtp_job j;
+	struct pjob *pj;
+	const char *why;
+
+	if (job_decode(m, &j, &why) != 0)
+		job_bad(why);
+	pj = xcalloc(1, sizeof(*pj));
+	pj->id = j.id;
+	pj->reqid = m->id;
+	strlcpy(pj->nexthop, j.nexthop, sizeof(pj->nexthop));
+	pj->n = j.n;
+	pj->index = xcalloc(j.n, sizeof(*pj->index));
+	pj->answered = xcalloc(j.n, 1);
+	for (size_t i = 0; i < j.n; i++)
+		pj->index[i] = j.rcpts[i].index;
+	log_debug("%s: job %u to %s, %zu recipient(s)", j.qid, j.id,
+	    j.nexthop, j.n);
+	job_free(&j);
+	/* The frame goes to the child as it came, descriptor and all. */
+	pj->frame = *m;
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	TAILQ_INSERT_TAIL(&waiting, pj, entry);
+}
+
+/* proc_spawn - fork a connection process; NULL when fork fails */
+static struct proc *
+proc_spawn(void)
+{
+	struct proc *p, *o;
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return NULL;
+	if ((pid = fork()) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		close(sig_pipe[0]);
+		close(sig_pipe[1]);
+		close(sv[0]);
+		close(DAEMON_FD_MASTER);
+		close(DAEMON_FD_QUEUED);
+		TAILQ_FOREACH(o, &procs, entry)
+			if (!o->dead)
+				close(o->conn.fd);
+		child_main(sv[1]);
+	}
+	close(sv[1]);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	p = xcalloc(1, sizeof(*p));
+	p->pid = pid;
+	ipc_conn_init(&p->conn, sv[0]);
+	TAILQ_INSERT_TAIL(&procs, p, entry);
+	nprocs++;
+	return p;
+}
+
+/* proc_close - end a process's channel: an idle child QUITs and exits */
+static void
+proc_close(struct proc *p)
+{
+	if (p->dead)
+		return;
+	ipc_conn_close(&p->conn);
+	p->dead = 1;
+}
+
+/* proc_assign - hand pj to p */
+static void
+proc_assign(struct proc *p, struct pjob *pj)
+{
+	TAILQ_REMOVE(&waiting, pj, entry);
+	p->job = pj;
+	p->kept = 0;
+	strlcpy(p->nexthop, pj->nexthop, sizeof(p->nexthop));
+	ipc_conn_queue(&p->conn, &pj->frame);
+	pj->frame.fd = -1;
+}
+
+/* jobs_dispatch - give waiting jobs to kept, new or recycled processes */
+static void
+jobs_dispatch(void)
+{
+	struct pjob *pj, *next;
+	struct proc *p, *idle;
+
+	for (pj = TAILQ_FIRST(&waiting); pj != NULL; pj = next) {
+		next = TAILQ_NEXT(pj, entry);
+		idle = NULL;
+		TAILQ_FOREACH(p, &procs, entry) {
+			if (p->dead || p->job != NULL)
+				continue;
+			if (p->kept && strcasecmp(p->nexthop, pj->nexthop) == 0)
+				break;
+			idle = p;
+		}
+		if (p == NULL && nprocs >= (size_t)set->smtp_connection_limit) {
+			/*
+			 * At the limit: an idle connection elsewhere makes
+			 * room once its process has exited.
+			 */
+			if (idle != NULL)
+				proc_close(idle);
+			return;
+		}
+		if (p == NULL && nprocs < (size_t)set->smtp_connection_limit &&
+		    (p = proc_spawn()) == NULL) {
+			log_warn("cannot fork a connection process: %s",
+			    strerror(errno));
+			return;
+		}
+		if (p != NULL)
+			proc_assign(p, pj);
+	}
+}
+
+/* pjob_entry - position of entry index idx in pj, or -1 */
+static long
+pjob_entry(const struct pjob *pj, uint32_t idx)
+{
+	for (size_t i = 0; i < pj->n; i++)
+		if (pj->index[i] == idx)
+			return (long)i;
+	return -1;
+}
+
+/* proc_frame - a RESULT or DONE from a child; -1 when it is malformed */
+static int
+proc_frame(struct proc *p, struct ipc_msg *m)
+{
+	struct pjob *pj = p->job;
+	uint32_t job, idx, site, kept;
+	long e;
+
+	if (pj == NULL || ipc_get_u32(m, &job) != 0 || job != pj->id)
+		return -1;
+	if (m->type == MSG_DELIVERD_SMTP_RESULT) {
+		if (ipc_get_u32(m, &idx) != 0 ||
+		    (e = pjob_entry(pj, idx)) < 0 || pj->answered[e])
+			return -1;
+		pj->answered[e] = 1;
+		/* Forwarded whole: queued decodes and checks it itself. */
+		m->id = pj->reqid;
+		m->rpos = 0;
+		queued_send(m);
+		memset(m, 0, sizeof(*m));
+		m->fd = -1;
+		return 0;
+	}
+	if (m->type != MSG_DELIVERD_SMTP_DONE || ipc_get_u32(m, &site) != 0 ||
+	    ipc_get_u32(m, &kept) != 0 || ipc_get_end(m) != 0)
+		return -1;
+	pjob_finish(pj, site, "4.3.0", "connection process gave no result");
+	p->job = NULL;
+	pjob_free(pj);
+	p->kept = kept != 0;
+	p->idle_since = time(NULL);
+	if (!p->kept)
+		proc_close(p);
+	return 0;
+}
+
+/* proc_input - read a child's frames; a child gone mid-job fails it */
+static void
+proc_input(struct proc *p)
+{
+	struct ipc_msg m;
+	ssize_t n;
+	int rc;
+
+	n = ipc_conn_read(&p->conn);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		while ((rc = ipc_conn_next(&p->conn, &m)) == 1) {
+			rc = proc_frame(p, &m);
+			ipc_msg_free(&m);
+			if (rc != 0)
+				break;
+		}
+		if (rc == 0)
+			return;
+		log_warn("connection process %ld sent a malformed frame",
+		    (long)p->pid);
+		kill(p->pid, SIGKILL);
+	}
+	if (p->job != NULL) {
+		log_warn("connection process %ld died during a job",
+		    (long)p->pid);
+		pjob_finish(p->job, SITE_OK, "4.3.0",
+		    "delivery process died during the delivery");
+		pjob_free(p->job);
+		p->job = NULL;
+	}
+	proc_close(p);
+}
+
+/* procs_reap - collect exited children; free dead, finished entries */
+static void
+procs_reap(void)
+{
+	struct proc *p, *next;
+	pid_t pid;
+	int wstatus;
+
+	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0 ||
+	    (pid == -1 && errno == EINTR)) {
+		TAILQ_FOREACH(p, &procs, entry) {
+			if (p->pid != pid)
+				continue;
+			p->pid = 0;
+			if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) != SIGKILL)
+				log_warn("connection process %ld killed by "
+				    "signal %d", (long)pid, WTERMSIG(wstatus));
+			break;
+		}
+	}
+	for (p = TAILQ_FIRST(&procs); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (p->dead && p->job == NULL && p->pid == 0) {
+			/*
+			 * The slot is free only once the process is gone: a
+			 * closing connection still counts against the limit.
+			 */
+			TAILQ_REMOVE(&procs, p, entry);
+			nprocs--;
+			free(p);
+		}
+	}
+}
+
+/* procs_idle - close kept connections idle too long; ms to the next */
+static int
+procs_idle(void)
+{
+	struct proc *p;
+	time_t now = time(NULL), next = 0, due;
+
+	TAILQ_FOREACH(p, &procs, entry) {
+		if (p->dead || p->job != NULL || !p->kept)
+			continue;
+		due = p->idle_since + set->smtp_connection_reuse_time;
+		if (now >= due || stopping)
+			proc_close(p);
+		else if (next == 0 || due < next)
+			next = due;
+	}
+	if (next == 0)
+		return -1;
+	return (int)((next - now) * 1000 + 50);
+}
+
+/* queued_input - jobs from queued */
+static void
+queued_input(void)
+{
+	struct ipc_msg m;
+	ssize_t n;
+	int rc;
+
+	n = ipc_conn_read(&queued_conn);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n == 0)
+			log_info("queued closed its channel; stopping");
+		else
+			log_warn("queued channel: %s", strerror(errno));
+		queued_alive = 0;
+		stopping = 1;
+		return;
+	}
+	while ((rc = ipc_conn_next(&queued_conn, &m)) == 1) {
+		if (m.type != MSG_QUEUED_DELIVER_SMTP)
+			job_bad("unexpected message type");
+		job_receive(&m);
+		ipc_msg_free(&m);
+	}
+	if (rc == -1)
+		job_bad("malformed frame");
+}
+
+/* master_input - STOP and RELOAD from ternd */
+static void
+master_input(void)
+{
+	struct ipc_msg m;
+	ssize_t n;
+	int rc;
+
+	n = ipc_conn_read(&master_conn);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		master_alive = 0;
+		stopping = 1;
+		return;
+	}
+	while ((rc = ipc_conn_next(&master_conn, &m)) == 1) {
+		if (m.type == MSG_MASTER_STOP)
+			stopping = 1;
+		else if (m.type == MSG_MASTER_RELOAD) {
+			/* DNS servers and TLS need a restart; the rest applies. */
+			if (daemon_reload(dopts, set) != 0)
+				log_warn("reload failed; keeping the old "
+				    "configuration");
+		} else
+			log_warn("unexpected message type %u from ternd",
+			    m.type);
+		ipc_msg_free(&m);
+	}
+	if (rc == -1) {
+		log_warn("malformed frame from ternd");
+		exit(1);
+	}
+}
+
+/* signals_input - drain the self-pipe */
+static void
+signals_input(void)
+{
+	char buf[64];
+	ssize_t n, i;
+
+	while ((n = read(sig_pipe[0], buf, sizeof(buf))) > 0)
+		for (i = 0; i < n; i++)
+			if (buf[i] == 'T')
+				stopping = 1;
+}
+
+/* flush_all - send what queued and the children can take */
+static void
+flush_all(void)
+{
+	struct proc *p;
+
+	if (queued_alive && ipc_conn_pending(&queued_conn) &&
+	    ipc_conn_flush(&queued_conn) == -1) {
+		log_warn("queued channel: %s", strerror(errno));
+		queued_alive = 0;
+		stopping = 1;
+	}
+	TAILQ_FOREACH(p, &procs, entry)
+		if (!p->dead && ipc_conn_pending(&p->conn) &&
+		    ipc_conn_flush(&p->conn) == -1)
+			proc_input(p);
+}
+
+/* busy - true while a child holds a job */
+static int
+busy(void)
+{
+	struct proc *p;
+
+	TAILQ_FOREACH(p, &procs, entry)
+		if (p->job != NULL)
+			return 1;
+	return 0;
+}
+
+/* transport_loop - the parent's poll loop; returns when stopped and idle */
+static void
+transport_loop(void)
+{
+	struct pollfd *pfd = NULL;
+	struct proc **who = NULL, *p;
+	size_t cap = 0, n, i;
+	int timeout;
+
+	for (;;) {
+		if (!stopping)
+			jobs_dispatch();
+		timeout = procs_idle();
+		flush_all();
+		procs_reap();
+		if (stopping && !busy() &&
+		    (!queued_alive || !ipc_conn_pending(&queued_conn))) {
+			TAILQ_FOREACH(p, &procs, entry)
+				proc_close(p);
+			return;
+		}
+		if (cap < nprocs + 3) {
+			cap = nprocs + 16;
+			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
+			who = xreallocarray(who, cap, sizeof(*who));
+		}
+		pfd[0].fd = sig_pipe[0];
+		pfd[0].events = POLLIN;
+		pfd[1].fd = master_alive ? master_conn.fd : -1;
+		pfd[1].events = POLLIN;
+		pfd[2].fd = queued_alive ? queued_conn.fd : -1;
+		pfd[2].events = stopping ? 0 : POLLIN;
+		if (queued_alive && ipc_conn_pending(&queued_conn))
+			pfd[2].events |= POLLOUT;
+		n = 3;
+		TAILQ_FOREACH(p, &procs, entry) {
+			if (p->dead)
+				continue;
+			pfd[n].fd = p->conn.fd;
+			pfd[n].events = POLLIN;
+			if (ipc_conn_pending(&p->conn))
+				pfd[n].events |= POLLOUT;
+			who[n++] = p;
+		}
+		if (poll(pfd, n, timeout) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if (pfd[0].revents & POLLIN)
+			signals_input();
+		if ((pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) && !stopping)
+			queued_input();
+		else if ((pfd[2].revents & (POLLHUP | POLLERR)) &&
+		    !(pfd[2].revents & POLLOUT))
+			queued_alive = 0;
+		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
+			master_input();
+		for (i = 3; i < n; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				proc_input(who[i]);
+	}
+}
+
+/* setup - everything that needs the file system, before the chroot */
+static void
+setup(void)
+{
+	char err[512], chroot_dir[1100];
+	size_t i;
+
+	if (dns_config_load(&dnscfg, set->dns_servers.v, set->dns_servers.n,
+	    "/etc/resolv.conf", err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	if (tls_client_init(err, sizeof(err)) != 0)
+		fatalx("TLS: %s", err);
+	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;
+	    i++) {
+		sasl_maps[nsasl] = map_open(set->smtp_sasl_password_maps.v[i],
+		    err, sizeof(err));
+		if (sasl_maps[nsasl] == NULL)
+			log_warn("smtp_sasl_password_maps: %s", err);
+		else
+			nsasl++;
+	}
+	/* Local time for logs must be known before the chroot hides it. */
+	tzset();
+	snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty", set->spool_dir);
+	privsep_drop(set->tern_user, chroot_dir);
+}
+
+/* transport_smtp_main - the smtp transport's life */
+int
+transport_smtp_main(struct daemon_opts *o, struct settings *s)
+{
+	set = s;
+	dopts = o;
+	setup();
+	signals_setup();
+	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+	fcntl(DAEMON_FD_QUEUED, F_SETFL, O_NONBLOCK);
+	ipc_conn_init(&master_conn, DAEMON_FD_MASTER);
+	ipc_conn_init(&queued_conn, DAEMON_FD_QUEUED);
+	transport_loop();
+	log_debug("stopped");
+	return 0;
+}

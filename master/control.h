@@ -1,0 +1,46 @@
+/*
+ * control - the control socket SPOOL/run/control that ternctl talks to.
+ *
+ * ternd owns it.  A client sends one request line ("status", "flush",
+ * "reload", "stop", "queue") and reads the answer until end of file: the
+ * first line is "ok" or "error: reason".  Who may do what is decided by
+ * the peer's credentials (SO_PEERCRED), never by anything the client
+ * says.  The socket is served from ternd's poll loop without ever
+ * blocking, and nothing a client sends can make ternd exit.
+ */
+#ifndef TERN_CONTROL_H
+#define TERN_CONTROL_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+/* What ternd does for the control socket. */
+struct control_ops {
+	void	(*flush)(void);
+	void	(*reload)(void);
+	void	(*stop)(void);
+	/* status - text lines for "status" into buf */
+	void	(*status)(char *buf, size_t size);
+	/* queue_list - ask queued for the listing; -1 when it is not up */
+	int	(*queue_list)(uint32_t client);
+};
+
+/* control_open - bind SPOOL/run/control; -1 (logged) on failure */
+int control_open(const char *spool, const struct control_ops *ops);
+/* control_close - close and unlink the socket, drop every client */
+void control_close(void);
+/* control_pollfds - how many pollfd slots control_fill needs */
+size_t control_pollfds(void);
+/* control_fill - the listening socket and the clients into pfd */
+size_t control_fill(struct pollfd *pfd);
+/* control_events - serve what poll reported in pfd[0..n) */
+void control_events(const struct pollfd *pfd, size_t n);
+/* control_queue_line - a listing line from queued for client */
+void control_queue_line(uint32_t client, const char *line);
+/* control_queue_end - the listing for client is complete */
+void control_queue_end(uint32_t client);
+
+#endif

@@ -1,0 +1,436 @@
+/*
+ * notice - notifications to the sender, queued as new messages.
+ *
+ * Called by the scheduler when a delivery round of a message has ended
+ * (notice_settle).  A bounce is a message from the null sender to the
+ * original sender, written with the same envelope format as any queue
+ * file, synced, and added to the index before the failed recipients'
+ * records are stored: both land in the same index flush, and the log
+ * orders them, so after a crash either the bounce exists or the
+ * recipients are still pending (and will bounce again) -- a notice can be
+ * sent twice, never lost.
+ *
+ * Never bounce mail from the null sender: its failure goes to the
+ * postmaster only when notify_classes has "2bounce", and the failure of
+ * that notice is dropped with a log line.  Never let a notice request
+ * notices (NOTIFY=NEVER on its recipients).
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bounce.h"
+#include "envelope.h"
+#include "log.h"
+#include "notice.h"
+#include "queue_commit.h"
+#include "queued.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+#define NOTICE_ORIG_MAX		(64 * 1024 * 1024)	/* RET=FULL bound */
+#define NOTICE_HEADER_MAX	(256 * 1024)
+
+/* notify_classes has word? */
+static int
+notice_class(const char *word)
+{
+	const struct strlist *l = &qctx.set->notify_classes;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], word) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+
+	while (len > 0) {
+		ssize_t n = write(fd, c, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The original message (after the envelope) in a new buffer, at most
+ * max octets; NULL when unreadable. */
+static char *
+notice_read_orig(struct sched_msg *sm, size_t max, size_t *len)
+{
+	char path[4096], *buf;
+	uint64_t total = sm->size - (uint64_t)sm->body;
+	size_t want = total < max ? (size_t)total : max, got = 0;
+	int fd;
+
+	if (spool_msg_path(qctx.spool, sm->rec.qid, path, sizeof(path)) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return NULL;
+	buf = xmalloc(want + 1);
+	while (got < want) {
+		ssize_t n = pread(fd, buf + got, want - got,
+		    sm->body + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return buf;
+}
+
+/*
+ * Queue a new message from <> with body text to the recipients in to.
+ * The file is synced and its directory too before the index learns of
+ * it.  0 with the new queue ID in qid, or -1 (nothing left behind).
+ */
+static int
+notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
+    const char *text, size_t textlen, char *qid, size_t qidsize)
+{
+	struct envelope env;
+	struct queue_msg_rec msg;
+	struct queue_rcpt_rec *recs;
+	struct timespec ts;
+	unsigned char *prefix;
+	size_t plen;
+	char path[4096], dir[4096];
+	uint64_t now = queued_now();
+	int fd, dfd, ok;
+
+	if ((fd = commit_create_file(qid, qidsize, path, sizeof(path))) < 0) {
+		log_error("cannot create a notice file: %s", strerror(errno));
+		return -1;
+	}
+	memset(&env, 0, sizeof(env));
+	strlcpy(env.qid, qid, sizeof(env.qid));
+	env.arrival = now;
+	strlcpy(env.helo, qctx.set->myhostname, sizeof(env.helo));
+	strlcpy(env.client_name, "localhost", sizeof(env.client_name));
+	strlcpy(env.client_addr, "127.0.0.1", sizeof(env.client_addr));
+	strlcpy(env.protocol, "local", sizeof(env.protocol));
+	env.body = eightbit ? BODY_8BITMIME : BODY_7BIT;
+	env.nrcpt = nto;
+	env.rcpts = xcalloc(nto, sizeof(*env.rcpts));
+	for (uint32_t i = 0; i < nto; i++) {
+		strlcpy(env.rcpts[i].addr, to[i], sizeof(env.rcpts[i].addr));
+		env.rcpts[i].notify = NOTIFY_NEVER;
+	}
+	envelope_encode(&env, &prefix, &plen);
+	free(env.rcpts);
+	/* The data must be on disk before the index names the file. */
+	ok = write_all(fd, prefix, plen) == 0 &&
+	    write_all(fd, text, textlen) == 0 && fdatasync(fd) == 0;
+	free(prefix);
+	close(fd);
+	if (ok && spool_msg_dir(qctx.spool, qid, dir, sizeof(dir)) == 0 &&
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		ok = fsync(dfd) == 0;
+		close(dfd);
+	} else
+		ok = 0;
+	memset(&msg, 0, sizeof(msg));
+	strlcpy(msg.qid, qid, sizeof(msg.qid));
+	msg.arrival = now;
+	msg.nrcpt = nto;
+	msg.flags = flags;
+	recs = xcalloc(nto, sizeof(*recs));
+	for (uint32_t i = 0; i < nto; i++) {
+		recs[i].idx = recs[i].parent = i;
+		recs[i].state = RCPT_PENDING;
+		recs[i].next_try = now;
+	}
+	if (!ok || queue_store_message_add(qctx.store, &msg, recs, nto) < 0) {
+		log_error("%s: cannot queue a notice: %s", qid,
+		    ok ? "queue index write error" : strerror(errno));
+		unlink(path);
+		free(recs);
+		return -1;
+	}
+	qctx.store_dirty = 1;
+	log_info("%s: from=<>, size=%zu, nrcpt=%u (queue active)", qid,
+	    textlen, nto);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sched_add(&msg, recs, nto, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+	free(recs);
+	return 0;
+}
+
+/* Fill d[k] for recipient i of sm. */
+static void
+notice_rcpt(struct sched_msg *sm, uint32_t i, struct dsn_rcpt *d,
+    const char *action, char (*addrbuf)[ADDR_TEXT_MAX + 2])
+{
+	const struct queue_rcpt_rec *r = &sm->r[i].rec;
+	const char *a = sched_rcpt_addr(sm, i);
+
+	if (a == NULL) {
+		snprintf(*addrbuf, sizeof(*addrbuf), "%s@%s", r->addr,
+		    qctx.set->myhostname);
+		a = *addrbuf;
+	}
+	memset(d, 0, sizeof(*d));
+	d->addr = a;
+	d->orcpt = sm->env->rcpts[r->parent].orcpt;
+	d->action = action;
+	d->status = r->dsn[0] != '\0' ? r->dsn :
+	    strcmp(action, "failed") == 0 ? "5.0.0" :
+	    strcmp(action, "delayed") == 0 ? "4.0.0" : "2.0.0";
+	d->relay = r->relay;
+	d->diag = r->last_error;
+	d->last_attempt = r->last_try;
+	d->expired = sm->r[i].expired;
+	/* An expired recipient's last status was temporary; the report's
+	 * status must be a permanent one (RFC 3463: 4.4.7 becomes 5.4.7). */
+	if (strcmp(action, "failed") == 0 && d->status[0] != '5')
+		d->status = "5.4.7";
+}
+
+/*
+ * Compose and queue one notice of kind about the recipients in idx to
+ * the addresses in to; 0 with its queue ID in nqid, or -1.
+ */
+static int
+notice_send(struct sched_msg *sm, enum dsn_kind kind, const uint32_t *idx,
+    uint32_t n, const char *const *to, uint32_t nto, uint32_t flags,
+    char *nqid, size_t nqidsize)
+{
+	struct dsn_report rep;
+	struct dsn_rcpt *d = xcalloc(n, sizeof(*d));
+	char (*abuf)[ADDR_TEXT_MAX + 2] = xcalloc(n, sizeof(*abuf));
+	char *orig, *text, qid[QID_MAX + 8];
+	size_t origlen = 0, textlen;
+	int r;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.kind = kind;
+	rep.full = kind == DSN_KIND_FAILED && sm->env->ret == DSN_RET_FULL;
+	if ((orig = notice_read_orig(sm, rep.full ? NOTICE_ORIG_MAX :
+	    NOTICE_HEADER_MAX, &origlen)) == NULL) {
+		log_error("%s: cannot read the message for a notice",
+		    sm->rec.qid);
+		free(d);
+		free(abuf);
+		return -1;
+	}
+	if (!rep.full)
+		origlen = bounce_header_len(orig, origlen);
+	for (uint32_t k = 0; k < n; k++)
+		notice_rcpt(sm, idx[k], &d[k], kind == DSN_KIND_FAILED ?
+		    "failed" : kind == DSN_KIND_DELAYED ? "delayed" :
+		    sm->r[idx[k]].notice == NOTICE_RELAYED ? "relayed" :
+		    "delivered", &abuf[k]);
+	/* The notice's queue ID is only known once its file exists, so the
+	 * Message-Id uses the original's ID and the kind. */
+	snprintf(qid, sizeof(qid), "%s.%c", sm->rec.qid, "FDS"[kind]);
+	rep.hostname = qctx.set->myhostname;
+	rep.qid = sm->rec.qid;
+	rep.notice_qid = qid;
+	rep.envid = sm->env->envid;
+	rep.to = sm->env->sender[0] != '\0' ? sm->env->sender : to[0];
+	rep.arrival = sm->rec.arrival;
+	rep.now = queued_now();
+	rep.give_up = sm->rec.arrival + (uint64_t)(sm->env->sender[0] ==
+	    '\0' ? qctx.set->bounce_queue_lifetime :
+	    qctx.set->maximal_queue_lifetime);
+	rep.eightbit = sm->env->body == BODY_8BITMIME;
+	text = bounce_compose(&rep, d, n, orig, origlen, &textlen);
+	r = notice_queue(to, nto, flags, rep.eightbit, text, textlen, nqid,
+	    nqidsize);
+	free(text);
+	free(orig);
+	free(d);
+	free(abuf);
+	return r;
+}
+
+/* The recipients in state with a notice of kind, whose NOTIFY wants it. */
+static uint32_t
+notice_select(struct sched_msg *sm, int want_notice, uint32_t bit,
+    uint32_t *idx)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < sm->n; i++) {
+		uint32_t notify = sched_rcpt_notify(sm, i);
+		int match = want_notice ? sm->r[i].notice == want_notice :
+		    sm->r[i].rec.state == RCPT_PENDING;
+
+		if (!match)
+			continue;
+		if (notify == 0 ? bit == NOTIFY_SUCCESS : !(notify & bit))
+			continue;
+		idx[n++] = i;
+	}
+	return n;
+}
+
+/* Store every record that waited for a notice of kind (or all). */
+static void
+notice_done(struct sched_msg *sm, int kind, int failed)
+{
+	for (uint32_t i = 0; i < sm->n; i++) {
+		if (sm->r[i].notice == NOTICE_NONE ||
+		    (kind != NOTICE_NONE && sm->r[i].notice != kind &&
+		    !(kind == NOTICE_DELIVERED &&
+		    sm->r[i].notice == NOTICE_RELAYED)))
+			continue;
+		if (failed)
+			sched_rcpt_unfail(sm, i);
+		else
+			sched_rcpt_settled(sm, i);
+		sm->nnotice--;
+	}
+}
+
+/* Failed recipients of mail from <>: postmaster, or the log. */
+static void
+notice_double_bounce(struct sched_msg *sm, uint32_t *idx)
+{
+	char postmaster[ADDR_TEXT_MAX], nqid[QID_MAX];
+	const char *to[1] = { postmaster };
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < sm->n; i++)
+		if (sm->r[i].notice == NOTICE_FAILED)
+			idx[n++] = i;
+	if ((sm->rec.flags & QMSG_F_2BOUNCE) || !notice_class("2bounce")) {
+		log_info("%s: undeliverable %s from <> discarded", sm->rec.qid,
+		    (sm->rec.flags & QMSG_F_2BOUNCE) ?
+		    "postmaster notification" : "notification");
+		notice_done(sm, NOTICE_FAILED, 0);
+		return;
+	}
+	snprintf(postmaster, sizeof(postmaster), "postmaster@%s",
+	    qctx.set->myhostname);
+	if (notice_send(sm, DSN_KIND_FAILED, idx, n, to, 1, QMSG_F_2BOUNCE,
+	    nqid, sizeof(nqid)) < 0) {
+		notice_done(sm, NOTICE_FAILED, 1);
+		return;
+	}
+	log_info("%s: postmaster non-delivery notification: %s", sm->rec.qid,
+	    nqid);
+	notice_done(sm, NOTICE_FAILED, 0);
+}
+
+/* Failed recipients: one bounce listing all of them. */
+static void
+notice_bounce(struct sched_msg *sm, uint32_t *idx)
+{
+	char postmaster[ADDR_TEXT_MAX], nqid[QID_MAX];
+	const char *to[2] = { sm->env->sender, postmaster };
+	uint32_t n, nto = 1;
+	int expired = 0;
+
+	if (sm->env->sender[0] == '\0') {
+		notice_double_bounce(sm, idx);
+		return;
+	}
+	n = notice_select(sm, NOTICE_FAILED, NOTIFY_FAILURE, idx);
+	for (uint32_t k = 0; k < n; k++)
+		expired |= sm->r[idx[k]].expired;
+	if (n == 0) {
+		notice_done(sm, NOTICE_FAILED, 0);
+		return;
+	}
+	if (notice_class("bounce")) {
+		snprintf(postmaster, sizeof(postmaster), "postmaster@%s",
+		    qctx.set->myhostname);
+		nto = 2;
+	}
+	if (notice_send(sm, DSN_KIND_FAILED, idx, n, to, nto, 0, nqid,
+	    sizeof(nqid)) < 0) {
+		notice_done(sm, NOTICE_FAILED, 1);
+		return;
+	}
+	log_info("%s: sender non-delivery notification: %s", sm->rec.qid,
+	    nqid);
+	if (expired)
+		log_info("%s: from=<%s>, status=expired, returned to sender",
+		    sm->rec.qid, sm->env->sender);
+	notice_done(sm, NOTICE_FAILED, 0);
+}
+
+/* NOTIFY=SUCCESS recipients: a success report (best effort). */
+static void
+notice_success(struct sched_msg *sm, uint32_t *idx)
+{
+	const char *to[1] = { sm->env->sender };
+	char nqid[QID_MAX];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < sm->n; i++)
+		if (sm->r[i].notice == NOTICE_DELIVERED ||
+		    sm->r[i].notice == NOTICE_RELAYED)
+			idx[n++] = i;
+	if (n > 0 && sm->env->sender[0] != '\0') {
+		if (notice_send(sm, DSN_KIND_SUCCESS, idx, n, to, 1, 0, nqid,
+		    sizeof(nqid)) == 0)
+			log_info("%s: sender delivery status notification: %s",
+			    sm->rec.qid, nqid);
+	}
+	notice_done(sm, NOTICE_DELIVERED, 0);
+}
+
+/* One delay warning per message, when delay_warning_time has passed. */
+static void
+notice_delay(struct sched_msg *sm, uint32_t *idx)
+{
+	const char *to[1] = { sm->env->sender };
+	char nqid[QID_MAX];
+	uint64_t now = queued_now();
+	uint32_t n;
+
+	if (qctx.set->delay_warning_time <= 0 ||
+	    (sm->rec.flags & QMSG_F_WARNED) || sm->npending == 0 ||
+	    now < sm->rec.arrival + (uint64_t)qctx.set->delay_warning_time)
+		return;
+	if (sm->env->sender[0] != '\0' &&
+	    (n = notice_select(sm, NOTICE_NONE, NOTIFY_DELAY, idx)) > 0) {
+		if (notice_send(sm, DSN_KIND_DELAYED, idx, n, to, 1, 0, nqid,
+		    sizeof(nqid)) < 0)
+			return;	/* try again after the next attempt */
+		log_info("%s: sender delay notification: %s", sm->rec.qid,
+		    nqid);
+	}
+	sm->rec.flags |= QMSG_F_WARNED;
+	sched_msg_store(sm);
+}
+
+/* notice_settle - queue what the round's results call for */
+void
+notice_settle(struct sched_msg *sm)
+{
+	uint32_t *idx = xcalloc(sm->n ? sm->n : 1, sizeof(*idx));
+	int failed = 0, success = 0;
+
+	for (uint32_t i = 0; i < sm->n; i++) {
+		failed |= sm->r[i].notice == NOTICE_FAILED;
+		success |= sm->r[i].notice == NOTICE_DELIVERED ||
+		    sm->r[i].notice == NOTICE_RELAYED;
+	}
+	if (failed)
+		notice_bounce(sm, idx);
+	if (success)
+		notice_success(sm, idx);
+	notice_delay(sm, idx);
+	free(idx);
+}
