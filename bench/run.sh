@@ -143,9 +143,7 @@ install_postfix() {
 	# A master the package managed to start anyway is stopped; masters
 	# that ran before the install are not ours to touch.
 	for pid in $(postfix_masters); do
-		case " $(echo $masters_before) " in
-		*" $pid "*) continue ;;
-		esac
+		echo "$masters_before" | grep -qx "$pid" && continue
 		say "stopping Postfix master $pid started by the package install"
 		postfix stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
 	done
@@ -180,6 +178,7 @@ chmod 755 "$tmp"
 tern_pid=
 pf_started=0
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	set +e
 	if [ -n "$tern_pid" ] && kill -0 "$tern_pid" 2>/dev/null; then
@@ -396,11 +395,11 @@ blk=$(lsblk -ndo PKNAME "$tmpdev" 2>/dev/null || true)
 [ -n "$blk" ] || blk=$(basename "$tmpdev")
 if [ -r "/sys/block/$blk/queue/rotational" ]; then
 	if [ "$(cat "/sys/block/$blk/queue/rotational")" = 1 ]; then
-		disk="$disk, rotational"
+		disk="$disk, reported rotational"
 	else
-		disk="$disk, non-rotational (SSD or virtual)"
+		disk="$disk, reported non-rotational"
 	fi
-	model=$(cat "/sys/block/$blk/device/model" 2>/dev/null | xargs || true)
+	model=$(xargs 2>/dev/null <"/sys/block/$blk/device/model" || true)
 	[ -n "$model" ] && disk="$disk, model $model"
 	case $blk in
 	vd*) disk="$disk, virtio block device (virtual machine)" ;;
@@ -425,6 +424,7 @@ ssv=$(dpkg-query -W -f='${Version}' postfix 2>/dev/null || echo unknown)
 	echo "- host: $host; $(nproc) CPUs ($cpu); memory $mem"
 	echo "- kernel: $(uname -srm)"
 	echo "- spool and Maildirs on: $disk"
+	echo "- runs from $started to $finished"
 	echo "- load average (1/5/15 min) at start: $load_start; at end: $load_end"
 	echo
 	echo "## Versions"

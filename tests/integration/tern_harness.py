@@ -243,6 +243,11 @@ class TernInstance:
             "smtpd_timeout": "60s",
             "shutdown_timeout": "5s",
             "daemon_restart_backoff_max": "1s",
+            # Tests talk only to loopback: never the system's resolver.
+            # Nothing listens on this port, so a lookup fails at once as
+            # a temporary error; tests that need DNS run dnsmasq and set
+            # their own dns_servers.
+            "dns_servers": "127.0.0.1:1",
         }
         self.settings.update(settings)
         self.write_aliases(aliases or {})

@@ -1,7 +1,7 @@
 """
 SMTP AUTH (RFC 4954): PLAIN and LOGIN over STARTTLS on submission and over
 implicit TLS on submissions, with smtplib and swaks; mail is then relayed
-(queued for the remote domain) and delivered locally.  Refusals: AUTH
+onward (to a sink standing for the next hop) and delivered locally.  Refusals: AUTH
 before TLS, wrong password, malformed base64, "*" cancel, the failure
 limit; the failure log lines are read by fail2ban's postfix filter in
 auth mode (the postfix-sasl jail) with the real fail2ban-regex.
@@ -14,8 +14,9 @@ import smtplib
 import subprocess
 import time
 
-from tern_harness import (TernTestCase, RawSMTP, QID_PATTERN, qid_from_reply,
-                          wait_until)
+from sink import Sink
+from tern_harness import (TernTestCase, RawSMTP, QID_PATTERN, free_port,
+                          qid_from_reply, wait_until)
 from tern_tls import (b64, client_context, plain_b64, secure_instance,
                       submission, submissions)
 
@@ -36,20 +37,23 @@ def tls_raw(inst, port=None):
 
 class TestAuthSubmit(TernTestCase):
 
+    def relay_instance(self):
+        """A secure instance whose mail for other domains goes to a sink
+        (relayhost on 127.0.0.2), as a provider's MSA relays onward."""
+        port = free_port("127.0.0.2")
+        self.sink = Sink("127.0.0.2", port).start()
+        self.addCleanup(self.sink.stop)
+        return secure_instance(self, relayhost="[127.0.0.2]:%d" % port)
+
     def assert_relayed_and_delivered(self, inst, qid, remote):
-        # No smtp transport on this branch yet: relayed mail is accepted,
-        # queued for the remote recipient and deferred by the scheduler
-        # ("delivery to other domains is not available yet").  When the
-        # branches merge, this check moves to the sink (aiosmtpd) instead.
         inst.wait_for_delivery("bob", 1)
-        wait_until(lambda: re.search(
-            r"%s: to=<%s>.*status=deferred" % (qid, re.escape(remote)),
-            inst.log()), 20, what="deferral of %s to %s" % (qid, remote))
-        self.assertTrue(any(qid in p for p in inst.spool_files("msg")),
-                        "relayed message %s not in the queue" % qid)
+        [m] = self.sink.wait_messages(1)
+        self.assertEqual(m.rcpt_tos, [remote])
+        self.assertIn(qid.encode(), m.data)
+        self.assertIn(b"Subject: submitted", m.data)
 
     def test_smtplib_587_starttls_auth_plain(self):
-        inst = secure_instance(self)
+        inst = self.relay_instance()
         s = submission(inst)
         try:
             self.assertIn("PLAIN", s.esmtp_features["auth"])
@@ -75,7 +79,7 @@ class TestAuthSubmit(TernTestCase):
         self.assertNotIn("alice-secret", log)
 
     def test_smtplib_465_implicit_tls_auth_login(self):
-        inst = secure_instance(self)
+        inst = self.relay_instance()
         s = submissions(inst)
         try:
             s.user, s.password = "bob", "bob-secret"   # bcrypt hash
@@ -87,6 +91,8 @@ class TestAuthSubmit(TernTestCase):
         finally:
             s.quit()
         inst.wait_for_delivery("bob", 1)
+        [m] = self.sink.wait_messages(1)
+        self.assertEqual(m.rcpt_tos, ["x@remote.example"])
         self.assertRegex(inst.log(), r"client=unknown\[127\.0\.0\.1\], "
                          r"sasl_method=LOGIN, sasl_username=bob")
 

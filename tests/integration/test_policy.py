@@ -7,7 +7,9 @@ import os
 import smtplib
 import time
 
-from tern_harness import (TernTestCase, RawSMTP, qid_from_reply, smtp_connect,
+from sink import Sink
+from tern_harness import (TernTestCase, free_port, RawSMTP, qid_from_reply,
+                          smtp_connect,
                           wait_until)
 
 SMALL = (b"From: a@client.test\r\nTo: alice@test.example\r\n"
@@ -48,8 +50,11 @@ class TestRecipients(TernTestCase):
         self.assertEqual(inst.all_delivered(),
                          {"alice": 1, "bob": 1, "carol": 1})
 
-    def test_relay_from_mynetworks_is_queued(self):
-        inst = self.instance()
+    def test_relay_from_mynetworks_reaches_next_hop(self):
+        port = free_port("127.0.0.2")
+        sink = Sink("127.0.0.2", port).start()
+        self.addCleanup(sink.stop)
+        inst = self.instance(relayhost="[127.0.0.2]:%d" % port)
         with smtp_connect(inst) as s:
             s.ehlo()
             self.assertEqual(s.mail("a@client.test")[0], 250)
@@ -59,17 +64,14 @@ class TestRecipients(TernTestCase):
             self.assertEqual(code, 250, text)
             qid = qid_from_reply(text)
             self.assertIsNotNone(qid, text)
-        time.sleep(3)
-        # Not delivered locally, and not silently dropped: either still in
-        # the queue or its fate for that recipient is logged.
+        [m] = sink.wait_messages(1)
+        self.assertEqual(m.rcpt_tos, ["someone@remote.example"])
+        self.assertIn(qid.encode(), m.data)
         self.assertEqual(inst.all_delivered(), {})
-        log = inst.log()
-        in_queue = any(qid in p for p in inst.spool_files("msg"))
-        self.assertTrue(in_queue or
-                        ("%s: to=<someone@remote.example>" % qid) in log,
-                        "accepted relay message %s neither queued nor "
-                        "logged" % qid)
-        self.assertIn("%s: from=<a@client.test>" % qid, log)
+        inst.wait_queue_empty(10)
+        self.assertRegex(inst.log(), r"%s: to=<someone@remote\.example>, "
+                         r"relay=127\.0\.0\.2\[127\.0\.0\.2\]:%d, .*"
+                         r"status=sent" % (qid, port))
 
     def test_relay_denied_outside_mynetworks(self):
         # 127.0.0.2 is a loopback address outside mynetworks.

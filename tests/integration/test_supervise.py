@@ -18,12 +18,25 @@ import unittest
 
 class TestSupervise(TernTestCase):
 
-    def _restart_after_kill(self, prog):
+    def _pids(self, inst, prog, transport):
+        """Pids of prog; for deliverd only those of one transport (-t)."""
+        out = []
+        for pid in inst.pids(prog):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if transport is None or transport.encode() in argv:
+                out.append(pid)
+        return out
+
+    def _restart_after_kill(self, prog, transport=None):
         inst = self.instance()
-        [old] = inst.pids(prog)
+        [old] = self._pids(inst, prog, transport)
         os.kill(old, signal.SIGKILL)
-        wait_until(lambda: [p for p in inst.pids(prog) if p != old], 15,
-                   what="a new %s" % prog)
+        wait_until(lambda: [p for p in self._pids(inst, prog, transport)
+                            if p != old], 15, what="a new %s" % prog)
         self.assertRegex(inst.log(), r"process %s pid %d killed by signal 9"
                          % (re.escape(prog), old))
         # Mail flows again (smtpd processes tied to the dead daemon are
@@ -47,7 +60,10 @@ class TestSupervise(TernTestCase):
         self._restart_after_kill("tern-queued")
 
     def test_deliverd_restarted(self):
-        self._restart_after_kill("tern-deliverd")
+        self._restart_after_kill("tern-deliverd", "local")
+
+    def test_smtp_deliverd_restarted(self):
+        self._restart_after_kill("tern-deliverd", "smtp")
 
     def test_sigterm_lets_session_finish(self):
         inst = self.instance()
