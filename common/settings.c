@@ -266,7 +266,9 @@ static const struct setting_def settings_defs[] = {
 	{ "smtp_destination_recipient_limit", SETTING_INT,
 	  OFF(smtp_destination_recipient_limit), "50",
 	  "Most recipients sent to a remote destination in one transaction",
-	  1, 100000, NULL, NULL },
+	  /* A job must fit one IPC frame (IPC_MAX_PAYLOAD) with the
+	   * longest addresses and ORCPTs. */
+	  1, 200, NULL, NULL },
 	{ "smtp_mx_address_limit", SETTING_INT, OFF(smtp_mx_address_limit),
 	  "5",
 	  "Most server addresses tried for one delivery to a remote domain",

@@ -127,6 +127,17 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 		p->dead = 1;
 		return;
 	}
+	/* A session has one message in progress at a time.  A peer that
+	 * opens more is broken or hostile, and would otherwise use up
+	 * queued's descriptors and the spool. */
+	TAILQ_FOREACH(om, &open_msgs, entry) {
+		if (om->peer == p) {
+			log_warn("smtpd opened a second message before "
+			    "finishing %s; disconnecting it", om->qid);
+			p->dead = 1;
+			return;
+		}
+	}
 	fd = commit_create_file(qid, sizeof(qid), path, sizeof(path));
 	if (fd < 0 || (sendfd = dup(fd)) < 0) {
 		log_warn("cannot create queue file %s: %s", path,

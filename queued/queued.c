@@ -234,10 +234,17 @@ recover_message(const struct queue_msg_rec *msg,
 	char path[4096];
 	struct stat st;
 
-	if (spool_msg_path(qctx.spool, msg->qid, path, sizeof(path)) < 0 ||
-	    stat(path, &st) < 0) {
-		log_error("%s: queue file missing: %s", msg->qid, strerror(errno));
+	if (spool_msg_path(qctx.spool, msg->qid, path, sizeof(path)) < 0)
 		return 0;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT) {
+			log_error("%s: queue file missing", msg->qid);
+			return 0;
+		}
+		/* Any other error says nothing about the file: keep it (the
+		 * orphan scan must not remove it) and let delivery retry. */
+		log_warn("%s: cannot stat queue file: %s", msg->qid,
+		    strerror(errno));
 	}
 	if (rs->n == rs->cap) {
 		rs->cap = rs->cap ? rs->cap * 2 : 1024;
@@ -356,6 +363,12 @@ main(int argc, char **argv)
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 				peer_input(pmap[i]);
 		commit_flush_batch();
+		/* The COMMITTED answers go out now: a smtpd must not wait
+		 * (and time out into a 451 for durable mail) behind the
+		 * delivery work that follows. */
+		TAILQ_FOREACH(p, &qctx.peers, entry)
+			if (p->kind == PEER_SMTPD && ipc_conn_flush(&p->conn) < 0)
+				p->dead = 1;
 		peer_reap();
 		if (!stopping)
 			sched_run();

@@ -46,7 +46,13 @@
 #include "spool.h"
 #include "xmalloc.h"
 
-#define RESOLVE_TIMEOUT_MS	(30 * 1000)
+/* Recipients one dispatch round takes, and a local job carries (each
+ * entry is at most ~700 octets in MSG_QUEUED_DELIVER_LOCAL). */
+#define DISPATCH_MAX_RCPTS	500
+#define LOCAL_JOB_MAX_RCPTS	200
+/* lookupd answers from memory and local files in milliseconds; a
+ * longer silence means it is stuck, and queued must not stall with it. */
+#define RESOLVE_TIMEOUT_MS	(10 * 1000)
 #define MAX_TARGETS		1000
 #define SMTP_JOBS_MAX		200	/* smtp jobs in flight, all sites */
 
@@ -455,7 +461,8 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 
 	sm->rec = *msg;
 	sm->n = (uint32_t)nrcpt;
-	sm->r = xcalloc(nrcpt, sizeof(*sm->r));
+	sm->rcap = (uint32_t)(nrcpt > 0 ? nrcpt : 1);
+	sm->r = xcalloc(sm->rcap, sizeof(*sm->r));
 	for (size_t i = 0; i < nrcpt; i++) {
 		sm->r[i].rec = rcpts[i];
 		if (rcpts[i].state == RCPT_PENDING)
@@ -533,7 +540,8 @@ bad:
 }
 
 /* Add an alias target as a recipient of its own, unless it already is
- * (a crash after an earlier expansion must not double it).  Returns its
+ * (a crash after an earlier expansion must not double it, nor may a
+ * second alias with the same member).  Returns its
  * index, or UINT32_MAX when the message has too many recipients. */
 static uint32_t
 sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
@@ -541,14 +549,20 @@ sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
 {
 	struct queue_rcpt_rec *r;
 
+	/* Whichever recipient expanded to it first: one address gets one
+	 * copy, however many aliases (or case variants of one) lead there. */
 	for (uint32_t i = sm->rec.nrcpt; i < sm->n; i++)
-		if (sm->r[i].rec.parent == parent && sm->r[i].rec.kind == kind &&
+		if (sm->r[i].rec.kind == kind &&
 		    strcmp(sm->r[i].rec.addr, addr) == 0)
 			return sm->r[i].rec.state == RCPT_PENDING ? i :
 			    UINT32_MAX - 1;
 	if (sm->n >= ENVELOPE_MAX_RCPTS)
 		return UINT32_MAX;
-	sm->r = xreallocarray(sm->r, sm->n + 1, sizeof(*sm->r));
+	if (sm->n == sm->rcap) {
+		/* Grow geometrically: an alias may add thousands. */
+		sm->rcap = sm->rcap > 0 ? sm->rcap * 2 : 16;
+		sm->r = xreallocarray(sm->r, sm->rcap, sizeof(*sm->r));
+	}
 	memset(&sm->r[sm->n], 0, sizeof(sm->r[0]));
 	r = &sm->r[sm->n].rec;
 	r->idx = sm->n;
@@ -935,12 +949,19 @@ sched_dispatch(struct sched_msg *sm)
 		heap_push(sm);
 		return;
 	}
-	/* sm->n grows while expanding; new targets are due at once. */
+	/* sm->n grows while expanding; new targets are due at once.  One
+	 * round takes a bounded number of recipients, so that a job fits
+	 * one IPC frame and queued's loop never stalls on one message; the
+	 * rest stay due and go in the next round, when this one settles. */
+	uint32_t taken = 0;
 	for (uint32_t i = 0; i < sm->n; i++) {
 		struct queue_rcpt_rec *r = &sm->r[i].rec;
 
 		if (r->state != RCPT_PENDING || r->next_try > now)
 			continue;
+		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
+		    dp.local->nentries >= LOCAL_JOB_MAX_RCPTS))
+			break;
 		if (r->kind == RCPT_KIND_LOCAL)
 			dispatch_local(&dp, sm, i, r->addr);
 		else if (r->kind == RCPT_KIND_REMOTE)

@@ -38,6 +38,7 @@ struct sched_msg {
 	struct queue_msg_rec	 rec;		/* rec.nrcpt: the envelope's */
 	struct sched_rcpt	*r;		/* n records, r[i].rec.idx == i */
 	uint32_t		 n;
+	uint32_t		 rcap;		/* room in r */
 	double			 commit_time;	/* 0 when unknown */
 	uint32_t		 npending;
 	uint32_t		 nnotice;	/* records awaiting a notice */

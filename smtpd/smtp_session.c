@@ -360,7 +360,9 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
-	switch (session_lookup(s, rcpt)) {
+	enum lookup_verdict verdict = session_lookup(s, rcpt);
+
+	switch (verdict) {
 	case LOOKUP_LOCAL:
 	case LOOKUP_ALIAS:
 		break;
@@ -388,9 +390,16 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		session_reply(s, "%s", reply);
 		return;
 	}
-	/* A repeated recipient is accepted once: one copy is delivered. */
+	/*
+	 * A repeated recipient is accepted once: one copy is delivered.
+	 * Local mailboxes and aliases are found case-insensitively, so
+	 * their case variants are the same recipient too; without this a
+	 * client could make one message into a thousand local deliveries.
+	 */
 	for (uint32_t i = 0; i < s->nrcpt; i++) {
-		if (strcmp(s->rcpts[i].addr, rcpt) == 0) {
+		if (verdict == LOOKUP_REMOTE ?
+		    strcmp(s->rcpts[i].addr, rcpt) == 0 :
+		    strcasecmp(s->rcpts[i].addr, rcpt) == 0) {
 			s->ok[CNT_RCPT]++;
 			session_reply(s, "250 2.1.5 Ok");
 			return;
