@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,6 @@ int
 main(int argc, char **argv)
 {
 	struct daemon_opts opts;
-	struct pollfd pfd[DAEMON_MAX_LISTEN + 3];
 	enum smtp_listener_kind kinds[DAEMON_MAX_LISTEN];
 	struct smtp_server srv;
 	char chroot_dir[4096], tls_err[1024];
@@ -195,59 +195,74 @@ main(int argc, char **argv)
 	srv.lookupd = &lookupd;
 	srv.tls = tls;
 
-	for (;;) {
-		int i, n;
+	/*
+	 * Idle processes wait in epoll with EPOLLEXCLUSIVE on the listening
+	 * sockets: the kernel wakes one waiter per connection instead of the
+	 * whole pool, which otherwise races to accept() and mostly loses
+	 * (a thundering herd that costs more CPU than the sessions).
+	 */
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 
-		pfd[0].fd = DAEMON_FD_MASTER;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = DAEMON_FD_QUEUED;
-		pfd[1].events = POLLIN;
-		pfd[2].fd = DAEMON_FD_LOOKUPD;
-		pfd[2].events = POLLIN;
-		for (i = 0; i < nlisten; i++) {
-			pfd[3 + i].fd = DAEMON_FD_LISTEN + i;
-			pfd[3 + i].events = POLLIN;
-		}
-		n = poll(pfd, (nfds_t)(3 + nlisten), -1);
+	if (ep < 0)
+		fatal("epoll_create1");
+	for (int i = 0; i < 3 + nlisten; i++) {
+		struct epoll_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | (i >= 3 ? EPOLLEXCLUSIVE : 0);
+		ev.data.u32 = (uint32_t)i;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, i < 3 ? DAEMON_FD_MASTER + i :
+		    DAEMON_FD_LISTEN + (i - 3), &ev) < 0)
+			fatal("epoll_ctl");
+	}
+	for (;;) {
+		struct epoll_event evs[DAEMON_MAX_LISTEN + 3];
+		int n = epoll_wait(ep, evs, DAEMON_MAX_LISTEN + 3, -1);
+		int listener = -1;
+
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			fatal("poll");
+			fatal("epoll_wait");
 		}
-		if (pfd[0].revents && smtpd_master_input())
-			break;
-		/* Unsolicited input or hangup from queued or lookupd: a
-		 * restarted peer; leave so ternd can give us fresh channels. */
-		if (pfd[1].revents || pfd[2].revents)
-			break;
-		for (i = 0; i < nlisten; i++) {
-			struct sockaddr_storage ss;
-			socklen_t sslen = sizeof(ss);
-			int fd;
+		for (int k = 0; k < n; k++) {
+			uint32_t tag = evs[k].data.u32;
 
-			if (!(pfd[3 + i].revents & POLLIN))
-				continue;
-			fd = accept4(DAEMON_FD_LISTEN + i, (struct sockaddr *)&ss,
-			    &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-			if (fd < 0) {
-				if (errno != EAGAIN && errno != EWOULDBLOCK &&
-				    errno != ECONNABORTED && errno != EINTR)
-					log_warn("accept: %s", strerror(errno));
-				continue;
-			}
-			if (smtpd_client_check(fd, (struct sockaddr *)&ss,
-			    kinds[i]) == 0)
-				smtp_session_run(&srv, fd, (struct sockaddr *)&ss,
-				    sslen, kinds[i]);
-			close(fd);
-			smtpd_status(0);
-			if (stop_requested)
+			if (tag == 0 && smtpd_master_input())
 				exit(0);
-			if (smtpd_channel_dead(DAEMON_FD_QUEUED) ||
-			    smtpd_channel_dead(DAEMON_FD_LOOKUPD))
+			/* Unsolicited input or hangup from queued or lookupd:
+			 * a restarted peer; leave so ternd can give us fresh
+			 * channels. */
+			if (tag == 1 || tag == 2)
 				exit(0);
-			break;	/* re-poll: ternd may have asked us to stop */
+			if (tag >= 3 && listener < 0)
+				listener = (int)tag - 3;
 		}
+		if (listener < 0)
+			continue;
+
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+		int fd = accept4(DAEMON_FD_LISTEN + listener,
+		    (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ECONNABORTED && errno != EINTR)
+				log_warn("accept: %s", strerror(errno));
+			continue;
+		}
+		if (smtpd_client_check(fd, (struct sockaddr *)&ss,
+		    kinds[listener]) == 0)
+			smtp_session_run(&srv, fd, (struct sockaddr *)&ss, sslen,
+			    kinds[listener]);
+		close(fd);
+		smtpd_status(0);
+		if (stop_requested)
+			exit(0);
+		if (smtpd_channel_dead(DAEMON_FD_QUEUED) ||
+		    smtpd_channel_dead(DAEMON_FD_LOOKUPD))
+			exit(0);
 	}
 	return 0;
 }
