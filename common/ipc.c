@@ -43,6 +43,10 @@ ipc_msg_init(struct ipc_msg *m, uint32_t type, uint32_t id)
 void
 ipc_msg_free(struct ipc_msg *m)
 {
+	/* Frames carry passwords (AUTH checks): no copy may outlive its use
+	 * in freed memory. */
+	if (m->data != NULL)
+		explicit_bzero(m->data, m->cap);
 	free(m->data);
 	m->data = NULL;
 	m->len = m->cap = m->rpos = 0;
@@ -234,6 +238,7 @@ ipc_conn_close(struct ipc_conn *c)
 		next = f->next;
 		if (f->fd >= 0)
 			close(f->fd);
+		explicit_bzero(f->buf, f->len);
 		free(f->buf);
 		free(f);
 	}
@@ -344,6 +349,7 @@ ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 		m->data = xmalloc(len);
 		memcpy(m->data, p + IPC_HDR_LEN, len);
 		m->len = m->cap = len;
+		explicit_bzero(c->in + c->inpos + IPC_HDR_LEN, len);
 	}
 	c->inpos += IPC_HDR_LEN + (size_t)len;
 	if (c->inpos == c->inlen)
@@ -430,7 +436,8 @@ ipc_conn_flush(struct ipc_conn *c)
 			if (c->out_head == NULL)
 				c->out_tail = NULL;
 			c->out_off = 0;
-			free(f->buf);
+			explicit_bzero(f->buf, f->len);
+		free(f->buf);
 			free(f);
 		}
 	}

@@ -79,7 +79,11 @@ enum msg_type {
 					   busy); ternd answers with a verdict */
 	MSG_MASTER_CLIENT_VERDICT,	/* u32 enum client_verdict, u32 count
 					   (the client's sessions, or its
-					   connections in this time unit) */
+					   connections in this time unit),
+					   u32 the client's recent failed
+					   AUTH attempts */
+	MSG_SMTPD_AUTH_FAILURE,		/* str client address: one failed
+					   AUTH (no answer) */
 	MSG_MASTER_BUSY_MODE,		/* u32 1 = the pool is full: answer
 					   421 4.3.2 to every connection,
 					   0 = stand by (busy responder only) */

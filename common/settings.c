@@ -209,8 +209,12 @@ static const struct setting_def settings_defs[] = {
 	  0, 0, NULL, NULL },
 	{ "smtpd_auth_failure_limit", SETTING_INT,
 	  OFF(smtpd_auth_failure_limit), "5",
-	  "Failed AUTH attempts after which the session ends with 421",
+	  "Failed AUTH attempts of one client after which it gets 421",
 	  1, 1000, NULL, NULL },
+	{ "smtpd_auth_failure_window", SETTING_DURATION,
+	  OFF(smtpd_auth_failure_window), "1h",
+	  "How long a client's failed AUTH attempts count against it",
+	  1, 7L * 86400, NULL, NULL },
 	{ "smtpd_auth_failure_delay", SETTING_DURATION,
 	  OFF(smtpd_auth_failure_delay), "1s",
 	  "Pause before answering a failed AUTH; it doubles with each "

@@ -57,6 +57,7 @@ struct settings {
 	int			 smtpd_auth_on_smtp;
 	int			 smtpd_auth_over_plaintext;
 	long			 smtpd_auth_failure_limit;
+	long			 smtpd_auth_failure_window;	/* seconds */
 	long			 smtpd_auth_failure_delay;	/* seconds */
 	char			*smtpd_sender_login_map;
 	struct strlist		 mynetworks;

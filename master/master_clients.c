@@ -146,9 +146,10 @@ master_clients_disconnect(struct master_clients *t, const char *addr)
 		e->sessions--;
 }
 
-/* master_clients_expire - forget idle addresses whose window is over */
+/* master_clients_expire - forget idle addresses whose windows are over */
 void
-master_clients_expire(struct master_clients *t, long unit, time_t now)
+master_clients_expire(struct master_clients *t, long unit, long auth_window,
+    time_t now)
 {
 	struct client_entry *e, *next;
 
@@ -158,9 +159,48 @@ master_clients_expire(struct master_clients *t, long unit, time_t now)
 		 * entry there is nothing old left to find. */
 		if (now - e->last < unit && now >= e->last)
 			break;
+		/* Failed logins are remembered longer than connections. */
+		if (e->auth_failures > 0 && now - e->auth_last < auth_window &&
+		    now >= e->auth_last)
+			continue;
 		if (e->sessions == 0)
 			clients_remove(t, e);
 	}
+}
+
+/* master_clients_auth_failed - count a failed AUTH of addr */
+void
+master_clients_auth_failed(struct master_clients *t, const char *addr,
+    long auth_window, time_t now)
+{
+	struct client_entry *e;
+
+	if (strlen(addr) >= CLIENT_ADDR_MAX)
+		return;
+	if ((e = clients_find(t, addr)) == NULL &&
+	    (e = clients_add(t, addr, now)) == NULL)
+		return;
+	if (now - e->auth_last >= auth_window || now < e->auth_last)
+		e->auth_failures = 0;
+	if (e->auth_failures < UINT32_MAX)
+		e->auth_failures++;
+	e->auth_last = now;
+	e->last = now;
+	TAILQ_REMOVE(&t->lru, e, lru);
+	TAILQ_INSERT_TAIL(&t->lru, e, lru);
+}
+
+/* master_clients_auth_failures - recent failed AUTH of addr */
+uint32_t
+master_clients_auth_failures(const struct master_clients *t,
+    const char *addr, long auth_window, time_t now)
+{
+	const struct client_entry *e = clients_find(t, addr);
+
+	if (e == NULL || now - e->auth_last >= auth_window ||
+	    now < e->auth_last)
+		return 0;
+	return e->auth_failures;
 }
 
 /* master_clients_size - entries in the table */

@@ -35,6 +35,8 @@ struct client_entry {
 	uint32_t		 rate_count;	/* connections in this window */
 	time_t			 rate_start;	/* the window's start */
 	time_t			 last;		/* last connection */
+	uint32_t		 auth_failures;	/* failed AUTH in the window */
+	time_t			 auth_last;	/* the last one */
 	struct client_entry	*hnext;		/* bucket chain */
 	TAILQ_ENTRY(client_entry) lru;		/* oldest first */
 };
@@ -80,9 +82,21 @@ void master_clients_disconnect(struct master_clients *t, const char *addr);
 /*
  * master_clients_expire - forget addresses without open sessions whose
  * last connection is at least unit seconds old (their rate window is
- * over, so they carry no information).
+ * over) and whose last failed AUTH is at least auth_window old.
  */
-void master_clients_expire(struct master_clients *t, long unit, time_t now);
+void master_clients_expire(struct master_clients *t, long unit,
+    long auth_window, time_t now);
+
+/*
+ * master_clients_auth_failed - one more failed AUTH from addr at now; the
+ * count starts again when the previous failure is auth_window old.
+ */
+void master_clients_auth_failed(struct master_clients *t, const char *addr,
+    long auth_window, time_t now);
+
+/* master_clients_auth_failures - addr's failed AUTH within auth_window */
+uint32_t master_clients_auth_failures(const struct master_clients *t,
+    const char *addr, long auth_window, time_t now);
 
 /* master_clients_size - entries in the table */
 size_t master_clients_size(const struct master_clients *t);

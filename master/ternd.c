@@ -565,7 +565,24 @@ client_connect(struct child *c, struct ipc_msg *m)
 	ipc_msg_init(&ans, MSG_MASTER_CLIENT_VERDICT, m->id);
 	ipc_put_u32(&ans, v);
 	ipc_put_u32(&ans, count);
+	/* Failed logins count for every client, exempt or not: a password
+	 * guesser inside mynetworks is still guessing. */
+	ipc_put_u32(&ans, master_clients_auth_failures(&clients, addr,
+	    set.smtpd_auth_failure_window, time(NULL)));
 	ipc_conn_queue(&c->conn, &ans);
+	return 0;
+}
+
+/* A failed AUTH reported by an smtpd: -1 when the frame is malformed. */
+static int
+client_auth_failure(struct ipc_msg *m)
+{
+	char addr[CLIENT_ADDR_MAX];
+
+	if (ipc_get_str(m, addr, sizeof(addr)) < 0 || ipc_get_end(m) < 0)
+		return -1;
+	master_clients_auth_failed(&clients, addr, set.smtpd_auth_failure_window,
+	    time(NULL));
 	return 0;
 }
 
@@ -603,6 +620,10 @@ child_input(struct child *c)
 		    m.type == MSG_SMTPD_CLIENT_CONNECT &&
 		    client_connect(c, &m) == 0) {
 			/* answered */
+		} else if (c->kind == CHILD_SMTPD && !c->responder &&
+		    m.type == MSG_SMTPD_AUTH_FAILURE &&
+		    client_auth_failure(&m) == 0) {
+			/* counted */
 		} else {
 			log_warn("unexpected message %u from tern-%s pid %ld; "
 			    "stopping it", m.type, child_name(c->kind),
@@ -820,7 +841,8 @@ main_loop(void)
 		handle_signals();
 		if (now != last_expire) {
 			master_clients_expire(&clients,
-			    set.smtpd_client_rate_time_unit, now);
+			    set.smtpd_client_rate_time_unit,
+			    set.smtpd_auth_failure_window, now);
 			last_expire = now;
 		}
 		supervise();

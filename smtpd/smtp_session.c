@@ -738,6 +738,32 @@ session_auth_delay(struct session *s)
 		;
 }
 
+/* Tell ternd, which counts failures per client across sessions. */
+static void
+session_auth_report(struct session *s)
+{
+	struct ipc_msg m;
+
+	if (s->srv->master == NULL)
+		return;
+	ipc_msg_init(&m, MSG_SMTPD_AUTH_FAILURE, 0);
+	ipc_put_str(&m, s->addr);
+	if (ipc_send(s->srv->master, &m) < 0)
+		log_warn("cannot report a failed AUTH to ternd");
+}
+
+/* The client has used up its failed AUTH attempts: 421, end. */
+static void
+session_auth_locked_out(struct session *s)
+{
+	s->errors++;
+	smtp_io_reply(&s->io, "421 4.7.0 %s Error: too many failed "
+	    "authentication attempts", s->set->myhostname);
+	log_info("too many failed authentication attempts from %s[%s]",
+	    s->name, s->addr);
+	s->quit = 1;
+}
+
 /* A failed AUTH: log for fail2ban, pause, 535 or 421 at the limit. */
 static void
 session_auth_failed(struct session *s, enum smtp_auth_mech m,
@@ -746,6 +772,7 @@ session_auth_failed(struct session *s, enum smtp_auth_mech m,
 	char user[SMTP_AUTH_FIELD_MAX * 4 + 1];
 
 	s->auth_failures++;
+	session_auth_report(s);
 	/* The shape fail2ban's postfix[mode=auth] filter reads. */
 	log_warn("%s[%s]: SASL %s authentication failed: authentication "
 	    "failure, sasl_username=%s", s->name, s->addr,
@@ -753,12 +780,7 @@ session_auth_failed(struct session *s, enum smtp_auth_mech m,
 	    strlen(login)));
 	session_auth_delay(s);
 	if (s->auth_failures >= s->set->smtpd_auth_failure_limit) {
-		s->errors++;
-		smtp_io_reply(&s->io, "421 4.7.0 %s Error: too many failed "
-		    "authentication attempts", s->set->myhostname);
-		log_info("too many failed authentication attempts from "
-		    "%s[%s]", s->name, s->addr);
-		s->quit = 1;
+		session_auth_locked_out(s);
 		return;
 	}
 	session_reply(s, "535 5.7.8 Error: authentication failed: "
@@ -788,6 +810,12 @@ session_auth_allowed(struct session *s)
 	}
 	if (s->have_mail) {
 		session_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return -1;
+	}
+	/* Over the limit from earlier sessions: no more guesses, whatever
+	 * the password would have been. */
+	if (s->auth_failures >= s->set->smtpd_auth_failure_limit) {
+		session_auth_locked_out(s);
 		return -1;
 	}
 	return 0;
@@ -981,6 +1009,8 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	memset(&s, 0, sizeof(s));
 	s.srv = srv;
 	s.set = srv->set;
+	s.auth_failures = srv->auth_failures > INT32_MAX ? INT32_MAX :
+	    (int)srv->auth_failures;
 	s.kind = kind;
 	smtp_io_init(&s.io, fd, (int)s.set->smtpd_timeout * 1000);
 	smtp_limits_start(&s.lim, s.set);

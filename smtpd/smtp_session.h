@@ -30,6 +30,9 @@ struct smtp_server {
 	struct ipc_conn		*lookupd;
 	uint32_t		 next_reqid;
 	SSL_CTX			*tls;		/* NULL: no TLS configured */
+	struct ipc_conn		*master;	/* to report failed AUTH */
+	uint32_t		 auth_failures;	/* the client's, before this
+						   session (from ternd) */
 };
 
 /*

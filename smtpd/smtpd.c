@@ -47,6 +47,7 @@ static struct settings set;
 static struct ipc_conn master, queued, lookupd;
 static int stop_requested;	/* MSG_MASTER_STOP came during a session */
 static uint32_t master_reqid;
+static uint32_t client_auth_failures;	/* of the client being served */
 
 /* Tell ternd whether we are serving a client. */
 static void
@@ -96,9 +97,12 @@ smtpd_client_check(int fd, const struct sockaddr *sa,
 			stop_requested = 1;
 		ipc_msg_free(&m);
 	}
+	client_auth_failures = 0;
 	if (ipc_get_u32(&m, &verdict) < 0 || ipc_get_u32(&m, &count) < 0 ||
-	    ipc_get_end(&m) < 0)
+	    ipc_get_u32(&m, &client_auth_failures) < 0 || ipc_get_end(&m) < 0) {
 		verdict = CLIENT_ALLOW;
+		client_auth_failures = 0;
+	}
 	ipc_msg_free(&m);
 	if (verdict == CLIENT_ALLOW)
 		return 0;
@@ -194,6 +198,7 @@ main(int argc, char **argv)
 	srv.queued = &queued;
 	srv.lookupd = &lookupd;
 	srv.tls = tls;
+	srv.master = &master;
 
 	/*
 	 * Idle processes wait in epoll with EPOLLEXCLUSIVE on the listening
@@ -253,9 +258,11 @@ main(int argc, char **argv)
 			continue;
 		}
 		if (smtpd_client_check(fd, (struct sockaddr *)&ss,
-		    kinds[listener]) == 0)
+		    kinds[listener]) == 0) {
+			srv.auth_failures = client_auth_failures;
 			smtp_session_run(&srv, fd, (struct sockaddr *)&ss, sslen,
 			    kinds[listener]);
+		}
 		close(fd);
 		smtpd_status(0);
 		if (stop_requested)

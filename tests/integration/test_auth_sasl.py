@@ -17,8 +17,8 @@ import time
 from sink import Sink
 from tern_harness import (TernTestCase, RawSMTP, QID_PATTERN, free_port,
                           qid_from_reply, wait_until)
-from tern_tls import (b64, client_context, plain_b64, secure_instance,
-                      submission, submissions)
+from tern_tls import (b64, client_context, plain_b64, raw_from,
+                      secure_instance, submission, submissions)
 
 MSG = (b"From: alice@test.example\r\nTo: bob@test.example\r\n"
        b"Subject: submitted\r\n\r\nhello\r\n")
@@ -220,6 +220,41 @@ class TestAuthRefusals(TernTestCase):
             r"failed: ", log)), 3, log)
         self.assertNotIn("bad1", log)
         self.fail2ban_matches(inst, 3)
+
+    def test_failures_counted_per_client_across_sessions(self):
+        inst = secure_instance(self, smtpd_auth_failure_limit="3",
+                               smtpd_auth_failure_delay="0")
+        c = tls_raw(inst)
+        for bad in ("bad1", "bad2"):
+            self.assertEqual(c.cmd("AUTH PLAIN " +
+                                   plain_b64("alice", bad))[0], 535)
+        c.cmd("QUIT")
+        c.close()
+        # A new session from the same address: the third failure is the
+        # limit, and ends it.
+        c = tls_raw(inst)
+        code, t = c.cmd("AUTH PLAIN " + plain_b64("alice", "bad3"))
+        self.assertEqual(code, 421, t)
+        c.close()
+        # From then on that address gets no more tries, right password
+        # or not...
+        c = tls_raw(inst)
+        code, t = c.cmd("AUTH PLAIN " + plain_b64("alice", "alice-secret"))
+        self.assertEqual(code, 421, t)
+        c.close()
+        # ...while another client is not affected.
+        c = raw_from(inst.sub_port, "127.0.0.2")
+        try:
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(c.cmd("EHLO other.test")[0], 250)
+            self.assertEqual(c.cmd("STARTTLS")[0], 220)
+            c.sock = client_context().wrap_socket(c.sock)
+            self.assertEqual(c.cmd("EHLO other.test")[0], 250)
+            code, t = c.cmd("AUTH PLAIN " + plain_b64("alice",
+                                                      "alice-secret"))
+            self.assertEqual(code, 235, t)
+        finally:
+            c.close()
 
     def fail2ban_matches(self, inst, n):
         """fail2ban-regex with the postfix filter in auth mode finds n."""

@@ -142,16 +142,45 @@ START_TEST(test_expire)
 	master_clients_disconnect(&t, "b");
 	master_clients_connect(&t, "c", &lim3, 150, &count, &tracked);
 	master_clients_disconnect(&t, "c");
-	master_clients_expire(&t, 60, 159);
+	master_clients_expire(&t, 60, 3600, 159);
 	ck_assert_uint_eq(master_clients_size(&t), 3);
 	/* b is idle and old; a is old but has a session; c is recent. */
-	master_clients_expire(&t, 60, 160);
+	master_clients_expire(&t, 60, 3600, 160);
 	ck_assert_uint_eq(master_clients_size(&t), 2);
-	master_clients_expire(&t, 60, 1000);
+	master_clients_expire(&t, 60, 3600, 1000);
 	ck_assert_uint_eq(master_clients_size(&t), 1);
 	master_clients_disconnect(&t, "a");
-	master_clients_expire(&t, 60, 1000);
+	master_clients_expire(&t, 60, 3600, 1000);
 	ck_assert_uint_eq(master_clients_size(&t), 0);
+	master_clients_free(&t);
+}
+END_TEST
+
+/* Failed AUTH counts per address across sessions, within the window,
+ * and keeps the entry alive past the connection window. */
+START_TEST(test_auth_failures)
+{
+	struct master_clients t;
+	uint32_t count;
+	int tracked;
+
+	master_clients_init(&t, 16, 9);
+	ck_assert_uint_eq(master_clients_auth_failures(&t, "x", 3600, 100), 0);
+	master_clients_connect(&t, "x", &lim3, 100, &count, &tracked);
+	master_clients_auth_failed(&t, "x", 3600, 100);
+	master_clients_disconnect(&t, "x");
+	master_clients_auth_failed(&t, "x", 3600, 200);	/* another session */
+	ck_assert_uint_eq(master_clients_auth_failures(&t, "x", 3600, 300), 2);
+	ck_assert_uint_eq(master_clients_auth_failures(&t, "y", 3600, 300), 0);
+	/* Idle well past the 60 s connection window: still remembered. */
+	master_clients_expire(&t, 60, 3600, 1000);
+	ck_assert_uint_eq(master_clients_auth_failures(&t, "x", 3600, 1000), 2);
+	/* Past the AUTH window: forgotten, and a new count starts. */
+	ck_assert_uint_eq(master_clients_auth_failures(&t, "x", 3600, 3800), 0);
+	master_clients_expire(&t, 60, 3600, 3800);
+	ck_assert_uint_eq(master_clients_size(&t), 0);
+	master_clients_auth_failed(&t, "x", 3600, 4000);
+	ck_assert_uint_eq(master_clients_auth_failures(&t, "x", 3600, 4000), 1);
 	master_clients_free(&t);
 }
 END_TEST
@@ -166,6 +195,7 @@ master_clients_suite(void)
 	tcase_add_test(tc, test_rate_limit_window);
 	tcase_add_test(tc, test_table_is_bounded);
 	tcase_add_test(tc, test_expire);
+	tcase_add_test(tc, test_auth_failures);
 	suite_add_tcase(s, tc);
 	return s;
 }
