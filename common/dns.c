@@ -401,7 +401,10 @@ answers_read(const unsigned char *pkt, size_t len, size_t *pos, int count,
 {
 	*n = 0;
 	for (int i = 0; i < count; i++) {
-		struct raw_rr tmp, *r = *n < max ? &out[*n] : &tmp;
+		/* Records past max are decoded (to find the end of the
+		 * section) into a scratch record and dropped. */
+		struct raw_rr tmp = { 0 };
+		struct raw_rr *r = *n < max ? &out[*n] : &tmp;
 		size_t rdlen;
 
 		memset(r, 0, sizeof(*r));
