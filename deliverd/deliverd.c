@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "deliverd_signals.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
@@ -90,39 +91,7 @@ static struct child *children;
 static size_t nchildren, children_cap;
 static int stopping;
 static int fork_failed;		/* retry starting children in a second */
-static int sig_pipe[2] = { -1, -1 };
-
-/* deliverd_signal - wake the poll loop; the handler does nothing else */
-static void
-deliverd_signal(int sig)
-{
-	int save = errno;
-	char c = sig == SIGCHLD ? 'C' : 'T';
-
-	/* A full pipe already holds a wake-up; losing this byte is fine. */
-	if (write(sig_pipe[1], &c, 1) == -1)
-		errno = save;
-	errno = save;
-}
-
-/* deliverd_signals - SIGCHLD and SIGTERM through a self-pipe */
-static void
-deliverd_signals(void)
-{
-	struct sigaction sa;
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-		fatal("pipe");
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sa.sa_handler = deliverd_signal;
-	if (sigaction(SIGCHLD, &sa, NULL) != 0 ||
-	    sigaction(SIGTERM, &sa, NULL) != 0 ||
-	    sigaction(SIGINT, &sa, NULL) != 0)
-		fatal("sigaction");
-	signal(SIGHUP, SIG_IGN);
-}
+static int sig_fd = -1;		/* deliverd_signals_setup() */
 
 /* deliverd_nonblock - make fd non-blocking */
 static void
@@ -489,14 +458,8 @@ master_input(void)
 static void
 signals_input(void)
 {
-	char buf[64];
-	ssize_t n, i;
-
-	while ((n = read(sig_pipe[0], buf, sizeof(buf))) > 0) {
-		for (i = 0; i < n; i++)
-			if (buf[i] == 'T')
-				stopping = 1;
-	}
+	if (deliverd_signals_read())
+		stopping = 1;
 	children_reap();
 }
 
@@ -527,7 +490,7 @@ deliverd_loop(void)
 		if (stopping && nchildren == 0 && TAILQ_EMPTY(&jobs) &&
 		    (!queued_alive || !ipc_conn_pending(&queued_conn)))
 			return;
-		pfd[0].fd = sig_pipe[0];
+		pfd[0].fd = sig_fd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = master_alive ? master_conn.fd : -1;
 		pfd[1].events = POLLIN;
@@ -567,7 +530,7 @@ main(int argc, char **argv)
 	if (opts.transport != NULL && strcmp(opts.transport, "local") != 0)
 		fatalx("transport %s is not served by this program",
 		    opts.transport);
-	deliverd_signals();
+	sig_fd = deliverd_signals_setup();
 	deliverd_nonblock(DAEMON_FD_MASTER);
 	deliverd_nonblock(DAEMON_FD_QUEUED);
 	ipc_conn_init(&master_conn, DAEMON_FD_MASTER);

@@ -26,6 +26,7 @@
 
 #include "maildir.h"
 #include "msg.h"
+#include "deliverd_signals.h"
 #include "transport_local.h"
 
 /* local_user_check - is user acceptable as a mailbox name */
@@ -276,6 +277,7 @@ local_spawn(const struct local_delivery *d, int *resultfd)
 		return -1;
 	}
 	if (pid == 0) {
+		deliverd_signals_child();
 		close(p[0]);
 		local_child(d, p[1]);
 	}

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deliverd_signals.h"
 #include "dns.h"
 #include "envelope.h"
 #include "ipc.h"
@@ -110,7 +111,7 @@ static int queued_alive = 1, master_alive = 1, stopping;
 static struct pjob_list waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static struct proc_list procs = TAILQ_HEAD_INITIALIZER(procs);
 static size_t nprocs;
-static int sig_pipe[2] = { -1, -1 };
+static int sig_fd = -1;		/* deliverd_signals_setup() */
 
 /* --- decoding (parent and child) ---------------------------------------- */
 
@@ -377,37 +378,6 @@ child_main(int fd)
 
 /* --- the parent ------------------------------------------------------------ */
 
-/* transport_signal - wake the poll loop */
-static void
-transport_signal(int sig)
-{
-	int save = errno;
-	char c = sig == SIGCHLD ? 'C' : 'T';
-
-	if (write(sig_pipe[1], &c, 1) == -1)
-		errno = save;
-	errno = save;
-}
-
-/* signals_setup - SIGCHLD, SIGTERM, SIGINT through a self-pipe */
-static void
-signals_setup(void)
-{
-	struct sigaction sa;
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-		fatal("pipe");
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sa.sa_handler = transport_signal;
-	if (sigaction(SIGCHLD, &sa, NULL) != 0 ||
-	    sigaction(SIGTERM, &sa, NULL) != 0 ||
-	    sigaction(SIGINT, &sa, NULL) != 0)
-		fatal("sigaction");
-	signal(SIGHUP, SIG_IGN);
-}
-
 /* pjob_free - release a parent job (closes its message fd) */
 static void
 pjob_free(struct pjob *pj)
@@ -509,11 +479,7 @@ proc_spawn(void)
 		return NULL;
 	}
 	if (pid == 0) {
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		close(sig_pipe[0]);
-		close(sig_pipe[1]);
+		deliverd_signals_child();
 		close(sv[0]);
 		close(DAEMON_FD_MASTER);
 		close(DAEMON_FD_QUEUED);
@@ -796,13 +762,8 @@ master_input(void)
 static void
 signals_input(void)
 {
-	char buf[64];
-	ssize_t n, i;
-
-	while ((n = read(sig_pipe[0], buf, sizeof(buf))) > 0)
-		for (i = 0; i < n; i++)
-			if (buf[i] == 'T')
-				stopping = 1;
+	if (deliverd_signals_read())
+		stopping = 1;
 }
 
 /* flush_all - send what queued and the children can take */
@@ -861,7 +822,7 @@ transport_loop(void)
 			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
 			who = xreallocarray(who, cap, sizeof(*who));
 		}
-		pfd[0].fd = sig_pipe[0];
+		pfd[0].fd = sig_fd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = master_alive ? master_conn.fd : -1;
 		pfd[1].events = POLLIN;
@@ -933,7 +894,7 @@ transport_smtp_main(struct daemon_opts *o, struct settings *s)
 	set = s;
 	dopts = o;
 	setup();
-	signals_setup();
+	sig_fd = deliverd_signals_setup();
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
 	fcntl(DAEMON_FD_QUEUED, F_SETFL, O_NONBLOCK);
 	ipc_conn_init(&master_conn, DAEMON_FD_MASTER);
