@@ -101,7 +101,7 @@ run_tests() {
 		return 1
 	fi
 	for f in tests/unit/check_tern.log tests/integration.sh.log; do
-		[ -f "$f" ] && grep -E '^[0-9]+%: Checks|^integration:' "$f" || true
+		[ -f "$f" ] && grep -aE '^[0-9]+%: Checks|^integration:' "$f" || true
 	done
 }
 
