@@ -70,3 +70,33 @@ class TestRemoteClient(RemoteCase):
         self.assertEqual(m.rcpt_tos, ["x@v6.test"])
         self.wait_log(a, r"%s: to=<x@v6\.test>, relay=mx\.v6\.test"
                       r"\[::1\]:%d, .*status=sent" % (qid, port))
+
+
+class TestTernToTernTLS(RemoteCase):
+
+    def test_starttls_between_two_terns(self):
+        # Instance B has a self-signed certificate and offers STARTTLS on
+        # port 25 (its smtp_listen); A uses it under the default "may".
+        from tern_tls import make_cert
+        port = free_port("127.0.0.17")
+        dns = self.dns(Zone().mx("b2.test", "mx.b2.test", 10)
+                       .host("mx.b2.test", "127.0.0.17"))
+        b = self.instance(hostname="b2.test", listen_host="127.0.0.17",
+                          port=port, start=False)
+        cert, key = make_cert(b.tmp, cn="mx.b2.test")
+        b.settings.update({"smtpd_tls_cert_file": cert,
+                           "smtpd_tls_key_file": key})
+        b.write_config()
+        b.start()
+        a = self.sender(dns, port)
+        qid, _ = send(a, "alice@a.test", ["bob@b2.test"])
+        files = b.wait_for_delivery("bob", 1, timeout=30)
+        with open(files[0], "rb") as f:
+            data = f.read()
+        # B's Received: line records the TLS session A opened.
+        self.assertRegex(data.decode(errors="replace"),
+                         r"by b2\.test \(tern\) with ESMTPS\s+\(using "
+                         r"TLSv1\.[23] with cipher ")
+        self.wait_log(a, r"TLS connection established to mx\.b2\.test"
+                      r"\[127\.0\.0\.17\]:%d: TLSv1\.[23] with cipher" % port)
+        self.wait_log(a, r"%s: to=<bob@b2\.test>, .*status=sent" % qid)
