@@ -329,8 +329,10 @@ name_read(const unsigned char *pkt, size_t len, size_t *pos, char *out,
 		for (unsigned i = 0; i < c; i++) {
 			unsigned char ch = pkt[p + 1 + i];
 
-			/* A dot or NUL inside a label cannot be written as text. */
-			if (ch == '.' || ch == '\0')
+			/* A dot or NUL inside a label cannot be written as text;
+			 * control, space and 8-bit octets have no business in
+			 * a mail host name, and would reach the logs. */
+			if (ch == '.' || ch <= 0x20 || ch >= 0x7f)
 				return -1;
 			out[o++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
 		}

@@ -1101,8 +1101,13 @@ sched_job_done(struct sched_job *job, int reached)
 		if (dest_job_end(d, reached, queued_now(),
 		    (uint64_t)qctx.set->minimal_backoff_time,
 		    (uint32_t)qctx.set->smtp_destination_concurrency_limit)) {
+			char verr[sizeof(d->last_error) * 4];
+
+			/* The error text came from a remote server. */
+			log_vis(verr, sizeof(verr), d->last_error,
+			    strlen(d->last_error));
 			log_info("%s: destination is dead for %lds: %s", d->name,
-			    qctx.set->minimal_backoff_time, d->last_error);
+			    qctx.set->minimal_backoff_time, verr);
 			sched_dest_flush_dead(d);
 		}
 	}

@@ -319,6 +319,17 @@ START_TEST(test_parse_hostile)
 	p.b[p.len - 2] = '.';
 	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 1, "x.test", DNS_T_MX,
 	    &a, &tc), DNS_ERROR);
+	/* a host name with a line break or an 8-bit octet (log injection) */
+	start(&p, 1, "x.test", DNS_T_MX, 0, 1);
+	mx(&p, 10, "mx");
+	p.b[p.len - 2] = '\n';
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 1, "x.test", DNS_T_MX,
+	    &a, &tc), DNS_ERROR);
+	start(&p, 1, "x.test", DNS_T_MX, 0, 1);
+	mx(&p, 10, "mx");
+	p.b[p.len - 2] = (char)0xE9;
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 1, "x.test", DNS_T_MX,
+	    &a, &tc), DNS_ERROR);
 	/* every truncation of a good packet fails cleanly */
 	start(&p, 1, "x.test", DNS_T_MX, 0, 1);
 	mx(&p, 10, "mx.x.test");
