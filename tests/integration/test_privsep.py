@@ -50,6 +50,28 @@ class TestPrivsep(TernTestCase):
         for pid in lookupd:
             self.assertEqual(uids(pid), [tern_uid] * 4,
                              "tern-lookupd %d uids" % pid)
+        # The smtp transport talks to the Internet: unprivileged and
+        # chrooted too.  Only the local transport keeps root, to switch
+        # to each mailbox owner.
+        smtp_deliverd = [p for p in self.inst.pids("tern-deliverd")
+                         if b"smtp" in open("/proc/%d/cmdline" % p,
+                                            "rb").read().split(b"\0")]
+        self.assertEqual(len(smtp_deliverd), 1,
+                         "tern-deliverd -t smtp: %r" % smtp_deliverd)
+        for pid in smtp_deliverd:
+            self.assertEqual(uids(pid), [tern_uid] * 4,
+                             "tern-deliverd -t smtp %d uids" % pid)
+            self.assertEqual(os.readlink("/proc/%d/root" % pid), empty,
+                             "tern-deliverd -t smtp %d not chrooted" % pid)
+        # And ternd is the only other root process of the instance.
+        ternd = self.inst.proc.pid
+        for pid in self.inst.pids():
+            if pid == ternd or pid in smtp_deliverd:
+                continue
+            argv = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
+            if 0 in uids(pid):
+                self.assertIn(b"local", argv,
+                              "pid %d %r runs as root" % (pid, argv))
         # A session served now is served by an unprivileged process.
         with smtp_connect(self.inst) as s:
             s.sendmail("p@client.test", ["alice@test.example"],
