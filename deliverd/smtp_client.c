@@ -364,6 +364,35 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 	return STEP_OK;
 }
 
+
+/* ehlo_auth_mechs - the SASL mechanisms listed after AUTH (to the end of
+ * that EHLO line: the joined reply keeps one line per keyword group only
+ * up to the next keyword, so stop at the first word we know is not one) */
+static void
+ehlo_auth_mechs(struct smtp_conn *c, const char *p)
+{
+	char mech[64];
+	int n;
+
+	while (sscanf(p, "%63s%n", mech, &n) == 1) {
+		if (strcasecmp(mech, "PLAIN") == 0)
+			c->ext |= EXT_AUTH_PLAIN;
+		else if (strcasecmp(mech, "LOGIN") == 0)
+			c->ext |= EXT_AUTH_LOGIN;
+		else if (strspn(mech, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(mech) ||
+		    strcasecmp(mech, "PIPELINING") == 0 ||
+		    strcasecmp(mech, "SIZE") == 0 ||
+		    strcasecmp(mech, "8BITMIME") == 0 ||
+		    strcasecmp(mech, "DSN") == 0 ||
+		    strcasecmp(mech, "STARTTLS") == 0 ||
+		    strcasecmp(mech, "SMTPUTF8") == 0 ||
+		    strcasecmp(mech, "ENHANCEDSTATUSCODES") == 0)
+			break;
+		p += n;
+	}
+}
+
 /* ehlo_keywords - the extensions in an EHLO reply's joined text */
 static void
 ehlo_keywords(struct smtp_conn *c, const char *lines)
@@ -394,12 +423,8 @@ ehlo_keywords(struct smtp_conn *c, const char *lines)
 			c->ext |= EXT_SIZE;
 			if (sscanf(p + n, " %llu", &v) == 1)
 				c->size_max = v;
-		} else if (strcasecmp(word, "AUTH") == 0) {
-			if (strstr(p, "PLAIN") != NULL)
-				c->ext |= EXT_AUTH_PLAIN;
-			if (strstr(p, "LOGIN") != NULL)
-				c->ext |= EXT_AUTH_LOGIN;
-		}
+		} else if (strcasecmp(word, "AUTH") == 0)
+			ehlo_auth_mechs(c, p + n);
 	}
 }
 
@@ -415,8 +440,9 @@ ehlo(struct smtp_conn *c, struct smtp_reply *r)
 		return -1;
 	if (r->code == 250) {
 		c->esmtp = 1;
-		/* Skip "250 " and the server's name; join keeps ' ' between. */
-		ehlo_keywords(c, r->text + 4);
+		/* Skip "250 " and the server's name; join keeps ' ' between.
+		 * A bare "250" has no text after the code at all. */
+		ehlo_keywords(c, strlen(r->text) > 4 ? r->text + 4 : "");
 	}
 	return 0;
 }
@@ -593,9 +619,12 @@ smtp_xtext(const char *s, char *buf, size_t bufsize)
 	for (; *s != '\0'; s++) {
 		unsigned char ch = (unsigned char)*s;
 
-		if (o + 4 > bufsize)
+		int hex = ch < 33 || ch > 126 || ch == '+' || ch == '=';
+
+		/* Room for this character's encoding and the final NUL. */
+		if (o + (hex ? 3 : 1) + 1 > bufsize)
 			return -1;
-		if (ch < 33 || ch > 126 || ch == '+' || ch == '=')
+		if (hex)
 			o += (size_t)snprintf(buf + o, 4, "+%02X", ch);
 		else
 			buf[o++] = (char)ch;

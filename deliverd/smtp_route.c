@@ -47,6 +47,12 @@ smtp_route_nexthop_parse(const char *nexthop, char *host, size_t hostsize,
 		hlen = colon != NULL ? (size_t)(colon - nexthop) :
 		    strlen(nexthop);
 	}
+	/* "[IPv6:2001:db8::1]" is RFC 5321 4.1.3's form of an IPv6
+	 * literal: the address is what follows the tag. */
+	if (*literal && hlen > 5 && strncasecmp(nexthop, "IPv6:", 5) == 0) {
+		nexthop += 5;
+		hlen -= 5;
+	}
 	if (hlen == 0 || hlen >= hostsize)
 		return -1;
 	memcpy(host, nexthop, hlen);

@@ -307,6 +307,7 @@ child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 	uint32_t flags;
 	size_t i;
 
+	memset(&r, 0, sizeof(r));
 	if (cconn.fd != -1 && (strcasecmp(cconn_nexthop, j->nexthop) != 0 ||
 	    smtp_conn_reset(&cconn) != 0))
 		smtp_conn_close(&cconn, 0);

@@ -5,6 +5,8 @@
 #   BUILDDIR holds config.h (an out-of-tree configure); OUTDIR defaults to
 #   BUILDDIR/fuzz.  Run a target with e.g.
 #   OUTDIR/fuzz_addr -max_total_time=60 OUTDIR/corpus-addr
+# Targets: fuzz_addr fuzz_smtp_command fuzz_envelope fuzz_dns fuzz_ipc
+# fuzz_smtp_reply fuzz_sasl (one .c each in this directory).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,11 +22,27 @@ cflags="-g -O1 -fsanitize=fuzzer,address,undefined
 	$(pkg-config --cflags libbsd-overlay)"
 libs=$(pkg-config --libs libbsd-overlay)
 
-# shellcheck disable=SC2086
-$CC $cflags -o "$outdir/fuzz_addr" "$here/fuzz_addr.c" "$top/common/addr.c" \
-	$libs
-# shellcheck disable=SC2086
-$CC $cflags -I"$top/smtpd" -o "$outdir/fuzz_smtp_command" \
-	"$here/fuzz_smtp_command.c" "$top/smtpd/smtp_command.c" \
-	"$top/common/addr.c" $libs
-echo "built $outdir/fuzz_addr $outdir/fuzz_smtp_command"
+ssl=$(pkg-config --libs openssl)
+c="$top/common"
+
+# build NAME SOURCES... - one target from its .c and the sources it needs
+build() {
+	name=$1
+	shift
+	# shellcheck disable=SC2086
+	$CC $cflags -I"$top/smtpd" -I"$top/deliverd" -o "$outdir/$name" \
+	    "$here/$name.c" "$@" $libs
+	built="$built $outdir/$name"
+}
+built=
+
+build fuzz_addr "$c/addr.c"
+build fuzz_smtp_command "$top/smtpd/smtp_command.c" "$c/addr.c"
+build fuzz_envelope "$c/envelope.c" "$c/ipc.c" "$c/log.c" "$c/xmalloc.c"
+build fuzz_dns "$c/dns.c" "$c/log.c" "$c/xmalloc.c"
+build fuzz_ipc "$c/ipc.c" "$c/log.c" "$c/xmalloc.c"
+# fuzz_smtp_reply includes deliverd/smtp_client.c (its reader is static)
+build fuzz_smtp_reply "$c/tls_client.c" "$c/log.c" "$c/xmalloc.c" $ssl
+build fuzz_sasl "$top/smtpd/smtp_auth.c" "$top/smtpd/smtp_io.c" \
+    "$c/log.c" "$c/xmalloc.c" $ssl
+echo "built$built"

@@ -1,0 +1,842 @@
+/*
+ * test_smtp_client - the smtp transport's parsing helpers: reply lines,
+ * enhanced status codes, xtext, dot-stuffing (deliverd/smtp_client.c) and
+ * next-hop parsing (deliverd/smtp_route.c).  Whole replies (multi-line,
+ * malformed, over-long, NUL bytes, split CRLF) go through the public
+ * smtp_conn_open/smtp_conn_hello against a scripted server on loopback,
+ * since the line reader and reply joiner are static.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "check_suites.h"
+#include "dns.h"
+#include "settings.h"
+#include "smtp_client.h"
+#include "smtp_route.h"
+
+/* --- smtp_reply_parse_line ----------------------------------------- */
+
+static int
+pl(const char *line, size_t len, int *last)
+{
+	*last = -7;
+	return smtp_reply_parse_line(line, len, last);
+}
+
+START_TEST(test_parse_line_ok)
+{
+	int last;
+
+	ck_assert_int_eq(pl("250 ok", 6, &last), 250);
+	ck_assert_int_eq(last, 1);
+	ck_assert_int_eq(pl("250-ok", 6, &last), 250);
+	ck_assert_int_eq(last, 0);
+	ck_assert_int_eq(pl("554", 3, &last), 554);
+	ck_assert_int_eq(last, 1);
+	ck_assert_int_eq(pl("220 ", 4, &last), 220);
+	ck_assert_int_eq(last, 1);
+	ck_assert_int_eq(pl("421-", 4, &last), 421);
+	ck_assert_int_eq(last, 0);
+	ck_assert_int_eq(pl("599 x", 5, &last), 599);
+	ck_assert_int_eq(pl("200 x", 5, &last), 200);
+	/* len, not strlen, bounds the line */
+	ck_assert_int_eq(pl("250-more", 3, &last), 250);
+	ck_assert_int_eq(last, 1);
+	/* NULs in the text are not the parser's business */
+	ck_assert_int_eq(pl("250 a\0b", 7, &last), 250);
+	ck_assert_int_eq(last, 1);
+}
+END_TEST
+
+START_TEST(test_parse_line_bad)
+{
+	int last;
+
+	ck_assert_int_eq(pl("", 0, &last), -1);
+	ck_assert_int_eq(pl("2", 1, &last), -1);
+	ck_assert_int_eq(pl("25", 2, &last), -1);
+	ck_assert_int_eq(pl("250 ok", 2, &last), -1);
+	ck_assert_int_eq(pl("2a0 x", 5, &last), -1);
+	ck_assert_int_eq(pl("25a x", 5, &last), -1);
+	ck_assert_int_eq(pl("x50 x", 5, &last), -1);
+	ck_assert_int_eq(pl(" 250 x", 6, &last), -1);
+	ck_assert_int_eq(pl("-250 x", 6, &last), -1);
+	ck_assert_int_eq(pl("150 x", 5, &last), -1);	/* no such class */
+	ck_assert_int_eq(pl("600 x", 5, &last), -1);
+	ck_assert_int_eq(pl("099 x", 5, &last), -1);
+	ck_assert_int_eq(pl("250x", 4, &last), -1);
+	ck_assert_int_eq(pl("2500 x", 6, &last), -1);
+	ck_assert_int_eq(pl("250\tx", 5, &last), -1);
+	ck_assert_int_eq(pl("250_x", 5, &last), -1);
+	ck_assert_int_eq(pl("2\0" "0 x", 5, &last), -1);
+	ck_assert_int_eq(pl("250\0x", 5, &last), -1);
+	ck_assert_int_eq(pl("\0\0\0\0", 4, &last), -1);
+	ck_assert_int_eq(pl("25\xb2 x", 5, &last), -1);
+}
+END_TEST
+
+/* --- smtp_reply_dsn -------------------------------------------------- */
+
+static const char *
+dsn_of(int code, const char *text)
+{
+	static char dsn[16];
+
+	memset(dsn, 'Z', sizeof(dsn));
+	smtp_reply_dsn(code, text, dsn, sizeof(dsn));
+	return dsn;
+}
+
+START_TEST(test_dsn_enhanced)
+{
+	ck_assert_str_eq(dsn_of(250, "250 2.1.0 Sender ok"), "2.1.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.1.1 No such user"), "5.1.1");
+	ck_assert_str_eq(dsn_of(451, "451 4.3.0 try later"), "4.3.0");
+	ck_assert_str_eq(dsn_of(250, "250 2.0.0"), "2.0.0");
+	ck_assert_str_eq(dsn_of(554, "554 5.123.456 x"), "5.123.456");
+	ck_assert_str_eq(dsn_of(552, "552 5.3.4 too big 5.3.4 again"),
+	    "5.3.4");
+	/* joined multi-line replies: the first line's code counts */
+	ck_assert_str_eq(dsn_of(250, "250 2.0.0 a 2.1.5 b"), "2.0.0");
+}
+END_TEST
+
+START_TEST(test_dsn_derived)
+{
+	/* no enhanced code */
+	ck_assert_str_eq(dsn_of(550, "550 No such user"), "5.0.0");
+	ck_assert_str_eq(dsn_of(421, "421"), "4.0.0");
+	ck_assert_str_eq(dsn_of(421, "421 "), "4.0.0");
+	ck_assert_str_eq(dsn_of(250, ""), "2.0.0");
+	ck_assert_str_eq(dsn_of(220, "220 mx.example ESMTP"), "2.0.0");
+	/* class disagrees with the reply code */
+	ck_assert_str_eq(dsn_of(550, "550 4.1.1 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(450, "450 5.7.1 x"), "4.0.0");
+	ck_assert_str_eq(dsn_of(250, "250 5.0.0 x"), "2.0.0");
+	/* not an enhanced code after all */
+	ck_assert_str_eq(dsn_of(550, "550 5.1.1x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.1"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.1."), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5..1"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.1234.1 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.1.1234 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.-1.1 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.1.-1 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 55.1.1 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 a.b.c"), "5.0.0");
+	/* a code outside 2xx-5xx still gives a well-formed temporary class */
+	ck_assert_str_eq(dsn_of(0, ""), "4.0.0");
+}
+END_TEST
+
+START_TEST(test_dsn_small_buffer)
+{
+	char dsn[4];
+
+	memset(dsn, 'Z', sizeof(dsn));
+	smtp_reply_dsn(554, "554 5.123.456 x", dsn, sizeof(dsn));
+	ck_assert_int_eq(dsn[3], '\0');
+	ck_assert_str_eq(dsn, "5.1");
+}
+END_TEST
+
+/* --- smtp_xtext ------------------------------------------------------ */
+
+/* unxtext - decode RFC 3461 xtext (uppercase hex only); -1 if malformed */
+static int
+unxtext(const char *s, char *out, size_t outsize)
+{
+	size_t o = 0;
+	unsigned v;
+
+	for (; *s != '\0'; s++) {
+		if (o + 1 >= outsize)
+			return -1;
+		if (*s == '+') {
+			if (sscanf(s + 1, "%2X", &v) != 1 ||
+			    strspn(s + 1, "0123456789ABCDEF") < 2)
+				return -1;
+			out[o++] = (char)v;
+			s += 2;
+		} else if (*s < 33 || *s > 126 || *s == '=')
+			return -1;
+		else
+			out[o++] = *s;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+START_TEST(test_xtext_basic)
+{
+	char buf[64];
+
+	/* Exactly the room needed is enough. */
+	ck_assert_int_eq(smtp_xtext("abc", buf, 4), 0);
+	ck_assert_str_eq(buf, "abc");
+	ck_assert_int_eq(smtp_xtext("a", buf, 2), 0);
+	ck_assert_int_eq(smtp_xtext("+", buf, 4), 0);
+	ck_assert_str_eq(buf, "+2B");
+	ck_assert_int_eq(smtp_xtext("+", buf, 3), -1);
+	ck_assert_int_eq(smtp_xtext("", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "");
+	ck_assert_int_eq(smtp_xtext("rfc822;alice@example.org", buf,
+	    sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "rfc822;alice@example.org");
+	ck_assert_int_eq(smtp_xtext("a+b=c", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "a+2Bb+3Dc");
+	ck_assert_int_eq(smtp_xtext("a b", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "a+20b");
+	ck_assert_int_eq(smtp_xtext("\x01\t\r\n\x1f\x7f", buf, sizeof(buf)),
+	    0);
+	ck_assert_str_eq(buf, "+01+09+0D+0A+1F+7F");
+	/* 8-bit octets, uppercase hex (RFC 3461 4: hexchar is uppercase) */
+	ck_assert_int_eq(smtp_xtext("\xc3\xa9\xff\x80", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "+C3+A9+FF+80");
+	ck_assert_int_eq(smtp_xtext("!~", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "!~");
+}
+END_TEST
+
+START_TEST(test_xtext_roundtrip)
+{
+	char in[256], enc[3 * 256 + 1], dec[256];
+
+	for (int i = 1; i < 256; i++)
+		in[i - 1] = (char)i;
+	in[255] = '\0';
+	ck_assert_int_eq(smtp_xtext(in, enc, sizeof(enc)), 0);
+	ck_assert_uint_le(strlen(enc), 3 * 255);
+	ck_assert_int_eq(unxtext(enc, dec, sizeof(dec)), 0);
+	ck_assert_str_eq(dec, in);
+}
+END_TEST
+
+START_TEST(test_xtext_room)
+{
+	char buf[16], big[3 * 300 + 1], in[301];
+
+	/* "+" needs 3 octets and the NUL */
+	memset(buf, 'Z', sizeof(buf));
+	ck_assert_int_eq(smtp_xtext("+", buf, 4), 0);
+	ck_assert_str_eq(buf, "+2B");
+	ck_assert_int_eq(smtp_xtext("+", buf, 3), -1);
+	ck_assert_int_eq(smtp_xtext("a", buf, 1), -1);
+	ck_assert_int_eq(smtp_xtext("abcdef", buf, 6), -1);
+	ck_assert_int_eq(smtp_xtext("a+", buf, 4), -1);
+	ck_assert_int_eq(smtp_xtext("a+", buf, 5), 0);
+	ck_assert_str_eq(buf, "a+2B");
+	ck_assert_int_eq(smtp_xtext("", buf, 1), 0);
+	ck_assert_str_eq(buf, "");
+	/* it never writes past bufsize */
+	memset(buf, 'Z', sizeof(buf));
+	(void)smtp_xtext("+++++", buf, 8);
+	ck_assert_int_eq(buf[8], 'Z');
+	memset(in, '=', 300);
+	in[300] = '\0';
+	ck_assert_int_eq(smtp_xtext(in, big, sizeof(big)), 0);
+	ck_assert_uint_eq(strlen(big), 900);
+	ck_assert_int_eq(smtp_xtext(in, big, sizeof(big) - 1), -1);
+}
+END_TEST
+
+/* --- smtp_dot_stuff -------------------------------------------------- */
+
+static size_t
+stuff(const char *in, size_t len, char *out, int *bol)
+{
+	size_t n = smtp_dot_stuff((const unsigned char *)in, len,
+	    (unsigned char *)out, bol);
+
+	out[n] = '\0';
+	return n;
+}
+
+START_TEST(test_dot_stuff_lines)
+{
+	char out[128];
+	int bol;
+
+	bol = 1;
+	stuff("a\r\n.b\r\n", 7, out, &bol);
+	ck_assert_str_eq(out, "a\r\n..b\r\n");
+	ck_assert_int_eq(bol, 1);
+	bol = 1;
+	stuff(".\r\n", 3, out, &bol);		/* a lone "." line */
+	ck_assert_str_eq(out, "..\r\n");
+	bol = 1;
+	stuff("..\r\n...x\r\n", 10, out, &bol);
+	ck_assert_str_eq(out, "...\r\n....x\r\n");
+	bol = 1;
+	stuff("a.b\r\n x.\r\n", 10, out, &bol);	/* only at line start */
+	ck_assert_str_eq(out, "a.b\r\n x.\r\n");
+	ck_assert_int_eq(bol, 1);
+	bol = 0;				/* mid-line from before */
+	stuff(".x\r\n.", 5, out, &bol);
+	ck_assert_str_eq(out, ".x\r\n..");
+	ck_assert_int_eq(bol, 0);
+	bol = 1;
+	ck_assert_uint_eq(stuff("", 0, out, &bol), 0);
+	ck_assert_int_eq(bol, 1);
+	bol = 1;
+	stuff("x\r\n", 3, out, &bol);
+	ck_assert_int_eq(bol, 1);
+	stuff("x", 1, out, &bol);
+	ck_assert_int_eq(bol, 0);
+	/* a bare CR does not end a line; no doubled dot after it */
+	bol = 1;
+	stuff("a\r.b\r\n", 6, out, &bol);
+	ck_assert_str_eq(out, "a\r.b\r\n");
+}
+END_TEST
+
+START_TEST(test_dot_stuff_boundaries)
+{
+	char all[256];
+	size_t n = 0;
+	int bol = 1;
+
+	/* CRLF split across buffers: the dot after it is still doubled */
+	n += stuff("abc\r", 4, all + n, &bol);
+	n += stuff("\n.x\r\n", 5, all + n, &bol);
+	n += stuff("y\r\n", 3, all + n, &bol);
+	n += stuff(".", 1, all + n, &bol);
+	n += stuff("\r\n", 2, all + n, &bol);
+	ck_assert_str_eq(all, "abc\r\n..x\r\ny\r\n..\r\n");
+	ck_assert_uint_eq(n, strlen(all));
+}
+END_TEST
+
+START_TEST(test_dot_stuff_chunking)
+{
+	/* every split of the input gives the output of one call */
+	static const char body[] = ".a\r\n\r\n..\r\n.\r\nb.\r\n.\n.";
+	size_t len = sizeof(body) - 1;
+	char whole[2 * sizeof(body) + 2], parts[2 * sizeof(body) + 2];
+	size_t wn, pn;
+	int bol;
+
+	bol = 1;
+	wn = stuff(body, len, whole, &bol);
+	ck_assert_uint_le(wn, 2 * len);
+	ck_assert_str_eq(whole,
+	    "..a\r\n\r\n...\r\n..\r\nb.\r\n..\n..");
+	for (size_t step = 1; step <= len; step++) {
+		pn = 0;
+		bol = 1;
+		for (size_t i = 0; i < len; i += step)
+			pn += stuff(body + i, i + step > len ? len - i : step,
+			    parts + pn, &bol);
+		ck_assert_uint_eq(pn, wn);
+		ck_assert_int_eq(memcmp(parts, whole, wn), 0);
+	}
+}
+END_TEST
+
+/* --- smtp_route_nexthop_parse ---------------------------------------- */
+
+START_TEST(test_nexthop_ok)
+{
+	char host[ROUTE_NEXTHOP_MAX];
+	int port, lit;
+
+	ck_assert_int_eq(smtp_route_nexthop_parse("[mx.example]:587", host,
+	    sizeof(host), &port, &lit, 25), 0);
+	ck_assert_str_eq(host, "mx.example");
+	ck_assert_int_eq(port, 587);
+	ck_assert_int_eq(lit, 1);
+	ck_assert_int_eq(smtp_route_nexthop_parse("[192.0.2.1]", host,
+	    sizeof(host), &port, &lit, 25), 0);
+	ck_assert_str_eq(host, "192.0.2.1");
+	ck_assert_int_eq(port, 25);
+	ck_assert_int_eq(lit, 1);
+	ck_assert_int_eq(smtp_route_nexthop_parse("example.org", host,
+	    sizeof(host), &port, &lit, 2525), 0);
+	ck_assert_str_eq(host, "example.org");
+	ck_assert_int_eq(port, 2525);
+	ck_assert_int_eq(lit, 0);
+	ck_assert_int_eq(smtp_route_nexthop_parse("example.org:26", host,
+	    sizeof(host), &port, &lit, 25), 0);
+	ck_assert_str_eq(host, "example.org");
+	ck_assert_int_eq(port, 26);
+	ck_assert_int_eq(lit, 0);
+	ck_assert_int_eq(smtp_route_nexthop_parse("[::1]:2525", host,
+	    sizeof(host), &port, &lit, 25), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(port, 2525);
+	/* RFC 5321 4.1.3: the tag is not part of the address. */
+	ck_assert_int_eq(smtp_route_nexthop_parse("[IPv6:::1]:25", host,
+	    sizeof(host), &port, &lit, 1), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(port, 25);
+	ck_assert_int_eq(lit, 1);
+	ck_assert_int_eq(smtp_route_nexthop_parse("[h]:1", host,
+	    sizeof(host), &port, &lit, 25), 0);
+	ck_assert_int_eq(port, 1);
+	ck_assert_int_eq(smtp_route_nexthop_parse("h:65535", host,
+	    sizeof(host), &port, &lit, 25), 0);
+	ck_assert_int_eq(port, 65535);
+	/* the host just fits */
+	ck_assert_int_eq(smtp_route_nexthop_parse("abcd:25", host, 5, &port,
+	    &lit, 25), 0);
+	ck_assert_str_eq(host, "abcd");
+	ck_assert_int_eq(smtp_route_nexthop_parse("[abcd]", host, 5, &port,
+	    &lit, 25), 0);
+	ck_assert_str_eq(host, "abcd");
+}
+END_TEST
+
+START_TEST(test_nexthop_bad)
+{
+	static const char *bad[] = {
+		"", ":25", "[]", "[]:25", "[host", "[host:25", "[host]x",
+		"[host]:", "[host]:0", "[host]:65536", "[host]:-1",
+		"[host]:25x", "[host]:x", "[host]]:25", "[host] :25",
+		"host:", "host:0", "host:65536", "host:99999999999999999999",
+		"host:25 ", "host:2 5", "host:-25", "host:0x19",
+		"[a]b]:25",
+	};
+	char host[ROUTE_NEXTHOP_MAX];
+	int port, lit;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(smtp_route_nexthop_parse(bad[i], host,
+		    sizeof(host), &port, &lit, 25) == -1,
+		    "accepted \"%s\"", bad[i]);
+	/* too long for host (5 octets hold 4 and the NUL) */
+	ck_assert_int_eq(smtp_route_nexthop_parse("abcde", host, 5, &port,
+	    &lit, 25), -1);
+	ck_assert_int_eq(smtp_route_nexthop_parse("[abcde]:25", host, 5,
+	    &port, &lit, 25), -1);
+}
+END_TEST
+
+/* A bracketed IP literal is used as is: no DNS (no servers configured). */
+START_TEST(test_route_literal)
+{
+	struct settings set;
+	struct dns_config dc;
+	static struct smtp_route rt;
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+
+	settings_defaults(&set);
+	memset(&dc, 0, sizeof(dc));
+	dc.timeout_ms = 10;
+	dc.attempts = 1;
+	smtp_route_resolve(&set, &dc, "[192.0.2.7]:2525", &rt);
+	ck_assert_int_eq(rt.n, 1);
+	sin = (const struct sockaddr_in *)&rt.t[0].ss;
+	ck_assert_int_eq(sin->sin_family, AF_INET);
+	ck_assert_int_eq(ntohs(sin->sin_port), 2525);
+	ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), 0xc0000207);
+	smtp_route_resolve(&set, &dc, "[::1]", &rt);
+	ck_assert_int_eq(rt.n, 1);
+	sin6 = (const struct sockaddr_in6 *)&rt.t[0].ss;
+	ck_assert_int_eq(sin6->sin6_family, AF_INET6);
+	ck_assert_int_eq(ntohs(sin6->sin6_port), (int)set.smtp_port);
+	ck_assert(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	smtp_route_resolve(&set, &dc, "[IPv6:::1]:25", &rt);
+	ck_assert_int_eq(rt.n, 1);
+	smtp_route_resolve(&set, &dc, "[host]:0", &rt);
+	ck_assert_int_eq(rt.n, 0);
+	ck_assert_str_eq(rt.dsn, "5.1.2");
+	settings_free(&set);
+}
+END_TEST
+
+/* --- whole replies through smtp_conn_open / smtp_conn_hello ---------- */
+
+struct script {
+	const char	*part[4];	/* written with a pause between */
+	size_t		 len[4];	/* 0: strlen */
+	int		 shut;		/* then end the server's output */
+};
+
+/*
+ * serve - a loopback listener whose one connection gets the script, then
+ * is drained until the client closes.  Returns the child's pid.
+ */
+static pid_t
+serve(const struct script *s, struct sockaddr_in *sin)
+{
+	socklen_t slen = sizeof(*sin);
+	char buf[512];
+	pid_t pid;
+	int lfd, fd;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		if ((fd = accept(lfd, NULL, NULL)) == -1)
+			_exit(1);
+		for (int i = 0; i < 4 && s->part[i] != NULL; i++) {
+			size_t len = s->len[i] ? s->len[i] :
+			    strlen(s->part[i]);
+
+			if (i > 0)
+				usleep(50 * 1000);
+			if (write(fd, s->part[i], len) != (ssize_t)len)
+				_exit(1);
+		}
+		if (s->shut)
+			shutdown(fd, SHUT_WR);
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+static struct settings cset;
+
+static void
+conn_setup(void)
+{
+	settings_defaults(&cset);
+	cset.smtp_connect_timeout = 5;
+	cset.smtp_helo_timeout = 5;
+	cset.smtp_quit_timeout = 1;
+	cset.smtp_tls_security_level = SMTP_TLS_NONE;
+}
+
+static void
+conn_teardown(void)
+{
+	settings_free(&cset);
+}
+
+/* greet - open a connection to a server sending script; step and reply */
+static enum smtp_step
+greet(const struct script *s, struct smtp_reply *r, struct smtp_conn *c,
+    int keep)
+{
+	struct sockaddr_in sin;
+	enum smtp_step st;
+	pid_t pid = serve(s, &sin);
+	int status;
+
+	memset(r, 0, sizeof(*r));
+	st = smtp_conn_open(c, &cset, "mx.test", (struct sockaddr *)&sin,
+	    sizeof(sin), r);
+	if (!keep || st != STEP_OK)
+		smtp_conn_close(c, 0);
+	if (!keep) {
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	return st;
+}
+
+START_TEST(test_conn_greeting)
+{
+	struct script s = { { "220 mx.test ESMTP\r\n" }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_OK);
+	ck_assert_int_eq(r.code, 220);
+	ck_assert_str_eq(r.text, "220 mx.test ESMTP");
+	ck_assert_str_eq(r.dsn, "2.0.0");
+	ck_assert_int_eq(strncmp(c.relay, "mx.test[127.0.0.1]:", 19), 0);
+	ck_assert_int_eq(c.fd, -1);
+}
+END_TEST
+
+START_TEST(test_conn_multiline)
+{
+	/* lines joined with ' ', "220-"/"220 " dropped after the first */
+	struct script s = { { "220-mx.test hello\r\n220-second\r\n",
+	    "220 third\n" }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_OK);
+	ck_assert_int_eq(r.code, 220);
+	ck_assert_str_eq(r.text, "220 mx.test hello second third");
+}
+END_TEST
+
+START_TEST(test_conn_split_crlf)
+{
+	/* CR and LF in different segments, a line split mid-code */
+	struct script s = { { "220-a\r", "\n22", "0 b\r\n" }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_OK);
+	ck_assert_int_eq(r.code, 220);
+	ck_assert_str_eq(r.text, "220 a b");
+}
+END_TEST
+
+START_TEST(test_conn_bare_code)
+{
+	struct script s = { { "220\r\n" }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_OK);
+	ck_assert_int_eq(r.code, 220);
+	ck_assert_str_eq(r.text, "220");
+}
+END_TEST
+
+static void
+expect_malformed(const struct script *s)
+{
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	ck_assert_int_eq(greet(s, &r, &c, 0), STEP_NEXT_HOST);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.dsn, "4.5.0");
+	ck_assert_msg(strstr(r.text, "malformed reply") != NULL, "%s",
+	    r.text);
+	ck_assert_msg(strstr(r.text, "mx.test[127.0.0.1]") != NULL, "%s",
+	    r.text);
+}
+
+START_TEST(test_conn_malformed)
+{
+	static const struct script s[] = {
+		{ { "220-a\r\n221 b\r\n" }, { 0 }, 0 },	/* code changes */
+		{ { "220-a\r\n250 b\r\n" }, { 0 }, 0 },
+		{ { "22\r\n" }, { 0 }, 0 },		/* short */
+		{ { "\r\n" }, { 0 }, 0 },			/* empty */
+		{ { "2x0 hi\r\n" }, { 0 }, 0 },		/* not digits */
+		{ { "220x hi\r\n" }, { 0 }, 0 },
+		{ { "220-a\r\nhello\r\n" }, { 0 }, 0 },
+		{ { "2\0" "0 hi\r\n" }, { 8 }, 0 },	/* NUL in the code */
+		{ { "220\0hi\r\n" }, { 8 }, 0 },
+		{ { "120 hi\r\n" }, { 0 }, 0 },
+	};
+
+	expect_malformed(&s[_i]);
+}
+END_TEST
+
+START_TEST(test_conn_too_many_lines)
+{
+	static char many[101 * 7 + 16];
+	struct script s = { { many }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+	size_t o = 0;
+
+	/* 100 lines are fine */
+	for (int i = 0; i < 99; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "220-x\r\n");
+	snprintf(many + o, sizeof(many) - o, "220 x\r\n");
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_OK);
+	/* 101 are not */
+	o = 0;
+	for (int i = 0; i < 100; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "220-x\r\n");
+	snprintf(many + o, sizeof(many) - o, "220 x\r\n");
+	expect_malformed(&s);
+}
+END_TEST
+
+START_TEST(test_conn_nul_and_controls)
+{
+	/* NUL ends the kept text; control and 8-bit octets become '?' */
+	struct script s = { { "220 a\x01\x7f\xe9z\0hidden\r\n" }, { 18 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_OK);
+	ck_assert_str_eq(r.text, "220 a???z");
+}
+END_TEST
+
+START_TEST(test_conn_long_lines)
+{
+	static char line[SMTP_LINE_MAX + 64];
+	struct script s = { { line }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	/* the longest line that fits the input buffer with its CRLF */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "220 ", 4);
+	memcpy(line + SMTP_LINE_MAX - 2, "\r\n", 3);
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_OK);
+	ck_assert_int_eq(r.code, 220);
+	ck_assert_uint_eq(strlen(r.text), SMTP_TEXT_MAX - 1);
+	ck_assert_str_eq(r.dsn, "2.0.0");
+	/* one more octet: no line end in a full buffer is an error */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "220 ", 4);
+	memcpy(line + SMTP_LINE_MAX - 1, "\r\n", 3);
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_NEXT_HOST);
+	ck_assert_int_eq(r.code, 0);
+	/* a 4 KB line with no end at all */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "220 ", 4);
+	line[SMTP_LINE_MAX + 10] = '\0';
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_NEXT_HOST);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.dsn, "4.4.2");
+}
+END_TEST
+
+START_TEST(test_conn_refused_greeting)
+{
+	struct script s = { { "554-5.7.1 go\r\n554 away\r\n" }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_NEXT_HOST);
+	ck_assert_int_eq(r.code, 554);
+	ck_assert_str_eq(r.dsn, "5.7.1");
+	ck_assert_msg(strstr(r.text, "554 5.7.1 go away") != NULL, "%s",
+	    r.text);
+	/* class mismatch: derived from the reply code */
+	s.part[0] = "421 5.7.1 busy\r\n";
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_NEXT_HOST);
+	ck_assert_int_eq(r.code, 421);
+	ck_assert_str_eq(r.dsn, "4.0.0");
+}
+END_TEST
+
+START_TEST(test_conn_eof)
+{
+	struct script s = { { "220-a\r\n" }, { 0 }, 1 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+
+	/* the server half-closes mid-reply */
+	ck_assert_int_eq(greet(&s, &r, &c, 0), STEP_NEXT_HOST);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.dsn, "4.4.2");
+}
+END_TEST
+
+/* ehlo_script - greeting and an EHLO reply; the client speaks first */
+static unsigned
+ehlo_ext_greeting(const char *greeting, const char *ehlo_reply,
+    uint64_t *size_max)
+{
+	struct script s = { { greeting, ehlo_reply }, { 0 }, 0 };
+	struct smtp_reply r;
+	struct smtp_conn c;
+	enum smtp_step st;
+	unsigned ext;
+
+	ck_assert_int_eq(greet(&s, &r, &c, 1), STEP_OK);
+	st = smtp_conn_hello(&c, 1, NULL, NULL, &r);
+	ck_assert_msg(st == STEP_OK, "%d %s", st, r.text);
+	ck_assert_int_eq(r.code, 250);
+	ext = c.ext;
+	*size_max = c.size_max;
+	smtp_conn_close(&c, 0);
+	wait(NULL);
+	return ext;
+}
+
+static unsigned
+ehlo_ext(const char *ehlo_reply, uint64_t *size_max)
+{
+	return ehlo_ext_greeting("220 mx.test\r\n", ehlo_reply, size_max);
+}
+
+/* A bare "250" to EHLO offers nothing -- not words left over from the
+ * greeting; AUTH mechanisms are words, case-insensitive, not substrings. */
+START_TEST(test_conn_ehlo_edges)
+{
+	uint64_t size;
+
+	ck_assert_uint_eq(ehlo_ext_greeting("220 a STARTTLS b\r\n",
+	    "250\r\n", &size), 0);
+	ck_assert_uint_eq(ehlo_ext("250-mx.test\r\n250 auth plain\r\n",
+	    &size), EXT_AUTH_PLAIN);
+	ck_assert_uint_eq(ehlo_ext("250-mx.test\r\n250-AUTH CRAM-MD5\r\n"
+	    "250 X-PLAINTEXT\r\n", &size), 0);
+}
+END_TEST
+
+START_TEST(test_conn_ehlo)
+{
+	uint64_t size;
+	unsigned ext;
+
+	ext = ehlo_ext("250-mx.test hi\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+	    "250-8BITMIME\r\n250-dsn\r\n250-AUTH PLAIN LOGIN\r\n"
+	    "250 SMTPUTF8\r\n", &size);
+	ck_assert_uint_eq(ext, EXT_PIPELINING | EXT_SIZE | EXT_8BITMIME |
+	    EXT_DSN | EXT_AUTH_PLAIN | EXT_AUTH_LOGIN | EXT_SMTPUTF8);
+	ck_assert_uint_eq(size, 1000);
+	ext = ehlo_ext("250 mx.test\r\n", &size);
+	ck_assert_uint_eq(ext, 0);
+	ck_assert_uint_eq(size, 0);
+	ext = ehlo_ext("250-mx.test\r\n250 SIZE\r\n", &size);
+	ck_assert_uint_eq(ext, EXT_SIZE);
+	ck_assert_uint_eq(size, 0);
+	/* the greeting name is not a keyword */
+	ext = ehlo_ext("250-PIPELINING\r\n250 STARTTLS\r\n", &size);
+	ck_assert_uint_eq(ext, EXT_STARTTLS);
+}
+END_TEST
+
+Suite *
+smtp_client_suite(void)
+{
+	Suite *s = suite_create("smtp_client");
+	TCase *tc = tcase_create("parse");
+	TCase *conn = tcase_create("conn");
+
+	tcase_add_test(tc, test_parse_line_ok);
+	tcase_add_test(tc, test_parse_line_bad);
+	tcase_add_test(tc, test_dsn_enhanced);
+	tcase_add_test(tc, test_dsn_derived);
+	tcase_add_test(tc, test_dsn_small_buffer);
+	tcase_add_test(tc, test_xtext_basic);
+	tcase_add_test(tc, test_xtext_roundtrip);
+	tcase_add_test(tc, test_xtext_room);
+	tcase_add_test(tc, test_dot_stuff_lines);
+	tcase_add_test(tc, test_dot_stuff_boundaries);
+	tcase_add_test(tc, test_dot_stuff_chunking);
+	tcase_add_test(tc, test_nexthop_ok);
+	tcase_add_test(tc, test_nexthop_bad);
+	tcase_add_test(tc, test_route_literal);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(conn, conn_setup, conn_teardown);
+	tcase_set_timeout(conn, 30);
+	tcase_add_test(conn, test_conn_greeting);
+	tcase_add_test(conn, test_conn_multiline);
+	tcase_add_test(conn, test_conn_split_crlf);
+	tcase_add_test(conn, test_conn_bare_code);
+	tcase_add_loop_test(conn, test_conn_malformed, 0, 10);
+	tcase_add_test(conn, test_conn_too_many_lines);
+	tcase_add_test(conn, test_conn_nul_and_controls);
+	tcase_add_test(conn, test_conn_long_lines);
+	tcase_add_test(conn, test_conn_refused_greeting);
+	tcase_add_test(conn, test_conn_eof);
+	tcase_add_test(conn, test_conn_ehlo);
+	tcase_add_test(conn, test_conn_ehlo_edges);
+	suite_add_tcase(s, conn);
+	return s;
+}
