@@ -12,7 +12,8 @@ import smtplib
 import time
 
 from dns_harness import DnsServer, FakeUpstream, Zone
-from tern_harness import TernTestCase, qid_from_reply, wait_until
+from tern_harness import TernTestCase, free_port, qid_from_reply, \
+    wait_until
 
 REVERSE = "127.in-addr.arpa"
 
@@ -135,6 +136,23 @@ class TestClientName(TernTestCase):
         self.assertNotIn("ghost.c.test[", log)
         self.assertNotIn("10.0.0.1[", log)
         self.assertIn("ghost.c.test", dns.log())
+
+    def test_ipv6_client_confirmed_by_aaaa(self):
+        # The PTR of ::1 is the 32 nibbles under ip6.arpa; the forward
+        # check asks for AAAA.
+        dns = self.dns(Zone(domains=("test", "ip6.arpa"))
+                       .host("v6.c.test", "::1"))
+        port = free_port("::1")
+        inst = self.instance(dns_servers=dns.address, listen_host="::1",
+                             port=port, smtp_listen="[::1]:%d" % port)
+        send_from(inst, "::1")
+        self.assertRegex(self.received_of(inst),
+                         r"^Received: from client\.test "
+                         r"\(v6\.c\.test \[IPv6:::1\]\)$")
+        self.wait_log(inst, r"connect from v6\.c\.test\[::1\]")
+        self.assertIn("query[PTR] 1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+                      "0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa", dns.log())
+        self.assertIn("query[AAAA] v6.c.test", dns.log())
 
     def test_no_dns_server_is_fast_and_unknown(self):
         # The harness default: nothing listens at dns_servers.
