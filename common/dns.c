@@ -1,9 +1,10 @@
 /*
  * dns - a small stub resolver: query building, bounded answer parsing,
- * UDP/TCP transport, MX ordering.
+ * UDP/TCP transport, MX ordering, reverse (PTR) names.
  *
- * Called by the smtp transport of deliverd (and the unit tests, which feed
- * dns_answer_parse() crafted packets).  Why not libresolv: its res_state
+ * Called by the smtp transport of deliverd, by smtpd for its clients'
+ * names (smtp_peername.c), and by the unit tests, which feed
+ * dns_answer_parse() crafted packets.  Why not libresolv: its res_state
  * reads /etc/resolv.conf, which is not inside the chroot, handles a
  * non-53 server port only for UDP, and folds SERVFAIL and timeouts into
  * one TRY_AGAIN; mail needs to tell them apart and tests need a server on
@@ -381,6 +382,7 @@ rr_rdata(const unsigned char *pkt, size_t len, size_t pos, size_t rdlen,
 		p += 2;
 		/* fall through */
 	case DNS_T_CNAME:
+	case DNS_T_PTR:
 		if (name_read(pkt, len, &p, rr->name, sizeof(rr->name)) != 0 ||
 		    p != pos + rdlen)
 			return -1;
@@ -538,9 +540,9 @@ wait_fd(int fd, short events, const struct timespec *start, int timeout_ms)
  * ignored, as a spoofing attempt or a late reply would be.
  */
 static enum dns_status
-query_udp(const struct dns_config *c, int si, const unsigned char *q,
-    size_t qlen, const char *name, uint16_t qtype, struct dns_answer *out,
-    int *truncated)
+query_udp(const struct dns_config *c, int si, int timeout_ms,
+    const unsigned char *q, size_t qlen, const char *name, uint16_t qtype,
+    struct dns_answer *out, int *truncated)
 {
 	unsigned char pkt[DNS_UDP_MAX];
 	struct timespec start;
@@ -558,7 +560,7 @@ query_udp(const struct dns_config *c, int si, const unsigned char *q,
 		close(fd);
 		return DNS_ERROR;
 	}
-	while (wait_fd(fd, POLLIN, &start, c->timeout_ms) == 1) {
+	while (wait_fd(fd, POLLIN, &start, timeout_ms) == 1) {
 		n = recv(fd, pkt, sizeof(pkt), 0);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -602,8 +604,9 @@ io_full(int fd, unsigned char *buf, size_t len, int writing,
 
 /* query_tcp - the same query over TCP (RFC 7766), after a truncation */
 static enum dns_status
-query_tcp(const struct dns_config *c, int si, const unsigned char *q,
-    size_t qlen, const char *name, uint16_t qtype, struct dns_answer *out)
+query_tcp(const struct dns_config *c, int si, int timeout_ms,
+    const unsigned char *q, size_t qlen, const char *name, uint16_t qtype,
+    struct dns_answer *out)
 {
 	static unsigned char pkt[DNS_PKT_MAX];
 	unsigned char lenbuf[2], qbuf[2 + 512];
@@ -626,10 +629,10 @@ query_tcp(const struct dns_config *c, int si, const unsigned char *q,
 	}
 	put16(qbuf, (uint16_t)qlen);
 	memcpy(qbuf + 2, q, qlen);
-	if (io_full(fd, qbuf, qlen + 2, 1, &start, c->timeout_ms) == 0 &&
-	    io_full(fd, lenbuf, 2, 0, &start, c->timeout_ms) == 0) {
+	if (io_full(fd, qbuf, qlen + 2, 1, &start, timeout_ms) == 0 &&
+	    io_full(fd, lenbuf, 2, 0, &start, timeout_ms) == 0) {
 		rlen = get16(lenbuf);
-		st = io_full(fd, pkt, rlen, 0, &start, c->timeout_ms) == 0 ?
+		st = io_full(fd, pkt, rlen, 0, &start, timeout_ms) == 0 ?
 		    dns_answer_parse(pkt, rlen, get16(q), name, qtype, out,
 		    &truncated) : DNS_TIMEOUT;
 	}
@@ -637,15 +640,40 @@ query_tcp(const struct dns_config *c, int si, const unsigned char *q,
 	return st;
 }
 
+/* try_timeout - timeout_ms, cut to what is left before deadline (if any) */
+static int
+try_timeout(const struct dns_config *c, const struct timespec *deadline)
+{
+	struct timespec now;
+	long left;
+
+	if (deadline == NULL)
+		return c->timeout_ms;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = (deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	if (left <= 0)
+		return 0;
+	return left < c->timeout_ms ? (int)left : c->timeout_ms;
+}
+
 /* dns_lookup - servers in turn, attempts rounds; the first definite answer */
 enum dns_status
 dns_lookup(const struct dns_config *c, const char *name, uint16_t qtype,
     struct dns_answer *out)
 {
+	return dns_lookup_until(c, name, qtype, NULL, out);
+}
+
+/* dns_lookup_until - dns_lookup, giving up at deadline */
+enum dns_status
+dns_lookup_until(const struct dns_config *c, const char *name,
+    uint16_t qtype, const struct timespec *deadline, struct dns_answer *out)
+{
 	unsigned char q[512];
 	enum dns_status st, worst = DNS_TIMEOUT;
 	size_t qlen;
-	int round, si, truncated;
+	int round, si, truncated, tmo;
 
 	out->n = 0;
 	qlen = dns_query_build(q, sizeof(q), (uint16_t)arc4random(), name,
@@ -654,11 +682,17 @@ dns_lookup(const struct dns_config *c, const char *name, uint16_t qtype,
 		return DNS_NXDOMAIN;	/* not a valid domain name at all */
 	for (round = 0; round < c->attempts; round++) {
 		for (si = 0; si < c->nserver; si++) {
-			st = query_udp(c, si, q, qlen, name, qtype, out,
+			if ((tmo = try_timeout(c, deadline)) <= 0) {
+				out->n = 0;
+				return DNS_TIMEOUT;
+			}
+			st = query_udp(c, si, tmo, q, qlen, name, qtype, out,
 			    &truncated);
-			if (truncated)
-				st = query_tcp(c, si, q, qlen, name, qtype,
-				    out);
+			if (truncated && (tmo = try_timeout(c, deadline)) > 0)
+				st = query_tcp(c, si, tmo, q, qlen, name,
+				    qtype, out);
+			else if (truncated)
+				st = DNS_TIMEOUT;
 			if (st == DNS_OK || st == DNS_NODATA ||
 			    st == DNS_NXDOMAIN)
 				return st;
@@ -698,4 +732,73 @@ dns_mx_sort(struct dns_rr *rr, int n)
 			mx_swap(&rr[j], &rr[start +
 			    (int)arc4random_uniform((uint32_t)(j - start + 1))]);
 	}
+}
+
+/* dns_reverse_name - in-addr.arpa or ip6.arpa name of an address */
+int
+dns_reverse_name(int af, const void *addr, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *a = addr;
+	size_t o = 0;
+	int i, n;
+
+	if (af == AF_INET) {
+		n = snprintf(buf, size, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2],
+		    a[1], a[0]);
+		return n < 0 || (size_t)n >= size ? -1 : 0;
+	}
+	if (af != AF_INET6 || size < 16 * 4 + sizeof("ip6.arpa"))
+		return -1;
+	/* Least significant nibble first, one label per nibble. */
+	for (i = 15; i >= 0; i--) {
+		buf[o++] = hex[a[i] & 0xF];
+		buf[o++] = '.';
+		buf[o++] = hex[a[i] >> 4];
+		buf[o++] = '.';
+	}
+	strlcpy(buf + o, "ip6.arpa", size - o);
+	return 0;
+}
+
+/* label_valid - one host name label of len octets */
+static int
+label_valid(const char *l, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)l[i];
+
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+		    !(c >= '0' && c <= '9') && c != '-' && c != '_')
+			return 0;
+	}
+	return 1;
+}
+
+/* dns_hostname_valid - letters, digits, '-', '_'; no numeric last label */
+int
+dns_hostname_valid(const char *name)
+{
+	size_t len = strlen(name), l;
+	const char *p = name, *last = name;
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DNS_NAME_MAX || name[len - 1] == '.')
+		return 0;
+	while (p < name + len) {
+		l = strcspn(p, ".");
+		if (p + l > name + len)
+			l = (size_t)(name + len - p);
+		if (!label_valid(p, l))
+			return 0;
+		last = p;
+		p += l + 1;
+	}
+	/* "1.2.3.4" as a PTR target would pass for the address itself. */
+	return strspn(last, "0123456789") < (size_t)(name + len - last);
 }

@@ -1,5 +1,6 @@
 /*
- * dns - a small stub resolver for the smtp transport: MX, A and AAAA.
+ * dns - a small stub resolver: MX, A and AAAA for the smtp transport, PTR
+ * (with the forward check done by the caller) for smtpd's client names.
  *
  * It sends its own queries (UDP, then TCP when the answer is truncated)
  * to the servers of dns_servers or /etc/resolv.conf, read once before the
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define DNS_MAX_SERVERS	4
 #define DNS_NAME_MAX	253	/* text form, without the final dot */
@@ -24,6 +26,7 @@
 
 #define DNS_T_A		1
 #define DNS_T_CNAME	5
+#define DNS_T_PTR	12
 #define DNS_T_MX	15
 #define DNS_T_AAAA	28
 
@@ -48,7 +51,8 @@ struct dns_config {
 struct dns_rr {
 	uint16_t	 type;
 	uint16_t	 pref;			/* MX */
-	char		 name[DNS_NAME_MAX + 1]; /* MX exchange ("" = root) */
+	char		 name[DNS_NAME_MAX + 1]; /* MX exchange ("" = root),
+						    PTR target */
 	unsigned char	 addr[16];		/* A (4 octets), AAAA (16) */
 };
 
@@ -111,6 +115,30 @@ enum dns_status dns_answer_parse(const unsigned char *pkt, size_t len,
  */
 enum dns_status dns_lookup(const struct dns_config *c, const char *name,
     uint16_t qtype, struct dns_answer *out);
+/*
+ * dns_lookup_until - dns_lookup that also gives up, with DNS_TIMEOUT, at
+ * deadline (CLOCK_MONOTONIC): no try waits past it, whatever timeout_ms
+ * and attempts say.
+ */
+enum dns_status dns_lookup_until(const struct dns_config *c,
+    const char *name, uint16_t qtype, const struct timespec *deadline,
+    struct dns_answer *out);
+
+/*
+ * dns_reverse_name - the PTR query name of an address: af AF_INET (addr
+ * 4 octets) gives "d.c.b.a.in-addr.arpa", AF_INET6 (16 octets) the 32
+ * nibbles under ip6.arpa.  0, or -1 for another family or a small buf.
+ */
+int dns_reverse_name(int af, const void *addr, char *buf, size_t size);
+
+/*
+ * dns_hostname_valid - true when name (text, an optional final dot) is a
+ * plausible host name: labels of letters, digits, '-' and '_', 1-63
+ * octets, not beginning or ending with '-', at most DNS_NAME_MAX in all,
+ * and a last label that is not all digits (which would pass for an
+ * address).  What a PTR record names must pass this before it is used.
+ */
+int dns_hostname_valid(const char *name);
 
 /*
  * dns_mx_sort - order MX records by preference, shuffling those of equal

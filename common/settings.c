@@ -163,6 +163,15 @@ static const struct setting_def settings_defs[] = {
 	  OFF(smtpd_session_time_limit), "30m",
 	  "Longest time one SMTP session may last, whatever the client does",
 	  1, DAY, NULL, NULL },
+	{ "smtpd_peername_lookup", SETTING_BOOL, OFF(smtpd_peername_lookup),
+	  "yes",
+	  "Look up each client's name in DNS (PTR, confirmed by A/AAAA); "
+	  "no means every client is unknown",
+	  0, 0, NULL, NULL },
+	{ "smtpd_client_lookup_timeout", SETTING_DURATION,
+	  OFF(smtpd_client_lookup_timeout), "5s",
+	  "Most time spent looking up a client's name before the greeting",
+	  1, MINUTE, NULL, NULL },
 	{ "smtpd_client_connection_limit", SETTING_INT,
 	  OFF(smtpd_client_connection_limit), "20",
 	  "Most simultaneous sessions from one client address; 0 means no "

@@ -78,6 +78,8 @@ struct settings {
 	long			 smtpd_error_sleep_time;	/* seconds */
 	long			 smtpd_junk_command_limit;
 	long			 smtpd_session_time_limit;	/* seconds */
+	int			 smtpd_peername_lookup;
+	long			 smtpd_client_lookup_timeout;	/* seconds */
 	long			 smtpd_client_connection_limit;	/* 0 = none */
 	long			 smtpd_client_connection_rate_limit; /* 0 = none */
 	long			 smtpd_client_rate_time_unit;	/* seconds */

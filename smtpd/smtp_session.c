@@ -34,6 +34,7 @@
 #include "smtp_data.h"
 #include "smtp_io.h"
 #include "smtp_limits.h"
+#include "smtp_peername.h"
 #include "smtp_received.h"
 #include "smtp_session.h"
 #include "tls_server.h"
@@ -1016,6 +1017,13 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	smtp_limits_start(&s.lim, s.set);
 	smtp_limits_arm(&s.lim, &s.io, s.set->smtpd_timeout);
 	session_peer(&s, peer);
+	/* Before the greeting, as Postfix does, so that every line logged
+	 * about this client carries the name; bounded by its own budget
+	 * (a black-holed name server costs at most that, once). */
+	if (srv->dns != NULL)
+		smtp_peername_lookup(srv->dns, peer, s.addr,
+		    s.set->smtpd_client_lookup_timeout * 1000, s.name,
+		    sizeof(s.name));
 	s.last_cmd = "CONNECT";
 	log_info("connect from %s[%s]", s.name, s.addr);
 	/* RFC 8314: on submissions the handshake comes before anything. */

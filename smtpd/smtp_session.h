@@ -14,6 +14,7 @@
 
 #include <openssl/ssl.h>
 
+#include "dns.h"
 #include "ipc.h"
 #include "settings.h"
 
@@ -33,6 +34,8 @@ struct smtp_server {
 	struct ipc_conn		*master;	/* to report failed AUTH */
 	uint32_t		 auth_failures;	/* the client's, before this
 						   session (from ternd) */
+	const struct dns_config	*dns;		/* NULL: no client name
+						   lookups */
 };
 
 /*

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dns.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
@@ -44,6 +45,7 @@
 #define CLIENT_VERDICT_TIMEOUT_MS	5000
 
 static struct settings set;
+static struct dns_config dnscfg;	/* client name lookups */
 static struct ipc_conn master, queued, lookupd;
 static int stop_requested;	/* MSG_MASTER_STOP came during a session */
 static uint32_t master_reqid;
@@ -179,6 +181,12 @@ main(int argc, char **argv)
 	if (set.smtpd_tls_cert_file[0] != '\0' &&
 	    (tls = tls_server_ctx_new(&set, tls_err, sizeof(tls_err))) == NULL)
 		fatalx("TLS: %s", tls_err);
+	/* resolv.conf is not inside the chroot: read it now.  ternd checked
+	 * dns_servers, so a bad entry here means the file changed since. */
+	if (set.smtpd_peername_lookup && !opts.busy_responder &&
+	    dns_config_load(&dnscfg, set.dns_servers.v, set.dns_servers.n,
+	    "/etc/resolv.conf", tls_err, sizeof(tls_err)) != 0)
+		fatalx("%s", tls_err);
 	privsep_drop(set.tern_user, chroot_dir);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
@@ -199,6 +207,7 @@ main(int argc, char **argv)
 	srv.lookupd = &lookupd;
 	srv.tls = tls;
 	srv.master = &master;
+	srv.dns = set.smtpd_peername_lookup ? &dnscfg : NULL;
 
 	/*
 	 * Idle processes wait in epoll with EPOLLEXCLUSIVE on the listening

@@ -8,11 +8,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <time.h>
 
 #include <check.h>
 
 #include "check_suites.h"
 #include "dns.h"
+#include "smtp_peername.h"
 
 /* A packet under construction. */
 struct pkt {
@@ -341,6 +343,161 @@ START_TEST(test_parse_hostile)
 }
 END_TEST
 
+/* a PTR record for the question name, pointing at host */
+static void
+ptr(struct pkt *p, const char *host)
+{
+	size_t at;
+
+	rr_hdr(p, DNS_T_PTR, 0);
+	at = p->len - 2;
+	pname(p, host);
+	p->b[at] = (unsigned char)((p->len - at - 2) >> 8);
+	p->b[at + 1] = (unsigned char)(p->len - at - 2);
+}
+
+START_TEST(test_reverse_name)
+{
+	char buf[128], small[20];
+	unsigned char v4[4] = { 192, 0, 2, 1 }, v6[16];
+
+	ck_assert_int_eq(dns_reverse_name(AF_INET, v4, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "1.2.0.192.in-addr.arpa");
+	v4[0] = 127; v4[1] = 0; v4[2] = 0; v4[3] = 2;
+	ck_assert_int_eq(dns_reverse_name(AF_INET, v4, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "2.0.0.127.in-addr.arpa");
+	ck_assert_int_eq(dns_reverse_name(AF_INET, v4, small, 10), -1);
+	/* RFC 3596 2.5's own example */
+	ck_assert_int_eq(inet_pton(AF_INET6, "4321:0:1:2:3:4:567:89ab", v6),
+	    1);
+	ck_assert_int_eq(dns_reverse_name(AF_INET6, v6, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0."
+	    "0.0.0.0.0.1.2.3.4.ip6.arpa");
+	ck_assert_int_eq(inet_pton(AF_INET6, "::1", v6), 1);
+	ck_assert_int_eq(dns_reverse_name(AF_INET6, v6, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+	    "0.0.0.0.0.0.0.0.0.ip6.arpa");
+	ck_assert_int_eq(strlen(buf), 72);
+	ck_assert_int_eq(dns_reverse_name(AF_INET6, v6, buf, 72), -1);
+	ck_assert_int_eq(dns_reverse_name(AF_INET6, v6, buf, 73), 0);
+	ck_assert_int_eq(dns_reverse_name(AF_UNIX, v6, buf, sizeof(buf)), -1);
+}
+END_TEST
+
+START_TEST(test_parse_ptr)
+{
+	static struct pkt p;
+	static struct dns_answer a;
+	const char *q = "1.2.0.192.in-addr.arpa";
+	size_t tgt;
+	int tc;
+
+	start(&p, 7, q, DNS_T_PTR, 0, 1);
+	ptr(&p, "Mail.Example.TEST");
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_OK);
+	ck_assert_int_eq(a.n, 1);
+	ck_assert_int_eq(a.rr[0].type, DNS_T_PTR);
+	ck_assert_str_eq(a.rr[0].name, "mail.example.test");
+	/* two names: both kept, in order */
+	start(&p, 7, q, DNS_T_PTR, 0, 2);
+	ptr(&p, "a.test");
+	ptr(&p, "b.test");
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_OK);
+	ck_assert_int_eq(a.n, 2);
+	ck_assert_str_eq(a.rr[1].name, "b.test");
+	/* RFC 2317 classless delegation: a CNAME, then the PTR */
+	start(&p, 7, q, DNS_T_PTR, 0, 2);
+	rr_hdr(&p, DNS_T_CNAME, 17);
+	tgt = p.len;
+	pname(&p, "1.0-25.sub.arpa");
+	p16(&p, 0xC000 | (unsigned)tgt);
+	p16(&p, DNS_T_PTR);
+	p16(&p, 1);
+	p32(&p, 300);
+	p16(&p, 8);
+	pname(&p, "h.test");
+	ck_assert_int_eq(p.len - tgt, 17 + 2 + 10 + 8);
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_OK);
+	ck_assert_int_eq(a.n, 1);
+	ck_assert_str_eq(a.rr[0].name, "h.test");
+	/* NXDOMAIN, and an answer for another name's PTR */
+	start(&p, 7, q, DNS_T_PTR, 3, 0);
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_NXDOMAIN);
+	start(&p, 7, "2.2.0.192.in-addr.arpa", DNS_T_PTR, 0, 1);
+	ptr(&p, "a.test");
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_ERROR);
+	/* hostile targets: a control octet, an 8-bit octet, a name that
+	 * runs past its rdata */
+	start(&p, 7, q, DNS_T_PTR, 0, 1);
+	ptr(&p, "evil\n.test");
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_ERROR);
+	start(&p, 7, q, DNS_T_PTR, 0, 1);
+	ptr(&p, "evil\xE9.test");
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_ERROR);
+	start(&p, 7, q, DNS_T_PTR, 0, 1);
+	ptr(&p, "a.test");
+	p.b[p.len - 9]--;	/* rdlength one short of the name */
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, q, DNS_T_PTR, &a,
+	    &tc), DNS_ERROR);
+}
+END_TEST
+
+START_TEST(test_hostname_valid)
+{
+	static const char *good[] = { "mail.example.com", "a", "x-1.test.",
+	    "_dmarc.example.org", "1.2.3.example", "MX.Example.COM", NULL };
+	static const char *bad[] = { "", ".", "a..b", "-a.test", "a-.test",
+	    "a b.test", "a/b.test", "1.2.3.4", "host.123", "a.test..",
+	    "x@y.test", NULL };
+	char big[300];
+
+	for (int i = 0; good[i] != NULL; i++)
+		ck_assert_msg(dns_hostname_valid(good[i]), "%s", good[i]);
+	for (int i = 0; bad[i] != NULL; i++)
+		ck_assert_msg(!dns_hostname_valid(bad[i]), "%s", bad[i]);
+	memset(big, 'a', 64);
+	big[64] = '\0';
+	ck_assert(!dns_hostname_valid(big));	/* a 64-octet label */
+	big[63] = '\0';
+	ck_assert(dns_hostname_valid(big));
+	for (int i = 0; i < 255; i++)
+		big[i] = i % 2 ? '.' : 'a';
+	big[255] = '\0';
+	ck_assert(!dns_hostname_valid(big));	/* 255 octets */
+	big[253] = '\0';
+	ck_assert(dns_hostname_valid(big));
+}
+END_TEST
+
+START_TEST(test_lookup_deadline)
+{
+	static struct dns_answer a;
+	struct dns_config c;
+	struct timespec past, t0, t1;
+	char *servers[] = { "127.0.0.1:1" };
+	char err[128];
+
+	ck_assert_int_eq(dns_config_load(&c, servers, 1, "/nonexistent",
+	    err, sizeof(err)), 0);
+	/* a deadline already past: no query at all, a timeout at once */
+	clock_gettime(CLOCK_MONOTONIC, &past);
+	past.tv_sec -= 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(dns_lookup_until(&c, "a.test", DNS_T_A, &past, &a),
+	    DNS_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	ck_assert_int_eq(a.n, 0);
+}
+END_TEST
+
 START_TEST(test_mx_sort)
 {
 	struct dns_rr rr[5];
@@ -369,6 +526,29 @@ START_TEST(test_mx_sort)
 }
 END_TEST
 
+START_TEST(test_peername_confirmed)
+{
+	static struct dns_answer a;
+	unsigned char v4[4] = { 127, 0, 0, 2 }, v6[16];
+
+	memset(&a, 0, sizeof(a));
+	ck_assert(!smtp_peername_confirmed(&a, AF_INET, v4));
+	a.n = 2;
+	a.rr[0].type = DNS_T_A;
+	memcpy(a.rr[0].addr, "\x7f\x00\x00\x03", 4);
+	a.rr[1].type = DNS_T_AAAA;
+	memcpy(a.rr[1].addr, v4, 4);	/* the right octets, wrong type */
+	ck_assert(!smtp_peername_confirmed(&a, AF_INET, v4));
+	a.rr[1].type = DNS_T_A;
+	ck_assert(smtp_peername_confirmed(&a, AF_INET, v4));
+	ck_assert_int_eq(inet_pton(AF_INET6, "::1", v6), 1);
+	ck_assert(!smtp_peername_confirmed(&a, AF_INET6, v6));
+	a.rr[0].type = DNS_T_AAAA;
+	memcpy(a.rr[0].addr, v6, 16);
+	ck_assert(smtp_peername_confirmed(&a, AF_INET6, v6));
+}
+END_TEST
+
 Suite *
 dns_suite(void)
 {
@@ -384,6 +564,11 @@ dns_suite(void)
 	tcase_add_test(tc, test_parse_addresses_cname);
 	tcase_add_test(tc, test_parse_hostile);
 	tcase_add_test(tc, test_mx_sort);
+	tcase_add_test(tc, test_reverse_name);
+	tcase_add_test(tc, test_parse_ptr);
+	tcase_add_test(tc, test_hostname_valid);
+	tcase_add_test(tc, test_lookup_deadline);
+	tcase_add_test(tc, test_peername_confirmed);
 	suite_add_tcase(s, tc);
 	return s;
 }
