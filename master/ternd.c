@@ -49,6 +49,8 @@
 #include "xmalloc.h"
 
 #define MAX_SPAWN_PER_TURN	16
+/* queued's own grace for jobs in flight is 10 s (queued.c) */
+#define QUEUED_STOP_GRACE	15
 
 static struct settings set;
 static const char *config_path = TERN_SYSCONFDIR "/tern/tern.conf";
@@ -710,6 +712,22 @@ stop_progress(void)
 	}
 	if (smtpd_left > 0)
 		return;
+	/*
+	 * queued first, alone: it finishes the deliveries it has started,
+	 * which needs deliverd and lookupd still running.  Stopping them all
+	 * at once lets a job sent in the last moment go unanswered (the mail
+	 * stays queued, but waits for the next start).
+	 */
+	if (singletons[CHILD_QUEUED] != NULL) {
+		c = singletons[CHILD_QUEUED];
+		if (!c->retired) {
+			c->retired = 1;
+			send_simple(c, MSG_MASTER_STOP);
+			if (stop_deadline < time(NULL) + QUEUED_STOP_GRACE)
+				stop_deadline = time(NULL) + QUEUED_STOP_GRACE;
+		}
+		return;
+	}
 	TAILQ_FOREACH(c, &children, entry) {
 		if (!c->retired) {
 			c->retired = 1;
