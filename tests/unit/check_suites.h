@@ -19,5 +19,6 @@ Suite *map_suite(void);
 Suite *smtp_auth_suite(void);
 Suite *master_clients_suite(void);
 Suite *dns_suite(void);
+Suite *resolve_suite(void);
 
 #endif
