@@ -108,3 +108,26 @@ class TestLookupdStall(TernTestCase):
         # team and carol) went nowhere.
         self.assertEqual(inst.all_delivered(),
                          {"alice": 1, "bob": 1, "carol": 1})
+
+    def test_killed_lookupd_fails_its_lookups_at_once(self):
+        inst = self.instance()
+        s = open_session(inst, "alice@test.example")
+        pid = self.stop_lookupd(inst)
+        code, qid, _ = self.data(s, "lookupd dies")
+        self.assertEqual(code, 250)
+        time.sleep(0.5)
+        # The lookup is outstanding; lookupd dies (ternd starts a new
+        # one).  The request fails when the channel closes, long before
+        # its timeout, and the retry asks the new lookupd.
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        deferred = re.compile(r"%s: to=<alice@test\.example>, relay=none, .*"
+                              r"dsn=4\.3\.0, status=deferred \(temporary "
+                              r"lookup failure\)" % qid)
+        wait_until(lambda: deferred.search(inst.log()), 20,
+                   what="the lookup of the dead lookupd to fail")
+        self.assertLess(time.monotonic() - t0, 5.0)
+        inst.wait_for_delivery("alice", 1, timeout=20)
+        inst.wait_queue_empty()
+        self.assertNotIn("lookupd did not answer", inst.log())
+        self.assertEqual(inst.all_delivered(), {"alice": 1})
