@@ -3,8 +3,8 @@
  *
  * Runs as tern_queue_user (owner of the spool's db/ and msg/).  One poll()
  * loop serves ternd (peers, reload, stop, flush), every smtpd (new
- * messages), lookupd (recipient resolution) and deliverd (jobs and
- * results).  Each loop turn ends with at most one index flush for all the
+ * messages), lookupd (recipient resolution, asked without waiting: a stuck
+ * lookupd must not hold up commits) and deliverd (jobs and results).  Each loop turn ends with at most one index flush for all the
  * commits that arrived in it, then one for the delivery results.
  */
 #include "config.h"
@@ -157,6 +157,11 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
 		if (sched_deliverd_input(m) == 0)
 			return;
+	} else if (p->kind == PEER_LOOKUPD && p == qctx.lookupd &&
+	    m->type == MSG_LOOKUPD_RESOLVED) {
+		/* Answers to the scheduler's lookups, never waited for. */
+		if (sched_lookupd_input(m) == 0)
+			return;
 	} else if (p->kind == PEER_DELIVERD_SMTP && p == qctx.smtp &&
 	    (m->type == MSG_DELIVERD_SMTP_RESULT ||
 	    m->type == MSG_DELIVERD_SMTP_DONE)) {
@@ -211,6 +216,10 @@ peer_reap(void)
 		 * in flight will never report. */
 		if (p->kind == PEER_DELIVERD || p->kind == PEER_DELIVERD_SMTP)
 			sched_agent_gone(p);
+		/* Also a lookupd already replaced: its answers will not come,
+		 * and a late one will arrive (if ever) on a closed channel. */
+		if (p->kind == PEER_LOOKUPD)
+			sched_lookupd_gone(p);
 		if (p == qctx.lookupd)
 			qctx.lookupd = NULL;
 		TAILQ_REMOVE(&qctx.peers, p, entry);

@@ -4,8 +4,11 @@
  * Each message in the queue has one entry here with the index records of
  * its recipients.  A message waits in a binary min-heap keyed by the time
  * its earliest pending recipient is due.  When it is due, its recipients
- * are resolved through lookupd: local ones go to the local deliverd as one
- * job; remote ones are grouped by next hop into smtp jobs (at most
+ * are resolved through lookupd (resolve.c) without waiting: the message
+ * is parked, out of the heap, until the last answer of its round has
+ * arrived or failed (a silent lookupd defers mail, it never stalls
+ * queued).  Then local ones go to the local deliverd as one job; remote
+ * ones are grouped by next hop into smtp jobs (at most
  * smtp_destination_recipient_limit recipients each) that start when their
  * destination's concurrency window has room (destination.c).  An alias
  * with several targets, or with a remote one, becomes real recipients in
@@ -42,6 +45,7 @@
 #include "msg.h"
 #include "notice.h"
 #include "queued.h"
+#include "resolve.h"
 #include "scheduler.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -50,10 +54,6 @@
  * entry is at most ~700 octets in MSG_QUEUED_DELIVER_LOCAL). */
 #define DISPATCH_MAX_RCPTS	500
 #define LOCAL_JOB_MAX_RCPTS	200
-/* lookupd answers from memory and local files in milliseconds; a
- * longer silence means it is stuck, and queued must not stall with it. */
-#define RESOLVE_TIMEOUT_MS	(10 * 1000)
-#define MAX_TARGETS		1000
 #define SMTP_JOBS_MAX		200	/* smtp jobs in flight, all sites */
 
 struct job_entry {
@@ -80,15 +80,22 @@ struct sched_job {
 	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
 };
 
-struct resolved {
-	uint32_t	kind;		/* enum resolve_kind */
-	char		target[ADDR_TEXT_MAX];
+/* One recipient of a round that needed lookupd, and its answer. */
+struct sched_lookup {
+	uint32_t		 rcpt;
+	int			 have;		/* the answer arrived */
+	uint32_t		 verdict;	/* enum lookup_verdict */
+	uint32_t		 n;
+	struct resolved		*t;		/* n targets, owned */
 };
 
 static struct sched_msg **heap;
 static size_t heap_len, heap_cap;
 static size_t nmessages;
 static TAILQ_HEAD(, sched_msg) all_msgs = TAILQ_HEAD_INITIALIZER(all_msgs);
+/* Messages whose lookups are all answered, to be dispatched by sched_run. */
+static TAILQ_HEAD(, sched_msg) ready = TAILQ_HEAD_INITIALIZER(ready);
+static uint32_t nparked;	/* messages resolving or ready */
 static LIST_HEAD(, sched_job) jobs = LIST_HEAD_INITIALIZER(jobs);
 static uint32_t nlocal, nsmtp, next_job_id;
 static char **unlink_list;
@@ -491,54 +498,6 @@ sched_count(void)
 
 /* --- resolving ------------------------------------------------------------ */
 
-/*
- * Ask lookupd where a recipient's mail goes: the verdict, and the targets
- * in *out (a new array, caller frees).
- */
-static uint32_t
-sched_resolve(const char *addr, struct resolved **out, uint32_t *n)
-{
-	static uint32_t reqid;
-	struct ipc_msg req, resp;
-	uint32_t verdict, count, id = ++reqid;
-
-	*out = NULL;
-	*n = 0;
-	ipc_msg_init(&req, MSG_LOOKUP_RESOLVE, id);
-	ipc_put_str(&req, addr);
-	if (ipc_call(&qctx.lookupd->conn, &req, &resp, RESOLVE_TIMEOUT_MS) < 0) {
-		log_warn("lookupd did not answer: %s", strerror(errno));
-		qctx.lookupd->dead = 1;
-		return LOOKUP_TEMPFAIL;
-	}
-	if (resp.type != MSG_LOOKUPD_RESOLVED || resp.id != id ||
-	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_u32(&resp, &count) < 0 ||
-	    count > MAX_TARGETS)
-		goto bad;
-	*out = xcalloc(count ? count : 1, sizeof(**out));
-	for (uint32_t i = 0; i < count; i++) {
-		struct resolved *t = &(*out)[i];
-
-		if (ipc_get_u32(&resp, &t->kind) < 0 ||
-		    ipc_get_str(&resp, t->target, sizeof(t->target)) < 0 ||
-		    (t->kind != RESOLVE_LOCAL && t->kind != RESOLVE_REMOTE) ||
-		    t->target[0] == '\0')
-			goto bad;
-	}
-	if (ipc_get_end(&resp) < 0)
-		goto bad;
-	ipc_msg_free(&resp);
-	*n = count;
-	return verdict;
-bad:
-	ipc_msg_free(&resp);
-	free(*out);
-	*out = NULL;
-	log_warn("malformed answer from lookupd");
-	qctx.lookupd->dead = 1;
-	return LOOKUP_TEMPFAIL;
-}
-
 /* Add an alias target as a recipient of its own, unless it already is
  * (a crash after an earlier expansion must not double it, nor may a
  * second alias with the same member).  Returns its
@@ -696,15 +655,14 @@ dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	job_add(dp->local, i, user);
 }
 
-/* Decide where envelope recipient i goes. */
+/* Decide where envelope recipient i goes, by lookupd's answer lk. */
 static void
-dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i)
+dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
+    const struct sched_lookup *lk)
 {
-	const char *addr = sm->env->rcpts[i].addr;
-	struct resolved *t;
-	uint32_t n, verdict;
+	const struct resolved *t = lk->t;
+	uint32_t n = lk->n, verdict = lk->verdict;
 
-	verdict = sched_resolve(addr, &t, &n);
 	if (verdict == LOOKUP_TEMPFAIL)
 		sched_rcpt_direct(sm, i, DELIVER_TEMPFAIL, "4.3.0",
 		    "temporary lookup failure");
@@ -718,7 +676,6 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i)
 	else if (sched_expand(sm, i, t, n) < 0)
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.3.4",
 		    "alias expansion makes too many recipients");
-	free(t);
 }
 
 static int
@@ -937,27 +894,140 @@ sched_dest_flush_dead(struct dest *d)
 	}
 }
 
-/* Resolve the due recipients of sm and start (or queue) its jobs. */
+/* A monotonic clock in milliseconds, for lookup timeouts. */
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Is recipient i waiting and due at now? */
+static int
+rcpt_due(const struct sched_msg *sm, uint32_t i, uint64_t now)
+{
+	const struct queue_rcpt_rec *r = &sm->r[i].rec;
+
+	return r->state == RCPT_PENDING && r->next_try <= now;
+}
+
+/* A new lookup slot for recipient i of this round. */
+static struct sched_lookup *
+lookup_add(struct sched_msg *sm, uint32_t i)
+{
+	struct sched_lookup *lk;
+
+	if (sm->nlk == sm->lkcap) {
+		sm->lkcap = sm->lkcap ? sm->lkcap * 2 : 16;
+		sm->lk = xreallocarray(sm->lk, sm->lkcap, sizeof(*sm->lk));
+	}
+	lk = &sm->lk[sm->nlk++];
+	memset(lk, 0, sizeof(*lk));
+	lk->rcpt = i;
+	return lk;
+}
+
 static void
-sched_dispatch(struct sched_msg *sm)
+lookups_free(struct sched_msg *sm)
+{
+	for (uint32_t k = 0; k < sm->nlk; k++)
+		free(sm->lk[k].t);
+	free(sm->lk);
+	sm->lk = NULL;
+	sm->nlk = sm->lkcap = 0;
+}
+
+/* resolve_done_fn: an answer (or a failure) for lookup tag of owner. */
+static void
+sched_resolved(void *owner, uint32_t tag, uint32_t verdict,
+    struct resolved *t, uint32_t n)
+{
+	struct sched_msg *sm = owner;
+	struct sched_lookup *lk = &sm->lk[tag];
+
+	lk->have = 1;
+	lk->verdict = verdict;
+	lk->t = t;
+	lk->n = n;
+	/* sched_run dispatches it, never the caller: that may be the loop
+	 * reading lookupd, or peer_reap walking the peers. */
+	if (--sm->nasked == 0)
+		TAILQ_INSERT_TAIL(&ready, sm, ready);
+}
+
+/*
+ * Ask lookupd about the due envelope recipients of this round (at most
+ * DISPATCH_MAX_RCPTS recipients, and no more requests than there is room
+ * for: the rest stay due for the next round).  Returns how many answers
+ * the message now waits for.
+ */
+static uint32_t
+sched_ask(struct sched_msg *sm, uint64_t now)
+{
+	uint32_t taken = 0, room = resolve_room();
+	uint64_t ms = now_ms();
+
+	for (uint32_t i = 0; i < sm->n && taken < DISPATCH_MAX_RCPTS; i++) {
+		struct sched_lookup *lk;
+
+		if (!rcpt_due(sm, i, now))
+			continue;
+		taken++;
+		if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
+			continue;
+		if (qctx.lookupd == NULL || qctx.lookupd->dead) {
+			lk = lookup_add(sm, i);
+			lk->have = 1;
+			lk->verdict = LOOKUP_TEMPFAIL;
+			continue;
+		}
+		if (sm->nasked == room)
+			break;
+		(void)lookup_add(sm, i);
+		if (resolve_ask(&qctx.lookupd->conn, sm->env->rcpts[i].addr,
+		    sched_resolved, sm, sm->nlk - 1, ms) < 0)
+			fatalx("lookup table full despite room");
+		sm->nasked++;
+	}
+	return sm->nasked;
+}
+
+/* The answer for envelope recipient i in this round, or NULL (not asked).
+ * *k is a cursor: both lists are in recipient order. */
+static const struct sched_lookup *
+lookup_find(const struct sched_msg *sm, uint32_t i, uint32_t *k)
+{
+	while (*k < sm->nlk && sm->lk[*k].rcpt < i)
+		(*k)++;
+	if (*k < sm->nlk && sm->lk[*k].rcpt == i && sm->lk[*k].have)
+		return &sm->lk[*k];
+	return NULL;
+}
+
+/*
+ * The round of sm, its lookups answered: group the due recipients into
+ * jobs and start (or queue) them.  Alias targets added on the way are due
+ * at once and go in this round too, as long as it has room.
+ */
+static void
+sched_round(struct sched_msg *sm)
 {
 	struct dispatch dp = { NULL, NULL, 0 };
+	const struct sched_lookup *lk = NULL;
 	uint64_t now = queued_now();
+	uint32_t taken = 0, k = 0;
 
-	if (sched_msg_load(sm, &sm->body, &sm->size) < 0) {
-		sm->due = now + (uint64_t)qctx.set->maximal_backoff_time;
-		heap_push(sm);
-		return;
-	}
-	/* sm->n grows while expanding; new targets are due at once.  One
-	 * round takes a bounded number of recipients, so that a job fits
-	 * one IPC frame and queued's loop never stalls on one message; the
-	 * rest stay due and go in the next round, when this one settles. */
-	uint32_t taken = 0;
+	/* sm->n grows while expanding.  One round takes a bounded number of
+	 * recipients, so that a job fits one IPC frame and queued's loop
+	 * never stalls on one message; the rest stay due and go in the next
+	 * round, when this one settles. */
 	for (uint32_t i = 0; i < sm->n; i++) {
 		struct queue_rcpt_rec *r = &sm->r[i].rec;
 
-		if (r->state != RCPT_PENDING || r->next_try > now)
+		if (!rcpt_due(sm, i, now) || (r->kind == RCPT_KIND_ENVELOPE &&
+		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
 		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
 		    dp.local->nentries >= LOCAL_JOB_MAX_RCPTS))
@@ -966,22 +1036,55 @@ sched_dispatch(struct sched_msg *sm)
 			dispatch_local(&dp, sm, i, r->addr);
 		else if (r->kind == RCPT_KIND_REMOTE)
 			dispatch_remote(&dp, sm, i, r->addr);
-		else if (qctx.lookupd == NULL || qctx.lookupd->dead)
-			sched_rcpt_direct(sm, i, DELIVER_TEMPFAIL, "4.3.0",
-			    "temporary lookup failure");
 		else
-			dispatch_envelope_rcpt(&dp, sm, i);
+			dispatch_envelope_rcpt(&dp, sm, i, lk);
 	}
+	lookups_free(sm);
+	nparked--;
 	/* Count every job before starting any: one that ends at once must
 	 * not settle the message while the others are still to start. */
 	sm->nbusy = (dp.local != NULL) + dp.nsmtp + 1;
 	if (dp.local != NULL)
 		job_start(dp.local);
-	for (uint32_t k = 0; k < dp.nsmtp; k++)
-		job_submit_smtp(dp.smtp[k]);
+	for (uint32_t j = 0; j < dp.nsmtp; j++)
+		job_submit_smtp(dp.smtp[j]);
 	free(dp.smtp);
 	if (--sm->nbusy == 0)
 		sched_settle(sm);
+}
+
+/*
+ * A due message starts a round: its lookups go out, and it is parked
+ * (out of the heap, busy) until the last answer arrives.
+ */
+static void
+sched_dispatch(struct sched_msg *sm)
+{
+	uint64_t now = queued_now();
+
+	if (sched_msg_load(sm, &sm->body, &sm->size) < 0) {
+		sm->due = now + (uint64_t)qctx.set->maximal_backoff_time;
+		heap_push(sm);
+		return;
+	}
+	sm->nbusy = 1;
+	nparked++;
+	if (sched_ask(sm, now) == 0)
+		sched_round(sm);
+}
+
+/* sched_lookupd_input - an answer from lookupd; -1 malformed */
+int
+sched_lookupd_input(struct ipc_msg *m)
+{
+	return resolve_answer(&qctx.lookupd->conn, m);
+}
+
+/* sched_lookupd_gone - lookupd channel p closed: its lookups fail */
+void
+sched_lookupd_gone(struct queued_peer *p)
+{
+	resolve_chan_gone(&p->conn);
 }
 
 /* sched_run - start every job that is due and fits the limits */
@@ -989,11 +1092,20 @@ void
 sched_run(void)
 {
 	uint64_t now = queued_now();
+	struct sched_msg *sm;
 
+	resolve_expire(now_ms());
+	while ((sm = TAILQ_FIRST(&ready)) != NULL) {
+		TAILQ_REMOVE(&ready, sm, ready);
+		sched_round(sm);
+	}
+	/* A parked message will start a local job, most likely: it counts
+	 * against the bound on the jobs queued hands deliverd. */
 	while (heap_len > 0 && heap[0]->due <= now &&
 	    qctx.deliverd != NULL && !qctx.deliverd->dead &&
 	    qctx.lookupd != NULL && !qctx.lookupd->dead &&
-	    nlocal < (uint32_t)qctx.set->local_delivery_limit * 2)
+	    resolve_room() > 0 &&
+	    nlocal + nparked < (uint32_t)qctx.set->local_delivery_limit * 2)
 		sched_dispatch(heap_pop());
 }
 
@@ -1002,14 +1114,16 @@ int
 sched_timeout_ms(void)
 {
 	uint64_t now = queued_now();
+	int t, r = resolve_timeout_ms(now_ms());
 
 	if (heap_len == 0)
-		return 60 * 1000;
-	if (heap[0]->due > now)
-		return (int)((heap[0]->due - now) * 1000 > 60000 ? 60000 :
+		t = 60 * 1000;
+	else if (heap[0]->due > now)
+		t = (int)((heap[0]->due - now) * 1000 > 60000 ? 60000 :
 		    (heap[0]->due - now) * 1000);
-	/* Due, but blocked on a peer or the job limit: look again soon. */
-	return 1000;
+	else
+		t = 1000; /* due, but blocked on a peer or a limit */
+	return r >= 0 && r < t ? r : t;
 }
 
 /* sched_flush - every waiting recipient is due now, dead sites revive */

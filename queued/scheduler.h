@@ -4,8 +4,9 @@
  *
  * Messages wait in a binary heap ordered by their earliest due recipient,
  * so finding the next delivery costs O(log n), never a scan of the queue.
- * A message with a job in flight (or waiting for its destination) is out
- * of the heap until its jobs end.
+ * A message with a job in flight (or waiting for its destination), or
+ * with recipients being resolved by lookupd, is out of the heap until its
+ * jobs end.
  */
 #ifndef TERN_SCHEDULER_H
 #define TERN_SCHEDULER_H
@@ -27,6 +28,8 @@ enum notice_kind {
 	NOTICE_RELAYED,		/* NOTIFY=SUCCESS, next hop lacks DSN */
 };
 
+struct sched_lookup;
+
 struct sched_rcpt {
 	struct queue_rcpt_rec	rec;
 	/* Not yet stored: the record waits for its notice (notice.c). */
@@ -44,7 +47,13 @@ struct sched_msg {
 	uint32_t		 nnotice;	/* records awaiting a notice */
 	uint64_t		 due;
 	size_t			 heap_idx;	/* SIZE_MAX when not in the heap */
-	uint32_t		 nbusy;		/* jobs running or waiting */
+	uint32_t		 nbusy;		/* jobs running or waiting, +1
+						 * while a round is resolving */
+	/* The current round's lookups (scheduler.c), while resolving. */
+	struct sched_lookup	*lk;
+	uint32_t		 nlk, lkcap;
+	uint32_t		 nasked;	/* lookups not yet answered */
+	TAILQ_ENTRY(sched_msg)	 ready;		/* answered, to dispatch */
 	/* Loaded from the file while the message is being delivered. */
 	struct envelope		*env;
 	off_t			 body;
@@ -63,10 +72,14 @@ int sched_timeout_ms(void);
 int sched_deliverd_input(struct ipc_msg *m);
 /* sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd */
 int sched_smtp_input(struct ipc_msg *m);
+/* sched_lookupd_input - a MSG_LOOKUPD_RESOLVED from lookupd; -1 malformed */
+int sched_lookupd_input(struct ipc_msg *m);
+/* sched_lookupd_gone - a lookupd channel closed: its lookups defer */
+struct queued_peer;
+void sched_lookupd_gone(struct queued_peer *p);
 /* sched_smtp_ready - an smtp deliverd is connected: start waiting jobs */
 void sched_smtp_ready(void);
 /* sched_agent_gone - a delivery agent's channel closed: its jobs defer */
-struct queued_peer;
 void sched_agent_gone(struct queued_peer *p);
 /* sched_flush - make every waiting recipient due now, revive dead sites */
 void sched_flush(void);

@@ -20,5 +20,6 @@ Suite *smtp_auth_suite(void);
 Suite *master_clients_suite(void);
 Suite *dns_suite(void);
 Suite *smtp_client_suite(void);
+Suite *resolve_suite(void);
 
 #endif
