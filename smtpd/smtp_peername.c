@@ -11,7 +11,9 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,6 +23,76 @@
 
 /* PTR names tried for the forward check: one is the norm, a few are seen. */
 #define PEERNAME_PTR_MAX	4
+/* Bounds for the hosts file: it is trusted, but still only a file. */
+#define HOSTS_MAX		1024
+#define HOSTS_FILE_MAX		(1024 * 1024)
+
+struct hosts_entry {
+	int		af;
+	unsigned char	a[16];
+	char		name[DNS_NAME_MAX + 1];
+};
+static struct hosts_entry hosts[HOSTS_MAX];
+static size_t nhosts;
+
+/* hosts_line - keep the first name of one hosts(5) line, if well formed */
+static void
+hosts_line(char *line)
+{
+	char *save = NULL, *ip, *name, *hash = strchr(line, '#');
+	struct hosts_entry *h = &hosts[nhosts];
+
+	if (hash != NULL)
+		*hash = '\0';
+	if ((ip = strtok_r(line, " \t\r\n", &save)) == NULL ||
+	    (name = strtok_r(NULL, " \t\r\n", &save)) == NULL ||
+	    !dns_hostname_valid(name) || strlen(name) >= sizeof(h->name))
+		return;
+	memset(h, 0, sizeof(*h));
+	if (inet_pton(AF_INET, ip, h->a) == 1)
+		h->af = AF_INET;
+	else if (inet_pton(AF_INET6, ip, h->a) == 1)
+		h->af = AF_INET6;
+	else
+		return;
+	for (size_t i = 0; i < nhosts; i++)
+		if (hosts[i].af == h->af && memcmp(hosts[i].a, h->a, 16) == 0)
+			return;		/* the first line for an address wins */
+	strlcpy(h->name, name, sizeof(h->name));
+	nhosts++;
+}
+
+/* smtp_peername_hosts_load - the hosts file, read once */
+int
+smtp_peername_hosts_load(const char *path)
+{
+	char line[1024];
+	size_t total = 0;
+	FILE *fp;
+
+	nhosts = 0;
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	while (nhosts < HOSTS_MAX && total < HOSTS_FILE_MAX &&
+	    fgets(line, sizeof(line), fp) != NULL) {
+		total += strlen(line);
+		hosts_line(line);
+	}
+	fclose(fp);
+	return (int)nhosts;
+}
+
+/* hosts_find - the hosts file's name for address a, or NULL */
+static const char *
+hosts_find(int af, const void *a)
+{
+	size_t len = af == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < nhosts; i++)
+		if (hosts[i].af == af && memcmp(hosts[i].a, a, len) == 0)
+			return hosts[i].name;
+	return NULL;
+}
 
 /* peer_addr - the address octets of sa (IPv4-mapped IPv6 as IPv4) */
 static const void *
@@ -89,8 +161,16 @@ smtp_peername_lookup(const struct dns_config *c, const struct sockaddr *sa,
 	int af;
 
 	strlcpy(name, "unknown", size);
-	if ((a = peer_addr(sa, &af)) == NULL ||
-	    dns_reverse_name(af, a, rev, sizeof(rev)) != 0)
+	if ((a = peer_addr(sa, &af)) == NULL)
+		return 0;
+	/* A name from the hosts file needs no confirmation: the file maps
+	 * the name to this address itself. */
+	const char *known = hosts_find(af, a);
+	if (known != NULL && strlen(known) < size) {
+		strlcpy(name, known, size);
+		return 1;
+	}
+	if (dns_reverse_name(af, a, rev, sizeof(rev)) != 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += budget_ms / 1000;

@@ -26,6 +26,15 @@ int smtp_peername_lookup(const struct dns_config *c, const struct sockaddr *sa,
     const char *addr, long budget_ms, char *name, size_t size);
 
 /*
+ * smtp_peername_hosts_load - read a hosts(5) file (before the chroot) so
+ * that smtp_peername_lookup() names the addresses it lists without DNS,
+ * as the system resolver does ("files" before "dns").  Only the first
+ * name of an address's first line counts.  Returns the number of
+ * entries kept, or -1 when the file cannot be read (then none are).
+ */
+int smtp_peername_hosts_load(const char *path);
+
+/*
  * smtp_peername_confirmed - true when the A (af AF_INET) or AAAA records
  * of ans include the address a (4 or 16 octets).
  */

@@ -7,6 +7,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -549,6 +552,59 @@ START_TEST(test_peername_confirmed)
 }
 END_TEST
 
+/* The hosts file names an address without DNS (first line, first name
+ * wins); addresses it does not list fall through to DNS, here none. */
+START_TEST(test_peername_hosts_file)
+{
+	char path[] = "/tmp/tern-hosts-XXXXXX", name[256];
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+	struct dns_config dc;
+	FILE *fp;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	fp = fdopen(fd, "w");
+	fputs("# comment\n127.0.0.1\tlocalhost loopback\n"
+	    "192.0.2.9 mail.example.org mail # trailing\n"
+	    "192.0.2.9 second.example.org\n"
+	    "192.0.2.10 bad\x01name\n"
+	    "not-an-ip host.example\n"
+	    "::1 ip6-localhost\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(smtp_peername_hosts_load(path), 3);
+	unlink(path);
+
+	memset(&dc, 0, sizeof(dc));		/* no DNS servers at all */
+	dc.timeout_ms = 10;
+	dc.attempts = 1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.9", &sin.sin_addr);
+	ck_assert_int_eq(smtp_peername_lookup(&dc, (struct sockaddr *)&sin,
+	    "192.0.2.9", 1000, name, sizeof(name)), 1);
+	ck_assert_str_eq(name, "mail.example.org");
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	ck_assert_int_eq(smtp_peername_lookup(&dc, (struct sockaddr *)&sin,
+	    "127.0.0.1", 1000, name, sizeof(name)), 1);
+	ck_assert_str_eq(name, "localhost");
+	inet_pton(AF_INET, "192.0.2.10", &sin.sin_addr);
+	ck_assert_int_eq(smtp_peername_lookup(&dc, (struct sockaddr *)&sin,
+	    "192.0.2.10", 1000, name, sizeof(name)), 0);
+	ck_assert_str_eq(name, "unknown");
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	ck_assert_int_eq(smtp_peername_lookup(&dc, (struct sockaddr *)&sin6,
+	    "::1", 1000, name, sizeof(name)), 1);
+	ck_assert_str_eq(name, "ip6-localhost");
+	ck_assert_int_eq(smtp_peername_hosts_load("/nonexistent/hosts"), -1);
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	ck_assert_int_eq(smtp_peername_lookup(&dc, (struct sockaddr *)&sin,
+	    "127.0.0.1", 1000, name, sizeof(name)), 0);
+}
+END_TEST
+
 Suite *
 dns_suite(void)
 {
@@ -569,6 +625,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_hostname_valid);
 	tcase_add_test(tc, test_lookup_deadline);
 	tcase_add_test(tc, test_peername_confirmed);
+	tcase_add_test(tc, test_peername_hosts_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
