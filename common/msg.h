@@ -39,7 +39,8 @@ enum msg_type {
 
 	/* queued -> deliverd */
 	MSG_QUEUED_DELIVER_LOCAL = 300,	/* u32 job, str qid, str sender,
-					   u64 arrival, u64 body offset, u32 n,
+					   u64 arrival, u64 body offset,
+					   u64 body size (octets), u32 n,
 					   n x (u32 rcpt index, str address,
 					        str mailbox user);
 					   fd: the message file (read-only) */
@@ -92,6 +93,10 @@ enum msg_type {
 					   then END, with the same id */
 	MSG_QUEUED_QUEUE_ENTRY,		/* str one line of the listing */
 	MSG_QUEUED_QUEUE_END,		/* (none) */
+	MSG_MASTER_QUEUE_REBUILD,	/* (none), id = control client: queued
+					   recovers the queue files the index
+					   does not name, then answers like
+					   MSG_MASTER_QUEUE_LIST */
 };
 
 /* MSG_SMTPD_CLIENT_CONNECT flags */

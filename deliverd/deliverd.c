@@ -64,6 +64,7 @@ struct job {
 	char		 qid[DELIVERD_QID_MAX];
 	char		*sender;
 	off_t		 body_offset;
+	uint64_t	 body_len;
 	int		 msgfd;
 	struct rcpt	*rcpts;
 	size_t		 n;
@@ -198,6 +199,7 @@ child_start(struct job *j, size_t r)
 	d.user = j->rcpts[r].user;
 	d.msgfd = j->msgfd;
 	d.body_offset = j->body_offset;
+	d.body_len = j->body_len;
 	d.mailbox_base = settings.mailbox_base != NULL ?
 	    settings.mailbox_base : "";
 	d.hostname = settings.myhostname;
@@ -363,7 +365,8 @@ job_receive(struct ipc_msg *m)
 	if (ipc_get_u32(m, &j->id) != 0 ||
 	    ipc_get_str(m, j->qid, sizeof(j->qid)) != 0 ||
 	    ipc_get_str(m, sender, sizeof(sender)) != 0 ||
-	    ipc_get_u64(m, &arrival) != 0 || ipc_get_u64(m, &off) != 0)
+	    ipc_get_u64(m, &arrival) != 0 || ipc_get_u64(m, &off) != 0 ||
+	    ipc_get_u64(m, &j->body_len) != 0)
 		job_bad(m, "bad header");
 	if (!qid_valid(j->qid))
 		job_bad(m, "bad queue ID");

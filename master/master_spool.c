@@ -83,6 +83,10 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 		snprintf(path, sizeof(path), "%s/msg/%c", spool, hex[i]);
 		bad |= spool_dir(path, 0700, quid, qgid);
 	}
+	/* Queue files that failed validation: kept for a human, never
+	 * deleted by tern. */
+	snprintf(path, sizeof(path), "%s/corrupt", spool);
+	bad |= spool_dir(path, 0700, quid, qgid);
 	snprintf(path, sizeof(path), "%s/empty", spool);
 	bad |= spool_dir(path, 0555, me, mygid);
 	snprintf(path, sizeof(path), "%s/run", spool);

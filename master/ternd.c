@@ -828,19 +828,19 @@ ctl_status(char *buf, size_t size)
 }
 
 static int
-ctl_queue_list(uint32_t client)
+ctl_queue_ask(uint32_t client, uint32_t type)
 {
 	struct ipc_msg m;
 
 	if (singletons[CHILD_QUEUED] == NULL)
 		return -1;
-	ipc_msg_init(&m, MSG_MASTER_QUEUE_LIST, client);
+	ipc_msg_init(&m, type, client);
 	ipc_conn_queue(&singletons[CHILD_QUEUED]->conn, &m);
 	return 0;
 }
 
 static const struct control_ops control_ops = {
-	ctl_flush, ctl_reload, ctl_stop, ctl_status, ctl_queue_list
+	ctl_flush, ctl_reload, ctl_stop, ctl_status, ctl_queue_ask
 };
 
 static void

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "msgfile.h"
 #include "log.h"
 #include "msg.h"
 #include "qid.h"
@@ -193,29 +194,31 @@ commit_peer_gone(struct queued_peer *p)
 			batch[i].peer = NULL;
 }
 
-/* Validate the file against what smtpd claims; 0 ok, else reply text. */
+/*
+ * Validate the file against what smtpd claims: its size, its trailer and
+ * every envelope field (msgfile_check applies the rules smtpd applied to
+ * the client, so a compromised smtpd cannot pass on what a client could
+ * not).  NULL when it is good (info filled, caller frees info->env), else
+ * the reply text.
+ */
 static const char *
-commit_check(struct open_msg *om, uint64_t size, struct envelope *env,
-    off_t *body)
+commit_check(struct open_msg *om, uint64_t size, struct msgfile_info *info)
 {
-	struct stat st;
-	char err[256];
+	char err[256], verr[1024];
 
-	if (fstat(om->fd, &st) < 0 || (uint64_t)st.st_size != size) {
-		log_warn("%s: queue file size %lld, smtpd claims %llu", om->qid,
-		    (long long)st.st_size, (unsigned long long)size);
+	if (msgfile_check(om->fd, 0, info, err, sizeof(err)) !=
+	    MSGFILE_COMPLETE) {
+		log_warn("%s: refused a queue file from smtpd: %s", om->qid,
+		    log_vis(verr, sizeof(verr), err, strlen(err)));
+		return "4.3.0 Error: queue file format error";
+	}
+	if (info->size != size || strcmp(info->env.qid, om->qid) != 0) {
+		log_warn("%s: queue file of %llu octets naming %s, smtpd "
+		    "claims %llu octets", om->qid,
+		    (unsigned long long)info->size, info->env.qid,
+		    (unsigned long long)size);
+		envelope_free(&info->env);
 		return "4.3.0 Error: queue file write error";
-	}
-	if (envelope_read(om->fd, env, body, err, sizeof(err)) < 0 ||
-	    (uint64_t)*body > size) {
-		log_warn("%s: bad envelope from smtpd: %s", om->qid, err);
-		return "4.3.0 Error: queue file format error";
-	}
-	if (strcmp(env->qid, om->qid) != 0 || env->nrcpt == 0) {
-		log_warn("%s: envelope names %s or no recipients", om->qid,
-		    env->qid);
-		envelope_free(env);
-		return "4.3.0 Error: queue file format error";
 	}
 	return NULL;
 }
@@ -227,10 +230,10 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	char qid[QID_MAX];
 	uint64_t size, now = queued_now();
 	struct open_msg *om;
-	struct envelope env;
+	struct msgfile_info info;
+	struct envelope *env = &info.env;
 	struct batch_entry *b;
 	const char *fail;
-	off_t body;
 
 	if (ipc_get_str(m, qid, sizeof(qid)) < 0 ||
 	    ipc_get_u64(m, &size) < 0 || ipc_get_end(m) < 0) {
@@ -242,7 +245,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 		commit_fail(p, m->id, "4.3.0 Error: unknown queue file");
 		return;
 	}
-	if ((fail = commit_check(om, size, &env, &body)) != NULL) {
+	if ((fail = commit_check(om, size, &info)) != NULL) {
 		commit_fail(p, m->id, fail);
 		open_drop(om, 1);
 		return;
@@ -255,19 +258,10 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	memset(b, 0, sizeof(*b));
 	b->peer = p;
 	b->reqid = m->id;
-	b->size = size - (uint64_t)body;	/* the message, as Postfix counts */
-	strlcpy(b->sender, env.sender, sizeof(b->sender));
-	strlcpy(b->msg.qid, qid, sizeof(b->msg.qid));
-	b->msg.arrival = env.arrival <= now ? env.arrival : now;
-	b->msg.nrcpt = env.nrcpt;
-	b->rcpts = xcalloc(env.nrcpt, sizeof(*b->rcpts));
-	for (uint32_t i = 0; i < env.nrcpt; i++) {
-		b->rcpts[i].idx = i;
-		b->rcpts[i].parent = i;
-		b->rcpts[i].state = RCPT_PENDING;
-		b->rcpts[i].next_try = now;
-	}
-	envelope_free(&env);
+	b->size = info.body_len;	/* the message, as Postfix counts */
+	strlcpy(b->sender, env->sender, sizeof(b->sender));
+	b->rcpts = queue_records_from_envelope(env, now, &b->msg);
+	envelope_free(env);
 	spool_msg_dir(qctx.spool, qid, b->dir, sizeof(b->dir));
 	if (queue_store_message_add(qctx.store, &b->msg, b->rcpts,
 	    b->msg.nrcpt) < 0) {
@@ -278,6 +272,21 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	}
 	nbatch++;
 	open_drop(om, 0);
+}
+
+/* commit_is_open - a file smtpd is still writing */
+int
+commit_is_open(const char *qid)
+{
+	struct open_msg *om;
+
+	TAILQ_FOREACH(om, &open_msgs, entry)
+		if (strcmp(om->qid, qid) == 0)
+			return 1;
+	for (size_t i = 0; i < nbatch; i++)
+		if (strcmp(batch[i].msg.qid, qid) == 0)
+			return 1;
+	return 0;
 }
 
 /* commit_pending - a batch awaits its flush */

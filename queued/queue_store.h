@@ -40,6 +40,11 @@ struct queue_msg_rec {
 	uint64_t	arrival;	/* seconds since the epoch */
 	uint32_t	nrcpt;
 	uint32_t	flags;		/* QMSG_F_* */
+	/* Since record version 2: the envelope sender ("" for <>), so that
+	 * a message whose file is lost can still be bounced.  Version 1
+	 * records decode with have_sender 0. */
+	uint32_t	have_sender;
+	char		sender[ADDR_TEXT_MAX];
 };
 
 struct queue_rcpt_rec {
@@ -56,7 +61,9 @@ struct queue_rcpt_rec {
 	 * NOTIFY).  Version 1 records decode as kind ENVELOPE, parent idx. */
 	uint32_t	kind;		/* enum rcpt_kind */
 	uint32_t	parent;
-	char		addr[ADDR_TEXT_MAX];
+	char		addr[ADDR_TEXT_MAX];	/* for an ENVELOPE recipient,
+						   its address too (since
+						   queued wrote v2 messages) */
 	char		relay[256];	/* last "host[ip]:port", or "" */
 };
 
@@ -107,6 +114,14 @@ int queue_store_sync(struct queue_store *qs);
 /* queue_store_iterate - every message in qid order */
 int queue_store_iterate(struct queue_store *qs, queue_store_iter_fn fn,
     void *arg);
+
+/*
+ * queue_records_from_envelope - the index records of a message entering
+ * the queue: *msg (arrival no later than now) and a new array of
+ * e->nrcpt recipient records, all pending and due at now (caller frees).
+ */
+struct queue_rcpt_rec *queue_records_from_envelope(const struct envelope *e,
+    uint64_t now, struct queue_msg_rec *msg);
 
 /* Record encodings, shared by the backends; exposed for unit tests. */
 void queue_msg_rec_encode(const struct queue_msg_rec *r, unsigned char **out,

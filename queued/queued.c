@@ -28,6 +28,7 @@
 #include "queue_commit.h"
 #include "queue_list.h"
 #include "queued.h"
+#include "recover.h"
 #include "scheduler.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -93,6 +94,25 @@ peer_add(int kind, int fd)
 	}
 }
 
+/* "ternctl rebuild": recover unindexed files, answer with the totals */
+static void
+queued_rebuild(uint32_t client)
+{
+	struct recover_stats st;
+	struct ipc_msg m;
+	char line[256];
+
+	recover_rebuild(&st);
+	snprintf(line, sizeof(line), "rebuild: %zu messages recovered into the "
+	    "index, %zu unfinished files removed, %zu damaged files moved to "
+	    "corrupt/", st.recovered, st.unfinished, st.corrupt);
+	ipc_msg_init(&m, MSG_QUEUED_QUEUE_ENTRY, client);
+	ipc_put_str(&m, line);
+	ipc_conn_queue(&master, &m);
+	ipc_msg_init(&m, MSG_QUEUED_QUEUE_END, client);
+	ipc_conn_queue(&master, &m);
+}
+
 /* Messages from ternd; returns -1 when ternd is gone. */
 static int
 master_input(void)
@@ -128,6 +148,10 @@ master_input(void)
 		case MSG_MASTER_QUEUE_LIST:
 			if (ipc_get_end(&m) == 0)
 				queue_list_send(&master, m.id);
+			break;
+		case MSG_MASTER_QUEUE_REBUILD:
+			if (ipc_get_end(&m) == 0)
+				queued_rebuild(m.id);
 			break;
 		default:
 			log_warn("unexpected message %u from ternd", m.type);
@@ -228,76 +252,6 @@ peer_reap(void)
 	}
 }
 
-/* --- start-up: rebuild the schedule, remove unfinished files ----------- */
-
-struct recover_state {
-	char		(*qids)[QID_MAX];
-	size_t		n, cap;
-};
-
-static int
-recover_message(const struct queue_msg_rec *msg,
-    const struct queue_rcpt_rec *rcpts, size_t nrcpt, void *arg)
-{
-	struct recover_state *rs = arg;
-	char path[4096];
-	struct stat st;
-
-	if (spool_msg_path(qctx.spool, msg->qid, path, sizeof(path)) < 0)
-		return 0;
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT) {
-			log_error("%s: queue file missing", msg->qid);
-			return 0;
-		}
-		/* Any other error says nothing about the file: keep it (the
-		 * orphan scan must not remove it) and let delivery retry. */
-		log_warn("%s: cannot stat queue file: %s", msg->qid,
-		    strerror(errno));
-	}
-	if (rs->n == rs->cap) {
-		rs->cap = rs->cap ? rs->cap * 2 : 1024;
-		rs->qids = xreallocarray(rs->qids, rs->cap, sizeof(*rs->qids));
-	}
-	strlcpy(rs->qids[rs->n++], msg->qid, QID_MAX);
-	sched_add(msg, rcpts, nrcpt, 0);
-	return 0;
-}
-
-static int
-qid_cmp(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-static void
-recover_orphan(const char *qid, void *arg)
-{
-	struct recover_state *rs = arg;
-	char path[4096];
-
-	if (rs->n > 0 && bsearch(qid, rs->qids, rs->n, sizeof(*rs->qids), qid_cmp) != NULL)
-		return;
-	/* No index record: the message never got its 250. */
-	if (spool_msg_path(qctx.spool, qid, path, sizeof(path)) == 0 &&
-	    unlink(path) == 0)
-		log_info("%s: removed unfinished queue file", qid);
-}
-
-static void
-queued_recover(void)
-{
-	struct recover_state rs = { NULL, 0, 0 };
-
-	if (queue_store_iterate(qctx.store, recover_message, &rs) < 0)
-		fatalx("cannot read the queue index");
-	if (rs.n > 0)
-		qsort(rs.qids, rs.n, sizeof(*rs.qids), qid_cmp);
-	spool_scan(qctx.spool, recover_orphan, &rs);
-	free(rs.qids);
-	log_info("queue recovered: %zu messages", sched_count());
-}
-
 static void
 queued_sync(void)
 {
@@ -315,7 +269,7 @@ main(int argc, char **argv)
 	struct pollfd *pfd = NULL;
 	struct queued_peer **pmap = NULL;
 	size_t pcap = 0;
-	char dbdir[4096], err[512];
+	char dbdir[4096];
 
 	daemon_init(argc, argv, "queued", &opts, &set);
 	qctx.set = &set;
@@ -327,9 +281,7 @@ main(int argc, char **argv)
 	privsep_drop(set.tern_queue_user, NULL);
 	umask(077);
 	snprintf(dbdir, sizeof(dbdir), "%s/db", qctx.spool);
-	if ((qctx.store = queue_store_open("bdb", dbdir, err, sizeof(err))) == NULL)
-		fatalx("cannot open the queue index in %s: %s", dbdir, err);
-	queued_recover();
+	qctx.store = recover_start(dbdir);
 	queued_sync();
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
@@ -379,8 +331,7 @@ main(int argc, char **argv)
 			if (p->kind == PEER_SMTPD && ipc_conn_flush(&p->conn) < 0)
 				p->dead = 1;
 		peer_reap();
-		if (!stopping)
-			sched_run();
+		sched_run(!stopping);
 		queued_sync();
 		if (ipc_conn_flush(&master) < 0)
 			stopping = 1;

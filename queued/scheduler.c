@@ -42,6 +42,7 @@
 #include "destination.h"
 #include "envelope.h"
 #include "log.h"
+#include "msgfile.h"
 #include "msg.h"
 #include "notice.h"
 #include "queued.h"
@@ -287,8 +288,11 @@ sched_rcpt_notify(const struct sched_msg *sm, uint32_t i)
 static uint64_t
 sched_lifetime(const struct sched_msg *sm)
 {
-	return (uint64_t)(sm->env->sender[0] == '\0' ?
-	    qctx.set->bounce_queue_lifetime : qctx.set->maximal_queue_lifetime);
+	int null_sender = sm->env != NULL ? sm->env->sender[0] == '\0' :
+	    sm->rec.have_sender && sm->rec.sender[0] == '\0';
+
+	return (uint64_t)(null_sender ? qctx.set->bounce_queue_lifetime :
+	    qctx.set->maximal_queue_lifetime);
 }
 
 /*
@@ -391,9 +395,14 @@ sched_settle(struct sched_msg *sm)
 		heap_push(sm);
 		return;
 	}
-	if (queue_store_message_remove(qctx.store, sm->rec.qid) < 0)
-		fatalx("%s: cannot remove from the queue index", sm->rec.qid);
-	qctx.store_dirty = 1;
+	/*
+	 * Every recipient is done, and its record (stored by now, durable
+	 * at this turn's sync) says so.  The file goes after that sync and
+	 * the index record after the file (sched_after_sync): a crash in
+	 * between leaves the record of a finished message, which the next
+	 * start removes, never a complete file without a record, which
+	 * recovery would have to deliver again.
+	 */
 	if (nunlink == unlink_cap) {
 		unlink_cap = unlink_cap ? unlink_cap * 2 : 64;
 		unlink_list = xreallocarray(unlink_list, unlink_cap,
@@ -441,7 +450,7 @@ sched_msg_store(struct sched_msg *sm)
 	qctx.store_dirty = 1;
 }
 
-/* sched_after_sync - remove files whose index removal is now durable */
+/* sched_after_sync - remove finished messages: the file, then the record */
 void
 sched_after_sync(void)
 {
@@ -449,11 +458,20 @@ sched_after_sync(void)
 
 	for (size_t i = 0; i < nunlink; i++) {
 		if (spool_msg_path(qctx.spool, unlink_list[i], path,
-		    sizeof(path)) == 0 && unlink(path) < 0 && errno != ENOENT)
+		    sizeof(path)) < 0 ||
+		    (unlink(path) < 0 && errno != ENOENT)) {
+			/* The record stays, saying "finished": the next
+			 * start tries again. */
 			log_warn("%s: unlink %s: %s", unlink_list[i], path,
 			    strerror(errno));
-		else
+		} else {
+			if (queue_store_message_remove(qctx.store,
+			    unlink_list[i]) < 0)
+				fatalx("%s: cannot remove from the queue index",
+				    unlink_list[i]);
+			qctx.store_dirty = 1;
 			log_info("%s: removed", unlink_list[i]);
+		}
 		free(unlink_list[i]);
 	}
 	nunlink = 0;
@@ -482,11 +500,11 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 	sched_settle(sm);
 }
 
-/* sched_jobs - jobs in flight */
+/* sched_jobs - jobs in flight, and rounds waiting for lookupd */
 uint32_t
 sched_jobs(void)
 {
-	return nlocal + nsmtp;
+	return nlocal + nsmtp + nparked;
 }
 
 /* sched_count - messages known to the scheduler */
@@ -678,33 +696,82 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		    "alias expansion makes too many recipients");
 }
 
+/*
+ * Load sm's envelope from its file for a round.  0 when loaded; -1 when
+ * the file is gone (missing, or damaged and moved to corrupt/); -2 when
+ * it cannot be read now (an I/O or permission error: try again later).
+ */
 static int
-sched_msg_load(struct sched_msg *sm, off_t *body, uint64_t *size)
+sched_msg_load(struct sched_msg *sm)
 {
+	struct msgfile_info info;
+	enum msgfile_state st;
 	char path[4096], err[256];
-	struct stat st;
 	int fd;
 
-	err[0] = '\0';
-	if (spool_msg_path(qctx.spool, sm->rec.qid, path, sizeof(path)) < 0 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	if (spool_msg_path(qctx.spool, sm->rec.qid, path, sizeof(path)) < 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		log_error("%s: cannot open queue file: %s", sm->rec.qid,
 		    strerror(errno));
-		return -1;
+		return errno == ENOENT ? -1 : -2;
 	}
-	sm->env = xcalloc(1, sizeof(*sm->env));
-	if (fstat(fd, &st) < 0 || envelope_read(fd, sm->env, body, err,
-	    sizeof(err)) < 0 || sm->env->nrcpt != sm->rec.nrcpt ||
-	    sm->n < sm->rec.nrcpt || (uint64_t)*body > (uint64_t)st.st_size) {
-		log_error("%s: corrupt queue file: %s", sm->rec.qid, err);
-		close(fd);
-		free(sm->env);
-		sm->env = NULL;
-		return -1;
-	}
-	*size = (uint64_t)st.st_size;
+	st = msgfile_check(fd, 0, &info, err, sizeof(err));
 	close(fd);
+	if (st == MSGFILE_COMPLETE && (info.env.nrcpt != sm->rec.nrcpt ||
+	    strcmp(info.env.qid, sm->rec.qid) != 0)) {
+		snprintf(err, sizeof(err), "envelope does not match the index");
+		envelope_free(&info.env);
+		st = MSGFILE_CORRUPT;
+	}
+	if (st == MSGFILE_UNREADABLE) {
+		log_error("%s: cannot read queue file: %s", sm->rec.qid, err);
+		return -2;
+	}
+	if (st != MSGFILE_COMPLETE) {
+		/* Moved, never deleted: what is left of it is for a human. */
+		spool_quarantine(qctx.spool, sm->rec.qid, err);
+		return -1;
+	}
+	sm->env = xmalloc(sizeof(*sm->env));
+	*sm->env = info.env;
+	sm->body = info.body;
+	sm->body_len = info.body_len;
 	return 0;
+}
+
+/*
+ * sm's file is lost and its lifetime over: its pending recipients fail,
+ * the sender hears of it from what the index knows (notice_lost), and the
+ * message leaves the queue.  Before its lifetime is over a lost file is
+ * only retried, in case it comes back (a disk remounted, a permission
+ * fixed).
+ */
+static void
+sched_lost_expire(struct sched_msg *sm)
+{
+	uint64_t now = queued_now();
+
+	if (notice_lost(sm) < 0) {
+		sm->due = now + (uint64_t)qctx.set->minimal_backoff_time;
+		heap_push(sm);
+		return;
+	}
+	for (uint32_t i = 0; i < sm->n; i++) {
+		struct queue_rcpt_rec *r = &sm->r[i].rec;
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		r->state = RCPT_FAILED;
+		r->last_try = now;
+		strlcpy(r->dsn, "5.3.0", sizeof(r->dsn));
+		strlcpy(r->last_error, "queue file lost", sizeof(r->last_error));
+		sched_log(sm, r->addr[0] != '\0' ? r->addr : "unknown", NULL,
+		    NULL, "none", "5.3.0", "bounced", "queue file lost");
+		sched_rcpt_store(sm, r);
+		sm->npending--;
+	}
+	sched_settle(sm);
 }
 
 /* Open the message file for a job (read-only); -1 on failure. */
@@ -746,6 +813,7 @@ job_start_local(struct sched_job *job, int fd)
 	ipc_put_str(&m, sm->env->sender);
 	ipc_put_u64(&m, sm->env->arrival);
 	ipc_put_u64(&m, (uint64_t)sm->body);
+	ipc_put_u64(&m, sm->body_len);
 	ipc_put_u32(&m, job->nentries);
 	for (uint32_t j = 0; j < job->nentries; j++) {
 		ipc_put_u32(&m, j);
@@ -791,7 +859,7 @@ job_start_smtp(struct sched_job *job, int fd)
 	ipc_put_u32(&m, 0);
 	ipc_put_u64(&m, sm->env->arrival);
 	ipc_put_u64(&m, (uint64_t)sm->body);
-	ipc_put_u64(&m, sm->size - (uint64_t)sm->body);
+	ipc_put_u64(&m, sm->body_len);
 	ipc_put_str(&m, job->dest->name);
 	ipc_put_u32(&m, job->nentries);
 	for (uint32_t j = 0; j < job->nentries; j++) {
@@ -1061,8 +1129,13 @@ static void
 sched_dispatch(struct sched_msg *sm)
 {
 	uint64_t now = queued_now();
+	int r;
 
-	if (sched_msg_load(sm, &sm->body, &sm->size) < 0) {
+	if ((r = sched_msg_load(sm)) < 0) {
+		if (r == -1 && now >= sm->rec.arrival + sched_lifetime(sm)) {
+			sched_lost_expire(sm);
+			return;
+		}
 		sm->due = now + (uint64_t)qctx.set->maximal_backoff_time;
 		heap_push(sm);
 		return;
@@ -1087,9 +1160,9 @@ sched_lookupd_gone(struct queued_peer *p)
 	resolve_chan_gone(&p->conn);
 }
 
-/* sched_run - start every job that is due and fits the limits */
+/* sched_run - start what its round is ready for, then what is due */
 void
-sched_run(void)
+sched_run(int start_new)
 {
 	uint64_t now = queued_now();
 	struct sched_msg *sm;
@@ -1099,6 +1172,8 @@ sched_run(void)
 		TAILQ_REMOVE(&ready, sm, ready);
 		sched_round(sm);
 	}
+	if (!start_new)
+		return;
 	/* A parked message will start a local job, most likely: it counts
 	 * against the bound on the jobs queued hands deliverd. */
 	while (heap_len > 0 && heap[0]->due <= now &&

@@ -56,16 +56,20 @@ struct sched_msg {
 	TAILQ_ENTRY(sched_msg)	 ready;		/* answered, to dispatch */
 	/* Loaded from the file while the message is being delivered. */
 	struct envelope		*env;
-	off_t			 body;
-	uint64_t		 size;		/* of the whole file */
+	off_t			 body;		/* where the body starts */
+	uint64_t		 body_len;	/* its octets (no trailer) */
 	TAILQ_ENTRY(sched_msg)	 all;		/* every message */
 };
 
 /* sched_add - take a message with its index records (pending ones wait) */
 void sched_add(const struct queue_msg_rec *msg,
     const struct queue_rcpt_rec *rcpts, size_t nrcpt, double commit_time);
-/* sched_run - start every job that is due and fits the limits */
-void sched_run(void);
+/*
+ * sched_run - start the jobs of rounds whose lookups are answered, then
+ * (when start_new) every message that is due and fits the limits.  While
+ * stopping, queued finishes what it began and starts nothing new.
+ */
+void sched_run(int start_new);
 /* sched_timeout_ms - how long poll() may sleep before sched_run is due */
 int sched_timeout_ms(void);
 /* sched_deliverd_input - a MSG_DELIVERD_* from the local deliverd */
@@ -86,7 +90,7 @@ void sched_flush(void);
 /* sched_after_sync - unlink the files of messages removed from the
  * index, now that their removal is durable */
 void sched_after_sync(void);
-/* sched_jobs - jobs in flight */
+/* sched_jobs - jobs in flight and rounds still resolving: work begun */
 uint32_t sched_jobs(void);
 /* sched_count - messages known to the scheduler */
 size_t sched_count(void);

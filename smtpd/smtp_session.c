@@ -29,6 +29,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
+#include "msgfile.h"
 #include "smtp_auth.h"
 #include "smtp_command.h"
 #include "smtp_data.h"
@@ -493,10 +494,10 @@ session_commit(struct session *s, const char *qid, uint64_t size,
 	return r;
 }
 
-/* Write the envelope prefix and the Received: header; -1 on failure. */
-static int
-session_write_head(struct session *s, int fd, const char *qid,
-    uint64_t *written)
+/* Start the queue file with the envelope and the Received: header. */
+static void
+session_write_head(struct session *s, struct msgfile_writer *w,
+    const char *qid)
 {
 	struct envelope env;
 	struct received_info ri;
@@ -534,22 +535,23 @@ session_write_head(struct session *s, int fd, const char *qid,
 	ri.when = (time_t)env.arrival;
 	rlen = smtp_received_format(&ri, recv, sizeof(recv));
 
-	int ok = rlen > 0 && write(fd, prefix, plen) == (ssize_t)plen &&
-	    write(fd, recv, (size_t)rlen) == rlen;
+	msgfile_write(w, prefix, plen);
+	if (rlen > 0)
+		msgfile_write(w, recv, (size_t)rlen);
 	free(prefix);
-	*written = plen + (rlen > 0 ? (uint64_t)rlen : 0);
-	return ok ? 0 : -1;
 }
 
 /* DATA: receive, make durable through queued, then and only then 250. */
 static void
 session_data(struct session *s)
 {
+	/* 64 KiB of buffer: too big for the stack, and one session a time. */
+	static struct msgfile_writer out;
 	struct smtp_data_result res;
 	struct smtp_data_fix fix;
 	char qid[QID_MAX], reply[600], user[SMTP_AUTH_FIELD_MAX * 4 + 1];
-	uint64_t head;
-	int fd;
+	uint64_t size = 0;
+	int fd, werr;
 
 	if (!s->have_mail) {
 		session_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -569,19 +571,14 @@ session_data(struct session *s)
 		    sizeof(user), s->auth_user, strlen(s->auth_user)));
 	else
 		log_info("%s: client=%s[%s]", qid, s->name, s->addr);
-	if (session_write_head(s, fd, qid, &head) < 0) {
-		log_warn("%s: cannot write queue file: %s", qid, strerror(errno));
-		session_abort(s, qid);
-		close(fd);
-		session_reply(s, "451 4.3.0 Error: queue file write error");
-		return;
-	}
+	msgfile_writer_init(&out, fd);
+	session_write_head(s, &out, qid);
 	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
 	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
 	fix.myhostname = s->set->myhostname;
 	fix.qid = qid;
 	fix.when = time(NULL);
-	int r = smtp_data_receive(&s->io, fd, s->set->message_size_limit,
+	int r = smtp_data_receive(&s->io, &out, s->set->message_size_limit,
 	    s->set->smtpd_bare_newline, session_is_submission(s) ? &fix : NULL,
 	    &res);
 	smtp_io_set_deadline(&s->io, 0);
@@ -610,13 +607,19 @@ session_data(struct session *s)
 		    "<LF> received; lines must end in <CR><LF>");
 	else if (res.hops > SMTP_MAX_HOPS)
 		snprintf(reply, sizeof(reply), "554 5.4.6 Error: too many hops");
-	else if (res.write_errno == ENOSPC || res.write_errno == EDQUOT)
+	/* The trailer goes after the last octet and before the sync: a file
+	 * that ends in one was written to its end (msgfile.h). */
+	else if ((werr = msgfile_writer_finish(&out, &size)) == ENOSPC ||
+	    werr == EDQUOT)
 		snprintf(reply, sizeof(reply),
 		    "452 4.3.1 Insufficient system storage");
-	else if (res.write_errno != 0 || fdatasync(fd) < 0)
+	else if (werr != 0 || fdatasync(fd) < 0) {
+		log_warn("%s: cannot write queue file: %s", qid,
+		    strerror(werr != 0 ? werr : errno));
 		snprintf(reply, sizeof(reply),
 		    "451 4.3.0 Error: queue file write error");
-	if (reply[0] == '\0' && session_commit(s, qid, head + res.size,
+	}
+	if (reply[0] == '\0' && session_commit(s, qid, size,
 	    reply, sizeof(reply)) == 0) {
 		close(fd);
 		s->ok[CNT_DATA]++;

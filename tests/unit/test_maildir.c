@@ -109,6 +109,9 @@ msgfile(const char *body, size_t len, size_t prefix)
 	for (i = 0; i < prefix; i++)
 		ck_assert_int_eq(write(fd, "E", 1), 1);
 	ck_assert_int_eq(write(fd, body, len), (ssize_t)len);
+	/* What follows the body in a queue file (its trailer) must never
+	 * reach a mailbox: every test would see these octets. */
+	ck_assert_int_eq(write(fd, "\r\nTRAILER", 9), 9);
 	close(fd);
 	fd = open(path, O_RDONLY);
 	ck_assert_int_ge(fd, 0);
@@ -237,7 +240,7 @@ START_TEST(test_deliver_content)
 
 	fd = msgfile(body, sizeof(body) - 1, 37);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	rc = maildir_deliver(maildir, fd, 37, "alice@a.example",
+	rc = maildir_deliver(maildir, fd, 37, sizeof(body) - 1, "alice@a.example",
 	    "bob@example.org", "mx.example.org", err, sizeof(err));
 	ck_assert_msg(rc == DELIVER_OK, "rc %d: %s", rc, err);
 	ck_assert_str_eq(err, "2.0.0 delivered to maildir");
@@ -271,7 +274,7 @@ START_TEST(test_deliver_null_sender_second_message)
 
 	fd = msgfile(body, sizeof(body) - 1, 0);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "", "u@h", NULL,
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1, "", "u@h", NULL,
 	    err, sizeof(err)), DELIVER_OK);
 	the_message(maildir, path, sizeof(path));
 	got = slurp(path, &len);
@@ -279,7 +282,7 @@ START_TEST(test_deliver_null_sender_second_message)
 	    "Subject: x\n\nhi\n");
 	free(got);
 	/* An existing Maildir takes a second message beside the first. */
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "", "u@h", NULL,
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1, "", "u@h", NULL,
 	    err, sizeof(err)), DELIVER_OK);
 	snprintf(dir, sizeof(dir), "%s/new", maildir);
 	ck_assert_int_eq(count_files(dir, name, sizeof(name)), 2);
@@ -314,7 +317,7 @@ START_TEST(test_deliver_large_body)
 
 	fd = msgfile(body, blen, 5);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 5, "s@x", "r@y", "h",
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 5, blen, "s@x", "r@y", "h",
 	    err, sizeof(err)), DELIVER_OK);
 	close(fd);
 	the_message(maildir, path, sizeof(path));
@@ -341,7 +344,7 @@ START_TEST(test_deliver_symlinked_tmp)
 	snprintf(p, sizeof(p), "%s/tmp", maildir);
 	ck_assert_int_eq(symlink(target, p), 0);
 	fd = msgfile(body, sizeof(body) - 1, 0);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h",
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1, "s@x", "r@y", "h",
 	    err, sizeof(err)), DELIVER_TEMPFAIL);
 	ck_assert_msg(strncmp(err, "4.", 2) == 0, "%s", err);
 	ck_assert_int_eq(count_files(target, NULL, 0), 0);
@@ -354,7 +357,7 @@ START_TEST(test_deliver_symlinked_tmp)
 	snprintf(p, sizeof(p), "%s/new", maildir);
 	rmdir(p);
 	ck_assert_int_eq(symlink(target, p), 0);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h",
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1, "s@x", "r@y", "h",
 	    err, sizeof(err)), DELIVER_TEMPFAIL);
 	ck_assert_int_eq(count_files(target, NULL, 0), 0);
 	close(fd);
@@ -369,9 +372,9 @@ START_TEST(test_deliver_header_injection)
 
 	fd = msgfile(body, sizeof(body) - 1, 0);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "a@b>\nX-Evil: 1",
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1, "a@b>\nX-Evil: 1",
 	    "r@y", "h", err, sizeof(err)), DELIVER_PERMFAIL);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "a@b", "r@y\r",
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1, "a@b", "r@y\r",
 	    "h", err, sizeof(err)), DELIVER_PERMFAIL);
 	close(fd);
 }
@@ -390,7 +393,7 @@ unwritable_child(const char *maildir, int fd)
 	if (geteuid() == 0 && (setgroups(0, NULL) != 0 ||
 	    setgid(NOBODY) != 0 || setuid(NOBODY) != 0))
 		_exit(2);
-	rc = maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h", err,
+	rc = maildir_deliver(maildir, fd, 0, 3, "s@x", "r@y", "h", err,
 	    sizeof(err));
 	_exit(rc == DELIVER_TEMPFAIL && strncmp(err, "4.2.0 ", 6) == 0 ?
 	    0 : 1);
@@ -440,7 +443,7 @@ START_TEST(test_deliver_bad_msgfd)
 	char maildir[128], err[256], dir[160];
 
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, -1, 0, "s@x", "r@y", "h",
+	ck_assert_int_eq(maildir_deliver(maildir, -1, 0, 1, "s@x", "r@y", "h",
 	    err, sizeof(err)), DELIVER_TEMPFAIL);
 	ck_assert_msg(strncmp(err, "4.3.0 ", 6) == 0, "%s", err);
 	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
@@ -571,6 +574,7 @@ START_TEST(test_spawn_as_owner)
 	d.user = "bob";
 	d.msgfd = fd;
 	d.body_offset = 3;
+	d.body_len = sizeof(body) - 1;
 	d.mailbox_base = tdir;
 	d.hostname = "mx.example.org";
 	pid = local_spawn(&d, &fd);

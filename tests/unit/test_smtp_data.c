@@ -33,6 +33,8 @@ data_run_fix(const char *input, size_t len, uint64_t limit,
     struct data_run *r)
 {
 	static struct smtp_io io;
+	static struct msgfile_writer w;
+	uint64_t size;
 	int sv[2], out;
 	enum smtp_line_end eol;
 	int overlong;
@@ -58,12 +60,16 @@ data_run_fix(const char *input, size_t len, uint64_t limit,
 	out = memfd_create("data", 0);
 	ck_assert_int_ge(out, 0);
 	smtp_io_init(&io, sv[0], 5000);
-	r->ret = smtp_data_receive(&io, out, limit, mode, fix, &r->res);
+	msgfile_writer_init(&w, out);
+	r->ret = smtp_data_receive(&io, &w, limit, mode, fix, &r->res);
+	ck_assert_int_eq(msgfile_writer_finish(&w, &size), 0);
 	r->restlen = -1;
 	if (r->ret == 0)
 		r->restlen = smtp_io_getline(&io, r->rest, sizeof(r->rest) - 1,
 		    &eol, &overlong);
-	r->storedlen = (size_t)lseek(out, 0, SEEK_END);
+	/* What was stored, without the queue file trailer. */
+	r->storedlen = (size_t)lseek(out, 0, SEEK_END) - MSGFILE_TRAILER_LEN;
+	ck_assert_uint_eq(size, r->storedlen + MSGFILE_TRAILER_LEN);
 	r->stored = calloc(1, r->storedlen + 1);
 	ck_assert_int_eq(pread(out, r->stored, r->storedlen, 0),
 	    (ssize_t)r->storedlen);
