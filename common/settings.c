@@ -173,7 +173,7 @@ static const struct setting_def settings_defs[] = {
 	  "Most time spent looking up a client's name before the greeting",
 	  1, MINUTE, NULL, NULL },
 	{ "smtpd_client_connection_limit", SETTING_INT,
-	  OFF(smtpd_client_connection_limit), "20",
+	  OFF(smtpd_client_connection_limit), "50",
 	  "Most simultaneous sessions from one client address; 0 means no "
 	  "limit",
 	  0, 100000, NULL, NULL },
