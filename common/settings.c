@@ -289,6 +289,12 @@ static const struct setting_def settings_defs[] = {
 	{ "dns_servers", SETTING_LIST, OFF(dns_servers), "",
 	  "Name servers (ip or ip:port) used instead of /etc/resolv.conf",
 	  0, 0, NULL, check_dns_server },
+	{ "dns_query_local_zones", SETTING_BOOL, OFF(dns_query_local_zones),
+	  "no",
+	  "Send reverse lookups of private, loopback and link-local "
+	  "addresses (the locally served zones of RFC 6303) to the name "
+	  "servers; no means they have no name, without a query",
+	  0, 0, NULL, NULL },
 	{ "smtp_port", SETTING_INT, OFF(smtp_port), "25",
 	  "TCP port of the mail servers that remote mail is delivered to",
 	  1, 65535, NULL, NULL },

@@ -871,6 +871,7 @@ setup(void)
 	if (dns_config_load(&dnscfg, set->dns_servers.v, set->dns_servers.n,
 	    "/etc/resolv.conf", err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	dnscfg.local_zones = !set->dns_query_local_zones;
 	if (tls_client_init(err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;

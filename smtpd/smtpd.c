@@ -188,6 +188,7 @@ main(int argc, char **argv)
 	    dns_config_load(&dnscfg, set.dns_servers.v, set.dns_servers.n,
 	    "/etc/resolv.conf", tls_err, sizeof(tls_err)) != 0)
 		fatalx("%s", tls_err);
+	dnscfg.local_zones = !set.dns_query_local_zones;
 	/* With the system's resolver configuration comes the system's order
 	 * too: the hosts file first (127.0.0.1 is "localhost" without a DNS
 	 * query).  Servers named in dns_servers are asked alone. */
