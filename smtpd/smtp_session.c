@@ -29,6 +29,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
+#include "myaddr.h"
 #include "smtp_auth.h"
 #include "smtp_command.h"
 #include "smtp_data.h"
@@ -422,6 +423,21 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 	default:
 		snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: Temporary "
 		    "lookup failure", rcpt);
+		session_log_reject(s, "RCPT", reply, rcpt);
+		session_reply(s, "%s", reply);
+		return;
+	}
+	/*
+	 * user@[one of our addresses] would be relayed straight back here,
+	 * again and again until the hop limit: refuse it (Postfix would
+	 * take it as local; refusing is simpler and cannot loop).  Only a
+	 * client that may relay gets this far with a literal.
+	 */
+	if (verdict == LOOKUP_REMOTE && (cmd->addr.flags & ADDR_F_LITERAL) &&
+	    myaddr_literal_ours(cmd->addr.domain)) {
+		snprintf(reply, sizeof(reply), "550 5.4.6 <%s>: Recipient "
+		    "address rejected: mail for %s loops back to myself", rcpt,
+		    cmd->addr.domain);
 		session_log_reject(s, "RCPT", reply, rcpt);
 		session_reply(s, "%s", reply);
 		return;

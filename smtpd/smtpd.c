@@ -37,6 +37,7 @@
 #include "settings.h"
 #include "smtp_busy.h"
 #include "smtp_limits.h"
+#include "myaddr.h"
 #include "smtp_peername.h"
 #include "smtp_session.h"
 #include "tls_server.h"
@@ -195,6 +196,10 @@ main(int argc, char **argv)
 	if (set.smtpd_peername_lookup && !opts.busy_responder &&
 	    set.dns_servers.n == 0)
 		smtp_peername_hosts_load("/etc/hosts");
+	/* Our own addresses, for address literals at RCPT: the listen
+	 * names may need resolving, which the chroot would prevent. */
+	if (!opts.busy_responder)
+		myaddr_load(&set);
 	privsep_drop(set.tern_user, chroot_dir);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
