@@ -173,7 +173,7 @@ static const struct setting_def settings_defs[] = {
 	  "Most time spent looking up a client's name before the greeting",
 	  1, MINUTE, NULL, NULL },
 	{ "smtpd_client_connection_limit", SETTING_INT,
-	  OFF(smtpd_client_connection_limit), "20",
+	  OFF(smtpd_client_connection_limit), "50",
 	  "Most simultaneous sessions from one client address; 0 means no "
 	  "limit",
 	  0, 100000, NULL, NULL },
@@ -289,6 +289,12 @@ static const struct setting_def settings_defs[] = {
 	{ "dns_servers", SETTING_LIST, OFF(dns_servers), "",
 	  "Name servers (ip or ip:port) used instead of /etc/resolv.conf",
 	  0, 0, NULL, check_dns_server },
+	{ "dns_query_local_zones", SETTING_BOOL, OFF(dns_query_local_zones),
+	  "no",
+	  "Send reverse lookups of private, loopback and link-local "
+	  "addresses (the locally served zones of RFC 6303) to the name "
+	  "servers; no means they have no name, without a query",
+	  0, 0, NULL, NULL },
 	{ "smtp_port", SETTING_INT, OFF(smtp_port), "25",
 	  "TCP port of the mail servers that remote mail is delivered to",
 	  1, 65535, NULL, NULL },

@@ -98,6 +98,7 @@ struct settings {
 	long			 smtp_destination_recipient_limit;
 	long			 smtp_mx_address_limit;
 	struct strlist		 dns_servers;	/* "ip[:port]" */
+	int			 dns_query_local_zones;
 	long			 smtp_port;
 	char			*relayhost;
 	enum smtp_tls_level	 smtp_tls_security_level;

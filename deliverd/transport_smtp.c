@@ -50,6 +50,7 @@
 #include "log.h"
 #include "map.h"
 #include "msg.h"
+#include "myaddr.h"
 #include "privsep.h"
 #include "qid.h"
 #include "smtp_client.h"
@@ -871,6 +872,9 @@ setup(void)
 	if (dns_config_load(&dnscfg, set->dns_servers.v, set->dns_servers.n,
 	    "/etc/resolv.conf", err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	dnscfg.local_zones = !set->dns_query_local_zones;
+	/* Our own listeners, never to be delivered to (smtp_route.c). */
+	myaddr_load(set);
 	if (tls_client_init(err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "msg.h"
 #include "msgfile.h"
+#include "myaddr.h"
 #include "smtp_auth.h"
 #include "smtp_command.h"
 #include "smtp_data.h"
@@ -92,6 +93,8 @@ struct session {
 	char			 envid[SMTP_ENVID_MAX + 1];	/* "" none */
 	struct envelope_rcpt	*rcpts;
 	uint32_t		 nrcpt;
+	uint32_t		 naccepted;	/* RCPTs answered 250, repeats
+						   included */
 
 	int			 total[CNT_MAX];
 	int			 ok[CNT_MAX];
@@ -125,6 +128,7 @@ session_reset(struct session *s)
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpt = 0;
+	s->naccepted = 0;
 	s->have_mail = 0;
 	s->sender[0] = '\0';
 	s->size_hint = 0;
@@ -345,6 +349,30 @@ session_lookup(struct session *s, const char *rcpt)
 	return (enum lookup_verdict)verdict;
 }
 
+/* session_rcpt_ok - count an accepted RCPT and answer 250 */
+static void
+session_rcpt_ok(struct session *s)
+{
+	s->naccepted++;
+	s->ok[CNT_RCPT]++;
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+/*
+ * session_rcpt_known - rcpt was accepted in this transaction already,
+ * spelled exactly so (case-insensitively too when local, since local
+ * mailboxes and aliases are found case-insensitively).
+ */
+static int
+session_rcpt_known(const struct session *s, const char *rcpt, int local)
+{
+	for (uint32_t i = 0; i < s->nrcpt; i++)
+		if (local ? strcasecmp(s->rcpts[i].addr, rcpt) == 0 :
+		    strcmp(s->rcpts[i].addr, rcpt) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 session_rcpt(struct session *s, const struct smtp_command *cmd)
 {
@@ -358,8 +386,16 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		session_reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
-	if (s->nrcpt >= (uint32_t)s->set->smtpd_recipient_limit) {
+	/* Every accepted RCPT counts, repeats included, as in Postfix:
+	 * otherwise one address repeated without end costs a reply each. */
+	if (s->naccepted >= (uint32_t)s->set->smtpd_recipient_limit) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	/* The same address, from the same client in the same transaction,
+	 * gets the same verdict: no lookupd round trip for a repeat. */
+	if (session_rcpt_known(s, rcpt, 0)) {
+		session_rcpt_ok(s);
 		return;
 	}
 	enum lookup_verdict verdict = session_lookup(s, rcpt);
@@ -393,19 +429,29 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		return;
 	}
 	/*
+	 * user@[one of our addresses] would be relayed straight back here,
+	 * again and again until the hop limit: refuse it (Postfix would
+	 * take it as local; refusing is simpler and cannot loop).  Only a
+	 * client that may relay gets this far with a literal.
+	 */
+	if (verdict == LOOKUP_REMOTE && (cmd->addr.flags & ADDR_F_LITERAL) &&
+	    myaddr_literal_ours(cmd->addr.domain)) {
+		snprintf(reply, sizeof(reply), "550 5.4.6 <%s>: Recipient "
+		    "address rejected: mail for %s loops back to myself", rcpt,
+		    cmd->addr.domain);
+		session_log_reject(s, "RCPT", reply, rcpt);
+		session_reply(s, "%s", reply);
+		return;
+	}
+	/*
 	 * A repeated recipient is accepted once: one copy is delivered.
 	 * Local mailboxes and aliases are found case-insensitively, so
 	 * their case variants are the same recipient too; without this a
 	 * client could make one message into a thousand local deliveries.
 	 */
-	for (uint32_t i = 0; i < s->nrcpt; i++) {
-		if (verdict == LOOKUP_REMOTE ?
-		    strcmp(s->rcpts[i].addr, rcpt) == 0 :
-		    strcasecmp(s->rcpts[i].addr, rcpt) == 0) {
-			s->ok[CNT_RCPT]++;
-			session_reply(s, "250 2.1.5 Ok");
-			return;
-		}
+	if (session_rcpt_known(s, rcpt, verdict != LOOKUP_REMOTE)) {
+		session_rcpt_ok(s);
+		return;
 	}
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
 	memset(&s->rcpts[s->nrcpt], 0, sizeof(s->rcpts[0]));
@@ -414,8 +460,7 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 	if (cmd->orcpt[0] != '\0')
 		s->rcpts[s->nrcpt].orcpt = xstrdup(cmd->orcpt);
 	s->nrcpt++;
-	s->ok[CNT_RCPT]++;
-	session_reply(s, "250 2.1.5 Ok");
+	session_rcpt_ok(s);
 }
 
 /* Ask queued for a new message file: its fd, or -1 with reply set. */

@@ -37,6 +37,7 @@
 #include "settings.h"
 #include "smtp_busy.h"
 #include "smtp_limits.h"
+#include "myaddr.h"
 #include "smtp_peername.h"
 #include "smtp_session.h"
 #include "tls_server.h"
@@ -188,12 +189,17 @@ main(int argc, char **argv)
 	    dns_config_load(&dnscfg, set.dns_servers.v, set.dns_servers.n,
 	    "/etc/resolv.conf", tls_err, sizeof(tls_err)) != 0)
 		fatalx("%s", tls_err);
+	dnscfg.local_zones = !set.dns_query_local_zones;
 	/* With the system's resolver configuration comes the system's order
 	 * too: the hosts file first (127.0.0.1 is "localhost" without a DNS
 	 * query).  Servers named in dns_servers are asked alone. */
 	if (set.smtpd_peername_lookup && !opts.busy_responder &&
 	    set.dns_servers.n == 0)
 		smtp_peername_hosts_load("/etc/hosts");
+	/* Our own addresses, for address literals at RCPT: the listen
+	 * names may need resolving, which the chroot would prevent. */
+	if (!opts.busy_responder)
+		myaddr_load(&set);
 	privsep_drop(set.tern_user, chroot_dir);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);

@@ -22,5 +22,6 @@ Suite *dns_suite(void);
 Suite *smtp_client_suite(void);
 Suite *resolve_suite(void);
 Suite *msgfile_suite(void);
+Suite *myaddr_suite(void);
 
 #endif
