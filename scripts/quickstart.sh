@@ -27,7 +27,8 @@ deps() {
 			build-essential autoconf automake pkg-config \
 			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
-			dnsmasq-base python3-aiosmtpd >/dev/null
+			dnsmasq-base python3-aiosmtpd libnet-ssleay-perl \
+			libio-socket-ssl-perl >/dev/null
 	fi
 }
 
