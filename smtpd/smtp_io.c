@@ -337,15 +337,24 @@ smtp_io_getline(struct smtp_io *io, char *buf, size_t max,
 			return (ssize_t)len;
 		}
 		searched = i;
-		/* A line longer than half the buffer is surely too long: keep
-		 * its first max octets and drop the rest as it streams in. */
+		/*
+		 * A line longer than half the buffer is surely too long: keep
+		 * its first max octets and drop the rest as it streams in.
+		 * Only octets known to be inside the line go: a CR that ends
+		 * the input (i < avail here means exactly that) may be the
+		 * first half of the CRLF that ends the line, or a bare CR,
+		 * and only the next read can tell.  Dropping it with the
+		 * line would turn "CR | LF . CR LF" into a bare LF and a
+		 * "." that no longer ends the data.
+		 */
 		if (avail >= sizeof(io->in) / 2) {
-			size_t take = avail < max - len ? avail : max - len;
+			size_t drop = i, take = drop < max - len ? drop :
+			    max - len;
 
 			memcpy(buf + len, start, take);
 			len += take;
 			*overlong = 1;
-			io->inpos = io->inlen;
+			io->inpos += drop;
 			searched = 0;
 		}
 		if ((r = smtp_io_fill(io)) != SMTP_IO_OK)
