@@ -49,6 +49,7 @@ struct smtp_conn {
 	unsigned		 ext;
 	uint64_t		 size_max;	/* SIZE n (0 none) */
 	int			 esmtp;
+	int			 broken;	/* timed out or lost: no QUIT */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
 	const struct settings	*set;
@@ -114,7 +115,9 @@ int smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *msg,
 /* smtp_conn_reset - RSET before reuse; 0 when the server said 250 */
 int smtp_conn_reset(struct smtp_conn *c);
 
-/* smtp_conn_close - QUIT (when quit) and close, freeing TLS */
+/* smtp_conn_close - QUIT (when quit, unless a timeout, a lost connection
+ * or a broken-off body left the conversation out of step) and close,
+ * freeing TLS */
 void smtp_conn_close(struct smtp_conn *c, int quit);
 
 /*

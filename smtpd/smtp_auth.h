@@ -31,7 +31,8 @@ enum smtp_auth_status {
 	SMTP_AUTH_CANCELLED = 1,	/* the client sent "*": 501 5.7.0 */
 	SMTP_AUTH_BAD_BASE64 = 2,	/* 501 5.5.2 */
 	SMTP_AUTH_MALFORMED = 3,	/* decoded, but not PLAIN's form: 501 */
-	SMTP_AUTH_IO = 4,		/* the client went away or timed out */
+	SMTP_AUTH_IO = 4,		/* the client went away */
+	SMTP_AUTH_TIMEOUT = 5,		/* a response line missed its deadline */
 };
 
 /* smtp_auth_mech_parse - the mechanism named by s[0..len), or NONE */

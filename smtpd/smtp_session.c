@@ -907,6 +907,13 @@ session_auth(struct session *s, const struct smtp_command *cmd)
 	case SMTP_AUTH_IO:
 		s->quit = 1;
 		return;
+	case SMTP_AUTH_TIMEOUT:
+		/* Each response line has smtpd_timeout, as a command has. */
+		smtp_io_reply(&s->io, "421 4.4.2 %s Error: timeout exceeded",
+		    s->set->myhostname);
+		log_info("timeout after AUTH from %s[%s]", s->name, s->addr);
+		s->quit = 1;
+		return;
 	case SMTP_AUTH_BAD_BASE64:
 		session_reply(s, "501 5.5.2 Cannot decode response");
 		return;

@@ -42,7 +42,8 @@ build fuzz_envelope "$c/envelope.c" "$c/ipc.c" "$c/log.c" "$c/xmalloc.c"
 build fuzz_dns "$c/dns.c" "$c/log.c" "$c/xmalloc.c"
 build fuzz_ipc "$c/ipc.c" "$c/log.c" "$c/xmalloc.c"
 # fuzz_smtp_reply includes deliverd/smtp_client.c (its reader is static)
-build fuzz_smtp_reply "$c/tls_client.c" "$c/log.c" "$c/xmalloc.c" $ssl
+build fuzz_smtp_reply "$c/tls_client.c" "$c/deadline.c" "$c/log.c" \
+    "$c/xmalloc.c" $ssl
 build fuzz_sasl "$top/smtpd/smtp_auth.c" "$top/smtpd/smtp_io.c" \
-    "$c/log.c" "$c/xmalloc.c" $ssl
+    "$c/deadline.c" "$c/log.c" "$c/xmalloc.c" $ssl
 echo "built$built"

@@ -13,16 +13,19 @@
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <check.h>
 
 #include "check_suites.h"
 #include "dns.h"
+#include "msg.h"
 #include "settings.h"
 #include "smtp_client.h"
 #include "smtp_route.h"
@@ -800,6 +803,129 @@ START_TEST(test_conn_ehlo)
 }
 END_TEST
 
+/* --- the message body against a server that takes it slowly ---------- */
+
+/* slow_line - one command line from fd into buf (CRLF dropped); -1 EOF */
+static int
+slow_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	char ch;
+
+	while (read(fd, &ch, 1) == 1) {
+		if (ch == '\n') {
+			buf[n > 0 && buf[n - 1] == '\r' ? n - 1 : n] = '\0';
+			return 0;
+		}
+		if (n + 1 < size)
+			buf[n++] = ch;
+	}
+	return -1;
+}
+
+/*
+ * slow_sink - a server that accepts MAIL, RCPT and DATA, then takes the
+ * body 100 octets every quarter second (400 octets a second, below the
+ * client's minimum) through the smallest socket buffers.  When the whole
+ * body has come it writes 'W' to report (before its 250).
+ */
+static pid_t
+slow_sink(struct sockaddr_in *sin, int report)
+{
+	socklen_t slen = sizeof(*sin);
+	int lfd, fd, small = 1024, clamp = 512;
+	char line[512], tail[5] = { 0 };
+	pid_t pid;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if ((fd = accept(lfd, NULL, NULL)) == -1)
+		_exit(2);
+	setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &clamp, sizeof(clamp));
+	(void)!write(fd, "220 mx.test\r\n", 13);
+	while (slow_line(fd, line, sizeof(line)) == 0) {
+		if (strncmp(line, "DATA", 4) != 0) {
+			(void)!write(fd, "250 ok\r\n", 8);
+			continue;
+		}
+		(void)!write(fd, "354 go\r\n", 8);
+		for (;;) {
+			char buf[100];
+			ssize_t n = read(fd, buf, sizeof(buf));
+
+			if (n <= 0)
+				_exit(0);
+			for (ssize_t i = 0; i < n; i++) {
+				memmove(tail, tail + 1, 4);
+				tail[4] = buf[i];
+			}
+			if (memcmp(tail, "\r\n.\r\n", 5) == 0) {
+				(void)!write(report, "W", 1);
+				(void)!write(fd, "250 queued\r\n", 12);
+				_exit(0);
+			}
+			usleep(250 * 1000);
+		}
+	}
+	_exit(2);
+}
+
+/*
+ * A server that keeps taking the body, but more slowly than the minimum
+ * rate, is dropped once smtp_data_xfer_timeout has passed, although no
+ * single wait for it to take more comes near that timeout (about 3 s of
+ * the 8: the client's kernel frees a little room that often).  The body
+ * is one 16000-octet chunk, which at that rate would take 40 s.
+ */
+START_TEST(test_conn_body_too_slow)
+{
+	struct smtp_rcpt rcpt = { 0, "x@test", "", 0, -1, "", "" };
+	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0 };
+	struct sockaddr_in sin;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	char body[16000], got = 0;
+	int small = 4096, report[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(report), 0);
+	pid = slow_sink(&sin, report[1]);
+	close(report[1]);
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = i % 50 == 49 ? '\n' : i % 50 == 48 ? '\r' : 'b';
+	ck_assert_int_ge(m.fd = memfd_create("body", 0), 0);
+	ck_assert_int_eq(write(m.fd, body, sizeof(body)), sizeof(body));
+	cset.smtp_data_xfer_timeout = 8;
+	ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
+	    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
+	setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	smtp_conn_deliver(&c, &m, &rcpt, 1);
+	/* The server may still be draining what our kernel had queued. */
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	smtp_conn_close(&c, 1);
+	ck_assert_int_eq(read(report[0], &got, 1), 0);
+	close(report[0]);
+	ck_assert_int_eq(rcpt.status, DELIVER_TEMPFAIL);
+	ck_assert_msg(strstr(rcpt.text, "timed out") != NULL &&
+	    strstr(rcpt.text, "message body") != NULL, "%s", rcpt.text);
+	close(m.fd);
+}
+END_TEST
+
 Suite *
 smtp_client_suite(void)
 {
@@ -838,5 +964,12 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_ehlo);
 	tcase_add_test(conn, test_conn_ehlo_edges);
 	suite_add_tcase(s, conn);
+
+	TCase *slow = tcase_create("slow");
+
+	tcase_add_checked_fixture(slow, conn_setup, conn_teardown);
+	tcase_set_timeout(slow, 90);
+	tcase_add_test(slow, test_conn_body_too_slow);
+	suite_add_tcase(s, slow);
 	return s;
 }
