@@ -549,6 +549,7 @@ START_TEST(test_end_of_data_after_long_line_cr_ends_read)
 	size_t lens[2];
 	char *c0 = malloc(sizeof(head) + 40001);
 	const char *chunks[2] = { c0, "\n.\r\nNEXT\r\n" };
+	static struct msgfile_writer w;
 	struct smtp_data_result res;
 	struct feed f;
 	int out = memfd_create("data", 0);
@@ -562,7 +563,8 @@ START_TEST(test_end_of_data_after_long_line_cr_ends_read)
 	lens[1] = strlen(chunks[1]);
 	feed_start(&f, chunks, lens, 2);
 	smtp_io_init(&bio, f.fd, 5000);
-	ck_assert_int_eq(smtp_data_receive(&bio, out, 1 << 20,
+	msgfile_writer_init(&w, out);
+	ck_assert_int_eq(smtp_data_receive(&bio, &w, 1 << 20,
 	    BARE_NEWLINE_REJECT, NULL, &res), 0);
 	ck_assert_int_eq(res.line_too_long, 1);
 	ck_assert_int_eq(res.bare_newline, 0);
