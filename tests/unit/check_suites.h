@@ -21,5 +21,6 @@ Suite *master_clients_suite(void);
 Suite *dns_suite(void);
 Suite *smtp_client_suite(void);
 Suite *resolve_suite(void);
+Suite *msg_codec_suite(void);
 
 #endif
