@@ -303,7 +303,8 @@ void msg_free(uint32_t type, void *f);
  * of every job, result and done message), whether or not the rest
  * decodes: a receiver uses it to end the job a bad frame belongs to.
  * 0, or -1.  Also msg_peek_result: job, index and status of a result that
- * did not decode (status within enum deliver_status).
+ * did not decode (status within enum deliver_status).  Both work after a
+ * failed msg_decode too: it moves strings only, and these come first.
  */
 int msg_peek_u32(const struct ipc_msg *m, uint32_t *v);
 int msg_peek_result(const struct ipc_msg *m, uint32_t *job, uint32_t *index,

@@ -751,26 +751,29 @@ said(const struct smtp_conn *c, const struct smtp_reply *r, const char *what,
 		    c->relay, r->text, what);
 }
 
-/* body_send - the message with dot-stuffing and the final "." line */
+/* body_send - the m->size octets of message, dot-stuffed, and "." */
 static int
 body_send(struct smtp_conn *c, const struct smtp_msg *m)
 {
 	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
 	off_t off = m->offset;
+	uint64_t left = m->size;	/* exactly: more may follow the message */
 	int bol = 1, tmo = ms(c->set->smtp_data_xfer_timeout);
 	unsigned char last = '\n';
 	ssize_t n;
 	size_t o;
 
-	for (;;) {
-		n = pread(m->fd, in, sizeof(in), off);
+	while (left > 0) {
+		n = pread(m->fd, in, left < sizeof(in) ? (size_t)left :
+		    sizeof(in), off);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -2;
 		if (n == 0)
-			break;
+			errno = EIO;	/* the file ends before the message */
+		if (n <= 0)
+			return -2;
 		off += n;
+		left -= (uint64_t)n;
 		last = in[n - 1];
 		o = smtp_dot_stuff(in, (size_t)n, out, &bol);
 		if (conn_write(c, out, o, tmo) != 0)
