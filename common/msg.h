@@ -6,7 +6,8 @@
  * A receiver checks that the type is one it expects from that peer; a
  * frame of another type, or one that does not decode, is rejected with a
  * log line and the peer is kept (ipc.h: only a framing error ends a
- * channel).
+ * channel).  The decoder accepts the enums and flags below up to their
+ * last value (msg_codec.c): a new one goes at the end, and there too.
  */
 #ifndef TERN_MSG_H
 #define TERN_MSG_H
@@ -111,11 +112,6 @@ enum deliver_status {
 	DELIVER_PERMFAIL = 2,
 };
 
-/*
- * What MSG_MASTER_PEER hands over.  ternd creates every channel: smtpd and
- * deliverd get theirs at fixed descriptors (daemon.h); lookupd and queued
- * get each of theirs as a MSG_MASTER_PEER, also when a peer is restarted.
- */
 /* flags in MSG_DELIVERD_SMTP_RESULT */
 #define DELIVERD_F_TLS		0x1	/* the session used TLS */
 #define DELIVERD_F_DSN_RELAYED	0x2	/* server lacked DSN: NOTIFY=SUCCESS
@@ -128,6 +124,11 @@ enum site_status {
 	SITE_DNS_TEMP = 2,	/* DNS temporary failure */
 };
 
+/*
+ * What MSG_MASTER_PEER hands over.  ternd creates every channel: smtpd and
+ * deliverd get theirs at fixed descriptors (daemon.h); lookupd and queued
+ * get each of theirs as a MSG_MASTER_PEER, also when a peer is restarted.
+ */
 enum peer_kind {
 	PEER_SMTPD = 1,		/* to lookupd or queued: a new smtpd */
 	PEER_QUEUED = 2,	/* to lookupd: queued's lookup channel */
