@@ -381,8 +381,8 @@ layout_check(const struct msg_layout *l, const void *f, size_t *size)
 		case MSGF_LIST:
 			n = get_u32(f, fd->count_off);
 			if (n < fd->lo || n > fd->hi) {
-				why_set("%s: %" PRIu32 " entries, limit %" PRIu64,
-				    fd->name, n, fd->hi);
+				why_set("%s: %" PRIu32 " entries, limit %"
+				    PRIu64, fd->name, n, fd->hi);
 				return -1;
 			}
 			*size += 4;
@@ -579,7 +579,7 @@ layout_get(const struct msg_layout *l, struct ipc_msg *m, void *f)
 			arr = v32 > 0 ? xcalloc(v32, fd->elem->size) : NULL;
 			put_ptr(f, fd->off, arr);
 			for (uint32_t k = 0; k < v32; k++) {
-				/* What is decoded so far is released with it. */
+				/* What is decoded so far is released too. */
 				put_u32(f, fd->count_off, k + 1);
 				if (layout_get(fd->elem, m,
 				    arr + (size_t)k * fd->elem->size) < 0)
@@ -606,7 +606,8 @@ layout_release(const struct msg_layout *l, void *f)
 		memcpy(&arr, (char *)f + fd->off, sizeof(arr));
 		memcpy(&n, (char *)f + fd->count_off, sizeof(n));
 		for (uint32_t k = 0; arr != NULL && k < n; k++)
-			layout_release(fd->elem, arr + (size_t)k * fd->elem->size);
+			layout_release(fd->elem,
+			    arr + (size_t)k * fd->elem->size);
 		free(arr);
 		put_ptr(f, fd->off, NULL);
 		put_u32(f, fd->count_off, 0);

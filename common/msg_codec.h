@@ -45,10 +45,11 @@
 #define MSG_CLIENT_ADDR_MAX	63	/* numeric client address */
 #define MSG_QUEUE_LINE_MAX	2000	/* one line of "ternctl queue" */
 
-#define MSG_RESOLVE_TARGETS_MAX	500	/* targets in one MSG_LOOKUPD_RESOLVED */
-#define MSG_LOCAL_RCPTS_MAX	200	/* recipients in one local job */
-#define MSG_SMTP_RCPTS_MAX	200	/* recipients in one smtp job (the top
-				   of smtp_destination_recipient_limit) */
+/* List limits: targets of one MSG_LOOKUPD_RESOLVED, recipients of one
+ * local job, of one smtp job (the top of smtp_destination_recipient_limit) */
+#define MSG_RESOLVE_TARGETS_MAX	500
+#define MSG_LOCAL_RCPTS_MAX	200
+#define MSG_SMTP_RCPTS_MAX	200
 
 /* --- payloads, one struct per layout ------------------------------------- */
 
@@ -127,7 +128,7 @@ struct msg_deliver_local {
 	const char	*qid;
 	const char	*sender;	/* "" for <> */
 	uint64_t	 arrival;	/* seconds since the epoch */
-	uint64_t	 body_offset;	/* where the message starts in the file */
+	uint64_t	 body_offset;	/* where the message starts */
 	uint64_t	 body_size;	/* its length: copy exactly this much */
 	uint32_t	 n;		/* 1..MSG_LOCAL_RCPTS_MAX */
 	struct msg_local_rcpt *rcpts;
@@ -150,9 +151,10 @@ struct msg_deliver_smtp {
 	uint32_t	 smtputf8;	/* 0 or 1 */
 	uint64_t	 arrival;
 	uint64_t	 body_offset;
-	uint64_t	 body_size;	/* octets, CRLF form: send exactly this */
-	const char	*nexthop;	/* a domain to MX-resolve, or "[host]:port"
-					   / "[host]" to use as is (relayhost) */
+	uint64_t	 body_size;	/* CRLF form: send exactly this */
+	const char	*nexthop;	/* a domain to MX-resolve, or
+					   "[host]:port" / "[host]" to use as
+					   is (relayhost) */
 	uint32_t	 n;		/* 1..MSG_SMTP_RCPTS_MAX */
 	struct msg_smtp_rcpt *rcpts;
 };
@@ -177,7 +179,7 @@ struct msg_smtp_result {
 	uint32_t	 index;		/* entry index */
 	uint32_t	 status;	/* enum deliver_status */
 	const char	*dsn;
-	const char	*text;		/* the server's reply, or what went wrong */
+	const char	*text;		/* the server's reply, or what failed */
 	const char	*relay;		/* "host[address]:port" or "none" */
 	uint32_t	 flags;		/* DELIVERD_F_* */
 };
@@ -192,7 +194,7 @@ struct msg_smtp_done {
 struct msg_conn_done {
 	uint32_t	 job;
 	uint32_t	 site;		/* enum site_status */
-	uint32_t	 kept;		/* 1: the connection stays open for reuse */
+	uint32_t	 kept;		/* 1: the connection stays open */
 };
 
 /* MSG_MASTER_PEER, with fd: the socket */
@@ -245,7 +247,7 @@ struct msg_field {
 	size_t			 off;	/* of the member (list: its array) */
 	uint64_t		 lo, hi; /* value range; string: length range;
 					   flags: hi is the mask; list: count */
-	size_t			 count_off;	/* list: of its uint32_t count */
+	size_t			 count_off; /* list: of its uint32_t count */
 	const struct msg_layout	*elem;		/* list: one element */
 };
 

@@ -442,7 +442,8 @@ master_input(void)
 		else if (m.type == MSG_MASTER_STOP)
 			stopping = 1;
 		else if (daemon_reload(&opts, &settings) != 0)
-			log_warn("reload failed; keeping the old configuration");
+			log_warn("reload failed; keeping the old "
+			    "configuration");
 		ipc_msg_free(&m);
 	}
 	if (rc == -1) {

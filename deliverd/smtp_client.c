@@ -757,7 +757,7 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 {
 	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
 	off_t off = m->offset;
-	uint64_t left = m->size;	/* exactly: more may follow the message */
+	uint64_t left = m->size;	/* exactly: more may follow it */
 	int bol = 1, tmo = ms(c->set->smtp_data_xfer_timeout);
 	unsigned char last = '\n';
 	ssize_t n;

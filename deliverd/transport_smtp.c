@@ -422,7 +422,8 @@ pjob_finish(struct pjob *pj, uint32_t site, const char *dsn, const char *text)
 		if (pj->answered[i])
 			continue;
 		r.index = pj->index[i];
-		if (msg_encode(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid, &r) == 0)
+		if (msg_encode(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid,
+		    &r) == 0)
 			queued_send(&m);
 	}
 	done_send(pj->reqid, pj->id, site);
@@ -616,7 +617,8 @@ proc_result(struct proc *p, struct ipc_msg *m, const char *peer)
 
 	if (msg_decode(m, MSG_DELIVERD_SMTP_RESULT, &r, &why) != 0) {
 		msg_log_reject(peer, m, why);
-		if (pj == NULL || msg_peek_result(m, &job, &idx, &status) != 0 ||
+		if (pj == NULL ||
+		    msg_peek_result(m, &job, &idx, &status) != 0 ||
 		    job != pj->id)
 			return;
 		memset(&r, 0, sizeof(r));
@@ -627,8 +629,8 @@ proc_result(struct proc *p, struct ipc_msg *m, const char *peer)
 		r.text = "the delivery process's report could not be read";
 		r.relay = "none";
 	}
-	if (pj == NULL || r.job != pj->id || (e = pjob_entry(pj, r.index)) < 0 ||
-	    pj->answered[e]) {
+	if (pj == NULL || r.job != pj->id ||
+	    (e = pjob_entry(pj, r.index)) < 0 || pj->answered[e]) {
 		msg_log_reject(peer, m, "a result for no recipient it has");
 		return;
 	}
@@ -817,7 +819,8 @@ master_input(void)
 			stopping = 1;
 		/* DNS servers and TLS need a restart; the rest applies. */
 		else if (daemon_reload(dopts, set) != 0)
-			log_warn("reload failed; keeping the old configuration");
+			log_warn("reload failed; keeping the old "
+			    "configuration");
 		ipc_msg_free(&m);
 	}
 	if (rc == -1) {

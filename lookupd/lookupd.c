@@ -173,7 +173,8 @@ reply_auth(struct client *c, struct ipc_msg *m)
 		log_debug("auth <%s>: %s", log_vis(vis, sizeof(vis), a.login,
 		    strlen(a.login)), v == AUTH_GRANTED ? "granted" : "denied");
 		why = NULL;
-	} else if (c->kind == PEER_SMTPD && m->type == MSG_LOOKUP_SENDER_LOGIN &&
+	} else if (c->kind == PEER_SMTPD &&
+	    m->type == MSG_LOOKUP_SENDER_LOGIN &&
 	    msg_decode(m, MSG_LOOKUP_SENDER_LOGIN, &sl, &why) == 0) {
 		v = lookup_auth_sender(auth, sl.sender, sl.login);
 		why = NULL;

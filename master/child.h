@@ -31,7 +31,8 @@ struct child {
 						   busy = switched on */
 	int			 counted;	/* smtpd: client counted in
 						   master_clients */
-	char			 client[MSG_CLIENT_ADDR_MAX + 1]; /* smtpd: its client */
+	/* smtpd: its client's address */
+	char			 client[MSG_CLIENT_ADDR_MAX + 1];
 	TAILQ_ENTRY(child)	 entry;
 };
 TAILQ_HEAD(child_list, child);

@@ -622,7 +622,8 @@ child_input(struct child *c)
 		return;
 	}
 	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
-		if (c->kind == CHILD_QUEUED && control_queue_input(c, &m) == 0) {
+		if (c->kind == CHILD_QUEUED &&
+		    control_queue_input(c, &m) == 0) {
 			ipc_msg_free(&m);
 			continue;
 		}
@@ -631,7 +632,8 @@ child_input(struct child *c)
 		if (c->kind != CHILD_SMTPD || c->responder)
 			msg_log_reject(child_label(c), &m, "unexpected type");
 		else if (m.type == MSG_SMTPD_STATUS) {
-			if (msg_decode(&m, MSG_SMTPD_STATUS, &status, &why) != 0)
+			if (msg_decode(&m, MSG_SMTPD_STATUS, &status,
+			    &why) != 0)
 				msg_log_reject(child_label(c), &m, why);
 			else {
 				c->busy = status.on != 0;

@@ -41,7 +41,8 @@ busy_master_input(struct ipc_conn *master, int *on)
 	while ((r = ipc_conn_next(master, &m)) == 1) {
 		switch (m.type) {
 		case MSG_MASTER_BUSY_MODE:
-			if (msg_decode(&m, MSG_MASTER_BUSY_MODE, &mode, &why) == 0)
+			if (msg_decode(&m, MSG_MASTER_BUSY_MODE, &mode,
+			    &why) == 0)
 				*on = mode.on != 0;
 			else
 				msg_log_reject("ternd", &m, why);

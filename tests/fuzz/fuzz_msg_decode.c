@@ -54,7 +54,8 @@ check_fields(const struct msg_layout *l, const void *f)
 			break;
 		case MSGF_STR:
 			memcpy(&p, base, sizeof(p));
-			if (p == NULL || strlen(p) < fd->lo || strlen(p) > fd->hi)
+			if (p == NULL || strlen(p) < fd->lo ||
+			    strlen(p) > fd->hi)
 				abort();
 			break;
 		case MSGF_LIST:

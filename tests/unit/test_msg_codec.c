@@ -135,7 +135,8 @@ fill_max(const struct msg_layout *l, void *f, struct pool *pl)
 			set_u64(f, fd->off, fd->hi);
 			break;
 		case MSGF_STR:
-			set_ptr(f, fd->off, text(pl, (size_t)fd->hi, (unsigned)i));
+			set_ptr(f, fd->off, text(pl, (size_t)fd->hi,
+			    (unsigned)i));
 			break;
 		case MSGF_LIST:
 			fill_list(fd, f, (uint32_t)fd->hi, pl);
@@ -185,13 +186,15 @@ assert_equal(const struct msg_layout *l, const void *a, const void *b)
 		switch (fd->kind) {
 		case MSGF_U32:
 		case MSGF_FLAGS:
-			ck_assert_uint_eq(u32_at(a, fd->off), u32_at(b, fd->off));
+			ck_assert_uint_eq(u32_at(a, fd->off),
+			    u32_at(b, fd->off));
 			break;
 		case MSGF_U64:
 			ck_assert(u64_at(a, fd->off) == u64_at(b, fd->off));
 			break;
 		case MSGF_STR:
-			ck_assert_str_eq(ptr_at(a, fd->off), ptr_at(b, fd->off));
+			ck_assert_str_eq(ptr_at(a, fd->off),
+			    ptr_at(b, fd->off));
 			break;
 		case MSGF_LIST:
 			n = u32_at(a, fd->count_off);
@@ -253,7 +256,8 @@ START_TEST(test_every_type_at_its_limits_round_trips)
 		if (l->nfields == 0) {
 			msg_encode_empty(&m, l->type, 7);
 			transfer(&m, &got);
-			ck_assert_int_eq(msg_decode_empty(&got, l->type, &why), 0);
+			ck_assert_int_eq(msg_decode_empty(&got, l->type,
+			    &why), 0);
 			ipc_msg_free(&got);
 			continue;
 		}
@@ -293,7 +297,8 @@ over(const struct msg_field *fd, void *f, int dir, struct pool *pl)
 		return 0;
 	switch (fd->kind) {
 	case MSGF_U32:
-		set_u32(f, fd->off, (uint32_t)(dir > 0 ? fd->hi + 1 : fd->lo - 1));
+		set_u32(f, fd->off, (uint32_t)(dir > 0 ? fd->hi + 1 :
+		    fd->lo - 1));
 		break;
 	case MSGF_FLAGS:
 		/* The masks are low bits: the next bit is not allowed. */
@@ -390,7 +395,8 @@ START_TEST(test_malformed_frames_are_rejected)
 		if (l->nfields == 0) {
 			msg_encode_empty(&m, l->type, 1);
 			ipc_put_u8(&m, 0);
-			ck_assert_int_eq(msg_decode_empty(&m, l->type, &why), -1);
+			ck_assert_int_eq(msg_decode_empty(&m, l->type,
+			    &why), -1);
 			ipc_msg_free(&m);
 			continue;
 		}
@@ -405,7 +411,7 @@ START_TEST(test_malformed_frames_are_rejected)
 				m.len--;			/* cut short */
 			else if (change == 1)
 				ipc_put_u8(&m, 0);		/* trailing */
-			else if (change == 2)			/* another type */
+			else if (change == 2)		/* another type */
 				m.type = l->type == MSG_LOOKUP_RCPT ?
 				    MSG_LOOKUP_RESOLVE : MSG_LOOKUP_RCPT;
 			else if (m.fd >= 0) {			/* no fd */
