@@ -29,6 +29,7 @@
 
 #include "dns.h"
 #include "log.h"
+#include "msg_codec.h"
 #include "settings.h"
 #include "xmalloc.h"
 
@@ -280,9 +281,8 @@ static const struct setting_def settings_defs[] = {
 	{ "smtp_destination_recipient_limit", SETTING_INT,
 	  OFF(smtp_destination_recipient_limit), "50",
 	  "Most recipients sent to a remote destination in one transaction",
-	  /* A job must fit one IPC frame (IPC_MAX_PAYLOAD) with the
-	   * longest addresses and ORCPTs. */
-	  1, 200, NULL, NULL },
+	  /* A job is one IPC frame (msg_codec.h). */
+	  1, MSG_SMTP_RCPTS_MAX, NULL, NULL },
 	{ "smtp_mx_address_limit", SETTING_INT, OFF(smtp_mx_address_limit),
 	  "5",
 	  "Most server addresses tried for one delivery to a remote domain",

@@ -778,7 +778,7 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 {
 	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
 	off_t off = m->offset;
-	uint64_t left = m->size;	/* the body ends before the trailer */
+	uint64_t left = m->size;	/* exactly: more may follow it */
 	int bol = 1;
 	long long tmo = step_deadline(c->set->smtp_data_xfer_timeout), cap;
 	unsigned char last = '\n';
@@ -790,8 +790,10 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 		    sizeof(in), off);
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == 0)
+			errno = EIO;	/* the file ends before the message */
 		if (n <= 0)
-			return -2;	/* unreadable, or shorter than queued said */
+			return -2;
 		off += n;
 		left -= (uint64_t)n;
 		last = in[n - 1];

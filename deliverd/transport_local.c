@@ -198,8 +198,7 @@ local_deliver(const struct local_delivery *d, char *err, size_t errsize)
 		return DELIVER_TEMPFAIL;
 	}
 	return maildir_deliver(t.maildir, d->msgfd, d->body_offset,
-	    d->body_len, d->sender,
-	    d->address, d->hostname, err, errsize);
+	    d->body_size, d->sender, d->address, d->hostname, err, errsize);
 }
 
 /*

@@ -31,6 +31,7 @@
 #include "msgfile.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "qid.h"
 #include "queue_commit.h"
 #include "scheduler.h"
@@ -59,15 +60,23 @@ struct batch_entry {
 static struct batch_entry *batch;
 static size_t nbatch, batch_cap;
 
+/* commit_fail - answer request reqid of p with 451 and text */
 static void
 commit_fail(struct queued_peer *p, uint32_t reqid, const char *text)
 {
+	struct msg_failed f = { 451, text };
 	struct ipc_msg r;
 
-	ipc_msg_init(&r, MSG_QUEUED_MESSAGE_FAILED, reqid);
-	ipc_put_u32(&r, 451);
-	ipc_put_str(&r, text);
-	queued_peer_send(p, &r);
+	if (msg_encode(&r, MSG_QUEUED_MESSAGE_FAILED, reqid, &f) == 0)
+		queued_peer_send(p, &r);
+}
+
+/* commit_reject - a request from p that does not decode: logged, 451 */
+static void
+commit_reject(struct queued_peer *p, struct ipc_msg *m, const char *why)
+{
+	msg_log_reject("smtpd", m, why);
+	commit_fail(p, m->id, "4.3.0 Error: malformed request");
 }
 
 static struct open_msg *
@@ -120,12 +129,14 @@ void
 commit_open(struct queued_peer *p, struct ipc_msg *m)
 {
 	struct open_msg *om;
+	struct msg_qid opened;
 	struct ipc_msg r;
 	char qid[QID_MAX], path[4096];
+	const char *why;
 	int fd = -1, sendfd;
 
-	if (ipc_get_end(m) < 0) {
-		p->dead = 1;
+	if (msg_decode_empty(m, MSG_SMTPD_MESSAGE_OPEN, &why) < 0) {
+		commit_reject(p, m, why);
 		return;
 	}
 	/* A session has one message in progress at a time.  A peer that
@@ -134,8 +145,9 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 	TAILQ_FOREACH(om, &open_msgs, entry) {
 		if (om->peer == p) {
 			log_warn("smtpd opened a second message before "
-			    "finishing %s; disconnecting it", om->qid);
-			p->dead = 1;
+			    "finishing %s; refused", om->qid);
+			commit_fail(p, m->id, "4.3.0 Error: a message is "
+			    "already open");
 			return;
 		}
 	}
@@ -157,8 +169,9 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 	om->fd = fd;
 	om->peer = p;
 	TAILQ_INSERT_TAIL(&open_msgs, om, entry);
-	ipc_msg_init(&r, MSG_QUEUED_MESSAGE_OPENED, m->id);
-	ipc_put_str(&r, qid);
+	opened.qid = qid;
+	if (msg_encode(&r, MSG_QUEUED_MESSAGE_OPENED, m->id, &opened) != 0)
+		fatalx("cannot encode a new queue ID");
 	r.fd = sendfd;
 	queued_peer_send(p, &r);
 }
@@ -167,14 +180,16 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 void
 commit_abort(struct queued_peer *p, struct ipc_msg *m)
 {
-	char qid[QID_MAX];
 	struct open_msg *om;
+	struct msg_qid a;
+	const char *why;
 
-	if (ipc_get_str(m, qid, sizeof(qid)) < 0 || ipc_get_end(m) < 0) {
-		p->dead = 1;
+	/* No answer to an abort, not even to one that does not decode. */
+	if (msg_decode(m, MSG_SMTPD_MESSAGE_ABORT, &a, &why) < 0) {
+		msg_log_reject("smtpd", m, why);
 		return;
 	}
-	if ((om = open_find(p, qid)) != NULL)
+	if ((om = open_find(p, a.qid)) != NULL)
 		open_drop(om, 1);
 }
 
@@ -229,17 +244,19 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 {
 	char qid[QID_MAX];
 	uint64_t size, now = queued_now();
+	struct msg_commit c;
 	struct open_msg *om;
 	struct msgfile_info info;
 	struct envelope *env = &info.env;
 	struct batch_entry *b;
-	const char *fail;
+	const char *fail, *why;
 
-	if (ipc_get_str(m, qid, sizeof(qid)) < 0 ||
-	    ipc_get_u64(m, &size) < 0 || ipc_get_end(m) < 0) {
-		p->dead = 1;
+	if (msg_decode(m, MSG_SMTPD_MESSAGE_COMMIT, &c, &why) < 0) {
+		commit_reject(p, m, why);
 		return;
 	}
+	strlcpy(qid, c.qid, sizeof(qid));
+	size = c.size;
 	if ((om = open_find(p, qid)) == NULL) {
 		log_warn("commit of unknown queue file %s", qid);
 		commit_fail(p, m->id, "4.3.0 Error: unknown queue file");
@@ -340,11 +357,12 @@ commit_flush_batch(void)
 		    b->msg.qid, b->sender, (unsigned long long)b->size,
 		    b->msg.nrcpt);
 		if (b->peer != NULL) {
+			struct msg_qid done = { b->msg.qid };
 			struct ipc_msg r;
 
-			ipc_msg_init(&r, MSG_QUEUED_MESSAGE_COMMITTED, b->reqid);
-			ipc_put_str(&r, b->msg.qid);
-			queued_peer_send(b->peer, &r);
+			if (msg_encode(&r, MSG_QUEUED_MESSAGE_COMMITTED,
+			    b->reqid, &done) == 0)
+				queued_peer_send(b->peer, &r);
 		}
 		sched_add(&b->msg, b->rcpts, b->msg.nrcpt, now);
 		free(b->rcpts);

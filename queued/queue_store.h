@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "msg_codec.h"
 
 enum rcpt_state {
 	RCPT_PENDING = 0,	/* waiting for (another) delivery attempt */
@@ -64,7 +65,8 @@ struct queue_rcpt_rec {
 	char		addr[ADDR_TEXT_MAX];	/* for an ENVELOPE recipient,
 						   its address too (since
 						   queued wrote v2 messages) */
-	char		relay[256];	/* last "host[ip]:port", or "" */
+	char		relay[MSG_RELAY_MAX + 1];	/* last
+						   "host[ip]:port", or "" */
 };
 
 /*

@@ -24,6 +24,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "privsep.h"
 #include "queue_commit.h"
 #include "queue_list.h"
@@ -99,6 +100,7 @@ static void
 queued_rebuild(uint32_t client)
 {
 	struct recover_stats st;
+	struct msg_queue_line l;
 	struct ipc_msg m;
 	char line[256];
 
@@ -106,11 +108,57 @@ queued_rebuild(uint32_t client)
 	snprintf(line, sizeof(line), "rebuild: %zu messages recovered into the "
 	    "index, %zu unfinished files removed, %zu damaged files moved to "
 	    "corrupt/", st.recovered, st.unfinished, st.corrupt);
-	ipc_msg_init(&m, MSG_QUEUED_QUEUE_ENTRY, client);
-	ipc_put_str(&m, line);
+	l.line = line;
+	if (msg_encode(&m, MSG_QUEUED_QUEUE_ENTRY, client, &l) == 0)
+		ipc_conn_queue(&master, &m);
+	msg_encode_empty(&m, MSG_QUEUED_QUEUE_END, client);
 	ipc_conn_queue(&master, &m);
-	ipc_msg_init(&m, MSG_QUEUED_QUEUE_END, client);
-	ipc_conn_queue(&master, &m);
+}
+
+/* One frame from ternd; one that does not decode is logged and dropped. */
+static void
+master_frame(struct ipc_msg *m)
+{
+	struct msg_peer peer;
+	const char *why;
+
+	if (m->type == MSG_MASTER_PEER) {
+		if (msg_decode(m, MSG_MASTER_PEER, &peer, &why) != 0)
+			msg_log_reject("ternd", m, why);
+		else if (peer.kind == PEER_QUEUED)
+			msg_log_reject("ternd", m, "a peer of lookupd's kind");
+		else
+			peer_add((int)peer.kind, ipc_msg_take_fd(m));
+		return;
+	}
+	if (m->type != MSG_MASTER_RELOAD && m->type != MSG_MASTER_STOP &&
+	    m->type != MSG_QUEUED_FLUSH && m->type != MSG_MASTER_QUEUE_LIST &&
+	    m->type != MSG_MASTER_QUEUE_REBUILD) {
+		msg_log_reject("ternd", m, "unexpected type");
+		return;
+	}
+	if (msg_decode_empty(m, m->type, &why) != 0) {
+		msg_log_reject("ternd", m, why);
+		return;
+	}
+	switch (m->type) {
+	case MSG_MASTER_RELOAD:
+		daemon_reload(&opts, &set);
+		break;
+	case MSG_MASTER_STOP:
+		stopping = 1;
+		stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
+		break;
+	case MSG_QUEUED_FLUSH:
+		sched_flush();
+		break;
+	case MSG_MASTER_QUEUE_LIST:
+		queue_list_send(&master, m->id);
+		break;
+	case MSG_MASTER_QUEUE_REBUILD:
+		queued_rebuild(m->id);
+		break;
+	}
 }
 
 /* Messages from ternd; returns -1 when ternd is gone. */
@@ -119,49 +167,31 @@ master_input(void)
 {
 	struct ipc_msg m;
 	ssize_t n = ipc_conn_read(&master);
-	uint32_t kind;
 	int r;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN))
 		return -1;
 	while ((r = ipc_conn_next(&master, &m)) == 1) {
-		switch (m.type) {
-		case MSG_MASTER_PEER:
-			if (ipc_get_u32(&m, &kind) == 0 && ipc_get_end(&m) == 0 &&
-			    m.fd >= 0 && (kind == PEER_SMTPD ||
-			    kind == PEER_LOOKUPD || kind == PEER_DELIVERD ||
-			    kind == PEER_DELIVERD_SMTP))
-				peer_add((int)kind, ipc_msg_take_fd(&m));
-			else
-				log_warn("malformed peer message from ternd");
-			break;
-		case MSG_MASTER_RELOAD:
-			daemon_reload(&opts, &set);
-			break;
-		case MSG_MASTER_STOP:
-			stopping = 1;
-			stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
-			break;
-		case MSG_QUEUED_FLUSH:
-			sched_flush();
-			break;
-		case MSG_MASTER_QUEUE_LIST:
-			if (ipc_get_end(&m) == 0)
-				queue_list_send(&master, m.id);
-			break;
-		case MSG_MASTER_QUEUE_REBUILD:
-			if (ipc_get_end(&m) == 0)
-				queued_rebuild(m.id);
-			break;
-		default:
-			log_warn("unexpected message %u from ternd", m.type);
-		}
+		master_frame(&m);
 		ipc_msg_free(&m);
 	}
 	return r < 0 ? -1 : 0;
 }
 
-/* One frame from a peer; a frame it should not send cuts it off. */
+static const char *
+peer_name(const struct queued_peer *p)
+{
+	return p->kind == PEER_SMTPD ? "smtpd" : p->kind == PEER_DELIVERD ?
+	    "deliverd" : p->kind == PEER_DELIVERD_SMTP ? "smtp deliverd" :
+	    "lookupd";
+}
+
+/*
+ * One frame from a peer.  One it should not send, or that does not
+ * decode, is rejected with a log line (answered, where the protocol has
+ * a failure answer) and the peer stays: only a broken frame, which
+ * leaves the stream unreadable, cuts a peer off (peer_input).
+ */
 static void
 peer_frame(struct queued_peer *p, struct ipc_msg *m)
 {
@@ -179,24 +209,20 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 		}
 	} else if (p->kind == PEER_DELIVERD && p == qctx.deliverd &&
 	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
-		if (sched_deliverd_input(m) == 0)
-			return;
+		(void)sched_deliverd_input(m);
+		return;
 	} else if (p->kind == PEER_LOOKUPD && p == qctx.lookupd &&
 	    m->type == MSG_LOOKUPD_RESOLVED) {
 		/* Answers to the scheduler's lookups, never waited for. */
-		if (sched_lookupd_input(m) == 0)
-			return;
+		(void)sched_lookupd_input(m);
+		return;
 	} else if (p->kind == PEER_DELIVERD_SMTP && p == qctx.smtp &&
 	    (m->type == MSG_DELIVERD_SMTP_RESULT ||
 	    m->type == MSG_DELIVERD_SMTP_DONE)) {
-		if (sched_smtp_input(m) == 0)
-			return;
+		(void)sched_smtp_input(m);
+		return;
 	}
-	log_warn("malformed or unexpected message %u from %s; disconnecting",
-	    m->type, p->kind == PEER_SMTPD ? "smtpd" : p->kind ==
-	    PEER_DELIVERD ? "deliverd" : p->kind == PEER_DELIVERD_SMTP ?
-	    "smtp deliverd" : "lookupd");
-	p->dead = 1;
+	msg_log_reject(peer_name(p), m, "unexpected type");
 }
 
 static void
@@ -212,7 +238,8 @@ peer_input(struct queued_peer *p)
 	}
 	while (!p->dead && (r = ipc_conn_next(&p->conn, &m)) != 0) {
 		if (r < 0) {
-			log_warn("malformed frame from a peer; disconnecting");
+			log_warn("malformed frame from %s; disconnecting",
+			    peer_name(p));
 			p->dead = 1;
 			break;
 		}

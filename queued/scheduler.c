@@ -44,6 +44,7 @@
 #include "log.h"
 #include "msgfile.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "notice.h"
 #include "queued.h"
 #include "resolve.h"
@@ -51,11 +52,17 @@
 #include "spool.h"
 #include "xmalloc.h"
 
-/* Recipients one dispatch round takes, and a local job carries (each
- * entry is at most ~700 octets in MSG_QUEUED_DELIVER_LOCAL). */
+/* Recipients one dispatch round takes; a job carries at most its
+ * message's limit (MSG_LOCAL_RCPTS_MAX, MSG_SMTP_RCPTS_MAX). */
 #define DISPATCH_MAX_RCPTS	500
-#define LOCAL_JOB_MAX_RCPTS	200
 #define SMTP_JOBS_MAX		200	/* smtp jobs in flight, all sites */
+
+/* Envelope addresses go to lookupd whole. */
+_Static_assert(sizeof(((struct envelope_rcpt *)0)->addr) <= MSG_ADDR_MAX + 1,
+    "an envelope address may not fit MSG_LOOKUP_RESOLVE");
+/* What a result says is kept whole; the index keeps as much of it. */
+_Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
+    MSG_TEXT_MAX, "a result's text does not fit the index");
 
 struct job_entry {
 	uint32_t	rcpt;		/* index into the message's recipients */
@@ -63,9 +70,9 @@ struct job_entry {
 	int		have;		/* a result arrived */
 	uint32_t	status;
 	uint32_t	flags;		/* DELIVERD_F_* */
-	char		dsn[16];
-	char		text[512];
-	char		relay[256];
+	char		dsn[MSG_DSN_MAX + 1];
+	char		text[MSG_TEXT_MAX + 1];
+	char		relay[MSG_RELAY_MAX + 1];
 };
 
 struct sched_job {
@@ -646,6 +653,9 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	struct sched_job *job = NULL;
 	uint32_t limit = (uint32_t)qctx.set->smtp_destination_recipient_limit;
 
+	if (limit > MSG_SMTP_RCPTS_MAX)
+		limit = MSG_SMTP_RCPTS_MAX;	/* a job is one frame */
+
 	sched_nexthop(addr, hop, sizeof(hop));
 	/* Only the newest job of a hop may still have room. */
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
@@ -800,82 +810,113 @@ job_defer(struct sched_job *job, const char *dsn, const char *text)
 	}
 }
 
-static void
+/*
+ * job_start_local - hand job to the local deliverd with the message file
+ * fd (taken).  -1 when it cannot be encoded (logged; fd closed).
+ */
+static int
 job_start_local(struct sched_job *job, int fd)
 {
 	struct sched_msg *sm = job->sm;
+	struct msg_local_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
+	char (*to)[MSG_ADDR_MAX + 1] = xcalloc(job->nentries, sizeof(*to));
+	struct msg_deliver_local d = { .job = job->id, .qid = sm->rec.qid,
+	    .sender = sm->env->sender, .arrival = sm->env->arrival,
+	    .body_offset = (uint64_t)sm->body,
+	    .body_size = sm->body_len,
+	    .n = job->nentries, .rcpts = rc };
+	char buf[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
 	struct ipc_msg m;
-	char buf[ADDR_TEXT_MAX + 2];
+	int rv;
 
-	ipc_msg_init(&m, MSG_QUEUED_DELIVER_LOCAL, job->id);
-	ipc_put_u32(&m, job->id);
-	ipc_put_str(&m, sm->rec.qid);
-	ipc_put_str(&m, sm->env->sender);
-	ipc_put_u64(&m, sm->env->arrival);
-	ipc_put_u64(&m, (uint64_t)sm->body);
-	ipc_put_u64(&m, sm->body_len);
-	ipc_put_u32(&m, job->nentries);
 	for (uint32_t j = 0; j < job->nentries; j++) {
-		ipc_put_u32(&m, j);
-		ipc_put_str(&m, sched_rcpt_display(sm, job->entries[j].rcpt,
-		    buf, sizeof(buf)));
-		ipc_put_str(&m, job->entries[j].target);
+		/* "user@myhostname" for Delivered-To: cut, never refused. */
+		strlcpy(to[j], msg_str_fit(sched_rcpt_display(sm,
+		    job->entries[j].rcpt, buf, sizeof(buf)), MSG_ADDR_MAX, fit,
+		    sizeof(fit)), sizeof(to[j]));
+		rc[j].index = j;
+		rc[j].address = to[j];
+		rc[j].user = job->entries[j].target;
+	}
+	rv = msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, job->id, &d);
+	free(rc);
+	free(to);
+	if (rv != 0) {
+		close(fd);
+		return -1;
 	}
 	m.fd = fd;
 	queued_peer_send(qctx.deliverd, &m);
 	job->peer = qctx.deliverd;
 	nlocal++;
+	return 0;
 }
 
 /* The ORCPT to pass on for recipient i: the client's, or for an alias
- * target the address the client gave (RFC 3461, 5.2.1). */
+ * target the address the client gave (RFC 3461, 5.2.1).  One longer than
+ * a job may carry (only a damaged queue file has one) is left out. */
 static void
 sched_orcpt(const struct sched_msg *sm, uint32_t i, char *buf, size_t size)
 {
 	const struct envelope_rcpt *p = &sm->env->rcpts[sm->r[i].rec.parent];
 
-	if (p->orcpt != NULL)
-		strlcpy(buf, p->orcpt, size);
-	else if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
-		snprintf(buf, size, "rfc822;%s", p->addr);
-	else
+	buf[0] = '\0';
+	if (p->orcpt != NULL && strlcpy(buf, p->orcpt, size) >= size) {
+		log_warn("%s: an ORCPT of %zu octets is not passed on",
+		    sm->rec.qid, strlen(p->orcpt));
 		buf[0] = '\0';
+	} else if (p->orcpt == NULL && sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
+		snprintf(buf, size, "rfc822;%s", p->addr);
 }
 
-static void
+/*
+ * job_start_smtp - hand job to the smtp deliverd with the message file fd
+ * (taken).  -1 when it cannot be encoded (logged; fd closed).
+ */
+static int
 job_start_smtp(struct sched_job *job, int fd)
 {
 	struct sched_msg *sm = job->sm;
+	struct msg_smtp_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
+	char (*orcpt)[MSG_ORCPT_MAX + 1] = xcalloc(job->nentries,
+	    sizeof(*orcpt));
+	const char *envid = sm->env->envid != NULL ? sm->env->envid : "";
+	struct msg_deliver_smtp d = { .job = job->id, .qid = sm->rec.qid,
+	    .sender = sm->env->sender, .envid = envid, .ret = sm->env->ret,
+	    .body = sm->env->body, .smtputf8 = 0, .arrival = sm->env->arrival,
+	    .body_offset = (uint64_t)sm->body,
+	    .body_size = sm->body_len,
+	    .nexthop = job->dest->name, .n = job->nentries, .rcpts = rc };
 	struct ipc_msg m;
-	char orcpt[ADDR_TEXT_MAX + 600];
+	int rv;
 
-	ipc_msg_init(&m, MSG_QUEUED_DELIVER_SMTP, job->id);
-	ipc_put_u32(&m, job->id);
-	ipc_put_str(&m, sm->rec.qid);
-	ipc_put_str(&m, sm->env->sender);
-	ipc_put_str(&m, sm->env->envid != NULL ? sm->env->envid : "");
-	ipc_put_u32(&m, sm->env->ret);
-	ipc_put_u32(&m, sm->env->body);
-	ipc_put_u32(&m, 0);
-	ipc_put_u64(&m, sm->env->arrival);
-	ipc_put_u64(&m, (uint64_t)sm->body);
-	ipc_put_u64(&m, sm->body_len);
-	ipc_put_str(&m, job->dest->name);
-	ipc_put_u32(&m, job->nentries);
+	if (strlen(envid) > MSG_ENVID_MAX) {
+		log_warn("%s: an ENVID of %zu octets is not passed on",
+		    sm->rec.qid, strlen(envid));
+		d.envid = "";
+	}
 	for (uint32_t j = 0; j < job->nentries; j++) {
 		uint32_t i = job->entries[j].rcpt;
 
-		sched_orcpt(sm, i, orcpt, sizeof(orcpt));
-		ipc_put_u32(&m, j);
-		ipc_put_str(&m, job->entries[j].target);
-		ipc_put_str(&m, orcpt);
-		ipc_put_u32(&m, sched_rcpt_notify(sm, i));
+		sched_orcpt(sm, i, orcpt[j], sizeof(orcpt[j]));
+		rc[j].index = j;
+		rc[j].address = job->entries[j].target;
+		rc[j].orcpt = orcpt[j];
+		rc[j].notify = sched_rcpt_notify(sm, i);
+	}
+	rv = msg_encode(&m, MSG_QUEUED_DELIVER_SMTP, job->id, &d);
+	free(rc);
+	free(orcpt);
+	if (rv != 0) {
+		close(fd);
+		return -1;
 	}
 	m.fd = fd;
 	queued_peer_send(qctx.smtp, &m);
 	job->peer = qctx.smtp;
 	job->dest->active++;
 	nsmtp++;
+	return 0;
 }
 
 /* Start a job now; one that cannot start ends at once, deferred. */
@@ -901,10 +942,12 @@ job_start(struct sched_job *job)
 		sched_job_done(job, -1);
 		return;
 	}
-	if (job->smtp)
-		job_start_smtp(job, fd);
-	else
-		job_start_local(job, fd);
+	if ((job->smtp ? job_start_smtp(job, fd) :
+	    job_start_local(job, fd)) != 0) {
+		job_defer(job, "4.3.0", "the job cannot be passed to the "
+		    "delivery agent");
+		sched_job_done(job, -1);
+	}
 }
 
 /* Hand an smtp job to its destination: start, wait, or defer (dead). */
@@ -1098,7 +1141,7 @@ sched_round(struct sched_msg *sm)
 		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
 		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
-		    dp.local->nentries >= LOCAL_JOB_MAX_RCPTS))
+		    dp.local->nentries >= MSG_LOCAL_RCPTS_MAX))
 			break;
 		if (r->kind == RCPT_KIND_LOCAL)
 			dispatch_local(&dp, sm, i, r->addr);
@@ -1366,60 +1409,112 @@ job_result(struct sched_job *job, uint32_t idx, uint32_t status,
 	return 0;
 }
 
-/* sched_deliverd_input - results from the local deliverd; -1 malformed */
+/*
+ * job_result_unread - a result frame from peer that did not decode but
+ * still names its job, recipient and status.  A delivery that was made is
+ * recorded as made, so that it is not made twice; anything else is
+ * deferred, never lost.
+ */
+static void
+job_result_unread(const struct ipc_msg *m, int smtp)
+{
+	uint32_t jobid, idx, status;
+	struct sched_job *job;
+
+	if (msg_peek_result(m, &jobid, &idx, &status) != 0 ||
+	    (job = sched_job_find(jobid)) == NULL || job->smtp != smtp)
+		return;
+	(void)job_result(job, idx, status == DELIVER_OK ? DELIVER_OK :
+	    DELIVER_TEMPFAIL, status == DELIVER_OK ? "2.0.0" : "4.3.0",
+	    "the delivery agent's report could not be read",
+	    smtp ? "none" : "local", 0);
+}
+
+/*
+ * job_done_unread - a done frame that did not decode: when it names a
+ * job of this agent, that job is over, its unreported entries deferred.
+ */
+static void
+job_done_unread(const struct ipc_msg *m, int smtp)
+{
+	struct sched_job *job;
+	uint32_t jobid;
+
+	if (msg_peek_u32(m, &jobid) == 0 &&
+	    (job = sched_job_find(jobid)) != NULL && job->smtp == smtp)
+		sched_job_done(job, 1);
+}
+
+/* sched_deliverd_input - results from the local deliverd; -1 rejected */
 int
 sched_deliverd_input(struct ipc_msg *m)
 {
-	uint32_t jobid, idx, status;
-	char dsn[16], text[512];
+	struct msg_job_done done;
 	struct sched_job *job;
+	struct msg_result r;
+	const char *why;
 
-	if (ipc_get_u32(m, &jobid) < 0)
-		return -1;
-	if ((job = sched_job_find(jobid)) == NULL || job->smtp) {
-		log_warn("deliverd reports on unknown job %u", jobid);
-		return -1;
-	}
 	if (m->type == MSG_DELIVERD_JOB_DONE) {
-		if (ipc_get_end(m) < 0)
+		if (msg_decode(m, MSG_DELIVERD_JOB_DONE, &done, &why) != 0) {
+			msg_log_reject("deliverd", m, why);
+			job_done_unread(m, 0);
 			return -1;
+		}
+		if ((job = sched_job_find(done.job)) == NULL || job->smtp) {
+			msg_log_reject("deliverd", m, "unknown job");
+			return -1;
+		}
 		sched_job_done(job, 1);
 		return 0;
 	}
-	if (m->type != MSG_DELIVERD_RESULT || ipc_get_u32(m, &idx) < 0 ||
-	    ipc_get_u32(m, &status) < 0 || ipc_get_str(m, dsn, sizeof(dsn)) < 0 ||
-	    ipc_get_str(m, text, sizeof(text)) < 0 || ipc_get_end(m) < 0)
+	if (msg_decode(m, MSG_DELIVERD_RESULT, &r, &why) != 0) {
+		msg_log_reject("deliverd", m, why);
+		job_result_unread(m, 0);
 		return -1;
-	return job_result(job, idx, status, dsn, text, "local", 0);
+	}
+	if ((job = sched_job_find(r.job)) == NULL || job->smtp ||
+	    job_result(job, r.index, r.status, r.dsn, r.text, "local",
+	    0) != 0) {
+		msg_log_reject("deliverd", m, "unknown job or recipient");
+		return -1;
+	}
+	return 0;
 }
 
-/* sched_smtp_input - results from the smtp deliverd; -1 malformed */
+/* sched_smtp_input - results from the smtp deliverd; -1 rejected */
 int
 sched_smtp_input(struct ipc_msg *m)
 {
-	uint32_t jobid, idx, status, flags, site;
-	char dsn[16], text[512], relay[256];
+	struct msg_smtp_result r;
+	struct msg_smtp_done done;
 	struct sched_job *job;
+	const char *why;
 
-	if (ipc_get_u32(m, &jobid) < 0)
-		return -1;
-	if ((job = sched_job_find(jobid)) == NULL || !job->smtp) {
-		log_warn("smtp deliverd reports on unknown job %u", jobid);
-		return -1;
-	}
 	if (m->type == MSG_DELIVERD_SMTP_DONE) {
-		if (ipc_get_u32(m, &site) < 0 || ipc_get_end(m) < 0)
+		if (msg_decode(m, MSG_DELIVERD_SMTP_DONE, &done, &why) != 0) {
+			msg_log_reject("smtp deliverd", m, why);
+			job_done_unread(m, 1);
 			return -1;
-		sched_job_done(job, site == SITE_OK);
+		}
+		if ((job = sched_job_find(done.job)) == NULL || !job->smtp) {
+			msg_log_reject("smtp deliverd", m, "unknown job");
+			return -1;
+		}
+		sched_job_done(job, done.site == SITE_OK);
 		return 0;
 	}
-	if (m->type != MSG_DELIVERD_SMTP_RESULT || ipc_get_u32(m, &idx) < 0 ||
-	    ipc_get_u32(m, &status) < 0 || ipc_get_str(m, dsn, sizeof(dsn)) < 0 ||
-	    ipc_get_str(m, text, sizeof(text)) < 0 ||
-	    ipc_get_str(m, relay, sizeof(relay)) < 0 ||
-	    ipc_get_u32(m, &flags) < 0 || ipc_get_end(m) < 0)
+	if (msg_decode(m, MSG_DELIVERD_SMTP_RESULT, &r, &why) != 0) {
+		msg_log_reject("smtp deliverd", m, why);
+		job_result_unread(m, 1);
 		return -1;
-	return job_result(job, idx, status, dsn, text, relay, flags);
+	}
+	if ((job = sched_job_find(r.job)) == NULL || !job->smtp ||
+	    job_result(job, r.index, r.status, r.dsn, r.text, r.relay,
+	    r.flags) != 0) {
+		msg_log_reject("smtp deliverd", m, "unknown job or recipient");
+		return -1;
+	}
+	return 0;
 }
 
 /* sched_agent_gone - the jobs in flight to a departed delivery agent

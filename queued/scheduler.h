@@ -72,11 +72,17 @@ void sched_add(const struct queue_msg_rec *msg,
 void sched_run(int start_new);
 /* sched_timeout_ms - how long poll() may sleep before sched_run is due */
 int sched_timeout_ms(void);
-/* sched_deliverd_input - a MSG_DELIVERD_* from the local deliverd */
+/*
+ * sched_deliverd_input - a MSG_DELIVERD_* from the local deliverd;
+ * sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd.  0, or
+ * -1 when the frame was rejected (logged; the agent stays connected).  A
+ * rejected frame that still names its job and recipient is recorded as
+ * well as it can be: a delivery made as made, anything else deferred.
+ */
 int sched_deliverd_input(struct ipc_msg *m);
-/* sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd */
 int sched_smtp_input(struct ipc_msg *m);
-/* sched_lookupd_input - a MSG_LOOKUPD_RESOLVED from lookupd; -1 malformed */
+/* sched_lookupd_input - a MSG_LOOKUPD_RESOLVED from lookupd (see
+ * resolve_answer); -1 when rejected (logged) */
 int sched_lookupd_input(struct ipc_msg *m);
 /* sched_lookupd_gone - a lookupd channel closed: its lookups defer */
 struct queued_peer;

@@ -13,9 +13,11 @@
 
 #include <stddef.h>
 
+#include "msg_codec.h"
 #include "smtp_io.h"
 
-#define SMTP_AUTH_FIELD_MAX	255	/* RFC 4616 3: each field, octets */
+/* RFC 4616 3: each field, octets; lookupd takes as much (msg_codec.h) */
+#define SMTP_AUTH_FIELD_MAX	MSG_AUTH_FIELD_MAX
 /* RFC 4954 4: a line of the exchange may be 12288 octets */
 #define SMTP_AUTH_LINE_MAX	12288
 

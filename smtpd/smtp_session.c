@@ -31,6 +31,7 @@
 #include "msg.h"
 #include "msgfile.h"
 #include "myaddr.h"
+#include "msg_codec.h"
 #include "smtp_auth.h"
 #include "smtp_command.h"
 #include "smtp_data.h"
@@ -260,25 +261,27 @@ session_ask_auth(struct session *s, uint32_t type, const char *a,
     const char *b)
 {
 	struct ipc_msg req, resp;
-	uint32_t verdict, id = ++s->srv->next_reqid;
+	struct msg_auth auth = { a, b };
+	struct msg_sender_login sl = { a, b };
+	struct msg_verdict v;
+	uint32_t id = ++s->srv->next_reqid;
 	uint32_t want = type == MSG_LOOKUP_AUTH ? MSG_LOOKUPD_AUTH_VERDICT :
 	    MSG_LOOKUPD_SENDER_VERDICT;
+	const char *why;
 
-	ipc_msg_init(&req, type, id);
-	ipc_put_str(&req, a);
-	ipc_put_str(&req, b);
+	if ((type == MSG_LOOKUP_AUTH ? msg_encode(&req, type, id, &auth) :
+	    msg_encode(&req, type, id, &sl)) != 0)
+		return AUTH_TEMPFAIL;
 	if (ipc_call(s->srv->lookupd, &req, &resp, LOOKUP_TIMEOUT_MS) < 0) {
 		log_warn("lookupd did not answer: %s", strerror(errno));
 		return AUTH_TEMPFAIL;
 	}
-	if (resp.type != want || resp.id != id ||
-	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_end(&resp) < 0 ||
-	    verdict > AUTH_TEMPFAIL) {
-		log_warn("malformed answer from lookupd");
-		verdict = AUTH_TEMPFAIL;
+	if (msg_decode(&resp, want, &v, &why) != 0) {
+		msg_log_reject("lookupd", &resp, why);
+		v.verdict = AUTH_TEMPFAIL;
 	}
 	ipc_msg_free(&resp);
-	return (enum auth_verdict)verdict;
+	return (enum auth_verdict)v.verdict;
 }
 
 /* The authenticated login may use s->sender: 0, or -1 after replying. */
@@ -331,22 +334,23 @@ static enum lookup_verdict
 session_lookup(struct session *s, const char *rcpt)
 {
 	struct ipc_msg req, resp;
-	uint32_t verdict, id = ++s->srv->next_reqid;
+	struct msg_address a = { rcpt };
+	struct msg_verdict v;
+	uint32_t id = ++s->srv->next_reqid;
+	const char *why;
 
-	ipc_msg_init(&req, MSG_LOOKUP_RCPT, id);
-	ipc_put_str(&req, rcpt);
+	if (msg_encode(&req, MSG_LOOKUP_RCPT, id, &a) != 0)
+		return LOOKUP_TEMPFAIL;
 	if (ipc_call(s->srv->lookupd, &req, &resp, LOOKUP_TIMEOUT_MS) < 0) {
 		log_warn("lookupd did not answer: %s", strerror(errno));
 		return LOOKUP_TEMPFAIL;
 	}
-	if (resp.type != MSG_LOOKUPD_RCPT_VERDICT || resp.id != id ||
-	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_end(&resp) < 0 ||
-	    verdict > LOOKUP_TEMPFAIL) {
-		log_warn("malformed answer from lookupd");
-		verdict = LOOKUP_TEMPFAIL;
+	if (msg_decode(&resp, MSG_LOOKUPD_RCPT_VERDICT, &v, &why) != 0) {
+		msg_log_reject("lookupd", &resp, why);
+		v.verdict = LOOKUP_TEMPFAIL;
 	}
 	ipc_msg_free(&resp);
-	return (enum lookup_verdict)verdict;
+	return (enum lookup_verdict)v.verdict;
 }
 
 /* session_rcpt_ok - count an accepted RCPT and answer 250 */
@@ -469,27 +473,30 @@ session_open(struct session *s, char *qid, size_t qidsize, char *reply,
     size_t replysize)
 {
 	struct ipc_msg req, resp;
-	uint32_t id = ++s->srv->next_reqid, code;
-	char text[512];
+	uint32_t id = ++s->srv->next_reqid;
+	struct msg_failed failed;
+	struct msg_qid opened;
+	const char *why = "unexpected type";
 	int fd = -1;
 
 	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
-	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_OPEN, id);
+	msg_encode_empty(&req, MSG_SMTPD_MESSAGE_OPEN, id);
 	if (ipc_call(s->srv->queued, &req, &resp, OPEN_TIMEOUT_MS) < 0) {
 		log_warn("queued did not answer: %s", strerror(errno));
 		return -1;
 	}
-	if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_OPENED &&
-	    ipc_get_str(&resp, qid, qidsize) == 0 &&
-	    ipc_get_end(&resp) == 0 && resp.fd >= 0)
+	if (resp.type == MSG_QUEUED_MESSAGE_OPENED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_OPENED, &opened, &why) == 0) {
+		strlcpy(qid, opened.qid, qidsize);
 		fd = ipc_msg_take_fd(&resp);
-	else if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_FAILED &&
-	    ipc_get_u32(&resp, &code) == 0 &&
-	    ipc_get_str(&resp, text, sizeof(text)) == 0 &&
-	    code >= 400 && code < 500)
-		snprintf(reply, replysize, "%u %s", code, text);
+	}
+	else if (resp.type == MSG_QUEUED_MESSAGE_FAILED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_FAILED, &failed, &why) == 0 &&
+	    failed.code < 500)
+		snprintf(reply, replysize, "%u %s", failed.code, failed.text);
 	else
-		log_warn("malformed answer from queued");
+		msg_log_reject("queued", &resp, resp.type ==
+		    MSG_QUEUED_MESSAGE_FAILED ? "not a 4xx" : why);
 	ipc_msg_free(&resp);
 	return fd;
 }
@@ -497,11 +504,11 @@ session_open(struct session *s, char *qid, size_t qidsize, char *reply,
 static void
 session_abort(struct session *s, const char *qid)
 {
+	struct msg_qid a = { qid };
 	struct ipc_msg req;
 
-	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_ABORT, ++s->srv->next_reqid);
-	ipc_put_str(&req, qid);
-	if (ipc_send(s->srv->queued, &req) < 0)
+	if (msg_encode(&req, MSG_SMTPD_MESSAGE_ABORT, ++s->srv->next_reqid,
+	    &a) != 0 || ipc_send(s->srv->queued, &req) < 0)
 		log_warn("cannot tell queued to drop %s", qid);
 }
 
@@ -511,30 +518,31 @@ session_commit(struct session *s, const char *qid, uint64_t size,
     char *reply, size_t replysize)
 {
 	struct ipc_msg req, resp;
-	uint32_t id = ++s->srv->next_reqid, code;
-	char rqid[QID_MAX], text[512];
+	uint32_t id = ++s->srv->next_reqid;
+	struct msg_commit c = { qid, size };
+	struct msg_failed failed;
+	struct msg_qid done;
+	const char *why = "unexpected type";
 	int r = -1;
 
 	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
-	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_COMMIT, id);
-	ipc_put_str(&req, qid);
-	ipc_put_u64(&req, size);
+	if (msg_encode(&req, MSG_SMTPD_MESSAGE_COMMIT, id, &c) != 0)
+		return -1;
 	if (ipc_call(s->srv->queued, &req, &resp, COMMIT_TIMEOUT_MS) < 0) {
 		log_warn("%s: queued did not confirm the commit: %s", qid,
 		    strerror(errno));
 		return -1;
 	}
-	if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_COMMITTED &&
-	    ipc_get_str(&resp, rqid, sizeof(rqid)) == 0 &&
-	    ipc_get_end(&resp) == 0 && strcmp(rqid, qid) == 0)
+	if (resp.type == MSG_QUEUED_MESSAGE_COMMITTED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_COMMITTED, &done, &why) == 0 &&
+	    strcmp(done.qid, qid) == 0)
 		r = 0;
-	else if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_FAILED &&
-	    ipc_get_u32(&resp, &code) == 0 &&
-	    ipc_get_str(&resp, text, sizeof(text)) == 0 &&
-	    code >= 400 && code < 600)
-		snprintf(reply, replysize, "%u %s", code, text);
+	else if (resp.type == MSG_QUEUED_MESSAGE_FAILED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_FAILED, &failed, &why) == 0)
+		snprintf(reply, replysize, "%u %s", failed.code, failed.text);
 	else
-		log_warn("%s: malformed commit answer from queued", qid);
+		msg_log_reject("queued", &resp, resp.type ==
+		    MSG_QUEUED_MESSAGE_COMMITTED ? "another queue ID" : why);
 	ipc_msg_free(&resp);
 	return r;
 }
@@ -791,13 +799,13 @@ session_auth_delay(struct session *s)
 static void
 session_auth_report(struct session *s)
 {
+	struct msg_client c = { s->addr };
 	struct ipc_msg m;
 
 	if (s->srv->master == NULL)
 		return;
-	ipc_msg_init(&m, MSG_SMTPD_AUTH_FAILURE, 0);
-	ipc_put_str(&m, s->addr);
-	if (ipc_send(s->srv->master, &m) < 0)
+	if (msg_encode(&m, MSG_SMTPD_AUTH_FAILURE, 0, &c) != 0 ||
+	    ipc_send(s->srv->master, &m) < 0)
 		log_warn("cannot report a failed AUTH to ternd");
 }
 

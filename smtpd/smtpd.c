@@ -33,6 +33,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "privsep.h"
 #include "settings.h"
 #include "smtp_busy.h"
@@ -57,10 +58,11 @@ static uint32_t client_auth_failures;	/* of the client being served */
 static void
 smtpd_status(int busy)
 {
+	struct msg_switch st = { busy ? 1 : 0 };
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, MSG_SMTPD_STATUS, 0);
-	ipc_put_u32(&m, busy ? 1 : 0);
+	if (msg_encode(&m, MSG_SMTPD_STATUS, 0, &st) != 0)
+		fatalx("cannot encode MSG_SMTPD_STATUS");
 	if (ipc_send(&master, &m) < 0)
 		exit(0);	/* ternd is gone */
 }
@@ -76,14 +78,18 @@ static int
 smtpd_client_check(int fd, const struct sockaddr *sa,
     enum smtp_listener_kind kind)
 {
+	struct msg_client_connect cc;
+	struct msg_client_verdict cv;
 	struct ipc_msg m;
-	char addr[64], line[256];
-	uint32_t id = ++master_reqid, verdict, count;
+	char addr[MSG_CLIENT_ADDR_MAX + 1], line[256];
+	uint32_t id = ++master_reqid;
+	const char *why;
 
 	smtp_limits_client_addr(sa, addr, sizeof(addr));
-	ipc_msg_init(&m, MSG_SMTPD_CLIENT_CONNECT, id);
-	ipc_put_u32(&m, smtp_limits_exempt(&set, sa) ? CLIENT_F_EXEMPT : 0);
-	ipc_put_str(&m, addr);
+	cc.flags = smtp_limits_exempt(&set, sa) ? CLIENT_F_EXEMPT : 0;
+	cc.address = addr;
+	if (msg_encode(&m, MSG_SMTPD_CLIENT_CONNECT, id, &cc) != 0)
+		return 0;	/* serve it, as when ternd does not answer */
 	if (ipc_send(&master, &m) < 0)
 		exit(0);	/* ternd is gone */
 	for (;;) {
@@ -101,19 +107,20 @@ smtpd_client_check(int fd, const struct sockaddr *sa,
 			stop_requested = 1;
 		ipc_msg_free(&m);
 	}
-	client_auth_failures = 0;
-	if (ipc_get_u32(&m, &verdict) < 0 || ipc_get_u32(&m, &count) < 0 ||
-	    ipc_get_u32(&m, &client_auth_failures) < 0 || ipc_get_end(&m) < 0) {
-		verdict = CLIENT_ALLOW;
-		client_auth_failures = 0;
+	if (msg_decode(&m, MSG_MASTER_CLIENT_VERDICT, &cv, &why) != 0) {
+		msg_log_reject("ternd", &m, why);
+		cv.verdict = CLIENT_ALLOW;
+		cv.auth_failures = 0;
 	}
 	ipc_msg_free(&m);
-	if (verdict == CLIENT_ALLOW)
+	client_auth_failures = cv.auth_failures;
+	if (cv.verdict == CLIENT_ALLOW)
 		return 0;
 	log_warn("Connection %s limit exceeded: %u from unknown[%s] for "
-	    "service %s", verdict == CLIENT_DENY_RATE ? "rate" : "concurrency",
-	    count, addr, kind == LISTENER_SUBMISSIONS ? "submissions" :
-	    kind == LISTENER_SUBMISSION ? "submission" : "smtp");
+	    "service %s", cv.verdict == CLIENT_DENY_RATE ? "rate" :
+	    "concurrency", cv.count, addr, kind == LISTENER_SUBMISSIONS ?
+	    "submissions" : kind == LISTENER_SUBMISSION ? "submission" :
+	    "smtp");
 	/* On an implicit-TLS port a plaintext reply would be garbage to the
 	 * client, and a handshake is too much work to spend on a refusal. */
 	if (kind == LISTENER_SUBMISSIONS)
@@ -130,15 +137,18 @@ smtpd_master_input(void)
 {
 	struct ipc_msg m;
 	ssize_t n = ipc_conn_read(&master);
+	const char *why;
 	int r, stop = 0;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN))
 		return 1;
 	while ((r = ipc_conn_next(&master, &m)) == 1) {
-		if (m.type == MSG_MASTER_STOP)
+		if (m.type != MSG_MASTER_STOP && m.type != MSG_MASTER_RELOAD)
+			msg_log_reject("ternd", &m, "unexpected type");
+		else if (msg_decode_empty(&m, m.type, &why) != 0)
+			msg_log_reject("ternd", &m, why);
+		else if (m.type == MSG_MASTER_STOP)
 			stop = 1;
-		else if (m.type != MSG_MASTER_RELOAD)
-			log_warn("unexpected message %u from ternd", m.type);
 		ipc_msg_free(&m);
 	}
 	return stop || r < 0;

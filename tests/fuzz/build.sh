@@ -6,7 +6,7 @@
 #   BUILDDIR/fuzz.  Run a target with e.g.
 #   OUTDIR/fuzz_addr -max_total_time=60 OUTDIR/corpus-addr
 # Targets: fuzz_addr fuzz_smtp_command fuzz_envelope fuzz_dns fuzz_ipc
-# fuzz_smtp_reply fuzz_sasl (one .c each in this directory).
+# fuzz_smtp_reply fuzz_sasl fuzz_msg_decode (one .c each in this directory).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,6 +41,7 @@ build fuzz_smtp_command "$top/smtpd/smtp_command.c" "$c/addr.c"
 build fuzz_envelope "$c/envelope.c" "$c/ipc.c" "$c/log.c" "$c/xmalloc.c"
 build fuzz_dns "$c/dns.c" "$c/log.c" "$c/xmalloc.c"
 build fuzz_ipc "$c/ipc.c" "$c/log.c" "$c/xmalloc.c"
+build fuzz_msg_decode "$c/msg_codec.c" "$c/ipc.c" "$c/log.c" "$c/xmalloc.c"
 # fuzz_smtp_reply includes deliverd/smtp_client.c (its reader is static)
 build fuzz_smtp_reply "$c/tls_client.c" "$c/deadline.c" "$c/log.c" \
     "$c/xmalloc.c" $ssl

@@ -4,11 +4,13 @@
  * next-hop parsing (deliverd/smtp_route.c).  Whole replies (multi-line,
  * malformed, over-long, NUL bytes, split CRLF) go through the public
  * smtp_conn_open/smtp_conn_hello against a scripted server on loopback,
- * since the line reader and reply joiner are static.
+ * since the line reader and reply joiner are static; a whole delivery goes
+ * to a loopback server that records the message it gets.
  */
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -803,6 +804,118 @@ START_TEST(test_conn_ehlo)
 }
 END_TEST
 
+/*
+ * sink_serve - a loopback server that answers every command with success
+ * and writes what came between DATA's 354 and the final "." to outfd.
+ */
+static pid_t
+sink_serve(struct sockaddr_in *sin, int outfd)
+{
+	socklen_t slen = sizeof(*sin);
+	char buf[4096];
+	size_t len = 0;
+	int lfd, fd, data = 0;
+	pid_t pid;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	if ((fd = accept(lfd, NULL, NULL)) == -1 ||
+	    write(fd, "220 mx.test\r\n", 13) != 13)
+		_exit(1);
+	for (;;) {
+		char *eol;
+		ssize_t n;
+
+		while ((eol = memchr(buf, '\n', len)) == NULL) {
+			if (len == sizeof(buf) ||
+			    (n = read(fd, buf + len, sizeof(buf) - len)) <= 0)
+				_exit(1);
+			len += (size_t)n;
+		}
+		size_t ll = (size_t)(eol - buf) + 1;
+		const char *ans = "250 ok\r\n";
+
+		if (data && ll == 3 && buf[0] == '.')
+			data = 0;
+		else if (data) {
+			if (write(outfd, buf, ll) != (ssize_t)ll)
+				_exit(1);
+			ans = NULL;
+		} else if (strncmp(buf, "DATA", 4) == 0) {
+			data = 1;
+			ans = "354 go on\r\n";
+		} else if (strncmp(buf, "QUIT", 4) == 0)
+			_exit(write(fd, "221 bye\r\n", 9) == 9 ? 0 : 1);
+		if (ans != NULL && write(fd, ans, strlen(ans)) !=
+		    (ssize_t)strlen(ans))
+			_exit(1);
+		memmove(buf, buf + ll, len - ll);
+		len -= ll;
+	}
+}
+
+/* Exactly the message's octets go out: what follows it in the queue file
+ * does not, and a file that ends before them defers the recipient. */
+START_TEST(test_deliver_exact_body_size)
+{
+	static const char file[] = "ENVELOPE"
+	    "Subject: x\r\n\r\n.dot\r\nbody\r\n" "TRAILER\r\n";
+	char tmpl[] = "/tmp/tern-body-XXXXXX", out[] = "/tmp/tern-out-XXXXXX";
+	struct smtp_msg msg = { .sender = "a@b", .envid = "", .size = 26,
+	    .offset = 8 };
+	struct smtp_rcpt rc = { .index = 0, .address = "r@mx.test",
+	    .orcpt = "", .status = -1 };
+	struct sockaddr_in sin;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	char got[256];
+	int ofd, status;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_ge(msg.fd = mkstemp(tmpl), 0);
+	ck_assert_int_ge(ofd = mkstemp(out), 0);
+	unlink(tmpl);
+	unlink(out);
+	ck_assert_int_eq(write(msg.fd, file, sizeof(file) - 1),
+	    (ssize_t)sizeof(file) - 1);
+	for (int pass = 0; pass < 2; pass++) {
+		pid = sink_serve(&sin, ofd);
+		memset(&r, 0, sizeof(r));
+		ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
+		    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
+		ck_assert_int_eq(smtp_conn_hello(&c, 1, NULL, NULL, &r),
+		    STEP_OK);
+		smtp_conn_deliver(&c, &msg, &rc, 1);
+		smtp_conn_close(&c, 1);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		if (pass == 0) {
+			ck_assert_int_eq(rc.status, DELIVER_OK);
+			n = pread(ofd, got, sizeof(got), 0);
+			ck_assert_int_eq(n, 27);
+			ck_assert(memcmp(got, "Subject: x\r\n\r\n..dot\r\n"
+			    "body\r\n", 27) == 0);
+		} else
+			ck_assert_int_eq(rc.status, DELIVER_TEMPFAIL);
+		/* A size past the end of the file: a damaged queue file. */
+		msg.size = sizeof(file);
+		rc.status = -1;
+	}
+	close(msg.fd);
+	close(ofd);
+}
+END_TEST
+
 /* --- the message body against a server that takes it slowly ---------- */
 
 /* slow_line - one command line from fd into buf (CRLF dropped); -1 EOF */
@@ -963,6 +1076,7 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_eof);
 	tcase_add_test(conn, test_conn_ehlo);
 	tcase_add_test(conn, test_conn_ehlo_edges);
+	tcase_add_test(conn, test_deliver_exact_body_size);
 	suite_add_tcase(s, conn);
 
 	TCase *slow = tcase_create("slow");
