@@ -27,7 +27,7 @@ deps() {
 			build-essential autoconf automake pkg-config \
 			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
-			dnsmasq-base python3-aiosmtpd >/dev/null
+			dnsmasq-base python3-aiosmtpd libfuse3-dev fuse3 >/dev/null
 	fi
 }
 
