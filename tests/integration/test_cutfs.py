@@ -297,12 +297,12 @@ class TestCutfsAttributes(CutfsTestCase):
         t = pwd.getpwnam(TERN_USER)
         os.mkdir(self.p("private"), 0o700)
         os.chown(self.p("private"), t.pw_uid, t.pw_gid)
-        script = ("import os; fd = os.open(%r, os.O_CREAT | os.O_EXCL | "
-                  "os.O_WRONLY, 0o600); os.write(fd, b'ok'); os.fsync(fd)"
-                  % self.p("private", "f"))
+        # set -C: the shell creates the file with O_EXCL.
+        script = 'umask 077; set -C; echo ok > "$0"'
         for user, ok in ((TERN_QUEUE_USER, False), (TERN_USER, True)):
             r = subprocess.run(["setpriv", "--reuid", user, "--regid", user,
-                                "--clear-groups", "python3", "-c", script],
+                                "--clear-groups", "/bin/sh", "-c", script,
+                                self.p("private", "f")],
                                stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=30)
             self.assertEqual(r.returncode == 0, ok, (user, r.stdout))
