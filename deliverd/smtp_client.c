@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -269,24 +270,54 @@ conn_write(struct smtp_conn *c, const void *buf, size_t len,
 	return 0;
 }
 
-/* cmd_send - one command line (CRLF added), all of it within timeout
- * seconds */
+/*
+ * cmd_flush - send every queued command line, all of it within timeout
+ * seconds.  Commands are collected and written together (a pipelined
+ * group is one write, RFC 2920 3.1): written one at a time, the second
+ * small segment would wait, under Nagle's algorithm, for the server's
+ * delayed acknowledgement of the first -- about 40 ms per message.
+ */
 static int
-cmd_send(struct smtp_conn *c, const char *line, long timeout,
-    struct smtp_reply *r, const char *what)
+cmd_flush(struct smtp_conn *c, long timeout, struct smtp_reply *r,
+    const char *what)
 {
-	char buf[SMTP_CMD_MAX + 2];
-	size_t len = strlcpy(buf, line, sizeof(buf) - 2);
+	size_t len = c->outlen;
 
-	if (len >= sizeof(buf) - 2)
-		len = sizeof(buf) - 3;
-	memcpy(buf + len, "\r\n", 2);
-	if (conn_write(c, buf, len + 2, step_deadline(timeout)) == 0)
+	c->outlen = 0;
+	if (len == 0 || conn_write(c, c->out, len, step_deadline(timeout)) == 0)
 		return 0;
 	local_reply(r, "4.4.2", "%s with %s while %s", io_error_text(),
 	    c->relay, what);
 	c->broken = 1;
 	return -1;
+}
+
+/* cmd_queue - add one command line (CRLF added) to the output; flushes
+ * first when it would not fit.  0, or -1 when that flush failed. */
+static int
+cmd_queue(struct smtp_conn *c, const char *line, long timeout,
+    struct smtp_reply *r, const char *what)
+{
+	size_t len = strnlen(line, SMTP_CMD_MAX);
+
+	if (c->outlen + len + 2 > sizeof(c->out) &&
+	    cmd_flush(c, timeout, r, what) != 0)
+		return -1;
+	memcpy(c->out + c->outlen, line, len);
+	memcpy(c->out + c->outlen + len, "\r\n", 2);
+	c->outlen += len + 2;
+	return 0;
+}
+
+/* cmd_send - one command line (CRLF added), with whatever is queued before
+ * it, all of it within timeout seconds */
+static int
+cmd_send(struct smtp_conn *c, const char *line, long timeout,
+    struct smtp_reply *r, const char *what)
+{
+	if (cmd_queue(c, line, timeout, r, what) != 0)
+		return -1;
+	return cmd_flush(c, timeout, r, what);
 }
 
 /* command - send a line and read its reply */
@@ -344,6 +375,11 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 	    c->port);
 	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0);
+	/* Writes are whole commands, groups or body chunks (cmd_flush):
+	 * none should wait for the acknowledgement of the one before. */
+	if (c->fd != -1)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
 	if (c->fd == -1 || connect_wait(c->fd, sa, salen,
 	    step_deadline(set->smtp_connect_timeout)) != 0) {
 		local_reply(r, "4.4.1", "connect to %s: %s", c->relay,
@@ -777,6 +813,7 @@ static int
 body_send(struct smtp_conn *c, const struct smtp_msg *m)
 {
 	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
+	static const char dot[] = ".\r\n";
 	off_t off = m->offset;
 	uint64_t left = m->size;	/* exactly: more may follow it */
 	int bol = 1;
@@ -798,6 +835,18 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 		left -= (uint64_t)n;
 		last = in[n - 1];
 		o = smtp_dot_stuff(in, (size_t)n, out, &bol);
+		if (left == 0) {
+			/* The end of data goes with the last chunk, not as a
+			 * small write of its own (see cmd_flush).  A body that
+			 * does not end in a line end gets one (RFC 5321
+			 * 4.1.1.4). */
+			if (last != '\n') {
+				memcpy(out + o, "\r\n", 2);
+				o += 2;
+			}
+			memcpy(out + o, dot, 3);
+			o += 3;
+		}
 		if (conn_write(c, out, o, tmo) != 0)
 			return -1;
 		tmo += (long long)o * 1000 / SMTP_BODY_RATE_MIN;
@@ -805,10 +854,7 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 		if (tmo > cap)
 			tmo = cap;
 	}
-	/* A body that does not end in a line end gets one (RFC 5321 4.1.1.4). */
-	if (last != '\n' && conn_write(c, "\r\n", 2, tmo) != 0)
-		return -1;
-	return conn_write(c, ".\r\n", 3, tmo);
+	return m->size > 0 ? 0 : conn_write(c, dot, 3, tmo);
 }
 
 /* smtp_dot_stuff - double a leading '.' on every line */
@@ -898,14 +944,15 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 	size_t i;
 
 	mail_line(c, m, line, sizeof(line));
-	if (cmd_send(c, line, c->set->smtp_mail_timeout, r,
-	    "sending MAIL FROM") != 0)
+	if ((pipe ? cmd_queue : cmd_send)(c, line, c->set->smtp_mail_timeout,
+	    r, "sending MAIL FROM") != 0)
 		return refuse_all(c, rcpts, n, r, "MAIL FROM command");
 	if (pipe) {
-		/* RFC 2920: MAIL, RCPTs and DATA can go in one group. */
+		/* RFC 2920: MAIL, RCPTs and DATA go in one group, written
+		 * together (cmd_flush). */
 		for (i = 0; i < n; i++) {
 			rcpt_line(c, &rcpts[i], line, sizeof(line));
-			if (cmd_send(c, line, c->set->smtp_rcpt_timeout, r,
+			if (cmd_queue(c, line, c->set->smtp_rcpt_timeout, r,
 			    "sending RCPT TO") != 0)
 				return refuse_all(c, rcpts, n, r,
 				    "RCPT TO command");

@@ -20,6 +20,7 @@
 
 #define SMTP_TEXT_MAX	1024	/* reply text kept (lines joined) */
 #define SMTP_LINE_MAX	4096	/* longest reply line read */
+#define SMTP_OUT_MAX	16384	/* commands collected for one write */
 #define SMTP_HOST_MAX	256
 #define SMTP_RELAY_MAX	(SMTP_HOST_MAX + 80)
 
@@ -52,6 +53,8 @@ struct smtp_conn {
 	int			 broken;	/* timed out or lost: no QUIT */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
+	unsigned char		 out[SMTP_OUT_MAX];	/* commands to send */
+	size_t			 outlen;
 	const struct settings	*set;
 };
 

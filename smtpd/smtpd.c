@@ -18,6 +18,8 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -289,6 +291,11 @@ main(int argc, char **argv)
 				log_warn("accept: %s", strerror(errno));
 			continue;
 		}
+		/* Replies are collected and flushed once per group (smtp_io):
+		 * a flush must not wait for the client's acknowledgement of
+		 * the one before.  (A Unix socket listener says no; fine.) */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
 		if (smtpd_client_check(fd, (struct sockaddr *)&ss,
 		    kinds[listener]) == 0) {
 			srv.auth_failures = client_auth_failures;
