@@ -86,7 +86,8 @@ spool_sync(const char *path, int must)
 static int
 spool_sync_all(const char *spool)
 {
-	static const char *const top[] = { "msg", "db", "empty", "run" };
+	static const char *const top[] = { "msg", "db", "corrupt", "empty",
+	    "run" };
 	static const char hex[] = "0123456789ABCDEF";
 	char path[PATH_MAX], *slash;
 	int bad = 0;
@@ -176,7 +177,7 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 	/* Queue files that failed validation: kept for a human, never
 	 * deleted by tern. */
 	snprintf(path, sizeof(path), "%s/corrupt", spool);
-	bad |= spool_dir(path, 0700, quid, qgid);
+	spool_make(path, 0700, quid, qgid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/empty", spool);
 	spool_make(path, 0555, me, mygid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/run", spool);

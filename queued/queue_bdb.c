@@ -20,9 +20,11 @@
 #include <sys/stat.h>
 #include <db.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "queue_backend.h"
@@ -39,6 +41,8 @@ struct bdb_store {
 	DB	*msgs;
 	DB	*rcpts;
 	int	 panic;		/* DB_RUNRECOVERY seen: refuse all work */
+	int	 dirfd;		/* the environment's directory */
+	uint32_t log_file;	/* the log file whose name is known durable */
 };
 
 /* bdb_errcall - route Berkeley DB's own diagnostics to the log */
@@ -190,6 +194,37 @@ bdb_env_open(const char *dir, char *err, size_t errsize)
 	return env;
 }
 
+/*
+ * bdb_dir_sync - make the names in the environment's directory durable
+ * when the log has moved to a new file since the last time (or always,
+ * with force).  Berkeley DB fsyncs the contents of its files but never
+ * their directory: it assumes the file system makes a created file's
+ * name durable with its data.  Not every file system does, and a new log
+ * file whose name a power cut takes away takes every commit in it along,
+ * although log_flush reported them durable.  0, or -1 (logged).
+ */
+static int
+bdb_dir_sync(struct bdb_store *b, int force)
+{
+	DB_LOG_STAT *sp = NULL;
+	uint32_t cur;
+	int ret;
+
+	if ((ret = b->env->log_stat(b->env, &sp, 0)) != 0)
+		return bdb_fail(b, NULL, "log_stat", ret);
+	cur = sp->st_cur_file;
+	free(sp);
+	if (!force && cur == b->log_file)
+		return 0;
+	if (fsync(b->dirfd) != 0) {
+		log_error("queue store: fsync of the index directory: %s",
+		    strerror(errno));
+		return -1;
+	}
+	b->log_file = cur;
+	return 0;
+}
+
 static void
 bdb_close(void *h)
 {
@@ -208,6 +243,8 @@ bdb_close(void *h)
 		(void)b->msgs->close(b->msgs, 0);
 	if ((ret = b->env->close(b->env, 0)) != 0)
 		log_error("queue store: close: %s", db_strerror(ret));
+	if (b->dirfd >= 0)
+		close(b->dirfd);
 	free(b);
 }
 
@@ -235,7 +272,13 @@ bdb_open(const char *dir, char *err, size_t errsize)
 		return NULL;
 	}
 	b = xcalloc(1, sizeof(*b));
+	if ((b->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
+		free(b);
+		return NULL;
+	}
 	if ((b->env = bdb_env_open(dir, err, errsize)) == NULL) {
+		close(b->dirfd);
 		free(b);
 		return NULL;
 	}
@@ -243,6 +286,13 @@ bdb_open(const char *dir, char *err, size_t errsize)
 	    bdb_db_open(b->env, &b->rcpts, "recipients.db", err,
 	    errsize) < 0) {
 		b->panic = 1;	/* nothing to checkpoint */
+		bdb_close(b);
+		return NULL;
+	}
+	/* The database and log files recovery may just have created. */
+	if (bdb_dir_sync(b, 1) < 0) {
+		snprintf(err, errsize, "cannot sync %s", dir);
+		b->panic = 1;
 		bdb_close(b);
 		return NULL;
 	}
@@ -566,6 +616,8 @@ bdb_sync(void *h)
 		return -1;
 	if ((ret = b->env->log_flush(b->env, NULL)) != 0)
 		return bdb_fail(b, NULL, "sync", ret);
+	if (bdb_dir_sync(b, 0) < 0)
+		return -1;
 	/*
 	 * A checkpoint bounds recovery time and lets DB_LOG_AUTO_REMOVE drop
 	 * old log files; the thresholds keep it to a few per hour under load.
