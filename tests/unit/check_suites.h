@@ -23,5 +23,6 @@ Suite *smtp_client_suite(void);
 Suite *resolve_suite(void);
 Suite *msgfile_suite(void);
 Suite *myaddr_suite(void);
+Suite *fsspace_suite(void);
 
 #endif
