@@ -35,7 +35,10 @@ fsspace_measure(struct fsspace *fs)
 		return UINT64_MAX;
 	}
 	fs->warned = 0;
-	if (sv.f_frsize != 0 && sv.f_bavail > UINT64_MAX / sv.f_frsize)
+	/* A file system that reports no size at all (some FUSE ones) keeps
+	 * no account of its space: there is nothing to check. */
+	if (sv.f_blocks == 0 ||
+	    (sv.f_frsize != 0 && sv.f_bavail > UINT64_MAX / sv.f_frsize))
 		return UINT64_MAX;
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }

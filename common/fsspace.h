@@ -36,8 +36,9 @@ void fsspace_init(struct fsspace *fs, const char *path);
 /*
  * fsspace_avail - octets an unprivileged user may still write there, at
  * most FSSPACE_CACHE_MS old.  UINT64_MAX when it cannot be known (no
- * path, or statvfs failed, logged once): the check then lets mail in,
- * and a write that fails for real still answers 452.
+ * path, statvfs failed (logged once), or a file system that reports no
+ * size): the check then lets mail in, and a write that fails for real
+ * still answers 452.
  */
 uint64_t fsspace_avail(struct fsspace *fs);
 
