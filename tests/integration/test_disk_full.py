@@ -10,6 +10,9 @@ device, or a tmpfs), filled with a ballast file.
   although it cannot write its index, smtpd keeps answering, and once
   the ballast is gone everything works again without a restart: what was
   queued before is delivered, and every message that got a 250 arrives.
+- queued killed while the disk is full: its restart cannot recover the
+  index and must leave it alone (not set it aside and rebuild it); once
+  there is space, every queued message is delivered from it.
 - The index (SPOOL/db) on a file system of its own that fills: commits
   whose index records cannot be written get 452 4.3.1, queued stays up,
   and the index is sound afterwards (db5.3_verify).
@@ -22,6 +25,7 @@ Each test prints its figures at the end.
 
 import os
 import re
+import signal
 import smtplib
 import subprocess
 import threading
@@ -293,6 +297,56 @@ class TestDiskFull(DiskFullCase):
 
 
 class TestIndexFull(DiskFullCase):
+
+    def test_restart_on_full_disk_leaves_index_alone(self):
+        """
+        queued dies (SIGKILL) while the disk is full, and its restart's
+        recovery cannot write: the index must be kept as it is, not set
+        aside and rebuilt, and once there is space every queued message
+        is delivered from it.
+        """
+        fs = self.small_fs(48)
+        sink, port = self.sink()
+        sink.rcpt_replies[REMOTE] = "450 4.2.0 try again later"
+        inst = self.spool_instance(os.path.join(fs.path, "spool"),
+                                   queue_minfree="0",
+                                   relayhost="[127.0.0.2]:%d" % port)
+        queued = set()
+        with smtp_connect(inst) as s:
+            for i in range(60):
+                stage, code, text = send(s, "df-%d" % i, REMOTE, 1000)
+                self.assertEqual(code, 250, text)
+                queued.add("df-%d" % i)
+        fs.fill()
+        mark = len(inst.log())
+        pid = self.daemons(inst)["tern-queued"][0]
+        os.kill(pid, signal.SIGKILL)
+
+        def restart_outcome():
+            log = inst.log()[mark:]
+            return ("cannot open the queue index" in log or
+                    "queue recovered" in log)
+        wait_until(restart_outcome, 60, what="queued's restart on the "
+                   "full disk")
+        log = inst.log()[mark:]
+        # Either recovery found room, or it failed and left the index.
+        self.assertFalse("set aside" in log or
+                         "cannot start a new queue index" in log,
+                         "queued tried to replace the index on a full disk")
+        refused_starts = log.count("the index is left as it is")
+        self.assertEqual(refused_starts, log.count(
+            "cannot open the queue index"))
+        fs.empty()
+        del sink.rcpt_replies[REMOTE]
+        wait_until(lambda: queued <= subjects(m.data for m in
+                                              sink.messages), 120,
+                   what="every queued message at the sink")
+        inst.wait_queue_empty(60)
+        self.assertNotIn("recovered from its queue file", inst.log())
+        self.assert_index_intact(inst)
+        print("restart on a full disk: %d starts refused to touch the "
+              "index, then %d queued messages delivered from it, none "
+              "rebuilt from files" % (refused_starts, len(queued)))
 
     def test_index_disk_full_commit_refused_with_452_queued_stays(self):
         """
