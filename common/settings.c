@@ -257,6 +257,10 @@ static const struct setting_def settings_defs[] = {
 	  "Delay after which the sender is told mail is not yet delivered; "
 	  "0 disables",
 	  0, 100 * DAY, NULL, NULL },
+	{ "queue_minfree", SETTING_SIZE, OFF(queue_minfree), "100m",
+	  "Free space the spool's file system must keep: with less, new "
+	  "mail is refused with 452 4.3.1; 0 turns the check off",
+	  0, LONG_MAX, NULL, NULL },
 	{ "local_delivery_limit", SETTING_INT, OFF(local_delivery_limit), "10",
 	  "Most local deliveries running at once",
 	  1, 1000, NULL, NULL },

@@ -89,6 +89,7 @@ struct settings {
 	long			 maximal_queue_lifetime;	/* seconds */
 	long			 bounce_queue_lifetime;	/* seconds */
 	long			 delay_warning_time;	/* seconds, 0 = off */
+	uint64_t		 queue_minfree;	/* octets, 0 = no check */
 	long			 local_delivery_limit;
 	long			 smtp_destination_concurrency_limit;
 	struct strlist		 notify_classes;

@@ -16,6 +16,21 @@
  * flush, not N.  Neither sync may be dropped or reordered after the
  * reply: a 250 for a message that a power cut can take away is the one
  * bug a mail server must not have.
+ *
+ * A full disk is an answer, not a crash.  OPEN is refused with 452 4.3.1
+ * while the spool has less free space than queue_minfree (commit_space),
+ * or when the file cannot be created; a COMMIT whose index records cannot
+ * be written (ENOSPC from the log) gets the same 452 and nothing of it
+ * stays in the index.  If the flush of a whole batch fails, no smtpd may
+ * say 250 for it (nothing is known to be durable): each hears 452 4.3.1
+ * (451 4.3.0 for another error), so its client keeps the message and
+ * sends it again.  The batch's messages are nonetheless kept and
+ * delivered: their files are complete and synced and their records are
+ * committed (Berkeley DB writes the log when there is room again, see
+ * queue_bdb.c), so they are in the queue whatever happens, and taking
+ * them out again would need the very writes that just failed.  The cost
+ * is that such a message may arrive twice; a message is never lost, and
+ * queued never exits for a full disk.
  */
 #include "config.h"
 
@@ -28,6 +43,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "fsspace.h"
 #include "msgfile.h"
 #include "log.h"
 #include "msg.h"
@@ -60,13 +76,17 @@ struct batch_entry {
 static struct batch_entry *batch;
 static size_t nbatch, batch_cap;
 
-/* commit_fail - answer request reqid of p with 451 and text */
+#define COMMIT_NOSPACE	"4.3.1 Insufficient system storage"
+
+/* commit_fail - answer smtpd's request reqid with an SMTP code and text */
 static void
-commit_fail(struct queued_peer *p, uint32_t reqid, const char *text)
+commit_fail(struct queued_peer *p, uint32_t reqid, uint32_t code,
+    const char *text)
 {
 	struct msg_failed f = { 451, text };
 	struct ipc_msg r;
 
+	f.code = code;
 	if (msg_encode(&r, MSG_QUEUED_MESSAGE_FAILED, reqid, &f) == 0)
 		queued_peer_send(p, &r);
 }
@@ -76,7 +96,46 @@ static void
 commit_reject(struct queued_peer *p, struct ipc_msg *m, const char *why)
 {
 	msg_log_reject("smtpd", m, why);
-	commit_fail(p, m->id, "4.3.0 Error: malformed request");
+	commit_fail(p, m->id, 451, "4.3.0 Error: malformed request");
+}
+
+/* commit_fail_errno - a write failed with err: 452 for a full disk, else
+ * 451 with text */
+static void
+commit_fail_errno(struct queued_peer *p, uint32_t reqid, int err,
+    const char *text)
+{
+	if (err == ENOSPC || err == EDQUOT)
+		commit_fail(p, reqid, 452, COMMIT_NOSPACE);
+	else
+		commit_fail(p, reqid, 451, text);
+}
+
+/*
+ * commit_space - queue_minfree (fsspace.h): 1 when the spool has room for
+ * a new message from smtpd.  Only smtpd's messages are refused here; the
+ * bounces and delay notices queued writes itself (notice.c) are not, as
+ * the headroom is for them.  smtpd has checked at MAIL already; this
+ * catches what has filled the disk since, and an smtpd whose chroot is
+ * not on the spool's file system (smtpd.c).
+ */
+static int
+commit_space(void)
+{
+	static struct fsspace fs;
+	uint64_t avail, minfree = qctx.set->queue_minfree;
+
+	if (minfree == 0)
+		return 1;
+	if (fs.path == NULL)
+		fsspace_init(&fs, qctx.spool);
+	avail = fsspace_avail(&fs);
+	if (fsspace_enough(avail, minfree, 0))
+		return 1;
+	log_warn("not enough free space in the spool: %llu octets < "
+	    "queue_minfree %llu; new mail is refused",
+	    (unsigned long long)avail, (unsigned long long)minfree);
+	return 0;
 }
 
 static struct open_msg *
@@ -146,21 +205,26 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 		if (om->peer == p) {
 			log_warn("smtpd opened a second message before "
 			    "finishing %s; refused", om->qid);
-			commit_fail(p, m->id, "4.3.0 Error: a message is "
+			commit_fail(p, m->id, 451, "4.3.0 Error: a message is "
 			    "already open");
 			return;
 		}
 	}
+	if (!commit_space()) {
+		commit_fail(p, m->id, 452, COMMIT_NOSPACE);
+		return;
+	}
 	fd = commit_create_file(qid, sizeof(qid), path, sizeof(path));
 	if (fd < 0 || (sendfd = dup(fd)) < 0) {
+		int err = errno;
+
 		log_warn("cannot create queue file %s: %s", path,
-		    strerror(errno));
+		    strerror(err));
 		if (fd >= 0) {
 			close(fd);
 			unlink(path);
 		}
-		commit_fail(p, m->id, errno == ENOSPC ?
-		    "4.3.1 Insufficient system storage" :
+		commit_fail_errno(p, m->id, err,
 		    "4.3.0 Error: queue file write error");
 		return;
 	}
@@ -259,11 +323,11 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	size = c.size;
 	if ((om = open_find(p, qid)) == NULL) {
 		log_warn("commit of unknown queue file %s", qid);
-		commit_fail(p, m->id, "4.3.0 Error: unknown queue file");
+		commit_fail(p, m->id, 451, "4.3.0 Error: unknown queue file");
 		return;
 	}
 	if ((fail = commit_check(om, size, &info)) != NULL) {
-		commit_fail(p, m->id, fail);
+		commit_fail(p, m->id, 451, fail);
 		open_drop(om, 1);
 		return;
 	}
@@ -280,10 +344,13 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	b->rcpts = queue_records_from_envelope(env, now, &b->msg);
 	envelope_free(env);
 	spool_msg_dir(qctx.spool, qid, b->dir, sizeof(b->dir));
+	/* A failed add left nothing in the index (queue_store.h): the file
+	 * goes, and the client hears 452 for a full disk. */
 	if (queue_store_message_add(qctx.store, &b->msg, b->rcpts,
 	    b->msg.nrcpt) < 0) {
+		commit_fail_errno(p, m->id, errno,
+		    "4.3.0 Error: queue index write error");
 		free(b->rcpts);
-		commit_fail(p, m->id, "4.3.0 Error: queue index write error");
 		open_drop(om, 1);
 		return;
 	}
@@ -313,16 +380,43 @@ commit_pending(void)
 	return nbatch > 0;
 }
 
-static void
+/* commit_sync_dir - fsync a directory; 0, or -1 with errno (logged) */
+static int
 commit_sync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
 
 	/* Without this the file could vanish in a crash although the
 	 * index, flushed next, names it. */
-	if (fd < 0 || fsync(fd) < 0)
-		fatal("fsync %s", dir);
+	if (fd < 0 || fsync(fd) < 0) {
+		err = errno;
+		log_error("fsync %s: %s", dir, strerror(err));
+		if (fd >= 0)
+			close(fd);
+		errno = err;
+		return -1;
+	}
 	close(fd);
+	return 0;
+}
+
+/* commit_flush - sync the batch's directories, then the index; 0, or the
+ * errno of the first failure */
+static int
+commit_flush(void)
+{
+	for (size_t i = 0; i < nbatch; i++) {
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(batch[j].dir, batch[i].dir) == 0)
+				break;
+		if (j == i && commit_sync_dir(batch[i].dir) < 0)
+			return errno;
+	}
+	if (queue_store_sync(qctx.store) < 0)
+		return errno;
+	return 0;
 }
 
 /* commit_flush_batch - one durable flush for the whole batch, then reply */
@@ -331,23 +425,18 @@ commit_flush_batch(void)
 {
 	struct timespec ts;
 	double now;
+	int err;
 
 	if (nbatch == 0)
 		return;
-	for (size_t i = 0; i < nbatch; i++) {
-		size_t j;
-
-		for (j = 0; j < i; j++)
-			if (strcmp(batch[j].dir, batch[i].dir) == 0)
-				break;
-		if (j == i)
-			commit_sync_dir(batch[i].dir);
-	}
-	/* If the flush fails we cannot know what is durable: exit, and let
-	 * recovery at restart decide.  No smtpd has said 250. */
-	if (queue_store_sync(qctx.store) < 0)
-		fatalx("queue index flush failed");
-	qctx.store_dirty = 0;
+	/* When the flush fails nothing is known to be durable, so no smtpd
+	 * may say 250; what happens to the messages is explained at the top
+	 * of this file.  The index stays dirty: queued_sync() tries the
+	 * flush again. */
+	if ((err = commit_flush()) == 0)
+		qctx.store_dirty = 0;
+	else
+		qctx.store_dirty = 1;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 	for (size_t i = 0; i < nbatch; i++) {
@@ -356,7 +445,15 @@ commit_flush_batch(void)
 		log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)",
 		    b->msg.qid, b->sender, (unsigned long long)b->size,
 		    b->msg.nrcpt);
-		if (b->peer != NULL) {
+		if (err != 0) {
+			log_warn("%s: the queue index could not be flushed "
+			    "(%s): the client was told to try again; the "
+			    "message stays queued and may arrive twice",
+			    b->msg.qid, strerror(err));
+			if (b->peer != NULL)
+				commit_fail_errno(b->peer, b->reqid, err,
+				    "4.3.0 Error: queue index write error");
+		} else if (b->peer != NULL) {
 			struct msg_qid done = { b->msg.qid };
 			struct ipc_msg r;
 

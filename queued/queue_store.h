@@ -7,6 +7,12 @@
  * Backends: "bdb" (Berkeley DB 5.3 transactional environment, shipped) and
  * "ram" (for unit tests).  Updates become durable only at queue_store_sync(),
  * which lets queued group many commits into one log flush.
+ *
+ * Every call that fails returns -1 (NULL for open) with errno set, and
+ * leaves the index as it was: ENOSPC or EDQUOT when the disk is full,
+ * which is temporary -- the same call works again once there is space,
+ * without reopening anything.  Only queue_store_broken() says that no
+ * call can succeed until queued restarts.
  */
 #ifndef TERN_QUEUE_STORE_H
 #define TERN_QUEUE_STORE_H
@@ -81,7 +87,9 @@ struct queue_store;
 /*
  * queue_store_open - open backend ("bdb" or "ram") in dir (the spool's
  * db/ directory for bdb; ignored for ram).  bdb runs recovery at every
- * open.  Returns NULL with a reason in err.
+ * open.  Returns NULL with a reason in err, and errno EIO when a write to
+ * disk failed during the open (a full or failing disk: the index is not
+ * known to be damaged, and must not be replaced).
  */
 struct queue_store *queue_store_open(const char *backend, const char *dir,
     char *err, size_t errsize);
@@ -113,6 +121,9 @@ int queue_store_message_get(struct queue_store *qs, const char *qid,
  * (group commit).  0 or -1.
  */
 int queue_store_sync(struct queue_store *qs);
+/* queue_store_broken - 1 when no call can succeed until a restart (the
+ * environment needs recovery); a full disk is not that */
+int queue_store_broken(struct queue_store *qs);
 /* queue_store_iterate - every message in qid order */
 int queue_store_iterate(struct queue_store *qs, queue_store_iter_fn fn,
     void *arg);

@@ -279,14 +279,50 @@ peer_reap(void)
 	}
 }
 
+/*
+ * queued_sync - make this turn's index changes durable, then remove the
+ * files of the messages that are finished.
+ *
+ * A flush that fails (the log cannot grow on a full disk) is not fatal:
+ * the changes stay committed in Berkeley DB and become durable at the
+ * first flush that succeeds.  Until then the files of finished messages
+ * stay: a file may go only once the record saying "finished" is durable,
+ * or a crash could bring back pending records without a file
+ * (scheduler.c).  Only an environment that needs recovery ends queued:
+ * ternd restarts it, and the restart's DB_RECOVER repairs the index.
+ */
 static void
 queued_sync(void)
 {
+	/* Retries of a failing flush back off (1 s doubling to 8 s), so a
+	 * disk that stays full does not flood the log. */
+	static uint64_t retry_at, delay;
+	uint64_t now = queued_now();
+
+	sched_save_unsaved();
 	if (qctx.store_dirty) {
-		if (queue_store_sync(qctx.store) < 0)
-			fatalx("queue index flush failed");
+		if (now < retry_at)
+			return;
+		if (queue_store_sync(qctx.store) < 0) {
+			if (queue_store_broken(qctx.store))
+				fatalx("the queue index needs recovery; "
+				    "exiting so that the restart recovers it");
+			if (delay == 0)
+				log_error("queue index flush failed: %s; "
+				    "trying again", strerror(errno));
+			delay = delay == 0 ? 1 : delay >= 8 ? 8 : delay * 2;
+			retry_at = now + delay;
+			return;
+		}
+		if (delay != 0)
+			log_info("queue index flush works again");
 		qctx.store_dirty = 0;
 	}
+	delay = 0;
+	retry_at = 0;
+	if (queue_store_broken(qctx.store))
+		fatalx("the queue index needs recovery; exiting so that the "
+		    "restart recovers it");
 	sched_after_sync();
 }
 
@@ -335,6 +371,10 @@ main(int argc, char **argv)
 			pmap[n++] = p;
 		}
 		timeout = stopping ? 200 : sched_timeout_ms();
+		/* Index writes that failed (a full disk) are tried again
+		 * soon, not only when the next event comes. */
+		if (timeout > 1000 && (qctx.store_dirty || sched_unsaved()))
+			timeout = 1000;
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			fatal("poll");
 		if (got_flush) {

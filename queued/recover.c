@@ -114,8 +114,9 @@ recover_index(struct recover_state *rs, const char *qid,
 
 	recs = queue_records_from_envelope(&info->env, queued_now(), &msg);
 	if (queue_store_message_add(qctx.store, &msg, recs, msg.nrcpt) < 0) {
-		log_error("%s: cannot put the queue file back into the index; "
-		    "left for the next start", qid);
+		log_error("%s: cannot put the queue file back into the index: "
+		    "%s; left for the next start or \"ternctl rebuild\"", qid,
+		    strerror(errno));
 		free(recs);
 		return;
 	}
@@ -250,6 +251,18 @@ recover_start(const char *dbdir)
 	char err[512];
 
 	if ((qs = queue_store_open("bdb", dbdir, err, sizeof(err))) == NULL) {
+		/*
+		 * Recovery writes (the pages it redoes, a checkpoint), so on
+		 * a full disk it fails although the index is sound.  Setting
+		 * it aside then would throw away every recipient's state
+		 * for nothing: exit instead, and ternd starts queued again
+		 * (with backoff) until the disk takes writes.
+		 */
+		if (errno == EIO)
+			fatalx("cannot open the queue index in %s: %s; a write "
+			    "to disk failed (is the file system full?): the "
+			    "index is left as it is, and queued tries again at "
+			    "its next start", dbdir, err);
 		log_error("cannot open the queue index in %s: %s", dbdir, err);
 		if (recover_set_aside(dbdir) < 0 || (qs = queue_store_open("bdb",
 		    dbdir, err, sizeof(err))) == NULL)

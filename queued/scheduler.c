@@ -23,6 +23,16 @@
  * is durable (sched_after_sync), so a crash in between leaves an orphan
  * file, which the next start removes, never an index record without its
  * file.
+ *
+ * A record that cannot be written (a full disk) does not stop queued:
+ * the schedule in memory is right, and the index merely older.  The
+ * message is marked unsaved and all its records are written again, in a
+ * safe order, once the disk allows (sched_msg_save); until then a crash
+ * costs at most a second delivery or a second bounce, because the index
+ * only ever lags behind.  What must not happen is the one thing a lagging
+ * index makes dangerous: a finished message losing its file while the
+ * index still calls it pending.  So an unsaved message is never finished
+ * (sched_settle) until its records are written.
  */
 #include "config.h"
 
@@ -108,6 +118,12 @@ static LIST_HEAD(, sched_job) jobs = LIST_HEAD_INITIALIZER(jobs);
 static uint32_t nlocal, nsmtp, next_job_id;
 static char **unlink_list;
 static size_t nunlink, unlink_cap;
+/* Messages whose records the index lacks (a write failed), and when to
+ * try writing them again: the delay doubles while the writes fail, so a
+ * disk that stays full is neither hammered nor the log flooded. */
+#define SAVE_DELAY_MAX	10	/* seconds */
+static size_t nunsaved;
+static uint64_t save_next, save_delay;
 
 static void sched_job_done(struct sched_job *, int);
 static void sched_dest_kick(struct dest *);
@@ -276,12 +292,120 @@ sched_log(struct sched_msg *sm, const char *to, const char *orig_to,
 	    fmt_delay(t[3], sizeof(t[3]), d), dsn, status, vtext);
 }
 
+/* sched_save_failed - an index write failed: back off the next one */
+static void
+sched_save_failed(uint64_t now)
+{
+	save_delay = save_delay == 0 ? 1 : save_delay * 2 > SAVE_DELAY_MAX ?
+	    SAVE_DELAY_MAX : save_delay * 2;
+	save_next = now + save_delay;
+}
+
+/* sched_msg_unsaved - a write of sm's records failed (errno set) */
+static void
+sched_msg_unsaved(struct sched_msg *sm)
+{
+	if (sm->unsaved)
+		return;
+	log_warn("%s: cannot update the queue index: %s; the change is kept "
+	    "and written when the disk allows", sm->rec.qid,
+	    strerror(errno));
+	sm->unsaved = 1;
+	nunsaved++;
+	if (save_next == 0)
+		save_next = queued_now() + 1;
+}
+
+/* sched_rcpt_write - write one record of sm; 0, or -1 with errno */
+static int
+sched_rcpt_write(struct sched_msg *sm, const struct queue_rcpt_rec *r)
+{
+	if (queue_store_rcpt_update(qctx.store, sm->rec.qid, r) < 0)
+		return -1;
+	qctx.store_dirty = 1;
+	return 0;
+}
+
+/*
+ * sched_rcpt_store - record r of sm in the index.  Once a write of sm
+ * has failed, single writes stop: one could put a later record in the
+ * index before an earlier one (an alias's parent marked expanded before
+ * a target it waits for), so sched_msg_save writes them all, in order.
+ */
 static void
 sched_rcpt_store(struct sched_msg *sm, struct queue_rcpt_rec *r)
 {
-	if (queue_store_rcpt_update(qctx.store, sm->rec.qid, r) < 0)
-		fatalx("%s: cannot update the queue index", sm->rec.qid);
+	if (sm->unsaved || sched_rcpt_write(sm, r) < 0)
+		sched_msg_unsaved(sm);
+}
+
+/*
+ * sched_msg_save - write every record of an unsaved message, in an order
+ * that is safe to stop at any point: alias targets before the parents
+ * they replace (state EXPANDED), the message record last, and no record
+ * that waits for its notice (it is stored after the notice is queued,
+ * notice.c).  0 when sm is saved; -1 when a write failed, which also
+ * delays the next attempt (save_next).
+ */
+static int
+sched_msg_save(struct sched_msg *sm)
+{
+	uint64_t now = queued_now();
+
+	if (now < save_next)
+		return -1;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < sm->n; i++) {
+			const struct sched_rcpt *sr = &sm->r[i];
+
+			if (sr->notice != NOTICE_NONE ||
+			    (sr->rec.state == RCPT_EXPANDED) != (pass == 1))
+				continue;
+			if (sched_rcpt_write(sm, &sr->rec) < 0)
+				goto fail;
+		}
+	}
+	if (queue_store_message_update(qctx.store, &sm->rec) < 0)
+		goto fail;
 	qctx.store_dirty = 1;
+	sm->unsaved = 0;
+	nunsaved--;
+	save_next = 0;
+	save_delay = 0;
+	log_info("%s: the queue index is up to date again", sm->rec.qid);
+	return 0;
+fail:
+	sched_save_failed(now);
+	return -1;
+}
+
+/* sched_save_unsaved - try again to write what the index lacks */
+void
+sched_save_unsaved(void)
+{
+	/* Only messages in the heap: they are between rounds, so each of
+	 * their records is what the last round decided. */
+	for (size_t i = 0; i < heap_len && nunsaved > 0; i++) {
+		struct sched_msg *sm = heap[i];
+
+		if (!sm->unsaved)
+			continue;
+		if (sched_msg_save(sm) < 0)
+			return;
+		/* A finished one can now lose its file: due at once.  It
+		 * moves toward the root, past messages already seen. */
+		if (sm->npending == 0) {
+			sm->due = queued_now();
+			heap_up(sm->heap_idx);
+		}
+	}
+}
+
+/* sched_unsaved - index work waits: records to write, files to remove */
+int
+sched_unsaved(void)
+{
+	return nunsaved > 0 || nunlink > 0;
 }
 
 /* The NOTIFY of recipient i (its envelope parent's), 0 = default. */
@@ -393,12 +517,23 @@ sched_settle(struct sched_msg *sm)
 		free(sm->env);
 		sm->env = NULL;
 	}
+	if (sm->unsaved)
+		(void)sched_msg_save(sm);
 	if (sm->npending > 0) {
 		for (uint32_t i = 0; i < sm->n; i++)
 			if (sm->r[i].rec.state == RCPT_PENDING &&
 			    sm->r[i].rec.next_try < due)
 				due = sm->r[i].rec.next_try;
 		sm->due = due;
+		heap_push(sm);
+		return;
+	}
+	if (sm->unsaved) {
+		/* Finished, but the index does not know yet.  Without its
+		 * file, a restart would find records still pending and
+		 * bounce them as lost: the message waits in the heap until
+		 * sched_save_unsaved writes them, and comes back here. */
+		sm->due = queued_now() + SAVE_DELAY_MAX;
 		heap_push(sm);
 		return;
 	}
@@ -452,9 +587,11 @@ sched_rcpt_unfail(struct sched_msg *sm, uint32_t i)
 void
 sched_msg_store(struct sched_msg *sm)
 {
-	if (queue_store_message_update(qctx.store, &sm->rec) < 0)
-		fatalx("%s: cannot update the queue index", sm->rec.qid);
-	qctx.store_dirty = 1;
+	if (sm->unsaved ||
+	    queue_store_message_update(qctx.store, &sm->rec) < 0)
+		sched_msg_unsaved(sm);
+	else
+		qctx.store_dirty = 1;
 }
 
 /* sched_after_sync - remove finished messages: the file, then the record */
@@ -462,8 +599,15 @@ void
 sched_after_sync(void)
 {
 	char path[4096];
+	size_t keep = 0;
+	uint64_t now = queued_now();
 
 	for (size_t i = 0; i < nunlink; i++) {
+		if (now < save_next) {
+			/* Index writes are failing: wait with the rest. */
+			unlink_list[keep++] = unlink_list[i];
+			continue;
+		}
 		if (spool_msg_path(qctx.spool, unlink_list[i], path,
 		    sizeof(path)) < 0 ||
 		    (unlink(path) < 0 && errno != ENOENT)) {
@@ -471,17 +615,22 @@ sched_after_sync(void)
 			 * start tries again. */
 			log_warn("%s: unlink %s: %s", unlink_list[i], path,
 			    strerror(errno));
+		} else if (queue_store_message_remove(qctx.store,
+		    unlink_list[i]) < 0) {
+			/* The record says "finished", which is harmless
+			 * without the file (a start removes such records);
+			 * the removal is tried again after the next sync. */
+			sched_save_failed(now);
+			unlink_list[keep++] = unlink_list[i];
+			continue;
 		} else {
-			if (queue_store_message_remove(qctx.store,
-			    unlink_list[i]) < 0)
-				fatalx("%s: cannot remove from the queue index",
-				    unlink_list[i]);
 			qctx.store_dirty = 1;
+			save_delay = 0;
 			log_info("%s: removed", unlink_list[i]);
 		}
 		free(unlink_list[i]);
 	}
-	nunlink = 0;
+	nunlink = keep;
 }
 
 /* sched_add - a message enters the schedule */
@@ -1174,6 +1323,11 @@ sched_dispatch(struct sched_msg *sm)
 	uint64_t now = queued_now();
 	int r;
 
+	if (sm->npending == 0) {
+		/* Finished, back only for its records (sched_settle). */
+		sched_settle(sm);
+		return;
+	}
 	if ((r = sched_msg_load(sm)) < 0) {
 		if (r == -1 && now >= sm->rec.arrival + sched_lifetime(sm)) {
 			sched_lost_expire(sm);

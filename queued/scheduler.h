@@ -49,6 +49,8 @@ struct sched_msg {
 	size_t			 heap_idx;	/* SIZE_MAX when not in the heap */
 	uint32_t		 nbusy;		/* jobs running or waiting, +1
 						 * while a round is resolving */
+	uint8_t			 unsaved;	/* a write of its records failed:
+						 * the index lags (scheduler.c) */
 	/* The current round's lookups (scheduler.c), while resolving. */
 	struct sched_lookup	*lk;
 	uint32_t		 nlk, lkcap;
@@ -96,6 +98,11 @@ void sched_flush(void);
 /* sched_after_sync - unlink the files of messages removed from the
  * index, now that their removal is durable */
 void sched_after_sync(void);
+/* sched_save_unsaved - write again the records the index lacks because
+ * a write failed (a full disk); retried at a growing interval */
+void sched_save_unsaved(void);
+/* sched_unsaved - true while records or removals wait for the index */
+int sched_unsaved(void);
 /* sched_jobs - jobs in flight and rounds still resolving: work begun */
 uint32_t sched_jobs(void);
 /* sched_count - messages known to the scheduler */

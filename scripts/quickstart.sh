@@ -28,7 +28,8 @@ deps() {
 			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
 			dnsmasq-base python3-aiosmtpd libnet-ssleay-perl \
-			libio-socket-ssl-perl libfuse3-dev fuse3 >/dev/null
+			libio-socket-ssl-perl libfuse3-dev fuse3 e2fsprogs mount \
+			db5.3-util >/dev/null
 	fi
 }
 

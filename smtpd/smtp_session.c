@@ -215,6 +215,32 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
 
+/*
+ * queue_minfree (fsspace.h): refuse the transaction while the spool's
+ * file system is short of space, counting 1.5 times a declared SIZE.
+ * The reply is temporary (RFC 5321 4.3.2 lists 452 for MAIL; RFC 1870
+ * uses it for a SIZE above the space available now): the client keeps
+ * the mail and tries again.  0, or -1 after replying.
+ */
+static int
+session_space_check(struct session *s, uint64_t size)
+{
+	static const char reply[] = "452 4.3.1 Insufficient system storage";
+	uint64_t avail, minfree = s->set->queue_minfree;
+
+	if (minfree == 0 || s->srv->space == NULL)
+		return 0;
+	avail = fsspace_avail(s->srv->space);
+	if (fsspace_enough(avail, minfree, size))
+		return 0;
+	log_warn("not enough free space in the spool: %llu octets < "
+	    "queue_minfree %llu + 1.5 x SIZE %llu", (unsigned long long)avail,
+	    (unsigned long long)minfree, (unsigned long long)size);
+	session_log_reject(s, "MAIL", reply, NULL);
+	session_reply(s, "%s", reply);
+	return -1;
+}
+
 static void
 session_mail(struct session *s, const struct smtp_command *cmd)
 {
@@ -239,6 +265,10 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (s->auth_method != NULL && session_sender_check(s) < 0) {
+		s->sender[0] = '\0';
+		return;
+	}
+	if (session_space_check(s, cmd->size) < 0) {
 		s->sender[0] = '\0';
 		return;
 	}
@@ -604,7 +634,7 @@ session_data(struct session *s)
 	struct smtp_data_fix fix;
 	char qid[QID_MAX], reply[600], user[SMTP_AUTH_FIELD_MAX * 4 + 1];
 	uint64_t size = 0;
-	int fd, werr;
+	int fd, werr = 0;
 
 	if (!s->have_mail) {
 		session_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -662,14 +692,17 @@ session_data(struct session *s)
 		snprintf(reply, sizeof(reply), "554 5.4.6 Error: too many hops");
 	/* The trailer goes after the last octet and before the sync: a file
 	 * that ends in one was written to its end (msgfile.h). */
-	else if ((werr = msgfile_writer_finish(&out, &size)) == ENOSPC ||
-	    werr == EDQUOT)
-		snprintf(reply, sizeof(reply),
-		    "452 4.3.1 Insufficient system storage");
-	else if (werr != 0 || fdatasync(fd) < 0) {
+	else if ((werr = msgfile_writer_finish(&out, &size)) == 0 &&
+	    fdatasync(fd) < 0)
+		werr = errno;
+	/* A full disk (or quota) is the client's to wait out: 452, and the
+	 * next message, or this one again later, may well fit (RFC 3463
+	 * 4.3.1).  Any other write error is ours: 451. */
+	if (reply[0] == '\0' && werr != 0) {
 		log_warn("%s: cannot write queue file: %s", qid,
-		    strerror(werr != 0 ? werr : errno));
-		snprintf(reply, sizeof(reply),
+		    strerror(werr));
+		snprintf(reply, sizeof(reply), "%s", werr == ENOSPC ||
+		    werr == EDQUOT ? "452 4.3.1 Insufficient system storage" :
 		    "451 4.3.0 Error: queue file write error");
 	}
 	if (reply[0] == '\0' && session_commit(s, qid, size,

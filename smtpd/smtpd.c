@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -32,6 +33,7 @@
 
 #include "daemon.h"
 #include "dns.h"
+#include "fsspace.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
@@ -51,6 +53,7 @@
 
 static struct settings set;
 static struct dns_config dnscfg;	/* client name lookups */
+static struct fsspace spool_space;	/* queue_minfree at MAIL */
 static struct ipc_conn master, queued, lookupd;
 static int stop_requested;	/* MSG_MASTER_STOP came during a session */
 static uint32_t master_reqid;
@@ -156,6 +159,43 @@ smtpd_master_input(void)
 	return stop || r < 0;
 }
 
+/*
+ * smtpd_space_path - the path whose file system smtpd measures for
+ * queue_minfree at MAIL FROM, or NULL for no check there.
+ *
+ * Inside its chroot smtpd sees only SPOOL/empty.  ternd creates that
+ * directory inside the spool, so it normally lies on the spool's file
+ * system and statvfs("/") after the chroot measures the spool.  This is
+ * checked here, before the chroot: an administrator may have mounted
+ * something on empty/ (a small read-only tmpfs, say), and then "/" is
+ * that other file system.  The check at MAIL is then off (each smtpd
+ * says so as it starts); queued's own check, made on the spool before it
+ * creates a message file, still refuses the mail, at DATA instead of
+ * MAIL.  Without root there is no chroot, and the spool is measured
+ * directly.
+ */
+static const char *
+smtpd_space_path(const char *chroot_dir)
+{
+	struct stat spool, root;
+
+	if (geteuid() != 0)
+		return set.spool_dir;
+	if (stat(set.spool_dir, &spool) < 0 || stat(chroot_dir, &root) < 0) {
+		log_warn("cannot stat %s or %s: %s; queue_minfree is checked "
+		    "by queued only", set.spool_dir, chroot_dir,
+		    strerror(errno));
+		return NULL;
+	}
+	if (spool.st_dev != root.st_dev) {
+		log_warn("%s is not on the file system of %s; queue_minfree "
+		    "is checked by queued only (at DATA, not MAIL)",
+		    chroot_dir, set.spool_dir);
+		return NULL;
+	}
+	return "/";
+}
+
 /* A channel to queued or lookupd is dead when the peer hung up. */
 static int
 smtpd_channel_dead(int fd)
@@ -172,6 +212,7 @@ main(int argc, char **argv)
 	enum smtp_listener_kind kinds[DAEMON_MAX_LISTEN];
 	struct smtp_server srv;
 	char chroot_dir[4096], tls_err[1024];
+	const char *space_path;
 	SSL_CTX *tls;
 	int nlisten = 0;
 
@@ -212,7 +253,9 @@ main(int argc, char **argv)
 	 * names may need resolving, which the chroot would prevent. */
 	if (!opts.busy_responder)
 		myaddr_load(&set);
+	space_path = opts.busy_responder ? NULL : smtpd_space_path(chroot_dir);
 	privsep_drop(set.tern_user, chroot_dir);
+	fsspace_init(&spool_space, space_path);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	ipc_conn_init(&queued, DAEMON_FD_QUEUED);
@@ -233,6 +276,7 @@ main(int argc, char **argv)
 	srv.tls = tls;
 	srv.master = &master;
 	srv.dns = set.smtpd_peername_lookup ? &dnscfg : NULL;
+	srv.space = space_path != NULL ? &spool_space : NULL;
 
 	/*
 	 * Idle processes wait in epoll with EPOLLEXCLUSIVE on the listening

@@ -24,5 +24,6 @@ Suite *resolve_suite(void);
 Suite *msgfile_suite(void);
 Suite *myaddr_suite(void);
 Suite *msg_codec_suite(void);
+Suite *fsspace_suite(void);
 
 #endif
