@@ -38,8 +38,11 @@ daemon_init(int argc, char **argv, const char *name, struct daemon_opts *o,
 
 	memset(o, 0, sizeof(*o));
 	o->config_path = TERN_SYSCONFDIR "/tern/tern.conf";
-	while ((ch = getopt(argc, argv, "bc:dvL:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "bc:dvL:t:z")) != -1) {
 		switch (ch) {
+		case 'z':
+			o->pool = 1;
+			break;
 		case 'b':
 			o->busy_responder = 1;
 			break;

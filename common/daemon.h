@@ -23,10 +23,12 @@ struct daemon_opts {
 	const char	*listen_kinds;	/* -L: "smtp,submission,..." per fd */
 	const char	*transport;	/* -t: deliverd transport name */
 	int		 busy_responder; /* -b: smtpd as the busy responder */
+	int		 pool;		/* -z: smtpd as the pool's parent,
+					   forking its workers */
 };
 
 /*
- * daemon_init - parse "-c FILE [-bdv] [-L kinds] [-t transport]",
+ * daemon_init - parse "-c FILE [-bdvz] [-L kinds] [-t transport]",
  * start logging as NAME and load the settings into s (fatal on any
  * problem: ternd has already checked the file).  Ignores SIGPIPE.
  */

@@ -67,6 +67,9 @@ enum msg_type {
 					   the same id */
 	MSG_QUEUED_QUEUE_ENTRY,		/* one line of the listing */
 	MSG_QUEUED_QUEUE_END,
+	MSG_MASTER_SPAWN,		/* to the smtpd pool (with the new
+					   worker's ternd channel): fork one */
+	MSG_SMTPD_SPAWNED,		/* the pool's answer, same id: its pid */
 	MSG_MASTER_QUEUE_REBUILD,	/* id = control client: queued
 					   recovers the queue files the index
 					   does not name, then answers like
@@ -139,6 +142,10 @@ enum peer_kind {
 	PEER_LOOKUPD = 3,	/* to queued: its (new) channel to lookupd */
 	PEER_DELIVERD = 4,	/* to queued: a (new) local deliverd */
 	PEER_DELIVERD_SMTP = 5,	/* to queued: a (new) smtp deliverd */
+	PEER_SMTPD_QUEUED = 6,	/* to a new smtpd worker: its channel to
+				   queued */
+	PEER_SMTPD_LOOKUPD = 7,	/* to a new smtpd worker: its channel to
+				   lookupd */
 };
 
 #endif

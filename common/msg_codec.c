@@ -47,6 +47,8 @@
 	{ type, #type, sizeof(T), fd, fields, NFIELDS(fields) }
 #define EMPTY(type) \
 	{ type, #type, 0, MSG_FD_NONE, NULL, 0 }
+#define EMPTY_FD(type) \
+	{ type, #type, 0, MSG_FD_REQUIRED, NULL, 0 }
 
 #define OFF_MAX		((uint64_t)INT64_MAX)	/* offsets and sizes: off_t */
 
@@ -171,7 +173,10 @@ static const struct msg_field conn_done_fields[] = {
 };
 
 static const struct msg_field peer_fields[] = {
-	U32(struct msg_peer, kind, PEER_SMTPD, PEER_DELIVERD_SMTP),
+	U32(struct msg_peer, kind, PEER_SMTPD, PEER_SMTPD_LOOKUPD),
+};
+static const struct msg_field spawned_fields[] = {
+	U32(struct msg_spawned, pid, 0, INT32_MAX),
 };
 static const struct msg_field switch_fields[] = {
 	U32(struct msg_switch, on, 0, 1),
@@ -248,6 +253,9 @@ const struct msg_layout msg_layouts[] = {
 	LAYOUT(MSG_MASTER_BUSY_MODE, struct msg_switch, MSG_FD_NONE,
 	    switch_fields),
 	EMPTY(MSG_MASTER_QUEUE_LIST),
+	EMPTY_FD(MSG_MASTER_SPAWN),
+	LAYOUT(MSG_SMTPD_SPAWNED, struct msg_spawned, MSG_FD_NONE,
+	    spawned_fields),
 	EMPTY(MSG_MASTER_QUEUE_REBUILD),
 	LAYOUT(MSG_QUEUED_QUEUE_ENTRY, struct msg_queue_line, MSG_FD_NONE,
 	    queue_line_fields),

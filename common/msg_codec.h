@@ -64,7 +64,9 @@
 
 /* MSG_SMTPD_MESSAGE_OPEN, MSG_MASTER_RELOAD, MSG_MASTER_STOP,
  * MSG_QUEUED_FLUSH, MSG_MASTER_QUEUE_LIST (id = control client),
- * MSG_QUEUED_QUEUE_END: no payload (msg_encode_empty, msg_decode_empty). */
+ * MSG_QUEUED_QUEUE_END: no payload (msg_encode_empty, msg_decode_empty).
+ * MSG_MASTER_SPAWN: no payload, with fd: a new smtpd worker's channel to
+ * ternd. */
 
 /* MSG_SMTPD_MESSAGE_COMMIT */
 struct msg_commit {
@@ -205,6 +207,12 @@ struct msg_peer {
 
 /* MSG_SMTPD_STATUS (1 busy, 0 idle), MSG_MASTER_BUSY_MODE (1 the pool is
  * full: answer 421 4.3.2 to every connection; 0 stand by) */
+/* MSG_SMTPD_SPAWNED: the worker the pool forked for a MSG_MASTER_SPAWN
+ * (same request id); pid 0 when the fork failed */
+struct msg_spawned {
+	uint32_t	 pid;
+};
+
 struct msg_switch {
 	uint32_t	 on;
 };

@@ -19,7 +19,7 @@
 #include "log.h"
 
 static const char *const child_names[CHILD_KINDS] = {
-	"lookupd", "queued", "deliverd", "deliverd", "smtpd"
+	"lookupd", "queued", "deliverd", "deliverd", "smtpd", "smtpd"
 };
 
 /* child_name - the daemon's short name */

@@ -16,7 +16,8 @@ enum child_kind {
 	CHILD_QUEUED,
 	CHILD_DELIVERD,		/* tern-deliverd -t local */
 	CHILD_DELIVERD_SMTP,	/* tern-deliverd -t smtp */
-	CHILD_SMTPD,
+	CHILD_SMTPD_POOL,	/* tern-smtpd -z: forks the smtpd workers */
+	CHILD_SMTPD,		/* an smtpd worker (or -b: busy responder) */
 	CHILD_KINDS
 };
 
@@ -31,6 +32,9 @@ struct child {
 						   busy = switched on */
 	int			 counted;	/* smtpd: client counted in
 						   master_clients */
+	uint32_t		 spawn_id;	/* smtpd worker: the pool's
+						   MSG_MASTER_SPAWN, while its
+						   pid (0) is not yet known */
 	/* smtpd: its client's address */
 	char			 client[MSG_CLIENT_ADDR_MAX + 1];
 	TAILQ_ENTRY(child)	 entry;

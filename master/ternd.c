@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,7 +60,8 @@ static int foreground, verbose;
 static struct listener listeners[DAEMON_MAX_LISTEN];
 static int nlisteners;
 static struct child_list children = TAILQ_HEAD_INITIALIZER(children);
-static struct child *singletons[CHILD_KINDS];	/* lookupd, queued, deliverd */
+static struct child *singletons[CHILD_KINDS];	/* lookupd, queued, deliverd,
+							   the smtpd pool */
 static time_t restart_at[CHILD_KINDS];
 static long backoff[CHILD_KINDS];
 static int sigpipe_fds[2];
@@ -68,8 +70,13 @@ static time_t stop_deadline;
 static char listen_kinds[DAEMON_MAX_LISTEN * 12];
 static struct master_clients clients;
 static struct child *responder;		/* the busy responder, or NULL */
+/* Reaped processes ternd knew no pid for yet (reap_children). */
+#define EARLY_REAPED	64
+static pid_t early_reaped[EARLY_REAPED];
+static unsigned early_next;
 static time_t responder_restart_at;
 static time_t last_full_warning;
+static time_t last_shrink;		/* supervise: one retirement a second */
 
 /* --- signals arrive through a pipe, handled in the loop ---------------- */
 
@@ -229,11 +236,13 @@ child_argv(enum child_kind kind, int busy_responder)
 		argv[n++] = "-d";
 	if (verbose)
 		argv[n++] = "-v";
-	if (kind == CHILD_SMTPD) {
+	if (kind == CHILD_SMTPD || kind == CHILD_SMTPD_POOL) {
 		argv[n++] = "-L";
 		argv[n++] = listen_kinds;
 		if (busy_responder)
 			argv[n++] = "-b";
+		if (kind == CHILD_SMTPD_POOL)
+			argv[n++] = "-z";
 	}
 	if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP) {
 		argv[n++] = "-t";
@@ -288,7 +297,7 @@ spawn_as(enum child_kind kind, int busy_responder)
 	if (channel(ctl) < 0)
 		return NULL;
 	fds[nfds++] = ctl[1];
-	if (busy_responder) {
+	if (busy_responder || kind == CHILD_SMTPD_POOL) {
 		/* It talks to no one but ternd; its queued and lookupd slots
 		 * hold the ternd channel again only to keep the layout. */
 		fds[nfds++] = ctl[1];
@@ -335,9 +344,8 @@ spawn_as(enum child_kind kind, int busy_responder)
 	    " (busy responder)" : "", (long)pid);
 
 	switch (busy_responder ? CHILD_KINDS : kind) {
-	case CHILD_SMTPD:
-		give_peer(singletons[CHILD_QUEUED], PEER_SMTPD, q[0]);
-		give_peer(singletons[CHILD_LOOKUPD], PEER_SMTPD, l[0]);
+	case CHILD_SMTPD_POOL:
+		singletons[kind] = c;
 		break;
 	case CHILD_DELIVERD:
 		singletons[kind] = c;
@@ -376,10 +384,59 @@ fail:
 	return NULL;
 }
 
+/*
+ * spawn_worker - ask the smtpd pool for a new worker.  ternd makes its
+ * three channels as for any daemon: the worker's channel to ternd goes
+ * to the pool with the request (the worker gets it at fork), the ones to
+ * queued and lookupd go to the worker itself, first thing on its ternd
+ * channel, and their other ends to queued and lookupd.  The worker's pid
+ * comes with the pool's answer (pool_spawned).  NULL when there is no
+ * pool yet or a channel cannot be made.
+ */
+static struct child *
+spawn_worker(void)
+{
+	static uint32_t next_spawn_id;
+	struct child *pool = singletons[CHILD_SMTPD_POOL];
+	struct ipc_msg m;
+	struct child *c;
+	int ctl[2], q[2], l[2];
+
+	if (pool == NULL || channel(ctl) < 0)
+		return NULL;
+	if (channel(q) < 0) {
+		close(ctl[0]);
+		close(ctl[1]);
+		return NULL;
+	}
+	if (channel(l) < 0) {
+		close(ctl[0]);
+		close(ctl[1]);
+		close(q[0]);
+		close(q[1]);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->kind = CHILD_SMTPD;
+	c->spawn_id = ++next_spawn_id ? next_spawn_id : ++next_spawn_id;
+	c->started = time(NULL);
+	fcntl(ctl[0], F_SETFL, O_NONBLOCK);
+	ipc_conn_init(&c->conn, ctl[0]);
+	TAILQ_INSERT_TAIL(&children, c, entry);
+	msg_encode_empty(&m, MSG_MASTER_SPAWN, c->spawn_id);
+	m.fd = ctl[1];
+	ipc_conn_queue(&pool->conn, &m);
+	give_peer(c, PEER_SMTPD_QUEUED, q[1]);
+	give_peer(c, PEER_SMTPD_LOOKUPD, l[1]);
+	give_peer(singletons[CHILD_QUEUED], PEER_SMTPD, q[0]);
+	give_peer(singletons[CHILD_LOOKUPD], PEER_SMTPD, l[0]);
+	return c;
+}
+
 static struct child *
 spawn(enum child_kind kind)
 {
-	return spawn_as(kind, 0);
+	return kind == CHILD_SMTPD ? spawn_worker() : spawn_as(kind, 0);
 }
 
 /* The session an smtpd reported has ended: uncount its client. */
@@ -411,7 +468,7 @@ child_by_pid(pid_t pid)
 	struct child *c;
 
 	TAILQ_FOREACH(c, &children, entry)
-		if (c->pid == pid)
+		if (c->pid == pid && pid != 0)
 			return c;
 	return NULL;
 }
@@ -426,8 +483,13 @@ reap_children(void)
 		struct child *c = child_by_pid(pid);
 		int normal;
 
-		if (c == NULL)
+		if (c == NULL) {
+			/* A worker that ended before the pool told us its
+			 * pid (pool_spawned), or a stray process that was
+			 * reparented to us. */
+			early_reaped[early_next++ % EARLY_REAPED] = pid;
 			continue;
+		}
 		normal = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 		if (WIFSIGNALED(status))
 			log_warn("process tern-%s pid %ld killed by signal %d",
@@ -435,7 +497,7 @@ reap_children(void)
 		else if (!normal)
 			log_warn("process tern-%s pid %ld exit status %d",
 			    child_name(c->kind), (long)pid, WEXITSTATUS(status));
-		if (c->kind != CHILD_SMTPD && !stopping) {
+		if (c->kind != CHILD_SMTPD && !c->retired && !stopping) {
 			/* A daemon that dies soon after starting is probably
 			 * failing at start-up: back off, up to the maximum. */
 			if (time(NULL) - c->started < 10)
@@ -496,8 +558,9 @@ supervise(void)
 
 	if (stopping)
 		return;
-	for (int k = CHILD_LOOKUPD; k <= CHILD_DELIVERD_SMTP; k++)
-		if (singletons[k] == NULL && now >= restart_at[k])
+	for (int k = CHILD_LOOKUPD; k <= CHILD_SMTPD_POOL; k++)
+		if (singletons[k] == NULL && now >= restart_at[k] &&
+		    (k != CHILD_SMTPD_POOL || nlisteners > 0))
 			spawn((enum child_kind)k);
 	if (singletons[CHILD_QUEUED] == NULL || singletons[CHILD_LOOKUPD] == NULL)
 		return;
@@ -519,8 +582,12 @@ supervise(void)
 		total++;
 		spawned++;
 	}
-	/* Shrink slowly: one surplus idle process per turn. */
-	if (idle > 2 * set.smtpd_min_spare + 1) {
+	/* Shrink slowly: at most one surplus idle process a second.  Under
+	 * load the idle count swings with every session that ends; shrinking
+	 * at each turn of the loop would retire and refork workers many
+	 * times a second. */
+	if (idle > 2 * set.smtpd_min_spare + 1 && now != last_shrink) {
+		last_shrink = now;
 		TAILQ_FOREACH(c, &children, entry) {
 			if (c->kind == CHILD_SMTPD && !c->busy && !c->retired &&
 			    !c->responder) {
@@ -603,6 +670,44 @@ client_auth_failure(struct child *c, struct ipc_msg *m)
 
 static int control_queue_input(const struct child *, struct ipc_msg *);
 
+/*
+ * pool_spawned - the pool forked the worker of a MSG_MASTER_SPAWN (or
+ * could not: pid 0).  A worker that already ended (reaped before its pid
+ * was known) is forgotten now.
+ */
+static void
+pool_spawned(struct child *pool, struct ipc_msg *m)
+{
+	struct msg_spawned sp;
+	const char *why;
+	struct child *c;
+
+	if (msg_decode(m, MSG_SMTPD_SPAWNED, &sp, &why) != 0) {
+		msg_log_reject(child_label(pool), m, why);
+		return;
+	}
+	TAILQ_FOREACH(c, &children, entry)
+		if (c->kind == CHILD_SMTPD && c->pid == 0 &&
+		    c->spawn_id == m->id)
+			break;
+	if (c == NULL)
+		return;		/* its channel closed first: already gone */
+	if (sp.pid == 0 || child_by_pid((pid_t)sp.pid) != NULL) {
+		log_warn("the smtpd pool could not start a worker");
+		child_free(c);
+		return;
+	}
+	c->pid = (pid_t)sp.pid;
+	c->spawn_id = 0;
+	for (size_t i = 0; i < EARLY_REAPED; i++)
+		if (early_reaped[i] == c->pid) {
+			early_reaped[i] = 0;
+			child_free(c);
+			return;
+		}
+	log_debug("started smtpd worker pid %ld", (long)c->pid);
+}
+
 static void
 child_input(struct child *c)
 {
@@ -613,7 +718,13 @@ child_input(struct child *c)
 	int r;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN)) {
-		/* Channel closed: the process is exiting; waitpid reaps it. */
+		/* Channel closed: the process is exiting; waitpid reaps it.
+		 * A worker whose pid never came was not forked (or is gone
+		 * already): nothing will be reaped for it. */
+		if (c->kind == CHILD_SMTPD && c->pid == 0) {
+			child_free(c);
+			return;
+		}
 		c->retired = 1;
 		if (c->responder && responder == c)
 			responder = NULL;
@@ -624,6 +735,12 @@ child_input(struct child *c)
 	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
 		if (c->kind == CHILD_QUEUED &&
 		    control_queue_input(c, &m) == 0) {
+			ipc_msg_free(&m);
+			continue;
+		}
+		if (c->kind == CHILD_SMTPD_POOL &&
+		    m.type == MSG_SMTPD_SPAWNED) {
+			pool_spawned(c, &m);
 			ipc_msg_free(&m);
 			continue;
 		}
@@ -651,7 +768,10 @@ child_input(struct child *c)
 	if (r < 0) {
 		log_warn("malformed frame from tern-%s pid %ld; stopping it",
 		    child_name(c->kind), (long)c->pid);
-		kill(c->pid, SIGTERM);
+		if (c->pid != 0)
+			kill(c->pid, SIGTERM);
+		else
+			child_free(c);
 	}
 }
 
@@ -676,7 +796,7 @@ reload(void)
 	 * that read the new configuration; the others reread it in place. */
 	responder = NULL;	/* the old one stops below; a new one starts */
 	TAILQ_FOREACH(c, &children, entry) {
-		if (c->kind == CHILD_SMTPD) {
+		if (c->kind == CHILD_SMTPD || c->kind == CHILD_SMTPD_POOL) {
 			if (!c->retired) {
 				c->retired = 1;
 				send_simple(c, MSG_MASTER_STOP);
@@ -684,6 +804,9 @@ reload(void)
 		} else
 			send_simple(c, MSG_MASTER_RELOAD);
 	}
+	/* A new pool, with the new configuration, forks the new workers. */
+	singletons[CHILD_SMTPD_POOL] = NULL;
+	restart_at[CHILD_SMTPD_POOL] = 0;
 }
 
 static void
@@ -701,7 +824,7 @@ begin_stop(void)
 		close(listeners[i].fd);
 	nlisteners = 0;
 	TAILQ_FOREACH(c, &children, entry)
-		if (c->kind == CHILD_SMTPD)
+		if (c->kind == CHILD_SMTPD || c->kind == CHILD_SMTPD_POOL)
 			send_simple(c, MSG_MASTER_STOP);
 }
 
@@ -713,10 +836,12 @@ stop_progress(void)
 	int smtpd_left = 0;
 
 	TAILQ_FOREACH(c, &children, entry)
-		if (c->kind == CHILD_SMTPD)
+		if (c->kind == CHILD_SMTPD || c->kind == CHILD_SMTPD_POOL)
 			smtpd_left++;
 	if (time(NULL) >= stop_deadline) {
 		TAILQ_FOREACH(c, &children, entry) {
+			if (c->pid == 0)
+				continue;
 			log_warn("tern-%s pid %ld did not stop in time; killing it",
 			    child_name(c->kind), (long)c->pid);
 			kill(c->pid, SIGKILL);
@@ -842,8 +967,9 @@ ctl_status(char *buf, size_t size)
 			busy += c->busy;
 			continue;
 		}
-		snprintf(buf + len, size - len, "tern-%s pid %ld\n",
-		    child_name(c->kind), (long)c->pid);
+		snprintf(buf + len, size - len, "tern-%s pid %ld%s\n",
+		    child_name(c->kind), (long)c->pid,
+		    c->kind == CHILD_SMTPD_POOL ? " (pool)" : "");
 	}
 	len = strlen(buf);
 	snprintf(buf + len, size - len, "tern-smtpd %d processes, %d busy\n",
@@ -1005,6 +1131,11 @@ main(int argc, char **argv)
 		fatal("daemon");
 	log_also_stderr(0);
 	pidfile_write(pfh);
+	/* The smtpd pool forks its workers twice (smtpd_pool.c) so that
+	 * they become ours: reaped here, their ends logged like any
+	 * daemon's. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		fatal("prctl");
 	signals_setup();
 	master_clients_init(&clients, CLIENT_TABLE_MAX, arc4random());
 	control_open(set.spool_dir, &control_ops);
@@ -1017,6 +1148,8 @@ main(int argc, char **argv)
 	spawn(CHILD_QUEUED);
 	spawn(CHILD_DELIVERD);
 	spawn(CHILD_DELIVERD_SMTP);
+	if (nlisteners > 0)
+		spawn(CHILD_SMTPD_POOL);
 	main_loop();
 	control_close();
 	pidfile_remove(pfh);

@@ -125,8 +125,10 @@ master_frame(struct ipc_msg *m)
 	if (m->type == MSG_MASTER_PEER) {
 		if (msg_decode(m, MSG_MASTER_PEER, &peer, &why) != 0)
 			msg_log_reject("ternd", m, why);
-		else if (peer.kind == PEER_QUEUED)
-			msg_log_reject("ternd", m, "a peer of lookupd's kind");
+		else if (peer.kind != PEER_SMTPD && peer.kind != PEER_LOOKUPD &&
+		    peer.kind != PEER_DELIVERD &&
+		    peer.kind != PEER_DELIVERD_SMTP)
+			msg_log_reject("ternd", m, "a peer of another's kind");
 		else
 			peer_add((int)peer.kind, ipc_msg_take_fd(m));
 		return;

@@ -1,10 +1,11 @@
 /*
  * smtpd - the prefork SMTP server process.
  *
- * ternd starts several of these.  Each inherits the listening sockets,
- * drops to tern_user inside the empty chroot before it reads a byte from
- * the network, and then serves one session at a time: whichever idle
- * process accept()s first gets the client.  It tells ternd when it is
+ * ternd starts one pool (-z, smtpd_pool.c), which inherits the listening
+ * sockets, drops to tern_user inside the empty chroot before it reads a
+ * byte from the network, and forks the workers ternd asks for.  Each
+ * worker serves one session at a time: whichever idle worker accept()s
+ * first gets the client.  It tells ternd when it is
  * busy or idle so that ternd can keep spare processes ready, and it exits
  * when ternd asks it to, or when its channel to queued or lookupd breaks
  * (ternd then starts a replacement with fresh channels).
@@ -45,6 +46,7 @@
 #include "myaddr.h"
 #include "smtp_peername.h"
 #include "smtp_session.h"
+#include "smtpd_pool.h"
 #include "tls_server.h"
 
 /* ternd answers from its main loop at once; if it does not, the limit is
@@ -258,9 +260,13 @@ main(int argc, char **argv)
 	fsspace_init(&spool_space, space_path);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
+	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+	/* The pool forks the workers; each returns here with its own
+	 * channels in place (smtpd_pool.c). */
+	if (opts.pool)
+		smtpd_pool_run(&master);
 	ipc_conn_init(&queued, DAEMON_FD_QUEUED);
 	ipc_conn_init(&lookupd, DAEMON_FD_LOOKUPD);
-	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
 	if (opts.busy_responder) {
 		int silent[DAEMON_MAX_LISTEN];
 

@@ -53,6 +53,52 @@ class TestSupervise(TernTestCase):
         wait_until(send, 20, interval=0.5, what="a delivery after restart")
         inst.wait_for_delivery("alice", 1)
 
+    def _smtpd_pids(self, inst):
+        """(pool pid, worker pids): the pool is ternd's child, workers are
+        forked by it but reparented to ternd (a child subreaper)."""
+        pool, workers = None, []
+        for pid in self._pids(inst, "tern-smtpd", "-z"):
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rfind(b")") + 2:].split()[1])
+            if ppid != inst.proc.pid:
+                continue
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                continue
+            # The pool logs "smtpd pool ready" under its own pid.
+            if re.search(r"smtpd\[%d\]: smtpd pool ready" % pid, inst.log()):
+                pool = pid
+            else:
+                workers.append(pid)
+        return pool, workers
+
+    def test_smtpd_pool_and_workers_supervised(self):
+        inst = self.instance()
+        pool, workers = wait_until(
+            lambda: (lambda p, w: (p, w) if p and len(w) >= 3 else None)(
+                *self._smtpd_pids(inst)), 15, what="the pool and workers")
+        # A worker that dies is reaped and logged by ternd, although the
+        # pool forked it, and a new one takes its place.
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: re.search(r"process tern-smtpd pid %d killed by "
+                                     r"signal 9" % victim, inst.log()), 15,
+                   what="ternd to reap the killed worker")
+        # The pool itself: restarted, and its old workers keep serving.
+        os.kill(pool, signal.SIGKILL)
+        wait_until(lambda: re.search(r"process tern-smtpd pid %d killed by "
+                                     r"signal 9" % pool, inst.log()), 15,
+                   what="ternd to reap the killed pool")
+        wait_until(lambda: (lambda p, w: p not in (None, pool))(
+            *self._smtpd_pids(inst)), 15, what="a new pool")
+        for i in range(8):
+            with smtp_connect(inst, timeout=10) as s:
+                s.sendmail("a@client.test", ["alice@test.example"],
+                           b"Subject: pool %d\r\n\r\nx\r\n" % i)
+        inst.wait_for_delivery("alice", 8)
+
     def test_lookupd_restarted(self):
         self._restart_after_kill("tern-lookupd")
 

@@ -255,6 +255,7 @@ START_TEST(test_every_type_at_its_limits_round_trips)
 
 		if (l->nfields == 0) {
 			msg_encode_empty(&m, l->type, 7);
+			with_fd(l, &m);
 			transfer(&m, &got);
 			ck_assert_int_eq(msg_decode_empty(&got, l->type,
 			    &why), 0);
@@ -448,7 +449,8 @@ START_TEST(test_every_type_has_a_layout)
 		MSG_QUEUED_FLUSH, MSG_SMTPD_CLIENT_CONNECT,
 		MSG_MASTER_CLIENT_VERDICT, MSG_SMTPD_AUTH_FAILURE,
 		MSG_MASTER_BUSY_MODE, MSG_MASTER_QUEUE_LIST,
-		MSG_MASTER_QUEUE_REBUILD, MSG_QUEUED_QUEUE_ENTRY,
+		MSG_MASTER_SPAWN, MSG_SMTPD_SPAWNED, MSG_MASTER_QUEUE_REBUILD,
+		MSG_QUEUED_QUEUE_ENTRY,
 		MSG_QUEUED_QUEUE_END,
 	};
 
