@@ -16,6 +16,7 @@ Called only by bench/run.sh:
                                        CPU used by ROOT's tree (and by each
                                        program in it) over SECONDS
   bench.py sink-count FILE             messages smtp-sink -c has counted
+  bench.py tree-pids ROOT              ROOT and its descendants, comma-separated
   bench.py wait-count [options]        wait until a log has N matching lines
                                        or a queue directory N files
   bench.py wait-log FILE OFFSET REGEX TIMEOUT SINCE
@@ -440,6 +441,11 @@ def cmd_cpu_window(args):
     return 0
 
 
+def cmd_tree_pids(args):
+    print(",".join(str(p) for p in tree_pids(int(args[0]), proc_table())))
+    return 0
+
+
 def cmd_sink_count(args):
     print(sink_count(args[0]))
     return 0
@@ -537,6 +543,7 @@ def cmd_record(args):
 COMMANDS = {
     "wait-smtp": cmd_wait_smtp, "measure": cmd_measure, "mem": cmd_mem,
     "cpu-window": cmd_cpu_window, "sink-count": cmd_sink_count,
+    "tree-pids": cmd_tree_pids,
     "wait-count": cmd_wait_count, "wait-log": cmd_wait_log,
     "quiet": cmd_quiet, "record": cmd_record,
 }

@@ -84,9 +84,9 @@ Environment (defaults in brackets):
   RESULTS_DIR    [$top/bench/results]
   KEEP=1         keep the temporary directory (logs, Maildirs, configs)
   NO_INSTALL=1   never run apt-get (postfix must be installed)
-  PERF=1         record perf (system-wide, -g) during the first relay
-                 run of each server at the largest session count; the
-                 report per program goes to the results directory
+  PERF=1         record perf -g of each server's process tree during its
+                 first relay run at the largest session count (mode conn);
+                 a text report goes next to the results file
 USAGE
 }
 
@@ -570,10 +570,13 @@ order() {
 	if [ $(($1 % 2)) = 1 ]; then echo "tern postfix"; else echo "postfix tern"; fi
 }
 
-# perf_start SERVER / perf_stop - system-wide perf record around one run
+# perf_start SERVER ROOT / perf_stop - perf record -g of ROOT's process
+# tree (the processes alive now, and the children they fork meanwhile)
+# around one run
 perf_pid=
 perf_start() {
-	perf record -a -g -o "$tmp/perf-$1.data" -q >/dev/null 2>&1 &
+	perf record -g -p "$(python3 "$bench/bench.py" tree-pids "$2")" \
+		-o "$tmp/perf-$1.data" -q >/dev/null 2>"$tmp/perf-$1.err" &
 	perf_pid=$!
 	started_pids="$started_pids $perf_pid"
 	sleep 1
@@ -618,7 +621,11 @@ if has_workload relay; then
 				if [ "$PERF" = 1 ] && [ "$conc" = "$maxc" ] &&
 				    [ "$mode" = conn ] &&
 				    ! echo "$perf_done" | grep -qw "$s"; then
-					perf_start "$s"
+					if [ "$s" = tern ]; then
+						perf_start "$s" "$tern_pid"
+					else
+						perf_start "$s" "$pf_pid"
+					fi
 					one relay "$s" "$size" "$conc" "$mode" "$rep" "$count"
 					perf_stop
 					perf_done="$perf_done $s"
@@ -718,15 +725,26 @@ if [ "$PERF" = 1 ]; then
 		[ -s "$tmp/perf-$s.data" ] || continue
 		f=$RESULTS_DIR/$stamp-$host-perf-$s.txt
 		{
-			echo "# perf record -a -g during the first relay run at $maxc sessions, $s"
-			echo "# share of samples by program (whole machine):"
+			echo "# perf record -g of $s's process tree during its first relay run at $maxc sessions"
+			echo "# share of samples by program:"
 			perf report -i "$tmp/perf-$s.data" --stdio --no-children \
-				--sort comm -g none 2>/dev/null | grep -v '^$' | head -n 40
+				--sort comm -g none 2>/dev/null | grep '%'
 			echo
-			echo "# by program and symbol, call graphs (caller), >= 0.5%:"
+			echo "# by program and shared object:"
 			perf report -i "$tmp/perf-$s.data" --stdio --no-children \
-				--sort comm,dso,sym -g caller,0.5,callee --percent-limit 0.5 \
-				2>/dev/null | head -n 3000
+				--sort comm,dso -g none --percent-limit 0.2 2>/dev/null |
+				grep '%'
+			echo
+			echo "# by program and symbol (self), >= 0.3%:"
+			perf report -i "$tmp/perf-$s.data" --stdio --no-children \
+				--sort comm,dso,sym -g none --percent-limit 0.3 2>/dev/null |
+				grep '%' | sed 's/  *$//'
+			echo
+			echo "# system calls and other kernel entries, by program (with children), >= 0.3%:"
+			perf report -i "$tmp/perf-$s.data" --stdio --children \
+				--sort comm,sym -g none --percent-limit 0.3 2>/dev/null |
+				grep -E '\[k\] (__x64_sys_|__do_sys_|ret_from_fork|asm_exc_page_fault|do_exit|schedule$)' |
+				sed 's/  *$//'
 		} >"$f"
 		perf_files="$perf_files $(basename "$f")"
 	done
