@@ -339,6 +339,13 @@ def scale_table(recs, out):
         cpu("scale-restarted", "main"))
     row("idle CPU after the restart, whole tree",
         cpu("scale-restarted", "tree"))
+    out.append("")
+    secs = min((r["seconds"] for r in cpus.values()), default=None)
+    if secs:
+        out.append("")
+        out.append("CPU percentages come from clock ticks (10 ms per "
+                   "process), so over %.0f s, 0.00%% means less than "
+                   "%.2f%% of one CPU." % (secs, 1.0 / secs))
     return sc
 
 

@@ -708,6 +708,16 @@ if [ -r "/sys/block/$blk/queue/rotational" ]; then
 	vd*) disk="$disk, virtio block device (virtual machine)" ;;
 	esac
 fi
+# ext4 without a journal changes both sides: fsync is cheap (no journal
+# commit), but creating a file soon after many deletions scans the
+# recently deleted inodes (ext4's recently_deleted(), journal-less only).
+if [ "$tmpfs" = ext4 ] && [ -r "/sys/fs/ext4/$(basename "$tmpdev")/journal_task" ]; then
+	if [ "$(cat "/sys/fs/ext4/$(basename "$tmpdev")/journal_task")" = "<none>" ]; then
+		disk="$disk, no journal"
+	else
+		disk="$disk, journaled"
+	fi
+fi
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
