@@ -16,11 +16,16 @@ void
 qid_new(char *buf, size_t size)
 {
 	static uint64_t last;
+	static uint8_t seq;
 	struct timeval tv;
 	uint64_t v;
 
 	gettimeofday(&tv, NULL);
-	v = ((uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec) << 8;
+	/* The low byte counts every ID made, not only those of one
+	 * microsecond: its last hex digit names the spool directory
+	 * (spool.h), and a time alone would put every file in msg/0. */
+	v = ((uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec) << 8 |
+	    seq++;
 	/* Same microsecond (or a clock step back): keep counting upward. */
 	if (v <= last)
 		v = last + 1;

@@ -30,6 +30,7 @@ main(void)
 	srunner_add_suite(sr, smtp_client_suite());
 	srunner_add_suite(sr, resolve_suite());
 	srunner_add_suite(sr, msgfile_suite());
+	srunner_add_suite(sr, qid_suite());
 	srunner_add_suite(sr, myaddr_suite());
 	srunner_add_suite(sr, msg_codec_suite());
 	srunner_add_suite(sr, fsspace_suite());

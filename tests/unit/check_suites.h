@@ -22,6 +22,7 @@ Suite *dns_suite(void);
 Suite *smtp_client_suite(void);
 Suite *resolve_suite(void);
 Suite *msgfile_suite(void);
+Suite *qid_suite(void);
 Suite *myaddr_suite(void);
 Suite *msg_codec_suite(void);
 Suite *fsspace_suite(void);

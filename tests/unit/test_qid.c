@@ -1,0 +1,53 @@
+/*
+ * test_qid - queue IDs: well formed, increasing, and spread over the
+ * sixteen spool directories that their last digit names.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "check_suites.h"
+#include "qid.h"
+
+START_TEST(test_qid_increasing_and_spread)
+{
+	char prev[QID_LEN + 1] = "", cur[QID_LEN + 1];
+	int seen[16] = { 0 }, dirs = 0;
+
+	for (int i = 0; i < 256; i++) {
+		qid_new(cur, sizeof(cur));
+		ck_assert(qid_valid(cur));
+		ck_assert_msg(strcmp(cur, prev) > 0, "%s after %s", cur, prev);
+		memcpy(prev, cur, sizeof(prev));
+		seen[cur[QID_LEN - 1] <= '9' ? cur[QID_LEN - 1] - '0' :
+		    cur[QID_LEN - 1] - 'A' + 10] = 1;
+	}
+	for (int d = 0; d < 16; d++)
+		dirs += seen[d];
+	/* IDs made in a burst must not all land in one directory. */
+	ck_assert_int_eq(dirs, 16);
+}
+END_TEST
+
+START_TEST(test_qid_valid)
+{
+	ck_assert(qid_valid("0123456789ABCDEF"));
+	ck_assert(!qid_valid("0123456789abcdef"));
+	ck_assert(!qid_valid("0123456789ABCDE"));
+	ck_assert(!qid_valid("0123456789ABCDEF0"));
+	ck_assert(!qid_valid("../../etc/passwd"));
+	ck_assert(!qid_valid(""));
+}
+END_TEST
+
+Suite *
+qid_suite(void)
+{
+	Suite *s = suite_create("qid");
+	TCase *tc = tcase_create("qid");
+
+	tcase_add_test(tc, test_qid_increasing_and_spread);
+	tcase_add_test(tc, test_qid_valid);
+	suite_add_tcase(s, tc);
+	return s;
+}
