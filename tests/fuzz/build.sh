@@ -91,6 +91,7 @@ build fuzz_ipc common/ipc.c common/log.c common/xmalloc.c
 build fuzz_smtp_reply common/tls_client.c common/log.c common/xmalloc.c
 build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/log.c \
     common/xmalloc.c
+build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
 
 # Every fuzz_*.c must have its line above.
 for f in "$here"/fuzz_*.c; do
