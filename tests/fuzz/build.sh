@@ -92,6 +92,8 @@ build fuzz_smtp_reply common/tls_client.c common/log.c common/xmalloc.c
 build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/log.c \
     common/xmalloc.c
 build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
+build fuzz_settings common/settings.c common/dns.c common/log.c \
+    common/xmalloc.c
 
 # Every fuzz_*.c must have its line above.
 for f in "$here"/fuzz_*.c; do
