@@ -91,6 +91,8 @@ build fuzz_ipc common/ipc.c common/log.c common/xmalloc.c
 build fuzz_smtp_reply common/tls_client.c common/log.c common/xmalloc.c
 build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/log.c \
     common/xmalloc.c
+build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
+    smtpd/smtp_received.c
 build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
 build fuzz_settings common/settings.c common/dns.c common/log.c \
     common/xmalloc.c
