@@ -10,13 +10,33 @@
 
 #include <sys/stat.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int main(int argc, char **argv);
+
+/* The input being replayed, named when it kills the process. */
+static char current[4096];
+
+/* replay_died - name the input that killed us, then die of the signal */
+static void
+replay_died(int sig)
+{
+	static const char msg[] = "replay: failing input: ";
+	ssize_t rc;
+
+	rc = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	rc = write(STDERR_FILENO, current, strnlen(current, sizeof(current)));
+	rc = write(STDERR_FILENO, "\n", 1);
+	(void)rc;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 /* replay_file - run the target on the contents of path; 0, or -1 */
 static int
@@ -42,6 +62,7 @@ replay_file(const char *path)
 		return -1;
 	}
 	fclose(fp);
+	snprintf(current, sizeof(current), "%s", path);
 	LLVMFuzzerTestOneInput(buf, (size_t)len);
 	free(buf);
 	return 0;
@@ -87,8 +108,11 @@ replay_path(const char *path, int *n)
 int
 main(int argc, char **argv)
 {
+	static const int sigs[] = { SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
 	int n = 0, rc = 0;
 
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], replay_died);
 	for (int i = 1; i < argc; i++)
 		if (replay_path(argv[i], &n) != 0)
 			rc = 1;
