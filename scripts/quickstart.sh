@@ -6,7 +6,8 @@
 #                                 delivering into ./demo/mailboxes/USER/Maildir
 #   scripts/quickstart.sh test    install dependencies, build, and run the
 #                                 whole test suite (unit + integration), then
-#                                 again in a sanitizer (ASan + UBSan) build
+#                                 again in a sanitizer (ASan + UBSan) build,
+#                                 then each fuzz target for 20 seconds
 #
 # Dependencies are installed with apt-get when run as root on Debian; as an
 # ordinary user they must already be there.  Builds go to ./build and
@@ -27,7 +28,8 @@ deps() {
 			build-essential autoconf automake pkg-config \
 			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
-			dnsmasq-base python3-aiosmtpd >/dev/null
+			dnsmasq-base python3-aiosmtpd clang libclang-rt-14-dev \
+			>/dev/null
 	fi
 }
 
@@ -119,6 +121,10 @@ test_all() {
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_tests "$top/build-sanitize" --enable-sanitizers
+	fi
+	if [ "${TERN_SKIP_FUZZ:-0}" != 1 ]; then
+		echo "quickstart: fuzzing (each libFuzzer target for 20s)"
+		make -s -C "$top/build" fuzz FUZZ_SECONDS=20
 	fi
 	echo "quickstart: all tests passed"
 }
