@@ -464,7 +464,7 @@ compile_alias_value(struct compile *c, int line, char *text, char *value,
     size_t valsize)
 {
 	char norm[ADDR_TEXT_MAX + 1], vis[256];
-	const char *why;
+	const char *why, *bad;
 	char *item;
 	int n = 0;
 
@@ -473,15 +473,19 @@ compile_alias_value(struct compile *c, int line, char *text, char *value,
 		if (*item == '\0')
 			continue;	/* "a, , b" or a trailing comma */
 		log_vis(vis, sizeof(vis), item, strlen(item));
-		if ((why = alias_item_unsupported(item)) != NULL) {
+		/* The canonical form counts too: "\|cmd" is |cmd, which
+		 * lookupd would refuse at every delivery. */
+		bad = NULL;
+		if ((why = alias_item_unsupported(item)) != NULL ||
+		    (alias_item_normalize(item, norm, sizeof(norm), &bad) == 0 &&
+		    (why = alias_item_unsupported(norm)) != NULL)) {
 			compile_problem(c, line, "\"%s\": %s are not "
 			    "supported yet", vis, why);
 			return -1;
 		}
-		if (alias_item_normalize(item, norm, sizeof(norm), &why)
-		    == -1) {
+		if (bad != NULL) {
 			compile_problem(c, line, "bad address \"%s\": %s",
-			    vis, why);
+			    vis, bad);
 			return -1;
 		}
 		if ((n > 0 && strlcat(value, ", ", valsize) >= valsize) ||

@@ -40,6 +40,23 @@ fail(const char *what)
 	abort();
 }
 
+/* fail_on - fail() naming the source line, escaped */
+static void
+fail_on(const char *what, const char *line, size_t len)
+{
+	fprintf(stderr, "fuzz_map: the line: \"");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
+	fprintf(stderr, "\"\n");
+	fail(what);
+}
+
 /* report - count a report; its line must be one of the source's */
 static void
 report(const char *file, int line, const char *msg, void *arg)
@@ -141,21 +158,22 @@ static void
 reread(const DBT *k, const DBT *v, int syntax)
 {
 	static char buf[2 * MAP_KEY_MAX + MAP_VALUE_MAX + 16];
+	size_t len = source_line(buf, k, v, syntax);
 	DBT k2, v2;
 	int problems;
 	DB *db;
 
-	db = compile(buf, source_line(buf, k, v, syntax), syntax, &problems);
+	db = compile(buf, len, syntax, &problems);
 	if (problems != 0)
-		fail("a stored entry does not compile again");
+		fail_on("a stored entry does not compile again", buf, len);
 	memset(&k2, 0, sizeof(k2));
 	memset(&v2, 0, sizeof(v2));
 	k2.data = k->data;
 	k2.size = k->size;
 	if (db->get(db, NULL, &k2, &v2, 0) != 0)
-		fail("a stored entry compiles to another key");
+		fail_on("a stored entry compiles to another key", buf, len);
 	if (v2.size != v->size || memcmp(v2.data, v->data, v->size) != 0)
-		fail("a stored entry compiles to another value");
+		fail_on("a stored entry compiles to another value", buf, len);
 	db->close(db, 0);
 }
 
