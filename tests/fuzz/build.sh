@@ -50,14 +50,19 @@ libs="$(pkg-config --libs libbsd-overlay openssl) ${DB_LIBS:--ldb-5.3}
 mkdir -p "$outdir/obj"
 objs=" "
 
-# object SOURCE - compile SOURCE (relative to top) once; add it to list
+# object SOURCE - compile SOURCE (relative to top, or absolute) once; add
+# it to list
 object() {
-	o=$outdir/obj/$(echo "$1" | tr / _ | sed 's/\.c$/.o/')
+	case $1 in
+	/*) src=$1 ;;
+	*) src=$top/$1 ;;
+	esac
+	o=$outdir/obj/$(echo "${src#"$top"/}" | tr / _ | sed 's/\.c$/.o/')
 	case $objs in
 	*" $o "*) ;;
 	*)
 		# shellcheck disable=SC2086
-		$cc $cflags $cppflags -c -o "$o" "$top/$1"
+		$cc $cflags $cppflags -c -o "$o" "$src"
 		objs="$objs$o "
 		;;
 	esac
@@ -81,6 +86,7 @@ build() {
 built=
 
 # --- the targets: one line each ----------------------------------------
+c=$top/common	# "$c/ipc.c" is common/ipc.c, as lines used to say
 build fuzz_addr common/addr.c
 build fuzz_smtp_command smtpd/smtp_command.c common/addr.c
 build fuzz_envelope common/envelope.c common/ipc.c common/log.c \
