@@ -97,13 +97,16 @@ run_tests() {
 	build "$dir" "$@"
 	cd "$dir"
 	if ! make -s check -j1; then
-		for f in tests/unit/check_tern.log tests/integration.sh.log; do
+		for f in tests/unit/check_tern.log tests/fuzz/replay.sh.log \
+		    tests/integration.sh.log; do
 			[ -f "$f" ] && { echo "==== $f"; tail -n 200 "$f"; }
 		done
 		return 1
 	fi
-	for f in tests/unit/check_tern.log tests/integration.sh.log; do
-		[ -f "$f" ] && grep -aE '^[0-9]+%: Checks|^integration:' "$f" || true
+	for f in tests/unit/check_tern.log tests/fuzz/replay.sh.log \
+	    tests/integration.sh.log; do
+		[ -f "$f" ] && grep -aE '^[0-9]+%: Checks|^replay:|^integration:' \
+		    "$f" || true
 	done
 }
 
