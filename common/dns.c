@@ -10,7 +10,9 @@
  * one TRY_AGAIN; mail needs to tell them apart and tests need a server on
  * a high port.  This file must never trust a length or a pointer from an
  * answer, never loop on compression pointers, and never wait longer than
- * timeout_ms per try.
+ * timeout_ms per try, nor wait at all for a server that has said it will
+ * not answer (SERVFAIL, REFUSED, NOTIMP), nor ask any server about the
+ * locally served zones of RFC 6303 unless told to.
  */
 #include "config.h"
 
@@ -39,6 +41,7 @@
 #define DNS_RC_NOERR	0
 #define DNS_RC_SERVFAIL	2
 #define DNS_RC_NXDOMAIN	3
+#define DNS_RC_REFUSED	5
 #define DNS_T_OPT	41
 #define DNS_C_IN	1
 
@@ -57,17 +60,98 @@ dns_status_text(enum dns_status s)
 		return "SERVFAIL";
 	case DNS_TIMEOUT:
 		return "timeout";
+	case DNS_REFUSED:
+		return "REFUSED";
 	case DNS_ERROR:
 		break;
 	}
 	return "error";
 }
 
-/* dns_status_temporary - SERVFAIL, timeouts and errors may pass */
+/* dns_status_temporary - SERVFAIL, REFUSED, timeouts and errors may pass */
 int
 dns_status_temporary(enum dns_status s)
 {
-	return s == DNS_SERVFAIL || s == DNS_TIMEOUT || s == DNS_ERROR;
+	return s == DNS_SERVFAIL || s == DNS_TIMEOUT || s == DNS_ERROR ||
+	    s == DNS_REFUSED;
+}
+
+/*
+ * The locally served zones of RFC 6303 section 4, the one list of them.
+ * Recursive servers answer these themselves (as empty zones) so that
+ * queries about private and special addresses never leave the site; a
+ * stub resolver that sends them to a server that refuses or forwards
+ * them only waits.  RFC 6303 4.1 (RFC 1918), 4.2 (RFC 5735 special
+ * IPv4 blocks), 4.3 (:: and ::1), 4.4 (fd00::/8, RFC 4193 locally
+ * assigned), 4.5 (fe80::/10 link-local), 4.6 (2001:db8::/32, RFC 3849).
+ */
+static const char *const local_zones[] = {
+	/* 4.1: 10/8, 172.16/12, 192.168/16 */
+	"10.in-addr.arpa",
+	"16.172.in-addr.arpa", "17.172.in-addr.arpa", "18.172.in-addr.arpa",
+	"19.172.in-addr.arpa", "20.172.in-addr.arpa", "21.172.in-addr.arpa",
+	"22.172.in-addr.arpa", "23.172.in-addr.arpa", "24.172.in-addr.arpa",
+	"25.172.in-addr.arpa", "26.172.in-addr.arpa", "27.172.in-addr.arpa",
+	"28.172.in-addr.arpa", "29.172.in-addr.arpa", "30.172.in-addr.arpa",
+	"31.172.in-addr.arpa",
+	"168.192.in-addr.arpa",
+	/* 4.2: 0/8, 127/8, 169.254/16, TEST-NET-1, -2, -3, broadcast */
+	"0.in-addr.arpa",
+	"127.in-addr.arpa",
+	"254.169.in-addr.arpa",
+	"2.0.192.in-addr.arpa",
+	"100.51.198.in-addr.arpa",
+	"113.0.203.in-addr.arpa",
+	"255.255.255.255.in-addr.arpa",
+	/* 4.3: the unspecified address and the loopback address */
+	"0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0"
+	    ".ip6.arpa",
+	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0"
+	    ".ip6.arpa",
+	/* 4.4: fd00::/8 */
+	"d.f.ip6.arpa",
+	/* 4.5: fe80::/10 */
+	"8.e.f.ip6.arpa", "9.e.f.ip6.arpa", "a.e.f.ip6.arpa", "b.e.f.ip6.arpa",
+	/* 4.6: 2001:db8::/32 */
+	"8.b.d.0.1.0.0.2.ip6.arpa",
+};
+
+/*
+ * zone_match - 2 when name is zone, 1 when it is under zone, else 0
+ * (case-insensitive, a final dot on name ignored)
+ */
+static int
+zone_match(const char *name, const char *zone)
+{
+	size_t ln = strlen(name), lz = strlen(zone);
+
+	if (ln > 0 && name[ln - 1] == '.')
+		ln--;
+	if (ln < lz || strncasecmp(name + ln - lz, zone, lz) != 0)
+		return 0;
+	if (ln == lz)
+		return 2;
+	return name[ln - lz - 1] == '.' ? 1 : 0;
+}
+
+/* local_zone_match - zone_match against the first local zone that fits */
+static int
+local_zone_match(const char *name)
+{
+	int m;
+
+	for (size_t i = 0; i < sizeof(local_zones) / sizeof(local_zones[0]);
+	    i++)
+		if ((m = zone_match(name, local_zones[i])) != 0)
+			return m;
+	return 0;
+}
+
+/* dns_name_local - at or under an RFC 6303 locally served zone */
+int
+dns_name_local(const char *name)
+{
+	return local_zone_match(name) != 0;
 }
 
 /* get16 - big-endian 16-bit value at p */
@@ -148,6 +232,7 @@ config_defaults(struct dns_config *c)
 	memset(c, 0, sizeof(*c));
 	c->timeout_ms = 2000;
 	c->attempts = 2;
+	c->local_zones = 1;
 }
 
 /* config_localhost - 127.0.0.1:53, resolv.conf's own default */
@@ -457,10 +542,16 @@ answers_select(const struct raw_rr *raw, int n, const char *name,
 	}
 }
 
-/* dns_answer_parse - validate the packet against the query; pick records */
-enum dns_status
-dns_answer_parse(const unsigned char *pkt, size_t len, uint16_t id,
-    const char *name, uint16_t qtype, struct dns_answer *out, int *truncated)
+/*
+ * answer_check - dns_answer_parse, also setting *answered when the packet
+ * is the server's answer to this query: a well-formed one, or one whose
+ * rcode says why there is none.  A packet that fails the checks is not
+ * (it may be a spoofing attempt or a late reply), nor is a truncated one.
+ */
+static enum dns_status
+answer_check(const unsigned char *pkt, size_t len, uint16_t id,
+    const char *name, uint16_t qtype, struct dns_answer *out, int *truncated,
+    int *answered)
 {
 	static struct raw_rr raw[DNS_MAX_RR];
 	char qname[DNS_NAME_MAX + 1];
@@ -470,6 +561,7 @@ dns_answer_parse(const unsigned char *pkt, size_t len, uint16_t id,
 
 	out->n = 0;
 	*truncated = 0;
+	*answered = 0;
 	if (len < DNS_HDR || get16(pkt) != id)
 		return DNS_ERROR;
 	flags = get16(pkt + 2);
@@ -488,17 +580,36 @@ dns_answer_parse(const unsigned char *pkt, size_t len, uint16_t id,
 	case DNS_RC_NOERR:
 		break;
 	case DNS_RC_NXDOMAIN:
+		*answered = 1;
 		return DNS_NXDOMAIN;
 	case DNS_RC_SERVFAIL:
+		*answered = 1;
 		return DNS_SERVFAIL;
+	case DNS_RC_REFUSED:
+		*answered = 1;
+		return DNS_REFUSED;
 	default:
+		/* FORMERR, NOTIMP and the rest: this server will not help. */
+		*answered = 1;
 		return DNS_ERROR;
 	}
 	if (answers_read(pkt, len, &pos, get16(pkt + 6), raw, DNS_MAX_RR,
 	    &nraw) != 0)
 		return DNS_ERROR;
+	*answered = 1;
 	answers_select(raw, nraw, name, qtype, out);
 	return out->n > 0 ? DNS_OK : DNS_NODATA;
+}
+
+/* dns_answer_parse - validate the packet against the query; pick records */
+enum dns_status
+dns_answer_parse(const unsigned char *pkt, size_t len, uint16_t id,
+    const char *name, uint16_t qtype, struct dns_answer *out, int *truncated)
+{
+	int answered;
+
+	return answer_check(pkt, len, id, name, qtype, out, truncated,
+	    &answered);
 }
 
 /* elapsed_ms - milliseconds since start */
@@ -537,12 +648,13 @@ wait_fd(int fd, short events, const struct timespec *start, int timeout_ms)
 /*
  * query_udp - one query to one server over a connected UDP socket (so
  * only that server's datagrams arrive); answers with another id are
- * ignored, as a spoofing attempt or a late reply would be.
+ * ignored, as a spoofing attempt or a late reply would be.  *answered
+ * as answer_check() sets it.
  */
 static enum dns_status
 query_udp(const struct dns_config *c, int si, int timeout_ms,
     const unsigned char *q, size_t qlen, const char *name, uint16_t qtype,
-    struct dns_answer *out, int *truncated)
+    struct dns_answer *out, int *truncated, int *answered)
 {
 	unsigned char pkt[DNS_UDP_MAX];
 	struct timespec start;
@@ -550,6 +662,7 @@ query_udp(const struct dns_config *c, int si, int timeout_ms,
 	ssize_t n;
 	int fd;
 
+	*truncated = *answered = 0;
 	fd = socket(c->server[si].ss_family, SOCK_DGRAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0);
 	if (fd == -1)
@@ -569,9 +682,9 @@ query_udp(const struct dns_config *c, int si, int timeout_ms,
 			st = DNS_ERROR;
 			break;
 		}
-		st = dns_answer_parse(pkt, (size_t)n, get16(q), name, qtype,
-		    out, truncated);
-		if (st != DNS_ERROR || *truncated)
+		st = answer_check(pkt, (size_t)n, get16(q), name, qtype,
+		    out, truncated, answered);
+		if (*answered || *truncated)
 			break;
 		st = DNS_TIMEOUT;	/* not ours: keep waiting */
 	}
@@ -606,7 +719,7 @@ io_full(int fd, unsigned char *buf, size_t len, int writing,
 static enum dns_status
 query_tcp(const struct dns_config *c, int si, int timeout_ms,
     const unsigned char *q, size_t qlen, const char *name, uint16_t qtype,
-    struct dns_answer *out)
+    struct dns_answer *out, int *answered)
 {
 	static unsigned char pkt[DNS_PKT_MAX];
 	unsigned char lenbuf[2], qbuf[2 + 512];
@@ -615,6 +728,7 @@ query_tcp(const struct dns_config *c, int si, int timeout_ms,
 	size_t rlen;
 	int fd, truncated;
 
+	*answered = 0;
 	if (qlen > sizeof(qbuf) - 2)
 		return DNS_ERROR;
 	fd = socket(c->server[si].ss_family, SOCK_STREAM | SOCK_CLOEXEC |
@@ -633,8 +747,8 @@ query_tcp(const struct dns_config *c, int si, int timeout_ms,
 	    io_full(fd, lenbuf, 2, 0, &start, timeout_ms) == 0) {
 		rlen = get16(lenbuf);
 		st = io_full(fd, pkt, rlen, 0, &start, timeout_ms) == 0 ?
-		    dns_answer_parse(pkt, rlen, get16(q), name, qtype, out,
-		    &truncated) : DNS_TIMEOUT;
+		    answer_check(pkt, rlen, get16(q), name, qtype, out,
+		    &truncated, answered) : DNS_TIMEOUT;
 	}
 	close(fd);
 	return st;
@@ -673,31 +787,49 @@ dns_lookup_until(const struct dns_config *c, const char *name,
 	unsigned char q[512];
 	enum dns_status st, worst = DNS_TIMEOUT;
 	size_t qlen;
-	int round, si, truncated, tmo;
+	int round, si, truncated, tmo, answered, local, ndone = 0;
+	int done[DNS_MAX_SERVERS] = { 0 };
 
 	out->n = 0;
 	qlen = dns_query_build(q, sizeof(q), (uint16_t)arc4random(), name,
 	    qtype);
 	if (qlen == 0)
 		return DNS_NXDOMAIN;	/* not a valid domain name at all */
-	for (round = 0; round < c->attempts; round++) {
+	/* RFC 6303 zones are empty wherever they are served as the RFC
+	 * says: the apex has no records but its SOA and NS, and nothing
+	 * exists below it. */
+	if (c->local_zones && (local = local_zone_match(name)) != 0)
+		return local == 2 ? DNS_NODATA : DNS_NXDOMAIN;
+	for (round = 0; round < c->attempts && ndone < c->nserver; round++) {
 		for (si = 0; si < c->nserver; si++) {
+			if (done[si])
+				continue;
 			if ((tmo = try_timeout(c, deadline)) <= 0) {
 				out->n = 0;
 				return DNS_TIMEOUT;
 			}
 			st = query_udp(c, si, tmo, q, qlen, name, qtype, out,
-			    &truncated);
+			    &truncated, &answered);
 			if (truncated && (tmo = try_timeout(c, deadline)) > 0)
 				st = query_tcp(c, si, tmo, q, qlen, name,
-				    qtype, out);
+				    qtype, out, &answered);
 			else if (truncated)
 				st = DNS_TIMEOUT;
 			if (st == DNS_OK || st == DNS_NODATA ||
 			    st == DNS_NXDOMAIN)
 				return st;
-			/* Report SERVFAIL over a later timeout: it is more telling. */
-			if (st == DNS_SERVFAIL || worst == DNS_TIMEOUT)
+			/*
+			 * A server that answered SERVFAIL, REFUSED or NOTIMP
+			 * will answer so again: asking it again, or waiting
+			 * for a better answer, only makes every lookup as
+			 * slow as the deadline.  Its answer is more telling
+			 * than a timeout; of several answers, the last.
+			 */
+			if (answered) {
+				done[si] = 1;
+				ndone++;
+				worst = st;
+			} else if (ndone == 0 && worst == DNS_TIMEOUT)
 				worst = st;
 		}
 	}

@@ -36,7 +36,8 @@ enum dns_status {
 	DNS_NXDOMAIN = 2,	/* the name does not exist */
 	DNS_SERVFAIL = 3,	/* server failure (rcode 2) */
 	DNS_TIMEOUT = 4,	/* no server answered in time */
-	DNS_ERROR = 5,		/* refused, malformed, network error */
+	DNS_ERROR = 5,		/* malformed, network error, other rcodes */
+	DNS_REFUSED = 6,	/* the server refused the query (rcode 5) */
 };
 
 struct dns_config {
@@ -45,6 +46,8 @@ struct dns_config {
 	int			 nserver;
 	int			 timeout_ms;	/* per try */
 	int			 attempts;	/* rounds over all servers */
+	int			 local_zones;	/* answer dns_name_local()
+						   names without a query */
 };
 
 /* One record from an answer; which fields are set depends on type. */
@@ -108,10 +111,24 @@ enum dns_status dns_answer_parse(const unsigned char *pkt, size_t len,
     int *truncated);
 
 /*
+ * dns_name_local - true when name (text, an optional final dot, any
+ * case) is at or under one of the locally served zones of RFC 6303: the
+ * reverse zones of private (RFC 1918, fd00::/8), loopback, link-local,
+ * "this network", broadcast and documentation addresses.  No public
+ * server can say anything useful about them.
+ */
+int dns_name_local(const char *name);
+
+/*
  * dns_lookup - ask the configured servers for name/qtype: each server in
  * turn, attempts rounds, timeout_ms per try; TCP when truncated.  A
- * definite answer (records, NODATA, NXDOMAIN) ends the search; SERVFAIL
- * and errors move on to the next server.
+ * definite answer (records, NODATA, NXDOMAIN) ends the search.  A server
+ * that answers with a failure (SERVFAIL, REFUSED, NOTIMP, ...) is left
+ * at once for the next and not asked again; when every server has so
+ * answered, the last answer ends the lookup (a temporary failure).  Only
+ * servers that did not answer are tried again in the next round.  With
+ * c->local_zones, a name dns_name_local() accepts is NXDOMAIN (NODATA
+ * for a zone's apex) without a query.
  */
 enum dns_status dns_lookup(const struct dns_config *c, const char *name,
     uint16_t qtype, struct dns_answer *out);

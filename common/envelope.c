@@ -11,25 +11,26 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dsn_param.h"
 #include "envelope.h"
 #include "ipc.h"
 #include "log.h"
+#include "qid.h"
 #include "xmalloc.h"
 
 #define ENVELOPE_PREFIX_LEN	16	/* magic, version, length */
 #define ENVELOPE_MAGIC_LEN	8
-/*
- * ENVID and ORCPT are xtext of at most 100 and 500 characters on the wire
- * (RFC 3461 4.4, 4.2); allow room for whatever form smtpd stores.
- */
-#define ENVELOPE_ENVID_MAX	1024
-#define ENVELOPE_ORCPT_MAX	1024
+/* ENVID is stored decoded, ORCPT as the client sent it (dsn_param.h). */
+#define ENVELOPE_ENVID_MAX	DSN_ENVID_MAX
+#define ENVELOPE_ORCPT_MAX	DSN_ORCPT_MAX
 /* the smallest encoded recipient: three empty-or-u32 fields */
 #define ENVELOPE_RCPT_MIN	12
 
@@ -259,7 +260,7 @@ envelope_prefix(const unsigned char *buf, size_t len, uint32_t *elen,
 		*why = "bad magic";
 		return -1;
 	}
-	if (be32_get(buf + 8) != ENVELOPE_VERSION) {
+	if (be32_get(buf + 8) < 1 || be32_get(buf + 8) > ENVELOPE_VERSION) {
 		*why = "unsupported version";
 		return -1;
 	}
@@ -293,6 +294,7 @@ envelope_decode(const unsigned char *buf, size_t len, struct envelope *e,
 	m.len = elen;
 	if (envelope_get_fields(&m, e, &why) < 0)
 		goto bad;
+	e->version = be32_get(buf + 8);
 	*body_offset = ENVELOPE_PREFIX_LEN + (size_t)elen;
 	return 0;
 bad:
@@ -360,4 +362,82 @@ envelope_read(int fd, struct envelope *e, off_t *body_offset, char *err,
 	if (rv == 0)
 		*body_offset = (off_t)off;
 	return rv;
+}
+
+/* envelope_word_ok - 0..max printable ASCII octets, no space (HELO rule) */
+static int
+envelope_word_ok(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > 126)
+			return 0;
+	return 1;
+}
+
+/*
+ * envelope_addr_ok - a is "" (only when null_ok), "postmaster" (only
+ * when postmaster_ok), or a mailbox that addr.c parses and formats back
+ * to exactly a: the form smtpd stores.
+ */
+static int
+envelope_addr_ok(const char *a, int null_ok, int postmaster_ok)
+{
+	struct mailaddr m;
+	char canon[ADDR_TEXT_MAX];
+	size_t len = strnlen(a, ADDR_TEXT_MAX);
+
+	if (len == 0)
+		return null_ok;
+	if (postmaster_ok && strcmp(a, "postmaster") == 0)
+		return 1;
+	if (len >= ADDR_TEXT_MAX ||
+	    addr_parse_mailbox(a, len, 0, &m) != ADDR_OK ||
+	    addr_format(&m, canon, sizeof(canon)) < 0)
+		return 0;
+	return strcmp(canon, a) == 0;
+}
+
+/* envelope_validate - every field as smtpd would have accepted it */
+int
+envelope_validate(const struct envelope *e, char *err, size_t errsize)
+{
+	const char *why = NULL;
+	unsigned char ip[16];
+
+	if (!qid_valid(e->qid))
+		why = "bad queue ID";
+	else if (!envelope_addr_ok(e->sender, 1, 0))
+		why = "bad sender address";
+	else if (!envelope_word_ok(e->helo, HOSTNAME_MAX))
+		why = "bad HELO name";
+	else if (!envelope_word_ok(e->client_name, HOSTNAME_MAX))
+		why = "bad client name";
+	else if (e->client_addr[0] != '\0' &&
+	    inet_pton(AF_INET, e->client_addr, ip) != 1 &&
+	    inet_pton(AF_INET6, e->client_addr, ip) != 1)
+		why = "bad client address";
+	else if (e->protocol[0] == '\0' ||
+	    !envelope_word_ok(e->protocol, ENVELOPE_PROTO_MAX))
+		why = "bad protocol name";
+	else if (e->envid != NULL && !dsn_envid_valid(e->envid))
+		why = "bad ENVID";
+	else if (e->nrcpt < 1 || e->nrcpt > ENVELOPE_MAX_RCPTS)
+		why = "bad recipient count";
+	for (uint32_t i = 0; why == NULL && i < e->nrcpt; i++) {
+		const struct envelope_rcpt *r = &e->rcpts[i];
+
+		if (!envelope_addr_ok(r->addr, 0, 1))
+			why = "bad recipient address";
+		else if (r->orcpt != NULL &&
+		    !dsn_orcpt_valid(r->orcpt, strlen(r->orcpt)))
+			why = "bad ORCPT";
+	}
+	if (why == NULL)
+		return 0;
+	snprintf(err, errsize, "envelope: %s", why);
+	return -1;
 }

@@ -8,6 +8,8 @@
  *   encoded envelope (ipc.h typed encoding, fields below in order)
  *   message body: the header and content exactly as received, CRLF lines,
  *   dot-stuffing removed, starting with tern's Received: header.
+ *   trailer (since version 2): proof that the file is complete; see
+ *   msgfile.h, which writes and checks whole files.
  *
  * The file is written by smtpd (it holds the only writable descriptor) and
  * read by queued at commit, by deliverd, and by "ternctl rebuild"; each
@@ -23,11 +25,12 @@
 #include "addr.h"
 
 #define ENVELOPE_MAGIC		"TERNMSG\n"
-#define ENVELOPE_VERSION	1
+#define ENVELOPE_VERSION	2	/* 2: a trailer follows the body */
 #define ENVELOPE_MAX_LEN	(4 * 1024 * 1024)
 #define ENVELOPE_MAX_RCPTS	100000
 #define QID_MAX			32
 #define HOSTNAME_MAX		255
+#define ENVELOPE_PROTO_MAX	15	/* "ESMTPSA", "local", ... */
 
 /* DSN NOTIFY flags (RFC 3461) */
 #define NOTIFY_NEVER	0x01
@@ -51,12 +54,14 @@ struct envelope {
 	char			helo[HOSTNAME_MAX + 1];
 	char			client_name[HOSTNAME_MAX + 1];
 	char			client_addr[64];	/* numeric */
-	char			protocol[16];	/* SMTP, ESMTP, ESMTPS, ... */
+	char			protocol[ENVELOPE_PROTO_MAX + 1];
+						/* SMTP, ESMTP, ESMTPS, ... */
 	char			*envid;		/* DSN ENVID or NULL, owned */
 	uint32_t		ret;		/* enum dsn_ret */
 	uint32_t		body;		/* enum body_type */
 	uint32_t		nrcpt;
 	struct envelope_rcpt	*rcpts;		/* owned */
+	uint32_t		version;	/* as read (decoders set it) */
 };
 
 /* envelope_free - release what e owns (not e itself) */
@@ -84,5 +89,17 @@ int envelope_read(int fd, struct envelope *e, off_t *body_offset,
  */
 int envelope_decode(const unsigned char *buf, size_t len,
     struct envelope *e, size_t *body_offset, char *err, size_t errsize);
+
+/*
+ * envelope_validate - check every field as smtpd checked it when a
+ * client sent it: queue ID syntax, sender and recipients in the
+ * canonical form of addr_format() (addr.c), ENVID and ORCPT by
+ * dsn_param.c's rules, HELO name and client name as printable ASCII
+ * words, the client address numeric, the protocol a word.  Used by
+ * queued on every file it accepts or recovers, so a compromised smtpd or
+ * a damaged file cannot smuggle CR, LF or control octets into an
+ * outbound command, a header or a log line.  0, or -1 with why in err.
+ */
+int envelope_validate(const struct envelope *e, char *err, size_t errsize);
 
 #endif

@@ -9,7 +9,9 @@
  *
  * Nothing read from a peer is trusted: a frame whose length exceeds
  * IPC_MAX_PAYLOAD, whose flags are unknown, or that claims a descriptor it
- * did not bring is malformed, and the caller disconnects that peer.
+ * did not bring is malformed, and the caller disconnects that peer.  A
+ * frame that is whole but whose payload does not decode (msg_codec.h) is
+ * rejected by itself; the stream is still in step, and the peer stays.
  */
 #ifndef TERN_IPC_H
 #define TERN_IPC_H

@@ -1,10 +1,13 @@
 /*
  * msg - every IPC message type, named for who talks to whom about what.
  *
- * Payload layouts are documented beside each type (fields in order, with
- * ipc.h's typed encoding).  A receiver checks the type is one it expects
- * from that peer and decodes with ipc_get_*() + ipc_get_end(); anything
- * else disconnects the peer.
+ * What each type carries, and the limit of every field, is in
+ * msg_codec.h, whose encoder and decoder every sender and receiver uses.
+ * A receiver checks that the type is one it expects from that peer; a
+ * frame of another type, or one that does not decode, is rejected with a
+ * log line and the peer is kept (ipc.h: only a framing error ends a
+ * channel).  The decoder accepts the enums and flags below up to their
+ * last value (msg_codec.c): a new one goes at the end, and there too.
  */
 #ifndef TERN_MSG_H
 #define TERN_MSG_H
@@ -13,85 +16,61 @@ enum msg_type {
 	MSG_NONE = 0,
 
 	/* smtpd -> queued */
-	MSG_SMTPD_MESSAGE_OPEN = 100,	/* (none) */
-	MSG_SMTPD_MESSAGE_COMMIT,	/* str qid, u64 file size */
-	MSG_SMTPD_MESSAGE_ABORT,	/* str qid */
+	MSG_SMTPD_MESSAGE_OPEN = 100,	/* a new message file, please */
+	MSG_SMTPD_MESSAGE_COMMIT,	/* it is written: make it durable */
+	MSG_SMTPD_MESSAGE_ABORT,	/* forget it */
 
 	/* queued -> smtpd */
-	MSG_QUEUED_MESSAGE_OPENED = 150, /* str qid; fd: the new file (rw) */
-	MSG_QUEUED_MESSAGE_COMMITTED,	/* str qid */
-	MSG_QUEUED_MESSAGE_FAILED,	/* u32 smtp code, str "x.y.z text" */
+	MSG_QUEUED_MESSAGE_OPENED = 150, /* here it is (with its fd) */
+	MSG_QUEUED_MESSAGE_COMMITTED,	/* durable: say 250 */
+	MSG_QUEUED_MESSAGE_FAILED,	/* the reply to give instead */
 
 	/* smtpd, queued -> lookupd */
-	MSG_LOOKUP_RCPT = 200,		/* str address (addr_format form) */
-	MSG_LOOKUP_RESOLVE,		/* str address */
-	MSG_LOOKUP_AUTH,		/* smtpd: str login, str password */
-	MSG_LOOKUP_SENDER_LOGIN,	/* smtpd: str sender (addr_format
-					   form, "" for <>), str login */
+	MSG_LOOKUP_RCPT = 200,		/* what is this recipient? */
+	MSG_LOOKUP_RESOLVE,		/* where does its mail go? */
+	MSG_LOOKUP_AUTH,		/* smtpd: is this login valid? */
+	MSG_LOOKUP_SENDER_LOGIN,	/* smtpd: may it use this sender? */
 
 	/* lookupd -> smtpd, queued */
-	MSG_LOOKUPD_RCPT_VERDICT = 250,	/* u32 enum lookup_verdict */
-	MSG_LOOKUPD_RESOLVED,		/* u32 enum lookup_verdict, u32 n,
-					   n x (u32 enum resolve_kind, str target) */
-	MSG_LOOKUPD_AUTH_VERDICT,	/* u32 enum auth_verdict */
-	MSG_LOOKUPD_SENDER_VERDICT,	/* u32 enum auth_verdict: may the
-					   login use that sender address */
+	MSG_LOOKUPD_RCPT_VERDICT = 250,
+	MSG_LOOKUPD_RESOLVED,
+	MSG_LOOKUPD_AUTH_VERDICT,
+	MSG_LOOKUPD_SENDER_VERDICT,
 
 	/* queued -> deliverd */
-	MSG_QUEUED_DELIVER_LOCAL = 300,	/* u32 job, str qid, str sender,
-					   u64 arrival, u64 body offset, u32 n,
-					   n x (u32 rcpt index, str address,
-					        str mailbox user);
-					   fd: the message file (read-only) */
-	MSG_QUEUED_DELIVER_SMTP,	/* u32 job, str qid, str sender,
-					   str envid ("" none), u32 enum dsn_ret,
-					   u32 enum body_type, u32 smtputf8,
-					   u64 arrival, u64 body offset,
-					   u64 body size (octets, CRLF form),
-					   str nexthop: a domain to MX-resolve,
-					     or "[host]:port" / "[host]" to use
-					     as is (relayhost),
-					   u32 n, n x (u32 entry index,
-					     str address, str orcpt ("" none),
-					     u32 notify flags);
-					   fd: the message file (read-only) */
+	MSG_QUEUED_DELIVER_LOCAL = 300,	/* a local job (with the file's fd) */
+	MSG_QUEUED_DELIVER_SMTP,	/* an smtp job (with the file's fd) */
+
 	/* deliverd -> queued */
-	MSG_DELIVERD_RESULT = 350,	/* u32 job, u32 rcpt index,
-					   u32 enum deliver_status,
-					   str dsn "x.y.z", str text */
-	MSG_DELIVERD_JOB_DONE,		/* u32 job */
-	MSG_DELIVERD_SMTP_RESULT,	/* u32 job, u32 entry index,
-					   u32 enum deliver_status, str dsn,
-					   str text (the server's reply, or
-					   what went wrong), str relay
-					   ("host[ip]:port" or "none"),
-					   u32 flags (DELIVERD_F_*) */
-	MSG_DELIVERD_SMTP_DONE,		/* u32 job, u32 enum site_status */
+	MSG_DELIVERD_RESULT = 350,	/* one local recipient's result */
+	MSG_DELIVERD_JOB_DONE,		/* a local job is over */
+	MSG_DELIVERD_SMTP_RESULT,	/* one smtp recipient's result */
+	MSG_DELIVERD_SMTP_DONE,		/* an smtp job is over */
+
+	/* smtp connection process -> its deliverd (which also forwards
+	 * MSG_QUEUED_DELIVER_SMTP down and MSG_DELIVERD_SMTP_RESULT up) */
+	MSG_SMTP_CONN_DONE = 380,	/* the job is over; keep me or not */
 
 	/* master <-> children */
-	MSG_MASTER_PEER = 400,		/* u32 enum peer_kind; fd: socket */
-	MSG_MASTER_RELOAD,		/* (none): reread the configuration */
-	MSG_MASTER_STOP,		/* (none): finish current work, exit */
-	MSG_SMTPD_STATUS,		/* u32 1 = busy, 0 = idle */
-	MSG_QUEUED_FLUSH,		/* (none): retry everything now */
-	MSG_SMTPD_CLIENT_CONNECT,	/* u32 flags (CLIENT_F_*), str client
-					   address: a session begins (implies
-					   busy); ternd answers with a verdict */
-	MSG_MASTER_CLIENT_VERDICT,	/* u32 enum client_verdict, u32 count
-					   (the client's sessions, or its
-					   connections in this time unit),
-					   u32 the client's recent failed
-					   AUTH attempts */
-	MSG_SMTPD_AUTH_FAILURE,		/* str client address: one failed
-					   AUTH (no answer) */
-	MSG_MASTER_BUSY_MODE,		/* u32 1 = the pool is full: answer
-					   421 4.3.2 to every connection,
-					   0 = stand by (busy responder only) */
-	MSG_MASTER_QUEUE_LIST,		/* (none), id = control client:
-					   queued answers with ENTRY frames
-					   then END, with the same id */
-	MSG_QUEUED_QUEUE_ENTRY,		/* str one line of the listing */
-	MSG_QUEUED_QUEUE_END,		/* (none) */
+	MSG_MASTER_PEER = 400,		/* a new channel (with its fd) */
+	MSG_MASTER_RELOAD,		/* reread the configuration */
+	MSG_MASTER_STOP,		/* finish current work, exit */
+	MSG_SMTPD_STATUS,		/* busy or idle */
+	MSG_QUEUED_FLUSH,		/* retry everything now */
+	MSG_SMTPD_CLIENT_CONNECT,	/* a session begins; ternd answers
+					   with a verdict */
+	MSG_MASTER_CLIENT_VERDICT,
+	MSG_SMTPD_AUTH_FAILURE,		/* one failed AUTH (no answer) */
+	MSG_MASTER_BUSY_MODE,		/* busy responder only: on or off */
+	MSG_MASTER_QUEUE_LIST,		/* id = control client: queued answers
+					   with ENTRY frames then END, with
+					   the same id */
+	MSG_QUEUED_QUEUE_ENTRY,		/* one line of the listing */
+	MSG_QUEUED_QUEUE_END,
+	MSG_MASTER_QUEUE_REBUILD,	/* id = control client: queued
+					   recovers the queue files the index
+					   does not name, then answers like
+					   MSG_MASTER_QUEUE_LIST */
 };
 
 /* MSG_SMTPD_CLIENT_CONNECT flags */
@@ -137,11 +116,6 @@ enum deliver_status {
 	DELIVER_PERMFAIL = 2,
 };
 
-/*
- * What MSG_MASTER_PEER hands over.  ternd creates every channel: smtpd and
- * deliverd get theirs at fixed descriptors (daemon.h); lookupd and queued
- * get each of theirs as a MSG_MASTER_PEER, also when a peer is restarted.
- */
 /* flags in MSG_DELIVERD_SMTP_RESULT */
 #define DELIVERD_F_TLS		0x1	/* the session used TLS */
 #define DELIVERD_F_DSN_RELAYED	0x2	/* server lacked DSN: NOTIFY=SUCCESS
@@ -154,6 +128,11 @@ enum site_status {
 	SITE_DNS_TEMP = 2,	/* DNS temporary failure */
 };
 
+/*
+ * What MSG_MASTER_PEER hands over.  ternd creates every channel: smtpd and
+ * deliverd get theirs at fixed descriptors (daemon.h); lookupd and queued
+ * get each of theirs as a MSG_MASTER_PEER, also when a peer is restarted.
+ */
 enum peer_kind {
 	PEER_SMTPD = 1,		/* to lookupd or queued: a new smtpd */
 	PEER_QUEUED = 2,	/* to lookupd: queued's lookup channel */

@@ -29,6 +29,7 @@
 
 #include "dns.h"
 #include "log.h"
+#include "msg_codec.h"
 #include "settings.h"
 #include "xmalloc.h"
 
@@ -133,11 +134,12 @@ static const struct setting_def settings_defs[] = {
 	  "$myhostname",
 	  1, 500, NULL, NULL },
 	{ "smtpd_timeout", SETTING_DURATION, OFF(smtpd_timeout), "300s",
-	  "Time to wait for an SMTP command before dropping the client",
+	  "Deadline for each whole command line from a client, and for a "
+	  "TLS handshake",
 	  1, DAY, NULL, NULL },
 	{ "smtpd_data_timeout", SETTING_DURATION, OFF(smtpd_data_timeout),
 	  "10m",
-	  "Time to wait for more message data before dropping the client",
+	  "Deadline for the whole DATA phase, from 354 to the final dot",
 	  1, DAY, NULL, NULL },
 	{ "smtpd_hard_error_limit", SETTING_INT, OFF(smtpd_hard_error_limit),
 	  "20",
@@ -173,7 +175,7 @@ static const struct setting_def settings_defs[] = {
 	  "Most time spent looking up a client's name before the greeting",
 	  1, MINUTE, NULL, NULL },
 	{ "smtpd_client_connection_limit", SETTING_INT,
-	  OFF(smtpd_client_connection_limit), "20",
+	  OFF(smtpd_client_connection_limit), "50",
 	  "Most simultaneous sessions from one client address; 0 means no "
 	  "limit",
 	  0, 100000, NULL, NULL },
@@ -255,6 +257,10 @@ static const struct setting_def settings_defs[] = {
 	  "Delay after which the sender is told mail is not yet delivered; "
 	  "0 disables",
 	  0, 100 * DAY, NULL, NULL },
+	{ "queue_minfree", SETTING_SIZE, OFF(queue_minfree), "100m",
+	  "Free space the spool's file system must keep: with less, new "
+	  "mail is refused with 452 4.3.1; 0 turns the check off",
+	  0, LONG_MAX, NULL, NULL },
 	{ "local_delivery_limit", SETTING_INT, OFF(local_delivery_limit), "10",
 	  "Most local deliveries running at once",
 	  1, 1000, NULL, NULL },
@@ -279,9 +285,8 @@ static const struct setting_def settings_defs[] = {
 	{ "smtp_destination_recipient_limit", SETTING_INT,
 	  OFF(smtp_destination_recipient_limit), "50",
 	  "Most recipients sent to a remote destination in one transaction",
-	  /* A job must fit one IPC frame (IPC_MAX_PAYLOAD) with the
-	   * longest addresses and ORCPTs. */
-	  1, 200, NULL, NULL },
+	  /* A job is one IPC frame (msg_codec.h). */
+	  1, MSG_SMTP_RCPTS_MAX, NULL, NULL },
 	{ "smtp_mx_address_limit", SETTING_INT, OFF(smtp_mx_address_limit),
 	  "5",
 	  "Most server addresses tried for one delivery to a remote domain",
@@ -289,6 +294,12 @@ static const struct setting_def settings_defs[] = {
 	{ "dns_servers", SETTING_LIST, OFF(dns_servers), "",
 	  "Name servers (ip or ip:port) used instead of /etc/resolv.conf",
 	  0, 0, NULL, check_dns_server },
+	{ "dns_query_local_zones", SETTING_BOOL, OFF(dns_query_local_zones),
+	  "no",
+	  "Send reverse lookups of private, loopback and link-local "
+	  "addresses (the locally served zones of RFC 6303) to the name "
+	  "servers; no means they have no name, without a query",
+	  0, 0, NULL, NULL },
 	{ "smtp_port", SETTING_INT, OFF(smtp_port), "25",
 	  "TCP port of the mail servers that remote mail is delivered to",
 	  1, 65535, NULL, NULL },
@@ -311,35 +322,37 @@ static const struct setting_def settings_defs[] = {
 	  1, 10000, NULL, NULL },
 	{ "smtp_connect_timeout", SETTING_DURATION, OFF(smtp_connect_timeout),
 	  "30s",
-	  "Time allowed to connect to a remote server",
+	  "Deadline for connecting to a remote server",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_helo_timeout", SETTING_DURATION, OFF(smtp_helo_timeout),
 	  "300s",
-	  "Time allowed for the greeting and the EHLO or HELO reply",
+	  "Deadline for the whole greeting, each whole EHLO or HELO reply, "
+	  "and the TLS handshake",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_mail_timeout", SETTING_DURATION, OFF(smtp_mail_timeout),
 	  "300s",
-	  "Time allowed for the reply to MAIL FROM",
+	  "Deadline for the whole reply to MAIL FROM",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_rcpt_timeout", SETTING_DURATION, OFF(smtp_rcpt_timeout),
 	  "300s",
-	  "Time allowed for the reply to each RCPT TO",
+	  "Deadline for the whole reply to each RCPT TO",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_data_init_timeout", SETTING_DURATION,
 	  OFF(smtp_data_init_timeout), "120s",
-	  "Time allowed for the reply to DATA",
+	  "Deadline for the whole reply to DATA",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_data_xfer_timeout", SETTING_DURATION,
 	  OFF(smtp_data_xfer_timeout), "180s",
-	  "Time allowed for each write of message data",
+	  "Longest stall while sending message data, which must also "
+	  "average 500 octets a second",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_data_done_timeout", SETTING_DURATION,
 	  OFF(smtp_data_done_timeout), "600s",
-	  "Time allowed for the reply to the final dot",
+	  "Deadline for the whole reply to the final dot",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_quit_timeout", SETTING_DURATION, OFF(smtp_quit_timeout),
 	  "300s",
-	  "Time allowed for the reply to QUIT and RSET",
+	  "Deadline for the whole reply to QUIT and RSET",
 	  1, HOUR, NULL, NULL },
 	{ "smtp_sasl_password_maps", SETTING_LIST,
 	  OFF(smtp_sasl_password_maps), "",

@@ -89,6 +89,7 @@ struct settings {
 	long			 maximal_queue_lifetime;	/* seconds */
 	long			 bounce_queue_lifetime;	/* seconds */
 	long			 delay_warning_time;	/* seconds, 0 = off */
+	uint64_t		 queue_minfree;	/* octets, 0 = no check */
 	long			 local_delivery_limit;
 	long			 smtp_destination_concurrency_limit;
 	struct strlist		 notify_classes;
@@ -98,6 +99,7 @@ struct settings {
 	long			 smtp_destination_recipient_limit;
 	long			 smtp_mx_address_limit;
 	struct strlist		 dns_servers;	/* "ip[:port]" */
+	int			 dns_query_local_zones;
 	long			 smtp_port;
 	char			*relayhost;
 	enum smtp_tls_level	 smtp_tls_security_level;

@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -22,6 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "deadline.h"
 #include "tls_client.h"
 
 static SSL_CTX *ctx;
@@ -71,50 +71,27 @@ tls_client_init(char *err, size_t errsize)
 	return 0;
 }
 
-/* ms_left - milliseconds until start + timeout_ms (0 when past) */
-static int
-ms_left(const struct timespec *start, int timeout_ms)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = timeout_ms - ((now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000);
-	return ms > 0 ? (int)ms : 0;
-}
-
 /*
- * ssl_wait - after an SSL call returned rc, wait for what it wants.
- * 1 retry, 0 done with a real error, -1 timeout.
+ * ssl_wait - after an SSL call returned rc, wait for what it wants until
+ * the deadline.  1 retry, 0 done with a real error, -1 timeout.
  */
 static int
-ssl_wait(SSL *ssl, int fd, int rc, const struct timespec *start,
-    int timeout_ms)
+ssl_wait(SSL *ssl, int fd, int rc, long long deadline)
 {
-	struct pollfd pfd = { .fd = fd };
-	int e = SSL_get_error(ssl, rc), left, r;
+	int e = SSL_get_error(ssl, rc);
 
 	if (e == SSL_ERROR_WANT_READ)
-		pfd.events = POLLIN;
-	else if (e == SSL_ERROR_WANT_WRITE)
-		pfd.events = POLLOUT;
-	else
-		return 0;
-	do {
-		if ((left = ms_left(start, timeout_ms)) == 0)
-			return -1;
-		r = poll(&pfd, 1, left);
-	} while (r == -1 && errno == EINTR);
-	return r > 0 ? 1 : -1;
+		return deadline_poll(fd, POLLIN, deadline) > 0 ? 1 : -1;
+	if (e == SSL_ERROR_WANT_WRITE)
+		return deadline_poll(fd, POLLOUT, deadline) > 0 ? 1 : -1;
+	return 0;
 }
 
 /* tls_client_handshake - SSL_connect with a deadline */
 SSL *
-tls_client_handshake(int fd, const char *servername, int timeout_ms,
+tls_client_handshake(int fd, const char *servername, long long deadline,
     char *err, size_t errsize)
 {
-	struct timespec start;
 	struct in6_addr a;
 	SSL *ssl;
 	int rc, w;
@@ -129,12 +106,11 @@ tls_client_handshake(int fd, const char *servername, int timeout_ms,
 	    inet_pton(AF_INET, servername, &a) != 1 &&
 	    inet_pton(AF_INET6, servername, &a) != 1)
 		SSL_set_tlsext_host_name(ssl, servername);
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		ERR_clear_error();
 		if ((rc = SSL_connect(ssl)) == 1)
 			return ssl;
-		if ((w = ssl_wait(ssl, fd, rc, &start, timeout_ms)) == 1)
+		if ((w = ssl_wait(ssl, fd, rc, deadline)) == 1)
 			continue;
 		if (w == -1)
 			snprintf(err, errsize, "TLS handshake timed out");
@@ -147,20 +123,18 @@ tls_client_handshake(int fd, const char *servername, int timeout_ms,
 
 /* tls_client_read - SSL_read with a deadline */
 ssize_t
-tls_client_read(SSL *ssl, int fd, void *buf, size_t len, int timeout_ms)
+tls_client_read(SSL *ssl, int fd, void *buf, size_t len, long long deadline)
 {
-	struct timespec start;
 	size_t got;
 	int rc, w;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		ERR_clear_error();
 		if ((rc = SSL_read_ex(ssl, buf, len, &got)) == 1)
 			return (ssize_t)got;
 		if (SSL_get_error(ssl, rc) == SSL_ERROR_ZERO_RETURN)
 			return 0;
-		if ((w = ssl_wait(ssl, fd, rc, &start, timeout_ms)) == 1)
+		if ((w = ssl_wait(ssl, fd, rc, deadline)) == 1)
 			continue;
 		errno = w == -1 ? ETIMEDOUT : ECONNRESET;
 		ERR_clear_error();
@@ -171,21 +145,19 @@ tls_client_read(SSL *ssl, int fd, void *buf, size_t len, int timeout_ms)
 /* tls_client_write - SSL_write_ex until everything is out */
 int
 tls_client_write(SSL *ssl, int fd, const void *buf, size_t len,
-    int timeout_ms)
+    long long deadline)
 {
-	struct timespec start;
 	const unsigned char *p = buf;
 	size_t done = 0, n;
 	int rc, w;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (done < len) {
 		ERR_clear_error();
 		if ((rc = SSL_write_ex(ssl, p + done, len - done, &n)) == 1) {
 			done += n;
 			continue;
 		}
-		if ((w = ssl_wait(ssl, fd, rc, &start, timeout_ms)) == 1)
+		if ((w = ssl_wait(ssl, fd, rc, deadline)) == 1)
 			continue;
 		errno = w == -1 ? ETIMEDOUT : EPIPE;
 		ERR_clear_error();

@@ -3,7 +3,10 @@
  *
  * One SSL_CTX per process, made before privileges are dropped (the CA
  * store is read then, since it is not inside the chroot).  Sessions run on
- * non-blocking sockets; every call waits at most until its deadline.
+ * non-blocking sockets; every call waits at most until its deadline, an
+ * absolute time from deadline.h that the caller fixes for a whole step
+ * (a handshake, a reply, a command), so that it is not extended by each
+ * record the peer sends.
  * Opportunistic TLS does not verify the peer (a failed verification would
  * only push the mail back to plaintext); the verification result is still
  * recorded for the log.
@@ -24,23 +27,24 @@ int tls_client_init(char *err, size_t errsize);
 
 /*
  * tls_client_handshake - start TLS on the connected non-blocking socket
- * fd (SNI = servername unless it is an address) and wait for the
- * handshake until timeout_ms.  Returns the session (caller frees with
+ * fd (SNI = servername unless it is an address); the whole handshake
+ * must be done by deadline.  Returns the session (caller frees with
  * tls_client_free), or NULL with a reason in err.
  */
-SSL *tls_client_handshake(int fd, const char *servername, int timeout_ms,
+SSL *tls_client_handshake(int fd, const char *servername, long long deadline,
     char *err, size_t errsize);
 
 /*
- * tls_client_read - up to len octets, waiting at most timeout_ms.
+ * tls_client_read - up to len octets, waiting at most until deadline.
  * Returns the count, 0 at a clean close, -1 on error or timeout (errno
  * ETIMEDOUT for a timeout).
  */
 ssize_t tls_client_read(SSL *ssl, int fd, void *buf, size_t len,
-    int timeout_ms);
-/* tls_client_write - all of buf within timeout_ms; 0 or -1 */
+    long long deadline);
+/* tls_client_write - all of buf by deadline; 0 or -1 (errno ETIMEDOUT for
+ * a timeout) */
 int tls_client_write(SSL *ssl, int fd, const void *buf, size_t len,
-    int timeout_ms);
+    long long deadline);
 
 /*
  * tls_client_describe - "TLSv1.3 with cipher X (256/256 bits)" into buf;

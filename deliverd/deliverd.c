@@ -10,7 +10,9 @@
  * recipient (transport_local.c), and answers one MSG_DELIVERD_RESULT per
  * recipient and then MSG_DELIVERD_JOB_DONE.  It never writes a mailbox
  * itself and never logs per recipient (queued logs the result); it logs
- * only what queued cannot see: crashed children and malformed jobs.
+ * only what queued cannot see: crashed children and malformed jobs.  A
+ * job that does not decode is answered with its JOB_DONE alone (queued
+ * then defers its recipients); only a broken frame ends the channel.
  */
 #include "config.h"
 
@@ -33,16 +35,12 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "qid.h"
 #include "settings.h"
 #include "transport_local.h"
 #include "transport_smtp.h"
 #include "xmalloc.h"
-
-#define DELIVERD_QID_MAX	64
-#define DELIVERD_ADDR_MAX	1024
-#define DELIVERD_USER_MAX	256
-#define DELIVERD_RCPT_MIN_LEN	12	/* u32 + two empty strings */
 
 enum rcpt_state {
 	RCPT_WAITING,
@@ -61,9 +59,10 @@ struct job {
 	TAILQ_ENTRY(job) entry;
 	uint32_t	 id;
 	uint32_t	 reqid;
-	char		 qid[DELIVERD_QID_MAX];
+	char		 qid[MSG_QID_MAX + 1];
 	char		*sender;
 	off_t		 body_offset;
+	off_t		 body_size;
 	int		 msgfd;
 	struct rcpt	*rcpts;
 	size_t		 n;
@@ -125,26 +124,28 @@ static void
 result_send(struct job *j, size_t r, int status, const char *dsn,
     const char *text)
 {
+	char tbuf[MSG_TEXT_MAX + 1], dbuf[MSG_DSN_MAX + 1];
+	struct msg_result res = { j->id, j->rcpts[r].index, (uint32_t)status,
+	    dsn, msg_str_fit(text, MSG_TEXT_MAX, tbuf, sizeof(tbuf)) };
 	struct ipc_msg m;
 
 	j->rcpts[r].state = RCPT_DONE;
 	j->ndone++;
 	if (!queued_alive)
 		return;
-	ipc_msg_init(&m, MSG_DELIVERD_RESULT, j->reqid);
-	ipc_put_u32(&m, j->id);
-	ipc_put_u32(&m, j->rcpts[r].index);
-	ipc_put_u32(&m, (uint32_t)status);
-	ipc_put_str(&m, dsn);
-	ipc_put_str(&m, text);
-	ipc_conn_queue(&queued_conn, &m);
+	strlcpy(dbuf, dsn, sizeof(dbuf));
+	res.dsn = dbuf;
+	/* Refused (and logged) only for a bug: queued defers the recipient
+	 * when the job is done without its result. */
+	if (msg_encode(&m, MSG_DELIVERD_RESULT, j->reqid, &res) == 0)
+		ipc_conn_queue(&queued_conn, &m);
 }
 
 /* result_send_err - as result_send, from one "x.y.z text" string */
 static void
 result_send_err(struct job *j, size_t r, int status, const char *err)
 {
-	char dsn[16];
+	char dsn[MSG_DSN_MAX + 1];
 	const char *sp = strchr(err, ' ');
 	size_t len = sp != NULL ? (size_t)(sp - err) : strlen(err);
 
@@ -155,22 +156,29 @@ result_send_err(struct job *j, size_t r, int status, const char *err)
 	result_send(j, r, status, dsn, sp != NULL ? sp + 1 : "");
 }
 
+/* job_done_send - MSG_DELIVERD_JOB_DONE for job: queued ends it */
+static void
+job_done_send(uint32_t reqid, uint32_t job)
+{
+	struct msg_job_done done = { job };
+	struct ipc_msg m;
+
+	if (queued_alive &&
+	    msg_encode(&m, MSG_DELIVERD_JOB_DONE, reqid, &done) == 0)
+		ipc_conn_queue(&queued_conn, &m);
+}
+
 /* jobs_finish - answer JOB_DONE for every job whose recipients are done */
 static void
 jobs_finish(void)
 {
 	struct job *j, *next;
-	struct ipc_msg m;
 
 	for (j = TAILQ_FIRST(&jobs); j != NULL; j = next) {
 		next = TAILQ_NEXT(j, entry);
 		if (j->ndone < j->n)
 			continue;
-		if (queued_alive) {
-			ipc_msg_init(&m, MSG_DELIVERD_JOB_DONE, j->reqid);
-			ipc_put_u32(&m, j->id);
-			ipc_conn_queue(&queued_conn, &m);
-		}
+		job_done_send(j->reqid, j->id);
 		TAILQ_REMOVE(&jobs, j, entry);
 		job_free(j);
 	}
@@ -198,6 +206,7 @@ child_start(struct job *j, size_t r)
 	d.user = j->rcpts[r].user;
 	d.msgfd = j->msgfd;
 	d.body_offset = j->body_offset;
+	d.body_size = j->body_size;
 	d.mailbox_base = settings.mailbox_base != NULL ?
 	    settings.mailbox_base : "";
 	d.hostname = settings.myhostname;
@@ -318,66 +327,55 @@ children_timeout(void)
 	return (int)((next - now) * 1000 + 100);
 }
 
-/* job_bad - log a malformed job frame and exit for ternd to restart us */
-static void __attribute__((noreturn))
-job_bad(struct ipc_msg *m, const char *why)
-{
-	log_warn("malformed job from queued (type %u): %s", m->type, why);
-	exit(1);
-}
-
-/* job_decode_rcpts - the recipient list of a job frame */
+/*
+ * job_reject - a frame from queued that is not a job we can run: logged,
+ * and when it names a job, that job is answered as done without results,
+ * so queued defers its recipients now rather than never.
+ */
 static void
-job_decode_rcpts(struct ipc_msg *m, struct job *j)
+job_reject(const struct ipc_msg *m, const char *why)
 {
-	char addr[DELIVERD_ADDR_MAX], user[DELIVERD_USER_MAX];
-	uint32_t n, i;
+	uint32_t job;
 
-	if (ipc_get_u32(m, &n) != 0)
-		job_bad(m, "truncated");
-	if (n == 0 || n > (m->len - m->rpos) / DELIVERD_RCPT_MIN_LEN)
-		job_bad(m, "bad recipient count");
-	j->rcpts = xcalloc(n, sizeof(*j->rcpts));
-	for (i = 0; i < n; i++) {
-		if (ipc_get_u32(m, &j->rcpts[i].index) != 0 ||
-		    ipc_get_str(m, addr, sizeof(addr)) != 0 ||
-		    ipc_get_str(m, user, sizeof(user)) != 0)
-			job_bad(m, "bad recipient");
-		j->rcpts[i].address = xstrdup(addr);
-		j->rcpts[i].user = xstrdup(user);
-		j->n++;
-	}
+	msg_log_reject("queued", m, why);
+	if (m->type == MSG_QUEUED_DELIVER_LOCAL && msg_peek_u32(m, &job) == 0)
+		job_done_send(m->id, job);
 }
 
 /* job_receive - decode a MSG_QUEUED_DELIVER_LOCAL and queue the job */
 static void
 job_receive(struct ipc_msg *m)
 {
-	char sender[DELIVERD_ADDR_MAX], err[128];
+	struct msg_deliver_local d;
+	const char *why;
+	char err[128];
 	struct job *j;
-	uint64_t arrival, off;
 	size_t i;
 
+	if (msg_decode(m, MSG_QUEUED_DELIVER_LOCAL, &d, &why) != 0) {
+		job_reject(m, why);
+		return;
+	}
+	if (!qid_valid(d.qid)) {
+		msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
+		job_reject(m, "bad queue ID");
+		return;
+	}
 	j = xcalloc(1, sizeof(*j));
-	j->msgfd = -1;
-	if (ipc_get_u32(m, &j->id) != 0 ||
-	    ipc_get_str(m, j->qid, sizeof(j->qid)) != 0 ||
-	    ipc_get_str(m, sender, sizeof(sender)) != 0 ||
-	    ipc_get_u64(m, &arrival) != 0 || ipc_get_u64(m, &off) != 0)
-		job_bad(m, "bad header");
-	if (!qid_valid(j->qid))
-		job_bad(m, "bad queue ID");
-	if (off > INT64_MAX)
-		job_bad(m, "bad body offset");
-	job_decode_rcpts(m, j);
-	if (ipc_get_end(m) != 0)
-		job_bad(m, "trailing data");
-	if (m->fd == -1)
-		job_bad(m, "no message file");
+	j->id = d.job;
+	strlcpy(j->qid, d.qid, sizeof(j->qid));
+	j->sender = xstrdup(d.sender);
+	j->body_offset = (off_t)d.body_offset;
+	j->body_size = (off_t)d.body_size;
+	j->rcpts = xcalloc(d.n, sizeof(*j->rcpts));
+	for (j->n = 0; j->n < d.n; j->n++) {
+		j->rcpts[j->n].index = d.rcpts[j->n].index;
+		j->rcpts[j->n].address = xstrdup(d.rcpts[j->n].address);
+		j->rcpts[j->n].user = xstrdup(d.rcpts[j->n].user);
+	}
+	msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
 	j->msgfd = ipc_msg_take_fd(m);
 	j->reqid = m->id;
-	j->sender = xstrdup(sender);
-	j->body_offset = (off_t)off;
 	log_debug("%s: job %u, %zu recipient(s)", j->qid, j->id, j->n);
 	/* Names that can never be a mailbox are answered without a child. */
 	for (i = 0; i < j->n; i++) {
@@ -408,11 +406,10 @@ queued_input(void)
 		return;
 	}
 	while ((rc = ipc_conn_next(&queued_conn, &m)) == 1) {
-		if (m.type != MSG_QUEUED_DELIVER_LOCAL)
-			job_bad(&m, "unexpected message type");
 		job_receive(&m);
 		ipc_msg_free(&m);
 	}
+	/* A broken frame leaves the stream unreadable: ternd restarts us. */
 	if (rc == -1) {
 		log_warn("malformed frame from queued");
 		exit(1);
@@ -424,6 +421,7 @@ static void
 master_input(void)
 {
 	struct ipc_msg m;
+	const char *why;
 	ssize_t n;
 	int rc;
 
@@ -437,15 +435,15 @@ master_input(void)
 		return;
 	}
 	while ((rc = ipc_conn_next(&master_conn, &m)) == 1) {
-		if (m.type == MSG_MASTER_STOP)
+		if (m.type != MSG_MASTER_STOP && m.type != MSG_MASTER_RELOAD)
+			msg_log_reject("ternd", &m, "unexpected type");
+		else if (msg_decode_empty(&m, m.type, &why) != 0)
+			msg_log_reject("ternd", &m, why);
+		else if (m.type == MSG_MASTER_STOP)
 			stopping = 1;
-		else if (m.type == MSG_MASTER_RELOAD) {
-			if (daemon_reload(&opts, &settings) != 0)
-				log_warn("reload failed; keeping the old "
-				    "configuration");
-		} else
-			log_warn("unexpected message type %u from ternd",
-			    m.type);
+		else if (daemon_reload(&opts, &settings) != 0)
+			log_warn("reload failed; keeping the old "
+			    "configuration");
 		ipc_msg_free(&m);
 	}
 	if (rc == -1) {

@@ -166,31 +166,35 @@ maildir_out_put(struct maildir_out *o, const void *p, size_t len)
 }
 
 /*
- * maildir_copy_body - copy from msgfd at off to the end, turning each CRLF
- * into LF.  A CR not followed by LF is kept.  Returns 0, or -1 with errno
- * set and *what naming the side that failed.
+ * maildir_copy_body - copy size octets from msgfd at off, turning each
+ * CRLF into LF.  A CR not followed by LF is kept.  Exactly size octets:
+ * the file may hold more after the message, and a file that ends sooner
+ * is damaged (EIO).  Returns 0, or -1 with errno set and *what naming the
+ * side that failed.
  */
 static int
-maildir_copy_body(struct maildir_out *o, int msgfd, off_t off,
+maildir_copy_body(struct maildir_out *o, int msgfd, off_t off, off_t size,
     const char **what)
 {
 	unsigned char *in = o->in;
 	int held_cr = 0;
 	ssize_t n;
 
-	for (;;) {
+	while (size > 0) {
 		size_t i, start;
 
-		n = pread(msgfd, in, MAILDIR_BUFSIZE, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		n = pread(msgfd, in, size < MAILDIR_BUFSIZE ? (size_t)size :
+		    MAILDIR_BUFSIZE, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
 			*what = "reading queue file";
 			return -1;
 		}
-		if (n == 0)
-			break;
 		off += n;
+		size -= n;
 		*what = "writing message";
 		/* A CR at the end of the last chunk waits to see what follows. */
 		if (held_cr) {
@@ -355,8 +359,8 @@ maildir_create_tmp(int tmpfd, const char *hostname, char *name, size_t size)
 
 /* maildir_write - headers and body into fd, then fsync and close it */
 static int
-maildir_write(int fd, int msgfd, off_t body_offset, const char *return_path,
-    const char *delivered_to, const char **what)
+maildir_write(int fd, int msgfd, off_t body_offset, off_t body_size,
+    const char *return_path, const char *delivered_to, const char **what)
 {
 	struct maildir_out *o = xmalloc(sizeof(*o));
 	int rc = -1, e;
@@ -370,7 +374,7 @@ maildir_write(int fd, int msgfd, off_t body_offset, const char *return_path,
 	    maildir_out_put(o, delivered_to, strlen(delivered_to)) != 0 ||
 	    maildir_out_put(o, "\n", 1) != 0)
 		goto out;
-	if (maildir_copy_body(o, msgfd, body_offset, what) != 0)
+	if (maildir_copy_body(o, msgfd, body_offset, body_size, what) != 0)
 		goto out;
 	*what = "writing message";
 	if (maildir_out_flush(o) != 0)
@@ -426,8 +430,8 @@ maildir_publish(int tmpfd, int newfd, const char *name, const char **what)
 /* maildir_deliver - deliver one message into a Maildir (see maildir.h) */
 int
 maildir_deliver(const char *path, int msgfd, off_t body_offset,
-    const char *return_path, const char *delivered_to, const char *hostname,
-    char *err, size_t errsize)
+    off_t body_size, const char *return_path, const char *delivered_to,
+    const char *hostname, char *err, size_t errsize)
 {
 	char name[MAILDIR_NAME_MAX];
 	const char *what = path;
@@ -445,8 +449,9 @@ maildir_deliver(const char *path, int msgfd, off_t body_offset,
 		close(newfd);
 		return maildir_fail(err, errsize, e, "creating file in tmp/");
 	}
-	if (maildir_write(fd, msgfd, body_offset, return_path, delivered_to,
-	    &what) != 0 || maildir_publish(tmpfd, newfd, name, &what) != 0) {
+	if (maildir_write(fd, msgfd, body_offset, body_size, return_path,
+	    delivered_to, &what) != 0 ||
+	    maildir_publish(tmpfd, newfd, name, &what) != 0) {
 		e = errno;
 		unlinkat(tmpfd, name, 0);
 		close(tmpfd);

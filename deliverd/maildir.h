@@ -18,8 +18,10 @@
 int maildir_unique_name(char *buf, size_t size, const char *hostname);
 
 /*
- * maildir_deliver - deliver the message body found at body_offset of msgfd
- * (CRLF lines as stored in the queue) to the Maildir at path, creating
+ * maildir_deliver - deliver the body_size octets of message found at
+ * body_offset of msgfd (CRLF lines as stored in the queue; whatever
+ * follows them in the file is not the message) to the Maildir at path,
+ * creating
  * path/{tmp,new,cur} when missing (mode 0700).  Prepends
  * "Return-Path: <return_path>" and "Delivered-To: delivered_to", and writes
  * LF line endings.  The file is fsynced in tmp/, linked into new/ and the
@@ -28,7 +30,7 @@ int maildir_unique_name(char *buf, size_t size, const char *hostname);
  * (4.x.x for temporary conditions such as a full disk or missing home).
  */
 int maildir_deliver(const char *path, int msgfd, off_t body_offset,
-    const char *return_path, const char *delivered_to, const char *hostname,
-    char *err, size_t errsize);
+    off_t body_size, const char *return_path, const char *delivered_to,
+    const char *hostname, char *err, size_t errsize);
 
 #endif

@@ -3,7 +3,12 @@
  * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS and AUTH).
  *
  * Called by transport_smtp.c in a connection process.  Every wait is
- * bounded by the timeout of its step; every reply is untrusted (bounded
+ * bounded by the deadline of its step (see deadline.h): the timeout of a
+ * step (smtp_helo_timeout and the others) is fixed when we start to
+ * write a command or to wait for a reply, for the whole command or the
+ * whole reply, every line of a multi-line reply included, so a server
+ * that trickles one octet a second is dropped when that time is up.
+ * Every reply is untrusted (bounded
  * lines, bounded count, codes checked) and stored only after non-printable
  * octets are replaced, since it travels on to queued and into the log.
  * It must never send a message to a server that refused its size, never
@@ -16,6 +21,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,9 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
@@ -36,11 +42,17 @@
 #define SMTP_CMD_MAX		2048
 #define SMTP_BODY_CHUNK		16384
 
-/* ms - a settings duration (seconds) as poll milliseconds */
-static int
-ms(long seconds)
+/*
+ * SMTP_BODY_RATE_MIN - the slowest average, in octets a second, at which
+ * a server may take the message body (see body_send for why).
+ */
+#define SMTP_BODY_RATE_MIN	500
+
+/* step_deadline - the deadline of a step allowed seconds from now */
+static long long
+step_deadline(long seconds)
 {
-	return seconds > 3600 ? 3600 * 1000 : (int)seconds * 1000;
+	return deadline_in((long long)seconds * 1000);
 }
 
 /* sanitize - replace octets outside printable ASCII with '?' */
@@ -115,32 +127,30 @@ local_reply(struct smtp_reply *r, const char *dsn, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* conn_fill - read more input within timeout_ms; -1 error, 0 EOF */
+/* conn_fill - read more input by deadline; -1 error, 0 EOF */
 static ssize_t
-conn_fill(struct smtp_conn *c, int timeout_ms)
+conn_fill(struct smtp_conn *c, long long deadline)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	ssize_t n;
 	int r;
 
-	if (c->inlen == sizeof(c->in))
+	if (c->inlen == sizeof(c->in)) {
+		errno = EMSGSIZE;	/* a reply line longer than we take */
 		return -1;
+	}
 	if (c->ssl != NULL)
 		return tls_client_read(c->ssl, c->fd, c->in + c->inlen,
-		    sizeof(c->in) - c->inlen, timeout_ms);
+		    sizeof(c->in) - c->inlen, deadline);
 	for (;;) {
 		n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
 		if (n >= 0)
 			return n;
-		if (errno != EAGAIN && errno != EINTR)
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
 			return -1;
-		do
-			r = poll(&pfd, 1, timeout_ms);
-		while (r == -1 && errno == EINTR);
-		if (r <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
+		if ((r = deadline_poll(c->fd, POLLIN, deadline)) <= 0)
+			return -1;	/* errno ETIMEDOUT at the deadline */
 	}
 }
 
@@ -149,14 +159,15 @@ conn_fill(struct smtp_conn *c, int timeout_ms)
  * line longer than the buffer is an error: no SMTP server needs one.
  */
 static int
-conn_line(struct smtp_conn *c, char *line, size_t linesize, int timeout_ms)
+conn_line(struct smtp_conn *c, char *line, size_t linesize,
+    long long deadline)
 {
 	unsigned char *nl;
 	size_t len;
 	ssize_t n;
 
 	while ((nl = memchr(c->in, '\n', c->inlen)) == NULL) {
-		if ((n = conn_fill(c, timeout_ms)) <= 0) {
+		if ((n = conn_fill(c, deadline)) <= 0) {
 			if (n == 0)
 				errno = ECONNRESET;
 			return -1;
@@ -184,23 +195,26 @@ io_error_text(void)
 }
 
 /*
- * reply_read - one whole reply within timeout_ms, its lines joined with
- * ' ' (so EHLO keywords each follow a space).  On failure r->code is 0
- * and r->text says why (while what).
+ * reply_read - one whole reply within timeout seconds from now, all its
+ * lines under that one deadline, joined with ' ' (so EHLO keywords each
+ * follow a space).  On failure r->code is 0 and r->text says why (while
+ * what).
  */
 static int
-reply_read(struct smtp_conn *c, struct smtp_reply *r, int timeout_ms,
+reply_read(struct smtp_conn *c, struct smtp_reply *r, long timeout,
     const char *what)
 {
 	char line[SMTP_LINE_MAX];
 	size_t tlen = 0;
 	int len, code, last = 0, first = -1, nlines = 0;
+	long long deadline = step_deadline(timeout);
 
 	r->text[0] = '\0';
 	while (!last) {
-		if ((len = conn_line(c, line, sizeof(line), timeout_ms)) < 0) {
+		if ((len = conn_line(c, line, sizeof(line), deadline)) < 0) {
 			local_reply(r, "4.4.2", "%s with %s while %s",
 			    io_error_text(), c->relay, what);
+			c->broken = 1;
 			return -1;
 		}
 		code = smtp_reply_parse_line(line, (size_t)len, &last);
@@ -230,17 +244,17 @@ reply_read(struct smtp_conn *c, struct smtp_reply *r, int timeout_ms,
 	return 0;
 }
 
-/* conn_write - send len octets within timeout_ms */
+/* conn_write - send len octets by deadline */
 static int
-conn_write(struct smtp_conn *c, const void *buf, size_t len, int timeout_ms)
+conn_write(struct smtp_conn *c, const void *buf, size_t len,
+    long long deadline)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 	const unsigned char *p = buf;
 	ssize_t n;
 	int r;
 
 	if (c->ssl != NULL)
-		return tls_client_write(c->ssl, c->fd, buf, len, timeout_ms);
+		return tls_client_write(c->ssl, c->fd, buf, len, deadline);
 	while (len > 0) {
 		n = send(c->fd, p, len, MSG_NOSIGNAL);
 		if (n > 0) {
@@ -250,33 +264,60 @@ conn_write(struct smtp_conn *c, const void *buf, size_t len, int timeout_ms)
 		}
 		if (n == -1 && errno != EAGAIN && errno != EINTR)
 			return -1;
-		do
-			r = poll(&pfd, 1, timeout_ms);
-		while (r == -1 && errno == EINTR);
-		if (r <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
+		if ((r = deadline_poll(c->fd, POLLOUT, deadline)) <= 0)
+			return -1;	/* errno ETIMEDOUT at the deadline */
 	}
 	return 0;
 }
 
-/* cmd_send - one command line (CRLF added) */
+/*
+ * cmd_flush - send every queued command line, all of it within timeout
+ * seconds.  Commands are collected and written together (a pipelined
+ * group is one write, RFC 2920 3.1): written one at a time, the second
+ * small segment would wait, under Nagle's algorithm, for the server's
+ * delayed acknowledgement of the first -- about 40 ms per message.
+ */
 static int
-cmd_send(struct smtp_conn *c, const char *line, int timeout_ms,
-    struct smtp_reply *r, const char *what)
+cmd_flush(struct smtp_conn *c, long timeout, struct smtp_reply *r,
+    const char *what)
 {
-	char buf[SMTP_CMD_MAX + 2];
-	size_t len = strlcpy(buf, line, sizeof(buf) - 2);
+	size_t len = c->outlen;
 
-	if (len >= sizeof(buf) - 2)
-		len = sizeof(buf) - 3;
-	memcpy(buf + len, "\r\n", 2);
-	if (conn_write(c, buf, len + 2, timeout_ms) == 0)
+	c->outlen = 0;
+	if (len == 0 || conn_write(c, c->out, len, step_deadline(timeout)) == 0)
 		return 0;
 	local_reply(r, "4.4.2", "%s with %s while %s", io_error_text(),
 	    c->relay, what);
+	c->broken = 1;
 	return -1;
+}
+
+/* cmd_queue - add one command line (CRLF added) to the output; flushes
+ * first when it would not fit.  0, or -1 when that flush failed. */
+static int
+cmd_queue(struct smtp_conn *c, const char *line, long timeout,
+    struct smtp_reply *r, const char *what)
+{
+	size_t len = strnlen(line, SMTP_CMD_MAX);
+
+	if (c->outlen + len + 2 > sizeof(c->out) &&
+	    cmd_flush(c, timeout, r, what) != 0)
+		return -1;
+	memcpy(c->out + c->outlen, line, len);
+	memcpy(c->out + c->outlen + len, "\r\n", 2);
+	c->outlen += len + 2;
+	return 0;
+}
+
+/* cmd_send - one command line (CRLF added), with whatever is queued before
+ * it, all of it within timeout seconds */
+static int
+cmd_send(struct smtp_conn *c, const char *line, long timeout,
+    struct smtp_reply *r, const char *what)
+{
+	if (cmd_queue(c, line, timeout, r, what) != 0)
+		return -1;
+	return cmd_flush(c, timeout, r, what);
 }
 
 /* command - send a line and read its reply */
@@ -284,17 +325,16 @@ static int
 command(struct smtp_conn *c, const char *line, long timeout,
     struct smtp_reply *r, const char *what)
 {
-	if (cmd_send(c, line, ms(timeout), r, what) != 0)
+	if (cmd_send(c, line, timeout, r, what) != 0)
 		return -1;
-	return reply_read(c, r, ms(timeout), what);
+	return reply_read(c, r, timeout, what);
 }
 
 /* connect_wait - non-blocking connect with a deadline */
 static int
 connect_wait(int fd, const struct sockaddr *sa, socklen_t salen,
-    int timeout_ms)
+    long long deadline)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	socklen_t elen = sizeof(int);
 	int r, e = 0;
 
@@ -302,13 +342,8 @@ connect_wait(int fd, const struct sockaddr *sa, socklen_t salen,
 		return 0;
 	if (errno != EINPROGRESS)
 		return -1;
-	do
-		r = poll(&pfd, 1, timeout_ms);
-	while (r == -1 && errno == EINTR);
-	if (r == 0) {
-		errno = ETIMEDOUT;
-		return -1;
-	}
+	if ((r = deadline_poll(fd, POLLOUT, deadline)) == 0)
+		return -1;	/* errno ETIMEDOUT */
 	if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0)
 		return -1;
 	if (e != 0) {
@@ -340,8 +375,13 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 	    c->port);
 	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0);
+	/* Writes are whole commands, groups or body chunks (cmd_flush):
+	 * none should wait for the acknowledgement of the one before. */
+	if (c->fd != -1)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
 	if (c->fd == -1 || connect_wait(c->fd, sa, salen,
-	    ms(set->smtp_connect_timeout)) != 0) {
+	    step_deadline(set->smtp_connect_timeout)) != 0) {
 		local_reply(r, "4.4.1", "connect to %s: %s", c->relay,
 		    strerror(errno));
 		if (c->fd != -1)
@@ -349,7 +389,7 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 		c->fd = -1;
 		return STEP_NEXT_HOST;
 	}
-	if (reply_read(c, r, ms(set->smtp_helo_timeout), "receiving the "
+	if (reply_read(c, r, set->smtp_helo_timeout, "receiving the "
 	    "initial server greeting") != 0 || r->code / 100 != 2) {
 		if (r->code != 0) {
 			char t[SMTP_TEXT_MAX];
@@ -483,7 +523,7 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 	/* Anything the server sent before the handshake is an injection. */
 	c->inlen = 0;
 	c->ssl = tls_client_handshake(c->fd, c->host,
-	    ms(c->set->smtp_helo_timeout), err, sizeof(err));
+	    step_deadline(c->set->smtp_helo_timeout), err, sizeof(err));
 	if (c->ssl == NULL) {
 		log_info("TLS handshake with %s failed: %s", c->relay, err);
 		local_reply(r, "4.7.5", "Cannot start TLS: handshake failure "
@@ -751,35 +791,70 @@ said(const struct smtp_conn *c, const struct smtp_reply *r, const char *what,
 		    c->relay, r->text, what);
 }
 
-/* body_send - the message with dot-stuffing and the final "." line */
+/*
+ * body_send - the message with dot-stuffing and the final "." line.
+ *
+ * Why one deadline for the body that moves with progress, and not a
+ * timeout per write (Postfix's smtp_data_xfer_timeout) or a deadline per
+ * chunk: a timeout per write is reset by every octet the server takes,
+ * and a deadline per chunk by every chunk, so a server that takes a few
+ * hundred octets a minute would keep a connection process for days on a
+ * large message.  A deadline for the whole body fixed in advance would
+ * have to allow for the largest message at the slowest honest rate, and
+ * would let a server stall that long at the start.  So the body starts
+ * with smtp_data_xfer_timeout, and each chunk the server takes moves the
+ * deadline later by what that chunk is worth at SMTP_BODY_RATE_MIN, but
+ * never further than smtp_data_xfer_timeout from now: a stall of
+ * smtp_data_xfer_timeout ends the transfer as it always did, and so does
+ * a server that keeps taking octets more slowly than SMTP_BODY_RATE_MIN
+ * on average.  (Postfix 3.7 has the same idea as smtp_min_data_rate.)
+ */
 static int
 body_send(struct smtp_conn *c, const struct smtp_msg *m)
 {
 	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
+	static const char dot[] = ".\r\n";
 	off_t off = m->offset;
-	int bol = 1, tmo = ms(c->set->smtp_data_xfer_timeout);
+	uint64_t left = m->size;	/* exactly: more may follow it */
+	int bol = 1;
+	long long tmo = step_deadline(c->set->smtp_data_xfer_timeout), cap;
 	unsigned char last = '\n';
 	ssize_t n;
 	size_t o;
 
-	for (;;) {
-		n = pread(m->fd, in, sizeof(in), off);
+	while (left > 0) {
+		n = pread(m->fd, in, left < sizeof(in) ? (size_t)left :
+		    sizeof(in), off);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -2;
 		if (n == 0)
-			break;
+			errno = EIO;	/* the file ends before the message */
+		if (n <= 0)
+			return -2;
 		off += n;
+		left -= (uint64_t)n;
 		last = in[n - 1];
 		o = smtp_dot_stuff(in, (size_t)n, out, &bol);
+		if (left == 0) {
+			/* The end of data goes with the last chunk, not as a
+			 * small write of its own (see cmd_flush).  A body that
+			 * does not end in a line end gets one (RFC 5321
+			 * 4.1.1.4). */
+			if (last != '\n') {
+				memcpy(out + o, "\r\n", 2);
+				o += 2;
+			}
+			memcpy(out + o, dot, 3);
+			o += 3;
+		}
 		if (conn_write(c, out, o, tmo) != 0)
 			return -1;
+		tmo += (long long)o * 1000 / SMTP_BODY_RATE_MIN;
+		cap = step_deadline(c->set->smtp_data_xfer_timeout);
+		if (tmo > cap)
+			tmo = cap;
 	}
-	/* A body that does not end in a line end gets one (RFC 5321 4.1.1.4). */
-	if (last != '\n' && conn_write(c, "\r\n", 2, tmo) != 0)
-		return -1;
-	return conn_write(c, ".\r\n", 3, tmo);
+	return m->size > 0 ? 0 : conn_write(c, dot, 3, tmo);
 }
 
 /* smtp_dot_stuff - double a leading '.' on every line */
@@ -823,12 +898,15 @@ data_phase(struct smtp_conn *c, const struct smtp_msg *m,
 	if (!data_sent && command(c, "DATA", c->set->smtp_data_init_timeout,
 	    r, "sending DATA") != 0)
 		return refuse_all(c, rcpts, n, r, "DATA command");
-	if (data_sent && reply_read(c, r, ms(c->set->smtp_data_init_timeout),
+	if (data_sent && reply_read(c, r, c->set->smtp_data_init_timeout,
 	    "sending DATA") != 0)
 		return refuse_all(c, rcpts, n, r, "DATA command");
 	if (r->code != 354)
 		return refuse_all(c, rcpts, n, r, "DATA command") + 1;
 	if ((rc = body_send(c, m)) != 0) {
+		/* Mid-body the server takes whatever we send for message
+		 * text: only closing tells it to drop what it has. */
+		c->broken = 1;
 		if (rc == -2)
 			local_reply(r, "4.3.0", "cannot read the queue file: %s",
 			    strerror(errno));
@@ -837,7 +915,7 @@ data_phase(struct smtp_conn *c, const struct smtp_msg *m,
 			    "message body", io_error_text(), c->relay);
 		return refuse_all(c, rcpts, n, r, "end of DATA command");
 	}
-	if (reply_read(c, r, ms(c->set->smtp_data_done_timeout),
+	if (reply_read(c, r, c->set->smtp_data_done_timeout,
 	    "sending end of data -- message may be sent more than once") != 0)
 		return refuse_all(c, rcpts, n, r, "end of DATA command");
 	if (r->code / 100 == 2)
@@ -866,23 +944,24 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 	size_t i;
 
 	mail_line(c, m, line, sizeof(line));
-	if (cmd_send(c, line, ms(c->set->smtp_mail_timeout), r,
-	    "sending MAIL FROM") != 0)
+	if ((pipe ? cmd_queue : cmd_send)(c, line, c->set->smtp_mail_timeout,
+	    r, "sending MAIL FROM") != 0)
 		return refuse_all(c, rcpts, n, r, "MAIL FROM command");
 	if (pipe) {
-		/* RFC 2920: MAIL, RCPTs and DATA can go in one group. */
+		/* RFC 2920: MAIL, RCPTs and DATA go in one group, written
+		 * together (cmd_flush). */
 		for (i = 0; i < n; i++) {
 			rcpt_line(c, &rcpts[i], line, sizeof(line));
-			if (cmd_send(c, line, ms(c->set->smtp_rcpt_timeout), r,
+			if (cmd_queue(c, line, c->set->smtp_rcpt_timeout, r,
 			    "sending RCPT TO") != 0)
 				return refuse_all(c, rcpts, n, r,
 				    "RCPT TO command");
 		}
-		if (cmd_send(c, "DATA", ms(c->set->smtp_data_init_timeout), r,
+		if (cmd_send(c, "DATA", c->set->smtp_data_init_timeout, r,
 		    "sending DATA") != 0)
 			return refuse_all(c, rcpts, n, r, "DATA command");
 	}
-	if (reply_read(c, r, ms(c->set->smtp_mail_timeout),
+	if (reply_read(c, r, c->set->smtp_mail_timeout,
 	    "sending MAIL FROM") != 0)
 		return refuse_all(c, rcpts, n, r, "MAIL FROM command");
 	mail_ok = r->code / 100 == 2;
@@ -893,12 +972,12 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 	for (i = 0; i < n; i++) {
 		if (!pipe) {
 			rcpt_line(c, &rcpts[i], line, sizeof(line));
-			if (cmd_send(c, line, ms(c->set->smtp_rcpt_timeout), r,
+			if (cmd_send(c, line, c->set->smtp_rcpt_timeout, r,
 			    "sending RCPT TO") != 0)
 				return refuse_all(c, rcpts, n, r,
 				    "RCPT TO command");
 		}
-		if (reply_read(c, r, ms(c->set->smtp_rcpt_timeout),
+		if (reply_read(c, r, c->set->smtp_rcpt_timeout,
 		    "sending RCPT TO") != 0)
 			return refuse_all(c, rcpts, n, r, "RCPT TO command");
 		if (!mail_ok)
@@ -947,7 +1026,7 @@ smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *m,
 		rc = -1;
 	else if (naccepted == 0) {
 		/* A pipelined DATA must be answered (and refused) first. */
-		if (sent && reply_read(c, &r, ms(c->set->smtp_data_init_timeout),
+		if (sent && reply_read(c, &r, c->set->smtp_data_init_timeout,
 		    "sending DATA") != 0)
 			rc = -1;
 		else if (r.code == 354) {
@@ -984,7 +1063,10 @@ smtp_conn_close(struct smtp_conn *c, int quit)
 
 	if (c->fd == -1)
 		return;
-	if (quit) {
+	/* After a timeout the server is mid-reply, or gone: a QUIT would
+	 * only wait again for a reply that cannot be told from the rest of
+	 * the old one. */
+	if (quit && !c->broken) {
 		/* Nobody waits long for a goodbye. */
 		if (t > 10)
 			t = 10;

@@ -20,6 +20,7 @@
 
 #define SMTP_TEXT_MAX	1024	/* reply text kept (lines joined) */
 #define SMTP_LINE_MAX	4096	/* longest reply line read */
+#define SMTP_OUT_MAX	16384	/* commands collected for one write */
 #define SMTP_HOST_MAX	256
 #define SMTP_RELAY_MAX	(SMTP_HOST_MAX + 80)
 
@@ -49,8 +50,11 @@ struct smtp_conn {
 	unsigned		 ext;
 	uint64_t		 size_max;	/* SIZE n (0 none) */
 	int			 esmtp;
+	int			 broken;	/* timed out or lost: no QUIT */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
+	unsigned char		 out[SMTP_OUT_MAX];	/* commands to send */
+	size_t			 outlen;
 	const struct settings	*set;
 };
 
@@ -114,7 +118,9 @@ int smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *msg,
 /* smtp_conn_reset - RSET before reuse; 0 when the server said 250 */
 int smtp_conn_reset(struct smtp_conn *c);
 
-/* smtp_conn_close - QUIT (when quit) and close, freeing TLS */
+/* smtp_conn_close - QUIT (when quit, unless a timeout, a lost connection
+ * or a broken-off body left the conversation out of step) and close,
+ * freeing TLS */
 void smtp_conn_close(struct smtp_conn *c, int quit);
 
 /*

@@ -7,7 +7,10 @@
  * is cut at this host's preference (mail must move towards the
  * destination, never back to us).  RFC 7505: a null MX means the domain
  * takes no mail.  NXDOMAIN is permanent, SERVFAIL or a timeout temporary.
- * It must never turn a temporary DNS failure into a bounce.
+ * It must never turn a temporary DNS failure into a bounce, and never
+ * hand back an address where this host itself listens (myaddr.h):
+ * whether MX records, an address literal or relayhost lead there, the
+ * mail "loops back to myself" (5.4.6).
  */
 #include "config.h"
 
@@ -20,7 +23,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "msg.h"
+#include "myaddr.h"
 #include "smtp_route.h"
 
 /* smtp_route_nexthop_parse - bracketed literal host or a domain, :port */
@@ -152,34 +157,57 @@ host_addrs(const struct dns_config *dc, struct smtp_route *rt,
 	return s4 == DNS_NXDOMAIN ? DNS_NXDOMAIN : DNS_NODATA;
 }
 
-/* is_me - host name is ours, or the address is one we listen on */
+/*
+ * is_me - host name is ours, or the target address:port is one where
+ * this host listens (a wildcard listener counts for all our addresses)
+ */
 static int
 is_me(const struct settings *set, const char *host,
     const struct smtp_target *t)
 {
-	char lhost[256], lport[8], addr[64];
-	const void *a;
-	int port;
-	size_t i;
-
 	if (strcasecmp(host, set->myhostname) == 0)
 		return 1;
-	if (t == NULL)
-		return 0;
-	a = t->ss.ss_family == AF_INET6 ?
-	    (const void *)&((const struct sockaddr_in6 *)&t->ss)->sin6_addr :
-	    (const void *)&((const struct sockaddr_in *)&t->ss)->sin_addr;
-	port = ntohs(t->ss.ss_family == AF_INET6 ?
-	    ((const struct sockaddr_in6 *)&t->ss)->sin6_port :
-	    ((const struct sockaddr_in *)&t->ss)->sin_port);
-	inet_ntop(t->ss.ss_family, a, addr, sizeof(addr));
-	for (i = 0; i < set->smtp_listen.n; i++) {
-		if (settings_listen_parse(set->smtp_listen.v[i], lhost,
-		    sizeof(lhost), lport, sizeof(lport)) == 0 &&
-		    atoi(lport) == port && strcmp(lhost, addr) == 0)
+	return t != NULL && myaddr_listener_ours((const struct sockaddr *)
+	    &t->ss);
+}
+
+/* loop_fail - mail for what would come back here */
+static void
+loop_fail(struct smtp_route *rt, const char *what)
+{
+	fail(rt, DELIVER_PERMFAIL, SITE_OK, "5.4.6",
+	    "mail for %s loops back to myself", what);
+}
+
+/* targets_loop - some target of rt is one of our listeners */
+static int
+targets_loop(const struct settings *set, const char *host,
+    const struct smtp_route *rt)
+{
+	for (int j = 0; j < rt->n; j++)
+		if (is_me(set, host, &rt->t[j]))
 			return 1;
-	}
 	return 0;
+}
+
+/*
+ * relayhost_loop - a relayhost that is this host is a mistake in the
+ * configuration, not in the recipients' addresses: defer, as Postfix
+ * does for relayhost problems, so that mail waits to be delivered once
+ * the setting is fixed instead of bouncing for every sender.
+ */
+static void
+relayhost_loop(const struct settings *set, const char *nexthop,
+    struct smtp_route *rt)
+{
+	if (rt->n != 0 || strcmp(rt->dsn, "5.4.6") != 0 ||
+	    set->relayhost == NULL || strcasecmp(set->relayhost, nexthop) != 0)
+		return;
+	log_warn("relayhost %s loops back to myself: configuration problem",
+	    nexthop);
+	rt->status = DELIVER_TEMPFAIL;
+	rt->site = SITE_UNREACHABLE;
+	strlcpy(rt->dsn, "4.4.6", sizeof(rt->dsn));
 }
 
 /* dns_fail - a failed lookup of name/type as the route's outcome */
@@ -234,8 +262,7 @@ mx_targets(const struct settings *set, const struct dns_config *dc,
 		return;
 	if (mypref != 65536 && (mx->rr[0].pref >= mypref ||
 	    !dns_status_temporary(worst)))
-		fail(rt, DELIVER_PERMFAIL, SITE_OK, "5.4.6",
-		    "mail for %s loops back to myself", domain);
+		loop_fail(rt, domain);
 	else
 		dns_fail(rt, worst, mx->rr[0].name, "A");
 }
@@ -260,6 +287,8 @@ smtp_route_resolve(const struct settings *set, const struct dns_config *dc,
 	if (literal) {
 		if ((s = host_addrs(dc, rt, host, port)) != DNS_OK)
 			dns_fail(rt, s, host, "A");
+		else if (targets_loop(set, host, rt))
+			loop_fail(rt, nexthop);
 	} else {
 		s = dns_lookup(dc, host, DNS_T_MX, &mx);
 		if (s == DNS_OK && mx.n == 1 && mx.rr[0].name[0] == '\0') {
@@ -274,21 +303,15 @@ smtp_route_resolve(const struct settings *set, const struct dns_config *dc,
 		else if (s == DNS_NODATA) {
 			/* No MX: the domain itself is the implicit MX. */
 			if (is_me(set, host, NULL))
-				fail(rt, DELIVER_PERMFAIL, SITE_OK, "5.4.6",
-				    "mail for %s loops back to myself", host);
+				loop_fail(rt, host);
 			else if ((s = host_addrs(dc, rt, host, port)) != DNS_OK)
 				dns_fail(rt, s, host, "A");
-			else
-				for (int j = 0; j < rt->n; j++)
-					if (is_me(set, host, &rt->t[j])) {
-						fail(rt, DELIVER_PERMFAIL, SITE_OK,
-						    "5.4.6", "mail for %s loops "
-						    "back to myself", host);
-						break;
-					}
+			else if (targets_loop(set, host, rt))
+				loop_fail(rt, host);
 		} else
 			dns_fail(rt, s, host, "MX");
 	}
+	relayhost_loop(set, nexthop, rt);
 	if (rt->n > limit)
 		rt->n = limit;
 }

@@ -10,10 +10,11 @@
 #include <sys/socket.h>
 
 #include "dns.h"
+#include "msg_codec.h"
 #include "settings.h"
 
 #define ROUTE_TARGETS_MAX	100
-#define ROUTE_NEXTHOP_MAX	300
+#define ROUTE_NEXTHOP_MAX	(MSG_NEXTHOP_MAX + 1)	/* a buffer */
 
 struct smtp_target {
 	char			 host[DNS_NAME_MAX + 1];

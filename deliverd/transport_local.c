@@ -197,8 +197,8 @@ local_deliver(const struct local_delivery *d, char *err, size_t errsize)
 		snprintf(err, errsize, "4.2.0 home directory is not a directory");
 		return DELIVER_TEMPFAIL;
 	}
-	return maildir_deliver(t.maildir, d->msgfd, d->body_offset, d->sender,
-	    d->address, d->hostname, err, errsize);
+	return maildir_deliver(t.maildir, d->msgfd, d->body_offset,
+	    d->body_size, d->sender, d->address, d->hostname, err, errsize);
 }
 
 /*

@@ -35,6 +35,7 @@ struct local_delivery {
 	const char	*user;		/* mailbox user (lookupd's verdict) */
 	int		 msgfd;		/* the queue file, read-only */
 	off_t		 body_offset;
+	off_t		 body_size;	/* octets of message from there */
 	const char	*mailbox_base;	/* "" = home directories from passwd */
 	const char	*hostname;	/* for Maildir unique names */
 };

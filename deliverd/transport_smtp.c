@@ -16,13 +16,18 @@
  * blocks: it routes jobs, forwards results and closes idle connections.
  *
  * Parent and connection process speak the queued protocol on their own
- * socketpair: the parent forwards the MSG_QUEUED_DELIVER_SMTP frame as it
- * came (with the message descriptor), the child answers
- * MSG_DELIVERD_SMTP_RESULT frames (forwarded unchanged) and a
- * MSG_DELIVERD_SMTP_DONE with one extra u32: 1 when it keeps the
- * connection open for reuse.  The parent ends an idle child by closing
+ * socketpair: the parent passes the MSG_QUEUED_DELIVER_SMTP job on (with
+ * the message descriptor), the child answers MSG_DELIVERD_SMTP_RESULT
+ * frames (passed on to queued) and a MSG_SMTP_CONN_DONE that says whether
+ * it keeps the connection open for reuse.  Every frame is decoded and
+ * encoded again on the way through (msg_codec.h), so what reaches queued
+ * is always within its limits.  The parent ends an idle child by closing
  * the socketpair; the child then says QUIT and exits.  Only the parent
  * decides, so a job can never be handed to a child that is leaving.
+ *
+ * A frame that does not decode is rejected and logged; the channel stays.
+ * A job queued sent that cannot be read is answered with its DONE alone,
+ * so queued defers its recipients instead of waiting for them.
  *
  * Never: run as root, write to the spool, or report a recipient twice.
  */
@@ -50,6 +55,8 @@
 #include "log.h"
 #include "map.h"
 #include "msg.h"
+#include "myaddr.h"
+#include "msg_codec.h"
 #include "privsep.h"
 #include "qid.h"
 #include "smtp_client.h"
@@ -58,16 +65,14 @@
 #include "transport_smtp.h"
 #include "xmalloc.h"
 
-#define JOB_ADDR_MAX	1024
-#define JOB_RCPT_MIN	12	/* u32, empty string, empty string (no notify) */
 #define SASL_MAPS_MAX	8
 
 /* A job as decoded from MSG_QUEUED_DELIVER_SMTP. */
 struct smtp_job {
 	uint32_t	 id;
-	char		 qid[64];
-	char		 sender[JOB_ADDR_MAX];
-	char		 envid[128];
+	char		 qid[MSG_QID_MAX + 1];
+	char		 sender[MSG_ADDR_MAX + 1];
+	char		 envid[MSG_ENVID_MAX + 1];
 	uint32_t	 ret, body, smtputf8;
 	uint64_t	 arrival, offset, size;
 	char		 nexthop[ROUTE_NEXTHOP_MAX];
@@ -135,53 +140,37 @@ job_free(struct smtp_job *j)
 static int
 job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 {
-	char addr[JOB_ADDR_MAX], orcpt[JOB_ADDR_MAX];
-	uint32_t n, i;
+	struct msg_deliver_smtp d;
 
 	memset(j, 0, sizeof(*j));
-	*why = "bad header";
-	if (ipc_get_u32(m, &j->id) != 0 ||
-	    ipc_get_str(m, j->qid, sizeof(j->qid)) != 0 ||
-	    ipc_get_str(m, j->sender, sizeof(j->sender)) != 0 ||
-	    ipc_get_str(m, j->envid, sizeof(j->envid)) != 0 ||
-	    ipc_get_u32(m, &j->ret) != 0 || ipc_get_u32(m, &j->body) != 0 ||
-	    ipc_get_u32(m, &j->smtputf8) != 0 ||
-	    ipc_get_u64(m, &j->arrival) != 0 ||
-	    ipc_get_u64(m, &j->offset) != 0 || ipc_get_u64(m, &j->size) != 0 ||
-	    ipc_get_str(m, j->nexthop, sizeof(j->nexthop)) != 0 ||
-	    ipc_get_u32(m, &n) != 0)
+	if (msg_decode(m, MSG_QUEUED_DELIVER_SMTP, &d, why) != 0)
 		return -1;
-	if (!qid_valid(j->qid) || j->offset > INT64_MAX) {
-		*why = "bad queue ID or offset";
+	if (!qid_valid(d.qid)) {
+		*why = "bad queue ID";
+		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
 		return -1;
 	}
-	if (n == 0 || n > (m->len - m->rpos) / JOB_RCPT_MIN) {
-		*why = "bad recipient count";
-		return -1;
-	}
-	j->rcpts = xcalloc(n, sizeof(*j->rcpts));
-	for (i = 0; i < n; i++) {
-		struct smtp_rcpt *r = &j->rcpts[i];
+	j->id = d.job;
+	strlcpy(j->qid, d.qid, sizeof(j->qid));
+	strlcpy(j->sender, d.sender, sizeof(j->sender));
+	strlcpy(j->envid, d.envid, sizeof(j->envid));
+	strlcpy(j->nexthop, d.nexthop, sizeof(j->nexthop));
+	j->ret = d.ret;
+	j->body = d.body;
+	j->smtputf8 = d.smtputf8;
+	j->arrival = d.arrival;
+	j->offset = d.body_offset;
+	j->size = d.body_size;
+	j->rcpts = xcalloc(d.n, sizeof(*j->rcpts));
+	for (j->n = 0; j->n < d.n; j->n++) {
+		struct smtp_rcpt *r = &j->rcpts[j->n];
 
-		if (ipc_get_u32(m, &r->index) != 0 ||
-		    ipc_get_str(m, addr, sizeof(addr)) != 0 ||
-		    ipc_get_str(m, orcpt, sizeof(orcpt)) != 0 ||
-		    ipc_get_u32(m, &r->notify) != 0) {
-			*why = "bad recipient";
-			return -1;
-		}
-		r->address = xstrdup(addr);
-		r->orcpt = xstrdup(orcpt);
-		j->n++;
+		r->index = d.rcpts[j->n].index;
+		r->address = xstrdup(d.rcpts[j->n].address);
+		r->orcpt = xstrdup(d.rcpts[j->n].orcpt);
+		r->notify = d.rcpts[j->n].notify;
 	}
-	if (ipc_get_end(m) != 0) {
-		*why = "trailing data";
-		return -1;
-	}
-	if (m->fd == -1) {
-		*why = "no message file";
-		return -1;
-	}
+	msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
 	return 0;
 }
 
@@ -275,21 +264,28 @@ again:
 	return -1;
 }
 
-/* child_result - one MSG_DELIVERD_SMTP_RESULT to the parent */
+/*
+ * child_result - one MSG_DELIVERD_SMTP_RESULT to the parent.  A server's
+ * reply and a host name can be longer than queued keeps: they are cut to
+ * the limits here, never sent whole to be rejected.
+ */
 static void
 child_result(struct ipc_conn *pc, uint32_t reqid, const struct smtp_job *j,
     const struct smtp_rcpt *r, const char *relay, uint32_t flags)
 {
+	char text[MSG_TEXT_MAX + 1], rel[MSG_RELAY_MAX + 1];
+	struct msg_smtp_result res = {
+		.job = j->id, .index = r->index, .status = (uint32_t)r->status,
+		.dsn = r->dsn, .flags = flags,
+		.text = msg_str_fit(r->text, MSG_TEXT_MAX, text, sizeof(text)),
+		.relay = msg_str_fit(relay, MSG_RELAY_MAX, rel, sizeof(rel)),
+	};
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, MSG_DELIVERD_SMTP_RESULT, reqid);
-	ipc_put_u32(&m, j->id);
-	ipc_put_u32(&m, r->index);
-	ipc_put_u32(&m, (uint32_t)r->status);
-	ipc_put_str(&m, r->dsn);
-	ipc_put_str(&m, r->text);
-	ipc_put_str(&m, relay);
-	ipc_put_u32(&m, flags);
+	/* Refused (and logged) only for a bug: the parent then reports the
+	 * recipient as deferred when the job is done. */
+	if (msg_encode(&m, MSG_DELIVERD_SMTP_RESULT, reqid, &res) != 0)
+		return;
 	if (ipc_send(pc, &m) != 0)
 		_exit(1);
 }
@@ -301,6 +297,7 @@ child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 	struct smtp_msg msg = { .sender = j->sender, .envid = j->envid,
 	    .ret = j->ret, .body = j->body, .smtputf8 = j->smtputf8,
 	    .size = j->size, .fd = fd, .offset = (off_t)j->offset };
+	struct msg_conn_done done;
 	struct smtp_reply r;
 	struct ipc_msg m;
 	int site = SITE_OK, kept = 0, connected = 0;
@@ -340,11 +337,11 @@ child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 			child_result(pc, reqid, j, &j->rcpts[i], "none", 0);
 		}
 	}
-	ipc_msg_init(&m, MSG_DELIVERD_SMTP_DONE, reqid);
-	ipc_put_u32(&m, j->id);
-	ipc_put_u32(&m, (uint32_t)site);
-	ipc_put_u32(&m, (uint32_t)kept);
-	if (ipc_send(pc, &m) != 0)
+	done.job = j->id;
+	done.site = (uint32_t)site;
+	done.kept = kept ? 1 : 0;
+	if (msg_encode(&m, MSG_SMTP_CONN_DONE, reqid, &done) != 0 ||
+	    ipc_send(pc, &m) != 0)
 		_exit(1);
 }
 
@@ -362,9 +359,10 @@ child_main(int fd)
 	for (;;) {
 		if (ipc_recv(&pc, &m, -1) != 0)
 			break;
-		if (m.type != MSG_QUEUED_DELIVER_SMTP ||
-		    job_decode(&m, &j, &why) != 0) {
-			log_warn("connection process: malformed job");
+		/* The parent checked the job; one it cannot have sent is a
+		 * bug, and this process serves no one else. */
+		if (job_decode(&m, &j, &why) != 0) {
+			log_warn("connection process: malformed job: %s", why);
 			_exit(1);
 		}
 		msgfd = ipc_msg_take_fd(&m);
@@ -399,6 +397,17 @@ queued_send(struct ipc_msg *m)
 		ipc_msg_free(m);
 }
 
+/* done_send - MSG_DELIVERD_SMTP_DONE for job: queued ends it */
+static void
+done_send(uint32_t reqid, uint32_t job, uint32_t site)
+{
+	struct msg_smtp_done done = { job, site };
+	struct ipc_msg m;
+
+	if (msg_encode(&m, MSG_DELIVERD_SMTP_DONE, reqid, &done) == 0)
+		queued_send(&m);
+}
+
 /*
  * pjob_finish - a temporary failure (dsn, text) for every entry not yet
  * answered, then DONE with site: queued hears of each entry exactly once.
@@ -406,61 +415,74 @@ queued_send(struct ipc_msg *m)
 static void
 pjob_finish(struct pjob *pj, uint32_t site, const char *dsn, const char *text)
 {
+	struct msg_smtp_result r = { .job = pj->id, .status = DELIVER_TEMPFAIL,
+	    .dsn = dsn, .text = text, .relay = "none", .flags = 0 };
 	struct ipc_msg m;
 
 	for (size_t i = 0; i < pj->n; i++) {
 		if (pj->answered[i])
 			continue;
-		ipc_msg_init(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid);
-		ipc_put_u32(&m, pj->id);
-		ipc_put_u32(&m, pj->index[i]);
-		ipc_put_u32(&m, DELIVER_TEMPFAIL);
-		ipc_put_str(&m, dsn);
-		ipc_put_str(&m, text);
-		ipc_put_str(&m, "none");
-		ipc_put_u32(&m, 0);
-		queued_send(&m);
+		r.index = pj->index[i];
+		if (msg_encode(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid,
+		    &r) == 0)
+			queued_send(&m);
 	}
-	ipc_msg_init(&m, MSG_DELIVERD_SMTP_DONE, pj->reqid);
-	ipc_put_u32(&m, pj->id);
-	ipc_put_u32(&m, site);
-	queued_send(&m);
+	done_send(pj->reqid, pj->id, site);
 }
 
-/* job_bad - a malformed frame from queued: exit for ternd to restart us */
-static void __attribute__((noreturn))
-job_bad(const char *why)
+/*
+ * job_reject - a frame from queued that is not a job we can run: logged,
+ * and when it names a job, that job is answered as done without results,
+ * so queued defers its recipients now rather than never.
+ */
+static void
+job_reject(const struct ipc_msg *m, const char *why)
 {
-	log_warn("malformed job from queued: %s", why);
-	exit(1);
+	uint32_t job;
+
+	msg_log_reject("queued", m, why);
+	if (m->type == MSG_QUEUED_DELIVER_SMTP && msg_peek_u32(m, &job) == 0)
+		done_send(m->id, job, SITE_OK);
 }
 
 /* job_receive - check a job frame and queue it for a connection */
 static void
 job_receive(struct ipc_msg *m)
 {
-	struct smtp_job j;
+	struct msg_deliver_smtp d;
 	struct pjob *pj;
 	const char *why;
 
-	if (job_decode(m, &j, &why) != 0)
-		job_bad(why);
+	if (msg_decode(m, MSG_QUEUED_DELIVER_SMTP, &d, &why) != 0) {
+		job_reject(m, why);
+		return;
+	}
+	if (!qid_valid(d.qid)) {
+		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
+		job_reject(m, "bad queue ID");
+		return;
+	}
 	pj = xcalloc(1, sizeof(*pj));
-	pj->id = j.id;
+	/* The child gets the job as decoded, encoded afresh, and the
+	 * message's descriptor. */
+	if (msg_encode(&pj->frame, MSG_QUEUED_DELIVER_SMTP, m->id, &d) != 0) {
+		free(pj);
+		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
+		job_reject(m, "cannot pass it on");
+		return;
+	}
+	pj->frame.fd = ipc_msg_take_fd(m);
+	pj->id = d.job;
 	pj->reqid = m->id;
-	strlcpy(pj->nexthop, j.nexthop, sizeof(pj->nexthop));
-	pj->n = j.n;
-	pj->index = xcalloc(j.n, sizeof(*pj->index));
-	pj->answered = xcalloc(j.n, 1);
-	for (size_t i = 0; i < j.n; i++)
-		pj->index[i] = j.rcpts[i].index;
-	log_debug("%s: job %u to %s, %zu recipient(s)", j.qid, j.id,
-	    j.nexthop, j.n);
-	job_free(&j);
-	/* The frame goes to the child as it came, descriptor and all. */
-	pj->frame = *m;
-	memset(m, 0, sizeof(*m));
-	m->fd = -1;
+	strlcpy(pj->nexthop, d.nexthop, sizeof(pj->nexthop));
+	pj->n = d.n;
+	pj->index = xcalloc(d.n, sizeof(*pj->index));
+	pj->answered = xcalloc(d.n, 1);
+	for (size_t i = 0; i < d.n; i++)
+		pj->index[i] = d.rcpts[i].index;
+	log_debug("%s: job %u to %s, %zu recipient(s)", d.qid, d.job,
+	    d.nexthop, pj->n);
+	msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
 	TAILQ_INSERT_TAIL(&waiting, pj, entry);
 }
 
@@ -568,40 +590,83 @@ pjob_entry(const struct pjob *pj, uint32_t idx)
 	return -1;
 }
 
-/* proc_frame - a RESULT or DONE from a child; -1 when it is malformed */
-static int
-proc_frame(struct proc *p, struct ipc_msg *m)
+/* result_pass - a child's result for pj, on to queued */
+static void
+result_pass(struct pjob *pj, const struct msg_smtp_result *r)
 {
+	struct ipc_msg m;
+
+	if (msg_encode(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid, r) == 0)
+		queued_send(&m);
+}
+
+/*
+ * proc_result - a MSG_DELIVERD_SMTP_RESULT from a child.  One that does
+ * not decode still names its recipient and status: a delivery that was
+ * made is reported as made (so it is not made twice), any other is
+ * deferred; one that names nothing is dropped, and the job's end defers
+ * the recipient.
+ */
+static void
+proc_result(struct proc *p, struct ipc_msg *m, const char *peer)
+{
+	struct msg_smtp_result r;
 	struct pjob *pj = p->job;
-	uint32_t job, idx, site, kept;
+	uint32_t job, idx, status;
+	const char *why;
 	long e;
 
-	if (pj == NULL || ipc_get_u32(m, &job) != 0 || job != pj->id)
-		return -1;
-	if (m->type == MSG_DELIVERD_SMTP_RESULT) {
-		if (ipc_get_u32(m, &idx) != 0 ||
-		    (e = pjob_entry(pj, idx)) < 0 || pj->answered[e])
-			return -1;
-		pj->answered[e] = 1;
-		/* Forwarded whole: queued decodes and checks it itself. */
-		m->id = pj->reqid;
-		m->rpos = 0;
-		queued_send(m);
-		memset(m, 0, sizeof(*m));
-		m->fd = -1;
-		return 0;
+	if (msg_decode(m, MSG_DELIVERD_SMTP_RESULT, &r, &why) != 0) {
+		msg_log_reject(peer, m, why);
+		if (pj == NULL ||
+		    msg_peek_result(m, &job, &idx, &status) != 0 ||
+		    job != pj->id)
+			return;
+		memset(&r, 0, sizeof(r));
+		r.job = job;
+		r.index = idx;
+		r.status = status == DELIVER_OK ? DELIVER_OK : DELIVER_TEMPFAIL;
+		r.dsn = status == DELIVER_OK ? "2.0.0" : "4.3.0";
+		r.text = "the delivery process's report could not be read";
+		r.relay = "none";
 	}
-	if (m->type != MSG_DELIVERD_SMTP_DONE || ipc_get_u32(m, &site) != 0 ||
-	    ipc_get_u32(m, &kept) != 0 || ipc_get_end(m) != 0)
-		return -1;
-	pjob_finish(pj, site, "4.3.0", "connection process gave no result");
+	if (pj == NULL || r.job != pj->id ||
+	    (e = pjob_entry(pj, r.index)) < 0 || pj->answered[e]) {
+		msg_log_reject(peer, m, "a result for no recipient it has");
+		return;
+	}
+	pj->answered[e] = 1;
+	result_pass(pj, &r);
+}
+
+/* proc_done - a MSG_SMTP_CONN_DONE: the child's job is over */
+static void
+proc_done(struct proc *p, struct ipc_msg *m, const char *peer)
+{
+	struct msg_conn_done d;
+	struct pjob *pj = p->job;
+	const char *why;
+
+	if (msg_decode(m, MSG_SMTP_CONN_DONE, &d, &why) != 0) {
+		msg_log_reject(peer, m, why);
+		if (pj == NULL)
+			return;
+		/* It says the job is over, not how: nothing is held against
+		 * the site, and the connection is not trusted for another. */
+		d.job = pj->id;
+		d.site = SITE_OK;
+		d.kept = 0;
+	} else if (pj == NULL || d.job != pj->id) {
+		msg_log_reject(peer, m, "not the job it has");
+		return;
+	}
+	pjob_finish(pj, d.site, "4.3.0", "connection process gave no result");
 	p->job = NULL;
 	pjob_free(pj);
-	p->kept = kept != 0;
+	p->kept = d.kept != 0;
 	p->idle_since = time(NULL);
 	if (!p->kept)
 		proc_close(p);
-	return 0;
 }
 
 /* proc_input - read a child's frames; a child gone mid-job fails it */
@@ -609,28 +674,32 @@ static void
 proc_input(struct proc *p)
 {
 	struct ipc_msg m;
+	char peer[64];
 	ssize_t n;
-	int rc;
+	int rc = 0;
 
 	n = ipc_conn_read(&p->conn);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
+	snprintf(peer, sizeof(peer), "connection process %ld", (long)p->pid);
 	if (n > 0) {
-		while ((rc = ipc_conn_next(&p->conn, &m)) == 1) {
-			rc = proc_frame(p, &m);
+		while (!p->dead && (rc = ipc_conn_next(&p->conn, &m)) == 1) {
+			if (m.type == MSG_DELIVERD_SMTP_RESULT)
+				proc_result(p, &m, peer);
+			else if (m.type == MSG_SMTP_CONN_DONE)
+				proc_done(p, &m, peer);
+			else
+				msg_log_reject(peer, &m, "unexpected type");
 			ipc_msg_free(&m);
-			if (rc != 0)
-				break;
 		}
-		if (rc == 0)
+		if (rc != -1)
 			return;
-		log_warn("connection process %ld sent a malformed frame",
-		    (long)p->pid);
+		/* Only a broken frame ends the channel. */
+		log_warn("%s sent a malformed frame", peer);
 		kill(p->pid, SIGKILL);
 	}
 	if (p->job != NULL) {
-		log_warn("connection process %ld died during a job",
-		    (long)p->pid);
+		log_warn("%s died during a job", peer);
 		pjob_finish(p->job, SITE_OK, "4.3.0",
 		    "delivery process died during the delivery");
 		pjob_free(p->job);
@@ -715,13 +784,14 @@ queued_input(void)
 		return;
 	}
 	while ((rc = ipc_conn_next(&queued_conn, &m)) == 1) {
-		if (m.type != MSG_QUEUED_DELIVER_SMTP)
-			job_bad("unexpected message type");
 		job_receive(&m);
 		ipc_msg_free(&m);
 	}
-	if (rc == -1)
-		job_bad("malformed frame");
+	/* A broken frame leaves the stream unreadable: ternd restarts us. */
+	if (rc == -1) {
+		log_warn("malformed frame from queued");
+		exit(1);
+	}
 }
 
 /* master_input - STOP and RELOAD from ternd */
@@ -729,6 +799,7 @@ static void
 master_input(void)
 {
 	struct ipc_msg m;
+	const char *why;
 	ssize_t n;
 	int rc;
 
@@ -741,16 +812,16 @@ master_input(void)
 		return;
 	}
 	while ((rc = ipc_conn_next(&master_conn, &m)) == 1) {
-		if (m.type == MSG_MASTER_STOP)
+		if (m.type != MSG_MASTER_STOP && m.type != MSG_MASTER_RELOAD)
+			msg_log_reject("ternd", &m, "unexpected type");
+		else if (msg_decode_empty(&m, m.type, &why) != 0)
+			msg_log_reject("ternd", &m, why);
+		else if (m.type == MSG_MASTER_STOP)
 			stopping = 1;
-		else if (m.type == MSG_MASTER_RELOAD) {
-			/* DNS servers and TLS need a restart; the rest applies. */
-			if (daemon_reload(dopts, set) != 0)
-				log_warn("reload failed; keeping the old "
-				    "configuration");
-		} else
-			log_warn("unexpected message type %u from ternd",
-			    m.type);
+		/* DNS servers and TLS need a restart; the rest applies. */
+		else if (daemon_reload(dopts, set) != 0)
+			log_warn("reload failed; keeping the old "
+			    "configuration");
 		ipc_msg_free(&m);
 	}
 	if (rc == -1) {
@@ -871,6 +942,9 @@ setup(void)
 	if (dns_config_load(&dnscfg, set->dns_servers.v, set->dns_servers.n,
 	    "/etc/resolv.conf", err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	dnscfg.local_zones = !set->dns_query_local_zones;
+	/* Our own listeners, never to be delivered to (smtp_route.c). */
+	myaddr_load(set);
 	if (tls_client_init(err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;

@@ -14,9 +14,6 @@
 #include "msg.h"
 #include "settings.h"
 
-/* Longest login or password in MSG_LOOKUP_AUTH (RFC 4616 3). */
-#define LOOKUP_AUTH_FIELD_MAX	255
-
 struct lookup_auth;
 
 /*

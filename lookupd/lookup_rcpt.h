@@ -11,14 +11,13 @@
 
 #include "addr.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "settings.h"
 
 #define LOOKUP_ALIAS_DEPTH	20	/* nested aliases */
-/*
- * Targets of one expansion (and aliases expanded for it).  500 keeps the
- * largest MSG_LOOKUPD_RESOLVED reply under IPC_MAX_PAYLOAD.
- */
-#define LOOKUP_MAX_TARGETS	500
+/* Targets of one expansion (and aliases expanded for it): as many as one
+ * MSG_LOOKUPD_RESOLVED carries. */
+#define LOOKUP_MAX_TARGETS	MSG_RESOLVE_TARGETS_MAX
 
 /* The alias maps (alias_maps), opened in order; opaque. */
 struct lookup_aliases;

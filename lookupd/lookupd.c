@@ -5,10 +5,12 @@
  * channel to ternd.  ternd hands it one connected socket per client
  * (MSG_MASTER_PEER); lookupd serves every client from one poll() loop.
  * It opens the alias maps, then drops to tern_user (no chroot: getpwnam
- * needs /etc/passwd).  Clients are untrusted: a malformed frame or an
- * unexpected message disconnects that client and nothing else, and a
- * client that does not read its replies is not read from until it does,
- * so no client can make lookupd grow without bound or exit.
+ * needs /etc/passwd).  Clients are untrusted: a request that does not
+ * decode is answered as a temporary failure, an unexpected message is
+ * logged and dropped, a broken frame disconnects that client and nothing
+ * else, and a client that does not read its replies is not read from
+ * until it does, so no client can make lookupd grow without bound or
+ * exit.
  */
 #include "config.h"
 
@@ -25,15 +27,12 @@
 #include "lookup_auth.h"
 #include "lookup_rcpt.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "privsep.h"
 #include "settings.h"
 #include "xmalloc.h"
 
 #define LOOKUPD_MAX_CLIENTS	4096
-
-/* The largest reply must fit one frame (see LOOKUP_MAX_TARGETS). */
-_Static_assert(8 + LOOKUP_MAX_TARGETS * (8 + ADDR_TEXT_MAX) <=
-    IPC_MAX_PAYLOAD, "MSG_LOOKUPD_RESOLVED may exceed IPC_MAX_PAYLOAD");
 
 struct client {
 	struct ipc_conn	 conn;
@@ -115,102 +114,114 @@ client_add(int fd, uint32_t kind)
 	log_debug("new %s client on fd %d", peer_name(kind), fd);
 }
 
-/* reply_verdict - answer MSG_LOOKUP_RCPT */
+/* reply_verdict - answer request id of c with a verdict of type */
 static void
-reply_verdict(struct client *c, uint32_t id, const char *address)
+reply_verdict(struct client *c, uint32_t type, uint32_t id, uint32_t v)
 {
+	struct msg_verdict a = { v };
 	struct ipc_msg r;
-	enum lookup_verdict v;
 
-	v = lookup_rcpt_verdict(&ctx, address);
-	ipc_msg_init(&r, MSG_LOOKUPD_RCPT_VERDICT, id);
-	ipc_put_u32(&r, v);
-	ipc_conn_queue(&c->conn, &r);
+	if (msg_encode(&r, type, id, &a) == 0)
+		ipc_conn_queue(&c->conn, &r);
 }
 
-/* reply_resolved - answer MSG_LOOKUP_RESOLVE */
+/* reply_resolved - answer MSG_LOOKUP_RESOLVE (TEMPFAIL for address NULL) */
 static void
 reply_resolved(struct client *c, uint32_t id, const char *address)
 {
 	struct lookup_targets t = { NULL, 0, 0 };
+	struct msg_resolved a = { LOOKUP_TEMPFAIL, 0, NULL };
 	struct ipc_msg r;
-	enum lookup_verdict v;
 	size_t i;
 
-	v = lookup_rcpt_resolve(&ctx, address, &t);
-	ipc_msg_init(&r, MSG_LOOKUPD_RESOLVED, id);
-	ipc_put_u32(&r, v);
-	ipc_put_u32(&r, (uint32_t)t.n);
+	if (address != NULL)
+		a.verdict = lookup_rcpt_resolve(&ctx, address, &t);
+	a.n = (uint32_t)t.n;
+	a.t = xcalloc(t.n + 1, sizeof(*a.t));
 	for (i = 0; i < t.n; i++) {
-		ipc_put_u32(&r, t.v[i].kind);
-		ipc_put_str(&r, t.v[i].target);
+		a.t[i].kind = t.v[i].kind;
+		a.t[i].target = t.v[i].target;
 	}
+	if (msg_encode(&r, MSG_LOOKUPD_RESOLVED, id, &a) != 0) {
+		/* Logged; queued hears a temporary failure, not silence. */
+		a.verdict = LOOKUP_TEMPFAIL;
+		a.n = 0;
+		if (msg_encode(&r, MSG_LOOKUPD_RESOLVED, id, &a) != 0)
+			fatalx("cannot encode an empty MSG_LOOKUPD_RESOLVED");
+	}
+	free(a.t);
 	lookup_targets_free(&t);
 	ipc_conn_queue(&c->conn, &r);
 }
 
-/* reply_auth - answer MSG_LOOKUP_AUTH or MSG_LOOKUP_SENDER_LOGIN */
-static int
+/*
+ * reply_auth - answer MSG_LOOKUP_AUTH or MSG_LOOKUP_SENDER_LOGIN; one
+ * that does not decode, or not from smtpd, gets AUTH_TEMPFAIL.
+ */
+static void
 reply_auth(struct client *c, struct ipc_msg *m)
 {
-	/* Both fields are bounded by smtpd (RFC 4616: 255 octets each). */
-	char a[ADDR_TEXT_MAX], b[LOOKUP_AUTH_FIELD_MAX + 1], vis[sizeof(a) * 4];
-	struct ipc_msg r;
-	enum auth_verdict v;
-	int bad;
+	char vis[MSG_AUTH_FIELD_MAX * 4 + 1];
+	struct msg_sender_login sl;
+	enum auth_verdict v = AUTH_TEMPFAIL;
+	struct msg_auth a;
+	const char *why = "only smtpd asks this";
 
-	bad = c->kind != PEER_SMTPD || ipc_get_str(m, a, sizeof(a)) == -1 ||
-	    ipc_get_str(m, b, sizeof(b)) == -1 || ipc_get_end(m) == -1 ||
-	    m->fd != -1;
-	if (!bad && m->type == MSG_LOOKUP_AUTH) {
-		v = lookup_auth_verify(auth, a, b);
-		log_debug("auth <%s>: %s", log_vis(vis, sizeof(vis), a,
-		    strlen(a)), v == AUTH_GRANTED ? "granted" : "denied");
-	} else if (!bad)
-		v = lookup_auth_sender(auth, a, b);
-	/* The password must not outlive the check, here or in the frame. */
-	explicit_bzero(b, sizeof(b));
+	if (c->kind == PEER_SMTPD && m->type == MSG_LOOKUP_AUTH &&
+	    msg_decode(m, MSG_LOOKUP_AUTH, &a, &why) == 0) {
+		v = lookup_auth_verify(auth, a.login, a.password);
+		log_debug("auth <%s>: %s", log_vis(vis, sizeof(vis), a.login,
+		    strlen(a.login)), v == AUTH_GRANTED ? "granted" : "denied");
+		why = NULL;
+	} else if (c->kind == PEER_SMTPD &&
+	    m->type == MSG_LOOKUP_SENDER_LOGIN &&
+	    msg_decode(m, MSG_LOOKUP_SENDER_LOGIN, &sl, &why) == 0) {
+		v = lookup_auth_sender(auth, sl.sender, sl.login);
+		why = NULL;
+	}
+	if (why != NULL)
+		msg_log_reject(peer_name(c->kind), m, why);
+	/* The password must not outlive the check: the decoded fields
+	 * point into the frame, and this clears them all. */
 	if (m->data != NULL)
 		explicit_bzero(m->data, m->len);
-	if (bad) {
-		log_warn("%s client sent a malformed request",
-		    peer_name(c->kind));
-		return -1;
-	}
-	ipc_msg_init(&r, m->type == MSG_LOOKUP_AUTH ?
-	    MSG_LOOKUPD_AUTH_VERDICT : MSG_LOOKUPD_SENDER_VERDICT, m->id);
-	ipc_put_u32(&r, v);
-	ipc_conn_queue(&c->conn, &r);
-	return 0;
+	reply_verdict(c, m->type == MSG_LOOKUP_AUTH ?
+	    MSG_LOOKUPD_AUTH_VERDICT : MSG_LOOKUPD_SENDER_VERDICT, m->id, v);
 }
 
-/* client_request - answer one frame; -1 when the client must go */
-static int
+/*
+ * client_request - answer one frame.  A request that does not decode is
+ * answered as a temporary failure; a frame that is no request is logged
+ * and dropped.  The client stays either way.
+ */
+static void
 client_request(struct client *c, struct ipc_msg *m)
 {
-	char address[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
+	char vis[MSG_ADDR_MAX * 4 + 1];
+	struct msg_address a;
+	const char *why;
 
-	if (m->type == MSG_LOOKUP_AUTH || m->type == MSG_LOOKUP_SENDER_LOGIN)
-		return reply_auth(c, m);
+	if (m->type == MSG_LOOKUP_AUTH || m->type == MSG_LOOKUP_SENDER_LOGIN) {
+		reply_auth(c, m);
+		return;
+	}
 	if (m->type != MSG_LOOKUP_RCPT && m->type != MSG_LOOKUP_RESOLVE) {
-		log_warn("%s client sent unexpected message type %u",
-		    peer_name(c->kind), m->type);
-		return -1;
+		msg_log_reject(peer_name(c->kind), m, "unexpected type");
+		return;
 	}
-	if (ipc_get_str(m, address, sizeof(address)) == -1 ||
-	    ipc_get_end(m) == -1 || m->fd != -1) {
-		log_warn("%s client sent a malformed request",
-		    peer_name(c->kind));
-		return -1;
-	}
-	log_debug("%s %s <%s>", peer_name(c->kind), m->type ==
-	    MSG_LOOKUP_RCPT ? "rcpt" : "resolve",
-	    log_vis(vis, sizeof(vis), address, strlen(address)));
-	if (m->type == MSG_LOOKUP_RCPT)
-		reply_verdict(c, m->id, address);
+	if (msg_decode(m, m->type, &a, &why) != 0) {
+		msg_log_reject(peer_name(c->kind), m, why);
+		a.address = NULL;
+	} else
+		log_debug("%s %s <%s>", peer_name(c->kind), m->type ==
+		    MSG_LOOKUP_RCPT ? "rcpt" : "resolve",
+		    log_vis(vis, sizeof(vis), a.address, strlen(a.address)));
+	if (m->type == MSG_LOOKUP_RESOLVE)
+		reply_resolved(c, m->id, a.address);
 	else
-		reply_resolved(c, m->id, address);
-	return 0;
+		reply_verdict(c, MSG_LOOKUPD_RCPT_VERDICT, m->id,
+		    a.address != NULL ? lookup_rcpt_verdict(&ctx, a.address) :
+		    LOOKUP_TEMPFAIL);
 }
 
 /*
@@ -232,12 +243,8 @@ client_process(struct client *c)
 			client_drop(c, "malformed frame");
 			return;
 		}
-		r = client_request(c, &m);
+		client_request(c, &m);
 		ipc_msg_free(&m);
-		if (r == -1) {
-			client_drop(c, "protocol error");
-			return;
-		}
 		if (ipc_conn_flush(&c->conn) == -1) {
 			client_drop(c, strerror(errno));
 			return;
@@ -350,32 +357,31 @@ lookupd_stop(void)
 	lookupd_exit(0);
 }
 
-/* master_message - one frame from ternd */
+/* master_message - one frame from ternd; a bad one is logged, dropped */
 static void
 master_message(struct ipc_msg *m)
 {
-	uint32_t kind;
-	int fd;
+	struct msg_peer peer;
+	const char *why;
 
 	switch (m->type) {
 	case MSG_MASTER_PEER:
-		fd = ipc_msg_take_fd(m);
-		if (ipc_get_u32(m, &kind) == -1 || ipc_get_end(m) == -1 ||
-		    fd == -1) {
-			log_warn("malformed MSG_MASTER_PEER from ternd");
-			if (fd != -1)
-				close(fd);
-			return;
-		}
-		client_add(fd, kind);
+		if (msg_decode(m, MSG_MASTER_PEER, &peer, &why) != 0)
+			msg_log_reject("ternd", m, why);
+		else
+			client_add(ipc_msg_take_fd(m), peer.kind);
 		break;
 	case MSG_MASTER_RELOAD:
-		lookupd_reload();
-		break;
 	case MSG_MASTER_STOP:
-		lookupd_stop();
+		if (msg_decode_empty(m, m->type, &why) != 0)
+			msg_log_reject("ternd", m, why);
+		else if (m->type == MSG_MASTER_RELOAD)
+			lookupd_reload();
+		else
+			lookupd_stop();
+		break;
 	default:
-		log_warn("unexpected message type %u from ternd", m->type);
+		msg_log_reject("ternd", m, "unexpected type");
 		break;
 	}
 }

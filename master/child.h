@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ipc.h"
+#include "msg_codec.h"
 
 enum child_kind {
 	CHILD_LOOKUPD = 0,
@@ -30,7 +31,8 @@ struct child {
 						   busy = switched on */
 	int			 counted;	/* smtpd: client counted in
 						   master_clients */
-	char			 client[64];	/* smtpd: that client's address */
+	/* smtpd: its client's address */
+	char			 client[MSG_CLIENT_ADDR_MAX + 1];
 	TAILQ_ENTRY(child)	 entry;
 };
 TAILQ_HEAD(child_list, child);

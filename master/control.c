@@ -168,7 +168,8 @@ client_request(struct client *c)
 		return;
 	}
 	if (strcmp(req, "flush") != 0 && strcmp(req, "reload") != 0 &&
-	    strcmp(req, "stop") != 0 && strcmp(req, "queue") != 0) {
+	    strcmp(req, "stop") != 0 && strcmp(req, "queue") != 0 &&
+	    strcmp(req, "rebuild") != 0) {
 		client_out(c, "error: unknown request\n");
 		return;
 	}
@@ -178,8 +179,9 @@ client_request(struct client *c)
 		return;
 	}
 	log_info("control: %s (uid %ld)", req, (long)c->uid);
-	if (strcmp(req, "queue") == 0) {
-		if (ops->queue_list(c->id) < 0) {
+	if (strcmp(req, "queue") == 0 || strcmp(req, "rebuild") == 0) {
+		if (ops->queue_ask(c->id, strcmp(req, "queue") == 0 ?
+		    MSG_MASTER_QUEUE_LIST : MSG_MASTER_QUEUE_REBUILD) < 0) {
 			client_out(c, "error: queued is not running\n");
 			return;
 		}

@@ -24,8 +24,9 @@ struct control_ops {
 	void	(*stop)(void);
 	/* status - text lines for "status" into buf */
 	void	(*status)(char *buf, size_t size);
-	/* queue_list - ask queued for the listing; -1 when it is not up */
-	int	(*queue_list)(uint32_t client);
+	/* queue_ask - send queued a MSG_MASTER_QUEUE_LIST or _REBUILD for
+	 * client (answered line by line); -1 when queued is not up */
+	int	(*queue_ask)(uint32_t client, uint32_t type);
 };
 
 /* control_open - bind SPOOL/run/control; -1 (logged) on failure */

@@ -24,8 +24,9 @@
 #include <time.h>
 
 #include "msg.h"
+#include "msg_codec.h"
 
-#define CLIENT_ADDR_MAX		64
+#define CLIENT_ADDR_MAX		(MSG_CLIENT_ADDR_MAX + 1)	/* a buffer */
 #define CLIENT_TABLE_MAX	4096	/* ternd's table size */
 #define CLIENT_HASH_BUCKETS	1024
 

@@ -14,12 +14,19 @@
 #include "log.h"
 #include "master_spool.h"
 
+/*
+ * spool_dir - make path a directory with this mode and owner.  Returns -1
+ * (logged) on failure, 1 when it created or changed something, else 0.
+ */
 static int
 spool_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
 	struct stat st;
+	int changed = 0;
 
-	if (mkdir(path, mode) < 0 && errno != EEXIST) {
+	if (mkdir(path, mode) == 0)
+		changed = 1;
+	else if (errno != EEXIST) {
 		log_error("mkdir %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -27,35 +34,118 @@ spool_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 		log_error("%s: not a directory", path);
 		return -1;
 	}
-	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) &&
-	    chown(path, uid, gid) < 0) {
-		log_error("chown %s: %s", path, strerror(errno));
-		return -1;
+	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid)) {
+		if (chown(path, uid, gid) < 0) {
+			log_error("chown %s: %s", path, strerror(errno));
+			return -1;
+		}
+		changed = 1;
 	}
-	if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0) {
-		log_error("chmod %s: %s", path, strerror(errno));
-		return -1;
+	if ((st.st_mode & 07777) != mode) {
+		if (chmod(path, mode) < 0) {
+			log_error("chmod %s: %s", path, strerror(errno));
+			return -1;
+		}
+		changed = 1;
 	}
-	return 0;
+	return changed;
 }
 
-/* Create the missing parents of path (mode 0755), like mkdir -p. */
+/*
+ * spool_sync - fsync the directory path.  A failure is an error (-1,
+ * logged) when must is set, else only a warning (0).
+ */
+static int
+spool_sync(const char *path, int must)
+{
+	int fd, r = -1;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		r = fsync(fd);
+		close(fd);
+	}
+	if (r == 0)
+		return 0;
+	if (must)
+		log_error("fsync %s: %s", path, strerror(errno));
+	else
+		log_warn("fsync %s: %s", path, strerror(errno));
+	return must ? -1 : 0;
+}
+
+/*
+ * spool_sync_all - make what was created or changed durable, deepest
+ * first, up to the root.  queued fsyncs msg/X after each new message
+ * file, but after a power cut that file is still there only if msg/X is
+ * durably in msg/, msg/ in the spool, and the spool in its parent.
+ * Without this, a power cut soon after the first start takes the whole
+ * spool away, acknowledged mail included.  The spool's own directories
+ * must sync; a parent that cannot be opened (mode 0711 when not root)
+ * is only a warning.
+ */
+static int
+spool_sync_all(const char *spool)
+{
+	static const char *const top[] = { "msg", "db", "corrupt", "empty",
+	    "run" };
+	static const char hex[] = "0123456789ABCDEF";
+	char path[PATH_MAX], *slash;
+	int bad = 0;
+
+	for (int i = 0; i < 16; i++) {
+		snprintf(path, sizeof(path), "%s/msg/%c", spool, hex[i]);
+		bad |= spool_sync(path, 1);
+	}
+	for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", spool, top[i]);
+		bad |= spool_sync(path, 1);
+	}
+	strlcpy(path, spool, sizeof(path));
+	for (int must = 1;; must = 0) {
+		bad |= spool_sync(path, must);
+		if ((slash = strrchr(path, '/')) == NULL || path[1] == '\0')
+			break;
+		slash[slash == path ? 1 : 0] = '\0';
+	}
+	return bad ? -1 : 0;
+}
+
+/*
+ * Create the missing parents of path (mode 0755), like mkdir -p.  Returns
+ * -1 (logged) on failure, 1 when it created one, else 0.
+ */
 static int
 spool_parents(const char *path)
 {
 	char buf[PATH_MAX];
+	int made = 0;
 
 	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
 		return -1;
 	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+		if (mkdir(buf, 0755) == 0)
+			made = 1;
+		else if (errno != EEXIST) {
 			log_error("mkdir %s: %s", buf, strerror(errno));
 			return -1;
 		}
 		*p = '/';
 	}
-	return 0;
+	return made;
+}
+
+/* spool_make - spool_dir, its result added to *bad and *changed */
+static void
+spool_make(const char *path, mode_t mode, uid_t uid, gid_t gid, int *bad,
+    int *changed)
+{
+	int r = spool_dir(path, mode, uid, gid);
+
+	if (r < 0)
+		*bad = 1;
+	else
+		*changed |= r;
 }
 
 /* master_spool_create - make the layout, fixing owners and modes */
@@ -66,28 +156,35 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 	char path[PATH_MAX];
 	uid_t me = geteuid();
 	gid_t mygid = getegid();
-	int bad = 0;
+	int bad = 0, changed = 0, r;
 
 	if (me != 0) {
 		quid = me;
 		qgid = mygid;
 	}
-	if (spool_parents(spool) < 0)
+	if ((r = spool_parents(spool)) < 0)
 		return -1;
-	bad |= spool_dir(spool, 0755, me, mygid);
+	changed |= r;
+	spool_make(spool, 0755, me, mygid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/db", spool);
-	bad |= spool_dir(path, 0700, quid, qgid);
+	spool_make(path, 0700, quid, qgid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/msg", spool);
-	bad |= spool_dir(path, 0700, quid, qgid);
+	spool_make(path, 0700, quid, qgid, &bad, &changed);
 	for (int i = 0; i < 16; i++) {
 		snprintf(path, sizeof(path), "%s/msg/%c", spool, hex[i]);
-		bad |= spool_dir(path, 0700, quid, qgid);
+		spool_make(path, 0700, quid, qgid, &bad, &changed);
 	}
+	/* Queue files that failed validation: kept for a human, never
+	 * deleted by tern. */
+	snprintf(path, sizeof(path), "%s/corrupt", spool);
+	spool_make(path, 0700, quid, qgid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/empty", spool);
-	bad |= spool_dir(path, 0555, me, mygid);
+	spool_make(path, 0555, me, mygid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/run", spool);
-	bad |= spool_dir(path, 0755, me, mygid);
-	return bad ? -1 : 0;
+	spool_make(path, 0755, me, mygid, &bad, &changed);
+	if (bad)
+		return -1;
+	return changed ? spool_sync_all(spool) : 0;
 }
 
 /* master_spool_check - what would stop master_spool_create */

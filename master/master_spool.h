@@ -19,7 +19,9 @@
 /*
  * master_spool_create - create missing directories and fix owners and
  * modes (queue_uid/gid own db/ and msg/; when not root, everything stays
- * with the current user).  Returns 0, or -1 after logging what failed.
+ * with the current user), and when it changed anything, fsync every
+ * spool directory and every parent up to / so that the layout survives a
+ * power cut.  Returns 0, or -1 after logging what failed.
  */
 int master_spool_create(const char *spool, uid_t queue_uid, gid_t queue_gid);
 

@@ -44,6 +44,7 @@
 #include "tls_server.h"
 #include "master_spool.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "privsep.h"
 #include "settings.h"
 #include "xmalloc.h"
@@ -256,14 +257,13 @@ channel(int sv[2])
 static void
 give_peer(struct child *to, enum peer_kind kind, int fd)
 {
+	struct msg_peer p = { kind };
 	struct ipc_msg m;
 
-	if (to == NULL) {
+	if (to == NULL || msg_encode(&m, MSG_MASTER_PEER, 0, &p) != 0) {
 		close(fd);
 		return;
 	}
-	ipc_msg_init(&m, MSG_MASTER_PEER, 0);
-	ipc_put_u32(&m, kind);
 	m.fd = fd;
 	ipc_conn_queue(&to->conn, &m);
 }
@@ -273,7 +273,7 @@ send_simple(struct child *c, uint32_t type)
 {
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, type, 0);
+	msg_encode_empty(&m, type, 0);
 	ipc_conn_queue(&c->conn, &m);
 }
 
@@ -463,6 +463,7 @@ reap_children(void)
 static void
 supervise_responder(time_t now, int pool_full)
 {
+	struct msg_switch mode;
 	struct ipc_msg m;
 
 	if (responder == NULL && nlisteners > 0 && now >= responder_restart_at) {
@@ -480,9 +481,9 @@ supervise_responder(time_t now, int pool_full)
 		    set.smtpd_max_procs);
 	}
 	responder->busy = pool_full;
-	ipc_msg_init(&m, MSG_MASTER_BUSY_MODE, 0);
-	ipc_put_u32(&m, pool_full ? 1 : 0);
-	ipc_conn_queue(&responder->conn, &m);
+	mode.on = pool_full ? 1 : 0;
+	if (msg_encode(&m, MSG_MASTER_BUSY_MODE, 0, &mode) == 0)
+		ipc_conn_queue(&responder->conn, &m);
 }
 
 /* Keep the daemons running and the smtpd pool within its limits. */
@@ -532,70 +533,83 @@ supervise(void)
 	supervise_responder(now, total >= set.smtpd_max_procs && idle == 0);
 }
 
+/* child_label - "tern-KIND pid N" for logs, in a static buffer */
+static const char *
+child_label(const struct child *c)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "tern-%s pid %ld", child_name(c->kind),
+	    (long)c->pid);
+	return buf;
+}
+
 /*
  * An smtpd has accepted a client: count it and answer at once.  The
- * address is only a key here (smtpd formatted it; ternd never parses it),
- * and a malformed message is the sender's fault: -1, and the caller stops
- * that smtpd.
+ * address is only a key here (smtpd formatted it; ternd never parses it).
+ * A request that does not decode is answered with CLIENT_ALLOW, as smtpd
+ * would decide if ternd did not answer: the per-client limits are a
+ * defence against abuse, not a gate that a broken message may close.
  */
-static int
+static void
 client_connect(struct child *c, struct ipc_msg *m)
 {
+	struct msg_client_verdict ans = { CLIENT_ALLOW, 0, 0 };
+	struct msg_client_connect cc;
 	struct client_limits lim;
-	struct ipc_msg ans;
-	char addr[CLIENT_ADDR_MAX];
-	uint32_t flags, count = 0;
-	enum client_verdict v = CLIENT_ALLOW;
+	struct ipc_msg r;
+	const char *why;
 	int tracked = 0;
 
-	if (ipc_get_u32(m, &flags) < 0 ||
-	    ipc_get_str(m, addr, sizeof(addr)) < 0 || ipc_get_end(m) < 0)
-		return -1;
 	child_client_done(c);	/* a previous session it did not close */
 	c->busy = 1;
-	if (!(flags & CLIENT_F_EXEMPT)) {
+	if (msg_decode(m, MSG_SMTPD_CLIENT_CONNECT, &cc, &why) != 0) {
+		msg_log_reject(child_label(c), m, why);
+		cc.address = NULL;
+	} else if (!(cc.flags & CLIENT_F_EXEMPT)) {
 		lim.concurrency = (uint32_t)set.smtpd_client_connection_limit;
 		lim.rate = (uint32_t)set.smtpd_client_connection_rate_limit;
 		lim.unit = set.smtpd_client_rate_time_unit;
-		v = master_clients_connect(&clients, addr, &lim, time(NULL),
-		    &count, &tracked);
+		ans.verdict = master_clients_connect(&clients, cc.address, &lim,
+		    time(NULL), &ans.count, &tracked);
 	}
 	if (tracked) {
 		c->counted = 1;
-		strlcpy(c->client, addr, sizeof(c->client));
+		strlcpy(c->client, cc.address, sizeof(c->client));
 	}
-	ipc_msg_init(&ans, MSG_MASTER_CLIENT_VERDICT, m->id);
-	ipc_put_u32(&ans, v);
-	ipc_put_u32(&ans, count);
 	/* Failed logins count for every client, exempt or not: a password
 	 * guesser inside mynetworks is still guessing. */
-	ipc_put_u32(&ans, master_clients_auth_failures(&clients, addr,
-	    set.smtpd_auth_failure_window, time(NULL)));
-	ipc_conn_queue(&c->conn, &ans);
-	return 0;
+	if (cc.address != NULL)
+		ans.auth_failures = master_clients_auth_failures(&clients,
+		    cc.address, set.smtpd_auth_failure_window, time(NULL));
+	if (msg_encode(&r, MSG_MASTER_CLIENT_VERDICT, m->id, &ans) == 0)
+		ipc_conn_queue(&c->conn, &r);
 }
 
-/* A failed AUTH reported by an smtpd: -1 when the frame is malformed. */
-static int
-client_auth_failure(struct ipc_msg *m)
+/* A failed AUTH reported by an smtpd (no answer). */
+static void
+client_auth_failure(struct child *c, struct ipc_msg *m)
 {
-	char addr[CLIENT_ADDR_MAX];
+	struct msg_client a;
+	const char *why;
 
-	if (ipc_get_str(m, addr, sizeof(addr)) < 0 || ipc_get_end(m) < 0)
-		return -1;
-	master_clients_auth_failed(&clients, addr, set.smtpd_auth_failure_window,
-	    time(NULL));
-	return 0;
+	if (msg_decode(m, MSG_SMTPD_AUTH_FAILURE, &a, &why) != 0) {
+		msg_log_reject(child_label(c), m, why);
+		return;
+	}
+	master_clients_auth_failed(&clients, a.address,
+	    set.smtpd_auth_failure_window, time(NULL));
 }
 
-static int control_queue_input(struct ipc_msg *);
+static int control_queue_input(const struct child *, struct ipc_msg *);
 
 static void
 child_input(struct child *c)
 {
+	struct msg_switch status;
 	struct ipc_msg m;
 	ssize_t n = ipc_conn_read(&c->conn);
-	uint32_t busy;
+	const char *why;
 	int r;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN)) {
@@ -608,30 +622,30 @@ child_input(struct child *c)
 		return;
 	}
 	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
-		if (c->kind == CHILD_QUEUED && control_queue_input(&m) == 0) {
+		if (c->kind == CHILD_QUEUED &&
+		    control_queue_input(c, &m) == 0) {
 			ipc_msg_free(&m);
 			continue;
 		}
-		if (c->kind == CHILD_SMTPD && !c->responder &&
-		    m.type == MSG_SMTPD_STATUS &&
-		    ipc_get_u32(&m, &busy) == 0 && ipc_get_end(&m) == 0) {
-			c->busy = busy != 0;
-			if (!c->busy)
-				child_client_done(c);
-		} else if (c->kind == CHILD_SMTPD && !c->responder &&
-		    m.type == MSG_SMTPD_CLIENT_CONNECT &&
-		    client_connect(c, &m) == 0) {
-			/* answered */
-		} else if (c->kind == CHILD_SMTPD && !c->responder &&
-		    m.type == MSG_SMTPD_AUTH_FAILURE &&
-		    client_auth_failure(&m) == 0) {
-			/* counted */
-		} else {
-			log_warn("unexpected message %u from tern-%s pid %ld; "
-			    "stopping it", m.type, child_name(c->kind),
-			    (long)c->pid);
-			kill(c->pid, SIGTERM);
-		}
+		/* A frame it should not send, or that does not decode, is
+		 * logged and dropped: the child keeps running. */
+		if (c->kind != CHILD_SMTPD || c->responder)
+			msg_log_reject(child_label(c), &m, "unexpected type");
+		else if (m.type == MSG_SMTPD_STATUS) {
+			if (msg_decode(&m, MSG_SMTPD_STATUS, &status,
+			    &why) != 0)
+				msg_log_reject(child_label(c), &m, why);
+			else {
+				c->busy = status.on != 0;
+				if (!c->busy)
+					child_client_done(c);
+			}
+		} else if (m.type == MSG_SMTPD_CLIENT_CONNECT)
+			client_connect(c, &m);
+		else if (m.type == MSG_SMTPD_AUTH_FAILURE)
+			client_auth_failure(c, &m);
+		else
+			msg_log_reject(child_label(c), &m, "unexpected type");
 		ipc_msg_free(&m);
 	}
 	if (r < 0) {
@@ -765,19 +779,28 @@ handle_signals(void)
 
 /* --- the control socket (ternctl) ------------------------------------- */
 
-/* A listing frame from queued: 0 when it was one, -1 otherwise. */
+/*
+ * A listing frame from queued: 0 when it was one (a bad one is logged and
+ * dropped), -1 when it is of another type.
+ */
 static int
-control_queue_input(struct ipc_msg *m)
+control_queue_input(const struct child *c, struct ipc_msg *m)
 {
-	char line[2048];
+	struct msg_queue_line l;
+	const char *why;
 
-	if (m->type == MSG_QUEUED_QUEUE_ENTRY &&
-	    ipc_get_str(m, line, sizeof(line)) == 0 && ipc_get_end(m) == 0) {
-		control_queue_line(m->id, line);
+	if (m->type == MSG_QUEUED_QUEUE_ENTRY) {
+		if (msg_decode(m, MSG_QUEUED_QUEUE_ENTRY, &l, &why) != 0)
+			msg_log_reject(child_label(c), m, why);
+		else
+			control_queue_line(m->id, l.line);
 		return 0;
 	}
-	if (m->type == MSG_QUEUED_QUEUE_END && ipc_get_end(m) == 0) {
-		control_queue_end(m->id);
+	if (m->type == MSG_QUEUED_QUEUE_END) {
+		if (msg_decode_empty(m, MSG_QUEUED_QUEUE_END, &why) != 0)
+			msg_log_reject(child_label(c), m, why);
+		else
+			control_queue_end(m->id);
 		return 0;
 	}
 	return -1;
@@ -828,19 +851,19 @@ ctl_status(char *buf, size_t size)
 }
 
 static int
-ctl_queue_list(uint32_t client)
+ctl_queue_ask(uint32_t client, uint32_t type)
 {
 	struct ipc_msg m;
 
 	if (singletons[CHILD_QUEUED] == NULL)
 		return -1;
-	ipc_msg_init(&m, MSG_MASTER_QUEUE_LIST, client);
+	msg_encode_empty(&m, type, client);
 	ipc_conn_queue(&singletons[CHILD_QUEUED]->conn, &m);
 	return 0;
 }
 
 static const struct control_ops control_ops = {
-	ctl_flush, ctl_reload, ctl_stop, ctl_status, ctl_queue_list
+	ctl_flush, ctl_reload, ctl_stop, ctl_status, ctl_queue_ask
 };
 
 static void

@@ -132,6 +132,17 @@ human_intro(struct obuf *b, const struct dsn_report *rep)
 	    rep->hostname);
 	switch (rep->kind) {
 	case DSN_KIND_FAILED:
+		if (rep->no_original) {
+			ob_printf(b, "Your message %s, received %s, could "
+			    "not be delivered to the\r\nrecipients listed "
+			    "below: this system lost its copy of it (a disk "
+			    "or\r\nfile system failure).  Please send it "
+			    "again.\r\n\r\nIf you need help, write to the "
+			    "postmaster of this site and\r\ninclude this "
+			    "report.\r\n\r\n", rep->qid, fmt_date(date,
+			    sizeof(date), rep->arrival));
+			break;
+		}
 		ob_printf(b, "Your message could not be delivered to the "
 		    "recipients listed below.\r\nThe mail system gave up; "
 		    "the reason for each recipient follows.\r\nYour message "
@@ -321,7 +332,8 @@ bounce_compose(const struct dsn_report *rep, const struct dsn_rcpt *r,
 	ob_printf(&b, "This is a MIME-encapsulated message.\r\n\r\n");
 	human_part(&b, rep, r, n, boundary);
 	status_part(&b, rep, r, n, boundary);
-	returned_part(&b, rep, orig, origlen, boundary);
+	if (!rep->no_original)
+		returned_part(&b, rep, orig, origlen, boundary);
 	ob_printf(&b, "\r\n--%s--\r\n", boundary);
 	*outlen = b.len;
 	return b.p;

@@ -41,6 +41,7 @@ struct dsn_report {
 	uint64_t	 give_up;	/* delayed: when trying stops */
 	int		 full;		/* return the whole message */
 	int		 eightbit;	/* the original is 8BITMIME */
+	int		 no_original;	/* it is lost: no third part */
 };
 
 /*

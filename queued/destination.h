@@ -16,7 +16,9 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#define DEST_NAME_MAX		300
+#include "msg_codec.h"
+
+#define DEST_NAME_MAX		(MSG_NEXTHOP_MAX + 1)	/* a buffer */
 #define DEST_WINDOW_INIT	2
 
 struct sched_job;

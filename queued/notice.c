@@ -29,6 +29,7 @@
 #include "bounce.h"
 #include "envelope.h"
 #include "log.h"
+#include "msgfile.h"
 #include "notice.h"
 #include "queue_commit.h"
 #include "queued.h"
@@ -50,31 +51,13 @@ notice_class(const char *word)
 	return 0;
 }
 
-static int
-write_all(int fd, const void *p, size_t len)
-{
-	const char *c = p;
-
-	while (len > 0) {
-		ssize_t n = write(fd, c, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The original message (after the envelope) in a new buffer, at most
  * max octets; NULL when unreadable. */
 static char *
 notice_read_orig(struct sched_msg *sm, size_t max, size_t *len)
 {
 	char path[4096], *buf;
-	uint64_t total = sm->size - (uint64_t)sm->body;
+	uint64_t total = sm->body_len;
 	size_t want = total < max ? (size_t)total : max, got = 0;
 	int fd;
 
@@ -106,6 +89,8 @@ static int
 notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
     const char *text, size_t textlen, char *qid, size_t qidsize)
 {
+	/* 64 KiB of buffer: not for the stack; queued is single-threaded. */
+	static struct msgfile_writer w;
 	struct envelope env;
 	struct queue_msg_rec msg;
 	struct queue_rcpt_rec *recs;
@@ -113,7 +98,7 @@ notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
 	unsigned char *prefix;
 	size_t plen;
 	char path[4096], dir[4096];
-	uint64_t now = queued_now();
+	uint64_t now = queued_now(), size;
 	int fd, dfd, ok;
 
 	if ((fd = commit_create_file(qid, qidsize, path, sizeof(path))) < 0) {
@@ -135,10 +120,15 @@ notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
 		env.rcpts[i].notify = NOTIFY_NEVER;
 	}
 	envelope_encode(&env, &prefix, &plen);
+	recs = queue_records_from_envelope(&env, now, &msg);
+	msg.flags = flags;
 	free(env.rcpts);
-	/* The data must be on disk before the index names the file. */
-	ok = write_all(fd, prefix, plen) == 0 &&
-	    write_all(fd, text, textlen) == 0 && fdatasync(fd) == 0;
+	/* The data, trailer included, must be on disk before the index
+	 * names the file. */
+	msgfile_writer_init(&w, fd);
+	msgfile_write(&w, prefix, plen);
+	msgfile_write(&w, text, textlen);
+	ok = msgfile_writer_finish(&w, &size) == 0 && fdatasync(fd) == 0;
 	free(prefix);
 	close(fd);
 	if (ok && spool_msg_dir(qctx.spool, qid, dir, sizeof(dir)) == 0 &&
@@ -147,17 +137,6 @@ notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
 		close(dfd);
 	} else
 		ok = 0;
-	memset(&msg, 0, sizeof(msg));
-	strlcpy(msg.qid, qid, sizeof(msg.qid));
-	msg.arrival = now;
-	msg.nrcpt = nto;
-	msg.flags = flags;
-	recs = xcalloc(nto, sizeof(*recs));
-	for (uint32_t i = 0; i < nto; i++) {
-		recs[i].idx = recs[i].parent = i;
-		recs[i].state = RCPT_PENDING;
-		recs[i].next_try = now;
-	}
 	if (!ok || queue_store_message_add(qctx.store, &msg, recs, nto) < 0) {
 		log_error("%s: cannot queue a notice: %s", qid,
 		    ok ? "queue index write error" : strerror(errno));
@@ -433,4 +412,72 @@ notice_settle(struct sched_msg *sm)
 		notice_success(sm, idx);
 	notice_delay(sm, idx);
 	free(idx);
+}
+
+/* notice_lost - the bounce of a message whose file is gone */
+int
+notice_lost(struct sched_msg *sm)
+{
+	struct dsn_report rep;
+	struct dsn_rcpt *d = xcalloc(sm->n ? sm->n : 1, sizeof(*d));
+	char (*abuf)[ADDR_TEXT_MAX + 2] = xcalloc(sm->n ? sm->n : 1,
+	    sizeof(*abuf));
+	char postmaster[ADDR_TEXT_MAX], nqid[QID_MAX], qid[QID_MAX + 8];
+	const char *to[2] = { sm->rec.sender, postmaster };
+	char *text;
+	size_t textlen;
+	uint32_t n = 0, nto = 1;
+	int r;
+
+	if (!sm->rec.have_sender || sm->rec.sender[0] == '\0') {
+		log_info("%s: queue file lost; %s", sm->rec.qid,
+		    sm->rec.have_sender ? "undeliverable notification from <> "
+		    "discarded" : "its sender is unknown (an index record "
+		    "from an older tern): nobody to notify");
+		free(d);
+		free(abuf);
+		return 0;
+	}
+	for (uint32_t i = 0; i < sm->n; i++) {
+		const struct queue_rcpt_rec *rr = &sm->r[i].rec;
+
+		if (rr->state != RCPT_PENDING || rr->addr[0] == '\0')
+			continue;
+		if (rr->kind == RCPT_KIND_LOCAL)
+			snprintf(abuf[n], sizeof(abuf[n]), "%s@%s", rr->addr,
+			    qctx.set->myhostname);
+		else
+			strlcpy(abuf[n], rr->addr, sizeof(abuf[n]));
+		d[n].addr = abuf[n];
+		d[n].action = "failed";
+		d[n].status = "5.3.0";
+		d[n].relay = rr->relay;
+		d[n].diag = "queue file lost";
+		d[n].last_attempt = rr->last_try;
+		n++;
+	}
+	memset(&rep, 0, sizeof(rep));
+	snprintf(qid, sizeof(qid), "%s.L", sm->rec.qid);
+	rep.kind = DSN_KIND_FAILED;
+	rep.hostname = qctx.set->myhostname;
+	rep.qid = sm->rec.qid;
+	rep.notice_qid = qid;
+	rep.to = sm->rec.sender;
+	rep.arrival = sm->rec.arrival;
+	rep.now = queued_now();
+	rep.no_original = 1;
+	text = bounce_compose(&rep, d, n, NULL, 0, &textlen);
+	if (notice_class("bounce")) {
+		snprintf(postmaster, sizeof(postmaster), "postmaster@%s",
+		    qctx.set->myhostname);
+		nto = 2;
+	}
+	r = notice_queue(to, nto, 0, 0, text, textlen, nqid, sizeof(nqid));
+	if (r == 0)
+		log_info("%s: queue file lost; sender non-delivery "
+		    "notification: %s", sm->rec.qid, nqid);
+	free(text);
+	free(d);
+	free(abuf);
+	return r;
 }

@@ -15,4 +15,13 @@
  */
 void notice_settle(struct sched_msg *sm);
 
+/*
+ * notice_lost - sm's file is lost (envelope not loaded): queue a bounce
+ * to the sender the index recorded, listing its pending recipients, or
+ * log why nobody can be told (null sender, or an index record too old to
+ * name the sender).  0 when done, -1 when the notice could not be queued
+ * (try again later).
+ */
+int notice_lost(struct sched_msg *sm);
+
 #endif

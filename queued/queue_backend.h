@@ -13,6 +13,9 @@
  *     so a retry after a crash is harmless).
  *   - message_get and iterate return recipients in index order, messages
  *     in strcmp() order of their qids.
+ *   - a failed call sets errno (ENOSPC or EDQUOT for a full disk) and
+ *     leaves the store as it was before the call; the store stays usable
+ *     unless broken() says otherwise.
  * Backend handles are opaque (void *) to the dispatcher.
  */
 #ifndef TERN_QUEUE_BACKEND_H
@@ -38,6 +41,8 @@ struct queue_backend {
 		    size_t *nrcpt);
 	int	 (*sync)(void *h);
 	int	 (*iterate)(void *h, queue_store_iter_fn fn, void *arg);
+	/* broken - 1 when no call can succeed until a restart */
+	int	 (*broken)(void *h);
 };
 
 extern const struct queue_backend queue_backend_bdb;

@@ -14,15 +14,32 @@
  * must never report success for a change whose transaction did not commit,
  * and must never hide a DB_RUNRECOVERY: after one, every call fails until
  * queued exits and is restarted, and the restart's DB_RECOVER repairs it.
+ *
+ * A full disk is not such a case, and must not be made one.  Berkeley DB
+ * 5.3 handles a failed write (ENOSPC, EDQUOT) without harm to the
+ * environment: a commit whose log records cannot be written is turned
+ * into an abort (its commit record overwritten in the log buffer) and
+ * returns the error; the records stay in the log buffer and are written
+ * by the next commit or flush that finds room; a database page that
+ * cannot be written stays dirty in the cache.  So a failed call leaves
+ * the index as it was before the change, and every call works again once
+ * there is space, without a restart.  Failures therefore set errno (the
+ * system error, or EIO for one of Berkeley DB's own), and only a
+ * DB_RUNRECOVERY makes the store broken (bdb_broken).  Restarting on a
+ * full disk would be worse than useless: recovery itself must write (the
+ * pages it redoes, a checkpoint), fails, and leaves queued unable to
+ * start until space returns.
  */
 #include "config.h"
 
 #include <sys/stat.h>
 #include <db.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "queue_backend.h"
@@ -39,6 +56,10 @@ struct bdb_store {
 	DB	*msgs;
 	DB	*rcpts;
 	int	 panic;		/* DB_RUNRECOVERY seen: refuse all work */
+	int	 dirfd;		/* the environment's directory */
+	uint32_t log_file;	/* the log file whose name is known durable */
+	int	 write_failed;	/* a write to disk failed (bdb_event) */
+	int	 ckp_failing;	/* the last checkpoint failed (logged) */
 };
 
 /* bdb_errcall - route Berkeley DB's own diagnostics to the log */
@@ -69,7 +90,27 @@ bdb_fail(struct bdb_store *b, DB_TXN *txn, const char *what, int ret)
 		log_error("queue store: %s: %s", what, db_strerror(ret));
 	if (txn != NULL)
 		(void)txn->abort(txn);
+	/* Callers tell a full disk (ENOSPC, EDQUOT) from other failures by
+	 * errno.  Berkeley DB returns system errors as positive errno
+	 * values and its own as negative codes. */
+	errno = ret > 0 ? ret : EIO;
 	return -1;
+}
+
+/*
+ * bdb_event - Berkeley DB's event callback.  A write that failed is
+ * remembered: when opening the environment fails after one, the cause is
+ * a disk that cannot take writes (full, most likely), not a damaged index,
+ * and the caller must not set the index aside (recover.c).
+ */
+static void
+bdb_event(DB_ENV *env, u_int32_t event, void *info)
+{
+	struct bdb_store *b = env->app_private;
+
+	(void)info;
+	if (event == DB_EVENT_WRITE_FAILED && b != NULL)
+		b->write_failed = 1;
 }
 
 /* bdb_usable - 0 when the environment has panicked */
@@ -78,6 +119,7 @@ bdb_usable(const struct bdb_store *b)
 {
 	if (b->panic) {
 		log_error("queue store: environment needs recovery");
+		errno = EIO;
 		return 0;
 	}
 	return 1;
@@ -143,9 +185,10 @@ bdb_db_open(DB_ENV *env, DB **dbp, const char *file, char *err,
 	return 0;
 }
 
-/* bdb_env_open - create, configure and open (with recovery) the env */
+/* bdb_env_open - create, configure and open (with recovery) b's env */
 static DB_ENV *
-bdb_env_open(const char *dir, char *err, size_t errsize)
+bdb_env_open(struct bdb_store *b, const char *dir, char *err,
+    size_t errsize)
 {
 	DB_ENV *env;
 	int ret;
@@ -154,7 +197,9 @@ bdb_env_open(const char *dir, char *err, size_t errsize)
 		snprintf(err, errsize, "db_env_create: %s", db_strerror(ret));
 		return NULL;
 	}
+	env->app_private = b;
 	env->set_errcall(env, bdb_errcall);
+	(void)env->set_event_notify(env, bdb_event);
 	/*
 	 * DB_TXN_WRITE_NOSYNC: a commit write()s its log records to the
 	 * kernel but does not fsync.  A crash of queued itself then loses
@@ -190,6 +235,37 @@ bdb_env_open(const char *dir, char *err, size_t errsize)
 	return env;
 }
 
+/*
+ * bdb_dir_sync - make the names in the environment's directory durable
+ * when the log has moved to a new file since the last time (or always,
+ * with force).  Berkeley DB fsyncs the contents of its files but never
+ * their directory: it assumes the file system makes a created file's
+ * name durable with its data.  Not every file system does, and a new log
+ * file whose name a power cut takes away takes every commit in it along,
+ * although log_flush reported them durable.  0, or -1 (logged).
+ */
+static int
+bdb_dir_sync(struct bdb_store *b, int force)
+{
+	DB_LOG_STAT *sp = NULL;
+	uint32_t cur;
+	int ret;
+
+	if ((ret = b->env->log_stat(b->env, &sp, 0)) != 0)
+		return bdb_fail(b, NULL, "log_stat", ret);
+	cur = sp->st_cur_file;
+	free(sp);
+	if (!force && cur == b->log_file)
+		return 0;
+	if (fsync(b->dirfd) != 0) {
+		log_error("queue store: fsync of the index directory: %s",
+		    strerror(errno));
+		return -1;
+	}
+	b->log_file = cur;
+	return 0;
+}
+
 static void
 bdb_close(void *h)
 {
@@ -208,6 +284,8 @@ bdb_close(void *h)
 		(void)b->msgs->close(b->msgs, 0);
 	if ((ret = b->env->close(b->env, 0)) != 0)
 		log_error("queue store: close: %s", db_strerror(ret));
+	if (b->dirfd >= 0)
+		close(b->dirfd);
 	free(b);
 }
 
@@ -216,6 +294,7 @@ bdb_open(const char *dir, char *err, size_t errsize)
 {
 	struct bdb_store *b;
 	struct stat st;
+	int failed_write;
 
 	if (dir == NULL || *dir == '\0') {
 		snprintf(err, errsize, "bdb queue store needs a directory");
@@ -235,14 +314,31 @@ bdb_open(const char *dir, char *err, size_t errsize)
 		return NULL;
 	}
 	b = xcalloc(1, sizeof(*b));
-	if ((b->env = bdb_env_open(dir, err, errsize)) == NULL) {
+	if ((b->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
 		free(b);
+		return NULL;
+	}
+	if ((b->env = bdb_env_open(b, dir, err, errsize)) == NULL) {
+		failed_write = b->write_failed;
+		close(b->dirfd);
+		free(b);
+		errno = failed_write ? EIO : EINVAL;
 		return NULL;
 	}
 	if (bdb_db_open(b->env, &b->msgs, "messages.db", err, errsize) < 0 ||
 	    bdb_db_open(b->env, &b->rcpts, "recipients.db", err,
 	    errsize) < 0) {
 		b->panic = 1;	/* nothing to checkpoint */
+		failed_write = b->write_failed;
+		bdb_close(b);
+		errno = failed_write ? EIO : EINVAL;
+		return NULL;
+	}
+	/* The database and log files recovery may just have created. */
+	if (bdb_dir_sync(b, 1) < 0) {
+		snprintf(err, errsize, "cannot sync %s", dir);
+		b->panic = 1;
 		bdb_close(b);
 		return NULL;
 	}
@@ -355,6 +451,7 @@ bdb_message_add(void *h, const struct queue_msg_rec *msg,
 		log_error("queue store: %s: message or recipient exists",
 		    msg->qid);
 		(void)txn->abort(txn);
+		errno = EEXIST;
 		return -1;
 	}
 	if (ret != 0)
@@ -375,6 +472,7 @@ bdb_update(struct bdb_store *b, const char *qid,
 	if ((ret = bdb_msg_exists(b, txn, qid)) == DB_NOTFOUND) {
 		log_error("queue store: %s: no such message", qid);
 		(void)txn->abort(txn);
+		errno = ENOENT;
 		return -1;
 	}
 	if (ret == 0)
@@ -566,15 +664,36 @@ bdb_sync(void *h)
 		return -1;
 	if ((ret = b->env->log_flush(b->env, NULL)) != 0)
 		return bdb_fail(b, NULL, "sync", ret);
+	if (bdb_dir_sync(b, 0) < 0)
+		return -1;
 	/*
 	 * A checkpoint bounds recovery time and lets DB_LOG_AUTO_REMOVE drop
 	 * old log files; the thresholds keep it to a few per hour under load.
+	 * It is not part of durability: everything committed is in the log
+	 * just flushed.  So a checkpoint that fails (the database files
+	 * cannot grow on a full disk) does not fail the sync; its pages stay
+	 * dirty in the cache, and the next sync tries again.
 	 */
 	ret = b->env->txn_checkpoint(b->env, BDB_CKP_KBYTES, BDB_CKP_MINUTES,
 	    0);
-	if (ret != 0)
+	if (ret == DB_RUNRECOVERY)
 		return bdb_fail(b, NULL, "checkpoint", ret);
+	if (ret != 0 && !b->ckp_failing)
+		log_warn("queue store: checkpoint: %s (tried again at each "
+		    "flush; the index is durable without it)",
+		    db_strerror(ret));
+	else if (ret == 0 && b->ckp_failing)
+		log_info("queue store: checkpoint done");
+	b->ckp_failing = ret != 0;
 	return 0;
+}
+
+static int
+bdb_broken(void *h)
+{
+	const struct bdb_store *b = h;
+
+	return b->panic;
 }
 
 /*
@@ -694,4 +813,5 @@ const struct queue_backend queue_backend_bdb = {
 	.message_get = bdb_message_get,
 	.sync = bdb_sync,
 	.iterate = bdb_iterate,
+	.broken = bdb_broken,
 };

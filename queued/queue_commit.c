@@ -16,6 +16,21 @@
  * flush, not N.  Neither sync may be dropped or reordered after the
  * reply: a 250 for a message that a power cut can take away is the one
  * bug a mail server must not have.
+ *
+ * A full disk is an answer, not a crash.  OPEN is refused with 452 4.3.1
+ * while the spool has less free space than queue_minfree (commit_space),
+ * or when the file cannot be created; a COMMIT whose index records cannot
+ * be written (ENOSPC from the log) gets the same 452 and nothing of it
+ * stays in the index.  If the flush of a whole batch fails, no smtpd may
+ * say 250 for it (nothing is known to be durable): each hears 452 4.3.1
+ * (451 4.3.0 for another error), so its client keeps the message and
+ * sends it again.  The batch's messages are nonetheless kept and
+ * delivered: their files are complete and synced and their records are
+ * committed (Berkeley DB writes the log when there is room again, see
+ * queue_bdb.c), so they are in the queue whatever happens, and taking
+ * them out again would need the very writes that just failed.  The cost
+ * is that such a message may arrive twice; a message is never lost, and
+ * queued never exits for a full disk.
  */
 #include "config.h"
 
@@ -28,8 +43,11 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "fsspace.h"
+#include "msgfile.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "qid.h"
 #include "queue_commit.h"
 #include "scheduler.h"
@@ -58,15 +76,66 @@ struct batch_entry {
 static struct batch_entry *batch;
 static size_t nbatch, batch_cap;
 
+#define COMMIT_NOSPACE	"4.3.1 Insufficient system storage"
+
+/* commit_fail - answer smtpd's request reqid with an SMTP code and text */
 static void
-commit_fail(struct queued_peer *p, uint32_t reqid, const char *text)
+commit_fail(struct queued_peer *p, uint32_t reqid, uint32_t code,
+    const char *text)
 {
+	struct msg_failed f = { 451, text };
 	struct ipc_msg r;
 
-	ipc_msg_init(&r, MSG_QUEUED_MESSAGE_FAILED, reqid);
-	ipc_put_u32(&r, 451);
-	ipc_put_str(&r, text);
-	queued_peer_send(p, &r);
+	f.code = code;
+	if (msg_encode(&r, MSG_QUEUED_MESSAGE_FAILED, reqid, &f) == 0)
+		queued_peer_send(p, &r);
+}
+
+/* commit_reject - a request from p that does not decode: logged, 451 */
+static void
+commit_reject(struct queued_peer *p, struct ipc_msg *m, const char *why)
+{
+	msg_log_reject("smtpd", m, why);
+	commit_fail(p, m->id, 451, "4.3.0 Error: malformed request");
+}
+
+/* commit_fail_errno - a write failed with err: 452 for a full disk, else
+ * 451 with text */
+static void
+commit_fail_errno(struct queued_peer *p, uint32_t reqid, int err,
+    const char *text)
+{
+	if (err == ENOSPC || err == EDQUOT)
+		commit_fail(p, reqid, 452, COMMIT_NOSPACE);
+	else
+		commit_fail(p, reqid, 451, text);
+}
+
+/*
+ * commit_space - queue_minfree (fsspace.h): 1 when the spool has room for
+ * a new message from smtpd.  Only smtpd's messages are refused here; the
+ * bounces and delay notices queued writes itself (notice.c) are not, as
+ * the headroom is for them.  smtpd has checked at MAIL already; this
+ * catches what has filled the disk since, and an smtpd whose chroot is
+ * not on the spool's file system (smtpd.c).
+ */
+static int
+commit_space(void)
+{
+	static struct fsspace fs;
+	uint64_t avail, minfree = qctx.set->queue_minfree;
+
+	if (minfree == 0)
+		return 1;
+	if (fs.path == NULL)
+		fsspace_init(&fs, qctx.spool);
+	avail = fsspace_avail(&fs);
+	if (fsspace_enough(avail, minfree, 0))
+		return 1;
+	log_warn("not enough free space in the spool: %llu octets < "
+	    "queue_minfree %llu; new mail is refused",
+	    (unsigned long long)avail, (unsigned long long)minfree);
+	return 0;
 }
 
 static struct open_msg *
@@ -119,12 +188,14 @@ void
 commit_open(struct queued_peer *p, struct ipc_msg *m)
 {
 	struct open_msg *om;
+	struct msg_qid opened;
 	struct ipc_msg r;
 	char qid[QID_MAX], path[4096];
+	const char *why;
 	int fd = -1, sendfd;
 
-	if (ipc_get_end(m) < 0) {
-		p->dead = 1;
+	if (msg_decode_empty(m, MSG_SMTPD_MESSAGE_OPEN, &why) < 0) {
+		commit_reject(p, m, why);
 		return;
 	}
 	/* A session has one message in progress at a time.  A peer that
@@ -133,21 +204,27 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 	TAILQ_FOREACH(om, &open_msgs, entry) {
 		if (om->peer == p) {
 			log_warn("smtpd opened a second message before "
-			    "finishing %s; disconnecting it", om->qid);
-			p->dead = 1;
+			    "finishing %s; refused", om->qid);
+			commit_fail(p, m->id, 451, "4.3.0 Error: a message is "
+			    "already open");
 			return;
 		}
 	}
+	if (!commit_space()) {
+		commit_fail(p, m->id, 452, COMMIT_NOSPACE);
+		return;
+	}
 	fd = commit_create_file(qid, sizeof(qid), path, sizeof(path));
 	if (fd < 0 || (sendfd = dup(fd)) < 0) {
+		int err = errno;
+
 		log_warn("cannot create queue file %s: %s", path,
-		    strerror(errno));
+		    strerror(err));
 		if (fd >= 0) {
 			close(fd);
 			unlink(path);
 		}
-		commit_fail(p, m->id, errno == ENOSPC ?
-		    "4.3.1 Insufficient system storage" :
+		commit_fail_errno(p, m->id, err,
 		    "4.3.0 Error: queue file write error");
 		return;
 	}
@@ -156,8 +233,9 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 	om->fd = fd;
 	om->peer = p;
 	TAILQ_INSERT_TAIL(&open_msgs, om, entry);
-	ipc_msg_init(&r, MSG_QUEUED_MESSAGE_OPENED, m->id);
-	ipc_put_str(&r, qid);
+	opened.qid = qid;
+	if (msg_encode(&r, MSG_QUEUED_MESSAGE_OPENED, m->id, &opened) != 0)
+		fatalx("cannot encode a new queue ID");
 	r.fd = sendfd;
 	queued_peer_send(p, &r);
 }
@@ -166,14 +244,16 @@ commit_open(struct queued_peer *p, struct ipc_msg *m)
 void
 commit_abort(struct queued_peer *p, struct ipc_msg *m)
 {
-	char qid[QID_MAX];
 	struct open_msg *om;
+	struct msg_qid a;
+	const char *why;
 
-	if (ipc_get_str(m, qid, sizeof(qid)) < 0 || ipc_get_end(m) < 0) {
-		p->dead = 1;
+	/* No answer to an abort, not even to one that does not decode. */
+	if (msg_decode(m, MSG_SMTPD_MESSAGE_ABORT, &a, &why) < 0) {
+		msg_log_reject("smtpd", m, why);
 		return;
 	}
-	if ((om = open_find(p, qid)) != NULL)
+	if ((om = open_find(p, a.qid)) != NULL)
 		open_drop(om, 1);
 }
 
@@ -193,29 +273,31 @@ commit_peer_gone(struct queued_peer *p)
 			batch[i].peer = NULL;
 }
 
-/* Validate the file against what smtpd claims; 0 ok, else reply text. */
+/*
+ * Validate the file against what smtpd claims: its size, its trailer and
+ * every envelope field (msgfile_check applies the rules smtpd applied to
+ * the client, so a compromised smtpd cannot pass on what a client could
+ * not).  NULL when it is good (info filled, caller frees info->env), else
+ * the reply text.
+ */
 static const char *
-commit_check(struct open_msg *om, uint64_t size, struct envelope *env,
-    off_t *body)
+commit_check(struct open_msg *om, uint64_t size, struct msgfile_info *info)
 {
-	struct stat st;
-	char err[256];
+	char err[256], verr[1024];
 
-	if (fstat(om->fd, &st) < 0 || (uint64_t)st.st_size != size) {
-		log_warn("%s: queue file size %lld, smtpd claims %llu", om->qid,
-		    (long long)st.st_size, (unsigned long long)size);
+	if (msgfile_check(om->fd, 0, info, err, sizeof(err)) !=
+	    MSGFILE_COMPLETE) {
+		log_warn("%s: refused a queue file from smtpd: %s", om->qid,
+		    log_vis(verr, sizeof(verr), err, strlen(err)));
+		return "4.3.0 Error: queue file format error";
+	}
+	if (info->size != size || strcmp(info->env.qid, om->qid) != 0) {
+		log_warn("%s: queue file of %llu octets naming %s, smtpd "
+		    "claims %llu octets", om->qid,
+		    (unsigned long long)info->size, info->env.qid,
+		    (unsigned long long)size);
+		envelope_free(&info->env);
 		return "4.3.0 Error: queue file write error";
-	}
-	if (envelope_read(om->fd, env, body, err, sizeof(err)) < 0 ||
-	    (uint64_t)*body > size) {
-		log_warn("%s: bad envelope from smtpd: %s", om->qid, err);
-		return "4.3.0 Error: queue file format error";
-	}
-	if (strcmp(env->qid, om->qid) != 0 || env->nrcpt == 0) {
-		log_warn("%s: envelope names %s or no recipients", om->qid,
-		    env->qid);
-		envelope_free(env);
-		return "4.3.0 Error: queue file format error";
 	}
 	return NULL;
 }
@@ -226,24 +308,26 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 {
 	char qid[QID_MAX];
 	uint64_t size, now = queued_now();
+	struct msg_commit c;
 	struct open_msg *om;
-	struct envelope env;
+	struct msgfile_info info;
+	struct envelope *env = &info.env;
 	struct batch_entry *b;
-	const char *fail;
-	off_t body;
+	const char *fail, *why;
 
-	if (ipc_get_str(m, qid, sizeof(qid)) < 0 ||
-	    ipc_get_u64(m, &size) < 0 || ipc_get_end(m) < 0) {
-		p->dead = 1;
+	if (msg_decode(m, MSG_SMTPD_MESSAGE_COMMIT, &c, &why) < 0) {
+		commit_reject(p, m, why);
 		return;
 	}
+	strlcpy(qid, c.qid, sizeof(qid));
+	size = c.size;
 	if ((om = open_find(p, qid)) == NULL) {
 		log_warn("commit of unknown queue file %s", qid);
-		commit_fail(p, m->id, "4.3.0 Error: unknown queue file");
+		commit_fail(p, m->id, 451, "4.3.0 Error: unknown queue file");
 		return;
 	}
-	if ((fail = commit_check(om, size, &env, &body)) != NULL) {
-		commit_fail(p, m->id, fail);
+	if ((fail = commit_check(om, size, &info)) != NULL) {
+		commit_fail(p, m->id, 451, fail);
 		open_drop(om, 1);
 		return;
 	}
@@ -255,29 +339,38 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	memset(b, 0, sizeof(*b));
 	b->peer = p;
 	b->reqid = m->id;
-	b->size = size - (uint64_t)body;	/* the message, as Postfix counts */
-	strlcpy(b->sender, env.sender, sizeof(b->sender));
-	strlcpy(b->msg.qid, qid, sizeof(b->msg.qid));
-	b->msg.arrival = env.arrival <= now ? env.arrival : now;
-	b->msg.nrcpt = env.nrcpt;
-	b->rcpts = xcalloc(env.nrcpt, sizeof(*b->rcpts));
-	for (uint32_t i = 0; i < env.nrcpt; i++) {
-		b->rcpts[i].idx = i;
-		b->rcpts[i].parent = i;
-		b->rcpts[i].state = RCPT_PENDING;
-		b->rcpts[i].next_try = now;
-	}
-	envelope_free(&env);
+	b->size = info.body_len;	/* the message, as Postfix counts */
+	strlcpy(b->sender, env->sender, sizeof(b->sender));
+	b->rcpts = queue_records_from_envelope(env, now, &b->msg);
+	envelope_free(env);
 	spool_msg_dir(qctx.spool, qid, b->dir, sizeof(b->dir));
+	/* A failed add left nothing in the index (queue_store.h): the file
+	 * goes, and the client hears 452 for a full disk. */
 	if (queue_store_message_add(qctx.store, &b->msg, b->rcpts,
 	    b->msg.nrcpt) < 0) {
+		commit_fail_errno(p, m->id, errno,
+		    "4.3.0 Error: queue index write error");
 		free(b->rcpts);
-		commit_fail(p, m->id, "4.3.0 Error: queue index write error");
 		open_drop(om, 1);
 		return;
 	}
 	nbatch++;
 	open_drop(om, 0);
+}
+
+/* commit_is_open - a file smtpd is still writing */
+int
+commit_is_open(const char *qid)
+{
+	struct open_msg *om;
+
+	TAILQ_FOREACH(om, &open_msgs, entry)
+		if (strcmp(om->qid, qid) == 0)
+			return 1;
+	for (size_t i = 0; i < nbatch; i++)
+		if (strcmp(batch[i].msg.qid, qid) == 0)
+			return 1;
+	return 0;
 }
 
 /* commit_pending - a batch awaits its flush */
@@ -287,16 +380,43 @@ commit_pending(void)
 	return nbatch > 0;
 }
 
-static void
+/* commit_sync_dir - fsync a directory; 0, or -1 with errno (logged) */
+static int
 commit_sync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
 
 	/* Without this the file could vanish in a crash although the
 	 * index, flushed next, names it. */
-	if (fd < 0 || fsync(fd) < 0)
-		fatal("fsync %s", dir);
+	if (fd < 0 || fsync(fd) < 0) {
+		err = errno;
+		log_error("fsync %s: %s", dir, strerror(err));
+		if (fd >= 0)
+			close(fd);
+		errno = err;
+		return -1;
+	}
 	close(fd);
+	return 0;
+}
+
+/* commit_flush - sync the batch's directories, then the index; 0, or the
+ * errno of the first failure */
+static int
+commit_flush(void)
+{
+	for (size_t i = 0; i < nbatch; i++) {
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(batch[j].dir, batch[i].dir) == 0)
+				break;
+		if (j == i && commit_sync_dir(batch[i].dir) < 0)
+			return errno;
+	}
+	if (queue_store_sync(qctx.store) < 0)
+		return errno;
+	return 0;
 }
 
 /* commit_flush_batch - one durable flush for the whole batch, then reply */
@@ -305,23 +425,18 @@ commit_flush_batch(void)
 {
 	struct timespec ts;
 	double now;
+	int err;
 
 	if (nbatch == 0)
 		return;
-	for (size_t i = 0; i < nbatch; i++) {
-		size_t j;
-
-		for (j = 0; j < i; j++)
-			if (strcmp(batch[j].dir, batch[i].dir) == 0)
-				break;
-		if (j == i)
-			commit_sync_dir(batch[i].dir);
-	}
-	/* If the flush fails we cannot know what is durable: exit, and let
-	 * recovery at restart decide.  No smtpd has said 250. */
-	if (queue_store_sync(qctx.store) < 0)
-		fatalx("queue index flush failed");
-	qctx.store_dirty = 0;
+	/* When the flush fails nothing is known to be durable, so no smtpd
+	 * may say 250; what happens to the messages is explained at the top
+	 * of this file.  The index stays dirty: queued_sync() tries the
+	 * flush again. */
+	if ((err = commit_flush()) == 0)
+		qctx.store_dirty = 0;
+	else
+		qctx.store_dirty = 1;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 	for (size_t i = 0; i < nbatch; i++) {
@@ -330,12 +445,21 @@ commit_flush_batch(void)
 		log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)",
 		    b->msg.qid, b->sender, (unsigned long long)b->size,
 		    b->msg.nrcpt);
-		if (b->peer != NULL) {
+		if (err != 0) {
+			log_warn("%s: the queue index could not be flushed "
+			    "(%s): the client was told to try again; the "
+			    "message stays queued and may arrive twice",
+			    b->msg.qid, strerror(err));
+			if (b->peer != NULL)
+				commit_fail_errno(b->peer, b->reqid, err,
+				    "4.3.0 Error: queue index write error");
+		} else if (b->peer != NULL) {
+			struct msg_qid done = { b->msg.qid };
 			struct ipc_msg r;
 
-			ipc_msg_init(&r, MSG_QUEUED_MESSAGE_COMMITTED, b->reqid);
-			ipc_put_str(&r, b->msg.qid);
-			queued_peer_send(b->peer, &r);
+			if (msg_encode(&r, MSG_QUEUED_MESSAGE_COMMITTED,
+			    b->reqid, &done) == 0)
+				queued_peer_send(b->peer, &r);
 		}
 		sched_add(&b->msg, b->rcpts, b->msg.nrcpt, now);
 		free(b->rcpts);

@@ -28,6 +28,8 @@ void commit_flush_batch(void);
  */
 int commit_create_file(char *qid, size_t qidsize, char *path,
     size_t pathsize);
+/* commit_is_open - qid is a file handed to an smtpd and not yet done */
+int commit_is_open(const char *qid);
 /* commit_pending - true when a batch awaits commit_flush_batch() */
 int commit_pending(void);
 

@@ -19,21 +19,23 @@
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "queue_list.h"
 #include "queued.h"
 #include "scheduler.h"
 #include "spool.h"
 
-#define LINE_MAX_LEN	2000	/* ternd reads lines of up to 2047 */
+#define LINE_MAX_LEN	(MSG_QUEUE_LINE_MAX + 1)	/* a buffer */
 
+/* emit - one line of the listing (lines are cut to fit, never split) */
 static void
 emit(struct ipc_conn *c, uint32_t id, const char *line)
 {
+	struct msg_queue_line l = { line };
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, MSG_QUEUED_QUEUE_ENTRY, id);
-	ipc_put_str(&m, line);
-	ipc_conn_queue(c, &m);
+	if (msg_encode(&m, MSG_QUEUED_QUEUE_ENTRY, id, &l) == 0)
+		ipc_conn_queue(c, &m);
 }
 
 static const char *
@@ -121,6 +123,6 @@ queue_list_send(struct ipc_conn *c, uint32_t id)
 		list_message(c, id, sm);
 	if (n == 0)
 		emit(c, id, "queue is empty");
-	ipc_msg_init(&m, MSG_QUEUED_QUEUE_END, id);
+	msg_encode_empty(&m, MSG_QUEUED_QUEUE_END, id);
 	ipc_conn_queue(c, &m);
 }

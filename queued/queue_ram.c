@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,11 +169,13 @@ ram_message_add(void *h, const struct queue_msg_rec *msg,
 	i = ram_find(rs, msg->qid, &found);
 	if (found) {
 		log_error("queue store: %s: message exists", msg->qid);
+		errno = EEXIST;
 		return -1;
 	}
 	if (!ram_rcpts_unique(rcpts, nrcpt)) {
 		log_error("queue store: %s: duplicate recipient index",
 		    msg->qid);
+		errno = EINVAL;
 		return -1;
 	}
 	rs->msgs = xreallocarray(rs->msgs, rs->nmsg + 1, sizeof(*rs->msgs));
@@ -198,6 +201,7 @@ ram_lookup(struct ram_store *rs, const char *qid)
 	i = ram_find(rs, qid, &found);
 	if (!found) {
 		log_error("queue store: %s: no such message", qid);
+		errno = ENOENT;
 		return NULL;
 	}
 	return &rs->msgs[i];
@@ -289,6 +293,13 @@ ram_sync(void *h)
 }
 
 static int
+ram_broken(void *h)
+{
+	(void)h;
+	return 0;
+}
+
+static int
 ram_iterate(void *h, queue_store_iter_fn fn, void *arg)
 {
 	struct ram_store *rs = h;
@@ -319,4 +330,5 @@ const struct queue_backend queue_backend_ram = {
 	.message_get = ram_message_get,
 	.sync = ram_sync,
 	.iterate = ram_iterate,
+	.broken = ram_broken,
 };

@@ -13,9 +13,10 @@
 #include <string.h>
 
 #include "ipc.h"
+#include "xmalloc.h"
 #include "queue_store.h"
 
-#define QUEUE_MSG_REC_VERSION	1
+#define QUEUE_MSG_REC_VERSION	2
 #define QUEUE_RCPT_REC_VERSION	2
 
 /* queue_put_str - a fixed-size member, bounded even if unterminated */
@@ -47,6 +48,7 @@ queue_msg_rec_encode(const struct queue_msg_rec *r, unsigned char **out,
 	ipc_put_u64(&m, r->arrival);
 	ipc_put_u32(&m, r->nrcpt);
 	ipc_put_u32(&m, r->flags);
+	queue_put_str(&m, r->sender, sizeof(r->sender));
 	*out = m.data;
 	*len = m.len;
 }
@@ -61,12 +63,20 @@ queue_msg_rec_decode(const unsigned char *p, size_t len,
 
 	memset(r, 0, sizeof(*r));
 	queue_rec_view(&m, p, len);
-	if (ipc_get_u8(&m, &version) < 0 || version != QUEUE_MSG_REC_VERSION)
+	if (ipc_get_u8(&m, &version) < 0 || version < 1 ||
+	    version > QUEUE_MSG_REC_VERSION)
 		return -1;
 	if (ipc_get_str(&m, r->qid, sizeof(r->qid)) < 0 ||
 	    ipc_get_u64(&m, &r->arrival) < 0 ||
 	    ipc_get_u32(&m, &r->nrcpt) < 0 ||
-	    ipc_get_u32(&m, &r->flags) < 0 || ipc_get_end(&m) < 0)
+	    ipc_get_u32(&m, &r->flags) < 0)
+		return -1;
+	if (version >= 2) {
+		if (ipc_get_str(&m, r->sender, sizeof(r->sender)) < 0)
+			return -1;
+		r->have_sender = 1;
+	}
+	if (ipc_get_end(&m) < 0)
 		return -1;
 	if (r->qid[0] == '\0' || (r->flags & ~(uint32_t)QMSG_F_ALL))
 		return -1;
@@ -129,4 +139,28 @@ queue_rcpt_rec_decode(const unsigned char *p, size_t len,
 	    (r->kind != RCPT_KIND_ENVELOPE && r->addr[0] == '\0'))
 		return -1;
 	return 0;
+}
+
+/* queue_records_from_envelope - index records for a new message */
+struct queue_rcpt_rec *
+queue_records_from_envelope(const struct envelope *e, uint64_t now,
+    struct queue_msg_rec *msg)
+{
+	struct queue_rcpt_rec *r = xcalloc(e->nrcpt, sizeof(*r));
+
+	memset(msg, 0, sizeof(*msg));
+	strlcpy(msg->qid, e->qid, sizeof(msg->qid));
+	msg->arrival = e->arrival <= now ? e->arrival : now;
+	msg->nrcpt = e->nrcpt;
+	msg->have_sender = 1;
+	strlcpy(msg->sender, e->sender, sizeof(msg->sender));
+	for (uint32_t i = 0; i < e->nrcpt; i++) {
+		r[i].idx = i;
+		r[i].parent = i;
+		r[i].kind = RCPT_KIND_ENVELOPE;
+		r[i].state = RCPT_PENDING;
+		r[i].next_try = now;
+		strlcpy(r[i].addr, e->rcpts[i].addr, sizeof(r[i].addr));
+	}
+	return r;
 }

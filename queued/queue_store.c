@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ queue_store_qid_ok(const char *qid)
 
 	if (len == 0 || len == QID_MAX) {
 		log_error("queue store: invalid queue ID");
+		errno = EINVAL;
 		return 0;
 	}
 	return 1;
@@ -83,6 +85,7 @@ queue_store_writable(const struct queue_store *qs)
 {
 	if (qs->iterating) {
 		log_error("queue store: change attempted during iteration");
+		errno = EBUSY;
 		return 0;
 	}
 	return 1;
@@ -145,6 +148,13 @@ int
 queue_store_sync(struct queue_store *qs)
 {
 	return qs->be->sync(qs->h);
+}
+
+/* queue_store_broken - 1 when the store needs queued to restart */
+int
+queue_store_broken(struct queue_store *qs)
+{
+	return qs->be->broken(qs->h);
 }
 
 /* queue_store_iterate - every message in qid order; fn must not change qs */

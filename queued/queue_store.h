@@ -7,6 +7,12 @@
  * Backends: "bdb" (Berkeley DB 5.3 transactional environment, shipped) and
  * "ram" (for unit tests).  Updates become durable only at queue_store_sync(),
  * which lets queued group many commits into one log flush.
+ *
+ * Every call that fails returns -1 (NULL for open) with errno set, and
+ * leaves the index as it was: ENOSPC or EDQUOT when the disk is full,
+ * which is temporary -- the same call works again once there is space,
+ * without reopening anything.  Only queue_store_broken() says that no
+ * call can succeed until queued restarts.
  */
 #ifndef TERN_QUEUE_STORE_H
 #define TERN_QUEUE_STORE_H
@@ -15,6 +21,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "msg_codec.h"
 
 enum rcpt_state {
 	RCPT_PENDING = 0,	/* waiting for (another) delivery attempt */
@@ -40,6 +47,11 @@ struct queue_msg_rec {
 	uint64_t	arrival;	/* seconds since the epoch */
 	uint32_t	nrcpt;
 	uint32_t	flags;		/* QMSG_F_* */
+	/* Since record version 2: the envelope sender ("" for <>), so that
+	 * a message whose file is lost can still be bounced.  Version 1
+	 * records decode with have_sender 0. */
+	uint32_t	have_sender;
+	char		sender[ADDR_TEXT_MAX];
 };
 
 struct queue_rcpt_rec {
@@ -56,8 +68,11 @@ struct queue_rcpt_rec {
 	 * NOTIFY).  Version 1 records decode as kind ENVELOPE, parent idx. */
 	uint32_t	kind;		/* enum rcpt_kind */
 	uint32_t	parent;
-	char		addr[ADDR_TEXT_MAX];
-	char		relay[256];	/* last "host[ip]:port", or "" */
+	char		addr[ADDR_TEXT_MAX];	/* for an ENVELOPE recipient,
+						   its address too (since
+						   queued wrote v2 messages) */
+	char		relay[MSG_RELAY_MAX + 1];	/* last
+						   "host[ip]:port", or "" */
 };
 
 /*
@@ -72,7 +87,9 @@ struct queue_store;
 /*
  * queue_store_open - open backend ("bdb" or "ram") in dir (the spool's
  * db/ directory for bdb; ignored for ram).  bdb runs recovery at every
- * open.  Returns NULL with a reason in err.
+ * open.  Returns NULL with a reason in err, and errno EIO when a write to
+ * disk failed during the open (a full or failing disk: the index is not
+ * known to be damaged, and must not be replaced).
  */
 struct queue_store *queue_store_open(const char *backend, const char *dir,
     char *err, size_t errsize);
@@ -104,9 +121,20 @@ int queue_store_message_get(struct queue_store *qs, const char *qid,
  * (group commit).  0 or -1.
  */
 int queue_store_sync(struct queue_store *qs);
+/* queue_store_broken - 1 when no call can succeed until a restart (the
+ * environment needs recovery); a full disk is not that */
+int queue_store_broken(struct queue_store *qs);
 /* queue_store_iterate - every message in qid order */
 int queue_store_iterate(struct queue_store *qs, queue_store_iter_fn fn,
     void *arg);
+
+/*
+ * queue_records_from_envelope - the index records of a message entering
+ * the queue: *msg (arrival no later than now) and a new array of
+ * e->nrcpt recipient records, all pending and due at now (caller frees).
+ */
+struct queue_rcpt_rec *queue_records_from_envelope(const struct envelope *e,
+    uint64_t now, struct queue_msg_rec *msg);
 
 /* Record encodings, shared by the backends; exposed for unit tests. */
 void queue_msg_rec_encode(const struct queue_msg_rec *r, unsigned char **out,

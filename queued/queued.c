@@ -24,10 +24,12 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "privsep.h"
 #include "queue_commit.h"
 #include "queue_list.h"
 #include "queued.h"
+#include "recover.h"
 #include "scheduler.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -93,51 +95,103 @@ peer_add(int kind, int fd)
 	}
 }
 
+/* "ternctl rebuild": recover unindexed files, answer with the totals */
+static void
+queued_rebuild(uint32_t client)
+{
+	struct recover_stats st;
+	struct msg_queue_line l;
+	struct ipc_msg m;
+	char line[256];
+
+	recover_rebuild(&st);
+	snprintf(line, sizeof(line), "rebuild: %zu messages recovered into the "
+	    "index, %zu unfinished files removed, %zu damaged files moved to "
+	    "corrupt/", st.recovered, st.unfinished, st.corrupt);
+	l.line = line;
+	if (msg_encode(&m, MSG_QUEUED_QUEUE_ENTRY, client, &l) == 0)
+		ipc_conn_queue(&master, &m);
+	msg_encode_empty(&m, MSG_QUEUED_QUEUE_END, client);
+	ipc_conn_queue(&master, &m);
+}
+
+/* One frame from ternd; one that does not decode is logged and dropped. */
+static void
+master_frame(struct ipc_msg *m)
+{
+	struct msg_peer peer;
+	const char *why;
+
+	if (m->type == MSG_MASTER_PEER) {
+		if (msg_decode(m, MSG_MASTER_PEER, &peer, &why) != 0)
+			msg_log_reject("ternd", m, why);
+		else if (peer.kind == PEER_QUEUED)
+			msg_log_reject("ternd", m, "a peer of lookupd's kind");
+		else
+			peer_add((int)peer.kind, ipc_msg_take_fd(m));
+		return;
+	}
+	if (m->type != MSG_MASTER_RELOAD && m->type != MSG_MASTER_STOP &&
+	    m->type != MSG_QUEUED_FLUSH && m->type != MSG_MASTER_QUEUE_LIST &&
+	    m->type != MSG_MASTER_QUEUE_REBUILD) {
+		msg_log_reject("ternd", m, "unexpected type");
+		return;
+	}
+	if (msg_decode_empty(m, m->type, &why) != 0) {
+		msg_log_reject("ternd", m, why);
+		return;
+	}
+	switch (m->type) {
+	case MSG_MASTER_RELOAD:
+		daemon_reload(&opts, &set);
+		break;
+	case MSG_MASTER_STOP:
+		stopping = 1;
+		stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
+		break;
+	case MSG_QUEUED_FLUSH:
+		sched_flush();
+		break;
+	case MSG_MASTER_QUEUE_LIST:
+		queue_list_send(&master, m->id);
+		break;
+	case MSG_MASTER_QUEUE_REBUILD:
+		queued_rebuild(m->id);
+		break;
+	}
+}
+
 /* Messages from ternd; returns -1 when ternd is gone. */
 static int
 master_input(void)
 {
 	struct ipc_msg m;
 	ssize_t n = ipc_conn_read(&master);
-	uint32_t kind;
 	int r;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN))
 		return -1;
 	while ((r = ipc_conn_next(&master, &m)) == 1) {
-		switch (m.type) {
-		case MSG_MASTER_PEER:
-			if (ipc_get_u32(&m, &kind) == 0 && ipc_get_end(&m) == 0 &&
-			    m.fd >= 0 && (kind == PEER_SMTPD ||
-			    kind == PEER_LOOKUPD || kind == PEER_DELIVERD ||
-			    kind == PEER_DELIVERD_SMTP))
-				peer_add((int)kind, ipc_msg_take_fd(&m));
-			else
-				log_warn("malformed peer message from ternd");
-			break;
-		case MSG_MASTER_RELOAD:
-			daemon_reload(&opts, &set);
-			break;
-		case MSG_MASTER_STOP:
-			stopping = 1;
-			stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
-			break;
-		case MSG_QUEUED_FLUSH:
-			sched_flush();
-			break;
-		case MSG_MASTER_QUEUE_LIST:
-			if (ipc_get_end(&m) == 0)
-				queue_list_send(&master, m.id);
-			break;
-		default:
-			log_warn("unexpected message %u from ternd", m.type);
-		}
+		master_frame(&m);
 		ipc_msg_free(&m);
 	}
 	return r < 0 ? -1 : 0;
 }
 
-/* One frame from a peer; a frame it should not send cuts it off. */
+static const char *
+peer_name(const struct queued_peer *p)
+{
+	return p->kind == PEER_SMTPD ? "smtpd" : p->kind == PEER_DELIVERD ?
+	    "deliverd" : p->kind == PEER_DELIVERD_SMTP ? "smtp deliverd" :
+	    "lookupd";
+}
+
+/*
+ * One frame from a peer.  One it should not send, or that does not
+ * decode, is rejected with a log line (answered, where the protocol has
+ * a failure answer) and the peer stays: only a broken frame, which
+ * leaves the stream unreadable, cuts a peer off (peer_input).
+ */
 static void
 peer_frame(struct queued_peer *p, struct ipc_msg *m)
 {
@@ -155,24 +209,20 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 		}
 	} else if (p->kind == PEER_DELIVERD && p == qctx.deliverd &&
 	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
-		if (sched_deliverd_input(m) == 0)
-			return;
+		(void)sched_deliverd_input(m);
+		return;
 	} else if (p->kind == PEER_LOOKUPD && p == qctx.lookupd &&
 	    m->type == MSG_LOOKUPD_RESOLVED) {
 		/* Answers to the scheduler's lookups, never waited for. */
-		if (sched_lookupd_input(m) == 0)
-			return;
+		(void)sched_lookupd_input(m);
+		return;
 	} else if (p->kind == PEER_DELIVERD_SMTP && p == qctx.smtp &&
 	    (m->type == MSG_DELIVERD_SMTP_RESULT ||
 	    m->type == MSG_DELIVERD_SMTP_DONE)) {
-		if (sched_smtp_input(m) == 0)
-			return;
+		(void)sched_smtp_input(m);
+		return;
 	}
-	log_warn("malformed or unexpected message %u from %s; disconnecting",
-	    m->type, p->kind == PEER_SMTPD ? "smtpd" : p->kind ==
-	    PEER_DELIVERD ? "deliverd" : p->kind == PEER_DELIVERD_SMTP ?
-	    "smtp deliverd" : "lookupd");
-	p->dead = 1;
+	msg_log_reject(peer_name(p), m, "unexpected type");
 }
 
 static void
@@ -188,7 +238,8 @@ peer_input(struct queued_peer *p)
 	}
 	while (!p->dead && (r = ipc_conn_next(&p->conn, &m)) != 0) {
 		if (r < 0) {
-			log_warn("malformed frame from a peer; disconnecting");
+			log_warn("malformed frame from %s; disconnecting",
+			    peer_name(p));
 			p->dead = 1;
 			break;
 		}
@@ -228,84 +279,50 @@ peer_reap(void)
 	}
 }
 
-/* --- start-up: rebuild the schedule, remove unfinished files ----------- */
-
-struct recover_state {
-	char		(*qids)[QID_MAX];
-	size_t		n, cap;
-};
-
-static int
-recover_message(const struct queue_msg_rec *msg,
-    const struct queue_rcpt_rec *rcpts, size_t nrcpt, void *arg)
-{
-	struct recover_state *rs = arg;
-	char path[4096];
-	struct stat st;
-
-	if (spool_msg_path(qctx.spool, msg->qid, path, sizeof(path)) < 0)
-		return 0;
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT) {
-			log_error("%s: queue file missing", msg->qid);
-			return 0;
-		}
-		/* Any other error says nothing about the file: keep it (the
-		 * orphan scan must not remove it) and let delivery retry. */
-		log_warn("%s: cannot stat queue file: %s", msg->qid,
-		    strerror(errno));
-	}
-	if (rs->n == rs->cap) {
-		rs->cap = rs->cap ? rs->cap * 2 : 1024;
-		rs->qids = xreallocarray(rs->qids, rs->cap, sizeof(*rs->qids));
-	}
-	strlcpy(rs->qids[rs->n++], msg->qid, QID_MAX);
-	sched_add(msg, rcpts, nrcpt, 0);
-	return 0;
-}
-
-static int
-qid_cmp(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-static void
-recover_orphan(const char *qid, void *arg)
-{
-	struct recover_state *rs = arg;
-	char path[4096];
-
-	if (rs->n > 0 && bsearch(qid, rs->qids, rs->n, sizeof(*rs->qids), qid_cmp) != NULL)
-		return;
-	/* No index record: the message never got its 250. */
-	if (spool_msg_path(qctx.spool, qid, path, sizeof(path)) == 0 &&
-	    unlink(path) == 0)
-		log_info("%s: removed unfinished queue file", qid);
-}
-
-static void
-queued_recover(void)
-{
-	struct recover_state rs = { NULL, 0, 0 };
-
-	if (queue_store_iterate(qctx.store, recover_message, &rs) < 0)
-		fatalx("cannot read the queue index");
-	if (rs.n > 0)
-		qsort(rs.qids, rs.n, sizeof(*rs.qids), qid_cmp);
-	spool_scan(qctx.spool, recover_orphan, &rs);
-	free(rs.qids);
-	log_info("queue recovered: %zu messages", sched_count());
-}
-
+/*
+ * queued_sync - make this turn's index changes durable, then remove the
+ * files of the messages that are finished.
+ *
+ * A flush that fails (the log cannot grow on a full disk) is not fatal:
+ * the changes stay committed in Berkeley DB and become durable at the
+ * first flush that succeeds.  Until then the files of finished messages
+ * stay: a file may go only once the record saying "finished" is durable,
+ * or a crash could bring back pending records without a file
+ * (scheduler.c).  Only an environment that needs recovery ends queued:
+ * ternd restarts it, and the restart's DB_RECOVER repairs the index.
+ */
 static void
 queued_sync(void)
 {
+	/* Retries of a failing flush back off (1 s doubling to 8 s), so a
+	 * disk that stays full does not flood the log. */
+	static uint64_t retry_at, delay;
+	uint64_t now = queued_now();
+
+	sched_save_unsaved();
 	if (qctx.store_dirty) {
-		if (queue_store_sync(qctx.store) < 0)
-			fatalx("queue index flush failed");
+		if (now < retry_at)
+			return;
+		if (queue_store_sync(qctx.store) < 0) {
+			if (queue_store_broken(qctx.store))
+				fatalx("the queue index needs recovery; "
+				    "exiting so that the restart recovers it");
+			if (delay == 0)
+				log_error("queue index flush failed: %s; "
+				    "trying again", strerror(errno));
+			delay = delay == 0 ? 1 : delay >= 8 ? 8 : delay * 2;
+			retry_at = now + delay;
+			return;
+		}
+		if (delay != 0)
+			log_info("queue index flush works again");
 		qctx.store_dirty = 0;
 	}
+	delay = 0;
+	retry_at = 0;
+	if (queue_store_broken(qctx.store))
+		fatalx("the queue index needs recovery; exiting so that the "
+		    "restart recovers it");
 	sched_after_sync();
 }
 
@@ -315,7 +332,7 @@ main(int argc, char **argv)
 	struct pollfd *pfd = NULL;
 	struct queued_peer **pmap = NULL;
 	size_t pcap = 0;
-	char dbdir[4096], err[512];
+	char dbdir[4096];
 
 	daemon_init(argc, argv, "queued", &opts, &set);
 	qctx.set = &set;
@@ -327,9 +344,7 @@ main(int argc, char **argv)
 	privsep_drop(set.tern_queue_user, NULL);
 	umask(077);
 	snprintf(dbdir, sizeof(dbdir), "%s/db", qctx.spool);
-	if ((qctx.store = queue_store_open("bdb", dbdir, err, sizeof(err))) == NULL)
-		fatalx("cannot open the queue index in %s: %s", dbdir, err);
-	queued_recover();
+	qctx.store = recover_start(dbdir);
 	queued_sync();
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
@@ -356,6 +371,10 @@ main(int argc, char **argv)
 			pmap[n++] = p;
 		}
 		timeout = stopping ? 200 : sched_timeout_ms();
+		/* Index writes that failed (a full disk) are tried again
+		 * soon, not only when the next event comes. */
+		if (timeout > 1000 && (qctx.store_dirty || sched_unsaved()))
+			timeout = 1000;
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			fatal("poll");
 		if (got_flush) {
@@ -379,8 +398,7 @@ main(int argc, char **argv)
 			if (p->kind == PEER_SMTPD && ipc_conn_flush(&p->conn) < 0)
 				p->dead = 1;
 		peer_reap();
-		if (!stopping)
-			sched_run();
+		sched_run(!stopping);
 		queued_sync();
 		if (ipc_conn_flush(&master) < 0)
 			stopping = 1;

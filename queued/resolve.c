@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "resolve.h"
 #include "xmalloc.h"
 
@@ -57,6 +58,7 @@ resolve_ask(struct ipc_conn *c, const char *addr, resolve_done_fn *done,
     void *owner, uint32_t tag, uint64_t now_ms)
 {
 	struct resolve_req *rq = NULL;
+	struct msg_address a = { addr };
 	struct ipc_msg m;
 
 	for (size_t i = 0; i < RESOLVE_MAX_OUTSTANDING && rq == NULL; i++)
@@ -64,15 +66,19 @@ resolve_ask(struct ipc_conn *c, const char *addr, resolve_done_fn *done,
 			rq = &reqs[i];
 	if (rq == NULL)
 		return -1;
+	/* The scheduler's addresses fit their buffers, which the limit
+	 * allows (scheduler.c): one that does not is a bug. */
+	if (msg_encode(&m, MSG_LOOKUP_RESOLVE, 0, &a) != 0)
+		fatalx("cannot ask lookupd about an address of %zu octets",
+		    strlen(addr));
 	rq->id = resolve_new_id();
+	m.id = rq->id;
 	rq->chan = c;
 	rq->done = done;
 	rq->owner = owner;
 	rq->tag = tag;
 	rq->deadline = now_ms + RESOLVE_TIMEOUT_MS;
 	noutstanding++;
-	ipc_msg_init(&m, MSG_LOOKUP_RESOLVE, rq->id);
-	ipc_put_str(&m, addr);
 	ipc_conn_queue(c, &m);
 	return 0;
 }
@@ -92,57 +98,66 @@ resolve_finish(struct resolve_req *rq, uint32_t verdict, struct resolved *t,
 	done(owner, tag, verdict, t, n);
 }
 
-/* Decode the body of an answer; the targets in *out (caller frees). */
+/*
+ * Decode an answer; the targets in *out (caller frees).  -1 with *why
+ * when it does not decode.
+ */
 static int
 resolve_parse(struct ipc_msg *m, uint32_t *verdict, struct resolved **out,
-    uint32_t *n)
+    uint32_t *n, const char **why)
 {
-	uint32_t count;
+	struct msg_resolved r;
 
 	*out = NULL;
-	if (m->type != MSG_LOOKUPD_RESOLVED || ipc_get_u32(m, verdict) < 0 ||
-	    ipc_get_u32(m, &count) < 0 || count > RESOLVE_MAX_TARGETS)
+	*n = 0;
+	if (msg_decode(m, MSG_LOOKUPD_RESOLVED, &r, why) != 0)
 		return -1;
-	if (count > 0)
-		*out = xcalloc(count, sizeof(**out));
-	for (uint32_t i = 0; i < count; i++) {
-		struct resolved *t = &(*out)[i];
-
-		if (ipc_get_u32(m, &t->kind) < 0 ||
-		    ipc_get_str(m, t->target, sizeof(t->target)) < 0 ||
-		    (t->kind != RESOLVE_LOCAL && t->kind != RESOLVE_REMOTE) ||
-		    t->target[0] == '\0')
-			goto bad;
+	*verdict = r.verdict;
+	if (r.n > 0)
+		*out = xcalloc(r.n, sizeof(**out));
+	for (uint32_t i = 0; i < r.n; i++) {
+		(*out)[i].kind = r.t[i].kind;
+		strlcpy((*out)[i].target, r.t[i].target,
+		    sizeof((*out)[i].target));
 	}
-	if (ipc_get_end(m) < 0 || m->fd != -1)
-		goto bad;
-	*n = count;
+	*n = r.n;
+	msg_free(MSG_LOOKUPD_RESOLVED, &r);
 	return 0;
-bad:
-	free(*out);
-	*out = NULL;
-	return -1;
 }
 
-/* resolve_answer - hand an answer to its request; -1 malformed */
+/* resolve_req_find - the outstanding request m answers on c, or NULL */
+static struct resolve_req *
+resolve_req_find(const struct ipc_conn *c, const struct ipc_msg *m)
+{
+	for (size_t i = 0; i < RESOLVE_MAX_OUTSTANDING; i++)
+		if (reqs[i].id != 0 && reqs[i].id == m->id &&
+		    reqs[i].chan == c)
+			return &reqs[i];
+	return NULL;
+}
+
+/* resolve_answer - hand an answer to its request; -1 when rejected */
 int
 resolve_answer(const struct ipc_conn *c, struct ipc_msg *m)
 {
+	struct resolve_req *rq;
 	struct resolved *t;
-	uint32_t verdict, n = 0;
+	uint32_t verdict, n;
+	const char *why;
 
-	if (resolve_parse(m, &verdict, &t, &n) < 0) {
-		log_warn("malformed answer from lookupd");
+	/* Any answer, even a late or a bad one, shows that lookupd works. */
+	stuck = 0;
+	if (resolve_parse(m, &verdict, &t, &n, &why) < 0) {
+		msg_log_reject("lookupd", m, why);
+		/* Its request fails now, as a lookup that failed. */
+		if ((rq = resolve_req_find(c, m)) != NULL)
+			resolve_finish(rq, LOOKUP_TEMPFAIL, NULL, 0);
 		return -1;
 	}
-	/* Any answer, even a late one, shows that lookupd works again. */
-	stuck = 0;
-	for (size_t i = 0; i < RESOLVE_MAX_OUTSTANDING; i++)
-		if (reqs[i].id != 0 && reqs[i].id == m->id &&
-		    reqs[i].chan == c) {
-			resolve_finish(&reqs[i], verdict, t, n);
-			return 0;
-		}
+	if ((rq = resolve_req_find(c, m)) != NULL) {
+		resolve_finish(rq, verdict, t, n);
+		return 0;
+	}
 	log_debug("dropped a late answer from lookupd (request %u)", m->id);
 	free(t);
 	return 0;

@@ -20,12 +20,12 @@
 
 #include "addr.h"
 #include "ipc.h"
+#include "msg_codec.h"
 
 /* lookupd answers from memory and local files in milliseconds; a
  * longer silence means it is stuck, and queued must not stall with it. */
 #define RESOLVE_TIMEOUT_MS	(10 * 1000)
 #define RESOLVE_MAX_OUTSTANDING	256
-#define RESOLVE_MAX_TARGETS	1000
 
 /* One place a recipient's mail goes. */
 struct resolved {
@@ -52,8 +52,9 @@ int resolve_ask(struct ipc_conn *c, const char *addr, resolve_done_fn *done,
 /*
  * resolve_answer - a MSG_LOOKUPD_RESOLVED that arrived on c.  An answer
  * to a request that is no longer outstanding (it timed out, or went to an
- * earlier channel) is dropped.  0, or -1 when the frame is malformed (the
- * caller cuts lookupd off, which fails its requests: resolve_chan_gone).
+ * earlier channel) is dropped.  0, or -1 when the frame does not decode:
+ * it is logged, and the request it answers fails as a temporary lookup
+ * failure; lookupd stays connected.
  */
 int resolve_answer(const struct ipc_conn *c, struct ipc_msg *m);
 /* resolve_expire - fail the requests overdue at now_ms; how many */

@@ -23,6 +23,16 @@
  * is durable (sched_after_sync), so a crash in between leaves an orphan
  * file, which the next start removes, never an index record without its
  * file.
+ *
+ * A record that cannot be written (a full disk) does not stop queued:
+ * the schedule in memory is right, and the index merely older.  The
+ * message is marked unsaved and all its records are written again, in a
+ * safe order, once the disk allows (sched_msg_save); until then a crash
+ * costs at most a second delivery or a second bounce, because the index
+ * only ever lags behind.  What must not happen is the one thing a lagging
+ * index makes dangerous: a finished message losing its file while the
+ * index still calls it pending.  So an unsaved message is never finished
+ * (sched_settle) until its records are written.
  */
 #include "config.h"
 
@@ -42,7 +52,9 @@
 #include "destination.h"
 #include "envelope.h"
 #include "log.h"
+#include "msgfile.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "notice.h"
 #include "queued.h"
 #include "resolve.h"
@@ -50,11 +62,17 @@
 #include "spool.h"
 #include "xmalloc.h"
 
-/* Recipients one dispatch round takes, and a local job carries (each
- * entry is at most ~700 octets in MSG_QUEUED_DELIVER_LOCAL). */
+/* Recipients one dispatch round takes; a job carries at most its
+ * message's limit (MSG_LOCAL_RCPTS_MAX, MSG_SMTP_RCPTS_MAX). */
 #define DISPATCH_MAX_RCPTS	500
-#define LOCAL_JOB_MAX_RCPTS	200
 #define SMTP_JOBS_MAX		200	/* smtp jobs in flight, all sites */
+
+/* Envelope addresses go to lookupd whole. */
+_Static_assert(sizeof(((struct envelope_rcpt *)0)->addr) <= MSG_ADDR_MAX + 1,
+    "an envelope address may not fit MSG_LOOKUP_RESOLVE");
+/* What a result says is kept whole; the index keeps as much of it. */
+_Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
+    MSG_TEXT_MAX, "a result's text does not fit the index");
 
 struct job_entry {
 	uint32_t	rcpt;		/* index into the message's recipients */
@@ -62,9 +80,9 @@ struct job_entry {
 	int		have;		/* a result arrived */
 	uint32_t	status;
 	uint32_t	flags;		/* DELIVERD_F_* */
-	char		dsn[16];
-	char		text[512];
-	char		relay[256];
+	char		dsn[MSG_DSN_MAX + 1];
+	char		text[MSG_TEXT_MAX + 1];
+	char		relay[MSG_RELAY_MAX + 1];
 };
 
 struct sched_job {
@@ -100,6 +118,12 @@ static LIST_HEAD(, sched_job) jobs = LIST_HEAD_INITIALIZER(jobs);
 static uint32_t nlocal, nsmtp, next_job_id;
 static char **unlink_list;
 static size_t nunlink, unlink_cap;
+/* Messages whose records the index lacks (a write failed), and when to
+ * try writing them again: the delay doubles while the writes fail, so a
+ * disk that stays full is neither hammered nor the log flooded. */
+#define SAVE_DELAY_MAX	10	/* seconds */
+static size_t nunsaved;
+static uint64_t save_next, save_delay;
 
 static void sched_job_done(struct sched_job *, int);
 static void sched_dest_kick(struct dest *);
@@ -268,12 +292,120 @@ sched_log(struct sched_msg *sm, const char *to, const char *orig_to,
 	    fmt_delay(t[3], sizeof(t[3]), d), dsn, status, vtext);
 }
 
+/* sched_save_failed - an index write failed: back off the next one */
+static void
+sched_save_failed(uint64_t now)
+{
+	save_delay = save_delay == 0 ? 1 : save_delay * 2 > SAVE_DELAY_MAX ?
+	    SAVE_DELAY_MAX : save_delay * 2;
+	save_next = now + save_delay;
+}
+
+/* sched_msg_unsaved - a write of sm's records failed (errno set) */
+static void
+sched_msg_unsaved(struct sched_msg *sm)
+{
+	if (sm->unsaved)
+		return;
+	log_warn("%s: cannot update the queue index: %s; the change is kept "
+	    "and written when the disk allows", sm->rec.qid,
+	    strerror(errno));
+	sm->unsaved = 1;
+	nunsaved++;
+	if (save_next == 0)
+		save_next = queued_now() + 1;
+}
+
+/* sched_rcpt_write - write one record of sm; 0, or -1 with errno */
+static int
+sched_rcpt_write(struct sched_msg *sm, const struct queue_rcpt_rec *r)
+{
+	if (queue_store_rcpt_update(qctx.store, sm->rec.qid, r) < 0)
+		return -1;
+	qctx.store_dirty = 1;
+	return 0;
+}
+
+/*
+ * sched_rcpt_store - record r of sm in the index.  Once a write of sm
+ * has failed, single writes stop: one could put a later record in the
+ * index before an earlier one (an alias's parent marked expanded before
+ * a target it waits for), so sched_msg_save writes them all, in order.
+ */
 static void
 sched_rcpt_store(struct sched_msg *sm, struct queue_rcpt_rec *r)
 {
-	if (queue_store_rcpt_update(qctx.store, sm->rec.qid, r) < 0)
-		fatalx("%s: cannot update the queue index", sm->rec.qid);
+	if (sm->unsaved || sched_rcpt_write(sm, r) < 0)
+		sched_msg_unsaved(sm);
+}
+
+/*
+ * sched_msg_save - write every record of an unsaved message, in an order
+ * that is safe to stop at any point: alias targets before the parents
+ * they replace (state EXPANDED), the message record last, and no record
+ * that waits for its notice (it is stored after the notice is queued,
+ * notice.c).  0 when sm is saved; -1 when a write failed, which also
+ * delays the next attempt (save_next).
+ */
+static int
+sched_msg_save(struct sched_msg *sm)
+{
+	uint64_t now = queued_now();
+
+	if (now < save_next)
+		return -1;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < sm->n; i++) {
+			const struct sched_rcpt *sr = &sm->r[i];
+
+			if (sr->notice != NOTICE_NONE ||
+			    (sr->rec.state == RCPT_EXPANDED) != (pass == 1))
+				continue;
+			if (sched_rcpt_write(sm, &sr->rec) < 0)
+				goto fail;
+		}
+	}
+	if (queue_store_message_update(qctx.store, &sm->rec) < 0)
+		goto fail;
 	qctx.store_dirty = 1;
+	sm->unsaved = 0;
+	nunsaved--;
+	save_next = 0;
+	save_delay = 0;
+	log_info("%s: the queue index is up to date again", sm->rec.qid);
+	return 0;
+fail:
+	sched_save_failed(now);
+	return -1;
+}
+
+/* sched_save_unsaved - try again to write what the index lacks */
+void
+sched_save_unsaved(void)
+{
+	/* Only messages in the heap: they are between rounds, so each of
+	 * their records is what the last round decided. */
+	for (size_t i = 0; i < heap_len && nunsaved > 0; i++) {
+		struct sched_msg *sm = heap[i];
+
+		if (!sm->unsaved)
+			continue;
+		if (sched_msg_save(sm) < 0)
+			return;
+		/* A finished one can now lose its file: due at once.  It
+		 * moves toward the root, past messages already seen. */
+		if (sm->npending == 0) {
+			sm->due = queued_now();
+			heap_up(sm->heap_idx);
+		}
+	}
+}
+
+/* sched_unsaved - index work waits: records to write, files to remove */
+int
+sched_unsaved(void)
+{
+	return nunsaved > 0 || nunlink > 0;
 }
 
 /* The NOTIFY of recipient i (its envelope parent's), 0 = default. */
@@ -287,8 +419,11 @@ sched_rcpt_notify(const struct sched_msg *sm, uint32_t i)
 static uint64_t
 sched_lifetime(const struct sched_msg *sm)
 {
-	return (uint64_t)(sm->env->sender[0] == '\0' ?
-	    qctx.set->bounce_queue_lifetime : qctx.set->maximal_queue_lifetime);
+	int null_sender = sm->env != NULL ? sm->env->sender[0] == '\0' :
+	    sm->rec.have_sender && sm->rec.sender[0] == '\0';
+
+	return (uint64_t)(null_sender ? qctx.set->bounce_queue_lifetime :
+	    qctx.set->maximal_queue_lifetime);
 }
 
 /*
@@ -382,6 +517,8 @@ sched_settle(struct sched_msg *sm)
 		free(sm->env);
 		sm->env = NULL;
 	}
+	if (sm->unsaved)
+		(void)sched_msg_save(sm);
 	if (sm->npending > 0) {
 		for (uint32_t i = 0; i < sm->n; i++)
 			if (sm->r[i].rec.state == RCPT_PENDING &&
@@ -391,9 +528,23 @@ sched_settle(struct sched_msg *sm)
 		heap_push(sm);
 		return;
 	}
-	if (queue_store_message_remove(qctx.store, sm->rec.qid) < 0)
-		fatalx("%s: cannot remove from the queue index", sm->rec.qid);
-	qctx.store_dirty = 1;
+	if (sm->unsaved) {
+		/* Finished, but the index does not know yet.  Without its
+		 * file, a restart would find records still pending and
+		 * bounce them as lost: the message waits in the heap until
+		 * sched_save_unsaved writes them, and comes back here. */
+		sm->due = queued_now() + SAVE_DELAY_MAX;
+		heap_push(sm);
+		return;
+	}
+	/*
+	 * Every recipient is done, and its record (stored by now, durable
+	 * at this turn's sync) says so.  The file goes after that sync and
+	 * the index record after the file (sched_after_sync): a crash in
+	 * between leaves the record of a finished message, which the next
+	 * start removes, never a complete file without a record, which
+	 * recovery would have to deliver again.
+	 */
 	if (nunlink == unlink_cap) {
 		unlink_cap = unlink_cap ? unlink_cap * 2 : 64;
 		unlink_list = xreallocarray(unlink_list, unlink_cap,
@@ -436,27 +587,50 @@ sched_rcpt_unfail(struct sched_msg *sm, uint32_t i)
 void
 sched_msg_store(struct sched_msg *sm)
 {
-	if (queue_store_message_update(qctx.store, &sm->rec) < 0)
-		fatalx("%s: cannot update the queue index", sm->rec.qid);
-	qctx.store_dirty = 1;
+	if (sm->unsaved ||
+	    queue_store_message_update(qctx.store, &sm->rec) < 0)
+		sched_msg_unsaved(sm);
+	else
+		qctx.store_dirty = 1;
 }
 
-/* sched_after_sync - remove files whose index removal is now durable */
+/* sched_after_sync - remove finished messages: the file, then the record */
 void
 sched_after_sync(void)
 {
 	char path[4096];
+	size_t keep = 0;
+	uint64_t now = queued_now();
 
 	for (size_t i = 0; i < nunlink; i++) {
+		if (now < save_next) {
+			/* Index writes are failing: wait with the rest. */
+			unlink_list[keep++] = unlink_list[i];
+			continue;
+		}
 		if (spool_msg_path(qctx.spool, unlink_list[i], path,
-		    sizeof(path)) == 0 && unlink(path) < 0 && errno != ENOENT)
+		    sizeof(path)) < 0 ||
+		    (unlink(path) < 0 && errno != ENOENT)) {
+			/* The record stays, saying "finished": the next
+			 * start tries again. */
 			log_warn("%s: unlink %s: %s", unlink_list[i], path,
 			    strerror(errno));
-		else
+		} else if (queue_store_message_remove(qctx.store,
+		    unlink_list[i]) < 0) {
+			/* The record says "finished", which is harmless
+			 * without the file (a start removes such records);
+			 * the removal is tried again after the next sync. */
+			sched_save_failed(now);
+			unlink_list[keep++] = unlink_list[i];
+			continue;
+		} else {
+			qctx.store_dirty = 1;
+			save_delay = 0;
 			log_info("%s: removed", unlink_list[i]);
+		}
 		free(unlink_list[i]);
 	}
-	nunlink = 0;
+	nunlink = keep;
 }
 
 /* sched_add - a message enters the schedule */
@@ -482,11 +656,11 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 	sched_settle(sm);
 }
 
-/* sched_jobs - jobs in flight */
+/* sched_jobs - jobs in flight, and rounds waiting for lookupd */
 uint32_t
 sched_jobs(void)
 {
-	return nlocal + nsmtp;
+	return nlocal + nsmtp + nparked;
 }
 
 /* sched_count - messages known to the scheduler */
@@ -628,6 +802,9 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	struct sched_job *job = NULL;
 	uint32_t limit = (uint32_t)qctx.set->smtp_destination_recipient_limit;
 
+	if (limit > MSG_SMTP_RCPTS_MAX)
+		limit = MSG_SMTP_RCPTS_MAX;	/* a job is one frame */
+
 	sched_nexthop(addr, hop, sizeof(hop));
 	/* Only the newest job of a hop may still have room. */
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
@@ -678,33 +855,82 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		    "alias expansion makes too many recipients");
 }
 
+/*
+ * Load sm's envelope from its file for a round.  0 when loaded; -1 when
+ * the file is gone (missing, or damaged and moved to corrupt/); -2 when
+ * it cannot be read now (an I/O or permission error: try again later).
+ */
 static int
-sched_msg_load(struct sched_msg *sm, off_t *body, uint64_t *size)
+sched_msg_load(struct sched_msg *sm)
 {
+	struct msgfile_info info;
+	enum msgfile_state st;
 	char path[4096], err[256];
-	struct stat st;
 	int fd;
 
-	err[0] = '\0';
-	if (spool_msg_path(qctx.spool, sm->rec.qid, path, sizeof(path)) < 0 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	if (spool_msg_path(qctx.spool, sm->rec.qid, path, sizeof(path)) < 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		log_error("%s: cannot open queue file: %s", sm->rec.qid,
 		    strerror(errno));
-		return -1;
+		return errno == ENOENT ? -1 : -2;
 	}
-	sm->env = xcalloc(1, sizeof(*sm->env));
-	if (fstat(fd, &st) < 0 || envelope_read(fd, sm->env, body, err,
-	    sizeof(err)) < 0 || sm->env->nrcpt != sm->rec.nrcpt ||
-	    sm->n < sm->rec.nrcpt || (uint64_t)*body > (uint64_t)st.st_size) {
-		log_error("%s: corrupt queue file: %s", sm->rec.qid, err);
-		close(fd);
-		free(sm->env);
-		sm->env = NULL;
-		return -1;
-	}
-	*size = (uint64_t)st.st_size;
+	st = msgfile_check(fd, 0, &info, err, sizeof(err));
 	close(fd);
+	if (st == MSGFILE_COMPLETE && (info.env.nrcpt != sm->rec.nrcpt ||
+	    strcmp(info.env.qid, sm->rec.qid) != 0)) {
+		snprintf(err, sizeof(err), "envelope does not match the index");
+		envelope_free(&info.env);
+		st = MSGFILE_CORRUPT;
+	}
+	if (st == MSGFILE_UNREADABLE) {
+		log_error("%s: cannot read queue file: %s", sm->rec.qid, err);
+		return -2;
+	}
+	if (st != MSGFILE_COMPLETE) {
+		/* Moved, never deleted: what is left of it is for a human. */
+		spool_quarantine(qctx.spool, sm->rec.qid, err);
+		return -1;
+	}
+	sm->env = xmalloc(sizeof(*sm->env));
+	*sm->env = info.env;
+	sm->body = info.body;
+	sm->body_len = info.body_len;
 	return 0;
+}
+
+/*
+ * sm's file is lost and its lifetime over: its pending recipients fail,
+ * the sender hears of it from what the index knows (notice_lost), and the
+ * message leaves the queue.  Before its lifetime is over a lost file is
+ * only retried, in case it comes back (a disk remounted, a permission
+ * fixed).
+ */
+static void
+sched_lost_expire(struct sched_msg *sm)
+{
+	uint64_t now = queued_now();
+
+	if (notice_lost(sm) < 0) {
+		sm->due = now + (uint64_t)qctx.set->minimal_backoff_time;
+		heap_push(sm);
+		return;
+	}
+	for (uint32_t i = 0; i < sm->n; i++) {
+		struct queue_rcpt_rec *r = &sm->r[i].rec;
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		r->state = RCPT_FAILED;
+		r->last_try = now;
+		strlcpy(r->dsn, "5.3.0", sizeof(r->dsn));
+		strlcpy(r->last_error, "queue file lost", sizeof(r->last_error));
+		sched_log(sm, r->addr[0] != '\0' ? r->addr : "unknown", NULL,
+		    NULL, "none", "5.3.0", "bounced", "queue file lost");
+		sched_rcpt_store(sm, r);
+		sm->npending--;
+	}
+	sched_settle(sm);
 }
 
 /* Open the message file for a job (read-only); -1 on failure. */
@@ -733,81 +959,113 @@ job_defer(struct sched_job *job, const char *dsn, const char *text)
 	}
 }
 
-static void
+/*
+ * job_start_local - hand job to the local deliverd with the message file
+ * fd (taken).  -1 when it cannot be encoded (logged; fd closed).
+ */
+static int
 job_start_local(struct sched_job *job, int fd)
 {
 	struct sched_msg *sm = job->sm;
+	struct msg_local_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
+	char (*to)[MSG_ADDR_MAX + 1] = xcalloc(job->nentries, sizeof(*to));
+	struct msg_deliver_local d = { .job = job->id, .qid = sm->rec.qid,
+	    .sender = sm->env->sender, .arrival = sm->env->arrival,
+	    .body_offset = (uint64_t)sm->body,
+	    .body_size = sm->body_len,
+	    .n = job->nentries, .rcpts = rc };
+	char buf[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
 	struct ipc_msg m;
-	char buf[ADDR_TEXT_MAX + 2];
+	int rv;
 
-	ipc_msg_init(&m, MSG_QUEUED_DELIVER_LOCAL, job->id);
-	ipc_put_u32(&m, job->id);
-	ipc_put_str(&m, sm->rec.qid);
-	ipc_put_str(&m, sm->env->sender);
-	ipc_put_u64(&m, sm->env->arrival);
-	ipc_put_u64(&m, (uint64_t)sm->body);
-	ipc_put_u32(&m, job->nentries);
 	for (uint32_t j = 0; j < job->nentries; j++) {
-		ipc_put_u32(&m, j);
-		ipc_put_str(&m, sched_rcpt_display(sm, job->entries[j].rcpt,
-		    buf, sizeof(buf)));
-		ipc_put_str(&m, job->entries[j].target);
+		/* "user@myhostname" for Delivered-To: cut, never refused. */
+		strlcpy(to[j], msg_str_fit(sched_rcpt_display(sm,
+		    job->entries[j].rcpt, buf, sizeof(buf)), MSG_ADDR_MAX, fit,
+		    sizeof(fit)), sizeof(to[j]));
+		rc[j].index = j;
+		rc[j].address = to[j];
+		rc[j].user = job->entries[j].target;
+	}
+	rv = msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, job->id, &d);
+	free(rc);
+	free(to);
+	if (rv != 0) {
+		close(fd);
+		return -1;
 	}
 	m.fd = fd;
 	queued_peer_send(qctx.deliverd, &m);
 	job->peer = qctx.deliverd;
 	nlocal++;
+	return 0;
 }
 
 /* The ORCPT to pass on for recipient i: the client's, or for an alias
- * target the address the client gave (RFC 3461, 5.2.1). */
+ * target the address the client gave (RFC 3461, 5.2.1).  One longer than
+ * a job may carry (only a damaged queue file has one) is left out. */
 static void
 sched_orcpt(const struct sched_msg *sm, uint32_t i, char *buf, size_t size)
 {
 	const struct envelope_rcpt *p = &sm->env->rcpts[sm->r[i].rec.parent];
 
-	if (p->orcpt != NULL)
-		strlcpy(buf, p->orcpt, size);
-	else if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
-		snprintf(buf, size, "rfc822;%s", p->addr);
-	else
+	buf[0] = '\0';
+	if (p->orcpt != NULL && strlcpy(buf, p->orcpt, size) >= size) {
+		log_warn("%s: an ORCPT of %zu octets is not passed on",
+		    sm->rec.qid, strlen(p->orcpt));
 		buf[0] = '\0';
+	} else if (p->orcpt == NULL && sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
+		snprintf(buf, size, "rfc822;%s", p->addr);
 }
 
-static void
+/*
+ * job_start_smtp - hand job to the smtp deliverd with the message file fd
+ * (taken).  -1 when it cannot be encoded (logged; fd closed).
+ */
+static int
 job_start_smtp(struct sched_job *job, int fd)
 {
 	struct sched_msg *sm = job->sm;
+	struct msg_smtp_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
+	char (*orcpt)[MSG_ORCPT_MAX + 1] = xcalloc(job->nentries,
+	    sizeof(*orcpt));
+	const char *envid = sm->env->envid != NULL ? sm->env->envid : "";
+	struct msg_deliver_smtp d = { .job = job->id, .qid = sm->rec.qid,
+	    .sender = sm->env->sender, .envid = envid, .ret = sm->env->ret,
+	    .body = sm->env->body, .smtputf8 = 0, .arrival = sm->env->arrival,
+	    .body_offset = (uint64_t)sm->body,
+	    .body_size = sm->body_len,
+	    .nexthop = job->dest->name, .n = job->nentries, .rcpts = rc };
 	struct ipc_msg m;
-	char orcpt[ADDR_TEXT_MAX + 600];
+	int rv;
 
-	ipc_msg_init(&m, MSG_QUEUED_DELIVER_SMTP, job->id);
-	ipc_put_u32(&m, job->id);
-	ipc_put_str(&m, sm->rec.qid);
-	ipc_put_str(&m, sm->env->sender);
-	ipc_put_str(&m, sm->env->envid != NULL ? sm->env->envid : "");
-	ipc_put_u32(&m, sm->env->ret);
-	ipc_put_u32(&m, sm->env->body);
-	ipc_put_u32(&m, 0);
-	ipc_put_u64(&m, sm->env->arrival);
-	ipc_put_u64(&m, (uint64_t)sm->body);
-	ipc_put_u64(&m, sm->size - (uint64_t)sm->body);
-	ipc_put_str(&m, job->dest->name);
-	ipc_put_u32(&m, job->nentries);
+	if (strlen(envid) > MSG_ENVID_MAX) {
+		log_warn("%s: an ENVID of %zu octets is not passed on",
+		    sm->rec.qid, strlen(envid));
+		d.envid = "";
+	}
 	for (uint32_t j = 0; j < job->nentries; j++) {
 		uint32_t i = job->entries[j].rcpt;
 
-		sched_orcpt(sm, i, orcpt, sizeof(orcpt));
-		ipc_put_u32(&m, j);
-		ipc_put_str(&m, job->entries[j].target);
-		ipc_put_str(&m, orcpt);
-		ipc_put_u32(&m, sched_rcpt_notify(sm, i));
+		sched_orcpt(sm, i, orcpt[j], sizeof(orcpt[j]));
+		rc[j].index = j;
+		rc[j].address = job->entries[j].target;
+		rc[j].orcpt = orcpt[j];
+		rc[j].notify = sched_rcpt_notify(sm, i);
+	}
+	rv = msg_encode(&m, MSG_QUEUED_DELIVER_SMTP, job->id, &d);
+	free(rc);
+	free(orcpt);
+	if (rv != 0) {
+		close(fd);
+		return -1;
 	}
 	m.fd = fd;
 	queued_peer_send(qctx.smtp, &m);
 	job->peer = qctx.smtp;
 	job->dest->active++;
 	nsmtp++;
+	return 0;
 }
 
 /* Start a job now; one that cannot start ends at once, deferred. */
@@ -833,10 +1091,12 @@ job_start(struct sched_job *job)
 		sched_job_done(job, -1);
 		return;
 	}
-	if (job->smtp)
-		job_start_smtp(job, fd);
-	else
-		job_start_local(job, fd);
+	if ((job->smtp ? job_start_smtp(job, fd) :
+	    job_start_local(job, fd)) != 0) {
+		job_defer(job, "4.3.0", "the job cannot be passed to the "
+		    "delivery agent");
+		sched_job_done(job, -1);
+	}
 }
 
 /* Hand an smtp job to its destination: start, wait, or defer (dead). */
@@ -1030,7 +1290,7 @@ sched_round(struct sched_msg *sm)
 		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
 		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
-		    dp.local->nentries >= LOCAL_JOB_MAX_RCPTS))
+		    dp.local->nentries >= MSG_LOCAL_RCPTS_MAX))
 			break;
 		if (r->kind == RCPT_KIND_LOCAL)
 			dispatch_local(&dp, sm, i, r->addr);
@@ -1061,8 +1321,18 @@ static void
 sched_dispatch(struct sched_msg *sm)
 {
 	uint64_t now = queued_now();
+	int r;
 
-	if (sched_msg_load(sm, &sm->body, &sm->size) < 0) {
+	if (sm->npending == 0) {
+		/* Finished, back only for its records (sched_settle). */
+		sched_settle(sm);
+		return;
+	}
+	if ((r = sched_msg_load(sm)) < 0) {
+		if (r == -1 && now >= sm->rec.arrival + sched_lifetime(sm)) {
+			sched_lost_expire(sm);
+			return;
+		}
 		sm->due = now + (uint64_t)qctx.set->maximal_backoff_time;
 		heap_push(sm);
 		return;
@@ -1087,9 +1357,9 @@ sched_lookupd_gone(struct queued_peer *p)
 	resolve_chan_gone(&p->conn);
 }
 
-/* sched_run - start every job that is due and fits the limits */
+/* sched_run - start what its round is ready for, then what is due */
 void
-sched_run(void)
+sched_run(int start_new)
 {
 	uint64_t now = queued_now();
 	struct sched_msg *sm;
@@ -1099,6 +1369,8 @@ sched_run(void)
 		TAILQ_REMOVE(&ready, sm, ready);
 		sched_round(sm);
 	}
+	if (!start_new)
+		return;
 	/* A parked message will start a local job, most likely: it counts
 	 * against the bound on the jobs queued hands deliverd. */
 	while (heap_len > 0 && heap[0]->due <= now &&
@@ -1291,60 +1563,112 @@ job_result(struct sched_job *job, uint32_t idx, uint32_t status,
 	return 0;
 }
 
-/* sched_deliverd_input - results from the local deliverd; -1 malformed */
+/*
+ * job_result_unread - a result frame from peer that did not decode but
+ * still names its job, recipient and status.  A delivery that was made is
+ * recorded as made, so that it is not made twice; anything else is
+ * deferred, never lost.
+ */
+static void
+job_result_unread(const struct ipc_msg *m, int smtp)
+{
+	uint32_t jobid, idx, status;
+	struct sched_job *job;
+
+	if (msg_peek_result(m, &jobid, &idx, &status) != 0 ||
+	    (job = sched_job_find(jobid)) == NULL || job->smtp != smtp)
+		return;
+	(void)job_result(job, idx, status == DELIVER_OK ? DELIVER_OK :
+	    DELIVER_TEMPFAIL, status == DELIVER_OK ? "2.0.0" : "4.3.0",
+	    "the delivery agent's report could not be read",
+	    smtp ? "none" : "local", 0);
+}
+
+/*
+ * job_done_unread - a done frame that did not decode: when it names a
+ * job of this agent, that job is over, its unreported entries deferred.
+ */
+static void
+job_done_unread(const struct ipc_msg *m, int smtp)
+{
+	struct sched_job *job;
+	uint32_t jobid;
+
+	if (msg_peek_u32(m, &jobid) == 0 &&
+	    (job = sched_job_find(jobid)) != NULL && job->smtp == smtp)
+		sched_job_done(job, 1);
+}
+
+/* sched_deliverd_input - results from the local deliverd; -1 rejected */
 int
 sched_deliverd_input(struct ipc_msg *m)
 {
-	uint32_t jobid, idx, status;
-	char dsn[16], text[512];
+	struct msg_job_done done;
 	struct sched_job *job;
+	struct msg_result r;
+	const char *why;
 
-	if (ipc_get_u32(m, &jobid) < 0)
-		return -1;
-	if ((job = sched_job_find(jobid)) == NULL || job->smtp) {
-		log_warn("deliverd reports on unknown job %u", jobid);
-		return -1;
-	}
 	if (m->type == MSG_DELIVERD_JOB_DONE) {
-		if (ipc_get_end(m) < 0)
+		if (msg_decode(m, MSG_DELIVERD_JOB_DONE, &done, &why) != 0) {
+			msg_log_reject("deliverd", m, why);
+			job_done_unread(m, 0);
 			return -1;
+		}
+		if ((job = sched_job_find(done.job)) == NULL || job->smtp) {
+			msg_log_reject("deliverd", m, "unknown job");
+			return -1;
+		}
 		sched_job_done(job, 1);
 		return 0;
 	}
-	if (m->type != MSG_DELIVERD_RESULT || ipc_get_u32(m, &idx) < 0 ||
-	    ipc_get_u32(m, &status) < 0 || ipc_get_str(m, dsn, sizeof(dsn)) < 0 ||
-	    ipc_get_str(m, text, sizeof(text)) < 0 || ipc_get_end(m) < 0)
+	if (msg_decode(m, MSG_DELIVERD_RESULT, &r, &why) != 0) {
+		msg_log_reject("deliverd", m, why);
+		job_result_unread(m, 0);
 		return -1;
-	return job_result(job, idx, status, dsn, text, "local", 0);
+	}
+	if ((job = sched_job_find(r.job)) == NULL || job->smtp ||
+	    job_result(job, r.index, r.status, r.dsn, r.text, "local",
+	    0) != 0) {
+		msg_log_reject("deliverd", m, "unknown job or recipient");
+		return -1;
+	}
+	return 0;
 }
 
-/* sched_smtp_input - results from the smtp deliverd; -1 malformed */
+/* sched_smtp_input - results from the smtp deliverd; -1 rejected */
 int
 sched_smtp_input(struct ipc_msg *m)
 {
-	uint32_t jobid, idx, status, flags, site;
-	char dsn[16], text[512], relay[256];
+	struct msg_smtp_result r;
+	struct msg_smtp_done done;
 	struct sched_job *job;
+	const char *why;
 
-	if (ipc_get_u32(m, &jobid) < 0)
-		return -1;
-	if ((job = sched_job_find(jobid)) == NULL || !job->smtp) {
-		log_warn("smtp deliverd reports on unknown job %u", jobid);
-		return -1;
-	}
 	if (m->type == MSG_DELIVERD_SMTP_DONE) {
-		if (ipc_get_u32(m, &site) < 0 || ipc_get_end(m) < 0)
+		if (msg_decode(m, MSG_DELIVERD_SMTP_DONE, &done, &why) != 0) {
+			msg_log_reject("smtp deliverd", m, why);
+			job_done_unread(m, 1);
 			return -1;
-		sched_job_done(job, site == SITE_OK);
+		}
+		if ((job = sched_job_find(done.job)) == NULL || !job->smtp) {
+			msg_log_reject("smtp deliverd", m, "unknown job");
+			return -1;
+		}
+		sched_job_done(job, done.site == SITE_OK);
 		return 0;
 	}
-	if (m->type != MSG_DELIVERD_SMTP_RESULT || ipc_get_u32(m, &idx) < 0 ||
-	    ipc_get_u32(m, &status) < 0 || ipc_get_str(m, dsn, sizeof(dsn)) < 0 ||
-	    ipc_get_str(m, text, sizeof(text)) < 0 ||
-	    ipc_get_str(m, relay, sizeof(relay)) < 0 ||
-	    ipc_get_u32(m, &flags) < 0 || ipc_get_end(m) < 0)
+	if (msg_decode(m, MSG_DELIVERD_SMTP_RESULT, &r, &why) != 0) {
+		msg_log_reject("smtp deliverd", m, why);
+		job_result_unread(m, 1);
 		return -1;
-	return job_result(job, idx, status, dsn, text, relay, flags);
+	}
+	if ((job = sched_job_find(r.job)) == NULL || !job->smtp ||
+	    job_result(job, r.index, r.status, r.dsn, r.text, r.relay,
+	    r.flags) != 0) {
+		msg_log_reject("smtp deliverd", m, "unknown job or recipient");
+		return -1;
+	}
+	return 0;
 }
 
 /* sched_agent_gone - the jobs in flight to a departed delivery agent

@@ -49,6 +49,8 @@ struct sched_msg {
 	size_t			 heap_idx;	/* SIZE_MAX when not in the heap */
 	uint32_t		 nbusy;		/* jobs running or waiting, +1
 						 * while a round is resolving */
+	uint8_t			 unsaved;	/* a write of its records failed:
+						 * the index lags (scheduler.c) */
 	/* The current round's lookups (scheduler.c), while resolving. */
 	struct sched_lookup	*lk;
 	uint32_t		 nlk, lkcap;
@@ -56,23 +58,33 @@ struct sched_msg {
 	TAILQ_ENTRY(sched_msg)	 ready;		/* answered, to dispatch */
 	/* Loaded from the file while the message is being delivered. */
 	struct envelope		*env;
-	off_t			 body;
-	uint64_t		 size;		/* of the whole file */
+	off_t			 body;		/* where the body starts */
+	uint64_t		 body_len;	/* its octets (no trailer) */
 	TAILQ_ENTRY(sched_msg)	 all;		/* every message */
 };
 
 /* sched_add - take a message with its index records (pending ones wait) */
 void sched_add(const struct queue_msg_rec *msg,
     const struct queue_rcpt_rec *rcpts, size_t nrcpt, double commit_time);
-/* sched_run - start every job that is due and fits the limits */
-void sched_run(void);
+/*
+ * sched_run - start the jobs of rounds whose lookups are answered, then
+ * (when start_new) every message that is due and fits the limits.  While
+ * stopping, queued finishes what it began and starts nothing new.
+ */
+void sched_run(int start_new);
 /* sched_timeout_ms - how long poll() may sleep before sched_run is due */
 int sched_timeout_ms(void);
-/* sched_deliverd_input - a MSG_DELIVERD_* from the local deliverd */
+/*
+ * sched_deliverd_input - a MSG_DELIVERD_* from the local deliverd;
+ * sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd.  0, or
+ * -1 when the frame was rejected (logged; the agent stays connected).  A
+ * rejected frame that still names its job and recipient is recorded as
+ * well as it can be: a delivery made as made, anything else deferred.
+ */
 int sched_deliverd_input(struct ipc_msg *m);
-/* sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd */
 int sched_smtp_input(struct ipc_msg *m);
-/* sched_lookupd_input - a MSG_LOOKUPD_RESOLVED from lookupd; -1 malformed */
+/* sched_lookupd_input - a MSG_LOOKUPD_RESOLVED from lookupd (see
+ * resolve_answer); -1 when rejected (logged) */
 int sched_lookupd_input(struct ipc_msg *m);
 /* sched_lookupd_gone - a lookupd channel closed: its lookups defer */
 struct queued_peer;
@@ -86,7 +98,12 @@ void sched_flush(void);
 /* sched_after_sync - unlink the files of messages removed from the
  * index, now that their removal is durable */
 void sched_after_sync(void);
-/* sched_jobs - jobs in flight */
+/* sched_save_unsaved - write again the records the index lacks because
+ * a write failed (a full disk); retried at a growing interval */
+void sched_save_unsaved(void);
+/* sched_unsaved - true while records or removals wait for the index */
+int sched_unsaved(void);
+/* sched_jobs - jobs in flight and rounds still resolving: work begun */
 uint32_t sched_jobs(void);
 /* sched_count - messages known to the scheduler */
 size_t sched_count(void);

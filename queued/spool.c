@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,4 +69,34 @@ spool_scan(const char *spool, void (*fn)(const char *qid, void *arg),
 		}
 		closedir(d);
 	}
+}
+
+/* spool_quarantine - move a damaged queue file aside, never delete it */
+int
+spool_quarantine(const char *spool, const char *qid, const char *why)
+{
+	char from[4096], to[4096], vwhy[1024];
+	int n, r = -1;
+
+	log_vis(vwhy, sizeof(vwhy), why, strlen(why));
+	if (spool_msg_path(spool, qid, from, sizeof(from)) < 0)
+		return -1;
+	for (int i = 0; i < 100; i++) {
+		n = i == 0 ? snprintf(to, sizeof(to), "%s/corrupt/%s", spool,
+		    qid) : snprintf(to, sizeof(to), "%s/corrupt/%s.%d", spool,
+		    qid, i);
+		if (n < 0 || (size_t)n >= sizeof(to))
+			break;
+		/* Never over another damaged file: each may matter. */
+		if ((r = renameat2(AT_FDCWD, from, AT_FDCWD, to,
+		    RENAME_NOREPLACE)) == 0 || errno != EEXIST)
+			break;
+	}
+	if (r == 0)
+		log_error("%s: damaged queue file moved to %s: %s", qid, to,
+		    vwhy);
+	else
+		log_error("%s: damaged queue file left in place (cannot move "
+		    "it to corrupt/: %s): %s", qid, strerror(errno), vwhy);
+	return r;
 }

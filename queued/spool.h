@@ -28,4 +28,12 @@ int spool_msg_dir(const char *spool, const char *qid, char *buf,
 void spool_scan(const char *spool, void (*fn)(const char *qid, void *arg),
     void *arg);
 
+/*
+ * spool_quarantine - move SPOOL/msg/X/QID to SPOOL/corrupt/ (as QID, or
+ * QID.N when that name is taken) and log why.  tern never deletes such
+ * a file: it may hold the only copy of somebody's mail.  0, or -1
+ * (logged) when it could not be moved and stays where it is.
+ */
+int spool_quarantine(const char *spool, const char *qid, const char *why);
+
 #endif

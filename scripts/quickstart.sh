@@ -28,8 +28,9 @@ deps() {
 			build-essential autoconf automake pkg-config \
 			libssl-dev libdb5.3-dev libbsd-dev libcrypt-dev check \
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
-			dnsmasq-base python3-aiosmtpd clang libclang-rt-14-dev \
-			>/dev/null
+			dnsmasq-base python3-aiosmtpd libnet-ssleay-perl \
+			libio-socket-ssl-perl libfuse3-dev fuse3 e2fsprogs mount \
+			db5.3-util clang libclang-rt-14-dev >/dev/null
 	fi
 }
 

@@ -141,7 +141,7 @@ auth_response(struct smtp_io *io, const char *challenge, char *line,
 	smtp_io_reply(io, "334 %s", challenge);
 	n = smtp_io_getline(io, line, size - 1, &eol, &overlong);
 	if (n < 0)
-		return SMTP_AUTH_IO;
+		return n == SMTP_IO_TIMEOUT ? SMTP_AUTH_TIMEOUT : SMTP_AUTH_IO;
 	if (overlong)
 		return SMTP_AUTH_BAD_BASE64;
 	*len = (size_t)n;

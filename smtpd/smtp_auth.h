@@ -13,9 +13,11 @@
 
 #include <stddef.h>
 
+#include "msg_codec.h"
 #include "smtp_io.h"
 
-#define SMTP_AUTH_FIELD_MAX	255	/* RFC 4616 3: each field, octets */
+/* RFC 4616 3: each field, octets; lookupd takes as much (msg_codec.h) */
+#define SMTP_AUTH_FIELD_MAX	MSG_AUTH_FIELD_MAX
 /* RFC 4954 4: a line of the exchange may be 12288 octets */
 #define SMTP_AUTH_LINE_MAX	12288
 
@@ -31,7 +33,8 @@ enum smtp_auth_status {
 	SMTP_AUTH_CANCELLED = 1,	/* the client sent "*": 501 5.7.0 */
 	SMTP_AUTH_BAD_BASE64 = 2,	/* 501 5.5.2 */
 	SMTP_AUTH_MALFORMED = 3,	/* decoded, but not PLAIN's form: 501 */
-	SMTP_AUTH_IO = 4,		/* the client went away or timed out */
+	SMTP_AUTH_IO = 4,		/* the client went away */
+	SMTP_AUTH_TIMEOUT = 5,		/* a response line missed its deadline */
 };
 
 /* smtp_auth_mech_parse - the mechanism named by s[0..len), or NONE */

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "smtp_busy.h"
 #include "smtp_limits.h"
 
@@ -29,21 +30,33 @@
 static int
 busy_master_input(struct ipc_conn *master, int *on)
 {
+	struct msg_switch mode;
 	struct ipc_msg m;
 	ssize_t n = ipc_conn_read(master);
-	uint32_t mode;
+	const char *why;
 	int r, stop = 0;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN))
 		return 1;
 	while ((r = ipc_conn_next(master, &m)) == 1) {
-		if (m.type == MSG_MASTER_STOP)
-			stop = 1;
-		else if (m.type == MSG_MASTER_BUSY_MODE &&
-		    ipc_get_u32(&m, &mode) == 0 && ipc_get_end(&m) == 0)
-			*on = mode != 0;
-		else if (m.type != MSG_MASTER_RELOAD)
-			log_warn("unexpected message %u from ternd", m.type);
+		switch (m.type) {
+		case MSG_MASTER_BUSY_MODE:
+			if (msg_decode(&m, MSG_MASTER_BUSY_MODE, &mode,
+			    &why) == 0)
+				*on = mode.on != 0;
+			else
+				msg_log_reject("ternd", &m, why);
+			break;
+		case MSG_MASTER_STOP:
+		case MSG_MASTER_RELOAD:
+			if (msg_decode_empty(&m, m.type, &why) != 0)
+				msg_log_reject("ternd", &m, why);
+			else if (m.type == MSG_MASTER_STOP)
+				stop = 1;
+			break;
+		default:
+			msg_log_reject("ternd", &m, "unexpected type");
+		}
 		ipc_msg_free(&m);
 	}
 	return stop || r < 0;

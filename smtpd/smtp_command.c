@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dsn_param.h"
 #include "envelope.h"
 #include "smtp_command.h"
 
@@ -122,55 +123,6 @@ verb_lookup(const char *s, size_t len)
 	return SMTP_CMD_UNKNOWN;
 }
 
-/* hex_value - value of an upper-case hex digit, -1 otherwise */
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * xtext_decode - RFC 3461 4 xtext into out (NUL-terminated); returns the
- * decoded length, or -1 when malformed, when it decodes to a NUL (out is a
- * C string), or when it does not fit.
- */
-int
-xtext_decode(const char *in, size_t len, char *out, size_t outsize)
-{
-	size_t i, o = 0;
-	int hi, lo;
-	unsigned char c;
-
-	if (outsize == 0)
-		return -1;
-	out[0] = '\0';
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)in[i];
-		if (c == '+') {
-			if (len - i < 3 || (hi = hex_value(in[i + 1])) < 0 ||
-			    (lo = hex_value(in[i + 2])) < 0)
-				goto bad;
-			c = (unsigned char)(hi << 4 | lo);
-			if (c == '\0')
-				goto bad;
-			i += 2;
-		} else if (c < 33 || c > 126 || c == '=')
-			goto bad;
-		if (o + 1 >= outsize)
-			goto bad;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return (int)o;
-bad:
-	out[0] = '\0';
-	return -1;
-}
-
 /* param_needs_value - refuse "KEY" where "KEY=value" is required */
 static int
 param_needs_value(struct param_ctx *c, const char *name, int has_value)
@@ -246,16 +198,13 @@ param_ret(struct param_ctx *c, const char *v, size_t len, int has_value)
 static int
 param_envid(struct param_ctx *c, const char *v, size_t len, int has_value)
 {
-	int rc, n, i;
+	int rc;
 
 	if ((rc = param_needs_value(c, "ENVID", has_value)) != 0)
 		return rc;
-	if (len > SMTP_ENVID_MAX || (n = xtext_decode(v, len, c->cmd->envid,
-	    sizeof(c->cmd->envid))) < 0)
+	if (len > SMTP_ENVID_MAX || xtext_decode(v, len, c->cmd->envid,
+	    sizeof(c->cmd->envid)) < 0 || !dsn_envid_valid(c->cmd->envid))
 		goto bad;
-	for (i = 0; i < n; i++)
-		if (c->cmd->envid[i] < 32 || c->cmd->envid[i] > 126)
-			goto bad;
 	return 0;
 bad:
 	c->cmd->envid[0] = '\0';
@@ -344,32 +293,16 @@ bad:
 static int
 param_orcpt(struct param_ctx *c, const char *v, size_t len, int has_value)
 {
-	static const char atext_specials[] = "!#$%&'*+-/=?^_`{|}~";
-	char decoded[SMTP_ORCPT_MAX + 1];
-	const char *semi;
-	size_t i;
 	int rc;
 
 	if ((rc = param_needs_value(c, "ORCPT", has_value)) != 0)
 		return rc;
-	if (len > SMTP_ORCPT_MAX || (semi = memchr(v, ';', len)) == NULL ||
-	    semi == v)
-		goto bad;
-	for (i = 0; v + i < semi; i++)
-		if (!((v[i] >= 'a' && v[i] <= 'z') ||
-		    (v[i] >= 'A' && v[i] <= 'Z') ||
-		    (v[i] >= '0' && v[i] <= '9') ||
-		    strchr(atext_specials, v[i]) != NULL))
-			goto bad;
-	if (xtext_decode(semi + 1, len - (size_t)(semi + 1 - v), decoded,
-	    sizeof(decoded)) <= 0)
-		goto bad;
+	if (!dsn_orcpt_valid(v, len))
+		return reply_set(c->reply, c->replysize, 501,
+		    "501 5.5.4 Bad ORCPT parameter");
 	memcpy(c->cmd->orcpt, v, len);
 	c->cmd->orcpt[len] = '\0';
 	return 0;
-bad:
-	return reply_set(c->reply, c->replysize, 501,
-	    "501 5.5.4 Bad ORCPT parameter");
 }
 
 /* param_lookup - index of the parameter named s[0..len), -1 if unknown */

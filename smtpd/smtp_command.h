@@ -15,14 +15,17 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "dsn_param.h"
+#include "msg_codec.h"
 
 #define SMTP_LINE_MAX		512	/* RFC 5321 4.5.3.1.4, with CRLF */
 /* MAIL/RCPT may be longer by their extensions' allowances (RFC 1870,
  * 3461 5.4, 4954 5) */
 #define SMTP_MAIL_LINE_MAX	(SMTP_LINE_MAX + 26 + 100 + 500 + 64)
 #define SMTP_RCPT_LINE_MAX	(SMTP_LINE_MAX + 500 + 64)
-#define SMTP_ENVID_MAX		100
-#define SMTP_ORCPT_MAX		500
+/* ENVID and ORCPT as accepted are what a job can pass on (msg_codec.h) */
+#define SMTP_ENVID_MAX		MSG_ENVID_MAX
+#define SMTP_ORCPT_MAX		MSG_ORCPT_MAX
 
 enum smtp_verb {
 	SMTP_CMD_UNKNOWN = 0,
@@ -79,8 +82,5 @@ int smtp_command_parse(const char *line, size_t len, int ext,
 
 /* smtp_verb_name - "MAIL", "RCPT", ... for logs */
 const char *smtp_verb_name(enum smtp_verb v);
-
-/* xtext_decode - RFC 3461 4 xtext ("+XX" hex escapes); -1 if malformed */
-int xtext_decode(const char *in, size_t len, char *out, size_t outsize);
 
 #endif

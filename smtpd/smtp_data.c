@@ -15,44 +15,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "msgfile.h"
 #include "smtp_data.h"
 #include "smtp_received.h"
-
-struct data_out {
-	int		fd;
-	int		failed;		/* errno, once a write failed */
-	size_t		len;
-	char		buf[65536];
-};
-
-static void
-data_out_flush(struct data_out *o)
-{
-	size_t off = 0;
-
-	while (off < o->len && !o->failed) {
-		ssize_t n = write(o->fd, o->buf + off, o->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			o->failed = n < 0 ? errno : EIO;
-		else
-			off += (size_t)n;
-	}
-	o->len = 0;
-}
-
-static void
-data_out_put(struct data_out *o, const char *p, size_t len)
-{
-	if (o->failed)
-		return;
-	if (o->len + len > sizeof(o->buf))
-		data_out_flush(o);
-	memcpy(o->buf + o->len, p, len);	/* len <= a line, << buf */
-	o->len += len;
-}
 
 /* The header section as seen so far, for struct smtp_data_fix. */
 struct header_state {
@@ -90,7 +55,7 @@ header_field_line(const char *p, size_t len)
 
 /* header_add_missing - write the fields fix asks for and h lacks */
 static uint64_t
-header_add_missing(struct data_out *o, const struct smtp_data_fix *fix,
+header_add_missing(struct msgfile_writer *o, const struct smtp_data_fix *fix,
     const struct header_state *h)
 {
 	char buf[600], date[64];
@@ -100,13 +65,13 @@ header_add_missing(struct data_out *o, const struct smtp_data_fix *fix,
 	if (!h->seen_date && smtp_date_format(fix->when, date,
 	    sizeof(date)) > 0 && (n = snprintf(buf, sizeof(buf),
 	    "Date: %s\r\n", date)) > 0 && (size_t)n < sizeof(buf)) {
-		data_out_put(o, buf, (size_t)n);
+		msgfile_write(o, buf, (size_t)n);
 		added += (uint64_t)n;
 	}
 	if (!h->seen_msgid && (n = snprintf(buf, sizeof(buf),
 	    "Message-ID: <%s@%s>\r\n", fix->qid, fix->myhostname)) > 0 &&
 	    (size_t)n < sizeof(buf)) {
-		data_out_put(o, buf, (size_t)n);
+		msgfile_write(o, buf, (size_t)n);
 		added += (uint64_t)n;
 	}
 	return added;
@@ -118,7 +83,7 @@ header_add_missing(struct data_out *o, const struct smtp_data_fix *fix,
  * is not a header field, the missing fields are written before it.
  */
 static int
-header_line(struct header_state *h, struct data_out *o,
+header_line(struct header_state *h, struct msgfile_writer *o,
     const struct smtp_data_fix *fix, const char *p, size_t len,
     uint64_t *added)
 {
@@ -143,11 +108,11 @@ header_line(struct header_state *h, struct data_out *o,
 
 /* smtp_data_receive - read the content of one message into outfd */
 int
-smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
+smtp_data_receive(struct smtp_io *io, struct msgfile_writer *out,
+    uint64_t limit,
     enum bare_newline_mode mode, const struct smtp_data_fix *fix,
     struct smtp_data_result *res)
 {
-	static struct data_out out;	/* 64 KiB: too big for the stack */
 	char line[SMTP_TEXT_LINE_MAX + 1];
 	enum smtp_line_end eol, prev_eol = SMTP_EOL_CRLF;
 	struct header_state h = { 1, 0, 0, 0 };
@@ -156,9 +121,6 @@ smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
 	ssize_t n;
 
 	memset(res, 0, sizeof(*res));
-	out.fd = outfd;
-	out.failed = 0;
-	out.len = 0;
 	for (;;) {
 		n = smtp_io_getline(io, line, SMTP_TEXT_LINE_MAX - 2, &eol,
 		    &overlong);
@@ -193,19 +155,18 @@ smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
 		if (res->too_big || res->line_too_long ||
 		    (res->bare_newline && mode == BARE_NEWLINE_REJECT))
 			continue;	/* keep reading to stay in sync */
-		if (h.in_header && header_line(&h, &out, fix, p, len, &added)) {
+		if (h.in_header && header_line(&h, out, fix, p, len, &added)) {
 			res->size -= len + 2;
 			continue;
 		}
-		data_out_put(&out, p, len);
-		data_out_put(&out, "\r\n", 2);
+		msgfile_write(out, p, len);
+		msgfile_write(out, "\r\n", 2);
 	}
 	/* A message that is all header: the fields go at its end. */
 	if (h.in_header && fix != NULL)
-		added += header_add_missing(&out, fix, &h);
+		added += header_add_missing(out, fix, &h);
 	res->size += added;
-	data_out_flush(&out);
-	res->write_errno = out.failed;
+	res->write_errno = out->failed;
 	res->io_status = SMTP_IO_OK;
 	return 0;
 }

@@ -6,7 +6,8 @@
  * never ends the data and never reaches the queue file: in "normalize"
  * mode it is stored as CRLF, in "reject" mode the message is refused once
  * its end is reached (so that the session stays in sync).  Dot-stuffing
- * is removed (RFC 5321 4.5.2).  Output is buffered: one write per 64 KiB.
+ * is removed (RFC 5321 4.5.2).  Output goes through the queue file
+ * writer (msgfile.h): one write per 64 KiB.
  */
 #ifndef TERN_SMTP_DATA_H
 #define TERN_SMTP_DATA_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "msgfile.h"
 #include "settings.h"
 #include "smtp_io.h"
 
@@ -43,15 +45,16 @@ struct smtp_data_fix {
 };
 
 /*
- * smtp_data_receive - read the content from io and append it to outfd
+ * smtp_data_receive - read the content from io and append it to out
  * (stop writing, but keep reading, once limit octets are exceeded or a
- * write fails).  Returns 0 when the end-of-data marker was read (check
+ * write fails; the caller finishes the file).  Returns 0 when the end-of-data marker was read (check
  * res for why the message may still have to be refused), -1 when the
  * client went away or timed out (res->io_status says which).  fix (may
  * be NULL) asks for the submission header fields; res->size includes
  * what was added.
  */
-int smtp_data_receive(struct smtp_io *io, int outfd, uint64_t limit,
+int smtp_data_receive(struct smtp_io *io, struct msgfile_writer *out,
+    uint64_t limit,
     enum bare_newline_mode mode, const struct smtp_data_fix *fix,
     struct smtp_data_result *res);
 

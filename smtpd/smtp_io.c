@@ -4,31 +4,29 @@
  * The socket is non-blocking.  Without TLS a read or write that would
  * block waits in poll(); with TLS, OpenSSL says which direction it needs
  * (SSL_ERROR_WANT_READ or WANT_WRITE: a TLS read may have to write, and
- * the other way round) and we poll for that, under the same timeout.
+ * the other way round) and we poll for that, under the same deadline.
+ *
+ * Every wait is bounded by the deadline of the operation it is part of
+ * (op_end: a whole line, a whole flush, a whole handshake), fixed when
+ * that operation starts and never moved by an octet arriving: a client
+ * that sends one octet a second is cut off when smtpd_timeout has passed
+ * since smtpd began waiting, however many octets it managed to send.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 
+#include "deadline.h"
 #include "smtp_io.h"
-
-static long long
-smtp_io_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* smtp_io_init - wrap a connected socket */
 void
@@ -43,25 +41,26 @@ smtp_io_init(struct smtp_io *io, int fd, int timeout_ms)
 void
 smtp_io_set_deadline(struct smtp_io *io, long seconds)
 {
-	io->deadline_ms = seconds > 0 ? smtp_io_now_ms() + seconds * 1000LL : 0;
+	io->deadline_ms = seconds > 0 ? deadline_in(seconds * 1000LL) : 0;
 }
 
+/* smtp_io_op_begin - an operation starts: its deadline is timeout_ms from
+ * now, or the caller's deadline if that comes first */
+static void
+smtp_io_op_begin(struct smtp_io *io)
+{
+	io->op_end_ms = io->timeout_ms > 0 ? deadline_in(io->timeout_ms) :
+	    LLONG_MAX;
+	if (io->deadline_ms != 0 && io->deadline_ms < io->op_end_ms)
+		io->op_end_ms = io->deadline_ms;
+}
+
+/* smtp_io_wait - until fd is ready for events, within the operation */
 static int
 smtp_io_wait(struct smtp_io *io, short events)
 {
-	struct pollfd pfd = { .fd = io->fd, .events = events };
-	long long wait = io->timeout_ms;
-	int n;
+	int n = deadline_poll(io->fd, events, io->op_end_ms);
 
-	if (io->deadline_ms) {
-		long long left = io->deadline_ms - smtp_io_now_ms();
-
-		if (left < wait)
-			wait = left < 0 ? 0 : left;
-	}
-	do {
-		n = poll(&pfd, 1, (int)wait);
-	} while (n < 0 && errno == EINTR);
 	if (n == 0)
 		return SMTP_IO_TIMEOUT;
 	return n < 0 ? SMTP_IO_ERROR : SMTP_IO_OK;
@@ -169,6 +168,8 @@ smtp_io_tls_accept(struct smtp_io *io, SSL_CTX *ctx, char *err,
 	if ((io->ssl = SSL_new(ctx)) == NULL ||
 	    SSL_set_fd(io->ssl, io->fd) != 1)
 		return SMTP_IO_ERROR;
+	/* The whole handshake, however it is paced, within one deadline. */
+	smtp_io_op_begin(io);
 	for (;;) {
 		ERR_clear_error();
 		if ((r = SSL_accept(io->ssl)) == 1)
@@ -205,9 +206,9 @@ smtp_io_tls_end(struct smtp_io *io)
 	ERR_clear_error();
 }
 
-/* smtp_io_flush - write all queued output */
-int
-smtp_io_flush(struct smtp_io *io)
+/* smtp_io_flush_out - write all queued output within the operation */
+static int
+smtp_io_flush_out(struct smtp_io *io)
 {
 	size_t off = 0;
 
@@ -225,6 +226,14 @@ smtp_io_flush(struct smtp_io *io)
 	}
 	io->outlen = 0;
 	return io->failed ? SMTP_IO_ERROR : SMTP_IO_OK;
+}
+
+/* smtp_io_flush - write all queued output, within timeout_ms */
+int
+smtp_io_flush(struct smtp_io *io)
+{
+	smtp_io_op_begin(io);
+	return smtp_io_flush_out(io);
 }
 
 /* smtp_io_reply - queue one reply line */
@@ -280,8 +289,12 @@ smtp_io_fill(struct smtp_io *io)
 
 	if (io->ineof)
 		return SMTP_IO_EOF;
-	if (io->outlen > 0 && (r = smtp_io_flush(io)) != SMTP_IO_OK)
+	if (io->outlen > 0 && (r = smtp_io_flush_out(io)) != SMTP_IO_OK)
 		return r;
+	/* Checked before reading too: a client that keeps the socket full
+	 * never makes us wait, and must not outlive the deadline either. */
+	if (deadline_passed(io->op_end_ms))
+		return SMTP_IO_TIMEOUT;
 	if (io->inpos > 0) {
 		memmove(io->in, io->in + io->inpos, io->inlen - io->inpos);
 		io->inlen -= io->inpos;
@@ -308,6 +321,7 @@ smtp_io_getline(struct smtp_io *io, char *buf, size_t max,
 	int r;
 
 	*overlong = 0;
+	smtp_io_op_begin(io);	/* one deadline for the whole line */
 	for (;;) {
 		const unsigned char *start = io->in + io->inpos;
 		size_t avail = io->inlen - io->inpos;
@@ -337,15 +351,24 @@ smtp_io_getline(struct smtp_io *io, char *buf, size_t max,
 			return (ssize_t)len;
 		}
 		searched = i;
-		/* A line longer than half the buffer is surely too long: keep
-		 * its first max octets and drop the rest as it streams in. */
+		/*
+		 * A line longer than half the buffer is surely too long: keep
+		 * its first max octets and drop the rest as it streams in.
+		 * Only octets known to be inside the line go: a CR that ends
+		 * the input (i < avail here means exactly that) may be the
+		 * first half of the CRLF that ends the line, or a bare CR,
+		 * and only the next read can tell.  Dropping it with the
+		 * line would turn "CR | LF . CR LF" into a bare LF and a
+		 * "." that no longer ends the data.
+		 */
 		if (avail >= sizeof(io->in) / 2) {
-			size_t take = avail < max - len ? avail : max - len;
+			size_t drop = i, take = drop < max - len ? drop :
+			    max - len;
 
 			memcpy(buf + len, start, take);
 			len += take;
 			*overlong = 1;
-			io->inpos = io->inlen;
+			io->inpos += drop;
 			searched = 0;
 		}
 		if ((r = smtp_io_fill(io)) != SMTP_IO_OK)

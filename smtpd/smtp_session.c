@@ -29,6 +29,9 @@
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
+#include "msgfile.h"
+#include "myaddr.h"
+#include "msg_codec.h"
 #include "smtp_auth.h"
 #include "smtp_command.h"
 #include "smtp_data.h"
@@ -91,6 +94,8 @@ struct session {
 	char			 envid[SMTP_ENVID_MAX + 1];	/* "" none */
 	struct envelope_rcpt	*rcpts;
 	uint32_t		 nrcpt;
+	uint32_t		 naccepted;	/* RCPTs answered 250, repeats
+						   included */
 
 	int			 total[CNT_MAX];
 	int			 ok[CNT_MAX];
@@ -124,6 +129,7 @@ session_reset(struct session *s)
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpt = 0;
+	s->naccepted = 0;
 	s->have_mail = 0;
 	s->sender[0] = '\0';
 	s->size_hint = 0;
@@ -209,6 +215,32 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
 
+/*
+ * queue_minfree (fsspace.h): refuse the transaction while the spool's
+ * file system is short of space, counting 1.5 times a declared SIZE.
+ * The reply is temporary (RFC 5321 4.3.2 lists 452 for MAIL; RFC 1870
+ * uses it for a SIZE above the space available now): the client keeps
+ * the mail and tries again.  0, or -1 after replying.
+ */
+static int
+session_space_check(struct session *s, uint64_t size)
+{
+	static const char reply[] = "452 4.3.1 Insufficient system storage";
+	uint64_t avail, minfree = s->set->queue_minfree;
+
+	if (minfree == 0 || s->srv->space == NULL)
+		return 0;
+	avail = fsspace_avail(s->srv->space);
+	if (fsspace_enough(avail, minfree, size))
+		return 0;
+	log_warn("not enough free space in the spool: %llu octets < "
+	    "queue_minfree %llu + 1.5 x SIZE %llu", (unsigned long long)avail,
+	    (unsigned long long)minfree, (unsigned long long)size);
+	session_log_reject(s, "MAIL", reply, NULL);
+	session_reply(s, "%s", reply);
+	return -1;
+}
+
 static void
 session_mail(struct session *s, const struct smtp_command *cmd)
 {
@@ -236,6 +268,10 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 		s->sender[0] = '\0';
 		return;
 	}
+	if (session_space_check(s, cmd->size) < 0) {
+		s->sender[0] = '\0';
+		return;
+	}
 	s->have_mail = 1;
 	s->size_hint = cmd->size;
 	s->body = cmd->body;
@@ -255,25 +291,27 @@ session_ask_auth(struct session *s, uint32_t type, const char *a,
     const char *b)
 {
 	struct ipc_msg req, resp;
-	uint32_t verdict, id = ++s->srv->next_reqid;
+	struct msg_auth auth = { a, b };
+	struct msg_sender_login sl = { a, b };
+	struct msg_verdict v;
+	uint32_t id = ++s->srv->next_reqid;
 	uint32_t want = type == MSG_LOOKUP_AUTH ? MSG_LOOKUPD_AUTH_VERDICT :
 	    MSG_LOOKUPD_SENDER_VERDICT;
+	const char *why;
 
-	ipc_msg_init(&req, type, id);
-	ipc_put_str(&req, a);
-	ipc_put_str(&req, b);
+	if ((type == MSG_LOOKUP_AUTH ? msg_encode(&req, type, id, &auth) :
+	    msg_encode(&req, type, id, &sl)) != 0)
+		return AUTH_TEMPFAIL;
 	if (ipc_call(s->srv->lookupd, &req, &resp, LOOKUP_TIMEOUT_MS) < 0) {
 		log_warn("lookupd did not answer: %s", strerror(errno));
 		return AUTH_TEMPFAIL;
 	}
-	if (resp.type != want || resp.id != id ||
-	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_end(&resp) < 0 ||
-	    verdict > AUTH_TEMPFAIL) {
-		log_warn("malformed answer from lookupd");
-		verdict = AUTH_TEMPFAIL;
+	if (msg_decode(&resp, want, &v, &why) != 0) {
+		msg_log_reject("lookupd", &resp, why);
+		v.verdict = AUTH_TEMPFAIL;
 	}
 	ipc_msg_free(&resp);
-	return (enum auth_verdict)verdict;
+	return (enum auth_verdict)v.verdict;
 }
 
 /* The authenticated login may use s->sender: 0, or -1 after replying. */
@@ -326,22 +364,47 @@ static enum lookup_verdict
 session_lookup(struct session *s, const char *rcpt)
 {
 	struct ipc_msg req, resp;
-	uint32_t verdict, id = ++s->srv->next_reqid;
+	struct msg_address a = { rcpt };
+	struct msg_verdict v;
+	uint32_t id = ++s->srv->next_reqid;
+	const char *why;
 
-	ipc_msg_init(&req, MSG_LOOKUP_RCPT, id);
-	ipc_put_str(&req, rcpt);
+	if (msg_encode(&req, MSG_LOOKUP_RCPT, id, &a) != 0)
+		return LOOKUP_TEMPFAIL;
 	if (ipc_call(s->srv->lookupd, &req, &resp, LOOKUP_TIMEOUT_MS) < 0) {
 		log_warn("lookupd did not answer: %s", strerror(errno));
 		return LOOKUP_TEMPFAIL;
 	}
-	if (resp.type != MSG_LOOKUPD_RCPT_VERDICT || resp.id != id ||
-	    ipc_get_u32(&resp, &verdict) < 0 || ipc_get_end(&resp) < 0 ||
-	    verdict > LOOKUP_TEMPFAIL) {
-		log_warn("malformed answer from lookupd");
-		verdict = LOOKUP_TEMPFAIL;
+	if (msg_decode(&resp, MSG_LOOKUPD_RCPT_VERDICT, &v, &why) != 0) {
+		msg_log_reject("lookupd", &resp, why);
+		v.verdict = LOOKUP_TEMPFAIL;
 	}
 	ipc_msg_free(&resp);
-	return (enum lookup_verdict)verdict;
+	return (enum lookup_verdict)v.verdict;
+}
+
+/* session_rcpt_ok - count an accepted RCPT and answer 250 */
+static void
+session_rcpt_ok(struct session *s)
+{
+	s->naccepted++;
+	s->ok[CNT_RCPT]++;
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+/*
+ * session_rcpt_known - rcpt was accepted in this transaction already,
+ * spelled exactly so (case-insensitively too when local, since local
+ * mailboxes and aliases are found case-insensitively).
+ */
+static int
+session_rcpt_known(const struct session *s, const char *rcpt, int local)
+{
+	for (uint32_t i = 0; i < s->nrcpt; i++)
+		if (local ? strcasecmp(s->rcpts[i].addr, rcpt) == 0 :
+		    strcmp(s->rcpts[i].addr, rcpt) == 0)
+			return 1;
+	return 0;
 }
 
 static void
@@ -357,8 +420,16 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		session_reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
-	if (s->nrcpt >= (uint32_t)s->set->smtpd_recipient_limit) {
+	/* Every accepted RCPT counts, repeats included, as in Postfix:
+	 * otherwise one address repeated without end costs a reply each. */
+	if (s->naccepted >= (uint32_t)s->set->smtpd_recipient_limit) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	/* The same address, from the same client in the same transaction,
+	 * gets the same verdict: no lookupd round trip for a repeat. */
+	if (session_rcpt_known(s, rcpt, 0)) {
+		session_rcpt_ok(s);
 		return;
 	}
 	enum lookup_verdict verdict = session_lookup(s, rcpt);
@@ -392,19 +463,29 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		return;
 	}
 	/*
+	 * user@[one of our addresses] would be relayed straight back here,
+	 * again and again until the hop limit: refuse it (Postfix would
+	 * take it as local; refusing is simpler and cannot loop).  Only a
+	 * client that may relay gets this far with a literal.
+	 */
+	if (verdict == LOOKUP_REMOTE && (cmd->addr.flags & ADDR_F_LITERAL) &&
+	    myaddr_literal_ours(cmd->addr.domain)) {
+		snprintf(reply, sizeof(reply), "550 5.4.6 <%s>: Recipient "
+		    "address rejected: mail for %s loops back to myself", rcpt,
+		    cmd->addr.domain);
+		session_log_reject(s, "RCPT", reply, rcpt);
+		session_reply(s, "%s", reply);
+		return;
+	}
+	/*
 	 * A repeated recipient is accepted once: one copy is delivered.
 	 * Local mailboxes and aliases are found case-insensitively, so
 	 * their case variants are the same recipient too; without this a
 	 * client could make one message into a thousand local deliveries.
 	 */
-	for (uint32_t i = 0; i < s->nrcpt; i++) {
-		if (verdict == LOOKUP_REMOTE ?
-		    strcmp(s->rcpts[i].addr, rcpt) == 0 :
-		    strcasecmp(s->rcpts[i].addr, rcpt) == 0) {
-			s->ok[CNT_RCPT]++;
-			session_reply(s, "250 2.1.5 Ok");
-			return;
-		}
+	if (session_rcpt_known(s, rcpt, verdict != LOOKUP_REMOTE)) {
+		session_rcpt_ok(s);
+		return;
 	}
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
 	memset(&s->rcpts[s->nrcpt], 0, sizeof(s->rcpts[0]));
@@ -413,8 +494,7 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 	if (cmd->orcpt[0] != '\0')
 		s->rcpts[s->nrcpt].orcpt = xstrdup(cmd->orcpt);
 	s->nrcpt++;
-	s->ok[CNT_RCPT]++;
-	session_reply(s, "250 2.1.5 Ok");
+	session_rcpt_ok(s);
 }
 
 /* Ask queued for a new message file: its fd, or -1 with reply set. */
@@ -423,27 +503,30 @@ session_open(struct session *s, char *qid, size_t qidsize, char *reply,
     size_t replysize)
 {
 	struct ipc_msg req, resp;
-	uint32_t id = ++s->srv->next_reqid, code;
-	char text[512];
+	uint32_t id = ++s->srv->next_reqid;
+	struct msg_failed failed;
+	struct msg_qid opened;
+	const char *why = "unexpected type";
 	int fd = -1;
 
 	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
-	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_OPEN, id);
+	msg_encode_empty(&req, MSG_SMTPD_MESSAGE_OPEN, id);
 	if (ipc_call(s->srv->queued, &req, &resp, OPEN_TIMEOUT_MS) < 0) {
 		log_warn("queued did not answer: %s", strerror(errno));
 		return -1;
 	}
-	if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_OPENED &&
-	    ipc_get_str(&resp, qid, qidsize) == 0 &&
-	    ipc_get_end(&resp) == 0 && resp.fd >= 0)
+	if (resp.type == MSG_QUEUED_MESSAGE_OPENED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_OPENED, &opened, &why) == 0) {
+		strlcpy(qid, opened.qid, qidsize);
 		fd = ipc_msg_take_fd(&resp);
-	else if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_FAILED &&
-	    ipc_get_u32(&resp, &code) == 0 &&
-	    ipc_get_str(&resp, text, sizeof(text)) == 0 &&
-	    code >= 400 && code < 500)
-		snprintf(reply, replysize, "%u %s", code, text);
+	}
+	else if (resp.type == MSG_QUEUED_MESSAGE_FAILED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_FAILED, &failed, &why) == 0 &&
+	    failed.code < 500)
+		snprintf(reply, replysize, "%u %s", failed.code, failed.text);
 	else
-		log_warn("malformed answer from queued");
+		msg_log_reject("queued", &resp, resp.type ==
+		    MSG_QUEUED_MESSAGE_FAILED ? "not a 4xx" : why);
 	ipc_msg_free(&resp);
 	return fd;
 }
@@ -451,11 +534,11 @@ session_open(struct session *s, char *qid, size_t qidsize, char *reply,
 static void
 session_abort(struct session *s, const char *qid)
 {
+	struct msg_qid a = { qid };
 	struct ipc_msg req;
 
-	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_ABORT, ++s->srv->next_reqid);
-	ipc_put_str(&req, qid);
-	if (ipc_send(s->srv->queued, &req) < 0)
+	if (msg_encode(&req, MSG_SMTPD_MESSAGE_ABORT, ++s->srv->next_reqid,
+	    &a) != 0 || ipc_send(s->srv->queued, &req) < 0)
 		log_warn("cannot tell queued to drop %s", qid);
 }
 
@@ -465,38 +548,39 @@ session_commit(struct session *s, const char *qid, uint64_t size,
     char *reply, size_t replysize)
 {
 	struct ipc_msg req, resp;
-	uint32_t id = ++s->srv->next_reqid, code;
-	char rqid[QID_MAX], text[512];
+	uint32_t id = ++s->srv->next_reqid;
+	struct msg_commit c = { qid, size };
+	struct msg_failed failed;
+	struct msg_qid done;
+	const char *why = "unexpected type";
 	int r = -1;
 
 	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
-	ipc_msg_init(&req, MSG_SMTPD_MESSAGE_COMMIT, id);
-	ipc_put_str(&req, qid);
-	ipc_put_u64(&req, size);
+	if (msg_encode(&req, MSG_SMTPD_MESSAGE_COMMIT, id, &c) != 0)
+		return -1;
 	if (ipc_call(s->srv->queued, &req, &resp, COMMIT_TIMEOUT_MS) < 0) {
 		log_warn("%s: queued did not confirm the commit: %s", qid,
 		    strerror(errno));
 		return -1;
 	}
-	if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_COMMITTED &&
-	    ipc_get_str(&resp, rqid, sizeof(rqid)) == 0 &&
-	    ipc_get_end(&resp) == 0 && strcmp(rqid, qid) == 0)
+	if (resp.type == MSG_QUEUED_MESSAGE_COMMITTED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_COMMITTED, &done, &why) == 0 &&
+	    strcmp(done.qid, qid) == 0)
 		r = 0;
-	else if (resp.id == id && resp.type == MSG_QUEUED_MESSAGE_FAILED &&
-	    ipc_get_u32(&resp, &code) == 0 &&
-	    ipc_get_str(&resp, text, sizeof(text)) == 0 &&
-	    code >= 400 && code < 600)
-		snprintf(reply, replysize, "%u %s", code, text);
+	else if (resp.type == MSG_QUEUED_MESSAGE_FAILED &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_FAILED, &failed, &why) == 0)
+		snprintf(reply, replysize, "%u %s", failed.code, failed.text);
 	else
-		log_warn("%s: malformed commit answer from queued", qid);
+		msg_log_reject("queued", &resp, resp.type ==
+		    MSG_QUEUED_MESSAGE_COMMITTED ? "another queue ID" : why);
 	ipc_msg_free(&resp);
 	return r;
 }
 
-/* Write the envelope prefix and the Received: header; -1 on failure. */
-static int
-session_write_head(struct session *s, int fd, const char *qid,
-    uint64_t *written)
+/* Start the queue file with the envelope and the Received: header. */
+static void
+session_write_head(struct session *s, struct msgfile_writer *w,
+    const char *qid)
 {
 	struct envelope env;
 	struct received_info ri;
@@ -534,22 +618,23 @@ session_write_head(struct session *s, int fd, const char *qid,
 	ri.when = (time_t)env.arrival;
 	rlen = smtp_received_format(&ri, recv, sizeof(recv));
 
-	int ok = rlen > 0 && write(fd, prefix, plen) == (ssize_t)plen &&
-	    write(fd, recv, (size_t)rlen) == rlen;
+	msgfile_write(w, prefix, plen);
+	if (rlen > 0)
+		msgfile_write(w, recv, (size_t)rlen);
 	free(prefix);
-	*written = plen + (rlen > 0 ? (uint64_t)rlen : 0);
-	return ok ? 0 : -1;
 }
 
 /* DATA: receive, make durable through queued, then and only then 250. */
 static void
 session_data(struct session *s)
 {
+	/* 64 KiB of buffer: too big for the stack, and one session a time. */
+	static struct msgfile_writer out;
 	struct smtp_data_result res;
 	struct smtp_data_fix fix;
 	char qid[QID_MAX], reply[600], user[SMTP_AUTH_FIELD_MAX * 4 + 1];
-	uint64_t head;
-	int fd;
+	uint64_t size = 0;
+	int fd, werr = 0;
 
 	if (!s->have_mail) {
 		session_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -569,19 +654,14 @@ session_data(struct session *s)
 		    sizeof(user), s->auth_user, strlen(s->auth_user)));
 	else
 		log_info("%s: client=%s[%s]", qid, s->name, s->addr);
-	if (session_write_head(s, fd, qid, &head) < 0) {
-		log_warn("%s: cannot write queue file: %s", qid, strerror(errno));
-		session_abort(s, qid);
-		close(fd);
-		session_reply(s, "451 4.3.0 Error: queue file write error");
-		return;
-	}
+	msgfile_writer_init(&out, fd);
+	session_write_head(s, &out, qid);
 	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
 	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
 	fix.myhostname = s->set->myhostname;
 	fix.qid = qid;
 	fix.when = time(NULL);
-	int r = smtp_data_receive(&s->io, fd, s->set->message_size_limit,
+	int r = smtp_data_receive(&s->io, &out, s->set->message_size_limit,
 	    s->set->smtpd_bare_newline, session_is_submission(s) ? &fix : NULL,
 	    &res);
 	smtp_io_set_deadline(&s->io, 0);
@@ -610,13 +690,22 @@ session_data(struct session *s)
 		    "<LF> received; lines must end in <CR><LF>");
 	else if (res.hops > SMTP_MAX_HOPS)
 		snprintf(reply, sizeof(reply), "554 5.4.6 Error: too many hops");
-	else if (res.write_errno == ENOSPC || res.write_errno == EDQUOT)
-		snprintf(reply, sizeof(reply),
-		    "452 4.3.1 Insufficient system storage");
-	else if (res.write_errno != 0 || fdatasync(fd) < 0)
-		snprintf(reply, sizeof(reply),
+	/* The trailer goes after the last octet and before the sync: a file
+	 * that ends in one was written to its end (msgfile.h). */
+	else if ((werr = msgfile_writer_finish(&out, &size)) == 0 &&
+	    fdatasync(fd) < 0)
+		werr = errno;
+	/* A full disk (or quota) is the client's to wait out: 452, and the
+	 * next message, or this one again later, may well fit (RFC 3463
+	 * 4.3.1).  Any other write error is ours: 451. */
+	if (reply[0] == '\0' && werr != 0) {
+		log_warn("%s: cannot write queue file: %s", qid,
+		    strerror(werr));
+		snprintf(reply, sizeof(reply), "%s", werr == ENOSPC ||
+		    werr == EDQUOT ? "452 4.3.1 Insufficient system storage" :
 		    "451 4.3.0 Error: queue file write error");
-	if (reply[0] == '\0' && session_commit(s, qid, head + res.size,
+	}
+	if (reply[0] == '\0' && session_commit(s, qid, size,
 	    reply, sizeof(reply)) == 0) {
 		close(fd);
 		s->ok[CNT_DATA]++;
@@ -743,13 +832,13 @@ session_auth_delay(struct session *s)
 static void
 session_auth_report(struct session *s)
 {
+	struct msg_client c = { s->addr };
 	struct ipc_msg m;
 
 	if (s->srv->master == NULL)
 		return;
-	ipc_msg_init(&m, MSG_SMTPD_AUTH_FAILURE, 0);
-	ipc_put_str(&m, s->addr);
-	if (ipc_send(s->srv->master, &m) < 0)
+	if (msg_encode(&m, MSG_SMTPD_AUTH_FAILURE, 0, &c) != 0 ||
+	    ipc_send(s->srv->master, &m) < 0)
 		log_warn("cannot report a failed AUTH to ternd");
 }
 
@@ -857,6 +946,13 @@ session_auth(struct session *s, const struct smtp_command *cmd)
 		session_reply(s, "501 5.7.0 Authentication aborted");
 		return;
 	case SMTP_AUTH_IO:
+		s->quit = 1;
+		return;
+	case SMTP_AUTH_TIMEOUT:
+		/* Each response line has smtpd_timeout, as a command has. */
+		smtp_io_reply(&s->io, "421 4.4.2 %s Error: timeout exceeded",
+		    s->set->myhostname);
+		log_info("timeout after AUTH from %s[%s]", s->name, s->addr);
 		s->quit = 1;
 		return;
 	case SMTP_AUTH_BAD_BASE64:

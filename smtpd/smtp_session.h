@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "dns.h"
+#include "fsspace.h"
 #include "ipc.h"
 #include "settings.h"
 
@@ -36,6 +37,9 @@ struct smtp_server {
 						   session (from ternd) */
 	const struct dns_config	*dns;		/* NULL: no client name
 						   lookups */
+	struct fsspace		*space;		/* the spool's file system,
+						   for queue_minfree; NULL:
+						   not checked at MAIL */
 };
 
 /*

@@ -18,6 +18,9 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,13 +33,16 @@
 
 #include "daemon.h"
 #include "dns.h"
+#include "fsspace.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "privsep.h"
 #include "settings.h"
 #include "smtp_busy.h"
 #include "smtp_limits.h"
+#include "myaddr.h"
 #include "smtp_peername.h"
 #include "smtp_session.h"
 #include "tls_server.h"
@@ -47,6 +53,7 @@
 
 static struct settings set;
 static struct dns_config dnscfg;	/* client name lookups */
+static struct fsspace spool_space;	/* queue_minfree at MAIL */
 static struct ipc_conn master, queued, lookupd;
 static int stop_requested;	/* MSG_MASTER_STOP came during a session */
 static uint32_t master_reqid;
@@ -56,10 +63,11 @@ static uint32_t client_auth_failures;	/* of the client being served */
 static void
 smtpd_status(int busy)
 {
+	struct msg_switch st = { busy ? 1 : 0 };
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, MSG_SMTPD_STATUS, 0);
-	ipc_put_u32(&m, busy ? 1 : 0);
+	if (msg_encode(&m, MSG_SMTPD_STATUS, 0, &st) != 0)
+		fatalx("cannot encode MSG_SMTPD_STATUS");
 	if (ipc_send(&master, &m) < 0)
 		exit(0);	/* ternd is gone */
 }
@@ -75,14 +83,18 @@ static int
 smtpd_client_check(int fd, const struct sockaddr *sa,
     enum smtp_listener_kind kind)
 {
+	struct msg_client_connect cc;
+	struct msg_client_verdict cv;
 	struct ipc_msg m;
-	char addr[64], line[256];
-	uint32_t id = ++master_reqid, verdict, count;
+	char addr[MSG_CLIENT_ADDR_MAX + 1], line[256];
+	uint32_t id = ++master_reqid;
+	const char *why;
 
 	smtp_limits_client_addr(sa, addr, sizeof(addr));
-	ipc_msg_init(&m, MSG_SMTPD_CLIENT_CONNECT, id);
-	ipc_put_u32(&m, smtp_limits_exempt(&set, sa) ? CLIENT_F_EXEMPT : 0);
-	ipc_put_str(&m, addr);
+	cc.flags = smtp_limits_exempt(&set, sa) ? CLIENT_F_EXEMPT : 0;
+	cc.address = addr;
+	if (msg_encode(&m, MSG_SMTPD_CLIENT_CONNECT, id, &cc) != 0)
+		return 0;	/* serve it, as when ternd does not answer */
 	if (ipc_send(&master, &m) < 0)
 		exit(0);	/* ternd is gone */
 	for (;;) {
@@ -100,19 +112,20 @@ smtpd_client_check(int fd, const struct sockaddr *sa,
 			stop_requested = 1;
 		ipc_msg_free(&m);
 	}
-	client_auth_failures = 0;
-	if (ipc_get_u32(&m, &verdict) < 0 || ipc_get_u32(&m, &count) < 0 ||
-	    ipc_get_u32(&m, &client_auth_failures) < 0 || ipc_get_end(&m) < 0) {
-		verdict = CLIENT_ALLOW;
-		client_auth_failures = 0;
+	if (msg_decode(&m, MSG_MASTER_CLIENT_VERDICT, &cv, &why) != 0) {
+		msg_log_reject("ternd", &m, why);
+		cv.verdict = CLIENT_ALLOW;
+		cv.auth_failures = 0;
 	}
 	ipc_msg_free(&m);
-	if (verdict == CLIENT_ALLOW)
+	client_auth_failures = cv.auth_failures;
+	if (cv.verdict == CLIENT_ALLOW)
 		return 0;
 	log_warn("Connection %s limit exceeded: %u from unknown[%s] for "
-	    "service %s", verdict == CLIENT_DENY_RATE ? "rate" : "concurrency",
-	    count, addr, kind == LISTENER_SUBMISSIONS ? "submissions" :
-	    kind == LISTENER_SUBMISSION ? "submission" : "smtp");
+	    "service %s", cv.verdict == CLIENT_DENY_RATE ? "rate" :
+	    "concurrency", cv.count, addr, kind == LISTENER_SUBMISSIONS ?
+	    "submissions" : kind == LISTENER_SUBMISSION ? "submission" :
+	    "smtp");
 	/* On an implicit-TLS port a plaintext reply would be garbage to the
 	 * client, and a handshake is too much work to spend on a refusal. */
 	if (kind == LISTENER_SUBMISSIONS)
@@ -129,18 +142,58 @@ smtpd_master_input(void)
 {
 	struct ipc_msg m;
 	ssize_t n = ipc_conn_read(&master);
+	const char *why;
 	int r, stop = 0;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN))
 		return 1;
 	while ((r = ipc_conn_next(&master, &m)) == 1) {
-		if (m.type == MSG_MASTER_STOP)
+		if (m.type != MSG_MASTER_STOP && m.type != MSG_MASTER_RELOAD)
+			msg_log_reject("ternd", &m, "unexpected type");
+		else if (msg_decode_empty(&m, m.type, &why) != 0)
+			msg_log_reject("ternd", &m, why);
+		else if (m.type == MSG_MASTER_STOP)
 			stop = 1;
-		else if (m.type != MSG_MASTER_RELOAD)
-			log_warn("unexpected message %u from ternd", m.type);
 		ipc_msg_free(&m);
 	}
 	return stop || r < 0;
+}
+
+/*
+ * smtpd_space_path - the path whose file system smtpd measures for
+ * queue_minfree at MAIL FROM, or NULL for no check there.
+ *
+ * Inside its chroot smtpd sees only SPOOL/empty.  ternd creates that
+ * directory inside the spool, so it normally lies on the spool's file
+ * system and statvfs("/") after the chroot measures the spool.  This is
+ * checked here, before the chroot: an administrator may have mounted
+ * something on empty/ (a small read-only tmpfs, say), and then "/" is
+ * that other file system.  The check at MAIL is then off (each smtpd
+ * says so as it starts); queued's own check, made on the spool before it
+ * creates a message file, still refuses the mail, at DATA instead of
+ * MAIL.  Without root there is no chroot, and the spool is measured
+ * directly.
+ */
+static const char *
+smtpd_space_path(const char *chroot_dir)
+{
+	struct stat spool, root;
+
+	if (geteuid() != 0)
+		return set.spool_dir;
+	if (stat(set.spool_dir, &spool) < 0 || stat(chroot_dir, &root) < 0) {
+		log_warn("cannot stat %s or %s: %s; queue_minfree is checked "
+		    "by queued only", set.spool_dir, chroot_dir,
+		    strerror(errno));
+		return NULL;
+	}
+	if (spool.st_dev != root.st_dev) {
+		log_warn("%s is not on the file system of %s; queue_minfree "
+		    "is checked by queued only (at DATA, not MAIL)",
+		    chroot_dir, set.spool_dir);
+		return NULL;
+	}
+	return "/";
 }
 
 /* A channel to queued or lookupd is dead when the peer hung up. */
@@ -159,6 +212,7 @@ main(int argc, char **argv)
 	enum smtp_listener_kind kinds[DAEMON_MAX_LISTEN];
 	struct smtp_server srv;
 	char chroot_dir[4096], tls_err[1024];
+	const char *space_path;
 	SSL_CTX *tls;
 	int nlisten = 0;
 
@@ -188,13 +242,20 @@ main(int argc, char **argv)
 	    dns_config_load(&dnscfg, set.dns_servers.v, set.dns_servers.n,
 	    "/etc/resolv.conf", tls_err, sizeof(tls_err)) != 0)
 		fatalx("%s", tls_err);
+	dnscfg.local_zones = !set.dns_query_local_zones;
 	/* With the system's resolver configuration comes the system's order
 	 * too: the hosts file first (127.0.0.1 is "localhost" without a DNS
 	 * query).  Servers named in dns_servers are asked alone. */
 	if (set.smtpd_peername_lookup && !opts.busy_responder &&
 	    set.dns_servers.n == 0)
 		smtp_peername_hosts_load("/etc/hosts");
+	/* Our own addresses, for address literals at RCPT: the listen
+	 * names may need resolving, which the chroot would prevent. */
+	if (!opts.busy_responder)
+		myaddr_load(&set);
+	space_path = opts.busy_responder ? NULL : smtpd_space_path(chroot_dir);
 	privsep_drop(set.tern_user, chroot_dir);
+	fsspace_init(&spool_space, space_path);
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	ipc_conn_init(&queued, DAEMON_FD_QUEUED);
@@ -215,6 +276,7 @@ main(int argc, char **argv)
 	srv.tls = tls;
 	srv.master = &master;
 	srv.dns = set.smtpd_peername_lookup ? &dnscfg : NULL;
+	srv.space = space_path != NULL ? &spool_space : NULL;
 
 	/*
 	 * Idle processes wait in epoll with EPOLLEXCLUSIVE on the listening
@@ -273,6 +335,11 @@ main(int argc, char **argv)
 				log_warn("accept: %s", strerror(errno));
 			continue;
 		}
+		/* Replies are collected and flushed once per group (smtp_io):
+		 * a flush must not wait for the client's acknowledgement of
+		 * the one before.  (A Unix socket listener says no; fine.) */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
 		if (smtpd_client_check(fd, (struct sockaddr *)&ss,
 		    kinds[listener]) == 0) {
 			srv.auth_failures = client_auth_failures;

@@ -1,6 +1,7 @@
 /*
- * ternctl - the administrator's command: status, flush, queue, reload,
- * stop (through ternd's control socket) and config (from the table).
+ * ternctl - the administrator's command: status, flush, queue, rebuild,
+ * reload, stop (through ternd's control socket) and config (from the
+ * table).
  *
  * Runs as the invoking user.  It sends one request line to
  * SPOOL/run/control and prints the answer; ternd decides from the
@@ -34,6 +35,8 @@ ternctl_usage(void)
 	    "  status      is tern running, and its processes\n"
 	    "  queue       list the queued messages and their recipients\n"
 	    "  flush       retry every deferred delivery now\n"
+	    "  rebuild     put queue files the index does not name back "
+	    "into it\n"
 	    "  reload      reread the configuration\n"
 	    "  stop        stop tern gracefully\n"
 	    "  config [-n] print the effective settings (-n: only those "
@@ -131,7 +134,7 @@ ternctl_request(const char *spool, const char *cmd)
 		return 1;
 	}
 	if (status == 0 && strcmp(cmd, "status") != 0 &&
-	    strcmp(cmd, "queue") != 0)
+	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "rebuild") != 0)
 		printf("ternctl: %s requested\n", cmd);
 	return status;
 }
@@ -169,6 +172,7 @@ main(int argc, char **argv)
 	}
 	if (argc != 1 || (strcmp(cmd, "status") != 0 &&
 	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "flush") != 0 &&
+	    strcmp(cmd, "rebuild") != 0 &&
 	    strcmp(cmd, "reload") != 0 && strcmp(cmd, "stop") != 0))
 		ternctl_usage();
 	ch = ternctl_request(s.spool_dir, cmd);

@@ -88,17 +88,23 @@ built=
 # --- the targets: one line each ----------------------------------------
 c=$top/common	# "$c/ipc.c" is common/ipc.c, as lines used to say
 build fuzz_addr common/addr.c
-build fuzz_smtp_command smtpd/smtp_command.c common/addr.c
-build fuzz_envelope common/envelope.c common/ipc.c common/log.c \
-    common/xmalloc.c
+build fuzz_smtp_command smtpd/smtp_command.c common/addr.c \
+    common/dsn_param.c
+build fuzz_envelope common/envelope.c common/dsn_param.c common/qid.c \
+    common/addr.c common/ipc.c common/log.c common/xmalloc.c
 build fuzz_dns common/dns.c common/log.c common/xmalloc.c
 build fuzz_ipc common/ipc.c common/log.c common/xmalloc.c
-# fuzz_smtp_reply includes deliverd/smtp_client.c (its reader is static)
-build fuzz_smtp_reply common/tls_client.c common/log.c common/xmalloc.c
-build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/log.c \
+build fuzz_msg_decode common/msg_codec.c common/ipc.c common/log.c \
     common/xmalloc.c
+# fuzz_smtp_reply includes deliverd/smtp_client.c (its reader is static)
+build fuzz_smtp_reply common/tls_client.c common/deadline.c common/log.c \
+    common/xmalloc.c
+build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/deadline.c \
+    common/log.c common/xmalloc.c
 build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
-    smtpd/smtp_received.c
+    smtpd/smtp_received.c common/deadline.c common/msgfile.c \
+    common/crc32c.c common/envelope.c common/dsn_param.c common/qid.c \
+    common/addr.c common/ipc.c common/log.c common/xmalloc.c
 build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
 build fuzz_settings common/settings.c common/dns.c common/log.c \
     common/xmalloc.c

@@ -19,7 +19,8 @@
  * stored, and the target aborts when smtp_data_receive disagrees: on
  * where the data ends (nothing after the marker may be consumed), on the
  * flags it reports, or on the stored content, which must never hold a
- * bare CR or LF.  Built by build.sh.
+ * bare CR or LF.  The queue file is a memfd written through msgfile's
+ * writer, its trailer set aside.  Built by build.sh.
  */
 #include "config.h"
 
@@ -37,6 +38,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "msgfile.h"
 #include "smtp_data.h"
 #include "smtp_io.h"
 
@@ -379,6 +381,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    70000, 300000, UINT64_MAX };
 	static struct stream s;
 	static struct smtp_io io;
+	static struct msgfile_writer w;	/* 64 KiB: not on the stack */
 	static unsigned char *stored;
 	struct smtp_data_fix fixv = { "mx.example.org", "4Zq3x9AbCdEf", 0 };
 	struct smtp_data_result res;
@@ -386,6 +389,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct model m;
 	pthread_t thr;
 	size_t drained, outlen;
+	uint64_t fsize;
 	int p[2], ret, fd, fix;
 	uint64_t limit;
 
@@ -415,17 +419,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pthread_create(&thr, NULL, writer, &s) != 0)
 		fail("pthread_create");
 	fd = out_fd();
+	msgfile_writer_init(&w, fd);
 	smtp_io_init(&io, p[0], 60000);
-	ret = smtp_data_receive(&io, fd, limit, mode, fix ? &fixv : NULL,
+	ret = smtp_data_receive(&io, &w, limit, mode, fix ? &fixv : NULL,
 	    &res);
 	drained = drain(p[0]);
 	pthread_join(thr, NULL);
 	close(p[0]);
 
+	/* The file is the content and msgfile's trailer after it. */
+	if (msgfile_writer_finish(&w, &fsize) != 0)
+		fail("the queue file could not be finished");
 	outlen = (size_t)lseek(fd, 0, SEEK_END);
-	if (outlen > 2 * STREAM_MAX + 4096 ||
+	if (outlen != fsize || outlen < MSGFILE_TRAILER_LEN ||
+	    outlen > 2 * STREAM_MAX + 4096 ||
 	    pread(fd, stored, outlen, 0) != (ssize_t)outlen)
 		fail("stored content unreadable");
+	outlen -= MSGFILE_TRAILER_LEN;
 	compare(&m, &s, ret, &res, &io, drained, stored, outlen, fix);
 	free(m.content);
 	return 0;

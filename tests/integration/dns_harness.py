@@ -72,18 +72,40 @@ class Zone:
         return self
 
 
+# The rcode each answering FakeUpstream mode gives.
+FAKE_RCODES = {"servfail": 2, "notimp": 4, "refused": 5}
+
+
+def question_of(data):
+    """(lowercase name, qtype) of a query packet, or None."""
+    labels, pos = [], 12
+    try:
+        while data[pos] != 0:
+            labels.append(data[pos + 1:pos + 1 + data[pos]].decode("ascii"))
+            pos += 1 + data[pos]
+        (qtype,) = struct.unpack(">H", data[pos + 1:pos + 3])
+    except (IndexError, UnicodeDecodeError, struct.error):
+        return None
+    return ".".join(labels).lower(), qtype
+
+
 class FakeUpstream:
     """
-    A UDP "name server" that answers every query with SERVFAIL
-    (mode "servfail") or never answers (mode "drop").  Call close().
+    A UDP "name server" on host that answers every query with SERVFAIL
+    (mode "servfail"), REFUSED ("refused") or NOTIMP ("notimp"), or never
+    answers (mode "drop").  It counts the queries (queries) and keeps
+    each one's (name, qtype) in asked.  address is the value for
+    dns_servers.  Call close().
     """
 
-    def __init__(self, mode="servfail"):
+    def __init__(self, mode="servfail", host="127.0.0.1"):
         self.mode = mode
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
+        self.address = "%s:%d" % (host, self.port)
         self.queries = 0
+        self.asked = []
         self._stop = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -93,10 +115,13 @@ class FakeUpstream:
         while not self._stop:
             try:
                 data, peer = self.sock.recvfrom(4096)
+                self.asked.append(question_of(data))
                 self.queries += 1
-                if self.mode == "servfail" and len(data) >= 12:
-                    # Same id and question; QR, RD, RA; rcode 2.
-                    hdr = data[:2] + struct.pack(">H", 0x8182) + data[4:12]
+                rcode = FAKE_RCODES.get(self.mode)
+                if rcode is not None and len(data) >= 12:
+                    # Same id and question; QR, RD, RA; the rcode.
+                    hdr = data[:2] + struct.pack(">H", 0x8180 | rcode) + \
+                        data[4:12]
                     self.sock.sendto(hdr + data[12:], peer)
             except (socket.timeout, TimeoutError):
                 continue

@@ -4,7 +4,10 @@ used only when its A records lead back to that address (Postfix's
 forward-confirmed reverse DNS), else "unknown".  Clients connect from
 other loopback addresses (127.0.0.2, ...) with a private dnsmasq holding
 the reverse zone; what is checked is the log (name[ip]) and the
-Received: header of the delivered message.
+Received: header of the delivered message.  Loopback reverse names are
+in the locally served zones of RFC 6303, which tern answers itself by
+default; these instances set dns_query_local_zones = yes, as a site with
+its own reverse zones for private addresses would.
 """
 
 import re
@@ -52,6 +55,10 @@ def send_from(inst, source, rcpt="alice@test.example"):
 
 class TestClientName(TernTestCase):
     time_limit = 120
+
+    def instance(self, start=True, **kw):
+        kw.setdefault("dns_query_local_zones", "yes")
+        return super().instance(start=start, **kw)
 
     def dns(self, zone):
         d = DnsServer(zone).start()

@@ -3,10 +3,12 @@ Mail sent with smtplib, swaks and a raw pipelining client lands in the
 Maildir exactly as sent, plus tern's three added header fields.
 """
 
+import re
 import subprocess
 import os
 
-from tern_harness import TernTestCase, RawSMTP, qid_from_reply, smtp_connect
+from tern_harness import (TernTestCase, RawSMTP, qid_from_reply, smtp_connect,
+                          wait_until)
 
 
 def message(subject, body_lines):
@@ -53,7 +55,9 @@ class TestDelivery(TernTestCase):
                          r"[0-9.]+, dsn=2\.0\.0, status=sent "
                          r"\(delivered to maildir\)" % qid)
         self.inst.wait_queue_empty(10)
-        self.assertRegex(self.inst.log(), r"%s: removed" % qid)
+        # The file goes first, then the index record, then the log line.
+        wait_until(lambda: re.search(r"%s: removed" % qid, self.inst.log()),
+                   10, what="%s: removed" % qid)
 
     def test_swaks_exact(self):
         msg = message(b"swaks exact", [b"Sent by swaks.", b"", b"Second para.",

@@ -188,3 +188,62 @@ class TestRecipientLimit(TernTestCase):
         self.assertNotIn("u1000", counts, "1001st recipient got the message")
         self.assertEqual(set(counts.values()), {1})
         self.assertEqual(len(counts), 1000)
+
+    def test_repeated_rcpt_counts_toward_limit(self):
+        # Every accepted RCPT counts, as in Postfix: repeating one
+        # address is no way around smtpd_recipient_limit.
+        inst = self.instance(smtpd_recipient_limit="5")
+        c = RawSMTP(inst.port)
+        try:
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>")[0], 250)
+            c.send("RCPT TO:<alice@test.example>\r\n" * 8)
+            codes = [c.reply() for _ in range(8)]
+            self.assertEqual([code for code, _ in codes],
+                             [250] * 5 + [452] * 3, codes)
+            self.assertEqual(codes[5][1], ["4.5.3 Error: too many "
+                                           "recipients"])
+            # A new transaction starts counting afresh.
+            self.assertEqual(c.cmd("RSET")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>")[0], 250)
+            self.assertEqual(c.cmd("RCPT TO:<bob@test.example>")[0], 250)
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(SMALL + b".\r\n")
+            self.assertEqual(c.reply()[0], 250)
+            self.assertEqual(c.cmd("QUIT")[0], 221)
+        finally:
+            c.close()
+        inst.wait_for_delivery("bob", 1)
+        inst.wait_queue_empty(15)
+        self.assertEqual(inst.all_delivered(), {"bob": 1})
+
+    def test_repeated_rcpt_needs_no_lookup(self):
+        # An address already accepted in this transaction is answered
+        # without asking lookupd again: with lookupd gone, the repeat
+        # still gets 250 while a new address cannot be looked up.
+        inst = self.instance()
+        c = RawSMTP(inst.port)
+        try:
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>")[0], 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@test.example>")[0], 250)
+            pids = inst.pids("tern-lookupd")
+            self.assertEqual(len(pids), 1, pids)
+            os.kill(pids[0], 9)
+            wait_until(lambda: pids[0] not in inst.pids("tern-lookupd"), 10,
+                       what="tern-lookupd to die")
+            code, text = c.cmd("RCPT TO:<bob@test.example>")
+            self.assertEqual(code, 451, text)
+            code, text = c.cmd("RCPT TO:<alice@test.example>")
+            self.assertEqual(code, 250, text)
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(SMALL + b".\r\n")
+            self.assertEqual(c.reply()[0], 250)
+            self.assertEqual(c.cmd("QUIT")[0], 221)
+        finally:
+            c.close()
+        inst.wait_for_delivery("alice", 1)
+        inst.wait_queue_empty(30)
+        self.assertEqual(inst.all_delivered(), {"alice": 1})

@@ -38,4 +38,6 @@ class TestLocalRetry(TernTestCase):
         with open(files[0], "rb") as f:
             self.assertIn(b"Subject: retry me", f.read())
         inst.wait_queue_empty()
-        self.assertRegex(inst.log(), r"%s: removed" % qid)
+        # The file goes first, then the index record, then the log line.
+        wait_until(lambda: re.search(r"%s: removed" % qid, inst.log()), 10,
+                   what="%s: removed" % qid)

@@ -29,6 +29,10 @@ main(void)
 	srunner_add_suite(sr, dns_suite());
 	srunner_add_suite(sr, smtp_client_suite());
 	srunner_add_suite(sr, resolve_suite());
+	srunner_add_suite(sr, msgfile_suite());
+	srunner_add_suite(sr, myaddr_suite());
+	srunner_add_suite(sr, msg_codec_suite());
+	srunner_add_suite(sr, fsspace_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -21,5 +21,9 @@ Suite *master_clients_suite(void);
 Suite *dns_suite(void);
 Suite *smtp_client_suite(void);
 Suite *resolve_suite(void);
+Suite *msgfile_suite(void);
+Suite *myaddr_suite(void);
+Suite *msg_codec_suite(void);
+Suite *fsspace_suite(void);
 
 #endif

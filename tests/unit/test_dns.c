@@ -1,12 +1,19 @@
 /*
- * test_dns - the stub resolver's pure parts: server entries, resolv.conf,
- * query building, and answer parsing fed crafted (and hostile) packets;
- * MX ordering.  No network.
+ * test_dns - the stub resolver: server entries, resolv.conf, query
+ * building, and answer parsing fed crafted (and hostile) packets; MX
+ * ordering; and whole lookups against fake servers on loopback UDP
+ * sockets (a forked child that answers with a chosen rcode and counts
+ * the queries it gets).
  */
 #include "config.h"
 
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -101,6 +108,157 @@ mx(struct pkt *p, unsigned pref, const char *host)
 	pname(p, host);
 	p->b[at] = (unsigned char)((p->len - at - 2) >> 8);
 	p->b[at + 1] = (unsigned char)(p->len - at - 2);
+}
+
+/*
+ * Fake name servers: a forked child serving FAKE_SERVERS UDP sockets on
+ * 127.0.0.1, each answering every query with its rcode (FAKE_GOOD: an
+ * A record for 192.0.2.9).  fake_stop() collects how many queries each
+ * one got.
+ */
+#define FAKE_SERVERS	2
+#define FAKE_GOOD	(-1)
+
+struct fake_dns {
+	pid_t			pid;
+	int			ctl[2];		/* parent writes to stop */
+	int			res[2];		/* child writes its counts */
+	char			addr[FAKE_SERVERS][32];	/* "127.0.0.1:port" */
+};
+
+/* fake_answer - the reply to query q (n octets) with rcode; its length */
+static size_t
+fake_answer(const unsigned char *q, size_t n, int rcode, unsigned char *out)
+{
+	size_t pos = 12;
+
+	if (n < 12)
+		return 0;
+	while (pos < n && q[pos] != 0)
+		pos += 1 + q[pos];
+	pos += 5;			/* the root label, qtype, qclass */
+	if (pos > n || pos > 400)
+		return 0;
+	memcpy(out, q, pos);
+	out[2] = 0x81;			/* QR, RD */
+	out[3] = (unsigned char)(0x80 | (rcode == FAKE_GOOD ? 0 : rcode));
+	memset(out + 6, 0, 6);		/* no answers, no OPT */
+	if (rcode != FAKE_GOOD || q[pos - 3] != DNS_T_A)
+		return pos;
+	out[7] = 1;
+	memcpy(out + pos, "\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04"
+	    "\xc0\x00\x02\x09", 16);
+	return pos + 16;
+}
+
+/* fake_serve - the child: answer until the parent writes to ctl */
+static void
+fake_serve(int *fd, const int *rcode, int ctl, int res)
+{
+	struct pollfd pfd[FAKE_SERVERS + 1];
+	unsigned char q[1500], a[1500];
+	int count[FAKE_SERVERS] = { 0 };
+
+	for (int i = 0; i < FAKE_SERVERS; i++)
+		pfd[i] = (struct pollfd){ .fd = fd[i], .events = POLLIN };
+	pfd[FAKE_SERVERS] = (struct pollfd){ .fd = ctl, .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, FAKE_SERVERS + 1, -1) < 0)
+			_exit(1);
+		if (pfd[FAKE_SERVERS].revents != 0)
+			break;
+		for (int i = 0; i < FAKE_SERVERS; i++) {
+			struct sockaddr_storage from;
+			socklen_t flen = sizeof(from);
+			ssize_t n;
+			size_t alen;
+
+			if (pfd[i].revents == 0)
+				continue;
+			n = recvfrom(fd[i], q, sizeof(q), 0,
+			    (struct sockaddr *)&from, &flen);
+			if (n <= 0)
+				continue;
+			count[i]++;
+			alen = fake_answer(q, (size_t)n, rcode[i], a);
+			if (alen > 0)
+				sendto(fd[i], a, alen, 0,
+				    (struct sockaddr *)&from, flen);
+		}
+	}
+	if (write(res, count, sizeof(count)) != (ssize_t)sizeof(count))
+		_exit(1);
+	_exit(0);
+}
+
+/* fake_start - two servers answering rcode0 and rcode1 */
+static void
+fake_start(struct fake_dns *f, int rcode0, int rcode1)
+{
+	int fd[FAKE_SERVERS], rcode[FAKE_SERVERS] = { rcode0, rcode1 };
+
+	ck_assert_int_eq(pipe(f->ctl), 0);
+	ck_assert_int_eq(pipe(f->res), 0);
+	for (int i = 0; i < FAKE_SERVERS; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		socklen_t len = sizeof(sin);
+
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		ck_assert_int_ge(fd[i], 0);
+		ck_assert_int_eq(bind(fd[i], (struct sockaddr *)&sin,
+		    sizeof(sin)), 0);
+		ck_assert_int_eq(getsockname(fd[i], (struct sockaddr *)&sin,
+		    &len), 0);
+		snprintf(f->addr[i], sizeof(f->addr[i]), "127.0.0.1:%u",
+		    ntohs(sin.sin_port));
+	}
+	f->pid = fork();
+	ck_assert_int_ge(f->pid, 0);
+	if (f->pid == 0)
+		fake_serve(fd, rcode, f->ctl[0], f->res[1]);
+	for (int i = 0; i < FAKE_SERVERS; i++)
+		close(fd[i]);
+	close(f->ctl[0]);
+	close(f->res[1]);
+}
+
+/* fake_stop - end the child; the queries each server got into count */
+static void
+fake_stop(struct fake_dns *f, int *count)
+{
+	int st;
+
+	ck_assert_int_eq(write(f->ctl[1], "x", 1), 1);
+	ck_assert_int_eq(read(f->res[0], count, FAKE_SERVERS * sizeof(int)),
+	    (ssize_t)(FAKE_SERVERS * sizeof(int)));
+	ck_assert_int_eq(waitpid(f->pid, &st, 0), f->pid);
+	close(f->ctl[1]);
+	close(f->res[0]);
+}
+
+/* fake_config - c asks both fake servers, in order */
+static void
+fake_config(struct dns_config *c, struct fake_dns *f, int timeout_ms)
+{
+	char *servers[FAKE_SERVERS] = { f->addr[0], f->addr[1] };
+	char err[128];
+
+	ck_assert_int_eq(dns_config_load(c, servers, FAKE_SERVERS,
+	    "/nonexistent", err, sizeof(err)), 0);
+	c->timeout_ms = timeout_ms;
+	c->attempts = 2;
+}
+
+/* deadline_in - CLOCK_MONOTONIC now + sec */
+static struct timespec
+deadline_in(int sec)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += sec;
+	return t;
 }
 
 START_TEST(test_server_parse)
@@ -223,6 +381,11 @@ START_TEST(test_parse_rcodes)
 	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 1, "x.test", DNS_T_MX,
 	    &a, &tc), DNS_SERVFAIL);
 	start(&p, 1, "x.test", DNS_T_MX, 5, 0);
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 1, "x.test", DNS_T_MX,
+	    &a, &tc), DNS_REFUSED);
+	ck_assert(dns_status_temporary(DNS_REFUSED));
+	ck_assert_str_eq(dns_status_text(DNS_REFUSED), "REFUSED");
+	start(&p, 1, "x.test", DNS_T_MX, 4, 0);		/* NOTIMP */
 	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 1, "x.test", DNS_T_MX,
 	    &a, &tc), DNS_ERROR);
 	start(&p, 1, "x.test", DNS_T_MX, 0, 0);
@@ -605,6 +768,233 @@ START_TEST(test_peername_hosts_file)
 }
 END_TEST
 
+/*
+ * A server that answers SERVFAIL, NOTIMP or REFUSED is left at once for
+ * the next one: within a deadline far shorter than the per-try timeout
+ * (which a wait for a better answer would use up), the second server
+ * is asked and answers, and the first was asked once.
+ */
+START_TEST(test_lookup_failure_rcode_moves_on)
+{
+	static struct dns_answer a;
+	const int rcodes[] = { 2, 4, 5 };	/* SERVFAIL, NOTIMP, REFUSED */
+
+	for (size_t i = 0; i < sizeof(rcodes) / sizeof(rcodes[0]); i++) {
+		struct fake_dns f;
+		struct dns_config c;
+		struct timespec dl = deadline_in(5);
+		int count[FAKE_SERVERS];
+
+		fake_start(&f, rcodes[i], FAKE_GOOD);
+		fake_config(&c, &f, 60000);
+		ck_assert_int_eq(dns_lookup_until(&c, "mx.example.org",
+		    DNS_T_A, &dl, &a), DNS_OK);
+		ck_assert_int_eq(a.n, 1);
+		ck_assert_int_eq(memcmp(a.rr[0].addr, "\xc0\x00\x02\x09", 4),
+		    0);
+		fake_stop(&f, count);
+		ck_assert_int_eq(count[0], 1);
+		ck_assert_int_eq(count[1], 1);
+	}
+}
+END_TEST
+
+/*
+ * When every server answers with a failure, the last answer ends the
+ * lookup as a temporary failure: each server was asked once, not once
+ * per round, and nothing waited for a timeout.
+ */
+START_TEST(test_lookup_all_servers_refuse)
+{
+	static struct dns_answer a;
+	struct fake_dns f;
+	struct dns_config c;
+	struct timespec dl = deadline_in(5);
+	enum dns_status st;
+	int count[FAKE_SERVERS];
+
+	fake_start(&f, 5, 2);			/* REFUSED, SERVFAIL */
+	fake_config(&c, &f, 1000);
+	st = dns_lookup_until(&c, "mx.example.org", DNS_T_MX, &dl, &a);
+	ck_assert(dns_status_temporary(st));
+	ck_assert_int_eq(st, DNS_SERVFAIL);	/* the last answer */
+	ck_assert_int_eq(a.n, 0);
+	fake_stop(&f, count);
+	ck_assert_int_eq(count[0], 1);
+	ck_assert_int_eq(count[1], 1);
+
+	fake_start(&f, 2, 5);			/* SERVFAIL, REFUSED */
+	fake_config(&c, &f, 1000);
+	dl = deadline_in(5);
+	st = dns_lookup_until(&c, "mx.example.org", DNS_T_MX, &dl, &a);
+	ck_assert(dns_status_temporary(st));
+	ck_assert_int_eq(st, DNS_REFUSED);
+	fake_stop(&f, count);
+	ck_assert_int_eq(count[0], 1);
+	ck_assert_int_eq(count[1], 1);
+}
+END_TEST
+
+/*
+ * Reverse names in the locally served zones (RFC 6303: private, loopback,
+ * link-local, documentation addresses) are "no such name" without a
+ * query; other names are asked.
+ */
+START_TEST(test_lookup_local_zone_no_query)
+{
+	static struct dns_answer a;
+	static const char *const local[] = {
+		"10.0.0.2", "127.0.0.1", "172.16.1.5", "172.31.1.5",
+		"192.168.1.7", "192.0.2.9", "169.254.1.1", "::", "::1",
+		"fe80::1", "fd00::1", "2001:db8::1",
+	};
+	struct fake_dns f;
+	struct dns_config c;
+	unsigned char addr[16];
+	char rev[DNS_NAME_MAX + 1];
+	int count[FAKE_SERVERS], af;
+
+	fake_start(&f, 5, 5);
+	fake_config(&c, &f, 1000);
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+		af = strchr(local[i], ':') != NULL ? AF_INET6 : AF_INET;
+		ck_assert_int_eq(inet_pton(af, local[i], addr), 1);
+		ck_assert_int_eq(dns_reverse_name(af, addr, rev, sizeof(rev)),
+		    0);
+		/* ::'s and ::1's names are their zones' apexes: no data
+		 * there rather than no such name. */
+		ck_assert_msg(dns_lookup(&c, rev, DNS_T_PTR, &a) ==
+		    (af == AF_INET6 && strlen(local[i]) <= 3 ? DNS_NODATA :
+		    DNS_NXDOMAIN), "%s", local[i]);
+	}
+	ck_assert_int_eq(dns_lookup(&c, "7.1.168.192.IN-ADDR.ARPA.",
+	    DNS_T_PTR, &a), DNS_NXDOMAIN);
+	fake_stop(&f, count);
+	ck_assert_int_eq(count[0], 0);
+	ck_assert_int_eq(count[1], 0);
+	/* 172.32/16 and a public address are not local: they are asked. */
+	fake_start(&f, 5, 5);
+	fake_config(&c, &f, 1000);
+	dns_lookup(&c, "1.0.32.172.in-addr.arpa", DNS_T_PTR, &a);
+	dns_lookup(&c, "8.8.8.8.in-addr.arpa", DNS_T_PTR, &a);
+	fake_stop(&f, count);
+	ck_assert_int_eq(count[0], 2);
+	/* Told to query them (a site with its own reverse zones): asked. */
+	fake_start(&f, 5, 5);
+	fake_config(&c, &f, 1000);
+	c.local_zones = 0;
+	ck_assert_int_eq(dns_lookup(&c, "2.0.0.10.in-addr.arpa", DNS_T_PTR,
+	    &a), DNS_REFUSED);
+	fake_stop(&f, count);
+	ck_assert_int_eq(count[0], 1);
+	ck_assert_int_eq(count[1], 1);
+}
+END_TEST
+
+/* The RFC 6303 table, zone by zone, and its neighbours outside it. */
+START_TEST(test_name_local_table)
+{
+	char name[DNS_NAME_MAX + 1];
+	unsigned char a6[16];
+	static const char *const local4[] = {
+		"10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.255",
+		"192.168.0.1", "0.1.2.3", "127.0.0.1", "127.255.0.9",
+		"169.254.1.1", "192.0.2.1", "198.51.100.7", "203.0.113.200",
+		"255.255.255.255",
+	};
+	static const char *const public4[] = {
+		"11.0.0.1", "9.255.255.255", "172.15.0.1", "172.32.0.1",
+		"192.169.0.1", "192.167.0.1", "1.0.0.127", "128.0.0.1",
+		"169.253.1.1", "192.0.3.1", "198.51.101.7", "203.0.114.1",
+		"255.255.255.254", "100.64.0.1", "8.8.8.8",
+	};
+	static const char *const local6[] = {
+		"::", "::1", "fe80::1", "febf:ffff::1", "fd12:3456::1",
+		"fdff::1", "2001:db8::25", "2001:db8:ffff::1",
+	};
+	static const char *const public6[] = {
+		"::2", "fec0::1", "fe7f::1", "fc00::1", "fe00::1",
+		"2001:db9::1", "2001:470::1", "::ffff:10.0.0.1",
+	};
+
+	for (size_t i = 0; i < sizeof(local4) / sizeof(local4[0]); i++) {
+		ck_assert_int_eq(inet_pton(AF_INET, local4[i], a6), 1);
+		ck_assert_int_eq(dns_reverse_name(AF_INET, a6, name,
+		    sizeof(name)), 0);
+		ck_assert_msg(dns_name_local(name), "%s", local4[i]);
+	}
+	for (size_t i = 0; i < sizeof(public4) / sizeof(public4[0]); i++) {
+		ck_assert_int_eq(inet_pton(AF_INET, public4[i], a6), 1);
+		ck_assert_int_eq(dns_reverse_name(AF_INET, a6, name,
+		    sizeof(name)), 0);
+		ck_assert_msg(!dns_name_local(name), "%s", public4[i]);
+	}
+	for (size_t i = 0; i < sizeof(local6) / sizeof(local6[0]); i++) {
+		ck_assert_int_eq(inet_pton(AF_INET6, local6[i], a6), 1);
+		ck_assert_int_eq(dns_reverse_name(AF_INET6, a6, name,
+		    sizeof(name)), 0);
+		ck_assert_msg(dns_name_local(name), "%s", local6[i]);
+	}
+	for (size_t i = 0; i < sizeof(public6) / sizeof(public6[0]); i++) {
+		ck_assert_int_eq(inet_pton(AF_INET6, public6[i], a6), 1);
+		ck_assert_int_eq(dns_reverse_name(AF_INET6, a6, name,
+		    sizeof(name)), 0);
+		ck_assert_msg(!dns_name_local(name), "%s", public6[i]);
+	}
+	/* Zone apexes, case and a final dot; look-alikes that are not. */
+	ck_assert(dns_name_local("10.in-addr.arpa"));
+	ck_assert(dns_name_local("168.192.IN-ADDR.ARPA."));
+	ck_assert(dns_name_local("D.F.ip6.arpa"));
+	ck_assert(!dns_name_local("110.in-addr.arpa"));
+	ck_assert(!dns_name_local("x10.in-addr.arpa"));
+	ck_assert(!dns_name_local("in-addr.arpa"));
+	ck_assert(!dns_name_local("ip6.arpa"));
+	ck_assert(!dns_name_local("example.org"));
+	ck_assert(!dns_name_local(""));
+}
+END_TEST
+
+/*
+ * smtpd's client names: a client from a private address is named from
+ * the hosts file when it is listed there, else "unknown", and neither
+ * asks a name server.
+ */
+START_TEST(test_peername_local_zone_no_query)
+{
+	char path[] = "/tmp/tern-hosts-XXXXXX", name[256];
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct fake_dns f;
+	struct dns_config c;
+	int count[FAKE_SERVERS], fd = mkstemp(path);
+	FILE *fp;
+
+	ck_assert_int_ge(fd, 0);
+	fp = fdopen(fd, "w");
+	fputs("10.1.2.3 printer.corp.example\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(smtp_peername_hosts_load(path), 1);
+	unlink(path);
+	fake_start(&f, 5, 5);
+	fake_config(&c, &f, 1000);
+	inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
+	ck_assert_int_eq(smtp_peername_lookup(&c, (struct sockaddr *)&sin,
+	    "10.1.2.3", 1000, name, sizeof(name)), 1);
+	ck_assert_str_eq(name, "printer.corp.example");
+	inet_pton(AF_INET, "192.168.7.7", &sin.sin_addr);
+	ck_assert_int_eq(smtp_peername_lookup(&c, (struct sockaddr *)&sin,
+	    "192.168.7.7", 1000, name, sizeof(name)), 0);
+	ck_assert_str_eq(name, "unknown");
+	inet_pton(AF_INET6, "fe80::1", &sin6.sin6_addr);
+	ck_assert_int_eq(smtp_peername_lookup(&c, (struct sockaddr *)&sin6,
+	    "fe80::1", 1000, name, sizeof(name)), 0);
+	fake_stop(&f, count);
+	ck_assert_int_eq(count[0], 0);
+	ck_assert_int_eq(count[1], 0);
+	smtp_peername_hosts_load("/nonexistent/hosts");
+}
+END_TEST
+
 Suite *
 dns_suite(void)
 {
@@ -626,6 +1016,11 @@ dns_suite(void)
 	tcase_add_test(tc, test_lookup_deadline);
 	tcase_add_test(tc, test_peername_confirmed);
 	tcase_add_test(tc, test_peername_hosts_file);
+	tcase_add_test(tc, test_lookup_failure_rcode_moves_on);
+	tcase_add_test(tc, test_lookup_all_servers_refuse);
+	tcase_add_test(tc, test_lookup_local_zone_no_query);
+	tcase_add_test(tc, test_name_local_table);
+	tcase_add_test(tc, test_peername_local_zone_no_query);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -109,6 +109,9 @@ msgfile(const char *body, size_t len, size_t prefix)
 	for (i = 0; i < prefix; i++)
 		ck_assert_int_eq(write(fd, "E", 1), 1);
 	ck_assert_int_eq(write(fd, body, len), (ssize_t)len);
+	/* What follows the body in a queue file (its trailer) must never
+	 * reach a mailbox: every test would see these octets. */
+	ck_assert_int_eq(write(fd, "\r\nTRAILER", 9), 9);
 	close(fd);
 	fd = open(path, O_RDONLY);
 	ck_assert_int_ge(fd, 0);
@@ -237,8 +240,9 @@ START_TEST(test_deliver_content)
 
 	fd = msgfile(body, sizeof(body) - 1, 37);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	rc = maildir_deliver(maildir, fd, 37, "alice@a.example",
-	    "bob@example.org", "mx.example.org", err, sizeof(err));
+	rc = maildir_deliver(maildir, fd, 37, sizeof(body) - 1,
+	    "alice@a.example", "bob@example.org", "mx.example.org", err,
+	    sizeof(err));
 	ck_assert_msg(rc == DELIVER_OK, "rc %d: %s", rc, err);
 	ck_assert_str_eq(err, "2.0.0 delivered to maildir");
 	close(fd);
@@ -271,16 +275,16 @@ START_TEST(test_deliver_null_sender_second_message)
 
 	fd = msgfile(body, sizeof(body) - 1, 0);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "", "u@h", NULL,
-	    err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1,
+	    "", "u@h", NULL, err, sizeof(err)), DELIVER_OK);
 	the_message(maildir, path, sizeof(path));
 	got = slurp(path, &len);
 	ck_assert_str_eq(got, "Return-Path: <>\nDelivered-To: u@h\n"
 	    "Subject: x\n\nhi\n");
 	free(got);
 	/* An existing Maildir takes a second message beside the first. */
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "", "u@h", NULL,
-	    err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1,
+	    "", "u@h", NULL, err, sizeof(err)), DELIVER_OK);
 	snprintf(dir, sizeof(dir), "%s/new", maildir);
 	ck_assert_int_eq(count_files(dir, name, sizeof(name)), 2);
 	close(fd);
@@ -314,8 +318,8 @@ START_TEST(test_deliver_large_body)
 
 	fd = msgfile(body, blen, 5);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 5, "s@x", "r@y", "h",
-	    err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 5, (off_t)blen,
+	    "s@x", "r@y", "h", err, sizeof(err)), DELIVER_OK);
 	close(fd);
 	the_message(maildir, path, sizeof(path));
 	got = slurp(path, &len);
@@ -325,6 +329,37 @@ START_TEST(test_deliver_large_body)
 	free(got);
 	free(want);
 	free(body);
+}
+END_TEST
+
+/* Exactly the body's octets: a trailer after it is not the message, and
+ * a file that ends before the size is damaged (deferred, nothing left). */
+START_TEST(test_deliver_exact_body_size)
+{
+	static const char file[] = "Subject: x\r\n\r\nhi\r\nTRAILER\r\n";
+	char maildir[128], path[512], err[256], dir[160];
+	size_t len;
+	char *got;
+	int fd;
+
+	fd = msgfile(file, sizeof(file) - 1, 4);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 4, 18, "s@x", "r@y", "h",
+	    err, sizeof(err)), DELIVER_OK);
+	the_message(maildir, path, sizeof(path));
+	got = slurp(path, &len);
+	ck_assert_str_eq(got, "Return-Path: <s@x>\nDelivered-To: r@y\n"
+	    "Subject: x\n\nhi\n");
+	free(got);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 4, sizeof(file) + 9, "s@x",
+	    "r@y", "h", err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_msg(strncmp(err, "4.3.0 ", 6) == 0, "%s", err);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	close(fd);
 }
 END_TEST
 
@@ -341,8 +376,8 @@ START_TEST(test_deliver_symlinked_tmp)
 	snprintf(p, sizeof(p), "%s/tmp", maildir);
 	ck_assert_int_eq(symlink(target, p), 0);
 	fd = msgfile(body, sizeof(body) - 1, 0);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h",
-	    err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1,
+	    "s@x", "r@y", "h", err, sizeof(err)), DELIVER_TEMPFAIL);
 	ck_assert_msg(strncmp(err, "4.", 2) == 0, "%s", err);
 	ck_assert_int_eq(count_files(target, NULL, 0), 0);
 	snprintf(p, sizeof(p), "%s/new", maildir);
@@ -354,8 +389,8 @@ START_TEST(test_deliver_symlinked_tmp)
 	snprintf(p, sizeof(p), "%s/new", maildir);
 	rmdir(p);
 	ck_assert_int_eq(symlink(target, p), 0);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h",
-	    err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1,
+	    "s@x", "r@y", "h", err, sizeof(err)), DELIVER_TEMPFAIL);
 	ck_assert_int_eq(count_files(target, NULL, 0), 0);
 	close(fd);
 }
@@ -369,10 +404,10 @@ START_TEST(test_deliver_header_injection)
 
 	fd = msgfile(body, sizeof(body) - 1, 0);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "a@b>\nX-Evil: 1",
-	    "r@y", "h", err, sizeof(err)), DELIVER_PERMFAIL);
-	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, "a@b", "r@y\r",
-	    "h", err, sizeof(err)), DELIVER_PERMFAIL);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1,
+	    "a@b>\nX-Evil: 1", "r@y", "h", err, sizeof(err)), DELIVER_PERMFAIL);
+	ck_assert_int_eq(maildir_deliver(maildir, fd, 0, sizeof(body) - 1,
+	    "a@b", "r@y\r", "h", err, sizeof(err)), DELIVER_PERMFAIL);
 	close(fd);
 }
 END_TEST
@@ -390,7 +425,7 @@ unwritable_child(const char *maildir, int fd)
 	if (geteuid() == 0 && (setgroups(0, NULL) != 0 ||
 	    setgid(NOBODY) != 0 || setuid(NOBODY) != 0))
 		_exit(2);
-	rc = maildir_deliver(maildir, fd, 0, "s@x", "r@y", "h", err,
+	rc = maildir_deliver(maildir, fd, 0, 1, "s@x", "r@y", "h", err,
 	    sizeof(err));
 	_exit(rc == DELIVER_TEMPFAIL && strncmp(err, "4.2.0 ", 6) == 0 ?
 	    0 : 1);
@@ -440,7 +475,7 @@ START_TEST(test_deliver_bad_msgfd)
 	char maildir[128], err[256], dir[160];
 
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
-	ck_assert_int_eq(maildir_deliver(maildir, -1, 0, "s@x", "r@y", "h",
+	ck_assert_int_eq(maildir_deliver(maildir, -1, 0, 10, "s@x", "r@y", "h",
 	    err, sizeof(err)), DELIVER_TEMPFAIL);
 	ck_assert_msg(strncmp(err, "4.3.0 ", 6) == 0, "%s", err);
 	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
@@ -571,6 +606,7 @@ START_TEST(test_spawn_as_owner)
 	d.user = "bob";
 	d.msgfd = fd;
 	d.body_offset = 3;
+	d.body_size = sizeof(body) - 1;
 	d.mailbox_base = tdir;
 	d.hostname = "mx.example.org";
 	pid = local_spawn(&d, &fd);
@@ -697,6 +733,7 @@ maildir_suite(void)
 	tcase_add_test(tc, test_deliver_content);
 	tcase_add_test(tc, test_deliver_null_sender_second_message);
 	tcase_add_test(tc, test_deliver_large_body);
+	tcase_add_test(tc, test_deliver_exact_body_size);
 	tcase_add_test(tc, test_deliver_symlinked_tmp);
 	tcase_add_test(tc, test_deliver_header_injection);
 	tcase_add_test(tc, test_deliver_unwritable);

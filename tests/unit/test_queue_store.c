@@ -77,6 +77,8 @@ msg_fill(struct queue_msg_rec *m, const char *qid, uint32_t nrcpt)
 	strlcpy(m->qid, qid, sizeof(m->qid));
 	m->arrival = 1700000000ULL + strlen(qid);
 	m->nrcpt = nrcpt;
+	m->have_sender = 1;
+	snprintf(m->sender, sizeof(m->sender), "sender-of-%s@example.org", qid);
 }
 
 /* rcpt_fill - a recipient whose fields all derive from (qid, idx) */
@@ -485,6 +487,8 @@ START_TEST(test_msg_rec)
 	ck_assert_uint_eq(d.arrival, m.arrival);
 	ck_assert_uint_eq(d.nrcpt, 42);
 	ck_assert_uint_eq(d.flags, QMSG_F_WARNED);
+	ck_assert_uint_eq(d.have_sender, 1);
+	ck_assert_str_eq(d.sender, m.sender);
 	for (size_t cut = 0; cut < len; cut++) {
 		q = xmalloc(cut ? cut : 1);
 		memcpy(q, p, cut);
@@ -496,12 +500,24 @@ START_TEST(test_msg_rec)
 	memcpy(q, p, len);
 	q[len] = 0;
 	ck_assert_int_eq(queue_msg_rec_decode(q, len + 1, &d), -1);
-	q[0] = 2;	/* unknown version */
+	q[0] = 3;	/* unknown version */
 	ck_assert_int_eq(queue_msg_rec_decode(q, len, &d), -1);
 	q[0] = 0;
 	ck_assert_int_eq(queue_msg_rec_decode(q, len, &d), -1);
 	free(q);
 	free(p);
+
+	/* A version 1 record (no sender) still reads, saying so. */
+	{
+		static const unsigned char v1[] = { 1, 0, 0, 0, 2, 'A', 'B',
+		    0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 3, 0, 0, 0, 1 };
+
+		ck_assert_int_eq(queue_msg_rec_decode(v1, sizeof(v1), &d), 0);
+		ck_assert_str_eq(d.qid, "AB");
+		ck_assert_uint_eq(d.arrival, 9);
+		ck_assert_uint_eq(d.nrcpt, 3);
+		ck_assert_uint_eq(d.have_sender, 0);
+	}
 
 	m.flags = 0x80;	/* unknown flag */
 	queue_msg_rec_encode(&m, &p, &len);

@@ -14,6 +14,7 @@
 #include "check_suites.h"
 #include "ipc.h"
 #include "msg.h"
+#include "msg_codec.h"
 #include "resolve.h"
 
 struct heard {
@@ -181,35 +182,48 @@ START_TEST(test_channel_gone_fails_its_requests)
 }
 END_TEST
 
+/* An answer that does not decode fails its own request at once (as a
+ * temporary lookup failure), and no other. */
 START_TEST(test_malformed_answer)
 {
 	struct ipc_conn c, peer;
 	struct ipc_msg m;
-	uint32_t id;
+	uint32_t id, other;
 
 	pair(&c, &peer);
-	id = ask(&c, &peer, "alice@test.example", 1, 0);
-	/* A target of an unknown kind. */
-	ipc_msg_init(&m, MSG_LOOKUPD_RESOLVED, id);
-	ipc_put_u32(&m, LOOKUP_LOCAL);
-	ipc_put_u32(&m, 1);
-	ipc_put_u32(&m, 7);
-	ipc_put_str(&m, "alice");
-	ck_assert_int_eq(resolve_answer(&c, &m), -1);
+	memset(&heard, 0, sizeof(heard));
+	other = ask(&c, &peer, "bob@test.example", 9, 0);
+	for (int bad = 0; bad < 3; bad++) {
+		id = ask(&c, &peer, "alice@test.example", (uint32_t)bad, 0);
+		if (bad == 0) {		/* a target of an unknown kind */
+			ipc_msg_init(&m, MSG_LOOKUPD_RESOLVED, id);
+			ipc_put_u32(&m, LOOKUP_LOCAL);
+			ipc_put_u32(&m, 1);
+			ipc_put_u32(&m, 7);
+			ipc_put_str(&m, "alice");
+		} else if (bad == 1) {	/* more targets than allowed */
+			ipc_msg_init(&m, MSG_LOOKUPD_RESOLVED, id);
+			ipc_put_u32(&m, LOOKUP_ALIAS);
+			ipc_put_u32(&m, MSG_RESOLVE_TARGETS_MAX + 1);
+		} else {		/* trailing octets */
+			answer(&m, id, "alice");
+			ipc_put_u32(&m, 0);
+		}
+		ck_assert_int_eq(resolve_answer(&c, &m), -1);
+		ipc_msg_free(&m);
+		ck_assert_int_eq(heard.calls, bad + 1);
+		ck_assert_uint_eq(heard.tag, (uint32_t)bad);
+		ck_assert_uint_eq(heard.verdict, LOOKUP_TEMPFAIL);
+		ck_assert_uint_eq(heard.n, 0);
+		ck_assert_uint_eq(resolve_outstanding(), 1);
+	}
+	/* The other request still takes its own answer. */
+	answer(&m, other, "bob");
+	ck_assert_int_eq(resolve_answer(&c, &m), 0);
 	ipc_msg_free(&m);
-	/* More targets than allowed. */
-	ipc_msg_init(&m, MSG_LOOKUPD_RESOLVED, id);
-	ipc_put_u32(&m, LOOKUP_ALIAS);
-	ipc_put_u32(&m, RESOLVE_MAX_TARGETS + 1);
-	ck_assert_int_eq(resolve_answer(&c, &m), -1);
-	ipc_msg_free(&m);
-	/* Trailing octets. */
-	answer(&m, id, "alice");
-	ipc_put_u32(&m, 0);
-	ck_assert_int_eq(resolve_answer(&c, &m), -1);
-	ipc_msg_free(&m);
-	ck_assert_int_eq(heard.calls, 0);
-	ck_assert_uint_eq(resolve_outstanding(), 1);
+	ck_assert_uint_eq(heard.tag, 9);
+	ck_assert_str_eq(heard.target, "bob");
+	ck_assert_uint_eq(resolve_outstanding(), 0);
 	ipc_conn_close(&c);
 	ipc_conn_close(&peer);
 }

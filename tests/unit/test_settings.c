@@ -101,6 +101,8 @@ START_TEST(test_empty_file_is_defaults)
 	ck_assert_int_eq(s.smtpd_timeout, 300);
 	ck_assert_int_eq(s.smtpd_data_timeout, 600);
 	ck_assert_int_eq(s.smtpd_hard_error_limit, 20);
+	/* Postfix's default: large senders open many sessions at once. */
+	ck_assert_int_eq(s.smtpd_client_connection_limit, 50);
 	ck_assert_int_eq(s.minimal_backoff_time, 300);
 	ck_assert_int_eq(s.maximal_backoff_time, 4000);
 	ck_assert_int_eq(s.maximal_queue_lifetime, 5 * 86400);

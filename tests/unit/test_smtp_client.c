@@ -4,15 +4,18 @@
  * next-hop parsing (deliverd/smtp_route.c).  Whole replies (multi-line,
  * malformed, over-long, NUL bytes, split CRLF) go through the public
  * smtp_conn_open/smtp_conn_hello against a scripted server on loopback,
- * since the line reader and reply joiner are static.
+ * since the line reader and reply joiner are static; a whole delivery goes
+ * to a loopback server that records the message it gets.
  */
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 
 #include "check_suites.h"
 #include "dns.h"
+#include "msg.h"
 #include "settings.h"
 #include "smtp_client.h"
 #include "smtp_route.h"
@@ -800,6 +804,241 @@ START_TEST(test_conn_ehlo)
 }
 END_TEST
 
+/*
+ * sink_serve - a loopback server that answers every command with success
+ * and writes what came between DATA's 354 and the final "." to outfd.
+ */
+static pid_t
+sink_serve(struct sockaddr_in *sin, int outfd)
+{
+	socklen_t slen = sizeof(*sin);
+	char buf[4096];
+	size_t len = 0;
+	int lfd, fd, data = 0;
+	pid_t pid;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	if ((fd = accept(lfd, NULL, NULL)) == -1 ||
+	    write(fd, "220 mx.test\r\n", 13) != 13)
+		_exit(1);
+	for (;;) {
+		char *eol;
+		ssize_t n;
+
+		while ((eol = memchr(buf, '\n', len)) == NULL) {
+			if (len == sizeof(buf) ||
+			    (n = read(fd, buf + len, sizeof(buf) - len)) <= 0)
+				_exit(1);
+			len += (size_t)n;
+		}
+		size_t ll = (size_t)(eol - buf) + 1;
+		const char *ans = "250 ok\r\n";
+
+		if (data && ll == 3 && buf[0] == '.')
+			data = 0;
+		else if (data) {
+			if (write(outfd, buf, ll) != (ssize_t)ll)
+				_exit(1);
+			ans = NULL;
+		} else if (strncmp(buf, "DATA", 4) == 0) {
+			data = 1;
+			ans = "354 go on\r\n";
+		} else if (strncmp(buf, "QUIT", 4) == 0)
+			_exit(write(fd, "221 bye\r\n", 9) == 9 ? 0 : 1);
+		if (ans != NULL && write(fd, ans, strlen(ans)) !=
+		    (ssize_t)strlen(ans))
+			_exit(1);
+		memmove(buf, buf + ll, len - ll);
+		len -= ll;
+	}
+}
+
+/* Exactly the message's octets go out: what follows it in the queue file
+ * does not, and a file that ends before them defers the recipient. */
+START_TEST(test_deliver_exact_body_size)
+{
+	static const char file[] = "ENVELOPE"
+	    "Subject: x\r\n\r\n.dot\r\nbody\r\n" "TRAILER\r\n";
+	char tmpl[] = "/tmp/tern-body-XXXXXX", out[] = "/tmp/tern-out-XXXXXX";
+	struct smtp_msg msg = { .sender = "a@b", .envid = "", .size = 26,
+	    .offset = 8 };
+	struct smtp_rcpt rc = { .index = 0, .address = "r@mx.test",
+	    .orcpt = "", .status = -1 };
+	struct sockaddr_in sin;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	char got[256];
+	int ofd, status;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_ge(msg.fd = mkstemp(tmpl), 0);
+	ck_assert_int_ge(ofd = mkstemp(out), 0);
+	unlink(tmpl);
+	unlink(out);
+	ck_assert_int_eq(write(msg.fd, file, sizeof(file) - 1),
+	    (ssize_t)sizeof(file) - 1);
+	for (int pass = 0; pass < 2; pass++) {
+		pid = sink_serve(&sin, ofd);
+		memset(&r, 0, sizeof(r));
+		ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
+		    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
+		ck_assert_int_eq(smtp_conn_hello(&c, 1, NULL, NULL, &r),
+		    STEP_OK);
+		smtp_conn_deliver(&c, &msg, &rc, 1);
+		smtp_conn_close(&c, 1);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		if (pass == 0) {
+			ck_assert_int_eq(rc.status, DELIVER_OK);
+			n = pread(ofd, got, sizeof(got), 0);
+			ck_assert_int_eq(n, 27);
+			ck_assert(memcmp(got, "Subject: x\r\n\r\n..dot\r\n"
+			    "body\r\n", 27) == 0);
+		} else
+			ck_assert_int_eq(rc.status, DELIVER_TEMPFAIL);
+		/* A size past the end of the file: a damaged queue file. */
+		msg.size = sizeof(file);
+		rc.status = -1;
+	}
+	close(msg.fd);
+	close(ofd);
+}
+END_TEST
+
+/* --- the message body against a server that takes it slowly ---------- */
+
+/* slow_line - one command line from fd into buf (CRLF dropped); -1 EOF */
+static int
+slow_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	char ch;
+
+	while (read(fd, &ch, 1) == 1) {
+		if (ch == '\n') {
+			buf[n > 0 && buf[n - 1] == '\r' ? n - 1 : n] = '\0';
+			return 0;
+		}
+		if (n + 1 < size)
+			buf[n++] = ch;
+	}
+	return -1;
+}
+
+/*
+ * slow_sink - a server that accepts MAIL, RCPT and DATA, then takes the
+ * body 100 octets every quarter second (400 octets a second, below the
+ * client's minimum) through the smallest socket buffers.  When the whole
+ * body has come it writes 'W' to report (before its 250).
+ */
+static pid_t
+slow_sink(struct sockaddr_in *sin, int report)
+{
+	socklen_t slen = sizeof(*sin);
+	int lfd, fd, small = 1024, clamp = 512;
+	char line[512], tail[5] = { 0 };
+	pid_t pid;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if ((fd = accept(lfd, NULL, NULL)) == -1)
+		_exit(2);
+	setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &clamp, sizeof(clamp));
+	(void)!write(fd, "220 mx.test\r\n", 13);
+	while (slow_line(fd, line, sizeof(line)) == 0) {
+		if (strncmp(line, "DATA", 4) != 0) {
+			(void)!write(fd, "250 ok\r\n", 8);
+			continue;
+		}
+		(void)!write(fd, "354 go\r\n", 8);
+		for (;;) {
+			char buf[100];
+			ssize_t n = read(fd, buf, sizeof(buf));
+
+			if (n <= 0)
+				_exit(0);
+			for (ssize_t i = 0; i < n; i++) {
+				memmove(tail, tail + 1, 4);
+				tail[4] = buf[i];
+			}
+			if (memcmp(tail, "\r\n.\r\n", 5) == 0) {
+				(void)!write(report, "W", 1);
+				(void)!write(fd, "250 queued\r\n", 12);
+				_exit(0);
+			}
+			usleep(250 * 1000);
+		}
+	}
+	_exit(2);
+}
+
+/*
+ * A server that keeps taking the body, but more slowly than the minimum
+ * rate, is dropped once smtp_data_xfer_timeout has passed, although no
+ * single wait for it to take more comes near that timeout (about 3 s of
+ * the 8: the client's kernel frees a little room that often).  The body
+ * is one 16000-octet chunk, which at that rate would take 40 s.
+ */
+START_TEST(test_conn_body_too_slow)
+{
+	struct smtp_rcpt rcpt = { 0, "x@test", "", 0, -1, "", "" };
+	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0 };
+	struct sockaddr_in sin;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	char body[16000], got = 0;
+	int small = 4096, report[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(report), 0);
+	pid = slow_sink(&sin, report[1]);
+	close(report[1]);
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = i % 50 == 49 ? '\n' : i % 50 == 48 ? '\r' : 'b';
+	ck_assert_int_ge(m.fd = memfd_create("body", 0), 0);
+	ck_assert_int_eq(write(m.fd, body, sizeof(body)), sizeof(body));
+	cset.smtp_data_xfer_timeout = 8;
+	ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
+	    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
+	setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	smtp_conn_deliver(&c, &m, &rcpt, 1);
+	/* The server may still be draining what our kernel had queued. */
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	smtp_conn_close(&c, 1);
+	ck_assert_int_eq(read(report[0], &got, 1), 0);
+	close(report[0]);
+	ck_assert_int_eq(rcpt.status, DELIVER_TEMPFAIL);
+	ck_assert_msg(strstr(rcpt.text, "timed out") != NULL &&
+	    strstr(rcpt.text, "message body") != NULL, "%s", rcpt.text);
+	close(m.fd);
+}
+END_TEST
+
 Suite *
 smtp_client_suite(void)
 {
@@ -837,6 +1076,14 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_eof);
 	tcase_add_test(conn, test_conn_ehlo);
 	tcase_add_test(conn, test_conn_ehlo_edges);
+	tcase_add_test(conn, test_deliver_exact_body_size);
 	suite_add_tcase(s, conn);
+
+	TCase *slow = tcase_create("slow");
+
+	tcase_add_checked_fixture(slow, conn_setup, conn_teardown);
+	tcase_set_timeout(slow, 90);
+	tcase_add_test(slow, test_conn_body_too_slow);
+	suite_add_tcase(s, slow);
 	return s;
 }

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -33,6 +34,8 @@ data_run_fix(const char *input, size_t len, uint64_t limit,
     struct data_run *r)
 {
 	static struct smtp_io io;
+	static struct msgfile_writer w;
+	uint64_t size;
 	int sv[2], out;
 	enum smtp_line_end eol;
 	int overlong;
@@ -58,12 +61,16 @@ data_run_fix(const char *input, size_t len, uint64_t limit,
 	out = memfd_create("data", 0);
 	ck_assert_int_ge(out, 0);
 	smtp_io_init(&io, sv[0], 5000);
-	r->ret = smtp_data_receive(&io, out, limit, mode, fix, &r->res);
+	msgfile_writer_init(&w, out);
+	r->ret = smtp_data_receive(&io, &w, limit, mode, fix, &r->res);
+	ck_assert_int_eq(msgfile_writer_finish(&w, &size), 0);
 	r->restlen = -1;
 	if (r->ret == 0)
 		r->restlen = smtp_io_getline(&io, r->rest, sizeof(r->rest) - 1,
 		    &eol, &overlong);
-	r->storedlen = (size_t)lseek(out, 0, SEEK_END);
+	/* What was stored, without the queue file trailer. */
+	r->storedlen = (size_t)lseek(out, 0, SEEK_END) - MSGFILE_TRAILER_LEN;
+	ck_assert_uint_eq(size, r->storedlen + MSGFILE_TRAILER_LEN);
 	r->stored = calloc(1, r->storedlen + 1);
 	ck_assert_int_eq(pread(out, r->stored, r->storedlen, 0),
 	    (ssize_t)r->storedlen);
@@ -296,6 +303,278 @@ START_TEST(test_submission_fixes)
 }
 END_TEST
 
+/*
+ * Read boundaries chosen by the test.  feed_start() queues the first
+ * chunk before the reader starts, so that its first read(2) takes exactly
+ * that chunk; a child then writes each following chunk only once the
+ * reader has taken everything before it (FIONREAD on the reader's socket
+ * reads 0), so that every chunk ends exactly where a read ends.  After
+ * the last chunk the child closes its end: the reader sees EOF.
+ */
+struct feed {
+	int	fd;		/* the reader's end of the socketpair */
+	pid_t	pid;		/* the writer */
+};
+
+static int
+feed_write(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* feed_drained - the reader took all queued input (within 5 s) */
+static int
+feed_drained(int fd)
+{
+	struct timespec ms = { 0, 1000000 };
+	int queued;
+
+	for (int i = 0; i < 5000; i++) {
+		if (ioctl(fd, FIONREAD, &queued) == 0 && queued == 0)
+			return 1;
+		nanosleep(&ms, NULL);
+	}
+	return 0;
+}
+
+static void
+feed_start(struct feed *f, const char *const *chunks, const size_t *lens,
+    size_t n)
+{
+	int sv[2], big = 1 << 20;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	ck_assert_int_eq(feed_write(sv[1], chunks[0], lens[0]), 0);
+	f->pid = fork();
+	ck_assert_int_ge(f->pid, 0);
+	if (f->pid == 0) {
+		for (size_t i = 1; i < n; i++)
+			if (!feed_drained(sv[0]) ||
+			    feed_write(sv[1], chunks[i], lens[i]) != 0)
+				_exit(1);
+		(void)feed_drained(sv[0]);
+		_exit(0);
+	}
+	close(sv[1]);
+	f->fd = sv[0];
+}
+
+static void
+feed_end(struct feed *f)
+{
+	int status;
+
+	close(f->fd);
+	ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the reader never took a chunk: a read boundary was not kept");
+}
+
+/* fill_with - n copies of c followed by tail (caller frees) */
+static char *
+fill_with(char c, size_t n, const char *tail, size_t *len)
+{
+	size_t tl = strlen(tail);
+	char *p = malloc(n + tl + 1);
+
+	ck_assert_ptr_nonnull(p);
+	memset(p, c, n);
+	memcpy(p + n, tail, tl + 1);
+	*len = n + tl;
+	return p;
+}
+
+static struct smtp_io bio;	/* 64 KiB buffers: not on the stack */
+
+/* expect_line - the next line is want (NULL: any, overlong), ending in eol */
+static void
+expect_line(const char *want, enum smtp_line_end want_eol)
+{
+	char line[SMTP_TEXT_LINE_MAX + 1];
+	enum smtp_line_end eol;
+	int overlong;
+	ssize_t n;
+
+	n = smtp_io_getline(&bio, line, SMTP_TEXT_LINE_MAX - 2, &eol,
+	    &overlong);
+	if (want == NULL) {
+		ck_assert_int_eq(n, SMTP_TEXT_LINE_MAX - 2);
+		ck_assert_int_eq(overlong, 1);
+	} else {
+		ck_assert_int_eq(n, (ssize_t)strlen(want));
+		ck_assert_str_eq(line, want);
+		ck_assert_int_eq(overlong, 0);
+	}
+	ck_assert_int_eq(eol, want_eol);
+}
+
+/* expect_eof - the writer closed, with nothing left over */
+static void
+expect_eof(void)
+{
+	char line[16];
+	enum smtp_line_end eol;
+	int overlong;
+
+	ck_assert_int_eq(smtp_io_getline(&bio, line, sizeof(line) - 1, &eol,
+	    &overlong), SMTP_IO_EOF);
+}
+
+/* The bug as reported: a line longer than half the buffer, its CR the
+ * last octet of a read and its LF the first of the next. */
+START_TEST(test_long_line_cr_ends_read)
+{
+	size_t lens[2];
+	char *c0 = fill_with('x', 40000, "\r", &lens[0]);
+	const char *chunks[2] = { c0, "\n.\r\n" };
+	struct feed f;
+
+	lens[1] = strlen(chunks[1]);
+	feed_start(&f, chunks, lens, 2);
+	smtp_io_init(&bio, f.fd, 5000);
+	expect_line(NULL, SMTP_EOL_CRLF);
+	expect_line(".", SMTP_EOL_CRLF);
+	expect_eof();
+	feed_end(&f);
+	free(c0);
+}
+END_TEST
+
+/* The same when the read filled the buffer to its last octet. */
+START_TEST(test_full_buffer_cr_ends_read)
+{
+	size_t lens[2];
+	char *c0 = fill_with('x', SMTP_IO_INBUF - 1, "\r", &lens[0]);
+	const char *chunks[2] = { c0, "\nNEXT\r\n" };
+	struct feed f;
+
+	lens[1] = strlen(chunks[1]);
+	feed_start(&f, chunks, lens, 2);
+	smtp_io_init(&bio, f.fd, 5000);
+	expect_line(NULL, SMTP_EOL_CRLF);
+	expect_line("NEXT", SMTP_EOL_CRLF);
+	feed_end(&f);
+	free(c0);
+}
+END_TEST
+
+/* A line discarded over several reads, its CR at the end of a later one;
+ * and a long line starting after a pipelined command in the same read. */
+START_TEST(test_long_line_over_reads_cr_ends_read)
+{
+	size_t lens[3];
+	char *c0 = fill_with('x', 40000, "", &lens[0]);
+	char *c1 = fill_with('y', 30000, "\r", &lens[1]);
+	char *c2;
+	const char *chunks[3] = { c0, c1, "\nQUIT\r\n" };
+	struct feed f;
+
+	lens[2] = strlen(chunks[2]);
+	feed_start(&f, chunks, lens, 3);
+	smtp_io_init(&bio, f.fd, 5000);
+	expect_line(NULL, SMTP_EOL_CRLF);
+	expect_line("QUIT", SMTP_EOL_CRLF);
+	feed_end(&f);
+	free(c0);
+	free(c1);
+
+	c2 = malloc(40000 + 16);
+	ck_assert_ptr_nonnull(c2);
+	memcpy(c2, "NOOP\r\n", 6);
+	memset(c2 + 6, 'z', 40000);
+	c2[40006] = '\r';
+	chunks[0] = c2;
+	lens[0] = 40007;
+	chunks[1] = "\nRSET\r\n";
+	lens[1] = strlen(chunks[1]);
+	feed_start(&f, chunks, lens, 2);
+	smtp_io_init(&bio, f.fd, 5000);
+	expect_line("NOOP", SMTP_EOL_CRLF);
+	expect_line(NULL, SMTP_EOL_CRLF);
+	expect_line("RSET", SMTP_EOL_CRLF);
+	feed_end(&f);
+	free(c2);
+}
+END_TEST
+
+/* A CR at the end of a read followed by something other than LF is a
+ * bare CR ending the long line; what follows is the next line. */
+START_TEST(test_long_line_bare_cr_ends_read)
+{
+	size_t lens[2];
+	char *c0 = fill_with('x', 40000, "\r", &lens[0]);
+	const char *chunks[2] = { c0, "y\r\n" };
+	struct feed f;
+
+	lens[1] = strlen(chunks[1]);
+	feed_start(&f, chunks, lens, 2);
+	smtp_io_init(&bio, f.fd, 5000);
+	expect_line(NULL, SMTP_EOL_CR);
+	expect_line("y", SMTP_EOL_CRLF);
+	feed_end(&f);
+	free(c0);
+}
+END_TEST
+
+/* Short lines split between CR and LF have always worked; keep it so. */
+START_TEST(test_short_line_cr_ends_read)
+{
+	const char *chunks[3] = { "abc\r", "\ndef\r", "\n" };
+	size_t lens[3] = { 4, 5, 1 };
+	struct feed f;
+
+	feed_start(&f, chunks, lens, 3);
+	smtp_io_init(&bio, f.fd, 5000);
+	expect_line("abc", SMTP_EOL_CRLF);
+	expect_line("def", SMTP_EOL_CRLF);
+	feed_end(&f);
+}
+END_TEST
+
+/* What the session sees: the end of data after an overlong line that
+ * ended at a read boundary on its CR is found, and nothing after it is
+ * taken for message data. */
+START_TEST(test_end_of_data_after_long_line_cr_ends_read)
+{
+	static const char head[] = "Subject: x\r\n\r\n";
+	size_t lens[2];
+	char *c0 = malloc(sizeof(head) + 40001);
+	const char *chunks[2] = { c0, "\n.\r\nNEXT\r\n" };
+	static struct msgfile_writer w;
+	struct smtp_data_result res;
+	struct feed f;
+	int out = memfd_create("data", 0);
+
+	ck_assert_ptr_nonnull(c0);
+	ck_assert_int_ge(out, 0);
+	memcpy(c0, head, sizeof(head) - 1);
+	memset(c0 + sizeof(head) - 1, 'x', 40000);
+	c0[sizeof(head) - 1 + 40000] = '\r';
+	lens[0] = sizeof(head) + 40000;
+	lens[1] = strlen(chunks[1]);
+	feed_start(&f, chunks, lens, 2);
+	smtp_io_init(&bio, f.fd, 5000);
+	msgfile_writer_init(&w, out);
+	ck_assert_int_eq(smtp_data_receive(&bio, &w, 1 << 20,
+	    BARE_NEWLINE_REJECT, NULL, &res), 0);
+	ck_assert_int_eq(res.line_too_long, 1);
+	ck_assert_int_eq(res.bare_newline, 0);
+	expect_line("NEXT", SMTP_EOL_CRLF);
+	feed_end(&f);
+	close(out);
+	free(c0);
+}
+END_TEST
+
 Suite *
 smtp_data_suite(void)
 {
@@ -313,6 +592,14 @@ smtp_data_suite(void)
 	tcase_add_test(tc, test_eof_mid_data);
 	tcase_add_test(tc, test_large_message);
 	tcase_add_test(tc, test_submission_fixes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("line_boundaries");
+	tcase_add_test(tc, test_long_line_cr_ends_read);
+	tcase_add_test(tc, test_full_buffer_cr_ends_read);
+	tcase_add_test(tc, test_long_line_over_reads_cr_ends_read);
+	tcase_add_test(tc, test_long_line_bare_cr_ends_read);
+	tcase_add_test(tc, test_short_line_cr_ends_read);
+	tcase_add_test(tc, test_end_of_data_after_long_line_cr_ends_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
