@@ -33,8 +33,6 @@
 #include "map.h"
 #include "xmalloc.h"
 
-#define MAP_KEY_MAX	1024		/* octets in a key */
-#define MAP_VALUE_MAX	(64 * 1024)	/* octets in a value */
 #define MAP_LINE_MAX	(MAP_KEY_MAX + MAP_VALUE_MAX + 64) /* logical line */
 #define MAP_SUFFIX	".db"
 
@@ -466,7 +464,7 @@ compile_alias_value(struct compile *c, int line, char *text, char *value,
     size_t valsize)
 {
 	char norm[ADDR_TEXT_MAX + 1], vis[256];
-	const char *why;
+	const char *why, *bad;
 	char *item;
 	int n = 0;
 
@@ -475,15 +473,19 @@ compile_alias_value(struct compile *c, int line, char *text, char *value,
 		if (*item == '\0')
 			continue;	/* "a, , b" or a trailing comma */
 		log_vis(vis, sizeof(vis), item, strlen(item));
-		if ((why = alias_item_unsupported(item)) != NULL) {
+		/* The canonical form counts too: "\|cmd" is |cmd, which
+		 * lookupd would refuse at every delivery. */
+		bad = NULL;
+		if ((why = alias_item_unsupported(item)) != NULL ||
+		    (alias_item_normalize(item, norm, sizeof(norm), &bad) == 0 &&
+		    (why = alias_item_unsupported(norm)) != NULL)) {
 			compile_problem(c, line, "\"%s\": %s are not "
 			    "supported yet", vis, why);
 			return -1;
 		}
-		if (alias_item_normalize(item, norm, sizeof(norm), &why)
-		    == -1) {
+		if (bad != NULL) {
 			compile_problem(c, line, "bad address \"%s\": %s",
-			    vis, why);
+			    vis, bad);
 			return -1;
 		}
 		if ((n > 0 && strlcat(value, ", ", valsize) >= valsize) ||
@@ -568,10 +570,23 @@ compile_alias(struct compile *c, int line, char *entry)
 	free(value);
 }
 
+/* passwd_field_ok - s is not empty and has no white space or control */
+static int
+passwd_field_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (isspace((unsigned char)*s) || iscntrl((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
 /*
  * compile_passwd - one "login:hash" entry (as in /etc/shadow, so fields
  * after a second ':' are ignored).  Neither part may be empty or hold
- * white space: a hash with a blank in it is surely a pasting mistake.
+ * white space or a control character (a CR included): a hash with a
+ * blank in it is surely a pasting mistake, and could never match.
  */
 static void
 compile_passwd(struct compile *c, int line, char *entry)
@@ -586,8 +601,7 @@ compile_passwd(struct compile *c, int line, char *entry)
 	hash = colon + 1;
 	if ((end = strchr(hash, ':')) != NULL)
 		*end = '\0';
-	if (*hash == '\0' || strpbrk(entry, " \t") != NULL ||
-	    strpbrk(hash, " \t") != NULL) {
+	if (!passwd_field_ok(entry) || !passwd_field_ok(hash)) {
 		compile_problem(c, line, "expected format: login:hash");
 		return;
 	}
@@ -764,6 +778,17 @@ compile_db_open(struct compile *c, const char *tmp)
 	return db;
 }
 
+/* map_compile_stream - parse fp into db; the number of problems */
+int
+map_compile_stream(FILE *fp, const char *src, int syntax, DB *db,
+    map_report_fn report, void *arg)
+{
+	struct compile c = { src, report, arg, db, syntax, 0 };
+
+	compile_text(&c, fp);
+	return c.problems;
+}
+
 /* map_compile - compile src into src.db atomically; number of problems */
 int
 map_compile(const char *src, int aliases, map_report_fn report, void *arg)
@@ -789,7 +814,7 @@ map_compile(const char *src, int aliases, map_report_fn report, void *arg)
 		unlink(tmp);
 		goto out;
 	}
-	compile_text(&c, fp);
+	c.problems += map_compile_stream(fp, src, aliases, c.db, report, arg);
 	/* close() writes every dirty page to the file; fsync follows. */
 	if ((r = c.db->close(c.db, 0)) != 0)
 		compile_problem(&c, 0, "close %s: %s", tmp, db_strerror(r));

@@ -10,6 +10,12 @@
 #define TERN_MAP_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include <db.h>
+
+#define MAP_KEY_MAX	1024		/* octets in a key */
+#define MAP_VALUE_MAX	(64 * 1024)	/* octets in a value */
 
 struct map;
 
@@ -42,5 +48,12 @@ typedef void (*map_report_fn)(const char *file, int line, const char *msg,
     void *arg);
 int map_compile(const char *src, int aliases, map_report_fn report,
     void *arg);
+/*
+ * map_compile_stream - map_compile's parser alone: the text map read from
+ * fp (called src in reports) stored into db, an open writable BDB handle.
+ * Returns the number of problems; with problems, db may hold some entries.
+ */
+int map_compile_stream(FILE *fp, const char *src, int syntax, DB *db,
+    map_report_fn report, void *arg);
 
 #endif

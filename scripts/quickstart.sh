@@ -6,7 +6,8 @@
 #                                 delivering into ./demo/mailboxes/USER/Maildir
 #   scripts/quickstart.sh test    install dependencies, build, and run the
 #                                 whole test suite (unit + integration), then
-#                                 again in a sanitizer (ASan + UBSan) build
+#                                 again in a sanitizer (ASan + UBSan) build,
+#                                 then each fuzz target for 20 seconds
 #
 # Dependencies are installed with apt-get when run as root on Debian; as an
 # ordinary user they must already be there.  Builds go to ./build and
@@ -29,7 +30,7 @@ deps() {
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
 			dnsmasq-base python3-aiosmtpd libnet-ssleay-perl \
 			libio-socket-ssl-perl libfuse3-dev fuse3 e2fsprogs mount \
-			db5.3-util >/dev/null
+			db5.3-util clang libclang-rt-14-dev >/dev/null
 	fi
 }
 
@@ -97,13 +98,16 @@ run_tests() {
 	build "$dir" "$@"
 	cd "$dir"
 	if ! make -s check -j1; then
-		for f in tests/unit/check_tern.log tests/integration.sh.log; do
+		for f in tests/unit/check_tern.log tests/fuzz/replay.sh.log \
+		    tests/integration.sh.log; do
 			[ -f "$f" ] && { echo "==== $f"; tail -n 200 "$f"; }
 		done
 		return 1
 	fi
-	for f in tests/unit/check_tern.log tests/integration.sh.log; do
-		[ -f "$f" ] && grep -aE '^[0-9]+%: Checks|^integration:' "$f" || true
+	for f in tests/unit/check_tern.log tests/fuzz/replay.sh.log \
+	    tests/integration.sh.log; do
+		[ -f "$f" ] && grep -aE '^[0-9]+%: Checks|^replay:|^integration:' \
+		    "$f" || true
 	done
 }
 
@@ -121,6 +125,10 @@ test_all() {
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_tests "$top/build-sanitize" --enable-sanitizers
+	fi
+	if [ "${TERN_SKIP_FUZZ:-0}" != 1 ]; then
+		echo "quickstart: fuzzing (each libFuzzer target for 20s)"
+		make -s -C "$top/build" fuzz FUZZ_SECONDS=20
 	fi
 	echo "quickstart: all tests passed"
 }

@@ -47,7 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&out, 0xa5, sizeof(out));
 	trunc = -1;
 	st = dns_answer_parse(pkt, len, id, name, qtype, &out, &trunc);
-	if ((int)st < DNS_OK || st > DNS_ERROR || (trunc != 0 && trunc != 1))
+	if ((int)st < DNS_OK || st > DNS_REFUSED || st == DNS_TIMEOUT ||
+	    (trunc != 0 && trunc != 1))
 		abort();
 	if (trunc && st != DNS_ERROR)
 		abort();

@@ -1,38 +1,92 @@
 /*
- * fuzz_envelope - libFuzzer target for envelope_decode(), the parser of
- * message-file envelopes that queued, deliverd and "ternctl rebuild" read.
- * Any input must decode or fail cleanly; a decoded envelope is encoded
- * again and must decode to the same length (the encoding is canonical).
+ * fuzz_envelope - libFuzzer target for envelope_decode() and
+ * envelope_read(), the parsers of message-file envelopes that queued,
+ * deliverd and "ternctl rebuild" read.
+ *
+ * The input is the start of a message file.  Any input must decode or
+ * fail cleanly, and the same way from memory (envelope_decode) and from
+ * a file (envelope_read, through a memfd).  A decoded envelope is encoded
+ * again and must give back exactly the octets it was decoded from, but
+ * for the version number (the encoding is canonical: nothing is accepted
+ * that the encoder would not write), and decode again to the same body
+ * offset; envelope_validate runs on it too.  Built by build.sh.
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "envelope.h"
-#include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* fail - report a broken promise and abort, so libFuzzer keeps the input */
+static void
+fail(const char *what)
+{
+	fprintf(stderr, "fuzz_envelope: %s\n", what);
+	abort();
+}
+
+/* file_of - the process's memfd, holding exactly data */
+static int
+file_of(const uint8_t *data, size_t size)
+{
+	static int fd = -1;
+
+	if (fd == -1 && (fd = memfd_create("fuzz_envelope", 0)) == -1)
+		fail("memfd_create");
+	if (ftruncate(fd, 0) != 0 ||
+	    (size > 0 && pwrite(fd, data, size, 0) != (ssize_t)size))
+		fail("cannot write the memfd");
+	return fd;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct envelope e, e2;
+	struct envelope e, e2, e3;
 	unsigned char *buf;
 	size_t off, off2, len;
-	char err[128];
+	off_t foff;
+	char err[128], err2[128];
+	int rc, rc2;
 
-	if (envelope_decode(data, size, &e, &off, err, sizeof(err)) != 0)
+	if (size > ENVELOPE_MAX_LEN + 64)
 		return 0;
-	if (off > size)
-		abort();
+	rc = envelope_decode(data, size, &e, &off, err, sizeof(err));
+	rc2 = envelope_read(file_of(data, size), &e2, &foff, err2,
+	    sizeof(err2));
+	if (rc != rc2)
+		fail("envelope_read and envelope_decode disagree");
+	if (rc != 0) {
+		if (e.nrcpt != 0 || e.rcpts != NULL || e.envid != NULL ||
+		    e2.nrcpt != 0 || e2.rcpts != NULL || e2.envid != NULL ||
+		    strncmp(err, "envelope: ", 10) != 0)
+			fail("a failed decode left something behind");
+		return 0;
+	}
+	if (off > size || (off_t)off != foff || e.nrcpt != e2.nrcpt ||
+	    e.nrcpt < 1)
+		fail("envelope_read and envelope_decode disagree on a success");
+	if (e.version < 1 || e.version > ENVELOPE_VERSION)
+		fail("a version outside 1..ENVELOPE_VERSION decoded");
+	(void)envelope_validate(&e, err2, sizeof(err2));
+	/* The encoder writes the current version; older ones still read. */
 	envelope_encode(&e, &buf, &len);
-	if (len != off ||
-	    envelope_decode(buf, len, &e2, &off2, err, sizeof(err)) != 0 ||
-	    off2 != len || e2.nrcpt != e.nrcpt)
-		abort();
-	envelope_free(&e2);
+	if (len != off || memcmp(buf, data, 8) != 0 ||
+	    memcmp(buf + 12, data + 12, len - 12) != 0)
+		fail("the encoding is not canonical");
+	if (envelope_decode(buf, len, &e3, &off2, err, sizeof(err)) != 0 ||
+	    off2 != len || e3.nrcpt != e.nrcpt)
+		fail("an encoded envelope does not decode");
+	envelope_free(&e3);
 	free(buf);
+	envelope_free(&e2);
 	envelope_free(&e);
 	return 0;
 }

@@ -274,7 +274,9 @@ START_TEST(test_aliases_syntax)
 	    "inc: :INCLUDE:/etc/list\n"
 	    "nocolon root\n"
 	    "syntax: a@@b\n"
-	    "empty:\n", 1, &r), 6);
+	    "empty:\n"
+	    "hidden: \"\\|cmd\"\n"
+	    "hidden2: root, \"\\/var/mail/y\"\n", 1, &r), 8);
 	ck_assert_int_eq(r.lines[0], 2);
 	ck_assert_ptr_nonnull(strstr(r.msgs[0], "not supported yet"));
 	ck_assert_int_eq(r.lines[1], 3);
@@ -285,6 +287,11 @@ START_TEST(test_aliases_syntax)
 	ck_assert_int_eq(r.lines[4], 6);
 	ck_assert_ptr_nonnull(strstr(r.msgs[4], "a@@b"));
 	ck_assert_int_eq(r.lines[5], 7);
+	/* A quoted pair hides nothing: "\|cmd" is |cmd (found by fuzz_map). */
+	ck_assert_int_eq(r.lines[6], 8);
+	ck_assert_ptr_nonnull(strstr(r.msgs[6], "not supported yet"));
+	ck_assert_int_eq(r.lines[7], 9);
+	ck_assert_ptr_nonnull(strstr(r.msgs[7], "not supported yet"));
 	ck_assert_int_eq(access(path_in("bad.db"), F_OK), -1);
 }
 END_TEST

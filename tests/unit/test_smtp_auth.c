@@ -157,6 +157,9 @@ START_TEST(test_verify_and_sender)
 	/* A line without a colon is a problem in passwd syntax. */
 	ck_assert_int_eq(map_compile(write_file("bad", "alice hash\n"),
 	    MAP_SYNTAX_PASSWD, NULL, NULL), 1);
+	/* So is a hash holding a CR (found by fuzz_map): it never matches. */
+	ck_assert_int_eq(map_compile(write_file("badcr", "alice:h\r:1\n"),
+	    MAP_SYNTAX_PASSWD, NULL, NULL), 1);
 
 	settings_defaults(&s);
 	free(s.smtpd_auth_passwd_map);
