@@ -6,7 +6,8 @@
 #                                 delivering into ./demo/mailboxes/USER/Maildir
 #   scripts/quickstart.sh test    install dependencies, build, and run the
 #                                 whole test suite (unit + integration), then
-#                                 again in a sanitizer (ASan + UBSan) build
+#                                 again in a sanitizer (ASan + UBSan) build,
+#                                 then the 2-minute torture test
 #
 # Dependencies are installed with apt-get when run as root on Debian; as an
 # ordinary user they must already be there.  Builds go to ./build and
@@ -121,6 +122,8 @@ test_all() {
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_tests "$top/build-sanitize" --enable-sanitizers
 	fi
+	echo "quickstart: torture test (SIGKILLs under load for 2 minutes)"
+	make -s -C "$top/build" torture TORTURE_SECONDS=120
 	echo "quickstart: all tests passed"
 }
 
