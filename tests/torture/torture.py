@@ -41,8 +41,9 @@ last line being
     accepted=N delivered=N bounced=N lost=0 duplicates=N kills=N ...
 
 and the exit status is 0 only when nothing was lost, nothing deliverable
-bounced and the queue drained (1 otherwise; 2 when the harness itself
-failed, for example fewer than 50 kills).
+bounced, no refused recipient got the message, no daemon crashed on its
+own (SIGSEGV, SIGABRT, ...) and the queue drained (1 otherwise; 2 when
+the harness itself failed, for example fewer than 50 kills).
 """
 
 import argparse
@@ -449,7 +450,14 @@ class Killer:
         self.note("suite restarted")
 
     def rebuild(self):
-        r = ternctl(self.inst, "rebuild")
+        # Right after a kill of queued, wait for its successor.
+        deadline = time.monotonic() + 10
+        while True:
+            r = ternctl(self.inst, "rebuild")
+            if r.returncode == 0 or time.monotonic() > deadline or not \
+               re.search(r"not running|queued stopped", r.stdout):
+                break
+            time.sleep(0.5)
         self.rebuilds += 1
         if r.returncode != 0:
             self.rebuild_failures.append(r.stdout.strip())
@@ -791,6 +799,16 @@ class Torture:
         c["rebuilds"] = self.killer.rebuilds
         c["seed"] = self.seed
         self.strays = strays
+        log = self.inst.log().splitlines()
+        # ternd's word on its children: an exit status, or a signal that
+        # was not our SIGKILL (SIGTERM from ternd itself is no crash).
+        self.exits = [x for x in log if re.search(
+            r"process tern-\S+ pid \d+ (exit status|killed by signal "
+            r"(?!(9|4|5|6|7|8|11|31)$))", x)]
+        self.crashes = [x for x in log if re.search(
+            r"process tern-\S+ pid \d+ killed by signal (4|5|6|7|8|11|31)$",
+            x)]
+        c["crashes"] = len(self.crashes)
         return c
 
     def report(self, c):
@@ -832,6 +850,12 @@ class Torture:
         say("delivered without a 250 (allowed): after a refusal=%d, after "
             "a broken connection=%d" % (self.unconfirmed.get("refused", 0),
                                         self.unconfirmed.get("broken", 0)))
+        say("log: exits=%d (daemons that exited with a status or were "
+            "stopped) crashes=%d (daemons that died of SIGSEGV, SIGABRT, "
+            "...)"
+            % (len(self.exits), len(self.crashes)))
+        for line in (self.exits + self.crashes)[:20]:
+            print("    " + line, flush=True)
         if self.killer.rebuild_failures:
             say("ternctl rebuild failures: %s"
                 % self.killer.rebuild_failures[:5])
@@ -868,7 +892,7 @@ class Torture:
             say("FAIL (the harness, not tern: see the problems above)")
             return 2
         bad = [n for n in ("lost", "unexpected_bounces", "misdelivered",
-                           "strays", "queue_left") if c[n]]
+                           "strays", "queue_left", "crashes") if c[n]]
         if bad or self.failures or not self.drained:
             say("FAIL: %s" % ", ".join(bad + ["problems"] * bool(
                 self.failures) + ["not drained"] * (not self.drained)))
