@@ -365,11 +365,10 @@ class Killer:
         self.rebuilds = 0
         self.rebuild_failures = []
         self.toggles = 0
-        self.events = []            # (seconds since start, text)
-        self.t0 = time.monotonic()
+        self.events = []            # (wall-clock time, text)
 
     def note(self, text):
-        self.events.append((time.monotonic() - self.t0, text))
+        self.events.append((time.time(), text))
 
     def run(self, until, progress):
         """Kill at random moments until the monotonic time until."""
@@ -805,13 +804,21 @@ class Torture:
         self.exits = [x for x in log if re.search(
             r"process tern-\S+ pid \d+ (exit status|killed by signal "
             r"(?!(9|4|5|6|7|8|11|31)$))", x)]
+        # A crash signal, or a sanitizer's report (sanitizer builds).
         self.crashes = [x for x in log if re.search(
-            r"process tern-\S+ pid \d+ killed by signal (4|5|6|7|8|11|31)$",
-            x)]
+            r"process tern-\S+ pid \d+ killed by signal (4|5|6|7|8|11|31)$"
+            r"|ERROR: AddressSanitizer|: runtime error: ", x)]
         c["crashes"] = len(self.crashes)
-        return c
+        order = ("accepted", "delivered", "bounced", "lost", "duplicates",
+                 "kills", "unconfirmed_delivered", "misdelivered",
+                 "unexpected_bounces", "duplicate_bounces",
+                 "delivered_and_bounced", "strays", "crashes", "queue_left",
+                 "messages", "attempts", "restarts", "index_removed",
+                 "rebuilds", "seed")
+        return {k: c[k] for k in order}
 
     def report(self, c):
+        """Print everything, the summary line last but one; exit status."""
         attempts = self.load.attempts.values()
         k = self.killer
         log = self.inst.log()
@@ -852,7 +859,7 @@ class Torture:
                                         self.unconfirmed.get("broken", 0)))
         say("log: exits=%d (daemons that exited with a status or were "
             "stopped) crashes=%d (daemons that died of SIGSEGV, SIGABRT, "
-            "...)"
+            "..., or sanitizer reports)"
             % (len(self.exits), len(self.crashes)))
         for line in (self.exits + self.crashes)[:20]:
             print("    " + line, flush=True)
@@ -869,7 +876,12 @@ class Torture:
             say("messages nobody sent: %s" % self.strays[:20])
         for f in self.failures + self.harness:
             say("problem: %s" % f)
+        status, verdict = self.verdict(c)
+        if status != 0:
+            self.timeline()
         print(" ".join("%s=%s" % kv for kv in c.items()), flush=True)
+        say(verdict)
+        return status
 
     def explain(self, what, units):
         if not units:
@@ -887,18 +899,25 @@ class Torture:
         if len(units) > 30:
             say("... and %d more" % (len(units) - 30))
 
+    def timeline(self):
+        """What the killer did and when, to read beside the log."""
+        say("what the killer did:")
+        for t, text in self.killer.events:
+            print("    %s.%03d %s" % (time.strftime("%H:%M:%S",
+                                                  time.localtime(t)),
+                                    int(t * 1000) % 1000, text), flush=True)
+
     def verdict(self, c):
+        """(exit status, what to say last)."""
         if self.harness:
-            say("FAIL (the harness, not tern: see the problems above)")
-            return 2
+            return 2, "FAIL (the harness, not tern: see the problems above)"
         bad = [n for n in ("lost", "unexpected_bounces", "misdelivered",
                            "strays", "queue_left", "crashes") if c[n]]
         if bad or self.failures or not self.drained:
-            say("FAIL: %s" % ", ".join(bad + ["problems"] * bool(
-                self.failures) + ["not drained"] * (not self.drained)))
-            return 1
-        say("PASS")
-        return 0
+            return 1, "FAIL: %s" % ", ".join(
+                bad + ["problems"] * bool(self.failures) +
+                ["not drained"] * (not self.drained))
+        return 0, "PASS"
 
     def cleanup(self, status):
         if self.inst is not None:
@@ -934,9 +953,7 @@ def main():
         t.setup()
         t.run()
         t.drain()
-        c = t.settle()
-        t.report(c)
-        status = t.verdict(c)
+        status = t.report(t.settle())
     finally:
         t.cleanup(status)
     return status
