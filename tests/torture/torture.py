@@ -12,7 +12,8 @@ aiosmtpd sink in a process of its own (torture_sink.py) as the remote
 side; everything stays on 127.0.0.1 and 127.0.0.2.
 
 Load: CLIENTS threads send uniquely numbered messages (X-Torture-Id and
-the Subject) of five kinds: local (a Maildir of the instance), relayed
+the Subject; the body is a line repeated X-Torture-Lines times, so that
+every copy received can be checked whole) of five kinds: local (a Maildir of the instance), relayed
 (through relayhost to the sink, which accepts), held (the sink answers
 451 for a while, then accepts or rejects with 550 so that tern bounces
 to the sender's local mailbox), blocked (a local mailbox that is made
@@ -41,7 +42,8 @@ last line being
     accepted=N delivered=N bounced=N lost=0 duplicates=N kills=N ...
 
 and the exit status is 0 only when nothing was lost, nothing deliverable
-bounced, no refused recipient got the message, no daemon crashed on its
+bounced, no refused recipient got the message, every copy delivered was
+whole (its body exactly what was sent), no daemon crashed on its
 own (SIGSEGV, SIGABRT, ...) and the queue drained (1 otherwise; 2 when
 the harness itself failed, for example fewer than 50 kills).
 """
@@ -62,6 +64,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import tern_harness as th  # noqa: E402
+from torture_sink import body_line, message_state  # noqa: E402
 
 MIN_KILLS = 50
 LOCAL_USERS = ("alice", "bob", "carol", "dave")
@@ -172,11 +175,12 @@ class Load:
                 rnd.randint(100000, 300000))
         head = ("From: <%s>\r\nTo: %s\r\nSubject: torture %d %s\r\n"
                 "Message-Id: <torture.%d@client.test>\r\n"
-                "X-Torture-Id: %d\r\nX-Torture-Kind: %s\r\n\r\n"
+                "X-Torture-Id: %d\r\nX-Torture-Kind: %s\r\n"
                 % (SENDER, ", ".join("<%s>" % x for x in a.rcpts), a.tid,
                    a.kind, a.tid, a.tid, a.kind))
-        line = ("torture message %d " % a.tid).ljust(76, "x") + "\r\n"
-        return (head + line * max(1, size // len(line))).encode()
+        line = body_line(a.tid) + b"\r\n"
+        n = max(1, size // len(line))
+        return (head + "X-Torture-Lines: %d\r\n\r\n" % n).encode() + line * n
 
     def _send(self, s, a, rnd):
         """One transaction on s; returns False when s is unusable."""
@@ -520,15 +524,15 @@ class SinkProcess:
         self.log.close()
 
     def received(self):
-        """[(torture id or None, [recipients])] of every message."""
+        """[(torture id or None, state, [recipients])] of every message."""
         out = []
         try:
             with open(self.records) as f:
                 for line in f:
                     parts = line.split()
-                    if parts:
+                    if len(parts) >= 2:
                         tid = int(parts[0]) if parts[0].isdigit() else None
-                        out.append((tid, parts[1:]))
+                        out.append((tid, parts[1], parts[2:]))
         except FileNotFoundError:
             pass
         return out
@@ -553,7 +557,7 @@ def read_head(path, n=16384):
 
 
 def delivered_locally(inst, mailbox):
-    """[(torture id or None, recipient, path)] from every Maildir."""
+    """[(torture id or None, state, recipient, path)] from every Maildir."""
     out = []
     users = sorted(os.listdir(inst.mailboxes))
     for user in users:
@@ -565,9 +569,9 @@ def delivered_locally(inst, mailbox):
             dirs = [os.path.join(inst.mailboxes, user, "Maildir")]
         for d in dirs:
             for p in maildir_files(d):
-                m = ID_RE.search(read_head(p))
-                out.append((int(m.group(1)) if m else None,
-                            "%s@%s" % (user, DOMAIN), p))
+                with open(p, "rb") as f:
+                    tid, state = message_state(f.read())
+                out.append((tid, state, "%s@%s" % (user, DOMAIN), p))
     return out
 
 
@@ -729,11 +733,17 @@ class Torture:
         """Settle the accounts; returns the summary fields, in order."""
         attempts = self.load.attempts
         delivered = {}              # (id, rcpt) -> copies
-        for tid, rcpt, _ in delivered_locally(self.inst, self.mailbox):
+        self.damaged = []           # (id, rcpt, where)
+        for tid, state, rcpt, p in delivered_locally(self.inst,
+                                                     self.mailbox):
             delivered[(tid, rcpt)] = delivered.get((tid, rcpt), 0) + 1
-        for tid, rcpts in self.sink.received():
+            if state != "whole":
+                self.damaged.append((tid, rcpt, p))
+        for tid, state, rcpts in self.sink.received():
             for r in rcpts:
                 delivered[(tid, r)] = delivered.get((tid, r), 0) + 1
+                if state != "whole":
+                    self.damaged.append((tid, r, "the sink"))
         bounced = {}
         self.delays = 0
         self.odd_dsns = []
@@ -809,10 +819,12 @@ class Torture:
             r"process tern-\S+ pid \d+ killed by signal (4|5|6|7|8|11|31)$"
             r"|ERROR: AddressSanitizer|: runtime error: ", x)]
         c["crashes"] = len(self.crashes)
+        c["damaged"] = len(self.damaged)
         order = ("accepted", "delivered", "bounced", "lost", "duplicates",
                  "kills", "unconfirmed_delivered", "misdelivered",
                  "unexpected_bounces", "duplicate_bounces",
-                 "delivered_and_bounced", "strays", "crashes", "queue_left",
+                 "delivered_and_bounced", "strays", "damaged", "crashes",
+                 "queue_left",
                  "messages", "attempts", "restarts", "index_removed",
                  "rebuilds", "seed")
         return {k: c[k] for k in order}
@@ -872,6 +884,9 @@ class Torture:
         self.explain("LOST", self.lost)
         self.explain("BOUNCED BUT DELIVERABLE", self.unexpected)
         self.explain("DELIVERED TO A REFUSED RECIPIENT", self.misdelivered)
+        for tid, r, where in self.damaged[:30]:
+            say("DAMAGED: id %s to <%s> in %s (body not what was sent)"
+                % (tid, r, where))
         if self.strays:
             say("messages nobody sent: %s" % self.strays[:20])
         for f in self.failures + self.harness:
@@ -912,7 +927,8 @@ class Torture:
         if self.harness:
             return 2, "FAIL (the harness, not tern: see the problems above)"
         bad = [n for n in ("lost", "unexpected_bounces", "misdelivered",
-                           "strays", "queue_left", "crashes") if c[n]]
+                           "strays", "damaged", "queue_left", "crashes")
+               if c[n]]
         if bad or self.failures or not self.drained:
             return 1, "FAIL: %s" % ", ".join(
                 bad + ["problems"] * bool(self.failures) +

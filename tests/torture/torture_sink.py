@@ -15,8 +15,9 @@ until SIGUSR1), then 250 when FATE is "ok" and 550 when it is "bounce",
 so that mail sits in tern's queue across kills and is then delivered or
 returned to its sender.  Every other recipient is accepted.
 
-A record line is "ID RCPT [RCPT ...]": ID is the X-Torture-Id of the
-message ("-" when it has none), RCPT the recipients it was accepted for.
+A record line is "ID STATE RCPT [RCPT ...]": ID is the X-Torture-Id of
+the message ("-" when it has none), STATE what message_state() found
+("whole" or "damaged"), RCPT the recipients it was accepted for.
 """
 
 import os
@@ -33,6 +34,30 @@ from sink import Sink  # noqa: E402
 
 DEFER_RE = re.compile(r"^t(\d+)-h(\d+)-(ok|bounce)@defer\.test$", re.I)
 ID_RE = re.compile(rb"^X-Torture-Id: (\d+)\r?$", re.M)
+LINES_RE = re.compile(rb"^X-Torture-Lines: (\d+)\r?$", re.M)
+
+
+def body_line(tid):
+    """The one line that a torture message's body repeats (no newline)."""
+    return ("torture message %d " % tid).ljust(76, "x").encode()
+
+
+def message_state(data):
+    """
+    (torture id or None, "whole" | "damaged") of a received message
+    (CRLF or LF lines): whole when its body is exactly the X-Torture-Lines
+    lines that torture.py wrote, with nothing missing or added.
+    """
+    m = ID_RE.search(data)
+    n = LINES_RE.search(data)
+    if m is None or n is None:
+        return (int(m.group(1)) if m else None), "damaged"
+    tid = int(m.group(1))
+    data = data.replace(b"\r\n", b"\n")
+    sep = data.find(b"\n\n")
+    body = data[sep + 2:] if sep >= 0 else b""
+    whole = body == (body_line(tid) + b"\n") * int(n.group(1))
+    return tid, "whole" if whole else "damaged"
 
 
 class TortureSink(Sink):
@@ -65,9 +90,9 @@ class TortureSink(Sink):
             self.current += 1
 
     def record(self, msg):
-        m = ID_RE.search(msg.data)
-        tid = m.group(1).decode() if m else "-"
-        line = " ".join([tid] + [r.lower() for r in msg.rcpt_tos]) + "\n"
+        tid, state = message_state(msg.data)
+        line = " ".join(["-" if tid is None else str(tid), state] +
+                        [r.lower() for r in msg.rcpt_tos]) + "\n"
         with self.lock:
             # Written before the 250 goes out: a message tern saw
             # accepted is on record even if this process dies next.
