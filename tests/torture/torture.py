@@ -27,7 +27,9 @@ Killer: at random moments (seeded) SIGKILL one process of the suite:
 smtpd, queued, lookupd, either deliverd, a delivery child, or ternd; when
 ternd dies every other process of the suite is killed too and the suite
 is restarted on the same spool.  Exactly once, between such a kill and
-the restart, the queue index (spool/db/*) is removed.  Now and then
+the restart, the queue index (spool/db/*) is removed, and queued is
+killed again within moments of that restart, while it may be rebuilding
+the index from the files.  Now and then
 `ternctl rebuild` runs and the blocked mailbox changes state.  At least
 50 kills happen whatever the duration (the interval scales with it).
 
@@ -448,9 +450,48 @@ class Killer:
             self.note("queue index removed (%d queue files in the spool)"
                       % self.index_files)
         time.sleep(self.rnd.uniform(0, 0.5))
-        self.inst.start(timeout=120)
+        if remove_index:
+            self.start_and_interrupt_rebuild()
+        else:
+            self.inst.start(timeout=120)
         self.restarts += 1
         self.note("suite restarted")
+
+    def start_and_interrupt_rebuild(self):
+        """
+        Start the suite and SIGKILL queued within moments of its start,
+        while it may still be putting the files back into a new index:
+        that must be safe to interrupt too.
+        """
+        failed = []
+
+        def start():
+            try:
+                self.inst.start(timeout=120)
+            except th.HarnessError as e:
+                failed.append(e)
+
+        starter = threading.Thread(target=start, daemon=True)
+        starter.start()
+        delay = self.rnd.uniform(0, 0.1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = (classify(self.inst)["queued"]
+                    if self.inst.proc is not None else [])
+            if pids:
+                time.sleep(delay)
+                try:
+                    os.kill(pids[0], signal.SIGKILL)
+                    self.count("queued", pids[0])
+                    self.note("(queued killed %d ms after it appeared, "
+                              "after the index removal)" % (delay * 1000))
+                except ProcessLookupError:
+                    pass
+                break
+            time.sleep(0.005)
+        starter.join()
+        if failed:
+            raise failed[0]
 
     def rebuild(self):
         # Right after a kill of queued, wait for its successor.
