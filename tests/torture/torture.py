@@ -849,16 +849,17 @@ class Torture:
         c["rebuilds"] = self.killer.rebuilds
         c["seed"] = self.seed
         self.strays = strays
-        log = self.inst.log().splitlines()
+        log = self.inst.log()
         # ternd's word on its children: an exit status, or a signal that
         # was not our SIGKILL (SIGTERM from ternd itself is no crash).
-        self.exits = [x for x in log if re.search(
-            r"process tern-\S+ pid \d+ (exit status|killed by signal "
-            r"(?!(9|4|5|6|7|8|11|31)$))", x)]
+        self.exits = re.findall(
+            r"^.*process tern-\S+ pid \d+ (?:exit status .*|killed by "
+            r"signal (?!(?:9|4|5|6|7|8|11|31)$)\d+)$", log, re.M)
         # A crash signal, or a sanitizer's report (sanitizer builds).
-        self.crashes = [x for x in log if re.search(
-            r"process tern-\S+ pid \d+ killed by signal (4|5|6|7|8|11|31)$"
-            r"|ERROR: AddressSanitizer|: runtime error: ", x)]
+        self.crashes = re.findall(
+            r"^.*(?:process tern-\S+ pid \d+ killed by signal "
+            r"(?:4|5|6|7|8|11|31)|ERROR: AddressSanitizer.*|: runtime "
+            r"error: .*)$", log, re.M)
         c["crashes"] = len(self.crashes)
         c["damaged"] = len(self.damaged)
         order = ("accepted", "delivered", "bounced", "lost", "duplicates",
