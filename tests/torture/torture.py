@@ -13,15 +13,15 @@ side; everything stays on 127.0.0.1 and 127.0.0.2.
 
 Load: CLIENTS threads send uniquely numbered messages (X-Torture-Id and
 the Subject; the body is a line repeated X-Torture-Lines times, so that
-every copy received can be checked whole) of five kinds: local (a Maildir of the instance), relayed
-(through relayhost to the sink, which accepts), held (the sink answers
-451 for a while, then accepts or rejects with 550 so that tern bounces
-to the sender's local mailbox), blocked (a local mailbox that is made
-unwritable and writable again at random) and mixed (one recipient of each
-of local, relayed and held).  A message is accepted for the recipients
-that got 250 to RCPT when its DATA got 250; anything else (a 4xx or 5xx,
-a broken connection, a timeout) is not accepted and may or may not be
-delivered.
+every copy received can be checked whole) of five kinds: local (a
+Maildir of the instance), relayed (through relayhost to the sink, which
+accepts), held (the sink answers 451 for a while, then accepts or
+rejects with 550 so that tern bounces to the sender's local mailbox),
+blocked (a local mailbox that is made unwritable and writable again at
+random) and mixed (one recipient of each of local, relayed and held).
+A message is accepted for the recipients that got 250 to RCPT when its
+DATA got 250; anything else (a 4xx or 5xx, a broken connection, a
+timeout) is not accepted and may or may not be delivered.
 
 Killer: at random moments (seeded) SIGKILL one process of the suite:
 smtpd, queued, lookupd, either deliverd, a delivery child, or ternd; when
@@ -29,9 +29,9 @@ ternd dies every other process of the suite is killed too and the suite
 is restarted on the same spool.  Exactly once, between such a kill and
 the restart, the queue index (spool/db/*) is removed, and queued is
 killed again within moments of that restart, while it may be rebuilding
-the index from the files.  Now and then
-`ternctl rebuild` runs and the blocked mailbox changes state.  At least
-50 kills happen whatever the duration (the interval scales with it).
+the index from the files.  Now and then `ternctl rebuild` runs and the
+blocked mailbox changes state.  At least 50 kills happen whatever the
+duration (the interval scales with it).
 
 End: the load stops, the holds are released, the blocked mailbox opens,
 `ternctl flush` runs until the queue is empty (or the drain deadline
@@ -39,7 +39,7 @@ passes), tern is stopped and the accounts are settled.  The unit of
 account is one recipient of one accepted message: each must be
 delivered (Maildir or sink) or, where the sink rejects it, bounced to
 the sender with a DSN naming it.  Everything is printed at the end, the
-last line being
+last line but one being
 
     accepted=N delivered=N bounced=N lost=0 duplicates=N kills=N ...
 
@@ -529,7 +529,7 @@ def ternctl(inst, *args, timeout=60):
                                            % " ".join(args))
 
 
-# --- the sink process ---------------------------------------------------------
+# --- the sink process -------------------------------------------------------
 
 class SinkProcess:
     def __init__(self, tmp):
@@ -579,7 +579,7 @@ class SinkProcess:
         return out
 
 
-# --- what landed where --------------------------------------------------------
+# --- what landed where ------------------------------------------------------
 
 def maildir_files(d):
     out = []
