@@ -378,6 +378,17 @@ class Killer:
 
     def run(self, until, progress):
         """Kill at random moments until the monotonic time until."""
+        self.schedule(until, progress)
+        # Restarts that took long near the end may have left too few.
+        while self.kills < MIN_KILLS:
+            self.note("one more kill to reach %d" % MIN_KILLS)
+            self.kill_one()
+            time.sleep(0.2)
+        if not self.index_removed:
+            self.index_at = self.kills
+            self.kill_one()
+
+    def schedule(self, until, progress):
         next_progress = time.monotonic() + 10
         while True:
             now = time.monotonic()
