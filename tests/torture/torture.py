@@ -909,11 +909,12 @@ class Torture:
                 "%s=%d" % (o, outcomes.get(o, 0))
                 for o in ("accepted", "refused", "broken")),
                " ".join("%s=%d" % (n, kinds.get(n, 0)) for n, _ in KINDS)))
-        say("log: recovered_from_files=%d unfinished_removed=%d "
-            "moved_to_corrupt=%d missing_files=%d fatal_lines=%d "
-            "delay_notices=%d odd_dsns=%d"
-            % (sum(int(n) for n in re.findall(
-                r"(\d+) messages put back into the queue index", log)),
+        say("log: recovered_from_files=%d (messages; %d times) "
+            "unfinished_removed=%d moved_to_corrupt=%d missing_files=%d "
+            "fatal_lines=%d delay_notices=%d odd_dsns=%d"
+            % (len(set(re.findall(r"(%s): recovered from its queue file"
+                                  % th.QID_PATTERN, log))),
+               len(re.findall(r": recovered from its queue file", log)),
                len(re.findall(r": removed unfinished queue file", log)),
                len(self.inst.spool_files("corrupt")),
                len(re.findall(r": queue file missing:", log)),
