@@ -39,6 +39,7 @@ struct client {
 	char		 req[CONTROL_REQ_MAX];
 	size_t		 reqlen;
 	int		 waiting;	/* for queued's listing */
+	int		 answered;	/* "ok" sent: queued's answer began */
 	int		 done;		/* close once out is written */
 	char		*out;
 	size_t		 outlen, outoff, outcap;
@@ -119,6 +120,22 @@ client_out(struct client *c, const char *s)
 	c->outlen += len;
 }
 
+/*
+ * client_fail - end a client waiting for queued with an error line: the
+ * first line when nothing was answered yet, else a last line that tells
+ * ternctl the answer is incomplete.
+ */
+static void
+client_fail(struct client *c, const char *why)
+{
+	client_out(c, "error: ");
+	client_out(c, why);
+	client_out(c, c->answered ? "; the answer is incomplete\n" :
+	    " before it answered\n");
+	c->waiting = 0;
+	c->done = 1;
+}
+
 static void
 client_accept(void)
 {
@@ -185,7 +202,8 @@ client_request(struct client *c)
 			client_out(c, "error: queued is not running\n");
 			return;
 		}
-		client_out(c, "ok\n");
+		/* "ok" waits for queued's first line: a queued that dies
+		 * first makes it an error (control_queue_abort). */
 		c->done = 0;
 		c->waiting = 1;
 		return;
@@ -265,8 +283,14 @@ control_fill(struct pollfd *pfd)
 	for (int i = 0; i < CONTROL_CLIENTS; i++) {
 		struct client *c = &clients[i];
 
-		if (c->fd >= 0 && now > c->deadline)
-			client_drop(c);
+		if (c->fd >= 0 && now > c->deadline) {
+			if (c->waiting) {
+				client_fail(c, "queued did not answer in time");
+				client_write(c);	/* what fits now */
+			}
+			if (c->fd >= 0)
+				client_drop(c);
+		}
 		if (c->fd < 0)
 			continue;
 		pfd[n].fd = c->fd;
@@ -324,6 +348,16 @@ client_by_id(uint32_t id)
 	return NULL;
 }
 
+/* client_answered - queued's answer begins: the "ok" line goes first */
+static void
+client_answered(struct client *c)
+{
+	if (!c->answered) {
+		client_out(c, "ok\n");
+		c->answered = 1;
+	}
+}
+
 /* control_queue_line - one line of the listing */
 void
 control_queue_line(uint32_t client, const char *line)
@@ -331,6 +365,7 @@ control_queue_line(uint32_t client, const char *line)
 	struct client *c = client_by_id(client);
 
 	if (c != NULL) {
+		client_answered(c);
 		client_out(c, line);
 		client_out(c, "\n");
 		/* A long listing is sent while it grows. */
@@ -345,7 +380,17 @@ control_queue_end(uint32_t client)
 	struct client *c = client_by_id(client);
 
 	if (c != NULL) {
+		client_answered(c);
 		c->waiting = 0;
 		c->done = 1;
 	}
+}
+
+/* control_queue_abort - queued is gone: every client waiting fails */
+void
+control_queue_abort(void)
+{
+	for (int i = 0; i < CONTROL_CLIENTS; i++)
+		if (clients[i].fd >= 0 && clients[i].waiting)
+			client_fail(&clients[i], "queued stopped");
 }

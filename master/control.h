@@ -2,8 +2,10 @@
  * control - the control socket SPOOL/run/control that ternctl talks to.
  *
  * ternd owns it.  A client sends one request line ("status", "flush",
- * "reload", "stop", "queue") and reads the answer until end of file: the
- * first line is "ok" or "error: reason".  Who may do what is decided by
+ * "reload", "stop", "queue", "rebuild") and reads the answer until end
+ * of file: the first line is "ok" or "error: reason"; for queue and
+ * rebuild it waits for queued's first line, and an "error: " line after
+ * "ok" means queued stopped (or timed out) in the middle of its answer.  Who may do what is decided by
  * the peer's credentials (SO_PEERCRED), never by anything the client
  * says.  The socket is served from ternd's poll loop without ever
  * blocking, and nothing a client sends can make ternd exit.
@@ -43,5 +45,7 @@ void control_events(const struct pollfd *pfd, size_t n);
 void control_queue_line(uint32_t client, const char *line);
 /* control_queue_end - the listing for client is complete */
 void control_queue_end(uint32_t client);
+/* control_queue_abort - queued died: fail every client waiting for it */
+void control_queue_abort(void);
 
 #endif

@@ -458,6 +458,10 @@ child_free(struct child *c)
 		responder = NULL;
 	if (singletons[c->kind] == c)
 		singletons[c->kind] = NULL;
+	/* Requests passed to this queued will never be answered (its
+	 * successor knows nothing of them). */
+	if (c->kind == CHILD_QUEUED)
+		control_queue_abort();
 	ipc_conn_close(&c->conn);
 	free(c);
 }

@@ -7,7 +7,8 @@
 #   scripts/quickstart.sh test    install dependencies, build, and run the
 #                                 whole test suite (unit + integration), then
 #                                 again in a sanitizer (ASan + UBSan) build,
-#                                 then each fuzz target for 20 seconds
+#                                 then each fuzz target for 20 seconds and
+#                                 the 2-minute torture test
 #
 # Dependencies are installed with apt-get when run as root on Debian; as an
 # ordinary user they must already be there.  Builds go to ./build and
@@ -130,6 +131,8 @@ test_all() {
 		echo "quickstart: fuzzing (each libFuzzer target for 20s)"
 		make -s -C "$top/build" fuzz FUZZ_SECONDS=20
 	fi
+	echo "quickstart: torture test (SIGKILLs under load for 2 minutes)"
+	make -s -C "$top/build" torture TORTURE_SECONDS=120
 	echo "quickstart: all tests passed"
 }
 

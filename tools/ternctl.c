@@ -125,6 +125,13 @@ ternctl_request(const char *spool, const char *cmd)
 			status = 1;
 			continue;
 		}
+		/* Listing lines start with a queue ID or spaces: this is
+		 * ternd saying the answer stopped short. */
+		if (strncmp(buf, "error: ", 7) == 0) {
+			fprintf(stderr, "ternctl: %s", buf);
+			status = 1;
+			continue;
+		}
 		fputs(buf, stdout);
 	}
 	fclose(in);

@@ -19,6 +19,9 @@ dsn (advertise them; DSN parameters are accepted and recorded), size
 (advertised SIZE; 0 none), auth = {"user": "password"} (AUTH PLAIN/LOGIN,
 only after STARTTLS when tls is set).
 
+A subclass may answer RCPT by its own rule (rcpt_reply) and keep accepted
+messages its own way (record); tests/torture/ does both.
+
 make_cert(dir, cn) writes a self-signed certificate with openssl(1) and
 returns a server SSLContext for it.
 """
@@ -105,7 +108,7 @@ class _Handler:
 
     async def handle_RCPT(self, server, session, envelope, address,
                           options):
-        reply = self.sink.rcpt_replies.get(address.lower())
+        reply = self.sink.rcpt_reply(address)
         if reply is not None and not reply.startswith("2"):
             return reply
         envelope.rcpt_tos.append(address)
@@ -120,10 +123,7 @@ class _Handler:
         await self.sink._stage(server, "dot")
         if self.sink.fail.get("dot"):
             return self.sink.fail["dot"]
-        with self.sink.lock:
-            self.sink.messages.append(msg)
-            conn.messages += 1
-        return "250 2.0.0 Ok: queued as S%d" % len(self.sink.messages)
+        return "250 2.0.0 Ok: queued as S%d" % self.sink.record(msg)
 
 
 class _Session(SMTP):
@@ -331,6 +331,20 @@ class Sink:
     def _closed(self, conn):
         with self.lock:
             self.current -= 1
+
+    def rcpt_reply(self, address):
+        """
+        The reply to RCPT TO:<address>: a whole reply line, or None for
+        250 (rcpt_replies; a subclass may decide otherwise).
+        """
+        return self.rcpt_replies.get(address.lower())
+
+    def record(self, msg):
+        """Keep an accepted message; its number (1, 2, ...) at the sink."""
+        with self.lock:
+            self.messages.append(msg)
+            msg.conn.messages += 1
+            return len(self.messages)
 
     async def _stage(self, server, stage):
         if self.hang.get(stage):

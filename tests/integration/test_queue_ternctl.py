@@ -1,12 +1,14 @@
 """
 ternctl and the control socket: status, config, queue listing, flush,
 reload, stop; refusal of privileged requests to other users; a hostile
-client cannot make ternd exit.
+client cannot make ternd exit; a queued that dies before it answers
+makes queue and rebuild fail instead of succeeding with no answer.
 """
 
 import os
 import pwd
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -118,3 +120,41 @@ class TestTernctl(TernTestCase):
             self.assertIn("permission denied", err)
         self.assertIsNone(inst.proc.poll(), "ternd exited")
         self.assertRegex(inst.log(), r"control: stop refused to uid \d+")
+
+
+class TestTernctlQueuedGone(TernTestCase):
+
+    def test_queue_and_rebuild_fail_when_queued_dies_before_answering(self):
+        inst = self.instance()
+        for cmd in ("queue", "rebuild"):
+            old = wait_until(lambda: inst.pids("tern-queued"), 15,
+                             what="tern-queued")
+            # Stopped, it cannot answer; killed, it never will.
+            os.kill(old[0], signal.SIGSTOP)
+            asked = inst.log().count("control: %s (uid" % cmd)
+            p = subprocess.Popen([binary("ternctl"), "-c", inst.conf, cmd],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            try:
+                wait_until(lambda: inst.log().count(
+                    "control: %s (uid" % cmd) > asked, 15,
+                    what="ternd to pass %s to queued" % cmd)
+                os.kill(old[0], signal.SIGKILL)
+                out, err = p.communicate(timeout=60)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            self.assertEqual(p.returncode, 1, "ternctl %s: status %d, "
+                             "stdout %r, stderr %r"
+                             % (cmd, p.returncode, out, err))
+            self.assertIn(b"queued stopped before it answered", err)
+            wait_until(lambda: [q for q in inst.pids("tern-queued")
+                                if q not in old], 15,
+                       what="a new tern-queued")
+        # The new queued answers as before.
+        r = subprocess.run([binary("ternctl"), "-c", inst.conf, "queue"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (0, b"queue is empty\n"),
+                         r.stderr)
