@@ -98,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)msg_peek_result(&m, &a, &b, &c);
 	if (l->nfields == 0) {
 		if (msg_decode_empty(&m, l->type, &why) == 0 &&
-		    (m.len != 0 || m.fd >= 0))
+		    (m.len != 0 || (l->fd == MSG_FD_REQUIRED) != (m.fd >= 0)))
 			abort();
 		ipc_msg_free(&m);
 		return 0;
