@@ -158,7 +158,7 @@ static void
 notice_rcpt(struct sched_msg *sm, uint32_t i, struct dsn_rcpt *d,
     const char *action, char (*addrbuf)[ADDR_TEXT_MAX + 2])
 {
-	const struct queue_rcpt_rec *r = &sm->r[i].rec;
+	const struct sched_rcpt_rec *r = &sm->r[i].rec;
 	const char *a = sched_rcpt_addr(sm, i);
 
 	if (a == NULL) {
@@ -439,7 +439,7 @@ notice_lost(struct sched_msg *sm)
 		return 0;
 	}
 	for (uint32_t i = 0; i < sm->n; i++) {
-		const struct queue_rcpt_rec *rr = &sm->r[i].rec;
+		const struct sched_rcpt_rec *rr = &sm->r[i].rec;
 
 		if (rr->state != RCPT_PENDING || rr->addr[0] == '\0')
 			continue;

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -60,7 +61,18 @@ struct bdb_store {
 	uint32_t log_file;	/* the log file whose name is known durable */
 	int	 write_failed;	/* a write to disk failed (bdb_event) */
 	int	 ckp_failing;	/* the last checkpoint failed (logged) */
+	time_t	 ckp_last;	/* when a checkpoint was last asked for */
 };
+
+/* monotonic_seconds - a clock for "once a second" that never steps */
+static time_t
+monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 /* bdb_errcall - route Berkeley DB's own diagnostics to the log */
 static void
@@ -658,6 +670,7 @@ static int
 bdb_sync(void *h)
 {
 	struct bdb_store *b = h;
+	time_t now;
 	int ret;
 
 	if (!bdb_usable(b))
@@ -672,8 +685,15 @@ bdb_sync(void *h)
 	 * It is not part of durability: everything committed is in the log
 	 * just flushed.  So a checkpoint that fails (the database files
 	 * cannot grow on a full disk) does not fail the sync; its pages stay
-	 * dirty in the cache, and the next sync tries again.
+	 * dirty in the cache, and the next sync tries again.  Asked at most
+	 * once a second: even when the thresholds say "not yet", asking
+	 * reads the log, and under load queued syncs hundreds of times a
+	 * second.
 	 */
+	now = monotonic_seconds();
+	if (now == b->ckp_last)
+		return 0;
+	b->ckp_last = now;
 	ret = b->env->txn_checkpoint(b->env, BDB_CKP_KBYTES, BDB_CKP_MINUTES,
 	    0);
 	if (ret == DB_RUNRECOVERY)

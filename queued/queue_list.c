@@ -39,7 +39,7 @@ emit(struct ipc_conn *c, uint32_t id, const char *line)
 }
 
 static const char *
-state_word(const struct queue_rcpt_rec *r)
+state_word(const struct sched_rcpt_rec *r)
 {
 	switch (r->state) {
 	case RCPT_DELIVERED:
@@ -90,7 +90,7 @@ list_message(struct ipc_conn *c, uint32_t id, struct sched_msg *sm)
 	    env.sender);
 	emit(c, id, line);
 	for (uint32_t i = 0; i < sm->n; i++) {
-		const struct queue_rcpt_rec *r = &sm->r[i].rec;
+		const struct sched_rcpt_rec *r = &sm->r[i].rec;
 
 		if (r->kind == RCPT_KIND_ENVELOPE)
 			snprintf(addr, sizeof(addr), "<%s>", env.rcpts[i].addr);

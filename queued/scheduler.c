@@ -243,7 +243,7 @@ fmt_delay(char *buf, size_t size, double v)
 const char *
 sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 {
-	const struct queue_rcpt_rec *r = &sm->r[i].rec;
+	const struct sched_rcpt_rec *r = &sm->r[i].rec;
 
 	if (r->kind == RCPT_KIND_ENVELOPE)
 		return sm->env->rcpts[i].addr;
@@ -316,11 +316,107 @@ sched_msg_unsaved(struct sched_msg *sm)
 		save_next = queued_now() + 1;
 }
 
+/* The shared empty text of sched_*_rec (never written, never freed). */
+static char empty_text[1];
+
+/* sched_text_set - replace a kept text by s, cut to max octets */
+void
+sched_text_set(char **field, const char *s, size_t max)
+{
+	size_t len = strnlen(s, max);
+
+	if (*field != NULL && *field != empty_text)
+		free(*field);
+	*field = len == 0 ? empty_text : xstrndup(s, len);
+}
+
+/* sched_text_free - release a kept text */
+static void
+sched_text_free(char **field)
+{
+	if (*field != NULL && *field != empty_text)
+		free(*field);
+	*field = empty_text;
+}
+
+#define REC_TEXT_MAX(m)	(sizeof(((struct queue_rcpt_rec *)0)->m) - 1)
+
+/* sched_rcpt_keep - the in-memory form of index record r */
+static void
+sched_rcpt_keep(struct sched_rcpt_rec *k, const struct queue_rcpt_rec *r)
+{
+	k->idx = r->idx;
+	k->state = r->state;
+	k->attempts = r->attempts;
+	k->kind = r->kind;
+	k->parent = r->parent;
+	k->next_try = r->next_try;
+	k->last_try = r->last_try;
+	strlcpy(k->dsn, r->dsn, sizeof(k->dsn));
+	k->addr = k->last_error = k->relay = NULL;
+	sched_text_set(&k->addr, r->addr, REC_TEXT_MAX(addr));
+	sched_text_set(&k->last_error, r->last_error, REC_TEXT_MAX(last_error));
+	sched_text_set(&k->relay, r->relay, REC_TEXT_MAX(relay));
+}
+
+/* sched_rcpt_unkeep - release what sched_rcpt_keep allocated */
+static void
+sched_rcpt_unkeep(struct sched_rcpt_rec *k)
+{
+	sched_text_free(&k->addr);
+	sched_text_free(&k->last_error);
+	sched_text_free(&k->relay);
+}
+
+/* sched_rcpt_rec_full - the index record of k, in r */
+static void
+sched_rcpt_rec_full(const struct sched_rcpt_rec *k, struct queue_rcpt_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->idx = k->idx;
+	r->state = k->state;
+	r->attempts = k->attempts;
+	r->kind = k->kind;
+	r->parent = k->parent;
+	r->next_try = k->next_try;
+	r->last_try = k->last_try;
+	strlcpy(r->dsn, k->dsn, sizeof(r->dsn));
+	strlcpy(r->addr, k->addr, sizeof(r->addr));
+	strlcpy(r->last_error, k->last_error, sizeof(r->last_error));
+	strlcpy(r->relay, k->relay, sizeof(r->relay));
+}
+
+/* sched_msg_rec_full - the index record of message k, in m */
+static void
+sched_msg_rec_full(const struct sched_msg_rec *k, struct queue_msg_rec *m)
+{
+	memset(m, 0, sizeof(*m));
+	strlcpy(m->qid, k->qid, sizeof(m->qid));
+	m->arrival = k->arrival;
+	m->nrcpt = k->nrcpt;
+	m->flags = k->flags;
+	m->have_sender = k->have_sender;
+	strlcpy(m->sender, k->sender, sizeof(m->sender));
+}
+
+/* sched_msg_update - rewrite sm's message record; 0, or -1 with errno */
+static int
+sched_msg_update(struct sched_msg *sm)
+{
+	struct queue_msg_rec m;
+
+	sched_msg_rec_full(&sm->rec, &m);
+	return queue_store_message_update(qctx.store, &m);
+}
+
 /* sched_rcpt_write - write one record of sm; 0, or -1 with errno */
 static int
-sched_rcpt_write(struct sched_msg *sm, const struct queue_rcpt_rec *r)
+sched_rcpt_write(struct sched_msg *sm, const struct sched_rcpt_rec *k)
 {
-	if (queue_store_rcpt_update(qctx.store, sm->rec.qid, r) < 0)
+	struct queue_rcpt_rec r;
+
+	sched_rcpt_rec_full(k, &r);
+	if (queue_store_rcpt_update(qctx.store, sm->rec.qid, &r) < 0)
 		return -1;
 	qctx.store_dirty = 1;
 	return 0;
@@ -333,7 +429,7 @@ sched_rcpt_write(struct sched_msg *sm, const struct queue_rcpt_rec *r)
  * a target it waits for), so sched_msg_save writes them all, in order.
  */
 static void
-sched_rcpt_store(struct sched_msg *sm, struct queue_rcpt_rec *r)
+sched_rcpt_store(struct sched_msg *sm, struct sched_rcpt_rec *r)
 {
 	if (sm->unsaved || sched_rcpt_write(sm, r) < 0)
 		sched_msg_unsaved(sm);
@@ -365,7 +461,7 @@ sched_msg_save(struct sched_msg *sm)
 				goto fail;
 		}
 	}
-	if (queue_store_message_update(qctx.store, &sm->rec) < 0)
+	if (sched_msg_update(sm) < 0)
 		goto fail;
 	qctx.store_dirty = 1;
 	sm->unsaved = 0;
@@ -436,15 +532,15 @@ sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
     const char *dsn, const char *text, const char *relay, uint32_t flags)
 {
 	struct sched_rcpt *sr = &sm->r[i];
-	struct queue_rcpt_rec *r = &sr->rec;
+	struct sched_rcpt_rec *r = &sr->rec;
 	uint64_t now = queued_now();
 	uint32_t notify = sched_rcpt_notify(sm, i);
 
 	r->attempts++;
 	r->last_try = now;
 	strlcpy(r->dsn, dsn, sizeof(r->dsn));
-	strlcpy(r->last_error, text, sizeof(r->last_error));
-	strlcpy(r->relay, relay, sizeof(r->relay));
+	sched_text_set(&r->last_error, text, REC_TEXT_MAX(last_error));
+	sched_text_set(&r->relay, relay, REC_TEXT_MAX(relay));
 	if (status == DELIVER_TEMPFAIL &&
 	    now >= sm->rec.arrival + sched_lifetime(sm)) {
 		status = DELIVER_PERMFAIL;
@@ -501,6 +597,9 @@ sched_msg_free(struct sched_msg *sm)
 		envelope_free(sm->env);
 		free(sm->env);
 	}
+	for (uint32_t i = 0; i < sm->n; i++)
+		sched_rcpt_unkeep(&sm->r[i].rec);
+	sched_text_free(&sm->rec.sender);
 	free(sm->r);
 	free(sm);
 }
@@ -569,7 +668,7 @@ sched_rcpt_settled(struct sched_msg *sm, uint32_t i)
 void
 sched_rcpt_unfail(struct sched_msg *sm, uint32_t i)
 {
-	struct queue_rcpt_rec *r = &sm->r[i].rec;
+	struct sched_rcpt_rec *r = &sm->r[i].rec;
 
 	if (r->state == RCPT_FAILED) {
 		r->state = RCPT_PENDING;
@@ -587,8 +686,7 @@ sched_rcpt_unfail(struct sched_msg *sm, uint32_t i)
 void
 sched_msg_store(struct sched_msg *sm)
 {
-	if (sm->unsaved ||
-	    queue_store_message_update(qctx.store, &sm->rec) < 0)
+	if (sm->unsaved || sched_msg_update(sm) < 0)
 		sched_msg_unsaved(sm);
 	else
 		qctx.store_dirty = 1;
@@ -640,12 +738,18 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 {
 	struct sched_msg *sm = xcalloc(1, sizeof(*sm));
 
-	sm->rec = *msg;
+	strlcpy(sm->rec.qid, msg->qid, sizeof(sm->rec.qid));
+	sm->rec.arrival = msg->arrival;
+	sm->rec.nrcpt = msg->nrcpt;
+	sm->rec.flags = msg->flags;
+	sm->rec.have_sender = msg->have_sender;
+	sm->rec.sender = NULL;
+	sched_text_set(&sm->rec.sender, msg->sender, sizeof(msg->sender) - 1);
 	sm->n = (uint32_t)nrcpt;
 	sm->rcap = (uint32_t)(nrcpt > 0 ? nrcpt : 1);
 	sm->r = xcalloc(sm->rcap, sizeof(*sm->r));
 	for (size_t i = 0; i < nrcpt; i++) {
-		sm->r[i].rec = rcpts[i];
+		sched_rcpt_keep(&sm->r[i].rec, &rcpts[i]);
 		if (rcpts[i].state == RCPT_PENDING)
 			sm->npending++;
 	}
@@ -680,7 +784,7 @@ static uint32_t
 sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
     const char *addr)
 {
-	struct queue_rcpt_rec *r;
+	struct sched_rcpt_rec *r;
 
 	/* Whichever recipient expanded to it first: one address gets one
 	 * copy, however many aliases (or case variants of one) lead there. */
@@ -703,7 +807,8 @@ sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
 	r->kind = kind;
 	r->state = RCPT_PENDING;
 	r->next_try = queued_now();
-	strlcpy(r->addr, addr, sizeof(r->addr));
+	r->last_error = r->relay = empty_text;
+	sched_text_set(&r->addr, addr, REC_TEXT_MAX(addr));
 	sched_rcpt_store(sm, r);
 	sm->npending++;
 	return sm->n++;
@@ -917,14 +1022,15 @@ sched_lost_expire(struct sched_msg *sm)
 		return;
 	}
 	for (uint32_t i = 0; i < sm->n; i++) {
-		struct queue_rcpt_rec *r = &sm->r[i].rec;
+		struct sched_rcpt_rec *r = &sm->r[i].rec;
 
 		if (r->state != RCPT_PENDING)
 			continue;
 		r->state = RCPT_FAILED;
 		r->last_try = now;
 		strlcpy(r->dsn, "5.3.0", sizeof(r->dsn));
-		strlcpy(r->last_error, "queue file lost", sizeof(r->last_error));
+		sched_text_set(&r->last_error, "queue file lost",
+		    REC_TEXT_MAX(last_error));
 		sched_log(sm, r->addr[0] != '\0' ? r->addr : "unknown", NULL,
 		    NULL, "none", "5.3.0", "bounced", "queue file lost");
 		sched_rcpt_store(sm, r);
@@ -1168,7 +1274,7 @@ now_ms(void)
 static int
 rcpt_due(const struct sched_msg *sm, uint32_t i, uint64_t now)
 {
-	const struct queue_rcpt_rec *r = &sm->r[i].rec;
+	const struct sched_rcpt_rec *r = &sm->r[i].rec;
 
 	return r->state == RCPT_PENDING && r->next_try <= now;
 }
@@ -1284,7 +1390,7 @@ sched_round(struct sched_msg *sm)
 	 * never stalls on one message; the rest stay due and go in the next
 	 * round, when this one settles. */
 	for (uint32_t i = 0; i < sm->n; i++) {
-		struct queue_rcpt_rec *r = &sm->r[i].rec;
+		struct sched_rcpt_rec *r = &sm->r[i].rec;
 
 		if (!rcpt_due(sm, i, now) || (r->kind == RCPT_KIND_ENVELOPE &&
 		    (lk = lookup_find(sm, i, &k)) == NULL))
@@ -1514,7 +1620,7 @@ job_entry_names(struct sched_job *job, struct job_entry *e, char *to,
     size_t tosize, const char **orig)
 {
 	struct sched_msg *sm = job->sm;
-	const struct queue_rcpt_rec *r = &sm->r[e->rcpt].rec;
+	const struct sched_rcpt_rec *r = &sm->r[e->rcpt].rec;
 	const char *rcpt = sm->env->rcpts[r->parent].addr;
 	const char *at = strrchr(rcpt, '@');
 	size_t tlen = strlen(e->target);

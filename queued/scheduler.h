@@ -30,15 +30,52 @@ enum notice_kind {
 
 struct sched_lookup;
 
+/*
+ * A recipient's index record as the scheduler keeps it in memory: the
+ * fields of queue_rcpt_rec, with the texts on the heap and sized to fit
+ * (never NULL; "" is one shared constant).  queue_rcpt_rec's fixed
+ * buffers hold 1.3 KB, mostly empty: kept as they are, 100,000 deferred
+ * messages would cost over 200 MB.  Set texts only with sched_text_set().
+ */
+struct sched_rcpt_rec {
+	uint32_t	idx;
+	uint32_t	state;		/* enum rcpt_state */
+	uint32_t	attempts;
+	uint32_t	kind;		/* enum rcpt_kind */
+	uint32_t	parent;
+	uint64_t	next_try;
+	uint64_t	last_try;
+	char		dsn[16];	/* last status "x.y.z" or "" */
+	char		*addr;		/* see queue_rcpt_rec */
+	char		*last_error;
+	char		*relay;
+};
+
+/* The message's index record, likewise (sender on the heap). */
+struct sched_msg_rec {
+	char		qid[QID_MAX];
+	uint64_t	arrival;
+	uint32_t	nrcpt;
+	uint32_t	flags;		/* QMSG_F_* */
+	uint32_t	have_sender;
+	char		*sender;	/* never NULL */
+};
+
+/*
+ * sched_text_set - replace the text *field (a sched_*_rec member) by s,
+ * cut to max octets: the room the index record has for it.
+ */
+void sched_text_set(char **field, const char *s, size_t max);
+
 struct sched_rcpt {
-	struct queue_rcpt_rec	rec;
+	struct sched_rcpt_rec	rec;
 	/* Not yet stored: the record waits for its notice (notice.c). */
 	uint8_t			notice;		/* enum notice_kind */
 	uint8_t			expired;	/* failed by lifetime */
 };
 
 struct sched_msg {
-	struct queue_msg_rec	 rec;		/* rec.nrcpt: the envelope's */
+	struct sched_msg_rec	 rec;		/* rec.nrcpt: the envelope's */
 	struct sched_rcpt	*r;		/* n records, r[i].rec.idx == i */
 	uint32_t		 n;
 	uint32_t		 rcap;		/* room in r */
