@@ -70,6 +70,8 @@ enum msg_type {
 	MSG_MASTER_SPAWN,		/* to the smtpd pool (with the new
 					   worker's ternd channel): fork one */
 	MSG_SMTPD_SPAWNED,		/* the pool's answer, same id: its pid */
+	MSG_MASTER_SPAWN_RESPONDER,	/* to the smtpd pool (with its ternd
+					   channel): fork the busy responder */
 	MSG_MASTER_QUEUE_REBUILD,	/* id = control client: queued
 					   recovers the queue files the index
 					   does not name, then answers like

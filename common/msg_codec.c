@@ -254,6 +254,7 @@ const struct msg_layout msg_layouts[] = {
 	    switch_fields),
 	EMPTY(MSG_MASTER_QUEUE_LIST),
 	EMPTY_FD(MSG_MASTER_SPAWN),
+	EMPTY_FD(MSG_MASTER_SPAWN_RESPONDER),
 	LAYOUT(MSG_SMTPD_SPAWNED, struct msg_spawned, MSG_FD_NONE,
 	    spawned_fields),
 	EMPTY(MSG_MASTER_QUEUE_REBUILD),

@@ -65,8 +65,9 @@
 /* MSG_SMTPD_MESSAGE_OPEN, MSG_MASTER_RELOAD, MSG_MASTER_STOP,
  * MSG_QUEUED_FLUSH, MSG_MASTER_QUEUE_LIST (id = control client),
  * MSG_QUEUED_QUEUE_END: no payload (msg_encode_empty, msg_decode_empty).
- * MSG_MASTER_SPAWN: no payload, with fd: a new smtpd worker's channel to
- * ternd. */
+ * MSG_MASTER_SPAWN, MSG_MASTER_SPAWN_RESPONDER: no payload, with fd: a
+ * new smtpd worker's (or the busy responder's) channel to ternd; the
+ * pool answers MSG_SMTPD_SPAWNED. */
 
 /* MSG_SMTPD_MESSAGE_COMMIT */
 struct msg_commit {

@@ -41,9 +41,11 @@ ssl_error(char *err, size_t errsize, const char *what)
 	ERR_clear_error();
 }
 
-/* tls_client_init - one SSL_CTX with the CA store read now */
+static int ca_loaded;	/* the CA bundle is in ctx's store */
+
+/* tls_client_init - one SSL_CTX, with the CA store read now if asked */
 int
-tls_client_init(char *err, size_t errsize)
+tls_client_init(int load_ca, char *err, size_t errsize)
 {
 	const char *bundle = X509_get_default_cert_file();
 
@@ -62,12 +64,17 @@ tls_client_init(char *err, size_t errsize)
 	/*
 	 * The bundle is read into memory here: a hashed CA directory would
 	 * be searched lazily during a handshake, from inside the chroot,
-	 * where it does not exist.  Without a bundle verification reports
-	 * "unable to get local issuer", which is only logged.
+	 * where it does not exist.  Parsed, the bundle takes over a megabyte
+	 * of every smtp transport process, so it is read only when some
+	 * security level needs a verified certificate; otherwise, as with
+	 * Postfix without smtp_tls_CAfile, a certificate is only described.
 	 */
-	if (access(bundle, R_OK) == 0 &&
-	    SSL_CTX_load_verify_file(ctx, bundle) != 1)
-		ERR_clear_error();
+	if (load_ca && access(bundle, R_OK) == 0) {
+		if (SSL_CTX_load_verify_file(ctx, bundle) == 1)
+			ca_loaded = 1;
+		else
+			ERR_clear_error();
+	}
 	return 0;
 }
 
@@ -183,8 +190,10 @@ tls_client_describe(SSL *ssl, char *buf, size_t bufsize, char *peer,
 		X509_NAME_oneline(X509_get_subject_name(cert), peer,
 		    (int)peersize);
 		X509_free(cert);
-		snprintf(verify, verifysize, "%s", vr == X509_V_OK ?
-		    "verified" : X509_verify_cert_error_string(vr));
+		snprintf(verify, verifysize, "%s", !ca_loaded ?
+		    "not verified (no CA certificates loaded at this security "
+		    "level)" : vr == X509_V_OK ? "verified" :
+		    X509_verify_cert_error_string(vr));
 	} else {
 		snprintf(peer, peersize, "no certificate");
 		snprintf(verify, verifysize, "not verified");

@@ -20,10 +20,12 @@
 typedef struct ssl_st SSL;
 
 /*
- * tls_client_init - the process's client SSL_CTX: TLS 1.2 minimum, the
- * system CA bundle loaded now.  0, or -1 with a reason in err.
+ * tls_client_init - the process's client SSL_CTX: TLS 1.2 minimum, and
+ * with load_ca the system CA bundle read now (it is not in the chroot
+ * later).  Without it certificates are not verified, only described.
+ * 0, or -1 with a reason in err.
  */
-int tls_client_init(char *err, size_t errsize);
+int tls_client_init(int load_ca, char *err, size_t errsize);
 
 /*
  * tls_client_handshake - start TLS on the connected non-blocking socket

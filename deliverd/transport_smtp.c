@@ -945,7 +945,9 @@ setup(void)
 	dnscfg.local_zones = !set->dns_query_local_zones;
 	/* Our own listeners, never to be delivered to (smtp_route.c). */
 	myaddr_load(set);
-	if (tls_client_init(err, sizeof(err)) != 0)
+	/* No level today verifies certificates (smtp_tls_security_level:
+	 * none, may, encrypt), so no CA store is loaded. */
+	if (tls_client_init(0, err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;
 	    i++) {

@@ -222,7 +222,7 @@ check_config(void)
 /* --- children ----------------------------------------------------------- */
 
 static char **
-child_argv(enum child_kind kind, int busy_responder)
+child_argv(enum child_kind kind)
 {
 	static char *argv[12];
 	static char name[32];
@@ -239,8 +239,6 @@ child_argv(enum child_kind kind, int busy_responder)
 	if (kind == CHILD_SMTPD || kind == CHILD_SMTPD_POOL) {
 		argv[n++] = "-L";
 		argv[n++] = listen_kinds;
-		if (busy_responder)
-			argv[n++] = "-b";
 		if (kind == CHILD_SMTPD_POOL)
 			argv[n++] = "-z";
 	}
@@ -286,8 +284,12 @@ send_simple(struct child *c, uint32_t type)
 	ipc_conn_queue(&c->conn, &m);
 }
 
+/*
+ * spawn_as - fork and execve a daemon (not an smtpd worker: the pool
+ * forks those, spawn_worker).
+ */
 static struct child *
-spawn_as(enum child_kind kind, int busy_responder)
+spawn_as(enum child_kind kind)
 {
 	int fds[3 + DAEMON_MAX_LISTEN], nfds = 0, ctl[2];
 	int q[2] = { -1, -1 }, l[2] = { -1, -1 };
@@ -297,28 +299,20 @@ spawn_as(enum child_kind kind, int busy_responder)
 	if (channel(ctl) < 0)
 		return NULL;
 	fds[nfds++] = ctl[1];
-	if (busy_responder || kind == CHILD_SMTPD_POOL) {
+	if (kind == CHILD_SMTPD_POOL) {
 		/* It talks to no one but ternd; its queued and lookupd slots
 		 * hold the ternd channel again only to keep the layout. */
 		fds[nfds++] = ctl[1];
 		fds[nfds++] = ctl[1];
 		for (int i = 0; i < nlisteners; i++)
 			fds[nfds++] = listeners[i].fd;
-	} else if (kind == CHILD_SMTPD || kind == CHILD_DELIVERD ||
-	    kind == CHILD_DELIVERD_SMTP) {
+	} else if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP) {
 		if (channel(q) < 0)
 			goto fail;
 		fds[nfds++] = q[1];
 	}
-	if (kind == CHILD_SMTPD && !busy_responder) {
-		if (channel(l) < 0)
-			goto fail;
-		fds[nfds++] = l[1];
-		for (int i = 0; i < nlisteners; i++)
-			fds[nfds++] = listeners[i].fd;
-	}
 	pid = child_spawn(set.daemon_directory, kind,
-	    child_argv(kind, busy_responder), fds, nfds);
+	    child_argv(kind), fds, nfds);
 	close(ctl[1]);
 	if (q[1] >= 0)
 		close(q[1]);
@@ -336,14 +330,12 @@ spawn_as(enum child_kind kind, int busy_responder)
 	c->kind = kind;
 	c->pid = pid;
 	c->started = time(NULL);
-	c->responder = busy_responder;
 	fcntl(ctl[0], F_SETFL, O_NONBLOCK);
 	ipc_conn_init(&c->conn, ctl[0]);
 	TAILQ_INSERT_TAIL(&children, c, entry);
-	log_debug("started %s%s pid %ld", child_name(kind), busy_responder ?
-	    " (busy responder)" : "", (long)pid);
+	log_debug("started %s pid %ld", child_name(kind), (long)pid);
 
-	switch (busy_responder ? CHILD_KINDS : kind) {
+	switch (kind) {
 	case CHILD_SMTPD_POOL:
 		singletons[kind] = c;
 		break;
@@ -394,7 +386,7 @@ fail:
  * pool yet or a channel cannot be made.
  */
 static struct child *
-spawn_worker(void)
+spawn_worker(int busy_responder)
 {
 	static uint32_t next_spawn_id;
 	struct child *pool = singletons[CHILD_SMTPD_POOL];
@@ -404,6 +396,22 @@ spawn_worker(void)
 
 	if (pool == NULL || channel(ctl) < 0)
 		return NULL;
+	if (busy_responder) {
+		/* It talks to no one but ternd. */
+		c = xcalloc(1, sizeof(*c));
+		c->kind = CHILD_SMTPD;
+		c->responder = 1;
+		c->spawn_id = ++next_spawn_id ? next_spawn_id :
+		    ++next_spawn_id;
+		c->started = time(NULL);
+		fcntl(ctl[0], F_SETFL, O_NONBLOCK);
+		ipc_conn_init(&c->conn, ctl[0]);
+		TAILQ_INSERT_TAIL(&children, c, entry);
+		msg_encode_empty(&m, MSG_MASTER_SPAWN_RESPONDER, c->spawn_id);
+		m.fd = ctl[1];
+		ipc_conn_queue(&pool->conn, &m);
+		return c;
+	}
 	if (channel(q) < 0) {
 		close(ctl[0]);
 		close(ctl[1]);
@@ -436,7 +444,7 @@ spawn_worker(void)
 static struct child *
 spawn(enum child_kind kind)
 {
-	return kind == CHILD_SMTPD ? spawn_worker() : spawn_as(kind, 0);
+	return kind == CHILD_SMTPD ? spawn_worker(0) : spawn_as(kind);
 }
 
 /* The session an smtpd reported has ended: uncount its client. */
@@ -534,7 +542,7 @@ supervise_responder(time_t now, int pool_full)
 
 	if (responder == NULL && nlisteners > 0 && now >= responder_restart_at) {
 		responder_restart_at = now + 1;	/* one try a second */
-		responder = spawn_as(CHILD_SMTPD, 1);
+		responder = spawn_worker(1);
 	}
 	if (responder == NULL || responder->busy == pool_full)
 		return;

@@ -261,10 +261,10 @@ main(int argc, char **argv)
 
 	ipc_conn_init(&master, DAEMON_FD_MASTER);
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
-	/* The pool forks the workers; each returns here with its own
-	 * channels in place (smtpd_pool.c). */
-	if (opts.pool)
-		smtpd_pool_run(&master);
+	/* The pool forks the workers and the busy responder; each returns
+	 * here with its own channels in place (smtpd_pool.c). */
+	if (opts.pool && smtpd_pool_run(&master) == SMTPD_POOL_RESPONDER)
+		opts.busy_responder = 1;
 	ipc_conn_init(&queued, DAEMON_FD_QUEUED);
 	ipc_conn_init(&lookupd, DAEMON_FD_LOOKUPD);
 	if (opts.busy_responder) {

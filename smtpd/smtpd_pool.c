@@ -140,7 +140,7 @@ pool_spawn(struct ipc_conn *master, struct ipc_msg *m)
 	const char *why;
 	pid_t pid;
 
-	if (msg_decode_empty(m, MSG_MASTER_SPAWN, &why) != 0) {
+	if (msg_decode_empty(m, m->type, &why) != 0) {
 		msg_log_reject("ternd", m, why);
 		return 0;
 	}
@@ -153,11 +153,12 @@ pool_spawn(struct ipc_conn *master, struct ipc_msg *m)
 	return 0;
 }
 
-/* smtpd_pool_run - fork workers for ternd; returns in a worker */
-void
+/* smtpd_pool_run - fork processes for ternd; returns in one of them */
+enum smtpd_pool_role
 smtpd_pool_run(struct ipc_conn *master)
 {
 	struct pollfd pfd = { .fd = DAEMON_FD_MASTER, .events = POLLIN };
+	enum smtpd_pool_role role = SMTPD_POOL_WORKER;
 
 	log_info("smtpd pool ready");
 	for (;;) {
@@ -174,9 +175,14 @@ smtpd_pool_run(struct ipc_conn *master)
 		if (n == 0 || (n < 0 && errno != EAGAIN))
 			exit(0);	/* ternd is gone */
 		while (!worker && (r = ipc_conn_next(master, &m)) == 1) {
-			if (m.type == MSG_MASTER_SPAWN)
-				worker = pool_spawn(master, &m);
-			else if (m.type == MSG_MASTER_STOP)
+			if (m.type == MSG_MASTER_SPAWN ||
+			    m.type == MSG_MASTER_SPAWN_RESPONDER) {
+				/* In the new process only: the pool goes on
+				 * forking workers. */
+				if ((worker = pool_spawn(master, &m)) &&
+				    m.type == MSG_MASTER_SPAWN_RESPONDER)
+					role = SMTPD_POOL_RESPONDER;
+			} else if (m.type == MSG_MASTER_STOP)
 				exit(0);
 			else if (m.type != MSG_MASTER_RELOAD)
 				msg_log_reject("ternd", &m, "unexpected type");
@@ -187,8 +193,10 @@ smtpd_pool_run(struct ipc_conn *master)
 		if (r < 0)
 			fatalx("malformed frame from ternd");
 	}
-	/* In the new worker: the pool's channel state is not ours. */
+	/* In the new process: the pool's channel state is not ours. */
 	ipc_conn_init(master, DAEMON_FD_MASTER);
-	pool_worker_channels(master);
+	if (role == SMTPD_POOL_WORKER)
+		pool_worker_channels(master);
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+	return role;
 }

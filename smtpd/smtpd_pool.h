@@ -6,14 +6,21 @@
 
 #include "ipc.h"
 
+/* What a process the pool forked is to be. */
+enum smtpd_pool_role {
+	SMTPD_POOL_WORKER = 0,	/* serves sessions */
+	SMTPD_POOL_RESPONDER,	/* the busy responder (smtp_busy.c) */
+};
+
 /*
- * smtpd_pool_run - serve ternd's MSG_MASTER_SPAWN requests on master
- * (descriptor DAEMON_FD_MASTER), forking one worker for each, until ternd
- * says stop or goes away (then it exits).  Returns only in a new worker,
- * with the worker's channels in place at DAEMON_FD_MASTER,
- * DAEMON_FD_QUEUED and DAEMON_FD_LOOKUPD and master re-initialized on the
- * first: the caller then runs the worker's accept loop.
+ * smtpd_pool_run - serve ternd's MSG_MASTER_SPAWN and
+ * MSG_MASTER_SPAWN_RESPONDER requests on master (descriptor
+ * DAEMON_FD_MASTER), forking one process for each, until ternd says stop
+ * or goes away (then it exits).  Returns only in a new process, with its
+ * ternd channel at DAEMON_FD_MASTER and master re-initialized on it; a
+ * worker also has its channels at DAEMON_FD_QUEUED and DAEMON_FD_LOOKUPD.
+ * The caller then runs what the returned role says.
  */
-void smtpd_pool_run(struct ipc_conn *master);
+enum smtpd_pool_role smtpd_pool_run(struct ipc_conn *master);
 
 #endif
