@@ -75,7 +75,7 @@ Environment (defaults in brackets):
                  virtual_destination_concurrency_limit); empty keeps each
                  server's own default (tern 10, Postfix 20) []
   TERN_MAX_PROCS tern smtpd_max_procs [max(100, 2 * largest sessions)]
-  TERN_MIN_SPARE tern smtpd_min_spare [largest sessions]
+  TERN_MIN_SPARE tern smtpd_min_spare [5, tern's default]
   PF_PROCS       Postfix default_process_limit [max(100, 2 * largest)]
   BENCH_TMPDIR   where the temporary directory goes (keep it on the disk
                  you want to measure, not tmpfs) [/var/tmp]
@@ -161,7 +161,7 @@ done
 [ "$maxc" -lt "$SCALE_FILL_CONC" ] && maxc=$SCALE_FILL_CONC
 dflt_procs=$((2 * maxc > 100 ? 2 * maxc : 100))
 TERN_MAX_PROCS=${TERN_MAX_PROCS:-$dflt_procs}
-TERN_MIN_SPARE=${TERN_MIN_SPARE:-$maxc}
+TERN_MIN_SPARE=${TERN_MIN_SPARE:-5}
 PF_PROCS=${PF_PROCS:-$dflt_procs}
 
 PF_DAEMON_DIR=/usr/lib/postfix/sbin
