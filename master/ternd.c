@@ -832,8 +832,16 @@ begin_stop(void)
 	stop_deadline = time(NULL) + set.shutdown_timeout;
 	log_info("stopping: waiting up to %lds for sessions to finish",
 	    set.shutdown_timeout);
-	for (int i = 0; i < nlisteners; i++)
+	/*
+	 * shutdown() and not only close(): the smtpd processes share these
+	 * sockets, and one in a session keeps its copy open until the
+	 * session ends.  A shut listener refuses new clients at once for all
+	 * of them, instead of queueing connections nobody will accept.
+	 */
+	for (int i = 0; i < nlisteners; i++) {
+		(void)shutdown(listeners[i].fd, SHUT_RDWR);
 		close(listeners[i].fd);
+	}
 	nlisteners = 0;
 	TAILQ_FOREACH(c, &children, entry)
 		if (c->kind == CHILD_SMTPD || c->kind == CHILD_SMTPD_POOL)

@@ -72,6 +72,8 @@ busy_refuse_batch(int lfd, int silent)
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
+			if (errno == EINVAL)
+				break;	/* shut down: the hangup ends the loop */
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ECONNABORTED && errno != EINTR)
 				log_warn("accept: %s", strerror(errno));
@@ -111,6 +113,10 @@ smtp_busy_run(struct ipc_conn *master, int nlisten, const int *silent)
 		if (pfd[0].revents && busy_master_input(master, &on))
 			break;
 		if (was_on && on) {
+			/* A listener shut down by ternd: it is stopping. */
+			for (int i = 0; i < nlisten; i++)
+				if (pfd[1 + i].revents & (POLLHUP | POLLERR))
+					return;
 			for (int i = 0; i < nlisten; i++)
 				if (pfd[1 + i].revents & POLLIN)
 					refused += busy_refuse_batch(

@@ -324,6 +324,9 @@ main(int argc, char **argv)
 			 * channels. */
 			if (tag == 1 || tag == 2)
 				exit(0);
+			/* ternd shuts the listeners down when it stops. */
+			if (tag >= 3 && (evs[k].events & (EPOLLHUP | EPOLLERR)))
+				exit(0);
 			if (tag >= 3 && listener < 0)
 				listener = (int)tag - 3;
 		}
@@ -336,6 +339,8 @@ main(int argc, char **argv)
 		    (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
+			if (errno == EINVAL)
+				exit(0);	/* shut down: ternd stops */
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ECONNABORTED && errno != EINTR)
 				log_warn("accept: %s", strerror(errno));
