@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_channel.h"
 #include "log.h"
 #include "msg.h"
 #include "msg_codec.h"
@@ -153,39 +154,50 @@ pool_spawn(struct ipc_conn *master, struct ipc_msg *m)
 	return 0;
 }
 
+/* pool_master_stop - MSG_MASTER_STOP: the pool leaves at once */
+static void
+pool_master_stop(void *arg)
+{
+	(void)arg;
+	exit(0);
+}
+
+/* pool_master_spawn - MSG_MASTER_SPAWN; in the new worker, leave */
+static int
+pool_master_spawn(void *arg, struct ipc_msg *m)
+{
+	if (m->type != MSG_MASTER_SPAWN)
+		return DAEMON_CHANNEL_UNEXPECTED;
+	/* The worker reads no more of the pool's frames: not its own. */
+	return pool_spawn(arg, m) ? DAEMON_CHANNEL_LEAVE :
+	    DAEMON_CHANNEL_HANDLED;
+}
+
 /* smtpd_pool_run - fork workers for ternd; returns in a worker */
 void
 smtpd_pool_run(struct ipc_conn *master)
 {
 	struct pollfd pfd = { .fd = DAEMON_FD_MASTER, .events = POLLIN };
+	const struct daemon_channel_ops ops = {
+		.stop = pool_master_stop, .other = pool_master_spawn,
+		.arg = master,
+	};
+	int st;
 
 	log_info("smtpd pool ready");
 	for (;;) {
-		struct ipc_msg m;
-		ssize_t n;
-		int r, worker = 0;
-
 		if (poll(&pfd, 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
 		}
-		n = ipc_conn_read(master);
-		if (n == 0 || (n < 0 && errno != EAGAIN))
-			exit(0);	/* ternd is gone */
-		while (!worker && (r = ipc_conn_next(master, &m)) == 1) {
-			if (m.type == MSG_MASTER_SPAWN)
-				worker = pool_spawn(master, &m);
-			else if (m.type == MSG_MASTER_STOP)
-				exit(0);
-			else if (m.type != MSG_MASTER_RELOAD)
-				msg_log_reject("ternd", &m, "unexpected type");
-			ipc_msg_free(&m);
-		}
-		if (worker)
+		st = daemon_channel_read(master, &ops);
+		if (st == DAEMON_CHANNEL_LEFT)
 			break;
-		if (r < 0)
+		if (st == DAEMON_CHANNEL_MALFORMED)
 			fatalx("malformed frame from ternd");
+		if (st != DAEMON_CHANNEL_OK)
+			exit(0);	/* ternd is gone */
 	}
 	/* In the new worker: the pool's channel state is not ours. */
 	ipc_conn_init(master, DAEMON_FD_MASTER);
