@@ -1,377 +1,409 @@
 /*
- * transport_local - deliver to one local mailbox (see transport_local.h).
+ * transport_local - the local transport of deliverd ("tern-deliverd -t
+ * local"): jobs from queued are delivered into local mailboxes.
  *
- * deliverd runs as root so that it can write every user's mailbox, and
- * root must never write into a directory a user controls: a user could
- * point a link at /etc/shadow.  So each delivery happens in a child that
- * resolves the mailbox, drops to the owner's uid and gid for good, and
- * only then opens anything inside the mailbox.  The child never logs; it
- * reports one line over a pipe, which the parent treats as untrusted.
+ * queued sends jobs (a message file and its local recipients); this
+ * transport runs up to local_delivery_limit delivery children at once,
+ * one per recipient (local_child.c), and answers one MSG_DELIVERD_RESULT
+ * per recipient and then MSG_DELIVERD_JOB_DONE.  It stays root (see
+ * deliverd.h) and never writes a mailbox itself: each child switches to
+ * the mailbox owner first.  It never logs per recipient (queued logs the
+ * result); it logs only what queued cannot see: crashed children and
+ * malformed jobs.  A job that does not decode is answered with its
+ * JOB_DONE alone (queued then defers its recipients).
  */
 #include "config.h"
 
-#include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/queue.h>
+#include <sys/types.h>
 
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "maildir.h"
+#include "deliverd.h"
+#include "ipc.h"
+#include "local_child.h"
+#include "local_target.h"
+#include "log.h"
 #include "msg.h"
-#include "deliverd_signals.h"
-#include "transport_local.h"
+#include "msg_codec.h"
+#include "qid.h"
+#include "xmalloc.h"
 
-/* local_user_check - is user acceptable as a mailbox name */
-int
-local_user_check(const char *user, char *err, size_t errsize)
-{
-	size_t len = strlen(user);
-	const unsigned char *p;
+enum rcpt_state {
+	RCPT_WAITING,
+	RCPT_RUNNING,
+	RCPT_DONE,
+};
 
-	if (len == 0 || len > LOCAL_USER_MAX || user[0] == '.') {
-		snprintf(err, errsize, "5.1.3 bad mailbox name");
-		return -1;
-	}
-	for (p = (const unsigned char *)user; *p != '\0'; p++) {
-		if (*p == '/' || *p < 0x20 || *p == 0x7f) {
-			snprintf(err, errsize, "5.1.3 bad mailbox name");
-			return -1;
-		}
-	}
-	return 0;
-}
+struct rcpt {
+	uint32_t	 index;
+	char		*address;
+	char		*user;
+	enum rcpt_state	 state;
+};
 
-/* local_resolve_base - mailbox_base/user, owned by the mailbox owner */
-static int
-local_resolve_base(const char *base, const char *user, struct local_target *t,
-    char *err, size_t errsize)
-{
-	struct stat st;
-	int n;
+struct job {
+	TAILQ_ENTRY(job) entry;
+	uint32_t	 id;
+	uint32_t	 reqid;
+	char		 qid[MSG_QID_MAX + 1];
+	char		*sender;
+	off_t		 body_offset;
+	off_t		 body_size;
+	int		 msgfd;
+	struct rcpt	*rcpts;
+	size_t		 n;
+	size_t		 next;		/* first recipient not yet started */
+	size_t		 ndone;
+};
 
-	n = snprintf(t->home, sizeof(t->home), "%s/%s", base, user);
-	if (n < 0 || (size_t)n >= sizeof(t->home)) {
-		snprintf(err, errsize, "4.3.0 mailbox path too long");
-		return DELIVER_TEMPFAIL;
-	}
-	/* lstat: the owner of a link says nothing about where it points. */
-	if (lstat(t->home, &st) != 0) {
-		if (errno == ENOENT) {
-			snprintf(err, errsize, "5.1.1 user unknown");
-			return DELIVER_PERMFAIL;
-		}
-		snprintf(err, errsize, "%s cannot reach mailbox directory: %s",
-		    errno == EACCES ? "4.2.0" : "4.3.0", strerror(errno));
-		return DELIVER_TEMPFAIL;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errsize, "4.2.0 mailbox is not a directory");
-		return DELIVER_TEMPFAIL;
-	}
-	t->uid = st.st_uid;
-	t->gid = st.st_gid;
-	t->user[0] = '\0';
-	return DELIVER_OK;
-}
+struct child {
+	pid_t		 pid;
+	struct job	*job;
+	size_t		 rcpt;
+	int		 resultfd;
+	time_t		 deadline;
+	int		 killed;
+};
 
-/* local_resolve_passwd - the user's home directory from passwd */
-static int
-local_resolve_passwd(const char *user, struct local_target *t, char *err,
-    size_t errsize)
-{
-	struct passwd *pw;
-	int n;
+TAILQ_HEAD(job_list, job);
 
-	errno = 0;
-	if ((pw = getpwnam(user)) == NULL) {
-		/* getpwnam(3): these mean "no such user", anything else failed. */
-		if (errno == 0 || errno == ENOENT || errno == ESRCH ||
-		    errno == EBADF || errno == EPERM) {
-			snprintf(err, errsize, "5.1.1 user unknown");
-			return DELIVER_PERMFAIL;
-		}
-		snprintf(err, errsize, "4.3.0 user database unavailable: %s",
-		    strerror(errno));
-		return DELIVER_TEMPFAIL;
-	}
-	if (pw->pw_dir == NULL || pw->pw_dir[0] != '/') {
-		snprintf(err, errsize, "4.2.0 user has no home directory");
-		return DELIVER_TEMPFAIL;
-	}
-	n = snprintf(t->home, sizeof(t->home), "%s", pw->pw_dir);
-	if (n < 0 || (size_t)n >= sizeof(t->home) ||
-	    strlcpy(t->user, pw->pw_name, sizeof(t->user)) >= sizeof(t->user)) {
-		snprintf(err, errsize, "4.3.0 home directory path too long");
-		return DELIVER_TEMPFAIL;
-	}
-	t->uid = pw->pw_uid;
-	t->gid = pw->pw_gid;
-	return DELIVER_OK;
-}
+static struct job_list jobs = TAILQ_HEAD_INITIALIZER(jobs);
+static struct child *children;
+static size_t nchildren, children_cap;
+static int fork_failed;		/* retry starting children in a second */
 
-/* local_target_resolve - the Maildir and owner for user */
-int
-local_target_resolve(const char *mailbox_base, const char *user,
-    struct local_target *t, char *err, size_t errsize)
-{
-	size_t hlen;
-	int rc, n;
-
-	memset(t, 0, sizeof(*t));
-	if (local_user_check(user, err, errsize) != 0)
-		return DELIVER_PERMFAIL;
-	if (mailbox_base != NULL && mailbox_base[0] != '\0')
-		rc = local_resolve_base(mailbox_base, user, t, err, errsize);
-	else
-		rc = local_resolve_passwd(user, t, err, errsize);
-	if (rc != DELIVER_OK)
-		return rc;
-	hlen = strlen(t->home);
-	while (hlen > 1 && t->home[hlen - 1] == '/')
-		t->home[--hlen] = '\0';
-	n = snprintf(t->maildir, sizeof(t->maildir), "%s/Maildir",
-	    strcmp(t->home, "/") == 0 ? "" : t->home);
-	if (n < 0 || (size_t)n >= sizeof(t->maildir)) {
-		snprintf(err, errsize, "4.3.0 mailbox path too long");
-		return DELIVER_TEMPFAIL;
-	}
-	/* Root's own mailbox (or a root-owned one) is written as root. */
-	t->become = geteuid() == 0 && t->uid != 0;
-	return DELIVER_OK;
-}
-
-/*
- * local_become - switch to t's uid and gid for good.  Every step is
- * checked, and so is the result: if root could be regained the child
- * must not go on to open anything the user controls.
- */
-static int
-local_become(const struct local_target *t)
-{
-	gid_t gid = t->gid;
-
-	if (t->user[0] != '\0') {
-		if (initgroups(t->user, gid) != 0)
-			return -1;
-	} else if (setgroups(1, &gid) != 0)
-		return -1;
-	if (setresgid(gid, gid, gid) != 0 || setresuid(t->uid, t->uid,
-	    t->uid) != 0)
-		return -1;
-	if (setuid(0) != -1 || getuid() != t->uid || geteuid() != t->uid ||
-	    getgid() != gid || getegid() != gid)
-		return -1;
-	return 0;
-}
-
-/* local_deliver - resolve, become the owner, write the Maildir message */
-int
-local_deliver(const struct local_delivery *d, char *err, size_t errsize)
-{
-	struct local_target t;
-	struct stat st;
-	int rc;
-
-	rc = local_target_resolve(d->mailbox_base, d->user, &t, err, errsize);
-	if (rc != DELIVER_OK)
-		return rc;
-	if (t.become && local_become(&t) != 0) {
-		snprintf(err, errsize, "4.3.0 cannot switch to mailbox owner");
-		return DELIVER_TEMPFAIL;
-	}
-	/* A missing home (unmounted, not yet created) is not a lost user. */
-	if (stat(t.home, &st) != 0) {
-		snprintf(err, errsize, "4.2.0 home directory unavailable: %s",
-		    strerror(errno));
-		return DELIVER_TEMPFAIL;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errsize, "4.2.0 home directory is not a directory");
-		return DELIVER_TEMPFAIL;
-	}
-	return maildir_deliver(t.maildir, d->msgfd, d->body_offset,
-	    d->body_size, d->sender, d->address, d->hostname, err, errsize);
-}
-
-/*
- * local_child_fds - keep only the queue file (as fd 3) and the result pipe
- * (as fd 4).  The child runs as the mailbox owner, who must not inherit
- * the channels to queued and ternd or other users' queue files.
- */
+/* local_job_free - release a finished job and close its message file */
 static void
-local_child_fds(int *msgfd, int *pipefd)
+local_job_free(struct job *j)
 {
-	int m, p, null;
+	size_t i;
 
-	m = fcntl(*msgfd, F_DUPFD, 5);
-	p = fcntl(*pipefd, F_DUPFD, 5);
-	if (m == -1 || p == -1 || dup2(m, 3) == -1 || dup2(p, 4) == -1)
-		_exit(111);
-	closefrom(5);
-	*msgfd = 3;
-	*pipefd = 4;
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		dup2(null, 0);
-		dup2(null, 1);
-		if (null > 2)
-			close(null);
+	for (i = 0; i < j->n; i++) {
+		free(j->rcpts[i].address);
+		free(j->rcpts[i].user);
+	}
+	free(j->rcpts);
+	free(j->sender);
+	if (j->msgfd != -1)
+		close(j->msgfd);
+	free(j);
+}
+
+/* local_result_send - queue one MSG_DELIVERD_RESULT for a recipient of j */
+static void
+local_result_send(struct job *j, size_t r, int status, const char *dsn,
+    const char *text)
+{
+	char tbuf[MSG_TEXT_MAX + 1], dbuf[MSG_DSN_MAX + 1];
+	struct msg_result res = { j->id, j->rcpts[r].index, (uint32_t)status,
+	    dsn, msg_str_fit(text, MSG_TEXT_MAX, tbuf, sizeof(tbuf)) };
+	struct ipc_msg m;
+
+	j->rcpts[r].state = RCPT_DONE;
+	j->ndone++;
+	strlcpy(dbuf, dsn, sizeof(dbuf));
+	res.dsn = dbuf;
+	/* Refused (and logged) only for a bug: queued defers the recipient
+	 * when the job is done without its result. */
+	if (msg_encode(&m, MSG_DELIVERD_RESULT, j->reqid, &res) == 0)
+		deliverd_queued_send(&m);
+}
+
+/* local_result_send_err - as local_result_send, from one "x.y.z text" string */
+static void
+local_result_send_err(struct job *j, size_t r, int status, const char *err)
+{
+	char dsn[MSG_DSN_MAX + 1];
+	const char *sp = strchr(err, ' ');
+	size_t len = sp != NULL ? (size_t)(sp - err) : strlen(err);
+
+	if (len >= sizeof(dsn))
+		len = sizeof(dsn) - 1;
+	memcpy(dsn, err, len);
+	dsn[len] = '\0';
+	local_result_send(j, r, status, dsn, sp != NULL ? sp + 1 : "");
+}
+
+/* local_job_done_send - MSG_DELIVERD_JOB_DONE for job: queued ends it */
+static void
+local_job_done_send(uint32_t reqid, uint32_t job)
+{
+	struct msg_job_done done = { job };
+	struct ipc_msg m;
+
+	if (msg_encode(&m, MSG_DELIVERD_JOB_DONE, reqid, &done) == 0)
+		deliverd_queued_send(&m);
+}
+
+/* local_jobs_finish - JOB_DONE for every job whose recipients are done */
+static void
+local_jobs_finish(void)
+{
+	struct job *j, *next;
+
+	for (j = TAILQ_FIRST(&jobs); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		if (j->ndone < j->n)
+			continue;
+		local_job_done_send(j->reqid, j->id);
+		TAILQ_REMOVE(&jobs, j, entry);
+		local_job_free(j);
 	}
 }
 
-/* local_child - the per-delivery child: deliver, report, exit */
-static void __attribute__((noreturn))
-local_child(const struct local_delivery *d, int pipefd)
+/* local_limit - how many children may run at once */
+static size_t
+local_limit(void)
 {
-	struct local_delivery cd = *d;
-	char err[LOCAL_ERR_MAX], line[LOCAL_ERR_MAX + 8];
-	sigset_t none;
-	int rc, n;
+	const struct settings *set = deliverd_settings();
 
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	local_child_fds(&cd.msgfd, &pipefd);
-	/* Belt and braces with the parent's timer: never hang for ever. */
-	alarm(LOCAL_CHILD_TIMEOUT + 30);
-
-	err[0] = '\0';
-	rc = local_deliver(&cd, err, sizeof(err));
-	n = snprintf(line, sizeof(line), "%d %s", rc, err);
-	if (n < 0)
-		_exit(111);
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	/* Shorter than PIPE_BUF, so the parent reads it whole after reaping. */
-	if (write(pipefd, line, (size_t)n) != n)
-		_exit(111);
-	_exit(0);
+	return set->local_delivery_limit > 0 ?
+	    (size_t)set->local_delivery_limit : 1;
 }
 
-/* local_spawn - fork the child for one delivery */
-pid_t
-local_spawn(const struct local_delivery *d, int *resultfd)
+/* local_child_start - fork the delivery child for recipient r of j */
+static int
+local_child_start(struct job *j, size_t r)
 {
-	int p[2];
+	const struct settings *set = deliverd_settings();
+	struct local_delivery d;
+	struct child *c;
+	int fd;
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
+	d.sender = j->sender;
+	d.address = j->rcpts[r].address;
+	d.user = j->rcpts[r].user;
+	d.msgfd = j->msgfd;
+	d.body_offset = j->body_offset;
+	d.body_size = j->body_size;
+	d.mailbox_base = set->mailbox_base != NULL ? set->mailbox_base : "";
+	d.hostname = set->myhostname;
+	if ((pid = local_child_spawn(&d, &fd)) == -1)
 		return -1;
-	if ((pid = fork()) == -1) {
-		int e = errno;
-
-		close(p[0]);
-		close(p[1]);
-		errno = e;
-		return -1;
+	if (nchildren == children_cap) {
+		children_cap = children_cap ? children_cap * 2 : 8;
+		children = xreallocarray(children, children_cap,
+		    sizeof(*children));
 	}
-	if (pid == 0) {
-		deliverd_signals_child();
-		close(p[0]);
-		local_child(d, p[1]);
-	}
-	close(p[1]);
-	*resultfd = p[0];
-	return pid;
+	c = &children[nchildren++];
+	c->pid = pid;
+	c->job = j;
+	c->rcpt = r;
+	c->resultfd = fd;
+	c->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT;
+	c->killed = 0;
+	j->rcpts[r].state = RCPT_RUNNING;
+	return 0;
 }
 
-/* local_dsn_ok - "C.x.y" with 1-3 digit x and y and the expected class */
-static int
-local_dsn_ok(const char *s, size_t len, char class)
+/* local_jobs_schedule - start children for waiting recipients */
+static void
+local_jobs_schedule(void)
 {
-	size_t i = 2, part;
+	struct job *j;
 
-	if (len < 5 || s[0] != class || s[1] != '.')
-		return 0;
-	for (part = 0; part < 2; part++) {
-		size_t start = i;
+	fork_failed = 0;
+	TAILQ_FOREACH(j, &jobs, entry) {
+		while (j->next < j->n && nchildren < local_limit()) {
+			size_t r = j->next;
 
-		while (i < len && isdigit((unsigned char)s[i]) && i - start < 3)
-			i++;
-		if (i == start)
-			return 0;
-		if (part == 0) {
-			if (i >= len || s[i] != '.')
-				return 0;
-			i++;
+			/* Answered at arrival (a name that is never a mailbox). */
+			if (j->rcpts[r].state != RCPT_WAITING) {
+				j->next++;
+				continue;
+			}
+			if (local_child_start(j, r) != 0) {
+				/* Out of processes: try again on the next turn. */
+				log_warn("%s: cannot fork delivery process: %s",
+				    j->qid, strerror(errno));
+				fork_failed = 1;
+				return;
+			}
+			j->next++;
+		}
+		if (nchildren >= local_limit())
+			return;
+	}
+}
+
+/* local_child_reaped - turn a reaped child's report into its result */
+static void
+local_child_reaped(size_t ci, int wstatus)
+{
+	struct child *c = &children[ci];
+	struct job *j = c->job;
+	char dsn[16], text[LOCAL_ERR_MAX], vis[256];
+	int status, crashed;
+
+	status = local_child_result(c->resultfd, wstatus, dsn, sizeof(dsn),
+	    text, sizeof(text), &crashed);
+	if (crashed) {
+		log_vis(vis, sizeof(vis), j->rcpts[c->rcpt].address,
+		    strlen(j->rcpts[c->rcpt].address));
+		if (c->killed)
+			snprintf(text, sizeof(text), "local delivery timed out");
+		log_warn("%s: delivery to <%s> (pid %ld): %s", j->qid, vis,
+		    (long)c->pid, text);
+	}
+	close(c->resultfd);
+	local_result_send(j, c->rcpt, status, dsn, text);
+	children[ci] = children[--nchildren];
+}
+
+/* local_reaped - a child has exited: its report becomes its result */
+static void
+local_reaped(pid_t pid, int wstatus)
+{
+	size_t i;
+
+	for (i = 0; i < nchildren; i++) {
+		if (children[i].pid == pid) {
+			local_child_reaped(i, wstatus);
+			return;
 		}
 	}
-	return i == len;
 }
 
-/* local_crash - the 4.3.0 result for a child that did not report */
+/* local_children_timeout - kill overdue children; ms until the next */
 static int
-local_crash(int wstatus, char *dsn, size_t dsnsize, char *text,
-    size_t textsize, int *crashed)
+local_children_timeout(void)
 {
-	*crashed = 1;
-	strlcpy(dsn, "4.3.0", dsnsize);
-	if (WIFSIGNALED(wstatus))
-		snprintf(text, textsize, "local delivery process killed by "
-		    "signal %d", WTERMSIG(wstatus));
-	else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0)
-		snprintf(text, textsize, "local delivery process exited with "
-		    "status %d", WEXITSTATUS(wstatus));
-	else
-		snprintf(text, textsize, "local delivery process gave no result");
-	return DELIVER_TEMPFAIL;
-}
+	time_t now = time(NULL), next = 0;
+	size_t i;
 
-/* local_child_result - decode and check what a reaped child reported */
-int
-local_child_result(int resultfd, int wstatus, char *dsn, size_t dsnsize,
-    char *text, size_t textsize, int *crashed)
-{
-	static const char classes[] = { '2', '4', '5' };
-	char buf[LOCAL_ERR_MAX + 8];
-	const char *sp;
-	size_t len = 0, i, o;
-	ssize_t n;
-	int status;
+	for (i = 0; i < nchildren; i++) {
+		struct child *c = &children[i];
 
-	*crashed = 0;
-	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
-		return local_crash(wstatus, dsn, dsnsize, text, textsize,
-		    crashed);
-	while (len < sizeof(buf) - 1) {
-		n = read(resultfd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+		if (!c->killed && now >= c->deadline) {
+			kill(c->pid, SIGKILL);
+			c->killed = 1;
+		}
+		if (!c->killed && (next == 0 || c->deadline < next))
+			next = c->deadline;
 	}
-	buf[len] = '\0';
-	/* "S x.y.z text": S is the status digit. */
-	if (len < 3 || buf[0] < '0' || buf[0] > '2' || buf[1] != ' ')
-		return local_crash(wstatus, dsn, dsnsize, text, textsize,
-		    crashed);
-	status = buf[0] - '0';
-	sp = memchr(buf + 2, ' ', len - 2);
-	if (sp == NULL)
-		sp = buf + len;
-	if (!local_dsn_ok(buf + 2, (size_t)(sp - (buf + 2)), classes[status]) ||
-	    (size_t)(sp - (buf + 2)) >= dsnsize)
-		return local_crash(wstatus, dsn, dsnsize, text, textsize,
-		    crashed);
-	memcpy(dsn, buf + 2, (size_t)(sp - (buf + 2)));
-	dsn[sp - (buf + 2)] = '\0';
-	if (*sp == ' ')
-		sp++;
-	for (i = (size_t)(sp - buf), o = 0; i < len && o + 1 < textsize; i++)
-		text[o++] = (buf[i] >= 0x20 && buf[i] < 0x7f) ? buf[i] : '?';
-	if (textsize > 0)
-		text[o < textsize ? o : textsize - 1] = '\0';
-	return status;
+	if (next == 0)
+		return -1;
+	return (int)((next - now) * 1000 + 100);
 }
+
+/*
+ * local_job_reject - a frame from queued that is not a job we can run:
+ * logged, and when it names a job, that job is answered as done without
+ * results, so queued defers its recipients now rather than never.
+ */
+static void
+local_job_reject(const struct ipc_msg *m, const char *why)
+{
+	uint32_t job;
+
+	msg_log_reject("queued", m, why);
+	if (m->type == MSG_QUEUED_DELIVER_LOCAL && msg_peek_u32(m, &job) == 0)
+		local_job_done_send(m->id, job);
+}
+
+/* local_job - decode a MSG_QUEUED_DELIVER_LOCAL and queue the job */
+static void
+local_job(struct ipc_msg *m)
+{
+	struct msg_deliver_local d;
+	const char *why;
+	char err[128];
+	struct job *j;
+	size_t i;
+
+	if (msg_decode(m, MSG_QUEUED_DELIVER_LOCAL, &d, &why) != 0) {
+		local_job_reject(m, why);
+		return;
+	}
+	if (!qid_valid(d.qid)) {
+		msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
+		local_job_reject(m, "bad queue ID");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->id = d.job;
+	strlcpy(j->qid, d.qid, sizeof(j->qid));
+	j->sender = xstrdup(d.sender);
+	j->body_offset = (off_t)d.body_offset;
+	j->body_size = (off_t)d.body_size;
+	j->rcpts = xcalloc(d.n, sizeof(*j->rcpts));
+	for (j->n = 0; j->n < d.n; j->n++) {
+		j->rcpts[j->n].index = d.rcpts[j->n].index;
+		j->rcpts[j->n].address = xstrdup(d.rcpts[j->n].address);
+		j->rcpts[j->n].user = xstrdup(d.rcpts[j->n].user);
+	}
+	msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
+	j->msgfd = ipc_msg_take_fd(m);
+	j->reqid = m->id;
+	log_debug("%s: job %u, %zu recipient(s)", j->qid, j->id, j->n);
+	/* Names that can never be a mailbox are answered without a child. */
+	for (i = 0; i < j->n; i++) {
+		if (local_target_check_user(j->rcpts[i].user, err,
+		    sizeof(err)) != 0)
+			local_result_send_err(j, i, DELIVER_PERMFAIL, err);
+	}
+	TAILQ_INSERT_TAIL(&jobs, j, entry);
+}
+
+/* local_setup - nothing to prepare: each child resolves its own mailbox */
+static void
+local_setup(void)
+{
+}
+
+/* local_poll - start children, finish jobs; ms until a child is overdue */
+static int
+local_poll(void)
+{
+	int timeout;
+
+	local_jobs_schedule();
+	local_jobs_finish();
+	timeout = local_children_timeout();
+	if (fork_failed && (timeout == -1 || timeout > 1000))
+		timeout = 1000;
+	return timeout;
+}
+
+/* local_events - no descriptors of its own: results come at reaping */
+static void
+local_events(void *arg, short revents)
+{
+	(void)arg;
+	(void)revents;
+}
+
+/* local_busy - jobs not yet answered, or children still running */
+static int
+local_busy(void)
+{
+	return nchildren > 0 || !TAILQ_EMPTY(&jobs);
+}
+
+/* local_stop - the loop is over: nothing is left running */
+static void
+local_stop(void)
+{
+}
+
+const struct transport_ops local_transport_ops = {
+	.name = "local",
+	.privilege = TRANSPORT_ROOT,
+	.setup = local_setup,
+	.job = local_job,
+	.poll = local_poll,
+	.events = local_events,
+	.reaped = local_reaped,
+	.busy = local_busy,
+	.reload = NULL,
+	.stop = local_stop,
+};

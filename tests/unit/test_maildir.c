@@ -24,7 +24,8 @@
 #include "check_suites.h"
 #include "../../deliverd/maildir.h"
 #include "msg.h"
-#include "../../deliverd/transport_local.h"
+#include "../../deliverd/local_child.h"
+#include "../../deliverd/local_target.h"
 
 #define NOBODY	65534
 
@@ -489,22 +490,22 @@ START_TEST(test_user_check)
 {
 	char err[64], longname[80];
 
-	ck_assert_int_eq(local_user_check("bob", err, sizeof(err)), 0);
-	ck_assert_int_eq(local_user_check("b.o-b_1+x", err, sizeof(err)), 0);
-	ck_assert_int_eq(local_user_check("", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("bob", err, sizeof(err)), 0);
+	ck_assert_int_eq(local_target_check_user("b.o-b_1+x", err, sizeof(err)), 0);
+	ck_assert_int_eq(local_target_check_user("", err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "5.1.3 bad mailbox name");
-	ck_assert_int_eq(local_user_check(".", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("..", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check(".hidden", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("a/b", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("a\nb", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("a\x7f", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user(".", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("..", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user(".hidden", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("a/b", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("a\nb", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("a\x7f", err, sizeof(err)), -1);
 	memset(longname, 'a', 64);
 	longname[64] = '\0';
-	ck_assert_int_eq(local_user_check(longname, err, sizeof(err)), 0);
+	ck_assert_int_eq(local_target_check_user(longname, err, sizeof(err)), 0);
 	longname[64] = 'a';
 	longname[65] = '\0';
-	ck_assert_int_eq(local_user_check(longname, err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user(longname, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -609,7 +610,7 @@ START_TEST(test_spawn_as_owner)
 	d.body_size = sizeof(body) - 1;
 	d.mailbox_base = tdir;
 	d.hostname = "mx.example.org";
-	pid = local_spawn(&d, &fd);
+	pid = local_child_spawn(&d, &fd);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
 	    &crashed), DELIVER_OK);
@@ -625,7 +626,7 @@ START_TEST(test_spawn_as_owner)
 
 	/* An unknown user comes back as a permanent failure. */
 	d.user = "carol";
-	pid = local_spawn(&d, &fd);
+	pid = local_child_spawn(&d, &fd);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
 	    &crashed), DELIVER_PERMFAIL);
@@ -657,7 +658,7 @@ START_TEST(test_spawn_missing_home)
 	d.msgfd = fd;
 	d.mailbox_base = "";
 	d.hostname = "h";
-	pid = local_spawn(&d, &fd);
+	pid = local_child_spawn(&d, &fd);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
 	    &crashed), DELIVER_TEMPFAIL);
