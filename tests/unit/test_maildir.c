@@ -721,6 +721,46 @@ START_TEST(test_child_result)
 }
 END_TEST
 
+/*
+ * Several messages written and linked, then one sync of new/: each file
+ * is complete in new/ and nothing is left in tmp/.
+ */
+START_TEST(test_batch_shares_one_sync)
+{
+	static const char body[] = "Subject: batch\r\n\r\nline\r\n";
+	struct maildir md;
+	struct maildir_msg mm[4];
+	char maildir[128], dir[160], err[256];
+	int fd, i;
+
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_open(&md, maildir, err, sizeof(err)),
+	    DELIVER_OK);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(maildir_write(&md, &mm[i], fd, 0,
+		    sizeof(body) - 1, "s@x", "r@y", "h", err, sizeof(err)),
+		    DELIVER_OK);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 4);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(maildir_link(&md, &mm[i], err, sizeof(err)),
+		    DELIVER_OK);
+	ck_assert_int_eq(maildir_sync(&md, err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 4);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	/* A name taken back out (after a failed sync) is gone from new/. */
+	maildir_unlink(&md, mm[0].name);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 3);
+	maildir_close(&md);
+	close(fd);
+}
+END_TEST
+
 /* maildir_suite - the Maildir writer and the local transport */
 Suite *
 maildir_suite(void)
@@ -739,6 +779,7 @@ maildir_suite(void)
 	tcase_add_test(tc, test_deliver_header_injection);
 	tcase_add_test(tc, test_deliver_unwritable);
 	tcase_add_test(tc, test_deliver_bad_msgfd);
+	tcase_add_test(tc, test_batch_shares_one_sync);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tl, setup, teardown);
