@@ -1,11 +1,14 @@
 /*
- * local_child - deliver to one local mailbox, in a child process that
- * becomes the mailbox owner before it touches the mailbox.
+ * local_child - the delivery process of one mailbox owner, and what its
+ * parent (transport_local.c) needs to start it and to judge its reports.
  *
- * The local transport (transport_local.c) calls local_child_spawn() per
- * recipient and local_child_result() when the child has been reaped.
- * The delivery step is public so that unit tests can drive it without
- * forking.
+ * The root deliverd forks one such process per mailbox owner (uid, gid
+ * and, for a passwd user, the name that gives its groups).  It switches
+ * to that owner for good before it opens anything, then takes the
+ * owner's deliveries (MSG_LOCAL_DELIVERY, with the message file) over a
+ * socketpair for as long as its parent keeps it, and answers each with
+ * MSG_LOCAL_DELIVERED once the message is durable in its Maildir.  The
+ * parent ends it by closing the socketpair.
  */
 #ifndef TERN_LOCAL_CHILD_H
 #define TERN_LOCAL_CHILD_H
@@ -13,46 +16,41 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define LOCAL_CHILD_TIMEOUT	600	/* seconds before a child is killed */
-#define LOCAL_ERR_MAX		512	/* "x.y.z text" from a child */
+#include "local_target.h"
+#include "msg_codec.h"
 
-/* One recipient's delivery, as the transport hands it to a child. */
-struct local_delivery {
-	const char	*sender;	/* envelope sender, "" for <> */
-	const char	*address;	/* recipient, for Delivered-To */
-	const char	*user;		/* mailbox user (lookupd's verdict) */
-	int		 msgfd;		/* the queue file, read-only */
-	off_t		 body_offset;
-	off_t		 body_size;	/* octets of message from there */
-	const char	*mailbox_base;	/* "" = home directories from passwd */
-	const char	*hostname;	/* for Maildir unique names */
-};
+/* Seconds a delivery may be outstanding before its process is killed. */
+#define LOCAL_CHILD_TIMEOUT	600
+/* Seconds a delivery process with nothing to do is kept for its owner. */
+#define LOCAL_CHILD_IDLE	10
+/*
+ * Deliveries a process holds at most (sent, not yet reported); also the
+ * most it writes before it syncs: the parent never sends more, and the
+ * child commits a full batch before it reads on.  Well under
+ * IPC_MAX_QUEUED_FDS, since each comes with a descriptor.
+ */
+#define LOCAL_CHILD_WINDOW	32
 
 /*
- * local_child_deliver - resolve, switch to the owner for good when root,
- * and write the message.  Meant for the per-delivery child: once it has
- * switched it cannot switch back.  Returns enum deliver_status with
- * "x.y.z text" in err (also on success).
+ * local_child_spawn - fork the delivery process for owner.  Returns its
+ * pid with *sock the parent's end of the socketpair (close-on-exec,
+ * blocking: the caller sets what it needs), or -1 (errno) when the fork
+ * failed.  The child never returns.
  */
-int local_child_deliver(const struct local_delivery *d, char *err,
-    size_t errsize);
+pid_t local_child_spawn(const struct local_target *owner,
+    const char *hostname, int *sock);
 
 /*
- * local_child_spawn - fork a child that runs local_child_deliver() and
- * writes its result to a pipe.  Returns the child's pid with *resultfd
- * the pipe's non-blocking read end (caller closes), or -1 (errno) when
- * fork failed.
+ * local_child_report_check - whether a delivery process's report can be
+ * believed: its status must agree with the class of its dsn ("2.x.y" for
+ * DELIVER_OK, "4.x.y" for DELIVER_TEMPFAIL, "5.x.y" for
+ * DELIVER_PERMFAIL).  Copies the dsn and the text (printable ASCII, any
+ * other octet as '?').  Returns the status, or -1 when not believable.
  */
-pid_t local_child_spawn(const struct local_delivery *d, int *resultfd);
+int local_child_report_check(const struct msg_local_delivered *r, char *dsn,
+    size_t dsnsize, char *text, size_t textsize);
 
-/*
- * local_child_result - the outcome of a reaped child from its wait status
- * and result pipe.  The child is not trusted: a result that does not
- * parse, or a child that crashed, gives 4.3.0.  Fills dsn ("x.y.z") and
- * text (printable ASCII); *crashed is set when the child did not report
- * normally.  Returns enum deliver_status.
- */
-int local_child_result(int resultfd, int wstatus, char *dsn, size_t dsnsize,
-    char *text, size_t textsize, int *crashed);
+/* local_child_exit_text - how a delivery process ended, for a deferral */
+void local_child_exit_text(int wstatus, char *text, size_t textsize);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #define LOCAL_USER_MAX		64	/* octets in a mailbox user name */
+#define LOCAL_TARGET_ERR_MAX	512	/* "x.y.z text" of a failure */
 
 /* Where one recipient's mail goes and as whom it is written. */
 struct local_target {

@@ -2,22 +2,49 @@
  * transport_local - the local transport of deliverd ("tern-deliverd -t
  * local"): jobs from queued are delivered into local mailboxes.
  *
- * queued sends jobs (a message file and its local recipients); this
- * transport runs up to local_delivery_limit delivery children at once,
- * one per recipient (local_child.c), and answers one MSG_DELIVERD_RESULT
- * per recipient and then MSG_DELIVERD_JOB_DONE.  It stays root (see
- * deliverd.h) and never writes a mailbox itself: each child switches to
- * the mailbox owner first.  It never logs per recipient (queued logs the
- * result); it logs only what queued cannot see: crashed children and
- * malformed jobs.  A job that does not decode is answered with its
- * JOB_DONE alone (queued then defers its recipients).
+ * queued sends jobs (a message file and its local recipients).  For each
+ * recipient this transport finds the Maildir and its owner
+ * (local_target.c) and hands the delivery to that owner's delivery
+ * process (local_child.c), starting one when the owner has none.  At most
+ * local_delivery_limit delivery processes exist at once; a delivery for
+ * an owner whose process is busy waits for it here, and a process holds
+ * at most LOCAL_CHILD_WINDOW deliveries at a time.  Each report becomes
+ * the recipient's MSG_DELIVERD_RESULT, and a job whose recipients are all
+ * answered its MSG_DELIVERD_JOB_DONE.  A process left with nothing to do
+ * for LOCAL_CHILD_IDLE seconds is ended (its channel closed).  When every
+ * slot is taken and another owner has mail, one process is drained
+ * (given nothing new, ended once done), so that no owner waits for ever
+ * behind others with a steady flow of mail.
+ *
+ * Privilege: this process stays root (deliverd.h) and never writes a
+ * mailbox.  It resolves mailboxes reading only what root may safely read
+ * (local_target.c); a process it starts for an owner switches to that
+ * owner for good before it opens anything, and is only ever sent that
+ * owner's deliveries (local_owner_find matches uid, gid and the passwd
+ * name that gives the groups).
+ *
+ * Trust: a delivery process runs as a mailbox owner, so what it says is
+ * input.  A report is believed only when it names a delivery that
+ * process holds and its status agrees with its code
+ * (local_child_report_check); any other report, or a broken frame, ends
+ * the process.  When a process ends (crash, kill, timeout) its
+ * deliveries not yet reported are deferred (4.3.0), never reported as
+ * delivered; those not yet sent to it wait for a new process.
+ *
+ * It never logs per recipient (queued logs the result); it logs only
+ * what queued cannot see: processes that ended badly and malformed jobs.
+ * A job that does not decode is answered with its JOB_DONE alone (queued
+ * then defers its recipients).
  */
 #include "config.h"
 
 #include <sys/queue.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,9 +64,9 @@
 #include "xmalloc.h"
 
 enum rcpt_state {
-	RCPT_WAITING,
-	RCPT_RUNNING,
-	RCPT_DONE,
+	RCPT_WAITING,		/* not yet given to a delivery process */
+	RCPT_GIVEN,		/* with its owner's process */
+	RCPT_DONE,		/* answered to queued */
 };
 
 struct rcpt {
@@ -60,25 +87,50 @@ struct job {
 	int		 msgfd;
 	struct rcpt	*rcpts;
 	size_t		 n;
-	size_t		 next;		/* first recipient not yet started */
 	size_t		 ndone;
+	size_t		 nwaiting;	/* recipients in RCPT_WAITING */
 };
-
-struct child {
-	pid_t		 pid;
-	struct job	*job;
-	size_t		 rcpt;
-	int		 resultfd;
-	time_t		 deadline;
-	int		 killed;
-};
-
 TAILQ_HEAD(job_list, job);
 
+/* One recipient's delivery, given to its owner's process. */
+struct delivery {
+	TAILQ_ENTRY(delivery) entry;
+	uint32_t	 id;		/* unique within its process */
+	struct job	*job;
+	size_t		 rcpt;
+	char		*maildir;
+	char		*home;
+	time_t		 deadline;	/* once sent: when the process dies */
+};
+TAILQ_HEAD(delivery_list, delivery);
+
+/* The delivery process of one mailbox owner. */
+struct owner {
+	TAILQ_ENTRY(owner) entry;
+	pid_t		 pid;		/* 0 once reaped */
+	uid_t		 uid;
+	gid_t		 gid;
+	char		 user[LOCAL_USER_MAX + 1];	/* passwd name or "" */
+	struct ipc_conn	 conn;
+	int		 closed;	/* channel closed: gets nothing more */
+	int		 draining;	/* gets nothing new; closed once done */
+	const char	*killed;	/* why we killed it, or NULL */
+	struct delivery_list waiting;	/* not yet sent */
+	struct delivery_list sent;	/* sent, not yet reported */
+	size_t		 nsent;
+	uint32_t	 next_id;
+	time_t		 started;
+	time_t		 idle_since;	/* 0 while it has deliveries */
+};
+TAILQ_HEAD(owner_list, owner);
+
 static struct job_list jobs = TAILQ_HEAD_INITIALIZER(jobs);
-static struct child *children;
-static size_t nchildren, children_cap;
-static int fork_failed;		/* retry starting children in a second */
+static struct owner_list owners = TAILQ_HEAD_INITIALIZER(owners);
+static size_t nowners;		/* processes, until reaped */
+static int scan_due = 1;	/* waiting recipients may find a process */
+static time_t retry_at;		/* a fork or dup failed: scan again then */
+
+/* --- jobs and results ---------------------------------------------- */
 
 /* local_job_free - release a finished job and close its message file */
 static void
@@ -107,6 +159,8 @@ local_result_send(struct job *j, size_t r, int status, const char *dsn,
 	    dsn, msg_str_fit(text, MSG_TEXT_MAX, tbuf, sizeof(tbuf)) };
 	struct ipc_msg m;
 
+	if (j->rcpts[r].state == RCPT_WAITING)
+		j->nwaiting--;
 	j->rcpts[r].state = RCPT_DONE;
 	j->ndone++;
 	strlcpy(dbuf, dsn, sizeof(dbuf));
@@ -117,7 +171,7 @@ local_result_send(struct job *j, size_t r, int status, const char *dsn,
 		deliverd_queued_send(&m);
 }
 
-/* local_result_send_err - as local_result_send, from one "x.y.z text" string */
+/* local_result_send_err - as local_result_send, from "x.y.z text" */
 static void
 local_result_send_err(struct job *j, size_t r, int status, const char *err)
 {
@@ -159,7 +213,49 @@ local_jobs_finish(void)
 	}
 }
 
-/* local_limit - how many children may run at once */
+/* --- deliveries ---------------------------------------------------- */
+
+/* local_delivery_free - release a delivery (its recipient is elsewhere) */
+static void
+local_delivery_free(struct delivery *d)
+{
+	free(d->maildir);
+	free(d->home);
+	free(d);
+}
+
+/* local_delivery_requeue - d was never sent: its recipient waits again */
+static void
+local_delivery_requeue(struct delivery *d)
+{
+	d->job->rcpts[d->rcpt].state = RCPT_WAITING;
+	d->job->nwaiting++;
+	local_delivery_free(d);
+	scan_due = 1;
+}
+
+/*
+ * local_delivery_fail - d was sent to a process that ended before it
+ * reported: deferred.  It may have been written (and even linked); it is
+ * delivered again later rather than reported delivered unproven.
+ */
+static void
+local_delivery_fail(struct delivery *d, pid_t pid, const char *text)
+{
+	struct job *j = d->job;
+	const char *addr = j->rcpts[d->rcpt].address;
+	char vis[256];
+
+	log_vis(vis, sizeof(vis), addr, strlen(addr));
+	log_warn("%s: delivery to <%s> (pid %ld): %s", j->qid, vis,
+	    (long)pid, text);
+	local_result_send(j, d->rcpt, DELIVER_TEMPFAIL, "4.3.0", text);
+	local_delivery_free(d);
+}
+
+/* --- delivery processes -------------------------------------------- */
+
+/* local_limit - how many delivery processes may exist at once */
 static size_t
 local_limit(void)
 {
@@ -169,131 +265,389 @@ local_limit(void)
 	    (size_t)set->local_delivery_limit : 1;
 }
 
-/* local_child_start - fork the delivery child for recipient r of j */
+/* local_owner_idle - true when o holds no delivery */
 static int
-local_child_start(struct job *j, size_t r)
+local_owner_idle(const struct owner *o)
+{
+	return TAILQ_EMPTY(&o->waiting) && TAILQ_EMPTY(&o->sent);
+}
+
+/*
+ * local_owner_find - the open process of t's owner, or NULL.  The owner
+ * is the uid, the gid and the passwd name (which gives the supplementary
+ * groups): a process serves one owner only, all three equal.
+ */
+static struct owner *
+local_owner_find(const struct local_target *t)
+{
+	struct owner *o;
+
+	TAILQ_FOREACH(o, &owners, entry)
+		if (!o->closed && !o->draining && o->uid == t->uid &&
+		    o->gid == t->gid && strcmp(o->user, t->user) == 0)
+			return o;
+	return NULL;
+}
+
+/* local_owner_start - fork the delivery process for t's owner, or NULL */
+static struct owner *
+local_owner_start(const struct local_target *t)
 {
 	const struct settings *set = deliverd_settings();
-	struct local_delivery d;
-	struct child *c;
-	int fd;
+	struct owner *o;
+	int sock;
 	pid_t pid;
 
-	d.sender = j->sender;
-	d.address = j->rcpts[r].address;
-	d.user = j->rcpts[r].user;
-	d.msgfd = j->msgfd;
-	d.body_offset = j->body_offset;
-	d.body_size = j->body_size;
-	d.mailbox_base = set->mailbox_base != NULL ? set->mailbox_base : "";
-	d.hostname = set->myhostname;
-	if ((pid = local_child_spawn(&d, &fd)) == -1)
-		return -1;
-	if (nchildren == children_cap) {
-		children_cap = children_cap ? children_cap * 2 : 8;
-		children = xreallocarray(children, children_cap,
-		    sizeof(*children));
+	if ((pid = local_child_spawn(t, set->myhostname, &sock)) == -1)
+		return NULL;
+	if (fcntl(sock, F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl");
+	o = xcalloc(1, sizeof(*o));
+	o->pid = pid;
+	o->uid = t->uid;
+	o->gid = t->gid;
+	strlcpy(o->user, t->user, sizeof(o->user));
+	ipc_conn_init(&o->conn, sock);
+	TAILQ_INIT(&o->waiting);
+	TAILQ_INIT(&o->sent);
+	o->started = time(NULL);
+	TAILQ_INSERT_TAIL(&owners, o, entry);
+	nowners++;
+	log_debug("local delivery process %ld started for uid %ld",
+	    (long)pid, (long)t->uid);
+	return o;
+}
+
+/*
+ * local_owner_close - give o nothing more: its channel is closed (an idle
+ * process then exits), its unsent deliveries wait for another process.
+ * What it was sent is settled when it is reaped.
+ */
+static void
+local_owner_close(struct owner *o)
+{
+	struct delivery *d;
+
+	if (o->closed)
+		return;
+	while ((d = TAILQ_FIRST(&o->waiting)) != NULL) {
+		TAILQ_REMOVE(&o->waiting, d, entry);
+		local_delivery_requeue(d);
 	}
-	c = &children[nchildren++];
-	c->pid = pid;
-	c->job = j;
-	c->rcpt = r;
-	c->resultfd = fd;
-	c->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT;
-	c->killed = 0;
-	j->rcpts[r].state = RCPT_RUNNING;
+	ipc_conn_close(&o->conn);
+	o->closed = 1;
+}
+
+/* local_owner_kill - end a process we no longer trust or wait for */
+static void
+local_owner_kill(struct owner *o, const char *why)
+{
+	if (o->pid != 0 && o->killed == NULL)
+		kill(o->pid, SIGKILL);
+	if (o->killed == NULL)
+		o->killed = why;
+	local_owner_close(o);
+}
+
+/* local_owner_give - queue recipient r of j (at t) for process o */
+static void
+local_owner_give(struct owner *o, struct job *j, size_t r,
+    const struct local_target *t)
+{
+	struct delivery *d = xcalloc(1, sizeof(*d));
+
+	d->id = o->next_id++;
+	d->job = j;
+	d->rcpt = r;
+	d->maildir = xstrdup(t->maildir);
+	d->home = xstrdup(t->home);
+	j->rcpts[r].state = RCPT_GIVEN;
+	j->nwaiting--;
+	o->idle_since = 0;
+	TAILQ_INSERT_TAIL(&o->waiting, d, entry);
+}
+
+/* local_owner_frame - the MSG_LOCAL_DELIVERY for d, with its file */
+static int
+local_owner_frame(struct delivery *d, struct ipc_msg *m)
+{
+	struct job *j = d->job;
+	struct msg_local_delivery ld = { d->id, j->sender,
+	    j->rcpts[d->rcpt].address, d->maildir, d->home,
+	    (uint64_t)j->body_offset, (uint64_t)j->body_size };
+	int fd;
+
+	if ((fd = fcntl(j->msgfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return -1;
+	if (msg_encode(m, MSG_LOCAL_DELIVERY, 0, &ld) != 0) {
+		close(fd);
+		return -1;
+	}
+	m->fd = fd;
 	return 0;
 }
 
-/* local_jobs_schedule - start children for waiting recipients */
+/* local_owner_send - send o what its window takes, then flush */
 static void
-local_jobs_schedule(void)
+local_owner_send(struct owner *o)
 {
-	struct job *j;
+	struct delivery *d;
+	struct ipc_msg m;
 
-	fork_failed = 0;
-	TAILQ_FOREACH(j, &jobs, entry) {
-		while (j->next < j->n && nchildren < local_limit()) {
-			size_t r = j->next;
+	while (!o->closed && o->nsent < LOCAL_CHILD_WINDOW &&
+	    (d = TAILQ_FIRST(&o->waiting)) != NULL) {
+		if (local_owner_frame(d, &m) != 0) {
+			/* Out of descriptors (or a path the codec refuses):
+			 * try again soon rather than lose the recipient. */
+			log_warn("%s: cannot pass the message on: %s",
+			    d->job->qid, strerror(errno));
+			retry_at = time(NULL) + 1;
+			break;
+		}
+		TAILQ_REMOVE(&o->waiting, d, entry);
+		d->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT;
+		TAILQ_INSERT_TAIL(&o->sent, d, entry);
+		o->nsent++;
+		ipc_conn_queue(&o->conn, &m);
+	}
+	if (!o->closed && ipc_conn_pending(&o->conn) &&
+	    ipc_conn_flush(&o->conn) == -1)
+		local_owner_close(o);
+}
 
-			/* Answered at arrival (a name that is never a mailbox). */
-			if (j->rcpts[r].state != RCPT_WAITING) {
-				j->next++;
+/* local_owner_delivery - the delivery of id that o holds, or NULL */
+static struct delivery *
+local_owner_delivery(struct owner *o, uint32_t id)
+{
+	struct delivery *d;
+
+	TAILQ_FOREACH(d, &o->sent, entry)
+		if (d->id == id)
+			return d;
+	return NULL;
+}
+
+/*
+ * local_owner_report - a frame from o: a report on one of its
+ * deliveries.  0, or -1 when o is not to be believed any more.
+ */
+static int
+local_owner_report(struct owner *o, struct ipc_msg *m, const char *peer)
+{
+	char dsn[MSG_DSN_MAX + 1], text[MSG_TEXT_MAX + 1];
+	struct msg_local_delivered r;
+	struct delivery *d;
+	const char *why;
+	int status;
+
+	if (m->type != MSG_LOCAL_DELIVERED) {
+		msg_log_reject(peer, m, "unexpected type");
+		return -1;
+	}
+	if (msg_decode(m, MSG_LOCAL_DELIVERED, &r, &why) != 0) {
+		msg_log_reject(peer, m, why);
+		return -1;
+	}
+	if ((d = local_owner_delivery(o, r.id)) == NULL) {
+		msg_log_reject(peer, m, "a report on no delivery it holds");
+		return -1;
+	}
+	if ((status = local_child_report_check(&r, dsn, sizeof(dsn), text,
+	    sizeof(text))) == -1) {
+		msg_log_reject(peer, m, "status and code disagree");
+		return -1;
+	}
+	TAILQ_REMOVE(&o->sent, d, entry);
+	o->nsent--;
+	local_result_send(d->job, d->rcpt, status, dsn, text);
+	local_delivery_free(d);
+	if (local_owner_idle(o)) {
+		o->idle_since = time(NULL);
+		scan_due = 1;	/* a slot another owner may need */
+	}
+	return 0;
+}
+
+/*
+ * local_owner_input - read o's reports.  Returns 1 when it read some, 0
+ * when nothing was there, -1 when the channel is now closed.
+ */
+static int
+local_owner_input(struct owner *o)
+{
+	struct ipc_msg m;
+	char peer[64];
+	ssize_t n;
+	int rc;
+
+	if (o->closed)
+		return -1;
+	n = ipc_conn_read(&o->conn);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		/* It exited (or will): what it holds is settled at reaping. */
+		local_owner_close(o);
+		return -1;
+	}
+	snprintf(peer, sizeof(peer), "local delivery process %ld",
+	    (long)o->pid);
+	while (!o->closed && (rc = ipc_conn_next(&o->conn, &m)) == 1) {
+		if (local_owner_report(o, &m, peer) != 0)
+			local_owner_kill(o, "local delivery process sent a "
+			    "report that cannot be believed");
+		ipc_msg_free(&m);
+	}
+	if (!o->closed && rc == -1) {
+		log_warn("%s sent a malformed frame", peer);
+		local_owner_kill(o, "local delivery process sent a "
+		    "malformed frame");
+	}
+	return o->closed ? -1 : 1;
+}
+
+/*
+ * local_owner_make_room - every slot is taken and another owner has mail:
+ * end the process idle longest, or else drain the oldest busy one.  Only
+ * one at a time: one that is ending already makes the room.
+ */
+static void
+local_owner_make_room(void)
+{
+	struct owner *o, *idle = NULL, *busy = NULL;
+
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (o->closed || o->draining)
+			return;
+	}
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (local_owner_idle(o)) {
+			if (idle == NULL || o->idle_since < idle->idle_since)
+				idle = o;
+		} else if (busy == NULL || o->started < busy->started)
+			busy = o;
+	}
+	if (idle != NULL)
+		local_owner_close(idle);
+	else if (busy != NULL)
+		busy->draining = 1;
+}
+
+/* local_owners_free - forget the processes that are closed and reaped */
+static void
+local_owners_free(void)
+{
+	struct owner *o, *next;
+
+	for (o = TAILQ_FIRST(&owners); o != NULL; o = next) {
+		next = TAILQ_NEXT(o, entry);
+		if (!o->closed || o->pid != 0)
+			continue;
+		TAILQ_REMOVE(&owners, o, entry);
+		nowners--;
+		free(o);
+		scan_due = 1;
+	}
+}
+
+/*
+ * local_owners_timers - kill a process whose oldest delivery is overdue,
+ * end one idle for LOCAL_CHILD_IDLE (at once when stopping, or when
+ * drained); ms until the next of these, or -1.
+ */
+static int
+local_owners_timers(void)
+{
+	time_t now = time(NULL), next = 0, due;
+	struct owner *o;
+	struct delivery *d;
+
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (o->closed)
+			continue;
+		if ((d = TAILQ_FIRST(&o->sent)) != NULL) {
+			due = d->deadline;
+			if (now >= due) {
+				local_owner_kill(o, "local delivery timed out");
 				continue;
 			}
-			if (local_child_start(j, r) != 0) {
-				/* Out of processes: try again on the next turn. */
-				log_warn("%s: cannot fork delivery process: %s",
-				    j->qid, strerror(errno));
-				fork_failed = 1;
-				return;
+		} else if (local_owner_idle(o)) {
+			due = o->idle_since + LOCAL_CHILD_IDLE;
+			if (now >= due || o->draining || deliverd_stopping()) {
+				local_owner_close(o);
+				continue;
 			}
-			j->next++;
-		}
-		if (nchildren >= local_limit())
-			return;
-	}
-}
-
-/* local_child_reaped - turn a reaped child's report into its result */
-static void
-local_child_reaped(size_t ci, int wstatus)
-{
-	struct child *c = &children[ci];
-	struct job *j = c->job;
-	char dsn[16], text[LOCAL_ERR_MAX], vis[256];
-	int status, crashed;
-
-	status = local_child_result(c->resultfd, wstatus, dsn, sizeof(dsn),
-	    text, sizeof(text), &crashed);
-	if (crashed) {
-		log_vis(vis, sizeof(vis), j->rcpts[c->rcpt].address,
-		    strlen(j->rcpts[c->rcpt].address));
-		if (c->killed)
-			snprintf(text, sizeof(text), "local delivery timed out");
-		log_warn("%s: delivery to <%s> (pid %ld): %s", j->qid, vis,
-		    (long)c->pid, text);
-	}
-	close(c->resultfd);
-	local_result_send(j, c->rcpt, status, dsn, text);
-	children[ci] = children[--nchildren];
-}
-
-/* local_reaped - a child has exited: its report becomes its result */
-static void
-local_reaped(pid_t pid, int wstatus)
-{
-	size_t i;
-
-	for (i = 0; i < nchildren; i++) {
-		if (children[i].pid == pid) {
-			local_child_reaped(i, wstatus);
-			return;
-		}
-	}
-}
-
-/* local_children_timeout - kill overdue children; ms until the next */
-static int
-local_children_timeout(void)
-{
-	time_t now = time(NULL), next = 0;
-	size_t i;
-
-	for (i = 0; i < nchildren; i++) {
-		struct child *c = &children[i];
-
-		if (!c->killed && now >= c->deadline) {
-			kill(c->pid, SIGKILL);
-			c->killed = 1;
-		}
-		if (!c->killed && (next == 0 || c->deadline < next))
-			next = c->deadline;
+		} else
+			continue;
+		if (next == 0 || due < next)
+			next = due;
 	}
 	if (next == 0)
 		return -1;
 	return (int)((next - now) * 1000 + 100);
 }
+
+/* --- scheduling ---------------------------------------------------- */
+
+/*
+ * local_rcpt_give - give recipient r of j to its owner's process,
+ * starting one if there is room.  Returns 0 when given or answered, -1
+ * when it must wait.
+ */
+static int
+local_rcpt_give(struct job *j, size_t r)
+{
+	const struct settings *set = deliverd_settings();
+	struct local_target t;
+	struct owner *o;
+	char err[LOCAL_TARGET_ERR_MAX];
+	int rc;
+
+	rc = local_target_resolve(set->mailbox_base, j->rcpts[r].user, &t, err,
+	    sizeof(err));
+	if (rc != DELIVER_OK) {
+		local_result_send_err(j, r, rc, err);
+		return 0;
+	}
+	if ((o = local_owner_find(&t)) == NULL) {
+		if (nowners >= local_limit()) {
+			local_owner_make_room();
+			return -1;
+		}
+		if ((o = local_owner_start(&t)) == NULL) {
+			/* Out of processes: try again in a second. */
+			log_warn("%s: cannot fork delivery process: %s",
+			    j->qid, strerror(errno));
+			retry_at = time(NULL) + 1;
+			return -1;
+		}
+	}
+	local_owner_give(o, j, r, &t);
+	return 0;
+}
+
+/* local_jobs_schedule - give waiting recipients to their processes */
+static void
+local_jobs_schedule(void)
+{
+	struct job *j;
+	size_t r;
+
+	if (!scan_due && (retry_at == 0 || time(NULL) < retry_at))
+		return;
+	scan_due = 0;
+	retry_at = 0;
+	TAILQ_FOREACH(j, &jobs, entry) {
+		for (r = 0; r < j->n && j->nwaiting > 0; r++) {
+			if (j->rcpts[r].state != RCPT_WAITING)
+				continue;
+			if (local_rcpt_give(j, r) != 0 && retry_at != 0)
+				return;
+		}
+	}
+}
+
+/* --- the verbs ----------------------------------------------------- */
 
 /*
  * local_job_reject - a frame from queued that is not a job we can run:
@@ -316,7 +670,7 @@ local_job(struct ipc_msg *m)
 {
 	struct msg_deliver_local d;
 	const char *why;
-	char err[128];
+	char err[LOCAL_TARGET_ERR_MAX];
 	struct job *j;
 	size_t i;
 
@@ -341,58 +695,138 @@ local_job(struct ipc_msg *m)
 		j->rcpts[j->n].address = xstrdup(d.rcpts[j->n].address);
 		j->rcpts[j->n].user = xstrdup(d.rcpts[j->n].user);
 	}
+	j->nwaiting = j->n;
 	msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
 	j->msgfd = ipc_msg_take_fd(m);
 	j->reqid = m->id;
 	log_debug("%s: job %u, %zu recipient(s)", j->qid, j->id, j->n);
-	/* Names that can never be a mailbox are answered without a child. */
+	/* Names that can never be a mailbox are answered at once. */
 	for (i = 0; i < j->n; i++) {
 		if (local_target_check_user(j->rcpts[i].user, err,
 		    sizeof(err)) != 0)
 			local_result_send_err(j, i, DELIVER_PERMFAIL, err);
 	}
 	TAILQ_INSERT_TAIL(&jobs, j, entry);
+	scan_due = 1;
 }
 
-/* local_setup - nothing to prepare: each child resolves its own mailbox */
+/* local_setup - nothing to prepare: mailboxes are resolved per recipient */
 static void
 local_setup(void)
 {
 }
 
-/* local_poll - start children, finish jobs; ms until a child is overdue */
+/*
+ * local_poll - give recipients to processes, send them their deliveries,
+ * end overdue and idle ones, finish jobs; then wait on every open
+ * process's channel.
+ */
 static int
 local_poll(void)
 {
+	struct owner *o;
+	time_t now = time(NULL);
 	int timeout;
 
+	local_owners_free();
 	local_jobs_schedule();
+	TAILQ_FOREACH(o, &owners, entry)
+		local_owner_send(o);
 	local_jobs_finish();
-	timeout = local_children_timeout();
-	if (fork_failed && (timeout == -1 || timeout > 1000))
-		timeout = 1000;
+	timeout = local_owners_timers();
+	if (retry_at != 0) {
+		int ms = retry_at > now ? (int)(retry_at - now) * 1000 : 0;
+
+		if (timeout == -1 || ms < timeout)
+			timeout = ms;
+	}
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (o->closed)
+			continue;
+		deliverd_poll_add(o->conn.fd, POLLIN |
+		    (ipc_conn_pending(&o->conn) ? POLLOUT : 0), o);
+	}
 	return timeout;
 }
 
-/* local_events - no descriptors of its own: results come at reaping */
+/* local_events - a process's channel is readable, writable or gone */
 static void
 local_events(void *arg, short revents)
 {
-	(void)arg;
-	(void)revents;
+	struct owner *o = arg;
+
+	if ((revents & POLLOUT) && !o->closed &&
+	    ipc_conn_flush(&o->conn) == -1)
+		local_owner_close(o);
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		(void)local_owner_input(o);
 }
 
-/* local_busy - jobs not yet answered, or children still running */
+/*
+ * local_reaped - a delivery process exited: read what it reported before
+ * it did, then defer whatever it held and did not report.
+ */
+static void
+local_reaped(pid_t pid, int wstatus)
+{
+	struct owner *o;
+	struct delivery *d;
+	char text[128];
+
+	TAILQ_FOREACH(o, &owners, entry)
+		if (o->pid == pid)
+			break;
+	if (o == NULL)
+		return;
+	while (local_owner_input(o) == 1)
+		continue;
+	local_owner_close(o);
+	if (o->killed != NULL)
+		strlcpy(text, o->killed, sizeof(text));
+	else
+		local_child_exit_text(wstatus, text, sizeof(text));
+	/* Each deferred delivery says so below; a crash that held none
+	 * would otherwise go unseen. */
+	if (o->killed == NULL && TAILQ_EMPTY(&o->sent) &&
+	    (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0))
+		log_warn("local delivery process %ld (uid %ld): %s",
+		    (long)pid, (long)o->uid, text);
+	while ((d = TAILQ_FIRST(&o->sent)) != NULL) {
+		TAILQ_REMOVE(&o->sent, d, entry);
+		local_delivery_fail(d, pid, text);
+	}
+	o->nsent = 0;
+	o->pid = 0;
+	scan_due = 1;
+}
+
+/* local_busy - jobs not yet answered */
 static int
 local_busy(void)
 {
-	return nchildren > 0 || !TAILQ_EMPTY(&jobs);
+	return !TAILQ_EMPTY(&jobs);
 }
 
-/* local_stop - the loop is over: nothing is left running */
+/* local_reload - idle processes end: new ones see the new settings */
+static void
+local_reload(void)
+{
+	struct owner *o;
+
+	TAILQ_FOREACH(o, &owners, entry)
+		if (local_owner_idle(o))
+			local_owner_close(o);
+	scan_due = 1;
+}
+
+/* local_stop - the loop is over: every process gets end of file */
 static void
 local_stop(void)
 {
+	struct owner *o;
+
+	TAILQ_FOREACH(o, &owners, entry)
+		local_owner_close(o);
 }
 
 const struct transport_ops local_transport_ops = {
@@ -404,6 +838,6 @@ const struct transport_ops local_transport_ops = {
 	.events = local_events,
 	.reaped = local_reaped,
 	.busy = local_busy,
-	.reload = NULL,
+	.reload = local_reload,
 	.stop = local_stop,
 };
