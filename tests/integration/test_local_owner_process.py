@@ -137,6 +137,37 @@ class TestLocalOwnerProcess(TernTestCase):
               % (len(want["olga"]), len(want["dmitri"]),
                  len(pids["olga"]), len(pids["dmitri"])))
 
+    @unittest.skipUnless(is_root(), "root only: mailbox owners need root")
+    def test_limit_bounds_processes_and_every_owner_gets_its_turn(self):
+        inst = self.instance(local_delivery_limit="2")
+        owners = {"uma": "nobody", "vic": "daemon", "wes": "bin"}
+        for user, owner in owners.items():
+            inst.add_user(user, owner=owner)
+        # Three owners' mail interleaved in three sessions: with two
+        # processes at most, one owner always waits for a place.
+        batches = [[("lim-%d-%d" % (t, i), ["%s@test.example" % u],
+                     b"limit\r\n") for i in range(20)
+                    for u in owners] for t in range(3)]
+        errors = []
+        threads = send_all(inst, batches, errors)
+        dpid = wait_until(lambda: local_deliverd(inst), 10,
+                          what="the local tern-deliverd")
+        most = 0
+        while any(th.is_alive() for th in threads) or \
+                sum(len(inst.maildir_files(u)) for u in owners) < 180:
+            most = max(most, len(children(dpid)))
+            time.sleep(0.005)
+        self.assertEqual(errors, [])
+        for user, owner in owners.items():
+            uid = pwd.getpwnam(owner).pw_uid
+            files = inst.maildir_files(user)
+            self.assertEqual(len(files), 60, user)
+            self.assertTrue(all(os.stat(p).st_uid == uid for p in files))
+        inst.wait_queue_empty(30)
+        print("local_delivery_limit = 2, three owners: at most %d delivery "
+              "processes seen at once" % most)
+        self.assertLessEqual(most, 2)
+
     def test_burst_to_one_owner_uses_few_processes(self):
         inst = self.instance()
         n = 120
