@@ -51,6 +51,10 @@ enum msg_type {
 	 * MSG_QUEUED_DELIVER_SMTP down and MSG_DELIVERD_SMTP_RESULT up) */
 	MSG_SMTP_CONN_DONE = 380,	/* the job is over; keep me or not */
 
+	/* local deliverd <-> its delivery process for one mailbox owner */
+	MSG_LOCAL_DELIVERY = 390,	/* write this message (with its fd) */
+	MSG_LOCAL_DELIVERED,		/* its result, once it is durable */
+
 	/* master <-> children */
 	MSG_MASTER_PEER = 400,		/* a new channel (with its fd) */
 	MSG_MASTER_RELOAD,		/* reread the configuration */

@@ -172,6 +172,22 @@ static const struct msg_field conn_done_fields[] = {
 	U32(struct msg_conn_done, kept, 0, 1),
 };
 
+static const struct msg_field local_delivery_fields[] = {
+	U32(struct msg_local_delivery, id, 0, UINT32_MAX),
+	STR(struct msg_local_delivery, sender, 0, MSG_ADDR_MAX),
+	STR(struct msg_local_delivery, address, 0, MSG_ADDR_MAX),
+	STR(struct msg_local_delivery, maildir, 1, MSG_PATH_MAX),
+	STR(struct msg_local_delivery, home, 1, MSG_PATH_MAX),
+	U64(struct msg_local_delivery, body_offset, OFF_MAX),
+	U64(struct msg_local_delivery, body_size, OFF_MAX),
+};
+static const struct msg_field local_delivered_fields[] = {
+	U32(struct msg_local_delivered, id, 0, UINT32_MAX),
+	U32(struct msg_local_delivered, status, 0, DELIVER_PERMFAIL),
+	STR(struct msg_local_delivered, dsn, 0, MSG_DSN_MAX),
+	STR(struct msg_local_delivered, text, 0, MSG_TEXT_MAX),
+};
+
 static const struct msg_field peer_fields[] = {
 	U32(struct msg_peer, kind, PEER_SMTPD, PEER_SMTPD_LOOKUPD),
 };
@@ -238,6 +254,10 @@ const struct msg_layout msg_layouts[] = {
 	    smtp_done_fields),
 	LAYOUT(MSG_SMTP_CONN_DONE, struct msg_conn_done, MSG_FD_NONE,
 	    conn_done_fields),
+	LAYOUT(MSG_LOCAL_DELIVERY, struct msg_local_delivery, MSG_FD_REQUIRED,
+	    local_delivery_fields),
+	LAYOUT(MSG_LOCAL_DELIVERED, struct msg_local_delivered, MSG_FD_NONE,
+	    local_delivered_fields),
 	LAYOUT(MSG_MASTER_PEER, struct msg_peer, MSG_FD_REQUIRED, peer_fields),
 	EMPTY(MSG_MASTER_RELOAD),
 	EMPTY(MSG_MASTER_STOP),

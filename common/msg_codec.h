@@ -20,6 +20,7 @@
 #ifndef TERN_MSG_CODEC_H
 #define TERN_MSG_CODEC_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,7 @@
 #define MSG_AUTH_FIELD_MAX	255	/* RFC 4616 3: login or password */
 #define MSG_CLIENT_ADDR_MAX	63	/* numeric client address */
 #define MSG_QUEUE_LINE_MAX	2000	/* one line of "ternctl queue" */
+#define MSG_PATH_MAX		(PATH_MAX - 1)	/* a file name, absolute */
 
 /* List limits: targets of one MSG_LOOKUPD_RESOLVED, recipients of one
  * local job, of one smtp job (the top of smtp_destination_recipient_limit) */
@@ -199,6 +201,26 @@ struct msg_conn_done {
 	uint32_t	 job;
 	uint32_t	 site;		/* enum site_status */
 	uint32_t	 kept;		/* 1: the connection stays open */
+};
+
+/* MSG_LOCAL_DELIVERY (inside the local deliverd), with fd: the message
+ * file (read-only) */
+struct msg_local_delivery {
+	uint32_t	 id;		/* the parent's, echoed in the result */
+	const char	*sender;	/* Return-Path, "" for <> */
+	const char	*address;	/* Delivered-To */
+	const char	*maildir;	/* the Maildir to write to */
+	const char	*home;		/* the directory that must exist */
+	uint64_t	 body_offset;	/* where the message starts */
+	uint64_t	 body_size;	/* its length: copy exactly this much */
+};
+
+/* MSG_LOCAL_DELIVERED (inside the local deliverd) */
+struct msg_local_delivered {
+	uint32_t	 id;		/* of the MSG_LOCAL_DELIVERY */
+	uint32_t	 status;	/* enum deliver_status */
+	const char	*dsn;
+	const char	*text;
 };
 
 /* MSG_MASTER_PEER, with fd: the socket */

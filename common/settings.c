@@ -262,7 +262,8 @@ static const struct setting_def settings_defs[] = {
 	  "mail is refused with 452 4.3.1; 0 turns the check off",
 	  0, LONG_MAX, NULL, NULL },
 	{ "local_delivery_limit", SETTING_INT, OFF(local_delivery_limit), "10",
-	  "Most local deliveries running at once",
+	  "Most local delivery processes at once; each writes the mail of "
+	  "one mailbox owner",
 	  1, 1000, NULL, NULL },
 	{ "smtp_destination_concurrency_limit", SETTING_INT,
 	  OFF(smtp_destination_concurrency_limit), "20",

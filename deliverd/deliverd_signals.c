@@ -1,5 +1,5 @@
 /*
- * deliverd_signals - the self-pipe both transports' poll loops wait on.
+ * deliverd_signals - the self-pipe the skeleton's poll loop waits on.
  *
  * The handler only writes one byte ('C' for a child, 'T' for a stop);
  * everything else happens in the loop, outside signal context.

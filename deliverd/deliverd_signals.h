@@ -1,6 +1,6 @@
 /*
- * deliverd_signals - SIGCHLD, SIGTERM and SIGINT delivered to a poll loop
- * through a self-pipe, for both transports of tern-deliverd.
+ * deliverd_signals - SIGCHLD, SIGTERM and SIGINT delivered to the poll
+ * loop of tern-deliverd (deliverd.c) through a self-pipe.
  */
 #ifndef TERN_DELIVERD_SIGNALS_H
 #define TERN_DELIVERD_SIGNALS_H

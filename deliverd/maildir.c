@@ -1,11 +1,13 @@
 /*
- * maildir - write one message into a Maildir (tmp -> fsync -> new).
+ * maildir - write messages into a Maildir (tmp -> fsync -> new -> fsync
+ * of new/; see maildir.h).
  *
- * Called by transport_local in the per-delivery child, after that child has
- * switched for good to the mailbox owner's uid and gid.  It must never
- * follow a symbolic link for tmp/, new/ or cur/ or for the file it
- * creates, never leave a file in new/ that is not complete and on disk,
- * and never log: everything it has to say goes back in err.
+ * Called by a delivery process of the local transport (local_child.c),
+ * after that process has switched for good to the mailbox owner's uid and
+ * gid.  It must never follow a symbolic link for tmp/, new/ or cur/ or
+ * for the file it creates, never leave a file in new/ that is not
+ * complete and on disk, and never log: everything it has to say goes
+ * back in err.
  */
 #include "config.h"
 
@@ -13,6 +15,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -25,8 +28,8 @@
 #include "xmalloc.h"
 
 #define MAILDIR_BUFSIZE		(64 * 1024)
-#define MAILDIR_NAME_MAX	256
 #define MAILDIR_CREATE_TRIES	5
+#define MAILDIR_SYNC_THREADS	8
 
 /*
  * The copy buffers: 64 KiB in and out, so a message costs a few system
@@ -254,11 +257,6 @@ maildir_subdir(int dirfd, const char *name, int *created)
 	return fd;
 }
 
-/*
- * maildir_open - open the Maildir at path and its tmp/ and new/, creating
- * path (its last component only) and tmp/, new/, cur/ when missing.
- * Returns 0 or -1 (errno, *what set).
- */
 /* maildir_sync_parent - fsync the directory that holds path */
 static int
 maildir_sync_parent(const char *path)
@@ -286,8 +284,14 @@ maildir_sync_parent(const char *path)
 	return r;
 }
 
+/*
+ * maildir_dirs_open - open the Maildir at path and its tmp/ and new/,
+ * creating path (its last component only) and tmp/, new/, cur/ when
+ * missing.  Returns 0 or -1 (errno, *what set).
+ */
 static int
-maildir_open(const char *path, int *tmpfd, int *newfd, const char **what)
+maildir_dirs_open(const char *path, int *tmpfd, int *newfd,
+    const char **what)
 {
 	int created = 0, top, curfd;
 
@@ -338,6 +342,29 @@ fail:
 	return -1;
 }
 
+/* maildir_open - open (and create) the Maildir at path */
+int
+maildir_open(struct maildir *md, const char *path, char *err,
+    size_t errsize)
+{
+	const char *what = path;
+
+	if (maildir_dirs_open(path, &md->tmpfd, &md->newfd, &what) != 0)
+		return maildir_fail(err, errsize, errno, what);
+	return DELIVER_OK;
+}
+
+/* maildir_close - close the Maildir's directories */
+void
+maildir_close(struct maildir *md)
+{
+	if (md->tmpfd != -1)
+		close(md->tmpfd);
+	if (md->newfd != -1)
+		close(md->newfd);
+	md->tmpfd = md->newfd = -1;
+}
+
 /* maildir_create_tmp - a new file in tmp/; its name goes to name */
 static int
 maildir_create_tmp(int tmpfd, const char *hostname, char *name, size_t size)
@@ -357,9 +384,9 @@ maildir_create_tmp(int tmpfd, const char *hostname, char *name, size_t size)
 	return -1;
 }
 
-/* maildir_write - headers and body into fd, then fsync and close it */
+/* maildir_fill - headers and body into fd; 0, or -1 (errno, *what) */
 static int
-maildir_write(int fd, int msgfd, off_t body_offset, off_t body_size,
+maildir_fill(int fd, int msgfd, off_t body_offset, off_t body_size,
     const char *return_path, const char *delivered_to, const char **what)
 {
 	struct maildir_out *o = xmalloc(sizeof(*o));
@@ -379,52 +406,166 @@ maildir_write(int fd, int msgfd, off_t body_offset, off_t body_size,
 	*what = "writing message";
 	if (maildir_out_flush(o) != 0)
 		goto out;
-	/* The message must be on disk before its name appears in new/. */
-	*what = "syncing message";
-	if (fsync(fd) != 0)
-		goto out;
 	rc = 0;
 out:
 	e = errno;
 	free(o);
-	if (close(fd) != 0 && rc == 0) {
-		/* NFS reports some write errors only at close. */
-		e = errno;
-		rc = -1;
-	}
 	errno = e;
 	return rc;
 }
 
-/* maildir_publish - move tmp/name to new/name and sync new/ */
-static int
-maildir_publish(int tmpfd, int newfd, const char *name, const char **what)
+/* maildir_write - the message into a new file in tmp/, kept open */
+int
+maildir_write(const struct maildir *md, struct maildir_msg *mm, int msgfd,
+    off_t body_offset, off_t body_size, const char *return_path,
+    const char *delivered_to, const char *hostname, char *err,
+    size_t errsize)
 {
-	*what = "moving message to new/";
-	if (linkat(tmpfd, name, newfd, name, 0) == 0) {
-		unlinkat(tmpfd, name, 0);
-	} else {
-		/* Some file systems (AFS, some FUSE) have no hard links. */
-		if (errno != EPERM && errno != ENOSYS && errno != EXDEV &&
-		    errno != EOPNOTSUPP && errno != EMLINK)
-			return -1;
-		if (renameat(tmpfd, name, newfd, name) != 0)
-			return -1;
+	const char *what;
+	int e;
+
+	mm->fd = -1;
+	mm->synced = 0;
+	mm->name[0] = '\0';
+	if (!maildir_header_ok(return_path) ||
+	    !maildir_header_ok(delivered_to)) {
+		snprintf(err, errsize, "5.6.0 line break in envelope address");
+		return DELIVER_PERMFAIL;
+	}
+	if ((mm->fd = maildir_create_tmp(md->tmpfd, hostname, mm->name,
+	    sizeof(mm->name))) == -1)
+		return maildir_fail(err, errsize, errno,
+		    "creating file in tmp/");
+	if (maildir_fill(mm->fd, msgfd, body_offset, body_size, return_path,
+	    delivered_to, &what) != 0) {
+		e = errno;
+		close(mm->fd);
+		mm->fd = -1;
+		unlinkat(md->tmpfd, mm->name, 0);
+		return maildir_fail(err, errsize, e, what);
 	}
 	/*
-	 * Until new/ is synced the name may not survive a crash.  On failure
-	 * the file is taken back out, so the retry queued will make does not
-	 * leave two copies.
+	 * Start writing the data now, without waiting: when several
+	 * messages are written before any is synced, their data is already
+	 * on its way, and the first fsync's journal commit can cover the
+	 * others' allocations too.  Only a hint; maildir_link's fsync is
+	 * what makes the file durable.
 	 */
-	*what = "syncing maildir new/";
-	if (fsync(newfd) != 0) {
-		int e = errno;
+	(void)sync_file_range(mm->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	return DELIVER_OK;
+}
 
-		unlinkat(newfd, name, 0);
-		errno = e;
-		return -1;
+/* The files one thread of maildir_sync_files syncs: every step-th. */
+struct maildir_syncer {
+	struct maildir_msg *const *mm;
+	size_t		 n, first, step;
+};
+
+/* maildir_syncer_run - fsync this thread's share of the files */
+static void *
+maildir_syncer_run(void *arg)
+{
+	struct maildir_syncer *s = arg;
+	size_t i;
+
+	for (i = s->first; i < s->n; i += s->step) {
+		if (fsync(s->mm[i]->fd) == 0)
+			s->mm[i]->synced = 1;
+		else {
+			s->mm[i]->sync_errno = errno;
+			s->mm[i]->synced = -1;
+		}
 	}
-	return 0;
+	return NULL;
+}
+
+/*
+ * maildir_sync_files - fsync several files at once.  Why threads: one
+ * fsync after another each waits for a journal commit of its own, while
+ * fsyncs in flight together share one (the effect the old process per
+ * delivery had).  Each file is still synced before it is linked.
+ */
+void
+maildir_sync_files(struct maildir_msg *const *mm, size_t n)
+{
+	struct maildir_syncer s[MAILDIR_SYNC_THREADS];
+	pthread_t th[MAILDIR_SYNC_THREADS];
+	int started[MAILDIR_SYNC_THREADS];
+	size_t t, nth = n < MAILDIR_SYNC_THREADS ? n : MAILDIR_SYNC_THREADS;
+
+	for (t = 0; t < nth; t++) {
+		s[t].mm = mm;
+		s[t].n = n;
+		s[t].first = t;
+		s[t].step = nth;
+		/* The first share is this thread's own. */
+		started[t] = t > 0 && pthread_create(&th[t], NULL,
+		    maildir_syncer_run, &s[t]) == 0;
+	}
+	for (t = 0; t < nth; t++)
+		if (!started[t])
+			maildir_syncer_run(&s[t]);
+	for (t = 0; t < nth; t++)
+		if (started[t])
+			pthread_join(th[t], NULL);
+}
+
+/* maildir_link - sync and close the file, then link it into new/ */
+int
+maildir_link(const struct maildir *md, struct maildir_msg *mm, char *err,
+    size_t errsize)
+{
+	const char *what = "syncing message";
+	int e, rc;
+
+	/* The message must be on disk before its name appears in new/. */
+	if (mm->synced == 0) {
+		rc = fsync(mm->fd);
+		e = errno;
+	} else {
+		rc = mm->synced == 1 ? 0 : -1;
+		e = mm->sync_errno;
+	}
+	if (close(mm->fd) != 0 && rc == 0) {
+		/* NFS reports some write errors only at close. */
+		e = errno;
+		rc = -1;
+	}
+	mm->fd = -1;
+	if (rc != 0)
+		goto fail;
+	what = "moving message to new/";
+	if (linkat(md->tmpfd, mm->name, md->newfd, mm->name, 0) == 0) {
+		unlinkat(md->tmpfd, mm->name, 0);
+		return DELIVER_OK;
+	}
+	/* Some file systems (AFS, some FUSE) have no hard links. */
+	if ((errno == EPERM || errno == ENOSYS || errno == EXDEV ||
+	    errno == EOPNOTSUPP || errno == EMLINK) &&
+	    renameat(md->tmpfd, mm->name, md->newfd, mm->name) == 0)
+		return DELIVER_OK;
+	e = errno;
+fail:
+	unlinkat(md->tmpfd, mm->name, 0);
+	return maildir_fail(err, errsize, e, what);
+}
+
+/* maildir_sync - make every name linked into new/ durable */
+int
+maildir_sync(const struct maildir *md, char *err, size_t errsize)
+{
+	/* Until new/ is synced the names in it may not survive a crash. */
+	if (fsync(md->newfd) != 0)
+		return maildir_fail(err, errsize, errno,
+		    "syncing maildir new/");
+	return DELIVER_OK;
+}
+
+/* maildir_unlink - take a name back out of new/ */
+void
+maildir_unlink(const struct maildir *md, const char *name)
+{
+	unlinkat(md->newfd, name, 0);
 }
 
 /* maildir_deliver - deliver one message into a Maildir (see maildir.h) */
@@ -433,33 +574,27 @@ maildir_deliver(const char *path, int msgfd, off_t body_offset,
     off_t body_size, const char *return_path, const char *delivered_to,
     const char *hostname, char *err, size_t errsize)
 {
-	char name[MAILDIR_NAME_MAX];
-	const char *what = path;
-	int tmpfd, newfd, fd, e;
+	struct maildir md;
+	struct maildir_msg mm;
+	int rc;
 
-	if (!maildir_header_ok(return_path) || !maildir_header_ok(delivered_to)) {
+	if (!maildir_header_ok(return_path) ||
+	    !maildir_header_ok(delivered_to)) {
 		snprintf(err, errsize, "5.6.0 line break in envelope address");
 		return DELIVER_PERMFAIL;
 	}
-	if (maildir_open(path, &tmpfd, &newfd, &what) != 0)
-		return maildir_fail(err, errsize, errno, what);
-	if ((fd = maildir_create_tmp(tmpfd, hostname, name, sizeof(name))) == -1) {
-		e = errno;
-		close(tmpfd);
-		close(newfd);
-		return maildir_fail(err, errsize, e, "creating file in tmp/");
-	}
-	if (maildir_write(fd, msgfd, body_offset, body_size, return_path,
-	    delivered_to, &what) != 0 ||
-	    maildir_publish(tmpfd, newfd, name, &what) != 0) {
-		e = errno;
-		unlinkat(tmpfd, name, 0);
-		close(tmpfd);
-		close(newfd);
-		return maildir_fail(err, errsize, e, what);
-	}
-	close(tmpfd);
-	close(newfd);
-	snprintf(err, errsize, "2.0.0 delivered to maildir");
-	return DELIVER_OK;
+	if ((rc = maildir_open(&md, path, err, errsize)) != DELIVER_OK)
+		return rc;
+	rc = maildir_write(&md, &mm, msgfd, body_offset, body_size,
+	    return_path, delivered_to, hostname, err, errsize);
+	if (rc == DELIVER_OK)
+		rc = maildir_link(&md, &mm, err, errsize);
+	if (rc == DELIVER_OK && (rc = maildir_sync(&md, err, errsize)) !=
+	    DELIVER_OK)
+		/* Taken back out, so that the retry leaves no second copy. */
+		maildir_unlink(&md, mm.name);
+	maildir_close(&md);
+	if (rc == DELIVER_OK)
+		snprintf(err, errsize, "2.0.0 delivered to maildir");
+	return rc;
 }

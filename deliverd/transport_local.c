@@ -1,377 +1,843 @@
 /*
- * transport_local - deliver to one local mailbox (see transport_local.h).
+ * transport_local - the local transport of deliverd ("tern-deliverd -t
+ * local"): jobs from queued are delivered into local mailboxes.
  *
- * deliverd runs as root so that it can write every user's mailbox, and
- * root must never write into a directory a user controls: a user could
- * point a link at /etc/shadow.  So each delivery happens in a child that
- * resolves the mailbox, drops to the owner's uid and gid for good, and
- * only then opens anything inside the mailbox.  The child never logs; it
- * reports one line over a pipe, which the parent treats as untrusted.
+ * queued sends jobs (a message file and its local recipients).  For each
+ * recipient this transport finds the Maildir and its owner
+ * (local_target.c) and hands the delivery to that owner's delivery
+ * process (local_child.c), starting one when the owner has none.  At most
+ * local_delivery_limit delivery processes exist at once; a delivery for
+ * an owner whose process is busy waits for it here, and a process holds
+ * at most LOCAL_CHILD_WINDOW deliveries at a time.  Each report becomes
+ * the recipient's MSG_DELIVERD_RESULT, and a job whose recipients are all
+ * answered its MSG_DELIVERD_JOB_DONE.  A process left with nothing to do
+ * for LOCAL_CHILD_IDLE seconds is ended (its channel closed).  When every
+ * slot is taken and another owner has mail, one process is drained
+ * (given nothing new, ended once done), so that no owner waits for ever
+ * behind others with a steady flow of mail.
+ *
+ * Privilege: this process stays root (deliverd.h) and never writes a
+ * mailbox.  It resolves mailboxes reading only what root may safely read
+ * (local_target.c); a process it starts for an owner switches to that
+ * owner for good before it opens anything, and is only ever sent that
+ * owner's deliveries (local_owner_find matches uid, gid and the passwd
+ * name that gives the groups).
+ *
+ * Trust: a delivery process runs as a mailbox owner, so what it says is
+ * input.  A report is believed only when it names a delivery that
+ * process holds and its status agrees with its code
+ * (local_child_report_check); any other report, or a broken frame, ends
+ * the process.  When a process ends (crash, kill, timeout) its
+ * deliveries not yet reported are deferred (4.3.0), never reported as
+ * delivered; those not yet sent to it wait for a new process.
+ *
+ * It never logs per recipient (queued logs the result); it logs only
+ * what queued cannot see: processes that ended badly and malformed jobs.
+ * A job that does not decode is answered with its JOB_DONE alone (queued
+ * then defers its recipients).
  */
 #include "config.h"
 
-#include <sys/stat.h>
+#include <sys/queue.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "maildir.h"
+#include "deliverd.h"
+#include "ipc.h"
+#include "local_child.h"
+#include "local_target.h"
+#include "log.h"
 #include "msg.h"
-#include "deliverd_signals.h"
-#include "transport_local.h"
+#include "msg_codec.h"
+#include "qid.h"
+#include "xmalloc.h"
 
-/* local_user_check - is user acceptable as a mailbox name */
-int
-local_user_check(const char *user, char *err, size_t errsize)
+enum rcpt_state {
+	RCPT_WAITING,		/* not yet given to a delivery process */
+	RCPT_GIVEN,		/* with its owner's process */
+	RCPT_DONE,		/* answered to queued */
+};
+
+struct rcpt {
+	uint32_t	 index;
+	char		*address;
+	char		*user;
+	enum rcpt_state	 state;
+};
+
+struct job {
+	TAILQ_ENTRY(job) entry;
+	uint32_t	 id;
+	uint32_t	 reqid;
+	char		 qid[MSG_QID_MAX + 1];
+	char		*sender;
+	off_t		 body_offset;
+	off_t		 body_size;
+	int		 msgfd;
+	struct rcpt	*rcpts;
+	size_t		 n;
+	size_t		 ndone;
+	size_t		 nwaiting;	/* recipients in RCPT_WAITING */
+};
+TAILQ_HEAD(job_list, job);
+
+/* One recipient's delivery, given to its owner's process. */
+struct delivery {
+	TAILQ_ENTRY(delivery) entry;
+	uint32_t	 id;		/* unique within its process */
+	struct job	*job;
+	size_t		 rcpt;
+	char		*maildir;
+	char		*home;
+	time_t		 deadline;	/* once sent: when the process dies */
+};
+TAILQ_HEAD(delivery_list, delivery);
+
+/* The delivery process of one mailbox owner. */
+struct owner {
+	TAILQ_ENTRY(owner) entry;
+	pid_t		 pid;		/* 0 once reaped */
+	uid_t		 uid;
+	gid_t		 gid;
+	char		 user[LOCAL_USER_MAX + 1];	/* passwd name or "" */
+	struct ipc_conn	 conn;
+	int		 closed;	/* channel closed: gets nothing more */
+	int		 draining;	/* gets nothing new; closed once done */
+	const char	*killed;	/* why we killed it, or NULL */
+	struct delivery_list waiting;	/* not yet sent */
+	struct delivery_list sent;	/* sent, not yet reported */
+	size_t		 nsent;
+	uint32_t	 next_id;
+	time_t		 started;
+	time_t		 idle_since;	/* 0 while it has deliveries */
+};
+TAILQ_HEAD(owner_list, owner);
+
+static struct job_list jobs = TAILQ_HEAD_INITIALIZER(jobs);
+static struct owner_list owners = TAILQ_HEAD_INITIALIZER(owners);
+static size_t nowners;		/* processes, until reaped */
+static int scan_due = 1;	/* waiting recipients may find a process */
+static time_t retry_at;		/* a fork or dup failed: scan again then */
+
+/* --- jobs and results ---------------------------------------------- */
+
+/* local_job_free - release a finished job and close its message file */
+static void
+local_job_free(struct job *j)
 {
-	size_t len = strlen(user);
-	const unsigned char *p;
+	size_t i;
 
-	if (len == 0 || len > LOCAL_USER_MAX || user[0] == '.') {
-		snprintf(err, errsize, "5.1.3 bad mailbox name");
-		return -1;
+	for (i = 0; i < j->n; i++) {
+		free(j->rcpts[i].address);
+		free(j->rcpts[i].user);
 	}
-	for (p = (const unsigned char *)user; *p != '\0'; p++) {
-		if (*p == '/' || *p < 0x20 || *p == 0x7f) {
-			snprintf(err, errsize, "5.1.3 bad mailbox name");
-			return -1;
-		}
-	}
-	return 0;
+	free(j->rcpts);
+	free(j->sender);
+	if (j->msgfd != -1)
+		close(j->msgfd);
+	free(j);
 }
 
-/* local_resolve_base - mailbox_base/user, owned by the mailbox owner */
-static int
-local_resolve_base(const char *base, const char *user, struct local_target *t,
-    char *err, size_t errsize)
+/* local_result_send - queue one MSG_DELIVERD_RESULT for a recipient of j */
+static void
+local_result_send(struct job *j, size_t r, int status, const char *dsn,
+    const char *text)
 {
-	struct stat st;
-	int n;
+	char tbuf[MSG_TEXT_MAX + 1], dbuf[MSG_DSN_MAX + 1];
+	struct msg_result res = { j->id, j->rcpts[r].index, (uint32_t)status,
+	    dsn, msg_str_fit(text, MSG_TEXT_MAX, tbuf, sizeof(tbuf)) };
+	struct ipc_msg m;
 
-	n = snprintf(t->home, sizeof(t->home), "%s/%s", base, user);
-	if (n < 0 || (size_t)n >= sizeof(t->home)) {
-		snprintf(err, errsize, "4.3.0 mailbox path too long");
-		return DELIVER_TEMPFAIL;
-	}
-	/* lstat: the owner of a link says nothing about where it points. */
-	if (lstat(t->home, &st) != 0) {
-		if (errno == ENOENT) {
-			snprintf(err, errsize, "5.1.1 user unknown");
-			return DELIVER_PERMFAIL;
-		}
-		snprintf(err, errsize, "%s cannot reach mailbox directory: %s",
-		    errno == EACCES ? "4.2.0" : "4.3.0", strerror(errno));
-		return DELIVER_TEMPFAIL;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errsize, "4.2.0 mailbox is not a directory");
-		return DELIVER_TEMPFAIL;
-	}
-	t->uid = st.st_uid;
-	t->gid = st.st_gid;
-	t->user[0] = '\0';
-	return DELIVER_OK;
+	if (j->rcpts[r].state == RCPT_WAITING)
+		j->nwaiting--;
+	j->rcpts[r].state = RCPT_DONE;
+	j->ndone++;
+	strlcpy(dbuf, dsn, sizeof(dbuf));
+	res.dsn = dbuf;
+	/* Refused (and logged) only for a bug: queued defers the recipient
+	 * when the job is done without its result. */
+	if (msg_encode(&m, MSG_DELIVERD_RESULT, j->reqid, &res) == 0)
+		deliverd_queued_send(&m);
 }
 
-/* local_resolve_passwd - the user's home directory from passwd */
-static int
-local_resolve_passwd(const char *user, struct local_target *t, char *err,
-    size_t errsize)
+/* local_result_send_err - as local_result_send, from "x.y.z text" */
+static void
+local_result_send_err(struct job *j, size_t r, int status, const char *err)
 {
-	struct passwd *pw;
-	int n;
+	char dsn[MSG_DSN_MAX + 1];
+	const char *sp = strchr(err, ' ');
+	size_t len = sp != NULL ? (size_t)(sp - err) : strlen(err);
 
-	errno = 0;
-	if ((pw = getpwnam(user)) == NULL) {
-		/* getpwnam(3): these mean "no such user", anything else failed. */
-		if (errno == 0 || errno == ENOENT || errno == ESRCH ||
-		    errno == EBADF || errno == EPERM) {
-			snprintf(err, errsize, "5.1.1 user unknown");
-			return DELIVER_PERMFAIL;
-		}
-		snprintf(err, errsize, "4.3.0 user database unavailable: %s",
-		    strerror(errno));
-		return DELIVER_TEMPFAIL;
-	}
-	if (pw->pw_dir == NULL || pw->pw_dir[0] != '/') {
-		snprintf(err, errsize, "4.2.0 user has no home directory");
-		return DELIVER_TEMPFAIL;
-	}
-	n = snprintf(t->home, sizeof(t->home), "%s", pw->pw_dir);
-	if (n < 0 || (size_t)n >= sizeof(t->home) ||
-	    strlcpy(t->user, pw->pw_name, sizeof(t->user)) >= sizeof(t->user)) {
-		snprintf(err, errsize, "4.3.0 home directory path too long");
-		return DELIVER_TEMPFAIL;
-	}
-	t->uid = pw->pw_uid;
-	t->gid = pw->pw_gid;
-	return DELIVER_OK;
+	if (len >= sizeof(dsn))
+		len = sizeof(dsn) - 1;
+	memcpy(dsn, err, len);
+	dsn[len] = '\0';
+	local_result_send(j, r, status, dsn, sp != NULL ? sp + 1 : "");
 }
 
-/* local_target_resolve - the Maildir and owner for user */
-int
-local_target_resolve(const char *mailbox_base, const char *user,
-    struct local_target *t, char *err, size_t errsize)
+/* local_job_done_send - MSG_DELIVERD_JOB_DONE for job: queued ends it */
+static void
+local_job_done_send(uint32_t reqid, uint32_t job)
 {
-	size_t hlen;
-	int rc, n;
+	struct msg_job_done done = { job };
+	struct ipc_msg m;
 
-	memset(t, 0, sizeof(*t));
-	if (local_user_check(user, err, errsize) != 0)
-		return DELIVER_PERMFAIL;
-	if (mailbox_base != NULL && mailbox_base[0] != '\0')
-		rc = local_resolve_base(mailbox_base, user, t, err, errsize);
-	else
-		rc = local_resolve_passwd(user, t, err, errsize);
-	if (rc != DELIVER_OK)
-		return rc;
-	hlen = strlen(t->home);
-	while (hlen > 1 && t->home[hlen - 1] == '/')
-		t->home[--hlen] = '\0';
-	n = snprintf(t->maildir, sizeof(t->maildir), "%s/Maildir",
-	    strcmp(t->home, "/") == 0 ? "" : t->home);
-	if (n < 0 || (size_t)n >= sizeof(t->maildir)) {
-		snprintf(err, errsize, "4.3.0 mailbox path too long");
-		return DELIVER_TEMPFAIL;
+	if (msg_encode(&m, MSG_DELIVERD_JOB_DONE, reqid, &done) == 0)
+		deliverd_queued_send(&m);
+}
+
+/* local_jobs_finish - JOB_DONE for every job whose recipients are done */
+static void
+local_jobs_finish(void)
+{
+	struct job *j, *next;
+
+	for (j = TAILQ_FIRST(&jobs); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		if (j->ndone < j->n)
+			continue;
+		local_job_done_send(j->reqid, j->id);
+		TAILQ_REMOVE(&jobs, j, entry);
+		local_job_free(j);
 	}
-	/* Root's own mailbox (or a root-owned one) is written as root. */
-	t->become = geteuid() == 0 && t->uid != 0;
-	return DELIVER_OK;
+}
+
+/* --- deliveries ---------------------------------------------------- */
+
+/* local_delivery_free - release a delivery (its recipient is elsewhere) */
+static void
+local_delivery_free(struct delivery *d)
+{
+	free(d->maildir);
+	free(d->home);
+	free(d);
+}
+
+/* local_delivery_requeue - d was never sent: its recipient waits again */
+static void
+local_delivery_requeue(struct delivery *d)
+{
+	d->job->rcpts[d->rcpt].state = RCPT_WAITING;
+	d->job->nwaiting++;
+	local_delivery_free(d);
+	scan_due = 1;
 }
 
 /*
- * local_become - switch to t's uid and gid for good.  Every step is
- * checked, and so is the result: if root could be regained the child
- * must not go on to open anything the user controls.
- */
-static int
-local_become(const struct local_target *t)
-{
-	gid_t gid = t->gid;
-
-	if (t->user[0] != '\0') {
-		if (initgroups(t->user, gid) != 0)
-			return -1;
-	} else if (setgroups(1, &gid) != 0)
-		return -1;
-	if (setresgid(gid, gid, gid) != 0 || setresuid(t->uid, t->uid,
-	    t->uid) != 0)
-		return -1;
-	if (setuid(0) != -1 || getuid() != t->uid || geteuid() != t->uid ||
-	    getgid() != gid || getegid() != gid)
-		return -1;
-	return 0;
-}
-
-/* local_deliver - resolve, become the owner, write the Maildir message */
-int
-local_deliver(const struct local_delivery *d, char *err, size_t errsize)
-{
-	struct local_target t;
-	struct stat st;
-	int rc;
-
-	rc = local_target_resolve(d->mailbox_base, d->user, &t, err, errsize);
-	if (rc != DELIVER_OK)
-		return rc;
-	if (t.become && local_become(&t) != 0) {
-		snprintf(err, errsize, "4.3.0 cannot switch to mailbox owner");
-		return DELIVER_TEMPFAIL;
-	}
-	/* A missing home (unmounted, not yet created) is not a lost user. */
-	if (stat(t.home, &st) != 0) {
-		snprintf(err, errsize, "4.2.0 home directory unavailable: %s",
-		    strerror(errno));
-		return DELIVER_TEMPFAIL;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errsize, "4.2.0 home directory is not a directory");
-		return DELIVER_TEMPFAIL;
-	}
-	return maildir_deliver(t.maildir, d->msgfd, d->body_offset,
-	    d->body_size, d->sender, d->address, d->hostname, err, errsize);
-}
-
-/*
- * local_child_fds - keep only the queue file (as fd 3) and the result pipe
- * (as fd 4).  The child runs as the mailbox owner, who must not inherit
- * the channels to queued and ternd or other users' queue files.
+ * local_delivery_fail - d was sent to a process that ended before it
+ * reported: deferred.  It may have been written (and even linked); it is
+ * delivered again later rather than reported delivered unproven.
  */
 static void
-local_child_fds(int *msgfd, int *pipefd)
+local_delivery_fail(struct delivery *d, pid_t pid, const char *text)
 {
-	int m, p, null;
+	struct job *j = d->job;
+	const char *addr = j->rcpts[d->rcpt].address;
+	char vis[256];
 
-	m = fcntl(*msgfd, F_DUPFD, 5);
-	p = fcntl(*pipefd, F_DUPFD, 5);
-	if (m == -1 || p == -1 || dup2(m, 3) == -1 || dup2(p, 4) == -1)
-		_exit(111);
-	closefrom(5);
-	*msgfd = 3;
-	*pipefd = 4;
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		dup2(null, 0);
-		dup2(null, 1);
-		if (null > 2)
-			close(null);
-	}
+	log_vis(vis, sizeof(vis), addr, strlen(addr));
+	log_warn("%s: delivery to <%s> (pid %ld): %s", j->qid, vis,
+	    (long)pid, text);
+	local_result_send(j, d->rcpt, DELIVER_TEMPFAIL, "4.3.0", text);
+	local_delivery_free(d);
 }
 
-/* local_child - the per-delivery child: deliver, report, exit */
-static void __attribute__((noreturn))
-local_child(const struct local_delivery *d, int pipefd)
+/* --- delivery processes -------------------------------------------- */
+
+/* local_limit - how many delivery processes may exist at once */
+static size_t
+local_limit(void)
 {
-	struct local_delivery cd = *d;
-	char err[LOCAL_ERR_MAX], line[LOCAL_ERR_MAX + 8];
-	sigset_t none;
-	int rc, n;
+	const struct settings *set = deliverd_settings();
 
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	local_child_fds(&cd.msgfd, &pipefd);
-	/* Belt and braces with the parent's timer: never hang for ever. */
-	alarm(LOCAL_CHILD_TIMEOUT + 30);
-
-	err[0] = '\0';
-	rc = local_deliver(&cd, err, sizeof(err));
-	n = snprintf(line, sizeof(line), "%d %s", rc, err);
-	if (n < 0)
-		_exit(111);
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	/* Shorter than PIPE_BUF, so the parent reads it whole after reaping. */
-	if (write(pipefd, line, (size_t)n) != n)
-		_exit(111);
-	_exit(0);
+	return set->local_delivery_limit > 0 ?
+	    (size_t)set->local_delivery_limit : 1;
 }
 
-/* local_spawn - fork the child for one delivery */
-pid_t
-local_spawn(const struct local_delivery *d, int *resultfd)
+/* local_owner_idle - true when o holds no delivery */
+static int
+local_owner_idle(const struct owner *o)
 {
-	int p[2];
+	return TAILQ_EMPTY(&o->waiting) && TAILQ_EMPTY(&o->sent);
+}
+
+/*
+ * local_owner_find - the open process of t's owner, or NULL.  The owner
+ * is the uid, the gid and the passwd name (which gives the supplementary
+ * groups): a process serves one owner only, all three equal.
+ */
+static struct owner *
+local_owner_find(const struct local_target *t)
+{
+	struct owner *o;
+
+	TAILQ_FOREACH(o, &owners, entry)
+		if (!o->closed && !o->draining && o->uid == t->uid &&
+		    o->gid == t->gid && strcmp(o->user, t->user) == 0)
+			return o;
+	return NULL;
+}
+
+/* local_owner_start - fork the delivery process for t's owner, or NULL */
+static struct owner *
+local_owner_start(const struct local_target *t)
+{
+	const struct settings *set = deliverd_settings();
+	struct owner *o;
+	int sock;
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
-		return -1;
-	if ((pid = fork()) == -1) {
-		int e = errno;
-
-		close(p[0]);
-		close(p[1]);
-		errno = e;
-		return -1;
-	}
-	if (pid == 0) {
-		deliverd_signals_child();
-		close(p[0]);
-		local_child(d, p[1]);
-	}
-	close(p[1]);
-	*resultfd = p[0];
-	return pid;
+	if ((pid = local_child_spawn(t, set->myhostname, &sock)) == -1)
+		return NULL;
+	if (fcntl(sock, F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl");
+	o = xcalloc(1, sizeof(*o));
+	o->pid = pid;
+	o->uid = t->uid;
+	o->gid = t->gid;
+	strlcpy(o->user, t->user, sizeof(o->user));
+	ipc_conn_init(&o->conn, sock);
+	TAILQ_INIT(&o->waiting);
+	TAILQ_INIT(&o->sent);
+	o->started = time(NULL);
+	TAILQ_INSERT_TAIL(&owners, o, entry);
+	nowners++;
+	log_debug("local delivery process %ld started for uid %ld",
+	    (long)pid, (long)t->uid);
+	return o;
 }
 
-/* local_dsn_ok - "C.x.y" with 1-3 digit x and y and the expected class */
-static int
-local_dsn_ok(const char *s, size_t len, char class)
+/*
+ * local_owner_close - give o nothing more: its channel is closed (an idle
+ * process then exits), its unsent deliveries wait for another process.
+ * What it was sent is settled when it is reaped.
+ */
+static void
+local_owner_close(struct owner *o)
 {
-	size_t i = 2, part;
+	struct delivery *d;
 
-	if (len < 5 || s[0] != class || s[1] != '.')
-		return 0;
-	for (part = 0; part < 2; part++) {
-		size_t start = i;
+	if (o->closed)
+		return;
+	while ((d = TAILQ_FIRST(&o->waiting)) != NULL) {
+		TAILQ_REMOVE(&o->waiting, d, entry);
+		local_delivery_requeue(d);
+	}
+	ipc_conn_close(&o->conn);
+	o->closed = 1;
+}
 
-		while (i < len && isdigit((unsigned char)s[i]) && i - start < 3)
-			i++;
-		if (i == start)
-			return 0;
-		if (part == 0) {
-			if (i >= len || s[i] != '.')
-				return 0;
-			i++;
+/* local_owner_kill - end a process we no longer trust or wait for */
+static void
+local_owner_kill(struct owner *o, const char *why)
+{
+	if (o->pid != 0 && o->killed == NULL)
+		kill(o->pid, SIGKILL);
+	if (o->killed == NULL)
+		o->killed = why;
+	local_owner_close(o);
+}
+
+/* local_owner_give - queue recipient r of j (at t) for process o */
+static void
+local_owner_give(struct owner *o, struct job *j, size_t r,
+    const struct local_target *t)
+{
+	struct delivery *d = xcalloc(1, sizeof(*d));
+
+	d->id = o->next_id++;
+	d->job = j;
+	d->rcpt = r;
+	d->maildir = xstrdup(t->maildir);
+	d->home = xstrdup(t->home);
+	j->rcpts[r].state = RCPT_GIVEN;
+	j->nwaiting--;
+	o->idle_since = 0;
+	TAILQ_INSERT_TAIL(&o->waiting, d, entry);
+}
+
+/* local_owner_frame - the MSG_LOCAL_DELIVERY for d, with its file */
+static int
+local_owner_frame(struct delivery *d, struct ipc_msg *m)
+{
+	struct job *j = d->job;
+	struct msg_local_delivery ld = { d->id, j->sender,
+	    j->rcpts[d->rcpt].address, d->maildir, d->home,
+	    (uint64_t)j->body_offset, (uint64_t)j->body_size };
+	int fd;
+
+	if ((fd = fcntl(j->msgfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return -1;
+	if (msg_encode(m, MSG_LOCAL_DELIVERY, 0, &ld) != 0) {
+		close(fd);
+		return -1;
+	}
+	m->fd = fd;
+	return 0;
+}
+
+/* local_owner_send - send o what its window takes, then flush */
+static void
+local_owner_send(struct owner *o)
+{
+	struct delivery *d;
+	struct ipc_msg m;
+
+	while (!o->closed && o->nsent < LOCAL_CHILD_WINDOW &&
+	    (d = TAILQ_FIRST(&o->waiting)) != NULL) {
+		if (local_owner_frame(d, &m) != 0) {
+			/* Out of descriptors (or a path the codec refuses):
+			 * try again soon rather than lose the recipient. */
+			log_warn("%s: cannot pass the message on: %s",
+			    d->job->qid, strerror(errno));
+			retry_at = time(NULL) + 1;
+			break;
 		}
+		TAILQ_REMOVE(&o->waiting, d, entry);
+		d->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT;
+		TAILQ_INSERT_TAIL(&o->sent, d, entry);
+		o->nsent++;
+		ipc_conn_queue(&o->conn, &m);
 	}
-	return i == len;
+	if (!o->closed && ipc_conn_pending(&o->conn) &&
+	    ipc_conn_flush(&o->conn) == -1)
+		local_owner_close(o);
 }
 
-/* local_crash - the 4.3.0 result for a child that did not report */
+/* local_owner_delivery - the delivery of id that o holds, or NULL */
+static struct delivery *
+local_owner_delivery(struct owner *o, uint32_t id)
+{
+	struct delivery *d;
+
+	TAILQ_FOREACH(d, &o->sent, entry)
+		if (d->id == id)
+			return d;
+	return NULL;
+}
+
+/*
+ * local_owner_report - a frame from o: a report on one of its
+ * deliveries.  0, or -1 when o is not to be believed any more.
+ */
 static int
-local_crash(int wstatus, char *dsn, size_t dsnsize, char *text,
-    size_t textsize, int *crashed)
+local_owner_report(struct owner *o, struct ipc_msg *m, const char *peer)
 {
-	*crashed = 1;
-	strlcpy(dsn, "4.3.0", dsnsize);
-	if (WIFSIGNALED(wstatus))
-		snprintf(text, textsize, "local delivery process killed by "
-		    "signal %d", WTERMSIG(wstatus));
-	else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0)
-		snprintf(text, textsize, "local delivery process exited with "
-		    "status %d", WEXITSTATUS(wstatus));
-	else
-		snprintf(text, textsize, "local delivery process gave no result");
-	return DELIVER_TEMPFAIL;
-}
-
-/* local_child_result - decode and check what a reaped child reported */
-int
-local_child_result(int resultfd, int wstatus, char *dsn, size_t dsnsize,
-    char *text, size_t textsize, int *crashed)
-{
-	static const char classes[] = { '2', '4', '5' };
-	char buf[LOCAL_ERR_MAX + 8];
-	const char *sp;
-	size_t len = 0, i, o;
-	ssize_t n;
+	char dsn[MSG_DSN_MAX + 1], text[MSG_TEXT_MAX + 1];
+	struct msg_local_delivered r;
+	struct delivery *d;
+	const char *why;
 	int status;
 
-	*crashed = 0;
-	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
-		return local_crash(wstatus, dsn, dsnsize, text, textsize,
-		    crashed);
-	while (len < sizeof(buf) - 1) {
-		n = read(resultfd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+	if (m->type != MSG_LOCAL_DELIVERED) {
+		msg_log_reject(peer, m, "unexpected type");
+		return -1;
 	}
-	buf[len] = '\0';
-	/* "S x.y.z text": S is the status digit. */
-	if (len < 3 || buf[0] < '0' || buf[0] > '2' || buf[1] != ' ')
-		return local_crash(wstatus, dsn, dsnsize, text, textsize,
-		    crashed);
-	status = buf[0] - '0';
-	sp = memchr(buf + 2, ' ', len - 2);
-	if (sp == NULL)
-		sp = buf + len;
-	if (!local_dsn_ok(buf + 2, (size_t)(sp - (buf + 2)), classes[status]) ||
-	    (size_t)(sp - (buf + 2)) >= dsnsize)
-		return local_crash(wstatus, dsn, dsnsize, text, textsize,
-		    crashed);
-	memcpy(dsn, buf + 2, (size_t)(sp - (buf + 2)));
-	dsn[sp - (buf + 2)] = '\0';
-	if (*sp == ' ')
-		sp++;
-	for (i = (size_t)(sp - buf), o = 0; i < len && o + 1 < textsize; i++)
-		text[o++] = (buf[i] >= 0x20 && buf[i] < 0x7f) ? buf[i] : '?';
-	if (textsize > 0)
-		text[o < textsize ? o : textsize - 1] = '\0';
-	return status;
+	if (msg_decode(m, MSG_LOCAL_DELIVERED, &r, &why) != 0) {
+		msg_log_reject(peer, m, why);
+		return -1;
+	}
+	if ((d = local_owner_delivery(o, r.id)) == NULL) {
+		msg_log_reject(peer, m, "a report on no delivery it holds");
+		return -1;
+	}
+	if ((status = local_child_report_check(&r, dsn, sizeof(dsn), text,
+	    sizeof(text))) == -1) {
+		msg_log_reject(peer, m, "status and code disagree");
+		return -1;
+	}
+	TAILQ_REMOVE(&o->sent, d, entry);
+	o->nsent--;
+	local_result_send(d->job, d->rcpt, status, dsn, text);
+	local_delivery_free(d);
+	if (local_owner_idle(o)) {
+		o->idle_since = time(NULL);
+		scan_due = 1;	/* a slot another owner may need */
+	}
+	return 0;
 }
+
+/*
+ * local_owner_input - read o's reports.  Returns 1 when it read some, 0
+ * when nothing was there, -1 when the channel is now closed.
+ */
+static int
+local_owner_input(struct owner *o)
+{
+	struct ipc_msg m;
+	char peer[64];
+	ssize_t n;
+	int rc;
+
+	if (o->closed)
+		return -1;
+	n = ipc_conn_read(&o->conn);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		/* It exited (or will): what it holds is settled at reaping. */
+		local_owner_close(o);
+		return -1;
+	}
+	snprintf(peer, sizeof(peer), "local delivery process %ld",
+	    (long)o->pid);
+	while (!o->closed && (rc = ipc_conn_next(&o->conn, &m)) == 1) {
+		if (local_owner_report(o, &m, peer) != 0)
+			local_owner_kill(o, "local delivery process sent a "
+			    "report that cannot be believed");
+		ipc_msg_free(&m);
+	}
+	if (!o->closed && rc == -1) {
+		log_warn("%s sent a malformed frame", peer);
+		local_owner_kill(o, "local delivery process sent a "
+		    "malformed frame");
+	}
+	return o->closed ? -1 : 1;
+}
+
+/*
+ * local_owner_make_room - every slot is taken and another owner has mail:
+ * end the process idle longest, or else drain the oldest busy one.  Only
+ * one at a time: one that is ending already makes the room.
+ */
+static void
+local_owner_make_room(void)
+{
+	struct owner *o, *idle = NULL, *busy = NULL;
+
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (o->closed || o->draining)
+			return;
+	}
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (local_owner_idle(o)) {
+			if (idle == NULL || o->idle_since < idle->idle_since)
+				idle = o;
+		} else if (busy == NULL || o->started < busy->started)
+			busy = o;
+	}
+	if (idle != NULL)
+		local_owner_close(idle);
+	else if (busy != NULL)
+		busy->draining = 1;
+}
+
+/* local_owners_free - forget the processes that are closed and reaped */
+static void
+local_owners_free(void)
+{
+	struct owner *o, *next;
+
+	for (o = TAILQ_FIRST(&owners); o != NULL; o = next) {
+		next = TAILQ_NEXT(o, entry);
+		if (!o->closed || o->pid != 0)
+			continue;
+		TAILQ_REMOVE(&owners, o, entry);
+		nowners--;
+		free(o);
+		scan_due = 1;
+	}
+}
+
+/*
+ * local_owners_timers - kill a process whose oldest delivery is overdue,
+ * end one idle for LOCAL_CHILD_IDLE (at once when stopping, or when
+ * drained); ms until the next of these, or -1.
+ */
+static int
+local_owners_timers(void)
+{
+	time_t now = time(NULL), next = 0, due;
+	struct owner *o;
+	struct delivery *d;
+
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (o->closed)
+			continue;
+		if ((d = TAILQ_FIRST(&o->sent)) != NULL) {
+			due = d->deadline;
+			if (now >= due) {
+				local_owner_kill(o, "local delivery timed out");
+				continue;
+			}
+		} else if (local_owner_idle(o)) {
+			due = o->idle_since + LOCAL_CHILD_IDLE;
+			if (now >= due || o->draining || deliverd_stopping()) {
+				local_owner_close(o);
+				continue;
+			}
+		} else
+			continue;
+		if (next == 0 || due < next)
+			next = due;
+	}
+	if (next == 0)
+		return -1;
+	return (int)((next - now) * 1000 + 100);
+}
+
+/* --- scheduling ---------------------------------------------------- */
+
+/*
+ * local_rcpt_give - give recipient r of j to its owner's process,
+ * starting one if there is room.  Returns 0 when given or answered, -1
+ * when it must wait.
+ */
+static int
+local_rcpt_give(struct job *j, size_t r)
+{
+	const struct settings *set = deliverd_settings();
+	struct local_target t;
+	struct owner *o;
+	char err[LOCAL_TARGET_ERR_MAX];
+	int rc;
+
+	rc = local_target_resolve(set->mailbox_base, j->rcpts[r].user, &t, err,
+	    sizeof(err));
+	if (rc != DELIVER_OK) {
+		local_result_send_err(j, r, rc, err);
+		return 0;
+	}
+	if ((o = local_owner_find(&t)) == NULL) {
+		if (nowners >= local_limit()) {
+			local_owner_make_room();
+			return -1;
+		}
+		if ((o = local_owner_start(&t)) == NULL) {
+			/* Out of processes: try again in a second. */
+			log_warn("%s: cannot fork delivery process: %s",
+			    j->qid, strerror(errno));
+			retry_at = time(NULL) + 1;
+			return -1;
+		}
+	}
+	local_owner_give(o, j, r, &t);
+	return 0;
+}
+
+/* local_jobs_schedule - give waiting recipients to their processes */
+static void
+local_jobs_schedule(void)
+{
+	struct job *j;
+	size_t r;
+
+	if (!scan_due && (retry_at == 0 || time(NULL) < retry_at))
+		return;
+	scan_due = 0;
+	retry_at = 0;
+	TAILQ_FOREACH(j, &jobs, entry) {
+		for (r = 0; r < j->n && j->nwaiting > 0; r++) {
+			if (j->rcpts[r].state != RCPT_WAITING)
+				continue;
+			if (local_rcpt_give(j, r) != 0 && retry_at != 0)
+				return;
+		}
+	}
+}
+
+/* --- the verbs ----------------------------------------------------- */
+
+/*
+ * local_job_reject - a frame from queued that is not a job we can run:
+ * logged, and when it names a job, that job is answered as done without
+ * results, so queued defers its recipients now rather than never.
+ */
+static void
+local_job_reject(const struct ipc_msg *m, const char *why)
+{
+	uint32_t job;
+
+	msg_log_reject("queued", m, why);
+	if (m->type == MSG_QUEUED_DELIVER_LOCAL && msg_peek_u32(m, &job) == 0)
+		local_job_done_send(m->id, job);
+}
+
+/* local_job - decode a MSG_QUEUED_DELIVER_LOCAL and queue the job */
+static void
+local_job(struct ipc_msg *m)
+{
+	struct msg_deliver_local d;
+	const char *why;
+	char err[LOCAL_TARGET_ERR_MAX];
+	struct job *j;
+	size_t i;
+
+	if (msg_decode(m, MSG_QUEUED_DELIVER_LOCAL, &d, &why) != 0) {
+		local_job_reject(m, why);
+		return;
+	}
+	if (!qid_valid(d.qid)) {
+		msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
+		local_job_reject(m, "bad queue ID");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->id = d.job;
+	strlcpy(j->qid, d.qid, sizeof(j->qid));
+	j->sender = xstrdup(d.sender);
+	j->body_offset = (off_t)d.body_offset;
+	j->body_size = (off_t)d.body_size;
+	j->rcpts = xcalloc(d.n, sizeof(*j->rcpts));
+	for (j->n = 0; j->n < d.n; j->n++) {
+		j->rcpts[j->n].index = d.rcpts[j->n].index;
+		j->rcpts[j->n].address = xstrdup(d.rcpts[j->n].address);
+		j->rcpts[j->n].user = xstrdup(d.rcpts[j->n].user);
+	}
+	j->nwaiting = j->n;
+	msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
+	j->msgfd = ipc_msg_take_fd(m);
+	j->reqid = m->id;
+	log_debug("%s: job %u, %zu recipient(s)", j->qid, j->id, j->n);
+	/* Names that can never be a mailbox are answered at once. */
+	for (i = 0; i < j->n; i++) {
+		if (local_target_check_user(j->rcpts[i].user, err,
+		    sizeof(err)) != 0)
+			local_result_send_err(j, i, DELIVER_PERMFAIL, err);
+	}
+	TAILQ_INSERT_TAIL(&jobs, j, entry);
+	scan_due = 1;
+}
+
+/* local_setup - nothing to prepare: mailboxes are resolved per recipient */
+static void
+local_setup(void)
+{
+}
+
+/*
+ * local_poll - give recipients to processes, send them their deliveries,
+ * end overdue and idle ones, finish jobs; then wait on every open
+ * process's channel.
+ */
+static int
+local_poll(void)
+{
+	struct owner *o;
+	time_t now = time(NULL);
+	int timeout;
+
+	local_owners_free();
+	local_jobs_schedule();
+	TAILQ_FOREACH(o, &owners, entry)
+		local_owner_send(o);
+	local_jobs_finish();
+	timeout = local_owners_timers();
+	if (retry_at != 0) {
+		int ms = retry_at > now ? (int)(retry_at - now) * 1000 : 0;
+
+		if (timeout == -1 || ms < timeout)
+			timeout = ms;
+	}
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (o->closed)
+			continue;
+		deliverd_poll_add(o->conn.fd, POLLIN |
+		    (ipc_conn_pending(&o->conn) ? POLLOUT : 0), o);
+	}
+	return timeout;
+}
+
+/* local_events - a process's channel is readable, writable or gone */
+static void
+local_events(void *arg, short revents)
+{
+	struct owner *o = arg;
+
+	if ((revents & POLLOUT) && !o->closed &&
+	    ipc_conn_flush(&o->conn) == -1)
+		local_owner_close(o);
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		(void)local_owner_input(o);
+}
+
+/*
+ * local_reaped - a delivery process exited: read what it reported before
+ * it did, then defer whatever it held and did not report.
+ */
+static void
+local_reaped(pid_t pid, int wstatus)
+{
+	struct owner *o;
+	struct delivery *d;
+	char text[128];
+
+	TAILQ_FOREACH(o, &owners, entry)
+		if (o->pid == pid)
+			break;
+	if (o == NULL)
+		return;
+	while (local_owner_input(o) == 1)
+		continue;
+	local_owner_close(o);
+	if (o->killed != NULL)
+		strlcpy(text, o->killed, sizeof(text));
+	else
+		local_child_exit_text(wstatus, text, sizeof(text));
+	/* Each deferred delivery says so below; a crash that held none
+	 * would otherwise go unseen. */
+	if (o->killed == NULL && TAILQ_EMPTY(&o->sent) &&
+	    (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0))
+		log_warn("local delivery process %ld (uid %ld): %s",
+		    (long)pid, (long)o->uid, text);
+	while ((d = TAILQ_FIRST(&o->sent)) != NULL) {
+		TAILQ_REMOVE(&o->sent, d, entry);
+		local_delivery_fail(d, pid, text);
+	}
+	o->nsent = 0;
+	o->pid = 0;
+	scan_due = 1;
+}
+
+/* local_busy - jobs not yet answered */
+static int
+local_busy(void)
+{
+	return !TAILQ_EMPTY(&jobs);
+}
+
+/* local_reload - idle processes end: new ones see the new settings */
+static void
+local_reload(void)
+{
+	struct owner *o;
+
+	TAILQ_FOREACH(o, &owners, entry)
+		if (local_owner_idle(o))
+			local_owner_close(o);
+	scan_due = 1;
+}
+
+/* local_stop - the loop is over: every process gets end of file */
+static void
+local_stop(void)
+{
+	struct owner *o;
+
+	TAILQ_FOREACH(o, &owners, entry)
+		local_owner_close(o);
+}
+
+const struct transport_ops local_transport_ops = {
+	.name = "local",
+	.privilege = TRANSPORT_ROOT,
+	.setup = local_setup,
+	.job = local_job,
+	.poll = local_poll,
+	.events = local_events,
+	.reaped = local_reaped,
+	.busy = local_busy,
+	.reload = local_reload,
+	.stop = local_stop,
+};

@@ -1,10 +1,11 @@
 /*
- * transport_smtp - the smtp transport of deliverd: jobs from queued go to
- * connection processes, their results go back to queued.
+ * transport_smtp - the smtp transport of deliverd ("tern-deliverd -t
+ * smtp"): jobs from queued go to connection processes, their results go
+ * back to queued.
  *
- * ternd starts "tern-deliverd -t smtp" with ternd on fd 3 and queued on
- * fd 4.  It reads the DNS configuration, the CA store and the SASL maps,
- * then chroots to SPOOL/empty as tern_user before it reads a job.
+ * It reads the DNS configuration, the CA store and the SASL maps (its
+ * setup verb); then the skeleton (deliverd.c) chroots it to SPOOL/empty
+ * as tern_user before it reads a job.
  *
  * Why one process per connection rather than non-blocking sessions in
  * one poll loop: a connection runs a long, strictly sequential dialogue
@@ -48,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
+#include "deliverd.h"
 #include "deliverd_signals.h"
 #include "dns.h"
 #include "envelope.h"
@@ -57,12 +60,10 @@
 #include "msg.h"
 #include "myaddr.h"
 #include "msg_codec.h"
-#include "privsep.h"
 #include "qid.h"
 #include "smtp_client.h"
 #include "smtp_route.h"
 #include "tls_client.h"
-#include "transport_smtp.h"
 #include "xmalloc.h"
 
 #define SASL_MAPS_MAX	8
@@ -106,23 +107,19 @@ struct proc {
 };
 TAILQ_HEAD(proc_list, proc);
 
-static struct settings *set;
-static struct daemon_opts *dopts;
+static const struct settings *set;
 static struct dns_config dnscfg;
 static struct map *sasl_maps[SASL_MAPS_MAX];
 static size_t nsasl;
-static struct ipc_conn master_conn, queued_conn;
-static int queued_alive = 1, master_alive = 1, stopping;
 static struct pjob_list waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static struct proc_list procs = TAILQ_HEAD_INITIALIZER(procs);
 static size_t nprocs;
-static int sig_fd = -1;		/* deliverd_signals_setup() */
 
 /* --- decoding (parent and child) ---------------------------------------- */
 
-/* job_free - release a decoded job */
+/* smtp_job_free - release a decoded job */
 static void
-job_free(struct smtp_job *j)
+smtp_job_free(struct smtp_job *j)
 {
 	for (size_t i = 0; i < j->n; i++) {
 		free(j->rcpts[i].address);
@@ -134,11 +131,11 @@ job_free(struct smtp_job *j)
 }
 
 /*
- * job_decode - MSG_QUEUED_DELIVER_SMTP into j (caller frees with
- * job_free); 0, or -1 with the reason in *why.
+ * smtp_job_decode - MSG_QUEUED_DELIVER_SMTP into j (caller frees with
+ * smtp_job_free); 0, or -1 with the reason in *why.
  */
 static int
-job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
+smtp_job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 {
 	struct msg_deliver_smtp d;
 
@@ -180,9 +177,9 @@ job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 static struct smtp_conn cconn = { .fd = -1 };
 static char cconn_nexthop[ROUTE_NEXTHOP_MAX];
 
-/* sasl_lookup - "login:password" for nexthop or host; 1 found */
+/* smtp_sasl_lookup - "login:password" for nexthop or host; 1 found */
 static int
-sasl_lookup(const char *nexthop, const char *host, char *login,
+smtp_sasl_lookup(const char *nexthop, const char *host, char *login,
     size_t loginsize, char **password)
 {
 	static char val[512];
@@ -209,12 +206,12 @@ sasl_lookup(const char *nexthop, const char *host, char *login,
 }
 
 /*
- * child_connect - walk the route's addresses until one takes a
+ * smtp_child_connect - walk the route's addresses until one takes a
  * transaction; the open connection ends up in cconn.  0 connected, -1
  * with why (status, dsn, text in r) and *site.
  */
 static int
-child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
+smtp_child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
 {
 	static struct smtp_route rt;
 	char login[256], *password = NULL;
@@ -231,7 +228,7 @@ child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
 	}
 	for (i = 0; i < rt.n; i++) {
 		notls = 0;
-		have = sasl_lookup(j->nexthop, rt.t[i].host, login,
+		have = smtp_sasl_lookup(j->nexthop, rt.t[i].host, login,
 		    sizeof(login), &password);
 again:
 		st = smtp_conn_open(&cconn, set, rt.t[i].host,
@@ -265,13 +262,14 @@ again:
 }
 
 /*
- * child_result - one MSG_DELIVERD_SMTP_RESULT to the parent.  A server's
- * reply and a host name can be longer than queued keeps: they are cut to
- * the limits here, never sent whole to be rejected.
+ * smtp_child_result - one MSG_DELIVERD_SMTP_RESULT to the parent.  A
+ * server's reply and a host name can be longer than queued keeps: they
+ * are cut to the limits here, never sent whole to be rejected.
  */
 static void
-child_result(struct ipc_conn *pc, uint32_t reqid, const struct smtp_job *j,
-    const struct smtp_rcpt *r, const char *relay, uint32_t flags)
+smtp_child_result(struct ipc_conn *pc, uint32_t reqid,
+    const struct smtp_job *j, const struct smtp_rcpt *r, const char *relay,
+    uint32_t flags)
 {
 	char text[MSG_TEXT_MAX + 1], rel[MSG_RELAY_MAX + 1];
 	struct msg_smtp_result res = {
@@ -290,9 +288,9 @@ child_result(struct ipc_conn *pc, uint32_t reqid, const struct smtp_job *j,
 		_exit(1);
 }
 
-/* child_job - deliver one job on the kept or a new connection */
+/* smtp_child_job - deliver one job on the kept or a new connection */
 static void
-child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
+smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 {
 	struct smtp_msg msg = { .sender = j->sender, .envid = j->envid,
 	    .ret = j->ret, .body = j->body, .smtputf8 = j->smtputf8,
@@ -310,7 +308,7 @@ child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		smtp_conn_close(&cconn, 0);
 	if (cconn.fd != -1)
 		connected = 1;
-	else if (child_connect(j, &r, &site) == 0)
+	else if (smtp_child_connect(j, &r, &site) == 0)
 		connected = 1;
 	if (connected) {
 		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&
@@ -323,7 +321,8 @@ child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 			    !(cconn.ext & EXT_DSN) &&
 			    (j->rcpts[i].notify & NOTIFY_SUCCESS))
 				f |= DELIVERD_F_DSN_RELAYED;
-			child_result(pc, reqid, j, &j->rcpts[i], cconn.relay, f);
+			smtp_child_result(pc, reqid, j, &j->rcpts[i],
+			    cconn.relay, f);
 		}
 		if (!kept)
 			smtp_conn_close(&cconn, 1);
@@ -334,7 +333,8 @@ child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 			strlcpy(j->rcpts[i].dsn, r.dsn, sizeof(j->rcpts[i].dsn));
 			strlcpy(j->rcpts[i].text, r.text,
 			    sizeof(j->rcpts[i].text));
-			child_result(pc, reqid, j, &j->rcpts[i], "none", 0);
+			smtp_child_result(pc, reqid, j, &j->rcpts[i], "none",
+			    0);
 		}
 	}
 	done.job = j->id;
@@ -345,9 +345,9 @@ child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		_exit(1);
 }
 
-/* child_main - serve jobs from the parent until it closes the channel */
+/* smtp_child_main - serve jobs from the parent until it closes the channel */
 static void __attribute__((noreturn))
-child_main(int fd)
+smtp_child_main(int fd)
 {
 	struct ipc_conn pc;
 	struct ipc_msg m;
@@ -361,14 +361,14 @@ child_main(int fd)
 			break;
 		/* The parent checked the job; one it cannot have sent is a
 		 * bug, and this process serves no one else. */
-		if (job_decode(&m, &j, &why) != 0) {
+		if (smtp_job_decode(&m, &j, &why) != 0) {
 			log_warn("connection process: malformed job: %s", why);
 			_exit(1);
 		}
 		msgfd = ipc_msg_take_fd(&m);
-		child_job(&pc, m.id, &j, msgfd);
+		smtp_child_job(&pc, m.id, &j, msgfd);
 		close(msgfd);
-		job_free(&j);
+		smtp_job_free(&j);
 		ipc_msg_free(&m);
 	}
 	smtp_conn_close(&cconn, 1);
@@ -377,9 +377,9 @@ child_main(int fd)
 
 /* --- the parent ------------------------------------------------------------ */
 
-/* pjob_free - release a parent job (closes its message fd) */
+/* smtp_pjob_free - release a parent job (closes its message fd) */
 static void
-pjob_free(struct pjob *pj)
+smtp_pjob_free(struct pjob *pj)
 {
 	ipc_msg_free(&pj->frame);
 	free(pj->index);
@@ -387,33 +387,25 @@ pjob_free(struct pjob *pj)
 	free(pj);
 }
 
-/* queued_send - queue a frame for queued, when it is still there */
+/* smtp_done_send - MSG_DELIVERD_SMTP_DONE for job: queued ends it */
 static void
-queued_send(struct ipc_msg *m)
-{
-	if (queued_alive)
-		ipc_conn_queue(&queued_conn, m);
-	else
-		ipc_msg_free(m);
-}
-
-/* done_send - MSG_DELIVERD_SMTP_DONE for job: queued ends it */
-static void
-done_send(uint32_t reqid, uint32_t job, uint32_t site)
+smtp_done_send(uint32_t reqid, uint32_t job, uint32_t site)
 {
 	struct msg_smtp_done done = { job, site };
 	struct ipc_msg m;
 
 	if (msg_encode(&m, MSG_DELIVERD_SMTP_DONE, reqid, &done) == 0)
-		queued_send(&m);
+		deliverd_queued_send(&m);
 }
 
 /*
- * pjob_finish - a temporary failure (dsn, text) for every entry not yet
- * answered, then DONE with site: queued hears of each entry exactly once.
+ * smtp_pjob_finish - a temporary failure (dsn, text) for every entry not
+ * yet answered, then DONE with site: queued hears of each entry exactly
+ * once.
  */
 static void
-pjob_finish(struct pjob *pj, uint32_t site, const char *dsn, const char *text)
+smtp_pjob_finish(struct pjob *pj, uint32_t site, const char *dsn,
+    const char *text)
 {
 	struct msg_smtp_result r = { .job = pj->id, .status = DELIVER_TEMPFAIL,
 	    .dsn = dsn, .text = text, .relay = "none", .flags = 0 };
@@ -425,41 +417,41 @@ pjob_finish(struct pjob *pj, uint32_t site, const char *dsn, const char *text)
 		r.index = pj->index[i];
 		if (msg_encode(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid,
 		    &r) == 0)
-			queued_send(&m);
+			deliverd_queued_send(&m);
 	}
-	done_send(pj->reqid, pj->id, site);
+	smtp_done_send(pj->reqid, pj->id, site);
 }
 
 /*
- * job_reject - a frame from queued that is not a job we can run: logged,
- * and when it names a job, that job is answered as done without results,
- * so queued defers its recipients now rather than never.
+ * smtp_job_reject - a frame from queued that is not a job we can run:
+ * logged, and when it names a job, that job is answered as done without
+ * results, so queued defers its recipients now rather than never.
  */
 static void
-job_reject(const struct ipc_msg *m, const char *why)
+smtp_job_reject(const struct ipc_msg *m, const char *why)
 {
 	uint32_t job;
 
 	msg_log_reject("queued", m, why);
 	if (m->type == MSG_QUEUED_DELIVER_SMTP && msg_peek_u32(m, &job) == 0)
-		done_send(m->id, job, SITE_OK);
+		smtp_done_send(m->id, job, SITE_OK);
 }
 
-/* job_receive - check a job frame and queue it for a connection */
+/* smtp_job - check a job frame and queue it for a connection */
 static void
-job_receive(struct ipc_msg *m)
+smtp_job(struct ipc_msg *m)
 {
 	struct msg_deliver_smtp d;
 	struct pjob *pj;
 	const char *why;
 
 	if (msg_decode(m, MSG_QUEUED_DELIVER_SMTP, &d, &why) != 0) {
-		job_reject(m, why);
+		smtp_job_reject(m, why);
 		return;
 	}
 	if (!qid_valid(d.qid)) {
 		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
-		job_reject(m, "bad queue ID");
+		smtp_job_reject(m, "bad queue ID");
 		return;
 	}
 	pj = xcalloc(1, sizeof(*pj));
@@ -468,7 +460,7 @@ job_receive(struct ipc_msg *m)
 	if (msg_encode(&pj->frame, MSG_QUEUED_DELIVER_SMTP, m->id, &d) != 0) {
 		free(pj);
 		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
-		job_reject(m, "cannot pass it on");
+		smtp_job_reject(m, "cannot pass it on");
 		return;
 	}
 	pj->frame.fd = ipc_msg_take_fd(m);
@@ -486,9 +478,9 @@ job_receive(struct ipc_msg *m)
 	TAILQ_INSERT_TAIL(&waiting, pj, entry);
 }
 
-/* proc_spawn - fork a connection process; NULL when fork fails */
+/* smtp_proc_spawn - fork a connection process; NULL when fork fails */
 static struct proc *
-proc_spawn(void)
+smtp_proc_spawn(void)
 {
 	struct proc *p, *o;
 	int sv[2];
@@ -509,7 +501,7 @@ proc_spawn(void)
 		TAILQ_FOREACH(o, &procs, entry)
 			if (!o->dead)
 				close(o->conn.fd);
-		child_main(sv[1]);
+		smtp_child_main(sv[1]);
 	}
 	close(sv[1]);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
@@ -521,9 +513,9 @@ proc_spawn(void)
 	return p;
 }
 
-/* proc_close - end a process's channel: an idle child QUITs and exits */
+/* smtp_proc_close - end a process's channel: an idle child QUITs and exits */
 static void
-proc_close(struct proc *p)
+smtp_proc_close(struct proc *p)
 {
 	if (p->dead)
 		return;
@@ -531,9 +523,9 @@ proc_close(struct proc *p)
 	p->dead = 1;
 }
 
-/* proc_assign - hand pj to p */
+/* smtp_proc_assign - hand pj to p */
 static void
-proc_assign(struct proc *p, struct pjob *pj)
+smtp_proc_assign(struct proc *p, struct pjob *pj)
 {
 	TAILQ_REMOVE(&waiting, pj, entry);
 	p->job = pj;
@@ -543,9 +535,9 @@ proc_assign(struct proc *p, struct pjob *pj)
 	pj->frame.fd = -1;
 }
 
-/* jobs_dispatch - give waiting jobs to kept, new or recycled processes */
+/* smtp_jobs_dispatch - waiting jobs to kept, new or recycled processes */
 static void
-jobs_dispatch(void)
+smtp_jobs_dispatch(void)
 {
 	struct pjob *pj, *next;
 	struct proc *p, *idle;
@@ -566,23 +558,23 @@ jobs_dispatch(void)
 			 * room once its process has exited.
 			 */
 			if (idle != NULL)
-				proc_close(idle);
+				smtp_proc_close(idle);
 			return;
 		}
 		if (p == NULL && nprocs < (size_t)set->smtp_connection_limit &&
-		    (p = proc_spawn()) == NULL) {
+		    (p = smtp_proc_spawn()) == NULL) {
 			log_warn("cannot fork a connection process: %s",
 			    strerror(errno));
 			return;
 		}
 		if (p != NULL)
-			proc_assign(p, pj);
+			smtp_proc_assign(p, pj);
 	}
 }
 
-/* pjob_entry - position of entry index idx in pj, or -1 */
+/* smtp_pjob_entry - position of entry index idx in pj, or -1 */
 static long
-pjob_entry(const struct pjob *pj, uint32_t idx)
+smtp_pjob_entry(const struct pjob *pj, uint32_t idx)
 {
 	for (size_t i = 0; i < pj->n; i++)
 		if (pj->index[i] == idx)
@@ -590,25 +582,25 @@ pjob_entry(const struct pjob *pj, uint32_t idx)
 	return -1;
 }
 
-/* result_pass - a child's result for pj, on to queued */
+/* smtp_result_pass - a child's result for pj, on to queued */
 static void
-result_pass(struct pjob *pj, const struct msg_smtp_result *r)
+smtp_result_pass(struct pjob *pj, const struct msg_smtp_result *r)
 {
 	struct ipc_msg m;
 
 	if (msg_encode(&m, MSG_DELIVERD_SMTP_RESULT, pj->reqid, r) == 0)
-		queued_send(&m);
+		deliverd_queued_send(&m);
 }
 
 /*
- * proc_result - a MSG_DELIVERD_SMTP_RESULT from a child.  One that does
- * not decode still names its recipient and status: a delivery that was
- * made is reported as made (so it is not made twice), any other is
+ * smtp_proc_result - a MSG_DELIVERD_SMTP_RESULT from a child.  One that
+ * does not decode still names its recipient and status: a delivery that
+ * was made is reported as made (so it is not made twice), any other is
  * deferred; one that names nothing is dropped, and the job's end defers
  * the recipient.
  */
 static void
-proc_result(struct proc *p, struct ipc_msg *m, const char *peer)
+smtp_proc_result(struct proc *p, struct ipc_msg *m, const char *peer)
 {
 	struct msg_smtp_result r;
 	struct pjob *pj = p->job;
@@ -631,17 +623,17 @@ proc_result(struct proc *p, struct ipc_msg *m, const char *peer)
 		r.relay = "none";
 	}
 	if (pj == NULL || r.job != pj->id ||
-	    (e = pjob_entry(pj, r.index)) < 0 || pj->answered[e]) {
+	    (e = smtp_pjob_entry(pj, r.index)) < 0 || pj->answered[e]) {
 		msg_log_reject(peer, m, "a result for no recipient it has");
 		return;
 	}
 	pj->answered[e] = 1;
-	result_pass(pj, &r);
+	smtp_result_pass(pj, &r);
 }
 
-/* proc_done - a MSG_SMTP_CONN_DONE: the child's job is over */
+/* smtp_proc_done - a MSG_SMTP_CONN_DONE: the child's job is over */
 static void
-proc_done(struct proc *p, struct ipc_msg *m, const char *peer)
+smtp_proc_done(struct proc *p, struct ipc_msg *m, const char *peer)
 {
 	struct msg_conn_done d;
 	struct pjob *pj = p->job;
@@ -660,18 +652,19 @@ proc_done(struct proc *p, struct ipc_msg *m, const char *peer)
 		msg_log_reject(peer, m, "not the job it has");
 		return;
 	}
-	pjob_finish(pj, d.site, "4.3.0", "connection process gave no result");
+	smtp_pjob_finish(pj, d.site, "4.3.0",
+	    "connection process gave no result");
 	p->job = NULL;
-	pjob_free(pj);
+	smtp_pjob_free(pj);
 	p->kept = d.kept != 0;
 	p->idle_since = time(NULL);
 	if (!p->kept)
-		proc_close(p);
+		smtp_proc_close(p);
 }
 
-/* proc_input - read a child's frames; a child gone mid-job fails it */
+/* smtp_proc_input - read a child's frames; a child gone mid-job fails it */
 static void
-proc_input(struct proc *p)
+smtp_proc_input(struct proc *p)
 {
 	struct ipc_msg m;
 	char peer[64];
@@ -685,9 +678,9 @@ proc_input(struct proc *p)
 	if (n > 0) {
 		while (!p->dead && (rc = ipc_conn_next(&p->conn, &m)) == 1) {
 			if (m.type == MSG_DELIVERD_SMTP_RESULT)
-				proc_result(p, &m, peer);
+				smtp_proc_result(p, &m, peer);
 			else if (m.type == MSG_SMTP_CONN_DONE)
-				proc_done(p, &m, peer);
+				smtp_proc_done(p, &m, peer);
 			else
 				msg_log_reject(peer, &m, "unexpected type");
 			ipc_msg_free(&m);
@@ -700,34 +693,37 @@ proc_input(struct proc *p)
 	}
 	if (p->job != NULL) {
 		log_warn("%s died during a job", peer);
-		pjob_finish(p->job, SITE_OK, "4.3.0",
+		smtp_pjob_finish(p->job, SITE_OK, "4.3.0",
 		    "delivery process died during the delivery");
-		pjob_free(p->job);
+		smtp_pjob_free(p->job);
 		p->job = NULL;
 	}
-	proc_close(p);
+	smtp_proc_close(p);
 }
 
-/* procs_reap - collect exited children; free dead, finished entries */
+/* smtp_reaped - a child has exited: its slot can be freed */
 static void
-procs_reap(void)
+smtp_reaped(pid_t pid, int wstatus)
+{
+	struct proc *p;
+
+	TAILQ_FOREACH(p, &procs, entry) {
+		if (p->pid != pid)
+			continue;
+		p->pid = 0;
+		if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) != SIGKILL)
+			log_warn("connection process %ld killed by signal %d",
+			    (long)pid, WTERMSIG(wstatus));
+		return;
+	}
+}
+
+/* smtp_procs_free - free the entries of dead, finished, reaped children */
+static void
+smtp_procs_free(void)
 {
 	struct proc *p, *next;
-	pid_t pid;
-	int wstatus;
 
-	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0 ||
-	    (pid == -1 && errno == EINTR)) {
-		TAILQ_FOREACH(p, &procs, entry) {
-			if (p->pid != pid)
-				continue;
-			p->pid = 0;
-			if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) != SIGKILL)
-				log_warn("connection process %ld killed by "
-				    "signal %d", (long)pid, WTERMSIG(wstatus));
-			break;
-		}
-	}
 	for (p = TAILQ_FIRST(&procs); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		if (p->dead && p->job == NULL && p->pid == 0) {
@@ -742,9 +738,9 @@ procs_reap(void)
 	}
 }
 
-/* procs_idle - close kept connections idle too long; ms to the next */
+/* smtp_procs_idle - close kept connections idle too long; ms to the next */
 static int
-procs_idle(void)
+smtp_procs_idle(void)
 {
 	struct proc *p;
 	time_t now = time(NULL), next = 0, due;
@@ -753,8 +749,8 @@ procs_idle(void)
 		if (p->dead || p->job != NULL || !p->kept)
 			continue;
 		due = p->idle_since + set->smtp_connection_reuse_time;
-		if (now >= due || stopping)
-			proc_close(p);
+		if (now >= due || deliverd_stopping())
+			smtp_proc_close(p);
 		else if (next == 0 || due < next)
 			next = due;
 	}
@@ -763,102 +759,21 @@ procs_idle(void)
 	return (int)((next - now) * 1000 + 50);
 }
 
-/* queued_input - jobs from queued */
+/* smtp_procs_flush - send what the children can take */
 static void
-queued_input(void)
-{
-	struct ipc_msg m;
-	ssize_t n;
-	int rc;
-
-	n = ipc_conn_read(&queued_conn);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		if (n == 0)
-			log_info("queued closed its channel; stopping");
-		else
-			log_warn("queued channel: %s", strerror(errno));
-		queued_alive = 0;
-		stopping = 1;
-		return;
-	}
-	while ((rc = ipc_conn_next(&queued_conn, &m)) == 1) {
-		job_receive(&m);
-		ipc_msg_free(&m);
-	}
-	/* A broken frame leaves the stream unreadable: ternd restarts us. */
-	if (rc == -1) {
-		log_warn("malformed frame from queued");
-		exit(1);
-	}
-}
-
-/* master_input - STOP and RELOAD from ternd */
-static void
-master_input(void)
-{
-	struct ipc_msg m;
-	const char *why;
-	ssize_t n;
-	int rc;
-
-	n = ipc_conn_read(&master_conn);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		master_alive = 0;
-		stopping = 1;
-		return;
-	}
-	while ((rc = ipc_conn_next(&master_conn, &m)) == 1) {
-		if (m.type != MSG_MASTER_STOP && m.type != MSG_MASTER_RELOAD)
-			msg_log_reject("ternd", &m, "unexpected type");
-		else if (msg_decode_empty(&m, m.type, &why) != 0)
-			msg_log_reject("ternd", &m, why);
-		else if (m.type == MSG_MASTER_STOP)
-			stopping = 1;
-		/* DNS servers and TLS need a restart; the rest applies. */
-		else if (daemon_reload(dopts, set) != 0)
-			log_warn("reload failed; keeping the old "
-			    "configuration");
-		ipc_msg_free(&m);
-	}
-	if (rc == -1) {
-		log_warn("malformed frame from ternd");
-		exit(1);
-	}
-}
-
-/* signals_input - drain the self-pipe */
-static void
-signals_input(void)
-{
-	if (deliverd_signals_read())
-		stopping = 1;
-}
-
-/* flush_all - send what queued and the children can take */
-static void
-flush_all(void)
+smtp_procs_flush(void)
 {
 	struct proc *p;
 
-	if (queued_alive && ipc_conn_pending(&queued_conn) &&
-	    ipc_conn_flush(&queued_conn) == -1) {
-		log_warn("queued channel: %s", strerror(errno));
-		queued_alive = 0;
-		stopping = 1;
-	}
 	TAILQ_FOREACH(p, &procs, entry)
 		if (!p->dead && ipc_conn_pending(&p->conn) &&
 		    ipc_conn_flush(&p->conn) == -1)
-			proc_input(p);
+			smtp_proc_input(p);
 }
 
-/* busy - true while a child holds a job */
+/* smtp_busy - true while a child holds a job */
 static int
-busy(void)
+smtp_busy(void)
 {
 	struct proc *p;
 
@@ -868,77 +783,53 @@ busy(void)
 	return 0;
 }
 
-/* transport_loop - the parent's poll loop; returns when stopped and idle */
-static void
-transport_loop(void)
+/* smtp_poll - route jobs, close idle connections, name the channels */
+static int
+smtp_poll(void)
 {
-	struct pollfd *pfd = NULL;
-	struct proc **who = NULL, *p;
-	size_t cap = 0, n, i;
+	struct proc *p;
 	int timeout;
 
-	for (;;) {
-		if (!stopping)
-			jobs_dispatch();
-		timeout = procs_idle();
-		flush_all();
-		procs_reap();
-		if (stopping && !busy() &&
-		    (!queued_alive || !ipc_conn_pending(&queued_conn))) {
-			TAILQ_FOREACH(p, &procs, entry)
-				proc_close(p);
-			return;
-		}
-		if (cap < nprocs + 3) {
-			cap = nprocs + 16;
-			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
-			who = xreallocarray(who, cap, sizeof(*who));
-		}
-		pfd[0].fd = sig_fd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = master_alive ? master_conn.fd : -1;
-		pfd[1].events = POLLIN;
-		pfd[2].fd = queued_alive ? queued_conn.fd : -1;
-		pfd[2].events = stopping ? 0 : POLLIN;
-		if (queued_alive && ipc_conn_pending(&queued_conn))
-			pfd[2].events |= POLLOUT;
-		n = 3;
-		TAILQ_FOREACH(p, &procs, entry) {
-			if (p->dead)
-				continue;
-			pfd[n].fd = p->conn.fd;
-			pfd[n].events = POLLIN;
-			if (ipc_conn_pending(&p->conn))
-				pfd[n].events |= POLLOUT;
-			who[n++] = p;
-		}
-		if (poll(pfd, n, timeout) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("poll");
-		}
-		if (pfd[0].revents & POLLIN)
-			signals_input();
-		if ((pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) && !stopping)
-			queued_input();
-		else if ((pfd[2].revents & (POLLHUP | POLLERR)) &&
-		    !(pfd[2].revents & POLLOUT))
-			queued_alive = 0;
-		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
-			master_input();
-		for (i = 3; i < n; i++)
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-				proc_input(who[i]);
+	if (!deliverd_stopping())
+		smtp_jobs_dispatch();
+	timeout = smtp_procs_idle();
+	smtp_procs_flush();
+	smtp_procs_free();
+	TAILQ_FOREACH(p, &procs, entry) {
+		if (p->dead)
+			continue;
+		deliverd_poll_add(p->conn.fd, POLLIN |
+		    (ipc_conn_pending(&p->conn) ? POLLOUT : 0), p);
 	}
+	return timeout;
 }
 
-/* setup - everything that needs the file system, before the chroot */
+/* smtp_events - a child's channel is readable or gone */
 static void
-setup(void)
+smtp_events(void *arg, short revents)
 {
-	char err[512], chroot_dir[1100];
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		smtp_proc_input(arg);
+}
+
+/* smtp_stop - the loop is over: idle children say QUIT and exit */
+static void
+smtp_stop(void)
+{
+	struct proc *p;
+
+	TAILQ_FOREACH(p, &procs, entry)
+		smtp_proc_close(p);
+}
+
+/* smtp_setup - everything that needs the file system, before the chroot */
+static void
+smtp_setup(void)
+{
+	char err[512];
 	size_t i;
 
+	set = deliverd_settings();
 	if (dns_config_load(&dnscfg, set->dns_servers.v, set->dns_servers.n,
 	    "/etc/resolv.conf", err, sizeof(err)) != 0)
 		fatalx("%s", err);
@@ -958,25 +849,19 @@ setup(void)
 		else
 			nsasl++;
 	}
-	/* Local time for logs must be known before the chroot hides it. */
-	tzset();
-	snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty", set->spool_dir);
-	privsep_drop(set->tern_user, chroot_dir);
 }
 
-/* transport_smtp_main - the smtp transport's life */
-int
-transport_smtp_main(struct daemon_opts *o, struct settings *s)
-{
-	set = s;
-	dopts = o;
-	setup();
-	sig_fd = deliverd_signals_setup();
-	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
-	fcntl(DAEMON_FD_QUEUED, F_SETFL, O_NONBLOCK);
-	ipc_conn_init(&master_conn, DAEMON_FD_MASTER);
-	ipc_conn_init(&queued_conn, DAEMON_FD_QUEUED);
-	transport_loop();
-	log_debug("stopped");
-	return 0;
-}
+
+/* DNS servers and TLS need a restart; the rest applies at once. */
+const struct transport_ops smtp_transport_ops = {
+	.name = "smtp",
+	.privilege = TRANSPORT_CHROOT,
+	.setup = smtp_setup,
+	.job = smtp_job,
+	.poll = smtp_poll,
+	.events = smtp_events,
+	.reaped = smtp_reaped,
+	.busy = smtp_busy,
+	.reload = NULL,
+	.stop = smtp_stop,
+};

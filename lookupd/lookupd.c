@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_channel.h"
 #include "ipc.h"
 #include "log.h"
 #include "lookup_auth.h"
@@ -357,63 +358,54 @@ lookupd_stop(void)
 	lookupd_exit(0);
 }
 
-/* master_message - one frame from ternd; a bad one is logged, dropped */
+/* master_reload - MSG_MASTER_RELOAD from ternd */
 static void
-master_message(struct ipc_msg *m)
+master_reload(void *arg)
 {
-	struct msg_peer peer;
-	const char *why;
+	(void)arg;
+	lookupd_reload();
+}
 
-	switch (m->type) {
-	case MSG_MASTER_PEER:
-		if (msg_decode(m, MSG_MASTER_PEER, &peer, &why) != 0)
-			msg_log_reject("ternd", m, why);
-		else
-			client_add(ipc_msg_take_fd(m), peer.kind);
-		break;
-	case MSG_MASTER_RELOAD:
-	case MSG_MASTER_STOP:
-		if (msg_decode_empty(m, m->type, &why) != 0)
-			msg_log_reject("ternd", m, why);
-		else if (m->type == MSG_MASTER_RELOAD)
-			lookupd_reload();
-		else
-			lookupd_stop();
-		break;
-	default:
-		msg_log_reject("ternd", m, "unexpected type");
-		break;
-	}
+/* master_stop - MSG_MASTER_STOP from ternd */
+static void
+master_stop(void *arg)
+{
+	(void)arg;
+	lookupd_stop();
+}
+
+/* master_peer - MSG_MASTER_PEER: a new client from ternd */
+static void
+master_peer(void *arg, uint32_t kind, int fd)
+{
+	(void)arg;
+	client_add(fd, kind);
 }
 
 /* master_io - handle poll results for the ternd channel */
 static void
 master_io(short revents)
 {
-	struct ipc_msg m;
-	ssize_t n;
-	int r;
+	static const struct daemon_channel_ops ops = {
+		.stop = master_stop, .reload = master_reload,
+		.peer = master_peer,
+	};
 
 	if ((revents & POLLOUT) && ipc_conn_flush(&master) == -1)
 		fatal("write to ternd");
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
-	n = ipc_conn_read(&master);
-	if (n == 0) {
+	switch (daemon_channel_read(&master, &ops)) {
+	case DAEMON_CHANNEL_CLOSED:
 		log_info("ternd closed the channel; exiting");
 		lookupd_exit(0);
-	}
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return;
+	case DAEMON_CHANNEL_ERROR:
 		fatal("read from ternd");
-	}
-	while ((r = ipc_conn_next(&master, &m)) == 1) {
-		master_message(&m);
-		ipc_msg_free(&m);
-	}
-	if (r == -1)
+	case DAEMON_CHANNEL_MALFORMED:
 		fatalx("malformed frame from ternd");
+	default:
+		break;
+	}
 }
 
 /* lookupd_loop - serve ternd and the clients until told to stop */
@@ -454,11 +446,7 @@ int
 main(int argc, char **argv)
 {
 	daemon_init(argc, argv, "lookupd", &opts, &settings);
-	if (fcntl(DAEMON_FD_MASTER, F_GETFD) == -1)
-		fatalx("no channel to ternd on fd %d", DAEMON_FD_MASTER);
-	if (set_nonblock(DAEMON_FD_MASTER) == -1)
-		fatal("fd %d", DAEMON_FD_MASTER);
-	ipc_conn_init(&master, DAEMON_FD_MASTER);
+	daemon_channel_open(&master);
 	ctx.settings = &settings;
 	ctx.mailbox_fd = -1;
 	if (settings.mailbox_base[0] != '\0' && (ctx.mailbox_fd =

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_channel.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
@@ -115,69 +116,72 @@ queued_rebuild(uint32_t client)
 	ipc_conn_queue(&master, &m);
 }
 
-/* One frame from ternd; one that does not decode is logged and dropped. */
+/* master_peer - MSG_MASTER_PEER: a (new) channel to a peer */
 static void
-master_frame(struct ipc_msg *m)
+master_peer(void *arg, uint32_t kind, int fd)
 {
-	struct msg_peer peer;
+	(void)arg;
+	if (kind != PEER_SMTPD && kind != PEER_LOOKUPD &&
+	    kind != PEER_DELIVERD && kind != PEER_DELIVERD_SMTP) {
+		log_warn("ternd sent a peer of another's kind (%u); "
+		    "rejected", kind);
+		close(fd);
+		return;
+	}
+	peer_add((int)kind, fd);
+}
+
+/* master_reload - MSG_MASTER_RELOAD */
+static void
+master_reload(void *arg)
+{
+	(void)arg;
+	daemon_reload(&opts, &set);
+}
+
+/* master_stop - MSG_MASTER_STOP: finish within the grace time */
+static void
+master_stop(void *arg)
+{
+	(void)arg;
+	stopping = 1;
+	stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
+}
+
+/* master_request - queued's own requests from ternd (all without payload) */
+static int
+master_request(void *arg, struct ipc_msg *m)
+{
 	const char *why;
 
-	if (m->type == MSG_MASTER_PEER) {
-		if (msg_decode(m, MSG_MASTER_PEER, &peer, &why) != 0)
-			msg_log_reject("ternd", m, why);
-		else if (peer.kind != PEER_SMTPD && peer.kind != PEER_LOOKUPD &&
-		    peer.kind != PEER_DELIVERD &&
-		    peer.kind != PEER_DELIVERD_SMTP)
-			msg_log_reject("ternd", m, "a peer of another's kind");
-		else
-			peer_add((int)peer.kind, ipc_msg_take_fd(m));
-		return;
-	}
-	if (m->type != MSG_MASTER_RELOAD && m->type != MSG_MASTER_STOP &&
-	    m->type != MSG_QUEUED_FLUSH && m->type != MSG_MASTER_QUEUE_LIST &&
-	    m->type != MSG_MASTER_QUEUE_REBUILD) {
-		msg_log_reject("ternd", m, "unexpected type");
-		return;
-	}
+	(void)arg;
+	if (m->type != MSG_QUEUED_FLUSH && m->type != MSG_MASTER_QUEUE_LIST &&
+	    m->type != MSG_MASTER_QUEUE_REBUILD)
+		return DAEMON_CHANNEL_UNEXPECTED;
 	if (msg_decode_empty(m, m->type, &why) != 0) {
 		msg_log_reject("ternd", m, why);
-		return;
+		return DAEMON_CHANNEL_HANDLED;
 	}
-	switch (m->type) {
-	case MSG_MASTER_RELOAD:
-		daemon_reload(&opts, &set);
-		break;
-	case MSG_MASTER_STOP:
-		stopping = 1;
-		stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
-		break;
-	case MSG_QUEUED_FLUSH:
+	if (m->type == MSG_QUEUED_FLUSH)
 		sched_flush();
-		break;
-	case MSG_MASTER_QUEUE_LIST:
+	else if (m->type == MSG_MASTER_QUEUE_LIST)
 		queue_list_send(&master, m->id);
-		break;
-	case MSG_MASTER_QUEUE_REBUILD:
+	else
 		queued_rebuild(m->id);
-		break;
-	}
+	return DAEMON_CHANNEL_HANDLED;
 }
 
 /* Messages from ternd; returns -1 when ternd is gone. */
 static int
 master_input(void)
 {
-	struct ipc_msg m;
-	ssize_t n = ipc_conn_read(&master);
-	int r;
+	static const struct daemon_channel_ops ops = {
+		.stop = master_stop, .reload = master_reload,
+		.peer = master_peer, .other = master_request,
+	};
 
-	if (n == 0 || (n < 0 && errno != EAGAIN))
-		return -1;
-	while ((r = ipc_conn_next(&master, &m)) == 1) {
-		master_frame(&m);
-		ipc_msg_free(&m);
-	}
-	return r < 0 ? -1 : 0;
+	return daemon_channel_read(&master, &ops) == DAEMON_CHANNEL_OK ? 0 :
+	    -1;
 }
 
 static const char *
@@ -348,8 +352,7 @@ main(int argc, char **argv)
 	snprintf(dbdir, sizeof(dbdir), "%s/db", qctx.spool);
 	qctx.store = recover_start(dbdir);
 	queued_sync();
-	ipc_conn_init(&master, DAEMON_FD_MASTER);
-	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+	daemon_channel_open(&master);
 
 	for (;;) {
 		struct queued_peer *p;

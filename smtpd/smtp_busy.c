@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_channel.h"
 #include "log.h"
 #include "msg.h"
 #include "msg_codec.h"
@@ -26,40 +27,48 @@
  * messages are not starved during a flood. */
 #define BUSY_ACCEPT_BATCH	64
 
-/* Read ternd's messages: 1 to stop, else updates *on. */
-static int
-busy_master_input(struct ipc_conn *master, int *on)
-{
-	struct msg_switch mode;
-	struct ipc_msg m;
-	ssize_t n = ipc_conn_read(master);
-	const char *why;
-	int r, stop = 0;
+/* What ternd has said to the busy responder. */
+struct busy_state {
+	int	on;		/* refusing connections */
+	int	stop;
+};
 
-	if (n == 0 || (n < 0 && errno != EAGAIN))
-		return 1;
-	while ((r = ipc_conn_next(master, &m)) == 1) {
-		switch (m.type) {
-		case MSG_MASTER_BUSY_MODE:
-			if (msg_decode(&m, MSG_MASTER_BUSY_MODE, &mode,
-			    &why) == 0)
-				*on = mode.on != 0;
-			else
-				msg_log_reject("ternd", &m, why);
-			break;
-		case MSG_MASTER_STOP:
-		case MSG_MASTER_RELOAD:
-			if (msg_decode_empty(&m, m.type, &why) != 0)
-				msg_log_reject("ternd", &m, why);
-			else if (m.type == MSG_MASTER_STOP)
-				stop = 1;
-			break;
-		default:
-			msg_log_reject("ternd", &m, "unexpected type");
-		}
-		ipc_msg_free(&m);
-	}
-	return stop || r < 0;
+/* busy_master_stop - MSG_MASTER_STOP from ternd */
+static void
+busy_master_stop(void *arg)
+{
+	struct busy_state *st = arg;
+
+	st->stop = 1;
+}
+
+/* busy_master_mode - MSG_MASTER_BUSY_MODE switches refusing on or off */
+static int
+busy_master_mode(void *arg, struct ipc_msg *m)
+{
+	struct busy_state *st = arg;
+	struct msg_switch mode;
+	const char *why;
+
+	if (m->type != MSG_MASTER_BUSY_MODE)
+		return DAEMON_CHANNEL_UNEXPECTED;
+	if (msg_decode(m, MSG_MASTER_BUSY_MODE, &mode, &why) == 0)
+		st->on = mode.on != 0;
+	else
+		msg_log_reject("ternd", m, why);
+	return DAEMON_CHANNEL_HANDLED;
+}
+
+/* Read ternd's messages: 1 to stop, else updates st->on. */
+static int
+busy_master_input(struct ipc_conn *master, struct busy_state *st)
+{
+	const struct daemon_channel_ops ops = {
+		.stop = busy_master_stop, .other = busy_master_mode, .arg = st,
+	};
+
+	return daemon_channel_read(master, &ops) != DAEMON_CHANNEL_OK ||
+	    st->stop;
 }
 
 /* Refuse whatever waits on one listener; the number refused. */
@@ -92,11 +101,11 @@ void
 smtp_busy_run(struct ipc_conn *master, int nlisten, const int *silent)
 {
 	struct pollfd pfd[1 + DAEMON_MAX_LISTEN];
+	struct busy_state st = { 0, 0 };
 	unsigned long refused = 0;
-	int on = 0;
 
 	for (;;) {
-		int n, was_on = on;
+		int n, was_on = st.on;
 
 		pfd[0].fd = master->fd;
 		pfd[0].events = POLLIN;
@@ -104,15 +113,15 @@ smtp_busy_run(struct ipc_conn *master, int nlisten, const int *silent)
 			pfd[1 + i].fd = DAEMON_FD_LISTEN + i;
 			pfd[1 + i].events = POLLIN;
 		}
-		n = poll(pfd, (nfds_t)(1 + (on ? nlisten : 0)), -1);
+		n = poll(pfd, (nfds_t)(1 + (st.on ? nlisten : 0)), -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
 		}
-		if (pfd[0].revents && busy_master_input(master, &on))
+		if (pfd[0].revents && busy_master_input(master, &st))
 			break;
-		if (was_on && on) {
+		if (was_on && st.on) {
 			/* A listener shut down by ternd: it is stopping. */
 			for (int i = 0; i < nlisten; i++)
 				if (pfd[1 + i].revents & (POLLHUP | POLLERR))
@@ -122,7 +131,7 @@ smtp_busy_run(struct ipc_conn *master, int nlisten, const int *silent)
 					refused += busy_refuse_batch(
 					    DAEMON_FD_LISTEN + i, silent[i]);
 		}
-		if (was_on && !on && refused > 0) {
+		if (was_on && !st.on && refused > 0) {
 			log_info("busy: refused %lu connection%s with 421 while "
 			    "every smtpd process was busy", refused,
 			    refused == 1 ? "" : "s");

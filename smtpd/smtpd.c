@@ -23,7 +23,6 @@
 #include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_channel.h"
 #include "dns.h"
 #include "fsspace.h"
 #include "ipc.h"
@@ -138,27 +138,24 @@ smtpd_client_check(int fd, const struct sockaddr *sa,
 	return -1;
 }
 
+/* smtpd_master_stop - MSG_MASTER_STOP from ternd */
+static void
+smtpd_master_stop(void *arg)
+{
+	*(int *)arg = 1;
+}
+
 /* Read what ternd sent; returns 1 when we should stop. */
 static int
 smtpd_master_input(void)
 {
-	struct ipc_msg m;
-	ssize_t n = ipc_conn_read(&master);
-	const char *why;
-	int r, stop = 0;
+	int stop = 0;
+	const struct daemon_channel_ops ops = {
+		.stop = smtpd_master_stop, .arg = &stop,
+	};
 
-	if (n == 0 || (n < 0 && errno != EAGAIN))
-		return 1;
-	while ((r = ipc_conn_next(&master, &m)) == 1) {
-		if (m.type != MSG_MASTER_STOP && m.type != MSG_MASTER_RELOAD)
-			msg_log_reject("ternd", &m, "unexpected type");
-		else if (msg_decode_empty(&m, m.type, &why) != 0)
-			msg_log_reject("ternd", &m, why);
-		else if (m.type == MSG_MASTER_STOP)
-			stop = 1;
-		ipc_msg_free(&m);
-	}
-	return stop || r < 0;
+	return daemon_channel_read(&master, &ops) != DAEMON_CHANNEL_OK ||
+	    stop;
 }
 
 /*
@@ -259,8 +256,7 @@ main(int argc, char **argv)
 	privsep_drop(set.tern_user, chroot_dir);
 	fsspace_init(&spool_space, space_path);
 
-	ipc_conn_init(&master, DAEMON_FD_MASTER);
-	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
+	daemon_channel_open(&master);
 	/* The pool forks the workers and the busy responder; each returns
 	 * here with its own channels in place (smtpd_pool.c). */
 	if (opts.pool && smtpd_pool_run(&master) == SMTPD_POOL_RESPONDER)

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_channel.h"
 #include "log.h"
 #include "msg.h"
 #include "msg_codec.h"
@@ -153,50 +154,67 @@ pool_spawn(struct ipc_conn *master, struct ipc_msg *m)
 	return 0;
 }
 
+/* pool_master_stop - MSG_MASTER_STOP: the pool leaves at once */
+static void
+pool_master_stop(void *arg)
+{
+	(void)arg;
+	exit(0);
+}
+
+struct pool_state {
+	struct ipc_conn		*master;
+	enum smtpd_pool_role	 role;	/* of the new process */
+};
+
+/* pool_master_spawn - MSG_MASTER_SPAWN(_RESPONDER); in the new one, leave */
+static int
+pool_master_spawn(void *arg, struct ipc_msg *m)
+{
+	struct pool_state *ps = arg;
+
+	if (m->type != MSG_MASTER_SPAWN &&
+	    m->type != MSG_MASTER_SPAWN_RESPONDER)
+		return DAEMON_CHANNEL_UNEXPECTED;
+	if (!pool_spawn(ps->master, m))
+		return DAEMON_CHANNEL_HANDLED;
+	/* The new process reads no more of the pool's frames: not its own. */
+	ps->role = m->type == MSG_MASTER_SPAWN_RESPONDER ?
+	    SMTPD_POOL_RESPONDER : SMTPD_POOL_WORKER;
+	return DAEMON_CHANNEL_LEAVE;
+}
+
 /* smtpd_pool_run - fork processes for ternd; returns in one of them */
 enum smtpd_pool_role
 smtpd_pool_run(struct ipc_conn *master)
 {
 	struct pollfd pfd = { .fd = DAEMON_FD_MASTER, .events = POLLIN };
-	enum smtpd_pool_role role = SMTPD_POOL_WORKER;
+	struct pool_state ps = { master, SMTPD_POOL_WORKER };
+	const struct daemon_channel_ops ops = {
+		.stop = pool_master_stop, .other = pool_master_spawn,
+		.arg = &ps,
+	};
+	int st;
 
 	log_info("smtpd pool ready");
 	for (;;) {
-		struct ipc_msg m;
-		ssize_t n;
-		int r, worker = 0;
-
 		if (poll(&pfd, 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
 		}
-		n = ipc_conn_read(master);
-		if (n == 0 || (n < 0 && errno != EAGAIN))
-			exit(0);	/* ternd is gone */
-		while (!worker && (r = ipc_conn_next(master, &m)) == 1) {
-			if (m.type == MSG_MASTER_SPAWN ||
-			    m.type == MSG_MASTER_SPAWN_RESPONDER) {
-				/* In the new process only: the pool goes on
-				 * forking workers. */
-				if ((worker = pool_spawn(master, &m)) &&
-				    m.type == MSG_MASTER_SPAWN_RESPONDER)
-					role = SMTPD_POOL_RESPONDER;
-			} else if (m.type == MSG_MASTER_STOP)
-				exit(0);
-			else if (m.type != MSG_MASTER_RELOAD)
-				msg_log_reject("ternd", &m, "unexpected type");
-			ipc_msg_free(&m);
-		}
-		if (worker)
+		st = daemon_channel_read(master, &ops);
+		if (st == DAEMON_CHANNEL_LEFT)
 			break;
-		if (r < 0)
+		if (st == DAEMON_CHANNEL_MALFORMED)
 			fatalx("malformed frame from ternd");
+		if (st != DAEMON_CHANNEL_OK)
+			exit(0);	/* ternd is gone */
 	}
 	/* In the new process: the pool's channel state is not ours. */
 	ipc_conn_init(master, DAEMON_FD_MASTER);
-	if (role == SMTPD_POOL_WORKER)
+	if (ps.role == SMTPD_POOL_WORKER)
 		pool_worker_channels(master);
 	fcntl(DAEMON_FD_MASTER, F_SETFL, O_NONBLOCK);
-	return role;
+	return ps.role;
 }

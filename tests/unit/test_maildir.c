@@ -1,6 +1,7 @@
 /*
  * test_maildir - unit tests for deliverd's Maildir writer and the local
- * transport's mailbox resolution, child reporting and privilege switch.
+ * transport's mailbox resolution, its delivery process (batches written
+ * as the mailbox owner) and the checks on what that process reports.
  *
  * Every test works in its own mkdtemp() directory.  Tests that need to be
  * an ordinary user fork and switch to nobody (65534) when run as root.
@@ -23,8 +24,11 @@
 
 #include "check_suites.h"
 #include "../../deliverd/maildir.h"
+#include "ipc.h"
 #include "msg.h"
-#include "../../deliverd/transport_local.h"
+#include "msg_codec.h"
+#include "../../deliverd/local_child.h"
+#include "../../deliverd/local_target.h"
 
 #define NOBODY	65534
 
@@ -489,22 +493,22 @@ START_TEST(test_user_check)
 {
 	char err[64], longname[80];
 
-	ck_assert_int_eq(local_user_check("bob", err, sizeof(err)), 0);
-	ck_assert_int_eq(local_user_check("b.o-b_1+x", err, sizeof(err)), 0);
-	ck_assert_int_eq(local_user_check("", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("bob", err, sizeof(err)), 0);
+	ck_assert_int_eq(local_target_check_user("b.o-b_1+x", err, sizeof(err)), 0);
+	ck_assert_int_eq(local_target_check_user("", err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "5.1.3 bad mailbox name");
-	ck_assert_int_eq(local_user_check(".", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("..", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check(".hidden", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("a/b", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("a\nb", err, sizeof(err)), -1);
-	ck_assert_int_eq(local_user_check("a\x7f", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user(".", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("..", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user(".hidden", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("a/b", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("a\nb", err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user("a\x7f", err, sizeof(err)), -1);
 	memset(longname, 'a', 64);
 	longname[64] = '\0';
-	ck_assert_int_eq(local_user_check(longname, err, sizeof(err)), 0);
+	ck_assert_int_eq(local_target_check_user(longname, err, sizeof(err)), 0);
 	longname[64] = 'a';
 	longname[65] = '\0';
-	ck_assert_int_eq(local_user_check(longname, err, sizeof(err)), -1);
+	ck_assert_int_eq(local_target_check_user(longname, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -573,150 +577,221 @@ START_TEST(test_resolve_passwd)
 }
 END_TEST
 
-/* reap - wait for a spawned child; its result as local_child_result sees */
-static int
-reap(pid_t pid, int fd, char *dsn, size_t dsnsize, char *text,
-    size_t textsize, int *crashed)
+/* give - send the delivery process one delivery of fd's body */
+static void
+give(struct ipc_conn *c, uint32_t id, const char *maildir, const char *home,
+    int fd, off_t off, off_t size)
 {
-	int ws, rc;
+	struct msg_local_delivery d = { id, "alice@a.example",
+	    "bob@example.org", maildir, home, (uint64_t)off, (uint64_t)size };
+	struct ipc_msg m;
 
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	rc = local_child_result(fd, ws, dsn, dsnsize, text, textsize, crashed);
-	close(fd);
-	return rc;
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 0, &d), 0);
+	m.fd = dup(fd);
+	ck_assert_int_ge(m.fd, 0);
+	ck_assert_int_eq(ipc_send(c, &m), 0);
 }
 
-START_TEST(test_spawn_as_owner)
+/* report - the next report of the delivery process, checked as its
+ * parent checks it; the status (-1: not believable) */
+static int
+report(struct ipc_conn *c, uint32_t *id, char *dsn, char *text)
+{
+	struct msg_local_delivered r;
+	struct ipc_msg m;
+	const char *why;
+	int status;
+
+	ck_assert_int_eq(ipc_recv(c, &m, 30000), 0);
+	ck_assert_uint_eq(m.type, MSG_LOCAL_DELIVERED);
+	ck_assert_int_eq(msg_decode(&m, MSG_LOCAL_DELIVERED, &r, &why), 0);
+	*id = r.id;
+	status = local_child_report_check(&r, dsn, 16, text, 256);
+	ipc_msg_free(&m);
+	return status;
+}
+
+/*
+ * The delivery process of one owner takes several deliveries over its
+ * channel, writes each as that owner, reports each only once all of
+ * them are in new/, and exits when its parent closes the channel.
+ */
+START_TEST(test_owner_process_delivers_a_batch_as_owner)
 {
 	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
-	struct local_delivery d;
+	struct local_target t;
+	struct ipc_conn c;
 	struct stat st;
-	char p[192], maildir[192], path[512], dsn[16], text[256];
-	int fd, crashed;
+	char p[192], home[192], maildir[192], dir[PATH_MAX + 300], dsn[16];
+	char text[256], err[LOCAL_TARGET_ERR_MAX];
+	uint32_t id;
+	int fd, sock, ws, i;
 	pid_t pid;
 
-	snprintf(p, sizeof(p), "%s/bob", tdir);
-	ck_assert_int_eq(mkdir(p, 0700), 0);
+	snprintf(home, sizeof(home), "%s/bob", tdir);
+	ck_assert_int_eq(mkdir(home, 0700), 0);
 	if (geteuid() == 0)
-		ck_assert_int_eq(chown(p, NOBODY, NOBODY), 0);
+		ck_assert_int_eq(chown(home, NOBODY, NOBODY), 0);
+	ck_assert_int_eq(local_target_resolve(tdir, "bob", &t, err,
+	    sizeof(err)), DELIVER_OK);
 	fd = msgfile(body, sizeof(body) - 1, 3);
-	memset(&d, 0, sizeof(d));
-	d.sender = "alice@a.example";
-	d.address = "bob@example.org";
-	d.user = "bob";
-	d.msgfd = fd;
-	d.body_offset = 3;
-	d.body_size = sizeof(body) - 1;
-	d.mailbox_base = tdir;
-	d.hostname = "mx.example.org";
-	pid = local_spawn(&d, &fd);
+	pid = local_child_spawn(&t, "mx.example.org", &sock);
 	ck_assert_int_gt(pid, 0);
-	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
-	    &crashed), DELIVER_OK);
-	ck_assert_int_eq(crashed, 0);
-	ck_assert_str_eq(dsn, "2.0.0");
-	ck_assert_str_eq(text, "delivered to maildir");
-	snprintf(maildir, sizeof(maildir), "%s/bob/Maildir", tdir);
-	the_message(maildir, path, sizeof(path));
-	ck_assert_int_eq(stat(path, &st), 0);
+	ipc_conn_init(&c, sock);
+	for (i = 0; i < 3; i++)
+		give(&c, (uint32_t)i + 10, t.maildir, t.home, fd, 3,
+		    sizeof(body) - 1);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(report(&c, &id, dsn, text), DELIVER_OK);
+		ck_assert_uint_eq(id, (uint32_t)i + 10);
+		ck_assert_str_eq(dsn, "2.0.0");
+		ck_assert_str_eq(text, "delivered to maildir");
+		/* Reported means in new/, all of the batch. */
+		snprintf(dir, sizeof(dir), "%s/new", t.maildir);
+		ck_assert_int_ge(count_files(dir, NULL, 0), i + 1);
+	}
+	snprintf(dir, sizeof(dir), "%s/new", t.maildir);
+	ck_assert_int_eq(count_files(dir, p, sizeof(p)), 3);
+	snprintf(dir, sizeof(dir), "%s/new/%s", t.maildir, p);
+	ck_assert_int_eq(stat(dir, &st), 0);
 	ck_assert_int_eq(st.st_uid, geteuid() == 0 ? NOBODY : geteuid());
-	ck_assert_int_eq(lstat(maildir, &st), 0);
+	ck_assert_int_eq(lstat(t.maildir, &st), 0);
 	ck_assert_int_eq(st.st_uid, geteuid() == 0 ? NOBODY : geteuid());
+	snprintf(dir, sizeof(dir), "%s/tmp", t.maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
 
-	/* An unknown user comes back as a permanent failure. */
-	d.user = "carol";
-	pid = local_spawn(&d, &fd);
-	ck_assert_int_gt(pid, 0);
-	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
-	    &crashed), DELIVER_PERMFAIL);
-	ck_assert_str_eq(dsn, "5.1.1");
-	ck_assert_str_eq(text, "user unknown");
-	close(d.msgfd);
+	/* A home that has gone away: deferred, not bounced. */
+	snprintf(maildir, sizeof(maildir), "%s/gone/Maildir", tdir);
+	snprintf(p, sizeof(p), "%s/gone", tdir);
+	give(&c, 99, maildir, p, fd, 3, sizeof(body) - 1);
+	ck_assert_int_eq(report(&c, &id, dsn, text), DELIVER_TEMPFAIL);
+	ck_assert_uint_eq(id, 99);
+	ck_assert_str_eq(dsn, "4.2.0");
+
+	/* The parent closes the channel: the process ends, cleanly. */
+	ipc_conn_close(&c);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(fd);
 }
 END_TEST
 
 /* A passwd user whose home directory is missing: mail waits, not bounces. */
-START_TEST(test_spawn_missing_home)
+START_TEST(test_owner_process_missing_home)
 {
 	static const char body[] = "Subject: x\r\n\r\nhi\r\n";
-	struct local_delivery d;
+	struct local_target t;
 	struct passwd *pw;
+	struct ipc_conn c;
 	struct stat st;
-	char dsn[16], text[256];
-	int fd, crashed;
+	char dsn[16], text[256], err[LOCAL_TARGET_ERR_MAX];
+	uint32_t id;
+	int fd, sock, ws;
 	pid_t pid;
 
 	pw = getpwnam("nobody");
 	if (pw == NULL || pw->pw_uid == 0 || stat(pw->pw_dir, &st) == 0)
 		return;		/* this system's nobody has a home */
+	ck_assert_int_eq(local_target_resolve("", "nobody", &t, err,
+	    sizeof(err)), DELIVER_OK);
 	fd = msgfile(body, sizeof(body) - 1, 0);
-	memset(&d, 0, sizeof(d));
-	d.sender = "alice@a.example";
-	d.address = "nobody@example.org";
-	d.user = "nobody";
-	d.msgfd = fd;
-	d.mailbox_base = "";
-	d.hostname = "h";
-	pid = local_spawn(&d, &fd);
+	pid = local_child_spawn(&t, "h", &sock);
 	ck_assert_int_gt(pid, 0);
-	ck_assert_int_eq(reap(pid, fd, dsn, sizeof(dsn), text, sizeof(text),
-	    &crashed), DELIVER_TEMPFAIL);
-	ck_assert_int_eq(crashed, 0);
+	ipc_conn_init(&c, sock);
+	give(&c, 1, t.maildir, t.home, fd, 0, sizeof(body) - 1);
+	ck_assert_int_eq(report(&c, &id, dsn, text), DELIVER_TEMPFAIL);
 	ck_assert_msg(strcmp(dsn, "4.2.0") == 0, "%s %s", dsn, text);
-	close(d.msgfd);
+	ipc_conn_close(&c);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	close(fd);
 }
 END_TEST
 
-/* result_of - local_child_result for a child that wrote s and exited ws */
+/* check - local_child_report_check of one report */
 static int
-result_of(const char *s, int ws, char *dsn, char *text, int *crashed)
+check(uint32_t status, const char *dsn_in, const char *text_in, char *dsn,
+    char *text)
 {
-	int p[2], rc;
+	struct msg_local_delivered r = { 1, status, dsn_in, text_in };
 
-	ck_assert_int_eq(pipe(p), 0);
-	ck_assert_int_eq(write(p[1], s, strlen(s)), (ssize_t)strlen(s));
-	close(p[1]);
-	rc = local_child_result(p[0], ws, dsn, 16, text, 64, crashed);
-	close(p[0]);
-	return rc;
+	return local_child_report_check(&r, dsn, 16, text, 64);
 }
 
-START_TEST(test_child_result)
+/* What a delivery process reports is believed only when consistent. */
+START_TEST(test_report_check)
 {
 	char dsn[16], text[64];
-	int crashed;
 
-	ck_assert_int_eq(result_of("1 4.2.2 mailbox full: x", 0, dsn, text,
-	    &crashed), DELIVER_TEMPFAIL);
-	ck_assert_int_eq(crashed, 0);
+	ck_assert_int_eq(check(DELIVER_TEMPFAIL, "4.2.2", "mailbox full: x",
+	    dsn, text), DELIVER_TEMPFAIL);
 	ck_assert_str_eq(dsn, "4.2.2");
 	ck_assert_str_eq(text, "mailbox full: x");
-
-	ck_assert_int_eq(result_of("2 5.1.1 user\x1b[0m unknown", 0, dsn, text,
-	    &crashed), DELIVER_PERMFAIL);
+	ck_assert_int_eq(check(DELIVER_PERMFAIL, "5.1.1", "user\x1b[0m unknown",
+	    dsn, text), DELIVER_PERMFAIL);
 	ck_assert_str_eq(text, "user?[0m unknown");
+	ck_assert_int_eq(check(DELIVER_OK, "2.0.0", "delivered", dsn, text),
+	    DELIVER_OK);
 
 	/* A status that contradicts its DSN class is not believed. */
-	ck_assert_int_eq(result_of("0 5.1.1 ok", 0, dsn, text, &crashed),
-	    DELIVER_TEMPFAIL);
-	ck_assert_int_eq(crashed, 1);
-	ck_assert_str_eq(dsn, "4.3.0");
-	ck_assert_int_eq(result_of("0 2.0.0000 x", 0, dsn, text, &crashed),
-	    DELIVER_TEMPFAIL);
-	ck_assert_int_eq(result_of("", 0, dsn, text, &crashed),
-	    DELIVER_TEMPFAIL);
-	ck_assert_int_eq(result_of("7 2.0.0 x", 0, dsn, text, &crashed),
-	    DELIVER_TEMPFAIL);
+	ck_assert_int_eq(check(DELIVER_OK, "5.1.1", "ok", dsn, text), -1);
+	ck_assert_int_eq(check(DELIVER_OK, "4.3.0", "ok", dsn, text), -1);
+	ck_assert_int_eq(check(DELIVER_OK, "2.0.0000", "x", dsn, text), -1);
+	ck_assert_int_eq(check(DELIVER_OK, "", "x", dsn, text), -1);
+	ck_assert_int_eq(check(DELIVER_OK, "2.0", "x", dsn, text), -1);
+	ck_assert_int_eq(check(7, "2.0.0", "x", dsn, text), -1);
+}
+END_TEST
 
-	/* A good report from a child that then crashed still counts as one. */
-	ck_assert_int_eq(result_of("0 2.0.0 delivered", SIGSEGV, dsn, text,
-	    &crashed), DELIVER_TEMPFAIL);
-	ck_assert_int_eq(crashed, 1);
-	ck_assert_str_eq(dsn, "4.3.0");
+START_TEST(test_exit_text)
+{
+	char text[64];
+
+	local_child_exit_text(SIGSEGV, text, sizeof(text));
 	ck_assert_str_eq(text, "local delivery process killed by signal 11");
-	ck_assert_int_eq(result_of("", 3 << 8, dsn, text, &crashed),
-	    DELIVER_TEMPFAIL);
+	local_child_exit_text(3 << 8, text, sizeof(text));
 	ck_assert_str_eq(text, "local delivery process exited with status 3");
+	local_child_exit_text(0, text, sizeof(text));
+	ck_assert_str_eq(text, "local delivery process gave no result");
+}
+END_TEST
+
+/*
+ * Several messages written and linked, then one sync of new/: each file
+ * is complete in new/ and nothing is left in tmp/.
+ */
+START_TEST(test_batch_shares_one_sync)
+{
+	static const char body[] = "Subject: batch\r\n\r\nline\r\n";
+	struct maildir md;
+	struct maildir_msg mm[4];
+	char maildir[128], dir[160], err[256];
+	int fd, i;
+
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_open(&md, maildir, err, sizeof(err)),
+	    DELIVER_OK);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(maildir_write(&md, &mm[i], fd, 0,
+		    sizeof(body) - 1, "s@x", "r@y", "h", err, sizeof(err)),
+		    DELIVER_OK);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 4);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(maildir_link(&md, &mm[i], err, sizeof(err)),
+		    DELIVER_OK);
+	ck_assert_int_eq(maildir_sync(&md, err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 4);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	/* A name taken back out (after a failed sync) is gone from new/. */
+	maildir_unlink(&md, mm[0].name);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 3);
+	maildir_close(&md);
+	close(fd);
 }
 END_TEST
 
@@ -738,15 +813,17 @@ maildir_suite(void)
 	tcase_add_test(tc, test_deliver_header_injection);
 	tcase_add_test(tc, test_deliver_unwritable);
 	tcase_add_test(tc, test_deliver_bad_msgfd);
+	tcase_add_test(tc, test_batch_shares_one_sync);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tl, setup, teardown);
 	tcase_add_test(tl, test_user_check);
 	tcase_add_test(tl, test_resolve_base);
 	tcase_add_test(tl, test_resolve_passwd);
-	tcase_add_test(tl, test_spawn_as_owner);
-	tcase_add_test(tl, test_spawn_missing_home);
-	tcase_add_test(tl, test_child_result);
+	tcase_add_test(tl, test_owner_process_delivers_a_batch_as_owner);
+	tcase_add_test(tl, test_owner_process_missing_home);
+	tcase_add_test(tl, test_report_check);
+	tcase_add_test(tl, test_exit_text);
 	suite_add_tcase(s, tl);
 	return s;
 }

@@ -444,7 +444,8 @@ START_TEST(test_every_type_has_a_layout)
 		MSG_LOOKUPD_SENDER_VERDICT, MSG_QUEUED_DELIVER_LOCAL,
 		MSG_QUEUED_DELIVER_SMTP, MSG_DELIVERD_RESULT,
 		MSG_DELIVERD_JOB_DONE, MSG_DELIVERD_SMTP_RESULT,
-		MSG_DELIVERD_SMTP_DONE, MSG_SMTP_CONN_DONE, MSG_MASTER_PEER,
+		MSG_DELIVERD_SMTP_DONE, MSG_SMTP_CONN_DONE,
+		MSG_LOCAL_DELIVERY, MSG_LOCAL_DELIVERED, MSG_MASTER_PEER,
 		MSG_MASTER_RELOAD, MSG_MASTER_STOP, MSG_SMTPD_STATUS,
 		MSG_QUEUED_FLUSH, MSG_SMTPD_CLIENT_CONNECT,
 		MSG_MASTER_CLIENT_VERDICT, MSG_SMTPD_AUTH_FAILURE,
@@ -579,6 +580,49 @@ START_TEST(test_deliver_local_layout)
 }
 END_TEST
 
+/*
+ * A delivery to a mailbox owner's process carries its message file and a
+ * Maildir path of up to MSG_PATH_MAX octets; without the file, or with a
+ * longer path, it is refused on both sides.
+ */
+START_TEST(test_local_delivery_needs_its_file_and_a_bounded_path)
+{
+	static char path[MSG_PATH_MAX + 2];
+	struct msg_local_delivery d = { 7, "a@b", "c@d", path, "/home/c", 10,
+	    20 }, got;
+	struct msg_local_delivered r = { 7, DELIVER_OK, "2.0.0",
+	    "delivered to maildir" }, rgot;
+	struct ipc_msg m;
+	const char *why;
+
+	memset(path, 'p', MSG_PATH_MAX);
+	path[0] = '/';
+	path[MSG_PATH_MAX] = '\0';
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 1, &d), 0);
+	/* no descriptor */
+	ck_assert_int_eq(msg_decode(&m, MSG_LOCAL_DELIVERY, &got, &why), -1);
+	ipc_msg_free(&m);
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 1, &d), 0);
+	m.fd = dup(0);
+	ck_assert_int_ge(m.fd, 0);
+	ck_assert_int_eq(msg_decode(&m, MSG_LOCAL_DELIVERY, &got, &why), 0);
+	ck_assert_uint_eq(got.id, 7);
+	ck_assert_uint_eq(strlen(got.maildir), MSG_PATH_MAX);
+	ck_assert_str_eq(got.home, "/home/c");
+	ck_assert(got.body_offset == 10 && got.body_size == 20);
+	ipc_msg_free(&m);
+	path[MSG_PATH_MAX] = 'p';
+	path[MSG_PATH_MAX + 1] = '\0';
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 1, &d), -1);
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERED, 1, &r), 0);
+	ck_assert_int_eq(msg_decode(&m, MSG_LOCAL_DELIVERED, &rgot, &why), 0);
+	ck_assert_str_eq(rgot.text, "delivered to maildir");
+	ipc_msg_free(&m);
+	r.status = DELIVER_PERMFAIL + 1;
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERED, 1, &r), -1);
+}
+END_TEST
+
 Suite *
 msg_codec_suite(void)
 {
@@ -594,6 +638,8 @@ msg_codec_suite(void)
 	tcase_add_test(tc, test_str_fit_keeps_characters_whole);
 	tcase_add_test(tc, test_peek_job_of_a_bad_result);
 	tcase_add_test(tc, test_deliver_local_layout);
+	tcase_add_test(tc,
+	    test_local_delivery_needs_its_file_and_a_bounded_path);
 	suite_add_tcase(s, tc);
 	return s;
 }

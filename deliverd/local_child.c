@@ -1,0 +1,458 @@
+/*
+ * local_child - the delivery process of one mailbox owner (see
+ * local_child.h), and the checks its parent applies to what it says.
+ *
+ * deliverd runs as root so that it can write every user's mailbox, and
+ * root must never write into a directory a user controls.  So the
+ * process that writes an owner's mail is a child that switches to the
+ * owner's uid and gid for good before it opens anything (and has
+ * nothing open but its channel to the parent), and the parent sends it
+ * only that owner's deliveries.  It never logs; it reports over its
+ * channel, and the parent treats each report as untrusted.
+ *
+ * Why a process per owner that stays, rather than one per delivery: it
+ * can write a whole batch of the owner's messages before it syncs, so
+ * that the batch shares the disk flushes.  Each message is still synced
+ * before its name enters new/, and new/ is synced before any of them is
+ * reported; what the batch shares is that one sync of new/ (group
+ * commit), and the journal commits that the early start of each file's
+ * writeback lets one fsync cover for several (maildir_write).  A batch
+ * ends when no more deliveries are waiting on the channel, or when it
+ * holds LOCAL_CHILD_WINDOW of them.
+ *
+ * A process that dies mid-batch may leave messages in new/ that it never
+ * reported: its parent defers them (4.3.0) and they are delivered again
+ * later, twice then; a message reported delivered is always on disk.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "deliverd_signals.h"
+#include "ipc.h"
+#include "local_child.h"
+#include "local_target.h"
+#include "maildir.h"
+#include "msg.h"
+#include "msg_codec.h"
+#include "xmalloc.h"
+
+#define LOCAL_CHILD_FD		3	/* the channel, in the child */
+#define LOCAL_CHILD_ERR_MAX	(MSG_DSN_MAX + 1 + MSG_TEXT_MAX + 1)
+
+/* One delivery of the batch being written. */
+struct local_item {
+	uint32_t		id;
+	int			status;	/* enum deliver_status */
+	char			err[LOCAL_CHILD_ERR_MAX];	/* "x.y.z text" */
+	int			box;	/* its Maildir in the batch, or -1 */
+	int			linked;	/* in new/, not yet synced */
+	struct maildir_msg	mm;	/* written to tmp/ (mm.fd open) */
+};
+
+/* A Maildir the batch writes to. */
+struct local_box {
+	char		*path;
+	struct maildir	 md;
+	size_t		 linked;	/* names given since its last sync */
+};
+
+/* What the process has written and not yet reported. */
+struct local_batch {
+	struct local_item	items[LOCAL_CHILD_WINDOW];
+	size_t			n;
+	struct local_box	boxes[LOCAL_CHILD_WINDOW];
+	size_t			nboxes;
+	const char		*hostname;
+	int			become_failed;
+	int			broken;	/* the parent sent what we cannot read */
+};
+
+/* local_child_box - the batch's open Maildir at path; -1 with err */
+static int
+local_child_box(struct local_batch *b, const char *path, char *err,
+    size_t errsize, int *status)
+{
+	struct local_box *bx;
+	size_t i;
+
+	for (i = 0; i < b->nboxes; i++)
+		if (strcmp(b->boxes[i].path, path) == 0)
+			return (int)i;
+	bx = &b->boxes[b->nboxes];
+	if ((*status = maildir_open(&bx->md, path, err, errsize)) !=
+	    DELIVER_OK)
+		return -1;
+	bx->path = xstrdup(path);
+	bx->linked = 0;
+	return (int)b->nboxes++;
+}
+
+/* local_child_home - a missing home (unmounted, not yet created) waits */
+static int
+local_child_home(const char *home, char *err, size_t errsize)
+{
+	struct stat st;
+
+	if (stat(home, &st) != 0) {
+		snprintf(err, errsize, "4.2.0 home directory unavailable: %s",
+		    strerror(errno));
+		return DELIVER_TEMPFAIL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errsize, "4.2.0 home directory is not a "
+		    "directory");
+		return DELIVER_TEMPFAIL;
+	}
+	return DELIVER_OK;
+}
+
+/* local_child_put - write d's message to tmp/ of its Maildir, for it */
+static void
+local_child_put(struct local_batch *b, struct local_item *it,
+    const struct msg_local_delivery *d, int msgfd)
+{
+	int status;
+
+	if ((it->status = local_child_home(d->home, it->err,
+	    sizeof(it->err))) != DELIVER_OK)
+		return;
+	if ((it->box = local_child_box(b, d->maildir, it->err,
+	    sizeof(it->err), &status)) == -1) {
+		it->status = status;
+		return;
+	}
+	it->status = maildir_write(&b->boxes[it->box].md, &it->mm, msgfd,
+	    (off_t)d->body_offset, (off_t)d->body_size, d->sender, d->address,
+	    b->hostname, it->err, sizeof(it->err));
+	if (it->status != DELIVER_OK)
+		it->box = -1;
+}
+
+/*
+ * local_child_write - one MSG_LOCAL_DELIVERY into the batch: checked and
+ * written to tmp/ (or failed, with its reason).
+ */
+static void
+local_child_write(struct local_batch *b, struct ipc_msg *m)
+{
+	struct local_item *it = &b->items[b->n];
+	struct msg_local_delivery d;
+	const char *why;
+	int msgfd;
+
+	memset(it, 0, sizeof(*it));
+	it->box = -1;
+	it->mm.fd = -1;
+	if (msg_decode(m, MSG_LOCAL_DELIVERY, &d, &why) != 0) {
+		/* Only a bug sends this; answer what can be answered, then
+		 * end, so that the parent defers the rest. */
+		b->broken = 1;
+		if (msg_peek_u32(m, &it->id) != 0)
+			return;
+		it->status = DELIVER_TEMPFAIL;
+		snprintf(it->err, sizeof(it->err), "4.3.0 delivery request "
+		    "not understood");
+		b->n++;
+		return;
+	}
+	it->id = d.id;
+	b->n++;
+	msgfd = ipc_msg_take_fd(m);
+	if (b->become_failed) {
+		it->status = DELIVER_TEMPFAIL;
+		snprintf(it->err, sizeof(it->err), "4.3.0 cannot switch to "
+		    "mailbox owner");
+	} else
+		local_child_put(b, it, &d, msgfd);
+	close(msgfd);
+}
+
+/* local_child_link - sync and link the messages written from item from */
+static void
+local_child_link(struct local_batch *b, size_t from)
+{
+	struct maildir_msg *mm[LOCAL_CHILD_WINDOW];
+	struct local_item *it;
+	size_t i, n = 0;
+
+	for (i = from; i < b->n; i++)
+		if (b->items[i].status == DELIVER_OK && b->items[i].box != -1)
+			mm[n++] = &b->items[i].mm;
+	maildir_sync_files(mm, n);
+	for (i = from; i < b->n; i++) {
+		it = &b->items[i];
+		if (it->status != DELIVER_OK || it->box == -1)
+			continue;
+		it->status = maildir_link(&b->boxes[it->box].md, &it->mm,
+		    it->err, sizeof(it->err));
+		if (it->status == DELIVER_OK) {
+			it->linked = 1;
+			b->boxes[it->box].linked++;
+		}
+	}
+}
+
+/*
+ * local_child_sync - sync new/ of every Maildir the batch linked into.
+ * A Maildir whose sync fails takes its names back out: their retry must
+ * not leave a second copy.
+ */
+static void
+local_child_sync(struct local_batch *b)
+{
+	char err[LOCAL_CHILD_ERR_MAX];
+	struct local_item *it;
+	size_t i, k;
+	int rc;
+
+	for (k = 0; k < b->nboxes; k++) {
+		if (b->boxes[k].linked == 0)
+			continue;
+		rc = maildir_sync(&b->boxes[k].md, err, sizeof(err));
+		for (i = 0; i < b->n; i++) {
+			it = &b->items[i];
+			if (!it->linked || it->box != (int)k)
+				continue;
+			if (rc == DELIVER_OK) {
+				snprintf(it->err, sizeof(it->err),
+				    "2.0.0 delivered to maildir");
+				continue;
+			}
+			maildir_unlink(&b->boxes[k].md, it->mm.name);
+			it->status = rc;
+			strlcpy(it->err, err, sizeof(it->err));
+		}
+	}
+}
+
+/* local_child_report - one MSG_LOCAL_DELIVERED; a lost parent ends us */
+static void
+local_child_report(struct ipc_conn *pc, const struct local_item *it)
+{
+	char dsn[MSG_DSN_MAX + 1], text[MSG_TEXT_MAX + 1];
+	const char *sp = strchr(it->err, ' ');
+	size_t len = sp != NULL ? (size_t)(sp - it->err) : strlen(it->err);
+	struct msg_local_delivered r;
+	struct ipc_msg m;
+
+	if (len >= sizeof(dsn))
+		len = sizeof(dsn) - 1;
+	memcpy(dsn, it->err, len);
+	dsn[len] = '\0';
+	r.id = it->id;
+	r.status = (uint32_t)it->status;
+	r.dsn = dsn;
+	r.text = msg_str_fit(sp != NULL ? sp + 1 : "", MSG_TEXT_MAX, text,
+	    sizeof(text));
+	if (msg_encode(&m, MSG_LOCAL_DELIVERED, 0, &r) != 0 ||
+	    ipc_send(pc, &m) != 0)
+		_exit(1);
+}
+
+/*
+ * local_child_commit - end the batch: make what it linked durable, then
+ * (only then) report every delivery in it.
+ */
+static void
+local_child_commit(struct local_batch *b, struct ipc_conn *pc)
+{
+	size_t i;
+
+	local_child_sync(b);
+	for (i = 0; i < b->nboxes; i++) {
+		maildir_close(&b->boxes[i].md);
+		free(b->boxes[i].path);
+	}
+	b->nboxes = 0;
+	for (i = 0; i < b->n; i++)
+		local_child_report(pc, &b->items[i]);
+	b->n = 0;
+	if (b->broken)
+		_exit(1);
+}
+
+/* local_child_more - the next delivery when one is waiting already */
+static int
+local_child_more(struct local_batch *b, struct ipc_conn *pc,
+    struct ipc_msg *m)
+{
+	return b->n < LOCAL_CHILD_WINDOW && !b->broken &&
+	    ipc_recv(pc, m, 0) == 0;
+}
+
+/*
+ * local_child_serve - batches until the parent closes the channel: wait
+ * for a delivery, write it and every other one waiting (then sync and
+ * link them), again while more have come, and commit the batch when none
+ * is waiting.
+ */
+static void __attribute__((noreturn))
+local_child_serve(struct local_batch *b, struct ipc_conn *pc)
+{
+	struct ipc_msg m;
+	size_t from;
+	int have;
+
+	for (;;) {
+		if (ipc_recv(pc, &m, -1) != 0)
+			_exit(errno == EPIPE ? 0 : 1);
+		/* Belt and braces with the parent's timer: never hang. */
+		alarm(LOCAL_CHILD_TIMEOUT + 30);
+		have = 1;
+		while (have) {
+			from = b->n;
+			while (have) {
+				local_child_write(b, &m);
+				ipc_msg_free(&m);
+				have = local_child_more(b, pc, &m);
+			}
+			local_child_link(b, from);
+			have = local_child_more(b, pc, &m);
+		}
+		local_child_commit(b, pc);
+		alarm(0);
+	}
+}
+
+/*
+ * local_child_fds - keep only the channel, as LOCAL_CHILD_FD.  The child
+ * runs as the mailbox owner, who must not inherit the channels to queued
+ * and ternd, other owners' channels or their queue files.
+ */
+static void
+local_child_fds(int sock)
+{
+	int s, null;
+
+	s = fcntl(sock, F_DUPFD_CLOEXEC, LOCAL_CHILD_FD + 1);
+	if (s == -1 || dup2(s, LOCAL_CHILD_FD) == -1)
+		_exit(111);
+	closefrom(LOCAL_CHILD_FD + 1);
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, 0);
+		dup2(null, 1);
+		if (null > 2)
+			close(null);
+	}
+}
+
+/* local_child_run - the delivery process: become the owner, serve */
+static void __attribute__((noreturn))
+local_child_run(const struct local_target *owner, const char *hostname,
+    int sock)
+{
+	static struct local_batch b;
+	struct ipc_conn pc;
+	sigset_t none;
+
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	local_child_fds(sock);
+	b.hostname = hostname;
+	/* Nothing is opened before this; if it fails, nothing is opened at
+	 * all, and every delivery is answered as deferred. */
+	if (owner->become && local_target_become(owner) != 0)
+		b.become_failed = 1;
+	ipc_conn_init(&pc, LOCAL_CHILD_FD);
+	local_child_serve(&b, &pc);
+}
+
+/* local_child_spawn - fork the delivery process for owner */
+pid_t
+local_child_spawn(const struct local_target *owner, const char *hostname,
+    int *sock)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	if ((pid = fork()) == -1) {
+		int e = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		deliverd_signals_child();
+		close(sv[0]);
+		local_child_run(owner, hostname, sv[1]);
+	}
+	close(sv[1]);
+	*sock = sv[0];
+	return pid;
+}
+
+/* local_child_dsn_ok - "C.x.y", 1-3 digit x and y, the expected class */
+static int
+local_child_dsn_ok(const char *s, char class)
+{
+	size_t i = 2, part, len = strlen(s);
+
+	if (len < 5 || s[0] != class || s[1] != '.')
+		return 0;
+	for (part = 0; part < 2; part++) {
+		size_t start = i;
+
+		while (i < len && isdigit((unsigned char)s[i]) && i - start < 3)
+			i++;
+		if (i == start)
+			return 0;
+		if (part == 0) {
+			if (i >= len || s[i] != '.')
+				return 0;
+			i++;
+		}
+	}
+	return i == len;
+}
+
+/* local_child_report_check - believe a report only when it is consistent */
+int
+local_child_report_check(const struct msg_local_delivered *r, char *dsn,
+    size_t dsnsize, char *text, size_t textsize)
+{
+	static const char classes[] = { '2', '4', '5' };
+	size_t i, o = 0;
+
+	if (r->status > DELIVER_PERMFAIL ||
+	    !local_child_dsn_ok(r->dsn, classes[r->status]) ||
+	    strlcpy(dsn, r->dsn, dsnsize) >= dsnsize || textsize == 0)
+		return -1;
+	for (i = 0; r->text[i] != '\0' && o + 1 < textsize; i++)
+		text[o++] = (r->text[i] >= 0x20 && r->text[i] < 0x7f) ?
+		    r->text[i] : '?';
+	text[o] = '\0';
+	return (int)r->status;
+}
+
+/* local_child_exit_text - "killed by signal N", "exited with status N" */
+void
+local_child_exit_text(int wstatus, char *text, size_t textsize)
+{
+	if (WIFSIGNALED(wstatus))
+		snprintf(text, textsize, "local delivery process killed by "
+		    "signal %d", WTERMSIG(wstatus));
+	else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0)
+		snprintf(text, textsize, "local delivery process exited with "
+		    "status %d", WEXITSTATUS(wstatus));
+	else
+		snprintf(text, textsize, "local delivery process gave no "
+		    "result");
+}

@@ -1,0 +1,168 @@
+/*
+ * local_target - where a local recipient's mail goes and as whom it is
+ * written (see local_target.h).
+ *
+ * deliverd runs as root so that it can write every user's mailbox, and
+ * root must never write into a directory a user controls: a user could
+ * point a link at /etc/shadow.  So resolving a mailbox reads only what
+ * root may safely read (passwd, and the owner of mailbox_base/user
+ * without following a link), and the process that writes the mailbox
+ * switches to the owner's uid and gid for good (local_target_become)
+ * before it opens anything inside it.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "local_target.h"
+#include "msg.h"
+
+/* local_target_check_user - is user acceptable as a mailbox name */
+int
+local_target_check_user(const char *user, char *err, size_t errsize)
+{
+	size_t len = strlen(user);
+	const unsigned char *p;
+
+	if (len == 0 || len > LOCAL_USER_MAX || user[0] == '.') {
+		snprintf(err, errsize, "5.1.3 bad mailbox name");
+		return -1;
+	}
+	for (p = (const unsigned char *)user; *p != '\0'; p++) {
+		if (*p == '/' || *p < 0x20 || *p == 0x7f) {
+			snprintf(err, errsize, "5.1.3 bad mailbox name");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* local_target_base - mailbox_base/user, owned by the mailbox owner */
+static int
+local_target_base(const char *base, const char *user, struct local_target *t,
+    char *err, size_t errsize)
+{
+	struct stat st;
+	int n;
+
+	n = snprintf(t->home, sizeof(t->home), "%s/%s", base, user);
+	if (n < 0 || (size_t)n >= sizeof(t->home)) {
+		snprintf(err, errsize, "4.3.0 mailbox path too long");
+		return DELIVER_TEMPFAIL;
+	}
+	/* lstat: the owner of a link says nothing about where it points. */
+	if (lstat(t->home, &st) != 0) {
+		if (errno == ENOENT) {
+			snprintf(err, errsize, "5.1.1 user unknown");
+			return DELIVER_PERMFAIL;
+		}
+		snprintf(err, errsize, "%s cannot reach mailbox directory: %s",
+		    errno == EACCES ? "4.2.0" : "4.3.0", strerror(errno));
+		return DELIVER_TEMPFAIL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errsize, "4.2.0 mailbox is not a directory");
+		return DELIVER_TEMPFAIL;
+	}
+	t->uid = st.st_uid;
+	t->gid = st.st_gid;
+	t->user[0] = '\0';
+	return DELIVER_OK;
+}
+
+/* local_target_passwd - the user's home directory from passwd */
+static int
+local_target_passwd(const char *user, struct local_target *t, char *err,
+    size_t errsize)
+{
+	struct passwd *pw;
+	int n;
+
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		/* getpwnam(3): these mean "no such user", anything else failed. */
+		if (errno == 0 || errno == ENOENT || errno == ESRCH ||
+		    errno == EBADF || errno == EPERM) {
+			snprintf(err, errsize, "5.1.1 user unknown");
+			return DELIVER_PERMFAIL;
+		}
+		snprintf(err, errsize, "4.3.0 user database unavailable: %s",
+		    strerror(errno));
+		return DELIVER_TEMPFAIL;
+	}
+	if (pw->pw_dir == NULL || pw->pw_dir[0] != '/') {
+		snprintf(err, errsize, "4.2.0 user has no home directory");
+		return DELIVER_TEMPFAIL;
+	}
+	n = snprintf(t->home, sizeof(t->home), "%s", pw->pw_dir);
+	if (n < 0 || (size_t)n >= sizeof(t->home) ||
+	    strlcpy(t->user, pw->pw_name, sizeof(t->user)) >= sizeof(t->user)) {
+		snprintf(err, errsize, "4.3.0 home directory path too long");
+		return DELIVER_TEMPFAIL;
+	}
+	t->uid = pw->pw_uid;
+	t->gid = pw->pw_gid;
+	return DELIVER_OK;
+}
+
+/* local_target_resolve - the Maildir and owner for user */
+int
+local_target_resolve(const char *mailbox_base, const char *user,
+    struct local_target *t, char *err, size_t errsize)
+{
+	size_t hlen;
+	int rc, n;
+
+	memset(t, 0, sizeof(*t));
+	if (local_target_check_user(user, err, errsize) != 0)
+		return DELIVER_PERMFAIL;
+	if (mailbox_base != NULL && mailbox_base[0] != '\0')
+		rc = local_target_base(mailbox_base, user, t, err, errsize);
+	else
+		rc = local_target_passwd(user, t, err, errsize);
+	if (rc != DELIVER_OK)
+		return rc;
+	hlen = strlen(t->home);
+	while (hlen > 1 && t->home[hlen - 1] == '/')
+		t->home[--hlen] = '\0';
+	n = snprintf(t->maildir, sizeof(t->maildir), "%s/Maildir",
+	    strcmp(t->home, "/") == 0 ? "" : t->home);
+	if (n < 0 || (size_t)n >= sizeof(t->maildir)) {
+		snprintf(err, errsize, "4.3.0 mailbox path too long");
+		return DELIVER_TEMPFAIL;
+	}
+	/* Root's own mailbox (or a root-owned one) is written as root. */
+	t->become = geteuid() == 0 && t->uid != 0;
+	return DELIVER_OK;
+}
+
+/*
+ * local_target_become - switch to t's uid and gid for good.  Every step
+ * is checked, and so is the result: if root could be regained the child
+ * must not go on to open anything the user controls.
+ */
+int
+local_target_become(const struct local_target *t)
+{
+	gid_t gid = t->gid;
+
+	if (t->user[0] != '\0') {
+		if (initgroups(t->user, gid) != 0)
+			return -1;
+	} else if (setgroups(1, &gid) != 0)
+		return -1;
+	if (setresgid(gid, gid, gid) != 0 || setresuid(t->uid, t->uid,
+	    t->uid) != 0)
+		return -1;
+	if (setuid(0) != -1 || getuid() != t->uid || geteuid() != t->uid ||
+	    getgid() != gid || getegid() != gid)
+		return -1;
+	return 0;
+}

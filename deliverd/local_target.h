@@ -1,0 +1,53 @@
+/*
+ * local_target - where a local recipient's mail goes and as whom it is
+ * written: the mailbox name check, the resolution of a mailbox user to
+ * its Maildir and owner, and the switch to that owner.
+ *
+ * Used by the local transport (transport_local.c) and its delivery
+ * children (local_child.c); public so that unit tests can drive it.
+ */
+#ifndef TERN_LOCAL_TARGET_H
+#define TERN_LOCAL_TARGET_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LOCAL_USER_MAX		64	/* octets in a mailbox user name */
+#define LOCAL_TARGET_ERR_MAX	512	/* "x.y.z text" of a failure */
+
+/* Where one recipient's mail goes and as whom it is written. */
+struct local_target {
+	char	maildir[PATH_MAX];	/* ends in "/Maildir" */
+	char	home[PATH_MAX];		/* the directory that must exist */
+	char	user[LOCAL_USER_MAX + 1]; /* passwd name for initgroups, or "" */
+	uid_t	uid;
+	gid_t	gid;
+	int	become;			/* switch to uid/gid before delivering */
+};
+
+/*
+ * local_target_check_user - 0 when user is acceptable as a mailbox name
+ * (1 to 64 octets, no '/', no leading '.', no control characters); else
+ * -1 with err = "5.1.3 ...".
+ */
+int local_target_check_user(const char *user, char *err, size_t errsize);
+
+/*
+ * local_target_resolve - find the Maildir and owner for user, under
+ * mailbox_base (owner of mailbox_base/user) or in passwd when
+ * mailbox_base is empty.  Returns enum deliver_status; on failure err
+ * holds "x.y.z text" (5.1.1 for an unknown user, 4.x.x when the mailbox
+ * may become reachable).  Reads nothing inside the mailbox.
+ */
+int local_target_resolve(const char *mailbox_base, const char *user,
+    struct local_target *t, char *err, size_t errsize);
+
+/*
+ * local_target_become - switch to t's uid and gid (and, for a passwd
+ * user, its groups) for good, and check that root cannot be regained.
+ * 0, or -1: the caller must then open nothing in the mailbox.
+ */
+int local_target_become(const struct local_target *t);
+
+#endif
