@@ -102,7 +102,8 @@ build fuzz_smtp_reply common/tls_client.c common/deadline.c common/log.c \
 build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/deadline.c \
     common/log.c common/xmalloc.c
 build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
-    smtpd/smtp_received.c common/deadline.c common/msgfile.c \
+    smtpd/smtp_received.c common/header.c common/deadline.c \
+    common/msgfile.c \
     common/crc32c.c common/envelope.c common/dsn_param.c common/qid.c \
     common/addr.c common/ipc.c common/log.c common/xmalloc.c
 build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
