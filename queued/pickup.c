@@ -62,6 +62,9 @@
 #define PICKUP_BATCH		100	/* files taken in one loop turn */
 #define PICKUP_SCAN_SECONDS	60	/* a scan without any event */
 #define PICKUP_RETRY_SECONDS	10	/* after a failure (full disk) */
+/* A file without a trailer this young may still be being written in
+ * place (root copying one in by hand): it waits for a later scan. */
+#define PICKUP_WRITING_SECONDS	60
 #define PICKUP_NAME_MAX		(2 * QID_LEN + 1)	/* "QID.QID2" */
 
 enum pickup_kind { PK_TEMP, PK_NEW, PK_CLAIMED, PK_OTHER };
@@ -256,6 +259,10 @@ pickup_open(struct pickup_file *f)
 	else if ((ms = msgfile_check(f->fd, 1, &f->info, err, sizeof(err))) ==
 	    MSGFILE_UNREADABLE) {
 		log_warn("%s/%s: cannot read: %s", MAILDROP_DIR, f->name, err);
+		close(f->fd);
+		return -1;
+	} else if (ms == MSGFILE_INCOMPLETE &&
+	    time(NULL) - st.st_mtime < PICKUP_WRITING_SECONDS) {
 		close(f->fd);
 		return -1;
 	} else if (ms != MSGFILE_COMPLETE)

@@ -380,14 +380,22 @@ class TestMaildropTrust(SendmailTestCase):
             # a name that is no submission
             "not-a-maildrop-name": good,
         }
+        # Each is made under a temporary (dot) name and renamed, as
+        # tern-postdrop does.  Those without a trailer are made old: a
+        # young one may still be being written, and waits.
+        os.mkfifo(os.path.join(md, ".fifo"))
+        os.rename(os.path.join(md, ".fifo"),
+                  os.path.join(md, "0000000000000005"))
+        os.symlink("/etc/passwd", os.path.join(md, ".link"))
+        os.rename(os.path.join(md, ".link"),
+                  os.path.join(md, "0000000000000006"))
+        old = time.time() - 3600
         for name, data in bad.items():
-            # Written under a temporary (dot) name, then renamed, as
-            # tern-postdrop does.
-            with open(os.path.join(md, "." + name), "wb") as f:
+            tmp = os.path.join(md, "." + name)
+            with open(tmp, "wb") as f:
                 f.write(data)
-            os.rename(os.path.join(md, "." + name), os.path.join(md, name))
-        os.mkfifo(os.path.join(md, "0000000000000005"))
-        os.symlink("/etc/passwd", os.path.join(md, "0000000000000006"))
+            os.utime(tmp, (old, old))
+            os.rename(tmp, os.path.join(md, name))
         wait_until(lambda: self.maildrop(inst) == [], 20,
                    what="maildrop to be emptied: %s" % self.maildrop(inst))
         corrupt = os.listdir(os.path.join(inst.spool, "corrupt"))
