@@ -325,12 +325,11 @@ sendmail_setup(struct sendmail_ctx *c)
 		sendmail_die(EX_CONFIG, "%s: cannot use the configuration",
 		    path);
 	sendmail_origin(&c->set, c->origin, sizeof(c->origin));
-	if ((pw = getpwuid(getuid())) == NULL)
-		sendmail_die(EX_NOUSER, "no login name for uid %lu; use -f",
-		    (unsigned long)getuid());
-	if (sendmail_addr_canon(pw->pw_name, strlen(pw->pw_name), c->origin,
+	/* Without a usable login name only -f can name the sender. */
+	if ((pw = getpwuid(getuid())) != NULL &&
+	    sendmail_addr_canon(pw->pw_name, strlen(pw->pw_name), c->origin,
 	    c->login, sizeof(c->login), &why) < 0)
-		sendmail_die(EX_NOUSER, "login name %s: %s", pw->pw_name, why);
+		c->login[0] = '\0';
 	if (c->full_name == NULL)
 		c->full_name = getenv("NAME");
 	snprintf(c->postdrop, sizeof(c->postdrop), "%s/%s",
@@ -488,6 +487,9 @@ sendmail_sender(struct sendmail_ctx *c, const char *f, char *out,
 	const char *why;
 
 	if (f == NULL) {
+		if (c->login[0] == '\0')
+			sendmail_die(EX_NOUSER, "no usable login name for uid "
+			    "%lu; use -f", (unsigned long)getuid());
 		strlcpy(out, c->login, size);
 		return;
 	}

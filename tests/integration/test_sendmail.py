@@ -487,6 +487,36 @@ class TestMaildropTrust(SendmailTestCase):
         self.assertIn(b"tern-postdrop should be owned by root, group "
                       b"_terndrop, mode 2755", r.stdout)
 
+    def test_root_only_uid_without_login_name_needs_f(self):
+        # A uid with no passwd entry (a container's) has no default
+        # sender: 67, EX_NOUSER, unless -f names one.
+        if not is_root():
+            self.skipTest("root only: runs sendmail as an unnamed uid")
+        inst = self.instance(start=False)
+        self.setgid_libexec(inst)
+        inst.start()
+        uid = 54321
+        while True:
+            try:
+                pwd.getpwuid(uid)
+                uid += 1
+            except KeyError:
+                break
+
+        def run(*args):
+            return subprocess.run(
+                [binary("sendmail"), "-C", inst.conf] + list(args) +
+                ["alice@test.example"], input=b"Subject: u\n\nb\n",
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                user=uid, group=uid, extra_groups=[], timeout=30)
+        r = run()
+        self.assertEqual(r.returncode, 67, r)
+        self.assertIn(b"use -f", r.stderr)
+        self.assert_ok(run("-f", "app@test.example"))
+        inst.wait_for_delivery("alice")
+        self.assertRegex(inst.log(), r"[0-9A-F]{16}: uid=%d "
+                         r"from=<app@test\.example>" % uid)
+
     def test_root_only_user_cannot_forge_a_uid(self):
         # A user who feeds tern-postdrop directly, with an envelope and
         # Received: field of their own making, is still logged as
