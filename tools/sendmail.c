@@ -150,13 +150,14 @@ opt_b(const char *v)
 
 /*
  * opt_q - -q (flush everything), -qIID, -qRsite (also with the value as
- * the next argument); -qINTERVAL (a sendmail daemon's queue run
- * interval) is accepted and ignored, as Postfix does.
+ * the next argument); -qINTERVAL (a Sendmail daemon's queue run
+ * interval: tern has none, its scheduler retries by itself) flushes
+ * once, like -q.
  */
 static void
 opt_q(struct sendmail_opts *o, const char *v, int argc, char **argv)
 {
-	if (v == NULL || *v == '\0') {
+	if (v == NULL || *v == '\0' || isdigit((unsigned char)*v)) {
 		o->mode = MODE_FLUSH;
 		return;
 	}
@@ -170,8 +171,7 @@ opt_q(struct sendmail_opts *o, const char *v, int argc, char **argv)
 		}
 		return;
 	}
-	if (!isdigit((unsigned char)*v))
-		sendmail_die(EX_USAGE, "-q%s: not supported", v);
+	sendmail_die(EX_USAGE, "-q%s: not supported", v);
 }
 
 /* opt_one - one option (getopt's c and optarg) into o and c */
