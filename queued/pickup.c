@@ -518,6 +518,10 @@ pickup_candidate(const char *name, struct pickup_file *f, int *unlinked)
 
 	memset(f, 0, sizeof(*f));
 	f->fd = f->qfd = -1;
+	if (name[0] == '.') {
+		pickup_temp(name);
+		return 0;
+	}
 	if (strlen(name) > PICKUP_NAME_MAX) {
 		pickup_quarantine(name, "not a maildrop file name");
 		return 0;
@@ -582,6 +586,7 @@ static int
 pickup_space(void)
 {
 	static struct fsspace fs;
+	static int low;		/* logged once until there is room */
 	uint64_t avail;
 
 	if (qctx.set->queue_minfree == 0)
@@ -589,12 +594,16 @@ pickup_space(void)
 	if (fs.path == NULL)
 		fsspace_init(&fs, qctx.spool);
 	avail = fsspace_avail(&fs);
-	if (fsspace_enough(avail, qctx.set->queue_minfree, 0))
+	if (fsspace_enough(avail, qctx.set->queue_minfree, 0)) {
+		low = 0;
 		return 1;
-	log_warn("not enough free space in the spool: %llu octets < "
-	    "queue_minfree %llu; local submissions wait in %s",
-	    (unsigned long long)avail,
-	    (unsigned long long)qctx.set->queue_minfree, MAILDROP_DIR);
+	}
+	if (!low)
+		log_warn("not enough free space in the spool: %llu octets < "
+		    "queue_minfree %llu; local submissions wait in %s",
+		    (unsigned long long)avail,
+		    (unsigned long long)qctx.set->queue_minfree, MAILDROP_DIR);
+	low = 1;
 	return 0;
 }
 
