@@ -37,8 +37,9 @@
 #define MAP_SUFFIX	".db"
 
 struct map {
-	char		*path;		/* FILE.db */
+	char		*path;		/* FILE.db, or the source of a text map */
 	DB		*db;
+	int		 memory;	/* map_load_text: never reopened */
 	dev_t		 dev;		/* identity of the file db reads */
 	ino_t		 ino;
 	struct timespec	 mtime;
@@ -153,7 +154,7 @@ map_refresh(struct map *m)
 	struct stat st;
 	DB *db;
 
-	if (stat(m->path, &st) == -1 || map_same_file(m, &st))
+	if (m->memory || stat(m->path, &st) == -1 || map_same_file(m, &st))
 		return;
 	if ((db = map_db_open(m->path, &st, err, sizeof(err))) == NULL) {
 		log_warn("cannot reopen map: %s; still using the old one", err);
@@ -826,4 +827,56 @@ out:
 	free(dst);
 	free(tmp);
 	return c.problems;
+}
+
+/*
+ * map_load_text - src parsed into a hash database in memory.  Berkeley
+ * DB keeps an in-memory database in its cache, so the cache is sized
+ * from the file; the file itself is bounded.
+ */
+struct map *
+map_load_text(const char *src, int syntax, map_report_fn report, void *arg,
+    int *problems, char *err, size_t errsize)
+{
+	struct map *m;
+	struct stat st;
+	FILE *fp;
+	DB *db = NULL;
+	int r;
+
+	if ((fp = fopen(src, "r")) == NULL || fstat(fileno(fp), &st) == -1) {
+		snprintf(err, errsize, "%s: %s", src, strerror(errno));
+		if (fp != NULL)
+			fclose(fp);
+		return NULL;
+	}
+	if (st.st_size > MAP_TEXT_MAX) {
+		snprintf(err, errsize, "%s: larger than %d octets", src,
+		    MAP_TEXT_MAX);
+		fclose(fp);
+		return NULL;
+	}
+	if ((r = db_create(&db, NULL, 0)) == 0) {
+		db->set_errcall(db, map_silent);
+		if ((r = db->set_cachesize(db, 0, 4 * (u_int32_t)st.st_size +
+		    1024 * 1024, 1)) == 0)
+			r = db->open(db, NULL, NULL, NULL, DB_HASH, DB_CREATE,
+			    0);
+	}
+	if (r != 0) {
+		snprintf(err, errsize, "%s: in-memory map: %s", src,
+		    db_strerror(r));
+		if (db != NULL)
+			db->close(db, 0);
+		fclose(fp);
+		return NULL;
+	}
+	*problems = map_compile_stream(fp, src, syntax, db, report, arg);
+	fclose(fp);
+	m = xcalloc(1, sizeof(*m));
+	m->path = xstrdup(src);
+	m->db = db;
+	m->memory = 1;
+	map_remember(m, &st);
+	return m;
 }

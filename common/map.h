@@ -16,6 +16,7 @@
 
 #define MAP_KEY_MAX	1024		/* octets in a key */
 #define MAP_VALUE_MAX	(64 * 1024)	/* octets in a value */
+#define MAP_TEXT_MAX	(64 * 1024 * 1024)	/* a source read as text */
 
 struct map;
 
@@ -55,5 +56,16 @@ int map_compile(const char *src, int aliases, map_report_fn report,
  */
 int map_compile_stream(FILE *fp, const char *src, int syntax, DB *db,
     map_report_fn report, void *arg);
+
+/*
+ * map_load_text - the text map src (syntax as for map_compile) parsed
+ * into a map held in memory, for map_lookup; it is never reopened (see
+ * map_source.h for a map that follows its files).  *problems is the
+ * number of lines that did not parse (each went to report); the rest
+ * is there.  NULL with a reason in err when src cannot be read or is
+ * larger than MAP_TEXT_MAX.
+ */
+struct map *map_load_text(const char *src, int syntax, map_report_fn report,
+    void *arg, int *problems, char *err, size_t errsize);
 
 #endif

@@ -31,6 +31,18 @@ privsep_user(const char *user, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* privsep_group - gid of group; 0 found, -1 no such group */
+int
+privsep_group(const char *group, gid_t *gid)
+{
+	struct group *gr = getgrnam(group);
+
+	if (gr == NULL)
+		return -1;
+	*gid = gr->gr_gid;
+	return 0;
+}
+
 /* privsep_become - switch to uid/gid for good; -1 on any failure */
 int
 privsep_become(uid_t uid, gid_t gid)

@@ -19,6 +19,9 @@ void privsep_drop(const char *user, const char *chroot_dir);
  */
 int privsep_user(const char *user, uid_t *uid, gid_t *gid);
 
+/* privsep_group - gid of group; 0 found, -1 no such group */
+int privsep_group(const char *group, gid_t *gid);
+
 /* privsep_become - setgroups/setgid/setuid to uid/gid for good; -1 fails */
 int privsep_become(uid_t uid, gid_t gid);
 

@@ -46,6 +46,7 @@ _Static_assert(sizeof(enum smtp_tls_level) == sizeof(int),
 static int check_hostname(const char *, char *, size_t);
 static int check_abspath(const char *, char *, size_t);
 static int check_abspath_or_empty(const char *, char *, size_t);
+static int check_hostname_or_empty(const char *, char *, size_t);
 static int check_listen(const char *, char *, size_t);
 static int check_network(const char *, char *, size_t);
 static int check_network_or_mynetworks(const char *, char *, size_t);
@@ -66,6 +67,10 @@ static const struct setting_def settings_defs[] = {
 	  "Host name used in the SMTP greeting, in HELO and in bounces; "
 	  "empty means the system's fully qualified name",
 	  0, 253, NULL, check_hostname },
+	{ "myorigin", SETTING_STRING, OFF(myorigin), "",
+	  "Domain that sendmail appends to addresses without one; empty "
+	  "means the first line of /etc/mailname, else $myhostname",
+	  0, 253, NULL, check_hostname_or_empty },
 	{ "local_domains", SETTING_LIST, OFF(local_domains),
 	  "localhost, $myhostname",
 	  "Domains whose mail is delivered on this host",
@@ -120,6 +125,10 @@ static const struct setting_def settings_defs[] = {
 	  1, 32, NULL, check_username },
 	{ "tern_queue_user", SETTING_STRING, OFF(tern_queue_user), "_ternq",
 	  "Account that owns the spool and runs queued",
+	  1, 32, NULL, check_username },
+	{ "setgid_group", SETTING_STRING, OFF(setgid_group), "_terndrop",
+	  "Group of the set-group-ID program tern-postdrop, the only one "
+	  "that may write into the spool's maildrop directory",
 	  1, 32, NULL, check_username },
 	{ "smtpd_bare_newline", SETTING_ENUM, OFF(smtpd_bare_newline),
 	  "normalize",
@@ -646,7 +655,14 @@ check_abspath_or_empty(const char *v, char *err, size_t errsize)
 	return v[0] == '\0' ? 0 : check_abspath(v, err, errsize);
 }
 
-/* check_username - a portable account name */
+/* check_hostname_or_empty - "" (meaning a computed default) or a host name */
+static int
+check_hostname_or_empty(const char *v, char *err, size_t errsize)
+{
+	return v[0] == '\0' ? 0 : check_hostname(v, err, errsize);
+}
+
+/* check_username - a portable account name (also used for groups) */
 static int
 check_username(const char *v, char *err, size_t errsize)
 {

@@ -43,6 +43,7 @@ enum smtp_tls_level {
 /* The effective configuration.  Strings and lists are owned. */
 struct settings {
 	char			*myhostname;
+	char			*myorigin;	/* "": resolved by sendmail */
 	struct strlist		 local_domains;
 	char			*spool_dir;
 	char			*daemon_directory;
@@ -68,6 +69,7 @@ struct settings {
 	long			 smtpd_min_spare;
 	char			*tern_user;
 	char			*tern_queue_user;
+	char			*setgid_group;
 	enum bare_newline_mode	 smtpd_bare_newline;
 	struct strlist		 alias_maps;
 	char			*smtpd_banner;

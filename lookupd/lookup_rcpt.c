@@ -28,6 +28,7 @@
 #include "log.h"
 #include "lookup_rcpt.h"
 #include "map.h"
+#include "map_source.h"
 #include "xmalloc.h"
 
 #define ALIAS_VALUE_MAX		(64 * 1024)
@@ -36,9 +37,9 @@
 #define POSTMASTER_DEFAULT	"root"
 
 struct alias_map {
-	char		*file;		/* source name; the map is file.db */
-	struct map	*map;		/* NULL until it opens */
-	int		 warned;	/* the failure to open was logged */
+	char			*file;	/* source name; compiled: file.db */
+	struct map_source	*map;	/* file.db, or file while it is
+					   newer (map_source.h) */
 };
 
 struct lookup_aliases {
@@ -52,21 +53,6 @@ enum found {
 	FOUND_YES = 1,
 	FOUND_ERROR = -1,
 };
-
-/* alias_map_try_open - open a->map if possible; never logs twice */
-static void
-alias_map_try_open(struct alias_map *a)
-{
-	char err[512];
-
-	if ((a->map = map_open(a->file, err, sizeof(err))) != NULL) {
-		a->warned = 0;
-		return;
-	}
-	if (!a->warned)
-		log_warn("alias map %s: %s", a->file, err);
-	a->warned = 1;
-}
 
 /* lookup_aliases_open - open every alias map; the caller closes */
 struct lookup_aliases *
@@ -86,7 +72,7 @@ lookup_aliases_open(const struct strlist *alias_maps)
 		if (*f == '\0')
 			continue;
 		a->v[a->n].file = xstrdup(f);
-		alias_map_try_open(&a->v[a->n]);
+		a->v[a->n].map = map_source_open(f, MAP_SYNTAX_ALIASES);
 		a->n++;
 	}
 	return a;
@@ -101,7 +87,7 @@ lookup_aliases_close(struct lookup_aliases *a)
 	if (a == NULL)
 		return;
 	for (i = 0; i < a->n; i++) {
-		map_close(a->v[i].map);
+		map_source_close(a->v[i].map);
 		free(a->v[i].file);
 	}
 	free(a->v);
@@ -109,22 +95,17 @@ lookup_aliases_close(struct lookup_aliases *a)
 }
 
 /*
- * alias_map_get - look name up in one map.  A map that is not open yet
- * is an error while its source exists (the administrator must run
- * newaliases; deferring is safer than bouncing) and empty otherwise.
+ * alias_map_get - look name up in one map: its .db while that is up to
+ * date, else the source text itself (map_source.h), so that a missing
+ * or stale .db neither defers every local recipient nor hides an edit.
+ * A map whose source exists but cannot be read is an error (deferring
+ * is safer than bouncing); one with neither file is empty.
  */
 static enum found
 alias_map_get(struct alias_map *a, const char *name, char *val, size_t size)
 {
-	struct stat st;
-	int r;
+	int r = map_source_lookup(a->map, name, val, size);
 
-	if (a->map == NULL)
-		alias_map_try_open(a);
-	if (a->map == NULL)
-		return stat(a->file, &st) == 0 || errno != ENOENT ?
-		    FOUND_ERROR : FOUND_NO;
-	r = map_lookup(a->map, name, val, size);
 	return r == 1 ? FOUND_YES : r == 0 ? FOUND_NO : FOUND_ERROR;
 }
 

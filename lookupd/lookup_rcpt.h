@@ -23,11 +23,12 @@
 struct lookup_aliases;
 
 /*
- * lookup_aliases_open - open every map named in alias_maps (an optional
- * "hash:" prefix is accepted).  Never fails: a map whose .db cannot be
- * opened is retried at each lookup.  Until it opens, lookups through it
- * fail temporarily when its source file exists (newaliases was not run)
- * and find nothing when neither file exists.  The caller closes it.
+ * lookup_aliases_open - follow every map named in alias_maps (an
+ * optional "hash:" prefix is accepted).  Never fails: each lookup reads
+ * FILE.db while it is at least as new as FILE, and otherwise FILE's
+ * text itself (map_source.h: newaliases was not run, or FILE was
+ * edited since); a map whose files cannot be read fails temporarily,
+ * one with neither file finds nothing.  The caller closes it.
  */
 struct lookup_aliases *lookup_aliases_open(const struct strlist *alias_maps);
 /* lookup_aliases_close - close every map and free */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "maildrop.h"
 #include "master_spool.h"
 
 /*
@@ -87,7 +88,7 @@ static int
 spool_sync_all(const char *spool)
 {
 	static const char *const top[] = { "msg", "db", "corrupt", "empty",
-	    "run" };
+	    "run", MAILDROP_DIR };
 	static const char hex[] = "0123456789ABCDEF";
 	char path[PATH_MAX], *slash;
 	int bad = 0;
@@ -150,7 +151,7 @@ spool_make(const char *path, mode_t mode, uid_t uid, gid_t gid, int *bad,
 
 /* master_spool_create - make the layout, fixing owners and modes */
 int
-master_spool_create(const char *spool, uid_t quid, gid_t qgid)
+master_spool_create(const char *spool, uid_t quid, gid_t qgid, gid_t dgid)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char path[PATH_MAX];
@@ -160,7 +161,7 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 
 	if (me != 0) {
 		quid = me;
-		qgid = mygid;
+		qgid = dgid = mygid;
 	}
 	if ((r = spool_parents(spool)) < 0)
 		return -1;
@@ -178,6 +179,9 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 	 * deleted by tern. */
 	snprintf(path, sizeof(path), "%s/corrupt", spool);
 	spool_make(path, 0700, quid, qgid, &bad, &changed);
+	/* Local submissions: see maildrop.h for why 1730. */
+	snprintf(path, sizeof(path), "%s/%s", spool, MAILDROP_DIR);
+	spool_make(path, MAILDROP_DIR_MODE, quid, dgid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/empty", spool);
 	spool_make(path, 0555, me, mygid, &bad, &changed);
 	snprintf(path, sizeof(path), "%s/run", spool);

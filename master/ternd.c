@@ -40,6 +40,7 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "maildrop.h"
 #include "master_clients.h"
 #include "master_listen.h"
 #include "tls_server.h"
@@ -144,6 +145,75 @@ check_report(const char *msg, void *arg)
 	fprintf(stderr, "ternd: %s\n", msg);
 }
 
+/*
+ * check_alias_maps - ternd -n: warn about each alias source whose .db is
+ * missing or older than the source.  lookupd then reads the source text
+ * itself (map_source.c), so mail still flows, but the compiled map is
+ * what newaliases is for.
+ */
+static void
+check_alias_maps(void)
+{
+	struct stat src, db;
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < set.alias_maps.n; i++) {
+		const char *f = set.alias_maps.v[i];
+
+		if (strncmp(f, "hash:", 5) == 0)
+			f += 5;
+		snprintf(path, sizeof(path), "%s.db", f);
+		if (stat(f, &src) < 0 || (stat(path, &db) == 0 &&
+		    (db.st_mtim.tv_sec > src.st_mtim.tv_sec ||
+		    (db.st_mtim.tv_sec == src.st_mtim.tv_sec &&
+		    db.st_mtim.tv_nsec >= src.st_mtim.tv_nsec))))
+			continue;
+		fprintf(stderr, "ternd: warning: alias_maps: %s is %s %s; "
+		    "lookupd reads %s itself until you run newaliases (or "
+		    "ternmap -a %s)\n", path, access(path, F_OK) == 0 ?
+		    "older than" : "missing, unlike", f, f, f);
+	}
+}
+
+/*
+ * check_postdrop - ternd -n: tern-postdrop must be set-group-ID
+ * setgid_group, or users other than root cannot use sendmail (warnings:
+ * the rest of tern works without it).
+ */
+static void
+check_postdrop(void)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	gid_t gid;
+
+	snprintf(path, sizeof(path), "%s/%s", set.daemon_directory,
+	    MAILDROP_PROGRAM);
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "ternd: warning: %s: %s; sendmail cannot "
+		    "submit mail\n", path, strerror(errno));
+		return;
+	}
+	if (geteuid() != 0)
+		return;
+	if (privsep_group(set.setgid_group, &gid) < 0) {
+		fprintf(stderr, "ternd: warning: setgid_group %s does not "
+		    "exist: only root can use sendmail (create it with: "
+		    "groupadd --system %s)\n", set.setgid_group,
+		    set.setgid_group);
+		return;
+	}
+	if (st.st_uid != 0 || st.st_gid != gid ||
+	    (st.st_mode & 07022) != S_ISGID)
+		fprintf(stderr, "ternd: warning: %s should be owned by root, "
+		    "group %s, mode 2755 (now uid %lu, gid %lu, mode %04o): "
+		    "users other than root cannot use sendmail (fix: chgrp %s "
+		    "%s && chmod 2755 %s)\n", path, set.setgid_group,
+		    (unsigned long)st.st_uid, (unsigned long)st.st_gid,
+		    (unsigned)(st.st_mode & 07777), set.setgid_group, path,
+		    path);
+}
+
 /* ternd -n: every problem that would stop a start, then exit 0 or 1. */
 static int
 check_config(void)
@@ -204,14 +274,8 @@ check_config(void)
 				check_report(msg, &problems);
 			}
 		}
-		for (size_t i = 0; i < set.alias_maps.n; i++) {
-			snprintf(msg, sizeof(msg), "%s.db", set.alias_maps.v[i]);
-			if (access(msg, R_OK) < 0 &&
-			    access(set.alias_maps.v[i], F_OK) == 0)
-				fprintf(stderr, "ternd: warning: alias_maps: %s is "
-				    "not compiled (run: ternmap -a %s)\n", msg,
-				    set.alias_maps.v[i]);
-		}
+		check_alias_maps();
+		check_postdrop();
 	}
 	if (problems)
 		fprintf(stderr, "ternd: %s: %d problem%s\n", config_path, problems,
@@ -1084,7 +1148,7 @@ main(int argc, char **argv)
 	char pidpath[PATH_MAX];
 	int ch, check = 0, problems = 0;
 	uid_t quid;
-	gid_t qgid;
+	gid_t qgid, dgid;
 
 	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
 		switch (ch) {
@@ -1128,7 +1192,12 @@ main(int argc, char **argv)
 	if (geteuid() != 0)
 		log_warn("not started as root: every process runs as uid %ld, "
 		    "without privilege separation or chroot", (long)geteuid());
-	if (master_spool_create(set.spool_dir, quid, qgid) < 0)
+	dgid = qgid;
+	if (geteuid() == 0 && privsep_group(set.setgid_group, &dgid) < 0)
+		log_warn("setgid_group %s does not exist: only root can submit "
+		    "mail with sendmail (create it: groupadd --system %s)",
+		    set.setgid_group, set.setgid_group);
+	if (master_spool_create(set.spool_dir, quid, qgid, dgid) < 0)
 		fatalx("cannot set up the spool %s", set.spool_dir);
 	snprintf(pidpath, sizeof(pidpath), "%s/run/ternd.pid", set.spool_dir);
 	if ((pfh = pidfile_open(pidpath, 0644, NULL)) == NULL) {

@@ -4,8 +4,10 @@
  * Runs as tern_queue_user (owner of the spool's db/ and msg/).  One poll()
  * loop serves ternd (peers, reload, stop, flush), every smtpd (new
  * messages), lookupd (recipient resolution, asked without waiting: a stuck
- * lookupd must not hold up commits) and deliverd (jobs and results).  Each loop turn ends with at most one index flush for all the
- * commits that arrived in it, then one for the delivery results.
+ * lookupd must not hold up commits), deliverd (jobs and results) and
+ * the maildrop directory (pickup.c: sendmail's submissions).  Each loop
+ * turn ends with at most one index flush for all the commits that
+ * arrived in it, then one for the delivery results.
  */
 #include "config.h"
 
@@ -26,6 +28,7 @@
 #include "log.h"
 #include "msg.h"
 #include "msg_codec.h"
+#include "pickup.h"
 #include "privsep.h"
 #include "queue_commit.h"
 #include "queue_list.h"
@@ -329,6 +332,7 @@ queued_sync(void)
 	if (queue_store_broken(qctx.store))
 		fatalx("the queue index needs recovery; exiting so that the "
 		    "restart recovers it");
+	pickup_after_sync();
 	sched_after_sync();
 }
 
@@ -352,6 +356,7 @@ main(int argc, char **argv)
 	snprintf(dbdir, sizeof(dbdir), "%s/db", qctx.spool);
 	qctx.store = recover_start(dbdir);
 	queued_sync();
+	pickup_init();
 	daemon_channel_open(&master);
 
 	for (;;) {
@@ -361,6 +366,7 @@ main(int argc, char **argv)
 
 		TAILQ_FOREACH(p, &qctx.peers, entry)
 			n++;
+		n++;	/* pickup's descriptor */
 		if (n > pcap) {
 			pcap = n * 2;
 			pfd = xreallocarray(pfd, pcap, sizeof(*pfd));
@@ -375,13 +381,20 @@ main(int argc, char **argv)
 			    (ipc_conn_pending(&p->conn) ? POLLOUT : 0);
 			pmap[n++] = p;
 		}
+		/* Last, so that pmap[] lines up with the peers alone. */
+		pfd[n].fd = pickup_fd();
+		pfd[n].events = POLLIN;
 		timeout = stopping ? 200 : sched_timeout_ms();
+		if (!stopping && pickup_timeout_ms() < timeout)
+			timeout = pickup_timeout_ms();
 		/* Index writes that failed (a full disk) are tried again
 		 * soon, not only when the next event comes. */
 		if (timeout > 1000 && (qctx.store_dirty || sched_unsaved()))
 			timeout = 1000;
-		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, (nfds_t)n + 1, timeout) < 0 && errno != EINTR)
 			fatal("poll");
+		if (pfd[n].fd >= 0 && (pfd[n].revents & POLLIN))
+			pickup_event();
 		if (got_flush) {
 			got_flush = 0;
 			sched_flush();
@@ -395,6 +408,7 @@ main(int argc, char **argv)
 		for (size_t i = 1; i < n; i++)
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 				peer_input(pmap[i]);
+		pickup_run(!stopping);
 		commit_flush_batch();
 		/* The COMMITTED answers go out now: a smtpd must not wait
 		 * (and time out into a 451 for durable mail) behind the

@@ -13,8 +13,9 @@
 # Dependencies are installed with apt-get when run as root on Debian; as an
 # ordinary user they must already be there.  Builds go to ./build and
 # ./build-sanitize; nothing is installed outside the checkout except the
-# _tern and _ternq system users when run as root (ternd refuses to run as
-# root without them, as a package's postinst would create them).
+# _tern and _ternq system users and the _terndrop group (of tern-postdrop)
+# when run as root (ternd refuses to run as root without the users, as a
+# package's postinst would create them).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,8 @@ deps() {
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
 			dnsmasq-base python3-aiosmtpd libnet-ssleay-perl \
 			libio-socket-ssl-perl libfuse3-dev fuse3 e2fsprogs mount \
-			db5.3-util clang libclang-rt-14-dev >/dev/null
+			db5.3-util clang libclang-rt-14-dev s-nail mandoc \
+			>/dev/null
 	fi
 }
 
@@ -44,6 +46,11 @@ users() {
 				--shell /usr/sbin/nologin "$u"
 		fi
 	done
+	# The group of tern-postdrop (setgid_group), which sendmail uses.
+	if ! getent group _terndrop >/dev/null 2>&1; then
+		echo "quickstart: creating system group _terndrop"
+		groupadd --system _terndrop
+	fi
 }
 
 # build DIR [configure options...]

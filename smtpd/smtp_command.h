@@ -17,12 +17,8 @@
 #include "addr.h"
 #include "dsn_param.h"
 #include "msg_codec.h"
+#include "smtp_proto.h"
 
-#define SMTP_LINE_MAX		512	/* RFC 5321 4.5.3.1.4, with CRLF */
-/* MAIL/RCPT may be longer by their extensions' allowances (RFC 1870,
- * 3461 5.4, 4954 5) */
-#define SMTP_MAIL_LINE_MAX	(SMTP_LINE_MAX + 26 + 100 + 500 + 64)
-#define SMTP_RCPT_LINE_MAX	(SMTP_LINE_MAX + 500 + 64)
 /* ENVID and ORCPT as accepted are what a job can pass on (msg_codec.h) */
 #define SMTP_ENVID_MAX		MSG_ENVID_MAX
 #define SMTP_ORCPT_MAX		MSG_ORCPT_MAX

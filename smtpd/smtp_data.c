@@ -15,9 +15,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "header.h"
 #include "msgfile.h"
 #include "smtp_data.h"
-#include "smtp_received.h"
 
 /* The header section as seen so far, for struct smtp_data_fix. */
 struct header_state {
@@ -26,32 +26,6 @@ struct header_state {
 	int	seen_msgid;
 	int	dropping;	/* inside an unqualified Message-ID field */
 };
-
-/* field_is - line starts the header field called name (with its colon) */
-static int
-field_is(const char *p, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (len < n || strncasecmp(p, name, n) != 0)
-		return 0;
-	while (n < len && (p[n] == ' ' || p[n] == '\t'))
-		n++;
-	return n < len && p[n] == ':';
-}
-
-/* header_field_line - p[0..len) looks like "Name: ..." (RFC 5322 2.2) */
-static int
-header_field_line(const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == ':')
-			return i > 0;
-		if ((unsigned char)p[i] <= 32 || (unsigned char)p[i] >= 127)
-			return 0;
-	}
-	return 0;
-}
 
 /* header_add_missing - write the fields fix asks for and h lacks */
 static uint64_t
@@ -62,7 +36,7 @@ header_add_missing(struct msgfile_writer *o, const struct smtp_data_fix *fix,
 	int n;
 	uint64_t added = 0;
 
-	if (!h->seen_date && smtp_date_format(fix->when, date,
+	if (!h->seen_date && header_date_format(fix->when, date,
 	    sizeof(date)) > 0 && (n = snprintf(buf, sizeof(buf),
 	    "Date: %s\r\n", date)) > 0 && (size_t)n < sizeof(buf)) {
 		msgfile_write(o, buf, (size_t)n);
@@ -90,15 +64,15 @@ header_line(struct header_state *h, struct msgfile_writer *o,
 	if (len > 0 && (p[0] == ' ' || p[0] == '\t'))
 		return h->dropping;
 	h->dropping = 0;
-	if (!header_field_line(p, len)) {
+	if (!header_is_field(p, len)) {
 		h->in_header = 0;
 		if (fix != NULL)
 			*added += header_add_missing(o, fix, h);
 		return 0;
 	}
-	if (field_is(p, len, "Date"))
+	if (header_field_is(p, len, "Date"))
 		h->seen_date = 1;
-	else if (field_is(p, len, "Message-ID")) {
+	else if (header_field_is(p, len, "Message-ID")) {
 		if (fix != NULL && memchr(p, '@', len) == NULL)
 			return h->dropping = 1;
 		h->seen_msgid = 1;

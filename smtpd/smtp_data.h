@@ -18,9 +18,7 @@
 #include "msgfile.h"
 #include "settings.h"
 #include "smtp_io.h"
-
-#define SMTP_TEXT_LINE_MAX	1000	/* RFC 5321 4.5.3.1.6, with CRLF */
-#define SMTP_MAX_HOPS		100	/* Received: headers before 5.4.6 */
+#include "smtp_proto.h"
 
 struct smtp_data_result {
 	uint64_t	size;		/* octets of content (CRLF lines) */

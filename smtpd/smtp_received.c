@@ -7,31 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "header.h"
 #include "smtp_received.h"
-
-/* smtp_date_format - RFC 5322 date-time in local time */
-int
-smtp_date_format(time_t t, char *buf, size_t size)
-{
-	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-	    "Fri", "Sat" };
-	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-	long off;
-	int n;
-
-	if (localtime_r(&t, &tm) == NULL)
-		return -1;
-	off = tm.tm_gmtoff / 60;
-	/* Day and month names must be English whatever the locale. */
-	n = snprintf(buf, size, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', (off < 0 ? -off : off) / 60,
-	    (off < 0 ? -off : off) % 60);
-	return (n < 0 || (size_t)n >= size) ? -1 : n;
-}
 
 /* Copy client text, keeping printable ASCII other than ( ) \ ; only. */
 static void
@@ -62,7 +39,7 @@ smtp_received_format(const struct received_info *ri, char *buf, size_t size)
 		snprintf(addr, sizeof(addr), "IPv6:%s", ri->client_addr);
 	else
 		strlcpy(addr, ri->client_addr, sizeof(addr));
-	if (smtp_date_format(ri->when, date, sizeof(date)) < 0)
+	if (header_date_format(ri->when, date, sizeof(date)) < 0)
 		return -1;
 	forclause[0] = '\0';
 	if (ri->rcpt != NULL) {

@@ -28,7 +28,4 @@ struct received_info {
 int smtp_received_format(const struct received_info *ri, char *buf,
     size_t size);
 
-/* smtp_date_format - RFC 5322 date-time "Mon, 2 Jan 2006 15:04:05 -0700" */
-int smtp_date_format(time_t t, char *buf, size_t size);
-
 #endif

@@ -41,7 +41,7 @@ else
 	ldflags="-fsanitize=fuzzer,address,undefined"
 fi
 cppflags="-I$top/common -I$top/smtpd -I$top/deliverd -I$top/queued
-	-I$top/lookupd -I$top/master -I$builddir -DLIBBSD_NETBSD_VIS
+	-I$top/lookupd -I$top/master -I$top/tools -I$builddir -DLIBBSD_NETBSD_VIS
 	-DTERN_SYSCONFDIR=\"/etc\" -DTERN_SPOOLDIR=\"/var/spool/tern\"
 	-DTERN_DAEMONDIR=\"/usr/libexec/tern\"
 	$(pkg-config --cflags libbsd-overlay openssl)"
@@ -102,12 +102,15 @@ build fuzz_smtp_reply common/tls_client.c common/deadline.c common/log.c \
 build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/deadline.c \
     common/log.c common/xmalloc.c
 build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
-    smtpd/smtp_received.c common/deadline.c common/msgfile.c \
+    smtpd/smtp_received.c common/header.c common/deadline.c \
+    common/msgfile.c \
     common/crc32c.c common/envelope.c common/dsn_param.c common/qid.c \
     common/addr.c common/ipc.c common/log.c common/xmalloc.c
 build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
 build fuzz_settings common/settings.c common/dns.c common/log.c \
     common/xmalloc.c
+build fuzz_sendmail_msg tools/sendmail_msg.c tools/sendmail_addr.c \
+    common/header.c common/addr.c common/log.c common/xmalloc.c
 
 # Every fuzz_*.c must have its line above.
 for f in "$here"/fuzz_*.c; do

@@ -8,6 +8,7 @@ not start (processes are found by the configuration path of this instance,
 which lives in this instance's private temporary directory).
 """
 
+import grp
 import os
 import pwd
 import re
@@ -25,6 +26,7 @@ QID_PATTERN = "[0-9A-F]{16}"
 
 TERN_USER = "_tern"
 TERN_QUEUE_USER = "_ternq"
+TERN_DROP_GROUP = "_terndrop"
 
 # Every TernInstance created while a test runs; runner.py reads and clears it
 # to print log tails of failed tests and to remove temporary directories.
@@ -63,7 +65,8 @@ def is_root():
 
 
 def ensure_system_users():
-    """As root, create _tern and _ternq when they do not exist."""
+    """As root, create _tern and _ternq, and the group _terndrop of
+    tern-postdrop (setgid_group), when they do not exist."""
     if not is_root():
         return
     for user in (TERN_USER, TERN_QUEUE_USER):
@@ -74,6 +77,11 @@ def ensure_system_users():
                 ["useradd", "--system", "--no-create-home",
                  "--shell", "/usr/sbin/nologin", user],
                 check=True, timeout=30)
+    try:
+        grp.getgrnam(TERN_DROP_GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", TERN_DROP_GROUP],
+                       check=True, timeout=30)
 
 
 def free_port(host="127.0.0.1"):

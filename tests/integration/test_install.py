@@ -6,8 +6,10 @@ but that file, ternd listens on 127.0.0.1:25 and delivers mail for a passwd
 user at localhost into ~user/Maildir, as that user.
 """
 
+import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import smtplib
@@ -63,6 +65,34 @@ class TestInstalledEmptyConfig(unittest.TestCase):
     def setUp(self):
         ns = _install()
         self.tmp, self.conf, self.ternd = ns.tmp, ns.conf, ns.ternd
+        self.prefix = ns.prefix
+
+    @unittest.skipUnless(is_root(), "root only: make install sets the group "
+                         "of tern-postdrop as root only")
+    def test_sendmail_links_and_setgid_helper_installed(self):
+        sendmail = os.path.join(self.prefix, "sbin", "sendmail")
+        st = os.stat(sendmail)
+        self.assertEqual(st.st_mode & 0o7000, 0, "sendmail is set-id")
+        for link in ("bin/mailq", "bin/newaliases", "lib/sendmail"):
+            self.assertEqual(os.readlink(os.path.join(self.prefix, link)),
+                             sendmail)
+        pd = os.stat(os.path.join(self.prefix, "libexec", "tern",
+                                  "tern-postdrop"))
+        self.assertEqual(pd.st_uid, 0)
+        self.assertEqual(pd.st_gid, grp.getgrnam("_terndrop").gr_gid)
+        self.assertEqual(pd.st_mode & 0o7777, 0o2755)
+        # newaliases, run through its link, finds ternmap in sbin.
+        src = os.path.join(self.tmp, "aliases-for-newaliases")
+        with open(src, "w") as f:
+            f.write("team: root\n")
+        conf = os.path.join(self.tmp, "newaliases.conf")
+        with open(conf, "w") as f:
+            f.write("alias_maps = %s\n" % src)
+        r = subprocess.run([os.path.join(self.prefix, "bin", "newaliases"),
+                            "-C", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertTrue(os.path.exists(src + ".db"))
 
     def test_empty_config_checks_clean(self):
         self.assertEqual(os.path.getsize(self.conf), 0)
@@ -138,3 +168,21 @@ class TestInstalledEmptyConfig(unittest.TestCase):
         self.assertIn(b"Delivered-To: %s@localhost\n" % user.encode(), data)
         self.assertTrue(data.endswith(b"Subject: empty config\n\nhello\n"),
                         data)
+
+        # The installed sendmail, run by that user with nothing but the
+        # defaults: through the set-group-ID tern-postdrop into the
+        # maildrop, delivered, and logged with the user's uid.
+        r = subprocess.run([os.path.join(self.prefix, "sbin", "sendmail"),
+                            "%s@localhost" % user],
+                           input=b"Subject: local\n\nfrom sendmail\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r)
+        wait_until(lambda: len(os.listdir(new)) == 2, 30,
+                   what="the message from sendmail in %s" % new)
+        wait_until(lambda: re.search(r"[0-9A-F]{16}: uid=%d from=<%s@"
+                                     % (pw.pw_uid, user),
+                                     open(log.name, errors="replace")
+                                     .read()), 10,
+                   what="the pickup log line with the user's uid")

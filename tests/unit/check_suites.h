@@ -27,5 +27,6 @@ Suite *myaddr_suite(void);
 Suite *msg_codec_suite(void);
 Suite *fsspace_suite(void);
 Suite *daemon_channel_suite(void);
+Suite *sendmail_msg_suite(void);
 
 #endif

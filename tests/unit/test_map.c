@@ -570,21 +570,41 @@ START_TEST(test_rcpt_map_states)
 	struct reports r;
 	char first[1024];
 
-	/* Source present, never compiled: defer, never "unknown user". */
+	/* Source present, never compiled: read from the source text, so
+	 * neither a deferral of every local recipient nor a guess. */
 	lookup_aliases_close(rctx.aliases);
 	write_file("pending", "info: alice\n");
 	strlist_set(&rs.alias_maps, path_in("pending"), NULL);
 	rctx.aliases = lookup_aliases_open(&rs.alias_maps);
-	ck_assert_int_eq(verdict("info@localhost"), LOOKUP_TEMPFAIL);
-	ck_assert_int_eq(verdict("nobody@localhost"), LOOKUP_TEMPFAIL);
+	ck_assert_int_eq(verdict("info@localhost"), LOOKUP_ALIAS);
+	ck_assert_int_eq(verdict("nobody@localhost"), LOOKUP_UNKNOWN);
 	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "alice@localhost", &t),
-	    LOOKUP_TEMPFAIL);
-	ck_assert_uint_eq(t.n, 0);
+	    LOOKUP_LOCAL);
+	ck_assert_uint_eq(t.n, 1);
 	ck_assert_int_eq(verdict("info@remote.example"), LOOKUP_REMOTE);
 	/* Compiled later: picked up without a restart. */
 	memset(&r, 0, sizeof(r));
 	ck_assert_int_eq(map_compile(path_in("pending"), 1, collect, &r), 0);
 	ck_assert_int_eq(verdict("info@localhost"), LOOKUP_ALIAS);
+	/* Edited after newaliases: the edit counts at once, from the text. */
+	write_file("pending", "info: alice\nsales: bob\n");
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "sales@localhost", &t),
+	    LOOKUP_ALIAS);
+	ck_assert(has_target(&t, RESOLVE_LOCAL, "bob"));
+	ck_assert_int_eq(verdict("ghost@localhost"), LOOKUP_UNKNOWN);
+	/* An edit that does not parse: the older .db, the last good
+	 * compile, answers until it is fixed. */
+	write_file("pending", "info: alice\nsales: bob\nbad: |cmd\n");
+	ck_assert_int_eq(verdict("info@localhost"), LOOKUP_ALIAS);
+	ck_assert_int_eq(verdict("sales@localhost"), LOOKUP_UNKNOWN);
+	/* ... and without any .db, a name not found may be on the bad
+	 * line: deferred, never "unknown". */
+	ck_assert_int_eq(unlink(path_in("pending.db")), 0);
+	ck_assert_int_eq(verdict("ghost@localhost"), LOOKUP_TEMPFAIL);
+	ck_assert_int_eq(verdict("alice@localhost"), LOOKUP_TEMPFAIL);
+	write_file("pending", "info: alice\nsales: bob\n");
+	ck_assert_int_eq(verdict("ghost@localhost"), LOOKUP_UNKNOWN);
+	ck_assert_int_eq(verdict("sales@localhost"), LOOKUP_ALIAS);
 
 	/* Neither file exists: no aliases at all. */
 	lookup_aliases_close(rctx.aliases);

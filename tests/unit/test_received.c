@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "check_suites.h"
+#include "header.h"
 #include "smtp_received.h"
 
 static void
@@ -115,11 +116,11 @@ START_TEST(test_date_format)
 
 	setenv("TZ", "America/New_York", 1);
 	tzset();
-	ck_assert_int_gt(smtp_date_format(1795451290, buf, sizeof(buf)), 0);
+	ck_assert_int_gt(header_date_format(1795451290, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "Mon, 23 Nov 2026 11:28:10 -0500");
 	setenv("TZ", "Asia/Kolkata", 1);
 	tzset();
-	ck_assert_int_gt(smtp_date_format(1795451290, buf, sizeof(buf)), 0);
+	ck_assert_int_gt(header_date_format(1795451290, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "Mon, 23 Nov 2026 21:58:10 +0530");
 	setenv("TZ", "UTC", 1);
 	tzset();
