@@ -121,6 +121,10 @@ static const struct setting_def settings_defs[] = {
 	{ "tern_queue_user", SETTING_STRING, OFF(tern_queue_user), "_ternq",
 	  "Account that owns the spool and runs queued",
 	  1, 32, NULL, check_username },
+	{ "tern_admin_group", SETTING_STRING, OFF(tern_admin_group), "ternadm",
+	  "Group whose members may change the queue and control tern with "
+	  "ternctl",
+	  1, 32, NULL, check_username },
 	{ "smtpd_bare_newline", SETTING_ENUM, OFF(smtpd_bare_newline),
 	  "normalize",
 	  "What to do with a bare LF in message data: normalize or reject",

@@ -68,6 +68,7 @@ struct settings {
 	long			 smtpd_min_spare;
 	char			*tern_user;
 	char			*tern_queue_user;
+	char			*tern_admin_group;
 	enum bare_newline_mode	 smtpd_bare_newline;
 	struct strlist		 alias_maps;
 	char			*smtpd_banner;

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "master_spool.h"
+#include "spool_layout.h"
 
 /*
  * spool_dir - make path a directory with this mode and owner.  Returns -1
@@ -152,7 +153,7 @@ spool_make(const char *path, mode_t mode, uid_t uid, gid_t gid, int *bad,
 int
 master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 {
-	static const char hex[] = "0123456789ABCDEF";
+	static const char hex[] = SPOOL_HASH_DIGITS;
 	char path[PATH_MAX];
 	uid_t me = geteuid();
 	gid_t mygid = getegid();
@@ -165,23 +166,22 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid)
 	if ((r = spool_parents(spool)) < 0)
 		return -1;
 	changed |= r;
-	spool_make(spool, 0755, me, mygid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/db", spool);
-	spool_make(path, 0700, quid, qgid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/msg", spool);
-	spool_make(path, 0700, quid, qgid, &bad, &changed);
-	for (int i = 0; i < 16; i++) {
-		snprintf(path, sizeof(path), "%s/msg/%c", spool, hex[i]);
-		spool_make(path, 0700, quid, qgid, &bad, &changed);
+	for (size_t i = 0; i < sizeof(spool_layout) / sizeof(spool_layout[0]);
+	    i++) {
+		const struct spool_layout_dir *d = &spool_layout[i];
+		int queue = d->owner == SPOOL_OWNER_QUEUE;
+
+		snprintf(path, sizeof(path), "%s%s%s", spool,
+		    d->name[0] != '\0' ? "/" : "", d->name);
+		spool_make(path, d->mode, queue ? quid : me, queue ? qgid :
+		    mygid, &bad, &changed);
+		for (int h = 0; d->hashed && h < 16; h++) {
+			snprintf(path, sizeof(path), "%s/%s/%c", spool, d->name,
+			    hex[h]);
+			spool_make(path, d->mode, queue ? quid : me,
+			    queue ? qgid : mygid, &bad, &changed);
+		}
 	}
-	/* Queue files that failed validation: kept for a human, never
-	 * deleted by tern. */
-	snprintf(path, sizeof(path), "%s/corrupt", spool);
-	spool_make(path, 0700, quid, qgid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/empty", spool);
-	spool_make(path, 0555, me, mygid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/run", spool);
-	spool_make(path, 0755, me, mygid, &bad, &changed);
 	if (bad)
 		return -1;
 	return changed ? spool_sync_all(spool) : 0;

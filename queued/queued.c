@@ -26,8 +26,9 @@
 #include "msg.h"
 #include "msg_codec.h"
 #include "privsep.h"
+#include "queue_admin.h"
 #include "queue_commit.h"
-#include "queue_list.h"
+#include "queue_stats.h"
 #include "queued.h"
 #include "recover.h"
 #include "scheduler.h"
@@ -109,6 +110,7 @@ queued_rebuild(uint32_t client)
 	    "index, %zu unfinished files removed, %zu damaged files moved to "
 	    "corrupt/", st.recovered, st.unfinished, st.corrupt);
 	l.line = line;
+	l.more = 0;
 	if (msg_encode(&m, MSG_QUEUED_QUEUE_ENTRY, client, &l) == 0)
 		ipc_conn_queue(&master, &m);
 	msg_encode_empty(&m, MSG_QUEUED_QUEUE_END, client);
@@ -133,8 +135,12 @@ master_frame(struct ipc_msg *m)
 			peer_add((int)peer.kind, ipc_msg_take_fd(m));
 		return;
 	}
+	if (m->type == MSG_MASTER_QUEUE_ADMIN) {
+		queue_admin_request(&master, m);
+		return;
+	}
 	if (m->type != MSG_MASTER_RELOAD && m->type != MSG_MASTER_STOP &&
-	    m->type != MSG_QUEUED_FLUSH && m->type != MSG_MASTER_QUEUE_LIST &&
+	    m->type != MSG_QUEUED_FLUSH &&
 	    m->type != MSG_MASTER_QUEUE_REBUILD) {
 		msg_log_reject("ternd", m, "unexpected type");
 		return;
@@ -153,9 +159,6 @@ master_frame(struct ipc_msg *m)
 		break;
 	case MSG_QUEUED_FLUSH:
 		sched_flush();
-		break;
-	case MSG_MASTER_QUEUE_LIST:
-		queue_list_send(&master, m->id);
 		break;
 	case MSG_MASTER_QUEUE_REBUILD:
 		queued_rebuild(m->id);
@@ -338,6 +341,7 @@ main(int argc, char **argv)
 
 	daemon_init(argc, argv, "queued", &opts, &set);
 	qctx.set = &set;
+	qstats.started = queued_now();
 	TAILQ_INIT(&qctx.peers);
 	signal(SIGUSR1, on_sigusr1);
 	if (chdir(set.spool_dir) < 0)

@@ -26,5 +26,6 @@ Suite *qid_suite(void);
 Suite *myaddr_suite(void);
 Suite *msg_codec_suite(void);
 Suite *fsspace_suite(void);
+Suite *json_suite(void);
 
 #endif
