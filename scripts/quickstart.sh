@@ -44,6 +44,11 @@ users() {
 				--shell /usr/sbin/nologin "$u"
 		fi
 	done
+	# tern_admin_group: its members may use every ternctl command.
+	if ! getent group ternadm >/dev/null 2>&1; then
+		echo "quickstart: creating system group ternadm"
+		groupadd --system ternadm
+	fi
 }
 
 # build DIR [configure options...]

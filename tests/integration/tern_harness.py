@@ -9,6 +9,7 @@ which lives in this instance's private temporary directory).
 """
 
 import os
+import grp
 import pwd
 import re
 import shutil
@@ -25,6 +26,7 @@ QID_PATTERN = "[0-9A-F]{16}"
 
 TERN_USER = "_tern"
 TERN_QUEUE_USER = "_ternq"
+TERN_ADMIN_GROUP = "ternadm"
 
 # Every TernInstance created while a test runs; runner.py reads and clears it
 # to print log tails of failed tests and to remove temporary directories.
@@ -63,9 +65,15 @@ def is_root():
 
 
 def ensure_system_users():
-    """As root, create _tern and _ternq when they do not exist."""
+    """As root, create _tern, _ternq and the group ternadm when they do not
+    exist."""
     if not is_root():
         return
+    try:
+        grp.getgrnam(TERN_ADMIN_GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", TERN_ADMIN_GROUP],
+                       check=True, timeout=30)
     for user in (TERN_USER, TERN_QUEUE_USER):
         try:
             pwd.getpwnam(user)
