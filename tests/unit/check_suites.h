@@ -27,5 +27,6 @@ Suite *myaddr_suite(void);
 Suite *msg_codec_suite(void);
 Suite *fsspace_suite(void);
 Suite *json_suite(void);
+Suite *control_request_suite(void);
 
 #endif
