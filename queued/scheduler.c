@@ -1550,8 +1550,10 @@ sched_timeout_ms(void)
 	if (heap_len == 0)
 		t = 60 * 1000;
 	else if (heap[0]->due > now)
-		t = (int)((heap[0]->due - now) * 1000 > 60000 ? 60000 :
-		    (heap[0]->due - now) * 1000);
+		/* Compared in seconds: a held message is due at UINT64_MAX,
+		 * which milliseconds would overflow. */
+		t = heap[0]->due - now >= 60 ? 60000 :
+		    (int)((heap[0]->due - now) * 1000);
 	else
 		t = 1000; /* due, but blocked on a peer or a limit */
 	return r >= 0 && r < t ? r : t;

@@ -115,6 +115,10 @@ class TestTernctlQueueAdmin(AdminCase):
                            .splitlines() if a in l][0])
         self.assertIs(held["held"], True)
         self.assertEqual(held["queue_name"], "hold")
+        # The hold is in the index: a restart keeps it.
+        inst.stop()
+        inst.start()
+        self.assertRegex(self.ok(inst, "queue"), r"(?m)^%s!" % a)
 
         # Both flushed at once: b is tried again, the held a is not.
         self.ok(inst, "flush")
