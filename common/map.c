@@ -130,6 +130,31 @@ map_open(const char *file, char *err, size_t errsize)
 	return m;
 }
 
+/* map_walk - every entry, through fn */
+int
+map_walk(struct map *m, map_walk_fn fn, void *arg)
+{
+	DBC *cur;
+	DBT k, v;
+	int r;
+
+	if (m->db->cursor(m->db, NULL, &cur, 0) != 0)
+		return -1;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	while ((r = cur->get(cur, &k, &v, DB_NEXT)) == 0) {
+		size_t kl = k.size, vl = v.size;
+
+		if (kl > 0 && ((const char *)k.data)[kl - 1] == '\0')
+			kl--;
+		if (vl > 0 && ((const char *)v.data)[vl - 1] == '\0')
+			vl--;
+		fn(k.data, kl, v.data, vl, arg);
+	}
+	cur->close(cur);
+	return r == DB_NOTFOUND ? 0 : -1;
+}
+
 /* map_close - close and free */
 void
 map_close(struct map *m)

@@ -30,6 +30,15 @@ void map_close(struct map *m);
  * -1 error (value too long, or the database could not be read).
  */
 int map_lookup(struct map *m, const char *key, char *val, size_t valsize);
+/*
+ * map_walk - call fn(key, klen, value, vlen, arg) for every entry, in the
+ * database's order (a NUL that ends a key or value, as other programs
+ * store them, is not counted).  0, or -1 when the database could not be
+ * read to its end.
+ */
+typedef void (*map_walk_fn)(const char *key, size_t klen, const char *val,
+    size_t vlen, void *arg);
+int map_walk(struct map *m, map_walk_fn fn, void *arg);
 
 /*
  * map_compile - compile the text map src into src.db atomically (written

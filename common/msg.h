@@ -66,7 +66,10 @@ enum msg_type {
 	MSG_MASTER_CLIENT_VERDICT,
 	MSG_SMTPD_AUTH_FAILURE,		/* one failed AUTH (no answer) */
 	MSG_MASTER_BUSY_MODE,		/* busy responder only: on or off */
-	MSG_MASTER_QUEUE_LIST,		/* id = control client: queued answers
+	MSG_MASTER_QUEUE_ADMIN,		/* id = control client: list, show,
+					   hold, release, delete, requeue,
+					   flush some, stats (enum
+					   queue_admin_op); queued answers
 					   with ENTRY frames then END, with
 					   the same id */
 	MSG_QUEUED_QUEUE_ENTRY,		/* one line of the listing */
@@ -79,7 +82,42 @@ enum msg_type {
 	MSG_MASTER_QUEUE_REBUILD,	/* id = control client: queued
 					   recovers the queue files the index
 					   does not name, then answers like
-					   MSG_MASTER_QUEUE_LIST */
+					   MSG_MASTER_QUEUE_ADMIN */
+	MSG_SMTPD_REJECT,		/* one command refused by policy
+					   (enum reject_reason; no answer) */
+};
+
+/* What MSG_MASTER_QUEUE_ADMIN asks of queued ("ternctl ..."). */
+enum queue_admin_op {
+	QADMIN_LIST = 0,	/* queue: one entry per message */
+	QADMIN_SHOW = 1,	/* show QID: envelope, recipients, message */
+	QADMIN_HOLD = 2,	/* hold QID... | ALL */
+	QADMIN_RELEASE = 3,	/* release QID... | ALL */
+	QADMIN_DELETE = 4,	/* delete QID... | ALL */
+	QADMIN_REQUEUE = 5,	/* requeue QID... | ALL */
+	QADMIN_FLUSH = 6,	/* flush QID... or a domain */
+	QADMIN_STATS = 7,	/* counters, "name value" lines */
+};
+
+/* MSG_MASTER_QUEUE_ADMIN flags */
+#define QADMIN_F_ADMIN	0x1	/* the peer is root or in tern_admin_group:
+				   every message is its business */
+#define QADMIN_F_JSON	0x2	/* QADMIN_LIST: one JSON object a line */
+#define QADMIN_F_ALL	0x4	/* every message ("ALL"), not the QIDs */
+
+/* Queue IDs in one MSG_MASTER_QUEUE_ADMIN (ternctl sends more in
+ * several requests). */
+#define QADMIN_QIDS_MAX	64
+
+/* Why smtpd refused a command (MSG_SMTPD_REJECT), for "ternctl stats". */
+enum reject_reason {
+	REJECT_UNKNOWN_RECIPIENT = 0,	/* 550 5.1.1 */
+	REJECT_RELAY_DENIED = 1,	/* 554 5.7.1 */
+	REJECT_SENDER_LOGIN = 2,	/* 553 5.7.1 sender not owned */
+	REJECT_LOOKUP_FAILURE = 3,	/* 451 4.3.0 a table failed */
+	REJECT_LOOP = 4,		/* 550 5.4.6 mail to ourselves */
+	REJECT_STORAGE = 5,		/* 452 4.3.1 the disk is full */
+	REJECT_REASONS = 6		/* how many */
 };
 
 /* MSG_SMTPD_CLIENT_CONNECT flags */
@@ -95,10 +133,13 @@ enum client_verdict {
 
 /*
  * The control socket, relative to spool_dir: ternctl sends one request
- * line (status, queue, flush, reload, stop) and reads until end of file;
- * the answer's first line is "ok" or "error: reason" (master/control.c).
+ * line (a command and its arguments, separated by one space, at most
+ * CONTROL_LINE_MAX octets with the newline) and reads until end of
+ * file; the answer's first line is "ok" or "error: reason"
+ * (master/control.c, which lists the commands).
  */
-#define CONTROL_SOCKET	"run/control"
+#define CONTROL_SOCKET		"run/control"
+#define CONTROL_LINE_MAX	4096
 
 enum lookup_verdict {
 	LOOKUP_UNKNOWN = 0,	/* local domain, no such user: 550 5.1.1 */

@@ -211,6 +211,23 @@ static const struct msg_field client_fields[] = {
 };
 static const struct msg_field queue_line_fields[] = {
 	STR(struct msg_queue_line, line, 0, MSG_QUEUE_LINE_MAX),
+	U32(struct msg_queue_line, more, 0, 1),
+};
+
+static const struct msg_layout qid_layout = {
+	0, "queue ID", sizeof(struct msg_qid), MSG_FD_NONE, qid_fields,
+	NFIELDS(qid_fields)
+};
+static const struct msg_field queue_admin_fields[] = {
+	U32(struct msg_queue_admin, op, QADMIN_LIST, QADMIN_STATS),
+	U32(struct msg_queue_admin, uid, 0, UINT32_MAX),
+	FLAGS(struct msg_queue_admin, flags,
+	    QADMIN_F_ADMIN | QADMIN_F_JSON | QADMIN_F_ALL),
+	STR(struct msg_queue_admin, domain, 0, ADDR_DOMAIN_MAX),
+	LIST(struct msg_queue_admin, qids, n, 0, QADMIN_QIDS_MAX, qid_layout),
+};
+static const struct msg_field reject_fields[] = {
+	U32(struct msg_reject, reason, 0, REJECT_REASONS - 1),
 };
 
 const struct msg_layout msg_layouts[] = {
@@ -272,7 +289,8 @@ const struct msg_layout msg_layouts[] = {
 	    client_fields),
 	LAYOUT(MSG_MASTER_BUSY_MODE, struct msg_switch, MSG_FD_NONE,
 	    switch_fields),
-	EMPTY(MSG_MASTER_QUEUE_LIST),
+	LAYOUT(MSG_MASTER_QUEUE_ADMIN, struct msg_queue_admin, MSG_FD_NONE,
+	    queue_admin_fields),
 	EMPTY_FD(MSG_MASTER_SPAWN),
 	EMPTY_FD(MSG_MASTER_SPAWN_RESPONDER),
 	LAYOUT(MSG_SMTPD_SPAWNED, struct msg_spawned, MSG_FD_NONE,
@@ -281,6 +299,8 @@ const struct msg_layout msg_layouts[] = {
 	LAYOUT(MSG_QUEUED_QUEUE_ENTRY, struct msg_queue_line, MSG_FD_NONE,
 	    queue_line_fields),
 	EMPTY(MSG_QUEUED_QUEUE_END),
+	LAYOUT(MSG_SMTPD_REJECT, struct msg_reject, MSG_FD_NONE,
+	    reject_fields),
 };
 const size_t msg_nlayouts = NFIELDS(msg_layouts);
 

@@ -65,7 +65,7 @@
  */
 
 /* MSG_SMTPD_MESSAGE_OPEN, MSG_MASTER_RELOAD, MSG_MASTER_STOP,
- * MSG_QUEUED_FLUSH, MSG_MASTER_QUEUE_LIST (id = control client),
+ * MSG_QUEUED_FLUSH,
  * MSG_QUEUED_QUEUE_END: no payload (msg_encode_empty, msg_decode_empty).
  * MSG_MASTER_SPAWN, MSG_MASTER_SPAWN_RESPONDER: no payload, with fd: a
  * new smtpd worker's (or the busy responder's) channel to ternd; the
@@ -262,6 +262,23 @@ struct msg_client {
 /* MSG_QUEUED_QUEUE_ENTRY */
 struct msg_queue_line {
 	const char	*line;
+	uint32_t	 more;		/* 1: the line goes on in the next
+					   entry (one longer than the limit) */
+};
+
+/* MSG_MASTER_QUEUE_ADMIN (id = control client) */
+struct msg_queue_admin {
+	uint32_t	 op;		/* enum queue_admin_op */
+	uint32_t	 uid;		/* the asking user's, from SO_PEERCRED */
+	uint32_t	 flags;		/* QADMIN_F_* */
+	const char	*domain;	/* QADMIN_FLUSH: a domain, or "" */
+	uint32_t	 n;		/* QADMIN_QIDS_MAX at most */
+	struct msg_qid	*qids;
+};
+
+/* MSG_SMTPD_REJECT */
+struct msg_reject {
+	uint32_t	 reason;	/* enum reject_reason */
 };
 
 /* --- the codec ------------------------------------------------------------ */

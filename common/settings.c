@@ -130,6 +130,10 @@ static const struct setting_def settings_defs[] = {
 	  "Group of the set-group-ID program tern-postdrop, the only one "
 	  "that may write into the spool's maildrop directory",
 	  1, 32, NULL, check_username },
+	{ "tern_admin_group", SETTING_STRING, OFF(tern_admin_group), "ternadm",
+	  "Group whose members may change the queue and control tern with "
+	  "ternctl",
+	  1, 32, NULL, check_username },
 	{ "smtpd_bare_newline", SETTING_ENUM, OFF(smtpd_bare_newline),
 	  "normalize",
 	  "What to do with a bare LF in message data: normalize or reject",

@@ -70,6 +70,7 @@ struct settings {
 	char			*tern_user;
 	char			*tern_queue_user;
 	char			*setgid_group;
+	char			*tern_admin_group;
 	enum bare_newline_mode	 smtpd_bare_newline;
 	struct strlist		 alias_maps;
 	char			*smtpd_banner;

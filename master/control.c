@@ -5,8 +5,18 @@
  * a bounded request (one line), a bounded answer and a deadline, and at
  * most CONTROL_CLIENTS are served at once, so a client that connects and
  * says nothing, or never reads, costs a slot for a few seconds and
- * nothing more.  Privileged requests need the peer to be root or ternd's
- * own user (the latter matters when ternd runs unprivileged in tests).
+ * nothing more.  What a client may do depends only on what the kernel
+ * says of its peer (control_admin): root, ternd's own user (which
+ * matters when ternd runs unprivileged in tests) and members of
+ * tern_admin_group are administrators; anyone else may make only the
+ * requests that control_request.h lists for anyone.
+ *
+ * Group membership comes from SO_PEERGROUPS: the supplementary groups
+ * the kernel recorded for the peer when it connected, which the peer
+ * cannot forge.  Reading /proc/PID/status instead would race with the
+ * pid being reused, and the group database (getgrouplist) says what a
+ * user would get at login, not what the connecting process holds; it is
+ * only the fallback for kernels without SO_PEERGROUPS (before 4.13).
  */
 #include "config.h"
 
@@ -16,6 +26,8 @@
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +35,13 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "control_request.h"
 #include "log.h"
 #include "xmalloc.h"
 
 #define CONTROL_CLIENTS		16
-#define CONTROL_REQ_MAX		64
+#define CONTROL_REQ_MAX		CONTROL_LINE_MAX
+#define PEER_GROUPS_MAX		65536	/* the kernel's NGROUPS_MAX */
 #define CONTROL_OUT_MAX		(64 * 1024 * 1024)
 #define CONTROL_DEADLINE	30	/* seconds for a whole exchange */
 
@@ -35,6 +49,7 @@ struct client {
 	int		 fd;
 	uint32_t	 id;
 	uid_t		 uid;
+	int		 admin;		/* may change anything */
 	time_t		 deadline;
 	char		 req[CONTROL_REQ_MAX];
 	size_t		 reqlen;
@@ -43,6 +58,7 @@ struct client {
 	int		 done;		/* close once out is written */
 	char		*out;
 	size_t		 outlen, outoff, outcap;
+	char		*tail;		/* ternd's own lines after queued's */
 };
 
 static int lfd = -1;
@@ -50,6 +66,62 @@ static char sockpath[4096];
 static struct client clients[CONTROL_CLIENTS];
 static uint32_t next_id;
 static const struct control_ops *ops;
+static gid_t admin_gid;
+static int have_admin_gid;
+
+/* control_admin_group - members of gid are administrators (have 0: none) */
+void
+control_admin_group(gid_t gid, int have)
+{
+	admin_gid = gid;
+	have_admin_gid = have;
+}
+
+/* peer_in_group - is the peer on fd (uid, primary gid) in admin_gid? */
+static int
+peer_in_group(int fd, uid_t uid, gid_t gid)
+{
+	gid_t small[64], *g = small;
+	socklen_t len = sizeof(small);
+	int n = 0, in = 0;
+
+	if (!have_admin_gid)
+		return 0;
+	if (gid == admin_gid)
+		return 1;
+#ifdef SO_PEERGROUPS
+	int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len);
+
+	if (rc < 0 && errno == ERANGE && len > 0 &&
+	    len <= PEER_GROUPS_MAX * sizeof(gid_t)) {
+		g = xmalloc(len);
+		rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len);
+	}
+	if (rc < 0 && errno == ENOPROTOOPT) {
+		if (g != small)
+			free(g);
+		goto database;
+	}
+	n = rc < 0 ? 0 : (int)(len / sizeof(gid_t));
+	for (int i = 0; i < n && !in; i++)
+		in = g[i] == admin_gid;
+	if (g != small)
+		free(g);
+	return in;
+database:
+#endif
+	{
+		struct passwd *pw = getpwuid(uid);
+
+		n = (int)(sizeof(small) / sizeof(small[0]));
+		if (pw == NULL || getgrouplist(pw->pw_name, gid, small, &n) < 0)
+			return 0;
+		for (int i = 0; i < n && !in; i++)
+			in = small[i] == admin_gid;
+	}
+	(void)fd;
+	return in;
+}
 
 /* control_open - the listening socket, mode 0666: rights are per request */
 int
@@ -88,6 +160,8 @@ client_drop(struct client *c)
 	c->fd = -1;
 	free(c->out);
 	c->out = NULL;
+	free(c->tail);
+	c->tail = NULL;
 }
 
 /* control_close - stop serving */
@@ -159,59 +233,74 @@ client_accept(void)
 		c->fd = fd;
 		c->id = ++next_id;
 		c->uid = cred.uid;
+		c->admin = cred.uid == 0 || cred.uid == geteuid() ||
+		    peer_in_group(fd, cred.uid, cred.gid);
 		c->deadline = time(NULL) + CONTROL_DEADLINE;
 		c = NULL;
 	}
 }
 
-/* Root, or the user ternd runs as (unprivileged mode). */
+/* client_to_queued - pass request r to queued; 0, or -1 (answered) */
 static int
-client_privileged(const struct client *c)
+client_to_queued(struct client *c, const struct control_req *r)
 {
-	return c->uid == 0 || c->uid == geteuid();
+	struct msg_qid qids[QADMIN_QIDS_MAX];
+	struct msg_queue_admin a = { r->op, (uint32_t)c->uid, r->flags,
+	    r->domain, r->nqids, qids };
+
+	if (c->admin)
+		a.flags |= QADMIN_F_ADMIN;
+	for (uint32_t i = 0; i < r->nqids; i++)
+		qids[i].qid = r->qids[i];
+	if (ops->queue_ask(c->id, r->cmd == CTL_REBUILD ?
+	    MSG_MASTER_QUEUE_REBUILD : MSG_MASTER_QUEUE_ADMIN, &a) < 0) {
+		client_out(c, "error: queued is not running\n");
+		return -1;
+	}
+	/* "ok" waits for queued's first line: a queued that dies first
+	 * makes it an error (control_queue_abort). */
+	c->done = 0;
+	c->waiting = 1;
+	return 0;
 }
 
 static void
 client_request(struct client *c)
 {
-	const char *req = c->req;
+	struct control_req r;
 	char buf[4096];
 
 	c->done = 1;
-	if (strcmp(req, "status") == 0) {
+	if (control_request_parse(c->req, &r, buf, sizeof(buf)) < 0) {
+		client_out(c, "error: ");
+		client_out(c, buf);
+		client_out(c, "\n");
+		return;
+	}
+	if (r.cmd == CTL_STATUS) {
 		client_out(c, "ok\n");
 		ops->status(buf, sizeof(buf));
 		client_out(c, buf);
 		return;
 	}
-	if (strcmp(req, "flush") != 0 && strcmp(req, "reload") != 0 &&
-	    strcmp(req, "stop") != 0 && strcmp(req, "queue") != 0 &&
-	    strcmp(req, "rebuild") != 0) {
-		client_out(c, "error: unknown request\n");
-		return;
-	}
-	if (!client_privileged(c)) {
-		log_warn("control: %s refused to uid %ld", req, (long)c->uid);
+	if (r.admin_only && !c->admin) {
+		log_warn("control: %s refused to uid %ld", r.name, (long)c->uid);
 		client_out(c, "error: permission denied\n");
 		return;
 	}
-	log_info("control: %s (uid %ld)", req, (long)c->uid);
-	if (strcmp(req, "queue") == 0 || strcmp(req, "rebuild") == 0) {
-		if (ops->queue_ask(c->id, strcmp(req, "queue") == 0 ?
-		    MSG_MASTER_QUEUE_LIST : MSG_MASTER_QUEUE_REBUILD) < 0) {
-			client_out(c, "error: queued is not running\n");
-			return;
-		}
-		/* "ok" waits for queued's first line: a queued that dies
-		 * first makes it an error (control_queue_abort). */
-		c->done = 0;
-		c->waiting = 1;
+	log_info("control: %s (uid %ld)", r.name, (long)c->uid);
+	if (r.cmd == CTL_STATS) {
+		ops->stats(buf, sizeof(buf));
+		c->tail = xstrdup(buf);
+	}
+	if (r.to_queued || r.cmd == CTL_REBUILD) {
+		(void)client_to_queued(c, &r);
 		return;
 	}
 	client_out(c, "ok\n");
-	if (strcmp(req, "flush") == 0)
+	if (r.cmd == CTL_FLUSH)
 		ops->flush();
-	else if (strcmp(req, "reload") == 0)
+	else if (r.cmd == CTL_RELOAD)
 		ops->reload();
 	else
 		ops->stop();
@@ -358,16 +447,17 @@ client_answered(struct client *c)
 	}
 }
 
-/* control_queue_line - one line of the listing */
+/* control_queue_line - one line of the listing (or a piece of one) */
 void
-control_queue_line(uint32_t client, const char *line)
+control_queue_line(uint32_t client, const char *line, int more)
 {
 	struct client *c = client_by_id(client);
 
 	if (c != NULL) {
 		client_answered(c);
 		client_out(c, line);
-		client_out(c, "\n");
+		if (!more)
+			client_out(c, "\n");
 		/* A long listing is sent while it grows. */
 		client_write(c);
 	}
@@ -381,6 +471,8 @@ control_queue_end(uint32_t client)
 
 	if (c != NULL) {
 		client_answered(c);
+		if (c->tail != NULL)
+			client_out(c, c->tail);
 		c->waiting = 0;
 		c->done = 1;
 	}

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "maildrop.h"
 #include "master_spool.h"
+#include "spool_layout.h"
 
 /*
  * spool_dir - make path a directory with this mode and owner.  Returns -1
@@ -153,7 +154,7 @@ spool_make(const char *path, mode_t mode, uid_t uid, gid_t gid, int *bad,
 int
 master_spool_create(const char *spool, uid_t quid, gid_t qgid, gid_t dgid)
 {
-	static const char hex[] = "0123456789ABCDEF";
+	static const char hex[] = SPOOL_HASH_DIGITS;
 	char path[PATH_MAX];
 	uid_t me = geteuid();
 	gid_t mygid = getegid();
@@ -166,26 +167,22 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid, gid_t dgid)
 	if ((r = spool_parents(spool)) < 0)
 		return -1;
 	changed |= r;
-	spool_make(spool, 0755, me, mygid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/db", spool);
-	spool_make(path, 0700, quid, qgid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/msg", spool);
-	spool_make(path, 0700, quid, qgid, &bad, &changed);
-	for (int i = 0; i < 16; i++) {
-		snprintf(path, sizeof(path), "%s/msg/%c", spool, hex[i]);
-		spool_make(path, 0700, quid, qgid, &bad, &changed);
+	for (size_t i = 0; i < sizeof(spool_layout) / sizeof(spool_layout[0]);
+	    i++) {
+		const struct spool_layout_dir *d = &spool_layout[i];
+		uid_t uid = d->owner == SPOOL_OWNER_ROOT ? me : quid;
+		gid_t gid = d->owner == SPOOL_OWNER_ROOT ? mygid :
+		    d->owner == SPOOL_OWNER_MAILDROP ? dgid : qgid;
+
+		snprintf(path, sizeof(path), "%s%s%s", spool,
+		    d->name[0] != '\0' ? "/" : "", d->name);
+		spool_make(path, d->mode, uid, gid, &bad, &changed);
+		for (int h = 0; d->hashed && h < 16; h++) {
+			snprintf(path, sizeof(path), "%s/%s/%c", spool, d->name,
+			    hex[h]);
+			spool_make(path, d->mode, uid, gid, &bad, &changed);
+		}
 	}
-	/* Queue files that failed validation: kept for a human, never
-	 * deleted by tern. */
-	snprintf(path, sizeof(path), "%s/corrupt", spool);
-	spool_make(path, 0700, quid, qgid, &bad, &changed);
-	/* Local submissions: see maildrop.h for why 1730. */
-	snprintf(path, sizeof(path), "%s/%s", spool, MAILDROP_DIR);
-	spool_make(path, MAILDROP_DIR_MODE, quid, dgid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/empty", spool);
-	spool_make(path, 0555, me, mygid, &bad, &changed);
-	snprintf(path, sizeof(path), "%s/run", spool);
-	spool_make(path, 0755, me, mygid, &bad, &changed);
 	if (bad)
 		return -1;
 	return changed ? spool_sync_all(spool) : 0;

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libutil.h>
 #include <limits.h>
 #include <poll.h>
@@ -37,6 +38,8 @@
 
 #include "child.h"
 #include "control.h"
+#include "master_stats.h"
+#include "tern_check.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
@@ -145,73 +148,11 @@ check_report(const char *msg, void *arg)
 	fprintf(stderr, "ternd: %s\n", msg);
 }
 
-/*
- * check_alias_maps - ternd -n: warn about each alias source whose .db is
- * missing or older than the source.  lookupd then reads the source text
- * itself (map_source.c), so mail still flows, but the compiled map is
- * what newaliases is for.
- */
 static void
-check_alias_maps(void)
+check_warn(const char *msg, void *arg)
 {
-	struct stat src, db;
-	char path[PATH_MAX];
-
-	for (size_t i = 0; i < set.alias_maps.n; i++) {
-		const char *f = set.alias_maps.v[i];
-
-		if (strncmp(f, "hash:", 5) == 0)
-			f += 5;
-		snprintf(path, sizeof(path), "%s.db", f);
-		if (stat(f, &src) < 0 || (stat(path, &db) == 0 &&
-		    (db.st_mtim.tv_sec > src.st_mtim.tv_sec ||
-		    (db.st_mtim.tv_sec == src.st_mtim.tv_sec &&
-		    db.st_mtim.tv_nsec >= src.st_mtim.tv_nsec))))
-			continue;
-		fprintf(stderr, "ternd: warning: alias_maps: %s is %s %s; "
-		    "lookupd reads %s itself until you run newaliases (or "
-		    "ternmap -a %s)\n", path, access(path, F_OK) == 0 ?
-		    "older than" : "missing, unlike", f, f, f);
-	}
-}
-
-/*
- * check_postdrop - ternd -n: tern-postdrop must be set-group-ID
- * setgid_group, or users other than root cannot use sendmail (warnings:
- * the rest of tern works without it).
- */
-static void
-check_postdrop(void)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	gid_t gid;
-
-	snprintf(path, sizeof(path), "%s/%s", set.daemon_directory,
-	    MAILDROP_PROGRAM);
-	if (stat(path, &st) < 0) {
-		fprintf(stderr, "ternd: warning: %s: %s; sendmail cannot "
-		    "submit mail\n", path, strerror(errno));
-		return;
-	}
-	if (geteuid() != 0)
-		return;
-	if (privsep_group(set.setgid_group, &gid) < 0) {
-		fprintf(stderr, "ternd: warning: setgid_group %s does not "
-		    "exist: only root can use sendmail (create it with: "
-		    "groupadd --system %s)\n", set.setgid_group,
-		    set.setgid_group);
-		return;
-	}
-	if (st.st_uid != 0 || st.st_gid != gid ||
-	    (st.st_mode & 07022) != S_ISGID)
-		fprintf(stderr, "ternd: warning: %s should be owned by root, "
-		    "group %s, mode 2755 (now uid %lu, gid %lu, mode %04o): "
-		    "users other than root cannot use sendmail (fix: chgrp %s "
-		    "%s && chmod 2755 %s)\n", path, set.setgid_group,
-		    (unsigned long)st.st_uid, (unsigned long)st.st_gid,
-		    (unsigned)(st.st_mode & 07777), set.setgid_group, path,
-		    path);
+	(void)arg;
+	fprintf(stderr, "ternd: warning: %s\n", msg);
 }
 
 /* ternd -n: every problem that would stop a start, then exit 0 or 1. */
@@ -219,63 +160,15 @@ static int
 check_config(void)
 {
 	int problems = 0;
-	char msg[PATH_MAX + 200];
 
 	if (settings_load(&set, config_path, 0, report_stderr, &problems) != 0)
 		problems += 0;	/* each one was reported */
 	if (problems == 0) {
-		const char *users[] = { set.tern_user, set.tern_queue_user };
-		const char *names[] = { "tern_user", "tern_queue_user" };
-		const char *daemons[] = { "smtpd", "lookupd", "queued",
-		    "deliverd" };
+		struct tern_check c = { check_report, check_warn, &problems,
+		    0 };
 
-		for (int i = 0; i < 2 && geteuid() == 0; i++) {
-			uid_t uid;
-			gid_t gid;
-
-			if (privsep_user(users[i], &uid, &gid) < 0) {
-				snprintf(msg, sizeof(msg), "%s: user %s does not "
-				    "exist (create it with: useradd --system "
-				    "--no-create-home --shell /usr/sbin/nologin "
-				    "%s)", names[i], users[i], users[i]);
-				check_report(msg, &problems);
-			} else if (uid == 0) {
-				snprintf(msg, sizeof(msg), "%s: user %s has uid 0",
-				    names[i], users[i]);
-				check_report(msg, &problems);
-			}
-		}
-		if (geteuid() == 0 && strcmp(set.tern_user,
-		    set.tern_queue_user) == 0) {
-			snprintf(msg, sizeof(msg), "tern_user and tern_queue_user "
-			    "must be different users (both are %s)", set.tern_user);
-			check_report(msg, &problems);
-		}
-		for (size_t i = 0; i < 4; i++) {
-			snprintf(msg, sizeof(msg), "%s/tern-%s",
-			    set.daemon_directory, daemons[i]);
-			if (access(msg, X_OK) < 0) {
-				char m2[sizeof(msg) + 64];
-
-				snprintf(m2, sizeof(m2), "daemon_directory: %s: %s",
-				    msg, strerror(errno));
-				check_report(m2, &problems);
-			}
-		}
 		master_spool_check(set.spool_dir, check_report, &problems);
-		(void)tls_server_check(&set, check_report, &problems);
-		if (set.mailbox_base[0] != '\0') {
-			struct stat st;
-
-			if (stat(set.mailbox_base, &st) < 0 ||
-			    !S_ISDIR(st.st_mode)) {
-				snprintf(msg, sizeof(msg), "mailbox_base %s: not "
-				    "a directory", set.mailbox_base);
-				check_report(msg, &problems);
-			}
-		}
-		check_alias_maps();
-		check_postdrop();
+		tern_check_config(&set, &c);
 	}
 	if (problems)
 		fprintf(stderr, "ternd: %s: %d problem%s\n", config_path, problems,
@@ -716,6 +609,11 @@ client_connect(struct child *c, struct ipc_msg *m)
 		ans.verdict = master_clients_connect(&clients, cc.address, &lim,
 		    time(NULL), &ans.count, &tracked);
 	}
+	mstats.connections++;
+	if (ans.verdict == CLIENT_DENY_CONCURRENCY)
+		mstats.refused_concurrency++;
+	else if (ans.verdict == CLIENT_DENY_RATE)
+		mstats.refused_rate++;
 	if (tracked) {
 		c->counted = 1;
 		strlcpy(c->client, cc.address, sizeof(c->client));
@@ -740,11 +638,27 @@ client_auth_failure(struct child *c, struct ipc_msg *m)
 		msg_log_reject(child_label(c), m, why);
 		return;
 	}
+	mstats.auth_failures++;
 	master_clients_auth_failed(&clients, a.address,
 	    set.smtpd_auth_failure_window, time(NULL));
 }
 
+/* A command smtpd refused by policy (no answer): counted. */
+static void
+client_reject(struct child *c, struct ipc_msg *m)
+{
+	struct msg_reject r;
+	const char *why;
+
+	if (msg_decode(m, MSG_SMTPD_REJECT, &r, &why) != 0) {
+		msg_log_reject(child_label(c), m, why);
+		return;
+	}
+	mstats.rejected[r.reason]++;
+}
+
 static int control_queue_input(const struct child *, struct ipc_msg *);
+static void admin_group_resolve(void);
 
 /*
  * pool_spawned - the pool forked the worker of a MSG_MASTER_SPAWN (or
@@ -837,6 +751,8 @@ child_input(struct child *c)
 			client_connect(c, &m);
 		else if (m.type == MSG_SMTPD_AUTH_FAILURE)
 			client_auth_failure(c, &m);
+		else if (m.type == MSG_SMTPD_REJECT)
+			client_reject(c, &m);
 		else
 			msg_log_reject(child_label(c), &m, "unexpected type");
 		ipc_msg_free(&m);
@@ -867,6 +783,7 @@ reload(void)
 	}
 	settings_free(&set);
 	set = fresh;
+	admin_group_resolve();
 	log_info("reload: configuration reread from %s", config_path);
 	/* smtpd processes finish their session and are replaced by new ones
 	 * that read the new configuration; the others reread it in place. */
@@ -1002,7 +919,7 @@ control_queue_input(const struct child *c, struct ipc_msg *m)
 		if (msg_decode(m, MSG_QUEUED_QUEUE_ENTRY, &l, &why) != 0)
 			msg_log_reject(child_label(c), m, why);
 		else
-			control_queue_line(m->id, l.line);
+			control_queue_line(m->id, l.line, (int)l.more);
 		return 0;
 	}
 	if (m->type == MSG_QUEUED_QUEUE_END) {
@@ -1060,21 +977,43 @@ ctl_status(char *buf, size_t size)
 	    smtpd, busy);
 }
 
+static void
+ctl_stats(char *buf, size_t size)
+{
+	master_stats_format(&mstats, buf, size);
+}
+
 static int
-ctl_queue_ask(uint32_t client, uint32_t type)
+ctl_queue_ask(uint32_t client, uint32_t type, const struct msg_queue_admin *a)
 {
 	struct ipc_msg m;
 
 	if (singletons[CHILD_QUEUED] == NULL)
 		return -1;
-	msg_encode_empty(&m, type, client);
+	if (type == MSG_MASTER_QUEUE_ADMIN) {
+		if (msg_encode(&m, type, client, a) != 0)
+			return -1;
+	} else
+		msg_encode_empty(&m, type, client);
 	ipc_conn_queue(&singletons[CHILD_QUEUED]->conn, &m);
 	return 0;
 }
 
 static const struct control_ops control_ops = {
-	ctl_flush, ctl_reload, ctl_stop, ctl_status, ctl_queue_ask
+	ctl_flush, ctl_reload, ctl_stop, ctl_status, ctl_stats, ctl_queue_ask
 };
+
+/* admin_group_resolve - tell the control socket who tern_admin_group is */
+static void
+admin_group_resolve(void)
+{
+	struct group *gr = getgrnam(set.tern_admin_group);
+
+	if (gr == NULL)
+		log_info("tern_admin_group %s does not exist: only root "
+		    "administers tern", set.tern_admin_group);
+	control_admin_group(gr != NULL ? gr->gr_gid : 0, gr != NULL);
+}
 
 static void
 main_loop(void)
@@ -1227,6 +1166,8 @@ main(int argc, char **argv)
 		fatal("prctl");
 	signals_setup();
 	master_clients_init(&clients, CLIENT_TABLE_MAX, arc4random());
+	mstats.started = time(NULL);
+	admin_group_resolve();
 	control_open(set.spool_dir, &control_ops);
 	for (int i = 0; i < nlisteners; i++)
 		log_info("listening on %s (%s)", listeners[i].where,

@@ -120,7 +120,7 @@ notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
 		env.rcpts[i].notify = NOTIFY_NEVER;
 	}
 	envelope_encode(&env, &prefix, &plen);
-	recs = queue_records_from_envelope(&env, now, &msg);
+	recs = queue_records_from_envelope(&env, now, textlen, &msg);
 	msg.flags = flags;
 	free(env.rcpts);
 	/* The data, trailer included, must be on disk before the index

@@ -388,7 +388,9 @@ pickup_write(struct pickup_file *f, uint64_t now)
 		return -1;
 	}
 	f->size = f->info.body_len + (uint64_t)n;
-	f->rcpts = queue_records_from_envelope(&e, now, &f->msg);
+	f->rcpts = queue_records_from_envelope(&e, now, f->size, &f->msg);
+	/* Whose it is: "ternctl queue" shows a user their own messages. */
+	f->msg.uid = (uint32_t)f->uid;
 	return 0;
 }
 

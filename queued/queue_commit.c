@@ -50,6 +50,7 @@
 #include "msg_codec.h"
 #include "qid.h"
 #include "queue_commit.h"
+#include "queue_stats.h"
 #include "scheduler.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -341,7 +342,8 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	b->reqid = m->id;
 	b->size = info.body_len;	/* the message, as Postfix counts */
 	strlcpy(b->sender, env->sender, sizeof(b->sender));
-	b->rcpts = queue_records_from_envelope(env, now, &b->msg);
+	b->rcpts = queue_records_from_envelope(env, now, info.body_len,
+	    &b->msg);
 	envelope_free(env);
 	spool_msg_dir(qctx.spool, qid, b->dir, sizeof(b->dir));
 	/* A failed add left nothing in the index (queue_store.h): the file
@@ -462,6 +464,7 @@ commit_flush_batch(void)
 				queued_peer_send(b->peer, &r);
 		}
 		sched_add(&b->msg, b->rcpts, b->msg.nrcpt, now);
+		qstats.received++;
 		free(b->rcpts);
 	}
 	nbatch = 0;

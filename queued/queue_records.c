@@ -16,7 +16,7 @@
 #include "xmalloc.h"
 #include "queue_store.h"
 
-#define QUEUE_MSG_REC_VERSION	2
+#define QUEUE_MSG_REC_VERSION	3
 #define QUEUE_RCPT_REC_VERSION	2
 
 /* queue_put_str - a fixed-size member, bounded even if unterminated */
@@ -49,6 +49,8 @@ queue_msg_rec_encode(const struct queue_msg_rec *r, unsigned char **out,
 	ipc_put_u32(&m, r->nrcpt);
 	ipc_put_u32(&m, r->flags);
 	queue_put_str(&m, r->sender, sizeof(r->sender));
+	ipc_put_u64(&m, r->size);
+	ipc_put_u32(&m, r->uid);
 	*out = m.data;
 	*len = m.len;
 }
@@ -75,6 +77,13 @@ queue_msg_rec_decode(const unsigned char *p, size_t len,
 		if (ipc_get_str(&m, r->sender, sizeof(r->sender)) < 0)
 			return -1;
 		r->have_sender = 1;
+	}
+	r->uid = QMSG_UID_NONE;
+	if (version >= 3) {
+		if (ipc_get_u64(&m, &r->size) < 0 ||
+		    ipc_get_u32(&m, &r->uid) < 0)
+			return -1;
+		r->have_size = 1;
 	}
 	if (ipc_get_end(&m) < 0)
 		return -1;
@@ -144,7 +153,7 @@ queue_rcpt_rec_decode(const unsigned char *p, size_t len,
 /* queue_records_from_envelope - index records for a new message */
 struct queue_rcpt_rec *
 queue_records_from_envelope(const struct envelope *e, uint64_t now,
-    struct queue_msg_rec *msg)
+    uint64_t size, struct queue_msg_rec *msg)
 {
 	struct queue_rcpt_rec *r = xcalloc(e->nrcpt, sizeof(*r));
 
@@ -154,6 +163,11 @@ queue_records_from_envelope(const struct envelope *e, uint64_t now,
 	msg->nrcpt = e->nrcpt;
 	msg->have_sender = 1;
 	strlcpy(msg->sender, e->sender, sizeof(msg->sender));
+	msg->have_size = 1;
+	msg->size = size;
+	/* Local submission (the sendmail branch) records its user in the
+	 * envelope; until then no message is any local user's. */
+	msg->uid = QMSG_UID_NONE;
 	for (uint32_t i = 0; i < e->nrcpt; i++) {
 		r[i].idx = i;
 		r[i].parent = i;

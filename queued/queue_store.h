@@ -40,7 +40,15 @@ enum rcpt_kind {
 #define QMSG_F_WARNED	0x1	/* delay warning sent */
 #define QMSG_F_2BOUNCE	0x2	/* a double-bounce notice to the postmaster:
 				   its own failure is dropped */
-#define QMSG_F_ALL	(QMSG_F_WARNED | QMSG_F_2BOUNCE)
+#define QMSG_F_HELD	0x4	/* "ternctl hold": no delivery until
+				   released */
+#define QMSG_F_DELETED	0x8	/* "ternctl delete": finished, no notice;
+				   the file and records go next */
+#define QMSG_F_ALL	(QMSG_F_WARNED | QMSG_F_2BOUNCE | QMSG_F_HELD | \
+			 QMSG_F_DELETED)
+
+/* queue_msg_rec.uid of a message that no local user submitted */
+#define QMSG_UID_NONE	UINT32_MAX
 
 struct queue_msg_rec {
 	char		qid[QID_MAX];
@@ -52,6 +60,13 @@ struct queue_msg_rec {
 	 * records decode with have_sender 0. */
 	uint32_t	have_sender;
 	char		sender[ADDR_TEXT_MAX];
+	/* Since record version 3: the message's size in octets (its body,
+	 * as Postfix's mailq counts) and the local user who submitted it
+	 * (QMSG_UID_NONE: none), so that "ternctl queue" needs no file.
+	 * Older records decode with have_size 0 and uid QMSG_UID_NONE. */
+	uint32_t	have_size;
+	uint64_t	size;
+	uint32_t	uid;
 };
 
 struct queue_rcpt_rec {
@@ -130,11 +145,12 @@ int queue_store_iterate(struct queue_store *qs, queue_store_iter_fn fn,
 
 /*
  * queue_records_from_envelope - the index records of a message entering
- * the queue: *msg (arrival no later than now) and a new array of
- * e->nrcpt recipient records, all pending and due at now (caller frees).
+ * the queue: *msg (arrival no later than now, size octets of body) and a
+ * new array of e->nrcpt recipient records, all pending and due at now
+ * (caller frees).
  */
 struct queue_rcpt_rec *queue_records_from_envelope(const struct envelope *e,
-    uint64_t now, struct queue_msg_rec *msg);
+    uint64_t now, uint64_t size, struct queue_msg_rec *msg);
 
 /* Record encodings, shared by the backends; exposed for unit tests. */
 void queue_msg_rec_encode(const struct queue_msg_rec *r, unsigned char **out,

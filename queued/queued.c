@@ -30,8 +30,9 @@
 #include "msg_codec.h"
 #include "pickup.h"
 #include "privsep.h"
+#include "queue_admin.h"
 #include "queue_commit.h"
-#include "queue_list.h"
+#include "queue_stats.h"
 #include "queued.h"
 #include "recover.h"
 #include "scheduler.h"
@@ -113,6 +114,7 @@ queued_rebuild(uint32_t client)
 	    "index, %zu unfinished files removed, %zu damaged files moved to "
 	    "corrupt/", st.recovered, st.unfinished, st.corrupt);
 	l.line = line;
+	l.more = 0;
 	if (msg_encode(&m, MSG_QUEUED_QUEUE_ENTRY, client, &l) == 0)
 		ipc_conn_queue(&master, &m);
 	msg_encode_empty(&m, MSG_QUEUED_QUEUE_END, client);
@@ -151,15 +153,18 @@ master_stop(void *arg)
 	stop_deadline = time(NULL) + STOP_GRACE_SECONDS;
 }
 
-/* master_request - queued's own requests from ternd (all without payload) */
+/* master_request - queued's own requests from ternd */
 static int
 master_request(void *arg, struct ipc_msg *m)
 {
 	const char *why;
 
 	(void)arg;
-	if (m->type != MSG_QUEUED_FLUSH && m->type != MSG_MASTER_QUEUE_LIST &&
-	    m->type != MSG_MASTER_QUEUE_REBUILD)
+	if (m->type == MSG_MASTER_QUEUE_ADMIN) {
+		queue_admin_request(&master, m);
+		return DAEMON_CHANNEL_HANDLED;
+	}
+	if (m->type != MSG_QUEUED_FLUSH && m->type != MSG_MASTER_QUEUE_REBUILD)
 		return DAEMON_CHANNEL_UNEXPECTED;
 	if (msg_decode_empty(m, m->type, &why) != 0) {
 		msg_log_reject("ternd", m, why);
@@ -167,8 +172,6 @@ master_request(void *arg, struct ipc_msg *m)
 	}
 	if (m->type == MSG_QUEUED_FLUSH)
 		sched_flush();
-	else if (m->type == MSG_MASTER_QUEUE_LIST)
-		queue_list_send(&master, m->id);
 	else
 		queued_rebuild(m->id);
 	return DAEMON_CHANNEL_HANDLED;
@@ -346,6 +349,7 @@ main(int argc, char **argv)
 
 	daemon_init(argc, argv, "queued", &opts, &set);
 	qctx.set = &set;
+	qstats.started = queued_now();
 	TAILQ_INIT(&qctx.peers);
 	signal(SIGUSR1, on_sigusr1);
 	if (chdir(set.spool_dir) < 0)

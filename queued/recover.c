@@ -112,7 +112,8 @@ recover_index(struct recover_state *rs, const char *qid,
 	struct queue_rcpt_rec *recs;
 	char vsender[ADDR_TEXT_MAX * 4];
 
-	recs = queue_records_from_envelope(&info->env, queued_now(), &msg);
+	recs = queue_records_from_envelope(&info->env, queued_now(),
+	    info->body_len, &msg);
 	if (queue_store_message_add(qctx.store, &msg, recs, msg.nrcpt) < 0) {
 		log_error("%s: cannot put the queue file back into the index: "
 		    "%s; left for the next start or \"ternctl rebuild\"", qid,

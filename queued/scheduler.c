@@ -56,6 +56,7 @@
 #include "msg.h"
 #include "msg_codec.h"
 #include "notice.h"
+#include "queue_stats.h"
 #include "queued.h"
 #include "resolve.h"
 #include "scheduler.h"
@@ -125,8 +126,11 @@ static size_t nunlink, unlink_cap;
 static size_t nunsaved;
 static uint64_t save_next, save_delay;
 
+struct queue_stats qstats;
+
 static void sched_job_done(struct sched_job *, int);
 static void sched_dest_kick(struct dest *);
+static void sched_msg_finish(struct sched_msg *);
 
 static double
 now_real(void)
@@ -201,6 +205,31 @@ heap_pop(void)
 	}
 	top->heap_idx = SIZE_MAX;
 	return top;
+}
+
+/* heap_fix - restore the order after heap[i]'s due time changed */
+static void
+heap_fix(size_t i)
+{
+	struct sched_msg *sm = heap[i];
+
+	heap_up(i);
+	if (sm->heap_idx == i)
+		heap_down(i);
+}
+
+/* heap_remove - take heap[i] out of the heap */
+static void
+heap_remove(size_t i)
+{
+	struct sched_msg *sm = heap[i];
+
+	heap_len--;
+	if (i < heap_len) {
+		heap_set(i, heap[heap_len]);
+		heap_fix(i);
+	}
+	sm->heap_idx = SIZE_MAX;
 }
 
 /* --- recording results --------------------------------------------------- */
@@ -397,6 +426,9 @@ sched_msg_rec_full(const struct sched_msg_rec *k, struct queue_msg_rec *m)
 	m->flags = k->flags;
 	m->have_sender = k->have_sender;
 	strlcpy(m->sender, k->sender, sizeof(m->sender));
+	m->have_size = k->have_size;
+	m->size = k->size;
+	m->uid = k->uid;
 }
 
 /* sched_msg_update - rewrite sm's message record; 0, or -1 with errno */
@@ -547,6 +579,7 @@ sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
 		sr->expired = 1;
 	}
 	if (status == DELIVER_TEMPFAIL) {
+		qstats.deferred++;
 		r->next_try = now + sched_backoff(r->attempts,
 		    qctx.set->minimal_backoff_time,
 		    qctx.set->maximal_backoff_time, arc4random());
@@ -555,6 +588,7 @@ sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
 	}
 	sm->npending--;
 	if (status == DELIVER_OK) {
+		qstats.delivered++;
 		r->state = RCPT_DELIVERED;
 		if ((notify & NOTIFY_SUCCESS) && (relay[0] == '\0' ||
 		    strcmp(relay, "local") == 0 ||
@@ -562,6 +596,7 @@ sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
 			sr->notice = (flags & DELIVERD_F_DSN_RELAYED) ?
 			    NOTICE_RELAYED : NOTICE_DELIVERED;
 	} else {
+		qstats.bounced++;
 		r->state = RCPT_FAILED;
 		sr->notice = NOTICE_FAILED;
 	}
@@ -619,7 +654,10 @@ sched_settle(struct sched_msg *sm)
 	if (sm->unsaved)
 		(void)sched_msg_save(sm);
 	if (sm->npending > 0) {
-		for (uint32_t i = 0; i < sm->n; i++)
+		/* A held message waits at the bottom of the heap, never
+		 * due, until it is released (sched_msg_hold). */
+		for (uint32_t i = 0; i < sm->n &&
+		    !(sm->rec.flags & QMSG_F_HELD); i++)
 			if (sm->r[i].rec.state == RCPT_PENDING &&
 			    sm->r[i].rec.next_try < due)
 				due = sm->r[i].rec.next_try;
@@ -644,6 +682,14 @@ sched_settle(struct sched_msg *sm)
 	 * start removes, never a complete file without a record, which
 	 * recovery would have to deliver again.
 	 */
+	sched_msg_finish(sm);
+}
+
+/* sched_msg_finish - sm leaves the schedule; its file and records go
+ * after this turn's sync (sched_after_sync) */
+static void
+sched_msg_finish(struct sched_msg *sm)
+{
 	if (nunlink == unlink_cap) {
 		unlink_cap = unlink_cap ? unlink_cap * 2 : 64;
 		unlink_list = xreallocarray(unlink_list, unlink_cap,
@@ -745,6 +791,9 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 	sm->rec.have_sender = msg->have_sender;
 	sm->rec.sender = NULL;
 	sched_text_set(&sm->rec.sender, msg->sender, sizeof(msg->sender) - 1);
+	sm->rec.have_size = msg->have_size;
+	sm->rec.size = msg->size;
+	sm->rec.uid = msg->uid;
 	sm->n = (uint32_t)nrcpt;
 	sm->rcap = (uint32_t)(nrcpt > 0 ? nrcpt : 1);
 	sm->r = xcalloc(sm->rcap, sizeof(*sm->r));
@@ -753,6 +802,9 @@ sched_add(const struct queue_msg_rec *msg, const struct queue_rcpt_rec *rcpts,
 		if (rcpts[i].state == RCPT_PENDING)
 			sm->npending++;
 	}
+	/* Deleted by an administrator before a crash: finished now. */
+	if (sm->rec.flags & QMSG_F_DELETED)
+		sm->npending = 0;
 	sm->commit_time = commit_time;
 	sm->heap_idx = SIZE_MAX;
 	nmessages++;
@@ -1028,6 +1080,7 @@ sched_lost_expire(struct sched_msg *sm)
 			continue;
 		r->state = RCPT_FAILED;
 		r->last_try = now;
+		qstats.bounced++;
 		strlcpy(r->dsn, "5.3.0", sizeof(r->dsn));
 		sched_text_set(&r->last_error, "queue file lost",
 		    REC_TEXT_MAX(last_error));
@@ -1497,8 +1550,10 @@ sched_timeout_ms(void)
 	if (heap_len == 0)
 		t = 60 * 1000;
 	else if (heap[0]->due > now)
-		t = (int)((heap[0]->due - now) * 1000 > 60000 ? 60000 :
-		    (heap[0]->due - now) * 1000);
+		/* Compared in seconds: a held message is due at UINT64_MAX,
+		 * which milliseconds would overflow. */
+		t = heap[0]->due - now >= 60 ? 60000 :
+		    (int)((heap[0]->due - now) * 1000);
 	else
 		t = 1000; /* due, but blocked on a peer or a limit */
 	return r >= 0 && r < t ? r : t;
@@ -1510,16 +1565,119 @@ sched_flush(void)
 {
 	uint64_t now = queued_now();
 
+	size_t n = 0;
+
 	dest_revive_all();
 	for (size_t i = 0; i < heap_len; i++) {
 		struct sched_msg *sm = heap[i];
 
+		if (sm->rec.flags & QMSG_F_HELD)
+			continue;
 		for (uint32_t j = 0; j < sm->n; j++)
 			if (sm->r[j].rec.state == RCPT_PENDING)
 				sm->r[j].rec.next_try = now;
 		sm->due = now;
+		n++;
 	}
-	log_info("flush: %zu messages due now", heap_len);
+	/* The order holds: held messages (due never) have only held
+	 * ones below them, and every other one is due now. */
+	log_info("flush: %zu messages due now", n);
+}
+
+/* sched_msg_find - the message qid, or NULL (a scan: for ternctl) */
+struct sched_msg *
+sched_msg_find(const char *qid)
+{
+	struct sched_msg *sm;
+
+	TAILQ_FOREACH(sm, &all_msgs, all)
+		if (strcmp(sm->rec.qid, qid) == 0)
+			return sm;
+	return NULL;
+}
+
+/*
+ * sched_msg_due_now - every waiting recipient of sm is due now (a held
+ * message only once released).  In memory only: a restart keeps the
+ * times the index has, which is never later than wanted.
+ */
+void
+sched_msg_due_now(struct sched_msg *sm)
+{
+	uint64_t now = queued_now();
+
+	for (uint32_t j = 0; j < sm->n; j++)
+		if (sm->r[j].rec.state == RCPT_PENDING)
+			sm->r[j].rec.next_try = now;
+	if (sm->heap_idx != SIZE_MAX && !(sm->rec.flags & QMSG_F_HELD)) {
+		sm->due = now;
+		heap_fix(sm->heap_idx);
+	}
+}
+
+/*
+ * sched_msg_hold - hold (on) or release sm.  The flag is stored in the
+ * index (with the usual retry when the disk is full), so a hold
+ * survives a restart.  A held message stays in the heap, due never; a
+ * message with jobs in flight finishes them and then waits held
+ * (sched_settle).  A released one is due now.
+ */
+void
+sched_msg_hold(struct sched_msg *sm, int on)
+{
+	if (on)
+		sm->rec.flags |= QMSG_F_HELD;
+	else
+		sm->rec.flags &= ~(uint32_t)QMSG_F_HELD;
+	sched_msg_store(sm);
+	if (sm->heap_idx == SIZE_MAX)
+		return;
+	if (on) {
+		sm->due = UINT64_MAX;
+		heap_fix(sm->heap_idx);
+	} else
+		sched_msg_due_now(sm);
+}
+
+/*
+ * sched_msg_delete - remove sm from the queue without delivery or
+ * notice.  Only a message waiting in the heap, with its records saved:
+ * -1 with errno EBUSY while jobs run (or lookups are out) for it, EAGAIN
+ * while the index lags, or the store's errno when the mark cannot be
+ * written.  The message record is marked deleted first; the file goes
+ * after that mark is durable, and the records after the file
+ * (sched_after_sync), so a crash anywhere leaves either the whole
+ * message or a record that the next start finishes (sched_add), never a
+ * record without its file that would bounce as lost.
+ */
+int
+sched_msg_delete(struct sched_msg *sm)
+{
+	if (sm->heap_idx == SIZE_MAX || sm->nbusy > 0) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (sm->unsaved) {
+		errno = EAGAIN;
+		return -1;
+	}
+	sm->rec.flags |= QMSG_F_DELETED;
+	if (sched_msg_update(sm) < 0) {
+		sm->rec.flags &= ~(uint32_t)QMSG_F_DELETED;
+		return -1;
+	}
+	qctx.store_dirty = 1;
+	qstats.deleted++;
+	heap_remove(sm->heap_idx);
+	sched_msg_finish(sm);
+	return 0;
+}
+
+/* sched_busy - jobs run, or lookups are out, for sm */
+int
+sched_busy(const struct sched_msg *sm)
+{
+	return sm->nbusy > 0;
 }
 
 /* sched_first - the first of every message known */

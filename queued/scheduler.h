@@ -59,6 +59,9 @@ struct sched_msg_rec {
 	uint32_t	flags;		/* QMSG_F_* */
 	uint32_t	have_sender;
 	char		*sender;	/* never NULL */
+	uint32_t	have_size;
+	uint64_t	size;
+	uint32_t	uid;
 };
 
 /*
@@ -147,6 +150,19 @@ size_t sched_count(void);
 /* sched_backoff - the wait before attempt number attempts+1 (seconds) */
 uint64_t sched_backoff(uint32_t attempts, long min_backoff, long max_backoff,
     uint32_t random);
+/* For queue_admin.c ("ternctl"): */
+/* sched_msg_find - the message called qid, or NULL */
+struct sched_msg *sched_msg_find(const char *qid);
+/* sched_msg_due_now - its waiting recipients due now (unless held) */
+void sched_msg_due_now(struct sched_msg *sm);
+/* sched_msg_hold - hold (on 1) or release (on 0, and due now) */
+void sched_msg_hold(struct sched_msg *sm, int on);
+/* sched_msg_delete - out of the queue without delivery or notice; 0, or
+ * -1 with errno EBUSY (jobs in flight), EAGAIN (the index lags), or the
+ * index's error */
+int sched_msg_delete(struct sched_msg *sm);
+/* sched_busy - jobs run (or lookups are out) for sm */
+int sched_busy(const struct sched_msg *sm);
 /* sched_first, sched_next - every message known (for listings) */
 struct sched_msg *sched_first(void);
 struct sched_msg *sched_next(struct sched_msg *sm);

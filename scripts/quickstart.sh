@@ -51,6 +51,11 @@ users() {
 		echo "quickstart: creating system group _terndrop"
 		groupadd --system _terndrop
 	fi
+	# tern_admin_group: its members may use every ternctl command.
+	if ! getent group ternadm >/dev/null 2>&1; then
+		echo "quickstart: creating system group ternadm"
+		groupadd --system ternadm
+	fi
 }
 
 # build DIR [configure options...]

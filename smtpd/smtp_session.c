@@ -173,12 +173,21 @@ session_is_submission(const struct session *s)
 	    s->kind == LISTENER_SUBMISSIONS;
 }
 
-/* Postfix's "NOQUEUE: reject: RCPT from host[ip]: CODE ...; from=<> to=<>" */
+/*
+ * Postfix's "NOQUEUE: reject: RCPT from host[ip]: CODE ...; from=<> to=<>",
+ * and the reason to ternd, which counts refusals for "ternctl stats".
+ */
 static void
-session_log_reject(struct session *s, const char *cmd, const char *reply,
-    const char *rcpt)
+session_log_reject(struct session *s, enum reject_reason why,
+    const char *cmd, const char *reply, const char *rcpt)
 {
+	struct msg_reject r = { why };
+	struct ipc_msg m;
 	char helo[300];
+
+	if (s->srv->master != NULL && (msg_encode(&m, MSG_SMTPD_REJECT, 0,
+	    &r) != 0 || ipc_send(s->srv->master, &m) < 0))
+		log_warn("cannot report a rejection to ternd");
 
 	log_vis(helo, sizeof(helo), s->helo, strlen(s->helo));
 	log_info("NOQUEUE: reject: %s from %s[%s]: %s; from=<%s>%s%s%s "
@@ -236,7 +245,7 @@ session_space_check(struct session *s, uint64_t size)
 	log_warn("not enough free space in the spool: %llu octets < "
 	    "queue_minfree %llu + 1.5 x SIZE %llu", (unsigned long long)avail,
 	    (unsigned long long)minfree, (unsigned long long)size);
-	session_log_reject(s, "MAIL", reply, NULL);
+	session_log_reject(s, REJECT_STORAGE, "MAIL", reply, NULL);
 	session_reply(s, "%s", reply);
 	return -1;
 }
@@ -333,7 +342,8 @@ session_sender_check(struct session *s)
 		    "lookup failure", s->sender);
 		break;
 	}
-	session_log_reject(s, "MAIL", reply, NULL);
+	session_log_reject(s, reply[0] == '5' ? REJECT_SENDER_LOGIN :
+	    REJECT_LOOKUP_FAILURE, "MAIL", reply, NULL);
 	session_reply(s, "%s", reply);
 	return -1;
 }
@@ -444,21 +454,24 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 			break;
 		snprintf(reply, sizeof(reply),
 		    "554 5.7.1 <%s>: Relay access denied", rcpt);
-		session_log_reject(s, "RCPT", reply, rcpt);
+		session_log_reject(s, REJECT_RELAY_DENIED, "RCPT", reply,
+		    rcpt);
 		session_reply(s, "%s", reply);
 		return;
 	case LOOKUP_UNKNOWN:
 		snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: Recipient "
 		    "address rejected: User unknown in local recipient table",
 		    rcpt);
-		session_log_reject(s, "RCPT", reply, rcpt);
+		session_log_reject(s, REJECT_UNKNOWN_RECIPIENT, "RCPT", reply,
+		    rcpt);
 		session_reply(s, "%s", reply);
 		return;
 	case LOOKUP_TEMPFAIL:
 	default:
 		snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: Temporary "
 		    "lookup failure", rcpt);
-		session_log_reject(s, "RCPT", reply, rcpt);
+		session_log_reject(s, REJECT_LOOKUP_FAILURE, "RCPT", reply,
+		    rcpt);
 		session_reply(s, "%s", reply);
 		return;
 	}
@@ -473,7 +486,7 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		snprintf(reply, sizeof(reply), "550 5.4.6 <%s>: Recipient "
 		    "address rejected: mail for %s loops back to myself", rcpt,
 		    cmd->addr.domain);
-		session_log_reject(s, "RCPT", reply, rcpt);
+		session_log_reject(s, REJECT_LOOP, "RCPT", reply, rcpt);
 		session_reply(s, "%s", reply);
 		return;
 	}

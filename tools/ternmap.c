@@ -1,5 +1,6 @@
 /*
- * ternmap - compile a text map into FILE.db, or query a compiled map.
+ * ternmap - compile a text map into FILE.db, query a compiled map (-q),
+ * or dump one (-s).
  *
  * Run by the administrator (and by newaliases through its own code).
  * It only ever replaces FILE.db as a whole, through map_compile()'s
@@ -23,9 +24,11 @@ ternmap_usage(FILE *fp)
 {
 	fprintf(fp, "usage: ternmap [-a | -p] FILE\n"
 	    "       ternmap [-a | -p] -q KEY FILE\n"
+	    "       ternmap -s FILE\n"
 	    "  -a      FILE uses aliases(5) syntax\n"
 	    "  -p      FILE holds login:crypt-hash lines (smtpd_auth_passwd_map)\n"
 	    "  -q KEY  print the value of KEY in FILE.db (exit 1 if absent)\n"
+	    "  -s      print every entry of FILE.db as KEY<TAB>VALUE lines\n"
 	    "  -h      this help\n");
 }
 
@@ -65,14 +68,48 @@ ternmap_query(const char *file, const char *key)
 	return 0;
 }
 
+/* ternmap_line - one entry of the dump */
+static void
+ternmap_line(const char *key, size_t klen, const char *val, size_t vlen,
+    void *arg)
+{
+	(void)arg;
+	fwrite(key, 1, klen, stdout);
+	putchar('\t');
+	fwrite(val, 1, vlen, stdout);
+	putchar('\n');
+}
+
+/* ternmap_dump - every entry of FILE.db (-s, like postmap -s) */
+static int
+ternmap_dump(const char *file)
+{
+	char err[512];
+	struct map *m;
+	int r;
+
+	if ((m = map_open(file, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "ternmap: cannot open map: %s\n", err);
+		return 1;
+	}
+	r = map_walk(m, ternmap_line, NULL);
+	map_close(m);
+	if (r < 0 || fflush(stdout) != 0) {
+		fprintf(stderr, "ternmap: %s: cannot read the whole map\n",
+		    file);
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *key = NULL;
-	int aliases = 0, ch;
+	int aliases = 0, ch, dump = 0;
 
 	log_init("ternmap", 1);
-	while ((ch = getopt(argc, argv, "ahpq:")) != -1) {
+	while ((ch = getopt(argc, argv, "ahpq:s")) != -1) {
 		switch (ch) {
 		case 'a':
 			aliases = MAP_SYNTAX_ALIASES;
@@ -82,6 +119,9 @@ main(int argc, char **argv)
 			break;
 		case 'q':
 			key = optarg;
+			break;
+		case 's':
+			dump = 1;
 			break;
 		case 'h':
 			ternmap_usage(stdout);
@@ -97,6 +137,12 @@ main(int argc, char **argv)
 		ternmap_usage(stderr);
 		return 1;
 	}
+	if (dump && key != NULL) {
+		ternmap_usage(stderr);
+		return 1;
+	}
+	if (dump)
+		return ternmap_dump(argv[0]);
 	if (key != NULL)
 		return ternmap_query(argv[0], key);
 	return map_compile(argv[0], aliases, ternmap_report, NULL) == 0 ?

@@ -27,6 +27,7 @@ QID_PATTERN = "[0-9A-F]{16}"
 TERN_USER = "_tern"
 TERN_QUEUE_USER = "_ternq"
 TERN_DROP_GROUP = "_terndrop"
+TERN_ADMIN_GROUP = "ternadm"
 
 # Every TernInstance created while a test runs; runner.py reads and clears it
 # to print log tails of failed tests and to remove temporary directories.
@@ -65,10 +66,16 @@ def is_root():
 
 
 def ensure_system_users():
-    """As root, create _tern and _ternq, and the group _terndrop of
-    tern-postdrop (setgid_group), when they do not exist."""
+    """As root, create _tern and _ternq, the group _terndrop of
+    tern-postdrop (setgid_group) and the group ternadm
+    (tern_admin_group), when they do not exist."""
     if not is_root():
         return
+    try:
+        grp.getgrnam(TERN_ADMIN_GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", TERN_ADMIN_GROUP],
+                       check=True, timeout=30)
     for user in (TERN_USER, TERN_QUEUE_USER):
         try:
             pwd.getpwnam(user)

@@ -60,9 +60,9 @@ class TestTernctl(TernTestCase):
                    what="the first deferral")
         code, out, err = self.ternctl(inst, "queue")
         self.assertEqual(code, 0, err)
-        self.assertRegex(out, r"(?m)^\w+[ *]\s+\d+  \S+ \S+  "
-                         r"<alice@test\.example>$")
-        self.assertRegex(out, r"(?m)^    deferred  <x@remote\.test>  \(")
+        self.assertRegex(out, r"(?m)^\w+[ *]\s+\d+ .*  "
+                         r"alice@test\.example$")
+        self.assertRegex(out, r"(?m)^\(.*\)\n +x@remote\.test$")
 
         # The retry is 5 minutes away; flush makes it now.
         n = inst.log().count("status=deferred")
@@ -114,10 +114,15 @@ class TestTernctl(TernTestCase):
         inst = self.instance()
         code, out, err = self.ternctl(inst, "status", user="nobody")
         self.assertEqual(code, 0, err)
-        for cmd in ("flush", "queue", "reload", "stop"):
+        for cmd in ("rebuild", "reload", "stop"):
             code, out, err = self.ternctl(inst, cmd, user="nobody")
             self.assertEqual(code, 1, cmd)
             self.assertIn("permission denied", err)
+        # Listing and flushing are for anyone (the listing shows only
+        # their own messages: test_ternctl_admin.py).
+        for cmd in ("flush", "queue"):
+            code, out, err = self.ternctl(inst, cmd, user="nobody")
+            self.assertEqual(code, 0, cmd)
         self.assertIsNone(inst.proc.poll(), "ternd exited")
         self.assertRegex(inst.log(), r"control: stop refused to uid \d+")
 
@@ -156,5 +161,5 @@ class TestTernctlQueuedGone(TernTestCase):
         r = subprocess.run([binary("ternctl"), "-c", inst.conf, "queue"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=30)
-        self.assertEqual((r.returncode, r.stdout), (0, b"queue is empty\n"),
+        self.assertEqual((r.returncode, r.stdout), (0, b"Mail queue is empty\n"),
                          r.stderr)

@@ -19,8 +19,9 @@ import subprocess
 import time
 
 import queue_file
-from tern_harness import (TernTestCase, binary, is_root, smtp_connect,
-                          split_delivered, unfold, wait_until)
+from tern_harness import (TernTestCase, binary, free_port, is_root,
+                          smtp_connect, split_delivered, unfold,
+                          wait_until)
 
 EX_USAGE, EX_DATAERR, EX_NOPERM, EX_TEMPFAIL = 64, 65, 77, 75
 
@@ -486,6 +487,53 @@ class TestMaildropTrust(SendmailTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.assertIn(b"tern-postdrop should be owned by root, group "
                       b"_terndrop, mode 2755", r.stdout)
+
+    def test_root_only_user_lists_only_own_submissions(self):
+        # ternctl queue shows a user the messages they submitted with
+        # sendmail (the uid pickup records in the index), and nobody
+        # else's; an administrator sees both.
+        if not is_root():
+            self.skipTest("root only: runs sendmail as two users")
+        port = free_port("127.0.0.2")   # nothing listens: mail waits
+        inst = self.instance(start=False,
+                             relayhost="[127.0.0.2]:%d" % port,
+                             minimal_backoff_time="1h",
+                             maximal_backoff_time="2h",
+                             delay_warning_time="0")
+        self.setgid_libexec(inst)
+        inst.start()
+        for user in ("nobody", "daemon"):
+            self.assert_ok(self.sendmail(
+                inst, ["x@remote.test"], b"Subject: from %s\n\nb\n"
+                % user.encode(), user=user))
+        wait_until(lambda: len(re.findall(r"status=deferred",
+                                          inst.log())) >= 2, 30,
+                   what="both messages deferred")
+        qids = {}
+        for user in ("nobody", "daemon"):
+            uid = pwd.getpwnam(user).pw_uid
+            m = re.search(r"([0-9A-F]{16}): uid=%d from=" % uid, inst.log())
+            self.assertIsNotNone(m, inst.log())
+            qids[user] = m.group(1)
+
+        def queue(user=None):
+            kw = {}
+            if user is not None:
+                pw = pwd.getpwnam(user)
+                kw = dict(user=pw.pw_uid, group=pw.pw_gid,
+                          extra_groups=[])
+            r = subprocess.run([binary("ternctl"), "-c", inst.conf,
+                                "queue"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30, **kw)
+            self.assertEqual(r.returncode, 0, r)
+            return r.stdout.decode()
+        for user, other in (("nobody", "daemon"), ("daemon", "nobody")):
+            out = queue(user)
+            self.assertIn(qids[user], out)
+            self.assertNotIn(qids[other], out)
+        out = queue()
+        self.assertIn(qids["nobody"], out)
+        self.assertIn(qids["daemon"], out)
 
     def test_root_only_uid_without_login_name_needs_f(self):
         # A uid with no passwd entry (a container's) has no default

@@ -28,5 +28,7 @@ Suite *msg_codec_suite(void);
 Suite *fsspace_suite(void);
 Suite *daemon_channel_suite(void);
 Suite *sendmail_msg_suite(void);
+Suite *json_suite(void);
+Suite *control_request_suite(void);
 
 #endif

@@ -480,15 +480,20 @@ START_TEST(test_msg_rec)
 	size_t len;
 
 	msg_fill(&m, "0123456789ABCDEF", 42);
-	m.flags = QMSG_F_WARNED;
+	m.flags = QMSG_F_WARNED | QMSG_F_HELD;
+	m.size = 0x123456789ULL;
+	m.uid = 1001;
 	queue_msg_rec_encode(&m, &p, &len);
 	ck_assert_int_eq(queue_msg_rec_decode(p, len, &d), 0);
 	ck_assert_str_eq(d.qid, m.qid);
 	ck_assert_uint_eq(d.arrival, m.arrival);
 	ck_assert_uint_eq(d.nrcpt, 42);
-	ck_assert_uint_eq(d.flags, QMSG_F_WARNED);
+	ck_assert_uint_eq(d.flags, QMSG_F_WARNED | QMSG_F_HELD);
 	ck_assert_uint_eq(d.have_sender, 1);
 	ck_assert_str_eq(d.sender, m.sender);
+	ck_assert_uint_eq(d.have_size, 1);
+	ck_assert_uint_eq(d.size, 0x123456789ULL);
+	ck_assert_uint_eq(d.uid, 1001);
 	for (size_t cut = 0; cut < len; cut++) {
 		q = xmalloc(cut ? cut : 1);
 		memcpy(q, p, cut);
@@ -500,7 +505,7 @@ START_TEST(test_msg_rec)
 	memcpy(q, p, len);
 	q[len] = 0;
 	ck_assert_int_eq(queue_msg_rec_decode(q, len + 1, &d), -1);
-	q[0] = 3;	/* unknown version */
+	q[0] = 4;	/* unknown version */
 	ck_assert_int_eq(queue_msg_rec_decode(q, len, &d), -1);
 	q[0] = 0;
 	ck_assert_int_eq(queue_msg_rec_decode(q, len, &d), -1);
@@ -517,6 +522,20 @@ START_TEST(test_msg_rec)
 		ck_assert_uint_eq(d.arrival, 9);
 		ck_assert_uint_eq(d.nrcpt, 3);
 		ck_assert_uint_eq(d.have_sender, 0);
+		ck_assert_uint_eq(d.have_size, 0);
+		ck_assert_uint_eq(d.uid, QMSG_UID_NONE);
+	}
+	/* A version 2 record (no size, no uid) belongs to no local user. */
+	{
+		static const unsigned char v2[] = { 2, 0, 0, 0, 2, 'A', 'B',
+		    0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 3, 0, 0, 0, 4,
+		    0, 0, 0, 3, 'a', '@', 'b' };
+
+		ck_assert_int_eq(queue_msg_rec_decode(v2, sizeof(v2), &d), 0);
+		ck_assert_uint_eq(d.flags, QMSG_F_HELD);
+		ck_assert_str_eq(d.sender, "a@b");
+		ck_assert_uint_eq(d.have_size, 0);
+		ck_assert_uint_eq(d.uid, QMSG_UID_NONE);
 	}
 
 	m.flags = 0x80;	/* unknown flag */
