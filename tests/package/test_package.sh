@@ -175,8 +175,10 @@ tree_copy()
 		(cd "$top" && git ls-files -co --exclude-standard -z |
 		    tar --null -T - -cf -) | tar -xf - -C "$1"
 	else
+		# Not the builds, nor this test's own directory (below $top
+		# when TERN_PACKAGE_WORKDIR says so): tar would copy its copy.
 		(cd "$top" && tar --exclude='./build*' --exclude=./demo \
-		    -cf - .) | tar -xf - -C "$1"
+		    --exclude="./${work#"$top"/}" -cf - .) | tar -xf - -C "$1"
 	fi
 }
 
