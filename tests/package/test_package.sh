@@ -393,6 +393,25 @@ no_leftovers()
 	return 1
 }
 
+# purge_check - apt-get purge tern leaves nothing of tern behind
+purge_check()
+{
+	# apt-get purge: dpkg --purge, and bsd-mailx goes too if it is
+	# there (it needs an MTA).
+	check "apt-get purge tern" in_ns apt-get purge -y -q tern
+	check "tern is purged" purged tern
+	check "no tern process runs" no_tern_process
+	for a in _tern _ternq _terndrop ternadm; do
+		check "no user or group $a" account_absent "$a"
+	done
+	check "no statoverride" sh -c \
+	    "! grep -q tern '$root/var/lib/dpkg/statoverride'"
+	for d in /etc/tern /var/spool/tern /var/lib/tern /etc/aliases.db; do
+		check "no $d" test ! -e "$root$d"
+	done
+	check "no file named after tern" no_leftovers
+}
+
 # --- the test --------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot, namespaces)"
 need dpkg-buildpackage dpkg-dev
@@ -523,21 +542,24 @@ check "SMTP to root after the upgrade lands in /root/Maildir" \
     mail_arrived tern-test-upgrade
 
 say "apt-get purge tern (dpkg --purge)"
-# apt-get purge: dpkg --purge, and bsd-mailx goes too (it needs an MTA).
-check "apt-get purge tern" in_ns apt-get purge -y -q tern
-check "tern is purged" purged tern
-check "no tern process runs" no_tern_process
-for a in _tern _ternq _terndrop ternadm; do
-	check "no user or group $a" account_absent "$a"
-done
-check "no statoverride" sh -c \
-    "! grep -q tern '$root/var/lib/dpkg/statoverride'"
-for d in /etc/tern /var/spool/tern /var/lib/tern /etc/aliases.db; do
-	check "no $d" test ! -e "$root$d"
-done
+purge_check
 check "exim's /etc/aliases and /etc/mailname stay" \
     test -f "$root/etc/aliases" -a -f "$root/etc/mailname"
-check "no file named after tern" no_leftovers
+
+say "a host with no MTA, no /etc/aliases and no /etc/mailname"
+rm -f "$root/etc/aliases" "$root/etc/mailname"
+check "apt install ./tern_*.deb" in_ns apt-get install -y -q "$pkg"
+check "postinst wrote /etc/mailname (hostname --fqdn)" sh -c \
+    "[ \"\$(cat '$root/etc/mailname')\" = \"\$(hostname --fqdn 2>/dev/null || hostname)\" ]"
+check "postinst wrote /etc/aliases from tern's template" \
+    cmp "$root/etc/aliases" "$root/usr/share/tern/aliases"
+check "SMTP to postmaster@localhost accepted" \
+    smtp_send postmaster@localhost tern-test-fresh-postmaster
+check "mail to postmaster (tern's alias of root) lands in /root/Maildir" \
+    mail_arrived tern-test-fresh-postmaster
+purge_check
+check "the /etc/aliases and /etc/mailname that postinst wrote are gone" \
+    test ! -e "$root/etc/aliases" -a ! -e "$root/etc/mailname"
 
 elapsed=$(($(date +%s) - start_time))
 echo "test_package: $passed passed, $failed failed, $untested not tested" \
