@@ -469,8 +469,8 @@ if [ "$have_sendmail" = yes ]; then
 	done
 	check "the maildrop helper is setgid _terndrop by statoverride" \
 	    sh -c "chroot '$root' dpkg-statoverride --list \
-	    /usr/lib/tern/tern-maildrop | grep -qx 'root _terndrop 2755 /usr/lib/tern/tern-maildrop' &&
-	    [ \"\$(chroot '$root' stat -c '%A %G' /usr/lib/tern/tern-maildrop)\" = '-rwxr-sr-x _terndrop' ]"
+	    /usr/lib/tern/tern-postdrop | grep -qx 'root _terndrop 2755 /usr/lib/tern/tern-postdrop' &&
+	    [ \"\$(chroot '$root' stat -c '%A %G' /usr/lib/tern/tern-postdrop)\" = '-rwxr-sr-x _terndrop' ]"
 else
 	untested "/usr/sbin/sendmail, /usr/lib/sendmail, mailq, newaliases"
 	untested "the setgid maildrop helper's statoverride"
