@@ -8,7 +8,9 @@
 #                                 whole test suite (unit + integration), then
 #                                 again in a sanitizer (ASan + UBSan) build,
 #                                 then each fuzz target for 20 seconds and
-#                                 the 2-minute torture test
+#                                 the 2-minute torture test; with
+#                                 TERN_PACKAGE_TEST=1 also the Debian
+#                                 package test (tests/package/)
 #
 # Dependencies are installed with apt-get when run as root on Debian; as an
 # ordinary user they must already be there.  Builds go to ./build and
@@ -34,6 +36,11 @@ deps() {
 			libio-socket-ssl-perl libfuse3-dev fuse3 e2fsprogs mount \
 			db5.3-util clang libclang-rt-14-dev s-nail mandoc \
 			>/dev/null
+		if [ "${TERN_PACKAGE_TEST:-0}" = 1 ]; then
+			apt-get install -y -qq --no-install-recommends \
+				dpkg-dev debhelper debootstrap debian-archive-keyring \
+				lintian iproute2 systemd >/dev/null
+		fi
 	fi
 }
 
@@ -145,6 +152,10 @@ test_all() {
 	fi
 	echo "quickstart: torture test (SIGKILLs under load for 2 minutes)"
 	make -s -C "$top/build" torture TORTURE_SECONDS=120
+	if [ "${TERN_PACKAGE_TEST:-0}" = 1 ]; then
+		echo "quickstart: Debian package test (build, lintian, exim4 replaced)"
+		sh "$top/tests/package/test_package.sh"
+	fi
 	echo "quickstart: all tests passed"
 }
 
