@@ -390,7 +390,10 @@ class TestMaildropTrust(SendmailTestCase):
         os.symlink("/etc/passwd", os.path.join(md, ".link"))
         os.rename(os.path.join(md, ".link"),
                   os.path.join(md, "0000000000000006"))
-        old = time.time() - 3600
+        # Old enough not to wait (a minute), young enough that a scan
+        # between the write and the rename does not take the temporary
+        # file for one abandoned (MAILDROP_TEMP_STALE, an hour).
+        old = time.time() - 600
         for name, data in bad.items():
             tmp = os.path.join(md, "." + name)
             with open(tmp, "wb") as f:
