@@ -19,6 +19,7 @@ import subprocess
 import time
 
 import queue_file
+from sink import Sink
 from tern_harness import (TernTestCase, binary, free_port, is_root,
                           smtp_connect, split_delivered, unfold,
                           wait_until)
@@ -307,6 +308,34 @@ class TestSendmail(SendmailTestCase):
         r = self.sendmail(inst, ["-q"])
         self.assertEqual(r.returncode, 0, r)
         self.assertIn(b"flush", r.stdout)
+
+
+    def test_qI_and_qR_flush_one_message_and_one_domain(self):
+        # Deferred with a long backoff: only a flush tries them again.
+        port = free_port("127.0.0.2")
+        inst = self.instance(relayhost="[127.0.0.2]:%d" % port,
+                             minimal_backoff_time="1h",
+                             maximal_backoff_time="2h",
+                             delay_warning_time="0")
+        for rcpt in ("x@one.test", "y@two.test", "z@three.test"):
+            self.assert_ok(self.sendmail(inst, [rcpt],
+                                         b"Subject: waits\n\nb\n"))
+        wait_until(lambda: inst.log().count("status=deferred") == 3, 30,
+                   what="three deferrals")
+        qid = re.search(r"([0-9A-F]{16}): to=<x@one\.test>",
+                        inst.log()).group(1)
+        sink = Sink("127.0.0.2", port).start()
+        self.addCleanup(sink.stop)
+        self.assert_ok(self.sendmail(inst, ["-qI", qid]))
+        sink.wait_messages(1)
+        self.assert_ok(self.sendmail(inst, ["-qRtwo.test"]))
+        sink.wait_messages(2)
+        # The third was in neither flush: still deferred, once.
+        time.sleep(1)
+        self.assertEqual(sorted(sink.recipients()),
+                         ["x@one.test", "y@two.test"])
+        self.assertEqual(len(re.findall(r"to=<z@three\.test>.*"
+                                        r"status=deferred", inst.log())), 1)
 
 
 class TestNewaliases(SendmailTestCase):
