@@ -47,6 +47,7 @@
 #include "master_clients.h"
 #include "master_listen.h"
 #include "tls_server.h"
+#include "master_detach.h"
 #include "master_spool.h"
 #include "msg.h"
 #include "msg_codec.h"
@@ -1084,6 +1085,7 @@ int
 main(int argc, char **argv)
 {
 	struct pidfh *pfh;
+	int ready_fd = -1;
 	char pidpath[PATH_MAX];
 	int ch, check = 0, problems = 0;
 	uid_t quid;
@@ -1155,10 +1157,12 @@ main(int argc, char **argv)
 			strlcat(listen_kinds, ",", sizeof(listen_kinds));
 		strlcat(listen_kinds, listeners[i].kind, sizeof(listen_kinds));
 	}
-	if (!foreground && daemon(0, 0) < 0)
-		fatal("daemon");
+	if (!foreground && (ready_fd = master_detach()) < 0)
+		fatal("fork");
 	log_also_stderr(0);
 	pidfile_write(pfh);
+	if (ready_fd >= 0)
+		master_detach_ready(ready_fd);
 	/* The smtpd pool forks its workers twice (smtpd_pool.c) so that
 	 * they become ours: reaped here, their ends logged like any
 	 * daemon's. */

@@ -137,6 +137,25 @@ class TestSupervise(TernTestCase):
         self.assertEqual(len(inst.maildir_files("bob")), 1,
                          "accepted before the stop, delivered before exit")
 
+    def test_detached_ternd_has_written_its_pid_file_when_it_returns(self):
+        # An init system (systemd: Type=forking, PIDFile=) reads the pid
+        # file as soon as the command it ran returns.
+        inst = self.instance(start=False)
+        r = subprocess.run([binary("ternd"), "-c", inst.conf],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30,
+                           cwd=inst.tmp)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        with open(os.path.join(inst.spool, "run", "ternd.pid")) as f:
+            pid = int(f.read().strip())
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                self.assertIn(b"ternd", f.read().split(b"\0")[0])
+        finally:
+            os.kill(pid, signal.SIGTERM)
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid), 30,
+                       what="the detached ternd to stop")
+
     @unittest.skipUnless(is_root(), "root only: users are checked as root")
     def test_check_names_missing_users(self):
         inst = self.instance(start=False)
