@@ -38,6 +38,9 @@ struct child {
 	/* smtpd: its client's address */
 	char			 client[MSG_CLIENT_ADDR_MAX + 1];
 	TAILQ_ENTRY(child)	 entry;
+	int			 freed;		/* off the list, freed at the
+						   end of the loop's turn */
+	struct child		*next_freed;
 };
 TAILQ_HEAD(child_list, child);
 

@@ -415,6 +415,8 @@ child_client_done(struct child *c)
 	c->client[0] = '\0';
 }
 
+static struct child *freed_children;	/* see child_free */
+
 static void
 child_free(struct child *c)
 {
@@ -429,7 +431,23 @@ child_free(struct child *c)
 	if (c->kind == CHILD_QUEUED)
 		control_queue_abort();
 	ipc_conn_close(&c->conn);
-	free(c);
+	/* Not freed yet: the loop's map of this turn may still name it
+	 * (a pool's message can end another worker; see main_loop). */
+	c->freed = 1;
+	c->next_freed = freed_children;
+	freed_children = c;
+}
+
+/* children_free_now - free what child_free took off the list */
+static void
+children_free_now(void)
+{
+	while (freed_children != NULL) {
+		struct child *c = freed_children;
+
+		freed_children = c->next_freed;
+		free(c);
+	}
 }
 
 static struct child *
@@ -1066,10 +1084,13 @@ main_loop(void)
 		if (poll(pfd, (nfds_t)(n + nctl), 1000) < 0 && errno != EINTR)
 			fatal("poll");
 		for (size_t i = 1; i < n; i++)
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+			if (!map[i]->freed &&
+			    (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				child_input(map[i]);
 		control_events(pfd + n, nctl);
+		children_free_now();
 	}
+	children_free_now();
 	free(pfd);
 	free(map);
 }
