@@ -156,7 +156,9 @@ enum auth_verdict {
 };
 
 enum resolve_kind {
-	RESOLVE_LOCAL = 1,	/* target = mailbox user (local part) */
+	RESOLVE_LOCAL = 1,	/* target = mailbox user (local part), or
+				   with a '/', a virtual mailbox path
+				   (virtual_path.h) */
 	RESOLVE_REMOTE = 2,	/* target = full address for the smtp transport */
 };
 
