@@ -61,6 +61,7 @@
 #include "resolve.h"
 #include "scheduler.h"
 #include "spool.h"
+#include "virtual_path.h"
 #include "xmalloc.h"
 
 /* Recipients one dispatch round takes; a job carries at most its
@@ -278,6 +279,11 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 		return sm->env->rcpts[i].addr;
 	if (r->kind == RCPT_KIND_REMOTE)
 		return r->addr;
+	/* A virtual mailbox (its path) stands for the address it was
+	 * rewritten from: that one goes to logs and Delivered-To. */
+	if (virtual_path_is(r->addr) && sm->env != NULL &&
+	    r->parent < sm->env->nrcpt)
+		return sm->env->rcpts[r->parent].addr;
 	return NULL;	/* a mailbox user: see sched_rcpt_display */
 }
 
