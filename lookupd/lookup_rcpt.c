@@ -565,17 +565,20 @@ virtual_rewrite_get(const struct lookup_ctx *ctx, const struct mailaddr *ma,
 	if ((f = lookup_virtual_alias(ctx->virtual, addr, val, size)) !=
 	    FOUND_NO || ma->domain[0] == '\0')
 		return f;
-	if (domain_is_virtual(ctx, ma->domain)) {
-		f = lookup_virtual_mailbox(ctx->virtual, addr, path,
-		    sizeof(path));
-		if (f == FOUND_ERROR)
-			return f;
-		if (f != FOUND_NO)
-			return FOUND_NO;	/* its own (or a refused) entry */
-	}
 	if (snprintf(key, sizeof(key), "@%s", ma->domain) >= (int)sizeof(key))
 		return FOUND_NO;
-	return lookup_virtual_alias(ctx->virtual, key, val, size);
+	if ((f = lookup_virtual_alias(ctx->virtual, key, val, size)) !=
+	    FOUND_YES || !domain_is_virtual(ctx, ma->domain))
+		return f;
+	f = lookup_virtual_mailbox(ctx->virtual, addr, path, sizeof(path));
+	switch (f) {
+	case FOUND_NO:
+		return FOUND_YES;
+	case FOUND_ERROR:
+		return FOUND_ERROR;
+	default:
+		return FOUND_NO;	/* its own (or a refused) entry */
+	}
 }
 
 /* expand_mailbox - addr is in a virtual mailbox domain: its Maildir */
@@ -590,7 +593,9 @@ expand_mailbox(struct expand *e, const char *addr)
 		expand_add(e, RESOLVE_LOCAL, path);
 		break;
 	case FOUND_NO:
-		expand_fail(e, EXPAND_FAIL, "unknown virtual user", addr);
+		/* Not worth a warning: smtpd logs the refusal, and a
+		 * dictionary attack would flood the log. */
+		e->status = EXPAND_FAIL;
 		break;
 	case FOUND_BAD:
 		expand_fail(e, EXPAND_FAIL, "refused virtual mailbox entry",
