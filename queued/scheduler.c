@@ -1799,7 +1799,8 @@ job_entry_names(struct sched_job *job, struct job_entry *e, char *to,
 		return;
 	}
 	strlcpy(to, rcpt, tosize);
-	if (job->smtp)
+	/* A virtual mailbox's target is its path: the address says more. */
+	if (job->smtp || virtual_path_is(e->target))
 		return;
 	if (strncasecmp(rcpt, e->target, tlen) != 0 ||
 	    (at != NULL && (size_t)(at - rcpt) != tlen) ||

@@ -58,7 +58,7 @@ def ternmap(path, lines):
 class VirtualCase(TernTestCase):
 
     def virtual_instance(self, mailboxes=None, aliases=None, sink=None,
-                         **settings):
+                         start=True, **settings):
         """An instance with two virtual domains (not started yet)."""
         uid, gid = unused_id()
         self.uid, self.gid = uid, gid
@@ -86,7 +86,8 @@ class VirtualCase(TernTestCase):
         if sink is not None:
             inst.settings["relayhost"] = "[127.0.0.2]:%d" % sink.port
         inst.write_config()
-        inst.start()
+        if start:
+            inst.start()
         return inst
 
     def sink(self):
@@ -168,6 +169,9 @@ class TestVirtualMailboxes(VirtualCase):
                 self.assertTrue(os.path.isdir(os.path.join(self.base, p,
                                                            sub)))
         self.assertEqual(inst.all_delivered(), {})
+        # Logged by address, as Postfix log tools expect.
+        self.assertRegex(inst.log(), r"to=<b1@virt-b\.test>, relay=local, "
+                         r".*status=sent")
         if is_root():
             self.assertNotEqual(self.uid, 0)
 
@@ -195,6 +199,22 @@ class TestVirtualMailboxes(VirtualCase):
         self.assertEqual(inst.proc.pid, ternd)
         self.assertIsNone(inst.proc.poll())
         self.assert_owned("virt-b.test/new/")
+
+    def test_unreadable_map_is_451_not_acceptance(self):
+        inst = self.virtual_instance(start=False)
+        for p in (self.mailbox_map, self.mailbox_map + ".db"):
+            os.chmod(p, 0)
+        inst.start()
+        code, text = self.rcpt_reply(inst, "a1@virt-a.test")
+        self.assertEqual(code, 451, text)
+        self.assertIn(b"4.3.0", text)
+        code, text = self.rcpt_reply(inst, "nobody@virt-a.test")
+        self.assertEqual(code, 451, text)
+        # Readable again: the next lookup reads it, without a restart.
+        for p in (self.mailbox_map, self.mailbox_map + ".db"):
+            os.chmod(p, 0o644)
+        self.send(inst, ["a1@virt-a.test"])
+        self.wait_virtual("virt-a.test/a1/")
 
     def test_entry_leaving_the_base_refused_with_log_line(self):
         outside = os.path.join(self.id().split(".")[-1] + "-escape")
