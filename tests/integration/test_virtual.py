@@ -169,6 +169,10 @@ class TestVirtualMailboxes(VirtualCase):
                 self.assertTrue(os.path.isdir(os.path.join(self.base, p,
                                                            sub)))
         self.assertEqual(inst.all_delivered(), {})
+        r = subprocess.run([binary("ternd"), "-c", inst.conf, "-n"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout)
         # Logged by address, as Postfix log tools expect.
         self.assertRegex(inst.log(), r"to=<b1@virt-b\.test>, relay=local, "
                          r".*status=sent")
@@ -233,6 +237,16 @@ class TestVirtualMailboxes(VirtualCase):
         self.assertIn("virtual_mailbox_map: entry for <abs@virt-a.test> "
                       "refused", log)
         self.assertIn("mbox files are not supported yet", log)
+        # ternd -n names each refused entry.
+        r = subprocess.run([binary("ternd"), "-c", inst.conf, "-n"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        for rcpt in ("evil@virt-a.test", "abs@virt-a.test",
+                     "mbox@virt-a.test"):
+            self.assertIn(("virtual_mailbox_map: entry for <%s> refused"
+                           % rcpt).encode(), r.stdout)
+        self.assertNotIn(b"<a1@virt-a.test>", r.stdout)
         self.assertFalse(os.path.exists(os.path.join(inst.tmp, "escape")))
         self.assertFalse(os.path.exists("/tmp/" + outside))
         self.assertEqual(self.all_virtual(), {})
