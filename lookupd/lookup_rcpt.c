@@ -379,8 +379,8 @@ static void expand_address(struct expand *e, const struct mailaddr *ma);
  * expand_item - one item of an alias value: a bare local name, an
  * address, or (in a virtual_alias_map value, where local is the local
  * part being rewritten, as addr_format wrote it) "@domain", meaning
- * local@domain.  Bare names
- * are local mailboxes; addresses go through expand_address.
+ * local@domain.  Bare names are local mailboxes; addresses go through
+ * expand_address.
  */
 static void
 expand_item(struct expand *e, const char *item, const char *local)
