@@ -593,6 +593,16 @@ expand_mailbox(struct expand *e, const char *addr)
 		expand_add(e, RESOLVE_LOCAL, path);
 		break;
 	case FOUND_NO:
+		/*
+		 * RFC 5321 4.5.1: postmaster must be accepted for every
+		 * domain we take mail for.  Without an entry of its own it
+		 * is the local postmaster (an alias, or root).
+		 */
+		if (strncasecmp(addr, POSTMASTER "@", sizeof(POSTMASTER)) ==
+		    0) {
+			expand_local(e, POSTMASTER);
+			break;
+		}
 		/* Not worth a warning: smtpd logs the refusal, and a
 		 * dictionary attack would flood the log. */
 		e->status = EXPAND_FAIL;

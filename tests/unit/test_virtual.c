@@ -213,6 +213,13 @@ START_TEST(test_virtual_mailboxes)
 	ck_assert_int_eq(lookup_rcpt_verdict(&vctx, "abs@virt.example"),
 	    LOOKUP_UNKNOWN);
 	ck_assert_int_eq(resolve1("mbox@virt.example", &t), LOOKUP_UNKNOWN);
+	/* postmaster of a virtual domain without an entry: the local one
+	 * (here no alias and no mailbox: root). */
+	ck_assert_int_eq(lookup_rcpt_verdict(&vctx, "PostMaster@virt.example"),
+	    LOOKUP_LOCAL);
+	ck_assert_int_eq(resolve1("postmaster@virt.example", &t), LOOKUP_LOCAL);
+	ck_assert_uint_eq(t.n, 1);
+	ck_assert(vhas(&t, RESOLVE_LOCAL, "root"));
 	/* Local and remote recipients are as before. */
 	ck_assert_int_eq(resolve1("nobody@local.example", &t),
 	    LOOKUP_UNKNOWN);
