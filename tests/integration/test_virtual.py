@@ -200,6 +200,12 @@ class TestVirtualMailboxes(VirtualCase):
         ternmap(self.mailbox_map, boxes)
         self.send(inst, ["new@virt-b.test"])
         self.wait_virtual("virt-b.test/new/")
+        # And the alias map: a new catch-all applies at the next lookup.
+        code, _ = self.rcpt_reply(inst, "whoever@virt-a.test")
+        self.assertEqual(code, 550)
+        ternmap(self.alias_map, {"@virt-a.test": "a3@virt-a.test"})
+        self.send(inst, ["whoever@virt-a.test"])
+        self.wait_virtual("virt-a.test/a3/")
         self.assertEqual(inst.proc.pid, ternd)
         self.assertIsNone(inst.proc.poll())
         self.assert_owned("virt-b.test/new/")
