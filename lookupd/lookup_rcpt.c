@@ -1,12 +1,16 @@
 /*
- * lookup_rcpt - recipient verdicts and alias expansion for lookupd.
+ * lookup_rcpt - recipient verdicts, virtual_alias_map rewriting, virtual
+ * mailboxes and alias expansion for lookupd.
  *
  * lookupd.c calls lookup_rcpt_verdict() for smtpd's RCPT question and
  * lookup_rcpt_resolve() for queued's "where does this go".  Both parse the
  * address with addr.h, so relay control and delivery agree on the domain.
  * Alias values come from maps, which are untrusted: every item is parsed
  * again, expansion is bounded in depth and size, and a mailbox name is
- * never handed on unless it is a safe file name.  This module must never
+ * never handed on unless it is a safe file name (a virtual mailbox path
+ * unless virtual_path_check accepts it).  Rewriting by virtual_alias_map
+ * comes first, for every domain, and is bounded and loop-checked like
+ * alias expansion, by whole address.  This module must never
  * turn a map read error into "unknown user": that would bounce mail that
  * a retry would deliver.
  */
