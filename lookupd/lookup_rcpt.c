@@ -10,9 +10,9 @@
  * never handed on unless it is a safe file name (a virtual mailbox path
  * unless virtual_path_check accepts it).  Rewriting by virtual_alias_map
  * comes first, for every domain, and is bounded and loop-checked like
- * alias expansion, by whole address.  This module must never
- * turn a map read error into "unknown user": that would bounce mail that
- * a retry would deliver.
+ * alias expansion, by whole address.  This module must never turn a map
+ * read error into "unknown user": that would bounce mail that a retry
+ * would deliver.
  */
 #include "config.h"
 
