@@ -10,7 +10,12 @@
 
 #include <string.h>
 
+#include "addr.h"
 #include "virtual_path.h"
+
+/* A path travels as a RESOLVE_LOCAL target, in an address's buffer. */
+_Static_assert(VIRTUAL_PATH_MAX < ADDR_TEXT_MAX,
+    "a virtual mailbox path must fit a delivery target");
 
 /* virtual_path_is - a virtual mailbox path has a '/', a user name none */
 int
