@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "../../deliverd/local_target.h"
 #include "../../deliverd/maildir.h"
 #include "../../deliverd/virtual_mailbox.h"
 #include "../../lookupd/lookup_rcpt.h"
@@ -369,6 +370,32 @@ START_TEST(test_virtual_mailbox_open_walk)
 }
 END_TEST
 
+START_TEST(test_virtual_target_never_root)
+{
+	struct local_target t;
+	char err[LOCAL_TARGET_ERR_MAX];
+
+	ck_assert_int_eq(local_target_virtual("/var/vmail", 5000, 5001,
+	    "d.example/u/", &t, err, sizeof(err)), DELIVER_OK);
+	ck_assert_uint_eq(t.uid, 5000);
+	ck_assert_uint_eq(t.gid, 5001);
+	ck_assert_str_eq(t.home, "/var/vmail");
+	ck_assert_str_eq(t.maildir, "d.example/u/");
+	ck_assert_str_eq(t.user, "");	/* no supplementary groups */
+	ck_assert_int_eq(t.become, geteuid() == 0);
+	/* Root, or no base, is a configuration to mend: deferred. */
+	ck_assert_int_eq(local_target_virtual("/var/vmail", 0, 5001,
+	    "d.example/u/", &t, err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(local_target_virtual("/var/vmail", 5000, 0,
+	    "d.example/u/", &t, err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(local_target_virtual("", 5000, 5001,
+	    "d.example/u/", &t, err, sizeof(err)), DELIVER_TEMPFAIL);
+	ck_assert_int_eq(local_target_virtual("/var/vmail", 5000, 5001,
+	    "../u/", &t, err, sizeof(err)), DELIVER_PERMFAIL);
+	ck_assert_ptr_nonnull(strstr(err, "5.3.5"));
+}
+END_TEST
+
 /* vreport - count settings problems */
 static void
 vreport(const char *file, int line, const char *msg, void *arg)
@@ -435,6 +462,7 @@ virtual_suite(void)
 	tcase_add_test(tc, test_virtual_map_failure_is_temporary);
 	tcase_add_test(tc, test_virtual_mailbox_open_walk);
 	tcase_add_test(tc, test_virtual_settings_refuse_root);
+	tcase_add_test(tc, test_virtual_target_never_root);
 	suite_add_tcase(s, tc);
 	return s;
 }
