@@ -289,6 +289,7 @@ enum expand_status {
 	EXPAND_OK = 0,
 	EXPAND_TEMPFAIL,	/* a map could not be read: retry later */
 	EXPAND_FAIL,		/* limits exceeded or a bad value: bounce */
+	EXPAND_LOOP,		/* virtual_alias_map leads back: bounce */
 };
 
 /* One expansion in progress. */
@@ -663,7 +664,7 @@ expand_address(struct expand *e, const struct mailaddr *ma)
 		if (strcasecmp(e->vchain[e->vdepth - 1], addr) == 0)
 			expand_final(e, ma, addr);
 		else
-			expand_fail(e, EXPAND_FAIL, "virtual alias loop at",
+			expand_fail(e, EXPAND_LOOP, "virtual alias loop at",
 			    addr);
 		return;
 	}
@@ -793,7 +794,7 @@ lookup_rcpt_resolve(const struct lookup_ctx *ctx, const char *address,
 	if (e.status != EXPAND_OK) {
 		out->n = 0;
 		return e.status == EXPAND_TEMPFAIL ? LOOKUP_TEMPFAIL :
-		    LOOKUP_UNKNOWN;
+		    e.status == EXPAND_LOOP ? LOOKUP_LOOP : LOOKUP_UNKNOWN;
 	}
 	return v;
 }

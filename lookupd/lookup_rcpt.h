@@ -71,7 +71,7 @@ struct lookup_targets {
  * alias nor a user is LOOKUP_ALIAS: it resolves to root.  A recipient
  * that virtual_alias_map rewrites or in a virtual mailbox domain is
  * resolved in full (lookup_rcpt_resolve), so that an unknown virtual
- * user or a rewrite loop is LOOKUP_UNKNOWN here already.
+ * user is LOOKUP_UNKNOWN, and a rewrite loop LOOKUP_LOOP, here already.
  */
 enum lookup_verdict lookup_rcpt_verdict(const struct lookup_ctx *ctx,
     const char *address);
@@ -81,7 +81,9 @@ enum lookup_verdict lookup_rcpt_verdict(const struct lookup_ctx *ctx,
  * delivery targets after virtual_alias_map rewriting (for every domain:
  * LOOKUP_ALIAS) and alias expansion, without duplicates.  A recipient in
  * a virtual mailbox domain is LOOKUP_LOCAL with its Maildir path as the
- * target; one without a virtual_mailbox_map entry is LOOKUP_UNKNOWN.  Only
+ * target; one without a virtual_mailbox_map entry is LOOKUP_UNKNOWN.
+ * A virtual_alias_map rewrite that leads back to an address it came
+ * from (other than the address naming itself) is LOOKUP_LOOP.  Only
  * LOOKUP_LOCAL, LOOKUP_ALIAS and LOOKUP_REMOTE come with targets.  An
  * expansion that exceeds LOOKUP_ALIAS_DEPTH or LOOKUP_MAX_TARGETS, or that
  * meets a malformed alias value, is LOOKUP_UNKNOWN (it cannot be

@@ -1006,6 +1006,9 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	if (verdict == LOOKUP_TEMPFAIL)
 		sched_rcpt_direct(sm, i, DELIVER_TEMPFAIL, "4.3.0",
 		    "temporary lookup failure");
+	else if (verdict == LOOKUP_LOOP)
+		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.4.6",
+		    "virtual alias loop");
 	else if (verdict == LOOKUP_UNKNOWN || n == 0)
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.1.1",
 		    "user unknown");

@@ -284,12 +284,12 @@ START_TEST(test_virtual_alias_loops_limits)
 {
 	struct lookup_targets t = { NULL, 0, 0 };
 
-	ck_assert_int_eq(resolve1("l1@virt.example", &t), LOOKUP_UNKNOWN);
+	ck_assert_int_eq(resolve1("l1@virt.example", &t), LOOKUP_LOOP);
 	ck_assert_uint_eq(t.n, 0);
 	ck_assert_int_eq(lookup_rcpt_verdict(&vctx, "l1@virt.example"),
-	    LOOKUP_UNKNOWN);
+	    LOOKUP_LOOP);
 	ck_assert_int_eq(lookup_rcpt_verdict(&vctx, "q@ring1.example"),
-	    LOOKUP_UNKNOWN);
+	    LOOKUP_LOOP);
 	ck_assert_int_eq(resolve1("v1@virt.example", &t), LOOKUP_ALIAS);
 	ck_assert_uint_eq(t.n, 1);
 	ck_assert(vhas(&t, RESOLVE_LOCAL, "virt.example/a/"));
