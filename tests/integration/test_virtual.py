@@ -350,6 +350,24 @@ class TestVirtualAliases(VirtualCase):
         self.assertEqual(code, 550, text)
         self.assertEqual(self.all_virtual(), {})
 
+    def test_alias_loop_met_in_the_queue_bounces_with_5_4_6(self):
+        # sendmail's mail is not asked about at RCPT: queued meets the
+        # loop when it resolves the recipient, and the sender hears.
+        inst = self.virtual_instance(
+            aliases={"l1@virt-a.test": "l2@virt-a.test",
+                     "l2@virt-a.test": "l1@virt-a.test"})
+        r = subprocess.run([binary("sendmail"), "-C", inst.conf, "-f",
+                            "alice@test.example", "l1@virt-a.test"],
+                           input=b"Subject: loop\n\nbody\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r)
+        inst.wait_for_delivery("alice")
+        notice = inst.maildir_messages("alice")[0]
+        self.assertIn(b"Status: 5.4.6", notice)
+        self.assertIn(b"l1@virt-a.test", notice)
+        self.assertEqual(self.all_virtual(), {})
+
     def test_alias_naming_itself_keeps_a_copy(self):
         inst = self.virtual_instance(
             aliases={"a1@virt-a.test": "a1@virt-a.test, a2@virt-a.test"})
