@@ -130,9 +130,10 @@ map_source_load(struct map_source *ms, const struct stat *st, int have_db)
 	ms->text_st = *st;
 	ms->text_problems = problems;
 	if (problems == 0)
-		log_warn("map %s: %s %s; reading %s itself until newaliases "
-		    "compiles it", ms->src, ms->dbpath, have_db ?
-		    "is older than its source" : "is missing", ms->src);
+		log_warn("map %s: %s %s; reading %s itself until it is "
+		    "compiled (newaliases, ternmap)", ms->src, ms->dbpath,
+		    have_db ? "is older than its source" : "is missing",
+		    ms->src);
 	else if (have_db)
 		log_warn("map %s: lines that do not parse (see above); the "
 		    "older %s stays in use until they are fixed", ms->src,

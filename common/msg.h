@@ -147,6 +147,7 @@ enum lookup_verdict {
 	LOOKUP_ALIAS = 2,	/* an alias in alias_maps */
 	LOOKUP_REMOTE = 3,	/* not a local domain: relay policy decides */
 	LOOKUP_TEMPFAIL = 4,	/* a table could not be read: 451 4.3.0 */
+	LOOKUP_LOOP = 5,	/* virtual_alias_map loops: 550 5.4.6 */
 };
 
 enum auth_verdict {
@@ -156,7 +157,9 @@ enum auth_verdict {
 };
 
 enum resolve_kind {
-	RESOLVE_LOCAL = 1,	/* target = mailbox user (local part) */
+	RESOLVE_LOCAL = 1,	/* target = mailbox user (local part), or
+				   with a '/', a virtual mailbox path
+				   (virtual_path.h) */
 	RESOLVE_REMOTE = 2,	/* target = full address for the smtp transport */
 };
 

@@ -75,7 +75,7 @@ static const struct msg_field sender_login_fields[] = {
 	STR(struct msg_sender_login, login, 0, MSG_AUTH_FIELD_MAX),
 };
 static const struct msg_field rcpt_verdict_fields[] = {
-	U32(struct msg_verdict, verdict, 0, LOOKUP_TEMPFAIL),
+	U32(struct msg_verdict, verdict, 0, LOOKUP_LOOP),
 };
 static const struct msg_field auth_verdict_fields[] = {
 	U32(struct msg_verdict, verdict, 0, AUTH_TEMPFAIL),
@@ -90,7 +90,7 @@ static const struct msg_layout target_layout = {
 	target_fields, NFIELDS(target_fields)
 };
 static const struct msg_field resolved_fields[] = {
-	U32(struct msg_resolved, verdict, 0, LOOKUP_TEMPFAIL),
+	U32(struct msg_resolved, verdict, 0, LOOKUP_LOOP),
 	LIST(struct msg_resolved, t, n, 0, MSG_RESOLVE_TARGETS_MAX,
 	    target_layout),
 };

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "dns.h"
@@ -141,6 +142,32 @@ static const struct setting_def settings_defs[] = {
 	{ "alias_maps", SETTING_LIST, OFF(alias_maps), "/etc/aliases",
 	  "Alias files for local recipients, compiled by newaliases",
 	  0, 0, NULL, check_abspath },
+	{ "virtual_alias_map", SETTING_STRING, OFF(virtual_alias_map), "",
+	  "Map of address rewrites applied to every recipient before "
+	  "delivery, compiled by ternmap; empty means none",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "virtual_mailbox_domains", SETTING_LIST,
+	  OFF(virtual_mailbox_domains), "",
+	  "Domains whose users are the entries of virtual_mailbox_map, with "
+	  "no system account",
+	  0, 0, NULL, check_hostname },
+	{ "virtual_mailbox_map", SETTING_STRING, OFF(virtual_mailbox_map), "",
+	  "Map of each virtual user's Maildir, relative to "
+	  "virtual_mailbox_base, compiled by ternmap",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "virtual_mailbox_base", SETTING_STRING, OFF(virtual_mailbox_base),
+	  "",
+	  "Directory under which every virtual mailbox lies, writable by "
+	  "virtual_uid",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "virtual_uid", SETTING_INT, OFF(virtual_uid), "0",
+	  "Numeric user ID that writes virtual mailboxes; required (and not "
+	  "0) with virtual_mailbox_domains",
+	  0, INT_MAX, NULL, NULL },
+	{ "virtual_gid", SETTING_INT, OFF(virtual_gid), "0",
+	  "Numeric group ID that writes virtual mailboxes; required (and not "
+	  "0) with virtual_mailbox_domains",
+	  0, INT_MAX, NULL, NULL },
 	{ "smtpd_banner", SETTING_STRING, OFF(smtpd_banner),
 	  "$myhostname ESMTP tern",
 	  "Text after 220 in the SMTP greeting; it should begin with "
@@ -1214,6 +1241,34 @@ finish(struct parse *p, struct settings *s)
 	}
 }
 
+/*
+ * cross_check_virtual - virtual mailboxes need their map, their base and
+ * an owner that is not root: deliverd writes them as virtual_uid and
+ * virtual_gid, and root must never write where a map entry points.
+ */
+static void
+cross_check_virtual(struct parse *p, const struct settings *s)
+{
+	if (s->virtual_mailbox_domains.n == 0)
+		return;
+	if (s->virtual_uid == 0 || s->virtual_gid == 0)
+		problem(p, 0, "virtual_mailbox_domains needs virtual_uid and "
+		    "virtual_gid (numeric, not 0)");
+	if (s->virtual_mailbox_base[0] == '\0')
+		problem(p, 0, "virtual_mailbox_domains needs "
+		    "virtual_mailbox_base");
+	if (s->virtual_mailbox_map[0] == '\0')
+		problem(p, 0, "virtual_mailbox_domains needs "
+		    "virtual_mailbox_map");
+	for (size_t i = 0; i < s->virtual_mailbox_domains.n; i++)
+		for (size_t k = 0; k < s->local_domains.n; k++)
+			if (strcasecmp(s->virtual_mailbox_domains.v[i],
+			    s->local_domains.v[k]) == 0)
+				problem(p, 0, "%s is in both local_domains "
+				    "and virtual_mailbox_domains",
+				    s->local_domains.v[k]);
+}
+
 /* cross_check - relations between settings that no single bound covers */
 static void
 cross_check(struct parse *p, const struct settings *s)
@@ -1225,6 +1280,7 @@ cross_check(struct parse *p, const struct settings *s)
 		problem(p, 0, "minimal_backoff_time (%lds) exceeds "
 		    "maximal_backoff_time (%lds)", s->minimal_backoff_time,
 		    s->maximal_backoff_time);
+	cross_check_virtual(p, s);
 }
 
 /* parse_release - free the texts one parse collected */

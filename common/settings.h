@@ -73,6 +73,12 @@ struct settings {
 	char			*tern_admin_group;
 	enum bare_newline_mode	 smtpd_bare_newline;
 	struct strlist		 alias_maps;
+	char			*virtual_alias_map;
+	struct strlist		 virtual_mailbox_domains;
+	char			*virtual_mailbox_map;
+	char			*virtual_mailbox_base;
+	long			 virtual_uid;	/* 0 = unset */
+	long			 virtual_gid;	/* 0 = unset */
 	char			*smtpd_banner;
 	long			 smtpd_timeout;		/* seconds */
 	long			 smtpd_data_timeout;	/* seconds */

@@ -19,6 +19,7 @@
 #include "spool_layout.h"
 #include "tern_check.h"
 #include "tls_server.h"
+#include "virtual_check.h"
 
 #define MSG_LEN	(PATH_MAX + 256)
 /* Messages that name a path up to four times (how to fix it). */
@@ -181,6 +182,7 @@ tern_check_config(const struct settings *s, const struct tern_check *c)
 		c->report(msg, c->arg);
 	}
 	check_maps(s, c);
+	virtual_check(s, c);
 	check_postdrop(s, c);
 }
 

@@ -46,6 +46,7 @@
 #include "maildir.h"
 #include "msg.h"
 #include "msg_codec.h"
+#include "virtual_mailbox.h"
 #include "xmalloc.h"
 
 #define LOCAL_CHILD_FD		3	/* the channel, in the child */
@@ -79,10 +80,13 @@ struct local_batch {
 	int			broken;	/* the parent sent what we cannot read */
 };
 
-/* local_child_box - the batch's open Maildir at path; -1 with err */
+/*
+ * local_child_box - the batch's open Maildir at path (a relative path is
+ * a virtual mailbox under home); -1 with err
+ */
 static int
-local_child_box(struct local_batch *b, const char *path, char *err,
-    size_t errsize, int *status)
+local_child_box(struct local_batch *b, const char *home, const char *path,
+    char *err, size_t errsize, int *status)
 {
 	struct local_box *bx;
 	size_t i;
@@ -91,8 +95,12 @@ local_child_box(struct local_batch *b, const char *path, char *err,
 		if (strcmp(b->boxes[i].path, path) == 0)
 			return (int)i;
 	bx = &b->boxes[b->nboxes];
-	if ((*status = maildir_open(&bx->md, path, err, errsize)) !=
-	    DELIVER_OK)
+	if (path[0] != '/')
+		*status = virtual_mailbox_open(&bx->md, home, path, err,
+		    errsize);
+	else
+		*status = maildir_open(&bx->md, path, err, errsize);
+	if (*status != DELIVER_OK)
 		return -1;
 	bx->path = xstrdup(path);
 	bx->linked = 0;
@@ -128,7 +136,7 @@ local_child_put(struct local_batch *b, struct local_item *it,
 	if ((it->status = local_child_home(d->home, it->err,
 	    sizeof(it->err))) != DELIVER_OK)
 		return;
-	if ((it->box = local_child_box(b, d->maildir, it->err,
+	if ((it->box = local_child_box(b, d->home, d->maildir, it->err,
 	    sizeof(it->err), &status)) == -1) {
 		it->status = status;
 		return;

@@ -23,6 +23,7 @@
 
 #include "local_target.h"
 #include "msg.h"
+#include "virtual_path.h"
 
 /* local_target_check_user - is user acceptable as a mailbox name */
 int
@@ -140,6 +141,37 @@ local_target_resolve(const char *mailbox_base, const char *user,
 	}
 	/* Root's own mailbox (or a root-owned one) is written as root. */
 	t->become = geteuid() == 0 && t->uid != 0;
+	return DELIVER_OK;
+}
+
+/* local_target_virtual - a virtual mailbox, written as uid and gid */
+int
+local_target_virtual(const char *base, long uid, long gid, const char *path,
+    struct local_target *t, char *err, size_t errsize)
+{
+	const char *why;
+
+	memset(t, 0, sizeof(*t));
+	if (virtual_path_check(path, &why) != 0) {
+		snprintf(err, errsize, "5.3.5 virtual mailbox path refused: %s",
+		    why);
+		return DELIVER_PERMFAIL;
+	}
+	/* settings.c refuses these; a reload must not make root write. */
+	if (base == NULL || base[0] != '/' || uid <= 0 || gid <= 0) {
+		snprintf(err, errsize, "4.3.5 virtual_mailbox_base, "
+		    "virtual_uid and virtual_gid must be set (not 0)");
+		return DELIVER_TEMPFAIL;
+	}
+	if (strlcpy(t->home, base, sizeof(t->home)) >= sizeof(t->home) ||
+	    strlcpy(t->maildir, path, sizeof(t->maildir)) >=
+	    sizeof(t->maildir)) {
+		snprintf(err, errsize, "4.3.0 mailbox path too long");
+		return DELIVER_TEMPFAIL;
+	}
+	t->uid = (uid_t)uid;
+	t->gid = (gid_t)gid;
+	t->become = geteuid() == 0;
 	return DELIVER_OK;
 }
 

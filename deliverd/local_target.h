@@ -18,7 +18,9 @@
 
 /* Where one recipient's mail goes and as whom it is written. */
 struct local_target {
-	char	maildir[PATH_MAX];	/* ends in "/Maildir" */
+	/* ends in "/Maildir"; or a virtual mailbox: its path relative to
+	 * home, opened without following links (virtual_mailbox.h) */
+	char	maildir[PATH_MAX];
 	char	home[PATH_MAX];		/* the directory that must exist */
 	char	user[LOCAL_USER_MAX + 1]; /* passwd name for initgroups, or "" */
 	uid_t	uid;
@@ -42,6 +44,16 @@ int local_target_check_user(const char *user, char *err, size_t errsize);
  */
 int local_target_resolve(const char *mailbox_base, const char *user,
     struct local_target *t, char *err, size_t errsize);
+
+/*
+ * local_target_virtual - the virtual mailbox at path (a RESOLVE_LOCAL
+ * target with a '/', virtual_path.h) under base, written as uid and gid
+ * (virtual_uid, virtual_gid).  Returns enum deliver_status with err on
+ * failure: a path that virtual_path_check refuses is permanent (5.3.5);
+ * uid or gid 0 or no base is a configuration to mend (4.3.5).
+ */
+int local_target_virtual(const char *base, long uid, long gid,
+    const char *path, struct local_target *t, char *err, size_t errsize);
 
 /*
  * local_target_become - switch to t's uid and gid (and, for a passwd

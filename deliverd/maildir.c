@@ -285,28 +285,16 @@ maildir_sync_parent(const char *path)
 }
 
 /*
- * maildir_dirs_open - open the Maildir at path and its tmp/ and new/,
- * creating path (its last component only) and tmp/, new/, cur/ when
- * missing.  Returns 0 or -1 (errno, *what set).
+ * maildir_subdirs - open tmp/ and new/ of the Maildir top (taken over and
+ * closed), creating tmp/, new/ and cur/ when missing; created says top
+ * itself is new.  Returns 0 or -1 (errno, *what set).
  */
 static int
-maildir_dirs_open(const char *path, int *tmpfd, int *newfd,
-    const char **what)
+maildir_subdirs(int top, int created, const char *path, int *tmpfd,
+    int *newfd, const char **what)
 {
-	int created = 0, top, curfd;
+	int curfd;
 
-	*tmpfd = *newfd = -1;
-	*what = path;
-	if (mkdir(path, 0700) == 0) {
-		created = 1;
-		/* The Maildir's own name lives in its parent: sync that too, or
-		 * a crash could lose the new Maildir with the first message. */
-		if (maildir_sync_parent(path) != 0)
-			return -1;
-	} else if (errno != EEXIST)
-		return -1;
-	if ((top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
 	*what = "maildir tmp/";
 	if ((*tmpfd = maildir_subdir(top, "tmp", &created)) == -1)
 		goto fail;
@@ -340,6 +328,61 @@ fail:
 		errno = e;
 	}
 	return -1;
+}
+
+/*
+ * maildir_dirs_open - open the Maildir at path and its tmp/ and new/,
+ * creating path (its last component only) and tmp/, new/, cur/ when
+ * missing.  Returns 0 or -1 (errno, *what set).
+ */
+static int
+maildir_dirs_open(const char *path, int *tmpfd, int *newfd,
+    const char **what)
+{
+	int created = 0, top;
+
+	*tmpfd = *newfd = -1;
+	*what = path;
+	if (mkdir(path, 0700) == 0) {
+		created = 1;
+		/* The Maildir's own name lives in its parent: sync that too, or
+		 * a crash could lose the new Maildir with the first message. */
+		if (maildir_sync_parent(path) != 0)
+			return -1;
+	} else if (errno != EEXIST)
+		return -1;
+	if ((top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	return maildir_subdirs(top, created, path, tmpfd, newfd, what);
+}
+
+/* maildir_open_at - open (and create) the Maildir name inside dirfd */
+int
+maildir_open_at(struct maildir *md, int dirfd, const char *name, char *err,
+    size_t errsize)
+{
+	int created = 0, top;
+
+	md->tmpfd = md->newfd = -1;
+	if (mkdirat(dirfd, name, 0700) == 0) {
+		created = 1;
+		/* As in maildir_dirs_open: the new name must be durable. */
+		if (fsync(dirfd) != 0)
+			return maildir_fail(err, errsize, errno, name);
+	} else if (errno != EEXIST)
+		return maildir_fail(err, errsize, errno, name);
+	/* O_NOFOLLOW: a link in place of the Maildir is refused. */
+	if ((top = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return maildir_fail(err, errsize, errno, name);
+	{
+		const char *what = name;
+
+		if (maildir_subdirs(top, created, name, &md->tmpfd,
+		    &md->newfd, &what) != 0)
+			return maildir_fail(err, errsize, errno, what);
+	}
+	return DELIVER_OK;
 }
 
 /* maildir_open - open (and create) the Maildir at path */

@@ -50,6 +50,14 @@ int maildir_unique_name(char *buf, size_t size, const char *hostname);
 int maildir_open(struct maildir *md, const char *path, char *err,
     size_t errsize);
 
+/*
+ * maildir_open_at - as maildir_open, for the Maildir called name inside
+ * the open directory dirfd; name itself is not followed if it is a
+ * symbolic link (the open fails).
+ */
+int maildir_open_at(struct maildir *md, int dirfd, const char *name,
+    char *err, size_t errsize);
+
 /* maildir_close - close what maildir_open opened */
 void maildir_close(struct maildir *md);
 

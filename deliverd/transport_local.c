@@ -4,7 +4,8 @@
  *
  * queued sends jobs (a message file and its local recipients).  For each
  * recipient this transport finds the Maildir and its owner
- * (local_target.c) and hands the delivery to that owner's delivery
+ * (local_target.c; a virtual mailbox, whose target is its path, is
+ * owned by virtual_uid and virtual_gid) and hands the delivery to that owner's delivery
  * process (local_child.c), starting one when the owner has none.  At most
  * local_delivery_limit delivery processes exist at once; a delivery for
  * an owner whose process is busy waits for it here, and a process holds
@@ -61,6 +62,7 @@
 #include "msg.h"
 #include "msg_codec.h"
 #include "qid.h"
+#include "virtual_path.h"
 #include "xmalloc.h"
 
 enum rcpt_state {
@@ -603,8 +605,13 @@ local_rcpt_give(struct job *j, size_t r)
 	char err[LOCAL_TARGET_ERR_MAX];
 	int rc;
 
-	rc = local_target_resolve(set->mailbox_base, j->rcpts[r].user, &t, err,
-	    sizeof(err));
+	if (virtual_path_is(j->rcpts[r].user))
+		rc = local_target_virtual(set->virtual_mailbox_base,
+		    set->virtual_uid, set->virtual_gid, j->rcpts[r].user, &t,
+		    err, sizeof(err));
+	else
+		rc = local_target_resolve(set->mailbox_base, j->rcpts[r].user,
+		    &t, err, sizeof(err));
 	if (rc != DELIVER_OK) {
 		local_result_send_err(j, r, rc, err);
 		return 0;
@@ -700,9 +707,11 @@ local_job(struct ipc_msg *m)
 	j->msgfd = ipc_msg_take_fd(m);
 	j->reqid = m->id;
 	log_debug("%s: job %u, %zu recipient(s)", j->qid, j->id, j->n);
-	/* Names that can never be a mailbox are answered at once. */
+	/* Names that can never be a mailbox are answered at once (a
+	 * virtual mailbox path is checked when it is resolved). */
 	for (i = 0; i < j->n; i++) {
-		if (local_target_check_user(j->rcpts[i].user, err,
+		if (!virtual_path_is(j->rcpts[i].user) &&
+		    local_target_check_user(j->rcpts[i].user, err,
 		    sizeof(err)) != 0)
 			local_result_send_err(j, i, DELIVER_PERMFAIL, err);
 	}

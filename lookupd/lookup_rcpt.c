@@ -1,14 +1,18 @@
 /*
- * lookup_rcpt - recipient verdicts and alias expansion for lookupd.
+ * lookup_rcpt - recipient verdicts, virtual_alias_map rewriting, virtual
+ * mailboxes and alias expansion for lookupd.
  *
  * lookupd.c calls lookup_rcpt_verdict() for smtpd's RCPT question and
  * lookup_rcpt_resolve() for queued's "where does this go".  Both parse the
  * address with addr.h, so relay control and delivery agree on the domain.
  * Alias values come from maps, which are untrusted: every item is parsed
  * again, expansion is bounded in depth and size, and a mailbox name is
- * never handed on unless it is a safe file name.  This module must never
- * turn a map read error into "unknown user": that would bounce mail that
- * a retry would deliver.
+ * never handed on unless it is a safe file name (a virtual mailbox path
+ * unless virtual_path_check accepts it).  Rewriting by virtual_alias_map
+ * comes first, for every domain, and is bounded and loop-checked like
+ * alias expansion, by whole address.  This module must never turn a map
+ * read error into "unknown user": that would bounce mail that a retry
+ * would deliver.
  */
 #include "config.h"
 
@@ -27,8 +31,10 @@
 #include "addr.h"
 #include "log.h"
 #include "lookup_rcpt.h"
+#include "lookup_virtual.h"
 #include "map.h"
 #include "map_source.h"
+#include "virtual_path.h"
 #include "xmalloc.h"
 
 #define ALIAS_VALUE_MAX		(64 * 1024)
@@ -45,13 +51,6 @@ struct alias_map {
 struct lookup_aliases {
 	struct alias_map	*v;
 	size_t			 n;
-};
-
-/* The outcome of a lookup that may fail for a reason a retry can fix. */
-enum found {
-	FOUND_NO = 0,
-	FOUND_YES = 1,
-	FOUND_ERROR = -1,
 };
 
 /* lookup_aliases_open - open every alias map; the caller closes */
@@ -124,29 +123,27 @@ alias_get(const struct lookup_ctx *ctx, const char *name, char *val,
 	return FOUND_NO;
 }
 
-/* domain_eq - case-insensitive, ignoring one trailing dot on either */
-static int
-domain_eq(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	if (la > 0 && a[la - 1] == '.')
-		la--;
-	if (lb > 0 && b[lb - 1] == '.')
-		lb--;
-	return la == lb && strncasecmp(a, b, la) == 0;
-}
-
 /* lookup_domain_is_local - domain is one of local_domains */
 int
 lookup_domain_is_local(const struct settings *s, const char *domain)
 {
-	size_t i;
+	return lookup_domain_in(&s->local_domains, domain);
+}
 
-	for (i = 0; i < s->local_domains.n; i++)
-		if (domain_eq(s->local_domains.v[i], domain))
-			return 1;
-	return 0;
+/* domain_is_virtual - domain is one of virtual_mailbox_domains */
+static int
+domain_is_virtual(const struct lookup_ctx *ctx, const char *domain)
+{
+	return lookup_domain_in(&ctx->settings->virtual_mailbox_domains,
+	    domain);
+}
+
+/* virtual_active - virtual aliases or virtual mailboxes are configured */
+static int
+virtual_active(const struct lookup_ctx *ctx)
+{
+	return lookup_virtual_has_alias(ctx->virtual) ||
+	    ctx->settings->virtual_mailbox_domains.n > 0;
 }
 
 /*
@@ -286,25 +283,13 @@ rcpt_classify(const struct lookup_ctx *ctx, const char *name)
 	return strcmp(name, POSTMASTER) == 0 ? LOOKUP_ALIAS : LOOKUP_UNKNOWN;
 }
 
-/* lookup_rcpt_verdict - the verdict for address */
-enum lookup_verdict
-lookup_rcpt_verdict(const struct lookup_ctx *ctx, const char *address)
-{
-	struct rcpt r;
-
-	if (rcpt_parse(ctx, address, &r) == -1)
-		return LOOKUP_UNKNOWN;
-	if (!r.local)
-		return LOOKUP_REMOTE;
-	return rcpt_classify(ctx, r.name);
-}
-
 /* ---- alias expansion ---------------------------------------------- */
 
 enum expand_status {
 	EXPAND_OK = 0,
 	EXPAND_TEMPFAIL,	/* a map could not be read: retry later */
 	EXPAND_FAIL,		/* limits exceeded or a bad value: bounce */
+	EXPAND_LOOP,		/* virtual_alias_map leads back: bounce */
 };
 
 /* One expansion in progress. */
@@ -318,6 +303,11 @@ struct expand {
 	/* aliases already expanded: their targets are in out already */
 	char			**done;
 	size_t			 ndone;
+	/* the same two for virtual_alias_map, by whole address */
+	char			 vchain[LOOKUP_ALIAS_DEPTH][ADDR_TEXT_MAX];
+	size_t			 vdepth;
+	char			**vdone;
+	size_t			 nvdone;
 	enum expand_status	 status;
 };
 
@@ -326,7 +316,7 @@ static void
 expand_fail(struct expand *e, enum expand_status st, const char *why,
     const char *name)
 {
-	char vtop[ADDR_TEXT_MAX * 2], vname[ADDR_LOCAL_MAX * 4 + 1];
+	char vtop[ADDR_TEXT_MAX * 2], vname[ADDR_TEXT_MAX * 4 + 1];
 
 	if (e->status != EXPAND_OK)
 		return;
@@ -388,13 +378,17 @@ expand_done(const struct expand *e, const char *name)
 }
 
 static void expand_local(struct expand *e, const char *name);
+static void expand_address(struct expand *e, const struct mailaddr *ma);
 
 /*
- * expand_item - one item of an alias value: a bare local name or an
- * address.  Local-domain items expand further; others are remote.
+ * expand_item - one item of an alias value: a bare local name, an
+ * address, or (in a virtual_alias_map value, where local is the local
+ * part being rewritten, as addr_format wrote it) "@domain", meaning
+ * local@domain.  Bare names are local mailboxes; addresses go through
+ * expand_address.
  */
 static void
-expand_item(struct expand *e, const char *item)
+expand_item(struct expand *e, const char *item, const char *local)
 {
 	char buf[ADDR_TEXT_MAX + 16], name[ADDR_LOCAL_MAX + 1];
 	struct mailaddr ma;
@@ -406,23 +400,30 @@ expand_item(struct expand *e, const char *item)
 		expand_fail(e, EXPAND_FAIL, "unsupported alias target", item);
 		return;
 	}
-	/* Same reading as ternmap's: a bare name is a local mailbox. */
-	if (snprintf(buf, sizeof(buf), "%s%s", item, bare ? "@localhost" :
-	    "") >= (int)sizeof(buf) || addr_parse_mailbox(buf, strlen(buf),
-	    ADDR_P_UTF8, &ma) != ADDR_OK) {
+	if (*item == '@' && local != NULL) {
+		/* "@other": the same local part in another domain. */
+		if (snprintf(buf, sizeof(buf), "%s%s", local, item) >=
+		    (int)sizeof(buf)) {
+			expand_fail(e, EXPAND_FAIL, "address too long", item);
+			return;
+		}
+	} else if (snprintf(buf, sizeof(buf), "%s%s", item, bare ?
+	    "@localhost" : "") >= (int)sizeof(buf)) {
 		expand_fail(e, EXPAND_FAIL, "malformed alias value", item);
 		return;
 	}
-	if (bare || lookup_domain_is_local(e->ctx->settings, ma.domain)) {
+	/* Same reading as ternmap's: a bare name is a local mailbox. */
+	if (addr_parse_mailbox(buf, strlen(buf), ADDR_P_UTF8, &ma) !=
+	    ADDR_OK) {
+		expand_fail(e, EXPAND_FAIL, "malformed alias value", item);
+		return;
+	}
+	if (bare) {
 		name_fold(ma.local, name, sizeof(name));
 		expand_local(e, name);
 		return;
 	}
-	if (addr_format(&ma, buf, sizeof(buf)) == -1) {
-		expand_fail(e, EXPAND_FAIL, "address too long", item);
-		return;
-	}
-	expand_add(e, RESOLVE_REMOTE, buf);
+	expand_address(e, &ma);
 }
 
 /*
@@ -430,7 +431,7 @@ expand_item(struct expand *e, const char *item)
  * inside double quotes belong to a quoted local part).
  */
 static void
-expand_value(struct expand *e, char *value)
+expand_value(struct expand *e, char *value, const char *local)
 {
 	char *p = value, *item;
 	int quoted = 0;
@@ -451,7 +452,7 @@ expand_value(struct expand *e, char *value)
 		for (char *q = p; q > item && (q[-1] == ' ' || q[-1] == '\t');)
 			*--q = '\0';
 		if (*item != '\0')
-			expand_item(e, item);
+			expand_item(e, item, local);
 		if (last)
 			break;
 		item = p + 1;
@@ -518,8 +519,179 @@ expand_local(struct expand *e, const char *name)
 		    sizeof(*e->done));
 		e->done[e->ndone++] = xstrdup(name);
 		strlcpy(e->chain[e->depth++], name, sizeof(e->chain[0]));
-		expand_value(e, val);
+		expand_value(e, val, NULL);
 		e->depth--;
+	}
+	free(val);
+}
+
+/* ---- virtual_alias_map and virtual mailboxes ---------------------- */
+
+/* vchain_seen - addr is on the chain of virtual aliases being expanded */
+static int
+vchain_seen(const struct expand *e, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < e->vdepth; i++)
+		if (strcasecmp(e->vchain[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* vdone_seen - addr was rewritten earlier in this resolve */
+static int
+vdone_seen(const struct expand *e, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < e->nvdone; i++)
+		if (strcasecmp(e->vdone[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * virtual_rewrite_get - the virtual_alias_map value that rewrites addr
+ * (ma parsed) into val.  The exact address's entry wins; the "@domain"
+ * entry (a catch-all or a domain rewrite) applies only to an address
+ * that has no mailbox of its own in virtual_mailbox_map, so that a
+ * catch-all catches the unknown users and not the known ones.
+ */
+static enum found
+virtual_rewrite_get(const struct lookup_ctx *ctx, const struct mailaddr *ma,
+    const char *addr, char *val, size_t size)
+{
+	char key[ADDR_DOMAIN_MAX + 2], path[VIRTUAL_PATH_MAX + 1];
+	enum found f;
+
+	if (!lookup_virtual_has_alias(ctx->virtual))
+		return FOUND_NO;
+	if ((f = lookup_virtual_alias(ctx->virtual, addr, val, size)) !=
+	    FOUND_NO || ma->domain[0] == '\0')
+		return f;
+	if (snprintf(key, sizeof(key), "@%s", ma->domain) >= (int)sizeof(key))
+		return FOUND_NO;
+	if ((f = lookup_virtual_alias(ctx->virtual, key, val, size)) !=
+	    FOUND_YES || !domain_is_virtual(ctx, ma->domain))
+		return f;
+	f = lookup_virtual_mailbox(ctx->virtual, addr, path, sizeof(path));
+	switch (f) {
+	case FOUND_NO:
+		return FOUND_YES;
+	case FOUND_ERROR:
+		return FOUND_ERROR;
+	default:
+		return FOUND_NO;	/* its own (or a refused) entry */
+	}
+}
+
+/* expand_mailbox - addr is in a virtual mailbox domain: its Maildir */
+static void
+expand_mailbox(struct expand *e, const char *addr)
+{
+	char path[VIRTUAL_PATH_MAX + 1];
+
+	switch (lookup_virtual_mailbox(e->ctx->virtual, addr, path,
+	    sizeof(path))) {
+	case FOUND_YES:
+		expand_add(e, RESOLVE_LOCAL, path);
+		break;
+	case FOUND_NO:
+		/*
+		 * RFC 5321 4.5.1: postmaster must be accepted for every
+		 * domain we take mail for.  Without an entry of its own it
+		 * is the local postmaster (an alias, or root).
+		 */
+		if (strncasecmp(addr, POSTMASTER "@", sizeof(POSTMASTER)) ==
+		    0) {
+			expand_local(e, POSTMASTER);
+			break;
+		}
+		/* Not worth a warning: smtpd logs the refusal, and a
+		 * dictionary attack would flood the log. */
+		e->status = EXPAND_FAIL;
+		break;
+	case FOUND_BAD:
+		expand_fail(e, EXPAND_FAIL, "refused virtual mailbox entry",
+		    addr);
+		break;
+	default:
+		e->status = EXPAND_TEMPFAIL;
+		break;
+	}
+}
+
+/*
+ * expand_final - ma (formatted: addr) is rewritten no further: a local
+ * name (which may still be an alias), a virtual mailbox, or remote.
+ */
+static void
+expand_final(struct expand *e, const struct mailaddr *ma, const char *addr)
+{
+	char name[ADDR_LOCAL_MAX + 1];
+
+	if ((ma->flags & ADDR_F_POSTMASTER) ||
+	    lookup_domain_is_local(e->ctx->settings, ma->domain)) {
+		name_fold(ma->local, name, sizeof(name));
+		expand_local(e, name);
+	} else if (domain_is_virtual(e->ctx, ma->domain))
+		expand_mailbox(e, addr);
+	else
+		expand_add(e, RESOLVE_REMOTE, addr);
+}
+
+/*
+ * expand_address - a whole address: rewritten by virtual_alias_map (its
+ * results rewritten again), or else delivered by its domain.  Like an
+ * alias naming itself, an address whose value names the address itself
+ * keeps it ("bob@x bob@x, carol@y" keeps a copy); any longer cycle is a
+ * loop, and the recipient cannot be delivered.
+ */
+static void
+expand_address(struct expand *e, const struct mailaddr *ma)
+{
+	char addr[ADDR_TEXT_MAX], *val, *at;
+	enum found f;
+
+	if (e->status != EXPAND_OK)
+		return;
+	if (addr_format(ma, addr, sizeof(addr)) == -1) {
+		expand_fail(e, EXPAND_FAIL, "address too long", ma->local);
+		return;
+	}
+	if (vchain_seen(e, addr)) {
+		if (strcasecmp(e->vchain[e->vdepth - 1], addr) == 0)
+			expand_final(e, ma, addr);
+		else
+			expand_fail(e, EXPAND_LOOP, "virtual alias loop at",
+			    addr);
+		return;
+	}
+	if (vdone_seen(e, addr))
+		return;
+	val = xmalloc(MAP_VALUE_MAX + 1);
+	f = virtual_rewrite_get(e->ctx, ma, addr, val, MAP_VALUE_MAX + 1);
+	if (f == FOUND_ERROR)
+		e->status = EXPAND_TEMPFAIL;
+	else if (f != FOUND_YES)
+		expand_final(e, ma, addr);
+	else if (e->vdepth >= LOOKUP_ALIAS_DEPTH)
+		expand_fail(e, EXPAND_FAIL, "virtual aliases nested too "
+		    "deeply at", addr);
+	else if (e->nvdone >= LOOKUP_MAX_TARGETS)
+		expand_fail(e, EXPAND_FAIL, "too many virtual aliases at",
+		    addr);
+	else {
+		e->vdone = xreallocarray(e->vdone, e->nvdone + 1,
+		    sizeof(*e->vdone));
+		e->vdone[e->nvdone++] = xstrdup(addr);
+		strlcpy(e->vchain[e->vdepth++], addr, sizeof(e->vchain[0]));
+		/* "@other" items keep the local part, as written. */
+		if ((at = strrchr(addr, '@')) != NULL)
+			*at = '\0';
+		expand_value(e, val, addr);
+		e->vdepth--;
 	}
 	free(val);
 }
@@ -533,6 +705,71 @@ lookup_targets_free(struct lookup_targets *t)
 	t->n = t->cap = 0;
 }
 
+/*
+ * resolve_local - the old way for a local-domain recipient not rewritten
+ * by virtual_alias_map: a mailbox, or an alias expanded.
+ */
+static enum lookup_verdict
+resolve_local(struct expand *e, const struct rcpt *r)
+{
+	enum lookup_verdict v = rcpt_classify(e->ctx, r->name);
+
+	if (v == LOOKUP_LOCAL)
+		expand_add(e, RESOLVE_LOCAL, r->name);
+	else if (v == LOOKUP_ALIAS)
+		expand_local(e, r->name);
+	return v;
+}
+
+/*
+ * resolve_top - the verdict for r, its targets going to e: rewritten by
+ * virtual_alias_map (an alias), a virtual mailbox (local), a local
+ * recipient, or remote.
+ */
+static enum lookup_verdict
+resolve_top(struct expand *e, const struct rcpt *r)
+{
+	char addr[ADDR_TEXT_MAX], *val;
+	enum found f = FOUND_NO;
+
+	if (addr_format(&r->addr, addr, sizeof(addr)) == -1)
+		return LOOKUP_UNKNOWN;
+	if (virtual_active(e->ctx) && !(r->addr.flags & ADDR_F_POSTMASTER)) {
+		val = xmalloc(MAP_VALUE_MAX + 1);
+		f = virtual_rewrite_get(e->ctx, &r->addr, addr, val,
+		    MAP_VALUE_MAX + 1);
+		free(val);
+	}
+	if (f == FOUND_ERROR)
+		return LOOKUP_TEMPFAIL;
+	if (f == FOUND_YES) {
+		expand_address(e, &r->addr);
+		return LOOKUP_ALIAS;
+	}
+	if (r->local)
+		return resolve_local(e, r);
+	if (domain_is_virtual(e->ctx, r->addr.domain)) {
+		expand_mailbox(e, addr);
+		return LOOKUP_LOCAL;
+	}
+	expand_add(e, RESOLVE_REMOTE, addr);
+	return LOOKUP_REMOTE;
+}
+
+/* expand_free - release what an expansion kept */
+static void
+expand_free(struct expand *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->ndone; i++)
+		free(e->done[i]);
+	free(e->done);
+	for (i = 0; i < e->nvdone; i++)
+		free(e->vdone[i]);
+	free(e->vdone);
+}
+
 /* lookup_rcpt_resolve - verdict plus the final delivery targets in out */
 enum lookup_verdict
 lookup_rcpt_resolve(const struct lookup_ctx *ctx, const char *address,
@@ -541,8 +778,6 @@ lookup_rcpt_resolve(const struct lookup_ctx *ctx, const char *address,
 	struct expand e;
 	enum lookup_verdict v;
 	struct rcpt r;
-	char buf[ADDR_TEXT_MAX];
-	size_t i;
 
 	out->n = 0;
 	if (rcpt_parse(ctx, address, &r) == -1)
@@ -551,29 +786,70 @@ lookup_rcpt_resolve(const struct lookup_ctx *ctx, const char *address,
 	e.ctx = ctx;
 	e.out = out;
 	e.top = address;
-	if (!r.local) {
-		if (addr_format(&r.addr, buf, sizeof(buf)) == -1)
-			return LOOKUP_UNKNOWN;
-		expand_add(&e, RESOLVE_REMOTE, buf);
-		return LOOKUP_REMOTE;
-	}
-	v = rcpt_classify(ctx, r.name);
-	if (v == LOOKUP_LOCAL)
-		expand_add(&e, RESOLVE_LOCAL, r.name);
-	else if (v == LOOKUP_ALIAS) {
-		expand_local(&e, r.name);
-		/* Accepted mail must go somewhere; an empty alias bounces. */
-		if (e.status == EXPAND_OK && out->n == 0)
-			expand_fail(&e, EXPAND_FAIL, "no targets for",
-			    r.name);
-	}
-	for (i = 0; i < e.ndone; i++)
-		free(e.done[i]);
-	free(e.done);
+	v = resolve_top(&e, &r);
+	/* Accepted mail must go somewhere; an empty alias bounces. */
+	if (v == LOOKUP_ALIAS && e.status == EXPAND_OK && out->n == 0)
+		expand_fail(&e, EXPAND_FAIL, "no targets for", address);
+	expand_free(&e);
 	if (e.status != EXPAND_OK) {
 		out->n = 0;
 		return e.status == EXPAND_TEMPFAIL ? LOOKUP_TEMPFAIL :
-		    LOOKUP_UNKNOWN;
+		    e.status == EXPAND_LOOP ? LOOKUP_LOOP : LOOKUP_UNKNOWN;
 	}
+	return v;
+}
+
+/* verdict_rewritten - r (a local-domain recipient) has a virtual alias */
+static enum found
+verdict_rewritten(const struct lookup_ctx *ctx, const struct rcpt *r)
+{
+	char addr[ADDR_TEXT_MAX], *val;
+	enum found f;
+
+	if (addr_format(&r->addr, addr, sizeof(addr)) == -1)
+		return FOUND_NO;
+	val = xmalloc(MAP_VALUE_MAX + 1);
+	f = virtual_rewrite_get(ctx, &r->addr, addr, val, MAP_VALUE_MAX + 1);
+	free(val);
+	return f;
+}
+
+/*
+ * lookup_rcpt_verdict - the verdict for address.  Without virtual
+ * domains or aliases, a local name is classified without expanding it.
+ * A recipient that virtual_alias_map rewrites, or in a virtual mailbox
+ * domain, is resolved in full: an unknown virtual user (also one behind
+ * a rewrite) or a loop is refused at RCPT, not bounced later.  A domain
+ * that is not ours counts as ours only when virtual_alias_map has an
+ * "@domain" entry for it; an exact entry alone leaves the relay policy
+ * to decide.
+ */
+enum lookup_verdict
+lookup_rcpt_verdict(const struct lookup_ctx *ctx, const char *address)
+{
+	struct lookup_targets t = { NULL, 0, 0 };
+	enum lookup_verdict v;
+	struct rcpt r;
+	enum found f;
+
+	if (rcpt_parse(ctx, address, &r) == -1)
+		return LOOKUP_UNKNOWN;
+	if (!virtual_active(ctx))
+		return r.local ? rcpt_classify(ctx, r.name) : LOOKUP_REMOTE;
+	if (r.local) {
+		if ((r.addr.flags & ADDR_F_POSTMASTER) ||
+		    (f = verdict_rewritten(ctx, &r)) == FOUND_NO)
+			return rcpt_classify(ctx, r.name);
+		if (f == FOUND_ERROR)
+			return LOOKUP_TEMPFAIL;
+	} else if (!domain_is_virtual(ctx, r.addr.domain)) {
+		f = lookup_virtual_domain_alias(ctx->virtual, r.addr.domain);
+		if (f == FOUND_ERROR)
+			return LOOKUP_TEMPFAIL;
+		if (f != FOUND_YES)
+			return LOOKUP_REMOTE;
+	}
+	v = lookup_rcpt_resolve(ctx, address, &t);
+	lookup_targets_free(&t);
 	return v;
 }

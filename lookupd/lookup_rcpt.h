@@ -21,6 +21,8 @@
 
 /* The alias maps (alias_maps), opened in order; opaque. */
 struct lookup_aliases;
+/* The virtual maps (lookup_virtual.h). */
+struct lookup_virtual;
 
 /*
  * lookup_aliases_open - follow every map named in alias_maps (an
@@ -38,6 +40,8 @@ void lookup_aliases_close(struct lookup_aliases *a);
 struct lookup_ctx {
 	const struct settings	*settings;	/* domains, mailbox_base */
 	struct lookup_aliases	*aliases;	/* may be NULL: no aliases */
+	/* virtual_alias_map and virtual_mailbox_map; may be NULL */
+	struct lookup_virtual	*virtual;
 	/*
 	 * mailbox_base opened (O_PATH) before privileges were dropped, or -1
 	 * to use the path.  Lookups relative to it need no search permission
@@ -48,7 +52,8 @@ struct lookup_ctx {
 
 struct lookup_target {
 	enum resolve_kind	 kind;
-	/* RESOLVE_LOCAL: mailbox user; RESOLVE_REMOTE: "local@domain" */
+	/* RESOLVE_LOCAL: mailbox user, or a virtual mailbox path
+	 * (virtual_path.h); RESOLVE_REMOTE: "local@domain" */
 	char			 target[ADDR_TEXT_MAX];
 };
 
@@ -63,14 +68,22 @@ struct lookup_targets {
  * lookup_rcpt_verdict - the verdict for address ("local@domain" in
  * addr_format form, or "postmaster").  An unparseable address is
  * LOOKUP_UNKNOWN.  A bare or local-domain postmaster that is neither an
- * alias nor a user is LOOKUP_ALIAS: it resolves to root.
+ * alias nor a user is LOOKUP_ALIAS: it resolves to root.  A recipient
+ * that virtual_alias_map rewrites or in a virtual mailbox domain is
+ * resolved in full (lookup_rcpt_resolve), so that an unknown virtual
+ * user is LOOKUP_UNKNOWN, and a rewrite loop LOOKUP_LOOP, here already.
  */
 enum lookup_verdict lookup_rcpt_verdict(const struct lookup_ctx *ctx,
     const char *address);
 
 /*
  * lookup_rcpt_resolve - the verdict, and in out (emptied first) the final
- * delivery targets after alias expansion, without duplicates.  Only
+ * delivery targets after virtual_alias_map rewriting (for every domain:
+ * LOOKUP_ALIAS) and alias expansion, without duplicates.  A recipient in
+ * a virtual mailbox domain is LOOKUP_LOCAL with its Maildir path as the
+ * target; one without a virtual_mailbox_map entry is LOOKUP_UNKNOWN.
+ * A virtual_alias_map rewrite that leads back to an address it came
+ * from (other than the address naming itself) is LOOKUP_LOOP.  Only
  * LOOKUP_LOCAL, LOOKUP_ALIAS and LOOKUP_REMOTE come with targets.  An
  * expansion that exceeds LOOKUP_ALIAS_DEPTH or LOOKUP_MAX_TARGETS, or that
  * meets a malformed alias value, is LOOKUP_UNKNOWN (it cannot be

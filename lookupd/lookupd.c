@@ -27,6 +27,7 @@
 #include "log.h"
 #include "lookup_auth.h"
 #include "lookup_rcpt.h"
+#include "lookup_virtual.h"
 #include "msg.h"
 #include "msg_codec.h"
 #include "privsep.h"
@@ -316,6 +317,8 @@ lookupd_reload(void)
 	 */
 	lookup_aliases_close(ctx.aliases);
 	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
+	lookup_virtual_close(ctx.virtual);
+	ctx.virtual = lookup_virtual_open(&settings);
 	/* It points into the old settings' strings: reopen it. */
 	lookup_auth_close(auth);
 	auth = lookup_auth_open(&settings);
@@ -341,6 +344,7 @@ lookupd_exit(int status)
 	 * memory by offset, which leak checkers report unless closed.
 	 */
 	lookup_aliases_close(ctx.aliases);
+	lookup_virtual_close(ctx.virtual);
 	lookup_auth_close(auth);
 	exit(status);
 }
@@ -455,6 +459,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 	/* Open the maps as root, in case they are not world-readable. */
 	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
+	ctx.virtual = lookup_virtual_open(&settings);
 	auth = lookup_auth_open(&settings);
 	/* No chroot: getpwnam() needs /etc/passwd and NSS. */
 	privsep_drop(settings.tern_user, NULL);

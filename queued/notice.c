@@ -34,6 +34,7 @@
 #include "queue_commit.h"
 #include "queued.h"
 #include "spool.h"
+#include "virtual_path.h"
 #include "xmalloc.h"
 
 #define NOTICE_ORIG_MAX		(64 * 1024 * 1024)	/* RET=FULL bound */
@@ -443,7 +444,9 @@ notice_lost(struct sched_msg *sm)
 
 		if (rr->state != RCPT_PENDING || rr->addr[0] == '\0')
 			continue;
-		if (rr->kind == RCPT_KIND_LOCAL)
+		if (rr->kind == RCPT_KIND_LOCAL && virtual_path_is(rr->addr))
+			strlcpy(abuf[n], rr->addr, sizeof(abuf[n]));
+		else if (rr->kind == RCPT_KIND_LOCAL)
 			snprintf(abuf[n], sizeof(abuf[n]), "%s@%s", rr->addr,
 			    qctx.set->myhostname);
 		else

@@ -25,6 +25,7 @@
 #include "queued.h"
 #include "scheduler.h"
 #include "spool.h"
+#include "virtual_path.h"
 
 #define LINE_BUF	(MSG_QUEUE_LINE_MAX + 1)
 
@@ -50,7 +51,9 @@ queue_list_rcpt(const struct sched_msg *sm, uint32_t i, char *buf,
 {
 	const struct sched_rcpt_rec *r = &sm->r[i].rec;
 
-	if (r->kind == RCPT_KIND_LOCAL)
+	if (r->kind == RCPT_KIND_LOCAL && virtual_path_is(r->addr))
+		strlcpy(buf, r->addr, size);	/* a virtual mailbox */
+	else if (r->kind == RCPT_KIND_LOCAL)
 		snprintf(buf, size, "%s@%s", r->addr, qctx.set->myhostname);
 	else
 		strlcpy(buf, r->addr[0] != '\0' ? r->addr : "(unknown)", size);

@@ -61,6 +61,7 @@
 #include "resolve.h"
 #include "scheduler.h"
 #include "spool.h"
+#include "virtual_path.h"
 #include "xmalloc.h"
 
 /* Recipients one dispatch round takes; a job carries at most its
@@ -278,6 +279,11 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 		return sm->env->rcpts[i].addr;
 	if (r->kind == RCPT_KIND_REMOTE)
 		return r->addr;
+	/* A virtual mailbox (its path) stands for the address it was
+	 * rewritten from: that one goes to logs and Delivered-To. */
+	if (virtual_path_is(r->addr) && sm->env != NULL &&
+	    r->parent < sm->env->nrcpt)
+		return sm->env->rcpts[r->parent].addr;
 	return NULL;	/* a mailbox user: see sched_rcpt_display */
 }
 
@@ -1000,6 +1006,9 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	if (verdict == LOOKUP_TEMPFAIL)
 		sched_rcpt_direct(sm, i, DELIVER_TEMPFAIL, "4.3.0",
 		    "temporary lookup failure");
+	else if (verdict == LOOKUP_LOOP)
+		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.4.6",
+		    "virtual alias loop");
 	else if (verdict == LOOKUP_UNKNOWN || n == 0)
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.1.1",
 		    "user unknown");
@@ -1793,7 +1802,8 @@ job_entry_names(struct sched_job *job, struct job_entry *e, char *to,
 		return;
 	}
 	strlcpy(to, rcpt, tosize);
-	if (job->smtp)
+	/* A virtual mailbox's target is its path: the address says more. */
+	if (job->smtp || virtual_path_is(e->target))
 		return;
 	if (strncasecmp(rcpt, e->target, tlen) != 0 ||
 	    (at != NULL && (size_t)(at - rcpt) != tlen) ||

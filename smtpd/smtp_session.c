@@ -466,6 +466,13 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 		    rcpt);
 		session_reply(s, "%s", reply);
 		return;
+	case LOOKUP_LOOP:
+		/* RFC 3463 X.4.6: where it goes leads back to itself. */
+		snprintf(reply, sizeof(reply), "550 5.4.6 <%s>: Recipient "
+		    "address rejected: its rewriting loops", rcpt);
+		session_log_reject(s, REJECT_LOOP, "RCPT", reply, rcpt);
+		session_reply(s, "%s", reply);
+		return;
 	case LOOKUP_TEMPFAIL:
 	default:
 		snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: Temporary "

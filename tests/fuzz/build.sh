@@ -111,6 +111,7 @@ build fuzz_settings common/settings.c common/dns.c common/log.c \
     common/xmalloc.c
 build fuzz_sendmail_msg tools/sendmail_msg.c tools/sendmail_addr.c \
     common/header.c common/addr.c common/log.c common/xmalloc.c
+build fuzz_virtual_path common/virtual_path.c
 
 # Every fuzz_*.c must have its line above.
 for f in "$here"/fuzz_*.c; do

@@ -30,5 +30,6 @@ Suite *daemon_channel_suite(void);
 Suite *sendmail_msg_suite(void);
 Suite *json_suite(void);
 Suite *control_request_suite(void);
+Suite *virtual_suite(void);
 
 #endif
