@@ -79,25 +79,24 @@ mbox_fail(char *err, size_t errsize, int e, const char *what)
 int
 mbox_from_line(char *buf, size_t size, const char *sender, time_t date)
 {
-	char who[MBOX_FROM_MAX], when[64];
+	char when[64];
 	struct tm tm;
-	size_t i;
+	size_t i, len;
 	int n;
 
 	if (sender[0] == '\0')
 		sender = "MAILER-DAEMON";
-	if (strlcpy(who, sender, sizeof(who)) >= sizeof(who))
-		return -1;
-	/* Readers split the line at blanks: the sender must be one word. */
-	for (i = 0; who[i] != '\0'; i++)
-		if ((unsigned char)who[i] <= ' ' || who[i] == 0x7f)
-			who[i] = '_';
 	if (localtime_r(&date, &tm) == NULL ||
 	    strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm) == 0)
 		return -1;
-	n = snprintf(buf, size, "From %s %s\n", who, when);
+	len = strlen(sender);
+	n = snprintf(buf, size, "From %s %s\n", sender, when);
 	if (n < 0 || (size_t)n >= size)
 		return -1;
+	/* Readers split the line at blanks: the sender must be one word. */
+	for (i = 5; i < 5 + len; i++)
+		if ((unsigned char)buf[i] <= ' ' || buf[i] == 0x7f)
+			buf[i] = '_';
 	return 0;
 }
 
@@ -260,12 +259,14 @@ static int
 mbox_fill(struct mbox_out *o, const struct mbox *mb,
     const struct mbox_msg *m, const char **what)
 {
-	char from[MBOX_FROM_MAX];
+	size_t fromsize = strlen(m->sender) + MBOX_FROM_EXTRA;
+	char *from = xmalloc(fromsize);
+	int rc = -1, e;
 
 	*what = "writing message";
-	if (mbox_from_line(from, sizeof(from), m->sender, m->date) != 0) {
-		errno = ENAMETOOLONG;
-		return -1;
+	if (mbox_from_line(from, fromsize, m->sender, m->date) != 0) {
+		errno = EINVAL;
+		goto out;
 	}
 	/* A file that does not end with an empty line (written by someone
 	 * else, or damaged) gets it first: "From " must begin a line. */
@@ -276,14 +277,19 @@ mbox_fill(struct mbox_out *o, const struct mbox *mb,
 	    mbox_out_put(o, ">\nDelivered-To: ", 16) != 0 ||
 	    mbox_out_put(o, m->recipient, strlen(m->recipient)) != 0 ||
 	    mbox_out_put(o, "\n", 1) != 0)
-		return -1;
+		goto out;
 	o->bol = 1;
 	if (mbox_out_body(o, m->fd, m->offset, m->size, what) != 0)
-		return -1;
+		goto out;
 	*what = "writing message";
 	if (mbox_out_end(o) != 0 || mbox_out_flush(o) != 0)
-		return -1;
-	return 0;
+		goto out;
+	rc = 0;
+out:
+	e = errno;
+	free(from);
+	errno = e;
+	return rc;
 }
 
 /*

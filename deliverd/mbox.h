@@ -25,7 +25,8 @@
 
 #define MBOX_LOCK_WAIT		30	/* seconds to wait for the locks */
 #define MBOX_DOTLOCK_STALE	300	/* a dotlock older than this is removed */
-#define MBOX_FROM_MAX		(320 + 64)	/* "From " line, with NUL */
+#define MBOX_FROM_EXTRA		64	/* a "From " line's octets besides
+					 * the sender (NUL included) */
 
 /* An open, locked mbox. */
 struct mbox {
@@ -52,7 +53,8 @@ struct mbox_msg {
 /*
  * mbox_from_line - the separator "From SENDER DATE\n" (asctime date in
  * local time; MAILER-DAEMON for the null sender; white space and control
- * characters in the sender as '_').  Returns 0, or -1 if it did not fit.
+ * characters in the sender as '_').  strlen(sender) + MBOX_FROM_EXTRA
+ * octets always suffice.  Returns 0, or -1 if it did not fit.
  */
 int mbox_from_line(char *buf, size_t size, const char *sender, time_t date);
 

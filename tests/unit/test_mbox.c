@@ -101,7 +101,7 @@ deliver(const char *body, const char *sender, char *err, size_t errsize)
 
 START_TEST(test_from_line)
 {
-	char buf[MBOX_FROM_MAX];
+	char buf[600], longer[400];
 
 	setenv("TZ", "UTC", 1);
 	tzset();
@@ -111,6 +111,12 @@ START_TEST(test_from_line)
 	    1000000000), 0);
 	ck_assert_str_eq(buf, "From \"a_b\"@x_.y Sun Sep  9 01:46:40 2001\n");
 	ck_assert_int_eq(mbox_from_line(buf, 20, "someone@example.org", 0), -1);
+	/* The longest address fits in strlen + MBOX_FROM_EXTRA. */
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	ck_assert_int_eq(mbox_from_line(buf, strlen(longer) + MBOX_FROM_EXTRA,
+	    longer, (time_t)253402300799LL), 0);
+	ck_assert_uint_eq(strlen(buf), 5 + strlen(longer) + 1 + 24 + 1);
 }
 END_TEST
 
