@@ -155,8 +155,9 @@ local_child_mbox(struct local_batch *b, const char *path)
 	mx = &b->mboxes[b->nmboxes++];
 	mx->path = xstrdup(path);
 	mx->appended = 0;
-	mx->status = mbox_open(&mx->mb, path, MBOX_LOCK_WAIT, mx->err,
-	    sizeof(mx->err));
+	/* A user's mbox in the shared spool directory: it must be theirs. */
+	mx->status = mbox_open(&mx->mb, path, MBOX_F_OWNED, MBOX_LOCK_WAIT,
+	    mx->err, sizeof(mx->err));
 	return mx;
 }
 

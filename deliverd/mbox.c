@@ -368,8 +368,11 @@ mbox_sync_dir(const char *path)
 		dir[1] = '\0';
 	else
 		*slash = '\0';
+	/* A spool directory we may write but not read (mode 1733) cannot
+	 * be opened to sync it: the file's own fsync then has to do (on
+	 * journalling file systems it commits the new name too). */
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
+		return errno == EACCES ? 0 : -1;
 	r = fsync(fd);
 	close(fd);
 	return r;
@@ -381,7 +384,7 @@ mbox_sync_dir(const char *path)
  * *what).
  */
 static int
-mbox_file_open(const char *path, const char **what)
+mbox_file_open(const char *path, int flags, const char **what)
 {
 	struct stat st;
 	int fd, i, e;
@@ -397,8 +400,10 @@ mbox_file_open(const char *path, const char **what)
 			if (fd == -1 && errno == EEXIST)
 				continue;	/* created meanwhile: open it */
 			/* Its name must survive a crash with the first mail. */
-			if (fd != -1 && mbox_sync_dir(path) != 0)
+			if (fd != -1 && mbox_sync_dir(path) != 0) {
+				*what = "syncing mbox directory";
 				goto fail;
+			}
 		}
 		if (fd == -1)
 			return -1;
@@ -415,6 +420,13 @@ mbox_file_open(const char *path, const char **what)
 		errno = S_ISREG(st.st_mode) ? EMLINK : EINVAL;
 		*what = S_ISREG(st.st_mode) ? "mbox has other links" :
 		    "mbox is not a regular file";
+		goto fail;
+	}
+	/* In a shared spool directory someone else could have made the
+	 * file first, to read what is appended to it. */
+	if ((flags & MBOX_F_OWNED) && st.st_uid != geteuid()) {
+		errno = EPERM;
+		*what = "mbox belongs to another user";
 		goto fail;
 	}
 	return fd;
@@ -447,8 +459,8 @@ mbox_tail(int fd, off_t size)
 
 /* mbox_open - open and lock the mbox at path */
 int
-mbox_open(struct mbox *mb, const char *path, int wait, char *err,
-    size_t errsize)
+mbox_open(struct mbox *mb, const char *path, int flags, int wait,
+    char *err, size_t errsize)
 {
 	time_t deadline = time(NULL) + wait;
 	const char *what = "locking mbox";
@@ -468,7 +480,7 @@ mbox_open(struct mbox *mb, const char *path, int wait, char *err,
 		return mbox_fail(err, errsize, errno, errno == EWOULDBLOCK ?
 		    "dotlock held by another process" : "creating dotlock");
 	mb->dotlocked = 1;
-	if ((mb->fd = mbox_file_open(path, &what)) == -1)
+	if ((mb->fd = mbox_file_open(path, flags, &what)) == -1)
 		goto fail;
 	what = "fcntl lock held by another process";
 	if (mbox_fcntl_take(mb->fd, deadline) != 0) {
@@ -505,14 +517,14 @@ mbox_close(struct mbox *mb)
 
 /* mbox_deliver - one message, locked, appended and synced */
 int
-mbox_deliver(const char *path, const struct mbox_msg *m, char *err,
-    size_t errsize)
+mbox_deliver(const char *path, int flags, const struct mbox_msg *m,
+    char *err, size_t errsize)
 {
 	struct mbox mb;
 	int rc;
 
-	if ((rc = mbox_open(&mb, path, MBOX_LOCK_WAIT, err, errsize)) !=
-	    DELIVER_OK)
+	if ((rc = mbox_open(&mb, path, flags, MBOX_LOCK_WAIT, err,
+	    errsize)) != DELIVER_OK)
 		return rc;
 	rc = mbox_append(&mb, m, err, errsize);
 	if (rc == DELIVER_OK)

@@ -25,6 +25,9 @@
 
 #define MBOX_LOCK_WAIT		30	/* seconds to wait for the locks */
 #define MBOX_DOTLOCK_STALE	300	/* a dotlock older than this is removed */
+/* mbox_open flags */
+#define MBOX_F_OWNED		0x1	/* the file must belong to our euid */
+
 #define MBOX_FROM_EXTRA		64	/* a "From " line's octets besides
 					 * the sender (NUL included) */
 
@@ -62,13 +65,15 @@ int mbox_from_line(char *buf, size_t size, const char *sender, time_t date);
  * mbox_open - open path (creating it, mode 0600, when missing) and lock
  * it: PATH.lock (a dotlock older than MBOX_DOTLOCK_STALE is removed),
  * then an fcntl write lock, waiting at most wait seconds for both.
- * Refuses a file that is not regular or has other links.  Returns enum
+ * Refuses a file that is not regular or has other links, and with
+ * MBOX_F_OWNED one that does not belong to the effective uid (a
+ * mailbox in a spool directory others may write).  Returns enum
  * deliver_status (msg.h); on failure err holds "x.y.z text" (4.2.0 when
  * the lock cannot be had, 4.2.2 when the disk or quota is full) and
  * nothing is left locked.  Release with mbox_close.
  */
-int mbox_open(struct mbox *mb, const char *path, int wait, char *err,
-    size_t errsize);
+int mbox_open(struct mbox *mb, const char *path, int flags, int wait,
+    char *err, size_t errsize);
 
 /*
  * mbox_append - append one message: the "From " line, "Return-Path:
@@ -92,11 +97,11 @@ int mbox_sync(struct mbox *mb, char *err, size_t errsize);
 void mbox_close(struct mbox *mb);
 
 /*
- * mbox_deliver - one message (mbox_open, mbox_append, mbox_sync,
- * mbox_close).  Returns enum deliver_status with err ("2.0.0 ..." on
+ * mbox_deliver - one message (mbox_open with flags and MBOX_LOCK_WAIT,
+ * mbox_append, mbox_sync, mbox_close).  Returns enum deliver_status with err ("2.0.0 ..." on
  * success).
  */
-int mbox_deliver(const char *path, const struct mbox_msg *m, char *err,
-    size_t errsize);
+int mbox_deliver(const char *path, int flags, const struct mbox_msg *m,
+    char *err, size_t errsize);
 
 #endif

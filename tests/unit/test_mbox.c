@@ -94,7 +94,7 @@ deliver(const char *body, const char *sender, char *err, size_t errsize)
 	m.sender = sender;
 	m.recipient = "user@example.org";
 	m.date = 0;
-	rc = mbox_deliver(mpath, &m, err, errsize);
+	rc = mbox_deliver(mpath, MBOX_F_OWNED, &m, err, errsize);
 	close(fd);
 	return rc;
 }
@@ -228,7 +228,7 @@ START_TEST(test_failed_write_truncates)
 		rl.rlim_cur = rl.rlim_max = (rlim_t)len0 + 100000;
 		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
 			_exit(2);
-		if (mbox_deliver(mpath, &m, err, sizeof(err)) !=
+		if (mbox_deliver(mpath, 0, &m, err, sizeof(err)) !=
 		    DELIVER_TEMPFAIL)
 			_exit(3);
 		_exit(strncmp(err, "4.2.2 ", 6) == 0 ? 0 : 4);
@@ -264,7 +264,7 @@ START_TEST(test_batch_appends_then_one_sync)
 
 	setenv("TZ", "UTC", 1);
 	tzset();
-	ck_assert_int_eq(mbox_open(&mb, mpath, 1, err, sizeof(err)),
+	ck_assert_int_eq(mbox_open(&mb, mpath, 0, 1, err, sizeof(err)),
 	    DELIVER_OK);
 	fd = msgfd("Subject: b\r\n\r\nbody\r\n");
 	m.fd = fd;
@@ -304,7 +304,7 @@ START_TEST(test_fresh_dotlock_defers_stale_one_is_removed)
 	{
 		struct mbox mb;
 
-		ck_assert_int_eq(mbox_open(&mb, mpath, 1, err, sizeof(err)),
+		ck_assert_int_eq(mbox_open(&mb, mpath, 0, 1, err, sizeof(err)),
 		    DELIVER_TEMPFAIL);
 		ck_assert_str_eq(err, "4.2.0 mailbox locked: dotlock held by "
 		    "another process");
@@ -343,7 +343,7 @@ START_TEST(test_fcntl_lock_held_defers)
 	}
 	close(fd);
 	ck_assert_int_eq(read(p[0], &c, 1), 1);
-	ck_assert_int_eq(mbox_open(&mb, mpath, 1, err, sizeof(err)),
+	ck_assert_int_eq(mbox_open(&mb, mpath, 0, 1, err, sizeof(err)),
 	    DELIVER_TEMPFAIL);
 	ck_assert_str_eq(err, "4.2.0 mailbox locked: fcntl lock held by "
 	    "another process");
@@ -375,6 +375,34 @@ START_TEST(test_link_and_symlink_refused)
 }
 END_TEST
 
+/* With MBOX_F_OWNED, a file someone else made first is not written. */
+START_TEST(test_owned_by_another_refused)
+{
+	char err[256];
+	size_t len;
+	char *got;
+	int fd;
+
+	ck_assert_int_ne(fd = open(mpath, O_WRONLY | O_CREAT, 0666), -1);
+	close(fd);
+	/* As root the file is given away; otherwise it is ours, and the
+	 * test becomes: our own file is accepted. */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(mpath, 65534, 65534), 0);
+		ck_assert_int_eq(deliver("x\r\n", "a@b", err, sizeof(err)),
+		    DELIVER_TEMPFAIL);
+		ck_assert_str_eq(err, "4.2.0 cannot deliver to mbox: mbox "
+		    "belongs to another user: Operation not permitted");
+		got = slurp(mpath, &len);
+		ck_assert_uint_eq(len, 0);
+		free(got);
+		ck_assert_int_eq(chown(mpath, 0, 0), 0);
+	}
+	ck_assert_int_eq(deliver("x\r\n", "a@b", err, sizeof(err)),
+	    DELIVER_OK);
+}
+END_TEST
+
 Suite *
 mbox_suite(void)
 {
@@ -391,6 +419,7 @@ mbox_suite(void)
 	tcase_add_test(tc, test_fresh_dotlock_defers_stale_one_is_removed);
 	tcase_add_test(tc, test_fcntl_lock_held_defers);
 	tcase_add_test(tc, test_link_and_symlink_refused);
+	tcase_add_test(tc, test_owned_by_another_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
