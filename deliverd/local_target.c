@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -229,6 +230,13 @@ local_target_become(const struct local_target *t)
 		return -1;
 	if (setuid(0) != -1 || getuid() != t->uid || geteuid() != t->uid ||
 	    getgid() != gid || getegid() != gid)
+		return -1;
+	/*
+	 * The spool's group is more than the user has: the user must not
+	 * be able to borrow it by attaching a debugger to this process (the
+	 * kernel's default after the switch, made sure of here).
+	 */
+	if (t->mail_gid != (gid_t)-1 && prctl(PR_SET_DUMPABLE, 0) != 0)
 		return -1;
 	return 0;
 }

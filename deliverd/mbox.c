@@ -336,6 +336,9 @@ mbox_append(struct mbox *mb, const struct mbox_msg *m, char *err,
 		mb->size += o->written;
 		mb->need_nl = 0;
 	}
+	/* A long batch keeps its dotlock fresh, so that no one takes it
+	 * for stale and removes it while it is held. */
+	(void)utimensat(AT_FDCWD, mb->lock, NULL, AT_SYMLINK_NOFOLLOW);
 	free(o);
 	return rc;
 }
