@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,11 @@
 #include <utime.h>
 
 #include "check_suites.h"
+#include "ipc.h"
 #include "msg.h"
+#include "msg_codec.h"
+#include "../../deliverd/local_child.h"
+#include "../../deliverd/local_target.h"
 #include "../../deliverd/mbox.h"
 
 static char tdir[64];
@@ -403,6 +409,92 @@ START_TEST(test_owned_by_another_refused)
 }
 END_TEST
 
+/*
+ * A passwd user's mbox in a spool directory like Debian's /var/mail
+ * (root:mail 2775): the owner's delivery process, running as the user
+ * with the spool's group added, creates the file (0600, the user's) and
+ * its dotlock there, appends a batch and reports each message only after
+ * the sync.
+ */
+START_TEST(test_owner_process_appends_to_spool_mbox)
+{
+	static const char body[] = "Subject: x\r\n\r\nFrom me\r\n";
+	struct msg_local_delivery d;
+	struct msg_local_delivered r;
+	struct local_target t;
+	struct ipc_conn c;
+	struct ipc_msg m;
+	struct stat st;
+	struct group *gr;
+	struct passwd *pw;
+	char spool[96], lock[160], err[LOCAL_TARGET_ERR_MAX], dsn[16];
+	char text[256];
+	const char *why;
+	char *got, *p;
+	int fd, sock, ws, i, n;
+	pid_t pid;
+
+	pw = getpwnam("nobody");
+	gr = getgrnam("mail");
+	if (geteuid() != 0 || pw == NULL || gr == NULL)
+		return;		/* needs root, nobody and the mail group */
+	ck_assert_int_eq(chmod(tdir, 0755), 0);
+	snprintf(spool, sizeof(spool), "%s/mail", tdir);
+	ck_assert_int_eq(mkdir(spool, 0755), 0);
+	ck_assert_int_eq(chown(spool, 0, gr->gr_gid), 0);
+	ck_assert_int_eq(chmod(spool, 02775), 0);
+	ck_assert_int_eq(local_target_resolve("", "nobody", &t, err,
+	    sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(local_target_mbox(&t, spool, err, sizeof(err)),
+	    DELIVER_OK);
+	snprintf(mpath, sizeof(mpath), "%s/nobody", spool);
+	ck_assert_str_eq(t.mbox, mpath);
+	ck_assert_int_eq(t.mail_gid, gr->gr_gid);
+	fd = msgfd(body);
+	pid = local_child_spawn(&t, "h", &sock);
+	ck_assert_int_gt(pid, 0);
+	ipc_conn_init(&c, sock);
+	for (i = 0; i < 3; i++) {
+		d.id = (uint32_t)i;
+		d.sender = "s@example.com";
+		d.address = "nobody@example.org";
+		d.maildir = t.maildir;
+		d.home = t.home;
+		d.body_offset = 0;
+		d.body_size = sizeof(body) - 1;
+		d.mbox = t.mbox;
+		ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 0, &d), 0);
+		m.fd = dup(fd);
+		ck_assert_int_eq(ipc_send(&c, &m), 0);
+	}
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(ipc_recv(&c, &m, 30000), 0);
+		ck_assert_int_eq(msg_decode(&m, MSG_LOCAL_DELIVERED, &r, &why),
+		    0);
+		ck_assert_int_eq(local_child_report_check(&r, dsn, sizeof(dsn),
+		    text, sizeof(text)), DELIVER_OK);
+		ck_assert_str_eq(text, "delivered to mbox");
+		ipc_msg_free(&m);
+	}
+	ipc_conn_close(&c);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(fd);
+	ck_assert_int_eq(stat(mpath, &st), 0);
+	ck_assert_int_eq(st.st_uid, pw->pw_uid);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	got = slurp(mpath, NULL);
+	for (n = 0, p = got; (p = strstr(p, "From s@example.com ")) != NULL;
+	    p++)
+		n++;
+	ck_assert_int_eq(n, 3);
+	ck_assert_ptr_nonnull(strstr(got, "\n>From me\n\nFrom s@"));
+	free(got);
+	snprintf(lock, sizeof(lock), "%s.lock", mpath);
+	ck_assert_int_eq(access(lock, F_OK), -1);
+}
+END_TEST
+
 Suite *
 mbox_suite(void)
 {
@@ -420,6 +512,7 @@ mbox_suite(void)
 	tcase_add_test(tc, test_fcntl_lock_held_defers);
 	tcase_add_test(tc, test_link_and_symlink_refused);
 	tcase_add_test(tc, test_owned_by_another_refused);
+	tcase_add_test(tc, test_owner_process_appends_to_spool_mbox);
 	suite_add_tcase(s, tc);
 	return s;
 }
