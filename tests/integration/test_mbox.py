@@ -33,7 +33,8 @@ import time
 import unittest
 
 from smallfs import SmallFS
-from tern_harness import TernTestCase, is_root, smtp_connect, wait_until
+from tern_harness import (TernTestCase, binary, builddir, is_root,
+                          smtp_connect, wait_until)
 
 SENDER = "sender@client.test"
 BODY_LINES = [
@@ -354,6 +355,37 @@ class TestMailboxFull(MboxCase):
                if b"Subject: big\n" in d]
         self.assertEqual(len(big), 1)
         self.assertEqual(big[0].count(b"d" * 76 + b"\n"), 200000 // 78)
+
+
+class TestMboxConfig(TernTestCase):
+
+    def check(self, extra):
+        tmp = tempfile.mkdtemp(prefix="tern-it-mboxconf-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "tern.conf")
+        with open(path, "w") as f:
+            f.write("spool_dir = %s/spool\ndaemon_directory = %s\n%s"
+                    % (tmp, builddir(), extra))
+        r = subprocess.run([binary("ternd"), "-n", "-c", path],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=20)
+        return tmp, r.returncode, r.stdout.decode("utf-8", "replace")
+
+    def test_ternd_n_checks_mailbox_format_and_spool_directory(self):
+        _, rc, out = self.check("mailbox_format = mbx\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("mailbox_format", out)
+        _, rc, out = self.check("mail_spool_directory = var/mail\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("mail_spool_directory", out)
+        missing = "/nonexistent/tern-mail-spool"
+        _, rc, out = self.check("mailbox_format = mbox\n"
+                                "mail_spool_directory = %s\n" % missing)
+        self.assertIn("mail_spool_directory %s: not a directory" % missing,
+                      out)
+        # With Maildirs the spool directory is not used: no warning.
+        _, rc, out = self.check("mail_spool_directory = %s\n" % missing)
+        self.assertNotIn("mail_spool_directory", out)
 
 
 if __name__ == "__main__":
