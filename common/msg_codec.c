@@ -180,6 +180,7 @@ static const struct msg_field local_delivery_fields[] = {
 	STR(struct msg_local_delivery, home, 1, MSG_PATH_MAX),
 	U64(struct msg_local_delivery, body_offset, OFF_MAX),
 	U64(struct msg_local_delivery, body_size, OFF_MAX),
+	STR(struct msg_local_delivery, mbox, 0, MSG_PATH_MAX),
 };
 static const struct msg_field local_delivered_fields[] = {
 	U32(struct msg_local_delivered, id, 0, UINT32_MAX),

@@ -213,6 +213,8 @@ struct msg_local_delivery {
 	const char	*home;		/* the directory that must exist */
 	uint64_t	 body_offset;	/* where the message starts */
 	uint64_t	 body_size;	/* its length: copy exactly this much */
+	const char	*mbox;		/* "", or the mbox file to append to
+					 * instead of the Maildir */
 };
 
 /* MSG_LOCAL_DELIVERED (inside the local deliverd) */

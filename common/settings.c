@@ -38,6 +38,8 @@ _Static_assert(sizeof(enum bare_newline_mode) == sizeof(int),
     "enum settings are stored through int pointers");
 _Static_assert(sizeof(enum smtp_tls_level) == sizeof(int),
     "enum settings are stored through int pointers");
+_Static_assert(sizeof(enum mailbox_format) == sizeof(int),
+    "enum settings are stored through int pointers");
 
 #define MINUTE	60L
 #define HOUR	(60 * MINUTE)
@@ -60,6 +62,7 @@ static int parse_port(const char *, char *, size_t);
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
 static const char *const tls_level_words[] = { "none", "may", "encrypt",
     NULL };
+static const char *const mailbox_format_words[] = { "maildir", "mbox", NULL };
 
 #define OFF(f)	offsetof(struct settings, f)
 
@@ -106,6 +109,15 @@ static const struct setting_def settings_defs[] = {
 	{ "mailbox_base", SETTING_STRING, OFF(mailbox_base), "",
 	  "Directory holding one Maildir per user; empty means ~user/Maildir",
 	  0, 1024, NULL, check_abspath_or_empty },
+	{ "mailbox_format", SETTING_ENUM, OFF(mailbox_format), "maildir",
+	  "Mailbox of a passwd user: maildir (~user/Maildir) or mbox "
+	  "(mail_spool_directory/user)",
+	  0, 0, mailbox_format_words, NULL },
+	{ "mail_spool_directory", SETTING_STRING, OFF(mail_spool_directory),
+	  "/var/mail",
+	  "Directory of the mbox files of passwd users (mailbox_format = "
+	  "mbox)",
+	  1, 1024, NULL, check_abspath },
 	{ "message_size_limit", SETTING_SIZE, OFF(message_size_limit), "50m",
 	  "Largest message accepted, in octets",
 	  1024, LONG_MAX, NULL, NULL },

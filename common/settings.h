@@ -40,6 +40,11 @@ enum smtp_tls_level {
 	SMTP_TLS_ENCRYPT = 2,	/* TLS or no delivery (defer) */
 };
 
+enum mailbox_format {
+	MAILBOX_MAILDIR = 0,	/* ~user/Maildir */
+	MAILBOX_MBOX = 1,	/* mail_spool_directory/user */
+};
+
 /* The effective configuration.  Strings and lists are owned. */
 struct settings {
 	char			*myhostname;
@@ -63,6 +68,8 @@ struct settings {
 	char			*smtpd_sender_login_map;
 	struct strlist		 mynetworks;
 	char			*mailbox_base;
+	enum mailbox_format	 mailbox_format;
+	char			*mail_spool_directory;
 	uint64_t		 message_size_limit;
 	long			 smtpd_recipient_limit;
 	long			 smtpd_max_procs;

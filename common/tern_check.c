@@ -181,6 +181,12 @@ tern_check_config(const struct settings *s, const struct tern_check *c)
 		    s->mailbox_base);
 		c->report(msg, c->arg);
 	}
+	if (s->mailbox_format == MAILBOX_MBOX && s->mailbox_base[0] == '\0' &&
+	    (stat(s->mail_spool_directory, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		snprintf(msg, sizeof(msg), "mail_spool_directory %s: not a "
+		    "directory", s->mail_spool_directory);
+		c->report(msg, c->arg);
+	}
 	check_maps(s, c);
 	virtual_check(s, c);
 	check_postdrop(s, c);

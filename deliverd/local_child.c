@@ -20,6 +20,11 @@
  * ends when no more deliveries are waiting on the channel, or when it
  * holds LOCAL_CHILD_WINDOW of them.
  *
+ * An mbox (mbox.c) is locked when the batch first appends to it and
+ * stays locked until the batch is committed: every message is appended,
+ * the file is synced once for all of them, and only then unlocked and
+ * the messages reported.
+ *
  * A process that dies mid-batch may leave messages in new/ that it never
  * reported: its parent defers them (4.3.0) and they are delivered again
  * later, twice then; a message reported delivered is always on disk.
@@ -37,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deliverd_signals.h"
@@ -44,6 +50,7 @@
 #include "local_child.h"
 #include "local_target.h"
 #include "maildir.h"
+#include "mbox.h"
 #include "msg.h"
 #include "msg_codec.h"
 #include "virtual_mailbox.h"
@@ -59,6 +66,7 @@ struct local_item {
 	char			err[LOCAL_CHILD_ERR_MAX];	/* "x.y.z text" */
 	int			box;	/* its Maildir in the batch, or -1 */
 	int			linked;	/* in new/, not yet synced */
+	int			mbox;	/* its mbox in the batch, or -1 */
 	struct maildir_msg	mm;	/* written to tmp/ (mm.fd open) */
 };
 
@@ -69,12 +77,23 @@ struct local_box {
 	size_t		 linked;	/* names given since its last sync */
 };
 
+/* An mbox the batch appends to: locked until the batch is committed. */
+struct local_mbox {
+	char		*path;
+	int		 status;	/* of mbox_open */
+	char		 err[LOCAL_CHILD_ERR_MAX];	/* why it failed */
+	struct mbox	 mb;
+	size_t		 appended;	/* messages since its open */
+};
+
 /* What the process has written and not yet reported. */
 struct local_batch {
 	struct local_item	items[LOCAL_CHILD_WINDOW];
 	size_t			n;
 	struct local_box	boxes[LOCAL_CHILD_WINDOW];
 	size_t			nboxes;
+	struct local_mbox	mboxes[LOCAL_CHILD_WINDOW];
+	size_t			nmboxes;
 	const char		*hostname;
 	int			become_failed;
 	int			broken;	/* the parent sent what we cannot read */
@@ -126,6 +145,56 @@ local_child_home(const char *home, char *err, size_t errsize)
 	return DELIVER_OK;
 }
 
+/*
+ * local_child_mbox - the batch's mbox at path, opened and locked on
+ * first use (waiting up to MBOX_LOCK_WAIT).  One that could not be
+ * opened stays in the batch with its failure, so that the batch's other
+ * messages for it fail at once instead of each waiting for the lock.
+ */
+static struct local_mbox *
+local_child_mbox(struct local_batch *b, const char *path)
+{
+	struct local_mbox *mx;
+	size_t i;
+
+	for (i = 0; i < b->nmboxes; i++)
+		if (strcmp(b->mboxes[i].path, path) == 0)
+			return &b->mboxes[i];
+	mx = &b->mboxes[b->nmboxes++];
+	mx->path = xstrdup(path);
+	mx->appended = 0;
+	/* A user's mbox in the shared spool directory: it must be theirs. */
+	mx->status = mbox_open(&mx->mb, path, MBOX_F_OWNED, MBOX_LOCK_WAIT,
+	    mx->err, sizeof(mx->err));
+	return mx;
+}
+
+/* local_child_mbox_put - append d's message to its mbox, not yet synced */
+static void
+local_child_mbox_put(struct local_batch *b, struct local_item *it,
+    const struct msg_local_delivery *d, int msgfd)
+{
+	struct local_mbox *mx = local_child_mbox(b, d->mbox);
+	struct mbox_msg m;
+
+	if (mx->status != DELIVER_OK) {
+		it->status = mx->status;
+		strlcpy(it->err, mx->err, sizeof(it->err));
+		return;
+	}
+	m.fd = msgfd;
+	m.offset = (off_t)d->body_offset;
+	m.size = (off_t)d->body_size;
+	m.sender = d->sender;
+	m.recipient = d->address;
+	m.date = time(NULL);
+	it->status = mbox_append(&mx->mb, &m, it->err, sizeof(it->err));
+	if (it->status == DELIVER_OK) {
+		it->mbox = (int)(mx - b->mboxes);
+		mx->appended++;
+	}
+}
+
 /* local_child_put - write d's message to tmp/ of its Maildir, for it */
 static void
 local_child_put(struct local_batch *b, struct local_item *it,
@@ -133,6 +202,10 @@ local_child_put(struct local_batch *b, struct local_item *it,
 {
 	int status;
 
+	if (d->mbox[0] != '\0') {
+		local_child_mbox_put(b, it, d, msgfd);
+		return;
+	}
 	if ((it->status = local_child_home(d->home, it->err,
 	    sizeof(it->err))) != DELIVER_OK)
 		return;
@@ -162,6 +235,7 @@ local_child_write(struct local_batch *b, struct ipc_msg *m)
 
 	memset(it, 0, sizeof(*it));
 	it->box = -1;
+	it->mbox = -1;
 	it->mm.fd = -1;
 	if (msg_decode(m, MSG_LOCAL_DELIVERY, &d, &why) != 0) {
 		/* Only a bug sends this; answer what can be answered, then
@@ -208,6 +282,38 @@ local_child_link(struct local_batch *b, size_t from)
 		if (it->status == DELIVER_OK) {
 			it->linked = 1;
 			b->boxes[it->box].linked++;
+		}
+	}
+}
+
+/*
+ * local_child_mbox_sync - one fsync per mbox for the batch's messages;
+ * when it fails the mbox is truncated back to where the batch began
+ * (mbox_sync), and every one of them is deferred.
+ */
+static void
+local_child_mbox_sync(struct local_batch *b)
+{
+	char err[LOCAL_CHILD_ERR_MAX];
+	struct local_item *it;
+	size_t i, k;
+	int rc;
+
+	for (k = 0; k < b->nmboxes; k++) {
+		if (b->mboxes[k].appended == 0)
+			continue;
+		rc = mbox_sync(&b->mboxes[k].mb, err, sizeof(err));
+		for (i = 0; i < b->n; i++) {
+			it = &b->items[i];
+			if (it->mbox != (int)k || it->status != DELIVER_OK)
+				continue;
+			if (rc == DELIVER_OK)
+				snprintf(it->err, sizeof(it->err),
+				    "2.0.0 delivered to mbox");
+			else {
+				it->status = rc;
+				strlcpy(it->err, err, sizeof(it->err));
+			}
 		}
 	}
 }
@@ -279,11 +385,19 @@ local_child_commit(struct local_batch *b, struct ipc_conn *pc)
 	size_t i;
 
 	local_child_sync(b);
+	local_child_mbox_sync(b);
 	for (i = 0; i < b->nboxes; i++) {
 		maildir_close(&b->boxes[i].md);
 		free(b->boxes[i].path);
 	}
 	b->nboxes = 0;
+	/* Unlocked only now that what was appended is on disk. */
+	for (i = 0; i < b->nmboxes; i++) {
+		if (b->mboxes[i].status == DELIVER_OK)
+			mbox_close(&b->mboxes[i].mb);
+		free(b->mboxes[i].path);
+	}
+	b->nmboxes = 0;
 	for (i = 0; i < b->n; i++)
 		local_child_report(pc, &b->items[i]);
 	b->n = 0;

@@ -7,7 +7,8 @@
  * to that owner for good before it opens anything, then takes the
  * owner's deliveries (MSG_LOCAL_DELIVERY, with the message file) over a
  * socketpair for as long as its parent keeps it, and answers each with
- * MSG_LOCAL_DELIVERED once the message is durable in its Maildir.  The
+ * MSG_LOCAL_DELIVERED once the message is durable in its Maildir (or
+ * mbox).  The
  * parent ends it by closing the socketpair.
  */
 #ifndef TERN_LOCAL_CHILD_H

@@ -12,18 +12,21 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "local_target.h"
 #include "msg.h"
 #include "virtual_path.h"
+#include "xmalloc.h"
 
 /* local_target_check_user - is user acceptable as a mailbox name */
 int
@@ -122,6 +125,7 @@ local_target_resolve(const char *mailbox_base, const char *user,
 	int rc, n;
 
 	memset(t, 0, sizeof(*t));
+	t->mail_gid = (gid_t)-1;
 	if (local_target_check_user(user, err, errsize) != 0)
 		return DELIVER_PERMFAIL;
 	if (mailbox_base != NULL && mailbox_base[0] != '\0')
@@ -171,8 +175,75 @@ local_target_virtual(const char *base, long uid, long gid, const char *path,
 	}
 	t->uid = (uid_t)uid;
 	t->gid = (gid_t)gid;
+	t->mail_gid = (gid_t)-1;
 	t->become = geteuid() == 0;
 	return DELIVER_OK;
+}
+
+/*
+ * local_target_mbox - spool_dir/user instead of the Maildir.
+ *
+ * Who creates the mbox and its dotlock: the delivery process, as the
+ * user, with the spool directory's group added (Dovecot's
+ * mail_privileged_group does the same).  Debian's /var/mail is root:mail
+ * 2775, so a user cannot create files there on their own.  Creating the
+ * mbox in this root process before the switch would not be enough: the
+ * USER.lock dotlock must be created and removed around every append by
+ * the process that appends, and root must not write in a directory that
+ * every member of the mail group can write (a planted link).  The group
+ * is only added when the directory is group-writable, and never group
+ * 0.  The delivery process runs nothing but this code.
+ */
+int
+local_target_mbox(struct local_target *t, const char *spool_dir, char *err,
+    size_t errsize)
+{
+	struct stat st;
+	int n;
+
+	/* stat, not lstat: /var/mail is a link to /var/spool/mail on some
+	 * systems, and this path is the administrator's. */
+	if (stat(spool_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errsize, "4.3.5 mail_spool_directory is not a "
+		    "directory");
+		return DELIVER_TEMPFAIL;
+	}
+	n = snprintf(t->mbox, sizeof(t->mbox), "%s/%s", strcmp(spool_dir,
+	    "/") == 0 ? "" : spool_dir, t->user);
+	if (n < 0 || (size_t)n >= sizeof(t->mbox) - 5) {	/* + ".lock" */
+		snprintf(err, errsize, "4.3.0 mailbox path too long");
+		return DELIVER_TEMPFAIL;
+	}
+	if ((st.st_mode & S_IWGRP) && st.st_gid != 0 && st.st_gid != t->gid)
+		t->mail_gid = st.st_gid;
+	return DELIVER_OK;
+}
+
+/* local_target_groups - the user's groups, plus mail_gid when set */
+static int
+local_target_groups(const struct local_target *t)
+{
+	gid_t *groups;
+	int n, rc;
+
+	if (t->user[0] != '\0') {
+		if (initgroups(t->user, t->gid) != 0)
+			return -1;
+	} else if (setgroups(1, &t->gid) != 0)
+		return -1;
+	if (t->mail_gid == (gid_t)-1)
+		return 0;
+	if ((n = getgroups(0, NULL)) < 0)
+		return -1;
+	groups = xcalloc((size_t)n + 1, sizeof(*groups));
+	if ((n = getgroups(n, groups)) < 0) {
+		free(groups);
+		return -1;
+	}
+	groups[n++] = t->mail_gid;
+	rc = setgroups((size_t)n, groups);
+	free(groups);
+	return rc;
 }
 
 /*
@@ -185,16 +256,20 @@ local_target_become(const struct local_target *t)
 {
 	gid_t gid = t->gid;
 
-	if (t->user[0] != '\0') {
-		if (initgroups(t->user, gid) != 0)
-			return -1;
-	} else if (setgroups(1, &gid) != 0)
+	if (local_target_groups(t) != 0)
 		return -1;
 	if (setresgid(gid, gid, gid) != 0 || setresuid(t->uid, t->uid,
 	    t->uid) != 0)
 		return -1;
 	if (setuid(0) != -1 || getuid() != t->uid || geteuid() != t->uid ||
 	    getgid() != gid || getegid() != gid)
+		return -1;
+	/*
+	 * The spool's group is more than the user has: the user must not
+	 * be able to borrow it by attaching a debugger to this process (the
+	 * kernel's default after the switch, made sure of here).
+	 */
+	if (t->mail_gid != (gid_t)-1 && prctl(PR_SET_DUMPABLE, 0) != 0)
 		return -1;
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * local_target - where a local recipient's mail goes and as whom it is
  * written: the mailbox name check, the resolution of a mailbox user to
- * its Maildir and owner, and the switch to that owner.
+ * its Maildir (or mbox) and owner, and the switch to that owner.
  *
  * Used by the local transport (transport_local.c) and its delivery
  * children (local_child.c); public so that unit tests can drive it.
@@ -23,8 +23,10 @@ struct local_target {
 	char	maildir[PATH_MAX];
 	char	home[PATH_MAX];		/* the directory that must exist */
 	char	user[LOCAL_USER_MAX + 1]; /* passwd name for initgroups, or "" */
+	char	mbox[PATH_MAX];		/* "", or the mbox file used instead */
 	uid_t	uid;
 	gid_t	gid;
+	gid_t	mail_gid;		/* a group to add, or (gid_t)-1 */
 	int	become;			/* switch to uid/gid before delivering */
 };
 
@@ -56,8 +58,18 @@ int local_target_virtual(const char *base, long uid, long gid,
     const char *path, struct local_target *t, char *err, size_t errsize);
 
 /*
+ * local_target_mbox - make t (a passwd user's, resolved) an mbox
+ * delivery to spool_dir/user, and give it spool_dir's group when that
+ * directory is group-writable (for the mbox and its dotlock to be
+ * created there).  Returns enum deliver_status with err on failure
+ * (4.3.5 when spool_dir is not a directory).
+ */
+int local_target_mbox(struct local_target *t, const char *spool_dir,
+    char *err, size_t errsize);
+
+/*
  * local_target_become - switch to t's uid and gid (and, for a passwd
- * user, its groups) for good, and check that root cannot be regained.
+ * user, its groups; and mail_gid) for good, and check that root cannot be regained.
  * 0, or -1: the caller must then open nothing in the mailbox.
  */
 int local_target_become(const struct local_target *t);

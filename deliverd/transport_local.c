@@ -3,9 +3,11 @@
  * local"): jobs from queued are delivered into local mailboxes.
  *
  * queued sends jobs (a message file and its local recipients).  For each
- * recipient this transport finds the Maildir and its owner
+ * recipient this transport finds the Maildir (or, with mailbox_format =
+ * mbox, the mbox in mail_spool_directory) and its owner
  * (local_target.c; a virtual mailbox, whose target is its path, is
- * owned by virtual_uid and virtual_gid) and hands the delivery to that owner's delivery
+ * owned by virtual_uid and virtual_gid) and hands the delivery to that
+ * owner's delivery
  * process (local_child.c), starting one when the owner has none.  At most
  * local_delivery_limit delivery processes exist at once; a delivery for
  * an owner whose process is busy waits for it here, and a process holds
@@ -102,6 +104,7 @@ struct delivery {
 	size_t		 rcpt;
 	char		*maildir;
 	char		*home;
+	char		*mbox;		/* "", or the mbox used instead */
 	time_t		 deadline;	/* once sent: when the process dies */
 };
 TAILQ_HEAD(delivery_list, delivery);
@@ -113,6 +116,7 @@ struct owner {
 	uid_t		 uid;
 	gid_t		 gid;
 	char		 user[LOCAL_USER_MAX + 1];	/* passwd name or "" */
+	gid_t		 mail_gid;	/* group added, or (gid_t)-1 */
 	struct ipc_conn	 conn;
 	int		 closed;	/* channel closed: gets nothing more */
 	int		 draining;	/* gets nothing new; closed once done */
@@ -223,6 +227,7 @@ local_delivery_free(struct delivery *d)
 {
 	free(d->maildir);
 	free(d->home);
+	free(d->mbox);
 	free(d);
 }
 
@@ -276,8 +281,9 @@ local_owner_idle(const struct owner *o)
 
 /*
  * local_owner_find - the open process of t's owner, or NULL.  The owner
- * is the uid, the gid and the passwd name (which gives the supplementary
- * groups): a process serves one owner only, all three equal.
+ * is the uid, the gid, the passwd name (which gives the supplementary
+ * groups) and the group added for the mail spool: a process serves one
+ * owner only, all four equal.
  */
 static struct owner *
 local_owner_find(const struct local_target *t)
@@ -286,7 +292,8 @@ local_owner_find(const struct local_target *t)
 
 	TAILQ_FOREACH(o, &owners, entry)
 		if (!o->closed && !o->draining && o->uid == t->uid &&
-		    o->gid == t->gid && strcmp(o->user, t->user) == 0)
+		    o->gid == t->gid && o->mail_gid == t->mail_gid &&
+		    strcmp(o->user, t->user) == 0)
 			return o;
 	return NULL;
 }
@@ -308,6 +315,7 @@ local_owner_start(const struct local_target *t)
 	o->pid = pid;
 	o->uid = t->uid;
 	o->gid = t->gid;
+	o->mail_gid = t->mail_gid;
 	strlcpy(o->user, t->user, sizeof(o->user));
 	ipc_conn_init(&o->conn, sock);
 	TAILQ_INIT(&o->waiting);
@@ -363,6 +371,7 @@ local_owner_give(struct owner *o, struct job *j, size_t r,
 	d->rcpt = r;
 	d->maildir = xstrdup(t->maildir);
 	d->home = xstrdup(t->home);
+	d->mbox = xstrdup(t->mbox);
 	j->rcpts[r].state = RCPT_GIVEN;
 	j->nwaiting--;
 	o->idle_since = 0;
@@ -376,7 +385,7 @@ local_owner_frame(struct delivery *d, struct ipc_msg *m)
 	struct job *j = d->job;
 	struct msg_local_delivery ld = { d->id, j->sender,
 	    j->rcpts[d->rcpt].address, d->maildir, d->home,
-	    (uint64_t)j->body_offset, (uint64_t)j->body_size };
+	    (uint64_t)j->body_offset, (uint64_t)j->body_size, d->mbox };
 	int fd;
 
 	if ((fd = fcntl(j->msgfd, F_DUPFD_CLOEXEC, 0)) == -1)
@@ -609,9 +618,16 @@ local_rcpt_give(struct job *j, size_t r)
 		rc = local_target_virtual(set->virtual_mailbox_base,
 		    set->virtual_uid, set->virtual_gid, j->rcpts[r].user, &t,
 		    err, sizeof(err));
-	else
+	else {
 		rc = local_target_resolve(set->mailbox_base, j->rcpts[r].user,
 		    &t, err, sizeof(err));
+		/* mbox is for passwd users; mailbox_base directories and
+		 * virtual mailboxes stay Maildirs. */
+		if (rc == DELIVER_OK && set->mailbox_format == MAILBOX_MBOX &&
+		    set->mailbox_base[0] == '\0')
+			rc = local_target_mbox(&t, set->mail_spool_directory,
+			    err, sizeof(err));
+	}
 	if (rc != DELIVER_OK) {
 		local_result_send_err(j, r, rc, err);
 		return 0;

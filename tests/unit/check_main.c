@@ -19,6 +19,7 @@ main(void)
 	srunner_add_suite(sr, settings_suite());
 	srunner_add_suite(sr, received_suite());
 	srunner_add_suite(sr, maildir_suite());
+	srunner_add_suite(sr, mbox_suite());
 	srunner_add_suite(sr, envelope_suite());
 	srunner_add_suite(sr, queue_store_suite());
 	srunner_add_suite(sr, destination_suite());

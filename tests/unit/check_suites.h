@@ -11,6 +11,7 @@ Suite *ipc_suite(void);
 Suite *settings_suite(void);
 Suite *received_suite(void);
 Suite *maildir_suite(void);
+Suite *mbox_suite(void);
 Suite *envelope_suite(void);
 Suite *queue_store_suite(void);
 Suite *destination_suite(void);

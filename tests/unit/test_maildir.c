@@ -583,7 +583,8 @@ give(struct ipc_conn *c, uint32_t id, const char *maildir, const char *home,
     int fd, off_t off, off_t size)
 {
 	struct msg_local_delivery d = { id, "alice@a.example",
-	    "bob@example.org", maildir, home, (uint64_t)off, (uint64_t)size };
+	    "bob@example.org", maildir, home, (uint64_t)off, (uint64_t)size,
+	    "" };
 	struct ipc_msg m;
 
 	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 0, &d), 0);

@@ -589,7 +589,7 @@ START_TEST(test_local_delivery_needs_its_file_and_a_bounded_path)
 {
 	static char path[MSG_PATH_MAX + 2];
 	struct msg_local_delivery d = { 7, "a@b", "c@d", path, "/home/c", 10,
-	    20 }, got;
+	    20, "" }, got;
 	struct msg_local_delivered r = { 7, DELIVER_OK, "2.0.0",
 	    "delivered to maildir" }, rgot;
 	struct ipc_msg m;
