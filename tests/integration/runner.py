@@ -131,18 +131,6 @@ def main(argv):
               flush=True)
         insts = list(tern_harness.INSTANCES)
         del tern_harness.INSTANCES[:]
-        # Whether ternd was still running when the test ended: a failure
-        # with ternd gone is a different story from one with it alive.
-        states = {}
-        for inst in insts:
-            proc = getattr(inst, "proc", None)
-            if proc is None:
-                states[id(inst)] = "never started"
-            elif proc.poll() is None:
-                states[id(inst)] = "ternd running"
-            else:
-                states[id(inst)] = "ternd exited with status %s" \
-                    % proc.returncode
         for inst in insts:
             inst.cleanup()
         if outcome in ("FAIL", "ERROR"):
@@ -150,7 +138,8 @@ def main(argv):
                 print("    " + line)
             for inst in insts:
                 print("    --- log tail of %s (%s; %s) ---"
-                      % (inst.name, inst.logpath, states[id(inst)]))
+                      % (inst.name, inst.logpath,
+                         inst.ternd_state or "ternd running"))
                 for line in inst.log_tail(40).splitlines():
                     print("    | " + line)
             sys.stdout.flush()

@@ -235,6 +235,7 @@ class TernInstance:
         self.logpath = os.path.join(self.tmp, "ternd.log")
         self.aliases_path = os.path.join(self.tmp, "aliases")
         self.proc = None
+        self.ternd_state = None     # set by the first cleanup()
         self.sessions = set()
         self._logfp = None
         with _instances_lock:
@@ -445,6 +446,15 @@ class TernInstance:
 
     def cleanup(self):
         """Kill whatever is left (used after every test, pass or fail)."""
+        # For the runner's report of a failure: ternd's state before this.
+        if self.ternd_state is None:
+            if self.proc is None:
+                self.ternd_state = "never started"
+            elif self.proc.poll() is None:
+                self.ternd_state = "ternd running"
+            else:
+                self.ternd_state = ("ternd exited with status %s"
+                                    % self.proc.returncode)
         try:
             self.kill_all()
         except HarnessError:
