@@ -48,6 +48,8 @@
 /* queued answers a commit after one group flush; a stalled disk is the
  * only reason to wait longer, and then the client must hear 451. */
 #define COMMIT_TIMEOUT_MS	(300 * 1000)
+/* ETRN only marks messages due: queued answers at once when it is well. */
+#define ETRN_TIMEOUT_MS		(30 * 1000)
 /* Longest pause before a failed AUTH is answered. */
 #define AUTH_DELAY_MAX_S	30
 
@@ -55,11 +57,11 @@
 enum session_counter {
 	CNT_HELO, CNT_EHLO, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_RSET, CNT_NOOP,
 	CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_STARTTLS, CNT_AUTH,
-	CNT_UNKNOWN, CNT_MAX
+	CNT_BDAT, CNT_ETRN, CNT_UNKNOWN, CNT_MAX
 };
 static const char *const counter_names[CNT_MAX] = {
 	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
-	"expn", "help", "quit", "starttls", "auth", "unknown"
+	"expn", "help", "quit", "starttls", "auth", "bdat", "etrn", "unknown"
 };
 
 struct session {
@@ -220,6 +222,7 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 		smtp_io_reply(&s->io, "250-STARTTLS");
 	if (session_auth_offered(s))
 		smtp_io_reply(&s->io, "250-AUTH PLAIN LOGIN");
+	smtp_io_reply(&s->io, "250-ETRN");
 	smtp_io_reply(&s->io, "250-DSN");
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
@@ -759,6 +762,8 @@ session_counter_of(enum smtp_verb v)
 	case SMTP_CMD_QUIT: return CNT_QUIT;
 	case SMTP_CMD_STARTTLS: return CNT_STARTTLS;
 	case SMTP_CMD_AUTH: return CNT_AUTH;
+	case SMTP_CMD_BDAT: return CNT_BDAT;
+	case SMTP_CMD_ETRN: return CNT_ETRN;
 	default: return CNT_UNKNOWN;
 	}
 }
@@ -996,6 +1001,70 @@ session_auth(struct session *s, const struct smtp_command *cmd)
 		session_auth_failed(s, m, login);
 }
 
+/*
+ * ETRN (RFC 1985): queued makes the deferred mail for the domain due now.
+ * Only clients in mynetworks may ask (459 for others, RFC 1985 5.2):
+ * anyone else could make tern hammer a destination at will.  There are
+ * no named queues ("#name"), so those get 458, which RFC 1985 5.2 has
+ * for a node that cannot be queued.  The count decides 250 (started)
+ * or 251 (nothing waiting).
+ */
+static void
+session_etrn(struct session *s, const struct smtp_command *cmd)
+{
+	struct msg_etrn e = { cmd->etrn_domain, cmd->etrn_flags };
+	struct msg_etrn_done done;
+	struct ipc_msg req, resp;
+	const char *why = "unexpected type";
+	const char *node = cmd->etrn_domain, *at = (cmd->etrn_flags &
+	    ETRN_F_SUBDOMAINS) ? "@" : "";
+
+	if (!s->helo_done) {
+		session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->have_mail) {
+		session_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	if (!s->trusted) {
+		session_reply(s, "459 4.7.1 Node %s%s not allowed: client not "
+		    "authorized to use ETRN", cmd->etrn_queue ? "" : at,
+		    cmd->etrn_queue ? "(queue)" : node);
+		log_info("reject: ETRN from %s[%s]: not in mynetworks",
+		    s->name, s->addr);
+		return;
+	}
+	if (cmd->etrn_queue) {
+		session_reply(s, "458 4.3.0 Unable to queue messages for node: "
+		    "named queues are not supported");
+		return;
+	}
+	if (msg_encode(&req, MSG_SMTPD_ETRN, ++s->srv->next_reqid, &e) != 0 ||
+	    ipc_call(s->srv->queued, &req, &resp, ETRN_TIMEOUT_MS) < 0) {
+		log_warn("ETRN: queued did not answer: %s", strerror(errno));
+		session_reply(s, "458 4.3.0 Unable to queue messages for node "
+		    "%s%s", at, node);
+		return;
+	}
+	if (resp.type != MSG_QUEUED_ETRN_DONE ||
+	    msg_decode(&resp, MSG_QUEUED_ETRN_DONE, &done, &why) != 0) {
+		if (resp.type != MSG_QUEUED_MESSAGE_FAILED)
+			msg_log_reject("queued", &resp, why);
+		session_reply(s, "458 4.3.0 Unable to queue messages for node "
+		    "%s%s", at, node);
+	} else if (done.messages == 0) {
+		s->ok[CNT_ETRN]++;
+		session_reply(s, "251 2.0.0 OK, no messages waiting for node "
+		    "%s%s", at, node);
+	} else {
+		s->ok[CNT_ETRN]++;
+		session_reply(s, "250 2.0.0 OK, queuing for node %s%s started",
+		    at, node);
+	}
+	ipc_msg_free(&resp);
+}
+
 /* Run one parsed command. */
 static void
 session_dispatch(struct session *s, const struct smtp_command *cmd)
@@ -1039,7 +1108,7 @@ session_dispatch(struct session *s, const struct smtp_command *cmd)
 	case SMTP_CMD_HELP:
 		s->ok[c]++;
 		session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-		    "RSET NOOP VRFY HELP QUIT");
+		    "RSET NOOP VRFY HELP QUIT ETRN");
 		break;
 	case SMTP_CMD_QUIT:
 		s->ok[c]++;
@@ -1051,6 +1120,9 @@ session_dispatch(struct session *s, const struct smtp_command *cmd)
 		break;
 	case SMTP_CMD_AUTH:
 		session_auth(s, cmd);
+		break;
+	case SMTP_CMD_ETRN:
+		session_etrn(s, cmd);
 		break;
 	default:
 		session_reply(s, "502 5.5.1 Error: command not implemented");
