@@ -106,6 +106,10 @@ build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
     common/msgfile.c \
     common/crc32c.c common/envelope.c common/dsn_param.c common/qid.c \
     common/addr.c common/ipc.c common/log.c common/xmalloc.c
+build fuzz_smtp_bdat smtpd/smtp_bdat.c smtpd/smtp_data.c smtpd/smtp_io.c \
+    common/header.c common/deadline.c common/msgfile.c common/crc32c.c \
+    common/envelope.c common/dsn_param.c common/qid.c common/addr.c \
+    common/ipc.c common/log.c common/xmalloc.c
 build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
 build fuzz_settings common/settings.c common/dns.c common/log.c \
     common/xmalloc.c
