@@ -136,6 +136,10 @@ idna_label(const unsigned char *p, size_t len, char *out, size_t outsize,
 			return -1;
 		if (cp[n] >= 'A' && cp[n] <= 'Z')
 			cp[n] += 'a' - 'A';
+		/* ASCII in a label is letters, digits, '-' (RFC 5890). */
+		if (cp[n] < 0x80 && !(cp[n] >= 'a' && cp[n] <= 'z') &&
+		    !(cp[n] >= '0' && cp[n] <= '9') && cp[n] != '-')
+			return -1;
 		ascii &= cp[n] < 0x80;
 		i += k;
 		/* An A-label holds at least one octet per code point. */

@@ -24,8 +24,9 @@ int punycode_encode(const uint32_t *cp, size_t n, char *out, size_t outsize);
 /*
  * idna_to_ascii - domain (UTF-8, len octets) with every non-ASCII label
  * as its A-label, lowercased, in out[0..outsize).  Returns the length, or
- * -1 when the domain is not well-formed UTF-8, a label is empty or
- * longer than 63 octets once encoded, or the name is longer than 253.
+ * -1 when the domain is not well-formed UTF-8, has ASCII other than
+ * letters, digits, '-' and the dots, a label is empty or longer than
+ * 63 octets once encoded, or the name is longer than 253.
  */
 int idna_to_ascii(const char *domain, size_t len, char *out, size_t outsize);
 

@@ -94,6 +94,7 @@ struct session {
 	uint64_t		 size_hint;
 	int			 body;
 	int			 ret;		/* DSN RET, enum dsn_ret */
+	int			 smtputf8;	/* MAIL had SMTPUTF8 */
 	char			 envid[SMTP_ENVID_MAX + 1];	/* "" none */
 	struct envelope_rcpt	*rcpts;
 	uint32_t		 nrcpt;
@@ -161,14 +162,20 @@ session_reset(struct session *s)
 	s->body = BODY_7BIT;
 	s->ret = DSN_RET_DEFAULT;
 	s->envid[0] = '\0';
+	s->smtputf8 = 0;
 }
 
-/* The RFC 3848 protocol name for Received: and logs. */
+/* The RFC 3848 protocol name for Received: and logs; with SMTPUTF8,
+ * RFC 6531 3.7.3's. */
 static const char *
 session_proto(const struct session *s)
 {
 	if (!s->esmtp)
 		return "SMTP";
+	if (s->smtputf8 && s->tls)
+		return s->auth_method != NULL ? "UTF8SMTPSA" : "UTF8SMTPS";
+	if (s->smtputf8)
+		return s->auth_method != NULL ? "UTF8SMTPA" : "UTF8SMTP";
 	if (s->tls)
 		return s->auth_method != NULL ? "ESMTPSA" : "ESMTPS";
 	return s->auth_method != NULL ? "ESMTPA" : "ESMTP";
@@ -248,6 +255,7 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 	smtp_io_reply(&s->io, "250-CHUNKING");
 	smtp_io_reply(&s->io, "250-ETRN");
 	smtp_io_reply(&s->io, "250-DSN");
+	smtp_io_reply(&s->io, "250-SMTPUTF8");
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
 
@@ -312,6 +320,7 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 	s->size_hint = cmd->size;
 	s->body = cmd->body;
 	s->ret = cmd->ret;
+	s->smtputf8 = cmd->smtputf8;
 	strlcpy(s->envid, cmd->envid, sizeof(s->envid));
 	s->ok[CNT_MAIL]++;
 	session_reply(s, "250 2.1.0 Ok");
@@ -651,6 +660,7 @@ session_write_head(struct session *s, struct msgfile_writer *w,
 	env.envid = s->envid[0] != '\0' ? s->envid : NULL;
 	env.nrcpt = s->nrcpt;
 	env.rcpts = s->rcpts;
+	env.flags = s->smtputf8 ? ENVELOPE_F_SMTPUTF8 : 0;
 	envelope_encode(&env, &prefix, &plen);
 
 	memset(&ri, 0, sizeof(ri));
@@ -1344,6 +1354,21 @@ session_log_disconnect(struct session *s)
 		    s->addr, buf, okc, commands);
 }
 
+/*
+ * The extensions the parser may accept now.  SMTPUTF8 (RFC 6531 3.4):
+ * its MAIL parameter whenever a MAIL may come, and a non-ASCII RCPT only
+ * in a transaction whose MAIL carried it (else 553 5.6.7).
+ */
+static int
+session_ext(const struct session *s)
+{
+	if (!s->esmtp)
+		return 0;
+	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
+	    (session_auth_offered(s) ? SMTP_EXT_AUTH : 0) |
+	    (s->smtputf8 || !s->have_mail ? SMTP_EXT_SMTPUTF8 : 0);
+}
+
 static void
 session_peer(struct session *s, const struct sockaddr *peer)
 {
@@ -1448,10 +1473,8 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 		    s.set->smtpd_bare_newline == BARE_NEWLINE_REJECT)
 			session_reply(&s, "500 5.5.2 Error: bare <CR> or <LF> "
 			    "received; lines must end in <CR><LF>");
-		else if (smtp_command_parse(line, (size_t)n, s.esmtp ?
-		    (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
-		    (session_auth_offered(&s) ? SMTP_EXT_AUTH : 0)) : 0, &cmd,
-		    reply, sizeof(reply)) != 0) {
+		else if (smtp_command_parse(line, (size_t)n, session_ext(&s),
+		    &cmd, reply, sizeof(reply)) != 0) {
 			s.total[session_counter_of(cmd.verb)]++;
 			session_reply(&s, "%s", reply);
 		} else {

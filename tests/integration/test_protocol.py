@@ -27,7 +27,7 @@ class TestProtocol(TernTestCase):
         self.assertEqual(lines[0], "test.example")
         self.assertEqual(set(lines[1:]), {"PIPELINING", "SIZE 10485760",
                                           "ENHANCEDSTATUSCODES", "8BITMIME", "DSN",
-                                          "CHUNKING", "ETRN"})
+                                          "CHUNKING", "ETRN", "SMTPUTF8"})
         code, lines = c.cmd("HELO client.test")
         self.assertEqual((code, lines), (250, ["test.example"]))
 

@@ -125,6 +125,9 @@ START_TEST(test_idna_to_ascii)
 	ck_assert_int_eq(idna_to_ascii("", 0, out, sizeof(out)), -1);
 	ck_assert_int_eq(idna_to_ascii("a\xc2\x85.test", 8, out, sizeof(out)),
 	    -1);
+	ck_assert_int_eq(idna_to_ascii("a b.test", 8, out, sizeof(out)), -1);
+	ck_assert_int_eq(idna_to_ascii("b\xc3\xbc_.test", 9, out,
+	    sizeof(out)), -1);
 	/* a label of 63 octets passes, 64 does not, encoded or not */
 	memset(big, 'a', 64);
 	ck_assert_int_eq(idna_to_ascii(big, 63, out, sizeof(out)), 63);
