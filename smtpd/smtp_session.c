@@ -56,13 +56,13 @@
 
 /* Command counters for the Postfix-style "disconnect from" line. */
 enum session_counter {
-	CNT_HELO, CNT_EHLO, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_RSET, CNT_NOOP,
-	CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_STARTTLS, CNT_AUTH,
-	CNT_BDAT, CNT_ETRN, CNT_UNKNOWN, CNT_MAX
+	CNT_HELO, CNT_EHLO, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_BDAT, CNT_RSET,
+	CNT_NOOP, CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_STARTTLS,
+	CNT_AUTH, CNT_ETRN, CNT_UNKNOWN, CNT_MAX
 };
 static const char *const counter_names[CNT_MAX] = {
-	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
-	"expn", "help", "quit", "starttls", "auth", "bdat", "etrn", "unknown"
+	"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop",
+	"vrfy", "expn", "help", "quit", "starttls", "auth", "etrn", "unknown"
 };
 
 struct session {

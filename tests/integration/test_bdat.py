@@ -7,13 +7,14 @@ the RFC's errors: BDAT without MAIL or without recipients (its data is
 read, never taken for commands), DATA after BDAT, BDAT after a failed
 chunk, a chunk past message_size_limit, a chunk size smaller than the
 data (the rest is commands) and a connection cut mid-chunk (nothing is
-delivered, nothing stays in the spool).
+delivered, nothing stays in the spool).  And the smtp client: tern ->
+tern sends a message of several MiB in BDAT chunks, byte for byte.
 """
 
 import re
 
-from tern_harness import (RawSMTP, TernTestCase, qid_from_reply,
-                          split_delivered, wait_until)
+from tern_harness import (RawSMTP, TernTestCase, free_port, qid_from_reply,
+                          smtp_connect, split_delivered, wait_until)
 
 MSG = (b"From: alice@test.example\r\nTo: bob@test.example\r\n"
        b"Subject: chunks\r\n\r\nfirst line\r\n.a line with a dot\r\n"
@@ -187,3 +188,30 @@ class TestBdat(TernTestCase):
                    what="the aborted file to go")
         self.assertNotRegex(inst.log(), r"%s: from=" % qid)
         self.assertEqual(inst.all_delivered(), {})
+
+
+class TestBdatClient(TernTestCase):
+    """The smtp client uses BDAT when the next hop offers CHUNKING."""
+
+    def test_tern_to_tern_sends_bdat_chunks_byte_for_byte(self):
+        port = free_port("127.0.0.2")
+        b = self.instance(listen_host="127.0.0.2", port=port)
+        a = self.instance(hostname="a.example",
+                          relayhost="[127.0.0.2]:%d" % port)
+        # Over two chunks of 1 MiB, with lines that start with a dot.
+        line = b".dot " + b"x" * 90 + b"\r\n"
+        msg = (b"From: alice@a.example\r\nTo: bob@test.example\r\n"
+               b"Subject: big\r\n\r\n" + line * 26000 + b"end\r\n")
+        with smtp_connect(a) as s:
+            s.sendmail("alice@a.example", ["bob@test.example"], msg)
+        (path,) = b.wait_for_delivery("bob")
+        with open(path, "rb") as f:
+            fields, rest = split_delivered(f.read())
+        self.assertTrue(rest.endswith(msg.replace(b"\r\n", b"\n")))
+        # a keeps the connection for the next message; stopped, it says
+        # QUIT, and b logs what the session was.
+        a.stop()
+        done = r"disconnect from \S+\[127\.0\.0\.1\] ehlo=1 mail=1 "
+        wait_until(lambda: re.search(done, b.log()), 30,
+                   what="the end of a's session at b")
+        self.assertRegex(b.log(), done + r"rcpt=1 bdat=3 quit=1 ")
