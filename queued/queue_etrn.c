@@ -67,12 +67,14 @@ queue_etrn_request(struct queued_peer *p, struct ipc_msg *m)
 			queued_peer_send(p, &ans);
 		return;
 	}
-	for (struct sched_msg *sm = sched_first(); sm != NULL;
-	    sm = sched_next(sm))
+	for (struct sched_msg *sm = sched_first(), *next; sm != NULL;
+	    sm = next) {
+		next = sched_next(sm);	/* as admin_change: taken first */
 		if (etrn_msg_match(sm, &e)) {
 			sched_msg_due_now(sm);
 			done.messages++;
 		}
+	}
 	/* As with "ternctl flush": a destination found dead is tried
 	 * again now, which is what the client asked for. */
 	if (done.messages > 0)

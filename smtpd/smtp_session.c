@@ -742,7 +742,8 @@ session_verdict(struct session *s, const struct smtp_data_result *res,
 /*
  * session_finish - the whole message is in out (fd): refuse it, or make
  * it durable through queued and then, and only then, answer 250.  The
- * same end for DATA and BDAT LAST.  Closes fd; ends the transaction.
+ * same end for DATA and BDAT LAST.  Closes fd; the caller ends the
+ * transaction.
  */
 static void
 session_finish(struct session *s, const char *qid, int fd,
