@@ -16,6 +16,7 @@
 
 #include "maildrop.h"
 #include "privsep.h"
+#include "smtp_tls_check.h"
 #include "spool_layout.h"
 #include "tern_check.h"
 #include "tls_server.h"
@@ -189,6 +190,7 @@ tern_check_config(const struct settings *s, const struct tern_check *c)
 	}
 	check_maps(s, c);
 	virtual_check(s, c);
+	smtp_tls_check(s, c);
 	check_postdrop(s, c);
 }
 

@@ -400,3 +400,67 @@ class TestTlsTernToTern(TlsCase):
                       r"dsn=4\.7\.5, status=deferred \(.*did not verify: "
                       r"self-signed certificate" % qc)
         self.assertEqual(c.all_delivered(), {})
+
+
+class TestTlsConfigCheck(TlsCase):
+    """ternd -n on the outbound TLS settings."""
+
+    def check(self, **settings):
+        path = os.path.join(self.dir, "tern.conf")
+        with open(path, "w") as f:
+            f.write("spool_dir = %s/spool\ndaemon_directory = %s\n"
+                    % (self.dir, os.path.dirname(binary("ternd"))))
+            for k, v in settings.items():
+                f.write("%s = %s\n" % (k, v))
+        r = subprocess.run([binary("ternd"), "-n", "-c", path],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=20)
+        return r.returncode, r.stdout.decode("utf-8", "replace")
+
+    def compiled(self, name, lines):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+        subprocess.run([binary("ternmap"), path], check=True, timeout=30)
+        return path
+
+    def test_check_warns_when_relay_password_goes_unverified(self):
+        sasl = self.compiled("sasl", ["[relay.test]:587 u:p"])
+        rc, out = self.check(relayhost="[relay.test]:587",
+                             smtp_sasl_password_maps=sasl,
+                             smtp_tls_security_level="encrypt")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"warning: smtp_sasl_password_maps: passwords "
+                         r"go to relayhost \[relay\.test\]:587 over TLS at "
+                         r"level encrypt, which does not verify")
+        # At "may" the password still gets at least encrypt.
+        rc, out = self.check(relayhost="[relay.test]:587",
+                             smtp_sasl_password_maps=sasl)
+        self.assertRegex(out, r"over TLS at level encrypt, which does not")
+        # verify, globally or for the relayhost alone: no warning.
+        rc, out = self.check(relayhost="[relay.test]:587",
+                             smtp_sasl_password_maps=sasl,
+                             smtp_tls_security_level="verify")
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("smtp_sasl_password_maps", out)
+        pmap = self.compiled("policy", ["[relay.test]:587 secure"])
+        rc, out = self.check(relayhost="[relay.test]:587",
+                             smtp_sasl_password_maps=sasl,
+                             smtp_tls_policy_map=pmap)
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("smtp_sasl_password_maps", out)
+
+    def test_check_reports_bad_policy_map_and_ca(self):
+        pmap = self.compiled("policy", ["good.test verify",
+                                        "bad.test verfy"])
+        rc, out = self.check(smtp_tls_policy_map=pmap,
+                             smtp_tls_CAfile=os.path.join(self.dir, "nope"))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("smtp_tls_policy_map: bad.test: not a security level",
+                      out)
+        self.assertNotIn("good.test", out)
+        self.assertRegex(out, r"smtp_tls_CAfile .*nope: No such file")
+        rc, out = self.check(
+            smtp_tls_policy_map=os.path.join(self.dir, "missing"))
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"smtp_tls_policy_map: .*missing\.db")
