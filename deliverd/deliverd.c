@@ -8,6 +8,8 @@
  * transport that forks children which become each mailbox owner), and
  * runs the poll loop: jobs from queued go to the transport, results from
  * it go to queued, ternd's STOP and RELOAD and SIGTERM are handled here.
+ * A chrooted transport cannot reread its files on RELOAD: it stops as
+ * below, and ternd's restart reads them afresh.
  *
  * Stopping: no new jobs are read (queued retries them), the transport
  * finishes the ones it holds, the results are sent, then the process
@@ -55,6 +57,7 @@ static struct settings settings;
 static struct daemon_opts opts;
 static struct ipc_conn master_conn, queued_conn;
 static int queued_alive = 1, master_alive = 1, stopping;
+static int chrooted;		/* the configuration is out of reach */
 static int sig_fd = -1;		/* deliverd_signals_setup() */
 static struct pollfd *pfd;
 static void **pfd_arg;
@@ -122,6 +125,19 @@ static void
 deliverd_master_reload(void *arg)
 {
 	(void)arg;
+	if (chrooted) {
+		/*
+		 * tern.conf, the CA certificates and the maps that the
+		 * transport read before its chroot are out of its reach
+		 * now, so it cannot reread them in place: it finishes the
+		 * jobs it holds (new ones stay with queued) and exits, and
+		 * ternd starts a fresh process that reads them all.
+		 */
+		log_info("reload: finishing the jobs held, then restarting "
+		    "to read the new configuration");
+		stopping = 1;
+		return;
+	}
 	if (daemon_reload(&opts, &settings) != 0) {
 		log_warn("reload failed; keeping the old configuration");
 		return;
@@ -311,6 +327,7 @@ deliverd_privilege(void)
 		tzset();
 		snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty",
 		    settings.spool_dir);
+		chrooted = geteuid() == 0;	/* privsep_drop does it */
 		privsep_drop(settings.tern_user, chroot_dir);
 		break;
 	}

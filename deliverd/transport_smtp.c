@@ -15,9 +15,10 @@
  * are already read this way.  The map is opened before the chroot and
  * read through its open descriptor afterwards; when the transport runs
  * unchrooted, map_lookup reopens a map that ternmap replaced.  Inside the
- * chroot the path is out of reach, so a replaced map takes effect when
- * the transport restarts.  A map that cannot be read, or an entry that
- * does not parse, defers the mail (4.7.5): it never lowers a level.
+ * chroot the path is out of reach, so a reload restarts the chrooted
+ * transport (deliverd.c), which opens the new map.  A map that cannot be
+ * read, or an entry that does not parse, defers the mail (4.7.5): it
+ * never lowers a level.
  *
  * Why one process per connection rather than non-blocking sessions in
  * one poll loop: a connection runs a long, strictly sequential dialogue
@@ -963,7 +964,8 @@ smtp_setup(void)
 }
 
 
-/* DNS servers, the CA certificates and the SASL maps need a restart; the
+/* Chrooted, a reload restarts the process (deliverd.c); unchrooted, DNS
+ * servers, the CA certificates and the SASL maps need a restart, the
  * rest applies at once. */
 const struct transport_ops smtp_transport_ops = {
 	.name = "smtp",

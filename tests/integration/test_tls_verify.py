@@ -310,6 +310,23 @@ class TestTlsPolicyMap(TlsCase):
                       r"repeated attribute \"ciphers=high\"")
 
 
+    def test_policy_map_change_applies_after_reload(self):
+        # The chrooted transport cannot see the map's path: a reload
+        # must restart it so that it opens the new map.
+        import signal
+        dns, port, sinks = self.servers()
+        pmap = self.write_map(["expired.test verify"])
+        a = self.sender(dns, port, smtp_tls_security_level="may",
+                        smtp_tls_policy_map=pmap)
+        qid, = send(a, ["u@expired.test"])
+        self.check_outcome(a, sinks, qid, "u@expired.test", "expired.test",
+                           ("4.7.5", r"certificate expired"))
+        self.write_map(["expired.test encrypt"])
+        a.signal_ternd(signal.SIGHUP)
+        self.check_outcome(a, sinks, qid, "u@expired.test", "expired.test",
+                           "tls")
+
+
 class TestTlsRelayhostAuth(TlsCase):
 
     def relay(self, kind, level_entry):
