@@ -221,6 +221,7 @@ int
 tls_policy_keys(const char *nexthop, char keys[][TLS_NAME_MAX], int max)
 {
 	const char *close, *colon, *p;
+	char post[TLS_NAME_MAX];
 	size_t len;
 	int n = 0;
 
@@ -230,13 +231,11 @@ tls_policy_keys(const char *nexthop, char keys[][TLS_NAME_MAX], int max)
 		len = (size_t)(close - nexthop - 1);
 		if (close[1] != '\0' && close[1] != ':')
 			return 0;
-		if (close[1] == ':') {
-			if (tls_key_add(keys, &n, max, "[", nexthop + 1, len,
-			    "]") != 0 || strlen(keys[n - 1]) + strlen(close + 1) >=
-			    TLS_NAME_MAX)
-				return 0;
-			strlcat(keys[n - 1], close + 1, TLS_NAME_MAX);
-		}
+		if (close[1] == ':' && ((size_t)snprintf(post, sizeof(post),
+		    "]%s", close + 1) >= sizeof(post) ||
+		    tls_key_add(keys, &n, max, "[", nexthop + 1, len,
+		    post) != 0))
+			return 0;
 		if (tls_key_add(keys, &n, max, "[", nexthop + 1, len, "]") != 0)
 			return 0;
 		return n;
