@@ -63,6 +63,7 @@ struct settings {
 	char			*smtpd_sender_login_map;
 	struct strlist		 mynetworks;
 	char			*mailbox_base;
+	char			*mailbox_transport;	/* "" or lmtp:... */
 	uint64_t		 message_size_limit;
 	long			 smtpd_recipient_limit;
 	long			 smtpd_max_procs;
