@@ -193,6 +193,7 @@ enum peer_kind {
 				   queued */
 	PEER_SMTPD_LOOKUPD = 7,	/* to a new smtpd worker: its channel to
 				   lookupd */
+	PEER_DELIVERD_LMTP = 8,	/* to queued: a (new) lmtp deliverd */
 };
 
 #endif

@@ -189,7 +189,7 @@ static const struct msg_field local_delivered_fields[] = {
 };
 
 static const struct msg_field peer_fields[] = {
-	U32(struct msg_peer, kind, PEER_SMTPD, PEER_SMTPD_LOOKUPD),
+	U32(struct msg_peer, kind, PEER_SMTPD, PEER_DELIVERD_LMTP),
 };
 static const struct msg_field spawned_fields[] = {
 	U32(struct msg_spawned, pid, 0, INT32_MAX),
