@@ -1232,7 +1232,7 @@ sched_lmtp_rcpt(const struct sched_msg *sm, const struct job_entry *e,
 	const char *rcpt = sm->env->rcpts[sm->r[e->rcpt].rec.parent].addr;
 	const char *at = strrchr(rcpt, '@');
 	size_t ulen = strlen(e->target);
-	char addr[ADDR_TEXT_MAX + 2];
+	char addr[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
 
 	if (at != NULL && (size_t)(at - rcpt) == ulen &&
 	    strncasecmp(rcpt, e->target, ulen) == 0)
@@ -1240,7 +1240,9 @@ sched_lmtp_rcpt(const struct sched_msg *sm, const struct job_entry *e,
 	else
 		snprintf(addr, sizeof(addr), "%s@%s", e->target,
 		    qctx.set->myhostname);
-	return msg_str_fit(addr, MSG_ADDR_MAX, buf, size);
+	/* msg_str_fit returns addr itself when it fits: copy it out. */
+	strlcpy(buf, msg_str_fit(addr, MSG_ADDR_MAX, fit, sizeof(fit)), size);
+	return buf;
 }
 
 /*

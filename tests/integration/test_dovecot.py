@@ -1,0 +1,350 @@
+"""
+Mail that tern delivers is read back by a real Dovecot (Debian's
+dovecot-imapd, dovecot-pop3d, dovecot-lmtpd, started privately by
+dovecot.py) the way a user's mail program reads it: over IMAP and POP3,
+byte for byte.  Mail handed to Dovecot over LMTP (mailbox_transport)
+arrives the same way, and each recipient of one LMTP transaction gets its
+own result: delivered, bounced to the sender, or deferred and retried.
+"""
+
+import os
+import pwd
+import re
+import socket
+import threading
+import unittest
+
+from dovecot import Dovecot, wait_log
+from tern_harness import (TernTestCase, free_port, is_root, smtp_connect,
+                          split_delivered, qid_from_reply, wait_until)
+
+MAILBOX_OWNER = "nobody"	# Dovecot serves no mail to root
+
+
+def body(subject, size=0):
+    """A message with a leading-dot line, long lines and 8-bit text."""
+    text = (b"From: Sender <sender@client.test>\r\n"
+            b"To: somebody\r\n"
+            b"Subject: " + subject.encode() + b"\r\n"
+            b"Message-ID: <" + subject.encode() + b"@client.test>\r\n"
+            b"\r\n"
+            b"first line\r\n"
+            b".a line that starts with a dot\r\n"
+            b"..two dots\r\n"
+            b"\r\n"
+            b"last line\r\n")
+    if size:
+        text += b"x" * 70 + b"\r\n"
+        while len(text) < size:
+            text += b"y" * 70 + b"\r\n"
+    return text
+
+
+def send(inst, sender, rcpts, msg):
+    """One message over SMTP; its queue ID."""
+    with smtp_connect(inst) as s:
+        s.ehlo("client.test")
+        s.mail(sender)
+        for r in rcpts:
+            code, text = s.rcpt(r)
+            assert code == 250, (r, code, text)
+        code, text = s.data(msg)
+        assert code == 250, (code, text)
+    return qid_from_reply(text)
+
+
+def crlf(data):
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+@unittest.skipUnless(is_root(), "root only: Dovecot switches to each mail "
+                     "user, and tern's mailboxes belong to that user")
+class DovecotTestCase(TernTestCase):
+    """A tern instance and a Dovecot that serves the same mailboxes."""
+
+    def dovecot(self, inst, users, **kw):
+        pw = pwd.getpwnam(MAILBOX_OWNER)
+        table = {}
+        for u in users:
+            home = inst.add_user(u, owner=MAILBOX_OWNER)
+            table[u] = (home, pw.pw_uid, pw.pw_gid)
+        dc = Dovecot(table, **kw)
+        self.addCleanup(dc.cleanup)
+        dc.start()
+        self.addCleanup(self.print_dovecot_log_on_failure, dc)
+        return dc
+
+    def print_dovecot_log_on_failure(self, dc):
+        # The runner prints tern's log; Dovecot's is only here.
+        outcome = getattr(self, "_outcome", None)
+        if outcome is not None and not getattr(outcome, "success", True):
+            print("--- dovecot log ---\n" + dc.log_tail())
+
+    def received_of(self, data):
+        """The Received: field tern added, from a delivered message."""
+        fields, rest = split_delivered(data.replace(b"\r\n", b"\n"))
+        return [f for f in fields if f.startswith(b"Received:")], rest
+
+
+class TestDovecotReadsTernMaildir(DovecotTestCase):
+
+    def test_maildir_delivery_reads_back_over_imap_and_pop3(self):
+        """tern writes the Maildir itself; Dovecot serves exactly that
+        file over IMAP and POP3, not a byte changed."""
+        inst = self.instance(start=False)
+        dc = self.dovecot(inst, ["alice"])
+        inst.start()
+        msg = body("maildir-readback", size=3000)
+        send(inst, "sender@client.test", ["alice@test.example"], msg)
+        files = inst.wait_for_delivery("alice")
+        self.assertEqual(len(files), 1)
+        with open(files[0], "rb") as f:
+            stored = f.read()
+        self.assert_tern_delivery(stored, msg, "sender@client.test",
+                                  "alice@test.example",
+                                  qid_from_stored(stored))
+        imap = dc.wait_imap_messages("alice", 1)
+        self.assertEqual(len(imap), 1)
+        self.assertEqual(imap[0], crlf(stored),
+                         "IMAP does not return the message tern stored")
+        pop = dc.pop3_messages("alice")
+        self.assertEqual(len(pop), 1)
+        self.assertEqual(pop[0], stored,
+                         "POP3 does not return the message tern stored")
+
+
+def qid_from_stored(data):
+    m = re.search(rb"with ESMTP id ([0-9A-F]{16})", data)
+    assert m, data[:400]
+    return m.group(1).decode()
+
+
+class TestLmtpDelivery(DovecotTestCase):
+
+    def lmtp_instance(self, users, **kw):
+        inst = self.instance(start=False)
+        dc = self.dovecot(inst, users, **kw)
+        inst.settings["mailbox_transport"] = "lmtp:unix:" + dc.lmtp_socket
+        inst.write_config()
+        inst.start()
+        return inst, dc
+
+    def assert_lmtp_copy(self, got, sent, sender, rcpt):
+        """got (over IMAP) is Dovecot's Return-Path (and Delivered-To, if
+        this Dovecot adds one), then exactly what tern sent: its Received:
+        field and the message."""
+        prefix = b"Return-Path: <" + sender.encode() + b">\r\n"
+        self.assertTrue(got.startswith(prefix), got[:300])
+        rest = got[len(prefix):]
+        dt = b"Delivered-To: " + rcpt.encode() + b"\r\n"
+        if rest.startswith(b"Delivered-To:"):
+            self.assertTrue(rest.startswith(dt), rest[:200])
+            rest = rest[len(dt):]
+        self.assertTrue(rest.startswith(b"Received: from "), rest[:300])
+        # tern's one Received: field (folded), then the message itself.
+        m = re.match(rb"Received: [^\r]*(\r\n[ \t][^\r]*)*\r\n", rest)
+        self.assertIsNotNone(m, rest[:300])
+        self.assertRegex(m.group(0), rb"by test\.example \(tern\) with "
+                         rb"ESMTP id [0-9A-F]{16}")
+        self.assertEqual(rest[m.end():], sent,
+                         "the message changed on its way through LMTP")
+
+    def test_lmtp_delivery_reads_back_over_imap(self):
+        """With mailbox_transport = lmtp:unix:SOCKET, Dovecot's LMTP
+        server writes the mailbox (tern writes no Maildir file itself), and
+        IMAP returns the message byte for byte, dot lines and all."""
+        inst, dc = self.lmtp_instance(["alice", "bob"])
+        msg = body("lmtp-readback", size=5000)
+        send(inst, "sender@client.test",
+             ["alice@test.example", "bob@test.example"], msg)
+        for user in ("alice", "bob"):
+            got = dc.wait_imap_messages(user, 1)
+            self.assertEqual(len(got), 1)
+            self.assert_lmtp_copy(got[0], msg, "sender@client.test",
+                                  "%s@test.example" % user)
+        # Dovecot wrote the mailbox, as its user; tern only logged it.
+        lines = wait_log(inst, r"to=<(alice|bob)@test\.example>, relay=%s"
+                         r".*status=sent" % re.escape(dc.lmtp_socket), 2)
+        self.assertEqual(sorted(lines), ["alice", "bob"])
+        self.assertNotIn("relay=local", inst.log())
+        pop = dc.pop3_messages("alice")
+        self.assertEqual(len(pop), 1)
+        self.assertEqual(crlf(pop[0]), dc.imap_messages("alice")[0])
+
+    def test_lmtp_per_recipient_results_bounce_only_the_refused(self):
+        """One LMTP transaction, three recipients: Dovecot delivers to
+        alice, refuses ghost at RCPT (no such Dovecot user: 550) and
+        refuses full after the final dot (over quota: 552).  alice has the
+        message, each refusal bounces to the sender on its own, and
+        nothing is retried."""
+        inst, dc = self.lmtp_instance(["alice", "full", "bob"],
+                                      quota={"full": "*:storage=1K"})
+        inst.add_user("ghost")	# tern's user, unknown to Dovecot
+        msg = body("lmtp-mixed", size=8000)
+        qid = send(inst, "bob@test.example",
+                   ["alice@test.example", "ghost@test.example",
+                    "full@test.example"], msg)
+        got = dc.wait_imap_messages("alice", 1)
+        self.assert_lmtp_copy(got[0], msg, "bob@test.example",
+                              "alice@test.example")
+        wait_log(inst, r"%s: to=<ghost@test\.example>.*dsn=5\.1\.1, "
+                 r"status=bounced" % qid)
+        wait_log(inst, r"%s: to=<full@test\.example>.*dsn=5\.2\.2, "
+                 r"status=bounced" % qid)
+        # The bounce to bob names both refused recipients, and came
+        # through LMTP too.
+        bounce = dc.wait_imap_messages("bob", 1)
+        self.assertEqual(len(bounce), 1)
+        self.assertIn(b"Return-Path: <>", bounce[0])
+        self.assertIn(b"Final-Recipient: rfc822; ghost@test.example",
+                      bounce[0])
+        self.assertIn(b"Final-Recipient: rfc822; full@test.example",
+                      bounce[0])
+        self.assertNotIn(b"Final-Recipient: rfc822; alice@test.example",
+                         bounce[0])
+        self.assertEqual(dc.imap_messages("full"), [])
+        inst.wait_queue_empty()
+        self.assertEqual(len(re.findall(r"%s: to=<alice@test\.example>"
+                                        % qid, inst.log())), 1)
+
+
+class FakeLmtp:
+    """A tiny LMTP server on 127.0.0.1 that answers, after the final dot,
+    452 for the recipients in tempfail the first time it sees them and
+    250 otherwise.  It records every transaction: (rcpts, data with the
+    dot-stuffing undone, data as it came)."""
+
+    def __init__(self, tempfail):
+        self.tempfail = set(tempfail)
+        self.failed_once = set()
+        self.transactions = []
+        self.commands = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(8)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.sock.close()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(conn,),
+                             daemon=True).start()
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        w = conn.makefile("wb")
+
+        def say(line):
+            w.write(line.encode() + b"\r\n")
+            w.flush()
+        try:
+            say("220 fake LMTP ready")
+            rcpts = []
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.rstrip(b"\r\n").decode("ascii", "replace")
+                with self.lock:
+                    self.commands.append(cmd)
+                verb = cmd.split(" ")[0].upper()
+                if verb == "LHLO":
+                    say("250-fake\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+                        "250-ENHANCEDSTATUSCODES\r\n250 SIZE 10000000")
+                elif verb == "MAIL":
+                    rcpts = []
+                    say("250 2.1.0 ok")
+                elif verb == "RCPT":
+                    rcpts.append(cmd[cmd.index("<") + 1:cmd.index(">")])
+                    say("250 2.1.5 ok")
+                elif verb == "DATA":
+                    say("354 go ahead")
+                    data = raw = b""
+                    while True:
+                        l2 = f.readline()
+                        if l2 in (b".\r\n", b""):
+                            break
+                        raw += l2
+                        data += l2[1:] if l2.startswith(b".") else l2
+                    with self.lock:
+                        self.transactions.append((list(rcpts), data, raw))
+                    for r in rcpts:
+                        with self.lock:
+                            first = (r in self.tempfail and
+                                     r not in self.failed_once)
+                            if first:
+                                self.failed_once.add(r)
+                        if first:
+                            say("452 4.2.2 <%s> mailbox busy, try later"
+                                % r)
+                        else:
+                            say("250 2.0.0 <%s> saved" % r)
+                elif verb == "RSET":
+                    rcpts = []
+                    say("250 2.0.0 ok")
+                elif verb == "QUIT":
+                    say("221 2.0.0 bye")
+                    return
+                else:
+                    say("500 5.5.1 unknown command")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+class TestLmtpTemporaryFailure(TernTestCase):
+
+    def test_lmtp_tempfail_after_dot_retries_only_that_recipient(self):
+        """An LMTP server (lmtp:[127.0.0.1]:PORT) that answers 452 for
+        one of two recipients after the final dot: the other is delivered
+        once and never sent again; the deferred one is sent again, alone,
+        and delivered then."""
+        fake = FakeLmtp(tempfail=["bob@test.example"])
+        self.addCleanup(fake.close)
+        inst = self.instance(start=False,
+                             mailbox_transport="lmtp:[127.0.0.1]:%d"
+                             % fake.port)
+        inst.start()
+        msg = body("lmtp-tempfail")
+        qid = send(inst, "sender@client.test",
+                   ["alice@test.example", "bob@test.example"], msg)
+        wait_log(inst, r"%s: to=<bob@test\.example>.*dsn=4\.2\.2, "
+                 r"status=deferred" % qid)
+        wait_log(inst, r"%s: to=<bob@test\.example>.*status=sent" % qid)
+        inst.wait_queue_empty()
+        with fake.lock:
+            trans = list(fake.transactions)
+            commands = list(fake.commands)
+        self.assertEqual([t[0] for t in trans],
+                         [["alice@test.example", "bob@test.example"],
+                          ["bob@test.example"]])
+        # What the server got is tern's Received: field and the message,
+        # dot-stuffed on the wire exactly as it was in DATA.
+        for _rcpts, data, raw in trans:
+            self.assertTrue(data.startswith(b"Received: from "), data[:200])
+            self.assertTrue(data.endswith(msg), data[-300:])
+            self.assertIn(b"\r\n..a line that starts with a dot\r\n"
+                          b"...two dots\r\n", raw)
+        self.assertTrue(any(c.startswith("LHLO ") for c in commands))
+        self.assertFalse(any(c.upper().startswith(("EHLO", "HELO"))
+                             for c in commands))
+        self.assertEqual(len(re.findall(r"%s: to=<alice@test\.example>.*"
+                                        r"status=sent" % qid, inst.log())),
+                         1)
+        # Nothing went to a Maildir: the LMTP server is the mailbox.
+        self.assertEqual(inst.all_delivered(), {})
+
+
+if __name__ == "__main__":
+    unittest.main()
