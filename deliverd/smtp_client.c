@@ -680,7 +680,8 @@ smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
 	if (level != SMTP_TLS_NONE && !notls && (c->ext & EXT_STARTTLS) &&
 	    (st = starttls(c, r)) != STEP_OK)
 		return st;
-	if (login != NULL && (st = auth(c, login, password, r)) != STEP_OK)
+	if (login != NULL && password != NULL &&
+	    (st = auth(c, login, password, r)) != STEP_OK)
 		return st;
 	return STEP_OK;
 }
