@@ -27,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 from tern_harness import HarnessError, free_port, wait_until
 

@@ -15,8 +15,8 @@ import threading
 import unittest
 
 from dovecot import Dovecot, wait_log
-from tern_harness import (TernTestCase, free_port, is_root, smtp_connect,
-                          split_delivered, qid_from_reply, wait_until)
+from tern_harness import (TernTestCase, is_root, smtp_connect,
+                          qid_from_reply)
 
 MAILBOX_OWNER = "nobody"	# Dovecot serves no mail to root
 
@@ -53,6 +53,25 @@ def send(inst, sender, rcpts, msg):
     return qid_from_reply(text)
 
 
+def lmtp_agent(inst):
+    """(uid, root directory) of the lmtp deliverd's processes: the
+    transport and its connection processes."""
+    out = set()
+    for pid in inst.pids("tern-deliverd"):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+            with open("/proc/%d/status" % pid) as f:
+                uid = [int(line.split()[1]) for line in f
+                       if line.startswith("Uid:")][0]
+            root = os.readlink("/proc/%d/root" % pid)
+        except OSError:
+            continue
+        if b"lmtp" in argv:
+            out.add((uid, root))
+    return out
+
+
 def crlf(data):
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
@@ -79,11 +98,6 @@ class DovecotTestCase(TernTestCase):
         outcome = getattr(self, "_outcome", None)
         if outcome is not None and not getattr(outcome, "success", True):
             print("--- dovecot log ---\n" + dc.log_tail())
-
-    def received_of(self, data):
-        """The Received: field tern added, from a delivered message."""
-        fields, rest = split_delivered(data.replace(b"\r\n", b"\n"))
-        return [f for f in fields if f.startswith(b"Received:")], rest
 
 
 class TestDovecotReadsTernMaildir(DovecotTestCase):
@@ -167,6 +181,10 @@ class TestLmtpDelivery(DovecotTestCase):
                          r".*status=sent" % re.escape(dc.lmtp_socket), 2)
         self.assertEqual(sorted(lines), ["alice", "bob"])
         self.assertNotIn("relay=local", inst.log())
+        # The socket is outside spool_dir/empty: tern_user, no chroot.
+        tern_uid = pwd.getpwnam("_tern").pw_uid
+        self.assertEqual(lmtp_agent(inst), {(tern_uid, "/")})
+        self.assertIn("running as _tern without a chroot", inst.log())
         pop = dc.pop3_messages("alice")
         self.assertEqual(len(pop), 1)
         self.assertEqual(crlf(pop[0]), dc.imap_messages("alice")[0])
@@ -344,6 +362,11 @@ class TestLmtpTemporaryFailure(TernTestCase):
                          1)
         # Nothing went to a Maildir: the LMTP server is the mailbox.
         self.assertEqual(inst.all_delivered(), {})
+        # An address is reached from the chroot, as tern_user.
+        if is_root():
+            tern_uid = pwd.getpwnam("_tern").pw_uid
+            self.assertEqual(lmtp_agent(inst),
+                             {(tern_uid, os.path.join(inst.spool, "empty"))})
 
 
 if __name__ == "__main__":
