@@ -10,13 +10,14 @@ own result: delivered, bounced to the sender, or deferred and retried.
 import os
 import pwd
 import re
+import signal
 import socket
 import threading
 import unittest
 
 from dovecot import Dovecot, wait_log
 from tern_harness import (TernTestCase, is_root, smtp_connect,
-                          qid_from_reply)
+                          qid_from_reply, wait_until)
 
 MAILBOX_OWNER = "nobody"	# Dovecot serves no mail to root
 
@@ -224,6 +225,39 @@ class TestLmtpDelivery(DovecotTestCase):
         inst.wait_queue_empty()
         self.assertEqual(len(re.findall(r"%s: to=<alice@test\.example>"
                                         % qid, inst.log())), 1)
+
+    def test_lmtp_set_by_reload_starts_the_lmtp_agent(self):
+        """mailbox_transport set by a reload: ternd starts the lmtp
+        deliverd, and the next message goes to Dovecot over LMTP; the one
+        before went to tern's own Maildir."""
+        inst = self.instance(start=False)
+        dc = self.dovecot(inst, ["alice"])
+        inst.start()
+        send(inst, "sender@client.test", ["alice@test.example"],
+             body("before-reload"))
+        inst.wait_for_delivery("alice")
+        self.assertEqual(lmtp_agent(inst), set())
+        inst.settings["mailbox_transport"] = "lmtp:unix:" + dc.lmtp_socket
+        inst.write_config()
+        inst.signal_ternd(signal.SIGHUP)
+        wait_log(inst, r"reload: configuration reread")
+        wait_until(lambda: lmtp_agent(inst), 20,
+                   what="the lmtp deliverd to start")
+        msg = body("after-reload")
+        send(inst, "sender@client.test", ["alice@test.example"], msg)
+        wait_log(inst, r"to=<alice@test\.example>, relay=%s.*status=sent"
+                 % re.escape(dc.lmtp_socket))
+        got = dc.wait_imap_messages("alice", 2)
+        self.assertEqual(len(got), 2)
+        # Dovecot numbers them in the order it found them: by subject.
+        after = [m for m in got if b"Subject: after-reload" in m]
+        before = [m for m in got if b"Subject: before-reload" in m]
+        self.assertEqual((len(before), len(after)), (1, 1))
+        self.assert_lmtp_copy(after[0], msg, "sender@client.test",
+                              "alice@test.example")
+        # tern wrote only the first one itself.
+        self.assertEqual(len(re.findall(r"to=<alice@test\.example>, "
+                                        r"relay=local,", inst.log())), 1)
 
 
 class FakeLmtp:
