@@ -326,8 +326,10 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		for (i = 0; i < j->n; i++) {
 			uint32_t f = flags;
 
-			/* LMTP is the final delivery: nothing is relayed. */
-			if (j->rcpts[i].status == DELIVER_OK && !cconn.lmtp &&
+			/* LMTP's success is the delivery itself. */
+			if (j->rcpts[i].status == DELIVER_OK && cconn.lmtp)
+				f |= DELIVERD_F_DELIVERED;
+			else if (j->rcpts[i].status == DELIVER_OK &&
 			    !(cconn.ext & EXT_DSN) &&
 			    (j->rcpts[i].notify & NOTIFY_SUCCESS))
 				f |= DELIVERD_F_DSN_RELAYED;

@@ -598,7 +598,7 @@ sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
 		r->state = RCPT_DELIVERED;
 		if ((notify & NOTIFY_SUCCESS) && (relay[0] == '\0' ||
 		    strcmp(relay, "local") == 0 ||
-		    (flags & DELIVERD_F_DSN_RELAYED)))
+		    (flags & (DELIVERD_F_DSN_RELAYED | DELIVERD_F_DELIVERED))))
 			sr->notice = (flags & DELIVERD_F_DSN_RELAYED) ?
 			    NOTICE_RELAYED : NOTICE_DELIVERED;
 	} else {

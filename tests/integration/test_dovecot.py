@@ -259,6 +259,26 @@ class TestLmtpDelivery(DovecotTestCase):
         self.assertEqual(len(re.findall(r"to=<alice@test\.example>, "
                                         r"relay=local,", inst.log())), 1)
 
+    def test_lmtp_notify_success_gets_a_delivered_notice(self):
+        """NOTIFY=SUCCESS for a recipient delivered over LMTP: the LMTP
+        server's 250 is the delivery itself, so the sender gets a
+        "delivered" notification (not "relayed", not none)."""
+        inst, dc = self.lmtp_instance(["alice", "bob"])
+        with smtp_connect(inst) as s:
+            s.ehlo("client.test")
+            s.mail("bob@test.example")
+            code, _ = s.rcpt("alice@test.example",
+                             options=["NOTIFY=SUCCESS"])
+            self.assertEqual(code, 250)
+            code, _ = s.data(body("lmtp-notify"))
+            self.assertEqual(code, 250)
+        dc.wait_imap_messages("alice", 1)
+        notice = dc.wait_imap_messages("bob", 1)
+        self.assertEqual(len(notice), 1)
+        self.assertIn(b"Final-Recipient: rfc822; alice@test.example",
+                      notice[0])
+        self.assertIn(b"Action: delivered", notice[0])
+
 
 class FakeLmtp:
     """A tiny LMTP server on 127.0.0.1 that answers, after the final dot,
