@@ -41,11 +41,11 @@ def body(subject, size=0):
     return text
 
 
-def send(inst, sender, rcpts, msg):
+def send(inst, sender, rcpts, msg, mail_options=()):
     """One message over SMTP; its queue ID."""
     with smtp_connect(inst) as s:
         s.ehlo("client.test")
-        s.mail(sender)
+        s.mail(sender, options=list(mail_options))
         for r in rcpts:
             code, text = s.rcpt(r)
             assert code == 250, (r, code, text)
@@ -390,7 +390,8 @@ class TestLmtpTemporaryFailure(TernTestCase):
         inst.start()
         msg = body("lmtp-tempfail")
         qid = send(inst, "sender@client.test",
-                   ["alice@test.example", "bob@test.example"], msg)
+                   ["alice@test.example", "bob@test.example"], msg,
+                   mail_options=["BODY=8BITMIME"])
         wait_log(inst, r"%s: to=<bob@test\.example>.*dsn=4\.2\.2, "
                  r"status=deferred" % qid)
         wait_log(inst, r"%s: to=<bob@test\.example>.*status=sent" % qid)
@@ -409,6 +410,12 @@ class TestLmtpTemporaryFailure(TernTestCase):
             self.assertIn(b"\r\n..a line that starts with a dot\r\n"
                           b"...two dots\r\n", raw)
         self.assertTrue(any(c.startswith("LHLO ") for c in commands))
+        # The server offered SIZE and 8BITMIME: MAIL FROM uses both.
+        mails = [c for c in commands if c.startswith("MAIL FROM:")]
+        self.assertEqual(len(mails), 2)
+        for c in mails:
+            self.assertRegex(c, r"^MAIL FROM:<sender@client\.test> "
+                             r"SIZE=\d+ BODY=8BITMIME$")
         self.assertFalse(any(c.upper().startswith(("EHLO", "HELO"))
                              for c in commands))
         self.assertEqual(len(re.findall(r"%s: to=<alice@test\.example>.*"
