@@ -16,7 +16,7 @@ import threading
 import unittest
 
 from dovecot import Dovecot, wait_log
-from tern_harness import (TernTestCase, is_root, smtp_connect,
+from tern_harness import (TernTestCase, free_port, is_root, smtp_connect,
                           qid_from_reply, wait_until)
 
 MAILBOX_OWNER = "nobody"	# Dovecot serves no mail to root
@@ -286,14 +286,14 @@ class FakeLmtp:
     250 otherwise.  It records every transaction: (rcpts, data with the
     dot-stuffing undone, data as it came)."""
 
-    def __init__(self, tempfail):
+    def __init__(self, tempfail=(), port=0):
         self.tempfail = set(tempfail)
         self.failed_once = set()
         self.transactions = []
         self.commands = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.sock.listen(8)
         self.lock = threading.Lock()
@@ -375,7 +375,9 @@ class FakeLmtp:
             conn.close()
 
 
-class TestLmtpTemporaryFailure(TernTestCase):
+class TestLmtpFakeServer(TernTestCase):
+    """tern against a scripted LMTP server over TCP."""
+
 
     def test_lmtp_tempfail_after_dot_retries_only_that_recipient(self):
         """An LMTP server (lmtp:[127.0.0.1]:PORT) that answers 452 for
@@ -428,6 +430,46 @@ class TestLmtpTemporaryFailure(TernTestCase):
             tern_uid = pwd.getpwnam("_tern").pw_uid
             self.assertEqual(lmtp_agent(inst),
                              {(tern_uid, os.path.join(inst.spool, "empty"))})
+
+
+    def test_lmtp_server_down_defers_then_delivers(self):
+        """Nothing listens where mailbox_transport points: the mail is
+        deferred (never bounced); once the LMTP server is there, it is
+        delivered."""
+        port = free_port()
+        inst = self.instance(start=False,
+                             mailbox_transport="lmtp:[127.0.0.1]:%d" % port)
+        inst.start()
+        msg = body("lmtp-down")
+        qid = send(inst, "sender@client.test", ["alice@test.example"], msg)
+        wait_log(inst, r"%s: to=<alice@test\.example>.*dsn=4\.4\.1, "
+                 r"status=deferred \(connect to " % qid)
+        fake = FakeLmtp(port=port)
+        self.addCleanup(fake.close)
+        wait_log(inst, r"%s: to=<alice@test\.example>.*status=sent" % qid)
+        inst.wait_queue_empty()
+        self.assertNotIn("status=bounced", inst.log())
+        with fake.lock:
+            self.assertEqual([t[0] for t in fake.transactions],
+                             [["alice@test.example"]])
+
+    def test_lmtp_host_name_runs_unchrooted(self):
+        """lmtp:localhost:PORT names a host: the system's resolver looks
+        it up, so the lmtp deliverd runs without the chroot (as
+        tern_user), and the mail arrives."""
+        fake = FakeLmtp()
+        self.addCleanup(fake.close)
+        inst = self.instance(start=False,
+                             mailbox_transport="lmtp:localhost:%d"
+                             % fake.port)
+        inst.start()
+        qid = send(inst, "sender@client.test", ["alice@test.example"],
+                   body("lmtp-name"))
+        wait_log(inst, r"%s: to=<alice@test\.example>, relay=localhost\["
+                 r"127\.0\.0\.1\]:%d.*status=sent" % (qid, fake.port))
+        if is_root():
+            tern_uid = pwd.getpwnam("_tern").pw_uid
+            self.assertEqual(lmtp_agent(inst), {(tern_uid, "/")})
 
 
 if __name__ == "__main__":
