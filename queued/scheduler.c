@@ -54,6 +54,7 @@
 
 #include "destination.h"
 #include "envelope.h"
+#include "lmtp_target.h"
 #include "log.h"
 #include "msgfile.h"
 #include "msg.h"
@@ -74,6 +75,9 @@
 /* Envelope addresses go to lookupd whole. */
 _Static_assert(sizeof(((struct envelope_rcpt *)0)->addr) <= MSG_ADDR_MAX + 1,
     "an envelope address may not fit MSG_LOOKUP_RESOLVE");
+/* mailbox_transport goes to the lmtp deliverd as a job's next hop. */
+_Static_assert(LMTP_TARGET_MAX <= MSG_NEXTHOP_MAX,
+    "mailbox_transport may not fit MSG_QUEUED_DELIVER_SMTP");
 /* What a result says is kept whole; the index keeps as much of it. */
 _Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
     MSG_TEXT_MAX, "a result's text does not fit the index");
