@@ -7,11 +7,15 @@ arrives the same way, and each recipient of one LMTP transaction gets its
 own result: delivered, bounced to the sender, or deferred and retried.
 """
 
+import grp
 import os
 import pwd
 import re
 import signal
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import unittest
 
@@ -126,6 +130,65 @@ class TestDovecotReadsTernMaildir(DovecotTestCase):
         self.assertEqual(len(pop), 1)
         self.assertEqual(pop[0], stored,
                          "POP3 does not return the message tern stored")
+
+
+    def test_mbox_delivery_reads_back_over_imap_and_pop3(self):
+        """mailbox_format = mbox: Dovecot reads tern's mbox (the spool
+        made like Debian's /var/mail) and serves each message as tern
+        stored it, without the From line and the closing blank line."""
+        user = "terndc%d" % (os.getpid() % 100000)
+        subprocess.run(["useradd", "--no-create-home", "--home-dir",
+                        "/nonexistent", "--shell", "/usr/sbin/nologin",
+                        user], check=True, timeout=30)
+        self.addCleanup(subprocess.run, ["userdel", user], timeout=30)
+        pw = pwd.getpwnam(user)
+        top = tempfile.mkdtemp(prefix="tern-it-mbox-")
+        self.addCleanup(shutil.rmtree, top, ignore_errors=True)
+        os.chmod(top, 0o755)
+        spool = os.path.join(top, "mail")
+        os.mkdir(spool)
+        os.chown(spool, 0, grp.getgrnam("mail").gr_gid)
+        os.chmod(spool, 0o2775)
+        home = os.path.join(top, "home")
+        os.mkdir(home)
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        dc = Dovecot({user: (home, pw.pw_uid, pw.pw_gid)},
+                     mail_location="mbox:~/mail:INBOX=%s/%%u" % spool)
+        self.addCleanup(dc.cleanup)
+        dc.start()
+        self.addCleanup(self.print_dovecot_log_on_failure, dc)
+        inst = self.instance(start=False, users=())
+        inst.settings["mailbox_base"] = ""
+        inst.settings["mailbox_format"] = "mbox"
+        inst.settings["mail_spool_directory"] = spool
+        inst.write_config()
+        inst.start()
+        msgs = [body("mbox-readback-%d" % i, size=2000) for i in range(2)]
+        for msg in msgs:
+            send(inst, "sender@client.test", ["%s@test.example" % user],
+                 msg)
+        path = os.path.join(spool, user)
+        wait_until(lambda: os.path.exists(path) and
+                   open(path, "rb").read().count(b"\nFrom ") +
+                   open(path, "rb").read().startswith(b"From ") == 2, 30,
+                   what="two messages in %s" % path)
+        with open(path, "rb") as f:
+            data = f.read()
+        # Each stored message: after its From line, up to the blank line
+        # that ends it (the bodies hold no "From " lines to unquote).
+        stored = [m.split(b"\n", 1)[1][:-1] for m in
+                  re.split(rb"(?m)^(?=From )", data) if m]
+        self.assertEqual(len(stored), 2)
+        for st, msg in zip(stored, msgs):
+            self.assertTrue(st.startswith(b"Return-Path: <sender@client."
+                                          b"test>\n"), st[:200])
+            self.assertTrue(crlf(st).endswith(msg), st[-200:])
+        imap = dc.wait_imap_messages(user, 2)
+        self.assertEqual(imap, [crlf(st) for st in stored],
+                         "IMAP does not return the messages tern stored")
+        pop = dc.pop3_messages(user)
+        self.assertEqual(pop, stored,
+                         "POP3 does not return the messages tern stored")
 
 
 def qid_from_stored(data):
