@@ -73,6 +73,7 @@ struct settings {
 	char			*mailbox_base;
 	enum mailbox_format	 mailbox_format;
 	char			*mail_spool_directory;
+	char			*mailbox_transport;	/* "" or lmtp:... */
 	uint64_t		 message_size_limit;
 	long			 smtpd_recipient_limit;
 	long			 smtpd_max_procs;

@@ -107,12 +107,14 @@ build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
     common/crc32c.c common/envelope.c common/dsn_param.c common/qid.c \
     common/addr.c common/ipc.c common/log.c common/xmalloc.c
 build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
-build fuzz_settings common/settings.c common/dns.c common/tls_policy.c \
+build fuzz_settings common/settings.c common/lmtp_target.c common/dns.c \
+    common/tls_policy.c \
     common/log.c common/xmalloc.c
 build fuzz_sendmail_msg tools/sendmail_msg.c tools/sendmail_addr.c \
     common/header.c common/addr.c common/log.c common/xmalloc.c
 build fuzz_virtual_path common/virtual_path.c
-build fuzz_tls_policy common/tls_policy.c common/settings.c common/dns.c \
+build fuzz_tls_policy common/tls_policy.c common/settings.c \
+    common/lmtp_target.c common/dns.c \
     common/log.c common/xmalloc.c
 
 # Every fuzz_*.c must have its line above.
