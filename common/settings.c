@@ -33,6 +33,7 @@
 #include "log.h"
 #include "msg_codec.h"
 #include "settings.h"
+#include "tls_policy.h"
 #include "xmalloc.h"
 
 _Static_assert(sizeof(enum bare_newline_mode) == sizeof(int),
@@ -60,10 +61,11 @@ static int check_dns_server(const char *, char *, size_t);
 static int check_relayhost(const char *, char *, size_t);
 static int check_mailbox_transport(const char *, char *, size_t);
 static int parse_port(const char *, char *, size_t);
+static int check_tls_match(const char *, char *, size_t);
 
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
 static const char *const tls_level_words[] = { "none", "may", "encrypt",
-    NULL };
+    "verify", "secure", NULL };
 static const char *const mailbox_format_words[] = { "maildir", "mbox", NULL };
 
 #define OFF(f)	offsetof(struct settings, f)
@@ -369,8 +371,32 @@ static const struct setting_def settings_defs[] = {
 	  0, 300, NULL, check_relayhost },
 	{ "smtp_tls_security_level", SETTING_ENUM,
 	  OFF(smtp_tls_security_level), "may",
-	  "TLS for remote delivery: none, may (opportunistic) or encrypt",
+	  "TLS for remote delivery: none, may (opportunistic), encrypt, "
+	  "verify (trusted certificate for the MX host name) or secure "
+	  "(for the next-hop domain)",
 	  0, 0, tls_level_words, NULL },
+	{ "smtp_tls_CAfile", SETTING_STRING, OFF(smtp_tls_CAfile), "",
+	  "PEM file of the CA certificates that the verify and secure "
+	  "levels trust; empty means the system's bundle",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtp_tls_CApath", SETTING_STRING, OFF(smtp_tls_CApath), "",
+	  "Directory of PEM CA certificates also trusted by the verify and "
+	  "secure levels, read at start",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtp_tls_policy_map", SETTING_STRING, OFF(smtp_tls_policy_map), "",
+	  "Map of destination to TLS level and match= names, compiled by "
+	  "ternmap; overrides smtp_tls_security_level",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtp_tls_verify_cert_match", SETTING_LIST,
+	  OFF(smtp_tls_verify_cert_match), "hostname",
+	  "Names a certificate must carry at the verify level: hostname, "
+	  "nexthop, dot-nexthop or a name (.name for its subdomains)",
+	  0, 0, NULL, check_tls_match },
+	{ "smtp_tls_secure_cert_match", SETTING_LIST,
+	  OFF(smtp_tls_secure_cert_match), "nexthop, dot-nexthop",
+	  "Names a certificate must carry at the secure level: nexthop, "
+	  "dot-nexthop, hostname or a name (.name for its subdomains)",
+	  0, 0, NULL, check_tls_match },
 	{ "smtp_connection_reuse_time", SETTING_DURATION,
 	  OFF(smtp_connection_reuse_time), "300s",
 	  "How long an idle connection to a remote server is kept for reuse",
@@ -703,6 +729,18 @@ static int
 check_abspath_or_empty(const char *v, char *err, size_t errsize)
 {
 	return v[0] == '\0' ? 0 : check_abspath(v, err, errsize);
+}
+
+/* check_tls_match - one smtp_tls_*_cert_match word (tls_policy.h) */
+static int
+check_tls_match(const char *v, char *err, size_t errsize)
+{
+	if (!tls_match_valid(v)) {
+		snprintf(err, errsize, "not hostname, nexthop, dot-nexthop or "
+		    "a domain name");
+		return -1;
+	}
+	return 0;
 }
 
 /* check_hostname_or_empty - "" (meaning a computed default) or a host name */

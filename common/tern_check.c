@@ -17,6 +17,7 @@
 #include "lmtp_target.h"
 #include "maildrop.h"
 #include "privsep.h"
+#include "smtp_tls_check.h"
 #include "spool_layout.h"
 #include "tern_check.h"
 #include "tls_server.h"
@@ -212,6 +213,7 @@ tern_check_config(const struct settings *s, const struct tern_check *c)
 	}
 	check_maps(s, c);
 	virtual_check(s, c);
+	smtp_tls_check(s, c);
 	check_postdrop(s, c);
 	check_lmtp(s, c);
 }

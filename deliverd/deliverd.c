@@ -8,6 +8,8 @@
  * transport that forks children which become each mailbox owner), and
  * runs the poll loop: jobs from queued go to the transport, results from
  * it go to queued, ternd's STOP and RELOAD and SIGTERM are handled here.
+ * A chrooted transport cannot reread its files on RELOAD: it stops as
+ * below, and ternd's restart reads them afresh.
  *
  * Stopping: no new jobs are read (queued retries them), the transport
  * finishes the ones it holds, the results are sent, then the process
@@ -139,6 +141,19 @@ static void
 deliverd_master_reload(void *arg)
 {
 	(void)arg;
+	if (chroot_dir[0] != '\0') {
+		/*
+		 * tern.conf, the CA certificates and the maps that the
+		 * transport read before its chroot are out of its reach
+		 * now, so it cannot reread them in place: it finishes the
+		 * jobs it holds (new ones stay with queued) and exits, and
+		 * ternd starts a fresh process that reads them all.
+		 */
+		log_info("reload: finishing the jobs held, then restarting "
+		    "to read the new configuration");
+		stopping = 1;
+		return;
+	}
 	if (daemon_reload(&opts, &settings) != 0) {
 		log_warn("reload failed; keeping the old configuration");
 		return;

@@ -405,6 +405,7 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 
 	memset(c, 0, sizeof(*c));
 	c->set = set;
+	c->tls_level = set->smtp_tls_security_level;
 	c->ssl = NULL;
 	strlcpy(c->host, host, sizeof(c->host));
 	inet_ntop(sa->sa_family, a, c->addr, sizeof(c->addr));
@@ -530,21 +531,41 @@ hello_failed(struct smtp_conn *c, struct smtp_reply *r, const char *what)
 	return STEP_NEXT_HOST;
 }
 
-/* starttls - STARTTLS and the handshake; then EHLO again */
+/*
+ * tls_required - the level demands TLS and did not get it: the
+ * reason (already in r->text) goes to the log, the connection is closed
+ * (quit says whether the dialogue is still in step), the next host is
+ * tried.
+ */
+static enum smtp_step
+tls_required(struct smtp_conn *c, struct smtp_reply *r, int quit)
+{
+	char vis[SMTP_TEXT_MAX];
+
+	log_vis(vis, sizeof(vis), r->text, strlen(r->text));
+	log_info("%s: %s", c->relay, vis);
+	smtp_conn_close(c, quit);
+	return STEP_NEXT_HOST;
+}
+
+/* starttls - STARTTLS, the handshake, the level's checks; EHLO again */
 static enum smtp_step
 starttls(struct smtp_conn *c, struct smtp_reply *r)
 {
 	char err[256], proto[160], peer[256], verify[128], vis[256];
+	char why[512];
+	int must = tls_level_encrypts(c->tls_level);
+	const char *lvl = tls_level_name(c->tls_level);
 
 	if (command(c, "STARTTLS", c->set->smtp_helo_timeout, r,
 	    "sending STARTTLS") != 0)
 		return hello_failed(c, r, "STARTTLS command");
 	if (r->code != 220) {
-		if (c->set->smtp_tls_security_level == SMTP_TLS_ENCRYPT) {
-			local_reply(r, "4.7.5", "TLS is required, but host %s "
-			    "refused to start TLS: %s", c->relay, r->text);
-			smtp_conn_close(c, 1);
-			return STEP_NEXT_HOST;
+		if (must) {
+			local_reply(r, "4.7.5", "TLS is required (level %s), "
+			    "but host %s refused to start TLS: %s", lvl,
+			    c->relay, r->text);
+			return tls_required(c, r, 1);
 		}
 		return STEP_OK;		/* carry on in plaintext */
 	}
@@ -557,13 +578,29 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 		local_reply(r, "4.7.5", "Cannot start TLS: handshake failure "
 		    "with %s", c->relay);
 		smtp_conn_close(c, 0);
-		return c->set->smtp_tls_security_level == SMTP_TLS_ENCRYPT ?
-		    STEP_NEXT_HOST : STEP_TLS_RETRY;
+		return must ? STEP_NEXT_HOST : STEP_TLS_RETRY;
 	}
 	tls_client_describe(c->ssl, proto, sizeof(proto), peer, sizeof(peer),
 	    verify, sizeof(verify));
 	log_vis(vis, sizeof(vis), peer, strlen(peer));
-	log_info("TLS connection established to %s: %s", c->relay, proto);
+	if (tls_level_verifies(c->tls_level)) {
+		/* Checked before a single command goes over the session:
+		 * neither the envelope nor a password reaches a server
+		 * that the level does not trust. */
+		if (tls_client_verify(c->ssl, &c->tls_names, why,
+		    sizeof(why)) != 0) {
+			log_info("%s: peer certificate %s", c->relay, vis);
+			local_reply(r, "4.7.5", "TLS is required (level %s), "
+			    "but the certificate of host %s did not verify: "
+			    "%s", lvl, c->relay, why);
+			return tls_required(c, r, 1);
+		}
+		c->tls_verified = 1;
+		log_info("Verified TLS connection established to %s: %s",
+		    c->relay, proto);
+	} else
+		log_info("TLS connection established to %s: %s", c->relay,
+		    proto);
 	log_info("%s: peer certificate %s: %s", c->relay, vis, verify);
 	if (ehlo(c, r) != 0 || r->code != 250)
 		return hello_failed(c, r, "EHLO command");
@@ -608,11 +645,18 @@ auth(struct smtp_conn *c, const char *login, const char *password,
 	size_t ll = strlen(login), pl = strlen(password);
 	long t = c->set->smtp_helo_timeout;
 
+	/* A password goes only over TLS at level encrypt or higher (the
+	 * transport raises a destination with credentials to encrypt), and
+	 * at a verifying level only to a verified peer. */
 	if (ll + pl + 2 > sizeof(raw) || c->ssl == NULL ||
+	    !tls_level_encrypts(c->tls_level) ||
+	    (tls_level_verifies(c->tls_level) && !c->tls_verified) ||
 	    !(c->ext & (EXT_AUTH_PLAIN | EXT_AUTH_LOGIN))) {
 		local_reply(r, "4.7.0", "cannot authenticate to %s: %s",
-		    c->relay, c->ssl == NULL ? "no TLS" :
-		    "no usable AUTH mechanism");
+		    c->relay, c->ssl == NULL ||
+		    !tls_level_encrypts(c->tls_level) ? "no TLS" :
+		    !(c->ext & (EXT_AUTH_PLAIN | EXT_AUTH_LOGIN)) ?
+		    "no usable AUTH mechanism" : "certificate not verified");
 		smtp_conn_close(c, 1);
 		return STEP_NEXT_HOST;
 	}
@@ -652,7 +696,7 @@ smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
 {
 	char line[SMTP_HOST_MAX + 16];
 	enum smtp_step st;
-	int level = c->set->smtp_tls_security_level;
+	enum smtp_tls_level level = c->tls_level;
 
 	if (ehlo(c, r) != 0)
 		return hello_failed(c, r, c->lmtp ? "LHLO command" :
@@ -671,11 +715,10 @@ smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
 		    "sending HELO") != 0 || r->code != 250)
 			return hello_failed(c, r, "HELO command");
 	}
-	if (level == SMTP_TLS_ENCRYPT && !(c->ext & EXT_STARTTLS)) {
-		local_reply(r, "4.7.4", "TLS is required, but was not "
-		    "offered by host %s", c->relay);
-		smtp_conn_close(c, 1);
-		return STEP_NEXT_HOST;
+	if (tls_level_encrypts(level) && !(c->ext & EXT_STARTTLS)) {
+		local_reply(r, "4.7.4", "TLS is required (level %s), but was "
+		    "not offered by host %s", tls_level_name(level), c->relay);
+		return tls_required(c, r, 1);
 	}
 	if (level != SMTP_TLS_NONE && !notls && (c->ext & EXT_STARTTLS) &&
 	    (st = starttls(c, r)) != STEP_OK)

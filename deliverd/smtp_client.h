@@ -20,6 +20,7 @@
 
 #include "settings.h"
 #include "tls_client.h"
+#include "tls_policy.h"
 
 #define SMTP_TEXT_MAX	1024	/* reply text kept (lines joined) */
 #define SMTP_LINE_MAX	4096	/* longest reply line read */
@@ -56,6 +57,12 @@ struct smtp_conn {
 	int			 lmtp;		/* LMTP: LHLO, a reply per
 						   recipient after DATA */
 	int			 broken;	/* timed out or lost: no QUIT */
+	/* What this connection demands of TLS: smtp_conn_open sets the
+	 * global level and no names; the caller may change both before
+	 * smtp_conn_hello (tls_policy.h). */
+	enum smtp_tls_level	 tls_level;
+	struct tls_names	 tls_names;
+	int			 tls_verified;	/* tls_client_verify passed */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
 	unsigned char		 out[SMTP_OUT_MAX];	/* commands to send */
@@ -113,10 +120,12 @@ enum smtp_step smtp_conn_open_lmtp(struct smtp_conn *c,
     socklen_t salen, struct smtp_reply *r);
 
 /*
- * smtp_conn_hello - EHLO (HELO when refused), STARTTLS as the security
- * level says unless notls, EHLO again over TLS, AUTH with login/password
- * when given (only over TLS).  On an LMTP connection: LHLO alone.  STEP_OK, STEP_NEXT_HOST or STEP_TLS_RETRY,
- * with why in r.
+ * smtp_conn_hello - EHLO (HELO when refused), STARTTLS as c->tls_level
+ * says unless notls, EHLO again over TLS, AUTH with login/password when
+ * given (only over TLS, and only after the certificate passed a
+ * verifying level).  On an LMTP connection: LHLO alone.  STEP_OK,
+ * STEP_NEXT_HOST or STEP_TLS_RETRY, with why in r: a level that was not
+ * met is 4.7.4 (no STARTTLS) or 4.7.5 with the failure named.
  */
 enum smtp_step smtp_conn_hello(struct smtp_conn *c, int notls,
     const char *login, const char *password, struct smtp_reply *r);
