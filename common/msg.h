@@ -161,6 +161,8 @@ enum resolve_kind {
 				   with a '/', a virtual mailbox path
 				   (virtual_path.h) */
 	RESOLVE_REMOTE = 2,	/* target = full address for the smtp transport */
+	RESOLVE_COMMAND = 3,	/* target = "UID:command" (alias_target.h) */
+	RESOLVE_FILE = 4,	/* target = "UID:/path" (alias_target.h) */
 };
 
 enum deliver_status {

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alias_target.h"
 #include "log.h"
 #include "msg_codec.h"
 #include "xmalloc.h"
@@ -82,7 +83,7 @@ static const struct msg_field auth_verdict_fields[] = {
 };
 
 static const struct msg_field target_fields[] = {
-	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_REMOTE),
+	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_FILE),
 	STR(struct msg_target, target, 1, MSG_ADDR_MAX),
 };
 static const struct msg_layout target_layout = {
@@ -99,6 +100,7 @@ static const struct msg_field local_rcpt_fields[] = {
 	U32(struct msg_local_rcpt, index, 0, UINT32_MAX),
 	STR(struct msg_local_rcpt, address, 0, MSG_ADDR_MAX),
 	STR(struct msg_local_rcpt, user, 0, MSG_ADDR_MAX),
+	U32(struct msg_local_rcpt, kind, RESOLVE_LOCAL, RESOLVE_FILE),
 };
 static const struct msg_layout local_rcpt_layout = {
 	0, "local recipient", sizeof(struct msg_local_rcpt), MSG_FD_NONE,
@@ -181,6 +183,10 @@ static const struct msg_field local_delivery_fields[] = {
 	U64(struct msg_local_delivery, body_offset, OFF_MAX),
 	U64(struct msg_local_delivery, body_size, OFF_MAX),
 	STR(struct msg_local_delivery, mbox, 0, MSG_PATH_MAX),
+	U32(struct msg_local_delivery, kind, RESOLVE_LOCAL, RESOLVE_FILE),
+	STR(struct msg_local_delivery, target, 0, ALIAS_TARGET_MAX),
+	STR(struct msg_local_delivery, user, 0, MSG_ADDR_MAX),
+	U32(struct msg_local_delivery, time_limit, 0, 7 * 86400),
 };
 static const struct msg_field local_delivered_fields[] = {
 	U32(struct msg_local_delivered, id, 0, UINT32_MAX),

@@ -127,7 +127,9 @@ struct msg_resolved {
 struct msg_local_rcpt {
 	uint32_t	 index;		/* entry index in the job */
 	const char	*address;	/* for Delivered-To */
-	const char	*user;		/* the mailbox user */
+	const char	*user;		/* the mailbox user, or for a command
+					   or file "UID:text" (alias_target.h) */
+	uint32_t	 kind;		/* enum resolve_kind, not REMOTE */
 };
 struct msg_deliver_local {
 	uint32_t	 job;
@@ -215,6 +217,11 @@ struct msg_local_delivery {
 	uint64_t	 body_size;	/* its length: copy exactly this much */
 	const char	*mbox;		/* "", or the mbox file to append to
 					 * instead of the Maildir */
+	uint32_t	 kind;		/* enum resolve_kind: LOCAL (a
+					 * mailbox), COMMAND or FILE */
+	const char	*target;	/* "", or the command or file */
+	const char	*user;		/* the owner's name, for USER */
+	uint32_t	 time_limit;	/* a command's, in seconds */
 };
 
 /* MSG_LOCAL_DELIVERED (inside the local deliverd) */

@@ -118,6 +118,15 @@ static const struct setting_def settings_defs[] = {
 	  "Directory of the mbox files of passwd users (mailbox_format = "
 	  "mbox)",
 	  1, 1024, NULL, check_abspath },
+	{ "default_privs", SETTING_STRING, OFF(default_privs), "nobody",
+	  "User that runs the commands and writes the files of aliases "
+	  "in root-owned alias files",
+	  1, 64, NULL, check_username },
+	{ "command_time_limit", SETTING_DURATION, OFF(command_time_limit),
+	  "1000s",
+	  "Deadline for a whole command delivery (an alias or .forward "
+	  "\"|command\"); then its process group is killed",
+	  1, DAY, NULL, NULL },
 	{ "message_size_limit", SETTING_SIZE, OFF(message_size_limit), "50m",
 	  "Largest message accepted, in octets",
 	  1024, LONG_MAX, NULL, NULL },

@@ -70,6 +70,8 @@ struct settings {
 	char			*mailbox_base;
 	enum mailbox_format	 mailbox_format;
 	char			*mail_spool_directory;
+	char			*default_privs;	/* user of root's alias commands */
+	long			 command_time_limit;	/* seconds */
 	uint64_t		 message_size_limit;
 	long			 smtpd_recipient_limit;
 	long			 smtpd_max_procs;

@@ -48,6 +48,7 @@
 #include "deliverd_signals.h"
 #include "ipc.h"
 #include "local_child.h"
+#include "local_command.h"
 #include "local_target.h"
 #include "maildir.h"
 #include "mbox.h"
@@ -195,12 +196,64 @@ local_child_mbox_put(struct local_batch *b, struct local_item *it,
 	}
 }
 
+/*
+ * local_child_special - d is a command or a file of an alias: run or
+ * appended (and synced) now, outside the batch; its report waits for
+ * the batch's end with the others.
+ */
+static void
+local_child_special(struct local_item *it,
+    const struct msg_local_delivery *d, int msgfd)
+{
+	struct local_command c;
+	struct mbox_msg m;
+
+	if (d->kind == RESOLVE_FILE) {
+		/* The bit bucket of stock alias files: nothing to write. */
+		if (strcmp(d->target, "/dev/null") == 0) {
+			it->status = DELIVER_OK;
+			snprintf(it->err, sizeof(it->err), "2.0.0 discarded "
+			    "(/dev/null)");
+			return;
+		}
+		m.fd = msgfd;
+		m.offset = (off_t)d->body_offset;
+		m.size = (off_t)d->body_size;
+		m.sender = d->sender;
+		m.recipient = d->address;
+		m.date = time(NULL);
+		it->status = mbox_deliver(d->target, 0, &m, it->err,
+		    sizeof(it->err));
+		if (it->status == DELIVER_OK)
+			snprintf(it->err, sizeof(it->err), "2.0.0 delivered "
+			    "to file");
+		return;
+	}
+	c.command = d->target;
+	c.msgfd = msgfd;
+	c.offset = (off_t)d->body_offset;
+	c.size = (off_t)d->body_size;
+	c.sender = d->sender;
+	c.recipient = d->address;
+	c.user = d->user;
+	c.home = d->home;
+	c.time_limit = d->time_limit > 0 ? d->time_limit : 1;
+	/* The alarm guards against a hang of ours, not of the command. */
+	alarm((unsigned)(LOCAL_CHILD_TIMEOUT + 30 + c.time_limit));
+	it->status = local_command_run(&c, it->err, sizeof(it->err));
+}
+
 /* local_child_put - write d's message to tmp/ of its Maildir, for it */
 static void
 local_child_put(struct local_batch *b, struct local_item *it,
     const struct msg_local_delivery *d, int msgfd)
 {
 	int status;
+
+	if (d->kind == RESOLVE_COMMAND || d->kind == RESOLVE_FILE) {
+		local_child_special(it, d, msgfd);
+		return;
+	}
 
 	if (d->mbox[0] != '\0') {
 		local_child_mbox_put(b, it, d, msgfd);

@@ -77,6 +77,7 @@ struct rcpt {
 	uint32_t	 index;
 	char		*address;
 	char		*user;
+	uint32_t	 kind;		/* enum resolve_kind */
 	enum rcpt_state	 state;
 };
 
@@ -105,6 +106,9 @@ struct delivery {
 	char		*maildir;
 	char		*home;
 	char		*mbox;		/* "", or the mbox used instead */
+	int		 kind;		/* enum resolve_kind */
+	char		*target;	/* "", or the command or file */
+	char		*user;		/* the owner's name */
 	time_t		 deadline;	/* once sent: when the process dies */
 };
 TAILQ_HEAD(delivery_list, delivery);
@@ -228,6 +232,8 @@ local_delivery_free(struct delivery *d)
 	free(d->maildir);
 	free(d->home);
 	free(d->mbox);
+	free(d->target);
+	free(d->user);
 	free(d);
 }
 
@@ -372,6 +378,9 @@ local_owner_give(struct owner *o, struct job *j, size_t r,
 	d->maildir = xstrdup(t->maildir);
 	d->home = xstrdup(t->home);
 	d->mbox = xstrdup(t->mbox);
+	d->kind = t->kind != 0 ? t->kind : RESOLVE_LOCAL;
+	d->target = xstrdup(t->target);
+	d->user = xstrdup(t->user);
 	j->rcpts[r].state = RCPT_GIVEN;
 	j->nwaiting--;
 	o->idle_since = 0;
@@ -385,7 +394,9 @@ local_owner_frame(struct delivery *d, struct ipc_msg *m)
 	struct job *j = d->job;
 	struct msg_local_delivery ld = { d->id, j->sender,
 	    j->rcpts[d->rcpt].address, d->maildir, d->home,
-	    (uint64_t)j->body_offset, (uint64_t)j->body_size, d->mbox };
+	    (uint64_t)j->body_offset, (uint64_t)j->body_size, d->mbox,
+	    (uint32_t)d->kind, d->target, d->user,
+	    (uint32_t)deliverd_settings()->command_time_limit };
 	int fd;
 
 	if ((fd = fcntl(j->msgfd, F_DUPFD_CLOEXEC, 0)) == -1)
@@ -396,6 +407,22 @@ local_owner_frame(struct delivery *d, struct ipc_msg *m)
 	}
 	m->fd = fd;
 	return 0;
+}
+
+/*
+ * local_command_wait - how long d may wait behind (or be) a command:
+ * the process runs its deliveries one after another, and each command
+ * may take command_time_limit.
+ */
+static time_t
+local_command_wait(const struct owner *o, const struct delivery *d)
+{
+	const struct delivery *s;
+	time_t n = d->kind == RESOLVE_COMMAND;
+
+	TAILQ_FOREACH(s, &o->sent, entry)
+		n += s->kind == RESOLVE_COMMAND;
+	return n * (time_t)deliverd_settings()->command_time_limit;
 }
 
 /* local_owner_send - send o what its window takes, then flush */
@@ -416,7 +443,8 @@ local_owner_send(struct owner *o)
 			break;
 		}
 		TAILQ_REMOVE(&o->waiting, d, entry);
-		d->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT;
+		d->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT +
+		    local_command_wait(o, d);
 		TAILQ_INSERT_TAIL(&o->sent, d, entry);
 		o->nsent++;
 		ipc_conn_queue(&o->conn, &m);
@@ -614,7 +642,12 @@ local_rcpt_give(struct job *j, size_t r)
 	char err[LOCAL_TARGET_ERR_MAX];
 	int rc;
 
-	if (virtual_path_is(j->rcpts[r].user))
+	if (j->rcpts[r].kind == RESOLVE_COMMAND ||
+	    j->rcpts[r].kind == RESOLVE_FILE)
+		rc = local_target_alias((int)j->rcpts[r].kind,
+		    j->rcpts[r].user, set->default_privs, &t, err,
+		    sizeof(err));
+	else if (virtual_path_is(j->rcpts[r].user))
 		rc = local_target_virtual(set->virtual_mailbox_base,
 		    set->virtual_uid, set->virtual_gid, j->rcpts[r].user, &t,
 		    err, sizeof(err));
@@ -717,6 +750,7 @@ local_job(struct ipc_msg *m)
 		j->rcpts[j->n].index = d.rcpts[j->n].index;
 		j->rcpts[j->n].address = xstrdup(d.rcpts[j->n].address);
 		j->rcpts[j->n].user = xstrdup(d.rcpts[j->n].user);
+		j->rcpts[j->n].kind = d.rcpts[j->n].kind;
 	}
 	j->nwaiting = j->n;
 	msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
@@ -726,7 +760,8 @@ local_job(struct ipc_msg *m)
 	/* Names that can never be a mailbox are answered at once (a
 	 * virtual mailbox path is checked when it is resolved). */
 	for (i = 0; i < j->n; i++) {
-		if (!virtual_path_is(j->rcpts[i].user) &&
+		if (j->rcpts[i].kind == RESOLVE_LOCAL &&
+		    !virtual_path_is(j->rcpts[i].user) &&
 		    local_target_check_user(j->rcpts[i].user, err,
 		    sizeof(err)) != 0)
 			local_result_send_err(j, i, DELIVER_PERMFAIL, err);

@@ -78,6 +78,7 @@ _Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
 
 struct job_entry {
 	uint32_t	rcpt;		/* index into the message's recipients */
+	uint32_t	kind;		/* enum resolve_kind */
 	char		target[ADDR_TEXT_MAX];	/* mailbox user, or address */
 	int		have;		/* a result arrived */
 	uint32_t	status;
@@ -279,9 +280,11 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 		return sm->env->rcpts[i].addr;
 	if (r->kind == RCPT_KIND_REMOTE)
 		return r->addr;
-	/* A virtual mailbox (its path) stands for the address it was
-	 * rewritten from: that one goes to logs and Delivered-To. */
-	if (virtual_path_is(r->addr) && sm->env != NULL &&
+	/* A virtual mailbox (its path), a command or a file stands for
+	 * the address it was rewritten from: that one goes to logs and
+	 * Delivered-To. */
+	if ((virtual_path_is(r->addr) || r->kind == RCPT_KIND_COMMAND ||
+	    r->kind == RCPT_KIND_FILE) && sm->env != NULL &&
 	    r->parent < sm->env->nrcpt)
 		return sm->env->rcpts[r->parent].addr;
 	return NULL;	/* a mailbox user: see sched_rcpt_display */
@@ -872,6 +875,30 @@ sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
 	return sm->n++;
 }
 
+/* sched_rcpt_kind - the queue's kind of a lookupd target kind */
+static uint32_t
+sched_rcpt_kind(uint32_t kind)
+{
+	switch (kind) {
+	case RESOLVE_LOCAL:
+		return RCPT_KIND_LOCAL;
+	case RESOLVE_COMMAND:
+		return RCPT_KIND_COMMAND;
+	case RESOLVE_FILE:
+		return RCPT_KIND_FILE;
+	default:
+		return RCPT_KIND_REMOTE;
+	}
+}
+
+/* sched_target_kind - the resolve_kind of a local queue kind */
+static uint32_t
+sched_target_kind(uint32_t kind)
+{
+	return kind == RCPT_KIND_COMMAND ? RESOLVE_COMMAND :
+	    kind == RCPT_KIND_FILE ? RESOLVE_FILE : RESOLVE_LOCAL;
+}
+
 /*
  * Replace envelope recipient i by its alias targets.  The targets are
  * stored before the parent is marked expanded, so a crash in between
@@ -887,9 +914,8 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 	if (sm->n + n > ENVELOPE_MAX_RCPTS)
 		return -1;
 	for (uint32_t k = 0; k < n; k++)
-		if (sched_rcpt_add(sm, i, t[k].kind == RESOLVE_LOCAL ?
-		    RCPT_KIND_LOCAL : RCPT_KIND_REMOTE, t[k].target) ==
-		    UINT32_MAX)
+		if (sched_rcpt_add(sm, i, sched_rcpt_kind(t[k].kind),
+		    t[k].target) == UINT32_MAX)
 			return -1;
 	sm->r[i].rec.state = RCPT_EXPANDED;
 	sm->npending--;
@@ -922,7 +948,8 @@ job_new(struct sched_msg *sm, int smtp)
 }
 
 static void
-job_add(struct sched_job *job, uint32_t rcpt, const char *target)
+job_add(struct sched_job *job, uint32_t rcpt, uint32_t kind,
+    const char *target)
 {
 	struct job_entry *e;
 
@@ -931,6 +958,7 @@ job_add(struct sched_job *job, uint32_t rcpt, const char *target)
 	e = &job->entries[job->nentries++];
 	memset(e, 0, sizeof(*e));
 	e->rcpt = rcpt;
+	e->kind = kind;
 	strlcpy(e->target, target, sizeof(e->target));
 }
 
@@ -983,16 +1011,16 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		    sizeof(*dp->smtp));
 		dp->smtp[dp->nsmtp++] = job;
 	}
-	job_add(job, i, addr);
+	job_add(job, i, RESOLVE_REMOTE, addr);
 }
 
 static void
 dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
-    const char *user)
+    uint32_t kind, const char *user)
 {
 	if (dp->local == NULL)
 		dp->local = job_new(sm, 0);
-	job_add(dp->local, i, user);
+	job_add(dp->local, i, kind, user);
 }
 
 /* Decide where envelope recipient i goes, by lookupd's answer lk. */
@@ -1013,7 +1041,7 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.1.1",
 		    "user unknown");
 	else if (n == 1 && t[0].kind == RESOLVE_LOCAL)
-		dispatch_local(dp, sm, i, t[0].target);
+		dispatch_local(dp, sm, i, RESOLVE_LOCAL, t[0].target);
 	else if (n == 1 && verdict == LOOKUP_REMOTE)
 		dispatch_remote(dp, sm, i, t[0].target);
 	else if (sched_expand(sm, i, t, n) < 0)
@@ -1154,6 +1182,7 @@ job_start_local(struct sched_job *job, int fd)
 		rc[j].index = j;
 		rc[j].address = to[j];
 		rc[j].user = job->entries[j].target;
+		rc[j].kind = job->entries[j].kind;
 	}
 	rv = msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, job->id, &d);
 	free(rc);
@@ -1460,8 +1489,10 @@ sched_round(struct sched_msg *sm)
 		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
 		    dp.local->nentries >= MSG_LOCAL_RCPTS_MAX))
 			break;
-		if (r->kind == RCPT_KIND_LOCAL)
-			dispatch_local(&dp, sm, i, r->addr);
+		if (r->kind == RCPT_KIND_LOCAL || r->kind == RCPT_KIND_COMMAND ||
+		    r->kind == RCPT_KIND_FILE)
+			dispatch_local(&dp, sm, i, sched_target_kind(r->kind),
+			    r->addr);
 		else if (r->kind == RCPT_KIND_REMOTE)
 			dispatch_remote(&dp, sm, i, r->addr);
 		else
