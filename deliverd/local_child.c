@@ -49,6 +49,7 @@
 #include "ipc.h"
 #include "local_child.h"
 #include "local_command.h"
+#include "local_loop.h"
 #include "local_target.h"
 #include "maildir.h"
 #include "mbox.h"
@@ -284,7 +285,7 @@ local_child_write(struct local_batch *b, struct ipc_msg *m)
 	struct local_item *it = &b->items[b->n];
 	struct msg_local_delivery d;
 	const char *why;
-	int msgfd;
+	int msgfd, loop;
 
 	memset(it, 0, sizeof(*it));
 	it->box = -1;
@@ -309,6 +310,12 @@ local_child_write(struct local_batch *b, struct ipc_msg *m)
 		it->status = DELIVER_TEMPFAIL;
 		snprintf(it->err, sizeof(it->err), "4.3.0 cannot switch to "
 		    "mailbox owner");
+	} else if ((loop = local_loop_check(msgfd, (off_t)d.body_offset,
+	    (off_t)d.body_size, d.address)) != 0) {
+		it->status = loop == 1 ? DELIVER_PERMFAIL : DELIVER_TEMPFAIL;
+		snprintf(it->err, sizeof(it->err), loop == 1 ?
+		    "5.4.6 mail forwarding loop: already delivered to this "
+		    "address (Delivered-To)" : "4.3.0 cannot read queue file");
 	} else
 		local_child_put(b, it, &d, msgfd);
 	close(msgfd);

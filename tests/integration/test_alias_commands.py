@@ -252,3 +252,33 @@ class TestAliasCommands(AliasCommandCase):
         inst.start()
         self.send(inst, ["webmaster@test.example"], "debian")
         inst.wait_for_delivery("root")
+
+
+class TestDeliveredToLoop(AliasCommandCase):
+
+    def test_delivered_to_for_this_recipient_bounces_as_loop(self):
+        inst = self.start({"fwd": '"|cat > %s/fwd"' % self.out})
+        looped = ("Delivered-To: Alice@test.example\r\n"
+                  "From: someone@client.test\r\nSubject: looped\r\n\r\n"
+                  "body\r\n").encode()
+        other = ("Delivered-To: someone@elsewhere.example\r\n"
+                 "From: someone@client.test\r\nSubject: fine\r\n\r\n"
+                 "Delivered-To: alice@test.example\r\n").encode()
+        cmdloop = ("Delivered-To: fwd@test.example\r\n"
+                   "Subject: cmdloop\r\n\r\nbody\r\n").encode()
+        with smtp_connect(inst) as s:
+            s.sendmail("bob@test.example", ["alice@test.example"], looped)
+            s.sendmail("bob@test.example", ["alice@test.example"], other)
+            s.sendmail("bob@test.example", ["fwd@test.example"], cmdloop)
+        inst.wait_for_delivery("bob", 2)
+        inst.wait_queue_empty()
+        # Only the message whose header field is another address (or
+        # whose body merely mentions it) reaches alice.
+        msgs = inst.maildir_messages("alice")
+        self.assertEqual(len(msgs), 1)
+        self.assertIn(b"Subject: fine", msgs[0])
+        dsns = inst.maildir_messages("bob")
+        self.assertEqual(len(dsns), 2)
+        for d in dsns:
+            self.assertIn(b"5.4.6", d)
+        self.assertFalse(os.path.exists(self.path("fwd")))
