@@ -46,6 +46,8 @@ enum msg_type {
 	MSG_DELIVERD_JOB_DONE,		/* a local job is over */
 	MSG_DELIVERD_SMTP_RESULT,	/* one smtp recipient's result */
 	MSG_DELIVERD_SMTP_DONE,		/* an smtp job is over */
+	MSG_DELIVERD_FORWARD,		/* a local recipient's .forward
+					   addresses, before its result */
 
 	/* smtp connection process -> its deliverd (which also forwards
 	 * MSG_QUEUED_DELIVER_SMTP down and MSG_DELIVERD_SMTP_RESULT up) */
@@ -54,6 +56,7 @@ enum msg_type {
 	/* local deliverd <-> its delivery process for one mailbox owner */
 	MSG_LOCAL_DELIVERY = 390,	/* write this message (with its fd) */
 	MSG_LOCAL_DELIVERED,		/* its result, once it is durable */
+	MSG_LOCAL_FORWARD,		/* its .forward addresses, first */
 
 	/* master <-> children */
 	MSG_MASTER_PEER = 400,		/* a new channel (with its fd) */

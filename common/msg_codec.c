@@ -67,6 +67,15 @@ static const struct msg_field failed_fields[] = {
 static const struct msg_field address_fields[] = {
 	STR(struct msg_address, address, 0, MSG_ADDR_MAX),
 };
+static const struct msg_layout address_layout = {
+	0, "address", sizeof(struct msg_address), MSG_FD_NONE,
+	address_fields, NFIELDS(address_fields)
+};
+static const struct msg_field forward_fields[] = {
+	U32(struct msg_forward, job, 0, UINT32_MAX),
+	U32(struct msg_forward, index, 0, UINT32_MAX),
+	LIST(struct msg_forward, a, n, 1, MSG_FORWARD_MAX, address_layout),
+};
 static const struct msg_field auth_fields[] = {
 	STR(struct msg_auth, login, 0, MSG_AUTH_FIELD_MAX),
 	STR(struct msg_auth, password, 0, MSG_AUTH_FIELD_MAX),
@@ -272,6 +281,10 @@ const struct msg_layout msg_layouts[] = {
 	    result_fields),
 	LAYOUT(MSG_DELIVERD_JOB_DONE, struct msg_job_done, MSG_FD_NONE,
 	    job_done_fields),
+	LAYOUT(MSG_DELIVERD_FORWARD, struct msg_forward, MSG_FD_NONE,
+	    forward_fields),
+	LAYOUT(MSG_LOCAL_FORWARD, struct msg_forward, MSG_FD_NONE,
+	    forward_fields),
 	LAYOUT(MSG_DELIVERD_SMTP_RESULT, struct msg_smtp_result, MSG_FD_NONE,
 	    smtp_result_fields),
 	LAYOUT(MSG_DELIVERD_SMTP_DONE, struct msg_smtp_done, MSG_FD_NONE,

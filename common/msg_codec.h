@@ -176,6 +176,21 @@ struct msg_result {
 	const char	*text;
 };
 
+/*
+ * MSG_DELIVERD_FORWARD (deliverd -> queued: job, and index the entry)
+ * and MSG_LOCAL_FORWARD (a delivery process -> deliverd: index is the
+ * delivery's id, job 0): the addresses a user's .forward sends the
+ * recipient's mail to, as the user wrote them (untrusted), before the
+ * recipient's result.
+ */
+#define MSG_FORWARD_MAX		64	/* addresses of one .forward */
+struct msg_forward {
+	uint32_t		 job;
+	uint32_t		 index;
+	uint32_t		 n;
+	struct msg_address	*a;
+};
+
 /* MSG_DELIVERD_JOB_DONE */
 struct msg_job_done {
 	uint32_t	 job;

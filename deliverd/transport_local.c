@@ -467,6 +467,40 @@ local_owner_delivery(struct owner *o, uint32_t id)
 }
 
 /*
+ * local_owner_forward - a MSG_LOCAL_FORWARD from o: the .forward
+ * addresses of a passwd user's delivery it holds, passed on to queued
+ * (which checks each address: they are the user's words) before that
+ * delivery's result.  0, or -1 when o is not to be believed.
+ */
+static int
+local_owner_forward(struct owner *o, struct ipc_msg *m, const char *peer)
+{
+	struct msg_forward fw;
+	struct delivery *d;
+	struct ipc_msg out;
+	const char *why;
+	int rc = 0;
+
+	if (msg_decode(m, MSG_LOCAL_FORWARD, &fw, &why) != 0) {
+		msg_log_reject(peer, m, why);
+		return -1;
+	}
+	if ((d = local_owner_delivery(o, fw.index)) == NULL ||
+	    d->kind != RESOLVE_LOCAL || d->user[0] == '\0') {
+		msg_log_reject(peer, m, "a forward for no mailbox it holds");
+		rc = -1;
+	} else {
+		fw.job = d->job->id;
+		fw.index = d->job->rcpts[d->rcpt].index;
+		if (msg_encode(&out, MSG_DELIVERD_FORWARD, d->job->reqid,
+		    &fw) == 0)
+			deliverd_queued_send(&out);
+	}
+	msg_free(MSG_LOCAL_FORWARD, &fw);
+	return rc;
+}
+
+/*
  * local_owner_report - a frame from o: a report on one of its
  * deliveries.  0, or -1 when o is not to be believed any more.
  */
@@ -479,6 +513,8 @@ local_owner_report(struct owner *o, struct ipc_msg *m, const char *peer)
 	const char *why;
 	int status;
 
+	if (m->type == MSG_LOCAL_FORWARD)
+		return local_owner_forward(o, m, peer);
 	if (m->type != MSG_LOCAL_DELIVERED) {
 		msg_log_reject(peer, m, "unexpected type");
 		return -1;

@@ -1904,6 +1904,97 @@ job_done_unread(const struct ipc_msg *m, int smtp)
 		sched_job_done(job, 1);
 }
 
+/* sched_domain_is_local - domain is one of local_domains */
+static int
+sched_domain_is_local(const char *domain)
+{
+	const struct strlist *l = &qctx.set->local_domains;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * sched_forward_add - one address of a .forward (the user's words:
+ * parsed again) as a recipient of sm with parent's envelope recipient:
+ * a mailbox user for a local domain or a bare name, else remote.  The
+ * message keeps its envelope sender.  Each address is added once per
+ * message (sched_rcpt_add), which ends forwarding loops.
+ */
+static void
+sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text)
+{
+	char buf[ADDR_TEXT_MAX + 16], addr[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
+	struct mailaddr ma;
+	int bare = strchr(text, '@') == NULL;
+	uint32_t kind = RCPT_KIND_REMOTE;
+	size_t i;
+
+	log_vis(vis, sizeof(vis), text, strlen(text));
+	if (snprintf(buf, sizeof(buf), "%s%s", text, bare ? "@localhost" :
+	    "") >= (int)sizeof(buf) || addr_parse_mailbox(buf, strlen(buf),
+	    ADDR_P_UTF8, &ma) != ADDR_OK || (ma.flags & ADDR_F_NULL) ||
+	    addr_format(&ma, addr, sizeof(addr)) == -1) {
+		log_warn("%s: .forward address refused: %s", sm->rec.qid, vis);
+		return;
+	}
+	if (bare || sched_domain_is_local(ma.domain)) {
+		kind = RCPT_KIND_LOCAL;
+		for (i = 0; ma.local[i] != '\0' && i + 1 < sizeof(addr); i++)
+			addr[i] = (char)tolower((unsigned char)ma.local[i]);
+		addr[i] = '\0';
+		if (addr[0] == '\0' || addr[0] == '.' || strchr(addr, '/')) {
+			log_warn("%s: .forward address refused: %s",
+			    sm->rec.qid, vis);
+			return;
+		}
+	}
+	if (sched_rcpt_add(sm, parent, kind, addr) == UINT32_MAX)
+		log_warn("%s: .forward address dropped (too many recipients): "
+		    "%s", sm->rec.qid, vis);
+}
+
+/*
+ * sched_forward - a local recipient's .forward addresses, before its
+ * result: stored as recipients of the message (sched_rcpt_store), so
+ * that the result that follows ("forwarded", which retires the
+ * recipient) never comes before the addresses are safe.
+ */
+static int
+sched_forward(struct ipc_msg *m)
+{
+	struct sched_job *job;
+	struct msg_forward fw;
+	struct sched_msg *sm;
+	char vis[ADDR_TEXT_MAX * 4];
+	const char *why;
+	uint32_t parent;
+
+	if (msg_decode(m, MSG_DELIVERD_FORWARD, &fw, &why) != 0) {
+		msg_log_reject("deliverd", m, why);
+		return -1;
+	}
+	if ((job = sched_job_find(fw.job)) == NULL || job->smtp ||
+	    fw.index >= job->nentries ||
+	    job->entries[fw.index].kind != RESOLVE_LOCAL) {
+		msg_free(MSG_DELIVERD_FORWARD, &fw);
+		msg_log_reject("deliverd", m, "unknown job or recipient");
+		return -1;
+	}
+	sm = job->sm;
+	parent = sm->r[job->entries[fw.index].rcpt].rec.parent;
+	for (uint32_t i = 0; i < fw.n; i++)
+		sched_forward_add(sm, parent, fw.a[i].address);
+	log_vis(vis, sizeof(vis), job->entries[fw.index].target,
+	    strlen(job->entries[fw.index].target));
+	log_info("%s: .forward of %s: %u address(es)", sm->rec.qid, vis,
+	    fw.n);
+	msg_free(MSG_DELIVERD_FORWARD, &fw);
+	return 0;
+}
+
 /* sched_deliverd_input - results from the local deliverd; -1 rejected */
 int
 sched_deliverd_input(struct ipc_msg *m)
@@ -1913,6 +2004,8 @@ sched_deliverd_input(struct ipc_msg *m)
 	struct msg_result r;
 	const char *why;
 
+	if (m->type == MSG_DELIVERD_FORWARD)
+		return sched_forward(m);
 	if (m->type == MSG_DELIVERD_JOB_DONE) {
 		if (msg_decode(m, MSG_DELIVERD_JOB_DONE, &done, &why) != 0) {
 			msg_log_reject("deliverd", m, why);
