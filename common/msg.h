@@ -166,6 +166,9 @@ enum resolve_kind {
 	RESOLVE_REMOTE = 2,	/* target = full address for the smtp transport */
 	RESOLVE_COMMAND = 3,	/* target = "UID:command" (alias_target.h) */
 	RESOLVE_FILE = 4,	/* target = "UID:/path" (alias_target.h) */
+	RESOLVE_OWNER = 5,	/* not delivered: "owner-NAME@myhostname",
+				   where the bounces of the other targets of
+				   alias NAME go */
 };
 
 enum deliver_status {

@@ -92,7 +92,7 @@ static const struct msg_field auth_verdict_fields[] = {
 };
 
 static const struct msg_field target_fields[] = {
-	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_FILE),
+	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_OWNER),
 	STR(struct msg_target, target, 1, MSG_ADDR_MAX),
 };
 static const struct msg_layout target_layout = {

@@ -874,6 +874,32 @@ lookup_targets_free(struct lookup_targets *t)
 }
 
 /*
+ * resolve_owner - when the alias name has an "owner-name" alias, the
+ * bounces of its targets go there (a mailing list's owner, as with
+ * Sendmail and Postfix): an extra RESOLVE_OWNER target says so.  Only
+ * for the alias the envelope names.
+ */
+static void
+resolve_owner(struct expand *e, const char *name)
+{
+	char owner[ADDR_LOCAL_MAX + 8], addr[ADDR_TEXT_MAX], *val;
+	enum found f;
+
+	if (e->status != EXPAND_OK || e->out->n == 0 ||
+	    strncmp(name, "owner-", 6) == 0 ||
+	    snprintf(owner, sizeof(owner), "owner-%s", name) >=
+	    (int)sizeof(owner) || strlen(owner) > ADDR_LOCAL_MAX ||
+	    snprintf(addr, sizeof(addr), "%s@%s", owner,
+	    e->ctx->settings->myhostname) >= (int)sizeof(addr))
+		return;
+	val = xmalloc(ALIAS_VALUE_MAX + 1);
+	f = alias_get(e->ctx, owner, val, ALIAS_VALUE_MAX + 1, NULL);
+	free(val);
+	if (f == FOUND_YES)
+		expand_add(e, RESOLVE_OWNER, addr);
+}
+
+/*
  * resolve_local - the old way for a local-domain recipient not rewritten
  * by virtual_alias_map: a mailbox, or an alias expanded.
  */
@@ -884,8 +910,10 @@ resolve_local(struct expand *e, const struct rcpt *r)
 
 	if (v == LOOKUP_LOCAL)
 		expand_add(e, RESOLVE_LOCAL, r->name);
-	else if (v == LOOKUP_ALIAS)
+	else if (v == LOOKUP_ALIAS) {
 		expand_local(e, r->name);
+		resolve_owner(e, r->name);
+	}
 	return v;
 }
 

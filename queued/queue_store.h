@@ -37,6 +37,8 @@ enum rcpt_kind {
 	RCPT_KIND_REMOTE = 2,	/* alias target: addr is a remote address */
 	RCPT_KIND_COMMAND = 3,	/* alias target: addr is "UID:command" */
 	RCPT_KIND_FILE = 4,	/* alias target: addr is "UID:/path" */
+	RCPT_KIND_OWNER = 5,	/* never delivered (state EXPANDED): addr
+				   gets the bounces of its siblings */
 };
 
 #define QMSG_F_WARNED	0x1	/* delay warning sent */

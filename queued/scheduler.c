@@ -886,6 +886,8 @@ sched_rcpt_kind(uint32_t kind)
 		return RCPT_KIND_COMMAND;
 	case RESOLVE_FILE:
 		return RCPT_KIND_FILE;
+	case RESOLVE_OWNER:
+		return RCPT_KIND_OWNER;
 	default:
 		return RCPT_KIND_REMOTE;
 	}
@@ -913,10 +915,20 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 
 	if (sm->n + n > ENVELOPE_MAX_RCPTS)
 		return -1;
-	for (uint32_t k = 0; k < n; k++)
-		if (sched_rcpt_add(sm, i, sched_rcpt_kind(t[k].kind),
-		    t[k].target) == UINT32_MAX)
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t j = sched_rcpt_add(sm, i, sched_rcpt_kind(t[k].kind),
+		    t[k].target);
+
+		if (j == UINT32_MAX)
 			return -1;
+		/* An owner is a note for the bounces, never delivered. */
+		if (t[k].kind == RESOLVE_OWNER && j < sm->n &&
+		    sm->r[j].rec.state == RCPT_PENDING) {
+			sm->r[j].rec.state = RCPT_EXPANDED;
+			sm->npending--;
+			sched_rcpt_store(sm, &sm->r[j].rec);
+		}
+	}
 	sm->r[i].rec.state = RCPT_EXPANDED;
 	sm->npending--;
 	sched_rcpt_store(sm, &sm->r[i].rec);

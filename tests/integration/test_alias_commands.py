@@ -282,3 +282,29 @@ class TestDeliveredToLoop(AliasCommandCase):
         for d in dsns:
             self.assertIn(b"5.4.6", d)
         self.assertFalse(os.path.exists(self.path("fwd")))
+
+
+class TestOwnerAlias(AliasCommandCase):
+
+    def test_list_bounces_go_to_owner_not_sender(self):
+        inst = self.start({"list": "alice, nosuchmember",
+                           "owner-list": "bob",
+                           "plain": "alice, nosuchmember2"})
+        self.send(inst, ["list@test.example"], "to list",
+                  sender="carol@test.example")
+        inst.wait_for_delivery("bob")
+        self.send(inst, ["plain@test.example"], "to plain",
+                  sender="carol@test.example")
+        inst.wait_for_delivery("carol")
+        inst.wait_queue_empty()
+        self.assertEqual(len(inst.maildir_messages("alice")), 2)
+        owner_dsn = inst.maildir_messages("bob")
+        self.assertEqual(len(owner_dsn), 1)
+        self.assertIn(b"nosuchmember", owner_dsn[0])
+        self.assertIn(b"5.1.1", owner_dsn[0])
+        # Without an owner- alias, the sender gets the bounce, as before.
+        sender_dsn = inst.maildir_messages("carol")
+        self.assertEqual(len(sender_dsn), 1)
+        self.assertIn(b"nosuchmember2", sender_dsn[0])
+        self.assertIn("owner non-delivery notification to "
+                      "<owner-list@test.example>", inst.log())
