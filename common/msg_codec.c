@@ -196,6 +196,7 @@ static const struct msg_field local_delivery_fields[] = {
 	STR(struct msg_local_delivery, target, 0, ALIAS_TARGET_MAX),
 	STR(struct msg_local_delivery, user, 0, MSG_ADDR_MAX),
 	U32(struct msg_local_delivery, time_limit, 0, 7 * 86400),
+	STR(struct msg_local_delivery, extension, 0, ADDR_LOCAL_MAX),
 };
 static const struct msg_field local_delivered_fields[] = {
 	U32(struct msg_local_delivered, id, 0, UINT32_MAX),

@@ -237,6 +237,8 @@ struct msg_local_delivery {
 	const char	*target;	/* "", or the command or file */
 	const char	*user;		/* the owner's name, for USER */
 	uint32_t	 time_limit;	/* a command's, in seconds */
+	const char	*extension;	/* "", or the address's extension
+					   (recipient_delimiter) */
 };
 
 /* MSG_LOCAL_DELIVERED (inside the local deliverd) */

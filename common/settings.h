@@ -72,6 +72,7 @@ struct settings {
 	char			*mail_spool_directory;
 	char			*default_privs;	/* user of root's alias commands */
 	long			 command_time_limit;	/* seconds */
+	char			*recipient_delimiter;	/* "" or one char */
 	uint64_t		 message_size_limit;
 	long			 smtpd_recipient_limit;
 	long			 smtpd_max_procs;

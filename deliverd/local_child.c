@@ -241,6 +241,7 @@ local_child_special(struct local_item *it,
 	c.recipient = d->address;
 	c.user = d->user;
 	c.home = d->home;
+	c.extension = d->extension;
 	c.time_limit = d->time_limit > 0 ? d->time_limit : 1;
 	/* The alarm guards against a hang of ours, not of the command. */
 	alarm((unsigned)(LOCAL_CHILD_TIMEOUT + 30 + c.time_limit));
@@ -294,7 +295,8 @@ local_child_forward(struct local_batch *b, struct local_item *it,
 	int rc, keep = 0, st;
 	size_t i;
 
-	rc = local_forward_read(d->home, d->user, b->hostname, f);
+	rc = local_forward_read(d->home, d->user, d->extension, b->hostname,
+	    f);
 	strlcpy(it->note, f->note, sizeof(it->note));
 	if (rc != 1) {
 		free(f);
@@ -328,6 +330,7 @@ local_child_forward(struct local_batch *b, struct local_item *it,
 			c.recipient = d->address;
 			c.user = d->user;
 			c.home = d->home;
+			c.extension = d->extension;
 			c.time_limit = d->time_limit > 0 ? d->time_limit : 1;
 			alarm((unsigned)(LOCAL_CHILD_TIMEOUT + 30 +
 			    c.time_limit));

@@ -102,7 +102,8 @@ command_env(const struct local_command *c)
 	env_add(env, &n, "RECIPIENT", c->recipient);
 	env_add(env, &n, "LOCAL", local);
 	env_add(env, &n, "DOMAIN", at != NULL ? at + 1 : "");
-	env_add(env, &n, "EXTENSION", "");
+	env_add(env, &n, "EXTENSION", c->extension != NULL ? c->extension :
+	    "");
 	env_add(env, &n, "HOME", c->home);
 	env_add(env, &n, "USER", c->user);
 	env_add(env, &n, "LOGNAME", c->user);

@@ -26,6 +26,7 @@ struct local_command {
 	const char	*recipient;	/* RECIPIENT, Delivered-To */
 	const char	*user;		/* USER, LOGNAME */
 	const char	*home;		/* HOME, and the working directory */
+	const char	*extension;	/* EXTENSION, "" none */
 	long		 time_limit;	/* seconds (command_time_limit) */
 };
 

@@ -128,8 +128,8 @@ local_forward_parse(char *text, const char *user, const char *hostname,
 
 /* local_forward_read - home/.forward, as the user, checked */
 int
-local_forward_read(const char *home, const char *user, const char *hostname,
-    struct forward *f)
+local_forward_read(const char *home, const char *user, const char *extension,
+    const char *hostname, struct forward *f)
 {
 	char path[4096], text[LOCAL_FORWARD_SIZE_MAX + 1];
 	struct stat st;
@@ -139,11 +139,17 @@ local_forward_read(const char *home, const char *user, const char *hostname,
 
 	f->n = 0;
 	f->note[0] = '\0';
-	if (snprintf(path, sizeof(path), "%s/.forward", strcmp(home, "/") ==
-	    0 ? "" : home) >= (int)sizeof(path))
+	fd = -1;
+	/* extension was checked by deliverd: no '/', no leading '.'. */
+	if (extension[0] != '\0' && snprintf(path, sizeof(path),
+	    "%s/.forward+%s", strcmp(home, "/") == 0 ? "" : home, extension) <
+	    (int)sizeof(path))
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1 && snprintf(path, sizeof(path), "%s/.forward",
+	    strcmp(home, "/") == 0 ? "" : home) >= (int)sizeof(path))
 		return 0;
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) ==
-	    -1) {
+	if (fd == -1 && (fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC)) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		snprintf(f->note, sizeof(f->note), ".forward unreadable: %s",

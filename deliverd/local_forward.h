@@ -48,12 +48,13 @@ void local_forward_parse(char *text, const char *user, const char *hostname,
     struct forward *f);
 
 /*
- * local_forward_read - read home/.forward (as the current user) into f.
+ * local_forward_read - read home/.forward+EXTENSION when there is one
+ * (extension not ""), else home/.forward (as the current user) into f.
  * 1 when there is one to follow; 0 when there is none, or it is
  * ignored (not a regular file of ours, or group- or world-writable: the
  * reason in f->note); -1 when it cannot be read now (f->note).
  */
 int local_forward_read(const char *home, const char *user,
-    const char *hostname, struct forward *f);
+    const char *extension, const char *hostname, struct forward *f);
 
 #endif

@@ -387,16 +387,48 @@ local_owner_give(struct owner *o, struct job *j, size_t r,
 	TAILQ_INSERT_TAIL(&o->waiting, d, entry);
 }
 
+/*
+ * local_extension - the extension of address's local part (after the
+ * first recipient_delimiter) into buf, "" without one: the EXTENSION of
+ * commands and the TAG of .forward+TAG, so no '/', no leading '.', no
+ * control characters (else "").
+ */
+static const char *
+local_extension(const char *address, char *buf, size_t size)
+{
+	const char *d = deliverd_settings()->recipient_delimiter;
+	const char *at = strrchr(address, '@'), *p;
+	size_t len, i;
+
+	buf[0] = '\0';
+	if (d == NULL || d[0] == '\0' || at == NULL ||
+	    (p = memchr(address, d[0], (size_t)(at - address))) == NULL ||
+	    p == address)
+		return buf;
+	p++;
+	len = (size_t)(at - p);
+	if (len == 0 || len >= size || p[0] == '.')
+		return buf;
+	for (i = 0; i < len; i++)
+		if (p[i] == '/' || (unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return buf;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return buf;
+}
+
 /* local_owner_frame - the MSG_LOCAL_DELIVERY for d, with its file */
 static int
 local_owner_frame(struct delivery *d, struct ipc_msg *m)
 {
 	struct job *j = d->job;
+	char ext[ADDR_LOCAL_MAX + 1];
 	struct msg_local_delivery ld = { d->id, j->sender,
 	    j->rcpts[d->rcpt].address, d->maildir, d->home,
 	    (uint64_t)j->body_offset, (uint64_t)j->body_size, d->mbox,
 	    (uint32_t)d->kind, d->target, d->user,
-	    (uint32_t)deliverd_settings()->command_time_limit };
+	    (uint32_t)deliverd_settings()->command_time_limit,
+	    local_extension(j->rcpts[d->rcpt].address, ext, sizeof(ext)) };
 	int fd;
 
 	if ((fd = fcntl(j->msgfd, F_DUPFD_CLOEXEC, 0)) == -1)

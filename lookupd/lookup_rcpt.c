@@ -282,9 +282,47 @@ rcpt_parse(const struct lookup_ctx *ctx, const char *address, struct rcpt *r)
 	return 0;
 }
 
-/* rcpt_classify - verdict for the local name (a local-domain recipient) */
+/*
+ * name_base - name without its extension ("user+tag" is user when
+ * recipient_delimiter is "+") into base; 0 when name has none.
+ */
+static int
+name_base(const struct lookup_ctx *ctx, const char *name, char *base,
+    size_t size)
+{
+	const char *d = ctx->settings->recipient_delimiter;
+	const char *p;
+
+	if (d == NULL || d[0] == '\0' || (p = strchr(name, d[0])) == NULL ||
+	    p == name || (size_t)(p - name) >= size)
+		return 0;
+	memcpy(base, name, (size_t)(p - name));
+	base[p - name] = '\0';
+	return 1;
+}
+
+static enum lookup_verdict rcpt_classify_name(const struct lookup_ctx *ctx,
+    const char *name);
+
+/*
+ * rcpt_classify - verdict for the local name (a local-domain recipient):
+ * the name itself, else (recipient_delimiter) the name without its
+ * extension.
+ */
 static enum lookup_verdict
 rcpt_classify(const struct lookup_ctx *ctx, const char *name)
+{
+	char base[ADDR_LOCAL_MAX + 1];
+	enum lookup_verdict v = rcpt_classify_name(ctx, name);
+
+	if (v == LOOKUP_UNKNOWN && name_base(ctx, name, base, sizeof(base)))
+		v = rcpt_classify_name(ctx, base);
+	return v;
+}
+
+/* rcpt_classify_name - verdict for exactly this local name */
+static enum lookup_verdict
+rcpt_classify_name(const struct lookup_ctx *ctx, const char *name)
 {
 	char *val = xmalloc(ALIAS_VALUE_MAX + 1);
 	enum found f;
@@ -906,13 +944,21 @@ resolve_owner(struct expand *e, const char *name)
 static enum lookup_verdict
 resolve_local(struct expand *e, const struct rcpt *r)
 {
-	enum lookup_verdict v = rcpt_classify(e->ctx, r->name);
+	char base[ADDR_LOCAL_MAX + 1];
+	const char *name = r->name;
+	enum lookup_verdict v = rcpt_classify_name(e->ctx, name);
 
+	/* "user+tag": user's, unless user+tag is a name of its own. */
+	if (v == LOOKUP_UNKNOWN && name_base(e->ctx, name, base,
+	    sizeof(base))) {
+		name = base;
+		v = rcpt_classify_name(e->ctx, name);
+	}
 	if (v == LOOKUP_LOCAL)
-		expand_add(e, RESOLVE_LOCAL, r->name);
+		expand_add(e, RESOLVE_LOCAL, name);
 	else if (v == LOOKUP_ALIAS) {
-		expand_local(e, r->name);
-		resolve_owner(e, r->name);
+		expand_local(e, name);
+		resolve_owner(e, name);
 	}
 	return v;
 }

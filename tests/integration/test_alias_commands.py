@@ -308,3 +308,26 @@ class TestOwnerAlias(AliasCommandCase):
         self.assertIn(b"nosuchmember2", sender_dsn[0])
         self.assertIn("owner non-delivery notification to "
                       "<owner-list@test.example>", inst.log())
+
+
+class TestRecipientDelimiter(AliasCommandCase):
+
+    def test_user_plus_tag_delivers_to_user_and_alias(self):
+        inst = self.start({"list": "bob", "list+special": "carol"},
+                          recipient_delimiter="+")
+        self.send(inst, ["alice+news@test.example"], "tagged")
+        self.send(inst, ["list+x@test.example"], "list tagged")
+        self.send(inst, ["list+special@test.example"], "own entry")
+        inst.wait_for_delivery("alice")
+        inst.wait_for_delivery("bob")
+        inst.wait_for_delivery("carol")
+        inst.wait_queue_empty()
+        self.assertEqual(inst.all_delivered(),
+                         {"alice": 1, "bob": 1, "carol": 1})
+        # Without a delimiter, user+tag is nobody.
+        inst2 = self.start({})
+        with smtp_connect(inst2) as s:
+            s.ehlo()
+            code, _ = s.docmd("MAIL FROM:<x@client.test>")
+            code, _ = s.docmd("RCPT TO:<alice+news@test.example>")
+            self.assertEqual(code, 550)

@@ -51,17 +51,17 @@ class ForwardCase(TernTestCase):
         os.chown(p, self.pw.pw_uid, self.pw.pw_gid)
         os.chmod(p, mode)
 
-    def start(self):
-        inst = self.instance(start=False, users=())
+    def start(self, **settings):
+        inst = self.instance(start=False, users=(), **settings)
         inst.settings["mailbox_base"] = ""
         inst.settings["relayhost"] = "[127.0.0.2]:%d" % self.sink.port
         inst.write_config()
         inst.start()
         return inst
 
-    def send(self, inst, subject):
+    def send(self, inst, subject, local=None):
         with smtp_connect(inst) as s:
-            s.sendmail(SENDER, ["%s@test.example" % self.user],
+            s.sendmail(SENDER, ["%s@test.example" % (local or self.user)],
                        ("From: %s\r\nSubject: %s\r\n\r\nbody\r\n"
                         % (SENDER, subject)).encode())
 
@@ -115,3 +115,20 @@ class TestForward(ForwardCase):
                    what="the log line")
         inst.wait_queue_empty()
         self.assertEqual(self.sink.messages, [])
+
+    def test_extension_reads_forward_plus_tag_and_sets_extension(self):
+        out = os.path.join(self.home, "ext.out")
+        p = os.path.join(self.home, ".forward+lists")
+        with open(p, "w") as f:
+            f.write('"|echo ext=$EXTENSION rcpt=$RECIPIENT > %s"\n' % out)
+        os.chown(p, self.pw.pw_uid, self.pw.pw_gid)
+        inst = self.start(recipient_delimiter="+")
+        self.send(inst, "tagged", local=self.user + "+lists")
+        wait_until(lambda: os.path.exists(out), 30, what="the command")
+        self.assertEqual(open(out).read().strip(),
+                         "ext=lists rcpt=%s+lists@test.example" % self.user)
+        # Another tag has no .forward of its own: the mailbox.
+        self.send(inst, "other tag", local=self.user + "+other")
+        wait_until(lambda: len(self.mailbox()) == 1, 30,
+                   what="the mail in the mailbox")
+        inst.wait_queue_empty()

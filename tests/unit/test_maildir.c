@@ -585,7 +585,7 @@ give(struct ipc_conn *c, uint32_t id, const char *maildir, const char *home,
 {
 	struct msg_local_delivery d = { id, "alice@a.example",
 	    "bob@example.org", maildir, home, (uint64_t)off, (uint64_t)size,
-	    "", RESOLVE_LOCAL, "", "", 0 };
+	    "", RESOLVE_LOCAL, "", "", 0, "" };
 	struct ipc_msg m;
 
 	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 0, &d), 0);

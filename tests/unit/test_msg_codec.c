@@ -445,8 +445,9 @@ START_TEST(test_every_type_has_a_layout)
 		MSG_LOOKUPD_SENDER_VERDICT, MSG_QUEUED_DELIVER_LOCAL,
 		MSG_QUEUED_DELIVER_SMTP, MSG_DELIVERD_RESULT,
 		MSG_DELIVERD_JOB_DONE, MSG_DELIVERD_SMTP_RESULT,
-		MSG_DELIVERD_SMTP_DONE, MSG_SMTP_CONN_DONE,
-		MSG_LOCAL_DELIVERY, MSG_LOCAL_DELIVERED, MSG_MASTER_PEER,
+		MSG_DELIVERD_SMTP_DONE, MSG_DELIVERD_FORWARD, MSG_SMTP_CONN_DONE,
+		MSG_LOCAL_DELIVERY, MSG_LOCAL_DELIVERED, MSG_LOCAL_FORWARD,
+		MSG_MASTER_PEER,
 		MSG_MASTER_RELOAD, MSG_MASTER_STOP, MSG_SMTPD_STATUS,
 		MSG_QUEUED_FLUSH, MSG_SMTPD_CLIENT_CONNECT,
 		MSG_MASTER_CLIENT_VERDICT, MSG_SMTPD_AUTH_FAILURE,
@@ -571,7 +572,7 @@ START_TEST(test_alias_target_travels_with_its_kind_and_limit)
 	struct msg_deliver_local j = { 9, "0123456789ABCDEF", "a@b", 1, 0,
 	    10, 1, &rc }, jgot;
 	struct msg_local_delivery d = { 7, "a@b", "c@d", "/nonexistent",
-	    "/nonexistent", 0, 10, "", RESOLVE_COMMAND, cmd, "nobody", 1000 },
+	    "/nonexistent", 0, 10, "", RESOLVE_COMMAND, cmd, "nobody", 1000, "" },
 	    got;
 	struct ipc_msg m;
 	const char *why;
@@ -639,7 +640,7 @@ START_TEST(test_local_delivery_needs_its_file_and_a_bounded_path)
 {
 	static char path[MSG_PATH_MAX + 2];
 	struct msg_local_delivery d = { 7, "a@b", "c@d", path, "/home/c", 10,
-	    20, "", RESOLVE_LOCAL, "", "c", 0 }, got;
+	    20, "", RESOLVE_LOCAL, "", "c", 0, "" }, got;
 	struct msg_local_delivered r = { 7, DELIVER_OK, "2.0.0",
 	    "delivered to maildir" }, rgot;
 	struct ipc_msg m;
