@@ -311,23 +311,11 @@ notice_double_bounce(struct sched_msg *sm, uint32_t *idx)
 	notice_done(sm, NOTICE_FAILED, 0);
 }
 
-/*
- * notice_owner - where recipient i's bounce goes instead of the
- * sender: the "owner-NAME" address lookupd gave for the alias it came
- * from (an RCPT_KIND_OWNER sibling), or NULL.
- */
+/* notice_owner - where recipient i's bounce goes instead of the sender */
 static const char *
 notice_owner(const struct sched_msg *sm, uint32_t i)
 {
-	const struct sched_rcpt_rec *r = &sm->r[i].rec;
-
-	if (r->kind == RCPT_KIND_ENVELOPE)
-		return NULL;
-	for (uint32_t j = 0; j < sm->n; j++)
-		if (sm->r[j].rec.kind == RCPT_KIND_OWNER &&
-		    sm->r[j].rec.parent == r->parent)
-			return sm->r[j].rec.addr;
-	return NULL;
+	return sched_rcpt_owner(sm, i);
 }
 
 /*

@@ -97,6 +97,9 @@ struct sched_job {
 	double			 start;
 	uint32_t		 nentries;
 	struct job_entry	*entries;
+	/* an owner- alias's address instead of the message's sender */
+	int			 has_sender;
+	char			 sender[ADDR_TEXT_MAX];
 	LIST_ENTRY(sched_job)	 entry;		/* in flight */
 	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
 };
@@ -288,6 +291,21 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 	    r->parent < sm->env->nrcpt)
 		return sm->env->rcpts[r->parent].addr;
 	return NULL;	/* a mailbox user: see sched_rcpt_display */
+}
+
+/* sched_rcpt_owner - the owner- address of recipient i's alias, or NULL */
+const char *
+sched_rcpt_owner(const struct sched_msg *sm, uint32_t i)
+{
+	const struct sched_rcpt_rec *r = &sm->r[i].rec;
+
+	if (r->kind == RCPT_KIND_ENVELOPE || r->kind == RCPT_KIND_OWNER)
+		return NULL;
+	for (uint32_t j = 0; j < sm->n; j++)
+		if (sm->r[j].rec.kind == RCPT_KIND_OWNER &&
+		    sm->r[j].rec.parent == r->parent)
+			return sm->r[j].rec.addr;
+	return NULL;
 }
 
 /* The address to log and report for recipient i, in buf. */
@@ -943,7 +961,9 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 
 /* The grouping of one dispatch: a local job and smtp jobs by next hop. */
 struct dispatch {
-	struct sched_job	*local;
+	struct sched_job	**local;	/* one per envelope sender */
+	uint32_t		 nlocal;
+	uint32_t		 nlocal_rcpts;
 	struct sched_job	**smtp;
 	uint32_t		 nsmtp;
 };
@@ -956,6 +976,8 @@ job_new(struct sched_msg *sm, int smtp)
 	job->id = ++next_job_id;
 	job->sm = sm;
 	job->smtp = smtp;
+	job->sender[0] = '\0';
+	job->has_sender = 0;
 	return job;
 }
 
@@ -996,6 +1018,41 @@ sched_nexthop(const char *addr, char *buf, size_t size)
 		*p = (char)tolower((unsigned char)*p);
 }
 
+/*
+ * job_sender_set - job (new) carries recipient i's owner- address as its
+ * envelope sender, when it has one and the message's sender is not <>
+ * (a bounce stays a bounce).
+ */
+static void
+job_sender_set(struct sched_job *job, const struct sched_msg *sm, uint32_t i)
+{
+	const char *owner = sched_rcpt_owner(sm, i);
+
+	if (owner != NULL && sm->env->sender[0] != '\0') {
+		strlcpy(job->sender, owner, sizeof(job->sender));
+		job->has_sender = 1;
+	}
+}
+
+/* job_sender_is - job is for recipient i's envelope sender */
+static int
+job_sender_is(const struct sched_job *job, const struct sched_msg *sm,
+    uint32_t i)
+{
+	const char *owner = sched_rcpt_owner(sm, i);
+
+	if (owner == NULL || sm->env->sender[0] == '\0')
+		return !job->has_sender;
+	return job->has_sender && strcmp(job->sender, owner) == 0;
+}
+
+/* job_sender - the envelope sender job's deliveries carry */
+static const char *
+job_sender(const struct sched_job *job)
+{
+	return job->has_sender ? job->sender : job->sm->env->sender;
+}
+
 /* Put remote recipient i into the smtp job of its next hop. */
 static void
 dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
@@ -1011,13 +1068,15 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	sched_nexthop(addr, hop, sizeof(hop));
 	/* Only the newest job of a hop may still have room. */
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
-		if (strcmp(dp->smtp[k]->dest->name, hop) == 0) {
+		if (strcmp(dp->smtp[k]->dest->name, hop) == 0 &&
+		    job_sender_is(dp->smtp[k], sm, i)) {
 			if (dp->smtp[k]->nentries < limit)
 				job = dp->smtp[k];
 			break;
 		}
 	if (job == NULL) {
 		job = job_new(sm, 1);
+		job_sender_set(job, sm, i);
 		job->dest = dest_get(hop);
 		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
 		    sizeof(*dp->smtp));
@@ -1030,9 +1089,20 @@ static void
 dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
     uint32_t kind, const char *user)
 {
-	if (dp->local == NULL)
-		dp->local = job_new(sm, 0);
-	job_add(dp->local, i, kind, user);
+	struct sched_job *job = NULL;
+
+	for (uint32_t k = 0; k < dp->nlocal && job == NULL; k++)
+		if (job_sender_is(dp->local[k], sm, i))
+			job = dp->local[k];
+	if (job == NULL) {
+		job = job_new(sm, 0);
+		job_sender_set(job, sm, i);
+		dp->local = xreallocarray(dp->local, dp->nlocal + 1,
+		    sizeof(*dp->local));
+		dp->local[dp->nlocal++] = job;
+	}
+	job_add(job, i, kind, user);
+	dp->nlocal_rcpts++;
 }
 
 /* Decide where envelope recipient i goes, by lookupd's answer lk. */
@@ -1178,7 +1248,7 @@ job_start_local(struct sched_job *job, int fd)
 	struct msg_local_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
 	char (*to)[MSG_ADDR_MAX + 1] = xcalloc(job->nentries, sizeof(*to));
 	struct msg_deliver_local d = { .job = job->id, .qid = sm->rec.qid,
-	    .sender = sm->env->sender, .arrival = sm->env->arrival,
+	    .sender = job_sender(job), .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
 	    .n = job->nentries, .rcpts = rc };
@@ -1240,7 +1310,7 @@ job_start_smtp(struct sched_job *job, int fd)
 	    sizeof(*orcpt));
 	const char *envid = sm->env->envid != NULL ? sm->env->envid : "";
 	struct msg_deliver_smtp d = { .job = job->id, .qid = sm->rec.qid,
-	    .sender = sm->env->sender, .envid = envid, .ret = sm->env->ret,
+	    .sender = job_sender(job), .envid = envid, .ret = sm->env->ret,
 	    .body = sm->env->body, .smtputf8 = 0, .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
@@ -1483,7 +1553,7 @@ lookup_find(const struct sched_msg *sm, uint32_t i, uint32_t *k)
 static void
 sched_round(struct sched_msg *sm)
 {
-	struct dispatch dp = { NULL, NULL, 0 };
+	struct dispatch dp = { NULL, 0, 0, NULL, 0 };
 	const struct sched_lookup *lk = NULL;
 	uint64_t now = queued_now();
 	uint32_t taken = 0, k = 0;
@@ -1498,8 +1568,9 @@ sched_round(struct sched_msg *sm)
 		if (!rcpt_due(sm, i, now) || (r->kind == RCPT_KIND_ENVELOPE &&
 		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
-		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
-		    dp.local->nentries >= MSG_LOCAL_RCPTS_MAX))
+		/* Every local job stays within one frame's limit. */
+		if (taken++ >= DISPATCH_MAX_RCPTS ||
+		    dp.nlocal_rcpts >= MSG_LOCAL_RCPTS_MAX)
 			break;
 		if (r->kind == RCPT_KIND_LOCAL || r->kind == RCPT_KIND_COMMAND ||
 		    r->kind == RCPT_KIND_FILE)
@@ -1514,9 +1585,10 @@ sched_round(struct sched_msg *sm)
 	nparked--;
 	/* Count every job before starting any: one that ends at once must
 	 * not settle the message while the others are still to start. */
-	sm->nbusy = (dp.local != NULL) + dp.nsmtp + 1;
-	if (dp.local != NULL)
-		job_start(dp.local);
+	sm->nbusy = dp.nlocal + dp.nsmtp + 1;
+	for (uint32_t j = 0; j < dp.nlocal; j++)
+		job_start(dp.local[j]);
+	free(dp.local);
 	for (uint32_t j = 0; j < dp.nsmtp; j++)
 		job_submit_smtp(dp.smtp[j]);
 	free(dp.smtp);

@@ -297,7 +297,14 @@ class TestOwnerAlias(AliasCommandCase):
                   sender="carol@test.example")
         inst.wait_for_delivery("carol")
         inst.wait_queue_empty()
-        self.assertEqual(len(inst.maildir_messages("alice")), 2)
+        alice = inst.maildir_messages("alice")
+        self.assertEqual(len(alice), 2)
+        # The list's mail carries its owner as envelope sender, so that
+        # later bounces (a remote server's) go there too; the other keeps
+        # the sender.
+        paths = sorted(m.split(b"\n", 1)[0].strip() for m in alice)
+        self.assertEqual(paths, [b"Return-Path: <carol@test.example>",
+                                 b"Return-Path: <owner-list@test.example>"])
         owner_dsn = inst.maildir_messages("bob")
         self.assertEqual(len(owner_dsn), 1)
         self.assertIn(b"nosuchmember", owner_dsn[0])
