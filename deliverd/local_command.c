@@ -115,13 +115,11 @@ static void __attribute__((noreturn))
 command_exec(const struct local_command *c, int in, int out, char **env)
 {
 	sigset_t none;
-	int fd;
 
 	setpgid(0, 0);
 	if (dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(out, 2) == -1)
 		_exit(71);
-	for (fd = 3; fd < 1024; fd++)
-		close(fd);
+	closefrom(3);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);

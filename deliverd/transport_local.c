@@ -442,6 +442,18 @@ local_owner_frame(struct delivery *d, struct ipc_msg *m)
 }
 
 /*
+ * local_may_run_command - d may run a command: an alias command, or a
+ * passwd user's mail (its .forward, which only the user's process
+ * reads, may name commands)
+ */
+static int
+local_may_run_command(const struct delivery *d)
+{
+	return d->kind == RESOLVE_COMMAND || (d->kind == RESOLVE_LOCAL &&
+	    d->user[0] != '\0');
+}
+
+/*
  * local_command_wait - how long d may wait behind (or be) a command:
  * the process runs its deliveries one after another, and each command
  * may take command_time_limit.
@@ -450,10 +462,10 @@ static time_t
 local_command_wait(const struct owner *o, const struct delivery *d)
 {
 	const struct delivery *s;
-	time_t n = d->kind == RESOLVE_COMMAND;
+	time_t n = local_may_run_command(d);
 
 	TAILQ_FOREACH(s, &o->sent, entry)
-		n += s->kind == RESOLVE_COMMAND;
+		n += local_may_run_command(s);
 	return n * (time_t)deliverd_settings()->command_time_limit;
 }
 
