@@ -312,6 +312,14 @@ local_child_forward(struct local_batch *b, struct local_item *it,
 	for (i = 0; i < f->n; i++) {
 		struct forward_item *fi = &f->v[i];
 
+		/* Root's process runs as root: it runs no command and
+		 * writes no file of root's .forward (nor of anyone's). */
+		if (geteuid() == 0 && (fi->kind == FORWARD_COMMAND ||
+		    fi->kind == FORWARD_FILE)) {
+			snprintf(it->note, sizeof(it->note), ".forward: "
+			    "commands and files are not run as root");
+			continue;
+		}
 		switch (fi->kind) {
 		case FORWARD_SELF:
 			keep = 1;
