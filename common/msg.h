@@ -181,6 +181,9 @@ enum deliver_status {
 #define DELIVERD_F_TLS		0x1	/* the session used TLS */
 #define DELIVERD_F_DSN_RELAYED	0x2	/* server lacked DSN: NOTIFY=SUCCESS
 					   gets a "relayed" notification */
+#define DELIVERD_F_DELIVERED	0x4	/* an LMTP server put it in the
+					   mailbox: NOTIFY=SUCCESS gets a
+					   "delivered" notification */
 
 /* How the whole destination fared, for the scheduler's dead-site logic. */
 enum site_status {
@@ -204,6 +207,7 @@ enum peer_kind {
 				   queued */
 	PEER_SMTPD_LOOKUPD = 7,	/* to a new smtpd worker: its channel to
 				   lookupd */
+	PEER_DELIVERD_LMTP = 8,	/* to queued: a (new) lmtp deliverd */
 };
 
 #endif

@@ -171,7 +171,7 @@ static const struct msg_field smtp_result_fields[] = {
 	STR(struct msg_smtp_result, text, 0, MSG_TEXT_MAX),
 	STR(struct msg_smtp_result, relay, 0, MSG_RELAY_MAX),
 	FLAGS(struct msg_smtp_result, flags,
-	    DELIVERD_F_TLS | DELIVERD_F_DSN_RELAYED),
+	    DELIVERD_F_TLS | DELIVERD_F_DSN_RELAYED | DELIVERD_F_DELIVERED),
 };
 static const struct msg_field smtp_done_fields[] = {
 	U32(struct msg_smtp_done, job, 0, UINT32_MAX),
@@ -206,7 +206,7 @@ static const struct msg_field local_delivered_fields[] = {
 };
 
 static const struct msg_field peer_fields[] = {
-	U32(struct msg_peer, kind, PEER_SMTPD, PEER_SMTPD_LOOKUPD),
+	U32(struct msg_peer, kind, PEER_SMTPD, PEER_DELIVERD_LMTP),
 };
 static const struct msg_field spawned_fields[] = {
 	U32(struct msg_spawned, pid, 0, INT32_MAX),

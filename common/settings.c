@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "lmtp_target.h"
 #include "log.h"
 #include "msg_codec.h"
 #include "settings.h"
@@ -58,6 +59,7 @@ static int check_delimiter(const char *, char *, size_t);
 static int check_notify_class(const char *, char *, size_t);
 static int check_dns_server(const char *, char *, size_t);
 static int check_relayhost(const char *, char *, size_t);
+static int check_mailbox_transport(const char *, char *, size_t);
 static int parse_port(const char *, char *, size_t);
 
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
@@ -133,6 +135,11 @@ static const struct setting_def settings_defs[] = {
 	  "Deadline for a whole command delivery (an alias or .forward "
 	  "\"|command\"); then its process group is killed",
 	  1, DAY, NULL, NULL },
+	{ "mailbox_transport", SETTING_STRING, OFF(mailbox_transport), "",
+	  "Where local mailboxes are delivered: empty means by tern itself; "
+	  "lmtp:unix:/path or lmtp:[host]:port hands the mail to an LMTP "
+	  "server such as Dovecot's",
+	  0, LMTP_TARGET_MAX, NULL, check_mailbox_transport },
 	{ "message_size_limit", SETTING_SIZE, OFF(message_size_limit), "50m",
 	  "Largest message accepted, in octets",
 	  1024, LONG_MAX, NULL, NULL },
@@ -790,6 +797,15 @@ check_dns_server(const char *v, char *err, size_t errsize)
 		return -1;
 	}
 	return 0;
+}
+
+/* check_mailbox_transport - "" or an LMTP target (lmtp_target.h) */
+static int
+check_mailbox_transport(const char *v, char *err, size_t errsize)
+{
+	struct lmtp_target t;
+
+	return lmtp_target_parse(v, &t, err, errsize);
 }
 
 /* check_relayhost - "", "[host]", "[host]:port", "domain", "domain:port" */

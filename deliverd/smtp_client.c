@@ -1,8 +1,12 @@
 /*
  * smtp_client - the SMTP client side of one connection (RFC 5321, with
- * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS and AUTH).
+ * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS and AUTH), and the
+ * LMTP client (RFC 2033), which differs only in its greeting (LHLO), in
+ * speaking neither TLS nor AUTH, and in the replies after the final dot:
+ * one per accepted recipient instead of one for the message.
  *
- * Called by transport_smtp.c in a connection process.  Every wait is
+ * Called by transport_smtp.c and transport_lmtp.c in a connection
+ * process.  Every wait is
  * bounded by the deadline of its step (see deadline.h): the timeout of a
  * step (smtp_helo_timeout and the others) is fixed when we start to
  * write a command or to wait for a reply, for the whole command or the
@@ -353,6 +357,42 @@ connect_wait(int fd, const struct sockaddr *sa, socklen_t salen,
 	return 0;
 }
 
+/* conn_greet - c named: connect to sa and read a 2xx greeting */
+static enum smtp_step
+conn_greet(struct smtp_conn *c, const struct sockaddr *sa, socklen_t salen,
+    struct smtp_reply *r)
+{
+	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0);
+	/* Writes are whole commands, groups or body chunks (cmd_flush):
+	 * none should wait for the acknowledgement of the one before. */
+	if (c->fd != -1 && sa->sa_family != AF_UNIX)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
+	if (c->fd == -1 || connect_wait(c->fd, sa, salen,
+	    step_deadline(c->set->smtp_connect_timeout)) != 0) {
+		local_reply(r, "4.4.1", "connect to %s: %s", c->relay,
+		    strerror(errno));
+		if (c->fd != -1)
+			close(c->fd);
+		c->fd = -1;
+		return STEP_NEXT_HOST;
+	}
+	if (reply_read(c, r, c->set->smtp_helo_timeout, "receiving the "
+	    "initial server greeting") != 0 || r->code / 100 != 2) {
+		if (r->code != 0) {
+			char t[SMTP_TEXT_MAX];
+
+			strlcpy(t, r->text, sizeof(t));
+			textf(r->text, sizeof(r->text), "host %s said: %s",
+			    c->relay, t);
+		}
+		smtp_conn_close(c, r->code != 0);
+		return STEP_NEXT_HOST;
+	}
+	return STEP_OK;
+}
+
 /* smtp_conn_open - connect and read a 2xx greeting */
 enum smtp_step
 smtp_conn_open(struct smtp_conn *c, const struct settings *set,
@@ -373,37 +413,23 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 	    ((const struct sockaddr_in *)sa)->sin_port);
 	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", c->host, c->addr,
 	    c->port);
-	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0);
-	/* Writes are whole commands, groups or body chunks (cmd_flush):
-	 * none should wait for the acknowledgement of the one before. */
-	if (c->fd != -1)
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
-		    sizeof(int));
-	if (c->fd == -1 || connect_wait(c->fd, sa, salen,
-	    step_deadline(set->smtp_connect_timeout)) != 0) {
-		local_reply(r, "4.4.1", "connect to %s: %s", c->relay,
-		    strerror(errno));
-		if (c->fd != -1)
-			close(c->fd);
-		c->fd = -1;
-		return STEP_NEXT_HOST;
-	}
-	if (reply_read(c, r, set->smtp_helo_timeout, "receiving the "
-	    "initial server greeting") != 0 || r->code / 100 != 2) {
-		if (r->code != 0) {
-			char t[SMTP_TEXT_MAX];
-
-			strlcpy(t, r->text, sizeof(t));
-			textf(r->text, sizeof(r->text), "host %s said: %s",
-			    c->relay, t);
-		}
-		smtp_conn_close(c, r->code != 0);
-		return STEP_NEXT_HOST;
-	}
-	return STEP_OK;
+	return conn_greet(c, sa, salen, r);
 }
 
+/* smtp_conn_open_lmtp - connect to an LMTP server and read its greeting */
+enum smtp_step
+smtp_conn_open_lmtp(struct smtp_conn *c, const struct settings *set,
+    const char *relay, const struct sockaddr *sa, socklen_t salen,
+    struct smtp_reply *r)
+{
+	memset(c, 0, sizeof(*c));
+	c->set = set;
+	c->ssl = NULL;
+	c->lmtp = 1;
+	strlcpy(c->host, relay, sizeof(c->host));
+	strlcpy(c->relay, relay, sizeof(c->relay));
+	return conn_greet(c, sa, salen, r);
+}
 
 /* ehlo_auth_mechs - the SASL mechanisms listed after AUTH (to the end of
  * that EHLO line: the joined reply keeps one line per keyword group only
@@ -468,15 +494,17 @@ ehlo_keywords(struct smtp_conn *c, const char *lines)
 	}
 }
 
-/* ehlo - EHLO; on 250 the offered extensions go to c->ext */
+/* ehlo - EHLO (LHLO for LMTP); on 250 the offered extensions go to
+ * c->ext */
 static int
 ehlo(struct smtp_conn *c, struct smtp_reply *r)
 {
 	char line[SMTP_HOST_MAX + 16];
 
-	snprintf(line, sizeof(line), "EHLO %s", c->set->smtp_helo_name);
+	snprintf(line, sizeof(line), "%s %s", c->lmtp ? "LHLO" : "EHLO",
+	    c->set->smtp_helo_name);
 	if (command(c, line, c->set->smtp_helo_timeout, r,
-	    "sending EHLO") != 0)
+	    c->lmtp ? "sending LHLO" : "sending EHLO") != 0)
 		return -1;
 	if (r->code == 250) {
 		c->esmtp = 1;
@@ -627,7 +655,14 @@ smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
 	int level = c->set->smtp_tls_security_level;
 
 	if (ehlo(c, r) != 0)
-		return hello_failed(c, r, "EHLO command");
+		return hello_failed(c, r, c->lmtp ? "LHLO command" :
+		    "EHLO command");
+	/* RFC 2033 4.1: an LMTP server has no HELO to fall back to; it is
+	 * the last hop, on a socket of this host or a trusted network, so
+	 * neither TLS nor AUTH is spoken there. */
+	if (c->lmtp)
+		return r->code == 250 ? STEP_OK :
+		    hello_failed(c, r, "LHLO command");
 	if (r->code != 250) {
 		/* RFC 5321 3.2: an old server: fall back to HELO. */
 		snprintf(line, sizeof(line), "HELO %s",
@@ -645,7 +680,8 @@ smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
 	if (level != SMTP_TLS_NONE && !notls && (c->ext & EXT_STARTTLS) &&
 	    (st = starttls(c, r)) != STEP_OK)
 		return st;
-	if (login != NULL && (st = auth(c, login, password, r)) != STEP_OK)
+	if (login != NULL && password != NULL &&
+	    (st = auth(c, login, password, r)) != STEP_OK)
 		return st;
 	return STEP_OK;
 }
@@ -885,6 +921,46 @@ refuse_all(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
 	return -1;
 }
 
+/* end_reply_text - what a recipient's result says of the reply to the
+ * final dot: the reply itself when it is a success */
+static void
+end_reply_text(const struct smtp_conn *c, const struct smtp_reply *r,
+    char *text, size_t textsize)
+{
+	if (r->code / 100 == 2)
+		strlcpy(text, r->text, textsize);
+	else
+		said(c, r, "end of DATA command", text, textsize);
+}
+
+/*
+ * lmtp_replies - RFC 2033 4.2: after the final dot, one reply for each
+ * recipient accepted at RCPT, in RCPT order, each read within its own
+ * smtp_data_done_timeout (the server may write to each mailbox before it
+ * answers for it).  A reply that does not come defers that recipient and
+ * those still waiting: the server may have delivered to them, so they
+ * may get the message twice, but never lose it.  0, or -1 when the
+ * connection must be closed.
+ */
+static int
+lmtp_replies(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
+    const int *accepted, struct smtp_reply *r)
+{
+	char text[SMTP_TEXT_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!accepted[i])
+			continue;
+		if (reply_read(c, r, c->set->smtp_data_done_timeout,
+		    "sending end of data -- message may be sent more than "
+		    "once") != 0)
+			return refuse_all(c, rcpts, n, r, "end of DATA command");
+		end_reply_text(c, r, text, sizeof(text));
+		rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);
+	}
+	return 0;
+}
+
 /* data_phase - DATA, the body, and the final reply for accepted rcpts */
 static int
 data_phase(struct smtp_conn *c, const struct smtp_msg *m,
@@ -915,13 +991,12 @@ data_phase(struct smtp_conn *c, const struct smtp_msg *m,
 			    "message body", io_error_text(), c->relay);
 		return refuse_all(c, rcpts, n, r, "end of DATA command");
 	}
+	if (c->lmtp)
+		return lmtp_replies(c, rcpts, n, accepted, r);
 	if (reply_read(c, r, c->set->smtp_data_done_timeout,
 	    "sending end of data -- message may be sent more than once") != 0)
 		return refuse_all(c, rcpts, n, r, "end of DATA command");
-	if (r->code / 100 == 2)
-		strlcpy(text, r->text, sizeof(text));
-	else
-		said(c, r, "end of DATA command", text, sizeof(text));
+	end_reply_text(c, r, text, sizeof(text));
 	for (i = 0; i < n; i++)
 		if (accepted[i])
 			rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);

@@ -30,6 +30,10 @@
  * A job queued sent that cannot be read is answered with its DONE alone,
  * so queued defers its recipients instead of waiting for them.
  *
+ * The lmtp transport (transport_lmtp.c) runs on this same machinery: its
+ * connection processes differ only in how they open a connection
+ * (smtp_transport_share), and the smtp client speaks LMTP on it.
+ *
  * Never: run as root, write to the spool, or report a recipient twice.
  */
 #include "config.h"
@@ -64,6 +68,7 @@
 #include "smtp_client.h"
 #include "smtp_route.h"
 #include "tls_client.h"
+#include "transport_smtp.h"
 #include "xmalloc.h"
 
 #define SASL_MAPS_MAX	8
@@ -114,6 +119,9 @@ static size_t nsasl;
 static struct pjob_list waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static struct proc_list procs = TAILQ_HEAD_INITIALIZER(procs);
 static size_t nprocs;
+static smtp_connect_fn smtp_child_connect;
+/* How a connection process opens its connection (smtp_transport_share). */
+static smtp_connect_fn *child_connect = smtp_child_connect;
 
 /* --- decoding (parent and child) ---------------------------------------- */
 
@@ -207,18 +215,19 @@ smtp_sasl_lookup(const char *nexthop, const char *host, char *login,
 
 /*
  * smtp_child_connect - walk the route's addresses until one takes a
- * transaction; the open connection ends up in cconn.  0 connected, -1
- * with why (status, dsn, text in r) and *site.
+ * transaction; the open connection ends up in c.  0 connected, -1 with
+ * why (status, dsn, text in r) and *site.
  */
 static int
-smtp_child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
+smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
+    struct smtp_reply *r, int *site)
 {
 	static struct smtp_route rt;
 	char login[256], *password = NULL;
 	enum smtp_step st;
 	int i, notls, greeted = 0, have;
 
-	smtp_route_resolve(set, &dnscfg, j->nexthop, &rt);
+	smtp_route_resolve(set, &dnscfg, nexthop, &rt);
 	if (rt.n == 0) {
 		r->code = rt.status == DELIVER_PERMFAIL ? 550 : 450;
 		strlcpy(r->dsn, rt.dsn, sizeof(r->dsn));
@@ -228,15 +237,15 @@ smtp_child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
 	}
 	for (i = 0; i < rt.n; i++) {
 		notls = 0;
-		have = smtp_sasl_lookup(j->nexthop, rt.t[i].host, login,
+		have = smtp_sasl_lookup(nexthop, rt.t[i].host, login,
 		    sizeof(login), &password);
 again:
-		st = smtp_conn_open(&cconn, set, rt.t[i].host,
+		st = smtp_conn_open(c, set, rt.t[i].host,
 		    (struct sockaddr *)&rt.t[i].ss, rt.t[i].len, r);
 		if (st == STEP_OK || r->code != 0)
 			greeted = 1;
 		if (st == STEP_OK)
-			st = smtp_conn_hello(&cconn, notls, have ? login : NULL,
+			st = smtp_conn_hello(c, notls, have ? login : NULL,
 			    password, r);
 		if (st == STEP_TLS_RETRY) {
 			/* "may": a failed handshake falls back to plaintext. */
@@ -245,11 +254,9 @@ again:
 			notls = 1;
 			goto again;
 		}
-		if (st == STEP_OK) {
-			strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+		if (st == STEP_OK)
 			return 0;
-		}
-		log_debug("%s: %s", j->qid, r->text);
+		log_debug("%s: %s", qid, r->text);
 	}
 	*site = greeted ? SITE_OK : SITE_UNREACHABLE;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
@@ -308,8 +315,10 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		smtp_conn_close(&cconn, 0);
 	if (cconn.fd != -1)
 		connected = 1;
-	else if (smtp_child_connect(j, &r, &site) == 0)
+	else if (child_connect(&cconn, j->qid, j->nexthop, &r, &site) == 0) {
 		connected = 1;
+		strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+	}
 	if (connected) {
 		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&
 		    set->smtp_connection_reuse_time > 0;
@@ -317,7 +326,10 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		for (i = 0; i < j->n; i++) {
 			uint32_t f = flags;
 
-			if (j->rcpts[i].status == DELIVER_OK &&
+			/* LMTP's success is the delivery itself. */
+			if (j->rcpts[i].status == DELIVER_OK && cconn.lmtp)
+				f |= DELIVERD_F_DELIVERED;
+			else if (j->rcpts[i].status == DELIVER_OK &&
 			    !(cconn.ext & EXT_DSN) &&
 			    (j->rcpts[i].notify & NOTIFY_SUCCESS))
 				f |= DELIVERD_F_DSN_RELAYED;
@@ -438,7 +450,7 @@ smtp_job_reject(const struct ipc_msg *m, const char *why)
 }
 
 /* smtp_job - check a job frame and queue it for a connection */
-static void
+void
 smtp_job(struct ipc_msg *m)
 {
 	struct msg_deliver_smtp d;
@@ -702,7 +714,7 @@ smtp_proc_input(struct proc *p)
 }
 
 /* smtp_reaped - a child has exited: its slot can be freed */
-static void
+void
 smtp_reaped(pid_t pid, int wstatus)
 {
 	struct proc *p;
@@ -772,7 +784,7 @@ smtp_procs_flush(void)
 }
 
 /* smtp_busy - true while a child holds a job */
-static int
+int
 smtp_busy(void)
 {
 	struct proc *p;
@@ -784,7 +796,7 @@ smtp_busy(void)
 }
 
 /* smtp_poll - route jobs, close idle connections, name the channels */
-static int
+int
 smtp_poll(void)
 {
 	struct proc *p;
@@ -805,7 +817,7 @@ smtp_poll(void)
 }
 
 /* smtp_events - a child's channel is readable or gone */
-static void
+void
 smtp_events(void *arg, short revents)
 {
 	if (revents & (POLLIN | POLLHUP | POLLERR))
@@ -813,7 +825,7 @@ smtp_events(void *arg, short revents)
 }
 
 /* smtp_stop - the loop is over: idle children say QUIT and exit */
-static void
+void
 smtp_stop(void)
 {
 	struct proc *p;
@@ -851,6 +863,14 @@ smtp_setup(void)
 	}
 }
 
+
+/* smtp_transport_share - the connection processes connect with connect */
+void
+smtp_transport_share(smtp_connect_fn *connect)
+{
+	set = deliverd_settings();
+	child_connect = connect;
+}
 
 /* DNS servers and TLS need a restart; the rest applies at once. */
 const struct transport_ops smtp_transport_ops = {

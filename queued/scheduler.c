@@ -7,7 +7,10 @@
  * are resolved through lookupd (resolve.c) without waiting: the message
  * is parked, out of the heap, until the last answer of its round has
  * arrived or failed (a silent lookupd defers mail, it never stalls
- * queued).  Then local ones go to the local deliverd as one job; remote
+ * queued).  Then local ones go to the local deliverd as one job (or, when
+ * mailbox_transport names an LMTP server, into jobs for the lmtp
+ * deliverd, which speaks the smtp deliverd's protocol and waits in a
+ * destination of its own named by that setting); remote
  * ones are grouped by next hop into smtp jobs (at most
  * smtp_destination_recipient_limit recipients each) that start when their
  * destination's concurrency window has room (destination.c).  An alias
@@ -51,6 +54,7 @@
 
 #include "destination.h"
 #include "envelope.h"
+#include "lmtp_target.h"
 #include "log.h"
 #include "msgfile.h"
 #include "msg.h"
@@ -72,6 +76,9 @@
 /* Envelope addresses go to lookupd whole. */
 _Static_assert(sizeof(((struct envelope_rcpt *)0)->addr) <= MSG_ADDR_MAX + 1,
     "an envelope address may not fit MSG_LOOKUP_RESOLVE");
+/* mailbox_transport goes to the lmtp deliverd as a job's next hop. */
+_Static_assert(LMTP_TARGET_MAX <= MSG_NEXTHOP_MAX,
+    "mailbox_transport may not fit MSG_QUEUED_DELIVER_SMTP");
 /* What a result says is kept whole; the index keeps as much of it. */
 _Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
     MSG_TEXT_MAX, "a result's text does not fit the index");
@@ -90,7 +97,10 @@ struct job_entry {
 
 struct sched_job {
 	uint32_t		 id;
-	int			 smtp;
+	int			 smtp;		/* the smtp protocol: smtp and
+						   lmtp jobs */
+	int			 lmtp;		/* for the lmtp deliverd; the
+						   entries' targets are users */
 	struct sched_msg	*sm;
 	struct dest		*dest;		/* smtp jobs */
 	struct queued_peer	*peer;		/* the agent it went to */
@@ -619,7 +629,7 @@ sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
 		r->state = RCPT_DELIVERED;
 		if ((notify & NOTIFY_SUCCESS) && (relay[0] == '\0' ||
 		    strcmp(relay, "local") == 0 ||
-		    (flags & DELIVERD_F_DSN_RELAYED)))
+		    (flags & (DELIVERD_F_DSN_RELAYED | DELIVERD_F_DELIVERED))))
 			sr->notice = (flags & DELIVERD_F_DSN_RELAYED) ?
 			    NOTICE_RELAYED : NOTICE_DELIVERED;
 	} else {
@@ -1068,7 +1078,8 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	sched_nexthop(addr, hop, sizeof(hop));
 	/* Only the newest job of a hop may still have room. */
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
-		if (strcmp(dp->smtp[k]->dest->name, hop) == 0 &&
+		if (!dp->smtp[k]->lmtp &&
+		    strcmp(dp->smtp[k]->dest->name, hop) == 0 &&
 		    job_sender_is(dp->smtp[k], sm, i)) {
 			if (dp->smtp[k]->nentries < limit)
 				job = dp->smtp[k];
@@ -1085,12 +1096,52 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	job_add(job, i, RESOLVE_REMOTE, addr);
 }
 
+/*
+ * Put local recipient i (mailbox user) into the lmtp job of this round:
+ * like a remote one, in the destination named by mailbox_transport.
+ */
+static void
+dispatch_lmtp(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
+    const char *user)
+{
+	struct sched_job *job = NULL;
+	uint32_t limit = (uint32_t)qctx.set->smtp_destination_recipient_limit;
+
+	if (limit > MSG_SMTP_RCPTS_MAX)
+		limit = MSG_SMTP_RCPTS_MAX;	/* a job is one frame */
+	/* Only the newest lmtp job may still have room. */
+	for (uint32_t k = dp->nsmtp; k-- > 0;)
+		if (dp->smtp[k]->lmtp && job_sender_is(dp->smtp[k], sm, i)) {
+			if (dp->smtp[k]->nentries < limit)
+				job = dp->smtp[k];
+			break;
+		}
+	if (job == NULL) {
+		job = job_new(sm, 1);
+		job_sender_set(job, sm, i);
+		job->lmtp = 1;
+		job->dest = dest_get(qctx.set->mailbox_transport);
+		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
+		    sizeof(*dp->smtp));
+		dp->smtp[dp->nsmtp++] = job;
+	}
+	job_add(job, i, RESOLVE_LOCAL, user);
+}
+
 static void
 dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
     uint32_t kind, const char *user)
 {
 	struct sched_job *job = NULL;
 
+	/* Virtual mailboxes are written by tern, as Postfix's virtual
+	 * transport writes them whatever its mailbox_transport says; and
+	 * commands and files are always run by tern. */
+	if (qctx.set->mailbox_transport[0] != '\0' &&
+	    kind == RESOLVE_LOCAL && !virtual_path_is(user)) {
+		dispatch_lmtp(dp, sm, i, user);
+		return;
+	}
 	for (uint32_t k = 0; k < dp->nlocal && job == NULL; k++)
 		if (job_sender_is(dp->local[k], sm, i))
 			job = dp->local[k];
@@ -1298,8 +1349,35 @@ sched_orcpt(const struct sched_msg *sm, uint32_t i, char *buf, size_t size)
 }
 
 /*
- * job_start_smtp - hand job to the smtp deliverd with the message file fd
- * (taken).  -1 when it cannot be encoded (logged; fd closed).
+ * sched_lmtp_rcpt - the address an LMTP server gets for entry e: the
+ * envelope address when its local part is the mailbox user (what the
+ * sender wrote, domain and all, for a server that keys users by it),
+ * else user@myhostname (an alias target), in buf (cut to fit a job).
+ */
+static const char *
+sched_lmtp_rcpt(const struct sched_msg *sm, const struct job_entry *e,
+    char *buf, size_t size)
+{
+	const char *rcpt = sm->env->rcpts[sm->r[e->rcpt].rec.parent].addr;
+	const char *at = strrchr(rcpt, '@');
+	size_t ulen = strlen(e->target);
+	char addr[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
+
+	if (at != NULL && (size_t)(at - rcpt) == ulen &&
+	    strncasecmp(rcpt, e->target, ulen) == 0)
+		strlcpy(addr, rcpt, sizeof(addr));
+	else
+		snprintf(addr, sizeof(addr), "%s@%s", e->target,
+		    qctx.set->myhostname);
+	/* msg_str_fit returns addr itself when it fits: copy it out. */
+	strlcpy(buf, msg_str_fit(addr, MSG_ADDR_MAX, fit, sizeof(fit)), size);
+	return buf;
+}
+
+/*
+ * job_start_smtp - hand job to the smtp deliverd (an lmtp job: to the
+ * lmtp deliverd) with the message file fd (taken).  -1 when it cannot be
+ * encoded (logged; fd closed).
  */
 static int
 job_start_smtp(struct sched_job *job, int fd)
@@ -1308,13 +1386,16 @@ job_start_smtp(struct sched_job *job, int fd)
 	struct msg_smtp_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
 	char (*orcpt)[MSG_ORCPT_MAX + 1] = xcalloc(job->nentries,
 	    sizeof(*orcpt));
+	char (*to)[MSG_ADDR_MAX + 1] = xcalloc(job->nentries, sizeof(*to));
+	struct queued_peer *peer = job->lmtp ? qctx.lmtp : qctx.smtp;
 	const char *envid = sm->env->envid != NULL ? sm->env->envid : "";
 	struct msg_deliver_smtp d = { .job = job->id, .qid = sm->rec.qid,
 	    .sender = job_sender(job), .envid = envid, .ret = sm->env->ret,
 	    .body = sm->env->body, .smtputf8 = 0, .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
-	    .nexthop = job->dest->name, .n = job->nentries, .rcpts = rc };
+	    .nexthop = job->lmtp ? qctx.set->mailbox_transport :
+	    job->dest->name, .n = job->nentries, .rcpts = rc };
 	struct ipc_msg m;
 	int rv;
 
@@ -1328,20 +1409,23 @@ job_start_smtp(struct sched_job *job, int fd)
 
 		sched_orcpt(sm, i, orcpt[j], sizeof(orcpt[j]));
 		rc[j].index = j;
-		rc[j].address = job->entries[j].target;
+		rc[j].address = job->lmtp ? sched_lmtp_rcpt(sm,
+		    &job->entries[j], to[j], sizeof(to[j])) :
+		    job->entries[j].target;
 		rc[j].orcpt = orcpt[j];
 		rc[j].notify = sched_rcpt_notify(sm, i);
 	}
 	rv = msg_encode(&m, MSG_QUEUED_DELIVER_SMTP, job->id, &d);
 	free(rc);
 	free(orcpt);
+	free(to);
 	if (rv != 0) {
 		close(fd);
 		return -1;
 	}
 	m.fd = fd;
-	queued_peer_send(qctx.smtp, &m);
-	job->peer = qctx.smtp;
+	queued_peer_send(peer, &m);
+	job->peer = peer;
 	job->dest->active++;
 	nsmtp++;
 	return 0;
@@ -1351,13 +1435,15 @@ job_start_smtp(struct sched_job *job, int fd)
 static void
 job_start(struct sched_job *job)
 {
-	struct queued_peer *peer = job->smtp ? qctx.smtp : qctx.deliverd;
+	struct queued_peer *peer = job->lmtp ? qctx.lmtp : job->smtp ?
+	    qctx.smtp : qctx.deliverd;
 	int fd;
 
 	job->start = now_real();
 	LIST_INSERT_HEAD(&jobs, job, entry);
 	if (peer == NULL || peer->dead) {
-		job_defer(job, "4.3.0", job->smtp ?
+		job_defer(job, "4.3.0", job->lmtp ?
+		    "lmtp delivery agent is not running" : job->smtp ?
 		    "smtp delivery agent is not running" :
 		    "local delivery agent is not running");
 		sched_job_done(job, -1);
@@ -1410,10 +1496,12 @@ sched_dest_kick(struct dest *d)
 	struct sched_job *job;
 	uint32_t limit = (uint32_t)qctx.set->smtp_destination_concurrency_limit;
 
-	if (qctx.smtp == NULL || qctx.smtp->dead)
-		return;
 	while ((job = TAILQ_FIRST(&d->waiting)) != NULL &&
 	    nsmtp < SMTP_JOBS_MAX && dest_can_start(d, limit)) {
+		struct queued_peer *p = job->lmtp ? qctx.lmtp : qctx.smtp;
+
+		if (p == NULL || p->dead)
+			return;
 		TAILQ_REMOVE(&d->waiting, job, wentry);
 		d->nwaiting--;
 		job_start(job);
@@ -1918,7 +2006,7 @@ job_entry_names(struct sched_job *job, struct job_entry *e, char *to,
 	}
 	strlcpy(to, rcpt, tosize);
 	/* A virtual mailbox's target is its path: the address says more. */
-	if (job->smtp || virtual_path_is(e->target))
+	if ((job->smtp && !job->lmtp) || virtual_path_is(e->target))
 		return;
 	if (strncasecmp(rcpt, e->target, tlen) != 0 ||
 	    (at != NULL && (size_t)(at - rcpt) != tlen) ||
@@ -1959,18 +2047,18 @@ job_result(struct sched_job *job, uint32_t idx, uint32_t status,
  * deferred, never lost.
  */
 static void
-job_result_unread(const struct ipc_msg *m, int smtp)
+job_result_unread(const struct ipc_msg *m, const struct queued_peer *from)
 {
 	uint32_t jobid, idx, status;
 	struct sched_job *job;
 
 	if (msg_peek_result(m, &jobid, &idx, &status) != 0 ||
-	    (job = sched_job_find(jobid)) == NULL || job->smtp != smtp)
+	    (job = sched_job_find(jobid)) == NULL || job->peer != from)
 		return;
 	(void)job_result(job, idx, status == DELIVER_OK ? DELIVER_OK :
 	    DELIVER_TEMPFAIL, status == DELIVER_OK ? "2.0.0" : "4.3.0",
 	    "the delivery agent's report could not be read",
-	    smtp ? "none" : "local", 0);
+	    job->smtp ? "none" : "local", 0);
 }
 
 /*
@@ -1978,13 +2066,13 @@ job_result_unread(const struct ipc_msg *m, int smtp)
  * job of this agent, that job is over, its unreported entries deferred.
  */
 static void
-job_done_unread(const struct ipc_msg *m, int smtp)
+job_done_unread(const struct ipc_msg *m, const struct queued_peer *from)
 {
 	struct sched_job *job;
 	uint32_t jobid;
 
 	if (msg_peek_u32(m, &jobid) == 0 &&
-	    (job = sched_job_find(jobid)) != NULL && job->smtp == smtp)
+	    (job = sched_job_find(jobid)) != NULL && job->peer == from)
 		sched_job_done(job, 1);
 }
 
@@ -2093,10 +2181,11 @@ sched_deliverd_input(struct ipc_msg *m)
 	if (m->type == MSG_DELIVERD_JOB_DONE) {
 		if (msg_decode(m, MSG_DELIVERD_JOB_DONE, &done, &why) != 0) {
 			msg_log_reject("deliverd", m, why);
-			job_done_unread(m, 0);
+			job_done_unread(m, qctx.deliverd);
 			return -1;
 		}
-		if ((job = sched_job_find(done.job)) == NULL || job->smtp) {
+		if ((job = sched_job_find(done.job)) == NULL ||
+		    job->peer != qctx.deliverd) {
 			msg_log_reject("deliverd", m, "unknown job");
 			return -1;
 		}
@@ -2105,10 +2194,11 @@ sched_deliverd_input(struct ipc_msg *m)
 	}
 	if (msg_decode(m, MSG_DELIVERD_RESULT, &r, &why) != 0) {
 		msg_log_reject("deliverd", m, why);
-		job_result_unread(m, 0);
+		job_result_unread(m, qctx.deliverd);
 		return -1;
 	}
-	if ((job = sched_job_find(r.job)) == NULL || job->smtp ||
+	if ((job = sched_job_find(r.job)) == NULL ||
+	    job->peer != qctx.deliverd ||
 	    job_result(job, r.index, r.status, r.dsn, r.text, "local",
 	    0) != 0) {
 		msg_log_reject("deliverd", m, "unknown job or recipient");
@@ -2117,9 +2207,9 @@ sched_deliverd_input(struct ipc_msg *m)
 	return 0;
 }
 
-/* sched_smtp_input - results from the smtp deliverd; -1 rejected */
+/* sched_smtp_input - results from the smtp or lmtp deliverd; -1 rejected */
 int
-sched_smtp_input(struct ipc_msg *m)
+sched_smtp_input(struct queued_peer *from, struct ipc_msg *m)
 {
 	struct msg_smtp_result r;
 	struct msg_smtp_done done;
@@ -2129,10 +2219,10 @@ sched_smtp_input(struct ipc_msg *m)
 	if (m->type == MSG_DELIVERD_SMTP_DONE) {
 		if (msg_decode(m, MSG_DELIVERD_SMTP_DONE, &done, &why) != 0) {
 			msg_log_reject("smtp deliverd", m, why);
-			job_done_unread(m, 1);
+			job_done_unread(m, from);
 			return -1;
 		}
-		if ((job = sched_job_find(done.job)) == NULL || !job->smtp) {
+		if ((job = sched_job_find(done.job)) == NULL || job->peer != from) {
 			msg_log_reject("smtp deliverd", m, "unknown job");
 			return -1;
 		}
@@ -2141,10 +2231,10 @@ sched_smtp_input(struct ipc_msg *m)
 	}
 	if (msg_decode(m, MSG_DELIVERD_SMTP_RESULT, &r, &why) != 0) {
 		msg_log_reject("smtp deliverd", m, why);
-		job_result_unread(m, 1);
+		job_result_unread(m, from);
 		return -1;
 	}
-	if ((job = sched_job_find(r.job)) == NULL || !job->smtp ||
+	if ((job = sched_job_find(r.job)) == NULL || job->peer != from ||
 	    job_result(job, r.index, r.status, r.dsn, r.text, r.relay,
 	    r.flags) != 0) {
 		msg_log_reject("smtp deliverd", m, "unknown job or recipient");

@@ -108,8 +108,8 @@ build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
     common/addr.c common/ipc.c common/log.c common/xmalloc.c
 build fuzz_map common/map.c common/alias_target.c common/addr.c common/log.c \
     common/xmalloc.c
-build fuzz_settings common/settings.c common/dns.c common/log.c \
-    common/xmalloc.c
+build fuzz_settings common/settings.c common/lmtp_target.c common/dns.c \
+    common/log.c common/xmalloc.c
 build fuzz_sendmail_msg tools/sendmail_msg.c tools/sendmail_addr.c \
     common/header.c common/addr.c common/log.c common/xmalloc.c
 build fuzz_virtual_path common/virtual_path.c

@@ -674,6 +674,24 @@ START_TEST(test_local_delivery_needs_its_file_and_a_bounded_path)
 }
 END_TEST
 
+/* The lmtp deliverd is the last peer kind: ternd hands it to queued, and
+ * nothing beyond it decodes. */
+START_TEST(test_peer_kind_lmtp_is_the_last)
+{
+	struct msg_peer p = { PEER_DELIVERD_LMTP }, got;
+	struct ipc_msg m;
+	const char *why;
+
+	ck_assert_int_eq(msg_encode(&m, MSG_MASTER_PEER, 0, &p), 0);
+	m.fd = dup(STDERR_FILENO);
+	ck_assert_int_eq(msg_decode(&m, MSG_MASTER_PEER, &got, &why), 0);
+	ck_assert_uint_eq(got.kind, PEER_DELIVERD_LMTP);
+	ipc_msg_free(&m);
+	p.kind = PEER_DELIVERD_LMTP + 1;
+	ck_assert_int_eq(msg_encode(&m, MSG_MASTER_PEER, 0, &p), -1);
+}
+END_TEST
+
 Suite *
 msg_codec_suite(void)
 {
@@ -690,6 +708,7 @@ msg_codec_suite(void)
 	tcase_add_test(tc, test_peek_job_of_a_bad_result);
 	tcase_add_test(tc, test_deliver_local_layout);
 	tcase_add_test(tc, test_alias_target_travels_with_its_kind_and_limit);
+	tcase_add_test(tc, test_peer_kind_lmtp_is_the_last);
 	tcase_add_test(tc,
 	    test_local_delivery_needs_its_file_and_a_bounded_path);
 	suite_add_tcase(s, tc);
