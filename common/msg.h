@@ -46,6 +46,8 @@ enum msg_type {
 	MSG_DELIVERD_JOB_DONE,		/* a local job is over */
 	MSG_DELIVERD_SMTP_RESULT,	/* one smtp recipient's result */
 	MSG_DELIVERD_SMTP_DONE,		/* an smtp job is over */
+	MSG_DELIVERD_FORWARD,		/* a local recipient's .forward
+					   addresses, before its result */
 
 	/* smtp connection process -> its deliverd (which also forwards
 	 * MSG_QUEUED_DELIVER_SMTP down and MSG_DELIVERD_SMTP_RESULT up) */
@@ -54,6 +56,7 @@ enum msg_type {
 	/* local deliverd <-> its delivery process for one mailbox owner */
 	MSG_LOCAL_DELIVERY = 390,	/* write this message (with its fd) */
 	MSG_LOCAL_DELIVERED,		/* its result, once it is durable */
+	MSG_LOCAL_FORWARD,		/* its .forward addresses, first */
 
 	/* master <-> children */
 	MSG_MASTER_PEER = 400,		/* a new channel (with its fd) */
@@ -161,6 +164,11 @@ enum resolve_kind {
 				   with a '/', a virtual mailbox path
 				   (virtual_path.h) */
 	RESOLVE_REMOTE = 2,	/* target = full address for the smtp transport */
+	RESOLVE_COMMAND = 3,	/* target = "UID:command" (alias_target.h) */
+	RESOLVE_FILE = 4,	/* target = "UID:/path" (alias_target.h) */
+	RESOLVE_OWNER = 5,	/* not delivered: "owner-NAME@myhostname",
+				   where the bounces of the other targets of
+				   alias NAME go */
 };
 
 enum deliver_status {

@@ -56,6 +56,7 @@ static int check_listen(const char *, char *, size_t);
 static int check_network(const char *, char *, size_t);
 static int check_network_or_mynetworks(const char *, char *, size_t);
 static int check_username(const char *, char *, size_t);
+static int check_delimiter(const char *, char *, size_t);
 static int check_notify_class(const char *, char *, size_t);
 static int check_dns_server(const char *, char *, size_t);
 static int check_relayhost(const char *, char *, size_t);
@@ -122,6 +123,20 @@ static const struct setting_def settings_defs[] = {
 	  "Directory of the mbox files of passwd users (mailbox_format = "
 	  "mbox)",
 	  1, 1024, NULL, check_abspath },
+	{ "recipient_delimiter", SETTING_STRING, OFF(recipient_delimiter),
+	  "",
+	  "Separator of a local part's extension (user+tag delivers to "
+	  "user); empty means none",
+	  0, 1, NULL, check_delimiter },
+	{ "default_privs", SETTING_STRING, OFF(default_privs), "nobody",
+	  "User that runs the commands and writes the files of aliases "
+	  "in root-owned alias files",
+	  1, 64, NULL, check_username },
+	{ "command_time_limit", SETTING_DURATION, OFF(command_time_limit),
+	  "1000s",
+	  "Deadline for a whole command delivery (an alias or .forward "
+	  "\"|command\"); then its process group is killed",
+	  1, DAY, NULL, NULL },
 	{ "mailbox_transport", SETTING_STRING, OFF(mailbox_transport), "",
 	  "Where local mailboxes are delivered: empty means by tern itself; "
 	  "lmtp:unix:/path or lmtp:[host]:port hands the mail to an LMTP "
@@ -711,6 +726,16 @@ check_hostname(const char *v, char *err, size_t errsize)
 		return -1;
 	}
 	return 0;
+}
+
+/* check_delimiter - empty, or one of the usual delimiter characters */
+static int
+check_delimiter(const char *v, char *err, size_t errsize)
+{
+	if (v[0] == '\0' || (v[1] == '\0' && strchr("+-=_", v[0]) != NULL))
+		return 0;
+	snprintf(err, errsize, "must be one of + - = _ (or empty)");
+	return -1;
 }
 
 /* check_abspath - an absolute path */

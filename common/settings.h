@@ -73,6 +73,9 @@ struct settings {
 	char			*mailbox_base;
 	enum mailbox_format	 mailbox_format;
 	char			*mail_spool_directory;
+	char			*default_privs;	/* user of root's alias commands */
+	long			 command_time_limit;	/* seconds */
+	char			*recipient_delimiter;	/* "" or one char */
 	char			*mailbox_transport;	/* "" or lmtp:... */
 	uint64_t		 message_size_limit;
 	long			 smtpd_recipient_limit;

@@ -226,7 +226,8 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 			return;
 		}
 	} else if (p->kind == PEER_DELIVERD && p == qctx.deliverd &&
-	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
+	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE ||
+	    m->type == MSG_DELIVERD_FORWARD)) {
 		(void)sched_deliverd_input(m);
 		return;
 	} else if (p->kind == PEER_LOOKUPD && p == qctx.lookupd &&

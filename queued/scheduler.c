@@ -85,6 +85,7 @@ _Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
 
 struct job_entry {
 	uint32_t	rcpt;		/* index into the message's recipients */
+	uint32_t	kind;		/* enum resolve_kind */
 	char		target[ADDR_TEXT_MAX];	/* mailbox user, or address */
 	int		have;		/* a result arrived */
 	uint32_t	status;
@@ -106,6 +107,9 @@ struct sched_job {
 	double			 start;
 	uint32_t		 nentries;
 	struct job_entry	*entries;
+	/* an owner- alias's address instead of the message's sender */
+	int			 has_sender;
+	char			 sender[ADDR_TEXT_MAX];
 	LIST_ENTRY(sched_job)	 entry;		/* in flight */
 	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
 };
@@ -289,12 +293,29 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 		return sm->env->rcpts[i].addr;
 	if (r->kind == RCPT_KIND_REMOTE)
 		return r->addr;
-	/* A virtual mailbox (its path) stands for the address it was
-	 * rewritten from: that one goes to logs and Delivered-To. */
-	if (virtual_path_is(r->addr) && sm->env != NULL &&
+	/* A virtual mailbox (its path), a command or a file stands for
+	 * the address it was rewritten from: that one goes to logs and
+	 * Delivered-To. */
+	if ((virtual_path_is(r->addr) || r->kind == RCPT_KIND_COMMAND ||
+	    r->kind == RCPT_KIND_FILE) && sm->env != NULL &&
 	    r->parent < sm->env->nrcpt)
 		return sm->env->rcpts[r->parent].addr;
 	return NULL;	/* a mailbox user: see sched_rcpt_display */
+}
+
+/* sched_rcpt_owner - the owner- address of recipient i's alias, or NULL */
+const char *
+sched_rcpt_owner(const struct sched_msg *sm, uint32_t i)
+{
+	const struct sched_rcpt_rec *r = &sm->r[i].rec;
+
+	if (r->kind == RCPT_KIND_ENVELOPE || r->kind == RCPT_KIND_OWNER)
+		return NULL;
+	for (uint32_t j = 0; j < sm->n; j++)
+		if (sm->r[j].rec.kind == RCPT_KIND_OWNER &&
+		    sm->r[j].rec.parent == r->parent)
+			return sm->r[j].rec.addr;
+	return NULL;
 }
 
 /* The address to log and report for recipient i, in buf. */
@@ -882,6 +903,32 @@ sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
 	return sm->n++;
 }
 
+/* sched_rcpt_kind - the queue's kind of a lookupd target kind */
+static uint32_t
+sched_rcpt_kind(uint32_t kind)
+{
+	switch (kind) {
+	case RESOLVE_LOCAL:
+		return RCPT_KIND_LOCAL;
+	case RESOLVE_COMMAND:
+		return RCPT_KIND_COMMAND;
+	case RESOLVE_FILE:
+		return RCPT_KIND_FILE;
+	case RESOLVE_OWNER:
+		return RCPT_KIND_OWNER;
+	default:
+		return RCPT_KIND_REMOTE;
+	}
+}
+
+/* sched_target_kind - the resolve_kind of a local queue kind */
+static uint32_t
+sched_target_kind(uint32_t kind)
+{
+	return kind == RCPT_KIND_COMMAND ? RESOLVE_COMMAND :
+	    kind == RCPT_KIND_FILE ? RESOLVE_FILE : RESOLVE_LOCAL;
+}
+
 /*
  * Replace envelope recipient i by its alias targets.  The targets are
  * stored before the parent is marked expanded, so a crash in between
@@ -896,11 +943,20 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 
 	if (sm->n + n > ENVELOPE_MAX_RCPTS)
 		return -1;
-	for (uint32_t k = 0; k < n; k++)
-		if (sched_rcpt_add(sm, i, t[k].kind == RESOLVE_LOCAL ?
-		    RCPT_KIND_LOCAL : RCPT_KIND_REMOTE, t[k].target) ==
-		    UINT32_MAX)
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t j = sched_rcpt_add(sm, i, sched_rcpt_kind(t[k].kind),
+		    t[k].target);
+
+		if (j == UINT32_MAX)
 			return -1;
+		/* An owner is a note for the bounces, never delivered. */
+		if (t[k].kind == RESOLVE_OWNER && j < sm->n &&
+		    sm->r[j].rec.state == RCPT_PENDING) {
+			sm->r[j].rec.state = RCPT_EXPANDED;
+			sm->npending--;
+			sched_rcpt_store(sm, &sm->r[j].rec);
+		}
+	}
 	sm->r[i].rec.state = RCPT_EXPANDED;
 	sm->npending--;
 	sched_rcpt_store(sm, &sm->r[i].rec);
@@ -915,7 +971,9 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 
 /* The grouping of one dispatch: a local job and smtp jobs by next hop. */
 struct dispatch {
-	struct sched_job	*local;
+	struct sched_job	**local;	/* one per envelope sender */
+	uint32_t		 nlocal;
+	uint32_t		 nlocal_rcpts;
 	struct sched_job	**smtp;
 	uint32_t		 nsmtp;
 };
@@ -928,11 +986,14 @@ job_new(struct sched_msg *sm, int smtp)
 	job->id = ++next_job_id;
 	job->sm = sm;
 	job->smtp = smtp;
+	job->sender[0] = '\0';
+	job->has_sender = 0;
 	return job;
 }
 
 static void
-job_add(struct sched_job *job, uint32_t rcpt, const char *target)
+job_add(struct sched_job *job, uint32_t rcpt, uint32_t kind,
+    const char *target)
 {
 	struct job_entry *e;
 
@@ -941,6 +1002,7 @@ job_add(struct sched_job *job, uint32_t rcpt, const char *target)
 	e = &job->entries[job->nentries++];
 	memset(e, 0, sizeof(*e));
 	e->rcpt = rcpt;
+	e->kind = kind;
 	strlcpy(e->target, target, sizeof(e->target));
 }
 
@@ -966,6 +1028,41 @@ sched_nexthop(const char *addr, char *buf, size_t size)
 		*p = (char)tolower((unsigned char)*p);
 }
 
+/*
+ * job_sender_set - job (new) carries recipient i's owner- address as its
+ * envelope sender, when it has one and the message's sender is not <>
+ * (a bounce stays a bounce).
+ */
+static void
+job_sender_set(struct sched_job *job, const struct sched_msg *sm, uint32_t i)
+{
+	const char *owner = sched_rcpt_owner(sm, i);
+
+	if (owner != NULL && sm->env->sender[0] != '\0') {
+		strlcpy(job->sender, owner, sizeof(job->sender));
+		job->has_sender = 1;
+	}
+}
+
+/* job_sender_is - job is for recipient i's envelope sender */
+static int
+job_sender_is(const struct sched_job *job, const struct sched_msg *sm,
+    uint32_t i)
+{
+	const char *owner = sched_rcpt_owner(sm, i);
+
+	if (owner == NULL || sm->env->sender[0] == '\0')
+		return !job->has_sender;
+	return job->has_sender && strcmp(job->sender, owner) == 0;
+}
+
+/* job_sender - the envelope sender job's deliveries carry */
+static const char *
+job_sender(const struct sched_job *job)
+{
+	return job->has_sender ? job->sender : job->sm->env->sender;
+}
+
 /* Put remote recipient i into the smtp job of its next hop. */
 static void
 dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
@@ -982,19 +1079,21 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	/* Only the newest job of a hop may still have room. */
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
 		if (!dp->smtp[k]->lmtp &&
-		    strcmp(dp->smtp[k]->dest->name, hop) == 0) {
+		    strcmp(dp->smtp[k]->dest->name, hop) == 0 &&
+		    job_sender_is(dp->smtp[k], sm, i)) {
 			if (dp->smtp[k]->nentries < limit)
 				job = dp->smtp[k];
 			break;
 		}
 	if (job == NULL) {
 		job = job_new(sm, 1);
+		job_sender_set(job, sm, i);
 		job->dest = dest_get(hop);
 		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
 		    sizeof(*dp->smtp));
 		dp->smtp[dp->nsmtp++] = job;
 	}
-	job_add(job, i, addr);
+	job_add(job, i, RESOLVE_REMOTE, addr);
 }
 
 /*
@@ -1012,37 +1111,49 @@ dispatch_lmtp(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		limit = MSG_SMTP_RCPTS_MAX;	/* a job is one frame */
 	/* Only the newest lmtp job may still have room. */
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
-		if (dp->smtp[k]->lmtp) {
+		if (dp->smtp[k]->lmtp && job_sender_is(dp->smtp[k], sm, i)) {
 			if (dp->smtp[k]->nentries < limit)
 				job = dp->smtp[k];
 			break;
 		}
 	if (job == NULL) {
 		job = job_new(sm, 1);
+		job_sender_set(job, sm, i);
 		job->lmtp = 1;
 		job->dest = dest_get(qctx.set->mailbox_transport);
 		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
 		    sizeof(*dp->smtp));
 		dp->smtp[dp->nsmtp++] = job;
 	}
-	job_add(job, i, user);
+	job_add(job, i, RESOLVE_LOCAL, user);
 }
 
 static void
 dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
-    const char *user)
+    uint32_t kind, const char *user)
 {
+	struct sched_job *job = NULL;
+
 	/* Virtual mailboxes are written by tern, as Postfix's virtual
-	 * transport writes them whatever its mailbox_transport says. */
-	/* Virtual mailboxes are written by tern, as Postfix's virtual
-	 * transport writes them whatever its mailbox_transport says. */
-	if (qctx.set->mailbox_transport[0] != '\0' && !virtual_path_is(user)) {
+	 * transport writes them whatever its mailbox_transport says; and
+	 * commands and files are always run by tern. */
+	if (qctx.set->mailbox_transport[0] != '\0' &&
+	    kind == RESOLVE_LOCAL && !virtual_path_is(user)) {
 		dispatch_lmtp(dp, sm, i, user);
 		return;
 	}
-	if (dp->local == NULL)
-		dp->local = job_new(sm, 0);
-	job_add(dp->local, i, user);
+	for (uint32_t k = 0; k < dp->nlocal && job == NULL; k++)
+		if (job_sender_is(dp->local[k], sm, i))
+			job = dp->local[k];
+	if (job == NULL) {
+		job = job_new(sm, 0);
+		job_sender_set(job, sm, i);
+		dp->local = xreallocarray(dp->local, dp->nlocal + 1,
+		    sizeof(*dp->local));
+		dp->local[dp->nlocal++] = job;
+	}
+	job_add(job, i, kind, user);
+	dp->nlocal_rcpts++;
 }
 
 /* Decide where envelope recipient i goes, by lookupd's answer lk. */
@@ -1063,7 +1174,7 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.1.1",
 		    "user unknown");
 	else if (n == 1 && t[0].kind == RESOLVE_LOCAL)
-		dispatch_local(dp, sm, i, t[0].target);
+		dispatch_local(dp, sm, i, RESOLVE_LOCAL, t[0].target);
 	else if (n == 1 && verdict == LOOKUP_REMOTE)
 		dispatch_remote(dp, sm, i, t[0].target);
 	else if (sched_expand(sm, i, t, n) < 0)
@@ -1188,7 +1299,7 @@ job_start_local(struct sched_job *job, int fd)
 	struct msg_local_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
 	char (*to)[MSG_ADDR_MAX + 1] = xcalloc(job->nentries, sizeof(*to));
 	struct msg_deliver_local d = { .job = job->id, .qid = sm->rec.qid,
-	    .sender = sm->env->sender, .arrival = sm->env->arrival,
+	    .sender = job_sender(job), .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
 	    .n = job->nentries, .rcpts = rc };
@@ -1204,6 +1315,7 @@ job_start_local(struct sched_job *job, int fd)
 		rc[j].index = j;
 		rc[j].address = to[j];
 		rc[j].user = job->entries[j].target;
+		rc[j].kind = job->entries[j].kind;
 	}
 	rv = msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, job->id, &d);
 	free(rc);
@@ -1278,7 +1390,7 @@ job_start_smtp(struct sched_job *job, int fd)
 	struct queued_peer *peer = job->lmtp ? qctx.lmtp : qctx.smtp;
 	const char *envid = sm->env->envid != NULL ? sm->env->envid : "";
 	struct msg_deliver_smtp d = { .job = job->id, .qid = sm->rec.qid,
-	    .sender = sm->env->sender, .envid = envid, .ret = sm->env->ret,
+	    .sender = job_sender(job), .envid = envid, .ret = sm->env->ret,
 	    .body = sm->env->body, .smtputf8 = 0, .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
@@ -1529,7 +1641,7 @@ lookup_find(const struct sched_msg *sm, uint32_t i, uint32_t *k)
 static void
 sched_round(struct sched_msg *sm)
 {
-	struct dispatch dp = { NULL, NULL, 0 };
+	struct dispatch dp = { NULL, 0, 0, NULL, 0 };
 	const struct sched_lookup *lk = NULL;
 	uint64_t now = queued_now();
 	uint32_t taken = 0, k = 0;
@@ -1544,11 +1656,14 @@ sched_round(struct sched_msg *sm)
 		if (!rcpt_due(sm, i, now) || (r->kind == RCPT_KIND_ENVELOPE &&
 		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
-		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
-		    dp.local->nentries >= MSG_LOCAL_RCPTS_MAX))
+		/* Every local job stays within one frame's limit. */
+		if (taken++ >= DISPATCH_MAX_RCPTS ||
+		    dp.nlocal_rcpts >= MSG_LOCAL_RCPTS_MAX)
 			break;
-		if (r->kind == RCPT_KIND_LOCAL)
-			dispatch_local(&dp, sm, i, r->addr);
+		if (r->kind == RCPT_KIND_LOCAL || r->kind == RCPT_KIND_COMMAND ||
+		    r->kind == RCPT_KIND_FILE)
+			dispatch_local(&dp, sm, i, sched_target_kind(r->kind),
+			    r->addr);
 		else if (r->kind == RCPT_KIND_REMOTE)
 			dispatch_remote(&dp, sm, i, r->addr);
 		else
@@ -1558,9 +1673,10 @@ sched_round(struct sched_msg *sm)
 	nparked--;
 	/* Count every job before starting any: one that ends at once must
 	 * not settle the message while the others are still to start. */
-	sm->nbusy = (dp.local != NULL) + dp.nsmtp + 1;
-	if (dp.local != NULL)
-		job_start(dp.local);
+	sm->nbusy = dp.nlocal + dp.nsmtp + 1;
+	for (uint32_t j = 0; j < dp.nlocal; j++)
+		job_start(dp.local[j]);
+	free(dp.local);
 	for (uint32_t j = 0; j < dp.nsmtp; j++)
 		job_submit_smtp(dp.smtp[j]);
 	free(dp.smtp);
@@ -1960,6 +2076,97 @@ job_done_unread(const struct ipc_msg *m, const struct queued_peer *from)
 		sched_job_done(job, 1);
 }
 
+/* sched_domain_is_local - domain is one of local_domains */
+static int
+sched_domain_is_local(const char *domain)
+{
+	const struct strlist *l = &qctx.set->local_domains;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * sched_forward_add - one address of a .forward (the user's words:
+ * parsed again) as a recipient of sm with parent's envelope recipient:
+ * a mailbox user for a local domain or a bare name, else remote.  The
+ * message keeps its envelope sender.  Each address is added once per
+ * message (sched_rcpt_add), which ends forwarding loops.
+ */
+static void
+sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text)
+{
+	char buf[ADDR_TEXT_MAX + 16], addr[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
+	struct mailaddr ma;
+	int bare = strchr(text, '@') == NULL;
+	uint32_t kind = RCPT_KIND_REMOTE;
+	size_t i;
+
+	log_vis(vis, sizeof(vis), text, strlen(text));
+	if (snprintf(buf, sizeof(buf), "%s%s", text, bare ? "@localhost" :
+	    "") >= (int)sizeof(buf) || addr_parse_mailbox(buf, strlen(buf),
+	    ADDR_P_UTF8, &ma) != ADDR_OK || (ma.flags & ADDR_F_NULL) ||
+	    addr_format(&ma, addr, sizeof(addr)) == -1) {
+		log_warn("%s: .forward address refused: %s", sm->rec.qid, vis);
+		return;
+	}
+	if (bare || sched_domain_is_local(ma.domain)) {
+		kind = RCPT_KIND_LOCAL;
+		for (i = 0; ma.local[i] != '\0' && i + 1 < sizeof(addr); i++)
+			addr[i] = (char)tolower((unsigned char)ma.local[i]);
+		addr[i] = '\0';
+		if (addr[0] == '\0' || addr[0] == '.' || strchr(addr, '/')) {
+			log_warn("%s: .forward address refused: %s",
+			    sm->rec.qid, vis);
+			return;
+		}
+	}
+	if (sched_rcpt_add(sm, parent, kind, addr) == UINT32_MAX)
+		log_warn("%s: .forward address dropped (too many recipients): "
+		    "%s", sm->rec.qid, vis);
+}
+
+/*
+ * sched_forward - a local recipient's .forward addresses, before its
+ * result: stored as recipients of the message (sched_rcpt_store), so
+ * that the result that follows ("forwarded", which retires the
+ * recipient) never comes before the addresses are safe.
+ */
+static int
+sched_forward(struct ipc_msg *m)
+{
+	struct sched_job *job;
+	struct msg_forward fw;
+	struct sched_msg *sm;
+	char vis[ADDR_TEXT_MAX * 4];
+	const char *why;
+	uint32_t parent;
+
+	if (msg_decode(m, MSG_DELIVERD_FORWARD, &fw, &why) != 0) {
+		msg_log_reject("deliverd", m, why);
+		return -1;
+	}
+	if ((job = sched_job_find(fw.job)) == NULL || job->smtp ||
+	    fw.index >= job->nentries ||
+	    job->entries[fw.index].kind != RESOLVE_LOCAL) {
+		msg_free(MSG_DELIVERD_FORWARD, &fw);
+		msg_log_reject("deliverd", m, "unknown job or recipient");
+		return -1;
+	}
+	sm = job->sm;
+	parent = sm->r[job->entries[fw.index].rcpt].rec.parent;
+	for (uint32_t i = 0; i < fw.n; i++)
+		sched_forward_add(sm, parent, fw.a[i].address);
+	log_vis(vis, sizeof(vis), job->entries[fw.index].target,
+	    strlen(job->entries[fw.index].target));
+	log_info("%s: .forward of %s: %u address(es)", sm->rec.qid, vis,
+	    fw.n);
+	msg_free(MSG_DELIVERD_FORWARD, &fw);
+	return 0;
+}
+
 /* sched_deliverd_input - results from the local deliverd; -1 rejected */
 int
 sched_deliverd_input(struct ipc_msg *m)
@@ -1969,6 +2176,8 @@ sched_deliverd_input(struct ipc_msg *m)
 	struct msg_result r;
 	const char *why;
 
+	if (m->type == MSG_DELIVERD_FORWARD)
+		return sched_forward(m);
 	if (m->type == MSG_DELIVERD_JOB_DONE) {
 		if (msg_decode(m, MSG_DELIVERD_JOB_DONE, &done, &why) != 0) {
 			msg_log_reject("deliverd", m, why);

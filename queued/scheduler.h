@@ -170,6 +170,13 @@ struct sched_msg *sched_first(void);
 struct sched_msg *sched_next(struct sched_msg *sm);
 
 /* For notice.c, while sm->env is loaded: */
+/*
+ * sched_rcpt_owner - the "owner-NAME" address of the alias recipient i
+ * came from (an RCPT_KIND_OWNER sibling): its envelope sender and where
+ * its bounces go.  NULL when there is none.
+ */
+const char *sched_rcpt_owner(const struct sched_msg *sm, uint32_t i);
+
 /* sched_rcpt_addr - the address of recipient i; NULL for a mailbox user */
 const char *sched_rcpt_addr(const struct sched_msg *sm, uint32_t i);
 /* sched_rcpt_notify - NOTIFY of recipient i (0 = not given) */

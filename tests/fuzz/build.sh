@@ -106,7 +106,8 @@ build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
     common/msgfile.c \
     common/crc32c.c common/envelope.c common/dsn_param.c common/qid.c \
     common/addr.c common/ipc.c common/log.c common/xmalloc.c
-build fuzz_map common/map.c common/addr.c common/log.c common/xmalloc.c
+build fuzz_map common/map.c common/alias_target.c common/addr.c common/log.c \
+    common/xmalloc.c
 build fuzz_settings common/settings.c common/lmtp_target.c common/dns.c \
     common/tls_policy.c \
     common/log.c common/xmalloc.c
