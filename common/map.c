@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "alias_target.h"
 #include "log.h"
 #include "map.h"
 #include "xmalloc.h"
@@ -414,26 +415,6 @@ alias_split(char **sp)
 	return item;
 }
 
-/*
- * alias_item_unsupported - what kind of unsupported target item is (a
- * command, a file or an include list), or NULL.
- */
-static const char *
-alias_item_unsupported(const char *item)
-{
-	const char *p = item;
-
-	if (*p == '"')
-		p++;
-	if (*p == '|')
-		return "commands";
-	if (*p == '/')
-		return "files";
-	if (strncasecmp(p, ":include:", 9) == 0)
-		return ":include: lists";
-	return NULL;
-}
-
 /* alias_reason - addr_error_text() without its "501 5.1.3 " prefix */
 static const char *
 alias_reason(enum addr_error e)
@@ -491,7 +472,9 @@ compile_alias_value(struct compile *c, int line, char *text, char *value,
 {
 	char norm[ADDR_TEXT_MAX + 1], vis[256];
 	const char *why, *bad;
+	enum alias_item_kind kind;
 	char *item;
+	size_t len;
 	int n = 0;
 
 	value[0] = '\0';
@@ -499,14 +482,27 @@ compile_alias_value(struct compile *c, int line, char *text, char *value,
 		if (*item == '\0')
 			continue;	/* "a, , b" or a trailing comma */
 		log_vis(vis, sizeof(vis), item, strlen(item));
-		/* The canonical form counts too: "\|cmd" is |cmd, which
-		 * lookupd would refuse at every delivery. */
 		bad = NULL;
-		if ((why = alias_item_unsupported(item)) != NULL ||
-		    (alias_item_normalize(item, norm, sizeof(norm), &bad) == 0 &&
-		    (why = alias_item_unsupported(norm)) != NULL)) {
-			compile_problem(c, line, "\"%s\": %s are not "
-			    "supported yet", vis, why);
+		kind = alias_item_kind(item, &why, &len);
+		if (kind == ALIAS_ITEM_BAD) {
+			compile_problem(c, line, "\"%s\": %s", vis, why);
+			return -1;
+		}
+		/* A command, file or include is kept as written (lookupd
+		 * reads it with alias_item_kind again). */
+		if (kind != ALIAS_ITEM_ADDRESS) {
+			if (strlcpy(norm, item, sizeof(norm)) >= sizeof(norm)) {
+				compile_problem(c, line, "\"%s\": longer than "
+				    "%d octets", vis, ADDR_TEXT_MAX);
+				return -1;
+			}
+		} else if (alias_item_normalize(item, norm, sizeof(norm),
+		    &bad) == 0 && alias_item_kind(norm, &why, &len) !=
+		    ALIAS_ITEM_ADDRESS) {
+			/* "\\|cmd" is the address |cmd, and so on: not a
+			 * command, and no mailbox name either. */
+			compile_problem(c, line, "\"%s\": quoted command or "
+			    "file name", vis);
 			return -1;
 		}
 		if (bad != NULL) {

@@ -46,6 +46,8 @@ enum msg_type {
 	MSG_DELIVERD_JOB_DONE,		/* a local job is over */
 	MSG_DELIVERD_SMTP_RESULT,	/* one smtp recipient's result */
 	MSG_DELIVERD_SMTP_DONE,		/* an smtp job is over */
+	MSG_DELIVERD_FORWARD,		/* a local recipient's .forward
+					   addresses, before its result */
 
 	/* smtp connection process -> its deliverd (which also forwards
 	 * MSG_QUEUED_DELIVER_SMTP down and MSG_DELIVERD_SMTP_RESULT up) */
@@ -54,6 +56,7 @@ enum msg_type {
 	/* local deliverd <-> its delivery process for one mailbox owner */
 	MSG_LOCAL_DELIVERY = 390,	/* write this message (with its fd) */
 	MSG_LOCAL_DELIVERED,		/* its result, once it is durable */
+	MSG_LOCAL_FORWARD,		/* its .forward addresses, first */
 
 	/* master <-> children */
 	MSG_MASTER_PEER = 400,		/* a new channel (with its fd) */
@@ -168,6 +171,11 @@ enum resolve_kind {
 				   with a '/', a virtual mailbox path
 				   (virtual_path.h) */
 	RESOLVE_REMOTE = 2,	/* target = full address for the smtp transport */
+	RESOLVE_COMMAND = 3,	/* target = "UID:command" (alias_target.h) */
+	RESOLVE_FILE = 4,	/* target = "UID:/path" (alias_target.h) */
+	RESOLVE_OWNER = 5,	/* not delivered: "owner-NAME@myhostname",
+				   where the bounces of the other targets of
+				   alias NAME go */
 };
 
 enum deliver_status {
@@ -180,6 +188,9 @@ enum deliver_status {
 #define DELIVERD_F_TLS		0x1	/* the session used TLS */
 #define DELIVERD_F_DSN_RELAYED	0x2	/* server lacked DSN: NOTIFY=SUCCESS
 					   gets a "relayed" notification */
+#define DELIVERD_F_DELIVERED	0x4	/* an LMTP server put it in the
+					   mailbox: NOTIFY=SUCCESS gets a
+					   "delivered" notification */
 
 /* How the whole destination fared, for the scheduler's dead-site logic. */
 enum site_status {
@@ -203,6 +214,7 @@ enum peer_kind {
 				   queued */
 	PEER_SMTPD_LOOKUPD = 7,	/* to a new smtpd worker: its channel to
 				   lookupd */
+	PEER_DELIVERD_LMTP = 8,	/* to queued: a (new) lmtp deliverd */
 };
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alias_target.h"
 #include "log.h"
 #include "msg_codec.h"
 #include "xmalloc.h"
@@ -66,6 +67,15 @@ static const struct msg_field failed_fields[] = {
 static const struct msg_field address_fields[] = {
 	STR(struct msg_address, address, 0, MSG_ADDR_MAX),
 };
+static const struct msg_layout address_layout = {
+	0, "address", sizeof(struct msg_address), MSG_FD_NONE,
+	address_fields, NFIELDS(address_fields)
+};
+static const struct msg_field forward_fields[] = {
+	U32(struct msg_forward, job, 0, UINT32_MAX),
+	U32(struct msg_forward, index, 0, UINT32_MAX),
+	LIST(struct msg_forward, a, n, 1, MSG_FORWARD_MAX, address_layout),
+};
 static const struct msg_field auth_fields[] = {
 	STR(struct msg_auth, login, 0, MSG_AUTH_FIELD_MAX),
 	STR(struct msg_auth, password, 0, MSG_AUTH_FIELD_MAX),
@@ -82,7 +92,7 @@ static const struct msg_field auth_verdict_fields[] = {
 };
 
 static const struct msg_field target_fields[] = {
-	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_REMOTE),
+	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_OWNER),
 	STR(struct msg_target, target, 1, MSG_ADDR_MAX),
 };
 static const struct msg_layout target_layout = {
@@ -99,6 +109,7 @@ static const struct msg_field local_rcpt_fields[] = {
 	U32(struct msg_local_rcpt, index, 0, UINT32_MAX),
 	STR(struct msg_local_rcpt, address, 0, MSG_ADDR_MAX),
 	STR(struct msg_local_rcpt, user, 0, MSG_ADDR_MAX),
+	U32(struct msg_local_rcpt, kind, RESOLVE_LOCAL, RESOLVE_FILE),
 };
 static const struct msg_layout local_rcpt_layout = {
 	0, "local recipient", sizeof(struct msg_local_rcpt), MSG_FD_NONE,
@@ -160,7 +171,7 @@ static const struct msg_field smtp_result_fields[] = {
 	STR(struct msg_smtp_result, text, 0, MSG_TEXT_MAX),
 	STR(struct msg_smtp_result, relay, 0, MSG_RELAY_MAX),
 	FLAGS(struct msg_smtp_result, flags,
-	    DELIVERD_F_TLS | DELIVERD_F_DSN_RELAYED),
+	    DELIVERD_F_TLS | DELIVERD_F_DSN_RELAYED | DELIVERD_F_DELIVERED),
 };
 static const struct msg_field smtp_done_fields[] = {
 	U32(struct msg_smtp_done, job, 0, UINT32_MAX),
@@ -181,6 +192,11 @@ static const struct msg_field local_delivery_fields[] = {
 	U64(struct msg_local_delivery, body_offset, OFF_MAX),
 	U64(struct msg_local_delivery, body_size, OFF_MAX),
 	STR(struct msg_local_delivery, mbox, 0, MSG_PATH_MAX),
+	U32(struct msg_local_delivery, kind, RESOLVE_LOCAL, RESOLVE_FILE),
+	STR(struct msg_local_delivery, target, 0, ALIAS_TARGET_MAX),
+	STR(struct msg_local_delivery, user, 0, MSG_ADDR_MAX),
+	U32(struct msg_local_delivery, time_limit, 0, 7 * 86400),
+	STR(struct msg_local_delivery, extension, 0, ADDR_LOCAL_MAX),
 };
 static const struct msg_field local_delivered_fields[] = {
 	U32(struct msg_local_delivered, id, 0, UINT32_MAX),
@@ -190,7 +206,7 @@ static const struct msg_field local_delivered_fields[] = {
 };
 
 static const struct msg_field peer_fields[] = {
-	U32(struct msg_peer, kind, PEER_SMTPD, PEER_SMTPD_LOOKUPD),
+	U32(struct msg_peer, kind, PEER_SMTPD, PEER_DELIVERD_LMTP),
 };
 static const struct msg_field spawned_fields[] = {
 	U32(struct msg_spawned, pid, 0, INT32_MAX),
@@ -273,6 +289,10 @@ const struct msg_layout msg_layouts[] = {
 	    result_fields),
 	LAYOUT(MSG_DELIVERD_JOB_DONE, struct msg_job_done, MSG_FD_NONE,
 	    job_done_fields),
+	LAYOUT(MSG_DELIVERD_FORWARD, struct msg_forward, MSG_FD_NONE,
+	    forward_fields),
+	LAYOUT(MSG_LOCAL_FORWARD, struct msg_forward, MSG_FD_NONE,
+	    forward_fields),
 	LAYOUT(MSG_DELIVERD_SMTP_RESULT, struct msg_smtp_result, MSG_FD_NONE,
 	    smtp_result_fields),
 	LAYOUT(MSG_DELIVERD_SMTP_DONE, struct msg_smtp_done, MSG_FD_NONE,

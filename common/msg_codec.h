@@ -129,7 +129,9 @@ struct msg_resolved {
 struct msg_local_rcpt {
 	uint32_t	 index;		/* entry index in the job */
 	const char	*address;	/* for Delivered-To */
-	const char	*user;		/* the mailbox user */
+	const char	*user;		/* the mailbox user, or for a command
+					   or file "UID:text" (alias_target.h) */
+	uint32_t	 kind;		/* enum resolve_kind, not REMOTE */
 };
 struct msg_deliver_local {
 	uint32_t	 job;
@@ -176,6 +178,21 @@ struct msg_result {
 	const char	*text;
 };
 
+/*
+ * MSG_DELIVERD_FORWARD (deliverd -> queued: job, and index the entry)
+ * and MSG_LOCAL_FORWARD (a delivery process -> deliverd: index is the
+ * delivery's id, job 0): the addresses a user's .forward sends the
+ * recipient's mail to, as the user wrote them (untrusted), before the
+ * recipient's result.
+ */
+#define MSG_FORWARD_MAX		64	/* addresses of one .forward */
+struct msg_forward {
+	uint32_t		 job;
+	uint32_t		 index;
+	uint32_t		 n;
+	struct msg_address	*a;
+};
+
 /* MSG_DELIVERD_JOB_DONE */
 struct msg_job_done {
 	uint32_t	 job;
@@ -217,6 +234,13 @@ struct msg_local_delivery {
 	uint64_t	 body_size;	/* its length: copy exactly this much */
 	const char	*mbox;		/* "", or the mbox file to append to
 					 * instead of the Maildir */
+	uint32_t	 kind;		/* enum resolve_kind: LOCAL (a
+					 * mailbox), COMMAND or FILE */
+	const char	*target;	/* "", or the command or file */
+	const char	*user;		/* the owner's name, for USER */
+	uint32_t	 time_limit;	/* a command's, in seconds */
+	const char	*extension;	/* "", or the address's extension
+					   (recipient_delimiter) */
 };
 
 /* MSG_LOCAL_DELIVERED (inside the local deliverd) */

@@ -29,9 +29,11 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "lmtp_target.h"
 #include "log.h"
 #include "msg_codec.h"
 #include "settings.h"
+#include "tls_policy.h"
 #include "xmalloc.h"
 
 _Static_assert(sizeof(enum bare_newline_mode) == sizeof(int),
@@ -54,14 +56,17 @@ static int check_listen(const char *, char *, size_t);
 static int check_network(const char *, char *, size_t);
 static int check_network_or_mynetworks(const char *, char *, size_t);
 static int check_username(const char *, char *, size_t);
+static int check_delimiter(const char *, char *, size_t);
 static int check_notify_class(const char *, char *, size_t);
 static int check_dns_server(const char *, char *, size_t);
 static int check_relayhost(const char *, char *, size_t);
+static int check_mailbox_transport(const char *, char *, size_t);
 static int parse_port(const char *, char *, size_t);
+static int check_tls_match(const char *, char *, size_t);
 
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
 static const char *const tls_level_words[] = { "none", "may", "encrypt",
-    NULL };
+    "verify", "secure", NULL };
 static const char *const mailbox_format_words[] = { "maildir", "mbox", NULL };
 
 #define OFF(f)	offsetof(struct settings, f)
@@ -118,6 +123,25 @@ static const struct setting_def settings_defs[] = {
 	  "Directory of the mbox files of passwd users (mailbox_format = "
 	  "mbox)",
 	  1, 1024, NULL, check_abspath },
+	{ "recipient_delimiter", SETTING_STRING, OFF(recipient_delimiter),
+	  "",
+	  "Separator of a local part's extension (user+tag delivers to "
+	  "user); empty means none",
+	  0, 1, NULL, check_delimiter },
+	{ "default_privs", SETTING_STRING, OFF(default_privs), "nobody",
+	  "User that runs the commands and writes the files of aliases "
+	  "in root-owned alias files",
+	  1, 64, NULL, check_username },
+	{ "command_time_limit", SETTING_DURATION, OFF(command_time_limit),
+	  "1000s",
+	  "Deadline for a whole command delivery (an alias or .forward "
+	  "\"|command\"); then its process group is killed",
+	  1, DAY, NULL, NULL },
+	{ "mailbox_transport", SETTING_STRING, OFF(mailbox_transport), "",
+	  "Where local mailboxes are delivered: empty means by tern itself; "
+	  "lmtp:unix:/path or lmtp:[host]:port hands the mail to an LMTP "
+	  "server such as Dovecot's",
+	  0, LMTP_TARGET_MAX, NULL, check_mailbox_transport },
 	{ "message_size_limit", SETTING_SIZE, OFF(message_size_limit), "50m",
 	  "Largest message accepted, in octets",
 	  1024, LONG_MAX, NULL, NULL },
@@ -362,8 +386,32 @@ static const struct setting_def settings_defs[] = {
 	  0, 300, NULL, check_relayhost },
 	{ "smtp_tls_security_level", SETTING_ENUM,
 	  OFF(smtp_tls_security_level), "may",
-	  "TLS for remote delivery: none, may (opportunistic) or encrypt",
+	  "TLS for remote delivery: none, may (opportunistic), encrypt, "
+	  "verify (trusted certificate for the MX host name) or secure "
+	  "(for the next-hop domain)",
 	  0, 0, tls_level_words, NULL },
+	{ "smtp_tls_CAfile", SETTING_STRING, OFF(smtp_tls_CAfile), "",
+	  "PEM file of the CA certificates that the verify and secure "
+	  "levels trust; empty means the system's bundle",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtp_tls_CApath", SETTING_STRING, OFF(smtp_tls_CApath), "",
+	  "Directory of PEM CA certificates also trusted by the verify and "
+	  "secure levels, read at start",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtp_tls_policy_map", SETTING_STRING, OFF(smtp_tls_policy_map), "",
+	  "Map of destination to TLS level and match= names, compiled by "
+	  "ternmap; overrides smtp_tls_security_level",
+	  0, 1024, NULL, check_abspath_or_empty },
+	{ "smtp_tls_verify_cert_match", SETTING_LIST,
+	  OFF(smtp_tls_verify_cert_match), "hostname",
+	  "Names a certificate must carry at the verify level: hostname, "
+	  "nexthop, dot-nexthop or a name (.name for its subdomains)",
+	  0, 0, NULL, check_tls_match },
+	{ "smtp_tls_secure_cert_match", SETTING_LIST,
+	  OFF(smtp_tls_secure_cert_match), "nexthop, dot-nexthop",
+	  "Names a certificate must carry at the secure level: nexthop, "
+	  "dot-nexthop, hostname or a name (.name for its subdomains)",
+	  0, 0, NULL, check_tls_match },
 	{ "smtp_connection_reuse_time", SETTING_DURATION,
 	  OFF(smtp_connection_reuse_time), "300s",
 	  "How long an idle connection to a remote server is kept for reuse",
@@ -680,6 +728,16 @@ check_hostname(const char *v, char *err, size_t errsize)
 	return 0;
 }
 
+/* check_delimiter - empty, or one of the usual delimiter characters */
+static int
+check_delimiter(const char *v, char *err, size_t errsize)
+{
+	if (v[0] == '\0' || (v[1] == '\0' && strchr("+-=_", v[0]) != NULL))
+		return 0;
+	snprintf(err, errsize, "must be one of + - = _ (or empty)");
+	return -1;
+}
+
 /* check_abspath - an absolute path */
 static int
 check_abspath(const char *v, char *err, size_t errsize)
@@ -696,6 +754,18 @@ static int
 check_abspath_or_empty(const char *v, char *err, size_t errsize)
 {
 	return v[0] == '\0' ? 0 : check_abspath(v, err, errsize);
+}
+
+/* check_tls_match - one smtp_tls_*_cert_match word (tls_policy.h) */
+static int
+check_tls_match(const char *v, char *err, size_t errsize)
+{
+	if (!tls_match_valid(v)) {
+		snprintf(err, errsize, "not hostname, nexthop, dot-nexthop or "
+		    "a domain name");
+		return -1;
+	}
+	return 0;
 }
 
 /* check_hostname_or_empty - "" (meaning a computed default) or a host name */
@@ -765,6 +835,15 @@ check_dns_server(const char *v, char *err, size_t errsize)
 		return -1;
 	}
 	return 0;
+}
+
+/* check_mailbox_transport - "" or an LMTP target (lmtp_target.h) */
+static int
+check_mailbox_transport(const char *v, char *err, size_t errsize)
+{
+	struct lmtp_target t;
+
+	return lmtp_target_parse(v, &t, err, errsize);
 }
 
 /* check_relayhost - "", "[host]", "[host]:port", "domain", "domain:port" */

@@ -38,6 +38,9 @@ enum smtp_tls_level {
 	SMTP_TLS_NONE = 0,	/* never STARTTLS */
 	SMTP_TLS_MAY = 1,	/* STARTTLS when offered; plaintext otherwise */
 	SMTP_TLS_ENCRYPT = 2,	/* TLS or no delivery (defer) */
+	SMTP_TLS_VERIFY = 3,	/* TLS, trusted chain, MX host name matches */
+	SMTP_TLS_SECURE = 4,	/* TLS, trusted chain, next-hop name matches */
+	/* tls_policy.h says how more levels (dane) are added. */
 };
 
 enum mailbox_format {
@@ -70,6 +73,10 @@ struct settings {
 	char			*mailbox_base;
 	enum mailbox_format	 mailbox_format;
 	char			*mail_spool_directory;
+	char			*default_privs;	/* user of root's alias commands */
+	long			 command_time_limit;	/* seconds */
+	char			*recipient_delimiter;	/* "" or one char */
+	char			*mailbox_transport;	/* "" or lmtp:... */
 	uint64_t		 message_size_limit;
 	long			 smtpd_recipient_limit;
 	long			 smtpd_max_procs;
@@ -119,6 +126,11 @@ struct settings {
 	long			 smtp_port;
 	char			*relayhost;
 	enum smtp_tls_level	 smtp_tls_security_level;
+	char			*smtp_tls_CAfile;
+	char			*smtp_tls_CApath;
+	char			*smtp_tls_policy_map;
+	struct strlist		 smtp_tls_verify_cert_match;
+	struct strlist		 smtp_tls_secure_cert_match;
 	long			 smtp_connection_reuse_time;	/* seconds */
 	long			 smtp_connection_limit;
 	long			 smtp_connect_timeout;		/* seconds */

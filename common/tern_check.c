@@ -14,8 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lmtp_target.h"
 #include "maildrop.h"
 #include "privsep.h"
+#include "smtp_tls_check.h"
 #include "spool_layout.h"
 #include "tern_check.h"
 #include "tls_server.h"
@@ -164,6 +166,28 @@ check_postdrop(const struct settings *s, const struct tern_check *c)
 	}
 }
 
+/*
+ * check_lmtp - an LMTP socket that is not there is worth a warning, not
+ * a refusal: Dovecot may well start after tern, and the mail waits.
+ */
+static void
+check_lmtp(const struct settings *s, const struct tern_check *c)
+{
+	char msg[MSG_LEN], err[200];
+	struct lmtp_target t;
+	struct stat st;
+
+	if (lmtp_target_parse(s->mailbox_transport, &t, err, sizeof(err)) != 0 ||
+	    t.kind != LMTP_TARGET_UNIX)
+		return;
+	if (stat(t.path, &st) == 0 && S_ISSOCK(st.st_mode))
+		return;
+	snprintf(msg, sizeof(msg), "mailbox_transport: %s is not a socket "
+	    "(yet?): local mail waits in the queue until the LMTP server "
+	    "listens there", t.path);
+	c->warn(msg, c->arg);
+}
+
 /* tern_check_config - everything but the spool */
 void
 tern_check_config(const struct settings *s, const struct tern_check *c)
@@ -189,7 +213,9 @@ tern_check_config(const struct settings *s, const struct tern_check *c)
 	}
 	check_maps(s, c);
 	virtual_check(s, c);
+	smtp_tls_check(s, c);
 	check_postdrop(s, c);
+	check_lmtp(s, c);
 }
 
 /* check_dir - one directory: there, a directory, its owner and mode */

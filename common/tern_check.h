@@ -20,7 +20,9 @@ struct tern_check {
  * tern_check_config - the accounts (tern_user, tern_queue_user,
  * tern_admin_group), the daemon programs, TLS (key and certificate
  * readable, and matching), mailbox_base, compiled alias maps not older
- * than their source, virtual domains (virtual_check.h).  Accounts are checked only as root.
+ * than their source, virtual domains (virtual_check.h), outbound TLS
+ * (smtp_tls_check.h), the LMTP socket of mailbox_transport (a warning).
+ * Accounts are checked only as root.
  */
 void tern_check_config(const struct settings *s, const struct tern_check *c);
 

@@ -3,13 +3,17 @@
  *
  * Called by deliverd's smtp client.  It must never block past a deadline
  * (the socket is non-blocking and every wait is a bounded poll), never
- * fail a delivery because a certificate does not verify (opportunistic
- * TLS, RFC 3207 and RFC 7435), and never load anything after the chroot.
+ * fail a handshake because a certificate does not verify (opportunistic
+ * TLS, RFC 3207 and RFC 7435: whether that matters is the security
+ * level's to say, through tls_client_verify), and never load anything
+ * after the chroot.
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -20,9 +24,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "deadline.h"
 #include "tls_client.h"
+#include "tls_policy.h"
+
+#define TLS_CAPATH_FILES_MAX	10000	/* files read from smtp_tls_CApath */
+#define TLS_CERT_NAMES_MAX	100	/* names of a certificate compared */
 
 static SSL_CTX *ctx;
 
@@ -43,11 +52,47 @@ ssl_error(char *err, size_t errsize, const char *what)
 
 static int ca_loaded;	/* the CA bundle is in ctx's store */
 
+/*
+ * tls_capath_load - every regular file of dir into ctx's store; 0, or -1
+ * with a reason in err when dir cannot be read.  Files that hold no
+ * certificate (a README, a CRL) are skipped.
+ */
+static int
+tls_capath_load(const char *dir, char *err, size_t errsize)
+{
+	char path[4096];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int files = 0;
+
+	if ((d = opendir(dir)) == NULL) {
+		snprintf(err, errsize, "smtp_tls_CApath %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL && files < TLS_CAPATH_FILES_MAX) {
+		if (de->d_name[0] == '.' ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    de->d_name) >= sizeof(path) ||
+		    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		files++;
+		if (SSL_CTX_load_verify_file(ctx, path) == 1)
+			ca_loaded = 1;
+		ERR_clear_error();
+	}
+	closedir(d);
+	return 0;
+}
+
 /* tls_client_init - one SSL_CTX, with the CA store read now if asked */
 int
-tls_client_init(int load_ca, char *err, size_t errsize)
+tls_client_init(int load_ca, const char *cafile, const char *capath,
+    char *err, size_t errsize)
 {
-	const char *bundle = X509_get_default_cert_file();
+	const char *bundle = cafile != NULL && cafile[0] != '\0' ? cafile :
+	    X509_get_default_cert_file();
 
 	if (ctx != NULL)
 		return 0;
@@ -62,19 +107,27 @@ tls_client_init(int load_ca, char *err, size_t errsize)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/*
-	 * The bundle is read into memory here: a hashed CA directory would
-	 * be searched lazily during a handshake, from inside the chroot,
-	 * where it does not exist.  Parsed, the bundle takes over a megabyte
-	 * of every smtp transport process, so it is read only when some
-	 * security level needs a verified certificate; otherwise, as with
+	 * The certificates are read into memory here: a hashed CA directory
+	 * would be searched lazily during a handshake, from inside the
+	 * chroot, where it does not exist; so smtp_tls_CApath is read file
+	 * by file now.  Parsed, the system bundle takes over a megabyte of
+	 * every smtp transport process, so it is read only when some
+	 * security level may need a verified certificate; otherwise, as with
 	 * Postfix without smtp_tls_CAfile, a certificate is only described.
 	 */
-	if (load_ca && access(bundle, R_OK) == 0) {
-		if (SSL_CTX_load_verify_file(ctx, bundle) == 1)
-			ca_loaded = 1;
-		else
-			ERR_clear_error();
+	if (!load_ca)
+		return 0;
+	if (access(bundle, R_OK) == 0 &&
+	    SSL_CTX_load_verify_file(ctx, bundle) == 1)
+		ca_loaded = 1;
+	else if (bundle == cafile) {
+		ssl_error(err, errsize, "cannot read smtp_tls_CAfile");
+		return -1;
 	}
+	ERR_clear_error();
+	if (capath != NULL && capath[0] != '\0' &&
+	    tls_capath_load(capath, err, errsize) != 0)
+		return -1;
 	return 0;
 }
 
@@ -198,6 +251,141 @@ tls_client_describe(SSL *ssl, char *buf, size_t bufsize, char *peer,
 		snprintf(peer, peersize, "no certificate");
 		snprintf(verify, verifysize, "not verified");
 	}
+}
+
+/* tls_verify_reason - the words for a chain verification result */
+static const char *
+tls_verify_reason(long vr)
+{
+	switch (vr) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "certificate expired";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "certificate not yet valid";
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		return "self-signed certificate";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		return "untrusted issuer";
+	default:
+		return X509_verify_cert_error_string(vr);
+	}
+}
+
+/*
+ * tls_names_note - append a certificate name (untrusted: len octets,
+ * non-printable octets as '?') to the list in buf, after the first few.
+ */
+static void
+tls_names_note(char *buf, size_t bufsize, const unsigned char *name,
+    int len, int nth)
+{
+	size_t o = strlen(buf);
+
+	if (nth >= 4) {
+		if (nth == 4)
+			strlcat(buf, ", ...", bufsize);
+		return;
+	}
+	if (nth > 0)
+		o = strlcat(buf, ", ", bufsize);
+	for (int i = 0; i < len && o + 1 < bufsize; i++)
+		buf[o++] = name[i] > 32 && name[i] < 127 ? (char)name[i] : '?';
+	buf[o < bufsize ? o : bufsize - 1] = '\0';
+}
+
+/* tls_name_any - one presented name against every reference */
+static int
+tls_name_any(const unsigned char *name, int len, const struct tls_names *ref)
+{
+	for (int k = 0; k < ref->n; k++)
+		if (len > 0 && tls_name_match((const char *)name, (size_t)len,
+		    ref->name[k]))
+			return 1;
+	return 0;
+}
+
+/*
+ * tls_cert_names_match - RFC 6125 6.4.4: the subjectAltName DNS names,
+ * or, only when there are none, the subject's common names.  The names
+ * seen go into seen.
+ */
+static int
+tls_cert_names_match(X509 *cert, const struct tls_names *ref, char *seen,
+    size_t seensize)
+{
+	GENERAL_NAMES *sans;
+	X509_NAME *subj;
+	const unsigned char *s;
+	int i, n, len, dns = 0, hit = 0;
+
+	seen[0] = '\0';
+	sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	n = sans != NULL ? sk_GENERAL_NAME_num(sans) : 0;
+	for (i = 0; i < n && i < TLS_CERT_NAMES_MAX && !hit; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+
+		if (g->type != GEN_DNS)
+			continue;
+		s = ASN1_STRING_get0_data(g->d.dNSName);
+		len = ASN1_STRING_length(g->d.dNSName);
+		tls_names_note(seen, seensize, s, len, dns++);
+		hit = tls_name_any(s, len, ref);
+	}
+	GENERAL_NAMES_free(sans);
+	if (dns > 0 || hit)
+		return hit;
+	subj = X509_get_subject_name(cert);
+	for (i = -1, n = 0; !hit && n < TLS_CERT_NAMES_MAX &&
+	    (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0;
+	    n++) {
+		ASN1_STRING *cn = X509_NAME_ENTRY_get_data(
+		    X509_NAME_get_entry(subj, i));
+
+		s = ASN1_STRING_get0_data(cn);
+		len = ASN1_STRING_length(cn);
+		tls_names_note(seen, seensize, s, len, n);
+		hit = tls_name_any(s, len, ref);
+	}
+	return hit;
+}
+
+/* tls_client_verify - trusted chain, and a name that matches */
+int
+tls_client_verify(SSL *ssl, const struct tls_names *names, char *reason,
+    size_t reasonsize)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	char seen[256], want[256];
+	long vr;
+
+	if (cert == NULL) {
+		snprintf(reason, reasonsize, "no certificate presented");
+		return -1;
+	}
+	if (!ca_loaded) {
+		snprintf(reason, reasonsize, "no CA certificates loaded");
+		return -1;
+	}
+	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		snprintf(reason, reasonsize, "%s", tls_verify_reason(vr));
+		return -1;
+	}
+	if (tls_cert_names_match(cert, names, seen, sizeof(seen)))
+		return 0;
+	want[0] = '\0';
+	for (int k = 0; k < names->n; k++) {
+		if (k > 0)
+			strlcat(want, ", ", sizeof(want));
+		strlcat(want, names->name[k], sizeof(want));
+	}
+	snprintf(reason, reasonsize, "name mismatch: certificate for %s, "
+	    "expected %s", seen[0] != '\0' ? seen : "no name",
+	    want[0] != '\0' ? want : "no name");
+	return -1;
 }
 
 /* tls_client_free - a best-effort close_notify, then free */

@@ -7,9 +7,11 @@
  * absolute time from deadline.h that the caller fixes for a whole step
  * (a handshake, a reply, a command), so that it is not extended by each
  * record the peer sends.
- * Opportunistic TLS does not verify the peer (a failed verification would
- * only push the mail back to plaintext); the verification result is still
- * recorded for the log.
+ * The handshake itself never fails on a certificate: opportunistic TLS
+ * does not verify the peer (a failed verification would only push the
+ * mail back to plaintext), and the verifying levels (tls_policy.h) ask
+ * tls_client_verify afterwards, so that the log and the deferral can say
+ * what was wrong instead of "handshake failure".
  */
 #ifndef TERN_TLS_CLIENT_H
 #define TERN_TLS_CLIENT_H
@@ -19,13 +21,27 @@
 
 typedef struct ssl_st SSL;
 
+struct tls_names;
+
 /*
  * tls_client_init - the process's client SSL_CTX: TLS 1.2 minimum, and
- * with load_ca the system CA bundle read now (it is not in the chroot
- * later).  Without it certificates are not verified, only described.
- * 0, or -1 with a reason in err.
+ * with load_ca the CA certificates read now (they are not in the chroot
+ * later): cafile, or the system bundle when cafile is NULL or "", and
+ * every file in the directory capath (NULL or "" none).  Without load_ca
+ * certificates are not verified, only described.  0, or -1 with a reason
+ * in err (a named cafile or capath that cannot be read).
  */
-int tls_client_init(int load_ca, char *err, size_t errsize);
+int tls_client_init(int load_ca, const char *cafile, const char *capath,
+    char *err, size_t errsize);
+
+/*
+ * tls_client_verify - after the handshake: the peer's chain ends at a
+ * trusted CA, and one of its names matches one of names (tls_name_match).
+ * 0, or -1 with the failure in reason ("certificate expired", "self-signed
+ * certificate", "untrusted issuer", "name mismatch: ..."), printable.
+ */
+int tls_client_verify(SSL *ssl, const struct tls_names *names, char *reason,
+    size_t reasonsize);
 
 /*
  * tls_client_handshake - start TLS on the connected non-blocking socket

@@ -8,6 +8,8 @@
  * transport that forks children which become each mailbox owner), and
  * runs the poll loop: jobs from queued go to the transport, results from
  * it go to queued, ternd's STOP and RELOAD and SIGTERM are handled here.
+ * A chrooted transport cannot reread its files on RELOAD: it stops as
+ * below, and ternd's restart reads them afresh.
  *
  * Stopping: no new jobs are read (queued retries them), the transport
  * finishes the ones it holds, the results are sent, then the process
@@ -48,6 +50,7 @@
 static const struct transport_ops *transports[] = {
 	&local_transport_ops,
 	&smtp_transport_ops,
+	&lmtp_transport_ops,
 };
 
 static const struct transport_ops *ops;
@@ -56,6 +59,8 @@ static struct daemon_opts opts;
 static struct ipc_conn master_conn, queued_conn;
 static int queued_alive = 1, master_alive = 1, stopping;
 static int sig_fd = -1;		/* deliverd_signals_setup() */
+static const char *chroot_skip;	/* deliverd_chroot_skip() */
+static char chroot_dir[1100];	/* "" until chrooted */
 static struct pollfd *pfd;
 static void **pfd_arg;
 static size_t npfd, pfd_cap;
@@ -82,6 +87,20 @@ deliverd_queued_send(struct ipc_msg *m)
 		ipc_conn_queue(&queued_conn, m);
 	else
 		ipc_msg_free(m);
+}
+
+/* deliverd_chroot_skip - no chroot for this transport, and why */
+void
+deliverd_chroot_skip(const char *why)
+{
+	chroot_skip = why;
+}
+
+/* deliverd_chrooted - where we are chrooted, or NULL */
+const char *
+deliverd_chrooted(void)
+{
+	return chroot_dir[0] != '\0' ? chroot_dir : NULL;
 }
 
 /* deliverd_poll_add - one more descriptor to wait on this turn */
@@ -122,6 +141,19 @@ static void
 deliverd_master_reload(void *arg)
 {
 	(void)arg;
+	if (chroot_dir[0] != '\0') {
+		/*
+		 * tern.conf, the CA certificates and the maps that the
+		 * transport read before its chroot are out of its reach
+		 * now, so it cannot reread them in place: it finishes the
+		 * jobs it holds (new ones stay with queued) and exits, and
+		 * ternd starts a fresh process that reads them all.
+		 */
+		log_info("reload: finishing the jobs held, then restarting "
+		    "to read the new configuration");
+		stopping = 1;
+		return;
+	}
 	if (daemon_reload(&opts, &settings) != 0) {
 		log_warn("reload failed; keeping the old configuration");
 		return;
@@ -297,7 +329,7 @@ deliverd_transport(const char *name)
 static void
 deliverd_privilege(void)
 {
-	char chroot_dir[1100];
+	char dir[sizeof(chroot_dir)];
 
 	switch (ops->privilege) {
 	case TRANSPORT_ROOT:
@@ -309,9 +341,17 @@ deliverd_privilege(void)
 		/* Local time for logs must be known before the chroot
 		 * hides it. */
 		tzset();
-		snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty",
-		    settings.spool_dir);
-		privsep_drop(settings.tern_user, chroot_dir);
+		if (chroot_skip != NULL) {
+			log_info("running as %s without a chroot: %s",
+			    settings.tern_user, chroot_skip);
+			privsep_drop(settings.tern_user, NULL);
+			break;
+		}
+		snprintf(dir, sizeof(dir), "%s/empty", settings.spool_dir);
+		/* Not started as root, nothing is switched (privsep.h). */
+		if (geteuid() == 0)
+			strlcpy(chroot_dir, dir, sizeof(chroot_dir));
+		privsep_drop(settings.tern_user, dir);
 		break;
 	}
 }

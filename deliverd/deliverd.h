@@ -32,7 +32,8 @@
 enum transport_privilege {
 	TRANSPORT_ROOT,		/* stays root: forks children that switch to
 				   each mailbox owner for good */
-	TRANSPORT_CHROOT,	/* tern_user, chrooted to spool_dir/empty */
+	TRANSPORT_CHROOT,	/* tern_user, chrooted to spool_dir/empty
+				   unless setup calls deliverd_chroot_skip */
 };
 
 /* The verbs of a transport. */
@@ -63,6 +64,7 @@ struct transport_ops {
 /* The transports, by name. */
 extern const struct transport_ops local_transport_ops;
 extern const struct transport_ops smtp_transport_ops;
+extern const struct transport_ops lmtp_transport_ops;
 
 /* --- what the skeleton offers its transport ------------------------------ */
 
@@ -74,6 +76,11 @@ int deliverd_stopping(void);
 /* deliverd_queued_send - queue m for queued (takes m; dropped when queued
  * is gone) */
 void deliverd_queued_send(struct ipc_msg *m);
+/* deliverd_chroot_skip - from a TRANSPORT_CHROOT transport's setup: run
+ * as tern_user without the chroot, for the reason why (logged) */
+void deliverd_chroot_skip(const char *why);
+/* deliverd_chrooted - the directory the process is chrooted to, or NULL */
+const char *deliverd_chrooted(void);
 /* deliverd_poll_add - wait on fd for events this turn; events() gets arg */
 void deliverd_poll_add(int fd, short events, void *arg);
 

@@ -48,6 +48,9 @@
 #include "deliverd_signals.h"
 #include "ipc.h"
 #include "local_child.h"
+#include "local_command.h"
+#include "local_forward.h"
+#include "local_loop.h"
 #include "local_target.h"
 #include "maildir.h"
 #include "mbox.h"
@@ -64,6 +67,7 @@ struct local_item {
 	uint32_t		id;
 	int			status;	/* enum deliver_status */
 	char			err[LOCAL_CHILD_ERR_MAX];	/* "x.y.z text" */
+	char			note[128];	/* about .forward, or "" */
 	int			box;	/* its Maildir in the batch, or -1 */
 	int			linked;	/* in new/, not yet synced */
 	int			mbox;	/* its mbox in the batch, or -1 */
@@ -95,6 +99,7 @@ struct local_batch {
 	struct local_mbox	mboxes[LOCAL_CHILD_WINDOW];
 	size_t			nmboxes;
 	const char		*hostname;
+	struct ipc_conn		*pc;	/* the channel to the parent */
 	int			become_failed;
 	int			broken;	/* the parent sent what we cannot read */
 };
@@ -195,12 +200,186 @@ local_child_mbox_put(struct local_batch *b, struct local_item *it,
 	}
 }
 
+/*
+ * local_child_special - d is a command or a file of an alias: run or
+ * appended (and synced) now, outside the batch; its report waits for
+ * the batch's end with the others.
+ */
+static void
+local_child_special(struct local_item *it,
+    const struct msg_local_delivery *d, int msgfd)
+{
+	struct local_command c;
+	struct mbox_msg m;
+
+	if (d->kind == RESOLVE_FILE) {
+		/* The bit bucket of stock alias files: nothing to write. */
+		if (strcmp(d->target, "/dev/null") == 0) {
+			it->status = DELIVER_OK;
+			snprintf(it->err, sizeof(it->err), "2.0.0 discarded "
+			    "(/dev/null)");
+			return;
+		}
+		m.fd = msgfd;
+		m.offset = (off_t)d->body_offset;
+		m.size = (off_t)d->body_size;
+		m.sender = d->sender;
+		m.recipient = d->address;
+		m.date = time(NULL);
+		it->status = mbox_deliver(d->target, 0, &m, it->err,
+		    sizeof(it->err));
+		if (it->status == DELIVER_OK)
+			snprintf(it->err, sizeof(it->err), "2.0.0 delivered "
+			    "to file");
+		return;
+	}
+	c.command = d->target;
+	c.msgfd = msgfd;
+	c.offset = (off_t)d->body_offset;
+	c.size = (off_t)d->body_size;
+	c.sender = d->sender;
+	c.recipient = d->address;
+	c.user = d->user;
+	c.home = d->home;
+	c.extension = d->extension;
+	c.time_limit = d->time_limit > 0 ? d->time_limit : 1;
+	/* The alarm guards against a hang of ours, not of the command. */
+	alarm((unsigned)(LOCAL_CHILD_TIMEOUT + 30 + c.time_limit));
+	it->status = local_command_run(&c, it->err, sizeof(it->err));
+}
+
+/* forward_worse - keep the worse of two outcomes (a deferral wins) */
+static void
+forward_worse(struct local_item *it, int status, const char *err)
+{
+	if (status == DELIVER_OK || it->status == DELIVER_TEMPFAIL ||
+	    (it->status == DELIVER_PERMFAIL && status != DELIVER_TEMPFAIL))
+		return;
+	it->status = status;
+	strlcpy(it->err, err, sizeof(it->err));
+}
+
+/* forward_send - MSG_LOCAL_FORWARD for item it; a lost parent ends us */
+static void
+forward_send(struct local_batch *b, const struct local_item *it,
+    struct msg_address *a, uint32_t n)
+{
+	struct msg_forward fw = { 0, it->id, n, a };
+	struct ipc_msg m;
+
+	if (n == 0)
+		return;
+	if (msg_encode(&m, MSG_LOCAL_FORWARD, 0, &fw) != 0 ||
+	    ipc_send(b->pc, &m) != 0)
+		_exit(1);
+}
+
+/*
+ * local_child_forward - follow the user's .forward for d, if there is
+ * one: its addresses go to the parent (and on to queued, which adds them
+ * as recipients of this message, with its envelope sender) before the
+ * result; its commands and files are delivered here, as the user.
+ * Returns 0 when d still goes to the mailbox (no .forward, an ignored
+ * one, or one naming the user itself), 1 when it is answered.
+ */
+static int
+local_child_forward(struct local_batch *b, struct local_item *it,
+    const struct msg_local_delivery *d, int msgfd)
+{
+	struct forward *f = xcalloc(1, sizeof(*f));
+	struct msg_address a[MSG_FORWARD_MAX];
+	char err[LOCAL_CHILD_ERR_MAX];
+	struct local_command c;
+	struct mbox_msg m;
+	uint32_t na = 0;
+	int rc, keep = 0, st;
+	size_t i;
+
+	rc = local_forward_read(d->home, d->user, d->extension, b->hostname,
+	    f);
+	strlcpy(it->note, f->note, sizeof(it->note));
+	if (rc != 1) {
+		free(f);
+		if (rc == 0)
+			return 0;
+		it->status = DELIVER_TEMPFAIL;
+		snprintf(it->err, sizeof(it->err), "4.3.0 %s", it->note);
+		it->note[0] = '\0';
+		return 1;
+	}
+	it->status = DELIVER_OK;
+	snprintf(it->err, sizeof(it->err), "2.0.0 forwarded by .forward");
+	for (i = 0; i < f->n; i++) {
+		struct forward_item *fi = &f->v[i];
+
+		/* Root's process runs as root: it runs no command and
+		 * writes no file of root's .forward (nor of anyone's). */
+		if (geteuid() == 0 && (fi->kind == FORWARD_COMMAND ||
+		    fi->kind == FORWARD_FILE)) {
+			snprintf(it->note, sizeof(it->note), ".forward: "
+			    "commands and files are not run as root");
+			continue;
+		}
+		switch (fi->kind) {
+		case FORWARD_SELF:
+			keep = 1;
+			break;
+		case FORWARD_ADDRESS:
+			if (na < MSG_FORWARD_MAX)
+				a[na++].address = fi->text;
+			break;
+		case FORWARD_COMMAND:
+			memset(&c, 0, sizeof(c));
+			c.command = fi->text;
+			c.msgfd = msgfd;
+			c.offset = (off_t)d->body_offset;
+			c.size = (off_t)d->body_size;
+			c.sender = d->sender;
+			c.recipient = d->address;
+			c.user = d->user;
+			c.home = d->home;
+			c.extension = d->extension;
+			c.time_limit = d->time_limit > 0 ? d->time_limit : 1;
+			alarm((unsigned)(LOCAL_CHILD_TIMEOUT + 30 +
+			    c.time_limit));
+			st = local_command_run(&c, err, sizeof(err));
+			forward_worse(it, st, err);
+			break;
+		case FORWARD_FILE:
+			m.fd = msgfd;
+			m.offset = (off_t)d->body_offset;
+			m.size = (off_t)d->body_size;
+			m.sender = d->sender;
+			m.recipient = d->address;
+			m.date = time(NULL);
+			st = mbox_deliver(fi->text, 0, &m, err, sizeof(err));
+			forward_worse(it, st, err);
+			break;
+		}
+	}
+	/* Sent also when a command failed: queued adds each address once,
+	 * so the retry does not forward twice. */
+	forward_send(b, it, a, na);
+	free(f);
+	if (it->status != DELIVER_OK || !keep)
+		return 1;
+	return 0;
+}
+
 /* local_child_put - write d's message to tmp/ of its Maildir, for it */
 static void
 local_child_put(struct local_batch *b, struct local_item *it,
     const struct msg_local_delivery *d, int msgfd)
 {
 	int status;
+
+	if (d->kind == RESOLVE_COMMAND || d->kind == RESOLVE_FILE) {
+		local_child_special(it, d, msgfd);
+		return;
+	}
+	/* A passwd user's .forward (mailbox_base users have none). */
+	if (d->user[0] != '\0' && local_child_forward(b, it, d, msgfd))
+		return;
 
 	if (d->mbox[0] != '\0') {
 		local_child_mbox_put(b, it, d, msgfd);
@@ -231,7 +410,7 @@ local_child_write(struct local_batch *b, struct ipc_msg *m)
 	struct local_item *it = &b->items[b->n];
 	struct msg_local_delivery d;
 	const char *why;
-	int msgfd;
+	int msgfd, loop;
 
 	memset(it, 0, sizeof(*it));
 	it->box = -1;
@@ -256,6 +435,12 @@ local_child_write(struct local_batch *b, struct ipc_msg *m)
 		it->status = DELIVER_TEMPFAIL;
 		snprintf(it->err, sizeof(it->err), "4.3.0 cannot switch to "
 		    "mailbox owner");
+	} else if ((loop = local_loop_check(msgfd, (off_t)d.body_offset,
+	    (off_t)d.body_size, d.address)) != 0) {
+		it->status = loop == 1 ? DELIVER_PERMFAIL : DELIVER_TEMPFAIL;
+		snprintf(it->err, sizeof(it->err), loop == 1 ?
+		    "5.4.6 mail forwarding loop: already delivered to this "
+		    "address (Delivered-To)" : "4.3.0 cannot read queue file");
 	} else
 		local_child_put(b, it, &d, msgfd);
 	close(msgfd);
@@ -356,6 +541,7 @@ static void
 local_child_report(struct ipc_conn *pc, const struct local_item *it)
 {
 	char dsn[MSG_DSN_MAX + 1], text[MSG_TEXT_MAX + 1];
+	char full[LOCAL_CHILD_ERR_MAX + sizeof(it->note) + 4];
 	const char *sp = strchr(it->err, ' ');
 	size_t len = sp != NULL ? (size_t)(sp - it->err) : strlen(it->err);
 	struct msg_local_delivered r;
@@ -368,8 +554,11 @@ local_child_report(struct ipc_conn *pc, const struct local_item *it)
 	r.id = it->id;
 	r.status = (uint32_t)it->status;
 	r.dsn = dsn;
-	r.text = msg_str_fit(sp != NULL ? sp + 1 : "", MSG_TEXT_MAX, text,
-	    sizeof(text));
+	/* What was ignored is said in the text that queued logs. */
+	snprintf(full, sizeof(full), "%s%s%s%s", sp != NULL ? sp + 1 : "",
+	    it->note[0] != '\0' ? " (" : "", it->note,
+	    it->note[0] != '\0' ? ")" : "");
+	r.text = msg_str_fit(full, MSG_TEXT_MAX, text, sizeof(text));
 	if (msg_encode(&m, MSG_LOCAL_DELIVERED, 0, &r) != 0 ||
 	    ipc_send(pc, &m) != 0)
 		_exit(1);
@@ -485,6 +674,7 @@ local_child_run(const struct local_target *owner, const char *hostname,
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	local_child_fds(sock);
 	b.hostname = hostname;
+	b.pc = &pc;
 	/* Nothing is opened before this; if it fails, nothing is opened at
 	 * all, and every delivery is answered as deferred. */
 	if (owner->become && local_target_become(owner) != 0)

@@ -180,6 +180,51 @@ local_target_virtual(const char *base, long uid, long gid, const char *path,
 	return DELIVER_OK;
 }
 
+/* local_target_alias - a command or file, as its file's owner */
+int
+local_target_alias(int kind, const char *target, const char *default_privs,
+    struct local_target *t, char *err, size_t errsize)
+{
+	const char *text;
+	struct passwd *pw;
+	uid_t uid;
+
+	memset(t, 0, sizeof(*t));
+	t->mail_gid = (gid_t)-1;
+	t->kind = kind;
+	if (alias_target_parse(target, &uid, &text) != 0 ||
+	    (kind == RESOLVE_FILE && text[0] != '/') ||
+	    strlcpy(t->target, text, sizeof(t->target)) >= sizeof(t->target)) {
+		snprintf(err, errsize, "5.3.5 malformed command or file "
+		    "target");
+		return DELIVER_PERMFAIL;
+	}
+	errno = 0;
+	pw = uid == 0 ? getpwnam(default_privs) : getpwuid(uid);
+	if (pw == NULL) {
+		snprintf(err, errsize, "4.3.5 no user %s to run as", uid == 0 ?
+		    "default_privs" : "owns the alias file");
+		return DELIVER_TEMPFAIL;
+	}
+	/* Never root: default_privs = root is a mistake to mend. */
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		snprintf(err, errsize, "4.3.5 refusing to run a command or "
+		    "write a file as root (default_privs)");
+		return DELIVER_TEMPFAIL;
+	}
+	if (strlcpy(t->user, pw->pw_name, sizeof(t->user)) >= sizeof(t->user) ||
+	    strlcpy(t->home, pw->pw_dir != NULL ? pw->pw_dir : "/",
+	    sizeof(t->home)) >= sizeof(t->home)) {
+		snprintf(err, errsize, "4.3.0 user name or home too long");
+		return DELIVER_TEMPFAIL;
+	}
+	strlcpy(t->maildir, t->home, sizeof(t->maildir));
+	t->uid = pw->pw_uid;
+	t->gid = pw->pw_gid;
+	t->become = geteuid() == 0;
+	return DELIVER_OK;
+}
+
 /*
  * local_target_mbox - spool_dir/user instead of the Maildir.
  *

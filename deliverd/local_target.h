@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "alias_target.h"
+
 #define LOCAL_USER_MAX		64	/* octets in a mailbox user name */
 #define LOCAL_TARGET_ERR_MAX	512	/* "x.y.z text" of a failure */
 
@@ -28,6 +30,9 @@ struct local_target {
 	gid_t	gid;
 	gid_t	mail_gid;		/* a group to add, or (gid_t)-1 */
 	int	become;			/* switch to uid/gid before delivering */
+	int	kind;			/* enum resolve_kind: LOCAL, COMMAND
+					   or FILE */
+	char	target[ALIAS_TARGET_MAX + 1];	/* the command or file */
 };
 
 /*
@@ -66,6 +71,17 @@ int local_target_virtual(const char *base, long uid, long gid,
  */
 int local_target_mbox(struct local_target *t, const char *spool_dir,
     char *err, size_t errsize);
+
+/*
+ * local_target_alias - a command or file target ("UID:text", kind
+ * RESOLVE_COMMAND or RESOLVE_FILE), run or written as UID, or as
+ * default_privs when UID is 0: never as root.  Returns enum
+ * deliver_status with err on failure (5.3.5 for a malformed target,
+ * 4.3.5 when the user cannot be found or would be root).
+ */
+int local_target_alias(int kind, const char *target,
+    const char *default_privs, struct local_target *t, char *err,
+    size_t errsize);
 
 /*
  * local_target_become - switch to t's uid and gid (and, for a passwd

@@ -1,8 +1,13 @@
 /*
  * smtp_client - the SMTP client side of one connection (RFC 5321, with
- * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS, AUTH and CHUNKING).
+ * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS, AUTH and CHUNKING),
+ * and the LMTP client (RFC 2033), which differs only in its greeting
+ * (LHLO), in speaking neither TLS nor AUTH, and in the replies after the
+ * final dot (or BDAT LAST): one per accepted recipient instead of one for
+ * the message.
  *
- * Called by transport_smtp.c in a connection process.  Every wait is
+ * Called by transport_smtp.c and transport_lmtp.c in a connection
+ * process.  Every wait is
  * bounded by the deadline of its step (see deadline.h): the timeout of a
  * step (smtp_helo_timeout and the others) is fixed when we start to
  * write a command or to wait for a reply, for the whole command or the
@@ -356,35 +361,20 @@ connect_wait(int fd, const struct sockaddr *sa, socklen_t salen,
 	return 0;
 }
 
-/* smtp_conn_open - connect and read a 2xx greeting */
-enum smtp_step
-smtp_conn_open(struct smtp_conn *c, const struct settings *set,
-    const char *host, const struct sockaddr *sa, socklen_t salen,
+/* conn_greet - c named: connect to sa and read a 2xx greeting */
+static enum smtp_step
+conn_greet(struct smtp_conn *c, const struct sockaddr *sa, socklen_t salen,
     struct smtp_reply *r)
 {
-	const void *a = sa->sa_family == AF_INET6 ?
-	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
-	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-
-	memset(c, 0, sizeof(*c));
-	c->set = set;
-	c->ssl = NULL;
-	strlcpy(c->host, host, sizeof(c->host));
-	inet_ntop(sa->sa_family, a, c->addr, sizeof(c->addr));
-	c->port = ntohs(sa->sa_family == AF_INET6 ?
-	    ((const struct sockaddr_in6 *)sa)->sin6_port :
-	    ((const struct sockaddr_in *)sa)->sin_port);
-	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", c->host, c->addr,
-	    c->port);
 	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0);
 	/* Writes are whole commands, groups or body chunks (cmd_flush):
 	 * none should wait for the acknowledgement of the one before. */
-	if (c->fd != -1)
+	if (c->fd != -1 && sa->sa_family != AF_UNIX)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
 		    sizeof(int));
 	if (c->fd == -1 || connect_wait(c->fd, sa, salen,
-	    step_deadline(set->smtp_connect_timeout)) != 0) {
+	    step_deadline(c->set->smtp_connect_timeout)) != 0) {
 		local_reply(r, "4.4.1", "connect to %s: %s", c->relay,
 		    strerror(errno));
 		if (c->fd != -1)
@@ -392,7 +382,7 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 		c->fd = -1;
 		return STEP_NEXT_HOST;
 	}
-	if (reply_read(c, r, set->smtp_helo_timeout, "receiving the "
+	if (reply_read(c, r, c->set->smtp_helo_timeout, "receiving the "
 	    "initial server greeting") != 0 || r->code / 100 != 2) {
 		if (r->code != 0) {
 			char t[SMTP_TEXT_MAX];
@@ -407,6 +397,44 @@ smtp_conn_open(struct smtp_conn *c, const struct settings *set,
 	return STEP_OK;
 }
 
+/* smtp_conn_open - connect and read a 2xx greeting */
+enum smtp_step
+smtp_conn_open(struct smtp_conn *c, const struct settings *set,
+    const char *host, const struct sockaddr *sa, socklen_t salen,
+    struct smtp_reply *r)
+{
+	const void *a = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	memset(c, 0, sizeof(*c));
+	c->set = set;
+	c->tls_level = set->smtp_tls_security_level;
+	c->ssl = NULL;
+	strlcpy(c->host, host, sizeof(c->host));
+	inet_ntop(sa->sa_family, a, c->addr, sizeof(c->addr));
+	c->port = ntohs(sa->sa_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)sa)->sin6_port :
+	    ((const struct sockaddr_in *)sa)->sin_port);
+	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", c->host, c->addr,
+	    c->port);
+	return conn_greet(c, sa, salen, r);
+}
+
+/* smtp_conn_open_lmtp - connect to an LMTP server and read its greeting */
+enum smtp_step
+smtp_conn_open_lmtp(struct smtp_conn *c, const struct settings *set,
+    const char *relay, const struct sockaddr *sa, socklen_t salen,
+    struct smtp_reply *r)
+{
+	memset(c, 0, sizeof(*c));
+	c->set = set;
+	c->ssl = NULL;
+	c->lmtp = 1;
+	strlcpy(c->host, relay, sizeof(c->host));
+	strlcpy(c->relay, relay, sizeof(c->relay));
+	return conn_greet(c, sa, salen, r);
+}
 
 /* ehlo_auth_mechs - the SASL mechanisms listed after AUTH (to the end of
  * that EHLO line: the joined reply keeps one line per keyword group only
@@ -473,15 +501,17 @@ ehlo_keywords(struct smtp_conn *c, const char *lines)
 	}
 }
 
-/* ehlo - EHLO; on 250 the offered extensions go to c->ext */
+/* ehlo - EHLO (LHLO for LMTP); on 250 the offered extensions go to
+ * c->ext */
 static int
 ehlo(struct smtp_conn *c, struct smtp_reply *r)
 {
 	char line[SMTP_HOST_MAX + 16];
 
-	snprintf(line, sizeof(line), "EHLO %s", c->set->smtp_helo_name);
+	snprintf(line, sizeof(line), "%s %s", c->lmtp ? "LHLO" : "EHLO",
+	    c->set->smtp_helo_name);
 	if (command(c, line, c->set->smtp_helo_timeout, r,
-	    "sending EHLO") != 0)
+	    c->lmtp ? "sending LHLO" : "sending EHLO") != 0)
 		return -1;
 	if (r->code == 250) {
 		c->esmtp = 1;
@@ -507,21 +537,41 @@ hello_failed(struct smtp_conn *c, struct smtp_reply *r, const char *what)
 	return STEP_NEXT_HOST;
 }
 
-/* starttls - STARTTLS and the handshake; then EHLO again */
+/*
+ * tls_required - the level demands TLS and did not get it: the
+ * reason (already in r->text) goes to the log, the connection is closed
+ * (quit says whether the dialogue is still in step), the next host is
+ * tried.
+ */
+static enum smtp_step
+tls_required(struct smtp_conn *c, struct smtp_reply *r, int quit)
+{
+	char vis[SMTP_TEXT_MAX];
+
+	log_vis(vis, sizeof(vis), r->text, strlen(r->text));
+	log_info("%s: %s", c->relay, vis);
+	smtp_conn_close(c, quit);
+	return STEP_NEXT_HOST;
+}
+
+/* starttls - STARTTLS, the handshake, the level's checks; EHLO again */
 static enum smtp_step
 starttls(struct smtp_conn *c, struct smtp_reply *r)
 {
 	char err[256], proto[160], peer[256], verify[128], vis[256];
+	char why[512];
+	int must = tls_level_encrypts(c->tls_level);
+	const char *lvl = tls_level_name(c->tls_level);
 
 	if (command(c, "STARTTLS", c->set->smtp_helo_timeout, r,
 	    "sending STARTTLS") != 0)
 		return hello_failed(c, r, "STARTTLS command");
 	if (r->code != 220) {
-		if (c->set->smtp_tls_security_level == SMTP_TLS_ENCRYPT) {
-			local_reply(r, "4.7.5", "TLS is required, but host %s "
-			    "refused to start TLS: %s", c->relay, r->text);
-			smtp_conn_close(c, 1);
-			return STEP_NEXT_HOST;
+		if (must) {
+			local_reply(r, "4.7.5", "TLS is required (level %s), "
+			    "but host %s refused to start TLS: %s", lvl,
+			    c->relay, r->text);
+			return tls_required(c, r, 1);
 		}
 		return STEP_OK;		/* carry on in plaintext */
 	}
@@ -534,13 +584,29 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 		local_reply(r, "4.7.5", "Cannot start TLS: handshake failure "
 		    "with %s", c->relay);
 		smtp_conn_close(c, 0);
-		return c->set->smtp_tls_security_level == SMTP_TLS_ENCRYPT ?
-		    STEP_NEXT_HOST : STEP_TLS_RETRY;
+		return must ? STEP_NEXT_HOST : STEP_TLS_RETRY;
 	}
 	tls_client_describe(c->ssl, proto, sizeof(proto), peer, sizeof(peer),
 	    verify, sizeof(verify));
 	log_vis(vis, sizeof(vis), peer, strlen(peer));
-	log_info("TLS connection established to %s: %s", c->relay, proto);
+	if (tls_level_verifies(c->tls_level)) {
+		/* Checked before a single command goes over the session:
+		 * neither the envelope nor a password reaches a server
+		 * that the level does not trust. */
+		if (tls_client_verify(c->ssl, &c->tls_names, why,
+		    sizeof(why)) != 0) {
+			log_info("%s: peer certificate %s", c->relay, vis);
+			local_reply(r, "4.7.5", "TLS is required (level %s), "
+			    "but the certificate of host %s did not verify: "
+			    "%s", lvl, c->relay, why);
+			return tls_required(c, r, 1);
+		}
+		c->tls_verified = 1;
+		log_info("Verified TLS connection established to %s: %s",
+		    c->relay, proto);
+	} else
+		log_info("TLS connection established to %s: %s", c->relay,
+		    proto);
 	log_info("%s: peer certificate %s: %s", c->relay, vis, verify);
 	if (ehlo(c, r) != 0 || r->code != 250)
 		return hello_failed(c, r, "EHLO command");
@@ -585,11 +651,18 @@ auth(struct smtp_conn *c, const char *login, const char *password,
 	size_t ll = strlen(login), pl = strlen(password);
 	long t = c->set->smtp_helo_timeout;
 
+	/* A password goes only over TLS at level encrypt or higher (the
+	 * transport raises a destination with credentials to encrypt), and
+	 * at a verifying level only to a verified peer. */
 	if (ll + pl + 2 > sizeof(raw) || c->ssl == NULL ||
+	    !tls_level_encrypts(c->tls_level) ||
+	    (tls_level_verifies(c->tls_level) && !c->tls_verified) ||
 	    !(c->ext & (EXT_AUTH_PLAIN | EXT_AUTH_LOGIN))) {
 		local_reply(r, "4.7.0", "cannot authenticate to %s: %s",
-		    c->relay, c->ssl == NULL ? "no TLS" :
-		    "no usable AUTH mechanism");
+		    c->relay, c->ssl == NULL ||
+		    !tls_level_encrypts(c->tls_level) ? "no TLS" :
+		    !(c->ext & (EXT_AUTH_PLAIN | EXT_AUTH_LOGIN)) ?
+		    "no usable AUTH mechanism" : "certificate not verified");
 		smtp_conn_close(c, 1);
 		return STEP_NEXT_HOST;
 	}
@@ -629,10 +702,17 @@ smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
 {
 	char line[SMTP_HOST_MAX + 16];
 	enum smtp_step st;
-	int level = c->set->smtp_tls_security_level;
+	enum smtp_tls_level level = c->tls_level;
 
 	if (ehlo(c, r) != 0)
-		return hello_failed(c, r, "EHLO command");
+		return hello_failed(c, r, c->lmtp ? "LHLO command" :
+		    "EHLO command");
+	/* RFC 2033 4.1: an LMTP server has no HELO to fall back to; it is
+	 * the last hop, on a socket of this host or a trusted network, so
+	 * neither TLS nor AUTH is spoken there. */
+	if (c->lmtp)
+		return r->code == 250 ? STEP_OK :
+		    hello_failed(c, r, "LHLO command");
 	if (r->code != 250) {
 		/* RFC 5321 3.2: an old server: fall back to HELO. */
 		snprintf(line, sizeof(line), "HELO %s",
@@ -641,16 +721,16 @@ smtp_conn_hello(struct smtp_conn *c, int notls, const char *login,
 		    "sending HELO") != 0 || r->code != 250)
 			return hello_failed(c, r, "HELO command");
 	}
-	if (level == SMTP_TLS_ENCRYPT && !(c->ext & EXT_STARTTLS)) {
-		local_reply(r, "4.7.4", "TLS is required, but was not "
-		    "offered by host %s", c->relay);
-		smtp_conn_close(c, 1);
-		return STEP_NEXT_HOST;
+	if (tls_level_encrypts(level) && !(c->ext & EXT_STARTTLS)) {
+		local_reply(r, "4.7.4", "TLS is required (level %s), but was "
+		    "not offered by host %s", tls_level_name(level), c->relay);
+		return tls_required(c, r, 1);
 	}
 	if (level != SMTP_TLS_NONE && !notls && (c->ext & EXT_STARTTLS) &&
 	    (st = starttls(c, r)) != STEP_OK)
 		return st;
-	if (login != NULL && (st = auth(c, login, password, r)) != STEP_OK)
+	if (login != NULL && password != NULL &&
+	    (st = auth(c, login, password, r)) != STEP_OK)
 		return st;
 	return STEP_OK;
 }
@@ -984,6 +1064,46 @@ refuse_all(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
 	return -1;
 }
 
+/* end_reply_text - what a recipient's result says of the reply to the
+ * final dot: the reply itself when it is a success */
+static void
+end_reply_text(const struct smtp_conn *c, const struct smtp_reply *r,
+    char *text, size_t textsize)
+{
+	if (r->code / 100 == 2)
+		strlcpy(text, r->text, textsize);
+	else
+		said(c, r, "end of DATA command", text, textsize);
+}
+
+/*
+ * lmtp_replies - RFC 2033 4.2: after the final dot, one reply for each
+ * recipient accepted at RCPT, in RCPT order, each read within its own
+ * smtp_data_done_timeout (the server may write to each mailbox before it
+ * answers for it).  A reply that does not come defers that recipient and
+ * those still waiting: the server may have delivered to them, so they
+ * may get the message twice, but never lose it.  0, or -1 when the
+ * connection must be closed.
+ */
+static int
+lmtp_replies(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
+    const int *accepted, struct smtp_reply *r)
+{
+	char text[SMTP_TEXT_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!accepted[i])
+			continue;
+		if (reply_read(c, r, c->set->smtp_data_done_timeout,
+		    "sending end of data -- message may be sent more than "
+		    "once") != 0)
+			return refuse_all(c, rcpts, n, r, "end of DATA command");
+		end_reply_text(c, r, text, sizeof(text));
+		rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);
+	}
+	return 0;
+}
+
 /* data_end - the reply to the end of the message, for accepted rcpts */
 static int
 data_end(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
@@ -1041,6 +1161,8 @@ bdat_phase(struct smtp_conn *c, const struct smtp_msg *m,
 		c->broken = 1;
 		return refuse_all(c, rcpts, n, r, "BDAT command");
 	}
+	if (c->lmtp)	/* RFC 2033 4.2, after BDAT LAST as after the dot */
+		return lmtp_replies(c, rcpts, n, accepted, r);
 	return data_end(c, rcpts, n, accepted, r, "end of BDAT command");
 }
 
@@ -1064,6 +1186,8 @@ data_phase(struct smtp_conn *c, const struct smtp_msg *m,
 		return refuse_all(c, rcpts, n, r, "DATA command") + 1;
 	if ((rc = body_send(c, m)) != 0)
 		return body_failed(c, rcpts, n, rc, r, "end of DATA command");
+	if (c->lmtp)
+		return lmtp_replies(c, rcpts, n, accepted, r);
 	return data_end(c, rcpts, n, accepted, r, "end of DATA command");
 }
 

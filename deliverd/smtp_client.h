@@ -1,8 +1,11 @@
 /*
  * smtp_client - one SMTP client connection: connect, greeting, EHLO/HELO,
- * STARTTLS, AUTH, and mail transactions with per-recipient results.
+ * STARTTLS, AUTH, and mail transactions with per-recipient results; or,
+ * with lmtp set, one LMTP connection (RFC 2033): LHLO, no TLS or AUTH,
+ * and a reply per accepted recipient after the final dot.
  *
- * Used by the smtp transport's connection processes (transport_smtp.c).
+ * Used by the connection processes of the smtp and lmtp transports
+ * (transport_smtp.c, transport_lmtp.c).
  * Everything here blocks, but never longer than the RFC 5321 4.5.3.2
  * timeout of the step (settings); a connection process serves one
  * connection at a time, so blocking is what it wants.
@@ -17,6 +20,7 @@
 
 #include "settings.h"
 #include "tls_client.h"
+#include "tls_policy.h"
 
 #define SMTP_TEXT_MAX	1024	/* reply text kept (lines joined) */
 #define SMTP_LINE_MAX	4096	/* longest reply line read */
@@ -51,7 +55,15 @@ struct smtp_conn {
 	unsigned		 ext;
 	uint64_t		 size_max;	/* SIZE n (0 none) */
 	int			 esmtp;
+	int			 lmtp;		/* LMTP: LHLO, a reply per
+						   recipient after DATA */
 	int			 broken;	/* timed out or lost: no QUIT */
+	/* What this connection demands of TLS: smtp_conn_open sets the
+	 * global level and no names; the caller may change both before
+	 * smtp_conn_hello (tls_policy.h). */
+	enum smtp_tls_level	 tls_level;
+	struct tls_names	 tls_names;
+	int			 tls_verified;	/* tls_client_verify passed */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
 	unsigned char		 out[SMTP_OUT_MAX];	/* commands to send */
@@ -100,10 +112,21 @@ enum smtp_step smtp_conn_open(struct smtp_conn *c, const struct settings *set,
     struct smtp_reply *r);
 
 /*
- * smtp_conn_hello - EHLO (HELO when refused), STARTTLS as the security
- * level says unless notls, EHLO again over TLS, AUTH with login/password
- * when given (only over TLS).  STEP_OK, STEP_NEXT_HOST or STEP_TLS_RETRY,
- * with why in r.
+ * smtp_conn_open_lmtp - connect to sa (AF_UNIX, AF_INET or AF_INET6) for
+ * LMTP within smtp_connect_timeout, c->relay named relay, and read the
+ * greeting.  STEP_OK or STEP_NEXT_HOST with why in r, as smtp_conn_open.
+ */
+enum smtp_step smtp_conn_open_lmtp(struct smtp_conn *c,
+    const struct settings *set, const char *relay, const struct sockaddr *sa,
+    socklen_t salen, struct smtp_reply *r);
+
+/*
+ * smtp_conn_hello - EHLO (HELO when refused), STARTTLS as c->tls_level
+ * says unless notls, EHLO again over TLS, AUTH with login/password when
+ * given (only over TLS, and only after the certificate passed a
+ * verifying level).  On an LMTP connection: LHLO alone.  STEP_OK,
+ * STEP_NEXT_HOST or STEP_TLS_RETRY, with why in r: a level that was not
+ * met is 4.7.4 (no STARTTLS) or 4.7.5 with the failure named.
  */
 enum smtp_step smtp_conn_hello(struct smtp_conn *c, int notls,
     const char *login, const char *password, struct smtp_reply *r);

@@ -77,6 +77,7 @@ struct rcpt {
 	uint32_t	 index;
 	char		*address;
 	char		*user;
+	uint32_t	 kind;		/* enum resolve_kind */
 	enum rcpt_state	 state;
 };
 
@@ -105,6 +106,9 @@ struct delivery {
 	char		*maildir;
 	char		*home;
 	char		*mbox;		/* "", or the mbox used instead */
+	int		 kind;		/* enum resolve_kind */
+	char		*target;	/* "", or the command or file */
+	char		*user;		/* the owner's name */
 	time_t		 deadline;	/* once sent: when the process dies */
 };
 TAILQ_HEAD(delivery_list, delivery);
@@ -228,6 +232,8 @@ local_delivery_free(struct delivery *d)
 	free(d->maildir);
 	free(d->home);
 	free(d->mbox);
+	free(d->target);
+	free(d->user);
 	free(d);
 }
 
@@ -372,10 +378,43 @@ local_owner_give(struct owner *o, struct job *j, size_t r,
 	d->maildir = xstrdup(t->maildir);
 	d->home = xstrdup(t->home);
 	d->mbox = xstrdup(t->mbox);
+	d->kind = t->kind != 0 ? t->kind : RESOLVE_LOCAL;
+	d->target = xstrdup(t->target);
+	d->user = xstrdup(t->user);
 	j->rcpts[r].state = RCPT_GIVEN;
 	j->nwaiting--;
 	o->idle_since = 0;
 	TAILQ_INSERT_TAIL(&o->waiting, d, entry);
+}
+
+/*
+ * local_extension - the extension of address's local part (after the
+ * first recipient_delimiter) into buf, "" without one: the EXTENSION of
+ * commands and the TAG of .forward+TAG, so no '/', no leading '.', no
+ * control characters (else "").
+ */
+static const char *
+local_extension(const char *address, char *buf, size_t size)
+{
+	const char *d = deliverd_settings()->recipient_delimiter;
+	const char *at = strrchr(address, '@'), *p;
+	size_t len, i;
+
+	buf[0] = '\0';
+	if (d == NULL || d[0] == '\0' || at == NULL ||
+	    (p = memchr(address, d[0], (size_t)(at - address))) == NULL ||
+	    p == address)
+		return buf;
+	p++;
+	len = (size_t)(at - p);
+	if (len == 0 || len >= size || p[0] == '.')
+		return buf;
+	for (i = 0; i < len; i++)
+		if (p[i] == '/' || (unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return buf;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return buf;
 }
 
 /* local_owner_frame - the MSG_LOCAL_DELIVERY for d, with its file */
@@ -383,9 +422,13 @@ static int
 local_owner_frame(struct delivery *d, struct ipc_msg *m)
 {
 	struct job *j = d->job;
+	char ext[ADDR_LOCAL_MAX + 1];
 	struct msg_local_delivery ld = { d->id, j->sender,
 	    j->rcpts[d->rcpt].address, d->maildir, d->home,
-	    (uint64_t)j->body_offset, (uint64_t)j->body_size, d->mbox };
+	    (uint64_t)j->body_offset, (uint64_t)j->body_size, d->mbox,
+	    (uint32_t)d->kind, d->target, d->user,
+	    (uint32_t)deliverd_settings()->command_time_limit,
+	    local_extension(j->rcpts[d->rcpt].address, ext, sizeof(ext)) };
 	int fd;
 
 	if ((fd = fcntl(j->msgfd, F_DUPFD_CLOEXEC, 0)) == -1)
@@ -396,6 +439,34 @@ local_owner_frame(struct delivery *d, struct ipc_msg *m)
 	}
 	m->fd = fd;
 	return 0;
+}
+
+/*
+ * local_may_run_command - d may run a command: an alias command, or a
+ * passwd user's mail (its .forward, which only the user's process
+ * reads, may name commands)
+ */
+static int
+local_may_run_command(const struct delivery *d)
+{
+	return d->kind == RESOLVE_COMMAND || (d->kind == RESOLVE_LOCAL &&
+	    d->user[0] != '\0');
+}
+
+/*
+ * local_command_wait - how long d may wait behind (or be) a command:
+ * the process runs its deliveries one after another, and each command
+ * may take command_time_limit.
+ */
+static time_t
+local_command_wait(const struct owner *o, const struct delivery *d)
+{
+	const struct delivery *s;
+	time_t n = local_may_run_command(d);
+
+	TAILQ_FOREACH(s, &o->sent, entry)
+		n += local_may_run_command(s);
+	return n * (time_t)deliverd_settings()->command_time_limit;
 }
 
 /* local_owner_send - send o what its window takes, then flush */
@@ -416,7 +487,8 @@ local_owner_send(struct owner *o)
 			break;
 		}
 		TAILQ_REMOVE(&o->waiting, d, entry);
-		d->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT;
+		d->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT +
+		    local_command_wait(o, d);
 		TAILQ_INSERT_TAIL(&o->sent, d, entry);
 		o->nsent++;
 		ipc_conn_queue(&o->conn, &m);
@@ -439,6 +511,40 @@ local_owner_delivery(struct owner *o, uint32_t id)
 }
 
 /*
+ * local_owner_forward - a MSG_LOCAL_FORWARD from o: the .forward
+ * addresses of a passwd user's delivery it holds, passed on to queued
+ * (which checks each address: they are the user's words) before that
+ * delivery's result.  0, or -1 when o is not to be believed.
+ */
+static int
+local_owner_forward(struct owner *o, struct ipc_msg *m, const char *peer)
+{
+	struct msg_forward fw;
+	struct delivery *d;
+	struct ipc_msg out;
+	const char *why;
+	int rc = 0;
+
+	if (msg_decode(m, MSG_LOCAL_FORWARD, &fw, &why) != 0) {
+		msg_log_reject(peer, m, why);
+		return -1;
+	}
+	if ((d = local_owner_delivery(o, fw.index)) == NULL ||
+	    d->kind != RESOLVE_LOCAL || d->user[0] == '\0') {
+		msg_log_reject(peer, m, "a forward for no mailbox it holds");
+		rc = -1;
+	} else {
+		fw.job = d->job->id;
+		fw.index = d->job->rcpts[d->rcpt].index;
+		if (msg_encode(&out, MSG_DELIVERD_FORWARD, d->job->reqid,
+		    &fw) == 0)
+			deliverd_queued_send(&out);
+	}
+	msg_free(MSG_LOCAL_FORWARD, &fw);
+	return rc;
+}
+
+/*
  * local_owner_report - a frame from o: a report on one of its
  * deliveries.  0, or -1 when o is not to be believed any more.
  */
@@ -451,6 +557,8 @@ local_owner_report(struct owner *o, struct ipc_msg *m, const char *peer)
 	const char *why;
 	int status;
 
+	if (m->type == MSG_LOCAL_FORWARD)
+		return local_owner_forward(o, m, peer);
 	if (m->type != MSG_LOCAL_DELIVERED) {
 		msg_log_reject(peer, m, "unexpected type");
 		return -1;
@@ -614,7 +722,12 @@ local_rcpt_give(struct job *j, size_t r)
 	char err[LOCAL_TARGET_ERR_MAX];
 	int rc;
 
-	if (virtual_path_is(j->rcpts[r].user))
+	if (j->rcpts[r].kind == RESOLVE_COMMAND ||
+	    j->rcpts[r].kind == RESOLVE_FILE)
+		rc = local_target_alias((int)j->rcpts[r].kind,
+		    j->rcpts[r].user, set->default_privs, &t, err,
+		    sizeof(err));
+	else if (virtual_path_is(j->rcpts[r].user))
 		rc = local_target_virtual(set->virtual_mailbox_base,
 		    set->virtual_uid, set->virtual_gid, j->rcpts[r].user, &t,
 		    err, sizeof(err));
@@ -717,6 +830,7 @@ local_job(struct ipc_msg *m)
 		j->rcpts[j->n].index = d.rcpts[j->n].index;
 		j->rcpts[j->n].address = xstrdup(d.rcpts[j->n].address);
 		j->rcpts[j->n].user = xstrdup(d.rcpts[j->n].user);
+		j->rcpts[j->n].kind = d.rcpts[j->n].kind;
 	}
 	j->nwaiting = j->n;
 	msg_free(MSG_QUEUED_DELIVER_LOCAL, &d);
@@ -726,7 +840,8 @@ local_job(struct ipc_msg *m)
 	/* Names that can never be a mailbox are answered at once (a
 	 * virtual mailbox path is checked when it is resolved). */
 	for (i = 0; i < j->n; i++) {
-		if (!virtual_path_is(j->rcpts[i].user) &&
+		if (j->rcpts[i].kind == RESOLVE_LOCAL &&
+		    !virtual_path_is(j->rcpts[i].user) &&
 		    local_target_check_user(j->rcpts[i].user, err,
 		    sizeof(err)) != 0)
 			local_result_send_err(j, i, DELIVER_PERMFAIL, err);

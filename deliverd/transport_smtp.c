@@ -3,9 +3,22 @@
  * smtp"): jobs from queued go to connection processes, their results go
  * back to queued.
  *
- * It reads the DNS configuration, the CA store and the SASL maps (its
- * setup verb); then the skeleton (deliverd.c) chroots it to SPOOL/empty
- * as tern_user before it reads a job.
+ * It reads the DNS configuration, the CA store, the SASL maps and the
+ * TLS policy map (its setup verb); then the skeleton (deliverd.c) chroots
+ * it to SPOOL/empty as tern_user before it reads a job.
+ *
+ * Why the smtp transport reads smtp_tls_policy_map itself rather than
+ * asking lookupd: the answer is needed by a connection process, per next
+ * hop, before it connects, and this process has no channel to lookupd
+ * (adding one would route every connection through a second daemon for
+ * a table that administrators change rarely).  The smtp_sasl_password_maps
+ * are already read this way.  The map is opened before the chroot and
+ * read through its open descriptor afterwards; when the transport runs
+ * unchrooted, map_lookup reopens a map that ternmap replaced.  Inside the
+ * chroot the path is out of reach, so a reload restarts the chrooted
+ * transport (deliverd.c), which opens the new map.  A map that cannot be
+ * read, or an entry that does not parse, defers the mail (4.7.5): it
+ * never lowers a level.
  *
  * Why one process per connection rather than non-blocking sessions in
  * one poll loop: a connection runs a long, strictly sequential dialogue
@@ -29,6 +42,10 @@
  * A frame that does not decode is rejected and logged; the channel stays.
  * A job queued sent that cannot be read is answered with its DONE alone,
  * so queued defers its recipients instead of waiting for them.
+ *
+ * The lmtp transport (transport_lmtp.c) runs on this same machinery: its
+ * connection processes differ only in how they open a connection
+ * (smtp_transport_share), and the smtp client speaks LMTP on it.
  *
  * Never: run as root, write to the spool, or report a recipient twice.
  */
@@ -64,6 +81,8 @@
 #include "smtp_client.h"
 #include "smtp_route.h"
 #include "tls_client.h"
+#include "tls_policy.h"
+#include "transport_smtp.h"
 #include "xmalloc.h"
 
 #define SASL_MAPS_MAX	8
@@ -111,9 +130,14 @@ static const struct settings *set;
 static struct dns_config dnscfg;
 static struct map *sasl_maps[SASL_MAPS_MAX];
 static size_t nsasl;
+static struct map *policy_map;		/* smtp_tls_policy_map, or NULL */
+static char *policy_map_path;		/* what policy_map was opened as */
 static struct pjob_list waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static struct proc_list procs = TAILQ_HEAD_INITIALIZER(procs);
 static size_t nprocs;
+static smtp_connect_fn smtp_child_connect;
+/* How a connection process opens its connection (smtp_transport_share). */
+static smtp_connect_fn *child_connect = smtp_child_connect;
 
 /* --- decoding (parent and child) ---------------------------------------- */
 
@@ -206,19 +230,74 @@ smtp_sasl_lookup(const char *nexthop, const char *host, char *login,
 }
 
 /*
- * smtp_child_connect - walk the route's addresses until one takes a
- * transaction; the open connection ends up in cconn.  0 connected, -1
- * with why (status, dsn, text in r) and *site.
+ * smtp_tls_policy_find - the TLS policy for nexthop: the most specific
+ * smtp_tls_policy_map entry, else the global level.  0, or -1 with the
+ * reason in err when the map is set but cannot answer or its entry does
+ * not parse (the caller defers: a policy is never guessed lower).
  */
 static int
-smtp_child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
+smtp_tls_policy_find(const char *nexthop, struct tls_policy *p, char *err,
+    size_t errsize)
+{
+	static char keys[TLS_POLICY_KEYS_MAX][TLS_NAME_MAX];
+	char val[512], why[256];
+	int n, i, rc;
+
+	tls_policy_default(set, set->smtp_tls_security_level, p);
+	if (set->smtp_tls_policy_map[0] == '\0')
+		return 0;
+	if (policy_map == NULL) {
+		snprintf(err, errsize, "invalid TLS policy: "
+		    "smtp_tls_policy_map cannot be read");
+		return -1;
+	}
+	n = tls_policy_keys(nexthop, keys, TLS_POLICY_KEYS_MAX);
+	for (i = 0; i < n; i++) {
+		if ((rc = map_lookup(policy_map, keys[i], val,
+		    sizeof(val))) == 0)
+			continue;
+		if (rc == 1 && tls_policy_parse(set, val, p, why,
+		    sizeof(why)) == 0) {
+			log_debug("TLS policy for %s: %s (%s)", nexthop,
+			    tls_level_name(p->level), keys[i]);
+			return 0;
+		}
+		if (rc == 1)
+			log_warn("smtp_tls_policy_map: %s: %s", keys[i], why);
+		snprintf(err, errsize, "invalid TLS policy for %.300s%s", keys[i],
+		    rc == 1 ? "" : " (lookup failed)");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * smtp_child_connect - walk the route's addresses until one takes a
+ * transaction; the open connection ends up in c.  0 connected, -1 with
+ * why (status, dsn, text in r) and *site.
+ */
+static int
+smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
+    struct smtp_reply *r, int *site)
 {
 	static struct smtp_route rt;
-	char login[256], *password = NULL;
+	char login[256], *password = NULL, domain[ROUTE_NEXTHOP_MAX];
+	struct tls_policy pol;
+	enum smtp_tls_level level;
 	enum smtp_step st;
-	int i, notls, greeted = 0, have;
+	int i, notls, greeted = 0, have, port, literal;
 
-	smtp_route_resolve(set, &dnscfg, j->nexthop, &rt);
+	if (smtp_tls_policy_find(nexthop, &pol, r->text,
+	    sizeof(r->text)) != 0) {
+		r->code = 450;
+		strlcpy(r->dsn, "4.7.5", sizeof(r->dsn));
+		*site = SITE_OK;
+		return -1;
+	}
+	if (smtp_route_nexthop_parse(nexthop, domain, sizeof(domain), &port,
+	    &literal, 25) != 0)
+		strlcpy(domain, nexthop, sizeof(domain));
+	smtp_route_resolve(set, &dnscfg, nexthop, &rt);
 	if (rt.n == 0) {
 		r->code = rt.status == DELIVER_PERMFAIL ? 550 : 450;
 		strlcpy(r->dsn, rt.dsn, sizeof(r->dsn));
@@ -228,15 +307,22 @@ smtp_child_connect(const struct smtp_job *j, struct smtp_reply *r, int *site)
 	}
 	for (i = 0; i < rt.n; i++) {
 		notls = 0;
-		have = smtp_sasl_lookup(j->nexthop, rt.t[i].host, login,
+		have = smtp_sasl_lookup(nexthop, rt.t[i].host, login,
 		    sizeof(login), &password);
+		/* Credentials go only over TLS at level encrypt or higher:
+		 * never in plaintext, never after a fallback to it. */
+		level = pol.level;
+		if (have && !tls_level_encrypts(level))
+			level = SMTP_TLS_ENCRYPT;
 again:
-		st = smtp_conn_open(&cconn, set, rt.t[i].host,
+		st = smtp_conn_open(c, set, rt.t[i].host,
 		    (struct sockaddr *)&rt.t[i].ss, rt.t[i].len, r);
+		c->tls_level = level;
+		tls_policy_names(&pol, rt.t[i].host, domain, &c->tls_names);
 		if (st == STEP_OK || r->code != 0)
 			greeted = 1;
 		if (st == STEP_OK)
-			st = smtp_conn_hello(&cconn, notls, have ? login : NULL,
+			st = smtp_conn_hello(c, notls, have ? login : NULL,
 			    password, r);
 		if (st == STEP_TLS_RETRY) {
 			/* "may": a failed handshake falls back to plaintext. */
@@ -245,11 +331,9 @@ again:
 			notls = 1;
 			goto again;
 		}
-		if (st == STEP_OK) {
-			strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+		if (st == STEP_OK)
 			return 0;
-		}
-		log_debug("%s: %s", j->qid, r->text);
+		log_debug("%s: %s", qid, r->text);
 	}
 	*site = greeted ? SITE_OK : SITE_UNREACHABLE;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
@@ -308,8 +392,10 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		smtp_conn_close(&cconn, 0);
 	if (cconn.fd != -1)
 		connected = 1;
-	else if (smtp_child_connect(j, &r, &site) == 0)
+	else if (child_connect(&cconn, j->qid, j->nexthop, &r, &site) == 0) {
 		connected = 1;
+		strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+	}
 	if (connected) {
 		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&
 		    set->smtp_connection_reuse_time > 0;
@@ -317,7 +403,10 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		for (i = 0; i < j->n; i++) {
 			uint32_t f = flags;
 
-			if (j->rcpts[i].status == DELIVER_OK &&
+			/* LMTP's success is the delivery itself. */
+			if (j->rcpts[i].status == DELIVER_OK && cconn.lmtp)
+				f |= DELIVERD_F_DELIVERED;
+			else if (j->rcpts[i].status == DELIVER_OK &&
 			    !(cconn.ext & EXT_DSN) &&
 			    (j->rcpts[i].notify & NOTIFY_SUCCESS))
 				f |= DELIVERD_F_DSN_RELAYED;
@@ -438,7 +527,7 @@ smtp_job_reject(const struct ipc_msg *m, const char *why)
 }
 
 /* smtp_job - check a job frame and queue it for a connection */
-static void
+void
 smtp_job(struct ipc_msg *m)
 {
 	struct msg_deliver_smtp d;
@@ -702,7 +791,7 @@ smtp_proc_input(struct proc *p)
 }
 
 /* smtp_reaped - a child has exited: its slot can be freed */
-static void
+void
 smtp_reaped(pid_t pid, int wstatus)
 {
 	struct proc *p;
@@ -772,7 +861,7 @@ smtp_procs_flush(void)
 }
 
 /* smtp_busy - true while a child holds a job */
-static int
+int
 smtp_busy(void)
 {
 	struct proc *p;
@@ -784,7 +873,7 @@ smtp_busy(void)
 }
 
 /* smtp_poll - route jobs, close idle connections, name the channels */
-static int
+int
 smtp_poll(void)
 {
 	struct proc *p;
@@ -805,7 +894,7 @@ smtp_poll(void)
 }
 
 /* smtp_events - a child's channel is readable or gone */
-static void
+void
 smtp_events(void *arg, short revents)
 {
 	if (revents & (POLLIN | POLLHUP | POLLERR))
@@ -813,13 +902,44 @@ smtp_events(void *arg, short revents)
 }
 
 /* smtp_stop - the loop is over: idle children say QUIT and exit */
-static void
+void
 smtp_stop(void)
 {
 	struct proc *p;
 
 	TAILQ_FOREACH(p, &procs, entry)
 		smtp_proc_close(p);
+}
+
+/*
+ * smtp_policy_open - open smtp_tls_policy_map when it names another file
+ * than the open one.  On failure the map stays closed and its mail is
+ * deferred (smtp_tls_policy_find) until it can be read.
+ */
+static void
+smtp_policy_open(void)
+{
+	const char *path = set->smtp_tls_policy_map;
+	char err[512];
+
+	if (policy_map_path != NULL && strcmp(policy_map_path, path) == 0)
+		return;
+	map_close(policy_map);
+	policy_map = NULL;
+	free(policy_map_path);
+	policy_map_path = xstrdup(path);
+	if (path[0] != '\0' &&
+	    (policy_map = map_open(path, err, sizeof(err))) == NULL)
+		log_warn("smtp_tls_policy_map: %s; mail whose TLS policy it "
+		    "would give is deferred", err);
+}
+
+/* smtp_reload - a new configuration: a renamed policy map is opened
+ * (reachable only when not chrooted; otherwise its mail is deferred) */
+static void
+smtp_reload(void)
+{
+	smtp_policy_open();
 }
 
 /* smtp_setup - everything that needs the file system, before the chroot */
@@ -836,10 +956,14 @@ smtp_setup(void)
 	dnscfg.local_zones = !set->dns_query_local_zones;
 	/* Our own listeners, never to be delivered to (smtp_route.c). */
 	myaddr_load(set);
-	/* No level today verifies certificates (smtp_tls_security_level:
-	 * none, may, encrypt), so no CA store is loaded. */
-	if (tls_client_init(0, err, sizeof(err)) != 0)
+	/* The CA certificates only when some level may verify (see
+	 * tls_client_init for why not always). */
+	if (tls_client_init(tls_level_verifies(set->smtp_tls_security_level) ||
+	    set->smtp_tls_policy_map[0] != '\0' ||
+	    set->smtp_tls_CAfile[0] != '\0' || set->smtp_tls_CApath[0] != '\0',
+	    set->smtp_tls_CAfile, set->smtp_tls_CApath, err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
+	smtp_policy_open();
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;
 	    i++) {
 		sasl_maps[nsasl] = map_open(set->smtp_sasl_password_maps.v[i],
@@ -852,7 +976,17 @@ smtp_setup(void)
 }
 
 
-/* DNS servers and TLS need a restart; the rest applies at once. */
+/* smtp_transport_share - the connection processes connect with connect */
+void
+smtp_transport_share(smtp_connect_fn *connect)
+{
+	set = deliverd_settings();
+	child_connect = connect;
+}
+
+/* Chrooted, a reload restarts the process (deliverd.c); unchrooted, DNS
+ * servers, the CA certificates and the SASL maps need a restart, the
+ * rest applies at once. */
 const struct transport_ops smtp_transport_ops = {
 	.name = "smtp",
 	.privilege = TRANSPORT_CHROOT,
@@ -862,6 +996,6 @@ const struct transport_ops smtp_transport_ops = {
 	.events = smtp_events,
 	.reaped = smtp_reaped,
 	.busy = smtp_busy,
-	.reload = NULL,
+	.reload = smtp_reload,
 	.stop = smtp_stop,
 };

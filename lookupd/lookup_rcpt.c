@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "alias_target.h"
 #include "log.h"
 #include "lookup_rcpt.h"
 #include "lookup_virtual.h"
@@ -108,18 +109,41 @@ alias_map_get(struct alias_map *a, const char *name, char *val, size_t size)
 	return r == 1 ? FOUND_YES : r == 0 ? FOUND_NO : FOUND_ERROR;
 }
 
+/*
+ * alias_map_owner - who owns a's source (else its .db): the commands
+ * and files it names run as that user (root's as default_privs, in the
+ * local transport).  Unknown counts as root: the least trusted choice.
+ */
+static uid_t
+alias_map_owner(const struct alias_map *a)
+{
+	char db[PATH_MAX];
+	struct stat st;
+
+	if (stat(a->file, &st) == 0)
+		return st.st_uid;
+	if (snprintf(db, sizeof(db), "%s.db", a->file) < (int)sizeof(db) &&
+	    stat(db, &st) == 0)
+		return st.st_uid;
+	return 0;
+}
+
 /* alias_get - the first alias map that knows name decides */
 static enum found
 alias_get(const struct lookup_ctx *ctx, const char *name, char *val,
-    size_t size)
+    size_t size, uid_t *owner)
 {
 	struct lookup_aliases *a = ctx->aliases;
 	enum found f;
 	size_t i;
 
 	for (i = 0; a != NULL && i < a->n; i++)
-		if ((f = alias_map_get(&a->v[i], name, val, size)) != FOUND_NO)
+		if ((f = alias_map_get(&a->v[i], name, val, size)) !=
+		    FOUND_NO) {
+			if (owner != NULL)
+				*owner = alias_map_owner(&a->v[i]);
 			return f;
+		}
 	return FOUND_NO;
 }
 
@@ -258,14 +282,52 @@ rcpt_parse(const struct lookup_ctx *ctx, const char *address, struct rcpt *r)
 	return 0;
 }
 
-/* rcpt_classify - verdict for the local name (a local-domain recipient) */
+/*
+ * name_base - name without its extension ("user+tag" is user when
+ * recipient_delimiter is "+") into base; 0 when name has none.
+ */
+static int
+name_base(const struct lookup_ctx *ctx, const char *name, char *base,
+    size_t size)
+{
+	const char *d = ctx->settings->recipient_delimiter;
+	const char *p;
+
+	if (d == NULL || d[0] == '\0' || (p = strchr(name, d[0])) == NULL ||
+	    p == name || (size_t)(p - name) >= size)
+		return 0;
+	memcpy(base, name, (size_t)(p - name));
+	base[p - name] = '\0';
+	return 1;
+}
+
+static enum lookup_verdict rcpt_classify_name(const struct lookup_ctx *ctx,
+    const char *name);
+
+/*
+ * rcpt_classify - verdict for the local name (a local-domain recipient):
+ * the name itself, else (recipient_delimiter) the name without its
+ * extension.
+ */
 static enum lookup_verdict
 rcpt_classify(const struct lookup_ctx *ctx, const char *name)
+{
+	char base[ADDR_LOCAL_MAX + 1];
+	enum lookup_verdict v = rcpt_classify_name(ctx, name);
+
+	if (v == LOOKUP_UNKNOWN && name_base(ctx, name, base, sizeof(base)))
+		v = rcpt_classify_name(ctx, base);
+	return v;
+}
+
+/* rcpt_classify_name - verdict for exactly this local name */
+static enum lookup_verdict
+rcpt_classify_name(const struct lookup_ctx *ctx, const char *name)
 {
 	char *val = xmalloc(ALIAS_VALUE_MAX + 1);
 	enum found f;
 
-	f = alias_get(ctx, name, val, ALIAS_VALUE_MAX + 1);
+	f = alias_get(ctx, name, val, ALIAS_VALUE_MAX + 1, NULL);
 	free(val);
 	if (f == FOUND_YES)
 		return LOOKUP_ALIAS;
@@ -308,6 +370,8 @@ struct expand {
 	size_t			 vdepth;
 	char			**vdone;
 	size_t			 nvdone;
+	/* the owner of the file whose value is being expanded */
+	uid_t			 owner;
 	enum expand_status	 status;
 };
 
@@ -379,6 +443,120 @@ expand_done(const struct expand *e, const char *name)
 
 static void expand_local(struct expand *e, const char *name);
 static void expand_address(struct expand *e, const struct mailaddr *ma);
+static void expand_value(struct expand *e, char *value, const char *local,
+    int special);
+
+/* expand_special - a command or file target, run as e->owner */
+static void
+expand_special(struct expand *e, enum resolve_kind kind, const char *text,
+    size_t len)
+{
+	char t[ALIAS_TARGET_MAX + 1];
+
+	if (alias_target_format(t, sizeof(t), e->owner, text, len) != 0) {
+		expand_fail(e, EXPAND_FAIL, "command or file name too long",
+		    text);
+		return;
+	}
+	expand_add(e, kind, t);
+}
+
+/*
+ * include_read - the text of an :include: file, its lines joined by
+ * commas and # comments left out, into buf; *owner its owner.  Read as
+ * lookupd's user; a file that others may write is refused, since its
+ * commands would run as its owner.  FOUND_YES, FOUND_BAD (refused) or
+ * FOUND_ERROR (cannot be read now).
+ */
+static enum found
+include_read(const char *path, char *buf, size_t size, uid_t *owner)
+{
+	struct stat st;
+	size_t n = 0, k;
+	ssize_t r;
+	int fd, comment = 0;
+	char c;
+
+	if ((fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)) ==
+	    -1)
+		return FOUND_ERROR;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size >= (off_t)size) {
+		close(fd);
+		return FOUND_BAD;
+	}
+	*owner = st.st_uid;
+	for (;;) {
+		r = read(fd, buf + n, size - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			close(fd);
+			return FOUND_ERROR;
+		}
+		if (r == 0 || (n += (size_t)r) >= size - 1)
+			break;
+	}
+	close(fd);
+	/* Lines become items; comments and control characters go. */
+	for (k = 0; k < n; k++) {
+		c = buf[k];
+		if (c == '\n') {
+			comment = 0;
+			buf[k] = ',';
+		} else if (comment || (c == '#' && (k == 0 ||
+		    buf[k - 1] == ',')))
+			comment = 1, buf[k] = ' ';
+		else if ((unsigned char)c < 0x20 || c == 0x7f)
+			buf[k] = ' ';
+	}
+	buf[n] = '\0';
+	return FOUND_YES;
+}
+
+/* expand_include - the items of an :include: file, as its owner's */
+static void
+expand_include(struct expand *e, const char *path, size_t len)
+{
+	char name[PATH_MAX + 16], *val;
+	uid_t saved = e->owner;
+	enum found f;
+	size_t i;
+
+	if (snprintf(name, sizeof(name), ":include:%.*s", (int)len, path) >=
+	    (int)sizeof(name)) {
+		expand_fail(e, EXPAND_FAIL, "include file name too long", path);
+		return;
+	}
+	/* Included once per resolve: a file that includes itself is done. */
+	for (i = 0; i < e->ndone; i++)
+		if (strcmp(e->done[i], name) == 0)
+			return;
+	if (e->depth >= LOOKUP_ALIAS_DEPTH || e->ndone >= LOOKUP_MAX_TARGETS) {
+		expand_fail(e, EXPAND_FAIL, "includes nested too deeply at",
+		    name);
+		return;
+	}
+	e->done = xreallocarray(e->done, e->ndone + 1, sizeof(*e->done));
+	e->done[e->ndone++] = xstrdup(name);
+	val = xmalloc(ALIAS_VALUE_MAX + 1);
+	f = include_read(name + 9, val, ALIAS_VALUE_MAX + 1, &e->owner);
+	if (f == FOUND_ERROR)
+		expand_fail(e, EXPAND_TEMPFAIL, "cannot read", name);
+	else if (f != FOUND_YES)
+		expand_fail(e, EXPAND_FAIL, "refused (not a regular file, "
+		    "writable by others, or too long)", name);
+	else {
+		/* Its own level: "a: a" inside it still means a's mailbox. */
+		e->depth++;
+		strlcpy(e->chain[e->depth - 1], ":include:",
+		    sizeof(e->chain[0]));
+		expand_value(e, val, NULL, 1);
+		e->depth--;
+	}
+	e->owner = saved;
+	free(val);
+}
 
 /*
  * expand_item - one item of an alias value: a bare local name, an
@@ -388,17 +566,41 @@ static void expand_address(struct expand *e, const struct mailaddr *ma);
  * expand_address.
  */
 static void
-expand_item(struct expand *e, const char *item, const char *local)
+expand_item(struct expand *e, const char *item, const char *local,
+    int special)
 {
 	char buf[ADDR_TEXT_MAX + 16], name[ADDR_LOCAL_MAX + 1];
 	struct mailaddr ma;
 	int bare = strchr(item, '@') == NULL;
-	const char *p = item + (*item == '"');
+	enum alias_item_kind kind;
+	const char *rest;
+	size_t len;
 
-	/* ternmap refuses these; a map written by other means may not. */
-	if (*p == '|' || *p == '/' || strncasecmp(p, ":include:", 9) == 0) {
-		expand_fail(e, EXPAND_FAIL, "unsupported alias target", item);
+	/*
+	 * Commands, files and includes: only in alias files and :include:
+	 * files (special), never in virtual_alias_map.
+	 */
+	kind = alias_item_kind(item, &rest, &len);
+	if (kind != ALIAS_ITEM_ADDRESS && !special) {
+		expand_fail(e, EXPAND_FAIL, "command or file not allowed here",
+		    item);
 		return;
+	}
+	switch (kind) {
+	case ALIAS_ITEM_BAD:
+		expand_fail(e, EXPAND_FAIL, rest, item);
+		return;
+	case ALIAS_ITEM_COMMAND:
+		expand_special(e, RESOLVE_COMMAND, rest, len);
+		return;
+	case ALIAS_ITEM_FILE:
+		expand_special(e, RESOLVE_FILE, rest, len);
+		return;
+	case ALIAS_ITEM_INCLUDE:
+		expand_include(e, rest, len);
+		return;
+	default:
+		break;
 	}
 	if (*item == '@' && local != NULL) {
 		/* "@other": the same local part in another domain. */
@@ -431,7 +633,7 @@ expand_item(struct expand *e, const char *item, const char *local)
  * inside double quotes belong to a quoted local part).
  */
 static void
-expand_value(struct expand *e, char *value, const char *local)
+expand_value(struct expand *e, char *value, const char *local, int special)
 {
 	char *p = value, *item;
 	int quoted = 0;
@@ -452,7 +654,7 @@ expand_value(struct expand *e, char *value, const char *local)
 		for (char *q = p; q > item && (q[-1] == ' ' || q[-1] == '\t');)
 			*--q = '\0';
 		if (*item != '\0')
-			expand_item(e, item, local);
+			expand_item(e, item, local, special);
 		if (last)
 			break;
 		item = p + 1;
@@ -492,6 +694,7 @@ expand_leaf(struct expand *e, const char *name)
 static void
 expand_local(struct expand *e, const char *name)
 {
+	uid_t owner = 0, saved;
 	enum found f;
 	char *val;
 
@@ -504,7 +707,7 @@ expand_local(struct expand *e, const char *name)
 	if (expand_done(e, name))
 		return;
 	val = xmalloc(ALIAS_VALUE_MAX + 1);
-	f = alias_get(e->ctx, name, val, ALIAS_VALUE_MAX + 1);
+	f = alias_get(e->ctx, name, val, ALIAS_VALUE_MAX + 1, &owner);
 	if (f == FOUND_ERROR)
 		e->status = EXPAND_TEMPFAIL;
 	else if (f == FOUND_NO)
@@ -519,7 +722,10 @@ expand_local(struct expand *e, const char *name)
 		    sizeof(*e->done));
 		e->done[e->ndone++] = xstrdup(name);
 		strlcpy(e->chain[e->depth++], name, sizeof(e->chain[0]));
-		expand_value(e, val, NULL);
+		saved = e->owner;
+		e->owner = owner;
+		expand_value(e, val, NULL, 1);
+		e->owner = saved;
 		e->depth--;
 	}
 	free(val);
@@ -690,7 +896,7 @@ expand_address(struct expand *e, const struct mailaddr *ma)
 		/* "@other" items keep the local part, as written. */
 		if ((at = strrchr(addr, '@')) != NULL)
 			*at = '\0';
-		expand_value(e, val, addr);
+		expand_value(e, val, addr, 0);
 		e->vdepth--;
 	}
 	free(val);
@@ -706,18 +912,54 @@ lookup_targets_free(struct lookup_targets *t)
 }
 
 /*
+ * resolve_owner - when the alias name has an "owner-name" alias, the
+ * bounces of its targets go there (a mailing list's owner, as with
+ * Sendmail and Postfix): an extra RESOLVE_OWNER target says so.  Only
+ * for the alias the envelope names.
+ */
+static void
+resolve_owner(struct expand *e, const char *name)
+{
+	char owner[ADDR_LOCAL_MAX + 8], addr[ADDR_TEXT_MAX], *val;
+	enum found f;
+
+	if (e->status != EXPAND_OK || e->out->n == 0 ||
+	    strncmp(name, "owner-", 6) == 0 ||
+	    snprintf(owner, sizeof(owner), "owner-%s", name) >=
+	    (int)sizeof(owner) || strlen(owner) > ADDR_LOCAL_MAX ||
+	    snprintf(addr, sizeof(addr), "%s@%s", owner,
+	    e->ctx->settings->myhostname) >= (int)sizeof(addr))
+		return;
+	val = xmalloc(ALIAS_VALUE_MAX + 1);
+	f = alias_get(e->ctx, owner, val, ALIAS_VALUE_MAX + 1, NULL);
+	free(val);
+	if (f == FOUND_YES)
+		expand_add(e, RESOLVE_OWNER, addr);
+}
+
+/*
  * resolve_local - the old way for a local-domain recipient not rewritten
  * by virtual_alias_map: a mailbox, or an alias expanded.
  */
 static enum lookup_verdict
 resolve_local(struct expand *e, const struct rcpt *r)
 {
-	enum lookup_verdict v = rcpt_classify(e->ctx, r->name);
+	char base[ADDR_LOCAL_MAX + 1];
+	const char *name = r->name;
+	enum lookup_verdict v = rcpt_classify_name(e->ctx, name);
 
+	/* "user+tag": user's, unless user+tag is a name of its own. */
+	if (v == LOOKUP_UNKNOWN && name_base(e->ctx, name, base,
+	    sizeof(base))) {
+		name = base;
+		v = rcpt_classify_name(e->ctx, name);
+	}
 	if (v == LOOKUP_LOCAL)
-		expand_add(e, RESOLVE_LOCAL, r->name);
-	else if (v == LOOKUP_ALIAS)
-		expand_local(e, r->name);
+		expand_add(e, RESOLVE_LOCAL, name);
+	else if (v == LOOKUP_ALIAS) {
+		expand_local(e, name);
+		resolve_owner(e, name);
+	}
 	return v;
 }
 

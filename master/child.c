@@ -19,7 +19,8 @@
 #include "log.h"
 
 static const char *const child_names[CHILD_KINDS] = {
-	"lookupd", "queued", "deliverd", "deliverd", "smtpd", "smtpd"
+	"lookupd", "queued", "deliverd", "deliverd", "deliverd", "smtpd",
+	"smtpd"
 };
 
 /* child_name - the daemon's short name */

@@ -16,6 +16,8 @@ enum child_kind {
 	CHILD_QUEUED,
 	CHILD_DELIVERD,		/* tern-deliverd -t local */
 	CHILD_DELIVERD_SMTP,	/* tern-deliverd -t smtp */
+	CHILD_DELIVERD_LMTP,	/* tern-deliverd -t lmtp, while
+				   mailbox_transport is set */
 	CHILD_SMTPD_POOL,	/* tern-smtpd -z: forks the smtpd workers */
 	CHILD_SMTPD,		/* an smtpd worker (or -b: busy responder) */
 	CHILD_KINDS

@@ -200,9 +200,11 @@ child_argv(enum child_kind kind)
 		if (kind == CHILD_SMTPD_POOL)
 			argv[n++] = "-z";
 	}
-	if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP) {
+	if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP ||
+	    kind == CHILD_DELIVERD_LMTP) {
 		argv[n++] = "-t";
-		argv[n++] = kind == CHILD_DELIVERD ? "local" : "smtp";
+		argv[n++] = kind == CHILD_DELIVERD ? "local" :
+		    kind == CHILD_DELIVERD_SMTP ? "smtp" : "lmtp";
 	}
 	argv[n] = NULL;
 	return argv;
@@ -264,7 +266,8 @@ spawn_as(enum child_kind kind)
 		fds[nfds++] = ctl[1];
 		for (int i = 0; i < nlisteners; i++)
 			fds[nfds++] = listeners[i].fd;
-	} else if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP) {
+	} else if (kind == CHILD_DELIVERD || kind == CHILD_DELIVERD_SMTP ||
+	    kind == CHILD_DELIVERD_LMTP) {
 		if (channel(q) < 0)
 			goto fail;
 		fds[nfds++] = q[1];
@@ -304,6 +307,10 @@ spawn_as(enum child_kind kind)
 	case CHILD_DELIVERD_SMTP:
 		singletons[kind] = c;
 		give_peer(singletons[CHILD_QUEUED], PEER_DELIVERD_SMTP, q[0]);
+		break;
+	case CHILD_DELIVERD_LMTP:
+		singletons[kind] = c;
+		give_peer(singletons[CHILD_QUEUED], PEER_DELIVERD_LMTP, q[0]);
 		break;
 	case CHILD_QUEUED:
 		singletons[kind] = c;
@@ -548,7 +555,8 @@ supervise(void)
 		return;
 	for (int k = CHILD_LOOKUPD; k <= CHILD_SMTPD_POOL; k++)
 		if (singletons[k] == NULL && now >= restart_at[k] &&
-		    (k != CHILD_SMTPD_POOL || nlisteners > 0))
+		    (k != CHILD_SMTPD_POOL || nlisteners > 0) &&
+		    (k != CHILD_DELIVERD_LMTP || set.mailbox_transport[0]))
 			spawn((enum child_kind)k);
 	if (singletons[CHILD_QUEUED] == NULL || singletons[CHILD_LOOKUPD] == NULL)
 		return;
@@ -1203,6 +1211,10 @@ main(int argc, char **argv)
 	spawn(CHILD_QUEUED);
 	spawn(CHILD_DELIVERD);
 	spawn(CHILD_DELIVERD_SMTP);
+	/* Only while local mail goes to an LMTP server; one set by a reload
+	 * is started by supervise(). */
+	if (set.mailbox_transport[0] != '\0')
+		spawn(CHILD_DELIVERD_LMTP);
 	if (nlisteners > 0)
 		spawn(CHILD_SMTPD_POOL);
 	main_loop();

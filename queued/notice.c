@@ -316,7 +316,57 @@ notice_double_bounce(struct sched_msg *sm, uint32_t *idx)
 	notice_done(sm, NOTICE_FAILED, 0);
 }
 
-/* Failed recipients: one bounce listing all of them. */
+/* notice_owner - where recipient i's bounce goes instead of the sender */
+static const char *
+notice_owner(const struct sched_msg *sm, uint32_t i)
+{
+	return sched_rcpt_owner(sm, i);
+}
+
+/*
+ * notice_owner_bounces - the failed recipients idx[0..*n) whose alias
+ * has an owner get a bounce to that owner (one per owner); the others
+ * are left in idx for the sender's.  -1 when one could not be queued.
+ */
+static int
+notice_owner_bounces(struct sched_msg *sm, uint32_t *idx, uint32_t *n)
+{
+	uint32_t *grp = xcalloc(*n, sizeof(*grp));
+	const char *owner, *to[1];
+	char nqid[QID_MAX], vis[ADDR_TEXT_MAX * 4];
+	uint32_t k, m, left;
+	int rc = 0;
+
+	while (rc == 0) {
+		owner = NULL;
+		for (k = 0; k < *n && owner == NULL; k++)
+			owner = notice_owner(sm, idx[k]);
+		if (owner == NULL)
+			break;
+		for (k = m = left = 0; k < *n; k++) {
+			const char *o = notice_owner(sm, idx[k]);
+
+			if (o != NULL && strcmp(o, owner) == 0)
+				grp[m++] = idx[k];
+			else
+				idx[left++] = idx[k];
+		}
+		*n = left;
+		to[0] = owner;
+		if (notice_send(sm, DSN_KIND_FAILED, grp, m, to, 1, 0, nqid,
+		    sizeof(nqid)) < 0) {
+			rc = -1;
+			break;
+		}
+		log_vis(vis, sizeof(vis), owner, strlen(owner));
+		log_info("%s: owner non-delivery notification to <%s>: %s",
+		    sm->rec.qid, vis, nqid);
+	}
+	free(grp);
+	return rc;
+}
+
+/* Failed recipients: one bounce listing all of them (per owner). */
 static void
 notice_bounce(struct sched_msg *sm, uint32_t *idx)
 {
@@ -332,6 +382,10 @@ notice_bounce(struct sched_msg *sm, uint32_t *idx)
 	n = notice_select(sm, NOTICE_FAILED, NOTIFY_FAILURE, idx);
 	for (uint32_t k = 0; k < n; k++)
 		expired |= sm->r[idx[k]].expired;
+	if (notice_owner_bounces(sm, idx, &n) != 0) {
+		notice_done(sm, NOTICE_FAILED, 1);
+		return;
+	}
 	if (n == 0) {
 		notice_done(sm, NOTICE_FAILED, 0);
 		return;

@@ -176,7 +176,8 @@ admin_rcpt_domain(const struct sched_msg *sm, const char *domain)
 		const struct sched_rcpt_rec *r = &sm->r[i].rec;
 		const char *at = strrchr(r->addr, '@');
 
-		if (r->state == RCPT_PENDING && r->kind != RCPT_KIND_LOCAL &&
+		if (r->state == RCPT_PENDING && (r->kind == RCPT_KIND_ENVELOPE ||
+		    r->kind == RCPT_KIND_REMOTE) &&
 		    at != NULL && strcasecmp(at + 1, domain) == 0)
 			return 1;
 	}

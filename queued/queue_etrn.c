@@ -41,7 +41,10 @@ etrn_msg_match(const struct sched_msg *sm, const struct msg_etrn *e)
 		const struct sched_rcpt_rec *r = &sm->r[i].rec;
 		const char *at = strrchr(r->addr, '@');
 
-		if (r->state == RCPT_PENDING && r->kind != RCPT_KIND_LOCAL &&
+		/* Addresses only: command and file targets may hold an @
+		 * too (as in queue_admin.c). */
+		if (r->state == RCPT_PENDING && (r->kind ==
+		    RCPT_KIND_ENVELOPE || r->kind == RCPT_KIND_REMOTE) &&
 		    at != NULL && etrn_domain_match(at + 1, e->domain,
 		    (e->flags & ETRN_F_SUBDOMAINS) != 0))
 			return 1;

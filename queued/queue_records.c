@@ -143,7 +143,7 @@ queue_rcpt_rec_decode(const unsigned char *p, size_t len,
 	    ipc_get_str(&m, r->relay, sizeof(r->relay)) < 0))
 		return -1;
 	if (ipc_get_end(&m) < 0 || r->state > RCPT_EXPANDED ||
-	    r->kind > RCPT_KIND_REMOTE ||
+	    r->kind > RCPT_KIND_OWNER ||
 	    (r->kind == RCPT_KIND_ENVELOPE) != (r->parent == r->idx) ||
 	    (r->kind != RCPT_KIND_ENVELOPE && r->addr[0] == '\0'))
 		return -1;

@@ -35,6 +35,10 @@ enum rcpt_kind {
 	RCPT_KIND_ENVELOPE = 0,	/* the envelope's recipient idx */
 	RCPT_KIND_LOCAL = 1,	/* alias target: addr is a mailbox user */
 	RCPT_KIND_REMOTE = 2,	/* alias target: addr is a remote address */
+	RCPT_KIND_COMMAND = 3,	/* alias target: addr is "UID:command" */
+	RCPT_KIND_FILE = 4,	/* alias target: addr is "UID:/path" */
+	RCPT_KIND_OWNER = 5,	/* never delivered (state EXPANDED): addr
+				   gets the bounces of its siblings */
 };
 
 #define QMSG_F_WARNED	0x1	/* delay warning sent */

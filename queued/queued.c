@@ -98,6 +98,11 @@ peer_add(int kind, int fd)
 			qctx.smtp->dead = 1;
 		qctx.smtp = p;
 		sched_smtp_ready();
+	} else if (kind == PEER_DELIVERD_LMTP) {
+		if (qctx.lmtp != NULL)
+			qctx.lmtp->dead = 1;
+		qctx.lmtp = p;
+		sched_smtp_ready();
 	}
 }
 
@@ -128,7 +133,8 @@ master_peer(void *arg, uint32_t kind, int fd)
 {
 	(void)arg;
 	if (kind != PEER_SMTPD && kind != PEER_LOOKUPD &&
-	    kind != PEER_DELIVERD && kind != PEER_DELIVERD_SMTP) {
+	    kind != PEER_DELIVERD && kind != PEER_DELIVERD_SMTP &&
+	    kind != PEER_DELIVERD_LMTP) {
 		log_warn("ternd sent a peer of another's kind (%u); "
 		    "rejected", kind);
 		close(fd);
@@ -196,7 +202,7 @@ peer_name(const struct queued_peer *p)
 {
 	return p->kind == PEER_SMTPD ? "smtpd" : p->kind == PEER_DELIVERD ?
 	    "deliverd" : p->kind == PEER_DELIVERD_SMTP ? "smtp deliverd" :
-	    "lookupd";
+	    p->kind == PEER_DELIVERD_LMTP ? "lmtp deliverd" : "lookupd";
 }
 
 /*
@@ -224,7 +230,8 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 			return;
 		}
 	} else if (p->kind == PEER_DELIVERD && p == qctx.deliverd &&
-	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE)) {
+	    (m->type == MSG_DELIVERD_RESULT || m->type == MSG_DELIVERD_JOB_DONE ||
+	    m->type == MSG_DELIVERD_FORWARD)) {
 		(void)sched_deliverd_input(m);
 		return;
 	} else if (p->kind == PEER_LOOKUPD && p == qctx.lookupd &&
@@ -232,10 +239,11 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 		/* Answers to the scheduler's lookups, never waited for. */
 		(void)sched_lookupd_input(m);
 		return;
-	} else if (p->kind == PEER_DELIVERD_SMTP && p == qctx.smtp &&
+	} else if (((p->kind == PEER_DELIVERD_SMTP && p == qctx.smtp) ||
+	    (p->kind == PEER_DELIVERD_LMTP && p == qctx.lmtp)) &&
 	    (m->type == MSG_DELIVERD_SMTP_RESULT ||
 	    m->type == MSG_DELIVERD_SMTP_DONE)) {
-		(void)sched_smtp_input(m);
+		(void)sched_smtp_input(p, m);
 		return;
 	}
 	msg_log_reject(peer_name(p), m, "unexpected type");
@@ -279,9 +287,12 @@ peer_reap(void)
 			qctx.deliverd = NULL;
 		if (p == qctx.smtp)
 			qctx.smtp = NULL;
+		if (p == qctx.lmtp)
+			qctx.lmtp = NULL;
 		/* Also an agent already replaced by a newer one: its jobs
 		 * in flight will never report. */
-		if (p->kind == PEER_DELIVERD || p->kind == PEER_DELIVERD_SMTP)
+		if (p->kind == PEER_DELIVERD || p->kind == PEER_DELIVERD_SMTP ||
+		    p->kind == PEER_DELIVERD_LMTP)
 			sched_agent_gone(p);
 		/* Also a lookupd already replaced: its answers will not come,
 		 * and a late one will arrive (if ever) on a closed channel. */

@@ -35,6 +35,7 @@ struct queued_ctx {
 	struct queued_peer	*lookupd;	/* NULL until ternd sends one */
 	struct queued_peer	*deliverd;	/* NULL until ternd sends one */
 	struct queued_peer	*smtp;		/* the smtp deliverd, or NULL */
+	struct queued_peer	*lmtp;		/* the lmtp deliverd, or NULL */
 	struct queued_peer_list	 peers;
 };
 

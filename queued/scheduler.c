@@ -7,7 +7,10 @@
  * are resolved through lookupd (resolve.c) without waiting: the message
  * is parked, out of the heap, until the last answer of its round has
  * arrived or failed (a silent lookupd defers mail, it never stalls
- * queued).  Then local ones go to the local deliverd as one job; remote
+ * queued).  Then local ones go to the local deliverd as one job (or, when
+ * mailbox_transport names an LMTP server, into jobs for the lmtp
+ * deliverd, which speaks the smtp deliverd's protocol and waits in a
+ * destination of its own named by that setting); remote
  * ones are grouped by next hop into smtp jobs (at most
  * smtp_destination_recipient_limit recipients each) that start when their
  * destination's concurrency window has room (destination.c).  An alias
@@ -51,6 +54,7 @@
 
 #include "destination.h"
 #include "envelope.h"
+#include "lmtp_target.h"
 #include "log.h"
 #include "msgfile.h"
 #include "msg.h"
@@ -72,12 +76,16 @@
 /* Envelope addresses go to lookupd whole. */
 _Static_assert(sizeof(((struct envelope_rcpt *)0)->addr) <= MSG_ADDR_MAX + 1,
     "an envelope address may not fit MSG_LOOKUP_RESOLVE");
+/* mailbox_transport goes to the lmtp deliverd as a job's next hop. */
+_Static_assert(LMTP_TARGET_MAX <= MSG_NEXTHOP_MAX,
+    "mailbox_transport may not fit MSG_QUEUED_DELIVER_SMTP");
 /* What a result says is kept whole; the index keeps as much of it. */
 _Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
     MSG_TEXT_MAX, "a result's text does not fit the index");
 
 struct job_entry {
 	uint32_t	rcpt;		/* index into the message's recipients */
+	uint32_t	kind;		/* enum resolve_kind */
 	char		target[ADDR_TEXT_MAX];	/* mailbox user, or address */
 	int		have;		/* a result arrived */
 	uint32_t	status;
@@ -89,13 +97,19 @@ struct job_entry {
 
 struct sched_job {
 	uint32_t		 id;
-	int			 smtp;
+	int			 smtp;		/* the smtp protocol: smtp and
+						   lmtp jobs */
+	int			 lmtp;		/* for the lmtp deliverd; the
+						   entries' targets are users */
 	struct sched_msg	*sm;
 	struct dest		*dest;		/* smtp jobs */
 	struct queued_peer	*peer;		/* the agent it went to */
 	double			 start;
 	uint32_t		 nentries;
 	struct job_entry	*entries;
+	/* an owner- alias's address instead of the message's sender */
+	int			 has_sender;
+	char			 sender[ADDR_TEXT_MAX];
 	LIST_ENTRY(sched_job)	 entry;		/* in flight */
 	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
 };
@@ -279,12 +293,29 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 		return sm->env->rcpts[i].addr;
 	if (r->kind == RCPT_KIND_REMOTE)
 		return r->addr;
-	/* A virtual mailbox (its path) stands for the address it was
-	 * rewritten from: that one goes to logs and Delivered-To. */
-	if (virtual_path_is(r->addr) && sm->env != NULL &&
+	/* A virtual mailbox (its path), a command or a file stands for
+	 * the address it was rewritten from: that one goes to logs and
+	 * Delivered-To. */
+	if ((virtual_path_is(r->addr) || r->kind == RCPT_KIND_COMMAND ||
+	    r->kind == RCPT_KIND_FILE) && sm->env != NULL &&
 	    r->parent < sm->env->nrcpt)
 		return sm->env->rcpts[r->parent].addr;
 	return NULL;	/* a mailbox user: see sched_rcpt_display */
+}
+
+/* sched_rcpt_owner - the owner- address of recipient i's alias, or NULL */
+const char *
+sched_rcpt_owner(const struct sched_msg *sm, uint32_t i)
+{
+	const struct sched_rcpt_rec *r = &sm->r[i].rec;
+
+	if (r->kind == RCPT_KIND_ENVELOPE || r->kind == RCPT_KIND_OWNER)
+		return NULL;
+	for (uint32_t j = 0; j < sm->n; j++)
+		if (sm->r[j].rec.kind == RCPT_KIND_OWNER &&
+		    sm->r[j].rec.parent == r->parent)
+			return sm->r[j].rec.addr;
+	return NULL;
 }
 
 /* The address to log and report for recipient i, in buf. */
@@ -598,7 +629,7 @@ sched_rcpt_result(struct sched_msg *sm, uint32_t i, uint32_t status,
 		r->state = RCPT_DELIVERED;
 		if ((notify & NOTIFY_SUCCESS) && (relay[0] == '\0' ||
 		    strcmp(relay, "local") == 0 ||
-		    (flags & DELIVERD_F_DSN_RELAYED)))
+		    (flags & (DELIVERD_F_DSN_RELAYED | DELIVERD_F_DELIVERED))))
 			sr->notice = (flags & DELIVERD_F_DSN_RELAYED) ?
 			    NOTICE_RELAYED : NOTICE_DELIVERED;
 	} else {
@@ -872,6 +903,32 @@ sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
 	return sm->n++;
 }
 
+/* sched_rcpt_kind - the queue's kind of a lookupd target kind */
+static uint32_t
+sched_rcpt_kind(uint32_t kind)
+{
+	switch (kind) {
+	case RESOLVE_LOCAL:
+		return RCPT_KIND_LOCAL;
+	case RESOLVE_COMMAND:
+		return RCPT_KIND_COMMAND;
+	case RESOLVE_FILE:
+		return RCPT_KIND_FILE;
+	case RESOLVE_OWNER:
+		return RCPT_KIND_OWNER;
+	default:
+		return RCPT_KIND_REMOTE;
+	}
+}
+
+/* sched_target_kind - the resolve_kind of a local queue kind */
+static uint32_t
+sched_target_kind(uint32_t kind)
+{
+	return kind == RCPT_KIND_COMMAND ? RESOLVE_COMMAND :
+	    kind == RCPT_KIND_FILE ? RESOLVE_FILE : RESOLVE_LOCAL;
+}
+
 /*
  * Replace envelope recipient i by its alias targets.  The targets are
  * stored before the parent is marked expanded, so a crash in between
@@ -886,11 +943,20 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 
 	if (sm->n + n > ENVELOPE_MAX_RCPTS)
 		return -1;
-	for (uint32_t k = 0; k < n; k++)
-		if (sched_rcpt_add(sm, i, t[k].kind == RESOLVE_LOCAL ?
-		    RCPT_KIND_LOCAL : RCPT_KIND_REMOTE, t[k].target) ==
-		    UINT32_MAX)
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t j = sched_rcpt_add(sm, i, sched_rcpt_kind(t[k].kind),
+		    t[k].target);
+
+		if (j == UINT32_MAX)
 			return -1;
+		/* An owner is a note for the bounces, never delivered. */
+		if (t[k].kind == RESOLVE_OWNER && j < sm->n &&
+		    sm->r[j].rec.state == RCPT_PENDING) {
+			sm->r[j].rec.state = RCPT_EXPANDED;
+			sm->npending--;
+			sched_rcpt_store(sm, &sm->r[j].rec);
+		}
+	}
 	sm->r[i].rec.state = RCPT_EXPANDED;
 	sm->npending--;
 	sched_rcpt_store(sm, &sm->r[i].rec);
@@ -905,7 +971,9 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 
 /* The grouping of one dispatch: a local job and smtp jobs by next hop. */
 struct dispatch {
-	struct sched_job	*local;
+	struct sched_job	**local;	/* one per envelope sender */
+	uint32_t		 nlocal;
+	uint32_t		 nlocal_rcpts;
 	struct sched_job	**smtp;
 	uint32_t		 nsmtp;
 };
@@ -918,11 +986,14 @@ job_new(struct sched_msg *sm, int smtp)
 	job->id = ++next_job_id;
 	job->sm = sm;
 	job->smtp = smtp;
+	job->sender[0] = '\0';
+	job->has_sender = 0;
 	return job;
 }
 
 static void
-job_add(struct sched_job *job, uint32_t rcpt, const char *target)
+job_add(struct sched_job *job, uint32_t rcpt, uint32_t kind,
+    const char *target)
 {
 	struct job_entry *e;
 
@@ -931,6 +1002,7 @@ job_add(struct sched_job *job, uint32_t rcpt, const char *target)
 	e = &job->entries[job->nentries++];
 	memset(e, 0, sizeof(*e));
 	e->rcpt = rcpt;
+	e->kind = kind;
 	strlcpy(e->target, target, sizeof(e->target));
 }
 
@@ -956,6 +1028,41 @@ sched_nexthop(const char *addr, char *buf, size_t size)
 		*p = (char)tolower((unsigned char)*p);
 }
 
+/*
+ * job_sender_set - job (new) carries recipient i's owner- address as its
+ * envelope sender, when it has one and the message's sender is not <>
+ * (a bounce stays a bounce).
+ */
+static void
+job_sender_set(struct sched_job *job, const struct sched_msg *sm, uint32_t i)
+{
+	const char *owner = sched_rcpt_owner(sm, i);
+
+	if (owner != NULL && sm->env->sender[0] != '\0') {
+		strlcpy(job->sender, owner, sizeof(job->sender));
+		job->has_sender = 1;
+	}
+}
+
+/* job_sender_is - job is for recipient i's envelope sender */
+static int
+job_sender_is(const struct sched_job *job, const struct sched_msg *sm,
+    uint32_t i)
+{
+	const char *owner = sched_rcpt_owner(sm, i);
+
+	if (owner == NULL || sm->env->sender[0] == '\0')
+		return !job->has_sender;
+	return job->has_sender && strcmp(job->sender, owner) == 0;
+}
+
+/* job_sender - the envelope sender job's deliveries carry */
+static const char *
+job_sender(const struct sched_job *job)
+{
+	return job->has_sender ? job->sender : job->sm->env->sender;
+}
+
 /* Put remote recipient i into the smtp job of its next hop. */
 static void
 dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
@@ -971,28 +1078,82 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	sched_nexthop(addr, hop, sizeof(hop));
 	/* Only the newest job of a hop may still have room. */
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
-		if (strcmp(dp->smtp[k]->dest->name, hop) == 0) {
+		if (!dp->smtp[k]->lmtp &&
+		    strcmp(dp->smtp[k]->dest->name, hop) == 0 &&
+		    job_sender_is(dp->smtp[k], sm, i)) {
 			if (dp->smtp[k]->nentries < limit)
 				job = dp->smtp[k];
 			break;
 		}
 	if (job == NULL) {
 		job = job_new(sm, 1);
+		job_sender_set(job, sm, i);
 		job->dest = dest_get(hop);
 		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
 		    sizeof(*dp->smtp));
 		dp->smtp[dp->nsmtp++] = job;
 	}
-	job_add(job, i, addr);
+	job_add(job, i, RESOLVE_REMOTE, addr);
+}
+
+/*
+ * Put local recipient i (mailbox user) into the lmtp job of this round:
+ * like a remote one, in the destination named by mailbox_transport.
+ */
+static void
+dispatch_lmtp(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
+    const char *user)
+{
+	struct sched_job *job = NULL;
+	uint32_t limit = (uint32_t)qctx.set->smtp_destination_recipient_limit;
+
+	if (limit > MSG_SMTP_RCPTS_MAX)
+		limit = MSG_SMTP_RCPTS_MAX;	/* a job is one frame */
+	/* Only the newest lmtp job may still have room. */
+	for (uint32_t k = dp->nsmtp; k-- > 0;)
+		if (dp->smtp[k]->lmtp && job_sender_is(dp->smtp[k], sm, i)) {
+			if (dp->smtp[k]->nentries < limit)
+				job = dp->smtp[k];
+			break;
+		}
+	if (job == NULL) {
+		job = job_new(sm, 1);
+		job_sender_set(job, sm, i);
+		job->lmtp = 1;
+		job->dest = dest_get(qctx.set->mailbox_transport);
+		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
+		    sizeof(*dp->smtp));
+		dp->smtp[dp->nsmtp++] = job;
+	}
+	job_add(job, i, RESOLVE_LOCAL, user);
 }
 
 static void
 dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
-    const char *user)
+    uint32_t kind, const char *user)
 {
-	if (dp->local == NULL)
-		dp->local = job_new(sm, 0);
-	job_add(dp->local, i, user);
+	struct sched_job *job = NULL;
+
+	/* Virtual mailboxes are written by tern, as Postfix's virtual
+	 * transport writes them whatever its mailbox_transport says; and
+	 * commands and files are always run by tern. */
+	if (qctx.set->mailbox_transport[0] != '\0' &&
+	    kind == RESOLVE_LOCAL && !virtual_path_is(user)) {
+		dispatch_lmtp(dp, sm, i, user);
+		return;
+	}
+	for (uint32_t k = 0; k < dp->nlocal && job == NULL; k++)
+		if (job_sender_is(dp->local[k], sm, i))
+			job = dp->local[k];
+	if (job == NULL) {
+		job = job_new(sm, 0);
+		job_sender_set(job, sm, i);
+		dp->local = xreallocarray(dp->local, dp->nlocal + 1,
+		    sizeof(*dp->local));
+		dp->local[dp->nlocal++] = job;
+	}
+	job_add(job, i, kind, user);
+	dp->nlocal_rcpts++;
 }
 
 /* Decide where envelope recipient i goes, by lookupd's answer lk. */
@@ -1013,7 +1174,7 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.1.1",
 		    "user unknown");
 	else if (n == 1 && t[0].kind == RESOLVE_LOCAL)
-		dispatch_local(dp, sm, i, t[0].target);
+		dispatch_local(dp, sm, i, RESOLVE_LOCAL, t[0].target);
 	else if (n == 1 && verdict == LOOKUP_REMOTE)
 		dispatch_remote(dp, sm, i, t[0].target);
 	else if (sched_expand(sm, i, t, n) < 0)
@@ -1138,7 +1299,7 @@ job_start_local(struct sched_job *job, int fd)
 	struct msg_local_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
 	char (*to)[MSG_ADDR_MAX + 1] = xcalloc(job->nentries, sizeof(*to));
 	struct msg_deliver_local d = { .job = job->id, .qid = sm->rec.qid,
-	    .sender = sm->env->sender, .arrival = sm->env->arrival,
+	    .sender = job_sender(job), .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
 	    .n = job->nentries, .rcpts = rc };
@@ -1154,6 +1315,7 @@ job_start_local(struct sched_job *job, int fd)
 		rc[j].index = j;
 		rc[j].address = to[j];
 		rc[j].user = job->entries[j].target;
+		rc[j].kind = job->entries[j].kind;
 	}
 	rv = msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, job->id, &d);
 	free(rc);
@@ -1187,8 +1349,35 @@ sched_orcpt(const struct sched_msg *sm, uint32_t i, char *buf, size_t size)
 }
 
 /*
- * job_start_smtp - hand job to the smtp deliverd with the message file fd
- * (taken).  -1 when it cannot be encoded (logged; fd closed).
+ * sched_lmtp_rcpt - the address an LMTP server gets for entry e: the
+ * envelope address when its local part is the mailbox user (what the
+ * sender wrote, domain and all, for a server that keys users by it),
+ * else user@myhostname (an alias target), in buf (cut to fit a job).
+ */
+static const char *
+sched_lmtp_rcpt(const struct sched_msg *sm, const struct job_entry *e,
+    char *buf, size_t size)
+{
+	const char *rcpt = sm->env->rcpts[sm->r[e->rcpt].rec.parent].addr;
+	const char *at = strrchr(rcpt, '@');
+	size_t ulen = strlen(e->target);
+	char addr[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
+
+	if (at != NULL && (size_t)(at - rcpt) == ulen &&
+	    strncasecmp(rcpt, e->target, ulen) == 0)
+		strlcpy(addr, rcpt, sizeof(addr));
+	else
+		snprintf(addr, sizeof(addr), "%s@%s", e->target,
+		    qctx.set->myhostname);
+	/* msg_str_fit returns addr itself when it fits: copy it out. */
+	strlcpy(buf, msg_str_fit(addr, MSG_ADDR_MAX, fit, sizeof(fit)), size);
+	return buf;
+}
+
+/*
+ * job_start_smtp - hand job to the smtp deliverd (an lmtp job: to the
+ * lmtp deliverd) with the message file fd (taken).  -1 when it cannot be
+ * encoded (logged; fd closed).
  */
 static int
 job_start_smtp(struct sched_job *job, int fd)
@@ -1197,15 +1386,18 @@ job_start_smtp(struct sched_job *job, int fd)
 	struct msg_smtp_rcpt *rc = xcalloc(job->nentries, sizeof(*rc));
 	char (*orcpt)[MSG_ORCPT_MAX + 1] = xcalloc(job->nentries,
 	    sizeof(*orcpt));
+	char (*to)[MSG_ADDR_MAX + 1] = xcalloc(job->nentries, sizeof(*to));
+	struct queued_peer *peer = job->lmtp ? qctx.lmtp : qctx.smtp;
 	const char *envid = sm->env->envid != NULL ? sm->env->envid : "";
 	struct msg_deliver_smtp d = { .job = job->id, .qid = sm->rec.qid,
-	    .sender = sm->env->sender, .envid = envid, .ret = sm->env->ret,
+	    .sender = job_sender(job), .envid = envid, .ret = sm->env->ret,
 	    .body = sm->env->body,
 	    .smtputf8 = (sm->env->flags & ENVELOPE_F_SMTPUTF8) != 0,
 	    .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
-	    .nexthop = job->dest->name, .n = job->nentries, .rcpts = rc };
+	    .nexthop = job->lmtp ? qctx.set->mailbox_transport :
+	    job->dest->name, .n = job->nentries, .rcpts = rc };
 	struct ipc_msg m;
 	int rv;
 
@@ -1219,20 +1411,23 @@ job_start_smtp(struct sched_job *job, int fd)
 
 		sched_orcpt(sm, i, orcpt[j], sizeof(orcpt[j]));
 		rc[j].index = j;
-		rc[j].address = job->entries[j].target;
+		rc[j].address = job->lmtp ? sched_lmtp_rcpt(sm,
+		    &job->entries[j], to[j], sizeof(to[j])) :
+		    job->entries[j].target;
 		rc[j].orcpt = orcpt[j];
 		rc[j].notify = sched_rcpt_notify(sm, i);
 	}
 	rv = msg_encode(&m, MSG_QUEUED_DELIVER_SMTP, job->id, &d);
 	free(rc);
 	free(orcpt);
+	free(to);
 	if (rv != 0) {
 		close(fd);
 		return -1;
 	}
 	m.fd = fd;
-	queued_peer_send(qctx.smtp, &m);
-	job->peer = qctx.smtp;
+	queued_peer_send(peer, &m);
+	job->peer = peer;
 	job->dest->active++;
 	nsmtp++;
 	return 0;
@@ -1242,13 +1437,15 @@ job_start_smtp(struct sched_job *job, int fd)
 static void
 job_start(struct sched_job *job)
 {
-	struct queued_peer *peer = job->smtp ? qctx.smtp : qctx.deliverd;
+	struct queued_peer *peer = job->lmtp ? qctx.lmtp : job->smtp ?
+	    qctx.smtp : qctx.deliverd;
 	int fd;
 
 	job->start = now_real();
 	LIST_INSERT_HEAD(&jobs, job, entry);
 	if (peer == NULL || peer->dead) {
-		job_defer(job, "4.3.0", job->smtp ?
+		job_defer(job, "4.3.0", job->lmtp ?
+		    "lmtp delivery agent is not running" : job->smtp ?
 		    "smtp delivery agent is not running" :
 		    "local delivery agent is not running");
 		sched_job_done(job, -1);
@@ -1301,10 +1498,12 @@ sched_dest_kick(struct dest *d)
 	struct sched_job *job;
 	uint32_t limit = (uint32_t)qctx.set->smtp_destination_concurrency_limit;
 
-	if (qctx.smtp == NULL || qctx.smtp->dead)
-		return;
 	while ((job = TAILQ_FIRST(&d->waiting)) != NULL &&
 	    nsmtp < SMTP_JOBS_MAX && dest_can_start(d, limit)) {
+		struct queued_peer *p = job->lmtp ? qctx.lmtp : qctx.smtp;
+
+		if (p == NULL || p->dead)
+			return;
 		TAILQ_REMOVE(&d->waiting, job, wentry);
 		d->nwaiting--;
 		job_start(job);
@@ -1444,7 +1643,7 @@ lookup_find(const struct sched_msg *sm, uint32_t i, uint32_t *k)
 static void
 sched_round(struct sched_msg *sm)
 {
-	struct dispatch dp = { NULL, NULL, 0 };
+	struct dispatch dp = { NULL, 0, 0, NULL, 0 };
 	const struct sched_lookup *lk = NULL;
 	uint64_t now = queued_now();
 	uint32_t taken = 0, k = 0;
@@ -1459,11 +1658,14 @@ sched_round(struct sched_msg *sm)
 		if (!rcpt_due(sm, i, now) || (r->kind == RCPT_KIND_ENVELOPE &&
 		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
-		if (taken++ >= DISPATCH_MAX_RCPTS || (dp.local != NULL &&
-		    dp.local->nentries >= MSG_LOCAL_RCPTS_MAX))
+		/* Every local job stays within one frame's limit. */
+		if (taken++ >= DISPATCH_MAX_RCPTS ||
+		    dp.nlocal_rcpts >= MSG_LOCAL_RCPTS_MAX)
 			break;
-		if (r->kind == RCPT_KIND_LOCAL)
-			dispatch_local(&dp, sm, i, r->addr);
+		if (r->kind == RCPT_KIND_LOCAL || r->kind == RCPT_KIND_COMMAND ||
+		    r->kind == RCPT_KIND_FILE)
+			dispatch_local(&dp, sm, i, sched_target_kind(r->kind),
+			    r->addr);
 		else if (r->kind == RCPT_KIND_REMOTE)
 			dispatch_remote(&dp, sm, i, r->addr);
 		else
@@ -1473,9 +1675,10 @@ sched_round(struct sched_msg *sm)
 	nparked--;
 	/* Count every job before starting any: one that ends at once must
 	 * not settle the message while the others are still to start. */
-	sm->nbusy = (dp.local != NULL) + dp.nsmtp + 1;
-	if (dp.local != NULL)
-		job_start(dp.local);
+	sm->nbusy = dp.nlocal + dp.nsmtp + 1;
+	for (uint32_t j = 0; j < dp.nlocal; j++)
+		job_start(dp.local[j]);
+	free(dp.local);
 	for (uint32_t j = 0; j < dp.nsmtp; j++)
 		job_submit_smtp(dp.smtp[j]);
 	free(dp.smtp);
@@ -1805,7 +2008,7 @@ job_entry_names(struct sched_job *job, struct job_entry *e, char *to,
 	}
 	strlcpy(to, rcpt, tosize);
 	/* A virtual mailbox's target is its path: the address says more. */
-	if (job->smtp || virtual_path_is(e->target))
+	if ((job->smtp && !job->lmtp) || virtual_path_is(e->target))
 		return;
 	if (strncasecmp(rcpt, e->target, tlen) != 0 ||
 	    (at != NULL && (size_t)(at - rcpt) != tlen) ||
@@ -1846,18 +2049,18 @@ job_result(struct sched_job *job, uint32_t idx, uint32_t status,
  * deferred, never lost.
  */
 static void
-job_result_unread(const struct ipc_msg *m, int smtp)
+job_result_unread(const struct ipc_msg *m, const struct queued_peer *from)
 {
 	uint32_t jobid, idx, status;
 	struct sched_job *job;
 
 	if (msg_peek_result(m, &jobid, &idx, &status) != 0 ||
-	    (job = sched_job_find(jobid)) == NULL || job->smtp != smtp)
+	    (job = sched_job_find(jobid)) == NULL || job->peer != from)
 		return;
 	(void)job_result(job, idx, status == DELIVER_OK ? DELIVER_OK :
 	    DELIVER_TEMPFAIL, status == DELIVER_OK ? "2.0.0" : "4.3.0",
 	    "the delivery agent's report could not be read",
-	    smtp ? "none" : "local", 0);
+	    job->smtp ? "none" : "local", 0);
 }
 
 /*
@@ -1865,14 +2068,105 @@ job_result_unread(const struct ipc_msg *m, int smtp)
  * job of this agent, that job is over, its unreported entries deferred.
  */
 static void
-job_done_unread(const struct ipc_msg *m, int smtp)
+job_done_unread(const struct ipc_msg *m, const struct queued_peer *from)
 {
 	struct sched_job *job;
 	uint32_t jobid;
 
 	if (msg_peek_u32(m, &jobid) == 0 &&
-	    (job = sched_job_find(jobid)) != NULL && job->smtp == smtp)
+	    (job = sched_job_find(jobid)) != NULL && job->peer == from)
 		sched_job_done(job, 1);
+}
+
+/* sched_domain_is_local - domain is one of local_domains */
+static int
+sched_domain_is_local(const char *domain)
+{
+	const struct strlist *l = &qctx.set->local_domains;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * sched_forward_add - one address of a .forward (the user's words:
+ * parsed again) as a recipient of sm with parent's envelope recipient:
+ * a mailbox user for a local domain or a bare name, else remote.  The
+ * message keeps its envelope sender.  Each address is added once per
+ * message (sched_rcpt_add), which ends forwarding loops.
+ */
+static void
+sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text)
+{
+	char buf[ADDR_TEXT_MAX + 16], addr[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
+	struct mailaddr ma;
+	int bare = strchr(text, '@') == NULL;
+	uint32_t kind = RCPT_KIND_REMOTE;
+	size_t i;
+
+	log_vis(vis, sizeof(vis), text, strlen(text));
+	if (snprintf(buf, sizeof(buf), "%s%s", text, bare ? "@localhost" :
+	    "") >= (int)sizeof(buf) || addr_parse_mailbox(buf, strlen(buf),
+	    ADDR_P_UTF8, &ma) != ADDR_OK || (ma.flags & ADDR_F_NULL) ||
+	    addr_format(&ma, addr, sizeof(addr)) == -1) {
+		log_warn("%s: .forward address refused: %s", sm->rec.qid, vis);
+		return;
+	}
+	if (bare || sched_domain_is_local(ma.domain)) {
+		kind = RCPT_KIND_LOCAL;
+		for (i = 0; ma.local[i] != '\0' && i + 1 < sizeof(addr); i++)
+			addr[i] = (char)tolower((unsigned char)ma.local[i]);
+		addr[i] = '\0';
+		if (addr[0] == '\0' || addr[0] == '.' || strchr(addr, '/')) {
+			log_warn("%s: .forward address refused: %s",
+			    sm->rec.qid, vis);
+			return;
+		}
+	}
+	if (sched_rcpt_add(sm, parent, kind, addr) == UINT32_MAX)
+		log_warn("%s: .forward address dropped (too many recipients): "
+		    "%s", sm->rec.qid, vis);
+}
+
+/*
+ * sched_forward - a local recipient's .forward addresses, before its
+ * result: stored as recipients of the message (sched_rcpt_store), so
+ * that the result that follows ("forwarded", which retires the
+ * recipient) never comes before the addresses are safe.
+ */
+static int
+sched_forward(struct ipc_msg *m)
+{
+	struct sched_job *job;
+	struct msg_forward fw;
+	struct sched_msg *sm;
+	char vis[ADDR_TEXT_MAX * 4];
+	const char *why;
+	uint32_t parent;
+
+	if (msg_decode(m, MSG_DELIVERD_FORWARD, &fw, &why) != 0) {
+		msg_log_reject("deliverd", m, why);
+		return -1;
+	}
+	if ((job = sched_job_find(fw.job)) == NULL || job->smtp ||
+	    fw.index >= job->nentries ||
+	    job->entries[fw.index].kind != RESOLVE_LOCAL) {
+		msg_free(MSG_DELIVERD_FORWARD, &fw);
+		msg_log_reject("deliverd", m, "unknown job or recipient");
+		return -1;
+	}
+	sm = job->sm;
+	parent = sm->r[job->entries[fw.index].rcpt].rec.parent;
+	for (uint32_t i = 0; i < fw.n; i++)
+		sched_forward_add(sm, parent, fw.a[i].address);
+	log_vis(vis, sizeof(vis), job->entries[fw.index].target,
+	    strlen(job->entries[fw.index].target));
+	log_info("%s: .forward of %s: %u address(es)", sm->rec.qid, vis,
+	    fw.n);
+	msg_free(MSG_DELIVERD_FORWARD, &fw);
+	return 0;
 }
 
 /* sched_deliverd_input - results from the local deliverd; -1 rejected */
@@ -1884,13 +2178,16 @@ sched_deliverd_input(struct ipc_msg *m)
 	struct msg_result r;
 	const char *why;
 
+	if (m->type == MSG_DELIVERD_FORWARD)
+		return sched_forward(m);
 	if (m->type == MSG_DELIVERD_JOB_DONE) {
 		if (msg_decode(m, MSG_DELIVERD_JOB_DONE, &done, &why) != 0) {
 			msg_log_reject("deliverd", m, why);
-			job_done_unread(m, 0);
+			job_done_unread(m, qctx.deliverd);
 			return -1;
 		}
-		if ((job = sched_job_find(done.job)) == NULL || job->smtp) {
+		if ((job = sched_job_find(done.job)) == NULL ||
+		    job->peer != qctx.deliverd) {
 			msg_log_reject("deliverd", m, "unknown job");
 			return -1;
 		}
@@ -1899,10 +2196,11 @@ sched_deliverd_input(struct ipc_msg *m)
 	}
 	if (msg_decode(m, MSG_DELIVERD_RESULT, &r, &why) != 0) {
 		msg_log_reject("deliverd", m, why);
-		job_result_unread(m, 0);
+		job_result_unread(m, qctx.deliverd);
 		return -1;
 	}
-	if ((job = sched_job_find(r.job)) == NULL || job->smtp ||
+	if ((job = sched_job_find(r.job)) == NULL ||
+	    job->peer != qctx.deliverd ||
 	    job_result(job, r.index, r.status, r.dsn, r.text, "local",
 	    0) != 0) {
 		msg_log_reject("deliverd", m, "unknown job or recipient");
@@ -1911,9 +2209,9 @@ sched_deliverd_input(struct ipc_msg *m)
 	return 0;
 }
 
-/* sched_smtp_input - results from the smtp deliverd; -1 rejected */
+/* sched_smtp_input - results from the smtp or lmtp deliverd; -1 rejected */
 int
-sched_smtp_input(struct ipc_msg *m)
+sched_smtp_input(struct queued_peer *from, struct ipc_msg *m)
 {
 	struct msg_smtp_result r;
 	struct msg_smtp_done done;
@@ -1923,10 +2221,10 @@ sched_smtp_input(struct ipc_msg *m)
 	if (m->type == MSG_DELIVERD_SMTP_DONE) {
 		if (msg_decode(m, MSG_DELIVERD_SMTP_DONE, &done, &why) != 0) {
 			msg_log_reject("smtp deliverd", m, why);
-			job_done_unread(m, 1);
+			job_done_unread(m, from);
 			return -1;
 		}
-		if ((job = sched_job_find(done.job)) == NULL || !job->smtp) {
+		if ((job = sched_job_find(done.job)) == NULL || job->peer != from) {
 			msg_log_reject("smtp deliverd", m, "unknown job");
 			return -1;
 		}
@@ -1935,10 +2233,10 @@ sched_smtp_input(struct ipc_msg *m)
 	}
 	if (msg_decode(m, MSG_DELIVERD_SMTP_RESULT, &r, &why) != 0) {
 		msg_log_reject("smtp deliverd", m, why);
-		job_result_unread(m, 1);
+		job_result_unread(m, from);
 		return -1;
 	}
-	if ((job = sched_job_find(r.job)) == NULL || !job->smtp ||
+	if ((job = sched_job_find(r.job)) == NULL || job->peer != from ||
 	    job_result(job, r.index, r.status, r.dsn, r.text, r.relay,
 	    r.flags) != 0) {
 		msg_log_reject("smtp deliverd", m, "unknown job or recipient");

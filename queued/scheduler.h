@@ -116,20 +116,22 @@ void sched_run(int start_new);
 int sched_timeout_ms(void);
 /*
  * sched_deliverd_input - a MSG_DELIVERD_* from the local deliverd;
- * sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp deliverd.  0, or
+ * sched_smtp_input - a MSG_DELIVERD_SMTP_* from the smtp or the lmtp
+ * deliverd (from: only about that agent's own jobs).  0, or
  * -1 when the frame was rejected (logged; the agent stays connected).  A
  * rejected frame that still names its job and recipient is recorded as
  * well as it can be: a delivery made as made, anything else deferred.
  */
 int sched_deliverd_input(struct ipc_msg *m);
-int sched_smtp_input(struct ipc_msg *m);
+struct queued_peer;
+int sched_smtp_input(struct queued_peer *from, struct ipc_msg *m);
 /* sched_lookupd_input - a MSG_LOOKUPD_RESOLVED from lookupd (see
  * resolve_answer); -1 when rejected (logged) */
 int sched_lookupd_input(struct ipc_msg *m);
 /* sched_lookupd_gone - a lookupd channel closed: its lookups defer */
-struct queued_peer;
 void sched_lookupd_gone(struct queued_peer *p);
-/* sched_smtp_ready - an smtp deliverd is connected: start waiting jobs */
+/* sched_smtp_ready - an smtp or lmtp deliverd is connected: start
+ * waiting jobs */
 void sched_smtp_ready(void);
 /* sched_agent_gone - a delivery agent's channel closed: its jobs defer */
 void sched_agent_gone(struct queued_peer *p);
@@ -168,6 +170,13 @@ struct sched_msg *sched_first(void);
 struct sched_msg *sched_next(struct sched_msg *sm);
 
 /* For notice.c, while sm->env is loaded: */
+/*
+ * sched_rcpt_owner - the "owner-NAME" address of the alias recipient i
+ * came from (an RCPT_KIND_OWNER sibling): its envelope sender and where
+ * its bounces go.  NULL when there is none.
+ */
+const char *sched_rcpt_owner(const struct sched_msg *sm, uint32_t i);
+
 /* sched_rcpt_addr - the address of recipient i; NULL for a mailbox user */
 const char *sched_rcpt_addr(const struct sched_msg *sm, uint32_t i);
 /* sched_rcpt_notify - NOTIFY of recipient i (0 = not given) */

@@ -34,7 +34,8 @@ deps() {
 			python3 swaks passwd procps tzdata cppcheck openssl fail2ban \
 			dnsmasq-base python3-aiosmtpd libnet-ssleay-perl \
 			libio-socket-ssl-perl libfuse3-dev fuse3 e2fsprogs mount \
-			db5.3-util clang libclang-rt-14-dev s-nail mandoc \
+			db5.3-util clang libclang-rt-14-dev s-nail mandoc groff-base \
+			dovecot-imapd dovecot-pop3d dovecot-lmtpd \
 			>/dev/null
 		if [ "${TERN_PACKAGE_TEST:-0}" = 1 ]; then
 			apt-get install -y -qq --no-install-recommends \

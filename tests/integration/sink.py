@@ -18,7 +18,8 @@ a handshake), esmtp=False (EHLO answers 502: HELO only), pipelining and
 dsn (advertise them; DSN parameters are accepted and recorded), size
 (advertised SIZE; 0 none), smtputf8 (advertise SMTPUTF8, the default),
 auth = {"user": "password"} (AUTH PLAIN/LOGIN,
-only after STARTTLS when tls is set).
+only after STARTTLS when tls is set; each AUTH command is recorded as
+"auth" in its connection's commands).
 
 A subclass may answer RCPT by its own rule (rcpt_reply) and keep accepted
 messages its own way (record); tests/torture/ does both.
@@ -207,6 +208,12 @@ class _Session(SMTP):
             return
         await super().smtp_STARTTLS(arg)
         self.conn.tls = True
+
+    async def smtp_AUTH(self, arg):
+        # Every attempt is recorded, successful or not: a test can prove
+        # that no password was ever offered.
+        self.conn.commands.append("auth")
+        return await super().smtp_AUTH(arg)
 
     async def smtp_MAIL(self, arg):
         if await self._gate("mail"):

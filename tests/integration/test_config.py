@@ -70,6 +70,20 @@ class TestConfigCheck(TernTestCase):
     # An empty file is tested where it means something: against an
     # installed tree (test_install.py).
 
+    def test_mailbox_transport_checked(self):
+        """A malformed mailbox_transport is refused with its line; an LMTP
+        socket that is not there yet is only a warning."""
+        path, rc, out = self.check(self.base() +
+                                   "mailbox_transport = lmtp:unix:rel\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("mailbox_transport", out)
+        sock = os.path.join(self.tmp, "no-lmtp")
+        _, rc, out = self.check(self.base() +
+                                "mailbox_transport = lmtp:unix:%s\n" % sock)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("warning: mailbox_transport: %s is not a socket" % sock,
+                      out)
+
     def test_duplicate_and_bad_enum(self):
         text = (self.base() + "smtpd_timeout = 10s\n"
                 "smtpd_timeout = 20s\n"

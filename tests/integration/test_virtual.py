@@ -10,6 +10,7 @@ server, and nowhere else.
 
 import os
 import pwd
+import re
 import subprocess
 
 from sink import Sink
@@ -178,6 +179,18 @@ class TestVirtualMailboxes(VirtualCase):
                          r".*status=sent")
         if is_root():
             self.assertNotEqual(self.uid, 0)
+
+    def test_virtual_mailboxes_stay_with_tern_when_mailbox_transport_is_set(self):
+        # mailbox_transport takes the passwd users' mail (here to an LMTP
+        # socket where nobody listens: deferred), not virtual mailboxes.
+        inst = self.virtual_instance(
+            mailbox_transport="lmtp:unix:%s" % "/nonexistent/lmtp")
+        self.send(inst, ["a1@virt-a.test", "alice@test.example"])
+        self.wait_virtual("virt-a.test/a1/")
+        wait_until(lambda: re.search(r"to=<alice@test\.example>.*"
+                                     r"status=deferred", inst.log()), 30,
+                   what="alice's mail deferred by the absent LMTP server")
+        self.assertEqual(inst.maildir_files("alice"), [])
 
     def test_unknown_virtual_user_refused_at_rcpt(self):
         inst = self.virtual_instance()

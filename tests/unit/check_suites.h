@@ -34,5 +34,6 @@ Suite *sendmail_msg_suite(void);
 Suite *json_suite(void);
 Suite *control_request_suite(void);
 Suite *virtual_suite(void);
+Suite *tls_policy_suite(void);
 
 #endif

@@ -28,6 +28,7 @@
 #include "msg.h"
 #include "msg_codec.h"
 #include "../../deliverd/local_child.h"
+#include "../../deliverd/local_forward.h"
 #include "../../deliverd/local_target.h"
 
 #define NOBODY	65534
@@ -584,7 +585,7 @@ give(struct ipc_conn *c, uint32_t id, const char *maildir, const char *home,
 {
 	struct msg_local_delivery d = { id, "alice@a.example",
 	    "bob@example.org", maildir, home, (uint64_t)off, (uint64_t)size,
-	    "" };
+	    "", RESOLVE_LOCAL, "", "", 0, "" };
 	struct ipc_msg m;
 
 	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 0, &d), 0);
@@ -796,6 +797,37 @@ START_TEST(test_batch_shares_one_sync)
 }
 END_TEST
 
+/*
+ * .forward parsing: addresses, "\\user" and the user's own name (the
+ * mailbox), commands and files (quoted commas kept), comments, and
+ * :include: left out with a note.
+ */
+START_TEST(test_forward_parse)
+{
+	static char text[] = "# comment, with comma\n"
+	    "friend@remote.test, \\bob\n"
+	    "\"|/bin/prog a, b\", /var/tmp/file\n"
+	    "  other , Bob@host.example\n"
+	    ":include:/etc/x\n";
+	struct forward f;
+
+	memset(&f, 0, sizeof(f));
+	local_forward_parse(text, "bob", "host.example", &f);
+	ck_assert_uint_eq(f.n, 6);
+	ck_assert_int_eq(f.v[0].kind, FORWARD_ADDRESS);
+	ck_assert_str_eq(f.v[0].text, "friend@remote.test");
+	ck_assert_int_eq(f.v[1].kind, FORWARD_SELF);
+	ck_assert_int_eq(f.v[2].kind, FORWARD_COMMAND);
+	ck_assert_str_eq(f.v[2].text, "/bin/prog a, b");
+	ck_assert_int_eq(f.v[3].kind, FORWARD_FILE);
+	ck_assert_str_eq(f.v[3].text, "/var/tmp/file");
+	ck_assert_int_eq(f.v[4].kind, FORWARD_ADDRESS);
+	ck_assert_str_eq(f.v[4].text, "other");
+	ck_assert_int_eq(f.v[5].kind, FORWARD_SELF);
+	ck_assert_ptr_nonnull(strstr(f.note, ":include:"));
+}
+END_TEST
+
 /* maildir_suite - the Maildir writer and the local transport */
 Suite *
 maildir_suite(void)
@@ -825,6 +857,7 @@ maildir_suite(void)
 	tcase_add_test(tl, test_owner_process_missing_home);
 	tcase_add_test(tl, test_report_check);
 	tcase_add_test(tl, test_exit_text);
+	tcase_add_test(tl, test_forward_parse);
 	suite_add_tcase(s, tl);
 	return s;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alias_target.h"
 #include "check_suites.h"
 #include "../../lookupd/lookup_rcpt.h"
 #include "map.h"
@@ -276,23 +277,124 @@ START_TEST(test_aliases_syntax)
 	    "syntax: a@@b\n"
 	    "empty:\n"
 	    "hidden: \"\\|cmd\"\n"
-	    "hidden2: root, \"\\/var/mail/y\"\n", 1, &r), 8);
-	ck_assert_int_eq(r.lines[0], 2);
-	ck_assert_ptr_nonnull(strstr(r.msgs[0], "not supported yet"));
-	ck_assert_int_eq(r.lines[1], 3);
-	ck_assert_ptr_nonnull(strstr(r.msgs[1], "not supported yet"));
-	ck_assert_int_eq(r.lines[2], 4);
-	ck_assert_ptr_nonnull(strstr(r.msgs[2], "not supported yet"));
-	ck_assert_int_eq(r.lines[3], 5);
-	ck_assert_int_eq(r.lines[4], 6);
-	ck_assert_ptr_nonnull(strstr(r.msgs[4], "a@@b"));
-	ck_assert_int_eq(r.lines[5], 7);
-	/* A quoted pair hides nothing: "\|cmd" is |cmd (found by fuzz_map). */
-	ck_assert_int_eq(r.lines[6], 8);
-	ck_assert_ptr_nonnull(strstr(r.msgs[6], "not supported yet"));
-	ck_assert_int_eq(r.lines[7], 9);
-	ck_assert_ptr_nonnull(strstr(r.msgs[7], "not supported yet"));
+	    "hidden2: root, \"\\/var/mail/y\"\n"
+	    "relinc: :include:etc/list\n"
+	    "nocmd: \"|  \"\n", 1, &r), 7);
+	ck_assert_int_eq(r.lines[0], 5);
+	ck_assert_int_eq(r.lines[1], 6);
+	ck_assert_ptr_nonnull(strstr(r.msgs[1], "a@@b"));
+	ck_assert_int_eq(r.lines[2], 7);
+	/* A quoted pair hides nothing: "\|cmd" is the address |cmd, not a
+	 * command, and no mailbox name either (found by fuzz_map). */
+	ck_assert_int_eq(r.lines[3], 8);
+	ck_assert_ptr_nonnull(strstr(r.msgs[3], "quoted command"));
+	ck_assert_int_eq(r.lines[4], 9);
+	ck_assert_ptr_nonnull(strstr(r.msgs[4], "quoted command"));
+	ck_assert_int_eq(r.lines[5], 10);
+	ck_assert_ptr_nonnull(strstr(r.msgs[5], "absolute"));
+	ck_assert_int_eq(r.lines[6], 11);
+	ck_assert_ptr_nonnull(strstr(r.msgs[6], "empty command"));
 	ck_assert_int_eq(access(path_in("bad.db"), F_OK), -1);
+}
+END_TEST
+
+/*
+ * Commands, files and :include: lists compile, kept as written (lookupd
+ * reads them again); Debian's stock /etc/aliases (as Debian's mail
+ * packages write it) compiles whole.
+ */
+START_TEST(test_aliases_commands_files_includes)
+{
+	struct reports r;
+	struct map *m;
+	char val[512];
+
+	ck_assert_int_eq(compile("aliases",
+	    "pipe: root, |/usr/bin/procmail\n"
+	    "qpipe: \"|/usr/bin/logger -t list, with comma\", bob\n"
+	    "file: /var/mail/x\n"
+	    "null: /dev/null\n"
+	    "inc: :INCLUDE:/etc/list\n", 1, &r), 0);
+	m = open_map("aliases");
+	ck_assert_int_eq(map_lookup(m, "pipe", val, sizeof(val)), 1);
+	ck_assert_str_eq(val, "root, |/usr/bin/procmail");
+	ck_assert_int_eq(map_lookup(m, "qpipe", val, sizeof(val)), 1);
+	ck_assert_str_eq(val, "\"|/usr/bin/logger -t list, with comma\", bob");
+	ck_assert_int_eq(map_lookup(m, "file", val, sizeof(val)), 1);
+	ck_assert_str_eq(val, "/var/mail/x");
+	ck_assert_int_eq(map_lookup(m, "inc", val, sizeof(val)), 1);
+	ck_assert_str_eq(val, ":INCLUDE:/etc/list");
+	map_close(m);
+	ck_assert_int_eq(compile("debian",
+	    "# /etc/aliases\n"
+	    "mailer-daemon: postmaster\n"
+	    "postmaster: root\n"
+	    "nobody: root\n"
+	    "hostmaster: root\n"
+	    "usenet: root\n"
+	    "news: root\n"
+	    "webmaster: root\n"
+	    "www: root\n"
+	    "ftp: root\n"
+	    "abuse: root\n"
+	    "noc: root\n"
+	    "security: root\n"
+	    "root: admin\n", 1, &r), 0);
+}
+END_TEST
+
+/* The alias value item parser: what is a command, a file, an include. */
+START_TEST(test_alias_item_kind)
+{
+	const char *rest;
+	size_t len;
+	uid_t uid;
+	char buf[ALIAS_TARGET_MAX + 8];
+
+	ck_assert_int_eq(alias_item_kind("bob", &rest, &len),
+	    ALIAS_ITEM_ADDRESS);
+	ck_assert_int_eq(alias_item_kind("bob@example.org", &rest, &len),
+	    ALIAS_ITEM_ADDRESS);
+	ck_assert_int_eq(alias_item_kind("|/bin/cat", &rest, &len),
+	    ALIAS_ITEM_COMMAND);
+	ck_assert(len == 8 && strncmp(rest, "/bin/cat", len) == 0);
+	ck_assert_int_eq(alias_item_kind("\"|/bin/x a, b\"", &rest, &len),
+	    ALIAS_ITEM_COMMAND);
+	ck_assert(len == 11 && strncmp(rest, "/bin/x a, b", len) == 0);
+	ck_assert_int_eq(alias_item_kind("\"|\"", &rest, &len),
+	    ALIAS_ITEM_BAD);
+	ck_assert_int_eq(alias_item_kind("|a\nb", &rest, &len),
+	    ALIAS_ITEM_BAD);
+	ck_assert_int_eq(alias_item_kind("/var/mail/list", &rest, &len),
+	    ALIAS_ITEM_FILE);
+	ck_assert_uint_eq(len, 14);
+	ck_assert_int_eq(alias_item_kind("\"/var/my list\"", &rest, &len),
+	    ALIAS_ITEM_FILE);
+	ck_assert(len == 12 && strncmp(rest, "/var/my list", len) == 0);
+	ck_assert_int_eq(alias_item_kind("/", &rest, &len), ALIAS_ITEM_BAD);
+	ck_assert_int_eq(alias_item_kind(":include:/etc/l", &rest, &len),
+	    ALIAS_ITEM_INCLUDE);
+	ck_assert(len == 6 && strncmp(rest, "/etc/l", len) == 0);
+	ck_assert_int_eq(alias_item_kind(":Include:l", &rest, &len),
+	    ALIAS_ITEM_BAD);
+	/* An address that merely contains these is an address. */
+	ck_assert_int_eq(alias_item_kind("a|b@example.org", &rest, &len),
+	    ALIAS_ITEM_ADDRESS);
+
+	ck_assert_int_eq(alias_target_format(buf, sizeof(buf), 1000,
+	    "/bin/x a", 8), 0);
+	ck_assert_str_eq(buf, "1000:/bin/x a");
+	ck_assert_int_eq(alias_target_parse(buf, &uid, &rest), 0);
+	ck_assert(uid == 1000 && strcmp(rest, "/bin/x a") == 0);
+	ck_assert_int_eq(alias_target_parse("bob", &uid, &rest), -1);
+	ck_assert_int_eq(alias_target_parse("12:", &uid, &rest), -1);
+	ck_assert_int_eq(alias_target_parse("-1:x", &uid, &rest), -1);
+	ck_assert_int_eq(alias_target_parse("99999999999999999999:x", &uid,
+	    &rest), -1);
+	memset(buf, 'x', sizeof(buf) - 1);
+	buf[sizeof(buf) - 1] = '\0';
+	ck_assert_int_eq(alias_target_format(buf, sizeof(buf), 0, buf,
+	    ALIAS_TARGET_MAX), -1);
 }
 END_TEST
 
@@ -594,7 +696,7 @@ START_TEST(test_rcpt_map_states)
 	ck_assert_int_eq(verdict("ghost@localhost"), LOOKUP_UNKNOWN);
 	/* An edit that does not parse: the older .db, the last good
 	 * compile, answers until it is fixed. */
-	write_file("pending", "info: alice\nsales: bob\nbad: |cmd\n");
+	write_file("pending", "info: alice\nsales: bob\nbad: a@@b\n");
 	ck_assert_int_eq(verdict("info@localhost"), LOOKUP_ALIAS);
 	ck_assert_int_eq(verdict("sales@localhost"), LOOKUP_UNKNOWN);
 	/* ... and without any .db, a name not found may be on the bad
@@ -663,9 +765,13 @@ START_TEST(test_rcpt_untrusted_map)
 	put_raw(file, "empty", "");
 	strlist_set(&rs.alias_maps, file, NULL);
 	rctx.aliases = lookup_aliases_open(&rs.alias_maps);
+	/* A command in a map: run as the map's owner (here, us). */
 	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "pipe@localhost", &t),
-	    LOOKUP_UNKNOWN);
-	ck_assert_uint_eq(t.n, 0);
+	    LOOKUP_ALIAS);
+	ck_assert_uint_eq(t.n, 2);
+	snprintf(file, sizeof(file), "%lu:/bin/sh -c evil",
+	    (unsigned long)geteuid());
+	ck_assert(has_target(&t, RESOLVE_COMMAND, file));
 	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "garbage@localhost", &t),
 	    LOOKUP_UNKNOWN);
 	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "escape@localhost", &t),
@@ -675,6 +781,67 @@ START_TEST(test_rcpt_untrusted_map)
 	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "empty@localhost", &t),
 	    LOOKUP_UNKNOWN);
 	ck_assert_uint_eq(t.n, 0);
+	lookup_targets_free(&t);
+}
+END_TEST
+
+/*
+ * Commands and files carry the owner of the file that named them; an
+ * :include: file is read (its commands as its owner's), once per
+ * resolve even when it includes itself, and refused when others may
+ * write it; virtual_alias_map may name neither.
+ */
+START_TEST(test_rcpt_commands_files_includes)
+{
+	struct lookup_targets t = { NULL, 0, 0 };
+	char text[8192], want[256];
+	unsigned long me = (unsigned long)geteuid();
+	struct reports r;
+
+	lookup_aliases_close(rctx.aliases);
+	/* list ends by including itself: a loop, expanded once. */
+	snprintf(text, sizeof(text), "# members\nalice\n\"|/bin/cat -n\", "
+	    "bob\n:include:%s\n", path_in("list"));
+	write_file("list", text);
+	write_file("open", "carol\n");
+	ck_assert_int_eq(chmod(path_in("open"), 0666), 0);
+	snprintf(text, sizeof(text),
+	    "cmd: \"|/usr/bin/env > /tmp/x; echo $SENDER\", alice\n"
+	    "box: /var/tmp/box.mbox\n"
+	    "inc: :include:%s\n", path_in("list"));
+	snprintf(text + strlen(text), sizeof(text) - strlen(text),
+	    "badinc: :include:%s\n", path_in("open"));
+	snprintf(text + strlen(text), sizeof(text) - strlen(text),
+	    "noinc: :include:%s\n", path_in("missing"));
+	ck_assert_int_eq(compile("cmdaliases", text, 1, &r), 0);
+	strlist_set(&rs.alias_maps, path_in("cmdaliases"), NULL);
+	rctx.aliases = lookup_aliases_open(&rs.alias_maps);
+
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "cmd@localhost", &t),
+	    LOOKUP_ALIAS);
+	ck_assert_uint_eq(t.n, 2);
+	snprintf(want, sizeof(want), "%lu:/usr/bin/env > /tmp/x; echo $SENDER",
+	    me);
+	ck_assert(has_target(&t, RESOLVE_COMMAND, want));
+	ck_assert(has_target(&t, RESOLVE_LOCAL, "alice"));
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "box@localhost", &t),
+	    LOOKUP_ALIAS);
+	snprintf(want, sizeof(want), "%lu:/var/tmp/box.mbox", me);
+	ck_assert(t.n == 1 && has_target(&t, RESOLVE_FILE, want));
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "inc@localhost", &t),
+	    LOOKUP_ALIAS);
+	ck_assert_uint_eq(t.n, 3);
+	snprintf(want, sizeof(want), "%lu:/bin/cat -n", me);
+	ck_assert(has_target(&t, RESOLVE_COMMAND, want));
+	ck_assert(has_target(&t, RESOLVE_LOCAL, "alice"));
+	ck_assert(has_target(&t, RESOLVE_LOCAL, "bob"));
+	/* Writable by others: refused (bounced), never run. */
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "badinc@localhost", &t),
+	    LOOKUP_UNKNOWN);
+	ck_assert_uint_eq(t.n, 0);
+	/* Missing: perhaps not yet mounted, so tried again later. */
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "noinc@localhost", &t),
+	    LOOKUP_TEMPFAIL);
 	lookup_targets_free(&t);
 }
 END_TEST
@@ -737,6 +904,8 @@ map_suite(void)
 	tcase_add_test(tc, test_atomic_replace);
 	tcase_add_test(tc, test_open_missing);
 	tcase_add_test(tc, test_aliases_syntax);
+	tcase_add_test(tc, test_aliases_commands_files_includes);
+	tcase_add_test(tc, test_alias_item_kind);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lookup_rcpt");
@@ -747,6 +916,7 @@ map_suite(void)
 	tcase_add_test(tc, test_rcpt_postmaster);
 	tcase_add_test(tc, test_rcpt_map_states);
 	tcase_add_test(tc, test_rcpt_untrusted_map);
+	tcase_add_test(tc, test_rcpt_commands_files_includes);
 	tcase_add_test(tc, test_rcpt_passwd);
 	tcase_add_test(tc, test_map_nul_terminated_db);
 	suite_add_tcase(s, tc);

@@ -463,6 +463,11 @@ START_TEST(test_owner_process_appends_to_spool_mbox)
 		d.body_offset = 0;
 		d.body_size = sizeof(body) - 1;
 		d.mbox = t.mbox;
+		d.kind = RESOLVE_LOCAL;
+		d.target = "";
+		d.user = "nobody";
+		d.time_limit = 0;
+		d.extension = "";
 		ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 0, &d), 0);
 		m.fd = dup(fd);
 		ck_assert_int_eq(ipc_send(&c, &m), 0);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alias_target.h"
 #include "check_suites.h"
 #include "ipc.h"
 #include "msg_codec.h"
@@ -444,8 +445,9 @@ START_TEST(test_every_type_has_a_layout)
 		MSG_LOOKUPD_SENDER_VERDICT, MSG_QUEUED_DELIVER_LOCAL,
 		MSG_QUEUED_DELIVER_SMTP, MSG_DELIVERD_RESULT,
 		MSG_DELIVERD_JOB_DONE, MSG_DELIVERD_SMTP_RESULT,
-		MSG_DELIVERD_SMTP_DONE, MSG_SMTP_CONN_DONE,
-		MSG_LOCAL_DELIVERY, MSG_LOCAL_DELIVERED, MSG_MASTER_PEER,
+		MSG_DELIVERD_SMTP_DONE, MSG_DELIVERD_FORWARD, MSG_SMTP_CONN_DONE,
+		MSG_LOCAL_DELIVERY, MSG_LOCAL_DELIVERED, MSG_LOCAL_FORWARD,
+		MSG_MASTER_PEER,
 		MSG_MASTER_RELOAD, MSG_MASTER_STOP, MSG_SMTPD_STATUS,
 		MSG_QUEUED_FLUSH, MSG_SMTPD_CLIENT_CONNECT,
 		MSG_MASTER_CLIENT_VERDICT, MSG_SMTPD_AUTH_FAILURE,
@@ -557,10 +559,59 @@ START_TEST(test_peek_job_of_a_bad_result)
 }
 END_TEST
 
+/*
+ * A command or file target travels with its kind, in queued's job and in
+ * the delivery to its owner's process, up to ALIAS_TARGET_MAX octets
+ * (the one limit of alias_target.h) and no longer; a kind outside the
+ * local ones is refused.
+ */
+START_TEST(test_alias_target_travels_with_its_kind_and_limit)
+{
+	static char cmd[ALIAS_TARGET_MAX + 2];
+	struct msg_local_rcpt rc = { 0, "list@example.org", cmd,
+	    RESOLVE_COMMAND };
+	struct msg_deliver_local j = { 9, "0123456789ABCDEF", "a@b", 1, 0,
+	    10, 1, &rc }, jgot;
+	struct msg_local_delivery d = { 7, "a@b", "c@d", "/nonexistent",
+	    "/nonexistent", 0, 10, "", RESOLVE_COMMAND, cmd, "nobody", 1000, "" },
+	    got;
+	struct ipc_msg m;
+	const char *why;
+
+	memset(cmd, 'c', ALIAS_TARGET_MAX);
+	memcpy(cmd, "0:", 2);
+	cmd[ALIAS_TARGET_MAX] = '\0';
+	ck_assert_int_eq(msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, 1, &j), 0);
+	m.fd = dup(0);
+	ck_assert_int_eq(msg_decode(&m, MSG_QUEUED_DELIVER_LOCAL, &jgot,
+	    &why), 0);
+	ck_assert_uint_eq(jgot.rcpts[0].kind, RESOLVE_COMMAND);
+	ck_assert_str_eq(jgot.rcpts[0].user, cmd);
+	msg_free(MSG_QUEUED_DELIVER_LOCAL, &jgot);
+	ipc_msg_free(&m);
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 1, &d), 0);
+	m.fd = dup(0);
+	ck_assert_int_eq(msg_decode(&m, MSG_LOCAL_DELIVERY, &got, &why), 0);
+	ck_assert_uint_eq(got.kind, RESOLVE_COMMAND);
+	ck_assert_str_eq(got.target, cmd);
+	ck_assert_str_eq(got.user, "nobody");
+	ipc_msg_free(&m);
+	/* One octet more is refused by both. */
+	cmd[ALIAS_TARGET_MAX] = 'c';
+	cmd[ALIAS_TARGET_MAX + 1] = '\0';
+	ck_assert_int_eq(msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, 1, &j), -1);
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 1, &d), -1);
+	cmd[ALIAS_TARGET_MAX] = '\0';
+	rc.kind = RESOLVE_REMOTE + 10;
+	ck_assert_int_eq(msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, 1, &j), -1);
+}
+END_TEST
+
 /* The local job's wire layout, with the body size after the offset. */
 START_TEST(test_deliver_local_layout)
 {
-	struct msg_local_rcpt rc = { 0, "bob@example.org", "bob" };
+	struct msg_local_rcpt rc = { 0, "bob@example.org", "bob",
+	    RESOLVE_LOCAL };
 	struct msg_deliver_local j = { 9, "0123456789ABCDEF", "a@b", 1, 500,
 	    1234, 1, &rc };
 	struct ipc_msg m;
@@ -590,7 +641,7 @@ START_TEST(test_local_delivery_needs_its_file_and_a_bounded_path)
 {
 	static char path[MSG_PATH_MAX + 2];
 	struct msg_local_delivery d = { 7, "a@b", "c@d", path, "/home/c", 10,
-	    20, "" }, got;
+	    20, "", RESOLVE_LOCAL, "", "c", 0, "" }, got;
 	struct msg_local_delivered r = { 7, DELIVER_OK, "2.0.0",
 	    "delivered to maildir" }, rgot;
 	struct ipc_msg m;
@@ -654,6 +705,24 @@ START_TEST(test_etrn_domain_limit_is_shared)
 }
 END_TEST
 
+/* The lmtp deliverd is the last peer kind: ternd hands it to queued, and
+ * nothing beyond it decodes. */
+START_TEST(test_peer_kind_lmtp_is_the_last)
+{
+	struct msg_peer p = { PEER_DELIVERD_LMTP }, got;
+	struct ipc_msg m;
+	const char *why;
+
+	ck_assert_int_eq(msg_encode(&m, MSG_MASTER_PEER, 0, &p), 0);
+	m.fd = dup(STDERR_FILENO);
+	ck_assert_int_eq(msg_decode(&m, MSG_MASTER_PEER, &got, &why), 0);
+	ck_assert_uint_eq(got.kind, PEER_DELIVERD_LMTP);
+	ipc_msg_free(&m);
+	p.kind = PEER_DELIVERD_LMTP + 1;
+	ck_assert_int_eq(msg_encode(&m, MSG_MASTER_PEER, 0, &p), -1);
+}
+END_TEST
+
 Suite *
 msg_codec_suite(void)
 {
@@ -670,6 +739,8 @@ msg_codec_suite(void)
 	tcase_add_test(tc, test_str_fit_keeps_characters_whole);
 	tcase_add_test(tc, test_peek_job_of_a_bad_result);
 	tcase_add_test(tc, test_deliver_local_layout);
+	tcase_add_test(tc, test_alias_target_travels_with_its_kind_and_limit);
+	tcase_add_test(tc, test_peer_kind_lmtp_is_the_last);
 	tcase_add_test(tc,
 	    test_local_delivery_needs_its_file_and_a_bounded_path);
 	suite_add_tcase(s, tc);

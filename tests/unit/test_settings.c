@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "lmtp_target.h"
 #include "settings.h"
 #include "xmalloc.h"
 
@@ -129,9 +130,12 @@ START_TEST(test_table_is_sane)
 		ck_assert_ptr_nonnull(t[i].help);
 		ck_assert_int_gt(strlen(t[i].help), 10);
 		ck_assert_ptr_nonnull(t[i].defval);
+		/* Lowercase, but for Postfix's own spellings such as
+		 * smtp_tls_CAfile, which administrators copy. */
 		for (const char *c = t[i].name; *c; c++)
-			ck_assert_msg((*c >= 'a' && *c <= 'z') || *c == '_',
-			    "bad name %s", t[i].name);
+			ck_assert_msg((*c >= 'a' && *c <= 'z') || *c == '_' ||
+			    (strncmp(t[i].name, "smtp_tls_CA", 11) == 0 &&
+			    *c >= 'A' && *c <= 'Z'), "bad name %s", t[i].name);
 		ck_assert_ptr_eq(settings_find(t[i].name), &t[i]);
 		if (t[i].type == SETTING_ENUM)
 			ck_assert_ptr_nonnull(t[i].words);
@@ -964,6 +968,60 @@ START_TEST(test_sample_config_matches_table)
 END_TEST
 
 /* settings_suite - every settings test */
+/* mailbox_transport: every form lmtp_target.h names, and what it refuses */
+START_TEST(test_mailbox_transport_parse)
+{
+	static const char *bad[] = { "lmtp", "lmtp:", "smtp:[1.2.3.4]:24",
+	    "lmtp:unix:", "lmtp:unix:relative/path", "lmtp:[1.2.3.4",
+	    "lmtp:[]:24", "lmtp:[1.2.3.4]:0", "lmtp:[1.2.3.4]:65536",
+	    "lmtp:[1.2.3.4]x", "lmtp:host:", "lmtp:host:24x", "lmtp::24",
+	    "lmtp:-host:24", "lmtp:ho st:24", "lmtp:[::1]:24:25",
+	    "lmtp:unix:/" "0123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789"
+	    "01234567890123456789012345678", NULL };
+	struct lmtp_target t;
+	char err[200];
+	struct settings s;
+	struct seen sn;
+
+	ck_assert_int_eq(lmtp_target_parse("", &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(t.kind, LMTP_TARGET_NONE);
+	ck_assert_int_eq(lmtp_target_parse("lmtp:unix:/run/dovecot/lmtp", &t,
+	    err, sizeof(err)), 0);
+	ck_assert_int_eq(t.kind, LMTP_TARGET_UNIX);
+	ck_assert_str_eq(t.path, "/run/dovecot/lmtp");
+	ck_assert_int_eq(lmtp_target_parse("lmtp:[127.0.0.1]:2424", &t, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(t.kind, LMTP_TARGET_INET);
+	ck_assert_str_eq(t.host, "127.0.0.1");
+	ck_assert_int_eq(t.port, 2424);
+	ck_assert_int_eq(t.numeric, 1);
+	ck_assert_int_eq(lmtp_target_parse("lmtp:[::1]", &t, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(t.host, "::1");
+	ck_assert_int_eq(t.port, LMTP_DEFAULT_PORT);
+	ck_assert_int_eq(t.numeric, 1);
+	ck_assert_int_eq(lmtp_target_parse("lmtp:mail.example.org:24", &t, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(t.host, "mail.example.org");
+	ck_assert_int_eq(t.numeric, 0);
+	ck_assert_int_eq(lmtp_target_parse("lmtp:localhost", &t, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(t.port, LMTP_DEFAULT_PORT);
+	for (int i = 0; bad[i] != NULL; i++)
+		ck_assert_msg(lmtp_target_parse(bad[i], &t, err, sizeof(err))
+		    == -1 && t.kind == LMTP_TARGET_NONE, "%s accepted", bad[i]);
+	/* The setting refuses what the parser refuses. */
+	ck_assert_int_ne(parse(&s, "mailbox_transport = lmtp:unix:rel\n",
+	    &sn), 0);
+	settings_free(&s);
+	ck_assert_int_eq(parse(&s, "mailbox_transport = lmtp:[127.0.0.1]:24\n",
+	    &sn), 0);
+	ck_assert_str_eq(s.mailbox_transport, "lmtp:[127.0.0.1]:24");
+	settings_free(&s);
+}
+END_TEST
+
 Suite *
 settings_suite(void)
 {
@@ -998,6 +1056,7 @@ settings_suite(void)
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_man_page_matches_table);
 	tcase_add_test(tc, test_sample_config_matches_table);
+	tcase_add_test(tc, test_mailbox_transport_parse);
 	suite_add_tcase(s, tc);
 	return s;
 }

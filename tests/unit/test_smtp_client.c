@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1180,6 +1181,197 @@ START_TEST(test_conn_body_too_slow)
 }
 END_TEST
 
+/* --- LMTP (RFC 2033): a reply per accepted recipient after the dot ---- */
+
+struct lmtp_script {
+	const char	*answer[8];	/* to each command, until DATA's 354 */
+	const char	*after_dot;	/* written after the final dot */
+	int		 trickle;	/* after_dot one octet every 200 ms */
+};
+
+/*
+ * lmtp_serve - a Unix socket LMTP server at path for one connection:
+ * greets, answers each command line with the next answer, takes the
+ * message up to the final dot, writes after_dot, ends its output and
+ * drains until the client closes.  Returns the child's pid.
+ */
+static pid_t
+lmtp_serve(const struct lmtp_script *sc, struct sockaddr_un *sun,
+    const char *path)
+{
+	char buf[4096];
+	size_t len = 0, k = 0;
+	int lfd, fd, data = 0;
+	pid_t pid;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	strlcpy(sun->sun_path, path, sizeof(sun->sun_path));
+	unlink(path);
+	ck_assert_int_ne(lfd = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sun, sizeof(*sun)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if ((fd = accept(lfd, NULL, NULL)) == -1 ||
+	    write(fd, "220 lmtp.test LMTP\r\n", 20) != 20)
+		_exit(1);
+	for (;;) {
+		char *eol;
+		ssize_t n;
+		const char *ans = NULL;
+
+		while ((eol = memchr(buf, '\n', len)) == NULL) {
+			if (len == sizeof(buf) ||
+			    (n = read(fd, buf + len, sizeof(buf) - len)) <= 0)
+				_exit(0);
+			len += (size_t)n;
+		}
+		size_t ll = (size_t)(eol - buf) + 1;
+
+		if (data && ll == 3 && buf[0] == '.')
+			break;
+		if (!data && k < 8 && sc->answer[k] != NULL)
+			ans = sc->answer[k++];
+		if (ans != NULL && strncmp(ans, "354", 3) == 0)
+			data = 1;
+		if (ans != NULL && write(fd, ans, strlen(ans)) !=
+		    (ssize_t)strlen(ans))
+			_exit(1);
+		memmove(buf, buf + ll, len - ll);
+		len -= ll;
+	}
+	for (size_t i = 0; sc->after_dot[i] != '\0'; i++) {
+		if (sc->trickle)
+			usleep(200 * 1000);
+		if (write(fd, sc->after_dot + i, 1) != 1)
+			_exit(0);
+		if (!sc->trickle) {
+			size_t rest = strlen(sc->after_dot + i + 1);
+
+			if (write(fd, sc->after_dot + i + 1, rest) !=
+			    (ssize_t)rest)
+				_exit(1);
+			break;
+		}
+	}
+	/* Whatever replies are missing never come. */
+	shutdown(fd, SHUT_WR);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	_exit(0);
+}
+
+/* lmtp_run - deliver a small message to four recipients over sc; the
+ * recipients' results are in rc */
+static void
+lmtp_run(const struct lmtp_script *sc, struct smtp_rcpt rc[4])
+{
+	static const char body[] = "Subject: x\r\n\r\n.dot\r\nbody\r\n";
+	struct smtp_msg msg = { .sender = "a@b", .envid = "",
+	    .size = sizeof(body) - 1, .offset = 0 };
+	char path[] = "/tmp/tern-lmtp-XXXXXX", sock[64];
+	struct sockaddr_un sun;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	int status;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(sock, sizeof(sock), "%s/lmtp", path);
+	ck_assert_int_ge(msg.fd = memfd_create("body", 0), 0);
+	ck_assert_int_eq(write(msg.fd, body, sizeof(body) - 1),
+	    (ssize_t)sizeof(body) - 1);
+	pid = lmtp_serve(sc, &sun, sock);
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(smtp_conn_open_lmtp(&c, &cset, sock,
+	    (struct sockaddr *)&sun, sizeof(sun), &r), STEP_OK);
+	ck_assert_int_eq(smtp_conn_hello(&c, 0, NULL, NULL, &r), STEP_OK);
+	ck_assert(c.ext & EXT_PIPELINING);
+	smtp_conn_deliver(&c, &msg, rc, 4);
+	smtp_conn_close(&c, 1);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	close(msg.fd);
+	unlink(sock);
+	rmdir(path);
+}
+
+/* lmtp_rcpts - four fresh recipients */
+static void
+lmtp_rcpts(struct smtp_rcpt rc[4])
+{
+	static char *addr[4] = { "r1@test", "r2@test", "r3@test", "r4@test" };
+
+	memset(rc, 0, 4 * sizeof(*rc));
+	for (int i = 0; i < 4; i++) {
+		rc[i].index = (uint32_t)i;
+		rc[i].address = addr[i];
+		rc[i].orcpt = "";
+		rc[i].status = -1;
+	}
+}
+
+/*
+ * Each recipient accepted at RCPT gets its own reply after the final
+ * dot, in RCPT order; one refused at RCPT gets none; one whose reply
+ * never comes (the server closes) is deferred, never taken as delivered.
+ */
+START_TEST(test_lmtp_reply_per_recipient)
+{
+	struct lmtp_script sc = { { "250-lmtp.test\r\n250-PIPELINING\r\n"
+	    "250 ENHANCEDSTATUSCODES\r\n", "250 2.1.0 ok\r\n",
+	    "250 2.1.5 ok\r\n", "550 5.1.1 no such user\r\n",
+	    "250 2.1.5 ok\r\n", "250 2.1.5 ok\r\n", "354 go on\r\n" },
+	    "250 2.0.0 r1 saved\r\n452 4.2.2 r3 over quota\r\n", 0 };
+	struct smtp_rcpt rc[4];
+
+	lmtp_rcpts(rc);
+	lmtp_run(&sc, rc);
+	ck_assert_int_eq(rc[0].status, DELIVER_OK);
+	ck_assert_msg(strstr(rc[0].text, "r1 saved") != NULL, "%s",
+	    rc[0].text);
+	ck_assert_int_eq(rc[1].status, DELIVER_PERMFAIL);
+	ck_assert_str_eq(rc[1].dsn, "5.1.1");
+	ck_assert_int_eq(rc[2].status, DELIVER_TEMPFAIL);
+	ck_assert_str_eq(rc[2].dsn, "4.2.2");
+	ck_assert_msg(strstr(rc[2].text, "r3 over quota") != NULL, "%s",
+	    rc[2].text);
+	ck_assert_int_eq(rc[3].status, DELIVER_TEMPFAIL);
+	ck_assert_msg(strstr(rc[3].text, "lost connection") != NULL, "%s",
+	    rc[3].text);
+}
+END_TEST
+
+/*
+ * The deadline for a recipient's reply after the dot is one for the whole
+ * reply: a server that trickles it an octet every 200 ms, 4 s in all,
+ * is given up on after smtp_data_done_timeout (1 s), and the recipient is
+ * deferred.  A timeout reset by each octet would wait for all of it.
+ */
+START_TEST(test_lmtp_trickled_reply_deferred)
+{
+	struct lmtp_script sc = { { "250-lmtp.test\r\n250 PIPELINING\r\n",
+	    "250 ok\r\n", "250 ok\r\n", "250 ok\r\n", "250 ok\r\n",
+	    "250 ok\r\n", "354 go on\r\n" },
+	    "250 2.0.0 saved\r\n", 1 };
+	struct smtp_rcpt rc[4];
+
+	cset.smtp_data_done_timeout = 1;
+	lmtp_rcpts(rc);
+	lmtp_run(&sc, rc);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(rc[i].status, DELIVER_TEMPFAIL);
+		ck_assert_msg(strstr(rc[i].text, "timed out") != NULL, "%s",
+		    rc[i].text);
+	}
+}
+END_TEST
+
 Suite *
 smtp_client_suite(void)
 {
@@ -1219,6 +1411,7 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_ehlo_edges);
 	tcase_add_test(conn, test_deliver_exact_body_size);
 	tcase_add_test(conn, test_deliver_bdat_chunks);
+	tcase_add_test(conn, test_lmtp_reply_per_recipient);
 	suite_add_tcase(s, conn);
 
 	TCase *slow = tcase_create("slow");
@@ -1226,6 +1419,7 @@ smtp_client_suite(void)
 	tcase_add_checked_fixture(slow, conn_setup, conn_teardown);
 	tcase_set_timeout(slow, 90);
 	tcase_add_test(slow, test_conn_body_too_slow);
+	tcase_add_test(slow, test_lmtp_trickled_reply_deferred);
 	suite_add_tcase(s, slow);
 	return s;
 }

@@ -106,6 +106,8 @@ vsetup(void)
 	    "s@virt.example s@virt.example, a@virt.example\n"
 	    "x@remote2.example a@virt.example\n"
 	    "bad@virt.example \"unterminated\n"
+	    "cmd@virt.example \"|/bin/sh -c x\", a@virt.example\n"
+	    "file@virt.example /tmp/x\n"
 	    "alice@local.example alice@local.example, z@remote.example\n",
 	    8192);
 	/* v1 -> ... -> v20 -> a: 20 nested rewrites, the limit; w: 21. */
@@ -197,6 +199,12 @@ END_TEST
 START_TEST(test_virtual_mailboxes)
 {
 	struct lookup_targets t = { NULL, 0, 0 };
+
+	/* virtual_alias_map may name no command and no file: refused. */
+	ck_assert_int_eq(resolve1("cmd@virt.example", &t), LOOKUP_UNKNOWN);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_int_eq(resolve1("file@virt.example", &t), LOOKUP_UNKNOWN);
+	ck_assert_uint_eq(t.n, 0);
 
 	ck_assert_int_eq(resolve1("A@Virt.Example", &t), LOOKUP_LOCAL);
 	ck_assert_uint_eq(t.n, 1);

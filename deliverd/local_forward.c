@@ -1,0 +1,185 @@
+/*
+ * local_forward - ~/.forward, read and parsed as its user (see
+ * local_forward.h).
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "alias_target.h"
+#include "local_forward.h"
+
+/* forward_add - one item, unless there is no room */
+static void
+forward_add(struct forward *f, enum forward_kind kind, const char *text,
+    size_t len)
+{
+	if (f->n >= LOCAL_FORWARD_ITEMS_MAX || len >= sizeof(f->v[0].text)) {
+		snprintf(f->note, sizeof(f->note), ".forward: items left out "
+		    "(too many or too long)");
+		return;
+	}
+	f->v[f->n].kind = kind;
+	memcpy(f->v[f->n].text, text, len);
+	f->v[f->n].text[len] = '\0';
+	f->n++;
+}
+
+/* forward_is_self - item names user: "user" or "user@hostname" */
+static int
+forward_is_self(const char *item, const char *user, const char *hostname)
+{
+	size_t ulen = strlen(user);
+
+	if (strncasecmp(item, user, ulen) != 0)
+		return 0;
+	return item[ulen] == '\0' || (item[ulen] == '@' &&
+	    strcasecmp(item + ulen + 1, hostname) == 0);
+}
+
+/* forward_item - classify one trimmed item */
+static void
+forward_item(struct forward *f, const char *item, const char *user,
+    const char *hostname)
+{
+	enum alias_item_kind kind;
+	const char *rest;
+	size_t len;
+
+	if (item[0] == '\\') {
+		/* "\user": the mailbox, never forwarded again. */
+		if (forward_is_self(item + 1, user, hostname))
+			forward_add(f, FORWARD_SELF, "", 0);
+		else
+			forward_add(f, FORWARD_ADDRESS, item + 1,
+			    strlen(item + 1));
+		return;
+	}
+	kind = alias_item_kind(item, &rest, &len);
+	switch (kind) {
+	case ALIAS_ITEM_COMMAND:
+		forward_add(f, FORWARD_COMMAND, rest, len);
+		break;
+	case ALIAS_ITEM_FILE:
+		forward_add(f, FORWARD_FILE, rest, len);
+		break;
+	case ALIAS_ITEM_ADDRESS:
+		if (forward_is_self(item, user, hostname))
+			forward_add(f, FORWARD_SELF, "", 0);
+		else
+			forward_add(f, FORWARD_ADDRESS, item, strlen(item));
+		break;
+	default:
+		snprintf(f->note, sizeof(f->note), ".forward: malformed item "
+		    "or :include: left out");
+		break;
+	}
+}
+
+/* local_forward_parse - split text into items (quotes keep commas) */
+void
+local_forward_parse(char *text, const char *user, const char *hostname,
+    struct forward *f)
+{
+	char *p = text, *item = text, *q;
+	int quoted = 0, comment = 0, last;
+
+	f->n = 0;
+	for (;; p++) {
+		if (comment) {
+			if (*p == '\0')
+				break;
+			if (*p == '\n') {
+				comment = 0;
+				item = p + 1;
+			}
+			continue;
+		}
+		if (*p == '#' && !quoted && item == p)
+			comment = 1;
+		if (*p == '"')
+			quoted = !quoted;
+		if (*p == '\n')
+			quoted = 0;
+		if (*p != '\0' && *p != '\n' && (*p != ',' || quoted))
+			continue;
+		last = *p == '\0';
+		*p = '\0';
+		item += strspn(item, " \t\r");
+		for (q = p; q > item && (q[-1] == ' ' || q[-1] == '\t' ||
+		    q[-1] == '\r');)
+			*--q = '\0';
+		if (*item == '#')
+			comment = 0;	/* a comment after an item's comma */
+		else if (*item != '\0')
+			forward_item(f, item, user, hostname);
+		if (last)
+			break;
+		item = p + 1;
+	}
+}
+
+/* local_forward_read - home/.forward, as the user, checked */
+int
+local_forward_read(const char *home, const char *user, const char *extension,
+    const char *hostname, struct forward *f)
+{
+	char path[4096], text[LOCAL_FORWARD_SIZE_MAX + 1];
+	struct stat st;
+	ssize_t r;
+	size_t n = 0;
+	int fd;
+
+	f->n = 0;
+	f->note[0] = '\0';
+	fd = -1;
+	/* extension was checked by deliverd: no '/', no leading '.'. */
+	if (extension[0] != '\0' && snprintf(path, sizeof(path),
+	    "%s/.forward+%s", strcmp(home, "/") == 0 ? "" : home, extension) <
+	    (int)sizeof(path))
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1 && snprintf(path, sizeof(path), "%s/.forward",
+	    strcmp(home, "/") == 0 ? "" : home) >= (int)sizeof(path))
+		return 0;
+	if (fd == -1 && (fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		snprintf(f->note, sizeof(f->note), ".forward unreadable: %s",
+		    strerror(errno));
+		return errno == EACCES ? 0 : -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		close(fd);
+		snprintf(f->note, sizeof(f->note), ".forward ignored: not a "
+		    "regular file owned by the user, or group- or "
+		    "world-writable");
+		return 0;
+	}
+	while (n < sizeof(text) - 1) {
+		r = read(fd, text + n, sizeof(text) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			close(fd);
+			snprintf(f->note, sizeof(f->note), ".forward "
+			    "unreadable: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	text[n] = '\0';
+	local_forward_parse(text, user, hostname, f);
+	return f->n > 0 ? 1 : 0;
+}
