@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "utf8.h"
 
 /* RFC 5322 atext specials (ASCII letters and digits are atext too) */
 static const char atext_specials[] = "!#$%&'*+-/=?^_`{|}~";
@@ -56,40 +57,6 @@ to_lower(unsigned char c)
 }
 
 /*
- * utf8_seq_len - length (2..4) of the well-formed UTF-8 sequence at p, or 0
- * for an invalid, overlong, surrogate or truncated one.
- */
-static size_t
-utf8_seq_len(const unsigned char *p, size_t len)
-{
-	uint32_t cp;
-	size_t n, i;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-/*
  * octets_check - reject control characters anywhere, and non-ASCII octets
  * unless SMTPUTF8 allows them (then they must be well-formed UTF-8).
  */
@@ -107,7 +74,7 @@ octets_check(const unsigned char *s, size_t len, int opts, int *flags)
 		}
 		if (!(opts & ADDR_P_UTF8))
 			return ADDR_ERR_8BIT;
-		if ((n = utf8_seq_len(s + i, len - i)) == 0)
+		if ((n = utf8_seq_len(s + i, len - i, NULL)) < 2)
 			return ADDR_ERR_SYNTAX;
 		*flags |= ADDR_F_UTF8;
 		i += n;
@@ -215,7 +182,7 @@ name_valid(const unsigned char *d, size_t len, int utf8)
 		while (i < len && d[i] != '.') {
 			if (d[i] >= 0x80) {
 				if (!utf8 || (n = utf8_seq_len(d + i,
-				    len - i)) == 0)
+				    len - i, NULL)) < 2)
 					return 0;
 				i += n;
 				numeric = 0;

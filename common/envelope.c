@@ -146,6 +146,7 @@ envelope_encode(const struct envelope *e, unsigned char **out,
 		envbuf_put_str(&b, r->orcpt, ENVELOPE_ORCPT_MAX);
 		envbuf_put_u32(&b, r->notify);
 	}
+	envbuf_put_u32(&b, e->flags);
 	body = b.len - ENVELOPE_PREFIX_LEN;
 	if (body > UINT32_MAX)
 		fatalx("envelope: encoding too large");
@@ -218,7 +219,8 @@ envelope_get_rcpts(struct ipc_msg *m, struct envelope *e, const char **why)
 
 /* envelope_get_fields - every field of the encoded envelope in m */
 static int
-envelope_get_fields(struct ipc_msg *m, struct envelope *e, const char **why)
+envelope_get_fields(struct ipc_msg *m, struct envelope *e, uint32_t version,
+    const char **why)
 {
 	*why = "bad field";
 	if (ipc_get_str(m, e->qid, sizeof(e->qid)) < 0 ||
@@ -237,6 +239,11 @@ envelope_get_fields(struct ipc_msg *m, struct envelope *e, const char **why)
 	}
 	if (envelope_get_rcpts(m, e, why) < 0)
 		return -1;
+	if (version >= 3 && (ipc_get_u32(m, &e->flags) < 0 ||
+	    (e->flags & ~(uint32_t)ENVELOPE_F_ALL))) {
+		*why = "bad flags";
+		return -1;
+	}
 	if (ipc_get_end(m) < 0) {
 		*why = "trailing data";
 		return -1;
@@ -292,7 +299,7 @@ envelope_decode(const unsigned char *buf, size_t len, struct envelope *e,
 	ipc_msg_init(&m, 0, 0);
 	m.data = (unsigned char *)(uintptr_t)(buf + ENVELOPE_PREFIX_LEN);
 	m.len = elen;
-	if (envelope_get_fields(&m, e, &why) < 0)
+	if (envelope_get_fields(&m, e, be32_get(buf + 8), &why) < 0)
 		goto bad;
 	e->version = be32_get(buf + 8);
 	*body_offset = ENVELOPE_PREFIX_LEN + (size_t)elen;
@@ -381,10 +388,11 @@ envelope_word_ok(const char *s, size_t max)
 /*
  * envelope_addr_ok - a is "" (only when null_ok), "postmaster" (only
  * when postmaster_ok), or a mailbox that addr.c parses and formats back
- * to exactly a: the form smtpd stores.
+ * to exactly a: the form smtpd stores.  Non-ASCII (UTF-8) only when utf8:
+ * the message came with SMTPUTF8.
  */
 static int
-envelope_addr_ok(const char *a, int null_ok, int postmaster_ok)
+envelope_addr_ok(const char *a, int null_ok, int postmaster_ok, int utf8)
 {
 	struct mailaddr m;
 	char canon[ADDR_TEXT_MAX];
@@ -395,7 +403,7 @@ envelope_addr_ok(const char *a, int null_ok, int postmaster_ok)
 	if (postmaster_ok && strcmp(a, "postmaster") == 0)
 		return 1;
 	if (len >= ADDR_TEXT_MAX ||
-	    addr_parse_mailbox(a, len, 0, &m) != ADDR_OK ||
+	    addr_parse_mailbox(a, len, utf8 ? ADDR_P_UTF8 : 0, &m) != ADDR_OK ||
 	    addr_format(&m, canon, sizeof(canon)) < 0)
 		return 0;
 	return strcmp(canon, a) == 0;
@@ -407,10 +415,11 @@ envelope_validate(const struct envelope *e, char *err, size_t errsize)
 {
 	const char *why = NULL;
 	unsigned char ip[16];
+	int utf8 = (e->flags & ENVELOPE_F_SMTPUTF8) != 0;
 
 	if (!qid_valid(e->qid))
 		why = "bad queue ID";
-	else if (!envelope_addr_ok(e->sender, 1, 0))
+	else if (!envelope_addr_ok(e->sender, 1, 0, utf8))
 		why = "bad sender address";
 	else if (!envelope_word_ok(e->helo, HOSTNAME_MAX))
 		why = "bad HELO name";
@@ -430,7 +439,7 @@ envelope_validate(const struct envelope *e, char *err, size_t errsize)
 	for (uint32_t i = 0; why == NULL && i < e->nrcpt; i++) {
 		const struct envelope_rcpt *r = &e->rcpts[i];
 
-		if (!envelope_addr_ok(r->addr, 0, 1))
+		if (!envelope_addr_ok(r->addr, 0, 1, utf8))
 			why = "bad recipient address";
 		else if (r->orcpt != NULL &&
 		    !dsn_orcpt_valid(r->orcpt, strlen(r->orcpt)))

@@ -25,7 +25,8 @@
 #include "addr.h"
 
 #define ENVELOPE_MAGIC		"TERNMSG\n"
-#define ENVELOPE_VERSION	2	/* 2: a trailer follows the body */
+#define ENVELOPE_VERSION	3	/* 2: a trailer follows the body;
+					   3: flags follow the recipients */
 #define ENVELOPE_MAX_LEN	(4 * 1024 * 1024)
 #define ENVELOPE_MAX_RCPTS	100000
 #define QID_MAX			32
@@ -61,8 +62,15 @@ struct envelope {
 	uint32_t		body;		/* enum body_type */
 	uint32_t		nrcpt;
 	struct envelope_rcpt	*rcpts;		/* owned */
+	uint32_t		flags;		/* ENVELOPE_F_* (version 3) */
 	uint32_t		version;	/* as read (decoders set it) */
 };
+
+/* envelope flags */
+#define ENVELOPE_F_SMTPUTF8	0x1	/* received with SMTPUTF8 (RFC 6531
+					   3.4): only for servers that offer
+					   it */
+#define ENVELOPE_F_ALL		ENVELOPE_F_SMTPUTF8
 
 /* envelope_free - release what e owns (not e itself) */
 void envelope_free(struct envelope *e);

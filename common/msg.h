@@ -88,6 +88,10 @@ enum msg_type {
 					   MSG_MASTER_QUEUE_ADMIN */
 	MSG_SMTPD_REJECT,		/* one command refused by policy
 					   (enum reject_reason; no answer) */
+	MSG_SMTPD_ETRN,			/* to queued: deferred mail for this
+					   domain is due now (RFC 1985) */
+	MSG_QUEUED_ETRN_DONE,		/* its answer, same id: how many
+					   messages (or MESSAGE_FAILED) */
 };
 
 /* What MSG_MASTER_QUEUE_ADMIN asks of queued ("ternctl ..."). */
@@ -122,6 +126,9 @@ enum reject_reason {
 	REJECT_STORAGE = 5,		/* 452 4.3.1 the disk is full */
 	REJECT_REASONS = 6		/* how many */
 };
+
+/* MSG_SMTPD_ETRN flags */
+#define ETRN_F_SUBDOMAINS	0x1	/* "ETRN @domain": its subdomains too */
 
 /* MSG_SMTPD_CLIENT_CONNECT flags */
 #define CLIENT_F_EXEMPT	0x1	/* in smtpd_client_event_limit_exceptions:

@@ -246,6 +246,13 @@ static const struct msg_field queue_admin_fields[] = {
 static const struct msg_field reject_fields[] = {
 	U32(struct msg_reject, reason, 0, REJECT_REASONS - 1),
 };
+static const struct msg_field etrn_fields[] = {
+	STR(struct msg_etrn, domain, 1, MSG_ETRN_DOMAIN_MAX),
+	FLAGS(struct msg_etrn, flags, ETRN_F_SUBDOMAINS),
+};
+static const struct msg_field etrn_done_fields[] = {
+	U32(struct msg_etrn_done, messages, 0, UINT32_MAX),
+};
 
 const struct msg_layout msg_layouts[] = {
 	EMPTY(MSG_SMTPD_MESSAGE_OPEN),
@@ -322,6 +329,9 @@ const struct msg_layout msg_layouts[] = {
 	EMPTY(MSG_QUEUED_QUEUE_END),
 	LAYOUT(MSG_SMTPD_REJECT, struct msg_reject, MSG_FD_NONE,
 	    reject_fields),
+	LAYOUT(MSG_SMTPD_ETRN, struct msg_etrn, MSG_FD_NONE, etrn_fields),
+	LAYOUT(MSG_QUEUED_ETRN_DONE, struct msg_etrn_done, MSG_FD_NONE,
+	    etrn_done_fields),
 };
 const size_t msg_nlayouts = NFIELDS(msg_layouts);
 

@@ -47,6 +47,8 @@
 #define MSG_CLIENT_ADDR_MAX	63	/* numeric client address */
 #define MSG_QUEUE_LINE_MAX	2000	/* one line of "ternctl queue" */
 #define MSG_PATH_MAX		(PATH_MAX - 1)	/* a file name, absolute */
+#define MSG_ETRN_DOMAIN_MAX	ADDR_DOMAIN_MAX	/* an ETRN node name, which
+				   smtpd's parser refuses when longer */
 
 /* List limits: targets of one MSG_LOOKUPD_RESOLVED, recipients of one
  * local job, of one smtp job (the top of smtp_destination_recipient_limit) */
@@ -305,6 +307,17 @@ struct msg_queue_admin {
 /* MSG_SMTPD_REJECT */
 struct msg_reject {
 	uint32_t	 reason;	/* enum reject_reason */
+};
+
+/* MSG_SMTPD_ETRN */
+struct msg_etrn {
+	const char	*domain;	/* checked RFC 5321 Domain syntax */
+	uint32_t	 flags;		/* ETRN_F_* */
+};
+
+/* MSG_QUEUED_ETRN_DONE */
+struct msg_etrn_done {
+	uint32_t	 messages;	/* made due now (0: none waiting) */
 };
 
 /* --- the codec ------------------------------------------------------------ */

@@ -1,9 +1,10 @@
 /*
  * smtp_client - the SMTP client side of one connection (RFC 5321, with
- * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS and AUTH), and the
- * LMTP client (RFC 2033), which differs only in its greeting (LHLO), in
- * speaking neither TLS nor AUTH, and in the replies after the final dot:
- * one per accepted recipient instead of one for the message.
+ * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS, AUTH and CHUNKING),
+ * and the LMTP client (RFC 2033), which differs only in its greeting
+ * (LHLO), in speaking neither TLS nor AUTH, and in the replies after the
+ * final dot (or BDAT LAST): one per accepted recipient instead of one for
+ * the message.
  *
  * Called by transport_smtp.c and transport_lmtp.c in a connection
  * process.  Every wait is
@@ -51,6 +52,9 @@
  * a server may take the message body (see body_send for why).
  */
 #define SMTP_BODY_RATE_MIN	500
+
+/* Octets in one BDAT chunk: one round trip a mebioctet. */
+#define SMTP_BDAT_CHUNK		(1024 * 1024)
 
 /* step_deadline - the deadline of a step allowed seconds from now */
 static long long
@@ -484,6 +488,8 @@ ehlo_keywords(struct smtp_conn *c, const char *lines)
 			c->ext |= EXT_SMTPUTF8;
 		else if (strcasecmp(word, "DSN") == 0)
 			c->ext |= EXT_DSN;
+		else if (strcasecmp(word, "CHUNKING") == 0)
+			c->ext |= EXT_CHUNKING;
 		else if (strcasecmp(word, "STARTTLS") == 0)
 			c->ext |= EXT_STARTTLS;
 		else if (strcasecmp(word, "SIZE") == 0) {
@@ -952,6 +958,100 @@ smtp_dot_stuff(const unsigned char *in, size_t len, unsigned char *out,
 	return o;
 }
 
+/* body_last_octet - the message's last octet ('\n' for an empty one);
+ * -1 when it cannot be read */
+static int
+body_last_octet(const struct smtp_msg *m)
+{
+	unsigned char last = '\n';
+	ssize_t n;
+
+	if (m->size == 0)
+		return last;
+	do
+		n = pread(m->fd, &last, 1, m->offset + (off_t)m->size - 1);
+	while (n == -1 && errno == EINTR);
+	if (n != 1) {
+		if (n == 0)
+			errno = EIO;
+		return -1;
+	}
+	return last;
+}
+
+/*
+ * bdat_send - the message as BDAT chunks (RFC 3030) of at most
+ * SMTP_BDAT_CHUNK octets, exactly as the file holds it (no dot-stuffing;
+ * a missing final CRLF added, as body_send does), the last with LAST.
+ * Each chunk's command goes in the same write as its first octets.  The
+ * reply to every chunk but the last is read before the next is sent;
+ * the last one's is the caller's to read.  The deadline moves with
+ * progress as in body_send.  0; 1 when a chunk was refused (r holds the
+ * reply); -1 when the connection failed; -2 when the file could not be
+ * read.
+ */
+static int
+bdat_send(struct smtp_conn *c, const struct smtp_msg *m, struct smtp_reply *r)
+{
+	unsigned char buf[64 + SMTP_BODY_CHUNK];
+	off_t off = m->offset;
+	uint64_t left = m->size, total;
+	long long tmo = step_deadline(c->set->smtp_data_xfer_timeout), cap;
+	int last = body_last_octet(m);
+	size_t crlf;			/* octets of the added CRLF to send */
+
+	if (last < 0)
+		return -2;
+	crlf = last == '\n' ? 0 : 2;
+	total = left + crlf;
+	do {
+		uint64_t chunk = total < SMTP_BDAT_CHUNK ? total :
+		    SMTP_BDAT_CHUNK;
+		int o = snprintf((char *)buf, 64, "BDAT %llu%s\r\n",
+		    (unsigned long long)chunk, chunk == total ? " LAST" : "");
+
+		total -= chunk;
+		while (o > 0 || chunk > 0) {
+			size_t want = chunk < SMTP_BODY_CHUNK ? (size_t)chunk :
+			    SMTP_BODY_CHUNK;
+			ssize_t n = 0;
+
+			if (want > 0 && left == 0) {	/* the added CRLF */
+				n = (ssize_t)(want < crlf ? want : crlf);
+				memcpy(buf + o, "\r\n" + (2 - crlf), (size_t)n);
+				crlf -= (size_t)n;
+			} else if (want > 0) {
+				n = pread(m->fd, buf + o, left < want ?
+				    (size_t)left : want, off);
+				if (n == -1 && errno == EINTR)
+					continue;
+				if (n == 0)
+					errno = EIO;
+				if (n <= 0)
+					return -2;
+				off += n;
+				left -= (uint64_t)n;
+			}
+			chunk -= (uint64_t)n;
+			if (conn_write(c, buf, (size_t)o + (size_t)n, tmo) != 0)
+				return -1;
+			tmo += ((long long)o + n) * 1000 / SMTP_BODY_RATE_MIN;
+			cap = step_deadline(c->set->smtp_data_xfer_timeout);
+			if (tmo > cap)
+				tmo = cap;
+			o = 0;
+		}
+		if (total > 0) {
+			if (reply_read(c, r, c->set->smtp_data_xfer_timeout,
+			    "sending BDAT") != 0)
+				return -1;
+			if (r->code / 100 != 2)
+				return 1;
+		}
+	} while (total > 0);
+	return 0;
+}
+
 /* refuse_all - every pending recipient gets r (what failed); -1 */
 static int
 refuse_all(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
@@ -1004,16 +1104,78 @@ lmtp_replies(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
 	return 0;
 }
 
+/* data_end - the reply to the end of the message, for accepted rcpts */
+static int
+data_end(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n,
+    const int *accepted, struct smtp_reply *r, const char *what)
+{
+	char text[SMTP_TEXT_MAX];
+
+	if (reply_read(c, r, c->set->smtp_data_done_timeout,
+	    "sending end of data -- message may be sent more than once") != 0)
+		return refuse_all(c, rcpts, n, r, what);
+	if (r->code / 100 == 2)
+		strlcpy(text, r->text, sizeof(text));
+	else
+		said(c, r, what, text, sizeof(text));
+	for (size_t i = 0; i < n; i++)
+		if (accepted[i])
+			rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);
+	return 0;
+}
+
+/* body_failed - the message could not be sent whole (rc from body_send
+ * or bdat_send): the connection is dropped, the recipients deferred */
+static int
+body_failed(struct smtp_conn *c, struct smtp_rcpt *rcpts, size_t n, int rc,
+    struct smtp_reply *r, const char *what)
+{
+	/* Mid-body the server takes whatever we send for message text:
+	 * only closing tells it to drop what it has. */
+	c->broken = 1;
+	if (rc == -2)
+		local_reply(r, "4.3.0", "cannot read the queue file: %s",
+		    strerror(errno));
+	else
+		local_reply(r, "4.4.2", "%s with %s while sending message body",
+		    io_error_text(), c->relay);
+	return refuse_all(c, rcpts, n, r, what);
+}
+
+/*
+ * bdat_phase - the message in BDAT chunks, then the final reply.  A
+ * refused chunk leaves the transaction in a state RFC 3030 2 calls
+ * indeterminate: the recipients get the refusal and the connection is
+ * not used again.
+ */
+static int
+bdat_phase(struct smtp_conn *c, const struct smtp_msg *m,
+    struct smtp_rcpt *rcpts, size_t n, const int *accepted,
+    struct smtp_reply *r)
+{
+	int rc = bdat_send(c, m, r);
+
+	if (rc < 0)
+		return body_failed(c, rcpts, n, rc, r, "end of BDAT command");
+	if (rc == 1) {
+		c->broken = 1;
+		return refuse_all(c, rcpts, n, r, "BDAT command");
+	}
+	if (c->lmtp)	/* RFC 2033 4.2, after BDAT LAST as after the dot */
+		return lmtp_replies(c, rcpts, n, accepted, r);
+	return data_end(c, rcpts, n, accepted, r, "end of BDAT command");
+}
+
 /* data_phase - DATA, the body, and the final reply for accepted rcpts */
 static int
 data_phase(struct smtp_conn *c, const struct smtp_msg *m,
     struct smtp_rcpt *rcpts, size_t n, int *accepted, struct smtp_reply *r,
     int data_sent)
 {
-	char text[SMTP_TEXT_MAX];
-	size_t i;
 	int rc;
 
+	if (c->ext & EXT_CHUNKING)
+		return bdat_phase(c, m, rcpts, n, accepted, r);
 	if (!data_sent && command(c, "DATA", c->set->smtp_data_init_timeout,
 	    r, "sending DATA") != 0)
 		return refuse_all(c, rcpts, n, r, "DATA command");
@@ -1022,28 +1184,11 @@ data_phase(struct smtp_conn *c, const struct smtp_msg *m,
 		return refuse_all(c, rcpts, n, r, "DATA command");
 	if (r->code != 354)
 		return refuse_all(c, rcpts, n, r, "DATA command") + 1;
-	if ((rc = body_send(c, m)) != 0) {
-		/* Mid-body the server takes whatever we send for message
-		 * text: only closing tells it to drop what it has. */
-		c->broken = 1;
-		if (rc == -2)
-			local_reply(r, "4.3.0", "cannot read the queue file: %s",
-			    strerror(errno));
-		else
-			local_reply(r, "4.4.2", "%s with %s while sending "
-			    "message body", io_error_text(), c->relay);
-		return refuse_all(c, rcpts, n, r, "end of DATA command");
-	}
+	if ((rc = body_send(c, m)) != 0)
+		return body_failed(c, rcpts, n, rc, r, "end of DATA command");
 	if (c->lmtp)
 		return lmtp_replies(c, rcpts, n, accepted, r);
-	if (reply_read(c, r, c->set->smtp_data_done_timeout,
-	    "sending end of data -- message may be sent more than once") != 0)
-		return refuse_all(c, rcpts, n, r, "end of DATA command");
-	end_reply_text(c, r, text, sizeof(text));
-	for (i = 0; i < n; i++)
-		if (accepted[i])
-			rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);
-	return 0;
+	return data_end(c, rcpts, n, accepted, r, "end of DATA command");
 }
 
 /*
@@ -1059,6 +1204,7 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 {
 	char line[SMTP_CMD_MAX], text[SMTP_TEXT_MAX];
 	int pipe = (c->ext & EXT_PIPELINING) != 0, mail_ok;
+	int bdat = (c->ext & EXT_CHUNKING) != 0;
 	size_t i;
 
 	mail_line(c, m, line, sizeof(line));
@@ -1075,8 +1221,12 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 				return refuse_all(c, rcpts, n, r,
 				    "RCPT TO command");
 		}
-		if (cmd_send(c, "DATA", c->set->smtp_data_init_timeout, r,
-		    "sending DATA") != 0)
+		/* With CHUNKING the chunks follow the replies instead. */
+		if (bdat && cmd_flush(c, c->set->smtp_rcpt_timeout, r,
+		    "sending RCPT TO") != 0)
+			return refuse_all(c, rcpts, n, r, "RCPT TO command");
+		if (!bdat && cmd_send(c, "DATA", c->set->smtp_data_init_timeout,
+		    r, "sending DATA") != 0)
 			return refuse_all(c, rcpts, n, r, "DATA command");
 	}
 	if (reply_read(c, r, c->set->smtp_mail_timeout,
@@ -1108,7 +1258,7 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 			rcpt_set(&rcpts[i], status_of(r->code), r->dsn, text);
 		}
 	}
-	return pipe;
+	return pipe && !bdat;
 }
 
 /* smtp_conn_deliver - one transaction; per-recipient results */

@@ -37,6 +37,7 @@
 #define EXT_STARTTLS	0x20
 #define EXT_AUTH_PLAIN	0x40
 #define EXT_AUTH_LOGIN	0x80
+#define EXT_CHUNKING	0x100	/* BDAT (RFC 3030) */
 
 struct smtp_reply {
 	int	 code;			/* 0: no reply (I/O error, timeout) */

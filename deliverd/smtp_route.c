@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "idna.h"
 #include "log.h"
 #include "msg.h"
 #include "myaddr.h"
@@ -267,6 +268,28 @@ mx_targets(const struct settings *set, const struct dns_config *dc,
 		dns_fail(rt, worst, mx->rr[0].name, "A");
 }
 
+/*
+ * route_alabels - a domain of an SMTPUTF8 address is asked of DNS by its
+ * A-labels (RFC 5890, RFC 6531 3.2); an ASCII one is left alone.  0, or
+ * -1 when it cannot be encoded.
+ */
+static int
+route_alabels(char *host, size_t size)
+{
+	char a[ROUTE_NEXTHOP_MAX];
+	size_t len = strlen(host);
+	int ascii = 1;
+
+	for (size_t i = 0; i < len; i++)
+		ascii &= (unsigned char)host[i] < 0x80;
+	if (ascii)
+		return 0;
+	if (idna_to_ascii(host, len, a, sizeof(a)) < 0 ||
+	    strlcpy(host, a, size) >= size)
+		return -1;
+	return 0;
+}
+
 /* smtp_route_resolve - nexthop to addresses (or the reason for none) */
 void
 smtp_route_resolve(const struct settings *set, const struct dns_config *dc,
@@ -282,6 +305,11 @@ smtp_route_resolve(const struct settings *set, const struct dns_config *dc,
 	    &literal, (int)set->smtp_port) != 0) {
 		fail(rt, DELIVER_PERMFAIL, SITE_OK, "5.1.2",
 		    "bad next hop \"%s\"", nexthop);
+		return;
+	}
+	if (!literal && route_alabels(host, sizeof(host)) < 0) {
+		fail(rt, DELIVER_PERMFAIL, SITE_OK, "5.1.2",
+		    "bad internationalized domain name in next hop");
 		return;
 	}
 	if (literal) {

@@ -119,6 +119,11 @@ notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
 	for (uint32_t i = 0; i < nto; i++) {
 		strlcpy(env.rcpts[i].addr, to[i], sizeof(env.rcpts[i].addr));
 		env.rcpts[i].notify = NOTIFY_NEVER;
+		/* A UTF-8 sender of the original (RFC 6531) is reached only
+		 * with SMTPUTF8, and its address is valid only with it. */
+		for (const char *c = to[i]; *c != '\0'; c++)
+			if ((unsigned char)*c >= 0x80)
+				env.flags = ENVELOPE_F_SMTPUTF8;
 	}
 	envelope_encode(&env, &prefix, &plen);
 	recs = queue_records_from_envelope(&env, now, textlen, &msg);

@@ -31,6 +31,7 @@
 #include "pickup.h"
 #include "privsep.h"
 #include "queue_admin.h"
+#include "queue_etrn.h"
 #include "queue_commit.h"
 #include "queue_stats.h"
 #include "queued.h"
@@ -223,6 +224,9 @@ peer_frame(struct queued_peer *p, struct ipc_msg *m)
 			return;
 		case MSG_SMTPD_MESSAGE_ABORT:
 			commit_abort(p, m);
+			return;
+		case MSG_SMTPD_ETRN:
+			queue_etrn_request(p, m);
 			return;
 		}
 	} else if (p->kind == PEER_DELIVERD && p == qctx.deliverd &&

@@ -1391,7 +1391,9 @@ job_start_smtp(struct sched_job *job, int fd)
 	const char *envid = sm->env->envid != NULL ? sm->env->envid : "";
 	struct msg_deliver_smtp d = { .job = job->id, .qid = sm->rec.qid,
 	    .sender = job_sender(job), .envid = envid, .ret = sm->env->ret,
-	    .body = sm->env->body, .smtputf8 = 0, .arrival = sm->env->arrival,
+	    .body = sm->env->body,
+	    .smtputf8 = (sm->env->flags & ENVELOPE_F_SMTPUTF8) != 0,
+	    .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
 	    .nexthop = job->lmtp ? qctx.set->mailbox_transport :

@@ -39,6 +39,7 @@ static const struct {
 	{ "STARTTLS", SMTP_CMD_STARTTLS },
 	{ "AUTH", SMTP_CMD_AUTH },
 	{ "BDAT", SMTP_CMD_BDAT },
+	{ "ETRN", SMTP_CMD_ETRN },
 };
 
 /* MAIL and RCPT parameters we know; "seen" bits catch duplicates */
@@ -472,6 +473,63 @@ helo_parse(const char *p, size_t len, struct smtp_command *cmd, char *reply,
 	return 0;
 }
 
+/* bdat_parse - "chunk-size [LAST]" (RFC 3030 2: 1*DIGIT, "LAST") */
+static int
+bdat_parse(const char *p, size_t len, struct smtp_command *cmd, char *reply,
+    size_t replysize)
+{
+	size_t i;
+	uint64_t n = 0;
+
+	for (i = 0; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (n > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
+			break;
+		n = n * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (i > 0 && i == len)
+		goto ok;
+	if (i > 0 && p[i] == ' ') {
+		size_t j = i + 1;
+
+		while (j < len && p[j] == ' ')
+			j++;
+		if (len - j == 4 && strncasecmp(p + j, "LAST", 4) == 0) {
+			cmd->last = 1;
+			goto ok;
+		}
+	}
+	return reply_set(reply, replysize, 501,
+	    "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+ok:
+	cmd->chunk_size = n;
+	return 0;
+}
+
+/* etrn_parse - "[@]domain" or "#queue" (RFC 1985 5.1) */
+static int
+etrn_parse(const char *p, size_t len, struct smtp_command *cmd, char *reply,
+    size_t replysize)
+{
+	if (len > 1 && p[0] == '#') {
+		cmd->etrn_queue = 1;
+		return 0;
+	}
+	if (len > 0 && p[0] == '@') {
+		cmd->etrn_flags |= ETRN_F_SUBDOMAINS;
+		p++;
+		len--;
+	}
+	if (len == 0 || len > MSG_ETRN_DOMAIN_MAX || p[0] == '[' ||
+	    !addr_domain_valid(p, len, 0))
+		return reply_set(reply, replysize, 501,
+		    "501 5.5.4 Syntax: ETRN domain");
+	for (size_t i = 0; i < len; i++)
+		cmd->etrn_domain[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ?
+		    p[i] - 'A' + 'a' : p[i]);
+	cmd->etrn_domain[len] = '\0';
+	return 0;
+}
+
 /* args_parse - check what follows the verb; p has no leading spaces */
 static int
 args_parse(const char *p, size_t len, int ext, struct smtp_command *cmd,
@@ -505,8 +563,13 @@ args_parse(const char *p, size_t len, int ext, struct smtp_command *cmd,
 		usage = "AUTH mechanism [initial-response]";
 		break;
 	case SMTP_CMD_BDAT:
-		usage = "BDAT chunk-size [LAST]";
-		break;
+		cmd->arg = p;
+		cmd->arglen = len;
+		return bdat_parse(p, len, cmd, reply, replysize);
+	case SMTP_CMD_ETRN:
+		cmd->arg = p;
+		cmd->arglen = len;
+		return etrn_parse(p, len, cmd, reply, replysize);
 	default:	/* NOOP and HELP: an argument is optional */
 		usage = NULL;
 		break;

@@ -28,7 +28,7 @@ enum smtp_verb {
 	SMTP_CMD_HELO, SMTP_CMD_EHLO, SMTP_CMD_MAIL, SMTP_CMD_RCPT,
 	SMTP_CMD_DATA, SMTP_CMD_RSET, SMTP_CMD_NOOP, SMTP_CMD_QUIT,
 	SMTP_CMD_VRFY, SMTP_CMD_EXPN, SMTP_CMD_HELP, SMTP_CMD_STARTTLS,
-	SMTP_CMD_AUTH, SMTP_CMD_BDAT,
+	SMTP_CMD_AUTH, SMTP_CMD_BDAT, SMTP_CMD_ETRN,
 };
 
 /* what the session has advertised (limits what MAIL/RCPT may carry) */
@@ -59,6 +59,16 @@ struct smtp_command {
 	/* RCPT parameters */
 	uint32_t	 notify;	/* NOTIFY_* (envelope.h), 0 absent */
 	char		 orcpt[SMTP_ORCPT_MAX + 1];	/* "rfc822;addr" as sent */
+
+	/* BDAT chunk-size [LAST] (RFC 3030 2) */
+	uint64_t	 chunk_size;
+	int		 last;
+
+	/* ETRN [@]domain or ETRN #queue (RFC 1985 5): a Domain (RFC 5321
+	 * syntax, no address literal), lowercased */
+	char		 etrn_domain[MSG_ETRN_DOMAIN_MAX + 1];
+	uint32_t	 etrn_flags;	/* ETRN_F_* (msg.h) */
+	int		 etrn_queue;	/* "#name": a named queue, no domain */
 };
 
 /*
@@ -67,6 +77,8 @@ struct smtp_command {
  * Returns 0 with *cmd filled, or an SMTP reply code (500, 501, 502, 504,
  * 552, 553, 555) with the full reply ("501 5.5.4 Syntax: ...") in reply.
  * An unknown verb yields 500 5.5.2 with cmd->verb = SMTP_CMD_UNKNOWN.
+ * BDAT needs a chunk size that fits 64 bits (else 501, and the caller
+ * cannot know how much data follows); ETRN needs a domain (501).
  * SIZE= larger than 2^64-1 yields 552 5.3.4; comparing cmd->size with the
  * configured limit is the session's job.  A non-ASCII address is accepted
  * only with SMTP_EXT_SMTPUTF8 in ext, and on MAIL only together with the

@@ -19,18 +19,10 @@
 #include "msgfile.h"
 #include "smtp_data.h"
 
-/* The header section as seen so far, for struct smtp_data_fix. */
-struct header_state {
-	int	in_header;
-	int	seen_date;
-	int	seen_msgid;
-	int	dropping;	/* inside an unqualified Message-ID field */
-};
-
 /* header_add_missing - write the fields fix asks for and h lacks */
 static uint64_t
 header_add_missing(struct msgfile_writer *o, const struct smtp_data_fix *fix,
-    const struct header_state *h)
+    const struct smtp_header_state *h)
 {
 	char buf[600], date[64];
 	int n;
@@ -57,7 +49,7 @@ header_add_missing(struct msgfile_writer *o, const struct smtp_data_fix *fix,
  * is not a header field, the missing fields are written before it.
  */
 static int
-header_line(struct header_state *h, struct msgfile_writer *o,
+header_line(struct smtp_header_state *h, struct msgfile_writer *o,
     const struct smtp_data_fix *fix, const char *p, size_t len,
     uint64_t *added)
 {
@@ -80,7 +72,63 @@ header_line(struct header_state *h, struct msgfile_writer *o,
 	return 0;
 }
 
-/* smtp_data_receive - read the content of one message into outfd */
+/* smtp_body_begin - a message's content starts */
+void
+smtp_body_begin(struct smtp_body *b, struct msgfile_writer *out,
+    uint64_t limit, enum bare_newline_mode mode,
+    const struct smtp_data_fix *fix, struct smtp_data_result *res)
+{
+	memset(b, 0, sizeof(*b));
+	memset(res, 0, sizeof(*res));
+	b->out = out;
+	b->limit = limit;
+	b->mode = mode;
+	b->fix = fix;
+	b->h.in_header = 1;
+	b->res = res;
+}
+
+/* smtp_body_line - one line of content, written as it is plus CRLF */
+void
+smtp_body_line(struct smtp_body *b, const char *p, size_t len,
+    enum smtp_line_end eol, int overlong)
+{
+	struct smtp_data_result *res = b->res;
+
+	if (eol != SMTP_EOL_CRLF)
+		res->bare_newline = 1;
+	if (overlong)
+		res->line_too_long = 1;
+	if (b->h.in_header && len >= 9 && strncasecmp(p, "Received:", 9) == 0)
+		res->hops++;
+	res->size += len + 2;
+	if (res->size > b->limit)
+		res->too_big = 1;
+	if (res->too_big || res->line_too_long ||
+	    (res->bare_newline && b->mode == BARE_NEWLINE_REJECT))
+		return;		/* keep reading to stay in sync */
+	if (b->h.in_header && header_line(&b->h, b->out, b->fix, p, len,
+	    &b->added)) {
+		res->size -= len + 2;
+		return;
+	}
+	msgfile_write(b->out, p, len);
+	msgfile_write(b->out, "\r\n", 2);
+}
+
+/* smtp_body_end - the content is over: what the header still needs */
+void
+smtp_body_end(struct smtp_body *b)
+{
+	/* A message that is all header: the fields go at its end. */
+	if (b->h.in_header && b->fix != NULL)
+		b->added += header_add_missing(b->out, b->fix, &b->h);
+	b->res->size += b->added;
+	b->res->write_errno = b->out->failed;
+	b->res->io_status = SMTP_IO_OK;
+}
+
+/* smtp_data_receive - read the content of one message into out */
 int
 smtp_data_receive(struct smtp_io *io, struct msgfile_writer *out,
     uint64_t limit,
@@ -89,12 +137,11 @@ smtp_data_receive(struct smtp_io *io, struct msgfile_writer *out,
 {
 	char line[SMTP_TEXT_LINE_MAX + 1];
 	enum smtp_line_end eol, prev_eol = SMTP_EOL_CRLF;
-	struct header_state h = { 1, 0, 0, 0 };
-	uint64_t added = 0;
+	struct smtp_body b;
 	int overlong;
 	ssize_t n;
 
-	memset(res, 0, sizeof(*res));
+	smtp_body_begin(&b, out, limit, mode, fix, res);
 	for (;;) {
 		n = smtp_io_getline(io, line, SMTP_TEXT_LINE_MAX - 2, &eol,
 		    &overlong);
@@ -105,10 +152,6 @@ smtp_data_receive(struct smtp_io *io, struct msgfile_writer *out,
 		if (n == 1 && line[0] == '.' && eol == SMTP_EOL_CRLF &&
 		    prev_eol == SMTP_EOL_CRLF && !overlong)
 			break;
-		if (eol != SMTP_EOL_CRLF)
-			res->bare_newline = 1;
-		if (overlong)
-			res->line_too_long = 1;
 		prev_eol = eol;
 
 		const char *p = line;
@@ -120,27 +163,8 @@ smtp_data_receive(struct smtp_io *io, struct msgfile_writer *out,
 			p++;
 			len--;
 		}
-		if (h.in_header && len >= 9 &&
-		    strncasecmp(p, "Received:", 9) == 0)
-			res->hops++;
-		res->size += len + 2;
-		if (res->size > limit)
-			res->too_big = 1;
-		if (res->too_big || res->line_too_long ||
-		    (res->bare_newline && mode == BARE_NEWLINE_REJECT))
-			continue;	/* keep reading to stay in sync */
-		if (h.in_header && header_line(&h, out, fix, p, len, &added)) {
-			res->size -= len + 2;
-			continue;
-		}
-		msgfile_write(out, p, len);
-		msgfile_write(out, "\r\n", 2);
+		smtp_body_line(&b, p, len, eol, overlong);
 	}
-	/* A message that is all header: the fields go at its end. */
-	if (h.in_header && fix != NULL)
-		added += header_add_missing(out, fix, &h);
-	res->size += added;
-	res->write_errno = out->failed;
-	res->io_status = SMTP_IO_OK;
+	smtp_body_end(&b);
 	return 0;
 }

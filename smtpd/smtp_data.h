@@ -42,6 +42,44 @@ struct smtp_data_fix {
 	time_t		 when;
 };
 
+/* The header section as seen so far, for struct smtp_data_fix. */
+struct smtp_header_state {
+	int	in_header;
+	int	seen_date;
+	int	seen_msgid;
+	int	dropping;	/* inside an unqualified Message-ID field */
+};
+
+/*
+ * The content of one message on its way into the queue file, one line
+ * at a time, whether it came by DATA (dot-stuffing removed) or by BDAT
+ * (smtp_bdat.h): the same limits, counts, bare newline policy and
+ * submission fix-ups, so both produce the same file from the same
+ * message.  Every line is written with CRLF, however it ended.
+ */
+struct smtp_body {
+	struct msgfile_writer		*out;
+	uint64_t			 limit;
+	enum bare_newline_mode		 mode;
+	const struct smtp_data_fix	*fix;	/* NULL: none */
+	struct smtp_header_state	 h;
+	uint64_t			 added;	/* octets of fix-ups */
+	struct smtp_data_result		*res;
+};
+
+/* smtp_body_begin - start b (res is cleared and filled as lines come) */
+void smtp_body_begin(struct smtp_body *b, struct msgfile_writer *out,
+    uint64_t limit, enum bare_newline_mode mode,
+    const struct smtp_data_fix *fix, struct smtp_data_result *res);
+
+/* smtp_body_line - one line p[0..len) that ended with eol (overlong: it
+ * was longer than SMTP_TEXT_LINE_MAX - 2 and cut) */
+void smtp_body_line(struct smtp_body *b, const char *p, size_t len,
+    enum smtp_line_end eol, int overlong);
+
+/* smtp_body_end - the last line was given: finish b's result */
+void smtp_body_end(struct smtp_body *b);
+
 /*
  * smtp_data_receive - read the content from io and append it to out
  * (stop writing, but keep reading, once limit octets are exceeded or a

@@ -311,6 +311,23 @@ smtp_io_fill(struct smtp_io *io)
 	return (int)n;
 }
 
+/* smtp_io_read - up to max octets of what comes next, whatever they are */
+ssize_t
+smtp_io_read(struct smtp_io *io, char *buf, size_t max)
+{
+	size_t take;
+	int r;
+
+	smtp_io_op_begin(io);
+	while (io->inpos == io->inlen)
+		if ((r = smtp_io_fill(io)) != SMTP_IO_OK)
+			return r;
+	take = io->inlen - io->inpos < max ? io->inlen - io->inpos : max;
+	memcpy(buf, io->in + io->inpos, take);
+	io->inpos += take;
+	return (ssize_t)take;
+}
+
 /* smtp_io_getline - the next line and how it ended */
 ssize_t
 smtp_io_getline(struct smtp_io *io, char *buf, size_t max,

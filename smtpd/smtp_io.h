@@ -77,6 +77,15 @@ void smtp_io_init(struct smtp_io *io, int fd, int timeout_ms);
 ssize_t smtp_io_getline(struct smtp_io *io, char *buf, size_t max,
     enum smtp_line_end *eol, int *overlong);
 
+/*
+ * smtp_io_read - copy up to max (> 0) octets of input into buf, as they
+ * are: no line ends are looked for (BDAT data).  Waits, after flushing
+ * pending output, only when nothing is buffered; whatever arrives within
+ * timeout_ms (and before the caller's deadline) is returned.  Returns
+ * the count, at least 1, or a negative smtp_io_status.
+ */
+ssize_t smtp_io_read(struct smtp_io *io, char *buf, size_t max);
+
 /* smtp_io_input_pending - buffered input is waiting to be parsed */
 int smtp_io_input_pending(const struct smtp_io *io);
 

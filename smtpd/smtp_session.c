@@ -33,6 +33,7 @@
 #include "myaddr.h"
 #include "msg_codec.h"
 #include "smtp_auth.h"
+#include "smtp_bdat.h"
 #include "smtp_command.h"
 #include "smtp_data.h"
 #include "smtp_io.h"
@@ -48,18 +49,20 @@
 /* queued answers a commit after one group flush; a stalled disk is the
  * only reason to wait longer, and then the client must hear 451. */
 #define COMMIT_TIMEOUT_MS	(300 * 1000)
+/* ETRN only marks messages due: queued answers at once when it is well. */
+#define ETRN_TIMEOUT_MS		(30 * 1000)
 /* Longest pause before a failed AUTH is answered. */
 #define AUTH_DELAY_MAX_S	30
 
 /* Command counters for the Postfix-style "disconnect from" line. */
 enum session_counter {
-	CNT_HELO, CNT_EHLO, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_RSET, CNT_NOOP,
-	CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_STARTTLS, CNT_AUTH,
-	CNT_UNKNOWN, CNT_MAX
+	CNT_HELO, CNT_EHLO, CNT_MAIL, CNT_RCPT, CNT_DATA, CNT_BDAT, CNT_RSET,
+	CNT_NOOP, CNT_VRFY, CNT_EXPN, CNT_HELP, CNT_QUIT, CNT_STARTTLS,
+	CNT_AUTH, CNT_ETRN, CNT_UNKNOWN, CNT_MAX
 };
 static const char *const counter_names[CNT_MAX] = {
-	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
-	"expn", "help", "quit", "starttls", "auth", "unknown"
+	"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop",
+	"vrfy", "expn", "help", "quit", "starttls", "auth", "etrn", "unknown"
 };
 
 struct session {
@@ -91,17 +94,27 @@ struct session {
 	uint64_t		 size_hint;
 	int			 body;
 	int			 ret;		/* DSN RET, enum dsn_ret */
+	int			 smtputf8;	/* MAIL had SMTPUTF8 */
 	char			 envid[SMTP_ENVID_MAX + 1];	/* "" none */
 	struct envelope_rcpt	*rcpts;
 	uint32_t		 nrcpt;
 	uint32_t		 naccepted;	/* RCPTs answered 250, repeats
 						   included */
 
+	/* BDAT (RFC 3030): the message file while chunks arrive */
+	enum { BDAT_NONE, BDAT_OPEN, BDAT_FAILED } bdat;
+	int			 bdat_fd;
+	char			 bdat_qid[QID_MAX];
+	struct smtp_bdat	 bdat_in;
+	struct msgfile_writer	 bdat_out;
+	int			 messages;	/* accepted this session */
+
 	int			 total[CNT_MAX];
 	int			 ok[CNT_MAX];
 };
 
 static int session_sender_check(struct session *s);
+static void session_abort(struct session *s, const char *qid);
 
 /* Send a reply, counting 4xx/5xx toward the error limit. */
 static void session_reply(struct session *s, const char *fmt, ...)
@@ -121,9 +134,22 @@ session_reply(struct session *s, const char *fmt, ...)
 	smtp_io_reply(&s->io, "%s", line);
 }
 
+/* session_bdat_drop - forget a message that BDAT was writing */
+static void
+session_bdat_drop(struct session *s)
+{
+	if (s->bdat == BDAT_OPEN) {
+		session_abort(s, s->bdat_qid);
+		close(s->bdat_fd);
+		s->bdat_fd = -1;
+	}
+	s->bdat = BDAT_NONE;
+}
+
 static void
 session_reset(struct session *s)
 {
+	session_bdat_drop(s);
 	for (uint32_t i = 0; i < s->nrcpt; i++)
 		free(s->rcpts[i].orcpt);
 	free(s->rcpts);
@@ -136,14 +162,20 @@ session_reset(struct session *s)
 	s->body = BODY_7BIT;
 	s->ret = DSN_RET_DEFAULT;
 	s->envid[0] = '\0';
+	s->smtputf8 = 0;
 }
 
-/* The RFC 3848 protocol name for Received: and logs. */
+/* The RFC 3848 protocol name for Received: and logs; with SMTPUTF8,
+ * RFC 6531 3.7.3's. */
 static const char *
 session_proto(const struct session *s)
 {
 	if (!s->esmtp)
 		return "SMTP";
+	if (s->smtputf8 && s->tls)
+		return s->auth_method != NULL ? "UTF8SMTPSA" : "UTF8SMTPS";
+	if (s->smtputf8)
+		return s->auth_method != NULL ? "UTF8SMTPA" : "UTF8SMTP";
 	if (s->tls)
 		return s->auth_method != NULL ? "ESMTPSA" : "ESMTPS";
 	return s->auth_method != NULL ? "ESMTPA" : "ESMTP";
@@ -220,7 +252,10 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 		smtp_io_reply(&s->io, "250-STARTTLS");
 	if (session_auth_offered(s))
 		smtp_io_reply(&s->io, "250-AUTH PLAIN LOGIN");
+	smtp_io_reply(&s->io, "250-CHUNKING");
+	smtp_io_reply(&s->io, "250-ETRN");
 	smtp_io_reply(&s->io, "250-DSN");
+	smtp_io_reply(&s->io, "250-SMTPUTF8");
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
 
@@ -285,6 +320,7 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 	s->size_hint = cmd->size;
 	s->body = cmd->body;
 	s->ret = cmd->ret;
+	s->smtputf8 = cmd->smtputf8;
 	strlcpy(s->envid, cmd->envid, sizeof(s->envid));
 	s->ok[CNT_MAIL]++;
 	session_reply(s, "250 2.1.0 Ok");
@@ -624,6 +660,7 @@ session_write_head(struct session *s, struct msgfile_writer *w,
 	env.envid = s->envid[0] != '\0' ? s->envid : NULL;
 	env.nrcpt = s->nrcpt;
 	env.rcpts = s->rcpts;
+	env.flags = s->smtputf8 ? ENVELOPE_F_SMTPUTF8 : 0;
 	envelope_encode(&env, &prefix, &plen);
 
 	memset(&ri, 0, sizeof(ri));
@@ -644,76 +681,84 @@ session_write_head(struct session *s, struct msgfile_writer *w,
 	free(prefix);
 }
 
-/* DATA: receive, make durable through queued, then and only then 250. */
+/* session_log_client - the "QID: client=" line of a new message */
 static void
-session_data(struct session *s)
+session_log_client(struct session *s, const char *qid)
 {
-	/* 64 KiB of buffer: too big for the stack, and one session a time. */
-	static struct msgfile_writer out;
-	struct smtp_data_result res;
-	struct smtp_data_fix fix;
-	char qid[QID_MAX], reply[600], user[SMTP_AUTH_FIELD_MAX * 4 + 1];
-	uint64_t size = 0;
-	int fd, werr = 0;
+	char user[SMTP_AUTH_FIELD_MAX * 4 + 1];
 
-	if (!s->have_mail) {
-		session_reply(s, "503 5.5.1 Error: need MAIL command");
-		return;
-	}
-	if (s->nrcpt == 0) {
-		session_reply(s, "554 5.5.1 Error: no valid recipients");
-		return;
-	}
-	if ((fd = session_open(s, qid, sizeof(qid), reply, sizeof(reply))) < 0) {
-		session_reply(s, "%s", reply);
-		return;
-	}
 	if (s->auth_method != NULL)
 		log_info("%s: client=%s[%s], sasl_method=%s, sasl_username=%s",
 		    qid, s->name, s->addr, s->auth_method, log_vis(user,
 		    sizeof(user), s->auth_user, strlen(s->auth_user)));
 	else
 		log_info("%s: client=%s[%s]", qid, s->name, s->addr);
-	msgfile_writer_init(&out, fd);
-	session_write_head(s, &out, qid);
-	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
-	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
+}
+
+/* session_fix - the submission fix-ups for qid, or NULL (smtp_data.h) */
+static const struct smtp_data_fix *
+session_fix(struct session *s, const char *qid)
+{
+	static struct smtp_data_fix fix;
+
 	fix.myhostname = s->set->myhostname;
 	fix.qid = qid;
 	fix.when = time(NULL);
-	int r = smtp_data_receive(&s->io, &out, s->set->message_size_limit,
-	    s->set->smtpd_bare_newline, session_is_submission(s) ? &fix : NULL,
-	    &res);
-	smtp_io_set_deadline(&s->io, 0);
-	if (r < 0) {
-		session_abort(s, qid);
-		close(fd);
-		s->quit = 1;
-		if (res.io_status == SMTP_IO_TIMEOUT)
-			session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-			    s->set->myhostname);
-		log_info("%s after DATA from %s[%s]", res.io_status ==
-		    SMTP_IO_TIMEOUT ? "timeout" : "lost connection", s->name,
-		    s->addr);
-		return;
-	}
+	return session_is_submission(s) ? &fix : NULL;
+}
+
+/* session_lost - the client went away or was too slow mid-message */
+static void
+session_lost(struct session *s, int io_status, const char *verb)
+{
+	s->quit = 1;
+	if (io_status == SMTP_IO_TIMEOUT)
+		session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    s->set->myhostname);
+	log_info("%s after %s from %s[%s]", io_status == SMTP_IO_TIMEOUT ?
+	    "timeout" : "lost connection", verb, s->name, s->addr);
+}
+
+/* session_verdict - the refusal a received message earns, or "" */
+static void
+session_verdict(struct session *s, const struct smtp_data_result *res,
+    char *reply, size_t size)
+{
 	reply[0] = '\0';
-	if (res.too_big)
-		snprintf(reply, sizeof(reply),
+	if (res->too_big)
+		snprintf(reply, size,
 		    "552 5.3.4 Message size exceeds fixed limit");
-	else if (res.line_too_long)
-		snprintf(reply, sizeof(reply), "500 5.5.2 Error: line too long "
+	else if (res->line_too_long)
+		snprintf(reply, size, "500 5.5.2 Error: line too long "
 		    "(limit %d octets)", SMTP_TEXT_LINE_MAX);
-	else if (res.bare_newline &&
+	else if (res->bare_newline &&
 	    s->set->smtpd_bare_newline == BARE_NEWLINE_REJECT)
-		snprintf(reply, sizeof(reply), "550 5.5.2 Error: bare <CR> or "
+		snprintf(reply, size, "550 5.5.2 Error: bare <CR> or "
 		    "<LF> received; lines must end in <CR><LF>");
-	else if (res.hops > SMTP_MAX_HOPS)
-		snprintf(reply, sizeof(reply), "554 5.4.6 Error: too many hops");
+	else if (res->hops > SMTP_MAX_HOPS)
+		snprintf(reply, size, "554 5.4.6 Error: too many hops");
+}
+
+/*
+ * session_finish - the whole message is in out (fd): refuse it, or make
+ * it durable through queued and then, and only then, answer 250.  The
+ * same end for DATA and BDAT LAST.  Closes fd; the caller ends the
+ * transaction.
+ */
+static void
+session_finish(struct session *s, const char *qid, int fd,
+    struct msgfile_writer *out, const struct smtp_data_result *res,
+    const char *verb)
+{
+	char reply[600];
+	uint64_t size = 0;
+	int werr = 0;
+
+	session_verdict(s, res, reply, sizeof(reply));
 	/* The trailer goes after the last octet and before the sync: a file
 	 * that ends in one was written to its end (msgfile.h). */
-	else if ((werr = msgfile_writer_finish(&out, &size)) == 0 &&
-	    fdatasync(fd) < 0)
+	if (reply[0] == '\0' && (werr = msgfile_writer_finish(out,
+	    &size)) == 0 && fdatasync(fd) < 0)
 		werr = errno;
 	/* A full disk (or quota) is the client's to wait out: 452, and the
 	 * next message, or this one again later, may well fit (RFC 3463
@@ -728,18 +773,168 @@ session_data(struct session *s)
 	if (reply[0] == '\0' && session_commit(s, qid, size,
 	    reply, sizeof(reply)) == 0) {
 		close(fd);
-		s->ok[CNT_DATA]++;
+		s->messages++;
 		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
-		session_reset(s);
 		return;
 	}
 	/* Whatever happened, the client hears a failure and nothing stays. */
 	session_abort(s, qid);
 	close(fd);
-	log_info("%s: reject: DATA from %s[%s]: %s; from=<%s> proto=%s", qid,
-	    s->name, s->addr, reply, s->sender, session_proto(s));
+	log_info("%s: reject: %s from %s[%s]: %s; from=<%s> proto=%s", qid,
+	    verb, s->name, s->addr, reply, s->sender, session_proto(s));
 	session_reply(s, "%s", reply);
+}
+
+/* DATA: receive, make durable through queued, then and only then 250. */
+static void
+session_data(struct session *s)
+{
+	/* 64 KiB of buffer: too big for the stack, and one session a time. */
+	static struct msgfile_writer out;
+	struct smtp_data_result res;
+	char qid[QID_MAX], reply[600];
+	int fd;
+
+	if (s->bdat != BDAT_NONE) {
+		/* RFC 3030 2: the transaction is now indeterminate. */
+		session_bdat_drop(s);
+		s->bdat = BDAT_FAILED;
+		session_reply(s, "503 5.5.1 Error: DATA after BDAT; send RSET");
+		return;
+	}
+	if (!s->have_mail) {
+		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		session_reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if ((fd = session_open(s, qid, sizeof(qid), reply, sizeof(reply))) < 0) {
+		session_reply(s, "%s", reply);
+		return;
+	}
+	session_log_client(s, qid);
+	msgfile_writer_init(&out, fd);
+	session_write_head(s, &out, qid);
+	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
+	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
+	int r = smtp_data_receive(&s->io, &out, s->set->message_size_limit,
+	    s->set->smtpd_bare_newline, session_fix(s, qid), &res);
+	smtp_io_set_deadline(&s->io, 0);
+	if (r < 0) {
+		session_abort(s, qid);
+		close(fd);
+		session_lost(s, res.io_status, "DATA");
+		return;
+	}
+	int before = s->messages;
+
+	session_finish(s, qid, fd, &out, &res, "DATA");
+	if (s->messages > before)
+		s->ok[CNT_DATA]++;
 	session_reset(s);
+}
+
+/*
+ * session_bdat_start - the first chunk of a transaction: open the queue
+ * file as DATA does.  0, or -1 after replying (the chunk is still to be
+ * read and dropped).
+ */
+static int
+session_bdat_start(struct session *s)
+{
+	char reply[600];
+
+	if ((s->bdat_fd = session_open(s, s->bdat_qid, sizeof(s->bdat_qid),
+	    reply, sizeof(reply))) < 0) {
+		session_reply(s, "%s", reply);
+		return -1;
+	}
+	session_log_client(s, s->bdat_qid);
+	msgfile_writer_init(&s->bdat_out, s->bdat_fd);
+	session_write_head(s, &s->bdat_out, s->bdat_qid);
+	smtp_bdat_begin(&s->bdat_in, &s->bdat_out, s->set->message_size_limit,
+	    s->set->smtpd_bare_newline, session_fix(s, s->bdat_qid));
+	s->bdat = BDAT_OPEN;
+	return 0;
+}
+
+/*
+ * BDAT chunk-size [LAST] (RFC 3030).  The chunk's octets follow the
+ * command line at once, whatever the reply will be, so every path reads
+ * them: a refused chunk's data is read and dropped, or it would be
+ * taken for commands.  A chunk that fails (sequence, size, disk) fails
+ * the transaction: the file is dropped, and later chunks are read and
+ * refused with 503 until RSET (or MAIL after it), as RFC 3030 2 says.
+ * LAST ends the message exactly like DATA's end (session_finish): 250
+ * only once queued has made it durable.
+ */
+static void
+session_bdat(struct session *s, const struct smtp_command *cmd)
+{
+	const char *refuse = NULL;
+	char reply[600];
+	int r;
+
+	if (!s->esmtp)
+		refuse = "503 5.5.1 Error: send EHLO first";
+	else if (s->bdat == BDAT_FAILED)
+		refuse = "503 5.5.1 Error: an earlier BDAT failed; send RSET";
+	else if (!s->have_mail)
+		refuse = "503 5.5.1 Error: need MAIL command";
+	else if (s->nrcpt == 0)
+		refuse = "554 5.5.1 Error: no valid recipients";
+	if (refuse != NULL || (s->bdat == BDAT_NONE &&
+	    session_bdat_start(s) < 0)) {
+		if (refuse != NULL)
+			session_reply(s, "%s", refuse);
+		if (s->have_mail)
+			s->bdat = BDAT_FAILED;
+		refuse = "";
+	}
+	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
+	r = smtp_bdat_chunk(&s->io, refuse == NULL ? &s->bdat_in : NULL,
+	    cmd->chunk_size);
+	smtp_io_set_deadline(&s->io, 0);
+	if (r < 0) {
+		session_bdat_drop(s);
+		session_lost(s, r, "BDAT");
+		return;
+	}
+	if (refuse != NULL)
+		return;
+	if (cmd->last) {
+		int before = s->messages;
+
+		smtp_bdat_end(&s->bdat_in);
+		s->bdat = BDAT_NONE;	/* session_finish closes the file */
+		session_finish(s, s->bdat_qid, s->bdat_fd, &s->bdat_out,
+		    &s->bdat_in.res, "BDAT");
+		if (s->messages > before)
+			s->ok[CNT_BDAT]++;
+		session_reset(s);
+		return;
+	}
+	/* Fail early where the end is sure to fail: no point taking more. */
+	session_verdict(s, &s->bdat_in.res, reply, sizeof(reply));
+	if (reply[0] == '\0' && s->bdat_out.failed)
+		snprintf(reply, sizeof(reply), "%s", s->bdat_out.failed ==
+		    ENOSPC || s->bdat_out.failed == EDQUOT ? "452 4.3.1 "
+		    "Insufficient system storage" : "451 4.3.0 Error: queue "
+		    "file write error");
+	if (reply[0] != '\0') {
+		log_info("%s: reject: BDAT from %s[%s]: %s; from=<%s> proto=%s",
+		    s->bdat_qid, s->name, s->addr, reply, s->sender,
+		    session_proto(s));
+		session_bdat_drop(s);
+		s->bdat = BDAT_FAILED;
+		session_reply(s, "%s", reply);
+		return;
+	}
+	s->ok[CNT_BDAT]++;
+	session_reply(s, "250 2.0.0 Ok: %llu octets received",
+	    (unsigned long long)cmd->chunk_size);
 }
 
 static enum session_counter
@@ -759,6 +954,8 @@ session_counter_of(enum smtp_verb v)
 	case SMTP_CMD_QUIT: return CNT_QUIT;
 	case SMTP_CMD_STARTTLS: return CNT_STARTTLS;
 	case SMTP_CMD_AUTH: return CNT_AUTH;
+	case SMTP_CMD_BDAT: return CNT_BDAT;
+	case SMTP_CMD_ETRN: return CNT_ETRN;
 	default: return CNT_UNKNOWN;
 	}
 }
@@ -996,6 +1193,70 @@ session_auth(struct session *s, const struct smtp_command *cmd)
 		session_auth_failed(s, m, login);
 }
 
+/*
+ * ETRN (RFC 1985): queued makes the deferred mail for the domain due now.
+ * Only clients in mynetworks may ask (459 for others, RFC 1985 5.2):
+ * anyone else could make tern hammer a destination at will.  There are
+ * no named queues ("#name"), so those get 458, which RFC 1985 5.2 has
+ * for a node that cannot be queued.  The count decides 250 (started)
+ * or 251 (nothing waiting).
+ */
+static void
+session_etrn(struct session *s, const struct smtp_command *cmd)
+{
+	struct msg_etrn e = { cmd->etrn_domain, cmd->etrn_flags };
+	struct msg_etrn_done done;
+	struct ipc_msg req, resp;
+	const char *why = "unexpected type";
+	const char *node = cmd->etrn_domain, *at = (cmd->etrn_flags &
+	    ETRN_F_SUBDOMAINS) ? "@" : "";
+
+	if (!s->helo_done) {
+		session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->have_mail) {
+		session_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	if (!s->trusted) {
+		session_reply(s, "459 4.7.1 Node %s%s not allowed: client not "
+		    "authorized to use ETRN", cmd->etrn_queue ? "" : at,
+		    cmd->etrn_queue ? "(queue)" : node);
+		log_info("reject: ETRN from %s[%s]: not in mynetworks",
+		    s->name, s->addr);
+		return;
+	}
+	if (cmd->etrn_queue) {
+		session_reply(s, "458 4.3.0 Unable to queue messages for node: "
+		    "named queues are not supported");
+		return;
+	}
+	if (msg_encode(&req, MSG_SMTPD_ETRN, ++s->srv->next_reqid, &e) != 0 ||
+	    ipc_call(s->srv->queued, &req, &resp, ETRN_TIMEOUT_MS) < 0) {
+		log_warn("ETRN: queued did not answer: %s", strerror(errno));
+		session_reply(s, "458 4.3.0 Unable to queue messages for node "
+		    "%s%s", at, node);
+		return;
+	}
+	if (resp.type != MSG_QUEUED_ETRN_DONE ||
+	    msg_decode(&resp, MSG_QUEUED_ETRN_DONE, &done, &why) != 0) {
+		if (resp.type != MSG_QUEUED_MESSAGE_FAILED)
+			msg_log_reject("queued", &resp, why);
+		session_reply(s, "458 4.3.0 Unable to queue messages for node "
+		    "%s%s", at, node);
+	} else if (done.messages == 0) {
+		s->ok[CNT_ETRN]++;
+		session_reply(s, "251 2.0.0 OK, no messages waiting for node "
+		    "%s%s", at, node);
+	} else {
+		s->ok[CNT_ETRN]++;
+		session_reply(s, "250 2.0.0 OK, queuing for node %s%s started",
+		    at, node);
+	}
+	ipc_msg_free(&resp);
+}
+
 /* Run one parsed command. */
 static void
 session_dispatch(struct session *s, const struct smtp_command *cmd)
@@ -1039,7 +1300,7 @@ session_dispatch(struct session *s, const struct smtp_command *cmd)
 	case SMTP_CMD_HELP:
 		s->ok[c]++;
 		session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-		    "RSET NOOP VRFY HELP QUIT");
+		    "BDAT RSET NOOP VRFY HELP QUIT ETRN");
 		break;
 	case SMTP_CMD_QUIT:
 		s->ok[c]++;
@@ -1051,6 +1312,12 @@ session_dispatch(struct session *s, const struct smtp_command *cmd)
 		break;
 	case SMTP_CMD_AUTH:
 		session_auth(s, cmd);
+		break;
+	case SMTP_CMD_ETRN:
+		session_etrn(s, cmd);
+		break;
+	case SMTP_CMD_BDAT:
+		session_bdat(s, cmd);
 		break;
 	default:
 		session_reply(s, "502 5.5.1 Error: command not implemented");
@@ -1086,6 +1353,21 @@ session_log_disconnect(struct session *s)
 	else
 		log_info("disconnect from %s[%s]%s commands=%d/%d", s->name,
 		    s->addr, buf, okc, commands);
+}
+
+/*
+ * The extensions the parser may accept now.  SMTPUTF8 (RFC 6531 3.4):
+ * its MAIL parameter whenever a MAIL may come, and a non-ASCII RCPT only
+ * in a transaction whose MAIL carried it (else 553 5.6.7).
+ */
+static int
+session_ext(const struct session *s)
+{
+	if (!s->esmtp)
+		return 0;
+	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
+	    (session_auth_offered(s) ? SMTP_EXT_AUTH : 0) |
+	    (s->smtputf8 || !s->have_mail ? SMTP_EXT_SMTPUTF8 : 0);
 }
 
 static void
@@ -1192,10 +1474,8 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 		    s.set->smtpd_bare_newline == BARE_NEWLINE_REJECT)
 			session_reply(&s, "500 5.5.2 Error: bare <CR> or <LF> "
 			    "received; lines must end in <CR><LF>");
-		else if (smtp_command_parse(line, (size_t)n, s.esmtp ?
-		    (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
-		    (session_auth_offered(&s) ? SMTP_EXT_AUTH : 0)) : 0, &cmd,
-		    reply, sizeof(reply)) != 0) {
+		else if (smtp_command_parse(line, (size_t)n, session_ext(&s),
+		    &cmd, reply, sizeof(reply)) != 0) {
 			s.total[session_counter_of(cmd.verb)]++;
 			session_reply(&s, "%s", reply);
 		} else {
@@ -1206,7 +1486,7 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 		}
 		if (!s.quit && smtp_limits_after_command(&s.lim, s.errors,
 		    s.total[CNT_NOOP] + s.total[CNT_RSET] + s.total[CNT_VRFY] +
-		    s.total[CNT_EXPN] + s.total[CNT_HELP], s.ok[CNT_DATA]) < 0) {
+		    s.total[CNT_EXPN] + s.total[CNT_HELP], s.messages) < 0) {
 			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many junk "
 			    "commands", s.set->myhostname);
 			log_info("too many junk commands after %s from %s[%s]",

@@ -87,11 +87,12 @@ built=
 
 # --- the targets: one line each ----------------------------------------
 c=$top/common	# "$c/ipc.c" is common/ipc.c, as lines used to say
-build fuzz_addr common/addr.c
-build fuzz_smtp_command smtpd/smtp_command.c common/addr.c \
+build fuzz_addr common/addr.c common/utf8.c
+build fuzz_idna common/idna.c common/utf8.c
+build fuzz_smtp_command smtpd/smtp_command.c common/addr.c common/utf8.c \
     common/dsn_param.c
 build fuzz_envelope common/envelope.c common/dsn_param.c common/qid.c \
-    common/addr.c common/ipc.c common/log.c common/xmalloc.c
+    common/addr.c common/utf8.c common/ipc.c common/log.c common/xmalloc.c
 build fuzz_dns common/dns.c common/log.c common/xmalloc.c
 build fuzz_ipc common/ipc.c common/log.c common/xmalloc.c
 build fuzz_msg_decode common/msg_codec.c common/ipc.c common/log.c \
@@ -105,14 +106,20 @@ build fuzz_smtp_data smtpd/smtp_data.c smtpd/smtp_io.c \
     smtpd/smtp_received.c common/header.c common/deadline.c \
     common/msgfile.c \
     common/crc32c.c common/envelope.c common/dsn_param.c common/qid.c \
-    common/addr.c common/ipc.c common/log.c common/xmalloc.c
-build fuzz_map common/map.c common/alias_target.c common/addr.c common/log.c \
+    common/addr.c common/utf8.c common/ipc.c common/log.c common/xmalloc.c
+build fuzz_smtp_bdat smtpd/smtp_bdat.c smtpd/smtp_data.c smtpd/smtp_io.c \
+    common/header.c common/deadline.c common/msgfile.c common/crc32c.c \
+    common/envelope.c common/dsn_param.c common/qid.c common/addr.c \
+    common/utf8.c \
+    common/ipc.c common/log.c common/xmalloc.c
+build fuzz_map common/map.c common/alias_target.c common/addr.c \
+    common/utf8.c common/log.c \
     common/xmalloc.c
 build fuzz_settings common/settings.c common/lmtp_target.c common/dns.c \
     common/tls_policy.c \
     common/log.c common/xmalloc.c
 build fuzz_sendmail_msg tools/sendmail_msg.c tools/sendmail_addr.c \
-    common/header.c common/addr.c common/log.c common/xmalloc.c
+    common/header.c common/addr.c common/utf8.c common/log.c common/xmalloc.c
 build fuzz_virtual_path common/virtual_path.c
 build fuzz_tls_policy common/tls_policy.c common/settings.c \
     common/lmtp_target.c common/dns.c \

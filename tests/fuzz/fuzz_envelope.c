@@ -7,8 +7,9 @@
  * fail cleanly, and the same way from memory (envelope_decode) and from
  * a file (envelope_read, through a memfd).  A decoded envelope is encoded
  * again and must give back exactly the octets it was decoded from, but
- * for the version number (the encoding is canonical: nothing is accepted
- * that the encoder would not write), and decode again to the same body
+ * for the version number and the flags that version 3 added (the
+ * encoding is canonical: nothing is accepted that the encoder would not
+ * write), and decode again to the same body
  * offset; envelope_validate runs on it too.  Built by build.sh.
  */
 #include "config.h"
@@ -32,6 +33,14 @@ fail(const char *what)
 	abort();
 }
 
+/* be32 - the big-endian u32 at p */
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
 /* file_of - the process's memfd, holding exactly data */
 static int
 file_of(const uint8_t *data, size_t size)
@@ -51,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct envelope e, e2, e3;
 	unsigned char *buf;
-	size_t off, off2, len;
+	size_t off, off2, len, extra;
 	off_t foff;
 	char err[128], err2[128];
 	int rc, rc2;
@@ -78,8 +87,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)envelope_validate(&e, err2, sizeof(err2));
 	/* The encoder writes the current version; older ones still read. */
 	envelope_encode(&e, &buf, &len);
-	if (len != off || memcmp(buf, data, 8) != 0 ||
-	    memcmp(buf + 12, data + 12, len - 12) != 0)
+	/* Before version 3 there were no flags: the encoding gains them
+	 * (4 octets, 0) at its end, and its length says so. */
+	extra = e.version < 3 ? 4 : 0;
+	if (len != off + extra || memcmp(buf, data, 8) != 0 ||
+	    be32(buf + 12) != be32(data + 12) + extra ||
+	    memcmp(buf + 16, data + 16, off - 16) != 0 ||
+	    (extra && memcmp(buf + off, "\0\0\0\0", 4) != 0))
 		fail("the encoding is not canonical");
 	if (envelope_decode(buf, len, &e3, &off2, err, sizeof(err)) != 0 ||
 	    off2 != len || e3.nrcpt != e.nrcpt)

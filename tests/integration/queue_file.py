@@ -4,7 +4,8 @@ common/msgfile.h) from the tests, to put damaged or hostile files where
 tern must cope with them.
 
 A file is: "TERNMSG\\n", u32 version, u32 length, the encoded envelope
-(u32-length strings and big-endian integers), the body, then (version 2)
+(u32-length strings and big-endian integers; since version 3 a u32 of
+flags after the recipients), the body, then (since version 2)
 a 24-octet trailer: "TERNEND\\n", u64 content length, u32 CRC-32C of the
 content, u32 CRC-32C of the trailer's first 20 octets.
 """
@@ -37,7 +38,7 @@ def _s(v):
 
 def envelope(qid, sender, rcpts, helo="client.test", client_name="unknown",
              client_addr="127.0.0.1", protocol="ESMTP", envid=None,
-             arrival=None, version=2):
+             arrival=None, version=3, flags=0):
     """The envelope prefix of a queue file (bytes)."""
     enc = _s(qid) + struct.pack(">Q", int(arrival or time.time()))
     enc += _s(sender) + _s(helo) + _s(client_name) + _s(client_addr)
@@ -45,6 +46,8 @@ def envelope(qid, sender, rcpts, helo="client.test", client_name="unknown",
     enc += struct.pack(">I", len(rcpts))
     for r in rcpts:
         enc += _s(r) + _s(None) + struct.pack(">I", 0)
+    if version >= 3:
+        enc += struct.pack(">I", flags)     # ENVELOPE_F_*
     return b"TERNMSG\n" + struct.pack(">II", version, len(enc)) + enc
 
 

@@ -16,7 +16,8 @@ closes after QUIT.  Options: tls (an ssl.SSLContext to offer STARTTLS),
 starttls = "ok" | "refuse" (454) | "broken" (220, then garbage instead of
 a handshake), esmtp=False (EHLO answers 502: HELO only), pipelining and
 dsn (advertise them; DSN parameters are accepted and recorded), size
-(advertised SIZE; 0 none), auth = {"user": "password"} (AUTH PLAIN/LOGIN,
+(advertised SIZE; 0 none), smtputf8 (advertise SMTPUTF8, the default),
+auth = {"user": "password"} (AUTH PLAIN/LOGIN,
 only after STARTTLS when tls is set; each AUTH command is recorded as
 "auth" in its connection's commands).
 
@@ -263,7 +264,7 @@ class Sink:
 
     def __init__(self, host, port, tls=None, starttls="ok", esmtp=True,
                  pipelining=True, dsn=True, size=0, auth=None,
-                 hostname="sink.test"):
+                 hostname="sink.test", smtputf8=True):
         self.host = host
         self.port = port
         self.tls = tls
@@ -274,6 +275,7 @@ class Sink:
         self.size = size
         self.auth = auth
         self.hostname = hostname
+        self.smtputf8 = smtputf8
         self.fail = {}
         self.hang = {}
         self.rcpt_replies = {}
@@ -297,7 +299,7 @@ class Sink:
         kw = dict(hostname=self.hostname, port=self.port,
                   server_hostname=self.hostname, ready_timeout=10,
                   data_size_limit=self.size or None, decode_data=False,
-                  enable_SMTPUTF8=True, timeout=120)
+                  enable_SMTPUTF8=self.smtputf8, timeout=120)
         if self.tls is not None and self.starttls != "none":
             kw["tls_context"] = self.tls
         if self.auth is not None:

@@ -26,7 +26,8 @@ class TestProtocol(TernTestCase):
         self.assertEqual(code, 250)
         self.assertEqual(lines[0], "test.example")
         self.assertEqual(set(lines[1:]), {"PIPELINING", "SIZE 10485760",
-                                          "ENHANCEDSTATUSCODES", "8BITMIME", "DSN"})
+                                          "ENHANCEDSTATUSCODES", "8BITMIME", "DSN",
+                                          "CHUNKING", "ETRN", "SMTPUTF8"})
         code, lines = c.cmd("HELO client.test")
         self.assertEqual((code, lines), (250, ["test.example"]))
 

@@ -15,6 +15,8 @@ main(void)
 
 	srunner_add_suite(sr, smtp_command_suite());
 	srunner_add_suite(sr, smtp_data_suite());
+	srunner_add_suite(sr, smtp_bdat_suite());
+	srunner_add_suite(sr, idna_suite());
 	srunner_add_suite(sr, ipc_suite());
 	srunner_add_suite(sr, settings_suite());
 	srunner_add_suite(sr, received_suite());

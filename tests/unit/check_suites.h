@@ -7,6 +7,8 @@
 Suite *addr_suite(void);
 Suite *smtp_command_suite(void);
 Suite *smtp_data_suite(void);
+Suite *smtp_bdat_suite(void);
+Suite *idna_suite(void);
 Suite *ipc_suite(void);
 Suite *settings_suite(void);
 Suite *received_suite(void);

@@ -60,6 +60,7 @@ env_equal(const struct envelope *a, const struct envelope *b)
 		ck_assert_str_eq(a->envid, b->envid);
 	ck_assert_uint_eq(a->ret, b->ret);
 	ck_assert_uint_eq(a->body, b->body);
+	ck_assert_uint_eq(a->flags, b->flags);
 	ck_assert_uint_eq(a->nrcpt, b->nrcpt);
 	for (uint32_t i = 0; i < a->nrcpt; i++) {
 		ck_assert_str_eq(a->rcpts[i].addr, b->rcpts[i].addr);
@@ -83,6 +84,8 @@ struct raw {
 	uint32_t	 nrcpt;		/* claimed */
 	uint32_t	 written;	/* actually present */
 	int		 trailing;	/* extra octet inside the length */
+	uint32_t	 flags;		/* written when version is 3 */
+	uint32_t	 version;	/* 0: ENVELOPE_VERSION */
 };
 
 static unsigned char *
@@ -108,12 +111,14 @@ raw_build(const struct raw *r, size_t *len)
 		ipc_put_str(&m, "");
 		ipc_put_u32(&m, 0);
 	}
+	if (r->version != 2)
+		ipc_put_u32(&m, r->flags);
 	if (r->trailing)
 		ipc_put_u8(&m, 0);
 	out = xmalloc(16 + m.len);
 	memcpy(out, ENVELOPE_MAGIC, 8);
 	out[8] = out[9] = out[10] = 0;
-	out[11] = ENVELOPE_VERSION;
+	out[11] = r->version ? r->version : ENVELOPE_VERSION;
 	out[12] = m.len >> 24;
 	out[13] = m.len >> 16;
 	out[14] = m.len >> 8;
@@ -125,7 +130,7 @@ raw_build(const struct raw *r, size_t *len)
 }
 
 static const struct raw raw_ok = {
-	"Q1", "192.0.2.1", DSN_RET_DEFAULT, 1, 1, 0
+	"Q1", "192.0.2.1", DSN_RET_DEFAULT, 1, 1, 0, 0, 0
 };
 
 /* raw_decodes - 0 when the forged envelope decodes, else -1 */
@@ -176,6 +181,39 @@ START_TEST(test_roundtrip)
 	envelope_free(&d);
 	free(buf);
 	envelope_free(&e);
+}
+END_TEST
+
+/* Version 3 keeps the SMTPUTF8 flag; version 2 files (no flags) still
+ * read, with none; a flag this version does not know is refused. */
+START_TEST(test_flags_by_version)
+{
+	struct raw r = raw_ok;
+	struct envelope e, d;
+	unsigned char *buf;
+	size_t len, off;
+	char err[128];
+
+	env_fill(&e, 2);
+	e.flags = ENVELOPE_F_SMTPUTF8;
+	envelope_encode(&e, &buf, &len);
+	ck_assert_int_eq(envelope_decode(buf, len, &d, &off, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(d.flags, ENVELOPE_F_SMTPUTF8);
+	ck_assert_uint_eq(d.version, 3);
+	envelope_free(&d);
+	free(buf);
+	envelope_free(&e);
+
+	r.flags = ENVELOPE_F_SMTPUTF8;
+	ck_assert_int_eq(raw_decodes(&r), 0);
+	r.flags = ENVELOPE_F_ALL << 1;
+	ck_assert_int_eq(raw_decodes(&r), -1);
+	r.flags = 0;
+	r.version = 2;			/* no flags field at all */
+	ck_assert_int_eq(raw_decodes(&r), 0);
+	r.trailing = 1;
+	ck_assert_int_eq(raw_decodes(&r), -1);
 }
 END_TEST
 
@@ -446,6 +484,7 @@ envelope_suite(void)
 	TCase *tc = tcase_create("envelope");
 
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_flags_by_version);
 	tcase_add_test(tc, test_body_follows);
 	tcase_add_test(tc, test_every_truncation);
 	tcase_add_test(tc, test_bad_prefix);

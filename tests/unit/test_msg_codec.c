@@ -455,7 +455,8 @@ START_TEST(test_every_type_has_a_layout)
 		MSG_MASTER_SPAWN, MSG_SMTPD_SPAWNED,
 		MSG_MASTER_SPAWN_RESPONDER, MSG_MASTER_QUEUE_REBUILD,
 		MSG_QUEUED_QUEUE_ENTRY,
-		MSG_QUEUED_QUEUE_END, MSG_SMTPD_REJECT,
+		MSG_QUEUED_QUEUE_END, MSG_SMTPD_REJECT, MSG_SMTPD_ETRN,
+		MSG_QUEUED_ETRN_DONE,
 	};
 
 	ck_assert_uint_eq(msg_nlayouts, sizeof(types) / sizeof(types[0]));
@@ -674,6 +675,36 @@ START_TEST(test_local_delivery_needs_its_file_and_a_bounded_path)
 }
 END_TEST
 
+/* The longest ETRN node smtpd accepts reaches queued; one more does not
+ * leave smtpd, and a flag queued does not know is refused. */
+START_TEST(test_etrn_domain_limit_is_shared)
+{
+	char domain[MSG_ETRN_DOMAIN_MAX + 2];
+	struct msg_etrn e = { domain, ETRN_F_SUBDOMAINS }, got;
+	struct msg_etrn_done d = { 3 }, dgot;
+	struct ipc_msg m;
+	const char *why;
+
+	memset(domain, 'a', sizeof(domain));
+	domain[MSG_ETRN_DOMAIN_MAX] = '\0';
+	ck_assert_int_eq(msg_encode(&m, MSG_SMTPD_ETRN, 9, &e), 0);
+	ck_assert_int_eq(msg_decode(&m, MSG_SMTPD_ETRN, &got, &why), 0);
+	ck_assert_uint_eq(strlen(got.domain), MSG_ETRN_DOMAIN_MAX);
+	ck_assert_uint_eq(got.flags, ETRN_F_SUBDOMAINS);
+	ipc_msg_free(&m);
+	domain[MSG_ETRN_DOMAIN_MAX] = 'a';
+	domain[MSG_ETRN_DOMAIN_MAX + 1] = '\0';
+	ck_assert_int_eq(msg_encode(&m, MSG_SMTPD_ETRN, 9, &e), -1);
+	domain[1] = '\0';
+	e.flags = ETRN_F_SUBDOMAINS << 1;
+	ck_assert_int_eq(msg_encode(&m, MSG_SMTPD_ETRN, 9, &e), -1);
+	ck_assert_int_eq(msg_encode(&m, MSG_QUEUED_ETRN_DONE, 9, &d), 0);
+	ck_assert_int_eq(msg_decode(&m, MSG_QUEUED_ETRN_DONE, &dgot, &why), 0);
+	ck_assert_uint_eq(dgot.messages, 3);
+	ipc_msg_free(&m);
+}
+END_TEST
+
 /* The lmtp deliverd is the last peer kind: ternd hands it to queued, and
  * nothing beyond it decodes. */
 START_TEST(test_peer_kind_lmtp_is_the_last)
@@ -703,6 +734,7 @@ msg_codec_suite(void)
 	tcase_add_test(tc, test_one_over_any_limit_is_refused);
 	tcase_add_test(tc, test_malformed_frames_are_rejected);
 	tcase_add_test(tc, test_every_type_has_a_layout);
+	tcase_add_test(tc, test_etrn_domain_limit_is_shared);
 	tcase_add_test(tc, test_longest_smtp_client_result_is_accepted);
 	tcase_add_test(tc, test_str_fit_keeps_characters_whole);
 	tcase_add_test(tc, test_peek_job_of_a_bad_result);

@@ -221,11 +221,18 @@ START_TEST(test_version_1_file)
 	unsigned char *prefix;
 	size_t plen;
 	char err[256];
+	uint32_t elen;
 	int fd = memfd_create("v1", 0);
 
 	env_good(&e);
 	envelope_encode(&e, &prefix, &plen);
 	prefix[11] = 1;		/* the version, big-endian, in octets 8..11 */
+	/* Version 1 has no flags: the last field (4 octets, 0) goes. */
+	plen -= 4;
+	elen = ((uint32_t)prefix[12] << 24 | (uint32_t)prefix[13] << 16 |
+	    (uint32_t)prefix[14] << 8 | prefix[15]) - 4;
+	for (int i = 0; i < 4; i++)	/* the length, in octets 12..15 */
+		prefix[12 + i] = (unsigned char)(elen >> (24 - 8 * i));
 	ck_assert_int_eq(write(fd, prefix, plen), (ssize_t)plen);
 	ck_assert_int_eq(write(fd, body, sizeof(body) - 1),
 	    (ssize_t)sizeof(body) - 1);

@@ -938,6 +938,147 @@ slow_line(int fd, char *buf, size_t size)
 }
 
 /*
+ * bdat_serve - a loopback server that offers CHUNKING and writes each
+ * chunk's octets to outfd, and one line "BDAT n[ LAST]" per chunk to
+ * cmdfd, answering every chunk 250.
+ */
+static pid_t
+bdat_serve(struct sockaddr_in *sin, int outfd, int cmdfd)
+{
+	socklen_t slen = sizeof(*sin);
+	static char buf[65536];
+	char line[512];
+	int lfd, fd;
+	pid_t pid;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	if ((fd = accept(lfd, NULL, NULL)) == -1 ||
+	    write(fd, "220 mx.test\r\n", 13) != 13)
+		_exit(1);
+	while (slow_line(fd, line, sizeof(line)) == 0) {
+		unsigned long long n;
+		const char *ans = "250 ok\r\n";
+
+		if (strncmp(line, "EHLO", 4) == 0)
+			ans = "250-mx.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
+		else if (strncmp(line, "QUIT", 4) == 0)
+			_exit(write(fd, "221 bye\r\n", 9) == 9 ? 0 : 1);
+		else if (sscanf(line, "BDAT %llu", &n) == 1) {
+			if (dprintf(cmdfd, "%s\n", line) < 0)
+				_exit(1);
+			while (n > 0) {
+				ssize_t k = read(fd, buf, n < sizeof(buf) ?
+				    (size_t)n : sizeof(buf));
+
+				if (k <= 0 || write(outfd, buf, (size_t)k) != k)
+					_exit(1);
+				n -= (unsigned long long)k;
+			}
+		} else if (strncmp(line, "DATA", 4) == 0)
+			_exit(1);	/* must not come with CHUNKING */
+		if (write(fd, ans, strlen(ans)) != (ssize_t)strlen(ans))
+			_exit(1);
+	}
+	_exit(1);
+}
+
+/* bdat_run - deliver size octets at offset 0 of fd to bdat_serve: what
+ * it got (malloc'd, *len octets) and its BDAT lines in cmds */
+static char *
+bdat_run(int fd, uint64_t size, size_t *len, char *cmds, size_t cmdsize)
+{
+	char out[] = "/tmp/tern-bdat-XXXXXX", log[] = "/tmp/tern-bcmd-XXXXXX";
+	struct smtp_msg msg = { .sender = "a@b", .envid = "", .size = size,
+	    .offset = 0, .fd = fd };
+	struct smtp_rcpt rc = { .index = 0, .address = "r@mx.test",
+	    .orcpt = "", .status = -1 };
+	struct sockaddr_in sin;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	int ofd, lfd, status;
+	char *got;
+	pid_t pid;
+	ssize_t n;
+
+	ck_assert_int_ge(ofd = mkstemp(out), 0);
+	ck_assert_int_ge(lfd = mkstemp(log), 0);
+	unlink(out);
+	unlink(log);
+	pid = bdat_serve(&sin, ofd, lfd);
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
+	    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
+	ck_assert_int_eq(smtp_conn_hello(&c, 1, NULL, NULL, &r), STEP_OK);
+	ck_assert(c.ext & EXT_CHUNKING);
+	smtp_conn_deliver(&c, &msg, &rc, 1);
+	ck_assert_int_eq(rc.status, DELIVER_OK);
+	smtp_conn_close(&c, 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	*len = (size_t)lseek(ofd, 0, SEEK_END);
+	got = malloc(*len + 1);
+	ck_assert_int_eq(pread(ofd, got, *len, 0), (ssize_t)*len);
+	n = pread(lfd, cmds, cmdsize - 1, 0);
+	cmds[n > 0 ? n : 0] = '\0';
+	close(ofd);
+	close(lfd);
+	return got;
+}
+
+/* With CHUNKING the body goes as it is in BDAT chunks, never as DATA: no
+ * dot-stuffing; a body without a final CRLF gets one, even when it falls
+ * across two chunks; an empty body is "BDAT 0 LAST". */
+START_TEST(test_deliver_bdat_chunks)
+{
+	static const char small[] = "Subject: x\r\n\r\n.dot\r\nbody\r\n";
+	char tmpl[] = "/tmp/tern-body-XXXXXX", cmds[256], *got, *big;
+	size_t len, bigsize = 1024 * 1024 - 1;
+	int fd;
+
+	ck_assert_int_ge(fd = mkstemp(tmpl), 0);
+	unlink(tmpl);
+	ck_assert_int_eq(write(fd, small, sizeof(small) - 1),
+	    (ssize_t)sizeof(small) - 1);
+	got = bdat_run(fd, sizeof(small) - 1, &len, cmds, sizeof(cmds));
+	ck_assert_uint_eq(len, sizeof(small) - 1);
+	ck_assert(memcmp(got, small, len) == 0);
+	ck_assert_str_eq(cmds, "BDAT 26 LAST\n");
+	free(got);
+
+	got = bdat_run(fd, 0, &len, cmds, sizeof(cmds));
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(cmds, "BDAT 0 LAST\n");
+	free(got);
+
+	/* One octet short of a chunk, and no line end: the added CRLF is
+	 * split, CR in the first chunk, LF in the second. */
+	big = malloc(bigsize);
+	memset(big, 'x', bigsize);
+	ck_assert_int_eq(ftruncate(fd, 0), 0);
+	ck_assert_int_eq(pwrite(fd, big, bigsize, 0), (ssize_t)bigsize);
+	got = bdat_run(fd, bigsize, &len, cmds, sizeof(cmds));
+	ck_assert_uint_eq(len, bigsize + 2);
+	ck_assert(memcmp(got, big, bigsize) == 0);
+	ck_assert(memcmp(got + bigsize, "\r\n", 2) == 0);
+	ck_assert_str_eq(cmds, "BDAT 1048576\nBDAT 1 LAST\n");
+	free(got);
+	free(big);
+	close(fd);
+}
+END_TEST
+
+/*
  * slow_sink - a server that accepts MAIL, RCPT and DATA, then takes the
  * body 100 octets every quarter second (400 octets a second, below the
  * client's minimum) through the smallest socket buffers.  When the whole
@@ -1269,6 +1410,7 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_ehlo);
 	tcase_add_test(conn, test_conn_ehlo_edges);
 	tcase_add_test(conn, test_deliver_exact_body_size);
+	tcase_add_test(conn, test_deliver_bdat_chunks);
 	tcase_add_test(conn, test_lmtp_reply_per_recipient);
 	suite_add_tcase(s, conn);
 

@@ -655,6 +655,62 @@ START_TEST(test_small_reply_buffer)
 END_TEST
 
 /* smtp_command_suite - all command parser tests */
+/* BDAT chunk-size [LAST]: digits that fit 64 bits, LAST in any case */
+START_TEST(test_bdat_args)
+{
+	ck_assert_int_eq(run("BDAT 0 LAST", 0), 0);
+	ck_assert(cmd.chunk_size == 0 && cmd.last);
+	ck_assert_int_eq(run("bdat 1048576", 0), 0);
+	ck_assert(cmd.chunk_size == 1048576 && !cmd.last);
+	ck_assert_int_eq(run("BDAT 42 last", 0), 0);
+	ck_assert(cmd.chunk_size == 42 && cmd.last);
+	ck_assert_int_eq(run("BDAT 18446744073709551615 LAST", 0), 0);
+	ck_assert(cmd.chunk_size == UINT64_MAX);
+	refused("BDAT 18446744073709551616", 0,
+	    "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	refused("BDAT -1", 0, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	refused("BDAT +1", 0, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	refused("BDAT 1x", 0, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	refused("BDAT 10 LASTX", 0, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	refused("BDAT 10 FIRST", 0, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	refused("BDAT LAST", 0, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	refused("BDAT 1 2", 0, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+}
+END_TEST
+
+/* ETRN [@]domain, lowercased; #queue noted; anything else 501 */
+START_TEST(test_etrn_args)
+{
+	char longest[MSG_ETRN_DOMAIN_MAX + 8];
+
+	ck_assert_int_eq(run("ETRN Example.COM", 0), 0);
+	ck_assert_str_eq(cmd.etrn_domain, "example.com");
+	ck_assert(cmd.etrn_flags == 0 && !cmd.etrn_queue);
+	ck_assert_int_eq(run("etrn @sub.example.org", 0), 0);
+	ck_assert_str_eq(cmd.etrn_domain, "sub.example.org");
+	ck_assert_uint_eq(cmd.etrn_flags, ETRN_F_SUBDOMAINS);
+	ck_assert_int_eq(run("ETRN #queue1", 0), 0);
+	ck_assert(cmd.etrn_queue && cmd.etrn_domain[0] == '\0');
+	refused("ETRN", 0, "501 5.5.4 Syntax: ETRN domain");
+	refused("ETRN @", 0, "501 5.5.4 Syntax: ETRN domain");
+	refused("ETRN #", 0, "501 5.5.4 Syntax: ETRN domain");
+	refused("ETRN [127.0.0.1]", 0, "501 5.5.4 Syntax: ETRN domain");
+	refused("ETRN exa mple.com", 0, "501 5.5.4 Syntax: ETRN domain");
+	refused("ETRN a..b", 0, "501 5.5.4 Syntax: ETRN domain");
+	refused("ETRN -a.b", 0, "501 5.5.4 Syntax: ETRN domain");
+	refused("ETRN user@example.com", 0, "501 5.5.4 Syntax: ETRN domain");
+	/* the longest name queued accepts passes; one more does not */
+	strlcpy(longest, "ETRN ", sizeof(longest));
+	for (size_t i = 5; i < 5 + MSG_ETRN_DOMAIN_MAX; i++)
+		longest[i] = (i - 5) % 60 == 59 ? '.' : 'a';
+	longest[5 + MSG_ETRN_DOMAIN_MAX] = '\0';
+	ck_assert_int_eq(run(longest, 0), 0);
+	ck_assert_uint_eq(strlen(cmd.etrn_domain), MSG_ETRN_DOMAIN_MAX);
+	strlcat(longest, "a", sizeof(longest));
+	refused(longest, 0, "501 5.5.4 Syntax: ETRN domain");
+}
+END_TEST
+
 Suite *
 smtp_command_suite(void)
 {
@@ -668,6 +724,8 @@ smtp_command_suite(void)
 	tcase_add_test(tc, test_helo);
 	tcase_add_test(tc, test_no_args);
 	tcase_add_test(tc, test_optional_args);
+	tcase_add_test(tc, test_bdat_args);
+	tcase_add_test(tc, test_etrn_args);
 	tcase_add_test(tc, test_mail);
 	tcase_add_test(tc, test_rcpt);
 	tcase_add_test(tc, test_size);
