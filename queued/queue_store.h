@@ -92,6 +92,12 @@ struct queue_rcpt_rec {
 						   queued wrote v2 messages) */
 	char		relay[MSG_RELAY_MAX + 1];	/* last
 						   "host[ip]:port", or "" */
+	/* Since record version 3.  For a remote address that an alias or
+	 * a .forward of a local address sent the mail to: that local
+	 * address, which its copy carries as "Delivered-To:" (and which
+	 * ends a loop back here, see transport_smtp.c); else "".  Older
+	 * records decode with "". */
+	char		delivered_to[ADDR_TEXT_MAX];
 };
 
 /*
