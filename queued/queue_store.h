@@ -39,6 +39,10 @@ enum rcpt_kind {
 	RCPT_KIND_FILE = 4,	/* alias target: addr is "UID:/path" */
 	RCPT_KIND_OWNER = 5,	/* never delivered (state EXPANDED): addr
 				   gets the bounces of its siblings */
+	RCPT_KIND_ADDRESS = 6,	/* a .forward's address in a local domain
+				   (since record version 3): resolved by
+				   lookupd like an envelope recipient, so
+				   aliases apply to it */
 };
 
 #define QMSG_F_WARNED	0x1	/* delay warning sent */

@@ -294,7 +294,7 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 
 	if (r->kind == RCPT_KIND_ENVELOPE)
 		return sm->env->rcpts[i].addr;
-	if (r->kind == RCPT_KIND_REMOTE)
+	if (r->kind == RCPT_KIND_REMOTE || r->kind == RCPT_KIND_ADDRESS)
 		return r->addr;
 	/* A virtual mailbox (its path), a command or a file stands for
 	 * the address it was rewritten from: that one goes to logs and
@@ -940,7 +940,8 @@ sched_target_kind(uint32_t kind)
 }
 
 /*
- * Replace envelope recipient i by its alias targets.  The targets are
+ * Replace recipient i (an envelope recipient, or a .forward's address)
+ * by its alias targets.  The targets are
  * stored before the parent is marked expanded, so a crash in between
  * delivers twice at worst, never not at all.  0, or -1 when the message
  * would grow too large (the recipient then fails).
@@ -949,16 +950,22 @@ static int
 sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
     uint32_t n)
 {
+	/* Texts, not pointers into sm->r, which sched_rcpt_add may move. */
+	const char *addr = sched_rcpt_addr(sm, i);
+	/* A remote target's copy says which local address sent it on
+	 * (Postfix's local(8) does the same for its aliases): the alias, or
+	 * for a .forward's address the user whose .forward it is. */
+	const char *from = sm->r[i].rec.kind == RCPT_KIND_ENVELOPE ? addr :
+	    sm->r[i].rec.delivered_to;
+	uint32_t parent = sm->r[i].rec.parent;
 	char vis[ADDR_TEXT_MAX * 4];
 
 	if (sm->n + n > ENVELOPE_MAX_RCPTS)
 		return -1;
 	for (uint32_t k = 0; k < n; k++) {
-		/* A remote target's copy says which local address sent it on
-		 * (Postfix's local(8) does the same for its aliases). */
-		uint32_t j = sched_rcpt_add(sm, i, sched_rcpt_kind(t[k].kind),
-		    t[k].target, t[k].kind == RESOLVE_REMOTE ?
-		    sm->env->rcpts[i].addr : "");
+		uint32_t j = sched_rcpt_add(sm, parent,
+		    sched_rcpt_kind(t[k].kind), t[k].target,
+		    t[k].kind == RESOLVE_REMOTE ? from : "");
 
 		if (j == UINT32_MAX)
 			return -1;
@@ -973,8 +980,7 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 	sm->r[i].rec.state = RCPT_EXPANDED;
 	sm->npending--;
 	sched_rcpt_store(sm, &sm->r[i].rec);
-	log_vis(vis, sizeof(vis), sm->env->rcpts[i].addr,
-	    strlen(sm->env->rcpts[i].addr));
+	log_vis(vis, sizeof(vis), addr, strlen(addr));
 	log_info("%s: to=<%s>, status=expanded (%u recipients)", sm->rec.qid,
 	    vis, n);
 	return 0;
@@ -1176,7 +1182,8 @@ dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	dp->nlocal_rcpts++;
 }
 
-/* Decide where envelope recipient i goes, by lookupd's answer lk. */
+/* Decide where recipient i goes (an envelope recipient, or a .forward's
+ * address), by lookupd's answer lk. */
 static void
 dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
     const struct sched_lookup *lk)
@@ -1196,7 +1203,8 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	else if (n == 1 && t[0].kind == RESOLVE_LOCAL)
 		dispatch_local(dp, sm, i, RESOLVE_LOCAL, t[0].target);
 	else if (n == 1 && verdict == LOOKUP_REMOTE)
-		dispatch_remote(dp, sm, i, t[0].target, "");
+		dispatch_remote(dp, sm, i, t[0].target,
+		    sm->r[i].rec.delivered_to);
 	else if (sched_expand(sm, i, t, n) < 0)
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.3.4",
 		    "alias expansion makes too many recipients");
@@ -1638,7 +1646,8 @@ sched_ask(struct sched_msg *sm, uint64_t now)
 		if (!rcpt_due(sm, i, now))
 			continue;
 		taken++;
-		if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
+		if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE &&
+		    sm->r[i].rec.kind != RCPT_KIND_ADDRESS)
 			continue;
 		if (qctx.lookupd == NULL || qctx.lookupd->dead) {
 			lk = lookup_add(sm, i);
@@ -1649,7 +1658,7 @@ sched_ask(struct sched_msg *sm, uint64_t now)
 		if (sm->nasked == room)
 			break;
 		(void)lookup_add(sm, i);
-		if (resolve_ask(&qctx.lookupd->conn, sm->env->rcpts[i].addr,
+		if (resolve_ask(&qctx.lookupd->conn, sched_rcpt_addr(sm, i),
 		    sched_resolved, sm, sm->nlk - 1, ms) < 0)
 			fatalx("lookup table full despite room");
 		sm->nasked++;
@@ -1689,7 +1698,8 @@ sched_round(struct sched_msg *sm)
 	for (uint32_t i = 0; i < sm->n; i++) {
 		struct sched_rcpt_rec *r = &sm->r[i].rec;
 
-		if (!rcpt_due(sm, i, now) || (r->kind == RCPT_KIND_ENVELOPE &&
+		if (!rcpt_due(sm, i, now) || ((r->kind == RCPT_KIND_ENVELOPE ||
+		    r->kind == RCPT_KIND_ADDRESS) &&
 		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
 		/* Every local job stays within one frame's limit. */
@@ -2126,12 +2136,15 @@ sched_domain_is_local(const char *domain)
 
 /*
  * sched_forward_add - one address of a .forward (the user's words:
- * parsed again) as a recipient of sm with parent's envelope recipient:
- * a mailbox user for a local domain or a bare name, else remote.  The
- * message keeps its envelope sender; a remote copy carries
- * "Delivered-To: from" (the forwarding user's address, as its own
- * delivery would have written it), which stops it when it comes back
- * (local_loop.h).  Each address is added once per message
+ * parsed again) as a recipient of sm with parent's envelope recipient.
+ * An address in a local domain, or a bare name (in the domain of from
+ * when that is local), is resolved by lookupd like an envelope
+ * recipient, so that aliases apply to it as in Postfix; a bare name
+ * without a local domain to go with is that mailbox user; anything else
+ * is remote.  The message keeps its envelope sender; a remote copy
+ * carries "Delivered-To: from" (the forwarding user's address, as its
+ * own delivery would have written it), which stops it when it comes
+ * back (local_loop.h).  Each address is added once per message
  * (sched_rcpt_add), which ends forwarding loops inside one message.
  */
 static void
@@ -2139,20 +2152,28 @@ sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text,
     const char *from)
 {
 	char buf[ADDR_TEXT_MAX + 16], addr[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
+	const char *fromdom = strrchr(from, '@');
 	struct mailaddr ma;
 	int bare = strchr(text, '@') == NULL;
 	uint32_t kind = RCPT_KIND_REMOTE;
 	size_t i;
 
 	log_vis(vis, sizeof(vis), text, strlen(text));
-	if (snprintf(buf, sizeof(buf), "%s%s", text, bare ? "@localhost" :
-	    "") >= (int)sizeof(buf) || addr_parse_mailbox(buf, strlen(buf),
-	    ADDR_P_UTF8, &ma) != ADDR_OK || (ma.flags & ADDR_F_NULL) ||
+	if (bare && fromdom != NULL && sched_domain_is_local(fromdom + 1))
+		bare = 0;	/* "name" is name@ the user's own domain */
+	else
+		fromdom = NULL;
+	if (snprintf(buf, sizeof(buf), "%s%s%s", text, bare ? "@localhost" :
+	    "", fromdom != NULL ? fromdom : "") >= (int)sizeof(buf) ||
+	    addr_parse_mailbox(buf, strlen(buf), ADDR_P_UTF8, &ma) !=
+	    ADDR_OK || (ma.flags & ADDR_F_NULL) ||
 	    addr_format(&ma, addr, sizeof(addr)) == -1) {
 		log_warn("%s: .forward address refused: %s", sm->rec.qid, vis);
 		return;
 	}
-	if (bare || sched_domain_is_local(ma.domain)) {
+	if (!bare && sched_domain_is_local(ma.domain))
+		kind = RCPT_KIND_ADDRESS;
+	else if (bare) {
 		kind = RCPT_KIND_LOCAL;
 		for (i = 0; ma.local[i] != '\0' && i + 1 < sizeof(addr); i++)
 			addr[i] = (char)tolower((unsigned char)ma.local[i]);
@@ -2163,7 +2184,7 @@ sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text,
 			return;
 		}
 	}
-	if (sched_rcpt_add(sm, parent, kind, addr, kind == RCPT_KIND_REMOTE ?
+	if (sched_rcpt_add(sm, parent, kind, addr, kind != RCPT_KIND_LOCAL ?
 	    from : "") == UINT32_MAX)
 		log_warn("%s: .forward address dropped (too many recipients): "
 		    "%s", sm->rec.qid, vis);

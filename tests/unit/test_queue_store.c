@@ -662,6 +662,20 @@ START_TEST(test_rcpt_rec_delivered_to)
 	ck_assert_int_eq(queue_rcpt_rec_decode(p, len - 4, &d), -1);
 	free(p);
 
+	/* A .forward's local address waits for lookupd (version 3 only). */
+	r.kind = RCPT_KIND_ADDRESS;
+	strlcpy(r.addr, "team@example.org", sizeof(r.addr));
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), 0);
+	ck_assert_uint_eq(d.kind, RCPT_KIND_ADDRESS);
+	p[0] = 2;
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len - 4, &d), -1);
+	free(p);
+	r.kind = RCPT_KIND_ADDRESS + 1;
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), -1);
+	free(p);
+
 	/* An envelope recipient was forwarded by nobody. */
 	rcpt_fill(&r, "Z", 4);
 	strlcpy(r.delivered_to, "a@example.org", sizeof(r.delivered_to));
