@@ -771,6 +771,38 @@ xtext_ok(const char *s)
 	return 1;
 }
 
+/* smtp_msg_length - the octets of m as sent: its head and its body */
+static uint64_t
+smtp_msg_length(const struct smtp_msg *m)
+{
+	return (uint64_t)m->headlen + m->size;
+}
+
+/*
+ * smtp_msg_read - up to len octets of m (head, then the file's body)
+ * from position pos, as pread: the octets read, 0 when the file ends
+ * before the message does, -1 with errno.  The caller never asks past
+ * the end of the message, so nothing that follows it in the file goes.
+ */
+static ssize_t
+smtp_msg_read(const struct smtp_msg *m, unsigned char *buf, size_t len,
+    uint64_t pos)
+{
+	ssize_t n;
+
+	if (pos < m->headlen) {
+		if (len > m->headlen - pos)
+			len = m->headlen - (size_t)pos;
+		memcpy(buf, m->head + pos, len);
+		return (ssize_t)len;
+	}
+	do
+		n = pread(m->fd, buf, len, m->offset + (off_t)(pos -
+		    m->headlen));
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
 /* mail_line - MAIL FROM with the parameters the server offered */
 static void
 mail_line(const struct smtp_conn *c, const struct smtp_msg *m, char *buf,
@@ -781,7 +813,7 @@ mail_line(const struct smtp_conn *c, const struct smtp_msg *m, char *buf,
 	snprintf(buf, bufsize, "MAIL FROM:<%s>", m->sender);
 	if (c->ext & EXT_SIZE) {
 		snprintf(x, sizeof(x), " SIZE=%llu",
-		    (unsigned long long)m->size);
+		    (unsigned long long)smtp_msg_length(m));
 		strlcat(buf, x, bufsize);
 	}
 	if ((c->ext & EXT_8BITMIME) && m->body == BODY_8BITMIME)
@@ -899,8 +931,8 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 {
 	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
 	static const char dot[] = ".\r\n";
-	off_t off = m->offset;
-	uint64_t left = m->size;	/* exactly: more may follow it */
+	uint64_t pos = 0, left = smtp_msg_length(m);	/* exactly: more
+							   may follow it */
 	int bol = 1;
 	long long tmo = step_deadline(c->set->smtp_data_xfer_timeout), cap;
 	unsigned char last = '\n';
@@ -908,15 +940,13 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 	size_t o;
 
 	while (left > 0) {
-		n = pread(m->fd, in, left < sizeof(in) ? (size_t)left :
-		    sizeof(in), off);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = smtp_msg_read(m, in, left < sizeof(in) ? (size_t)left :
+		    sizeof(in), pos);
 		if (n == 0)
 			errno = EIO;	/* the file ends before the message */
 		if (n <= 0)
 			return -2;
-		off += n;
+		pos += (uint64_t)n;
 		left -= (uint64_t)n;
 		last = in[n - 1];
 		o = smtp_dot_stuff(in, (size_t)n, out, &bol);
@@ -939,7 +969,7 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 		if (tmo > cap)
 			tmo = cap;
 	}
-	return m->size > 0 ? 0 : conn_write(c, dot, 3, tmo);
+	return smtp_msg_length(m) > 0 ? 0 : conn_write(c, dot, 3, tmo);
 }
 
 /* smtp_dot_stuff - double a leading '.' on every line */
@@ -964,13 +994,12 @@ static int
 body_last_octet(const struct smtp_msg *m)
 {
 	unsigned char last = '\n';
+	uint64_t len = smtp_msg_length(m);
 	ssize_t n;
 
-	if (m->size == 0)
+	if (len == 0)
 		return last;
-	do
-		n = pread(m->fd, &last, 1, m->offset + (off_t)m->size - 1);
-	while (n == -1 && errno == EINTR);
+	n = smtp_msg_read(m, &last, 1, len - 1);
 	if (n != 1) {
 		if (n == 0)
 			errno = EIO;
@@ -994,8 +1023,7 @@ static int
 bdat_send(struct smtp_conn *c, const struct smtp_msg *m, struct smtp_reply *r)
 {
 	unsigned char buf[64 + SMTP_BODY_CHUNK];
-	off_t off = m->offset;
-	uint64_t left = m->size, total;
+	uint64_t pos = 0, left = smtp_msg_length(m), total;
 	long long tmo = step_deadline(c->set->smtp_data_xfer_timeout), cap;
 	int last = body_last_octet(m);
 	size_t crlf;			/* octets of the added CRLF to send */
@@ -1021,15 +1049,13 @@ bdat_send(struct smtp_conn *c, const struct smtp_msg *m, struct smtp_reply *r)
 				memcpy(buf + o, "\r\n" + (2 - crlf), (size_t)n);
 				crlf -= (size_t)n;
 			} else if (want > 0) {
-				n = pread(m->fd, buf + o, left < want ?
-				    (size_t)left : want, off);
-				if (n == -1 && errno == EINTR)
-					continue;
+				n = smtp_msg_read(m, buf + o, left < want ?
+				    (size_t)left : want, pos);
 				if (n == 0)
 					errno = EIO;
 				if (n <= 0)
 					return -2;
-				off += n;
+				pos += (uint64_t)n;
 				left -= (uint64_t)n;
 			}
 			chunk -= (uint64_t)n;
@@ -1273,9 +1299,11 @@ smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *m,
 
 	for (size_t i = 0; i < n; i++)
 		rcpts[i].status = -1;
-	if ((c->ext & EXT_SIZE) && c->size_max > 0 && m->size > c->size_max) {
+	if ((c->ext & EXT_SIZE) && c->size_max > 0 &&
+	    smtp_msg_length(m) > c->size_max) {
 		snprintf(text, sizeof(text), "message size %llu exceeds size "
-		    "limit %llu of server %s", (unsigned long long)m->size,
+		    "limit %llu of server %s",
+		    (unsigned long long)smtp_msg_length(m),
 		    (unsigned long long)c->size_max, c->relay);
 		rcpts_pending(rcpts, n, DELIVER_PERMFAIL, "5.3.4", text);
 		return 0;

@@ -82,7 +82,12 @@ struct smtp_rcpt {
 	char		 text[SMTP_TEXT_MAX];
 };
 
-/* A message to send on a connection. */
+/*
+ * A message to send on a connection: head (headlen octets, CRLF lines:
+ * header fields this copy gets on top, such as "Delivered-To:"), then
+ * size octets of the file fd from offset.  Both together are the
+ * message: SIZE=, dot-stuffing and BDAT chunks count them as one.
+ */
 struct smtp_msg {
 	const char	*sender;	/* "" for <> */
 	const char	*envid;		/* "" none */
@@ -92,6 +97,8 @@ struct smtp_msg {
 	uint64_t	 size;
 	int		 fd;		/* message file, read-only */
 	off_t		 offset;	/* where the body starts */
+	const char	*head;		/* NULL or headlen octets */
+	size_t		 headlen;
 };
 
 /* Stage results: how a connection-level step ended. */

@@ -72,6 +72,7 @@
 #include "dns.h"
 #include "envelope.h"
 #include "ipc.h"
+#include "local_loop.h"
 #include "log.h"
 #include "map.h"
 #include "msg.h"
@@ -96,6 +97,8 @@ struct smtp_job {
 	uint32_t	 ret, body, smtputf8;
 	uint64_t	 arrival, offset, size;
 	char		 nexthop[ROUTE_NEXTHOP_MAX];
+	char		 delivered_to[MSG_ADDR_MAX + 1];	/* "" none */
+	char		 head[MSG_ADDR_MAX + 32];	/* its field, CRLF */
 	size_t		 n;
 	struct smtp_rcpt *rcpts;
 };
@@ -154,6 +157,17 @@ smtp_job_free(struct smtp_job *j)
 	j->n = 0;
 }
 
+/* smtp_field_ok - s may stand in a header field: no control octet
+ * (UTF-8 of an SMTPUTF8 address is fine) */
+static int
+smtp_field_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 /*
  * smtp_job_decode - MSG_QUEUED_DELIVER_SMTP into j (caller frees with
  * smtp_job_free); 0, or -1 with the reason in *why.
@@ -171,11 +185,20 @@ smtp_job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
 		return -1;
 	}
+	if (!smtp_field_ok(d.delivered_to)) {
+		*why = "control character in Delivered-To";
+		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
+		return -1;
+	}
 	j->id = d.job;
 	strlcpy(j->qid, d.qid, sizeof(j->qid));
 	strlcpy(j->sender, d.sender, sizeof(j->sender));
 	strlcpy(j->envid, d.envid, sizeof(j->envid));
 	strlcpy(j->nexthop, d.nexthop, sizeof(j->nexthop));
+	strlcpy(j->delivered_to, d.delivered_to, sizeof(j->delivered_to));
+	if (j->delivered_to[0] != '\0')
+		snprintf(j->head, sizeof(j->head), "Delivered-To: %s\r\n",
+		    j->delivered_to);
 	j->ret = d.ret;
 	j->body = d.body;
 	j->smtputf8 = d.smtputf8;
@@ -372,13 +395,42 @@ smtp_child_result(struct ipc_conn *pc, uint32_t reqid,
 		_exit(1);
 }
 
+/*
+ * smtp_child_loop - a forwarded copy (j carries Delivered-To: ADDR) of a
+ * message whose header already holds "Delivered-To: ADDR" has been sent
+ * on from ADDR before and came back: a mail loop through another server
+ * (an alias or .forward here, one there that sends it back).  It is
+ * returned (5.4.6), as local delivery returns one (local_loop.h), rather
+ * than sent round again until the hop limit.  0 to send; -1 with why in
+ * r (code 550 or, when the file cannot be read, 450).
+ */
+static int
+smtp_child_loop(const struct smtp_job *j, int fd, struct smtp_reply *r)
+{
+	int loop;
+
+	if (j->delivered_to[0] == '\0' || (loop = local_loop_check(fd,
+	    (off_t)j->offset, (off_t)j->size, j->delivered_to)) == 0)
+		return 0;
+	r->code = loop == 1 ? 550 : 450;
+	strlcpy(r->dsn, loop == 1 ? "5.4.6" : "4.3.0", sizeof(r->dsn));
+	if (loop == 1)
+		snprintf(r->text, sizeof(r->text), "mail forwarding loop for "
+		    "%s: already delivered to it (Delivered-To)",
+		    j->delivered_to);
+	else
+		strlcpy(r->text, "cannot read queue file", sizeof(r->text));
+	return -1;
+}
+
 /* smtp_child_job - deliver one job on the kept or a new connection */
 static void
 smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 {
 	struct smtp_msg msg = { .sender = j->sender, .envid = j->envid,
 	    .ret = j->ret, .body = j->body, .smtputf8 = j->smtputf8,
-	    .size = j->size, .fd = fd, .offset = (off_t)j->offset };
+	    .size = j->size, .fd = fd, .offset = (off_t)j->offset,
+	    .head = j->head, .headlen = strlen(j->head) };
 	struct msg_conn_done done;
 	struct smtp_reply r;
 	struct ipc_msg m;
@@ -387,14 +439,22 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 	size_t i;
 
 	memset(&r, 0, sizeof(r));
-	if (cconn.fd != -1 && (strcasecmp(cconn_nexthop, j->nexthop) != 0 ||
-	    smtp_conn_reset(&cconn) != 0))
-		smtp_conn_close(&cconn, 0);
-	if (cconn.fd != -1)
-		connected = 1;
-	else if (child_connect(&cconn, j->qid, j->nexthop, &r, &site) == 0) {
-		connected = 1;
-		strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+	if (smtp_child_loop(j, fd, &r) != 0) {
+		/* Reported as not kept: the parent's view stays simple. */
+		if (cconn.fd != -1)
+			smtp_conn_close(&cconn, 1);
+	} else {
+		if (cconn.fd != -1 && (strcasecmp(cconn_nexthop,
+		    j->nexthop) != 0 || smtp_conn_reset(&cconn) != 0))
+			smtp_conn_close(&cconn, 0);
+		if (cconn.fd != -1)
+			connected = 1;
+		else if (child_connect(&cconn, j->qid, j->nexthop, &r,
+		    &site) == 0) {
+			connected = 1;
+			strlcpy(cconn_nexthop, j->nexthop,
+			    sizeof(cconn_nexthop));
+		}
 	}
 	if (connected) {
 		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&
