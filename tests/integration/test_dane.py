@@ -18,6 +18,7 @@ policy that applied.
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 
@@ -83,6 +84,7 @@ class DaneCase(TernTestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="tern-dane-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
         os.chmod(self.dir, 0o755)
         self.ca = TestCA(self.dir)
         self.port = common_port([a for a, _, _ in SERVERS.values()])
@@ -262,3 +264,44 @@ class TestDanePolicyMap(DaneCase):
         # No entry: may, so no TLSA lookup and no DANE log line.
         self.delivered(a, qgood, "v@good.dane.test", "good.dane.test")
         self.assertNotIn("%s: TLS policy dane" % qgood, a.log())
+
+
+class TestDaneConfigCheck(TernTestCase):
+    """ternd -n on dns_dnssec and the dane level."""
+
+    def check(self, **settings):
+        d = tempfile.mkdtemp(prefix="tern-danecheck-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        path = os.path.join(d, "tern.conf")
+        with open(path, "w") as f:
+            f.write("spool_dir = %s/spool\ndaemon_directory = %s\n"
+                    % (d, os.path.dirname(binary("ternd"))))
+            for k, v in settings.items():
+                f.write("%s = %s\n" % (k, v))
+        r = subprocess.run([binary("ternd"), "-n", "-c", path],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=20)
+        return r.returncode, r.stdout.decode("utf-8", "replace")
+
+    def test_check_warns_dnssec_resolver_not_on_loopback(self):
+        rc, out = self.check(dns_dnssec="yes",
+                             dns_servers="127.0.0.53, 192.0.2.1:5353, "
+                             "[::1]:53, [2001:db8::1]")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"warning: dns_dnssec: name server 192\.0\.2"
+                         r"\.1 \(dns_servers\) is not on a loopback address")
+        self.assertRegex(out, r"name server 2001:db8::1 \(dns_servers\)")
+        self.assertNotIn("127.0.0.53", out)
+        self.assertNotIn("server ::1 ", out)
+        rc, out = self.check(dns_dnssec="yes", dns_servers="127.0.0.1")
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("dns_dnssec", out)
+
+    def test_check_warns_dane_level_without_dnssec(self):
+        rc, out = self.check(smtp_tls_security_level="dane")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("smtp_tls_security_level dane needs dns_dnssec = yes",
+                      out)
+        rc, out = self.check(smtp_tls_security_level="dane",
+                             dns_dnssec="yes", dns_servers="127.0.0.1")
+        self.assertNotIn("needs dns_dnssec", out)
