@@ -39,7 +39,10 @@ SERVERS = {
     "taname.dane.test": ("127.0.0.66", "ta-match", "ca-othername"),
     "pkix.dane.test": ("127.0.0.67", "pkix-only", "self"),
     "plain.test": ("127.0.0.68", "ee-other", "self"),
+    "expired.dane.test": ("127.0.0.60", "ee-match", "expired"),
 }
+# A second tern as the MX host of this domain, TLSA 3 1 1 of its key.
+TERN_DOMAIN, TERN_ADDR = "tern.dane.test", "127.0.0.69"
 OTHER = "ab" * 32   # a SHA-256 that matches no key
 
 
@@ -87,7 +90,8 @@ class DaneCase(TernTestCase):
         self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
         os.chmod(self.dir, 0o755)
         self.ca = TestCA(self.dir)
-        self.port = common_port([a for a, _, _ in SERVERS.values()])
+        self.port = common_port([a for a, _, _ in SERVERS.values()] +
+                                [TERN_ADDR])
         self.sinks = {}
         signed = SignedZone("dane.test")
         unsigned = UnsignedZone("plain.test")
@@ -102,6 +106,13 @@ class DaneCase(TernTestCase):
             zone.add("%s TLSA %s" % (owner, self.tlsa(tlsa, crt)))
             if tlsa.endswith("-bogus"):
                 signed.corrupt(owner)
+        mx = "mx." + TERN_DOMAIN
+        self.tern_crt, self.tern_key = self.server_cert(TERN_DOMAIN, mx,
+                                                        "self")
+        signed.add("%s. MX 10 %s." % (TERN_DOMAIN, mx))
+        signed.add("%s. A %s" % (mx, TERN_ADDR))
+        signed.add("_%d._tcp.%s. TLSA %s" % (self.port, mx, self.tlsa(
+            "ee-match", self.tern_crt)))
         self.dns = DnssecServers(os.path.join(self.dir, "dns"),
                                  [signed, unsigned])
         os.mkdir(self.dns.dir)
@@ -115,6 +126,10 @@ class DaneCase(TernTestCase):
             # does not look at names (RFC 7672 3.1.1).
             return self.ca.issue(domain, ["unrelated.example"],
                                  self_signed=True)
+        if kind == "expired":
+            # Out of date, and from a CA nobody trusts: DANE-EE checks
+            # neither (RFC 7672 3.1.1).
+            return self.ca.issue(domain, [mx], days=-1)
         crt, key = self.ca.issue(domain, [mx] if kind == "ca" else
                                  ["other.example"])
         # A DANE-TA(2) chain carries its anchor (RFC 7671 5.2.2).
@@ -231,12 +246,28 @@ class TestDaneLevel(DaneCase):
         self.wait_log(a, r"%s: TLS policy dane-encrypt for %s: none of its "
                       r"1 TLSA record\(s\) is usable"
                       % (qids["pkix.dane.test"], mx("pkix.dane.test")))
+        self.delivered(a, qids["expired.dane.test"], "u@expired.dane.test",
+                       "expired.dane.test")
         # Unsigned: opportunistic TLS; its (wrong) TLSA record is not
         # believed.
         self.delivered(a, qids["plain.test"], "u@plain.test", "plain.test")
         self.wait_log(a, r"%s: TLS policy dane-fallback-may for "
                       r"mx\.plain\.test: the MX records are not "
                       r"DNSSEC-signed" % qids["plain.test"])
+
+    def test_dane_tern_to_tern(self):
+        b = self.instance(hostname=TERN_DOMAIN, listen_host=TERN_ADDR,
+                          port=self.port, smtpd_tls_cert_file=self.tern_crt,
+                          smtpd_tls_key_file=self.tern_key)
+        a = self.sender()
+        qid, = send(a, ["bob@" + TERN_DOMAIN])
+        files = b.wait_for_delivery("bob", 1, timeout=60)
+        with open(files[0], "rb") as f:
+            self.assertIn(b"with ESMTPS", f.read())
+        self.wait_log(a, r"Verified TLS connection established to "
+                      r"mx\.tern\.dane\.test\[127\.0\.0\.69\]:%d \(dane: "
+                      r"TLSA 3 1 1 at depth 0\)" % self.port)
+        self.wait_log(a, r"%s: to=<bob@tern\.dane\.test>, .*status=sent" % qid)
 
     def test_dane_without_dns_dnssec_is_may(self):
         # The AD bit means nothing unless dns_dnssec says the resolver
