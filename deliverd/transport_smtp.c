@@ -287,7 +287,7 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 	struct tls_policy pol;
 	enum smtp_tls_level level;
 	enum smtp_step st;
-	int i, notls, greeted = 0, have, port, literal;
+	int i, notls, greeted = 0, have, port, literal, tlsa_failed = 0;
 
 	if (smtp_tls_policy_find(nexthop, &pol, r->text,
 	    sizeof(r->text)) != 0) {
@@ -319,8 +319,9 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		if (level == SMTP_TLS_DANE && smtp_dane_level(&dnscfg, qid,
 		    &rt, &rt.t[i], domain, &dane, &level, r->text,
 		    sizeof(r->text)) != 0) {
-			r->code = 450;
+			r->code = 0;	/* made up here, as smtp_client's */
 			strlcpy(r->dsn, "4.7.5", sizeof(r->dsn));
+			tlsa_failed = 1;
 			continue;
 		}
 		/* Credentials go only over TLS at level encrypt or higher:
@@ -349,7 +350,8 @@ again:
 			return 0;
 		log_debug("%s: %s", qid, r->text);
 	}
-	*site = greeted ? SITE_OK : SITE_UNREACHABLE;
+	*site = greeted ? SITE_OK : tlsa_failed ? SITE_DNS_TEMP :
+	    SITE_UNREACHABLE;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
 	if (r->code == 0 || r->code / 100 != 5)
 		r->code = 450;

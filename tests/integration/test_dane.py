@@ -5,7 +5,9 @@ signed in the test with ldns, served by nsd and validated by unbound on
 loopback, and aiosmtpd sinks as the MX hosts.
 
 What is proved: a TLSA record that matches the server's key delivers
-over TLS; one that does not match defers and nothing arrives; a DANE-TA
+over TLS (to aiosmtpd, and to a second tern), even for a certificate
+that is out of date and from an unknown CA; one that does not match
+defers and nothing arrives; a DANE-TA
 record of the issuing CA delivers, and defers when the certificate's
 name is neither the MX host nor the next hop; a TLSA RRset whose
 signature fails (SERVFAIL from the validator) defers; a signed host with
@@ -13,7 +15,8 @@ TLSA records that offers no STARTTLS defers; an unsigned zone falls back
 to opportunistic TLS (and its wrong TLSA record is ignored); a TLSA
 RRset of only unusable (PKIX) records means TLS without authentication;
 without dns_dnssec the AD bit is not believed.  Log lines name the
-policy that applied.
+policy that applied.  And "ternd -n" warns about a DNSSEC resolver off
+loopback and about dane without dns_dnssec.
 """
 
 import os
