@@ -39,6 +39,30 @@ tls_dane_ctx_enable(SSL_CTX *ctx)
 	return 0;
 }
 
+/* tls_dane_data_usable - full data parses as the selector says */
+int
+tls_dane_data_usable(const struct dns_tlsa *t)
+{
+	const unsigned char *p = t->data;
+	X509 *x;
+	EVP_PKEY *k;
+	int ok;
+
+	if (t->mtype != 0)
+		return 1;
+	if (t->selector == 0) {
+		x = d2i_X509(NULL, &p, (long)t->len);
+		ok = x != NULL && p == t->data + t->len;
+		X509_free(x);
+	} else {
+		k = d2i_PUBKEY(NULL, &p, (long)t->len);
+		ok = k != NULL && p == t->data + t->len;
+		EVP_PKEY_free(k);
+	}
+	ERR_clear_error();
+	return ok;
+}
+
 /* tls_dane_attach - the base domain, the next hop, the records */
 int
 tls_dane_attach(SSL *ssl, const struct tls_dane *d, char *err,

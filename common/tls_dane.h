@@ -41,6 +41,14 @@ struct tls_dane {
 int tls_dane_ctx_enable(SSL_CTX *ctx);
 
 /*
+ * tls_dane_data_usable - t's data is what its selector says, where
+ * OpenSSL would have to parse it (matching type 0: a DER certificate or
+ * SubjectPublicKeyInfo, whole); a digest always is.  A record whose data
+ * is not is unusable (RFC 7671 4.1), like one with an unknown usage.
+ */
+int tls_dane_data_usable(const struct dns_tlsa *t);
+
+/*
  * tls_dane_attach - before the handshake: hold ssl to d's records and
  * names.  0, or -1 with a reason in err (OpenSSL refused every record).
  */

@@ -70,6 +70,7 @@ tlsa_lookup(const struct dns_config *dc, const char *host, int port)
 	for (int i = 0; last.status == DNS_OK && i < a.n; i++) {
 		last.nrecords++;
 		if (dns_tlsa_usable(&a.rr[i].tlsa) &&
+		    tls_dane_data_usable(&a.rr[i].tlsa) &&
 		    last.dane.n < TLS_DANE_RR_MAX)
 			last.dane.rr[last.dane.n++] = a.rr[i].tlsa;
 	}

@@ -39,15 +39,19 @@ def run(argv, cwd=None):
     return r.stdout.decode("utf-8", "replace")
 
 
-def spki_sha256(cert):
-    """The hex SHA-256 of cert's SubjectPublicKeyInfo: TLSA 3 1 1 data."""
+def spki_der(cert):
+    """cert's SubjectPublicKeyInfo, DER: TLSA x 1 0 data."""
     pub = subprocess.run(["openssl", "x509", "-in", cert, "-noout",
                           "-pubkey"], stdout=subprocess.PIPE, check=True,
                          timeout=30).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
-                         input=pub, stdout=subprocess.PIPE, check=True,
-                         timeout=30).stdout
-    return hashlib.sha256(der).hexdigest()
+    return subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
+                          input=pub, stdout=subprocess.PIPE, check=True,
+                          timeout=30).stdout
+
+
+def spki_sha256(cert):
+    """The hex SHA-256 of cert's SubjectPublicKeyInfo: TLSA 3 1 1 data."""
+    return hashlib.sha256(spki_der(cert)).hexdigest()
 
 
 def cert_sha256(cert):

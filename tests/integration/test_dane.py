@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 
 from dnssec_harness import DnssecServers, SignedZone, UnsignedZone, \
-    cert_sha256, spki_sha256
+    cert_sha256, spki_der, spki_sha256
 from sink import Sink
 from tern_harness import HarnessError, TernTestCase, binary, free_port, \
     qid_from_reply, smtp_connect, wait_until
@@ -43,6 +43,7 @@ SERVERS = {
     "pkix.dane.test": ("127.0.0.67", "pkix-only", "self"),
     "plain.test": ("127.0.0.68", "ee-other", "self"),
     "expired.dane.test": ("127.0.0.60", "ee-match", "expired"),
+    "full.dane.test": ("127.0.0.73", "ee-full", "self"),
 }
 # A second tern as the MX host of this domain, TLSA 3 1 1 of its key.
 TERN_DOMAIN, TERN_ADDR = "tern.dane.test", "127.0.0.69"
@@ -143,6 +144,11 @@ class DaneCase(TernTestCase):
     def tlsa(self, kind, crt):
         if kind.startswith("ee-match"):
             return "3 1 1 " + spki_sha256(crt)
+        if kind == "ee-full":
+            # The whole key, split as zone files allow.
+            data = spki_der(crt).hex()
+            return "3 1 0 ( %s )" % " ".join(
+                data[i:i + 64] for i in range(0, len(data), 64))
         if kind == "ee-other":
             return "3 1 1 " + OTHER
         if kind == "ta-match":
@@ -251,6 +257,12 @@ class TestDaneLevel(DaneCase):
                       % (qids["pkix.dane.test"], mx("pkix.dane.test")))
         self.delivered(a, qids["expired.dane.test"], "u@expired.dane.test",
                        "expired.dane.test")
+        # 3 1 0: the whole public key rather than its digest.
+        self.delivered(a, qids["full.dane.test"], "u@full.dane.test",
+                       "full.dane.test")
+        self.wait_log(a, r"Verified TLS connection established to %s\["
+                      r"127\.0\.0\.73\]:%d \(dane: TLSA 3 1 0 at depth 0\)"
+                      % (mx("full.dane.test"), self.port))
         # Unsigned: opportunistic TLS; its (wrong) TLSA record is not
         # believed.
         self.delivered(a, qids["plain.test"], "u@plain.test", "plain.test")

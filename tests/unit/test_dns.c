@@ -23,8 +23,12 @@
 #include <check.h>
 
 #include "check_suites.h"
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "dns.h"
 #include "smtp_peername.h"
+#include "tls_dane.h"
 
 /* A packet under construction. */
 struct pkt {
@@ -1128,6 +1132,46 @@ START_TEST(test_parse_tlsa)
 END_TEST
 
 /*
+ * Matching type 0 carries a whole key or certificate: a record whose data
+ * is not one (or has octets after it) is unusable; digests are not
+ * parsed.
+ */
+START_TEST(test_tlsa_full_data)
+{
+	static struct dns_tlsa t;
+	unsigned char *der = NULL;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	int n;
+
+	ck_assert_ptr_nonnull(k);
+	n = i2d_PUBKEY(k, &der);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_lt(n, DNS_TLSA_DATA_MAX);
+	memset(&t, 0, sizeof(t));
+	t.usage = 3;
+	t.selector = 1;
+	t.mtype = 0;
+	t.len = (uint16_t)n;
+	memcpy(t.data, der, (size_t)n);
+	ck_assert(dns_tlsa_usable(&t));
+	ck_assert(tls_dane_data_usable(&t));
+	t.len = (uint16_t)(n - 1);		/* cut short */
+	ck_assert(!tls_dane_data_usable(&t));
+	t.len = (uint16_t)(n + 1);		/* an octet too many */
+	t.data[n] = 0;
+	ck_assert(!tls_dane_data_usable(&t));
+	t.len = (uint16_t)n;
+	t.selector = 0;				/* a key is no certificate */
+	ck_assert(!tls_dane_data_usable(&t));
+	t.mtype = 1;				/* a digest is not parsed */
+	t.len = 32;
+	ck_assert(tls_dane_data_usable(&t));
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/*
  * With dnssec the query carries DO and a validating server's AD makes
  * the answer secure; without it no DO is sent and even an AD that a
  * server sets unasked is not believed.
@@ -1190,6 +1234,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_parse_ad);
 	tcase_add_test(tc, test_parse_tlsa);
 	tcase_add_test(tc, test_lookup_dnssec_do_ad);
+	tcase_add_test(tc, test_tlsa_full_data);
 	suite_add_tcase(s, tc);
 	return s;
 }
