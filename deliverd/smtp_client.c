@@ -554,6 +554,32 @@ tls_required(struct smtp_conn *c, struct smtp_reply *r, int quit)
 	return STEP_NEXT_HOST;
 }
 
+/*
+ * tls_peer_verify - the level's check of the peer: at dane the TLSA
+ * records (what matched, as " (dane: ...)", into how), else the CA store
+ * and the names.  0, or -1 with the failure in why.
+ */
+static int
+tls_peer_verify(struct smtp_conn *c, char *how, size_t howsize, char *why,
+    size_t whysize)
+{
+	char matched[128];
+
+	how[0] = '\0';
+	if (c->tls_level != SMTP_TLS_DANE)
+		return tls_client_verify(c->ssl, &c->tls_names, why, whysize);
+	/* A dane level without records is a bug upstream: never a pass. */
+	if (c->tls_dane == NULL) {
+		snprintf(why, whysize, "no TLSA records");
+		return -1;
+	}
+	if (tls_dane_verify(c->ssl, matched, sizeof(matched), why,
+	    whysize) != 0)
+		return -1;
+	snprintf(how, howsize, " (dane: %s)", matched);
+	return 0;
+}
+
 /* starttls - STARTTLS, the handshake, the level's checks; EHLO again */
 static enum smtp_step
 starttls(struct smtp_conn *c, struct smtp_reply *r)
@@ -578,6 +604,7 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 	/* Anything the server sent before the handshake is an injection. */
 	c->inlen = 0;
 	c->ssl = tls_client_handshake(c->fd, c->host,
+	    c->tls_level == SMTP_TLS_DANE ? c->tls_dane : NULL,
 	    step_deadline(c->set->smtp_helo_timeout), err, sizeof(err));
 	if (c->ssl == NULL) {
 		log_info("TLS handshake with %s failed: %s", c->relay, err);
@@ -593,7 +620,7 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 		/* Checked before a single command goes over the session:
 		 * neither the envelope nor a password reaches a server
 		 * that the level does not trust. */
-		if (tls_client_verify(c->ssl, &c->tls_names, why,
+		if (tls_peer_verify(c, err, sizeof(err), why,
 		    sizeof(why)) != 0) {
 			log_info("%s: peer certificate %s", c->relay, vis);
 			local_reply(r, "4.7.5", "TLS is required (level %s), "
@@ -602,8 +629,8 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 			return tls_required(c, r, 1);
 		}
 		c->tls_verified = 1;
-		log_info("Verified TLS connection established to %s: %s",
-		    c->relay, proto);
+		log_info("Verified TLS connection established to %s%s: %s",
+		    c->relay, err, proto);
 	} else
 		log_info("TLS connection established to %s: %s", c->relay,
 		    proto);

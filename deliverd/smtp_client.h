@@ -20,6 +20,7 @@
 
 #include "settings.h"
 #include "tls_client.h"
+#include "tls_dane.h"
 #include "tls_policy.h"
 
 #define SMTP_TEXT_MAX	1024	/* reply text kept (lines joined) */
@@ -63,7 +64,11 @@ struct smtp_conn {
 	 * smtp_conn_hello (tls_policy.h). */
 	enum smtp_tls_level	 tls_level;
 	struct tls_names	 tls_names;
-	int			 tls_verified;	/* tls_client_verify passed */
+	/* At level dane: the TLSA records (smtp_dane.h) that the
+	 * certificate is held to instead of the CA store and names. */
+	const struct tls_dane	*tls_dane;
+	int			 tls_verified;	/* tls_client_verify or
+						   tls_dane_verify passed */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
 	unsigned char		 out[SMTP_OUT_MAX];	/* commands to send */

@@ -80,6 +80,7 @@
 #include "msg_codec.h"
 #include "qid.h"
 #include "smtp_client.h"
+#include "smtp_dane.h"
 #include "smtp_route.h"
 #include "tls_client.h"
 #include "tls_policy.h"
@@ -304,11 +305,12 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
     struct smtp_reply *r, int *site)
 {
 	static struct smtp_route rt;
+	static struct tls_dane dane;
 	char login[256], *password = NULL, domain[ROUTE_NEXTHOP_MAX];
 	struct tls_policy pol;
 	enum smtp_tls_level level;
 	enum smtp_step st;
-	int i, notls, greeted = 0, have, port, literal;
+	int i, notls, greeted = 0, have, port, literal, tlsa_failed = 0;
 
 	if (smtp_tls_policy_find(nexthop, &pol, r->text,
 	    sizeof(r->text)) != 0) {
@@ -328,19 +330,32 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		*site = rt.site;
 		return -1;
 	}
+	smtp_dane_forget();
 	for (i = 0; i < rt.n; i++) {
 		notls = 0;
 		have = smtp_sasl_lookup(nexthop, rt.t[i].host, login,
 		    sizeof(login), &password);
+		level = pol.level;
+		/* dane is may, encrypt or dane itself for this host, as
+		 * DNSSEC says; a signed host whose TLSA lookup fails is
+		 * skipped, never tried at a lower level. */
+		if (level == SMTP_TLS_DANE && smtp_dane_level(&dnscfg, qid,
+		    &rt, &rt.t[i], domain, &dane, &level, r->text,
+		    sizeof(r->text)) != 0) {
+			r->code = 0;	/* made up here, as smtp_client's */
+			strlcpy(r->dsn, "4.7.5", sizeof(r->dsn));
+			tlsa_failed = 1;
+			continue;
+		}
 		/* Credentials go only over TLS at level encrypt or higher:
 		 * never in plaintext, never after a fallback to it. */
-		level = pol.level;
 		if (have && !tls_level_encrypts(level))
 			level = SMTP_TLS_ENCRYPT;
 again:
 		st = smtp_conn_open(c, set, rt.t[i].host,
 		    (struct sockaddr *)&rt.t[i].ss, rt.t[i].len, r);
 		c->tls_level = level;
+		c->tls_dane = level == SMTP_TLS_DANE ? &dane : NULL;
 		tls_policy_names(&pol, rt.t[i].host, domain, &c->tls_names);
 		if (st == STEP_OK || r->code != 0)
 			greeted = 1;
@@ -358,7 +373,8 @@ again:
 			return 0;
 		log_debug("%s: %s", qid, r->text);
 	}
-	*site = greeted ? SITE_OK : SITE_UNREACHABLE;
+	*site = greeted ? SITE_OK : tlsa_failed ? SITE_DNS_TEMP :
+	    SITE_UNREACHABLE;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
 	if (r->code == 0 || r->code / 100 != 5)
 		r->code = 450;
@@ -1014,6 +1030,7 @@ smtp_setup(void)
 	    "/etc/resolv.conf", err, sizeof(err)) != 0)
 		fatalx("%s", err);
 	dnscfg.local_zones = !set->dns_query_local_zones;
+	dnscfg.dnssec = set->dns_dnssec;
 	/* Our own listeners, never to be delivered to (smtp_route.c). */
 	myaddr_load(set);
 	/* The CA certificates only when some level may verify (see

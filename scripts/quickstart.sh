@@ -35,7 +35,7 @@ deps() {
 			dnsmasq-base python3-aiosmtpd libnet-ssleay-perl \
 			libio-socket-ssl-perl libfuse3-dev fuse3 e2fsprogs mount \
 			db5.3-util clang libclang-rt-14-dev s-nail mandoc groff-base \
-			dovecot-imapd dovecot-pop3d dovecot-lmtpd \
+			dovecot-imapd dovecot-pop3d dovecot-lmtpd nsd unbound ldnsutils \
 			>/dev/null
 		if [ "${TERN_PACKAGE_TEST:-0}" = 1 ]; then
 			apt-get install -y -qq --no-install-recommends \
