@@ -1313,6 +1313,20 @@ dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	dp->nlocal_rcpts++;
 }
 
+/*
+ * sched_addr_extended - the local part of addr is user, the
+ * recipient_delimiter and an extension (the tag of .forward+tag)
+ */
+static int
+sched_addr_extended(const char *addr, const char *user)
+{
+	const char *d = qctx.set->recipient_delimiter;
+	size_t ulen = strlen(user);
+
+	return d != NULL && d[0] != '\0' &&
+	    strncasecmp(addr, user, ulen) == 0 && addr[ulen] == d[0];
+}
+
 /* Decide where recipient i goes (an envelope recipient, or a .forward's
  * address), by lookupd's answer lk. */
 static void
@@ -1333,12 +1347,14 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 		    "user unknown");
 	else if (n == 1 && t[0].kind == RESOLVE_LOCAL &&
 	    (sm->r[i].rec.kind == RCPT_KIND_ENVELOPE ||
-	    virtual_path_is(t[0].target)))
+	    virtual_path_is(t[0].target) ||
+	    sched_addr_extended(sm->r[i].rec.addr, t[0].target)))
 		dispatch_local(dp, sm, i, RESOLVE_LOCAL, t[0].target);
 	else if (n == 1 && t[0].kind == RESOLVE_LOCAL) {
 		/* A .forward's address of a mailbox user becomes that user, so
 		 * that two ways to write one user ("c", "c@localhost") reach
-		 * it once and a way back is seen (sched_expand). */
+		 * it once and a way back is seen (sched_expand); "c+tag" keeps
+		 * its address, whose tag picks c's .forward+tag. */
 		if (sched_expand(sm, i, t, n) < 0)
 			sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.3.4",
 			    "alias expansion makes too many recipients");

@@ -158,6 +158,21 @@ class TestForwardLoop(ForwardLoopCase):
         self.assertEqual(self.sink.messages, [])
         self.assertNotIn("status=bounced", inst.log())
 
+    def test_forward_to_a_tagged_address_follows_its_forward_plus_tag(self):
+        a, b = self.make_user("a"), self.make_user("b")
+        self.write_forward(a, "%s+lists@localhost\n" % b)
+        self.write_forward(b, "friend@remote.test\n")
+        pw = pwd.getpwnam(b)
+        p = os.path.join(pw.pw_dir, ".forward+lists")
+        with open(p, "w") as f:
+            f.write("\\%s\n" % b)
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+        inst = self.start(recipient_delimiter="+")
+        self.send(inst, ["%s@test.example" % a], "to the list box")
+        inst.wait_queue_empty(60)
+        self.assertEqual(len(self.mailbox(b)), 1)
+        self.assertEqual(self.sink.messages, [])
+
     def test_aliases_naming_each_other_bounce_to_the_sender(self):
         # lookupd finds no end to x: y, y: x and refuses the recipient
         # (5.1.1 user unknown): bounced, not lost.
