@@ -1048,6 +1048,24 @@ prefix_match(const unsigned char *a, const unsigned char *b, int bits)
 	return (a[bytes] & mask) == (b[bytes] & mask);
 }
 
+/* settings_domain_in - domain is one of list's, as settings.h says */
+int
+settings_domain_in(const struct strlist *list, const char *domain)
+{
+	size_t ld = strlen(domain), la;
+
+	if (ld > 0 && domain[ld - 1] == '.')
+		ld--;
+	for (size_t i = 0; i < list->n; i++) {
+		la = strlen(list->v[i]);
+		if (la > 0 && list->v[i][la - 1] == '.')
+			la--;
+		if (la == ld && strncasecmp(list->v[i], domain, ld) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* settings_network_match - 1 when sa lies in one of the networks */
 int
 settings_network_match(const struct strlist *nets, const struct sockaddr *sa)

@@ -230,5 +230,11 @@ int settings_listen_parse(const char *entry, char *host, size_t hostsize,
  */
 int settings_network_match(const struct strlist *nets,
     const struct sockaddr *sa);
+/*
+ * settings_domain_in - 1 when domain is one of list's domains
+ * (local_domains, relay_domains...), case-insensitively and ignoring one
+ * trailing dot on either side, else 0.
+ */
+int settings_domain_in(const struct strlist *list, const char *domain);
 
 #endif

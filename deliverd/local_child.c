@@ -56,6 +56,7 @@
 #include "mbox.h"
 #include "msg.h"
 #include "msg_codec.h"
+#include "settings.h"
 #include "virtual_mailbox.h"
 #include "xmalloc.h"
 
@@ -98,7 +99,8 @@ struct local_batch {
 	size_t			nboxes;
 	struct local_mbox	mboxes[LOCAL_CHILD_WINDOW];
 	size_t			nmboxes;
-	const char		*hostname;
+	const char		*hostname;	/* myhostname */
+	const struct settings	*set;	/* a copy taken at the fork */
 	struct ipc_conn		*pc;	/* the channel to the parent */
 	int			become_failed;
 	int			broken;	/* the parent sent what we cannot read */
@@ -287,6 +289,8 @@ local_child_forward(struct local_batch *b, struct local_item *it,
     const struct msg_local_delivery *d, int msgfd)
 {
 	struct forward *f = xcalloc(1, sizeof(*f));
+	struct forward_self self = { d->user, b->hostname,
+	    &b->set->local_domains, b->set->recipient_delimiter };
 	struct msg_address a[MSG_FORWARD_MAX];
 	char err[LOCAL_CHILD_ERR_MAX];
 	struct local_command c;
@@ -295,8 +299,7 @@ local_child_forward(struct local_batch *b, struct local_item *it,
 	int rc, keep = 0, st;
 	size_t i;
 
-	rc = local_forward_read(d->home, d->user, d->extension, b->hostname,
-	    f);
+	rc = local_forward_read(d->home, d->extension, &self, f);
 	strlcpy(it->note, f->note, sizeof(it->note));
 	if (rc != 1) {
 		free(f);
@@ -661,7 +664,7 @@ local_child_fds(int sock)
 
 /* local_child_run - the delivery process: become the owner, serve */
 static void __attribute__((noreturn))
-local_child_run(const struct local_target *owner, const char *hostname,
+local_child_run(const struct local_target *owner, const struct settings *set,
     int sock)
 {
 	static struct local_batch b;
@@ -673,7 +676,8 @@ local_child_run(const struct local_target *owner, const char *hostname,
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	local_child_fds(sock);
-	b.hostname = hostname;
+	b.set = set;
+	b.hostname = set->myhostname;
 	b.pc = &pc;
 	/* Nothing is opened before this; if it fails, nothing is opened at
 	 * all, and every delivery is answered as deferred. */
@@ -685,7 +689,7 @@ local_child_run(const struct local_target *owner, const char *hostname,
 
 /* local_child_spawn - fork the delivery process for owner */
 pid_t
-local_child_spawn(const struct local_target *owner, const char *hostname,
+local_child_spawn(const struct local_target *owner, const struct settings *set,
     int *sock)
 {
 	int sv[2];
@@ -704,7 +708,7 @@ local_child_spawn(const struct local_target *owner, const char *hostname,
 	if (pid == 0) {
 		deliverd_signals_child();
 		close(sv[0]);
-		local_child_run(owner, hostname, sv[1]);
+		local_child_run(owner, set, sv[1]);
 	}
 	close(sv[1]);
 	*sock = sv[0];

@@ -19,6 +19,7 @@
 
 #include "local_target.h"
 #include "msg_codec.h"
+#include "settings.h"
 
 /* Seconds a delivery may be outstanding before its process is killed. */
 #define LOCAL_CHILD_TIMEOUT	600
@@ -33,13 +34,16 @@
 #define LOCAL_CHILD_WINDOW	32
 
 /*
- * local_child_spawn - fork the delivery process for owner.  Returns its
+ * local_child_spawn - fork the delivery process for owner, with the
+ * settings set (myhostname names its files; local_domains and
+ * recipient_delimiter say which .forward items are the user's own
+ * address; the child keeps the copy the fork gives it).  Returns its
  * pid with *sock the parent's end of the socketpair (close-on-exec,
  * blocking: the caller sets what it needs), or -1 (errno) when the fork
  * failed.  The child never returns.
  */
 pid_t local_child_spawn(const struct local_target *owner,
-    const char *hostname, int *sock);
+    const struct settings *set, int *sock);
 
 /*
  * local_child_report_check - whether a delivery process's report can be

@@ -13,8 +13,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "alias_target.h"
 #include "local_forward.h"
+#include "settings.h"
 
 /* forward_add - one item, unless there is no room */
 static void
@@ -32,22 +34,48 @@ forward_add(struct forward *f, enum forward_kind kind, const char *text,
 	f->n++;
 }
 
-/* forward_is_self - item names user: "user" or "user@hostname" */
+/*
+ * forward_self_local - local (a local part) names the user: the user's
+ * name, or that name, the recipient_delimiter and an extension (as
+ * lookupd reads "user+ext"); case-insensitively, as lookupd folds names
+ */
 static int
-forward_is_self(const char *item, const char *user, const char *hostname)
+forward_self_local(const char *local, const struct forward_self *self)
 {
-	size_t ulen = strlen(user);
+	size_t ulen = strlen(self->user);
+	const char *d = self->delimiter;
 
-	if (strncasecmp(item, user, ulen) != 0)
+	if (ulen == 0 || strncasecmp(local, self->user, ulen) != 0)
 		return 0;
-	return item[ulen] == '\0' || (item[ulen] == '@' &&
-	    strcasecmp(item + ulen + 1, hostname) == 0);
+	return local[ulen] == '\0' || (d != NULL && d[0] != '\0' &&
+	    local[ulen] == d[0]);
+}
+
+/*
+ * forward_is_self - item names the user itself: a bare name, or an
+ * address in myhostname or in any of local_domains (see forward_self)
+ */
+static int
+forward_is_self(const char *item, const struct forward_self *self)
+{
+	struct mailaddr ma;
+
+	if (strchr(item, '@') == NULL)
+		return forward_self_local(item, self);
+	if (addr_parse_mailbox(item, strlen(item), ADDR_P_UTF8, &ma) !=
+	    ADDR_OK || (ma.flags & ADDR_F_NULL) || ma.domain[0] == '\0')
+		return 0;
+	if (strcasecmp(ma.domain, self->hostname) != 0 &&
+	    (self->domains == NULL || !settings_domain_in(self->domains,
+	    ma.domain)))
+		return 0;
+	return forward_self_local(ma.local, self);
 }
 
 /* forward_item - classify one trimmed item */
 static void
-forward_item(struct forward *f, const char *item, const char *user,
-    const char *hostname)
+forward_item(struct forward *f, const char *item,
+    const struct forward_self *self)
 {
 	enum alias_item_kind kind;
 	const char *rest;
@@ -55,7 +83,7 @@ forward_item(struct forward *f, const char *item, const char *user,
 
 	if (item[0] == '\\') {
 		/* "\user": the mailbox, never forwarded again. */
-		if (forward_is_self(item + 1, user, hostname))
+		if (forward_is_self(item + 1, self))
 			forward_add(f, FORWARD_SELF, "", 0);
 		else
 			forward_add(f, FORWARD_ADDRESS, item + 1,
@@ -71,7 +99,7 @@ forward_item(struct forward *f, const char *item, const char *user,
 		forward_add(f, FORWARD_FILE, rest, len);
 		break;
 	case ALIAS_ITEM_ADDRESS:
-		if (forward_is_self(item, user, hostname))
+		if (forward_is_self(item, self))
 			forward_add(f, FORWARD_SELF, "", 0);
 		else
 			forward_add(f, FORWARD_ADDRESS, item, strlen(item));
@@ -85,7 +113,7 @@ forward_item(struct forward *f, const char *item, const char *user,
 
 /* local_forward_parse - split text into items (quotes keep commas) */
 void
-local_forward_parse(char *text, const char *user, const char *hostname,
+local_forward_parse(char *text, const struct forward_self *self,
     struct forward *f)
 {
 	char *p = text, *item = text, *q;
@@ -119,7 +147,7 @@ local_forward_parse(char *text, const char *user, const char *hostname,
 		if (*item == '#')
 			comment = 0;	/* a comment after an item's comma */
 		else if (*item != '\0')
-			forward_item(f, item, user, hostname);
+			forward_item(f, item, self);
 		if (last)
 			break;
 		item = p + 1;
@@ -128,8 +156,8 @@ local_forward_parse(char *text, const char *user, const char *hostname,
 
 /* local_forward_read - home/.forward, as the user, checked */
 int
-local_forward_read(const char *home, const char *user, const char *extension,
-    const char *hostname, struct forward *f)
+local_forward_read(const char *home, const char *extension,
+    const struct forward_self *self, struct forward *f)
 {
 	char path[4096], text[LOCAL_FORWARD_SIZE_MAX + 1];
 	struct stat st;
@@ -180,6 +208,6 @@ local_forward_read(const char *home, const char *user, const char *extension,
 	}
 	close(fd);
 	text[n] = '\0';
-	local_forward_parse(text, user, hostname, f);
+	local_forward_parse(text, self, f);
 	return f->n > 0 ? 1 : 0;
 }

@@ -5,9 +5,10 @@
  *
  * Same syntax as an alias value (aliases(5)), one or more items a line
  * separated by commas, '#' lines ignored: addresses (forwarded with the
- * original envelope sender, by queued), "\user" or the user's own name
- * (its own mailbox, not forwarded again), "|command" and /file (run and
- * written here, as the user).  :include: is not allowed here.
+ * original envelope sender, by queued), "\user" or the user's own
+ * address (its own mailbox, not forwarded again: see forward_self),
+ * "|command" and /file (run and written here, as the user).  :include:
+ * is not allowed here.
  */
 #ifndef TERN_LOCAL_FORWARD_H
 #define TERN_LOCAL_FORWARD_H
@@ -15,6 +16,8 @@
 #include <stddef.h>
 
 #include "msg_codec.h"
+
+struct strlist;
 
 #define LOCAL_FORWARD_SIZE_MAX	8192	/* octets of .forward read */
 #define LOCAL_FORWARD_ITEMS_MAX	(MSG_FORWARD_MAX + 16)
@@ -31,6 +34,20 @@ struct forward_item {
 	char			 text[MSG_ADDR_MAX + 1];
 };
 
+/*
+ * Who the user is: an item that names the user itself is its mailbox
+ * (FORWARD_SELF), never forwarded: its bare name or an address in
+ * hostname or in one of domains, each with or without an extension after
+ * delimiter ("user+ext@localhost"), as lookupd would read them.
+ */
+struct forward_self {
+	const char		*user;
+	const char		*hostname;	/* myhostname */
+	const struct strlist	*domains;	/* local_domains, or NULL */
+	const char		*delimiter;	/* recipient_delimiter; NULL or
+						   "" none */
+};
+
 /* What a .forward says. */
 struct forward {
 	struct forward_item	 v[LOCAL_FORWARD_ITEMS_MAX];
@@ -39,12 +56,12 @@ struct forward {
 };
 
 /*
- * local_forward_parse - the items of text (NUL-terminated), for user
- * (whose own name, bare or @hostname, is FORWARD_SELF).  Items beyond
+ * local_forward_parse - the items of text (NUL-terminated), for the user
+ * self (whose own address is FORWARD_SELF).  Items beyond
  * LOCAL_FORWARD_ITEMS_MAX, malformed ones and :include: are left out,
  * with a note.
  */
-void local_forward_parse(char *text, const char *user, const char *hostname,
+void local_forward_parse(char *text, const struct forward_self *self,
     struct forward *f);
 
 /*
@@ -54,7 +71,7 @@ void local_forward_parse(char *text, const char *user, const char *hostname,
  * ignored (not a regular file of ours, or group- or world-writable: the
  * reason in f->note); -1 when it cannot be read now (f->note).
  */
-int local_forward_read(const char *home, const char *user,
-    const char *extension, const char *hostname, struct forward *f);
+int local_forward_read(const char *home, const char *extension,
+    const struct forward_self *self, struct forward *f);
 
 #endif

@@ -313,7 +313,7 @@ local_owner_start(const struct local_target *t)
 	int sock;
 	pid_t pid;
 
-	if ((pid = local_child_spawn(t, set->myhostname, &sock)) == -1)
+	if ((pid = local_child_spawn(t, set, &sock)) == -1)
 		return NULL;
 	if (fcntl(sock, F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl");

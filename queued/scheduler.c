@@ -88,6 +88,10 @@ struct job_entry {
 	uint32_t	kind;		/* enum resolve_kind */
 	char		target[ADDR_TEXT_MAX];	/* mailbox user, or address */
 	int		have;		/* a result arrived */
+	/* a .forward address of this user that leads back to a recipient
+	 * that sent the mail here, or "": a "forwarded" result becomes a
+	 * 5.4.6 bounce (sched_forward) */
+	char		loop[ADDR_TEXT_MAX];
 	uint32_t	status;
 	uint32_t	flags;		/* DELIVERD_F_* */
 	char		dsn[MSG_DSN_MAX + 1];
@@ -872,6 +876,106 @@ sched_count(void)
 
 /* --- resolving ------------------------------------------------------------ */
 
+/*
+ * sched_rcpt_delivered - the address that a delivery to local recipient
+ * i writes as "Delivered-To:" and checks for loops (local_loop.h), in
+ * buf (MSG_ADDR_MAX + 1 octets or more): "user@myhostname" for a
+ * mailbox user, cut to fit a job, never refused.
+ */
+static void
+sched_rcpt_delivered(const struct sched_msg *sm, uint32_t i, char *buf,
+    size_t size)
+{
+	char disp[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
+
+	strlcpy(buf, msg_str_fit(sched_rcpt_display(sm, i, disp,
+	    sizeof(disp)), MSG_ADDR_MAX, fit, sizeof(fit)), size);
+}
+
+/*
+ * sched_target_name - the name (as sched_rcpt_delivered gives it) that a
+ * new recipient of kind with addr would have, in buf (MSG_ADDR_MAX + 1
+ * octets or more); NULL for a command, a file, an owner or a virtual
+ * mailbox, which send nothing on.
+ */
+static const char *
+sched_target_name(uint32_t kind, const char *addr, char *buf, size_t size)
+{
+	char full[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
+
+	if (kind == RCPT_KIND_LOCAL && !virtual_path_is(addr))
+		snprintf(full, sizeof(full), "%s@%s", addr,
+		    qctx.set->myhostname);
+	else if (kind == RCPT_KIND_REMOTE || kind == RCPT_KIND_ADDRESS)
+		strlcpy(full, addr, sizeof(full));
+	else
+		return NULL;
+	strlcpy(buf, msg_str_fit(full, MSG_ADDR_MAX, fit, sizeof(fit)), size);
+	return buf;
+}
+
+/*
+ * sched_rcpt_ancestors - recipient i and those that sent the mail on to
+ * it, directly or through others: its envelope recipient, and each
+ * recipient whose name is the delivered_to (the alias or the .forward's
+ * user that sent it on) of one already found.  Returns how many, i
+ * first, their indexes in *out (the caller frees it).
+ */
+static uint32_t
+sched_rcpt_ancestors(const struct sched_msg *sm, uint32_t i, uint32_t **out)
+{
+	uint32_t *q = xreallocarray(NULL, sm->n, sizeof(*q)), n = 0;
+	unsigned char *seen = xcalloc(sm->n, 1);
+	char name[MSG_ADDR_MAX + 1];
+	uint32_t p = sm->r[i].rec.parent;
+
+	seen[i] = 1;
+	q[n++] = i;
+	if (p < sm->n && !seen[p]) {
+		seen[p] = 1;
+		q[n++] = p;
+	}
+	for (uint32_t h = 0; h < n; h++) {
+		const char *dt = sm->r[q[h]].rec.delivered_to;
+
+		if (dt == NULL || dt[0] == '\0')
+			continue;
+		for (uint32_t j = 0; j < sm->n; j++) {
+			if (seen[j])
+				continue;
+			sched_rcpt_delivered(sm, j, name, sizeof(name));
+			if (strcasecmp(name, dt) == 0) {
+				seen[j] = 1;
+				q[n++] = j;
+			}
+		}
+	}
+	free(seen);
+	*out = q;
+	return n;
+}
+
+/*
+ * sched_chain_has - whether a new recipient of kind with addr is one of
+ * the n recipients anc (sched_rcpt_ancestors) by name: the mail would go
+ * back to where it came from, a forwarding loop.
+ */
+static int
+sched_chain_has(const struct sched_msg *sm, const uint32_t *anc, uint32_t n,
+    uint32_t kind, const char *addr)
+{
+	char target[MSG_ADDR_MAX + 1], name[MSG_ADDR_MAX + 1];
+
+	if (sched_target_name(kind, addr, target, sizeof(target)) == NULL)
+		return 0;
+	for (uint32_t k = 0; k < n; k++) {
+		sched_rcpt_delivered(sm, anc[k], name, sizeof(name));
+		if (strcasecmp(name, target) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Add an alias target as a recipient of its own, unless it already is
  * (a crash after an earlier expansion must not double it, nor may a
  * second alias with the same member); delivered_to is the local address
@@ -943,8 +1047,10 @@ sched_target_kind(uint32_t kind)
  * Replace recipient i (an envelope recipient, or a .forward's address)
  * by its alias targets.  The targets are
  * stored before the parent is marked expanded, so a crash in between
- * delivers twice at worst, never not at all.  0, or -1 when the message
- * would grow too large (the recipient then fails).
+ * delivers twice at worst, never not at all.  A target that leads back
+ * to a recipient that sent the mail to a .forward's address i is left
+ * out, and i bounces (5.4.6) once the others are stored.  0, or -1 when
+ * the message would grow too large (the recipient then fails).
  */
 static int
 sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
@@ -957,18 +1063,35 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 	 * for a .forward's address the user whose .forward it is. */
 	const char *from = sm->r[i].rec.kind == RCPT_KIND_ENVELOPE ? addr :
 	    sm->r[i].rec.delivered_to;
-	uint32_t parent = sm->r[i].rec.parent;
-	char vis[ADDR_TEXT_MAX * 4];
+	uint32_t parent = sm->r[i].rec.parent, *anc = NULL, nanc = 0;
+	char vis[ADDR_TEXT_MAX * 4], self[MSG_ADDR_MAX + 1];
+	char loop[ADDR_TEXT_MAX] = "", text[MSG_TEXT_MAX + 1];
 
 	if (sm->n + n > ENVELOPE_MAX_RCPTS)
 		return -1;
+	/* A local target records the alias that sent it on, to find the
+	 * way back (sched_rcpt_ancestors).  Aliases alone never loop
+	 * (lookupd refuses that, and "a: a" is a's mailbox), but a
+	 * .forward's address may lead back: compare with those before it. */
+	sched_rcpt_delivered(sm, i, self, sizeof(self));
+	if (sm->r[i].rec.kind == RCPT_KIND_ADDRESS)
+		nanc = sched_rcpt_ancestors(sm, i, &anc);
 	for (uint32_t k = 0; k < n; k++) {
-		uint32_t j = sched_rcpt_add(sm, parent,
-		    sched_rcpt_kind(t[k].kind), t[k].target,
-		    t[k].kind == RESOLVE_REMOTE ? from : "");
+		uint32_t kind = sched_rcpt_kind(t[k].kind), j;
 
-		if (j == UINT32_MAX)
+		if (nanc > 1 && sched_chain_has(sm, anc + 1, nanc - 1, kind,
+		    t[k].target)) {
+			if (loop[0] == '\0')
+				strlcpy(loop, t[k].target, sizeof(loop));
+			continue;
+		}
+		j = sched_rcpt_add(sm, parent, kind, t[k].target,
+		    kind == RCPT_KIND_REMOTE ? from :
+		    kind == RCPT_KIND_OWNER ? "" : self);
+		if (j == UINT32_MAX) {
+			free(anc);
 			return -1;
+		}
 		/* An owner is a note for the bounces, never delivered. */
 		if (t[k].kind == RESOLVE_OWNER && j < sm->n &&
 		    sm->r[j].rec.state == RCPT_PENDING) {
@@ -976,6 +1099,14 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 			sm->npending--;
 			sched_rcpt_store(sm, &sm->r[j].rec);
 		}
+	}
+	free(anc);
+	if (loop[0] != '\0') {
+		log_vis(vis, sizeof(vis), loop, strlen(loop));
+		strlcpy(text, "mail forwarding loop for ", sizeof(text));
+		strlcat(text, vis, sizeof(text));
+		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.4.6", text);
+		return 0;
 	}
 	sm->r[i].rec.state = RCPT_EXPANDED;
 	sm->npending--;
@@ -1182,6 +1313,20 @@ dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	dp->nlocal_rcpts++;
 }
 
+/*
+ * sched_addr_extended - the local part of addr is user, the
+ * recipient_delimiter and an extension (the tag of .forward+tag)
+ */
+static int
+sched_addr_extended(const char *addr, const char *user)
+{
+	const char *d = qctx.set->recipient_delimiter;
+	size_t ulen = strlen(user);
+
+	return d != NULL && d[0] != '\0' &&
+	    strncasecmp(addr, user, ulen) == 0 && addr[ulen] == d[0];
+}
+
 /* Decide where recipient i goes (an envelope recipient, or a .forward's
  * address), by lookupd's answer lk. */
 static void
@@ -1200,9 +1345,20 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	else if (verdict == LOOKUP_UNKNOWN || n == 0)
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.1.1",
 		    "user unknown");
-	else if (n == 1 && t[0].kind == RESOLVE_LOCAL)
+	else if (n == 1 && t[0].kind == RESOLVE_LOCAL &&
+	    (sm->r[i].rec.kind == RCPT_KIND_ENVELOPE ||
+	    virtual_path_is(t[0].target) ||
+	    sched_addr_extended(sm->r[i].rec.addr, t[0].target)))
 		dispatch_local(dp, sm, i, RESOLVE_LOCAL, t[0].target);
-	else if (n == 1 && verdict == LOOKUP_REMOTE)
+	else if (n == 1 && t[0].kind == RESOLVE_LOCAL) {
+		/* A .forward's address of a mailbox user becomes that user, so
+		 * that two ways to write one user ("c", "c@localhost") reach
+		 * it once and a way back is seen (sched_expand); "c+tag" keeps
+		 * its address, whose tag picks c's .forward+tag. */
+		if (sched_expand(sm, i, t, n) < 0)
+			sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.3.4",
+			    "alias expansion makes too many recipients");
+	} else if (n == 1 && verdict == LOOKUP_REMOTE)
 		dispatch_remote(dp, sm, i, t[0].target,
 		    sm->r[i].rec.delivered_to);
 	else if (sched_expand(sm, i, t, n) < 0)
@@ -1314,22 +1470,6 @@ job_defer(struct sched_job *job, const char *dsn, const char *text)
 		strlcpy(job->entries[j].relay, "none",
 		    sizeof(job->entries[j].relay));
 	}
-}
-
-/*
- * sched_rcpt_delivered - the address that a delivery to local recipient
- * i writes as "Delivered-To:" and checks for loops (local_loop.h), in
- * buf (MSG_ADDR_MAX + 1 octets or more): "user@myhostname" for a
- * mailbox user, cut to fit a job, never refused.
- */
-static void
-sched_rcpt_delivered(const struct sched_msg *sm, uint32_t i, char *buf,
-    size_t size)
-{
-	char disp[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
-
-	strlcpy(buf, msg_str_fit(sched_rcpt_display(sm, i, disp,
-	    sizeof(disp)), MSG_ADDR_MAX, fit, sizeof(fit)), size);
 }
 
 /*
@@ -2079,6 +2219,18 @@ job_result(struct sched_job *job, uint32_t idx, uint32_t status,
 	e->flags = flags;
 	strlcpy(e->dsn, dsn, sizeof(e->dsn));
 	strlcpy(e->text, text, sizeof(e->text));
+	/* Forwarded, but an address led back (sched_forward): a loop. */
+	if (status == DELIVER_OK && e->loop[0] != '\0') {
+		char vis[ADDR_TEXT_MAX * 4];
+
+		log_vis(vis, sizeof(vis), e->loop, strlen(e->loop));
+		e->status = status = DELIVER_PERMFAIL;
+		strlcpy(e->dsn, "5.4.6", sizeof(e->dsn));
+		strlcpy(e->text, "mail forwarding loop for ", sizeof(e->text));
+		strlcat(e->text, vis, sizeof(e->text));
+		dsn = e->dsn;
+		text = e->text;
+	}
 	strlcpy(e->relay, relay, sizeof(e->relay));
 	job_entry_names(job, e, to, sizeof(to), &orig);
 	sched_log(job->sm, to, orig, job, relay, dsn, status_word(status),
@@ -2126,12 +2278,7 @@ job_done_unread(const struct ipc_msg *m, const struct queued_peer *from)
 static int
 sched_domain_is_local(const char *domain)
 {
-	const struct strlist *l = &qctx.set->local_domains;
-
-	for (size_t i = 0; i < l->n; i++)
-		if (strcasecmp(l->v[i], domain) == 0)
-			return 1;
-	return 0;
+	return settings_domain_in(&qctx.set->local_domains, domain);
 }
 
 /*
@@ -2145,11 +2292,15 @@ sched_domain_is_local(const char *domain)
  * carries "Delivered-To: from" (the forwarding user's address, as its
  * own delivery would have written it), which stops it when it comes
  * back (local_loop.h).  Each address is added once per message
- * (sched_rcpt_add), which ends forwarding loops inside one message.
+ * (sched_rcpt_add); one that names one of the nanc recipients anc (the
+ * forwarding user and those that sent the mail to it) is not added: it
+ * is a forwarding loop inside the message, and its text goes to loop
+ * (size octets), unless loop holds one already.
  */
 static void
 sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text,
-    const char *from)
+    const char *from, const uint32_t *anc, uint32_t nanc, char *loop,
+    size_t size)
 {
 	char buf[ADDR_TEXT_MAX + 16], addr[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
 	const char *fromdom = strrchr(from, '@');
@@ -2184,8 +2335,16 @@ sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text,
 			return;
 		}
 	}
-	if (sched_rcpt_add(sm, parent, kind, addr, kind != RCPT_KIND_LOCAL ?
-	    from : "") == UINT32_MAX)
+	if (sched_chain_has(sm, anc, nanc, kind, addr)) {
+		log_warn("%s: .forward address leads back (mail forwarding "
+		    "loop): %s", sm->rec.qid, vis);
+		if (loop[0] == '\0')
+			strlcpy(loop, addr, size);
+		return;
+	}
+	/* Every address records who sent it on: a remote copy's
+	 * Delivered-To, and the way back for sched_rcpt_ancestors. */
+	if (sched_rcpt_add(sm, parent, kind, addr, from) == UINT32_MAX)
 		log_warn("%s: .forward address dropped (too many recipients): "
 		    "%s", sm->rec.qid, vis);
 }
@@ -2194,7 +2353,10 @@ sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text,
  * sched_forward - a local recipient's .forward addresses, before its
  * result: stored as recipients of the message (sched_rcpt_store), so
  * that the result that follows ("forwarded", which retires the
- * recipient) never comes before the addresses are safe.
+ * recipient) never comes before the addresses are safe.  An address
+ * that leads back to the recipient or to one that sent the mail to it
+ * (a forwarding loop: a's .forward names b, b's names a) turns that
+ * result into a bounce (job_result), so that the sender hears of it.
  */
 static int
 sched_forward(struct ipc_msg *m)
@@ -2204,7 +2366,8 @@ sched_forward(struct ipc_msg *m)
 	struct sched_msg *sm;
 	char vis[ADDR_TEXT_MAX * 4], from[MSG_ADDR_MAX + 1];
 	const char *why;
-	uint32_t parent;
+	uint32_t parent, *anc, nanc;
+	struct job_entry *e;
 
 	if (msg_decode(m, MSG_DELIVERD_FORWARD, &fw, &why) != 0) {
 		msg_log_reject("deliverd", m, why);
@@ -2218,11 +2381,14 @@ sched_forward(struct ipc_msg *m)
 		return -1;
 	}
 	sm = job->sm;
-	parent = sm->r[job->entries[fw.index].rcpt].rec.parent;
-	sched_rcpt_delivered(sm, job->entries[fw.index].rcpt, from,
-	    sizeof(from));
+	e = &job->entries[fw.index];
+	parent = sm->r[e->rcpt].rec.parent;
+	sched_rcpt_delivered(sm, e->rcpt, from, sizeof(from));
+	nanc = sched_rcpt_ancestors(sm, e->rcpt, &anc);
 	for (uint32_t i = 0; i < fw.n; i++)
-		sched_forward_add(sm, parent, fw.a[i].address, from);
+		sched_forward_add(sm, parent, fw.a[i].address, from, anc, nanc,
+		    e->loop, sizeof(e->loop));
+	free(anc);
 	log_vis(vis, sizeof(vis), job->entries[fw.index].target,
 	    strlen(job->entries[fw.index].target));
 	log_info("%s: .forward of %s: %u address(es)", sm->rec.qid, vis,

@@ -30,10 +30,23 @@
 #include "../../deliverd/local_child.h"
 #include "../../deliverd/local_forward.h"
 #include "../../deliverd/local_target.h"
+#include "settings.h"
 
 #define NOBODY	65534
 
 static char tdir[64];
+
+/* settings_named - settings with only myhostname set (the last call's) */
+static const struct settings *
+settings_named(const char *host)
+{
+	static char name[64];
+	static struct settings set;
+
+	snprintf(name, sizeof(name), "%s", host);
+	set.myhostname = name;
+	return &set;
+}
 
 /* setup - a fresh temporary directory for each test */
 static void
@@ -637,7 +650,7 @@ START_TEST(test_owner_process_delivers_a_batch_as_owner)
 	ck_assert_int_eq(local_target_resolve(tdir, "bob", &t, err,
 	    sizeof(err)), DELIVER_OK);
 	fd = msgfile(body, sizeof(body) - 1, 3);
-	pid = local_child_spawn(&t, "mx.example.org", &sock);
+	pid = local_child_spawn(&t, settings_named("mx.example.org"), &sock);
 	ck_assert_int_gt(pid, 0);
 	ipc_conn_init(&c, sock);
 	for (i = 0; i < 3; i++)
@@ -697,7 +710,7 @@ START_TEST(test_owner_process_missing_home)
 	ck_assert_int_eq(local_target_resolve("", "nobody", &t, err,
 	    sizeof(err)), DELIVER_OK);
 	fd = msgfile(body, sizeof(body) - 1, 0);
-	pid = local_child_spawn(&t, "h", &sock);
+	pid = local_child_spawn(&t, settings_named("h"), &sock);
 	ck_assert_int_gt(pid, 0);
 	ipc_conn_init(&c, sock);
 	give(&c, 1, t.maildir, t.home, fd, 0, sizeof(body) - 1);
@@ -811,8 +824,10 @@ START_TEST(test_forward_parse)
 	    ":include:/etc/x\n";
 	struct forward f;
 
+	struct forward_self self = { "bob", "host.example", NULL, NULL };
+
 	memset(&f, 0, sizeof(f));
-	local_forward_parse(text, "bob", "host.example", &f);
+	local_forward_parse(text, &self, &f);
 	ck_assert_uint_eq(f.n, 6);
 	ck_assert_int_eq(f.v[0].kind, FORWARD_ADDRESS);
 	ck_assert_str_eq(f.v[0].text, "friend@remote.test");
@@ -825,6 +840,54 @@ START_TEST(test_forward_parse)
 	ck_assert_str_eq(f.v[4].text, "other");
 	ck_assert_int_eq(f.v[5].kind, FORWARD_SELF);
 	ck_assert_ptr_nonnull(strstr(f.note, ":include:"));
+}
+END_TEST
+
+/*
+ * The user's own address in any local domain, with or without an
+ * extension after recipient_delimiter, is the mailbox (FORWARD_SELF), not
+ * an address to forward to: else the recipient is marked forwarded and
+ * its copy is dropped as a duplicate of itself.  Another user, another
+ * domain, or an extension without a delimiter configured, is forwarded.
+ */
+START_TEST(test_forward_self_in_any_local_domain)
+{
+	static char text[] = "bob@localhost\n"
+	    "BOB@Other.Example.\n"
+	    "\\bob@other.example\n"
+	    "bob+list@localhost, bob+list\n"
+	    "bob@host.example\n"
+	    "bob@remote.test, bobby@localhost, bo@localhost\n"
+	    "bob+x@remote.test, \"bob\"@localhost\n";
+	static char plain[] = "bob+list@localhost\n";
+	char *dv[] = { "localhost", "other.example" };
+	struct strlist domains = { dv, 2 };
+	struct forward_self self = { "bob", "host.example", &domains, "+" };
+	struct forward f;
+	size_t i;
+
+	memset(&f, 0, sizeof(f));
+	local_forward_parse(text, &self, &f);
+	ck_assert_uint_eq(f.n, 11);
+	for (i = 0; i < 6; i++)
+		ck_assert_msg(f.v[i].kind == FORWARD_SELF, "item %zu", i);
+	ck_assert_int_eq(f.v[6].kind, FORWARD_ADDRESS);
+	ck_assert_str_eq(f.v[6].text, "bob@remote.test");
+	ck_assert_int_eq(f.v[7].kind, FORWARD_ADDRESS);
+	ck_assert_str_eq(f.v[7].text, "bobby@localhost");
+	ck_assert_int_eq(f.v[8].kind, FORWARD_ADDRESS);
+	ck_assert_str_eq(f.v[8].text, "bo@localhost");
+	ck_assert_int_eq(f.v[9].kind, FORWARD_ADDRESS);
+	ck_assert_str_eq(f.v[9].text, "bob+x@remote.test");
+	/* A quoted local part is still the same name. */
+	ck_assert_int_eq(f.v[10].kind, FORWARD_SELF);
+
+	/* Without a recipient_delimiter "bob+list" is another name. */
+	self.delimiter = "";
+	memset(&f, 0, sizeof(f));
+	local_forward_parse(plain, &self, &f);
+	ck_assert_uint_eq(f.n, 1);
+	ck_assert_int_eq(f.v[0].kind, FORWARD_ADDRESS);
 }
 END_TEST
 
@@ -858,6 +921,7 @@ maildir_suite(void)
 	tcase_add_test(tl, test_report_check);
 	tcase_add_test(tl, test_exit_text);
 	tcase_add_test(tl, test_forward_parse);
+	tcase_add_test(tl, test_forward_self_in_any_local_domain);
 	suite_add_tcase(s, tl);
 	return s;
 }

@@ -30,6 +30,7 @@
 #include "../../deliverd/local_child.h"
 #include "../../deliverd/local_target.h"
 #include "../../deliverd/mbox.h"
+#include "settings.h"
 
 static char tdir[64];
 static char mpath[128];
@@ -422,6 +423,8 @@ START_TEST(test_owner_process_appends_to_spool_mbox)
 	struct msg_local_delivery d;
 	struct msg_local_delivered r;
 	struct local_target t;
+	static char host[] = "h";
+	static struct settings set;
 	struct ipc_conn c;
 	struct ipc_msg m;
 	struct stat st;
@@ -434,6 +437,7 @@ START_TEST(test_owner_process_appends_to_spool_mbox)
 	int fd, sock, ws, i, n;
 	pid_t pid;
 
+	set.myhostname = host;
 	pw = getpwnam("nobody");
 	gr = getgrnam("mail");
 	if (geteuid() != 0 || pw == NULL || gr == NULL)
@@ -451,7 +455,7 @@ START_TEST(test_owner_process_appends_to_spool_mbox)
 	ck_assert_str_eq(t.mbox, mpath);
 	ck_assert_int_eq(t.mail_gid, gr->gr_gid);
 	fd = msgfd(body);
-	pid = local_child_spawn(&t, "h", &sock);
+	pid = local_child_spawn(&t, &set, &sock);
 	ck_assert_int_gt(pid, 0);
 	ipc_conn_init(&c, sock);
 	for (i = 0; i < 3; i++) {
