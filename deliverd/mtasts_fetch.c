@@ -77,6 +77,27 @@ content_type_ok(const char *v, size_t len)
 	    v[10] == '\r';
 }
 
+/*
+ * content_length - the digits of a Content-Length value (v up to end, the
+ * line's LF; untrusted, not NUL-terminated), blanks and a CR after them.
+ * The length, or -1 when malformed or more than ten digits.
+ */
+static long long
+content_length(const char *v, const char *end)
+{
+	long long n = 0;
+	int digits = 0;
+
+	for (; v < end && *v >= '0' && *v <= '9'; v++) {
+		if (++digits > 10)
+			return -1;
+		n = n * 10 + (*v - '0');
+	}
+	while (v < end && (*v == ' ' || *v == '\t' || *v == '\r'))
+		v++;
+	return digits > 0 && v == end ? n : -1;
+}
+
 /* mtasts_http_response - status 200, text/plain, the body's bounds */
 int
 mtasts_http_response(const char *buf, size_t len, const char **body,
@@ -85,12 +106,11 @@ mtasts_http_response(const char *buf, size_t len, const char **body,
 	const char *end, *line, *nl, *v;
 	long long clen = -1;
 	int typed = 0;
-	char *ep;
 
 	*complete = 0;
 	if ((end = head_end(buf, len, body)) == NULL) {
 		snprintf(err, errsize, "no complete HTTP response head");
-		return -1;
+		return -2;
 	}
 	if (len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ') {
 		snprintf(err, errsize, "not an HTTP response");
@@ -113,10 +133,7 @@ mtasts_http_response(const char *buf, size_t len, const char **body,
 			typed = content_type_ok(v, (size_t)(nl - v));
 		else if ((v = header_is(line, (size_t)(nl - line),
 		    "Content-Length")) != NULL) {
-			errno = 0;
-			clen = strtoll(v, &ep, 10);
-			if (errno != 0 || ep == v || clen < 0 ||
-			    (*ep != '\r' && *ep != '\n' && *ep != ' ')) {
+			if ((clen = content_length(v, nl)) < 0) {
 				snprintf(err, errsize, "bad Content-Length");
 				return -1;
 			}
@@ -193,8 +210,7 @@ fetch_read(SSL *ssl, int fd, char *buf, long long deadline, char *err,
 	const char *body;
 	size_t got = 0, blen;
 	ssize_t n;
-	int complete = 0;
-	char why[128];
+	int complete = 0, rc;
 
 	for (;;) {
 		n = tls_client_read(ssl, fd, buf + got, RESPONSE_MAX + 1 - got,
@@ -206,8 +222,12 @@ fetch_read(SSL *ssl, int fd, char *buf, long long deadline, char *err,
 				    "octets", MTASTS_POLICY_MAX);
 				return -1;
 			}
-			if (mtasts_http_response(buf, got, &body, &blen,
-			    &complete, why, sizeof(why)) == 0 && complete)
+			/* Done when the head says so, or says no. */
+			rc = mtasts_http_response(buf, got, &body, &blen,
+			    &complete, err, errsize);
+			if (rc == -1)
+				return -1;
+			if (rc == 0 && complete)
 				return (ssize_t)got;
 			continue;
 		}

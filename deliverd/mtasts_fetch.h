@@ -31,7 +31,8 @@ int mtasts_fetch(const struct dns_config *dc, const char *domain,
  * 0 with *body and *bodylen pointing into it when it is a 200 with a
  * text/plain body within its Content-Length (when one is given), or -1
  * with the reason in err.  *complete is 1 when a Content-Length was given
- * and is met (no need to wait for the close).
+ * and is met (no need to wait for the close).  -2 (and a reason) when the
+ * head is not complete yet.
  */
 int mtasts_http_response(const char *buf, size_t len, const char **body,
     size_t *bodylen, int *complete, char *err, size_t errsize);
