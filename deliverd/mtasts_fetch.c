@@ -125,8 +125,9 @@ mtasts_http_response(const char *buf, size_t len, const char **body,
 				*p = '?';
 		return -1;
 	}
-	for (line = memchr(buf, '\n', (size_t)(end - buf)) + 1; line < end;
-	    line = nl + 1) {
+	/* The head ends in an LF, so every line of it has one. */
+	line = (const char *)memchr(buf, '\n', (size_t)(end - buf)) + 1;
+	for (; line < end; line = nl + 1) {
 		nl = memchr(line, '\n', (size_t)(end - line));
 		if ((v = header_is(line, (size_t)(nl - line),
 		    "Content-Type")) != NULL)
