@@ -455,7 +455,32 @@ name_eq(const char *a, const char *b)
 	return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-/* rr_rdata - decode the rdata of an A, AAAA, MX or CNAME record into rr */
+/*
+ * txt_read - a TXT record's character-strings (rdlen octets at p), joined
+ * into rr->name; one too long for it, or holding a NUL, is kept cut and
+ * marked (rr->txt_cut) rather than failing the whole answer.
+ */
+static int
+txt_read(const unsigned char *p, size_t rdlen, struct dns_rr *rr)
+{
+	size_t i = 0, o = 0, n;
+
+	while (i < rdlen) {
+		n = p[i++];
+		if (i + n > rdlen)
+			return -1;
+		for (; n > 0; n--, i++) {
+			if (p[i] == '\0' || o + 1 >= sizeof(rr->name))
+				rr->txt_cut = 1;
+			else
+				rr->name[o++] = (char)p[i];
+		}
+	}
+	rr->name[o] = '\0';
+	return 0;
+}
+
+/* rr_rdata - decode the rdata of an A, AAAA, MX, TXT or CNAME record */
 static int
 rr_rdata(const unsigned char *pkt, size_t len, size_t pos, size_t rdlen,
     struct dns_rr *rr)
@@ -473,6 +498,8 @@ rr_rdata(const unsigned char *pkt, size_t len, size_t pos, size_t rdlen,
 			return -1;
 		memcpy(rr->addr, pkt + pos, 16);
 		return 0;
+	case DNS_T_TXT:
+		return txt_read(pkt + pos, rdlen, rr);
 	case DNS_T_MX:
 		if (rdlen < 3)
 			return -1;

@@ -1,5 +1,6 @@
 /*
- * dns - a small stub resolver: MX, A and AAAA for the smtp transport, PTR
+ * dns - a small stub resolver: MX, A, AAAA and TXT (MTA-STS) for the smtp
+ * transport, PTR
  * (with the forward check done by the caller) for smtpd's client names.
  *
  * It sends its own queries (UDP, then TCP when the answer is truncated)
@@ -30,6 +31,7 @@
 #define DNS_T_CNAME	5
 #define DNS_T_PTR	12
 #define DNS_T_MX	15
+#define DNS_T_TXT	16
 #define DNS_T_AAAA	28
 #define DNS_T_TLSA	52
 
@@ -60,7 +62,10 @@ struct dns_rr {
 	uint16_t	 type;
 	uint16_t	 pref;			/* MX */
 	char		 name[DNS_NAME_MAX + 1]; /* MX exchange ("" = root),
-						    PTR target */
+						    PTR target, TXT strings
+						    joined */
+	int		 txt_cut;		/* TXT: longer than name, or
+						   held a NUL: not usable */
 	unsigned char	 addr[16];		/* A (4 octets), AAAA (16) */
 	struct dns_tlsa	 tlsa;			/* TLSA (dns_tlsa.h) */
 };

@@ -418,6 +418,15 @@ static const struct setting_def settings_defs[] = {
 	  "Names a certificate must carry at the secure level: nexthop, "
 	  "dot-nexthop, hostname or a name (.name for its subdomains)",
 	  0, 0, NULL, check_tls_match },
+	{ "smtp_mta_sts", SETTING_BOOL, OFF(smtp_mta_sts), "yes",
+	  "Apply the MTA-STS policies (RFC 8461) that destination domains "
+	  "publish, unless a policy-map entry or relayhost applies",
+	  0, 0, NULL, NULL },
+	{ "smtp_mta_sts_timeout", SETTING_DURATION, OFF(smtp_mta_sts_timeout),
+	  "30s",
+	  "Time limit for finding and fetching one MTA-STS policy (the TXT "
+	  "lookup and the whole HTTPS exchange)",
+	  1, 300, NULL, NULL },
 	{ "smtp_connection_reuse_time", SETTING_DURATION,
 	  OFF(smtp_connection_reuse_time), "300s",
 	  "How long an idle connection to a remote server is kept for reuse",

@@ -134,6 +134,8 @@ struct settings {
 	char			*smtp_tls_policy_map;
 	struct strlist		 smtp_tls_verify_cert_match;
 	struct strlist		 smtp_tls_secure_cert_match;
+	int			 smtp_mta_sts;
+	long			 smtp_mta_sts_timeout;		/* seconds */
 	long			 smtp_connection_reuse_time;	/* seconds */
 	long			 smtp_connection_limit;
 	long			 smtp_connect_timeout;		/* seconds */

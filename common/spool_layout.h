@@ -14,6 +14,7 @@ enum spool_owner {
 	SPOOL_OWNER_ROOT = 0,	/* ternd's user (root) */
 	SPOOL_OWNER_QUEUE = 1,	/* tern_queue_user */
 	SPOOL_OWNER_MAILDROP = 2, /* tern_queue_user, group setgid_group */
+	SPOOL_OWNER_TERN = 3,	/* tern_user */
 };
 
 struct spool_layout_dir {
@@ -35,6 +36,8 @@ static const struct spool_layout_dir spool_layout[] = {
 	{ MAILDROP_DIR, MAILDROP_DIR_MODE, SPOOL_OWNER_MAILDROP, 0 },
 	{ "empty", 0555, SPOOL_OWNER_ROOT, 0 },
 	{ "run", 0755, SPOOL_OWNER_ROOT, 0 },
+	/* MTA-STS policies, cached by the smtp transport (mtasts.c). */
+	{ "mta-sts", 0700, SPOOL_OWNER_TERN, 0 },
 };
 
 #define SPOOL_HASH_DIGITS	"0123456789ABCDEF"

@@ -257,8 +257,8 @@ tern_check_spool(const struct settings *s, const struct tern_check *c)
 {
 	static const char hex[] = SPOOL_HASH_DIGITS;
 	char path[PATH_MAX];
-	uid_t quid = geteuid(), root = geteuid();
-	gid_t qgid, dgid;
+	uid_t quid = geteuid(), root = geteuid(), tuid;
+	gid_t qgid, dgid, tgid;
 	struct stat st;
 
 	if (stat(s->spool_dir, &st) < 0)
@@ -271,12 +271,16 @@ tern_check_spool(const struct settings *s, const struct tern_check *c)
 		return;		/* reported by check_users */
 	else
 		root = 0;
+	tuid = quid;
+	if (root == 0 && privsep_user(s->tern_user, &tuid, &tgid) < 0)
+		return;		/* reported by check_users */
 	if (root != 0 || privsep_group(s->setgid_group, &dgid) < 0)
 		dgid = (gid_t)-1;	/* not root's spool, or reported */
 	for (size_t i = 0; i < sizeof(spool_layout) / sizeof(spool_layout[0]);
 	    i++) {
 		const struct spool_layout_dir *d = &spool_layout[i];
-		uid_t owner = d->owner == SPOOL_OWNER_ROOT ? root : quid;
+		uid_t owner = d->owner == SPOOL_OWNER_ROOT ? root :
+		    d->owner == SPOOL_OWNER_TERN ? tuid : quid;
 		/* The maildrop's group is what lets tern-postdrop in. */
 		gid_t group = d->owner == SPOOL_OWNER_MAILDROP ? dgid :
 		    (gid_t)-1;

@@ -79,8 +79,10 @@
 #include "myaddr.h"
 #include "msg_codec.h"
 #include "qid.h"
+#include "mtasts.h"
 #include "smtp_client.h"
 #include "smtp_dane.h"
+#include "smtp_mtasts.h"
 #include "smtp_route.h"
 #include "tls_client.h"
 #include "tls_policy.h"
@@ -255,19 +257,21 @@ smtp_sasl_lookup(const char *nexthop, const char *host, char *login,
 
 /*
  * smtp_tls_policy_find - the TLS policy for nexthop: the most specific
- * smtp_tls_policy_map entry, else the global level.  0, or -1 with the
+ * smtp_tls_policy_map entry (*mapped 1), else the global level.  0, or
+ * -1 with the
  * reason in err when the map is set but cannot answer or its entry does
  * not parse (the caller defers: a policy is never guessed lower).
  */
 static int
-smtp_tls_policy_find(const char *nexthop, struct tls_policy *p, char *err,
-    size_t errsize)
+smtp_tls_policy_find(const char *nexthop, struct tls_policy *p, int *mapped,
+    char *err, size_t errsize)
 {
 	static char keys[TLS_POLICY_KEYS_MAX][TLS_NAME_MAX];
 	char val[512], why[256];
 	int n, i, rc;
 
 	tls_policy_default(set, set->smtp_tls_security_level, p);
+	*mapped = 0;
 	if (set->smtp_tls_policy_map[0] == '\0')
 		return 0;
 	if (policy_map == NULL) {
@@ -284,6 +288,7 @@ smtp_tls_policy_find(const char *nexthop, struct tls_policy *p, char *err,
 		    sizeof(why)) == 0) {
 			log_debug("TLS policy for %s: %s (%s)", nexthop,
 			    tls_level_name(p->level), keys[i]);
+			*mapped = 1;
 			return 0;
 		}
 		if (rc == 1)
@@ -306,13 +311,15 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 {
 	static struct smtp_route rt;
 	static struct tls_dane dane;
+	static struct smtp_mtasts sts;
 	char login[256], *password = NULL, domain[ROUTE_NEXTHOP_MAX];
-	struct tls_policy pol;
+	struct tls_policy pol, hpol;
 	enum smtp_tls_level level;
 	enum smtp_step st;
-	int i, notls, greeted = 0, have, port, literal, tlsa_failed = 0;
+	int i, notls, greeted = 0, have, port, literal, mapped;
+	int tlsa_failed = 0;
 
-	if (smtp_tls_policy_find(nexthop, &pol, r->text,
+	if (smtp_tls_policy_find(nexthop, &pol, &mapped, r->text,
 	    sizeof(r->text)) != 0) {
 		r->code = 450;
 		strlcpy(r->dsn, "4.7.5", sizeof(r->dsn));
@@ -331,6 +338,14 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		return -1;
 	}
 	smtp_dane_forget();
+	/* MTA-STS: its MX filter here; per host below, only where DANE
+	 * does not apply (RFC 8461 2: DANE wins). */
+	smtp_mtasts_find(set, &dnscfg, qid, nexthop, mapped, &sts);
+	if (smtp_mtasts_route(&sts, qid, &rt, r) != 0) {
+		log_info("%s: %s", qid, r->text);
+		*site = SITE_OK;
+		return -1;
+	}
 	for (i = 0; i < rt.n; i++) {
 		notls = 0;
 		have = smtp_sasl_lookup(nexthop, rt.t[i].host, login,
@@ -349,6 +364,11 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		}
 		/* Credentials go only over TLS at level encrypt or higher:
 		 * never in plaintext, never after a fallback to it. */
+		hpol = pol;
+		hpol.level = level;
+		if (level != SMTP_TLS_DANE)
+			smtp_mtasts_host(&sts, &hpol);
+		level = hpol.level;
 		if (have && !tls_level_encrypts(level))
 			level = SMTP_TLS_ENCRYPT;
 again:
@@ -356,7 +376,7 @@ again:
 		    (struct sockaddr *)&rt.t[i].ss, rt.t[i].len, r);
 		c->tls_level = level;
 		c->tls_dane = level == SMTP_TLS_DANE ? &dane : NULL;
-		tls_policy_names(&pol, rt.t[i].host, domain, &c->tls_names);
+		tls_policy_names(&hpol, rt.t[i].host, domain, &c->tls_names);
 		if (st == STEP_OK || r->code != 0)
 			greeted = 1;
 		if (st == STEP_OK)
@@ -369,10 +389,14 @@ again:
 			notls = 1;
 			goto again;
 		}
-		if (st == STEP_OK)
+		if (st == STEP_OK) {
+			if (c->tls_dane == NULL)
+				smtp_mtasts_check(&sts, qid, c);
 			return 0;
+		}
 		log_debug("%s: %s", qid, r->text);
 	}
+	smtp_mtasts_reason(&sts, r);
 	*site = greeted ? SITE_OK : tlsa_failed ? SITE_DNS_TEMP :
 	    SITE_UNREACHABLE;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
@@ -1034,13 +1058,19 @@ smtp_setup(void)
 	/* Our own listeners, never to be delivered to (smtp_route.c). */
 	myaddr_load(set);
 	/* The CA certificates only when some level may verify (see
-	 * tls_client_init for why not always). */
+	 * tls_client_init for why not always); MTA-STS, on by default,
+	 * needs them for its HTTPS fetch and its enforce mode. */
 	if (tls_client_init(tls_level_verifies(set->smtp_tls_security_level) ||
-	    set->smtp_tls_policy_map[0] != '\0' ||
+	    set->smtp_tls_policy_map[0] != '\0' || set->smtp_mta_sts ||
 	    set->smtp_tls_CAfile[0] != '\0' || set->smtp_tls_CApath[0] != '\0',
 	    set->smtp_tls_CAfile, set->smtp_tls_CApath, err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
 	smtp_policy_open();
+	/* The MTA-STS cache, reached through this descriptor in the chroot
+	 * (mtasts.c). */
+	if (set->smtp_mta_sts && mtasts_cache_open(set->spool_dir, err,
+	    sizeof(err)) != 0)
+		log_warn("mta-sts: no policy cache: %s", err);
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;
 	    i++) {
 		sasl_maps[nsasl] = map_open(set->smtp_sasl_password_maps.v[i],

@@ -190,7 +190,8 @@ spool_make(const char *path, mode_t mode, uid_t uid, gid_t gid, int *bad,
 
 /* master_spool_create - make the layout, fixing owners and modes */
 int
-master_spool_create(const char *spool, uid_t quid, gid_t qgid, gid_t dgid)
+master_spool_create(const char *spool, uid_t quid, gid_t qgid, gid_t dgid,
+    uid_t tuid, gid_t tgid)
 {
 	static const char hex[] = SPOOL_HASH_DIGITS;
 	char path[PATH_MAX];
@@ -199,8 +200,8 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid, gid_t dgid)
 	int bad = 0, changed = 0, r;
 
 	if (me != 0) {
-		quid = me;
-		qgid = dgid = mygid;
+		quid = tuid = me;
+		qgid = dgid = tgid = mygid;
 	}
 	if ((r = spool_parents(spool)) < 0)
 		return -1;
@@ -208,9 +209,11 @@ master_spool_create(const char *spool, uid_t quid, gid_t qgid, gid_t dgid)
 	for (size_t i = 0; i < sizeof(spool_layout) / sizeof(spool_layout[0]);
 	    i++) {
 		const struct spool_layout_dir *d = &spool_layout[i];
-		uid_t uid = d->owner == SPOOL_OWNER_ROOT ? me : quid;
+		uid_t uid = d->owner == SPOOL_OWNER_ROOT ? me :
+		    d->owner == SPOOL_OWNER_TERN ? tuid : quid;
 		gid_t gid = d->owner == SPOOL_OWNER_ROOT ? mygid :
-		    d->owner == SPOOL_OWNER_MAILDROP ? dgid : qgid;
+		    d->owner == SPOOL_OWNER_MAILDROP ? dgid :
+		    d->owner == SPOOL_OWNER_TERN ? tgid : qgid;
 
 		snprintf(path, sizeof(path), "%s%s%s", spool,
 		    d->name[0] != '\0' ? "/" : "", d->name);

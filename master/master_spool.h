@@ -22,14 +22,15 @@
 
 /*
  * master_spool_create - create missing directories and fix owners and
- * modes (queue_uid/gid own db/ and msg/, drop_gid is maildrop/'s group;
- * when not root, everything stays with the current user), and when it
+ * modes (queue_uid/gid own db/ and msg/, drop_gid is maildrop/'s group,
+ * tern_uid/gid own mta-sts/; when not root, everything stays with the
+ * current user), and when it
  * changed anything, fsync every spool directory and every parent up to /
  * so that the layout survives a power cut.  Returns 0, or -1 after
  * logging what failed.
  */
 int master_spool_create(const char *spool, uid_t queue_uid, gid_t queue_gid,
-    gid_t drop_gid);
+    gid_t drop_gid, uid_t tern_uid, gid_t tern_gid);
 
 /*
  * master_spool_check - for "ternd -n": report (via report(msg, arg))

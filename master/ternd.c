@@ -1132,8 +1132,8 @@ main(int argc, char **argv)
 	int ready_fd = -1;
 	char pidpath[PATH_MAX];
 	int ch, check = 0, problems = 0;
-	uid_t quid;
-	gid_t qgid, dgid;
+	uid_t quid, tuid;
+	gid_t qgid, dgid, tgid;
 
 	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
 		switch (ch) {
@@ -1171,8 +1171,9 @@ main(int argc, char **argv)
 	qgid = getegid();
 	if (geteuid() == 0 && privsep_user(set.tern_queue_user, &quid, &qgid) < 0)
 		fatalx("tern_queue_user %s does not exist", set.tern_queue_user);
-	if (geteuid() == 0 && privsep_user(set.tern_user, &(uid_t){0},
-	    &(gid_t){0}) < 0)
+	tuid = geteuid();
+	tgid = getegid();
+	if (geteuid() == 0 && privsep_user(set.tern_user, &tuid, &tgid) < 0)
 		fatalx("tern_user %s does not exist", set.tern_user);
 	if (geteuid() != 0)
 		log_warn("not started as root: every process runs as uid %ld, "
@@ -1182,7 +1183,8 @@ main(int argc, char **argv)
 		log_warn("setgid_group %s does not exist: only root can submit "
 		    "mail with sendmail (create it: groupadd --system %s)",
 		    set.setgid_group, set.setgid_group);
-	if (master_spool_create(set.spool_dir, quid, qgid, dgid) < 0)
+	if (master_spool_create(set.spool_dir, quid, qgid, dgid, tuid,
+	    tgid) < 0)
 		fatalx("cannot set up the spool %s", set.spool_dir);
 	snprintf(pidpath, sizeof(pidpath), "%s/run/ternd.pid", set.spool_dir);
 	if ((pfh = pidfile_open(pidpath, 0644, NULL)) == NULL) {

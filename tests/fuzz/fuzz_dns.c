@@ -5,7 +5,9 @@
  * The first input octet chooses the question (qtype and name; bit 0x20
  * asks for TLSA records, whose data dns_tlsa.c parses) and whether
  * the id is taken from the packet (so that the fuzzer gets past the id
- * check) or fixed; the rest is the packet.  Besides memory errors it
+ * check) or fixed, and bit 0x40 asks for TXT instead (the MTA-STS
+ * record: any octet but NUL, cut to DNS_NAME_MAX and marked when longer);
+ * the rest is the packet.  Besides memory errors it
  * checks the contract: DNS_OK comes with 1..DNS_MAX_RR records, all of
  * the type asked for, with NUL-terminated names no longer than
  * DNS_NAME_MAX, TLSA data within DNS_TLSA_DATA_MAX and a usable TLSA
@@ -41,7 +43,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	qtype = data[0] & 0x20 ? DNS_T_TLSA : types[data[0] & 3];
+	qtype = data[0] & 0x40 ? DNS_T_TXT :
+	    data[0] & 0x20 ? DNS_T_TLSA : types[data[0] & 3];
 	name = names[(data[0] >> 2) & 3];
 	pkt = data + 1;
 	len = size - 1;
@@ -71,6 +74,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rr->type != qtype ||
 		    strnlen(rr->name, sizeof(rr->name)) > DNS_NAME_MAX)
 			abort();
+		if (qtype == DNS_T_TXT) {
+			if (rr->txt_cut != 0 && rr->txt_cut != 1)
+				abort();
+			continue;
+		}
 		/* names reach logs and EHLO targets: printable, lowercase */
 		for (const char *c = rr->name; *c != '\0'; c++)
 			if (*c <= 0x20 || *c >= 0x7f || (*c >= 'A' && *c <= 'Z'))

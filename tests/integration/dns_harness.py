@@ -55,6 +55,14 @@ class Zone:
             self.options.append("--host-record=%s,%s" % (name, a))
         return self
 
+    def txt(self, name, text):
+        """A TXT record of one string (at most 255 octets, no comma)."""
+        # On dnsmasq's command line quotes would be part of the text.
+        if "," in text or '"' in text:
+            raise HarnessError("TXT text with a comma or quote: %r" % text)
+        self.options.append("--txt-record=%s,%s" % (name, text))
+        return self
+
     def null_mx(self, domain):
         """RFC 7505: a single MX "." at preference 0."""
         # Raw RR type 15: preference 0 (two octets), the root name (one
@@ -152,10 +160,14 @@ class DnsServer:
         """The value for tern's dns_servers setting."""
         return "%s:%d" % (self.host, self.port)
 
-    def start(self, timeout=10):
+    def start(self, timeout=10, port=None):
+        """
+        Start on a free port, or on port (that of a server this one
+        replaces: a changed zone without changing tern's dns_servers).
+        """
         # The port must be free for both UDP and TCP; retry on a clash.
-        for _ in range(5):
-            self.port = free_port(self.host)
+        for _ in range(1 if port else 5):
+            self.port = port or free_port(self.host)
             argv = [DNSMASQ, "--keep-in-foreground", "--no-resolv",
                     "--no-hosts", "--no-poll", "--conf-file=/dev/null",
                     "--port=%d" % self.port,

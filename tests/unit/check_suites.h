@@ -36,5 +36,6 @@ Suite *control_request_suite(void);
 Suite *virtual_suite(void);
 Suite *tls_policy_suite(void);
 Suite *zmem_suite(void);
+Suite *mtasts_suite(void);
 
 #endif

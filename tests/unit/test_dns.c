@@ -337,6 +337,47 @@ START_TEST(test_query_build)
 }
 END_TEST
 
+START_TEST(test_parse_txt)
+{
+	static const unsigned char two[] = "\007v=STSv1\010; id=42;";
+	static const unsigned char nul[] = "\003a\0b";
+	unsigned char big[2 + 2 * 256];
+	struct pkt p;
+	struct dns_answer a;
+	int tc;
+
+	/* Character-strings are joined (RFC 7208 3.3 does the same). */
+	start(&p, 7, "_mta-sts.b.test", DNS_T_TXT, 0, 2);
+	rr_hdr(&p, DNS_T_TXT, sizeof(two) - 1);
+	pbytes(&p, two, sizeof(two) - 1);
+	rr_hdr(&p, DNS_T_TXT, sizeof(nul) - 1);
+	pbytes(&p, nul, sizeof(nul) - 1);
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, "_mta-sts.b.test",
+	    DNS_T_TXT, &a, &tc), DNS_OK);
+	ck_assert_int_eq(a.n, 2);
+	ck_assert_str_eq(a.rr[0].name, "v=STSv1; id=42;");
+	ck_assert_int_eq(a.rr[0].txt_cut, 0);
+	ck_assert_int_eq(a.rr[1].txt_cut, 1);		/* a NUL inside */
+	/* Longer than the buffer: cut and marked, not an error. */
+	start(&p, 7, "b.test", DNS_T_TXT, 0, 1);
+	memset(big, 'x', sizeof(big));
+	big[0] = 255;
+	big[256] = 255;
+	rr_hdr(&p, DNS_T_TXT, 512);
+	pbytes(&p, big, 512);
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, "b.test", DNS_T_TXT,
+	    &a, &tc), DNS_OK);
+	ck_assert_int_eq(a.rr[0].txt_cut, 1);
+	ck_assert_uint_eq(strlen(a.rr[0].name), DNS_NAME_MAX);
+	/* A string running past its record is malformed. */
+	start(&p, 7, "b.test", DNS_T_TXT, 0, 1);
+	rr_hdr(&p, DNS_T_TXT, 3);
+	pbytes(&p, "\005ab", 3);
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 7, "b.test", DNS_T_TXT,
+	    &a, &tc), DNS_ERROR);
+}
+END_TEST
+
 START_TEST(test_parse_mx)
 {
 	struct pkt p;
@@ -1214,6 +1255,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_resolv_conf);
 	tcase_add_test(tc, test_query_build);
 	tcase_add_test(tc, test_parse_mx);
+	tcase_add_test(tc, test_parse_txt);
 	tcase_add_test(tc, test_parse_null_mx);
 	tcase_add_test(tc, test_parse_rcodes);
 	tcase_add_test(tc, test_parse_addresses_cname);
