@@ -38,6 +38,7 @@
 #define EXT_AUTH_PLAIN	0x40
 #define EXT_AUTH_LOGIN	0x80
 #define EXT_CHUNKING	0x100	/* BDAT (RFC 3030) */
+#define EXT_REQUIRETLS	0x200	/* RFC 8689 */
 
 struct smtp_reply {
 	int	 code;			/* 0: no reply (I/O error, timeout) */
@@ -63,7 +64,13 @@ struct smtp_conn {
 	 * smtp_conn_hello (tls_policy.h). */
 	enum smtp_tls_level	 tls_level;
 	struct tls_names	 tls_names;
-	int			 tls_verified;	/* tls_client_verify passed */
+	int			 tls_verified;	/* the peer is authenticated */
+	/* Who authenticated it, for logs: the level ("verify", "secure")
+	 * whose tls_client_verify passed; DANE and MTA-STS put "dane" or
+	 * "mta-sts" here when they set tls_verified. */
+	const char		*tls_auth_by;
+	int			 tls_failed;	/* the level's TLS demand was
+						   not met (4.7.4, 4.7.5) */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
 	unsigned char		 out[SMTP_OUT_MAX];	/* commands to send */
@@ -92,6 +99,7 @@ struct smtp_msg {
 	uint64_t	 size;
 	int		 fd;		/* message file, read-only */
 	off_t		 offset;	/* where the body starts */
+	uint32_t	 requiretls;	/* received with REQUIRETLS */
 };
 
 /* Stage results: how a connection-level step ended. */
@@ -138,6 +146,14 @@ enum smtp_step smtp_conn_hello(struct smtp_conn *c, int notls,
  */
 int smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *msg,
     struct smtp_rcpt *rcpts, size_t n);
+
+/*
+ * smtp_conn_tls_authenticated - the connection runs over TLS whose peer
+ * was authenticated (by a verifying level, DANE or MTA-STS): the name of
+ * what vouched for it (static), or NULL.  REQUIRETLS (RFC 8689 4.2.1)
+ * relays only over such a connection.
+ */
+const char *smtp_conn_tls_authenticated(const struct smtp_conn *c);
 
 /* smtp_conn_reset - RSET before reuse; 0 when the server said 250 */
 int smtp_conn_reset(struct smtp_conn *c);

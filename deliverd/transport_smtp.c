@@ -79,6 +79,7 @@
 #include "msg_codec.h"
 #include "qid.h"
 #include "smtp_client.h"
+#include "smtp_requiretls.h"
 #include "smtp_route.h"
 #include "tls_client.h"
 #include "tls_policy.h"
@@ -94,6 +95,7 @@ struct smtp_job {
 	char		 sender[MSG_ADDR_MAX + 1];
 	char		 envid[MSG_ENVID_MAX + 1];
 	uint32_t	 ret, body, smtputf8;
+	uint32_t	 tls_request;	/* ENVELOPE_F_REQUIRETLS, _TLS_OPTIONAL */
 	uint64_t	 arrival, offset, size;
 	char		 nexthop[ROUTE_NEXTHOP_MAX];
 	size_t		 n;
@@ -179,6 +181,7 @@ smtp_job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 	j->ret = d.ret;
 	j->body = d.body;
 	j->smtputf8 = d.smtputf8;
+	j->tls_request = d.tls_request;
 	j->arrival = d.arrival;
 	j->offset = d.body_offset;
 	j->size = d.body_size;
@@ -200,6 +203,7 @@ smtp_job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 /* The child's one connection, kept between jobs. */
 static struct smtp_conn cconn = { .fd = -1 };
 static char cconn_nexthop[ROUTE_NEXTHOP_MAX];
+static int cconn_mode;		/* the enum smtp_tls_mode it was opened for */
 
 /* smtp_sasl_lookup - "login:password" for nexthop or host; 1 found */
 static int
@@ -278,14 +282,16 @@ smtp_tls_policy_find(const char *nexthop, struct tls_policy *p, char *err,
  */
 static int
 smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
-    struct smtp_reply *r, int *site)
+    int tls_mode, struct smtp_reply *r, int *site)
 {
 	static struct smtp_route rt;
 	char login[256], *password = NULL, domain[ROUTE_NEXTHOP_MAX];
 	struct tls_policy pol;
+	struct smtp_requiretls_tally tally;
+	enum smtp_tls_mode mode = (enum smtp_tls_mode)tls_mode;
 	enum smtp_tls_level level;
 	enum smtp_step st;
-	int i, notls, greeted = 0, have, port, literal;
+	int i, notls, greeted = 0, have, port, literal = 0;
 
 	if (smtp_tls_policy_find(nexthop, &pol, r->text,
 	    sizeof(r->text)) != 0) {
@@ -305,13 +311,17 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		*site = rt.site;
 		return -1;
 	}
+	memset(&tally, 0, sizeof(tally));
 	for (i = 0; i < rt.n; i++) {
 		notls = 0;
 		have = smtp_sasl_lookup(nexthop, rt.t[i].host, login,
 		    sizeof(login), &password);
+		/* RFC 8689: REQUIRETLS raises the level, TLS-Required: No
+		 * may lower it (smtp_requiretls.h says where not). */
+		level = smtp_requiretls_level(mode, pol.level, literal, have,
+		    qid, domain, rt.t[i].host);
 		/* Credentials go only over TLS at level encrypt or higher:
 		 * never in plaintext, never after a fallback to it. */
-		level = pol.level;
 		if (have && !tls_level_encrypts(level))
 			level = SMTP_TLS_ENCRYPT;
 again:
@@ -331,11 +341,22 @@ again:
 			notls = 1;
 			goto again;
 		}
+		if (st == STEP_OK &&
+		    smtp_requiretls_check(c, mode, qid, r) != 0) {
+			/* RFC 8689 4.2.1: QUIT, and on to the next host. */
+			smtp_conn_close(c, 1);
+			smtp_requiretls_host_failed(&tally, c, 1, r);
+			continue;
+		}
 		if (st == STEP_OK)
 			return 0;
+		if (mode == SMTP_TLS_MODE_REQUIRED)
+			smtp_requiretls_host_failed(&tally, c, 0, r);
 		log_debug("%s: %s", qid, r->text);
 	}
 	*site = greeted ? SITE_OK : SITE_UNREACHABLE;
+	if (smtp_requiretls_verdict(&tally, mode, r))
+		return -1;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
 	if (r->code == 0 || r->code / 100 != 5)
 		r->code = 450;
@@ -378,7 +399,9 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 {
 	struct smtp_msg msg = { .sender = j->sender, .envid = j->envid,
 	    .ret = j->ret, .body = j->body, .smtputf8 = j->smtputf8,
+	    .requiretls = (j->tls_request & ENVELOPE_F_REQUIRETLS) != 0,
 	    .size = j->size, .fd = fd, .offset = (off_t)j->offset };
+	int mode = (int)smtp_tls_mode_of(j->tls_request, j->sender);
 	struct msg_conn_done done;
 	struct smtp_reply r;
 	struct ipc_msg m;
@@ -387,14 +410,19 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 	size_t i;
 
 	memset(&r, 0, sizeof(r));
+	/* A connection serves only jobs of the TLS mode it was opened for:
+	 * one that TLS-Required: No let through a failed policy must never
+	 * carry other mail, and REQUIRETLS checked its host at connect. */
 	if (cconn.fd != -1 && (strcasecmp(cconn_nexthop, j->nexthop) != 0 ||
-	    smtp_conn_reset(&cconn) != 0))
+	    cconn_mode != mode || smtp_conn_reset(&cconn) != 0))
 		smtp_conn_close(&cconn, 0);
 	if (cconn.fd != -1)
 		connected = 1;
-	else if (child_connect(&cconn, j->qid, j->nexthop, &r, &site) == 0) {
+	else if (child_connect(&cconn, j->qid, j->nexthop, mode, &r,
+	    &site) == 0) {
 		connected = 1;
 		strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+		cconn_mode = mode;
 	}
 	if (connected) {
 		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&

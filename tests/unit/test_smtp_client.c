@@ -1147,7 +1147,7 @@ slow_sink(struct sockaddr_in *sin, int report)
 START_TEST(test_conn_body_too_slow)
 {
 	struct smtp_rcpt rcpt = { 0, "x@test", "", 0, -1, "", "" };
-	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0 };
+	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0, 0 };
 	struct sockaddr_in sin;
 	struct smtp_reply r;
 	struct smtp_conn c;
