@@ -69,7 +69,8 @@ class RequireTlsCase(TlsCase):
                              smtpd_tls_cert_file=acrt,
                              smtpd_tls_key_file=akey)
 
-    def submit(self, rcpt, data, requiretls=True, ret_full=False):
+    def submit(self, rcpt, data, requiretls=True, ret_full=False,
+               sender="alice@a.test"):
         """Send data to rcpt through a over STARTTLS; the queue ID."""
         s = smtplib.SMTP(self.a.listen_host, self.a.port,
                          local_hostname="client.test", timeout=30)
@@ -79,7 +80,7 @@ class RequireTlsCase(TlsCase):
             s.ehlo()
             opts = (["REQUIRETLS"] if requiretls else []) + \
                 (["RET=FULL"] if ret_full else [])
-            code, text = s.mail("alice@a.test", opts)
+            code, text = s.mail(sender, opts)
             self.assertEqual(code, 250, text)
             code, text = s.rcpt(rcpt)
             self.assertEqual(code, 250, text)
@@ -167,6 +168,35 @@ class TestRequireTlsRelay(RequireTlsCase):
                       % qid2)
         self.assertEqual([m for m in self.sec.messages
                           if "v@sec.test" in m.rcpt_tos], [])
+
+
+    def test_requiretls_bounce_returns_with_requiretls_or_best_effort(self):
+        # RFC 8689 5: the bounce specifies REQUIRETLS where the next hop
+        # qualifies (the second tern), and is not dropped where it does
+        # not (a server without REQUIRETLS).
+        self.world()
+        self.b.add_user("carol")
+        qid = self.submit("u@nort.test", message("u@nort.test"),
+                          sender="carol@b.test")
+        self.wait_log(self.a, r"%s: to=<u@nort\.test>, .*dsn=5\.7\.30, "
+                      r"status=bounced" % qid)
+        (path,) = self.b.wait_for_delivery("carol", 1, timeout=60)
+        with open(path, "rb") as f:
+            dsn = f.read().decode("utf-8", "replace")
+        self.assertIn("Status: 5.7.30", dsn)
+        self.assertNotIn("the secret body", dsn)
+        self.wait_log(self.b, r"requiretls: received with REQUIRETLS")
+        self.assertRegex(self.b.log(), r"from=<>")
+        qid = self.submit("u@sec.test", message("u@sec.test"),
+                          sender="dave@nort.test")
+        self.wait_log(self.a, r"%s: to=<u@sec\.test>, .*dsn=5\.7\.10, "
+                      r"status=bounced" % qid)
+        self.nort.wait_messages(1, timeout=60)
+        m = self.nort.messages[0]
+        self.assertEqual(m.mail_from, "<>")
+        self.assertEqual(m.rcpt_tos, ["dave@nort.test"])
+        self.assertNotIn("REQUIRETLS", m.mail_options)
+        self.assertIn(b"Status: 5.7.10", m.data)
 
 
 class TestRequireTlsReceipt(RequireTlsCase):
