@@ -49,9 +49,13 @@ class RequireTlsCase(TlsCase):
         zone.mx("b.test", "mx.b.test", 10).host("mx.b.test", B)
         zone.mx("nort.test", "mx.nort.test", 10).host("mx.nort.test", NORT)
         zone.mx("sec.test", "mx.sec.test", 10).host("mx.sec.test", SEC)
+        # Two MX hosts: the preferred one lacks REQUIRETLS.
+        zone.mx("multi.test", "mx.nort.test", 10)
+        zone.mx("multi.test", "mx.b.test", 20)
         dns = self.dns(zone)
         bcrt, bkey = self.ca.issue("b", ["mx.b.test"])
         self.b = self.instance(hostname="b.test", listen_host=B, port=port,
+                               local_domains="b.test, multi.test",
                                smtpd_tls_cert_file=bcrt,
                                smtpd_tls_key_file=bkey)
         self.nort = self.sink(NORT, port, tls=self.ca.context(
@@ -60,7 +64,8 @@ class RequireTlsCase(TlsCase):
             "sec", ["other.example"]))
         pmap = os.path.join(self.dir, "tls_policy")
         with open(pmap, "w") as f:
-            f.write("b.test verify\nnort.test verify\nsec.test secure\n")
+            f.write("b.test verify\nnort.test verify\nsec.test secure\n"
+                    "multi.test verify\n")
         subprocess.run([binary("ternmap"), pmap], check=True, timeout=30)
         os.chmod(pmap + ".db", 0o644)
         acrt, akey = self.ca.issue("a", ["a.test"])
@@ -118,6 +123,25 @@ class TestRequireTlsRelay(RequireTlsCase):
         self.wait_log(self.b, r"requiretls: received with REQUIRETLS")
         self.assertRegex(self.b.log(), r"Anonymous TLS connection "
                          r"established from .*\[127\.0\.0\.1\]")
+
+    def test_requiretls_tries_next_mx_when_first_lacks_requiretls(self):
+        # RFC 8689 4.2.1: QUIT, and the next MX host; a plain message
+        # still goes to the preferred one.
+        self.world()
+        qid = self.submit("bob@multi.test", message("bob@multi.test"))
+        self.b.wait_for_delivery("bob", 1, timeout=60)
+        self.wait_log(self.a, r"%s: requiretls: host mx\.nort\.test\[%s\]"
+                      r":\d+ does not offer REQUIRETLS" % (qid, NORT))
+        self.wait_log(self.a, r"%s: to=<bob@multi\.test>, relay=mx\.b\.test"
+                      r".*status=sent" % qid)
+        self.assertEqual(self.mail_commands(self.nort), [])
+        cmds = [c for conn in self.nort.connections for c in conn.commands]
+        self.assertEqual(cmds.count("starttls"), 1, cmds)
+        self.assertIn("quit", cmds)
+        self.submit("carol@multi.test", message("carol@multi.test"),
+                    requiretls=False)
+        self.nort.wait_messages(1, timeout=60)
+        self.assertEqual(self.nort.recipients(), ["carol@multi.test"])
 
     def test_requiretls_bounces_5_7_30_when_peer_lacks_requiretls(self):
         self.world()
