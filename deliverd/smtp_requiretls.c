@@ -12,7 +12,7 @@
  * next attempt may reach it.
  *
  * Never: let a TLS-Required: No message lower the level of a
- * connection that carries credentials, or of a bracketed next hop.
+ * connection that carries credentials, or of the relayhost.
  */
 #include "config.h"
 
@@ -47,7 +47,7 @@ smtp_tls_mode_ignores_policy(enum smtp_tls_mode mode)
 /* smtp_requiretls_level - the level one host is tried at */
 enum smtp_tls_level
 smtp_requiretls_level(enum smtp_tls_mode mode, enum smtp_tls_level level,
-    int literal, int creds, const char *qid, const char *nexthop,
+    int own_route, int creds, const char *qid, const char *nexthop,
     const char *host)
 {
 	if (mode == SMTP_TLS_MODE_REQUIRED) {
@@ -60,7 +60,7 @@ smtp_requiretls_level(enum smtp_tls_mode mode, enum smtp_tls_level level,
 	if (mode != SMTP_TLS_MODE_OPTIONAL || level == SMTP_TLS_NONE ||
 	    level == SMTP_TLS_MAY)
 		return level;
-	if (literal || creds) {
+	if (own_route || creds) {
 		log_info("%s: tls-required-no: %s: TLS level %s kept (%s)",
 		    qid, host, tls_level_name(level), creds ?
 		    "credentials are sent there" : "not a recipient domain");

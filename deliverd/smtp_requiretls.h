@@ -49,14 +49,15 @@ int smtp_tls_mode_ignores_policy(enum smtp_tls_mode mode);
 /*
  * smtp_requiretls_level - the level to connect to one host with: under
  * REQUIRETLS at least encrypt (never plaintext, never a fallback to
- * it); under TLS-Required: No "may" (unless "none") for a domain next
- * hop, but not for a bracketed next hop (a relayhost or transport
- * entry: the administrator's own arrangement, not the recipient
- * domain's policy) nor where credentials are sent (creds: they go only
- * to a peer the configured level trusts).  Logs the override for qid.
+ * it); under TLS-Required: No "may" (unless "none") for a recipient
+ * domain, but not where the next hop is the administrator's own route
+ * (own_route: the relayhost, or any bracketed next hop), whose policy
+ * is no recipient domain's, nor where credentials are sent (creds: they
+ * go only to a peer the configured level trusts).  Logs the override
+ * for qid.
  */
 enum smtp_tls_level smtp_requiretls_level(enum smtp_tls_mode mode,
-    enum smtp_tls_level level, int literal, int creds, const char *qid,
+    enum smtp_tls_level level, int own_route, int creds, const char *qid,
     const char *nexthop, const char *host);
 
 /*

@@ -318,8 +318,10 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		    sizeof(login), &password);
 		/* RFC 8689: REQUIRETLS raises the level, TLS-Required: No
 		 * may lower it (smtp_requiretls.h says where not). */
-		level = smtp_requiretls_level(mode, pol.level, literal, have,
-		    qid, domain, rt.t[i].host);
+		level = smtp_requiretls_level(mode, pol.level, literal ||
+		    (set->relayhost != NULL &&
+		    strcasecmp(set->relayhost, nexthop) == 0), have, qid,
+		    domain, rt.t[i].host);
 		/* Credentials go only over TLS at level encrypt or higher:
 		 * never in plaintext, never after a fallback to it. */
 		if (have && !tls_level_encrypts(level))
