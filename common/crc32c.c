@@ -16,10 +16,13 @@
 static uint32_t crc_table[8][256];
 static int crc_ready;
 
-/* crc32c_init - fill the tables (idempotent; processes are single-threaded) */
-static void
+/* crc32c_init - fill the tables now (idempotent; processes are
+ * single-threaded) */
+void
 crc32c_init(void)
 {
+	if (crc_ready)
+		return;
 	for (uint32_t b = 0; b < 256; b++) {
 		uint32_t c = b;
 

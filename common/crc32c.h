@@ -28,4 +28,11 @@ uint32_t crc32c_update(uint32_t crc, const void *p, size_t len);
  */
 uint32_t crc32c_shift(uint32_t d, uint64_t n);
 
+/*
+ * crc32c_init - build the 8 KiB of tables now rather than at the first
+ * crc32c_update.  A process that forks workers calls it first, so that
+ * they share its copy instead of each writing its own.
+ */
+void crc32c_init(void);
+
 #endif

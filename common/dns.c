@@ -38,6 +38,8 @@
 #define DNS_FLAG_QR	0x8000
 #define DNS_FLAG_TC	0x0200
 #define DNS_FLAG_RD	0x0100
+#define DNS_FLAG_AD	0x0020
+#define DNS_OPT_DO	0x80	/* in the first octet of the OPT flags */
 #define DNS_RC_NOERR	0
 #define DNS_RC_SERVFAIL	2
 #define DNS_RC_NXDOMAIN	3
@@ -375,6 +377,17 @@ dns_query_build(unsigned char *buf, size_t bufsize, uint16_t id,
 	return pos + 10;
 }
 
+/* dns_query_dnssec - DO in the OPT record that ends the query */
+void
+dns_query_dnssec(unsigned char *q, size_t qlen)
+{
+	/* The OPT record is the last 11 octets: root name, type, class
+	 * (the UDP size), then the TTL: extended rcode, version, and the
+	 * flags whose top bit is DO; then RDLENGTH. */
+	if (qlen >= DNS_HDR + 11)
+		q[qlen - 4] |= DNS_OPT_DO;
+}
+
 /*
  * name_read - decode the (possibly compressed) name at *pos into out as
  * lowercase text without the final dot ("" for the root), advancing *pos
@@ -472,6 +485,8 @@ rr_rdata(const unsigned char *pkt, size_t len, size_t pos, size_t rdlen,
 		    p != pos + rdlen)
 			return -1;
 		return 0;
+	case DNS_T_TLSA:
+		return dns_tlsa_parse(pkt + pos, rdlen, &rr->tlsa);
 	default:
 		return 0;
 	}
@@ -560,6 +575,7 @@ answer_check(const unsigned char *pkt, size_t len, uint16_t id,
 	int nraw;
 
 	out->n = 0;
+	out->secure = 0;
 	*truncated = 0;
 	*answered = 0;
 	if (len < DNS_HDR || get16(pkt) != id)
@@ -576,6 +592,8 @@ answer_check(const unsigned char *pkt, size_t len, uint16_t id,
 	    get16(pkt + pos) != qtype || get16(pkt + pos + 2) != DNS_C_IN)
 		return DNS_ERROR;
 	pos += 4;
+	/* Whether AD may be believed is the caller's to say (dns_lookup). */
+	out->secure = (flags & DNS_FLAG_AD) != 0;
 	switch (flags & 0xF) {
 	case DNS_RC_NOERR:
 		break;
@@ -584,18 +602,23 @@ answer_check(const unsigned char *pkt, size_t len, uint16_t id,
 		return DNS_NXDOMAIN;
 	case DNS_RC_SERVFAIL:
 		*answered = 1;
+		out->secure = 0;
 		return DNS_SERVFAIL;
 	case DNS_RC_REFUSED:
 		*answered = 1;
+		out->secure = 0;
 		return DNS_REFUSED;
 	default:
 		/* FORMERR, NOTIMP and the rest: this server will not help. */
 		*answered = 1;
+		out->secure = 0;
 		return DNS_ERROR;
 	}
 	if (answers_read(pkt, len, &pos, get16(pkt + 6), raw, DNS_MAX_RR,
-	    &nraw) != 0)
+	    &nraw) != 0) {
+		out->secure = 0;
 		return DNS_ERROR;
+	}
 	*answered = 1;
 	answers_select(raw, nraw, name, qtype, out);
 	return out->n > 0 ? DNS_OK : DNS_NODATA;
@@ -791,10 +814,13 @@ dns_lookup_until(const struct dns_config *c, const char *name,
 	int done[DNS_MAX_SERVERS] = { 0 };
 
 	out->n = 0;
+	out->secure = 0;
 	qlen = dns_query_build(q, sizeof(q), (uint16_t)arc4random(), name,
 	    qtype);
 	if (qlen == 0)
 		return DNS_NXDOMAIN;	/* not a valid domain name at all */
+	if (c->dnssec)
+		dns_query_dnssec(q, qlen);
 	/* RFC 6303 zones are empty wherever they are served as the RFC
 	 * says: the apex has no records but its SOA and NS, and nothing
 	 * exists below it. */
@@ -816,8 +842,18 @@ dns_lookup_until(const struct dns_config *c, const char *name,
 			else if (truncated)
 				st = DNS_TIMEOUT;
 			if (st == DNS_OK || st == DNS_NODATA ||
-			    st == DNS_NXDOMAIN)
+			    st == DNS_NXDOMAIN) {
+				/*
+				 * AD means something only from a validating
+				 * resolver that we asked with DO and reach
+				 * over a path nobody can tamper with (a
+				 * loopback address: "ternd -n" warns about
+				 * others, tern_check.c); without dns_dnssec
+				 * it is never believed.
+				 */
+				out->secure = c->dnssec && out->secure;
 				return st;
+			}
 			/*
 			 * A server that answered SERVFAIL, REFUSED or NOTIMP
 			 * will answer so again: asking it again, or waiting
@@ -834,6 +870,7 @@ dns_lookup_until(const struct dns_config *c, const char *name,
 		}
 	}
 	out->n = 0;
+	out->secure = 0;
 	return worst;
 }
 

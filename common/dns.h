@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dns_tlsa.h"
+
 #define DNS_MAX_SERVERS	4
 #define DNS_NAME_MAX	253	/* text form, without the final dot */
 #define DNS_MAX_RR	64	/* records kept from one answer */
@@ -29,6 +31,7 @@
 #define DNS_T_PTR	12
 #define DNS_T_MX	15
 #define DNS_T_AAAA	28
+#define DNS_T_TLSA	52
 
 enum dns_status {
 	DNS_OK = 0,		/* records of the type asked for */
@@ -48,6 +51,8 @@ struct dns_config {
 	int			 attempts;	/* rounds over all servers */
 	int			 local_zones;	/* answer dns_name_local()
 						   names without a query */
+	int			 dnssec;	/* DO bit in queries; AD bit of
+						   answers trusted (dns_dnssec) */
 };
 
 /* One record from an answer; which fields are set depends on type. */
@@ -57,11 +62,15 @@ struct dns_rr {
 	char		 name[DNS_NAME_MAX + 1]; /* MX exchange ("" = root),
 						    PTR target */
 	unsigned char	 addr[16];		/* A (4 octets), AAAA (16) */
+	struct dns_tlsa	 tlsa;			/* TLSA (dns_tlsa.h) */
 };
 
 struct dns_answer {
 	int		 n;
 	struct dns_rr	 rr[DNS_MAX_RR];
+	/* With dns_config.dnssec: the server set AD, it validated the
+	 * answer (records, or the proof that there are none).  Else 0. */
+	int		 secure;
 };
 
 /* dns_status_text - "NXDOMAIN", "SERVFAIL", "timeout", ... (static) */
@@ -98,6 +107,12 @@ int dns_config_load(struct dns_config *c, char *const *servers, size_t n,
  */
 size_t dns_query_build(unsigned char *buf, size_t bufsize, uint16_t id,
     const char *name, uint16_t qtype);
+/*
+ * dns_query_dnssec - set the DO bit (RFC 3225) in the OPT record of the
+ * query q (qlen octets, as dns_query_build made it): the server is to
+ * validate the answer and say so with AD (RFC 4035 3.2.3).
+ */
+void dns_query_dnssec(unsigned char *q, size_t qlen);
 
 /*
  * dns_answer_parse - check that pkt (len octets) answers the query
@@ -105,6 +120,7 @@ size_t dns_query_build(unsigned char *buf, size_t bufsize, uint16_t id,
  * name, following CNAMEs inside the answer.  Returns the status (a
  * malformed or mismatched packet is DNS_ERROR); *truncated is set when TC
  * is.  DNS_OK always comes with out->n > 0; no records is DNS_NODATA.
+ * out->secure is the AD bit of an answer (NOERROR or NXDOMAIN), else 0.
  */
 enum dns_status dns_answer_parse(const unsigned char *pkt, size_t len,
     uint16_t id, const char *name, uint16_t qtype, struct dns_answer *out,

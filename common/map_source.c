@@ -30,9 +30,12 @@ struct map_source {
 	struct stat	 text_st;	/* the source text holds */
 	int		 text_problems;	/* lines of it that did not parse */
 	int		 warned;	/* a failure to read was logged */
+	int		 blind_warned;	/* map_source_blind said so */
 };
 
-/* map_source_open - follow src; files are looked at by each lookup */
+static void map_source_prime(struct map_source *);
+
+/* map_source_open - follow src, opened now (lookupd is still root) */
 struct map_source *
 map_source_open(const char *src, int syntax)
 {
@@ -41,6 +44,19 @@ map_source_open(const char *src, int syntax)
 	ms->src = xstrdup(src);
 	ms->dbpath = xasprintf("%s.db", src);
 	ms->syntax = syntax;
+	map_source_prime(ms);
+	return ms;
+}
+
+/* map_source_reuse - *old when it follows src, taken (*old = NULL) */
+struct map_source *
+map_source_reuse(struct map_source **old, const char *src, int syntax)
+{
+	struct map_source *ms = *old;
+
+	if (ms == NULL || ms->syntax != syntax || strcmp(ms->src, src) != 0)
+		return map_source_open(src, syntax);
+	*old = NULL;
 	return ms;
 }
 
@@ -146,49 +162,80 @@ map_source_load(struct map_source *ms, const struct stat *st, int have_db)
 }
 
 /*
- * map_source_stale - src.db is missing or older than src: the source
- * text while it parses whole; else the older src.db, the last good
- * compile; else the text, where a name not found may be on a line that
- * did not parse, so not finding it is a failure, not a "no".
+ * map_source_stale - src.db is missing or older than src: *m is the
+ * source text while it parses whole; else the older src.db, the last
+ * good compile; else the text, where a name not found may be on a line
+ * that did not parse (*strict: not finding it is a failure, not a "no").
  */
 static int
 map_source_stale(struct map_source *ms, const struct stat *st, int have_db,
-    const char *key, char *val, size_t valsize)
+    struct map **m, int *strict)
 {
 	struct map *db;
-	int r;
 
 	if (map_source_load(ms, st, have_db) < 0 && ms->text == NULL)
 		return -1;
 	if (ms->text_problems > 0 && have_db &&
-	    (db = map_source_db(ms)) != NULL)
-		return map_lookup(db, key, val, valsize);
+	    (db = map_source_db(ms)) != NULL) {
+		*m = db;
+		return 0;
+	}
 	map_close(ms->db);
 	ms->db = NULL;
 	ms->warned = 0;
-	r = map_lookup(ms->text, key, val, valsize);
-	return r == 0 && ms->text_problems > 0 ? -1 : r;
+	*m = ms->text;
+	*strict = ms->text_problems > 0;
+	return 0;
 }
 
-/* map_source_lookup - from src.db while it is current, else from src */
-int
-map_source_lookup(struct map_source *ms, const char *key, char *val,
-    size_t valsize)
+/*
+ * map_source_blind - src cannot even be looked at (err: its directory
+ * is not searchable by the user lookupd runs as, once it dropped root):
+ * the map opened before, if any, stays in use; its changes are not seen
+ * until lookupd starts again as root.
+ */
+static int
+map_source_blind(struct map_source *ms, int err, struct map **m,
+    int *strict)
+{
+	if (ms->db == NULL && ms->text == NULL)
+		return map_source_fail(ms, strerror(err));
+	if (!ms->blind_warned)
+		log_warn("map %s: %s; using the copy opened at start (edits "
+		    "are seen after a restart of tern, or when its directory "
+		    "is made searchable by tern_user)", ms->src,
+		    strerror(err));
+	ms->blind_warned = 1;
+	*m = ms->db != NULL ? ms->db : ms->text;
+	*strict = ms->db == NULL && ms->text_problems > 0;
+	return 0;
+}
+
+/*
+ * map_source_pick - bring ms up to date with its files: *m is the map
+ * to ask (NULL: neither file exists, nothing is in it) and *strict says
+ * that not finding a key is a failure.  0, or -1 on a failure.
+ */
+static int
+map_source_pick(struct map_source *ms, struct map **m, int *strict)
 {
 	struct stat src, db;
-	int have_src, have_db;
+	int have_src, have_db, err;
 
+	*m = NULL;
+	*strict = 0;
 	have_src = stat(ms->src, &src) == 0;
-	if (!have_src && errno != ENOENT)
-		return map_source_fail(ms, strerror(errno));
+	err = errno;
+	if (!have_src && (err == EACCES || err == EPERM))
+		return map_source_blind(ms, err, m, strict);
+	if (!have_src && err != ENOENT)
+		return map_source_fail(ms, strerror(err));
 	have_db = stat(ms->dbpath, &db) == 0;
 	if (!have_src && !have_db) {
 		/* No such map (yet): nothing is an alias. */
 		map_close(ms->db);
 		map_close(ms->text);
 		ms->db = ms->text = NULL;
-		if (valsize > 0)
-			val[0] = '\0';
 		return 0;
 	}
 	if (have_db && (!have_src || map_source_fresh(&db, &src))) {
@@ -201,7 +248,41 @@ map_source_lookup(struct map_source *ms, const char *key, char *val,
 		if (map_source_db(ms) == NULL)
 			return -1;
 		ms->warned = 0;
-		return map_lookup(ms->db, key, val, valsize);
+		*m = ms->db;
+		return 0;
 	}
-	return map_source_stale(ms, &src, have_db, key, val, valsize);
+	return map_source_stale(ms, &src, have_db, m, strict);
+}
+
+/* map_source_lookup - from src.db while it is current, else from src */
+int
+map_source_lookup(struct map_source *ms, const char *key, char *val,
+    size_t valsize)
+{
+	struct map *m;
+	int strict, r;
+
+	if (map_source_pick(ms, &m, &strict) < 0)
+		return -1;
+	if (m == NULL) {
+		if (valsize > 0)
+			val[0] = '\0';
+		return 0;
+	}
+	r = map_lookup(m, key, val, valsize);
+	return r == 0 && strict ? -1 : r;
+}
+
+/*
+ * map_source_prime - open ms's current map now: lookupd calls
+ * map_source_open as root, so a map under a directory that tern_user
+ * cannot search is still served (map_source_blind) after the drop.
+ */
+static void
+map_source_prime(struct map_source *ms)
+{
+	struct map *m;
+	int strict;
+
+	(void)map_source_pick(ms, &m, &strict);
 }

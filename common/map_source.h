@@ -18,9 +18,21 @@
 
 struct map_source;
 
-/* map_source_open - follow src (syntax: enum map_syntax); never fails,
- * the files are looked at by each lookup */
+/*
+ * map_source_open - follow src (syntax: enum map_syntax).  Never fails:
+ * the files are opened now if they can be (lookupd calls this as root)
+ * and looked at again by each lookup; a map whose directory the caller
+ * can no longer search (after dropping root) is served as opened here.
+ */
 struct map_source *map_source_open(const char *src, int syntax);
+
+/*
+ * map_source_reuse - for a reload: *old itself (and *old set to NULL)
+ * when it follows the same src and syntax, so a map that only the
+ * start as root could open stays open; else map_source_open(src).
+ */
+struct map_source *map_source_reuse(struct map_source **old,
+    const char *src, int syntax);
 
 /* map_source_close - close and free (NULL is fine) */
 void map_source_close(struct map_source *ms);

@@ -151,6 +151,7 @@ static const struct msg_field deliver_smtp_fields[] = {
 	U64(struct msg_deliver_smtp, body_offset, OFF_MAX),
 	U64(struct msg_deliver_smtp, body_size, OFF_MAX),
 	STR(struct msg_deliver_smtp, nexthop, 1, MSG_NEXTHOP_MAX),
+	STR(struct msg_deliver_smtp, delivered_to, 0, MSG_ADDR_MAX),
 	LIST(struct msg_deliver_smtp, rcpts, n, 1, MSG_SMTP_RCPTS_MAX,
 	    smtp_rcpt_layout),
 };

@@ -168,6 +168,10 @@ struct msg_deliver_smtp {
 	const char	*nexthop;	/* a domain to MX-resolve, or
 					   "[host]:port" / "[host]" to use as
 					   is (relayhost) */
+	const char	*delivered_to;	/* "", or the local address that
+					   forwarded every recipient of the
+					   job: each copy gets
+					   "Delivered-To:" with it on top */
 	uint32_t	 n;		/* 1..MSG_SMTP_RCPTS_MAX */
 	struct msg_smtp_rcpt *rcpts;
 };

@@ -66,7 +66,7 @@ static int check_tls_match(const char *, char *, size_t);
 
 static const char *const bare_newline_words[] = { "normalize", "reject", NULL };
 static const char *const tls_level_words[] = { "none", "may", "encrypt",
-    "verify", "secure", NULL };
+    "verify", "secure", "dane", NULL };
 static const char *const mailbox_format_words[] = { "maildir", "mbox", NULL };
 
 #define OFF(f)	offsetof(struct settings, f)
@@ -377,6 +377,11 @@ static const struct setting_def settings_defs[] = {
 	  "addresses (the locally served zones of RFC 6303) to the name "
 	  "servers; no means they have no name, without a query",
 	  0, 0, NULL, NULL },
+	{ "dns_dnssec", SETTING_BOOL, OFF(dns_dnssec), "no",
+	  "Ask the name servers for DNSSEC validation (the DO bit) and "
+	  "trust their AD bit, as the dane level needs; only for a "
+	  "validating resolver on a loopback address",
+	  0, 0, NULL, NULL },
 	{ "smtp_port", SETTING_INT, OFF(smtp_port), "25",
 	  "TCP port of the mail servers that remote mail is delivered to",
 	  1, 65535, NULL, NULL },
@@ -387,8 +392,9 @@ static const struct setting_def settings_defs[] = {
 	{ "smtp_tls_security_level", SETTING_ENUM,
 	  OFF(smtp_tls_security_level), "may",
 	  "TLS for remote delivery: none, may (opportunistic), encrypt, "
-	  "verify (trusted certificate for the MX host name) or secure "
-	  "(for the next-hop domain)",
+	  "verify (trusted certificate for the MX host name), secure "
+	  "(for the next-hop domain) or dane (TLSA records where DNSSEC "
+	  "signs them, else may)",
 	  0, 0, tls_level_words, NULL },
 	{ "smtp_tls_CAfile", SETTING_STRING, OFF(smtp_tls_CAfile), "",
 	  "PEM file of the CA certificates that the verify and secure "

@@ -40,7 +40,9 @@ enum smtp_tls_level {
 	SMTP_TLS_ENCRYPT = 2,	/* TLS or no delivery (defer) */
 	SMTP_TLS_VERIFY = 3,	/* TLS, trusted chain, MX host name matches */
 	SMTP_TLS_SECURE = 4,	/* TLS, trusted chain, next-hop name matches */
-	/* tls_policy.h says how more levels (dane) are added. */
+	SMTP_TLS_DANE = 5,	/* RFC 7672: TLSA where DNSSEC-signed, else may
+				   (smtp_dane.h) */
+	/* tls_policy.h says how more levels are added. */
 };
 
 enum mailbox_format {
@@ -123,6 +125,7 @@ struct settings {
 	long			 smtp_mx_address_limit;
 	struct strlist		 dns_servers;	/* "ip[:port]" */
 	int			 dns_query_local_zones;
+	int			 dns_dnssec;	/* DO bit, AD trusted */
 	long			 smtp_port;
 	char			*relayhost;
 	enum smtp_tls_level	 smtp_tls_security_level;

@@ -116,7 +116,9 @@ smtp_tls_check(const struct settings *s, const struct tern_check *c)
 	}
 	level = check_relay_level(s, m);
 	map_close(m);
-	if (s->smtp_sasl_password_maps.n == 0 || tls_level_verifies(level))
+	/* dane verifies only where DNSSEC signs TLSA records. */
+	if (s->smtp_sasl_password_maps.n == 0 || (tls_level_verifies(level) &&
+	    level != SMTP_TLS_DANE))
 		return;
 	snprintf(msg, sizeof(msg), "smtp_sasl_password_maps: passwords go to "
 	    "%s%s over TLS at level %s, which does not verify the server's "

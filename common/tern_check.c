@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dane_check.h"
 #include "lmtp_target.h"
 #include "maildrop.h"
 #include "privsep.h"
@@ -214,6 +215,7 @@ tern_check_config(const struct settings *s, const struct tern_check *c)
 	check_maps(s, c);
 	virtual_check(s, c);
 	smtp_tls_check(s, c);
+	dane_check(s, c);
 	check_postdrop(s, c);
 	check_lmtp(s, c);
 }

@@ -28,6 +28,7 @@
 
 #include "deadline.h"
 #include "tls_client.h"
+#include "tls_dane.h"
 #include "tls_policy.h"
 
 #define TLS_CAPATH_FILES_MAX	10000	/* files read from smtp_tls_CApath */
@@ -106,6 +107,11 @@ tls_client_init(int load_ca, const char *cafile, const char *capath,
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Costs nothing until a session is given TLSA records. */
+	if (tls_dane_ctx_enable(ctx) != 0) {
+		ssl_error(err, errsize, "cannot enable DANE");
+		return -1;
+	}
 	/*
 	 * The certificates are read into memory here: a hashed CA directory
 	 * would be searched lazily during a handshake, from inside the
@@ -147,10 +153,11 @@ ssl_wait(SSL *ssl, int fd, int rc, long long deadline)
 	return 0;
 }
 
-/* tls_client_handshake - SSL_connect with a deadline */
+/* tls_client_handshake - SSL_connect with a deadline, DANE if given */
 SSL *
-tls_client_handshake(int fd, const char *servername, long long deadline,
-    char *err, size_t errsize)
+tls_client_handshake(int fd, const char *servername,
+    const struct tls_dane *dane, long long deadline, char *err,
+    size_t errsize)
 {
 	struct in6_addr a;
 	SSL *ssl;
@@ -166,6 +173,10 @@ tls_client_handshake(int fd, const char *servername, long long deadline,
 	    inet_pton(AF_INET, servername, &a) != 1 &&
 	    inet_pton(AF_INET6, servername, &a) != 1)
 		SSL_set_tlsext_host_name(ssl, servername);
+	if (dane != NULL && tls_dane_attach(ssl, dane, err, errsize) != 0) {
+		SSL_free(ssl);
+		return NULL;
+	}
 	for (;;) {
 		ERR_clear_error();
 		if ((rc = SSL_connect(ssl)) == 1)

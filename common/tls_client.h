@@ -21,6 +21,7 @@
 
 typedef struct ssl_st SSL;
 
+struct tls_dane;
 struct tls_names;
 
 /*
@@ -45,12 +46,15 @@ int tls_client_verify(SSL *ssl, const struct tls_names *names, char *reason,
 
 /*
  * tls_client_handshake - start TLS on the connected non-blocking socket
- * fd (SNI = servername unless it is an address); the whole handshake
- * must be done by deadline.  Returns the session (caller frees with
- * tls_client_free), or NULL with a reason in err.
+ * fd (SNI = servername unless it is an address); with dane (else NULL)
+ * the chain is matched against its TLSA records (tls_dane_verify reads
+ * the verdict).  The whole handshake must be done by deadline.  Returns
+ * the session (caller frees with tls_client_free), or NULL with a reason
+ * in err.
  */
-SSL *tls_client_handshake(int fd, const char *servername, long long deadline,
-    char *err, size_t errsize);
+SSL *tls_client_handshake(int fd, const char *servername,
+    const struct tls_dane *dane, long long deadline, char *err,
+    size_t errsize);
 
 /*
  * tls_client_read - up to len octets, waiting at most until deadline.

@@ -19,7 +19,7 @@
 static const char *const tls_level_words[] = {
 	[SMTP_TLS_NONE] = "none", [SMTP_TLS_MAY] = "may",
 	[SMTP_TLS_ENCRYPT] = "encrypt", [SMTP_TLS_VERIFY] = "verify",
-	[SMTP_TLS_SECURE] = "secure",
+	[SMTP_TLS_SECURE] = "secure", [SMTP_TLS_DANE] = "dane",
 };
 #define TLS_LEVELS	(sizeof(tls_level_words) / sizeof(tls_level_words[0]))
 

@@ -14,7 +14,10 @@
  * a chain that ends at a trusted CA and a certificate name that matches
  * the MX host name (smtp_tls_verify_cert_match).  secure: the same, but
  * the names come from the next-hop domain (smtp_tls_secure_cert_match),
- * which DNS cannot forge.
+ * which DNS cannot forge.  dane (RFC 7672): the transport makes it may,
+ * encrypt or dane itself for each MX host, from what DNSSEC says
+ * (smtp_dane.h); as a connection's level it encrypts and verifies,
+ * against TLSA records (tls_dane.h) instead of the CA store and names.
  *
  * How more levels plug in: a new level (dane, dane-only) is one more
  * enum smtp_tls_level value and word in settings.c's tls_level_words and

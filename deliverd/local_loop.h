@@ -3,7 +3,10 @@
  * message whose header already holds "Delivered-To: ADDRESS" for the
  * address it is being delivered to has been here before (forwarded
  * back, or an alias that leads out and in again), and is returned as a
- * mail loop (5.4.6) instead of being delivered again.
+ * mail loop (5.4.6) instead of being delivered again.  The smtp
+ * transport asks the same before it sends on a copy that an alias or a
+ * .forward of ADDRESS forwards (transport_smtp.c), since such a copy is
+ * not delivered locally before it leaves.
  */
 #ifndef TERN_LOCAL_LOOP_H
 #define TERN_LOCAL_LOOP_H

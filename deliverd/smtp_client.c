@@ -557,6 +557,32 @@ tls_required(struct smtp_conn *c, struct smtp_reply *r, int quit)
 	return STEP_NEXT_HOST;
 }
 
+/*
+ * tls_peer_verify - the level's check of the peer: at dane the TLSA
+ * records (what matched, as " (dane: ...)", into how), else the CA store
+ * and the names.  0, or -1 with the failure in why.
+ */
+static int
+tls_peer_verify(struct smtp_conn *c, char *how, size_t howsize, char *why,
+    size_t whysize)
+{
+	char matched[128];
+
+	how[0] = '\0';
+	if (c->tls_level != SMTP_TLS_DANE)
+		return tls_client_verify(c->ssl, &c->tls_names, why, whysize);
+	/* A dane level without records is a bug upstream: never a pass. */
+	if (c->tls_dane == NULL) {
+		snprintf(why, whysize, "no TLSA records");
+		return -1;
+	}
+	if (tls_dane_verify(c->ssl, matched, sizeof(matched), why,
+	    whysize) != 0)
+		return -1;
+	snprintf(how, howsize, " (dane: %s)", matched);
+	return 0;
+}
+
 /* starttls - STARTTLS, the handshake, the level's checks; EHLO again */
 static enum smtp_step
 starttls(struct smtp_conn *c, struct smtp_reply *r)
@@ -581,6 +607,7 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 	/* Anything the server sent before the handshake is an injection. */
 	c->inlen = 0;
 	c->ssl = tls_client_handshake(c->fd, c->host,
+	    c->tls_level == SMTP_TLS_DANE ? c->tls_dane : NULL,
 	    step_deadline(c->set->smtp_helo_timeout), err, sizeof(err));
 	if (c->ssl == NULL) {
 		log_info("TLS handshake with %s failed: %s", c->relay, err);
@@ -597,7 +624,7 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 		/* Checked before a single command goes over the session:
 		 * neither the envelope nor a password reaches a server
 		 * that the level does not trust. */
-		if (tls_client_verify(c->ssl, &c->tls_names, why,
+		if (tls_peer_verify(c, err, sizeof(err), why,
 		    sizeof(why)) != 0) {
 			log_info("%s: peer certificate %s", c->relay, vis);
 			local_reply(r, "4.7.5", "TLS is required (level %s), "
@@ -607,8 +634,8 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 		}
 		c->tls_verified = 1;
 		c->tls_auth_by = lvl;
-		log_info("Verified TLS connection established to %s: %s",
-		    c->relay, proto);
+		log_info("Verified TLS connection established to %s%s: %s",
+		    c->relay, err, proto);
 	} else
 		log_info("TLS connection established to %s: %s", c->relay,
 		    proto);
@@ -776,6 +803,38 @@ xtext_ok(const char *s)
 	return 1;
 }
 
+/* smtp_msg_length - the octets of m as sent: its head and its body */
+static uint64_t
+smtp_msg_length(const struct smtp_msg *m)
+{
+	return (uint64_t)m->headlen + m->size;
+}
+
+/*
+ * smtp_msg_read - up to len octets of m (head, then the file's body)
+ * from position pos, as pread: the octets read, 0 when the file ends
+ * before the message does, -1 with errno.  The caller never asks past
+ * the end of the message, so nothing that follows it in the file goes.
+ */
+static ssize_t
+smtp_msg_read(const struct smtp_msg *m, unsigned char *buf, size_t len,
+    uint64_t pos)
+{
+	ssize_t n;
+
+	if (pos < m->headlen) {
+		if (len > m->headlen - pos)
+			len = m->headlen - (size_t)pos;
+		memcpy(buf, m->head + pos, len);
+		return (ssize_t)len;
+	}
+	do
+		n = pread(m->fd, buf, len, m->offset + (off_t)(pos -
+		    m->headlen));
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
 /* mail_line - MAIL FROM with the parameters the server offered */
 static void
 mail_line(const struct smtp_conn *c, const struct smtp_msg *m, char *buf,
@@ -786,7 +845,7 @@ mail_line(const struct smtp_conn *c, const struct smtp_msg *m, char *buf,
 	snprintf(buf, bufsize, "MAIL FROM:<%s>", m->sender);
 	if (c->ext & EXT_SIZE) {
 		snprintf(x, sizeof(x), " SIZE=%llu",
-		    (unsigned long long)m->size);
+		    (unsigned long long)smtp_msg_length(m));
 		strlcat(buf, x, bufsize);
 	}
 	if ((c->ext & EXT_8BITMIME) && m->body == BODY_8BITMIME)
@@ -909,8 +968,8 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 {
 	unsigned char in[SMTP_BODY_CHUNK], out[2 * SMTP_BODY_CHUNK + 8];
 	static const char dot[] = ".\r\n";
-	off_t off = m->offset;
-	uint64_t left = m->size;	/* exactly: more may follow it */
+	uint64_t pos = 0, left = smtp_msg_length(m);	/* exactly: more
+							   may follow it */
 	int bol = 1;
 	long long tmo = step_deadline(c->set->smtp_data_xfer_timeout), cap;
 	unsigned char last = '\n';
@@ -918,15 +977,13 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 	size_t o;
 
 	while (left > 0) {
-		n = pread(m->fd, in, left < sizeof(in) ? (size_t)left :
-		    sizeof(in), off);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = smtp_msg_read(m, in, left < sizeof(in) ? (size_t)left :
+		    sizeof(in), pos);
 		if (n == 0)
 			errno = EIO;	/* the file ends before the message */
 		if (n <= 0)
 			return -2;
-		off += n;
+		pos += (uint64_t)n;
 		left -= (uint64_t)n;
 		last = in[n - 1];
 		o = smtp_dot_stuff(in, (size_t)n, out, &bol);
@@ -949,7 +1006,7 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 		if (tmo > cap)
 			tmo = cap;
 	}
-	return m->size > 0 ? 0 : conn_write(c, dot, 3, tmo);
+	return smtp_msg_length(m) > 0 ? 0 : conn_write(c, dot, 3, tmo);
 }
 
 /* smtp_dot_stuff - double a leading '.' on every line */
@@ -974,13 +1031,12 @@ static int
 body_last_octet(const struct smtp_msg *m)
 {
 	unsigned char last = '\n';
+	uint64_t len = smtp_msg_length(m);
 	ssize_t n;
 
-	if (m->size == 0)
+	if (len == 0)
 		return last;
-	do
-		n = pread(m->fd, &last, 1, m->offset + (off_t)m->size - 1);
-	while (n == -1 && errno == EINTR);
+	n = smtp_msg_read(m, &last, 1, len - 1);
 	if (n != 1) {
 		if (n == 0)
 			errno = EIO;
@@ -1004,8 +1060,7 @@ static int
 bdat_send(struct smtp_conn *c, const struct smtp_msg *m, struct smtp_reply *r)
 {
 	unsigned char buf[64 + SMTP_BODY_CHUNK];
-	off_t off = m->offset;
-	uint64_t left = m->size, total;
+	uint64_t pos = 0, left = smtp_msg_length(m), total;
 	long long tmo = step_deadline(c->set->smtp_data_xfer_timeout), cap;
 	int last = body_last_octet(m);
 	size_t crlf;			/* octets of the added CRLF to send */
@@ -1031,15 +1086,13 @@ bdat_send(struct smtp_conn *c, const struct smtp_msg *m, struct smtp_reply *r)
 				memcpy(buf + o, "\r\n" + (2 - crlf), (size_t)n);
 				crlf -= (size_t)n;
 			} else if (want > 0) {
-				n = pread(m->fd, buf + o, left < want ?
-				    (size_t)left : want, off);
-				if (n == -1 && errno == EINTR)
-					continue;
+				n = smtp_msg_read(m, buf + o, left < want ?
+				    (size_t)left : want, pos);
 				if (n == 0)
 					errno = EIO;
 				if (n <= 0)
 					return -2;
-				off += n;
+				pos += (uint64_t)n;
 				left -= (uint64_t)n;
 			}
 			chunk -= (uint64_t)n;
@@ -1283,9 +1336,11 @@ smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *m,
 
 	for (size_t i = 0; i < n; i++)
 		rcpts[i].status = -1;
-	if ((c->ext & EXT_SIZE) && c->size_max > 0 && m->size > c->size_max) {
+	if ((c->ext & EXT_SIZE) && c->size_max > 0 &&
+	    smtp_msg_length(m) > c->size_max) {
 		snprintf(text, sizeof(text), "message size %llu exceeds size "
-		    "limit %llu of server %s", (unsigned long long)m->size,
+		    "limit %llu of server %s",
+		    (unsigned long long)smtp_msg_length(m),
 		    (unsigned long long)c->size_max, c->relay);
 		rcpts_pending(rcpts, n, DELIVER_PERMFAIL, "5.3.4", text);
 		return 0;

@@ -20,6 +20,7 @@
 
 #include "settings.h"
 #include "tls_client.h"
+#include "tls_dane.h"
 #include "tls_policy.h"
 
 #define SMTP_TEXT_MAX	1024	/* reply text kept (lines joined) */
@@ -64,10 +65,15 @@ struct smtp_conn {
 	 * smtp_conn_hello (tls_policy.h). */
 	enum smtp_tls_level	 tls_level;
 	struct tls_names	 tls_names;
-	int			 tls_verified;	/* the peer is authenticated */
-	/* Who authenticated it, for logs: the level ("verify", "secure")
-	 * whose tls_client_verify passed; DANE and MTA-STS put "dane" or
-	 * "mta-sts" here when they set tls_verified. */
+	/* At level dane: the TLSA records (smtp_dane.h) that the
+	 * certificate is held to instead of the CA store and names. */
+	const struct tls_dane	*tls_dane;
+	int			 tls_verified;	/* tls_client_verify or
+						   tls_dane_verify passed:
+						   the peer is authenticated */
+	/* Who authenticated it: the level ("verify", "secure", "dane")
+	 * whose check passed; MTA-STS puts "mta-sts" here when it sets
+	 * tls_verified. */
 	const char		*tls_auth_by;
 	int			 tls_failed;	/* the level's TLS demand was
 						   not met (4.7.4, 4.7.5) */
@@ -89,7 +95,12 @@ struct smtp_rcpt {
 	char		 text[SMTP_TEXT_MAX];
 };
 
-/* A message to send on a connection. */
+/*
+ * A message to send on a connection: head (headlen octets, CRLF lines:
+ * header fields this copy gets on top, such as "Delivered-To:"), then
+ * size octets of the file fd from offset.  Both together are the
+ * message: SIZE=, dot-stuffing and BDAT chunks count them as one.
+ */
 struct smtp_msg {
 	const char	*sender;	/* "" for <> */
 	const char	*envid;		/* "" none */
@@ -99,6 +110,8 @@ struct smtp_msg {
 	uint64_t	 size;
 	int		 fd;		/* message file, read-only */
 	off_t		 offset;	/* where the body starts */
+	const char	*head;		/* NULL or headlen octets */
+	size_t		 headlen;
 	uint32_t	 requiretls;	/* received with REQUIRETLS */
 };
 

@@ -92,10 +92,11 @@ fail(struct smtp_route *rt, int status, int site, const char *dsn,
 	va_end(ap);
 }
 
-/* target_add - append host's address (family, 4 or 16 octets), port */
+/* target_add - append host's address (family, 4 or 16 octets), port, and
+ * whether DNSSEC validated it */
 static void
 target_add(struct smtp_route *rt, const char *host, int family,
-    const unsigned char *addr, int port)
+    const unsigned char *addr, int port, int secure)
 {
 	struct smtp_target *t;
 
@@ -103,6 +104,7 @@ target_add(struct smtp_route *rt, const char *host, int family,
 		return;
 	t = &rt->t[rt->n++];
 	memset(t, 0, sizeof(*t));
+	t->secure = secure;
 	strlcpy(t->host, host, sizeof(t->host));
 	if (family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&t->ss;
@@ -135,20 +137,20 @@ host_addrs(const struct dns_config *dc, struct smtp_route *rt,
 	int i, before = rt->n;
 
 	if (inet_pton(AF_INET, host, lit) == 1) {
-		target_add(rt, host, AF_INET, lit, port);
+		target_add(rt, host, AF_INET, lit, port, 0);
 		return DNS_OK;
 	}
 	if (inet_pton(AF_INET6, host, lit) == 1) {
-		target_add(rt, host, AF_INET6, lit, port);
+		target_add(rt, host, AF_INET6, lit, port, 0);
 		return DNS_OK;
 	}
 	s4 = dns_lookup(dc, host, DNS_T_A, &a);
 	for (i = 0; s4 == DNS_OK && i < a.n; i++)
-		target_add(rt, host, AF_INET, a.rr[i].addr, port);
+		target_add(rt, host, AF_INET, a.rr[i].addr, port, a.secure);
 	s6 = s4 == DNS_NXDOMAIN ? DNS_NXDOMAIN :
 	    dns_lookup(dc, host, DNS_T_AAAA, &a);
 	for (i = 0; s6 == DNS_OK && i < a.n; i++)
-		target_add(rt, host, AF_INET6, a.rr[i].addr, port);
+		target_add(rt, host, AF_INET6, a.rr[i].addr, port, a.secure);
 	if (rt->n > before)
 		return DNS_OK;
 	if (dns_status_temporary(s4))
@@ -301,6 +303,7 @@ smtp_route_resolve(const struct settings *set, const struct dns_config *dc,
 	int port, literal, limit = (int)set->smtp_mx_address_limit;
 
 	rt->n = 0;
+	rt->mx_secure = 0;
 	if (smtp_route_nexthop_parse(nexthop, host, sizeof(host), &port,
 	    &literal, (int)set->smtp_port) != 0) {
 		fail(rt, DELIVER_PERMFAIL, SITE_OK, "5.1.2",
@@ -313,12 +316,15 @@ smtp_route_resolve(const struct settings *set, const struct dns_config *dc,
 		return;
 	}
 	if (literal) {
+		/* No MX lookup to be forged: the host's addresses decide. */
+		rt->mx_secure = 1;
 		if ((s = host_addrs(dc, rt, host, port)) != DNS_OK)
 			dns_fail(rt, s, host, "A");
 		else if (targets_loop(set, host, rt))
 			loop_fail(rt, nexthop);
 	} else {
 		s = dns_lookup(dc, host, DNS_T_MX, &mx);
+		rt->mx_secure = mx.secure;
 		if (s == DNS_OK && mx.n == 1 && mx.rr[0].name[0] == '\0') {
 			/* RFC 7505 3: a null MX; 5.1.10 per its section 4.2. */
 			fail(rt, DELIVER_PERMFAIL, SITE_OK, "5.1.10",

@@ -21,11 +21,17 @@ struct smtp_target {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 pref;		/* of its MX record */
+	int			 secure;	/* its address came DNSSEC-
+						   validated (dns_answer) */
 };
 
 struct smtp_route {
 	int			 n;
 	struct smtp_target	 t[ROUTE_TARGETS_MAX];
+	/* The MX RRset (or its validated absence, or a bracketed next hop
+	 * that needs none) came DNSSEC-validated: RFC 7672 2.2.1, DANE can
+	 * apply to the targets whose addresses are secure too. */
+	int			 mx_secure;
 	/* when n == 0: what to tell every recipient */
 	int			 status;	/* enum deliver_status */
 	int			 site;		/* enum site_status */

@@ -72,6 +72,7 @@
 #include "dns.h"
 #include "envelope.h"
 #include "ipc.h"
+#include "local_loop.h"
 #include "log.h"
 #include "map.h"
 #include "msg.h"
@@ -79,6 +80,7 @@
 #include "msg_codec.h"
 #include "qid.h"
 #include "smtp_client.h"
+#include "smtp_dane.h"
 #include "smtp_requiretls.h"
 #include "smtp_route.h"
 #include "tls_client.h"
@@ -98,6 +100,8 @@ struct smtp_job {
 	uint32_t	 tls_request;	/* ENVELOPE_F_REQUIRETLS, _TLS_OPTIONAL */
 	uint64_t	 arrival, offset, size;
 	char		 nexthop[ROUTE_NEXTHOP_MAX];
+	char		 delivered_to[MSG_ADDR_MAX + 1];	/* "" none */
+	char		 head[MSG_ADDR_MAX + 32];	/* its field, CRLF */
 	size_t		 n;
 	struct smtp_rcpt *rcpts;
 };
@@ -156,6 +160,17 @@ smtp_job_free(struct smtp_job *j)
 	j->n = 0;
 }
 
+/* smtp_field_ok - s may stand in a header field: no control octet
+ * (UTF-8 of an SMTPUTF8 address is fine) */
+static int
+smtp_field_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 /*
  * smtp_job_decode - MSG_QUEUED_DELIVER_SMTP into j (caller frees with
  * smtp_job_free); 0, or -1 with the reason in *why.
@@ -173,11 +188,20 @@ smtp_job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
 		return -1;
 	}
+	if (!smtp_field_ok(d.delivered_to)) {
+		*why = "control character in Delivered-To";
+		msg_free(MSG_QUEUED_DELIVER_SMTP, &d);
+		return -1;
+	}
 	j->id = d.job;
 	strlcpy(j->qid, d.qid, sizeof(j->qid));
 	strlcpy(j->sender, d.sender, sizeof(j->sender));
 	strlcpy(j->envid, d.envid, sizeof(j->envid));
 	strlcpy(j->nexthop, d.nexthop, sizeof(j->nexthop));
+	strlcpy(j->delivered_to, d.delivered_to, sizeof(j->delivered_to));
+	if (j->delivered_to[0] != '\0')
+		snprintf(j->head, sizeof(j->head), "Delivered-To: %s\r\n",
+		    j->delivered_to);
 	j->ret = d.ret;
 	j->body = d.body;
 	j->smtputf8 = d.smtputf8;
@@ -285,13 +309,14 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
     int tls_mode, struct smtp_reply *r, int *site)
 {
 	static struct smtp_route rt;
+	static struct tls_dane dane;
 	char login[256], *password = NULL, domain[ROUTE_NEXTHOP_MAX];
 	struct tls_policy pol;
 	struct smtp_requiretls_tally tally;
 	enum smtp_tls_mode mode = (enum smtp_tls_mode)tls_mode;
 	enum smtp_tls_level level;
 	enum smtp_step st;
-	int i, notls, greeted = 0, have, port, literal = 0;
+	int i, notls, greeted = 0, have, port, literal = 0, tlsa_failed = 0;
 
 	if (smtp_tls_policy_find(nexthop, &pol, r->text,
 	    sizeof(r->text)) != 0) {
@@ -312,24 +337,42 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		return -1;
 	}
 	memset(&tally, 0, sizeof(tally));
+	smtp_dane_forget();
 	for (i = 0; i < rt.n; i++) {
 		notls = 0;
 		have = smtp_sasl_lookup(nexthop, rt.t[i].host, login,
 		    sizeof(login), &password);
 		/* RFC 8689: REQUIRETLS raises the level, TLS-Required: No
-		 * may lower it (smtp_requiretls.h says where not). */
+		 * may lower it, and then DANE is not asked at all
+		 * (smtp_requiretls.h says where not). */
 		level = smtp_requiretls_level(mode, pol.level, literal ||
 		    (set->relayhost != NULL &&
 		    strcasecmp(set->relayhost, nexthop) == 0), have, qid,
 		    domain, rt.t[i].host);
+		/* dane is may, encrypt or dane itself for this host, as
+		 * DNSSEC says; a signed host whose TLSA lookup fails is
+		 * skipped, never tried at a lower level. */
+		if (level == SMTP_TLS_DANE && smtp_dane_level(&dnscfg, qid,
+		    &rt, &rt.t[i], domain, &dane, &level, r->text,
+		    sizeof(r->text)) != 0) {
+			r->code = 0;	/* made up here, as smtp_client's */
+			strlcpy(r->dsn, "4.7.5", sizeof(r->dsn));
+			tlsa_failed = 1;
+			/* Not judged for REQUIRETLS: the verdict waits. */
+			tally.tried++;
+			continue;
+		}
 		/* Credentials go only over TLS at level encrypt or higher:
-		 * never in plaintext, never after a fallback to it. */
-		if (have && !tls_level_encrypts(level))
+		 * never in plaintext, never after a fallback to it; nor
+		 * does REQUIRETLS, where DANE left an unsigned host at may. */
+		if ((have || mode == SMTP_TLS_MODE_REQUIRED) &&
+		    !tls_level_encrypts(level))
 			level = SMTP_TLS_ENCRYPT;
 again:
 		st = smtp_conn_open(c, set, rt.t[i].host,
 		    (struct sockaddr *)&rt.t[i].ss, rt.t[i].len, r);
 		c->tls_level = level;
+		c->tls_dane = level == SMTP_TLS_DANE ? &dane : NULL;
 		tls_policy_names(&pol, rt.t[i].host, domain, &c->tls_names);
 		if (st == STEP_OK || r->code != 0)
 			greeted = 1;
@@ -356,7 +399,8 @@ again:
 			smtp_requiretls_host_failed(&tally, c, 0, r);
 		log_debug("%s: %s", qid, r->text);
 	}
-	*site = greeted ? SITE_OK : SITE_UNREACHABLE;
+	*site = greeted ? SITE_OK : tlsa_failed ? SITE_DNS_TEMP :
+	    SITE_UNREACHABLE;
 	if (smtp_requiretls_verdict(&tally, mode, r))
 		return -1;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
@@ -395,14 +439,43 @@ smtp_child_result(struct ipc_conn *pc, uint32_t reqid,
 		_exit(1);
 }
 
+/*
+ * smtp_child_loop - a forwarded copy (j carries Delivered-To: ADDR) of a
+ * message whose header already holds "Delivered-To: ADDR" has been sent
+ * on from ADDR before and came back: a mail loop through another server
+ * (an alias or .forward here, one there that sends it back).  It is
+ * returned (5.4.6), as local delivery returns one (local_loop.h), rather
+ * than sent round again until the hop limit.  0 to send; -1 with why in
+ * r (code 550 or, when the file cannot be read, 450).
+ */
+static int
+smtp_child_loop(const struct smtp_job *j, int fd, struct smtp_reply *r)
+{
+	int loop;
+
+	if (j->delivered_to[0] == '\0' || (loop = local_loop_check(fd,
+	    (off_t)j->offset, (off_t)j->size, j->delivered_to)) == 0)
+		return 0;
+	r->code = loop == 1 ? 550 : 450;
+	strlcpy(r->dsn, loop == 1 ? "5.4.6" : "4.3.0", sizeof(r->dsn));
+	if (loop == 1)
+		snprintf(r->text, sizeof(r->text), "mail forwarding loop for "
+		    "%s: already delivered to it (Delivered-To)",
+		    j->delivered_to);
+	else
+		strlcpy(r->text, "cannot read queue file", sizeof(r->text));
+	return -1;
+}
+
 /* smtp_child_job - deliver one job on the kept or a new connection */
 static void
 smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 {
 	struct smtp_msg msg = { .sender = j->sender, .envid = j->envid,
 	    .ret = j->ret, .body = j->body, .smtputf8 = j->smtputf8,
-	    .requiretls = (j->tls_request & ENVELOPE_F_REQUIRETLS) != 0,
-	    .size = j->size, .fd = fd, .offset = (off_t)j->offset };
+	    .size = j->size, .fd = fd, .offset = (off_t)j->offset,
+	    .head = j->head, .headlen = strlen(j->head),
+	    .requiretls = (j->tls_request & ENVELOPE_F_REQUIRETLS) != 0 };
 	int mode = (int)smtp_tls_mode_of(j->tls_request, j->sender);
 	struct msg_conn_done done;
 	struct smtp_reply r;
@@ -412,19 +485,28 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 	size_t i;
 
 	memset(&r, 0, sizeof(r));
-	/* A connection serves only jobs of the TLS mode it was opened for:
-	 * one that TLS-Required: No let through a failed policy must never
-	 * carry other mail, and REQUIRETLS checked its host at connect. */
-	if (cconn.fd != -1 && (strcasecmp(cconn_nexthop, j->nexthop) != 0 ||
-	    cconn_mode != mode || smtp_conn_reset(&cconn) != 0))
-		smtp_conn_close(&cconn, 0);
-	if (cconn.fd != -1)
-		connected = 1;
-	else if (child_connect(&cconn, j->qid, j->nexthop, mode, &r,
-	    &site) == 0) {
-		connected = 1;
-		strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
-		cconn_mode = mode;
+	if (smtp_child_loop(j, fd, &r) != 0) {
+		/* Reported as not kept: the parent's view stays simple. */
+		if (cconn.fd != -1)
+			smtp_conn_close(&cconn, 1);
+	} else {
+		/* A connection serves only jobs of the TLS mode it was
+		 * opened for: one that TLS-Required: No let through a
+		 * failed policy must never carry other mail, and REQUIRETLS
+		 * checked its host at connect. */
+		if (cconn.fd != -1 && (strcasecmp(cconn_nexthop,
+		    j->nexthop) != 0 || cconn_mode != mode ||
+		    smtp_conn_reset(&cconn) != 0))
+			smtp_conn_close(&cconn, 0);
+		if (cconn.fd != -1)
+			connected = 1;
+		else if (child_connect(&cconn, j->qid, j->nexthop, mode, &r,
+		    &site) == 0) {
+			connected = 1;
+			strlcpy(cconn_nexthop, j->nexthop,
+			    sizeof(cconn_nexthop));
+			cconn_mode = mode;
+		}
 	}
 	if (connected) {
 		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&
@@ -984,6 +1066,7 @@ smtp_setup(void)
 	    "/etc/resolv.conf", err, sizeof(err)) != 0)
 		fatalx("%s", err);
 	dnscfg.local_zones = !set->dns_query_local_zones;
+	dnscfg.dnssec = set->dns_dnssec;
 	/* Our own listeners, never to be delivered to (smtp_route.c). */
 	myaddr_load(set);
 	/* The CA certificates only when some level may verify (see

@@ -58,11 +58,34 @@ struct lookup_aliases {
 struct lookup_aliases *
 lookup_aliases_open(const struct strlist *alias_maps)
 {
+	return lookup_aliases_reload(NULL, alias_maps);
+}
+
+/* alias_map_take - old's map following f, taken from it, or a new one */
+static struct map_source *
+alias_map_take(struct lookup_aliases *old, const char *f)
+{
+	size_t i;
+
+	for (i = 0; old != NULL && i < old->n; i++)
+		if (old->v[i].map != NULL && strcmp(old->v[i].file, f) == 0)
+			return map_source_reuse(&old->v[i].map, f,
+			    MAP_SYNTAX_ALIASES);
+	return map_source_open(f, MAP_SYNTAX_ALIASES);
+}
+
+/* lookup_aliases_reload - the maps of alias_maps, old's kept; old freed */
+struct lookup_aliases *
+lookup_aliases_reload(struct lookup_aliases *old,
+    const struct strlist *alias_maps)
+{
 	struct lookup_aliases *a = xcalloc(1, sizeof(*a));
 	size_t i;
 
-	if (alias_maps == NULL || alias_maps->n == 0)
+	if (alias_maps == NULL || alias_maps->n == 0) {
+		lookup_aliases_close(old);
 		return a;
+	}
 	a->v = xcalloc(alias_maps->n, sizeof(*a->v));
 	for (i = 0; i < alias_maps->n; i++) {
 		const char *f = alias_maps->v[i];
@@ -72,9 +95,10 @@ lookup_aliases_open(const struct strlist *alias_maps)
 		if (*f == '\0')
 			continue;
 		a->v[a->n].file = xstrdup(f);
-		a->v[a->n].map = map_source_open(f, MAP_SYNTAX_ALIASES);
+		a->v[a->n].map = alias_map_take(old, f);
 		a->n++;
 	}
+	lookup_aliases_close(old);
 	return a;
 }
 

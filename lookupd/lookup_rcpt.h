@@ -33,6 +33,13 @@ struct lookup_virtual;
  * one with neither file finds nothing.  The caller closes it.
  */
 struct lookup_aliases *lookup_aliases_open(const struct strlist *alias_maps);
+/*
+ * lookup_aliases_reload - as lookup_aliases_open, for a reload: a map
+ * old already follows is kept open, not reopened (tern_user may be
+ * unable to reach it); old (may be NULL) is closed and freed.
+ */
+struct lookup_aliases *lookup_aliases_reload(struct lookup_aliases *old,
+    const struct strlist *alias_maps);
 /* lookup_aliases_close - close every map and free */
 void lookup_aliases_close(struct lookup_aliases *a);
 

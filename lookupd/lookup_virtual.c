@@ -28,25 +28,40 @@ struct lookup_virtual {
 	struct map_source	*mailbox;	/* NULL: none */
 };
 
-/* virtual_map_open - follow file (an optional "hash:" prefix), or NULL */
+/*
+ * virtual_map_open - follow file (an optional "hash:" prefix), or NULL;
+ * *old is reused when it follows the same file
+ */
 static struct map_source *
-virtual_map_open(const char *file)
+virtual_map_open(struct map_source **old, const char *file)
 {
 	if (file == NULL)
 		return NULL;
 	if (strncmp(file, "hash:", 5) == 0)
 		file += 5;
-	return *file == '\0' ? NULL : map_source_open(file, MAP_SYNTAX_PLAIN);
+	return *file == '\0' ? NULL :
+	    map_source_reuse(old, file, MAP_SYNTAX_PLAIN);
 }
 
 /* lookup_virtual_open - follow both maps; the caller closes */
 struct lookup_virtual *
 lookup_virtual_open(const struct settings *s)
 {
-	struct lookup_virtual *v = xcalloc(1, sizeof(*v));
+	return lookup_virtual_reload(NULL, s);
+}
 
-	v->alias = virtual_map_open(s->virtual_alias_map);
-	v->mailbox = virtual_map_open(s->virtual_mailbox_map);
+/* lookup_virtual_reload - follow both maps, old's kept; old freed */
+struct lookup_virtual *
+lookup_virtual_reload(struct lookup_virtual *old, const struct settings *s)
+{
+	struct lookup_virtual *v = xcalloc(1, sizeof(*v));
+	struct map_source *none = NULL;
+
+	v->alias = virtual_map_open(old != NULL ? &old->alias : &none,
+	    s->virtual_alias_map);
+	v->mailbox = virtual_map_open(old != NULL ? &old->mailbox : &none,
+	    s->virtual_mailbox_map);
+	lookup_virtual_close(old);
 	return v;
 }
 

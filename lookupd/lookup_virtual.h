@@ -32,6 +32,10 @@ struct lookup_virtual;
  * cannot be read fails each lookup temporarily (map_source.h).
  */
 struct lookup_virtual *lookup_virtual_open(const struct settings *s);
+/* lookup_virtual_reload - as lookup_virtual_open, keeping the maps old
+ * already follows open (see lookup_aliases_reload); old is freed */
+struct lookup_virtual *lookup_virtual_reload(struct lookup_virtual *old,
+    const struct settings *s);
 /* lookup_virtual_close - close both maps and free (NULL is fine) */
 void lookup_virtual_close(struct lookup_virtual *v);
 

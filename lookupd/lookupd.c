@@ -312,13 +312,12 @@ lookupd_reload(void)
 	if (daemon_reload(&opts, &settings) == -1)
 		return;
 	/*
-	 * We run as tern_user now: maps must stay readable by it.  When a
-	 * map cannot be opened, lookup_rcpt retries it at each lookup.
+	 * We run as tern_user now: a map still named stays open as it is
+	 * (it follows its files by itself, and tern_user may not reach
+	 * them); a new one must be readable by tern_user.
 	 */
-	lookup_aliases_close(ctx.aliases);
-	ctx.aliases = lookup_aliases_open(&settings.alias_maps);
-	lookup_virtual_close(ctx.virtual);
-	ctx.virtual = lookup_virtual_open(&settings);
+	ctx.aliases = lookup_aliases_reload(ctx.aliases, &settings.alias_maps);
+	ctx.virtual = lookup_virtual_reload(ctx.virtual, &settings);
 	/* It points into the old settings' strings: reopen it. */
 	lookup_auth_close(auth);
 	auth = lookup_auth_open(&settings);

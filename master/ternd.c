@@ -69,6 +69,7 @@ static struct child *singletons[CHILD_KINDS];	/* lookupd, queued, deliverd,
 							   the smtpd pool */
 static time_t restart_at[CHILD_KINDS];
 static long backoff[CHILD_KINDS];
+static time_t last_normal_exit[CHILD_KINDS];	/* of a daemon, by kind */
 static int sigpipe_fds[2];
 static int stopping;
 static time_t stop_deadline;
@@ -494,7 +495,21 @@ reap_children(void)
 			    child_name(c->kind), (long)pid, WEXITSTATUS(status));
 		if (c->kind != CHILD_SMTPD && !c->retired && !stopping) {
 			/* A daemon that dies soon after starting is probably
-			 * failing at start-up: back off, up to the maximum. */
+			 * failing at start-up: back off, up to the maximum.
+			 * One that exits 0 meant to (deliverd restarting on
+			 * a reload) and comes back at once, or a second
+			 * after the last such exit if that was this second. */
+			if (normal) {
+				time_t now = time(NULL);
+
+				backoff[c->kind] = 0;
+				restart_at[c->kind] =
+				    now == last_normal_exit[c->kind] ?
+				    now + 1 : now;
+				last_normal_exit[c->kind] = now;
+				child_free(c);
+				continue;
+			}
 			if (time(NULL) - c->started < 10)
 				backoff[c->kind] = backoff[c->kind] ?
 				    backoff[c->kind] * 2 : 1;

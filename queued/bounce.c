@@ -79,7 +79,8 @@ fmt_date(char *buf, size_t size, uint64_t t)
 	return buf;
 }
 
-/* The host part of "host[ip]:port"; "" when there was no remote MTA. */
+/* The host part of "host[ip]:port", or the path of an LMTP socket; ""
+ * when there was no remote MTA. */
 static const char *
 relay_host(char *buf, size_t size, const char *relay)
 {
@@ -89,7 +90,9 @@ relay_host(char *buf, size_t size, const char *relay)
 	    strcmp(relay, "local") == 0)
 		return "";
 	n = strcspn(relay, "[");
-	if (n == 0)	/* "[ip]:port": the address is all we have */
+	if (relay[0] == '/')	/* an LMTP socket's path, whole */
+		n = strlen(relay);
+	else if (n == 0)	/* "[ip]:port": the address is all we have */
 		n = strcspn(relay, "]") + 1;
 	if (n >= size)
 		n = size - 1;
@@ -258,8 +261,11 @@ status_part(struct obuf *b, const struct dsn_report *rep,
 		ob_printf(b, "Action: %s\r\n", r[i].action);
 		ob_printf(b, "Status: %s\r\n", clean(a, sizeof(a),
 		    r[i].status));
+		/* A Unix socket (LMTP) has no DNS name: its path, with an
+		 * "X-" name type as RFC 3464 2.1.2 allows. */
 		if (host[0] != '\0')
-			ob_printf(b, "Remote-MTA: dns; %s\r\n", host);
+			ob_printf(b, "Remote-MTA: %s; %s\r\n", host[0] == '/' ?
+			    "x-local-socket" : "dns", host);
 		if (r[i].diag != NULL && r[i].diag[0] != '\0')
 			ob_printf(b, "Diagnostic-Code: %s\r\n",
 			    diag_code(a, sizeof(a), r[i].diag, host));

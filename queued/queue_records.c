@@ -17,7 +17,7 @@
 #include "queue_store.h"
 
 #define QUEUE_MSG_REC_VERSION	3
-#define QUEUE_RCPT_REC_VERSION	2
+#define QUEUE_RCPT_REC_VERSION	3
 
 /* queue_put_str - a fixed-size member, bounded even if unterminated */
 static void
@@ -112,6 +112,7 @@ queue_rcpt_rec_encode(const struct queue_rcpt_rec *r, unsigned char **out,
 	ipc_put_u32(&m, r->parent);
 	queue_put_str(&m, r->addr, sizeof(r->addr));
 	queue_put_str(&m, r->relay, sizeof(r->relay));
+	queue_put_str(&m, r->delivered_to, sizeof(r->delivered_to));
 	*out = m.data;
 	*len = m.len;
 }
@@ -142,10 +143,15 @@ queue_rcpt_rec_decode(const unsigned char *p, size_t len,
 	    ipc_get_str(&m, r->addr, sizeof(r->addr)) < 0 ||
 	    ipc_get_str(&m, r->relay, sizeof(r->relay)) < 0))
 		return -1;
+	if (version >= 3 && ipc_get_str(&m, r->delivered_to,
+	    sizeof(r->delivered_to)) < 0)
+		return -1;
 	if (ipc_get_end(&m) < 0 || r->state > RCPT_EXPANDED ||
-	    r->kind > RCPT_KIND_OWNER ||
+	    r->kind > RCPT_KIND_ADDRESS ||
+	    (version < 3 && r->kind == RCPT_KIND_ADDRESS) ||
 	    (r->kind == RCPT_KIND_ENVELOPE) != (r->parent == r->idx) ||
-	    (r->kind != RCPT_KIND_ENVELOPE && r->addr[0] == '\0'))
+	    (r->kind != RCPT_KIND_ENVELOPE && r->addr[0] == '\0') ||
+	    (r->kind == RCPT_KIND_ENVELOPE && r->delivered_to[0] != '\0'))
 		return -1;
 	return 0;
 }

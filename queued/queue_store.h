@@ -39,6 +39,10 @@ enum rcpt_kind {
 	RCPT_KIND_FILE = 4,	/* alias target: addr is "UID:/path" */
 	RCPT_KIND_OWNER = 5,	/* never delivered (state EXPANDED): addr
 				   gets the bounces of its siblings */
+	RCPT_KIND_ADDRESS = 6,	/* a .forward's address in a local domain
+				   (since record version 3): resolved by
+				   lookupd like an envelope recipient, so
+				   aliases apply to it */
 };
 
 #define QMSG_F_WARNED	0x1	/* delay warning sent */
@@ -92,6 +96,12 @@ struct queue_rcpt_rec {
 						   queued wrote v2 messages) */
 	char		relay[MSG_RELAY_MAX + 1];	/* last
 						   "host[ip]:port", or "" */
+	/* Since record version 3.  For a remote address that an alias or
+	 * a .forward of a local address sent the mail to: that local
+	 * address, which its copy carries as "Delivered-To:" (and which
+	 * ends a loop back here, see transport_smtp.c); else "".  Older
+	 * records decode with "". */
+	char		delivered_to[ADDR_TEXT_MAX];
 };
 
 /*

@@ -448,6 +448,8 @@ main(int argc, char **argv)
 	}
 	queued_sync();
 	queue_store_close(qctx.store);
+	free(pfd);
+	free(pmap);
 	log_info("stopped");
 	return 0;
 }

@@ -110,6 +110,9 @@ struct sched_job {
 	/* an owner- alias's address instead of the message's sender */
 	int			 has_sender;
 	char			 sender[ADDR_TEXT_MAX];
+	/* smtp jobs: the local address that forwarded every recipient, or
+	 * "": the copy's "Delivered-To:", one per copy, so one per job */
+	char			 delivered_to[ADDR_TEXT_MAX];
 	LIST_ENTRY(sched_job)	 entry;		/* in flight */
 	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
 };
@@ -291,7 +294,7 @@ sched_rcpt_addr(const struct sched_msg *sm, uint32_t i)
 
 	if (r->kind == RCPT_KIND_ENVELOPE)
 		return sm->env->rcpts[i].addr;
-	if (r->kind == RCPT_KIND_REMOTE)
+	if (r->kind == RCPT_KIND_REMOTE || r->kind == RCPT_KIND_ADDRESS)
 		return r->addr;
 	/* A virtual mailbox (its path), a command or a file stands for
 	 * the address it was rewritten from: that one goes to logs and
@@ -419,10 +422,12 @@ sched_rcpt_keep(struct sched_rcpt_rec *k, const struct queue_rcpt_rec *r)
 	k->next_try = r->next_try;
 	k->last_try = r->last_try;
 	strlcpy(k->dsn, r->dsn, sizeof(k->dsn));
-	k->addr = k->last_error = k->relay = NULL;
+	k->addr = k->last_error = k->relay = k->delivered_to = NULL;
 	sched_text_set(&k->addr, r->addr, REC_TEXT_MAX(addr));
 	sched_text_set(&k->last_error, r->last_error, REC_TEXT_MAX(last_error));
 	sched_text_set(&k->relay, r->relay, REC_TEXT_MAX(relay));
+	sched_text_set(&k->delivered_to, r->delivered_to,
+	    REC_TEXT_MAX(delivered_to));
 }
 
 /* sched_rcpt_unkeep - release what sched_rcpt_keep allocated */
@@ -432,6 +437,7 @@ sched_rcpt_unkeep(struct sched_rcpt_rec *k)
 	sched_text_free(&k->addr);
 	sched_text_free(&k->last_error);
 	sched_text_free(&k->relay);
+	sched_text_free(&k->delivered_to);
 }
 
 /* sched_rcpt_rec_full - the index record of k, in r */
@@ -450,6 +456,7 @@ sched_rcpt_rec_full(const struct sched_rcpt_rec *k, struct queue_rcpt_rec *r)
 	strlcpy(r->addr, k->addr, sizeof(r->addr));
 	strlcpy(r->last_error, k->last_error, sizeof(r->last_error));
 	strlcpy(r->relay, k->relay, sizeof(r->relay));
+	strlcpy(r->delivered_to, k->delivered_to, sizeof(r->delivered_to));
 }
 
 /* sched_msg_rec_full - the index record of message k, in m */
@@ -867,11 +874,12 @@ sched_count(void)
 
 /* Add an alias target as a recipient of its own, unless it already is
  * (a crash after an earlier expansion must not double it, nor may a
- * second alias with the same member).  Returns its
+ * second alias with the same member); delivered_to is the local address
+ * that forwards it ("" none: see queue_rcpt_rec).  Returns its
  * index, or UINT32_MAX when the message has too many recipients. */
 static uint32_t
 sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
-    const char *addr)
+    const char *addr, const char *delivered_to)
 {
 	struct sched_rcpt_rec *r;
 
@@ -898,6 +906,8 @@ sched_rcpt_add(struct sched_msg *sm, uint32_t parent, uint32_t kind,
 	r->next_try = queued_now();
 	r->last_error = r->relay = empty_text;
 	sched_text_set(&r->addr, addr, REC_TEXT_MAX(addr));
+	sched_text_set(&r->delivered_to, delivered_to,
+	    REC_TEXT_MAX(delivered_to));
 	sched_rcpt_store(sm, r);
 	sm->npending++;
 	return sm->n++;
@@ -930,7 +940,8 @@ sched_target_kind(uint32_t kind)
 }
 
 /*
- * Replace envelope recipient i by its alias targets.  The targets are
+ * Replace recipient i (an envelope recipient, or a .forward's address)
+ * by its alias targets.  The targets are
  * stored before the parent is marked expanded, so a crash in between
  * delivers twice at worst, never not at all.  0, or -1 when the message
  * would grow too large (the recipient then fails).
@@ -939,13 +950,22 @@ static int
 sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
     uint32_t n)
 {
+	/* Texts, not pointers into sm->r, which sched_rcpt_add may move. */
+	const char *addr = sched_rcpt_addr(sm, i);
+	/* A remote target's copy says which local address sent it on
+	 * (Postfix's local(8) does the same for its aliases): the alias, or
+	 * for a .forward's address the user whose .forward it is. */
+	const char *from = sm->r[i].rec.kind == RCPT_KIND_ENVELOPE ? addr :
+	    sm->r[i].rec.delivered_to;
+	uint32_t parent = sm->r[i].rec.parent;
 	char vis[ADDR_TEXT_MAX * 4];
 
 	if (sm->n + n > ENVELOPE_MAX_RCPTS)
 		return -1;
 	for (uint32_t k = 0; k < n; k++) {
-		uint32_t j = sched_rcpt_add(sm, i, sched_rcpt_kind(t[k].kind),
-		    t[k].target);
+		uint32_t j = sched_rcpt_add(sm, parent,
+		    sched_rcpt_kind(t[k].kind), t[k].target,
+		    t[k].kind == RESOLVE_REMOTE ? from : "");
 
 		if (j == UINT32_MAX)
 			return -1;
@@ -960,8 +980,7 @@ sched_expand(struct sched_msg *sm, uint32_t i, const struct resolved *t,
 	sm->r[i].rec.state = RCPT_EXPANDED;
 	sm->npending--;
 	sched_rcpt_store(sm, &sm->r[i].rec);
-	log_vis(vis, sizeof(vis), sm->env->rcpts[i].addr,
-	    strlen(sm->env->rcpts[i].addr));
+	log_vis(vis, sizeof(vis), addr, strlen(addr));
 	log_info("%s: to=<%s>, status=expanded (%u recipients)", sm->rec.qid,
 	    vis, n);
 	return 0;
@@ -1063,10 +1082,14 @@ job_sender(const struct sched_job *job)
 	return job->has_sender ? job->sender : job->sm->env->sender;
 }
 
-/* Put remote recipient i into the smtp job of its next hop. */
+/*
+ * Put remote recipient i into the smtp job of its next hop, sender and
+ * Delivered-To (delivered_to, "" none): each transaction sends one copy
+ * of the message, so recipients whose copies differ cannot share one.
+ */
 static void
 dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
-    const char *addr)
+    const char *addr, const char *delivered_to)
 {
 	char hop[DEST_NAME_MAX];
 	struct sched_job *job = NULL;
@@ -1080,7 +1103,8 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	for (uint32_t k = dp->nsmtp; k-- > 0;)
 		if (!dp->smtp[k]->lmtp &&
 		    strcmp(dp->smtp[k]->dest->name, hop) == 0 &&
-		    job_sender_is(dp->smtp[k], sm, i)) {
+		    job_sender_is(dp->smtp[k], sm, i) &&
+		    strcmp(dp->smtp[k]->delivered_to, delivered_to) == 0) {
 			if (dp->smtp[k]->nentries < limit)
 				job = dp->smtp[k];
 			break;
@@ -1088,6 +1112,8 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	if (job == NULL) {
 		job = job_new(sm, 1);
 		job_sender_set(job, sm, i);
+		strlcpy(job->delivered_to, delivered_to,
+		    sizeof(job->delivered_to));
 		job->dest = dest_get(hop);
 		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
 		    sizeof(*dp->smtp));
@@ -1156,7 +1182,8 @@ dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	dp->nlocal_rcpts++;
 }
 
-/* Decide where envelope recipient i goes, by lookupd's answer lk. */
+/* Decide where recipient i goes (an envelope recipient, or a .forward's
+ * address), by lookupd's answer lk. */
 static void
 dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
     const struct sched_lookup *lk)
@@ -1176,7 +1203,8 @@ dispatch_envelope_rcpt(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	else if (n == 1 && t[0].kind == RESOLVE_LOCAL)
 		dispatch_local(dp, sm, i, RESOLVE_LOCAL, t[0].target);
 	else if (n == 1 && verdict == LOOKUP_REMOTE)
-		dispatch_remote(dp, sm, i, t[0].target);
+		dispatch_remote(dp, sm, i, t[0].target,
+		    sm->r[i].rec.delivered_to);
 	else if (sched_expand(sm, i, t, n) < 0)
 		sched_rcpt_direct(sm, i, DELIVER_PERMFAIL, "5.3.4",
 		    "alias expansion makes too many recipients");
@@ -1289,6 +1317,22 @@ job_defer(struct sched_job *job, const char *dsn, const char *text)
 }
 
 /*
+ * sched_rcpt_delivered - the address that a delivery to local recipient
+ * i writes as "Delivered-To:" and checks for loops (local_loop.h), in
+ * buf (MSG_ADDR_MAX + 1 octets or more): "user@myhostname" for a
+ * mailbox user, cut to fit a job, never refused.
+ */
+static void
+sched_rcpt_delivered(const struct sched_msg *sm, uint32_t i, char *buf,
+    size_t size)
+{
+	char disp[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
+
+	strlcpy(buf, msg_str_fit(sched_rcpt_display(sm, i, disp,
+	    sizeof(disp)), MSG_ADDR_MAX, fit, sizeof(fit)), size);
+}
+
+/*
  * job_start_local - hand job to the local deliverd with the message file
  * fd (taken).  -1 when it cannot be encoded (logged; fd closed).
  */
@@ -1303,15 +1347,12 @@ job_start_local(struct sched_job *job, int fd)
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
 	    .n = job->nentries, .rcpts = rc };
-	char buf[ADDR_TEXT_MAX + 2], fit[MSG_ADDR_MAX + 1];
 	struct ipc_msg m;
 	int rv;
 
 	for (uint32_t j = 0; j < job->nentries; j++) {
-		/* "user@myhostname" for Delivered-To: cut, never refused. */
-		strlcpy(to[j], msg_str_fit(sched_rcpt_display(sm,
-		    job->entries[j].rcpt, buf, sizeof(buf)), MSG_ADDR_MAX, fit,
-		    sizeof(fit)), sizeof(to[j]));
+		sched_rcpt_delivered(sm, job->entries[j].rcpt, to[j],
+		    sizeof(to[j]));
 		rc[j].index = j;
 		rc[j].address = to[j];
 		rc[j].user = job->entries[j].target;
@@ -1399,7 +1440,8 @@ job_start_smtp(struct sched_job *job, int fd)
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,
 	    .nexthop = job->lmtp ? qctx.set->mailbox_transport :
-	    job->dest->name, .n = job->nentries, .rcpts = rc };
+	    job->dest->name, .delivered_to = job->delivered_to,
+	    .n = job->nentries, .rcpts = rc };
 	struct ipc_msg m;
 	int rv;
 
@@ -1606,7 +1648,8 @@ sched_ask(struct sched_msg *sm, uint64_t now)
 		if (!rcpt_due(sm, i, now))
 			continue;
 		taken++;
-		if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE)
+		if (sm->r[i].rec.kind != RCPT_KIND_ENVELOPE &&
+		    sm->r[i].rec.kind != RCPT_KIND_ADDRESS)
 			continue;
 		if (qctx.lookupd == NULL || qctx.lookupd->dead) {
 			lk = lookup_add(sm, i);
@@ -1617,7 +1660,7 @@ sched_ask(struct sched_msg *sm, uint64_t now)
 		if (sm->nasked == room)
 			break;
 		(void)lookup_add(sm, i);
-		if (resolve_ask(&qctx.lookupd->conn, sm->env->rcpts[i].addr,
+		if (resolve_ask(&qctx.lookupd->conn, sched_rcpt_addr(sm, i),
 		    sched_resolved, sm, sm->nlk - 1, ms) < 0)
 			fatalx("lookup table full despite room");
 		sm->nasked++;
@@ -1657,7 +1700,8 @@ sched_round(struct sched_msg *sm)
 	for (uint32_t i = 0; i < sm->n; i++) {
 		struct sched_rcpt_rec *r = &sm->r[i].rec;
 
-		if (!rcpt_due(sm, i, now) || (r->kind == RCPT_KIND_ENVELOPE &&
+		if (!rcpt_due(sm, i, now) || ((r->kind == RCPT_KIND_ENVELOPE ||
+		    r->kind == RCPT_KIND_ADDRESS) &&
 		    (lk = lookup_find(sm, i, &k)) == NULL))
 			continue;
 		/* Every local job stays within one frame's limit. */
@@ -1669,7 +1713,7 @@ sched_round(struct sched_msg *sm)
 			dispatch_local(&dp, sm, i, sched_target_kind(r->kind),
 			    r->addr);
 		else if (r->kind == RCPT_KIND_REMOTE)
-			dispatch_remote(&dp, sm, i, r->addr);
+			dispatch_remote(&dp, sm, i, r->addr, r->delivered_to);
 		else
 			dispatch_envelope_rcpt(&dp, sm, i, lk);
 	}
@@ -2094,29 +2138,44 @@ sched_domain_is_local(const char *domain)
 
 /*
  * sched_forward_add - one address of a .forward (the user's words:
- * parsed again) as a recipient of sm with parent's envelope recipient:
- * a mailbox user for a local domain or a bare name, else remote.  The
- * message keeps its envelope sender.  Each address is added once per
- * message (sched_rcpt_add), which ends forwarding loops.
+ * parsed again) as a recipient of sm with parent's envelope recipient.
+ * An address in a local domain, or a bare name (in the domain of from
+ * when that is local), is resolved by lookupd like an envelope
+ * recipient, so that aliases apply to it as in Postfix; a bare name
+ * without a local domain to go with is that mailbox user; anything else
+ * is remote.  The message keeps its envelope sender; a remote copy
+ * carries "Delivered-To: from" (the forwarding user's address, as its
+ * own delivery would have written it), which stops it when it comes
+ * back (local_loop.h).  Each address is added once per message
+ * (sched_rcpt_add), which ends forwarding loops inside one message.
  */
 static void
-sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text)
+sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text,
+    const char *from)
 {
 	char buf[ADDR_TEXT_MAX + 16], addr[ADDR_TEXT_MAX], vis[ADDR_TEXT_MAX * 4];
+	const char *fromdom = strrchr(from, '@');
 	struct mailaddr ma;
 	int bare = strchr(text, '@') == NULL;
 	uint32_t kind = RCPT_KIND_REMOTE;
 	size_t i;
 
 	log_vis(vis, sizeof(vis), text, strlen(text));
-	if (snprintf(buf, sizeof(buf), "%s%s", text, bare ? "@localhost" :
-	    "") >= (int)sizeof(buf) || addr_parse_mailbox(buf, strlen(buf),
-	    ADDR_P_UTF8, &ma) != ADDR_OK || (ma.flags & ADDR_F_NULL) ||
+	if (bare && fromdom != NULL && sched_domain_is_local(fromdom + 1))
+		bare = 0;	/* "name" is name@ the user's own domain */
+	else
+		fromdom = NULL;
+	if (snprintf(buf, sizeof(buf), "%s%s%s", text, bare ? "@localhost" :
+	    "", fromdom != NULL ? fromdom : "") >= (int)sizeof(buf) ||
+	    addr_parse_mailbox(buf, strlen(buf), ADDR_P_UTF8, &ma) !=
+	    ADDR_OK || (ma.flags & ADDR_F_NULL) ||
 	    addr_format(&ma, addr, sizeof(addr)) == -1) {
 		log_warn("%s: .forward address refused: %s", sm->rec.qid, vis);
 		return;
 	}
-	if (bare || sched_domain_is_local(ma.domain)) {
+	if (!bare && sched_domain_is_local(ma.domain))
+		kind = RCPT_KIND_ADDRESS;
+	else if (bare) {
 		kind = RCPT_KIND_LOCAL;
 		for (i = 0; ma.local[i] != '\0' && i + 1 < sizeof(addr); i++)
 			addr[i] = (char)tolower((unsigned char)ma.local[i]);
@@ -2127,7 +2186,8 @@ sched_forward_add(struct sched_msg *sm, uint32_t parent, const char *text)
 			return;
 		}
 	}
-	if (sched_rcpt_add(sm, parent, kind, addr) == UINT32_MAX)
+	if (sched_rcpt_add(sm, parent, kind, addr, kind != RCPT_KIND_LOCAL ?
+	    from : "") == UINT32_MAX)
 		log_warn("%s: .forward address dropped (too many recipients): "
 		    "%s", sm->rec.qid, vis);
 }
@@ -2144,7 +2204,7 @@ sched_forward(struct ipc_msg *m)
 	struct sched_job *job;
 	struct msg_forward fw;
 	struct sched_msg *sm;
-	char vis[ADDR_TEXT_MAX * 4];
+	char vis[ADDR_TEXT_MAX * 4], from[MSG_ADDR_MAX + 1];
 	const char *why;
 	uint32_t parent;
 
@@ -2161,8 +2221,10 @@ sched_forward(struct ipc_msg *m)
 	}
 	sm = job->sm;
 	parent = sm->r[job->entries[fw.index].rcpt].rec.parent;
+	sched_rcpt_delivered(sm, job->entries[fw.index].rcpt, from,
+	    sizeof(from));
 	for (uint32_t i = 0; i < fw.n; i++)
-		sched_forward_add(sm, parent, fw.a[i].address);
+		sched_forward_add(sm, parent, fw.a[i].address, from);
 	log_vis(vis, sizeof(vis), job->entries[fw.index].target,
 	    strlen(job->entries[fw.index].target));
 	log_info("%s: .forward of %s: %u address(es)", sm->rec.qid, vis,

@@ -49,6 +49,7 @@ struct sched_rcpt_rec {
 	char		*addr;		/* see queue_rcpt_rec */
 	char		*last_error;
 	char		*relay;
+	char		*delivered_to;	/* see queue_rcpt_rec */
 };
 
 /* The message's index record, likewise (sender on the heap). */

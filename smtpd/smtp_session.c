@@ -43,6 +43,7 @@
 #include "smtp_session.h"
 #include "tls_server.h"
 #include "xmalloc.h"
+#include "zmem.h"
 
 #define LOOKUP_TIMEOUT_MS	(60 * 1000)
 #define OPEN_TIMEOUT_MS		(60 * 1000)
@@ -110,6 +111,8 @@ struct session {
 	char			 bdat_qid[QID_MAX];
 	struct smtp_bdat	 bdat_in;
 	struct msgfile_writer	 bdat_out;
+	/* DATA's message file: 64 KiB of buffer, too big for the stack */
+	struct msgfile_writer	 data_out;
 	int			 messages;	/* accepted this session */
 
 	int			 total[CNT_MAX];
@@ -829,8 +832,7 @@ session_finish(struct session *s, const char *qid, int fd,
 static void
 session_data(struct session *s)
 {
-	/* 64 KiB of buffer: too big for the stack, and one session a time. */
-	static struct msgfile_writer out;
+	struct msgfile_writer *out = &s->data_out;
 	struct smtp_data_result res;
 	char qid[QID_MAX], reply[600];
 	int fd;
@@ -855,11 +857,11 @@ session_data(struct session *s)
 		return;
 	}
 	session_log_client(s, qid);
-	msgfile_writer_init(&out, fd);
-	session_write_head(s, &out, qid);
+	msgfile_writer_init(out, fd);
+	session_write_head(s, out, qid);
 	smtp_io_reply(&s->io, "354 End data with <CR><LF>.<CR><LF>");
 	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_data_timeout);
-	int r = smtp_data_receive(&s->io, &out, s->set->message_size_limit,
+	int r = smtp_data_receive(&s->io, out, s->set->message_size_limit,
 	    s->set->smtpd_bare_newline, session_fix(s, qid), &res);
 	smtp_io_set_deadline(&s->io, 0);
 	if (r < 0) {
@@ -870,7 +872,7 @@ session_data(struct session *s)
 	}
 	int before = s->messages;
 
-	session_finish(s, qid, fd, &out, &res, "DATA");
+	session_finish(s, qid, fd, out, &res, "DATA");
 	if (s->messages > before)
 		s->ok[CNT_DATA]++;
 	session_reset(s);
@@ -1440,111 +1442,115 @@ void
 smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen, enum smtp_listener_kind kind)
 {
-	static struct session s;	/* big buffers: not on the stack */
+	/* Big buffers: not on the stack.  Zeroed pages between sessions
+	 * (zmem.h): an idle worker keeps none of what a session wrote. */
+	static struct session *s;
 	char line[SMTP_MAIL_LINE_MAX + 1], reply[600];
 	struct smtp_command cmd;
 	enum smtp_line_end eol;
 	int overlong;
 
-	memset(&s, 0, sizeof(s));
-	s.srv = srv;
-	s.set = srv->set;
-	s.auth_failures = srv->auth_failures > INT32_MAX ? INT32_MAX :
+	if (s == NULL)
+		s = zmem_new(sizeof(*s));
+	s->srv = srv;
+	s->set = srv->set;
+	s->auth_failures = srv->auth_failures > INT32_MAX ? INT32_MAX :
 	    (int)srv->auth_failures;
-	s.kind = kind;
-	smtp_io_init(&s.io, fd, (int)s.set->smtpd_timeout * 1000);
-	smtp_limits_start(&s.lim, s.set);
-	smtp_limits_arm(&s.lim, &s.io, s.set->smtpd_timeout);
-	session_peer(&s, peer);
+	s->kind = kind;
+	smtp_io_init(&s->io, fd, (int)s->set->smtpd_timeout * 1000);
+	smtp_limits_start(&s->lim, s->set);
+	smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_timeout);
+	session_peer(s, peer);
 	/* Before the greeting, as Postfix does, so that every line logged
 	 * about this client carries the name; bounded by its own budget
 	 * (a black-holed name server costs at most that, once). */
 	if (srv->dns != NULL)
-		smtp_peername_lookup(srv->dns, peer, s.addr,
-		    s.set->smtpd_client_lookup_timeout * 1000, s.name,
-		    sizeof(s.name));
-	s.last_cmd = "CONNECT";
-	log_info("connect from %s[%s]", s.name, s.addr);
+		smtp_peername_lookup(srv->dns, peer, s->addr,
+		    s->set->smtpd_client_lookup_timeout * 1000, s->name,
+		    sizeof(s->name));
+	s->last_cmd = "CONNECT";
+	log_info("connect from %s[%s]", s->name, s->addr);
 	/* RFC 8314: on submissions the handshake comes before anything. */
 	if (kind == LISTENER_SUBMISSIONS && (srv->tls == NULL ||
-	    session_tls_start(&s) < 0)) {
+	    session_tls_start(s) < 0)) {
 		if (srv->tls == NULL)
 			log_warn("submissions connection from %s[%s] without "
-			    "a TLS certificate", s.name, s.addr);
-		s.io.failed = 1;
-		s.quit = 1;
+			    "a TLS certificate", s->name, s->addr);
+		s->io.failed = 1;
+		s->quit = 1;
 	} else
-		smtp_io_reply(&s.io, "220 %s", s.set->smtpd_banner);
+		smtp_io_reply(&s->io, "220 %s", s->set->smtpd_banner);
 
-	while (!s.quit) {
+	while (!s->quit) {
 		ssize_t n;
 
 		/* Limits (smtp_limits.c): the whole command line within
 		 * smtpd_timeout, the session within smtpd_session_time_limit. */
-		if (smtp_limits_session_over(&s.lim))
+		if (smtp_limits_session_over(&s->lim))
 			n = SMTP_IO_TIMEOUT;
 		else {
-			smtp_limits_arm(&s.lim, &s.io, s.set->smtpd_timeout);
-			n = smtp_io_getline(&s.io, line, sizeof(line) - 1, &eol,
+			smtp_limits_arm(&s->lim, &s->io, s->set->smtpd_timeout);
+			n = smtp_io_getline(&s->io, line, sizeof(line) - 1, &eol,
 			    &overlong);
-			smtp_limits_arm(&s.lim, &s.io, 0);
+			smtp_limits_arm(&s->lim, &s->io, 0);
 		}
-		if (n == SMTP_IO_TIMEOUT && smtp_limits_session_over(&s.lim)) {
-			smtp_io_reply(&s.io, "421 4.4.2 %s Error: session time "
-			    "limit exceeded", s.set->myhostname);
+		if (n == SMTP_IO_TIMEOUT && smtp_limits_session_over(&s->lim)) {
+			smtp_io_reply(&s->io, "421 4.4.2 %s Error: session time "
+			    "limit exceeded", s->set->myhostname);
 			log_info("session time limit exceeded after %s from "
-			    "%s[%s]", s.last_cmd, s.name, s.addr);
+			    "%s[%s]", s->last_cmd, s->name, s->addr);
 			break;
 		}
 		if (n == SMTP_IO_TIMEOUT) {
-			smtp_io_reply(&s.io, "421 4.4.2 %s Error: timeout "
-			    "exceeded", s.set->myhostname);
-			log_info("timeout after %s from %s[%s]", s.last_cmd,
-			    s.name, s.addr);
+			smtp_io_reply(&s->io, "421 4.4.2 %s Error: timeout "
+			    "exceeded", s->set->myhostname);
+			log_info("timeout after %s from %s[%s]", s->last_cmd,
+			    s->name, s->addr);
 			break;
 		}
 		if (n < 0) {
-			if (s.total[CNT_QUIT] == 0)
+			if (s->total[CNT_QUIT] == 0)
 				log_info("lost connection after %s from %s[%s]",
-				    s.last_cmd, s.name, s.addr);
+				    s->last_cmd, s->name, s->addr);
 			break;
 		}
 		if (overlong)
-			session_reply(&s, "500 5.5.2 Error: line too long");
+			session_reply(s, "500 5.5.2 Error: line too long");
 		else if (eol != SMTP_EOL_CRLF &&
-		    s.set->smtpd_bare_newline == BARE_NEWLINE_REJECT)
-			session_reply(&s, "500 5.5.2 Error: bare <CR> or <LF> "
+		    s->set->smtpd_bare_newline == BARE_NEWLINE_REJECT)
+			session_reply(s, "500 5.5.2 Error: bare <CR> or <LF> "
 			    "received; lines must end in <CR><LF>");
-		else if (smtp_command_parse(line, (size_t)n, session_ext(&s),
+		else if (smtp_command_parse(line, (size_t)n, session_ext(s),
 		    &cmd, reply, sizeof(reply)) != 0) {
-			s.total[session_counter_of(cmd.verb)]++;
-			session_reply(&s, "%s", reply);
+			s->total[session_counter_of(cmd.verb)]++;
+			session_reply(s, "%s", reply);
 		} else {
-			session_dispatch(&s, &cmd);
+			session_dispatch(s, &cmd);
 			/* An AUTH line may carry the password (PLAIN). */
 			if (cmd.verb == SMTP_CMD_AUTH)
 				explicit_bzero(line, sizeof(line));
 		}
-		if (!s.quit && smtp_limits_after_command(&s.lim, s.errors,
-		    s.total[CNT_NOOP] + s.total[CNT_RSET] + s.total[CNT_VRFY] +
-		    s.total[CNT_EXPN] + s.total[CNT_HELP], s.messages) < 0) {
-			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many junk "
-			    "commands", s.set->myhostname);
+		if (!s->quit && smtp_limits_after_command(&s->lim, s->errors,
+		    s->total[CNT_NOOP] + s->total[CNT_RSET] + s->total[CNT_VRFY] +
+		    s->total[CNT_EXPN] + s->total[CNT_HELP], s->messages) < 0) {
+			smtp_io_reply(&s->io, "421 4.7.0 %s Error: too many junk "
+			    "commands", s->set->myhostname);
 			log_info("too many junk commands after %s from %s[%s]",
-			    s.last_cmd, s.name, s.addr);
+			    s->last_cmd, s->name, s->addr);
 			break;
 		}
-		if (s.errors >= s.set->smtpd_hard_error_limit && !s.quit) {
-			smtp_io_reply(&s.io, "421 4.7.0 %s Error: too many errors",
-			    s.set->myhostname);
+		if (s->errors >= s->set->smtpd_hard_error_limit && !s->quit) {
+			smtp_io_reply(&s->io, "421 4.7.0 %s Error: too many errors",
+			    s->set->myhostname);
 			log_info("too many errors after %s from %s[%s]",
-			    s.last_cmd, s.name, s.addr);
+			    s->last_cmd, s->name, s->addr);
 			break;
 		}
 	}
-	smtp_io_flush(&s.io);
-	smtp_io_tls_end(&s.io);
-	session_log_disconnect(&s);
-	session_reset(&s);
+	smtp_io_flush(&s->io);
+	smtp_io_tls_end(&s->io);
+	session_log_disconnect(s);
+	session_reset(s);
+	zmem_clear(s, sizeof(*s));
 	(void)peerlen;
 }

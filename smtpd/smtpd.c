@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "daemon.h"
 #include "daemon_channel.h"
 #include "dns.h"
@@ -252,6 +253,9 @@ main(int argc, char **argv)
 	 * names may need resolving, which the chroot would prevent. */
 	if (!opts.busy_responder)
 		myaddr_load(&set);
+	/* The queue file's checksum tables, built once here so that the
+	 * pool's workers share them (crc32c.h). */
+	crc32c_init();
 	space_path = opts.busy_responder ? NULL : smtpd_space_path(chroot_dir);
 	privsep_drop(set.tern_user, chroot_dir);
 	fsspace_init(&spool_space, space_path);

@@ -93,12 +93,13 @@ build fuzz_smtp_command smtpd/smtp_command.c common/addr.c common/utf8.c \
     common/dsn_param.c
 build fuzz_envelope common/envelope.c common/dsn_param.c common/qid.c \
     common/addr.c common/utf8.c common/ipc.c common/log.c common/xmalloc.c
-build fuzz_dns common/dns.c common/log.c common/xmalloc.c
+build fuzz_dns common/dns.c common/dns_tlsa.c common/log.c common/xmalloc.c
 build fuzz_ipc common/ipc.c common/log.c common/xmalloc.c
 build fuzz_msg_decode common/msg_codec.c common/ipc.c common/log.c \
     common/xmalloc.c
 # fuzz_smtp_reply includes deliverd/smtp_client.c (its reader is static)
-build fuzz_smtp_reply common/tls_client.c common/tls_policy.c \
+build fuzz_smtp_reply common/tls_client.c common/tls_dane.c \
+    common/tls_policy.c \
     common/deadline.c common/log.c common/xmalloc.c
 build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/deadline.c \
     common/log.c common/xmalloc.c
@@ -116,13 +117,14 @@ build fuzz_map common/map.c common/alias_target.c common/addr.c \
     common/utf8.c common/log.c \
     common/xmalloc.c
 build fuzz_settings common/settings.c common/lmtp_target.c common/dns.c \
+    common/dns_tlsa.c \
     common/tls_policy.c \
     common/log.c common/xmalloc.c
 build fuzz_sendmail_msg tools/sendmail_msg.c tools/sendmail_addr.c \
     common/header.c common/addr.c common/utf8.c common/log.c common/xmalloc.c
 build fuzz_virtual_path common/virtual_path.c
 build fuzz_tls_policy common/tls_policy.c common/settings.c \
-    common/lmtp_target.c common/dns.c \
+    common/lmtp_target.c common/dns.c common/dns_tlsa.c \
     common/log.c common/xmalloc.c
 
 # Every fuzz_*.c must have its line above.

@@ -2,12 +2,15 @@
  * fuzz_dns - libFuzzer target for dns_answer_parse() (common/dns.c), the
  * parser of DNS answers from the network.
  *
- * The first input octet chooses the question (qtype and name) and whether
+ * The first input octet chooses the question (qtype and name; bit 0x20
+ * asks for TLSA records, whose data dns_tlsa.c parses) and whether
  * the id is taken from the packet (so that the fuzzer gets past the id
  * check) or fixed; the rest is the packet.  Besides memory errors it
  * checks the contract: DNS_OK comes with 1..DNS_MAX_RR records, all of
  * the type asked for, with NUL-terminated names no longer than
- * DNS_NAME_MAX; any other status has no records.  Built by build.sh.
+ * DNS_NAME_MAX, TLSA data within DNS_TLSA_DATA_MAX and a usable TLSA
+ * record never malformed; any other status has no records and is not
+ * secure.  Built by build.sh.
  */
 #include "config.h"
 
@@ -38,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	qtype = types[data[0] & 3];
+	qtype = data[0] & 0x20 ? DNS_T_TLSA : types[data[0] & 3];
 	name = names[(data[0] >> 2) & 3];
 	pkt = data + 1;
 	len = size - 1;
@@ -52,8 +55,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (trunc && st != DNS_ERROR)
 		abort();
+	if (out.secure != 0 && out.secure != 1)
+		abort();
 	if (st != DNS_OK) {
-		if (out.n != 0)
+		if (out.n != 0 || (out.secure && st != DNS_NODATA &&
+		    st != DNS_NXDOMAIN))
 			abort();
 		return 0;
 	}
@@ -69,6 +75,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (const char *c = rr->name; *c != '\0'; c++)
 			if (*c <= 0x20 || *c >= 0x7f || (*c >= 'A' && *c <= 'Z'))
 				abort();
+		if (qtype == DNS_T_TLSA && (rr->tlsa.len > DNS_TLSA_DATA_MAX ||
+		    (dns_tlsa_usable(&rr->tlsa) && (rr->tlsa.malformed ||
+		    rr->tlsa.len == 0))))
+			abort();
 	}
 	if (qtype == DNS_T_MX)
 		dns_mx_sort(out.rr, out.n);

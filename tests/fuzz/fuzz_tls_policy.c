@@ -70,7 +70,7 @@ check_policy(const struct settings *set, const char *v)
 			abort();
 		return;
 	}
-	if (p.level > SMTP_TLS_SECURE || p.nmatch < 0 ||
+	if (p.level > SMTP_TLS_DANE || p.nmatch < 0 ||
 	    p.nmatch > TLS_MATCH_MAX)
 		abort();
 	for (int i = 0; i < p.nmatch; i++)

@@ -284,6 +284,10 @@ class TestLmtpDelivery(DovecotTestCase):
                       bounce[0])
         self.assertNotIn(b"Final-Recipient: rfc822; alice@test.example",
                          bounce[0])
+        # A Unix socket has no DNS name (RFC 3464 2.1.2: an X- type).
+        self.assertIn(b"Remote-MTA: x-local-socket; %s"
+                      % dc.lmtp_socket.encode(), bounce[0])
+        self.assertNotIn(b"Remote-MTA: dns;", bounce[0])
         self.assertEqual(dc.imap_messages("full"), [])
         inst.wait_queue_empty()
         self.assertEqual(len(re.findall(r"%s: to=<alice@test\.example>"

@@ -5,6 +5,9 @@ user, over real SMTP:
 - addresses are forwarded with the original envelope sender (a sink
   stands for the remote server), commands run as the user (the command
   records its uid), and "\\user" keeps a copy in the user's own mailbox;
+- a name in a local domain is looked up in the aliases, as Postfix does,
+  and the remote copy it leads to carries "Delivered-To:" with the
+  address whose .forward sent it on;
 - without "\\user" nothing lands in the mailbox;
 - a world-writable .forward is ignored, with a log line, and the mail
   goes to the mailbox.
@@ -104,6 +107,24 @@ class TestForward(ForwardCase):
         inst.wait_queue_empty()
         self.assertEqual(self.mailbox(), [])
         self.assertIn(".forward of %s: 1 address" % self.user, inst.log())
+
+    def test_forward_to_a_local_alias_expands_it_with_delivered_to(self):
+        # "team" is no passwd user: an alias, as Postfix would read it.
+        self.write_forward("team\n")
+        inst = self.start(aliases={"team": "friend@remote.test"})
+        self.send(inst, "to the team")
+        self.sink.wait_messages(1, timeout=30)
+        inst.wait_queue_empty()
+        m = self.sink.messages[0]
+        self.assertEqual(m.rcpt_tos, ["friend@remote.test"])
+        self.assertEqual(m.mail_from, SENDER)
+        # The user whose .forward sent it on, once, on top.
+        self.assertTrue(m.data.startswith(
+            b"Delivered-To: %s@test.example\r\nReceived: "
+            % self.user.encode()), m.data[:200])
+        self.assertEqual(m.data.count(b"Delivered-To:"), 1)
+        self.assertEqual(len(self.sink.messages), 1)
+        self.assertEqual(self.mailbox(), [])
 
     def test_world_writable_forward_is_ignored_with_a_log_line(self):
         self.write_forward("friend@remote.test\n", mode=0o666)

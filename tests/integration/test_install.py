@@ -6,6 +6,7 @@ but that file, ternd listens on 127.0.0.1:25 and delivers mail for a passwd
 user at localhost into ~user/Maildir, as that user.
 """
 
+import atexit
 import grp
 import os
 import pwd
@@ -38,6 +39,8 @@ class _Install:
     def __init__(cls):
         ensure_system_users()
         cls.tmp = tempfile.mkdtemp(prefix="tern-it-install-")
+        # One install serves every test of the run: removed at its end.
+        atexit.register(shutil.rmtree, cls.tmp, True)
         os.chmod(cls.tmp, 0o755)
         cls.prefix = os.path.join(cls.tmp, "p")
         build = os.path.join(cls.tmp, "build")

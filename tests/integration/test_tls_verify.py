@@ -325,6 +325,15 @@ class TestTlsPolicyMap(TlsCase):
         a.signal_ternd(signal.SIGHUP)
         self.check_outcome(a, sinks, qid, "u@expired.test", "expired.test",
                            "tls")
+        # A restart it asked for is not a crash: no backoff, even for a
+        # transport restarted moments ago.
+        a.signal_ternd(signal.SIGHUP)
+        wait_until(lambda: a.log().count("then restarting") >= 2, 20,
+                   what="the second restart of the smtp transport")
+        qid, = send(a, ["v@expired.test"])
+        self.check_outcome(a, sinks, qid, "v@expired.test", "expired.test",
+                           "tls")
+        self.assertNotIn("restarting tern-deliverd in", a.log())
 
 
 class TestTlsRelayhostAuth(TlsCase):

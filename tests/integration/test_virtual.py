@@ -9,6 +9,7 @@ server, and nowhere else.
 """
 
 import os
+import time
 import pwd
 import re
 import subprocess
@@ -224,18 +225,22 @@ class TestVirtualMailboxes(VirtualCase):
         self.assert_owned("virt-b.test/new/")
 
     def test_unreadable_map_is_451_not_acceptance(self):
+        # lookupd opens its maps as root at start, so a mode does not make
+        # one unreadable; a .db that is not a database, newer than its
+        # source, does.
         inst = self.virtual_instance(start=False)
-        for p in (self.mailbox_map, self.mailbox_map + ".db"):
-            os.chmod(p, 0)
+        later = time.time() + 5
+        with open(self.mailbox_map + ".db", "wb") as f:
+            f.write(b"this is not a Berkeley DB file\n")
+        os.utime(self.mailbox_map + ".db", (later, later))
         inst.start()
         code, text = self.rcpt_reply(inst, "a1@virt-a.test")
         self.assertEqual(code, 451, text)
         self.assertIn(b"4.3.0", text)
         code, text = self.rcpt_reply(inst, "nobody@virt-a.test")
         self.assertEqual(code, 451, text)
-        # Readable again: the next lookup reads it, without a restart.
-        for p in (self.mailbox_map, self.mailbox_map + ".db"):
-            os.chmod(p, 0o644)
+        # Compiled again: the next lookup reads it, without a restart.
+        ternmap(self.mailbox_map, MAILBOXES)
         self.send(inst, ["a1@virt-a.test"])
         self.wait_virtual("virt-a.test/a1/")
 

@@ -35,5 +35,6 @@ Suite *json_suite(void);
 Suite *control_request_suite(void);
 Suite *virtual_suite(void);
 Suite *tls_policy_suite(void);
+Suite *zmem_suite(void);
 
 #endif

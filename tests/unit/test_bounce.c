@@ -104,6 +104,26 @@ START_TEST(test_full_and_delayed)
 }
 END_TEST
 
+/* An LMTP server on a Unix socket has no DNS name: RFC 3464 2.1.2 leaves
+ * "X-" name types for such, and the reply it gave is still its own. */
+START_TEST(test_lmtp_socket_remote_mta)
+{
+	struct dsn_rcpt r[1] = {
+		{ "u@mx.test", NULL, "failed", "5.2.2",
+		  "/run/dovecot/lmtp", "host /run/dovecot/lmtp said: 552 5.2.2 "
+		  "over quota (in reply to end of DATA command)", 1700003000,
+		  0 },
+	};
+	char *t = compose(DSN_KIND_FAILED, 0, r, 1);
+
+	ck_assert_ptr_nonnull(strstr(t, "\r\nRemote-MTA: x-local-socket; "
+	    "/run/dovecot/lmtp\r\nDiagnostic-Code: smtp; 552 5.2.2 over "
+	    "quota\r\n"));
+	ck_assert_ptr_null(strstr(t, "Remote-MTA: dns"));
+	free(t);
+}
+END_TEST
+
 START_TEST(test_header_len)
 {
 	ck_assert_uint_eq(bounce_header_len(orig, sizeof(orig) - 1),
@@ -123,6 +143,7 @@ bounce_suite(void)
 	tcase_add_test(tc, test_failed);
 	tcase_add_test(tc, test_full_and_delayed);
 	tcase_add_test(tc, test_header_len);
+	tcase_add_test(tc, test_lmtp_socket_remote_mta);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -23,8 +23,12 @@
 #include <check.h>
 
 #include "check_suites.h"
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "dns.h"
 #include "smtp_peername.h"
+#include "tls_dane.h"
 
 /* A packet under construction. */
 struct pkt {
@@ -118,6 +122,9 @@ mx(struct pkt *p, unsigned pref, const char *host)
  */
 #define FAKE_SERVERS	2
 #define FAKE_GOOD	(-1)
+#define FAKE_AD_IF_DO	(-2)	/* FAKE_GOOD, AD set when the query has DO
+				   (a validating resolver, RFC 6840 5.8) */
+#define FAKE_AD_ALWAYS	(-3)	/* FAKE_GOOD, AD always set */
 
 struct fake_dns {
 	pid_t			pid;
@@ -141,9 +148,14 @@ fake_answer(const unsigned char *q, size_t n, int rcode, unsigned char *out)
 		return 0;
 	memcpy(out, q, pos);
 	out[2] = 0x81;			/* QR, RD */
-	out[3] = (unsigned char)(0x80 | (rcode == FAKE_GOOD ? 0 : rcode));
+	out[3] = (unsigned char)(0x80 | (rcode < 0 ? 0 : rcode));
+	/* The OPT record after the question: DO is the top bit of the
+	 * first octet of its flags (RFC 3225). */
+	if (rcode == FAKE_AD_ALWAYS || (rcode == FAKE_AD_IF_DO &&
+	    pos + 11 <= n && (q[pos + 7] & 0x80)))
+		out[3] |= 0x20;		/* AD */
 	memset(out + 6, 0, 6);		/* no answers, no OPT */
-	if (rcode != FAKE_GOOD || q[pos - 3] != DNS_T_A)
+	if (rcode >= 0 || q[pos - 3] != DNS_T_A)
 		return pos;
 	out[7] = 1;
 	memcpy(out + pos, "\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04"
@@ -995,6 +1007,203 @@ START_TEST(test_peername_local_zone_no_query)
 }
 END_TEST
 
+/* tlsa - a TLSA record (usage, selector, mtype, dlen octets of 0xAB) */
+static void
+tlsa(struct pkt *p, unsigned usage, unsigned selector, unsigned mtype,
+    size_t dlen)
+{
+	rr_hdr(p, DNS_T_TLSA, (unsigned)(3 + dlen));
+	p->b[p->len++] = (unsigned char)usage;
+	p->b[p->len++] = (unsigned char)selector;
+	p->b[p->len++] = (unsigned char)mtype;
+	memset(p->b + p->len, 0xAB, dlen);
+	p->len += dlen;
+}
+
+/* DO goes into the OPT flags of the query and nowhere else. */
+START_TEST(test_query_dnssec)
+{
+	unsigned char q[512], plain[512];
+	size_t n = dns_query_build(q, sizeof(q), 7, "_25._tcp.mx.test",
+	    DNS_T_TLSA);
+
+	ck_assert_uint_gt(n, 11);
+	memcpy(plain, q, n);
+	dns_query_dnssec(q, n);
+	/* OPT: root, type 41, class (UDP size), ext-rcode, version, flags */
+	ck_assert_int_eq(q[n - 11], 0);
+	ck_assert_int_eq(q[n - 10] << 8 | q[n - 9], 41);
+	ck_assert_int_eq(q[n - 4], 0x80);
+	ck_assert_int_eq(q[n - 3], 0);
+	q[n - 4] = 0;
+	ck_assert_int_eq(memcmp(q, plain, n), 0);
+	/* Too short to hold an OPT record: left alone. */
+	dns_query_dnssec(q, 5);
+	ck_assert_int_eq(memcmp(q, plain, n), 0);
+}
+END_TEST
+
+/* AD of a parsed answer; never for a failure. */
+START_TEST(test_parse_ad)
+{
+	struct pkt p;
+	struct dns_answer a;
+	int tc;
+
+	start(&p, 3, "d.test", DNS_T_MX, 0, 1);
+	mx(&p, 10, "mx.d.test");
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 3, "d.test", DNS_T_MX,
+	    &a, &tc), DNS_OK);
+	ck_assert_int_eq(a.secure, 0);
+	p.b[3] |= 0x20;
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 3, "d.test", DNS_T_MX,
+	    &a, &tc), DNS_OK);
+	ck_assert_int_eq(a.secure, 1);
+	/* A validated denial of existence is secure too. */
+	start(&p, 3, "d.test", DNS_T_MX, 3, 0);
+	p.b[3] |= 0x20;
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 3, "d.test", DNS_T_MX,
+	    &a, &tc), DNS_NXDOMAIN);
+	ck_assert_int_eq(a.secure, 1);
+	start(&p, 3, "d.test", DNS_T_MX, 2, 0);
+	p.b[3] |= 0x20;
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 3, "d.test", DNS_T_MX,
+	    &a, &tc), DNS_SERVFAIL);
+	ck_assert_int_eq(a.secure, 0);
+}
+END_TEST
+
+/* TLSA records: the fields, and which ones an SMTP client may use. */
+START_TEST(test_parse_tlsa)
+{
+	static struct dns_answer a;
+	const char *q = "_25._tcp.mx.test";
+	struct pkt p;
+	char buf[128];
+	int tc;
+
+	start(&p, 5, q, DNS_T_TLSA, 0, 8);
+	tlsa(&p, 3, 1, 1, 32);		/* DANE-EE SPKI SHA-256 */
+	tlsa(&p, 2, 0, 2, 64);		/* DANE-TA cert SHA-512 */
+	tlsa(&p, 3, 0, 0, 300);		/* a whole certificate */
+	tlsa(&p, 1, 1, 1, 32);		/* PKIX-EE: not for SMTP */
+	tlsa(&p, 3, 1, 1, 31);		/* SHA-256 one octet short */
+	tlsa(&p, 3, 2, 1, 32);		/* unknown selector */
+	tlsa(&p, 3, 1, 3, 32);		/* unknown matching type */
+	tlsa(&p, 3, 1, 0, 0);		/* no data at all */
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 5, q, DNS_T_TLSA, &a,
+	    &tc), DNS_OK);
+	ck_assert_int_eq(a.n, 8);
+	ck_assert_int_eq(a.rr[0].tlsa.usage, 3);
+	ck_assert_int_eq(a.rr[0].tlsa.selector, 1);
+	ck_assert_int_eq(a.rr[0].tlsa.mtype, 1);
+	ck_assert_int_eq(a.rr[0].tlsa.len, 32);
+	ck_assert_int_eq(a.rr[0].tlsa.data[31], 0xAB);
+	ck_assert(dns_tlsa_usable(&a.rr[0].tlsa));
+	ck_assert(dns_tlsa_usable(&a.rr[1].tlsa));
+	ck_assert_int_eq(a.rr[2].tlsa.len, 300);
+	ck_assert(dns_tlsa_usable(&a.rr[2].tlsa));
+	for (int i = 3; i < 8; i++)
+		ck_assert_msg(!dns_tlsa_usable(&a.rr[i].tlsa), "record %d", i);
+	ck_assert(a.rr[4].tlsa.malformed);
+	ck_assert(a.rr[7].tlsa.malformed);
+	dns_tlsa_format(&a.rr[0].tlsa, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "3 1 1 abababababababababababababababab...");
+	/* More data than is kept: malformed, never cut to fit. */
+	start(&p, 5, q, DNS_T_TLSA, 0, 1);
+	tlsa(&p, 3, 0, 0, DNS_TLSA_DATA_MAX + 1);
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 5, q, DNS_T_TLSA, &a,
+	    &tc), DNS_OK);
+	ck_assert(a.rr[0].tlsa.malformed);
+	ck_assert(!dns_tlsa_usable(&a.rr[0].tlsa));
+	/* An rdlength past the packet's end: the packet is malformed. */
+	start(&p, 5, q, DNS_T_TLSA, 0, 1);
+	tlsa(&p, 3, 1, 1, 32);
+	p.len -= 2;
+	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 5, q, DNS_T_TLSA, &a,
+	    &tc), DNS_ERROR);
+	/* The names they are found at. */
+	ck_assert_int_eq(dns_tlsa_name("mx.test.", 25, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "_25._tcp.mx.test");
+	ck_assert_int_eq(dns_tlsa_name("mx.test", 0, buf, sizeof(buf)), -1);
+	ck_assert_int_eq(dns_tlsa_name("", 25, buf, sizeof(buf)), -1);
+	ck_assert_int_eq(dns_tlsa_name("mx.test", 2525, buf, 10), -1);
+}
+END_TEST
+
+/*
+ * Matching type 0 carries a whole key or certificate: a record whose data
+ * is not one (or has octets after it) is unusable; digests are not
+ * parsed.
+ */
+START_TEST(test_tlsa_full_data)
+{
+	static struct dns_tlsa t;
+	unsigned char *der = NULL;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	int n;
+
+	ck_assert_ptr_nonnull(k);
+	n = i2d_PUBKEY(k, &der);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_lt(n, DNS_TLSA_DATA_MAX);
+	memset(&t, 0, sizeof(t));
+	t.usage = 3;
+	t.selector = 1;
+	t.mtype = 0;
+	t.len = (uint16_t)n;
+	memcpy(t.data, der, (size_t)n);
+	ck_assert(dns_tlsa_usable(&t));
+	ck_assert(tls_dane_data_usable(&t));
+	t.len = (uint16_t)(n - 1);		/* cut short */
+	ck_assert(!tls_dane_data_usable(&t));
+	t.len = (uint16_t)(n + 1);		/* an octet too many */
+	t.data[n] = 0;
+	ck_assert(!tls_dane_data_usable(&t));
+	t.len = (uint16_t)n;
+	t.selector = 0;				/* a key is no certificate */
+	ck_assert(!tls_dane_data_usable(&t));
+	t.mtype = 1;				/* a digest is not parsed */
+	t.len = 32;
+	ck_assert(tls_dane_data_usable(&t));
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/*
+ * With dnssec the query carries DO and a validating server's AD makes
+ * the answer secure; without it no DO is sent and even an AD that a
+ * server sets unasked is not believed.
+ */
+START_TEST(test_lookup_dnssec_do_ad)
+{
+	static struct dns_answer a;
+	struct fake_dns f;
+	struct dns_config c;
+	int count[FAKE_SERVERS];
+
+	fake_start(&f, FAKE_AD_IF_DO, FAKE_AD_ALWAYS);
+	fake_config(&c, &f, 2000);
+	c.dnssec = 1;
+	ck_assert_int_eq(dns_lookup(&c, "mx.example.org", DNS_T_A, &a),
+	    DNS_OK);
+	ck_assert_int_eq(a.secure, 1);
+	c.dnssec = 0;
+	ck_assert_int_eq(dns_lookup(&c, "mx.example.org", DNS_T_A, &a),
+	    DNS_OK);
+	ck_assert_int_eq(a.secure, 0);
+	fake_stop(&f, count);
+	ck_assert_int_eq(count[0], 2);
+	fake_start(&f, FAKE_AD_ALWAYS, FAKE_AD_ALWAYS);
+	fake_config(&c, &f, 2000);
+	ck_assert_int_eq(dns_lookup(&c, "mx.example.org", DNS_T_A, &a),
+	    DNS_OK);
+	ck_assert_int_eq(a.secure, 0);
+	fake_stop(&f, count);
+}
+END_TEST
+
 Suite *
 dns_suite(void)
 {
@@ -1021,6 +1230,11 @@ dns_suite(void)
 	tcase_add_test(tc, test_lookup_local_zone_no_query);
 	tcase_add_test(tc, test_name_local_table);
 	tcase_add_test(tc, test_peername_local_zone_no_query);
+	tcase_add_test(tc, test_query_dnssec);
+	tcase_add_test(tc, test_parse_ad);
+	tcase_add_test(tc, test_parse_tlsa);
+	tcase_add_test(tc, test_lookup_dnssec_do_ad);
+	tcase_add_test(tc, test_tlsa_full_data);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -628,6 +628,63 @@ START_TEST(test_rcpt_rec_added)
 }
 END_TEST
 
+/* A forwarded copy keeps the local address it carries as Delivered-To
+ * (version 3); a version 2 record decodes without one. */
+START_TEST(test_rcpt_rec_delivered_to)
+{
+	struct queue_rcpt_rec r, d;
+	unsigned char *p;
+	size_t len;
+
+	rcpt_fill(&r, "Z", 3);
+	r.kind = RCPT_KIND_REMOTE;
+	r.parent = 0;
+	strlcpy(r.addr, "friend@remote.example", sizeof(r.addr));
+	strlcpy(r.delivered_to, "Fwd@Example.ORG", sizeof(r.delivered_to));
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_uint_eq(p[0], 3);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), 0);
+	ck_assert_str_eq(d.delivered_to, "Fwd@Example.ORG");
+	ck_assert_str_eq(d.addr, "friend@remote.example");
+	free(p);
+
+	/* Version 2: the same fields but the last, an empty string here. */
+	r.delivered_to[0] = '\0';
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_uint_ge(len, 5);
+	ck_assert(memcmp(p + len - 4, "\0\0\0\0", 4) == 0);
+	p[0] = 2;
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len - 4, &d), 0);
+	ck_assert_str_eq(d.delivered_to, "");
+	ck_assert_str_eq(d.addr, "friend@remote.example");
+	/* ...and version 3 needs the field. */
+	p[0] = 3;
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len - 4, &d), -1);
+	free(p);
+
+	/* A .forward's local address waits for lookupd (version 3 only). */
+	r.kind = RCPT_KIND_ADDRESS;
+	strlcpy(r.addr, "team@example.org", sizeof(r.addr));
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), 0);
+	ck_assert_uint_eq(d.kind, RCPT_KIND_ADDRESS);
+	p[0] = 2;
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len - 4, &d), -1);
+	free(p);
+	r.kind = RCPT_KIND_ADDRESS + 1;
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), -1);
+	free(p);
+
+	/* An envelope recipient was forwarded by nobody. */
+	rcpt_fill(&r, "Z", 4);
+	strlcpy(r.delivered_to, "a@example.org", sizeof(r.delivered_to));
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), -1);
+	free(p);
+}
+END_TEST
+
 Suite *
 queue_store_suite(void)
 {
@@ -637,6 +694,7 @@ queue_store_suite(void)
 
 	tcase_add_test(tc, test_msg_rec);
 	tcase_add_test(tc, test_rcpt_rec_added);
+	tcase_add_test(tc, test_rcpt_rec_delivered_to);
 	tcase_add_test(tc, test_rcpt_rec);
 	suite_add_tcase(s, tc);
 

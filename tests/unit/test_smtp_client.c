@@ -998,11 +998,13 @@ bdat_serve(struct sockaddr_in *sin, int outfd, int cmdfd)
 /* bdat_run - deliver size octets at offset 0 of fd to bdat_serve: what
  * it got (malloc'd, *len octets) and its BDAT lines in cmds */
 static char *
-bdat_run(int fd, uint64_t size, size_t *len, char *cmds, size_t cmdsize)
+bdat_run(int fd, uint64_t size, const char *head, size_t *len, char *cmds,
+    size_t cmdsize)
 {
 	char out[] = "/tmp/tern-bdat-XXXXXX", log[] = "/tmp/tern-bcmd-XXXXXX";
 	struct smtp_msg msg = { .sender = "a@b", .envid = "", .size = size,
-	    .offset = 0, .fd = fd };
+	    .offset = 0, .fd = fd, .head = head,
+	    .headlen = head != NULL ? strlen(head) : 0 };
 	struct smtp_rcpt rc = { .index = 0, .address = "r@mx.test",
 	    .orcpt = "", .status = -1 };
 	struct sockaddr_in sin;
@@ -1052,13 +1054,13 @@ START_TEST(test_deliver_bdat_chunks)
 	unlink(tmpl);
 	ck_assert_int_eq(write(fd, small, sizeof(small) - 1),
 	    (ssize_t)sizeof(small) - 1);
-	got = bdat_run(fd, sizeof(small) - 1, &len, cmds, sizeof(cmds));
+	got = bdat_run(fd, sizeof(small) - 1, NULL, &len, cmds, sizeof(cmds));
 	ck_assert_uint_eq(len, sizeof(small) - 1);
 	ck_assert(memcmp(got, small, len) == 0);
 	ck_assert_str_eq(cmds, "BDAT 26 LAST\n");
 	free(got);
 
-	got = bdat_run(fd, 0, &len, cmds, sizeof(cmds));
+	got = bdat_run(fd, 0, NULL, &len, cmds, sizeof(cmds));
 	ck_assert_uint_eq(len, 0);
 	ck_assert_str_eq(cmds, "BDAT 0 LAST\n");
 	free(got);
@@ -1069,7 +1071,7 @@ START_TEST(test_deliver_bdat_chunks)
 	memset(big, 'x', bigsize);
 	ck_assert_int_eq(ftruncate(fd, 0), 0);
 	ck_assert_int_eq(pwrite(fd, big, bigsize, 0), (ssize_t)bigsize);
-	got = bdat_run(fd, bigsize, &len, cmds, sizeof(cmds));
+	got = bdat_run(fd, bigsize, NULL, &len, cmds, sizeof(cmds));
 	ck_assert_uint_eq(len, bigsize + 2);
 	ck_assert(memcmp(got, big, bigsize) == 0);
 	ck_assert(memcmp(got + bigsize, "\r\n", 2) == 0);
@@ -1077,6 +1079,100 @@ START_TEST(test_deliver_bdat_chunks)
 	free(got);
 	free(big);
 	close(fd);
+}
+END_TEST
+
+/* A copy's head ("Delivered-To:") goes before the file's message, in
+ * the same chunks: the BDAT sizes count it, a chunk boundary may fall
+ * anywhere, and the added CRLF still ends the whole; an empty message
+ * is its head alone. */
+START_TEST(test_deliver_bdat_head)
+{
+	static const char head[] = "Delivered-To: fwd@example.org\r\n";
+	char tmpl[] = "/tmp/tern-body-XXXXXX", cmds[256], *got, *big, want[64];
+	size_t len, hl = sizeof(head) - 1, bigsize = 1024 * 1024 - 10;
+	int fd;
+
+	ck_assert_int_ge(fd = mkstemp(tmpl), 0);
+	unlink(tmpl);
+	big = malloc(bigsize);
+	memset(big, 'x', bigsize);
+	big[0] = '.';
+	ck_assert_int_eq(pwrite(fd, big, bigsize, 0), (ssize_t)bigsize);
+	got = bdat_run(fd, bigsize, head, &len, cmds, sizeof(cmds));
+	ck_assert_uint_eq(len, hl + bigsize + 2);
+	ck_assert(memcmp(got, head, hl) == 0);
+	ck_assert(memcmp(got + hl, big, bigsize) == 0);
+	ck_assert(memcmp(got + hl + bigsize, "\r\n", 2) == 0);
+	snprintf(want, sizeof(want), "BDAT 1048576\nBDAT %zu LAST\n",
+	    hl + bigsize + 2 - 1048576);
+	ck_assert_str_eq(cmds, want);
+	free(got);
+
+	got = bdat_run(fd, 0, head, &len, cmds, sizeof(cmds));
+	ck_assert_uint_eq(len, hl);
+	ck_assert(memcmp(got, head, hl) == 0);
+	snprintf(want, sizeof(want), "BDAT %zu LAST\n", hl);
+	ck_assert_str_eq(cmds, want);
+	free(got);
+	free(big);
+	close(fd);
+}
+END_TEST
+
+/* Under DATA the head is dot-stuffed with the message, the start of a
+ * line carried from one to the other, and it counts against the
+ * server's SIZE limit. */
+START_TEST(test_deliver_head_data_and_size)
+{
+	static const char file[] = "ENVELOPE.dot\r\nbody";
+	static const char head[] = "Delivered-To: a@b\r\n";
+	char tmpl[] = "/tmp/tern-body-XXXXXX", out[] = "/tmp/tern-out-XXXXXX";
+	struct smtp_msg msg = { .sender = "a@b", .envid = "", .size = 10,
+	    .offset = 8, .head = head, .headlen = sizeof(head) - 1 };
+	struct smtp_rcpt rc = { .index = 0, .address = "r@mx.test",
+	    .orcpt = "", .status = -1 };
+	static const char want[] = "Delivered-To: a@b\r\n..dot\r\nbody\r\n";
+	struct sockaddr_in sin;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	char got[256];
+	int ofd, status;
+	pid_t pid;
+
+	ck_assert_int_ge(msg.fd = mkstemp(tmpl), 0);
+	ck_assert_int_ge(ofd = mkstemp(out), 0);
+	unlink(tmpl);
+	unlink(out);
+	ck_assert_int_eq(write(msg.fd, file, sizeof(file) - 1),
+	    (ssize_t)sizeof(file) - 1);
+	for (int pass = 0; pass < 2; pass++) {
+		pid = sink_serve(&sin, ofd);
+		memset(&r, 0, sizeof(r));
+		ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
+		    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
+		ck_assert_int_eq(smtp_conn_hello(&c, 1, NULL, NULL, &r),
+		    STEP_OK);
+		/* As if the server said "SIZE n": one octet short of the
+		 * copy on the first pass, exactly it on the second. */
+		c.ext |= EXT_SIZE;
+		c.size_max = msg.headlen + msg.size - (pass == 0);
+		rc.status = -1;
+		smtp_conn_deliver(&c, &msg, &rc, 1);
+		smtp_conn_close(&c, 1);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		if (pass == 0) {
+			ck_assert_int_eq(rc.status, DELIVER_PERMFAIL);
+			ck_assert_str_eq(rc.dsn, "5.3.4");
+			ck_assert_int_eq(lseek(ofd, 0, SEEK_END), 0);
+		} else
+			ck_assert_int_eq(rc.status, DELIVER_OK);
+	}
+	ck_assert_int_eq(pread(ofd, got, sizeof(got), 0),
+	    (ssize_t)sizeof(want) - 1);
+	ck_assert(memcmp(got, want, sizeof(want) - 1) == 0);
+	close(msg.fd);
+	close(ofd);
 }
 END_TEST
 
@@ -1149,7 +1245,8 @@ slow_sink(struct sockaddr_in *sin, int report)
 START_TEST(test_conn_body_too_slow)
 {
 	struct smtp_rcpt rcpt = { 0, "x@test", "", 0, -1, "", "" };
-	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0, 0 };
+	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0, NULL, 0,
+	    0 };
 	struct sockaddr_in sin;
 	struct smtp_reply r;
 	struct smtp_conn c;
@@ -1429,6 +1526,12 @@ START_TEST(test_requiretls_level)
 	    "d", "h"), SMTP_TLS_VERIFY);
 	ck_assert_int_eq(smtp_requiretls_level(P, SMTP_TLS_MAY, 0, 0, "Q",
 	    "d", "h"), SMTP_TLS_MAY);
+	/* DANE: REQUIRETLS leaves it to decide per host (the transport
+	 * raises an unsigned host's may); TLS-Required: No skips it */
+	ck_assert_int_eq(smtp_requiretls_level(R, SMTP_TLS_DANE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_DANE);
+	ck_assert_int_eq(smtp_requiretls_level(O, SMTP_TLS_DANE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_MAY);
 }
 END_TEST
 
@@ -1525,6 +1628,8 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_ehlo_requiretls);
 	tcase_add_test(conn, test_deliver_exact_body_size);
 	tcase_add_test(conn, test_deliver_bdat_chunks);
+	tcase_add_test(conn, test_deliver_bdat_head);
+	tcase_add_test(conn, test_deliver_head_data_and_size);
 	tcase_add_test(conn, test_lmtp_reply_per_recipient);
 	suite_add_tcase(s, conn);
 

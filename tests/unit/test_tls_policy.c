@@ -117,7 +117,7 @@ END_TEST
 START_TEST(test_policy_parse_refuses)
 {
 	static const char *const bad[] = {
-		"", "   ", "verfy", "dane", "verify match=", "verify match=a::b",
+		"", "   ", "verfy", "dane-only", "verify match=", "verify match=a::b",
 		"verify match=bad_name", "verify match=a match=b",
 		"verify ciphers=high", "secure match=:a",
 		"verify match=a:b:c:d:e:f:g:h:i",
@@ -197,6 +197,9 @@ START_TEST(test_level_words)
 	ck_assert(!tls_level_verifies(SMTP_TLS_ENCRYPT));
 	ck_assert(tls_level_verifies(SMTP_TLS_VERIFY));
 	ck_assert(tls_level_verifies(SMTP_TLS_SECURE));
+	ck_assert_int_eq(tls_level_parse("DANE", &l), 0);
+	ck_assert_int_eq(l, SMTP_TLS_DANE);
+	ck_assert_str_eq(tls_level_name(SMTP_TLS_DANE), "dane");
 	ck_assert(tls_match_valid("dot-nexthop"));
 	ck_assert(tls_match_valid(".example.com"));
 	ck_assert(!tls_match_valid("..example.com"));
