@@ -25,9 +25,10 @@ import subprocess
 from dns_harness import Zone
 from tern_harness import binary
 from tern_tls import client_context, secure_instance, submissions
+from test_dane import TERN_ADDR, TERN_DOMAIN, DaneCase
 from test_tls_verify import TlsCase, common_port
 
-B, NORT, SEC = "127.0.0.61", "127.0.0.62", "127.0.0.63"
+B, NORT, SEC = "127.0.0.81", "127.0.0.82", "127.0.0.83"
 
 SUBJECT = "Subject: requiretls test\r\n"
 
@@ -35,6 +36,29 @@ SUBJECT = "Subject: requiretls test\r\n"
 def message(rcpt, extra=""):
     return ("From: alice@a.test\r\nTo: %s\r\n%s%s\r\nthe secret body\r\n"
             % (rcpt, SUBJECT, extra)).encode()
+
+
+def submit(case, inst, rcpt, data, requiretls=True, ret_full=False,
+           sender="alice@a.test"):
+    """Send data to rcpt through inst over STARTTLS; the queue ID."""
+    s = smtplib.SMTP(inst.listen_host, inst.port,
+                     local_hostname="client.test", timeout=30)
+    try:
+        s.ehlo()
+        s.starttls(context=client_context())
+        s.ehlo()
+        opts = (["REQUIRETLS"] if requiretls else []) + \
+            (["RET=FULL"] if ret_full else [])
+        code, text = s.mail(sender, opts)
+        case.assertEqual(code, 250, text)
+        code, text = s.rcpt(rcpt)
+        case.assertEqual(code, 250, text)
+        code, text = s.data(data)
+        case.assertEqual(code, 250, text)
+        s.quit()
+    finally:
+        s.close()
+    return re.search(r"queued as (\S+)", text.decode()).group(1)
 
 
 class RequireTlsCase(TlsCase):
@@ -74,27 +98,8 @@ class RequireTlsCase(TlsCase):
                              smtpd_tls_cert_file=acrt,
                              smtpd_tls_key_file=akey)
 
-    def submit(self, rcpt, data, requiretls=True, ret_full=False,
-               sender="alice@a.test"):
-        """Send data to rcpt through a over STARTTLS; the queue ID."""
-        s = smtplib.SMTP(self.a.listen_host, self.a.port,
-                         local_hostname="client.test", timeout=30)
-        try:
-            s.ehlo()
-            s.starttls(context=client_context())
-            s.ehlo()
-            opts = (["REQUIRETLS"] if requiretls else []) + \
-                (["RET=FULL"] if ret_full else [])
-            code, text = s.mail(sender, opts)
-            self.assertEqual(code, 250, text)
-            code, text = s.rcpt(rcpt)
-            self.assertEqual(code, 250, text)
-            code, text = s.data(data)
-            self.assertEqual(code, 250, text)
-            s.quit()
-        finally:
-            s.close()
-        return re.search(r"queued as (\S+)", text.decode()).group(1)
+    def submit(self, rcpt, data, **kw):
+        return submit(self, self.a, rcpt, data, **kw)
 
     def bounce(self):
         """The one notice alice got, as text."""
@@ -249,3 +254,47 @@ class TestRequireTlsReceipt(RequireTlsCase):
             self.assertTrue(s.has_extn("requiretls"))
         finally:
             s.close()
+
+
+class TestRequireTlsDane(DaneCase):
+    """REQUIRETLS over DANE (RFC 8689 2: the certificate "verified
+    successfully using DANE"), and TLS-Required: No ignoring it."""
+
+    def dane_sender(self):
+        crt, key = self.ca.issue("a", ["a.test"])
+        return self.sender(smtpd_tls_cert_file=crt, smtpd_tls_key_file=key)
+
+    def test_requiretls_over_dane_relays_and_bounces_5_7_10(self):
+        b = self.instance(hostname=TERN_DOMAIN, listen_host=TERN_ADDR,
+                          port=self.port, smtpd_tls_cert_file=self.tern_crt,
+                          smtpd_tls_key_file=self.tern_key)
+        a = self.dane_sender()
+        rcpt = "bob@" + TERN_DOMAIN
+        qid = submit(self, a, rcpt, message(rcpt))
+        b.wait_for_delivery("bob", 1, timeout=60)
+        self.wait_log(a, r"%s: requiretls: mx\.tern\.dane\.test\[%s\]:\d+: "
+                      r"TLS authenticated by dane, REQUIRETLS offered"
+                      % (qid, re.escape(TERN_ADDR)))
+        self.wait_log(b, r"requiretls: received with REQUIRETLS")
+        # A TLSA record that does not match, and an unsigned zone (DANE
+        # falls back to may, REQUIRETLS raises that to encrypt, and an
+        # unauthenticated peer does not do): never sent, 5.7.10.
+        for rcpt, domain in (("u@bad.dane.test", "bad.dane.test"),
+                             ("u@plain.test", "plain.test")):
+            qid = submit(self, a, rcpt, message(rcpt))
+            self.wait_log(a, r"%s: to=<%s>, relay=none, .*dsn=5\.7\.10, "
+                          r"status=bounced" % (qid, re.escape(rcpt)))
+            cmds = [c for conn in self.sinks[domain].connections
+                    for c in conn.commands]
+            self.assertNotIn("mail", cmds, domain)
+        self.assertEqual(len(a.wait_for_delivery("alice", 2, timeout=60)),
+                         2)
+
+    def test_tls_required_no_ignores_dane(self):
+        a = self.dane_sender()
+        qid = submit(self, a, "u@bad.dane.test",
+                     message("u@bad.dane.test", "TLS-Required: No\r\n"),
+                     requiretls=False)
+        self.delivered(a, qid, "u@bad.dane.test", "bad.dane.test")
+        self.wait_log(a, r"%s: tls-required-no: mx\.bad\.dane\.test: TLS "
+                      r"policy dane of bad\.dane\.test ignored" % qid)
