@@ -66,3 +66,40 @@ crc32c_update(uint32_t crc, const void *p, size_t len)
 		crc = (crc >> 8) ^ crc_table[0][(crc ^ *s++) & 0xff];
 	return ~crc;
 }
+
+/*
+ * crc32c_mulmod - a * b modulo the polynomial, both in the reflected
+ * representation of the register (the top bit is x^0).
+ */
+static uint32_t
+crc32c_mulmod(uint32_t a, uint32_t b)
+{
+	uint32_t p = 0;
+
+	for (uint32_t m = 0x80000000u; m != 0; m >>= 1) {
+		if (a & m)
+			p ^= b;
+		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;	/* b * x */
+	}
+	return p;
+}
+
+/*
+ * crc32c_shift - the register is linear in its start: n zero octets
+ * multiply a difference by x^(8n) modulo the polynomial, and the input
+ * both sides share cancels out.  x^(8n) by squaring and multiplying.
+ */
+uint32_t
+crc32c_shift(uint32_t d, uint64_t n)
+{
+	uint32_t xp = 0x40000000u >> 7;		/* x^8: one octet */
+	uint32_t acc = 0x80000000u;		/* 1 */
+
+	while (n > 0) {
+		if (n & 1)
+			acc = crc32c_mulmod(acc, xp);
+		xp = crc32c_mulmod(xp, xp);
+		n >>= 1;
+	}
+	return crc32c_mulmod(d, acc);
+}

@@ -19,6 +19,16 @@
 uint32_t crc32c_update(uint32_t crc, const void *p, size_t len);
 
 /*
+ * crc32c_shift - how a difference d between two CRCs (taken over inputs
+ * of equal length) carries over n more octets that both inputs share:
+ * crc32c_update(a, s, n) ^ crc32c_update(b, s, n) ==
+ * crc32c_shift(a ^ b, n).  It lets a writer change octets it has
+ * already checksummed (msgfile_writer_patch) without reading back what
+ * followed them.  O(log n).
+ */
+uint32_t crc32c_shift(uint32_t d, uint64_t n);
+
+/*
  * crc32c_init - build the 8 KiB of tables now rather than at the first
  * crc32c_update.  A process that forks workers calls it first, so that
  * they share its copy instead of each writing its own.

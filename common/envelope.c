@@ -146,7 +146,7 @@ envelope_encode(const struct envelope *e, unsigned char **out,
 		envbuf_put_str(&b, r->orcpt, ENVELOPE_ORCPT_MAX);
 		envbuf_put_u32(&b, r->notify);
 	}
-	envbuf_put_u32(&b, e->flags);
+	envbuf_put_u32(&b, e->flags);	/* last: envelope_flags_offset */
 	body = b.len - ENVELOPE_PREFIX_LEN;
 	if (body > UINT32_MAX)
 		fatalx("envelope: encoding too large");
@@ -385,6 +385,13 @@ envelope_word_ok(const char *s, size_t max)
 	return 1;
 }
 
+/* envelope_flags_offset - the flags are the last four octets */
+size_t
+envelope_flags_offset(size_t prefix_len)
+{
+	return prefix_len - 4;
+}
+
 /*
  * envelope_addr_ok - a is "" (only when null_ok), "postmaster" (only
  * when postmaster_ok), or a mailbox that addr.c parses and formats back
@@ -436,6 +443,10 @@ envelope_validate(const struct envelope *e, char *err, size_t errsize)
 		why = "bad ENVID";
 	else if (e->nrcpt < 1 || e->nrcpt > ENVELOPE_MAX_RCPTS)
 		why = "bad recipient count";
+	/* RFC 8689 4.1: with REQUIRETLS the TLS-Required field is ignored */
+	else if ((e->flags & ENVELOPE_F_REQUIRETLS) &&
+	    (e->flags & ENVELOPE_F_TLS_OPTIONAL))
+		why = "REQUIRETLS with TLS-Required: No";
 	for (uint32_t i = 0; why == NULL && i < e->nrcpt; i++) {
 		const struct envelope_rcpt *r = &e->rcpts[i];
 

@@ -70,7 +70,17 @@ struct envelope {
 #define ENVELOPE_F_SMTPUTF8	0x1	/* received with SMTPUTF8 (RFC 6531
 					   3.4): only for servers that offer
 					   it */
-#define ENVELOPE_F_ALL		ENVELOPE_F_SMTPUTF8
+#define ENVELOPE_F_REQUIRETLS	0x2	/* received with REQUIRETLS (RFC
+					   8689 4.1): relayed only over
+					   verified TLS to a server that
+					   offers REQUIRETLS */
+#define ENVELOPE_F_TLS_OPTIONAL	0x4	/* "TLS-Required: No" in the header
+					   (RFC 8689 3): recipient TLS
+					   policies are ignored; never with
+					   ENVELOPE_F_REQUIRETLS */
+#define ENVELOPE_F_ALL		(ENVELOPE_F_SMTPUTF8 | \
+				 ENVELOPE_F_REQUIRETLS | \
+				 ENVELOPE_F_TLS_OPTIONAL)
 
 /* envelope_free - release what e owns (not e itself) */
 void envelope_free(struct envelope *e);
@@ -81,6 +91,14 @@ void envelope_free(struct envelope *e);
  */
 void envelope_encode(const struct envelope *e, unsigned char **out,
     size_t *outlen);
+
+/*
+ * envelope_flags_offset - where the flags are in an encoded prefix of
+ * prefix_len octets (they are its last field, a u32): smtpd sets a flag
+ * there that only the message's header decides, after the body was
+ * written (msgfile_writer_patch).
+ */
+size_t envelope_flags_offset(size_t prefix_len);
 
 /*
  * envelope_read - read and decode the envelope at the start of fd (pread,

@@ -59,3 +59,54 @@ header_field_is(const char *p, size_t len, const char *name)
 		n++;
 	return n < len && p[n] == ':';
 }
+
+/* header_tls_required_add - append a piece of the field's value */
+static void
+header_tls_required_add(struct header_tls_required *t, const char *p,
+    size_t len)
+{
+	if (len > sizeof(t->value) - t->len) {
+		t->overflow = 1;
+		return;
+	}
+	memcpy(t->value + t->len, p, len);
+	t->len += len;
+}
+
+/* header_tls_required_line - note one line of the header section */
+void
+header_tls_required_line(struct header_tls_required *t, const char *p,
+    size_t len)
+{
+	const char *colon;
+
+	if (len > 0 && (p[0] == ' ' || p[0] == '\t')) {
+		/* Folded (RFC 5322 2.2.3): the value goes on. */
+		if (t->in_field)
+			header_tls_required_add(t, p, len);
+		return;
+	}
+	t->in_field = 0;
+	if (!header_field_is(p, len, "TLS-Required"))
+		return;
+	if (++t->count > 1)
+		return;
+	t->in_field = 1;
+	colon = memchr(p, ':', len);
+	header_tls_required_add(t, colon + 1, len - (size_t)(colon + 1 - p));
+}
+
+/* header_tls_required_no - one field, and it says "No" */
+int
+header_tls_required_no(const struct header_tls_required *t)
+{
+	size_t a = 0, b = t->len;
+
+	if (t->count != 1 || t->overflow)
+		return 0;
+	while (a < b && (t->value[a] == ' ' || t->value[a] == '\t'))
+		a++;
+	while (b > a && (t->value[b - 1] == ' ' || t->value[b - 1] == '\t'))
+		b--;
+	return b - a == 2 && strncasecmp(t->value + a, "No", 2) == 0;
+}

@@ -30,4 +30,34 @@ int header_is_field(const char *p, size_t len);
  */
 int header_field_is(const char *p, size_t len, const char *name);
 
+/*
+ * The TLS-Required field (RFC 8689 3) as a header section goes by, one
+ * line at a time: smtpd tags a message whose header says
+ * "TLS-Required: No" (4.1) so that its delivery ignores the recipient
+ * domain's TLS policy.  Start from all zeros.
+ */
+#define HEADER_TLSREQ_VALUE_MAX	16
+struct header_tls_required {
+	int	 count;		/* TLS-Required fields seen */
+	int	 in_field;	/* the last line was (part of) one */
+	size_t	 len;		/* octets of value */
+	int	 overflow;	/* the value was longer than value */
+	char	 value[HEADER_TLSREQ_VALUE_MAX];	/* unfolded */
+};
+
+/*
+ * header_tls_required_line - p[0..len), a line of the header section
+ * (no CRLF; a continuation line starts with a space or tab).
+ */
+void header_tls_required_line(struct header_tls_required *t, const char *p,
+    size_t len);
+
+/*
+ * header_tls_required_no - the header held exactly one TLS-Required
+ * field and its value is "No" (any case, white space around it
+ * allowed).  A field given twice breaks the RFC's "MUST NOT appear more
+ * than once" and counts as none: the recipient's policy then applies.
+ */
+int header_tls_required_no(const struct header_tls_required *t);
+
 #endif

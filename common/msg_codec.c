@@ -145,6 +145,8 @@ static const struct msg_field deliver_smtp_fields[] = {
 	U32(struct msg_deliver_smtp, ret, 0, DSN_RET_HDRS),
 	U32(struct msg_deliver_smtp, body, 0, BODY_8BITMIME),
 	U32(struct msg_deliver_smtp, smtputf8, 0, 1),
+	FLAGS(struct msg_deliver_smtp, tls_request,
+	    ENVELOPE_F_REQUIRETLS | ENVELOPE_F_TLS_OPTIONAL),
 	U64(struct msg_deliver_smtp, arrival, UINT64_MAX),
 	U64(struct msg_deliver_smtp, body_offset, OFF_MAX),
 	U64(struct msg_deliver_smtp, body_size, OFF_MAX),

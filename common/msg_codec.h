@@ -159,6 +159,9 @@ struct msg_deliver_smtp {
 	uint32_t	 ret;		/* enum dsn_ret */
 	uint32_t	 body;		/* enum body_type */
 	uint32_t	 smtputf8;	/* 0 or 1 */
+	uint32_t	 tls_request;	/* ENVELOPE_F_REQUIRETLS or
+					   ENVELOPE_F_TLS_OPTIONAL (RFC 8689)
+					   or 0 */
 	uint64_t	 arrival;
 	uint64_t	 body_offset;
 	uint64_t	 body_size;	/* CRLF form: send exactly this */

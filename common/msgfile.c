@@ -93,6 +93,41 @@ msgfile_write(struct msgfile_writer *w, const void *p, size_t len)
 	}
 }
 
+/* msgfile_writer_patch - rewrite octets already taken, checksum kept true */
+void
+msgfile_writer_patch(struct msgfile_writer *w, uint64_t off,
+    const void *old, const void *new, size_t len)
+{
+	const unsigned char *n = new;
+	uint64_t ondisk = w->len - w->buflen;	/* written out already */
+	uint32_t d;
+
+	if (w->failed || len == 0)
+		return;
+	if (off > w->len || len > w->len - off) {
+		w->failed = EINVAL;	/* a caller's bug: the file fails */
+		return;
+	}
+	d = crc32c_update(0, old, len) ^ crc32c_update(0, new, len);
+	w->crc ^= crc32c_shift(d, w->len - off - len);
+	for (size_t i = 0; i < len && !w->failed; i++) {
+		const unsigned char *o = old;
+		ssize_t r;
+
+		if (o[i] == n[i])
+			continue;	/* a flag changes a few octets */
+		if (off + i >= ondisk) {
+			w->buf[off + i - ondisk] = n[i];
+			continue;
+		}
+		while ((r = pwrite(w->fd, n + i, 1, (off_t)(off + i))) < 0 &&
+		    errno == EINTR)
+			;
+		if (r != 1)
+			w->failed = r < 0 ? errno : EIO;
+	}
+}
+
 /* msgfile_trailer - the trailer for content of len octets with crc */
 static void
 msgfile_trailer(unsigned char *t, uint64_t len, uint32_t crc)

@@ -51,6 +51,18 @@ void msgfile_writer_init(struct msgfile_writer *w, int fd);
 void msgfile_write(struct msgfile_writer *w, const void *p, size_t len);
 
 /*
+ * msgfile_writer_patch - replace the len octets at off, already written
+ * through w (off + len <= what w took), old as they were, by new: those
+ * still in the buffer there, those already written with pwrite, and the
+ * checksum made what it would have been had new been written first.
+ * Used by smtpd to set an envelope flag that only the message's header
+ * section decides (the envelope precedes it in the file).  A failed
+ * write is remembered as msgfile_write's are.
+ */
+void msgfile_writer_patch(struct msgfile_writer *w, uint64_t off,
+    const void *old, const void *new, size_t len);
+
+/*
  * msgfile_writer_finish - flush and append the trailer; the file is then
  * complete but not yet synced (the caller fdatasync()s it).  Returns 0
  * with the whole file's size in *size, or the errno of the first failure.

@@ -8,8 +8,8 @@
 
 #define SMTP_LINE_MAX		512	/* RFC 5321 4.5.3.1.4, with CRLF */
 /* MAIL/RCPT may be longer by their extensions' allowances (RFC 1870,
- * 3461 5.4, 4954 5) */
-#define SMTP_MAIL_LINE_MAX	(SMTP_LINE_MAX + 26 + 100 + 500 + 64)
+ * 3461 5.4, 4954 5, 8689 2) */
+#define SMTP_MAIL_LINE_MAX	(SMTP_LINE_MAX + 26 + 100 + 500 + 11 + 64)
 #define SMTP_RCPT_LINE_MAX	(SMTP_LINE_MAX + 500 + 64)
 #define SMTP_TEXT_LINE_MAX	1000	/* RFC 5321 4.5.3.1.6, with CRLF */
 #define SMTP_MAX_HOPS		100	/* Received: fields before 5.4.6: a

@@ -490,6 +490,8 @@ ehlo_keywords(struct smtp_conn *c, const char *lines)
 			c->ext |= EXT_DSN;
 		else if (strcasecmp(word, "CHUNKING") == 0)
 			c->ext |= EXT_CHUNKING;
+		else if (strcasecmp(word, "REQUIRETLS") == 0)
+			c->ext |= EXT_REQUIRETLS;
 		else if (strcasecmp(word, "STARTTLS") == 0)
 			c->ext |= EXT_STARTTLS;
 		else if (strcasecmp(word, "SIZE") == 0) {
@@ -550,6 +552,7 @@ tls_required(struct smtp_conn *c, struct smtp_reply *r, int quit)
 
 	log_vis(vis, sizeof(vis), r->text, strlen(r->text));
 	log_info("%s: %s", c->relay, vis);
+	c->tls_failed = 1;
 	smtp_conn_close(c, quit);
 	return STEP_NEXT_HOST;
 }
@@ -611,6 +614,7 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 		local_reply(r, "4.7.5", "Cannot start TLS: handshake failure "
 		    "with %s", c->relay);
 		smtp_conn_close(c, 0);
+		c->tls_failed = must;
 		return must ? STEP_NEXT_HOST : STEP_TLS_RETRY;
 	}
 	tls_client_describe(c->ssl, proto, sizeof(proto), peer, sizeof(peer),
@@ -629,6 +633,7 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 			return tls_required(c, r, 1);
 		}
 		c->tls_verified = 1;
+		c->tls_auth_by = lvl;
 		log_info("Verified TLS connection established to %s%s: %s",
 		    c->relay, err, proto);
 	} else
@@ -847,6 +852,11 @@ mail_line(const struct smtp_conn *c, const struct smtp_msg *m, char *buf,
 		strlcat(buf, " BODY=8BITMIME", bufsize);
 	if ((c->ext & EXT_SMTPUTF8) && m->smtputf8)
 		strlcat(buf, " SMTPUTF8", bufsize);
+	/* RFC 8689 4.2.1: only to a server that qualifies; for a notice
+	 * from <> that is best effort (smtp_requiretls.h). */
+	if (m->requiretls && (c->ext & EXT_REQUIRETLS) &&
+	    smtp_conn_tls_authenticated(c) != NULL)
+		strlcat(buf, " REQUIRETLS", bufsize);
 	if (c->ext & EXT_DSN) {
 		if (m->ret == DSN_RET_FULL)
 			strlcat(buf, " RET=FULL", bufsize);
@@ -1335,6 +1345,16 @@ smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *m,
 		rcpts_pending(rcpts, n, DELIVER_PERMFAIL, "5.3.4", text);
 		return 0;
 	}
+	/* The connection step chose a qualifying host (transport_smtp.c);
+	 * should a connection reach here otherwise, the message waits. */
+	if (m->requiretls && m->sender[0] != '\0' && !c->lmtp &&
+	    (!(c->ext & EXT_REQUIRETLS) ||
+	    smtp_conn_tls_authenticated(c) == NULL)) {
+		snprintf(text, sizeof(text), "host %s does not qualify for "
+		    "REQUIRETLS, which this message needs", c->relay);
+		rcpts_pending(rcpts, n, DELIVER_TEMPFAIL, "4.7.10", text);
+		return 0;
+	}
 	if (m->smtputf8 && !(c->ext & EXT_SMTPUTF8)) {
 		snprintf(text, sizeof(text), "host %s does not support "
 		    "SMTPUTF8, which this message needs", c->relay);
@@ -1363,6 +1383,15 @@ smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *m,
 	    "lost connection during the transaction");
 	free(accepted);
 	return rc;
+}
+
+/* smtp_conn_tls_authenticated - what authenticated the TLS peer, or NULL */
+const char *
+smtp_conn_tls_authenticated(const struct smtp_conn *c)
+{
+	if (c->ssl == NULL || !c->tls_verified)
+		return NULL;
+	return c->tls_auth_by != NULL ? c->tls_auth_by : "verify";
 }
 
 /* smtp_conn_reset - RSET; 0 on 250 */

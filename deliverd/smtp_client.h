@@ -39,6 +39,7 @@
 #define EXT_AUTH_PLAIN	0x40
 #define EXT_AUTH_LOGIN	0x80
 #define EXT_CHUNKING	0x100	/* BDAT (RFC 3030) */
+#define EXT_REQUIRETLS	0x200	/* RFC 8689 */
 
 struct smtp_reply {
 	int	 code;			/* 0: no reply (I/O error, timeout) */
@@ -68,7 +69,14 @@ struct smtp_conn {
 	 * certificate is held to instead of the CA store and names. */
 	const struct tls_dane	*tls_dane;
 	int			 tls_verified;	/* tls_client_verify or
-						   tls_dane_verify passed */
+						   tls_dane_verify passed:
+						   the peer is authenticated */
+	/* Who authenticated it: the level ("verify", "secure", "dane")
+	 * whose check passed; MTA-STS puts "mta-sts" here when it sets
+	 * tls_verified. */
+	const char		*tls_auth_by;
+	int			 tls_failed;	/* the level's TLS demand was
+						   not met (4.7.4, 4.7.5) */
 	unsigned char		 in[SMTP_LINE_MAX];
 	size_t			 inlen;
 	unsigned char		 out[SMTP_OUT_MAX];	/* commands to send */
@@ -104,6 +112,7 @@ struct smtp_msg {
 	off_t		 offset;	/* where the body starts */
 	const char	*head;		/* NULL or headlen octets */
 	size_t		 headlen;
+	uint32_t	 requiretls;	/* received with REQUIRETLS */
 };
 
 /* Stage results: how a connection-level step ended. */
@@ -150,6 +159,14 @@ enum smtp_step smtp_conn_hello(struct smtp_conn *c, int notls,
  */
 int smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *msg,
     struct smtp_rcpt *rcpts, size_t n);
+
+/*
+ * smtp_conn_tls_authenticated - the connection runs over TLS whose peer
+ * was authenticated (by a verifying level, DANE or MTA-STS): the name of
+ * what vouched for it (static), or NULL.  REQUIRETLS (RFC 8689 4.2.1)
+ * relays only over such a connection.
+ */
+const char *smtp_conn_tls_authenticated(const struct smtp_conn *c);
 
 /* smtp_conn_reset - RSET before reuse; 0 when the server said 250 */
 int smtp_conn_reset(struct smtp_conn *c);

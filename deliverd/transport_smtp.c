@@ -83,6 +83,7 @@
 #include "smtp_client.h"
 #include "smtp_dane.h"
 #include "smtp_mtasts.h"
+#include "smtp_requiretls.h"
 #include "smtp_route.h"
 #include "tls_client.h"
 #include "tls_policy.h"
@@ -98,6 +99,7 @@ struct smtp_job {
 	char		 sender[MSG_ADDR_MAX + 1];
 	char		 envid[MSG_ENVID_MAX + 1];
 	uint32_t	 ret, body, smtputf8;
+	uint32_t	 tls_request;	/* ENVELOPE_F_REQUIRETLS, _TLS_OPTIONAL */
 	uint64_t	 arrival, offset, size;
 	char		 nexthop[ROUTE_NEXTHOP_MAX];
 	char		 delivered_to[MSG_ADDR_MAX + 1];	/* "" none */
@@ -205,6 +207,7 @@ smtp_job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 	j->ret = d.ret;
 	j->body = d.body;
 	j->smtputf8 = d.smtputf8;
+	j->tls_request = d.tls_request;
 	j->arrival = d.arrival;
 	j->offset = d.body_offset;
 	j->size = d.body_size;
@@ -226,6 +229,7 @@ smtp_job_decode(struct ipc_msg *m, struct smtp_job *j, const char **why)
 /* The child's one connection, kept between jobs. */
 static struct smtp_conn cconn = { .fd = -1 };
 static char cconn_nexthop[ROUTE_NEXTHOP_MAX];
+static int cconn_mode;		/* the enum smtp_tls_mode it was opened for */
 
 /* smtp_sasl_lookup - "login:password" for nexthop or host; 1 found */
 static int
@@ -307,17 +311,19 @@ smtp_tls_policy_find(const char *nexthop, struct tls_policy *p, int *mapped,
  */
 static int
 smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
-    struct smtp_reply *r, int *site)
+    int tls_mode, struct smtp_reply *r, int *site)
 {
 	static struct smtp_route rt;
 	static struct tls_dane dane;
 	static struct smtp_mtasts sts;
 	char login[256], *password = NULL, domain[ROUTE_NEXTHOP_MAX];
 	struct tls_policy pol, hpol;
+	struct smtp_requiretls_tally tally;
+	enum smtp_tls_mode mode = (enum smtp_tls_mode)tls_mode;
 	enum smtp_tls_level level;
 	enum smtp_step st;
-	int i, notls, greeted = 0, have, port, literal, mapped;
-	int tlsa_failed = 0;
+	int i, notls, greeted = 0, have, port, literal = 0, tlsa_failed = 0;
+	int mapped, by_sts;
 
 	if (smtp_tls_policy_find(nexthop, &pol, &mapped, r->text,
 	    sizeof(r->text)) != 0) {
@@ -337,10 +343,14 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		*site = rt.site;
 		return -1;
 	}
+	memset(&tally, 0, sizeof(tally));
 	smtp_dane_forget();
 	/* MTA-STS: its MX filter here; per host below, only where DANE
-	 * does not apply (RFC 8461 2: DANE wins). */
+	 * does not apply (RFC 8461 2: DANE wins).  TLS-Required: No asks
+	 * that it be ignored (RFC 8689 4.1). */
 	smtp_mtasts_find(set, &dnscfg, qid, nexthop, mapped, &sts);
+	if (smtp_tls_mode_ignores_policy(mode))
+		sts.active = 0;
 	if (smtp_mtasts_route(&sts, qid, &rt, r) != 0) {
 		log_info("%s: %s", qid, r->text);
 		*site = SITE_OK;
@@ -350,7 +360,13 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		notls = 0;
 		have = smtp_sasl_lookup(nexthop, rt.t[i].host, login,
 		    sizeof(login), &password);
-		level = pol.level;
+		/* RFC 8689: REQUIRETLS raises the level, TLS-Required: No
+		 * may lower it, and then DANE is not asked at all
+		 * (smtp_requiretls.h says where not). */
+		level = smtp_requiretls_level(mode, pol.level, literal ||
+		    (set->relayhost != NULL &&
+		    strcasecmp(set->relayhost, nexthop) == 0), have, qid,
+		    domain, rt.t[i].host);
 		/* dane is may, encrypt or dane itself for this host, as
 		 * DNSSEC says; a signed host whose TLSA lookup fails is
 		 * skipped, never tried at a lower level. */
@@ -360,16 +376,21 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 			r->code = 0;	/* made up here, as smtp_client's */
 			strlcpy(r->dsn, "4.7.5", sizeof(r->dsn));
 			tlsa_failed = 1;
+			/* Not judged for REQUIRETLS: the verdict waits. */
+			tally.tried++;
 			continue;
 		}
-		/* Credentials go only over TLS at level encrypt or higher:
-		 * never in plaintext, never after a fallback to it. */
 		hpol = pol;
 		hpol.level = level;
 		if (level != SMTP_TLS_DANE)
 			smtp_mtasts_host(&sts, &hpol);
+		by_sts = hpol.level != level;
 		level = hpol.level;
-		if (have && !tls_level_encrypts(level))
+		/* Credentials go only over TLS at level encrypt or higher:
+		 * never in plaintext, never after a fallback to it; nor
+		 * does REQUIRETLS, where DANE left an unsigned host at may. */
+		if ((have || mode == SMTP_TLS_MODE_REQUIRED) &&
+		    !tls_level_encrypts(level))
 			level = SMTP_TLS_ENCRYPT;
 again:
 		st = smtp_conn_open(c, set, rt.t[i].host,
@@ -389,16 +410,29 @@ again:
 			notls = 1;
 			goto again;
 		}
+		if (st == STEP_OK && by_sts && c->tls_verified)
+			c->tls_auth_by = "mta-sts";
+		if (st == STEP_OK &&
+		    smtp_requiretls_check(c, mode, qid, r) != 0) {
+			/* RFC 8689 4.2.1: QUIT, and on to the next host. */
+			smtp_conn_close(c, 1);
+			smtp_requiretls_host_failed(&tally, c, 1, r);
+			continue;
+		}
 		if (st == STEP_OK) {
 			if (c->tls_dane == NULL)
 				smtp_mtasts_check(&sts, qid, c);
 			return 0;
 		}
+		if (mode == SMTP_TLS_MODE_REQUIRED)
+			smtp_requiretls_host_failed(&tally, c, 0, r);
 		log_debug("%s: %s", qid, r->text);
 	}
 	smtp_mtasts_reason(&sts, r);
 	*site = greeted ? SITE_OK : tlsa_failed ? SITE_DNS_TEMP :
 	    SITE_UNREACHABLE;
+	if (smtp_requiretls_verdict(&tally, mode, r))
+		return -1;
 	/* The last host's verdict stands; only a 5xx from it is permanent. */
 	if (r->code == 0 || r->code / 100 != 5)
 		r->code = 450;
@@ -470,7 +504,9 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 	struct smtp_msg msg = { .sender = j->sender, .envid = j->envid,
 	    .ret = j->ret, .body = j->body, .smtputf8 = j->smtputf8,
 	    .size = j->size, .fd = fd, .offset = (off_t)j->offset,
-	    .head = j->head, .headlen = strlen(j->head) };
+	    .head = j->head, .headlen = strlen(j->head),
+	    .requiretls = (j->tls_request & ENVELOPE_F_REQUIRETLS) != 0 };
+	int mode = (int)smtp_tls_mode_of(j->tls_request, j->sender);
 	struct msg_conn_done done;
 	struct smtp_reply r;
 	struct ipc_msg m;
@@ -484,16 +520,22 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		if (cconn.fd != -1)
 			smtp_conn_close(&cconn, 1);
 	} else {
+		/* A connection serves only jobs of the TLS mode it was
+		 * opened for: one that TLS-Required: No let through a
+		 * failed policy must never carry other mail, and REQUIRETLS
+		 * checked its host at connect. */
 		if (cconn.fd != -1 && (strcasecmp(cconn_nexthop,
-		    j->nexthop) != 0 || smtp_conn_reset(&cconn) != 0))
+		    j->nexthop) != 0 || cconn_mode != mode ||
+		    smtp_conn_reset(&cconn) != 0))
 			smtp_conn_close(&cconn, 0);
 		if (cconn.fd != -1)
 			connected = 1;
-		else if (child_connect(&cconn, j->qid, j->nexthop, &r,
+		else if (child_connect(&cconn, j->qid, j->nexthop, mode, &r,
 		    &site) == 0) {
 			connected = 1;
 			strlcpy(cconn_nexthop, j->nexthop,
 			    sizeof(cconn_nexthop));
+			cconn_mode = mode;
 		}
 	}
 	if (connected) {

@@ -14,11 +14,12 @@
 /*
  * smtp_connect_fn - in a connection process: open a connection to
  * nexthop (as queued named it in the job of message qid) into c, greeted
- * and ready for a transaction.  0, or -1 with why in r (code 5xx for a
+ * and ready for a transaction, as tls_mode (enum smtp_tls_mode,
+ * smtp_requiretls.h) demands.  0, or -1 with why in r (code 5xx for a
  * permanent failure) and the site status in *site.
  */
 typedef int smtp_connect_fn(struct smtp_conn *c, const char *qid,
-    const char *nexthop, struct smtp_reply *r, int *site);
+    const char *nexthop, int tls_mode, struct smtp_reply *r, int *site);
 
 /*
  * smtp_transport_share - for another transport's setup: the connection

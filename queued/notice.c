@@ -87,8 +87,9 @@ notice_read_orig(struct sched_msg *sm, size_t max, size_t *len)
  * it.  0 with the new queue ID in qid, or -1 (nothing left behind).
  */
 static int
-notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
-    const char *text, size_t textlen, char *qid, size_t qidsize)
+notice_queue(const char *const *to, uint32_t nto, uint32_t flags,
+    uint32_t envflags, int eightbit, const char *text, size_t textlen,
+    char *qid, size_t qidsize)
 {
 	/* 64 KiB of buffer: not for the stack; queued is single-threaded. */
 	static struct msgfile_writer w;
@@ -114,6 +115,7 @@ notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
 	strlcpy(env.client_addr, "127.0.0.1", sizeof(env.client_addr));
 	strlcpy(env.protocol, "local", sizeof(env.protocol));
 	env.body = eightbit ? BODY_8BITMIME : BODY_7BIT;
+	env.flags = envflags;
 	env.nrcpt = nto;
 	env.rcpts = xcalloc(nto, sizeof(*env.rcpts));
 	for (uint32_t i = 0; i < nto; i++) {
@@ -123,7 +125,7 @@ notice_queue(const char *const *to, uint32_t nto, uint32_t flags, int eightbit,
 		 * with SMTPUTF8, and its address is valid only with it. */
 		for (const char *c = to[i]; *c != '\0'; c++)
 			if ((unsigned char)*c >= 0x80)
-				env.flags = ENVELOPE_F_SMTPUTF8;
+				env.flags |= ENVELOPE_F_SMTPUTF8;
 	}
 	envelope_encode(&env, &prefix, &plen);
 	recs = queue_records_from_envelope(&env, now, textlen, &msg);
@@ -207,7 +209,15 @@ notice_send(struct sched_msg *sm, enum dsn_kind kind, const uint32_t *idx,
 
 	memset(&rep, 0, sizeof(rep));
 	rep.kind = kind;
-	rep.full = kind == DSN_KIND_FAILED && sm->env->ret == DSN_RET_FULL;
+	/* RFC 8689 5: a notice of a REQUIRETLS message carries only the
+	 * header, whatever RET asked for, and goes with REQUIRETLS itself
+	 * (its delivery from <> is best effort: smtp_requiretls.c); 6: a
+	 * "TLS-Required: No" message's notices are tagged the same way. */
+	uint32_t envflags = sm->env->flags &
+	    (ENVELOPE_F_REQUIRETLS | ENVELOPE_F_TLS_OPTIONAL);
+
+	rep.full = kind == DSN_KIND_FAILED && sm->env->ret == DSN_RET_FULL &&
+	    !(envflags & ENVELOPE_F_REQUIRETLS);
 	if ((orig = notice_read_orig(sm, rep.full ? NOTICE_ORIG_MAX :
 	    NOTICE_HEADER_MAX, &origlen)) == NULL) {
 		log_error("%s: cannot read the message for a notice",
@@ -238,8 +248,8 @@ notice_send(struct sched_msg *sm, enum dsn_kind kind, const uint32_t *idx,
 	    qctx.set->maximal_queue_lifetime);
 	rep.eightbit = sm->env->body == BODY_8BITMIME;
 	text = bounce_compose(&rep, d, n, orig, origlen, &textlen);
-	r = notice_queue(to, nto, flags, rep.eightbit, text, textlen, nqid,
-	    nqidsize);
+	r = notice_queue(to, nto, flags, envflags, rep.eightbit, text,
+	    textlen, nqid, nqidsize);
 	free(text);
 	free(orig);
 	free(d);
@@ -534,7 +544,8 @@ notice_lost(struct sched_msg *sm)
 		    qctx.set->myhostname);
 		nto = 2;
 	}
-	r = notice_queue(to, nto, 0, 0, text, textlen, nqid, sizeof(nqid));
+	r = notice_queue(to, nto, 0, 0, 0, text, textlen, nqid,
+	    sizeof(nqid));
 	if (r == 0)
 		log_info("%s: queue file lost; sender non-delivery "
 		    "notification: %s", sm->rec.qid, nqid);

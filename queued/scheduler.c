@@ -1574,6 +1574,8 @@ job_start_smtp(struct sched_job *job, int fd)
 	    .sender = job_sender(job), .envid = envid, .ret = sm->env->ret,
 	    .body = sm->env->body,
 	    .smtputf8 = (sm->env->flags & ENVELOPE_F_SMTPUTF8) != 0,
+	    .tls_request = sm->env->flags &
+	    (ENVELOPE_F_REQUIRETLS | ENVELOPE_F_TLS_OPTIONAL),
 	    .arrival = sm->env->arrival,
 	    .body_offset = (uint64_t)sm->body,
 	    .body_size = sm->body_len,

@@ -44,7 +44,8 @@ static const struct {
 
 /* MAIL and RCPT parameters we know; "seen" bits catch duplicates */
 enum param_id {
-	P_SIZE, P_BODY, P_RET, P_ENVID, P_SMTPUTF8, P_AUTH, P_NOTIFY, P_ORCPT
+	P_SIZE, P_BODY, P_RET, P_ENVID, P_SMTPUTF8, P_AUTH, P_NOTIFY, P_ORCPT,
+	P_REQUIRETLS
 };
 
 struct param_ctx {
@@ -64,6 +65,7 @@ static int param_smtputf8(struct param_ctx *, const char *, size_t, int);
 static int param_auth(struct param_ctx *, const char *, size_t, int);
 static int param_notify(struct param_ctx *, const char *, size_t, int);
 static int param_orcpt(struct param_ctx *, const char *, size_t, int);
+static int param_requiretls(struct param_ctx *, const char *, size_t, int);
 
 static const struct {
 	const char	*name;
@@ -80,6 +82,8 @@ static const struct {
 	[P_AUTH] = { "AUTH", SMTP_CMD_MAIL, SMTP_EXT_AUTH, param_auth },
 	[P_NOTIFY] = { "NOTIFY", SMTP_CMD_RCPT, SMTP_EXT_DSN, param_notify },
 	[P_ORCPT] = { "ORCPT", SMTP_CMD_RCPT, SMTP_EXT_DSN, param_orcpt },
+	[P_REQUIRETLS] = { "REQUIRETLS", SMTP_CMD_MAIL, SMTP_EXT_REQUIRETLS,
+	    param_requiretls },
 };
 
 static int reply_set(char *, size_t, int, const char *, ...)
@@ -226,6 +230,20 @@ param_smtputf8(struct param_ctx *c, const char *v, size_t len, int has_value)
 	return 0;
 }
 
+/* param_requiretls - REQUIRETLS, which takes no value (RFC 8689 2) */
+static int
+param_requiretls(struct param_ctx *c, const char *v, size_t len,
+    int has_value)
+{
+	(void)v;
+	(void)len;
+	if (has_value)
+		return reply_set(c->reply, c->replysize, 501,
+		    "501 5.5.4 REQUIRETLS takes no value");
+	c->cmd->requiretls = 1;
+	return 0;
+}
+
 /* param_auth - AUTH=xtext or AUTH=<> (RFC 4954 5) */
 static int
 param_auth(struct param_ctx *c, const char *v, size_t len, int has_value)
@@ -364,6 +382,14 @@ params_parse(struct param_ctx *c, const char *p, size_t len)
 			return reply_set(c->reply, c->replysize, 501,
 			    "501 5.5.4 Bad parameter syntax");
 		id = param_lookup(p, klen);
+		/* RFC 8689 2: REQUIRETLS only in a session that employs TLS
+		 * (the only place it is advertised). */
+		if (id == P_REQUIRETLS && c->cmd->verb == SMTP_CMD_MAIL &&
+		    c->ext != 0 &&
+		    !(c->ext & SMTP_EXT_REQUIRETLS))
+			return reply_set(c->reply, c->replysize, 530,
+			    "530 5.7.10 REQUIRETLS needs a TLS session: "
+			    "STARTTLS first");
 		if (id < 0 || params[id].verb != c->cmd->verb ||
 		    !(c->ext & params[id].ext))
 			return reply_set(c->reply, c->replysize, 555,

@@ -1,6 +1,6 @@
 /*
  * smtp_command - parse one SMTP command line (RFC 5321 4.1, with the
- * parameters of SIZE, 8BITMIME, DSN, SMTPUTF8 and AUTH).
+ * parameters of SIZE, 8BITMIME, DSN, SMTPUTF8, REQUIRETLS and AUTH).
  *
  * Pure functions, no I/O: the session hands in a line without its CRLF and
  * gets a parsed command or the exact reply to send.  The parser is strict
@@ -37,6 +37,7 @@ enum smtp_verb {
 #define SMTP_EXT_DSN		0x04
 #define SMTP_EXT_SMTPUTF8	0x08
 #define SMTP_EXT_AUTH		0x10
+#define SMTP_EXT_REQUIRETLS	0x20	/* advertised only over TLS */
 
 struct smtp_command {
 	enum smtp_verb	verb;
@@ -54,6 +55,7 @@ struct smtp_command {
 	int		 ret;		/* enum dsn_ret */
 	char		 envid[SMTP_ENVID_MAX + 1];	/* xtext decoded */
 	int		 smtputf8;
+	int		 requiretls;	/* RFC 8689 2 */
 	char		 auth[ADDR_TEXT_MAX];	/* AUTH= value, decoded */
 
 	/* RCPT parameters */
@@ -84,6 +86,9 @@ struct smtp_command {
  * only with SMTP_EXT_SMTPUTF8 in ext, and on MAIL only together with the
  * SMTPUTF8 parameter; for RCPT the session should pass SMTP_EXT_SMTPUTF8
  * only when the transaction's MAIL carried SMTPUTF8 (else 553 5.6.7).
+ * REQUIRETLS without SMTP_EXT_REQUIRETLS (the session is not over TLS,
+ * so it was not advertised) gets 530 5.7.10 (RFC 8689 2: the option is
+ * only for a session that employs TLS; 5.7.10 "Encryption needed").
  */
 int smtp_command_parse(const char *line, size_t len, int ext,
     struct smtp_command *cmd, char *reply, size_t replysize);

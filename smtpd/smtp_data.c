@@ -101,6 +101,8 @@ smtp_body_line(struct smtp_body *b, const char *p, size_t len,
 		res->line_too_long = 1;
 	if (b->h.in_header && len >= 9 && strncasecmp(p, "Received:", 9) == 0)
 		res->hops++;
+	if (b->h.in_header)
+		header_tls_required_line(&b->tlsreq, p, len);
 	res->size += len + 2;
 	if (res->size > b->limit)
 		res->too_big = 1;
@@ -124,6 +126,7 @@ smtp_body_end(struct smtp_body *b)
 	if (b->h.in_header && b->fix != NULL)
 		b->added += header_add_missing(b->out, b->fix, &b->h);
 	b->res->size += b->added;
+	b->res->tls_required_no = header_tls_required_no(&b->tlsreq);
 	b->res->write_errno = b->out->failed;
 	b->res->io_status = SMTP_IO_OK;
 }

@@ -17,6 +17,7 @@
 
 #include "msgfile.h"
 #include "settings.h"
+#include "header.h"
 #include "smtp_io.h"
 #include "smtp_proto.h"
 
@@ -26,6 +27,8 @@ struct smtp_data_result {
 	int		line_too_long;	/* a line over SMTP_TEXT_LINE_MAX */
 	int		bare_newline;	/* saw a bare CR or LF */
 	int		hops;		/* Received: header fields seen */
+	int		tls_required_no;	/* "TLS-Required: No" (RFC
+					   8689 3), once, in the header */
 	int		io_status;	/* SMTP_IO_OK, or how the client failed */
 	int		write_errno;	/* 0, or errno of a failed write */
 };
@@ -63,6 +66,7 @@ struct smtp_body {
 	enum bare_newline_mode		 mode;
 	const struct smtp_data_fix	*fix;	/* NULL: none */
 	struct smtp_header_state	 h;
+	struct header_tls_required	 tlsreq;
 	uint64_t			 added;	/* octets of fix-ups */
 	struct smtp_data_result		*res;
 };

@@ -96,6 +96,9 @@ struct session {
 	int			 body;
 	int			 ret;		/* DSN RET, enum dsn_ret */
 	int			 smtputf8;	/* MAIL had SMTPUTF8 */
+	int			 requiretls;	/* MAIL had REQUIRETLS */
+	size_t			 head_len;	/* of the envelope written */
+	uint32_t		 head_flags;	/* its flags */
 	char			 envid[SMTP_ENVID_MAX + 1];	/* "" none */
 	struct envelope_rcpt	*rcpts;
 	uint32_t		 nrcpt;
@@ -166,6 +169,7 @@ session_reset(struct session *s)
 	s->ret = DSN_RET_DEFAULT;
 	s->envid[0] = '\0';
 	s->smtputf8 = 0;
+	s->requiretls = 0;
 }
 
 /* The RFC 3848 protocol name for Received: and logs; with SMTPUTF8,
@@ -259,6 +263,9 @@ session_helo(struct session *s, const struct smtp_command *cmd, int esmtp)
 	smtp_io_reply(&s->io, "250-ETRN");
 	smtp_io_reply(&s->io, "250-DSN");
 	smtp_io_reply(&s->io, "250-SMTPUTF8");
+	/* RFC 8689 2: only in a session that employs TLS */
+	if (s->tls)
+		smtp_io_reply(&s->io, "250-REQUIRETLS");
 	smtp_io_reply(&s->io, "250 8BITMIME");
 }
 
@@ -324,6 +331,7 @@ session_mail(struct session *s, const struct smtp_command *cmd)
 	s->body = cmd->body;
 	s->ret = cmd->ret;
 	s->smtputf8 = cmd->smtputf8;
+	s->requiretls = cmd->requiretls;
 	strlcpy(s->envid, cmd->envid, sizeof(s->envid));
 	s->ok[CNT_MAIL]++;
 	session_reply(s, "250 2.1.0 Ok");
@@ -636,6 +644,29 @@ session_commit(struct session *s, const char *qid, uint64_t size,
 	return r;
 }
 
+/*
+ * session_tag_tls_optional - RFC 8689 4.1: a message without REQUIRETLS
+ * whose header says "TLS-Required: No" is tagged so: the envelope flag
+ * that tells deliverd to ignore the recipient's TLS policy.  The header
+ * comes after the envelope in the file, so the flag is set in place
+ * once the header has been read (msgfile_writer_patch keeps the
+ * checksum true), before the trailer and the sync.
+ */
+static void
+session_tag_tls_optional(struct session *s, const char *qid,
+    struct msgfile_writer *w)
+{
+	uint32_t f = s->head_flags | ENVELOPE_F_TLS_OPTIONAL;
+	unsigned char old[4] = { s->head_flags >> 24, s->head_flags >> 16,
+	    s->head_flags >> 8, s->head_flags };
+	unsigned char new[4] = { f >> 24, f >> 16, f >> 8, f };
+
+	msgfile_writer_patch(w, envelope_flags_offset(s->head_len), old, new,
+	    sizeof(new));
+	log_info("%s: tls-required-no: TLS-Required: No in the header; "
+	    "recipient TLS policies will be ignored (RFC 8689)", qid);
+}
+
 /* Start the queue file with the envelope and the Received: header. */
 static void
 session_write_head(struct session *s, struct msgfile_writer *w,
@@ -663,8 +694,14 @@ session_write_head(struct session *s, struct msgfile_writer *w,
 	env.envid = s->envid[0] != '\0' ? s->envid : NULL;
 	env.nrcpt = s->nrcpt;
 	env.rcpts = s->rcpts;
-	env.flags = s->smtputf8 ? ENVELOPE_F_SMTPUTF8 : 0;
+	env.flags = (s->smtputf8 ? ENVELOPE_F_SMTPUTF8 : 0) |
+	    (s->requiretls ? ENVELOPE_F_REQUIRETLS : 0);
 	envelope_encode(&env, &prefix, &plen);
+	s->head_len = plen;
+	s->head_flags = env.flags;
+	if (s->requiretls)
+		log_info("%s: requiretls: received with REQUIRETLS; relayed "
+		    "only over verified TLS (RFC 8689)", qid);
 
 	memset(&ri, 0, sizeof(ri));
 	ri.helo = s->helo;
@@ -758,6 +795,9 @@ session_finish(struct session *s, const char *qid, int fd,
 	int werr = 0;
 
 	session_verdict(s, res, reply, sizeof(reply));
+	/* RFC 8689 4.1: with REQUIRETLS the TLS-Required field is ignored */
+	if (reply[0] == '\0' && res->tls_required_no && !s->requiretls)
+		session_tag_tls_optional(s, qid, out);
 	/* The trailer goes after the last octet and before the sync: a file
 	 * that ends in one was written to its end (msgfile.h). */
 	if (reply[0] == '\0' && (werr = msgfile_writer_finish(out,
@@ -1369,7 +1409,8 @@ session_ext(const struct session *s)
 		return 0;
 	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
 	    (session_auth_offered(s) ? SMTP_EXT_AUTH : 0) |
-	    (s->smtputf8 || !s->have_mail ? SMTP_EXT_SMTPUTF8 : 0);
+	    (s->smtputf8 || !s->have_mail ? SMTP_EXT_SMTPUTF8 : 0) |
+	    (s->tls ? SMTP_EXT_REQUIRETLS : 0);
 }
 
 static void

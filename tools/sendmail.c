@@ -604,6 +604,10 @@ sendmail_message(struct sendmail_ctx *c, struct envelope *env,
 				env->rcpts[i].notify = c->notify;
 		if (c->body8 || msg.eightbit)
 			env->body = BODY_8BITMIME;
+		/* RFC 8689 4.1, as smtpd does: the recipients' TLS policies
+		 * are ignored for this message. */
+		if (msg.tls_required_no)
+			env->flags |= ENVELOPE_F_TLS_OPTIONAL;
 		status = sendmail_submit(&c->pd, env, &msg.text, id, idsize);
 	}
 	sendmail_msg_free(&msg);

@@ -448,9 +448,16 @@ sendmail_msg_build(const char *in, size_t len,
 	struct line first, l;
 	int has_first, date, msgid, from, hops, status = 0;
 
+	struct header_tls_required tlsreq;
+
 	memset(&h, 0, sizeof(h));
+	memset(&tlsreq, 0, sizeof(tlsreq));
 	header_read(&r, &h, &first, &has_first);
 	header_scan(&h, &date, &msgid, &from, &hops);
+	for (size_t i = 0; i < h.nlines; i++)
+		header_tls_required_line(&tlsreq, h.lines[i].p,
+		    h.lines[i].len);
+	out->tls_required_no = header_tls_required_no(&tlsreq);
 	if (hops > SMTP_MAX_HOPS) {
 		snprintf(err, errsize, "too many Received: header fields (%d): "
 		    "a mail loop?", hops);

@@ -61,6 +61,8 @@ struct sendmail_msg {
 	struct sendmail_buf	text;	/* the message, CRLF lines */
 	struct sendmail_rcpts	rcpts;	/* from the header (extract) */
 	int			eightbit;	/* an octet above 127 */
+	int			tls_required_no;	/* "TLS-Required: No"
+						   (RFC 8689 3; header.h) */
 };
 
 /*
@@ -77,7 +79,9 @@ struct sendmail_msg {
  *     added at the end of the header section when missing;
  *   - with extract, the addresses of Resent-To/Cc/Bcc when the header
  *     has any of them, else of To/Cc/Bcc, go to out->rcpts (qualified,
- *     without duplicates) and the Bcc and Resent-Bcc fields are removed.
+ *     without duplicates) and the Bcc and Resent-Bcc fields are removed;
+ *   - out->tls_required_no says whether the header asks, with one
+ *     "TLS-Required: No" field, that TLS policies be ignored.
  * 0, or a sysexits(3) status with a reason in err: EX_DATAERR for a
  * message larger than size_limit, with more than SMTP_MAX_HOPS
  * Received: fields (a mail loop), or with an address that does not

@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	ext = data[0] & 0x1f;
+	ext = data[0] & 0x3f;	/* SMTP_EXT_* up to REQUIRETLS */
 	len = size - 1;
 	if ((line = malloc(len > 0 ? len : 1)) == NULL)
 		return 0;

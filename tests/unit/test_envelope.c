@@ -217,6 +217,53 @@ START_TEST(test_flags_by_version)
 }
 END_TEST
 
+/* RFC 8689: REQUIRETLS and "TLS-Required: No" are kept as flags; both
+ * together cannot come from smtpd (4.1: the header is then ignored), so
+ * such an envelope does not validate. */
+START_TEST(test_flags_requiretls)
+{
+	struct raw r = raw_ok;
+	struct envelope e, d;
+	unsigned char *buf;
+	size_t len, off;
+	char err[128];
+
+	env_fill(&e, 1);
+	e.flags = ENVELOPE_F_REQUIRETLS | ENVELOPE_F_SMTPUTF8;
+	envelope_encode(&e, &buf, &len);
+	ck_assert_int_eq(envelope_decode(buf, len, &d, &off, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(d.flags, ENVELOPE_F_REQUIRETLS | ENVELOPE_F_SMTPUTF8);
+	ck_assert_int_eq(envelope_validate(&d, err, sizeof(err)), 0);
+	/* the flags are the prefix's last field (smtpd patches them there) */
+	ck_assert_uint_eq(buf[envelope_flags_offset(len) + 3],
+	    ENVELOPE_F_REQUIRETLS | ENVELOPE_F_SMTPUTF8);
+	envelope_free(&d);
+	free(buf);
+
+	e.flags = ENVELOPE_F_TLS_OPTIONAL;
+	envelope_encode(&e, &buf, &len);
+	ck_assert_int_eq(envelope_decode(buf, len, &d, &off, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(d.flags, ENVELOPE_F_TLS_OPTIONAL);
+	ck_assert_int_eq(envelope_validate(&d, err, sizeof(err)), 0);
+	envelope_free(&d);
+	free(buf);
+
+	e.flags = ENVELOPE_F_TLS_OPTIONAL | ENVELOPE_F_REQUIRETLS;
+	ck_assert_int_eq(envelope_validate(&e, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "envelope: REQUIRETLS with TLS-Required: No");
+	envelope_free(&e);
+
+	r.flags = ENVELOPE_F_REQUIRETLS;
+	ck_assert_int_eq(raw_decodes(&r), 0);
+	r.flags = ENVELOPE_F_TLS_OPTIONAL;
+	ck_assert_int_eq(raw_decodes(&r), 0);
+	r.flags = 0x8;
+	ck_assert_int_eq(raw_decodes(&r), -1);
+}
+END_TEST
+
 START_TEST(test_body_follows)
 {
 	struct envelope e, d;
@@ -485,6 +532,7 @@ envelope_suite(void)
 
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_flags_by_version);
+	tcase_add_test(tc, test_flags_requiretls);
 	tcase_add_test(tc, test_body_follows);
 	tcase_add_test(tc, test_every_truncation);
 	tcase_add_test(tc, test_bad_prefix);

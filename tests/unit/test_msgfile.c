@@ -110,6 +110,65 @@ START_TEST(test_crc32c_vectors)
 }
 END_TEST
 
+/* crc32c_shift carries a CRC difference over shared octets */
+START_TEST(test_crc32c_shift)
+{
+	unsigned char tail[1000];
+	uint32_t a = crc32c_update(0, "abcd", 4), b = crc32c_update(0, "abXd", 4);
+
+	for (size_t i = 0; i < sizeof(tail); i++)
+		tail[i] = (unsigned char)(i * 7 + 3);
+	for (size_t n = 0; n <= sizeof(tail); n += n < 20 ? 1 : 97)
+		ck_assert_uint_eq(crc32c_update(a, tail, n) ^
+		    crc32c_update(b, tail, n), crc32c_shift(a ^ b, n));
+}
+END_TEST
+
+/*
+ * msgfile_writer_patch: an envelope flag set after the body was written
+ * (smtpd's "TLS-Required: No") gives the file and trailer that writing
+ * the final envelope first would have, whether the prefix is still in
+ * the buffer or was written out before (a body bigger than the buffer).
+ */
+START_TEST(test_writer_patch_envelope_flag)
+{
+	static struct msgfile_writer w;
+	static unsigned char big[3 * MSGFILE_BUFSIZE];
+	struct envelope e;
+	struct msgfile_info info;
+	unsigned char *p0, *p1;
+	size_t l0, l1, sizes[] = { 10, sizeof(big) };
+	uint64_t size;
+	char err[256];
+
+	env_good(&e);
+	envelope_encode(&e, &p0, &l0);
+	e.flags = ENVELOPE_F_TLS_OPTIONAL;
+	envelope_encode(&e, &p1, &l1);
+	ck_assert_uint_eq(l0, l1);
+	memset(big, 'x', sizeof(big));
+	for (size_t i = 0; i < sizeof(big); i += 80)
+		memcpy(big + i, "\r\n", 2);
+	for (size_t k = 0; k < 2; k++) {
+		int fd = memfd_create("patch", 0);
+
+		msgfile_writer_init(&w, fd);
+		msgfile_write(&w, p0, l0);
+		msgfile_write(&w, big, sizes[k]);
+		msgfile_writer_patch(&w, 0, p0, p1, l0);
+		ck_assert_int_eq(msgfile_writer_finish(&w, &size), 0);
+		ck_assert_int_eq(msgfile_check(fd, 1, &info, err, sizeof(err)),
+		    MSGFILE_COMPLETE);
+		ck_assert_uint_eq(info.env.flags, ENVELOPE_F_TLS_OPTIONAL);
+		envelope_free(&info.env);
+		close(fd);
+	}
+	free(p0);
+	free(p1);
+	envelope_free(&e);
+}
+END_TEST
+
 START_TEST(test_whole_file_round_trip)
 {
 	struct envelope e;
@@ -350,6 +409,8 @@ msgfile_suite(void)
 	TCase *tc = tcase_create("msgfile");
 
 	tcase_add_test(tc, test_crc32c_vectors);
+	tcase_add_test(tc, test_crc32c_shift);
+	tcase_add_test(tc, test_writer_patch_envelope_flag);
 	tcase_add_test(tc, test_whole_file_round_trip);
 	tcase_add_test(tc, test_every_truncation_is_not_complete);
 	tcase_add_test(tc, test_every_flipped_octet_is_corrupt);

@@ -174,6 +174,32 @@ START_TEST(test_build_adds_missing_fields)
 }
 END_TEST
 
+/* RFC 8689 3: "TLS-Required: No" once in the header marks the message,
+ * as smtpd marks it; in the body, twice or another value does not. */
+START_TEST(test_build_tls_required_no)
+{
+	struct sendmail_msg_opts o = opts();
+	struct sendmail_msg m;
+	char err[256];
+
+	ck_assert_int_eq(build("Subject: hi\nTLS-Required:\n  no\n\nb\n", &o,
+	    &m, err), 0);
+	ck_assert_int_eq(m.tls_required_no, 1);
+	sendmail_msg_free(&m);
+	ck_assert_int_eq(build("Subject: hi\n\nTLS-Required: No\n", &o, &m,
+	    err), 0);
+	ck_assert_int_eq(m.tls_required_no, 0);
+	sendmail_msg_free(&m);
+	ck_assert_int_eq(build("TLS-Required: No\nTLS-Required: No\n\nb\n",
+	    &o, &m, err), 0);
+	ck_assert_int_eq(m.tls_required_no, 0);
+	sendmail_msg_free(&m);
+	ck_assert_int_eq(build("TLS-Required: Yes\n\nb\n", &o, &m, err), 0);
+	ck_assert_int_eq(m.tls_required_no, 0);
+	sendmail_msg_free(&m);
+}
+END_TEST
+
 START_TEST(test_build_body_without_header)
 {
 	struct sendmail_msg_opts o = opts();
@@ -407,6 +433,7 @@ sendmail_msg_suite(void)
 	tcase_add_test(tc, test_addrlist_overlong);
 	tcase_add_test(tc, test_addr_canon);
 	tcase_add_test(tc, test_build_adds_missing_fields);
+	tcase_add_test(tc, test_build_tls_required_no);
 	tcase_add_test(tc, test_build_body_without_header);
 	tcase_add_test(tc, test_build_line_ends);
 	tcase_add_test(tc, test_build_dot_ends_input);

@@ -101,6 +101,8 @@ START_TEST(test_bdat_stores_what_data_stores)
 		"cr at the end of a chunk\r\nthen lf\r\n",
 		".\r\n",
 		"x\r\n.\r\nsmuggled\r\n.\r\n",
+		"TLS-Required:\r\n No\r\n\r\nbody\r\n",
+		"Subject: y\r\nTLS-Required: no\r\n\r\n",
 	};
 	static const enum bare_newline_mode modes[] = {
 		BARE_NEWLINE_NORMALIZE, BARE_NEWLINE_REJECT,
@@ -124,6 +126,11 @@ START_TEST(test_bdat_stores_what_data_stores)
 				ck_assert_int_eq(bres.bare_newline,
 				    dres.bare_newline);
 				ck_assert_int_eq(bres.hops, dres.hops);
+				ck_assert_int_eq(bres.tls_required_no,
+				    dres.tls_required_no);
+				ck_assert_int_eq(bres.tls_required_no,
+				    strncmp(msgs[i], "TLS-Required:", 13) == 0 ||
+				    strncmp(msgs[i], "Subject: y", 10) == 0);
 				free(b);
 			}
 			free(d);

@@ -30,6 +30,8 @@
 #include "msg.h"
 #include "settings.h"
 #include "smtp_client.h"
+#include "smtp_requiretls.h"
+#include "envelope.h"
 #include "smtp_route.h"
 
 /* --- smtp_reply_parse_line ----------------------------------------- */
@@ -1243,7 +1245,8 @@ slow_sink(struct sockaddr_in *sin, int report)
 START_TEST(test_conn_body_too_slow)
 {
 	struct smtp_rcpt rcpt = { 0, "x@test", "", 0, -1, "", "" };
-	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0, NULL, 0 };
+	struct smtp_msg m = { "a@test", "", 0, 0, 0, 16000, -1, 0, NULL, 0,
+	    0 };
 	struct sockaddr_in sin;
 	struct smtp_reply r;
 	struct smtp_conn c;
@@ -1468,6 +1471,120 @@ START_TEST(test_lmtp_trickled_reply_deferred)
 }
 END_TEST
 
+/* The EHLO keyword is seen, in any case, as one word only. */
+START_TEST(test_conn_ehlo_requiretls)
+{
+	uint64_t size;
+
+	ck_assert_uint_eq(ehlo_ext("250-mx.test\r\n250-requiretls\r\n"
+	    "250 DSN\r\n", &size), EXT_REQUIRETLS | EXT_DSN);
+	ck_assert_uint_eq(ehlo_ext("250-mx.test\r\n250 REQUIRETLSX\r\n",
+	    &size), 0);
+}
+END_TEST
+
+/* RFC 8689 4.1, 5: the mode a job's tag and sender give */
+START_TEST(test_requiretls_mode)
+{
+	ck_assert_int_eq(smtp_tls_mode_of(0, "a@b"), SMTP_TLS_MODE_POLICY);
+	ck_assert_int_eq(smtp_tls_mode_of(ENVELOPE_F_REQUIRETLS, "a@b"),
+	    SMTP_TLS_MODE_REQUIRED);
+	/* a notice from <> is not held back for want of REQUIRETLS */
+	ck_assert_int_eq(smtp_tls_mode_of(ENVELOPE_F_REQUIRETLS, ""),
+	    SMTP_TLS_MODE_POLICY);
+	ck_assert_int_eq(smtp_tls_mode_of(ENVELOPE_F_TLS_OPTIONAL, ""),
+	    SMTP_TLS_MODE_OPTIONAL);
+	ck_assert_int_eq(smtp_tls_mode_of(ENVELOPE_F_TLS_OPTIONAL |
+	    ENVELOPE_F_REQUIRETLS, "a@b"), SMTP_TLS_MODE_REQUIRED);
+	ck_assert(smtp_tls_mode_ignores_policy(SMTP_TLS_MODE_OPTIONAL));
+	ck_assert(!smtp_tls_mode_ignores_policy(SMTP_TLS_MODE_REQUIRED));
+}
+END_TEST
+
+/* REQUIRETLS never below encrypt; TLS-Required: No lowers a domain's
+ * level to may, but not a bracketed next hop's nor where credentials go */
+START_TEST(test_requiretls_level)
+{
+	const enum smtp_tls_mode R = SMTP_TLS_MODE_REQUIRED,
+	    O = SMTP_TLS_MODE_OPTIONAL, P = SMTP_TLS_MODE_POLICY;
+
+	ck_assert_int_eq(smtp_requiretls_level(R, SMTP_TLS_NONE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_ENCRYPT);
+	ck_assert_int_eq(smtp_requiretls_level(R, SMTP_TLS_MAY, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_ENCRYPT);
+	ck_assert_int_eq(smtp_requiretls_level(R, SMTP_TLS_SECURE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_SECURE);
+	ck_assert_int_eq(smtp_requiretls_level(O, SMTP_TLS_SECURE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_MAY);
+	ck_assert_int_eq(smtp_requiretls_level(O, SMTP_TLS_ENCRYPT, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_MAY);
+	ck_assert_int_eq(smtp_requiretls_level(O, SMTP_TLS_NONE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_NONE);
+	ck_assert_int_eq(smtp_requiretls_level(O, SMTP_TLS_VERIFY, 1, 0, "Q",
+	    "d", "h"), SMTP_TLS_VERIFY);
+	ck_assert_int_eq(smtp_requiretls_level(O, SMTP_TLS_VERIFY, 0, 1, "Q",
+	    "d", "h"), SMTP_TLS_VERIFY);
+	ck_assert_int_eq(smtp_requiretls_level(P, SMTP_TLS_MAY, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_MAY);
+	/* DANE: REQUIRETLS leaves it to decide per host (the transport
+	 * raises an unsigned host's may); TLS-Required: No skips it */
+	ck_assert_int_eq(smtp_requiretls_level(R, SMTP_TLS_DANE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_DANE);
+	ck_assert_int_eq(smtp_requiretls_level(O, SMTP_TLS_DANE, 0, 0, "Q",
+	    "d", "h"), SMTP_TLS_MAY);
+}
+END_TEST
+
+/* A host qualifies when authenticated and offering REQUIRETLS; the
+ * verdict is permanent only when every host failed for a TLS reason */
+START_TEST(test_requiretls_check_and_verdict)
+{
+	const enum smtp_tls_mode R = SMTP_TLS_MODE_REQUIRED;
+	struct smtp_requiretls_tally t;
+	struct smtp_conn c;
+	struct smtp_reply r;
+
+	memset(&c, 0, sizeof(c));
+	memset(&t, 0, sizeof(t));
+	strlcpy(c.relay, "mx.test[192.0.2.1]:25", sizeof(c.relay));
+	c.tls_level = SMTP_TLS_ENCRYPT;
+	c.ssl = (SSL *)&c;		/* only compared with NULL here */
+	c.ext = EXT_REQUIRETLS;
+	ck_assert_int_eq(smtp_requiretls_check(&c, R, "Q", &r), -1);
+	ck_assert_str_eq(r.dsn, "5.7.10");
+	ck_assert_int_eq(smtp_requiretls_check(&c, SMTP_TLS_MODE_POLICY, "Q",
+	    &r), 0);
+	smtp_requiretls_host_failed(&t, &c, 1, &r);
+	c.tls_verified = 1;
+	c.tls_auth_by = "verify";
+	ck_assert_str_eq(smtp_conn_tls_authenticated(&c), "verify");
+	ck_assert_int_eq(smtp_requiretls_check(&c, R, "Q", &r), 0);
+	c.ext = 0;
+	ck_assert_int_eq(smtp_requiretls_check(&c, R, "Q", &r), -1);
+	ck_assert_str_eq(r.dsn, "5.7.30");
+	smtp_requiretls_host_failed(&t, &c, 1, &r);
+	ck_assert_int_eq(smtp_requiretls_verdict(&t, R, &r), 1);
+	ck_assert_int_eq(r.code, 550);
+	ck_assert_str_eq(r.dsn, "5.7.30");
+	ck_assert_int_eq(smtp_requiretls_verdict(&t, SMTP_TLS_MODE_POLICY,
+	    &r), 0);
+	/* a host failed at the level's TLS demand: 5.7.10 */
+	c.tls_failed = 1;
+	strlcpy(r.dsn, "4.7.4", sizeof(r.dsn));
+	strlcpy(r.text, "TLS is required", sizeof(r.text));
+	smtp_requiretls_host_failed(&t, &c, 0, &r);
+	ck_assert_int_eq(smtp_requiretls_verdict(&t, R, &r), 1);
+	ck_assert_str_eq(r.dsn, "5.7.10");
+	/* one unreachable host: no verdict, the usual deferral */
+	c.tls_failed = 0;
+	r.code = 0;
+	smtp_requiretls_host_failed(&t, &c, 0, &r);
+	ck_assert_int_eq(smtp_requiretls_verdict(&t, R, &r), 0);
+	c.ssl = NULL;
+	ck_assert_ptr_null(smtp_conn_tls_authenticated(&c));
+}
+END_TEST
+
 Suite *
 smtp_client_suite(void)
 {
@@ -1489,6 +1606,9 @@ smtp_client_suite(void)
 	tcase_add_test(tc, test_nexthop_ok);
 	tcase_add_test(tc, test_nexthop_bad);
 	tcase_add_test(tc, test_route_literal);
+	tcase_add_test(tc, test_requiretls_mode);
+	tcase_add_test(tc, test_requiretls_level);
+	tcase_add_test(tc, test_requiretls_check_and_verdict);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(conn, conn_setup, conn_teardown);
@@ -1505,6 +1625,7 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_eof);
 	tcase_add_test(conn, test_conn_ehlo);
 	tcase_add_test(conn, test_conn_ehlo_edges);
+	tcase_add_test(conn, test_conn_ehlo_requiretls);
 	tcase_add_test(conn, test_deliver_exact_body_size);
 	tcase_add_test(conn, test_deliver_bdat_chunks);
 	tcase_add_test(conn, test_deliver_bdat_head);

@@ -428,6 +428,37 @@ START_TEST(test_envid_length)
 }
 END_TEST
 
+/* RFC 8689 2: REQUIRETLS takes no value, is for MAIL only, and only in
+ * a session over TLS (the only one that advertises it). */
+START_TEST(test_requiretls)
+{
+	ck_assert_int_eq(run("MAIL FROM:<a@b.example> REQUIRETLS",
+	    EXT_ALL | SMTP_EXT_REQUIRETLS), 0);
+	ck_assert_int_eq(cmd.requiretls, 1);
+	ck_assert_int_eq(run("MAIL FROM:<> SIZE=10 requiretls BODY=8BITMIME",
+	    EXT_ALL | SMTP_EXT_REQUIRETLS), 0);
+	ck_assert_int_eq(cmd.requiretls, 1);
+	ck_assert_int_eq(cmd.size, 10);
+	ck_assert_int_eq(run("MAIL FROM:<a@b.example>",
+	    EXT_ALL | SMTP_EXT_REQUIRETLS), 0);
+	ck_assert_int_eq(cmd.requiretls, 0);
+	refused("MAIL FROM:<a@b.example> REQUIRETLS", EXT_ALL,
+	    "530 5.7.10 REQUIRETLS needs a TLS session: STARTTLS first");
+	refused("MAIL FROM:<a@b.example> REQUIRETLS=YES",
+	    EXT_ALL | SMTP_EXT_REQUIRETLS,
+	    "501 5.5.4 REQUIRETLS takes no value");
+	refused("MAIL FROM:<a@b.example> REQUIRETLS REQUIRETLS",
+	    EXT_ALL | SMTP_EXT_REQUIRETLS,
+	    "501 5.5.4 Duplicate REQUIRETLS parameter");
+	refused("RCPT TO:<a@b.example> REQUIRETLS",
+	    EXT_ALL | SMTP_EXT_REQUIRETLS,
+	    "555 5.5.4 Unsupported option: REQUIRETLS");
+	/* HELO, not EHLO: no extension at all */
+	refused("MAIL FROM:<a@b.example> REQUIRETLS", 0,
+	    "555 5.5.4 Unsupported option: REQUIRETLS");
+}
+END_TEST
+
 START_TEST(test_smtputf8)
 {
 	ck_assert_int_eq(run("MAIL FROM:<> SMTPUTF8", SMTP_EXT_SMTPUTF8), 0);
@@ -733,6 +764,7 @@ smtp_command_suite(void)
 	tcase_add_test(tc, test_ret_envid);
 	tcase_add_test(tc, test_envid_length);
 	tcase_add_test(tc, test_smtputf8);
+	tcase_add_test(tc, test_requiretls);
 	tcase_add_test(tc, test_auth_param);
 	tcase_add_test(tc, test_auth_param_length);
 	tcase_add_test(tc, test_notify);

@@ -224,6 +224,40 @@ START_TEST(test_hops_counted_in_header_only)
 }
 END_TEST
 
+/* RFC 8689 3: "TLS-Required: No" once, in the header (any case, folded,
+ * white space around the value); not in the body, not twice, not
+ * another value. */
+START_TEST(test_tls_required_no)
+{
+	static const struct {
+		const char	*in;
+		int		 no;
+	} cases[] = {
+		{ "TLS-Required: No\r\n\r\nbody\r\n.\r\n", 1 },
+		{ "Subject: x\r\ntls-required:no  \r\n\r\n.\r\n", 1 },
+		{ "TLS-Required:\r\n NO\r\nX: y\r\n\r\n.\r\n", 1 },
+		{ "TLS-Required : No\r\n.\r\n", 1 },
+		{ "TLS-Required: Yes\r\n\r\n.\r\n", 0 },
+		{ "TLS-Required: Nope\r\n\r\n.\r\n", 0 },
+		{ "TLS-Required: No\r\n more\r\n\r\n.\r\n", 0 },
+		{ "TLS-Required: No\r\nTLS-Required: No\r\n\r\n.\r\n", 0 },
+		{ "Subject: x\r\n\r\nTLS-Required: No\r\n.\r\n", 0 },
+		{ "X-TLS-Required: No\r\n\r\n.\r\n", 0 },
+		{ "Subject: TLS-Required: No\r\n\r\n.\r\n", 0 },
+		{ "TLS-Required: No No No No No No No\r\n\r\n.\r\n", 0 },
+	};
+	struct data_run r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		data_run(cases[i].in, strlen(cases[i].in), 1 << 20,
+		    BARE_NEWLINE_NORMALIZE, &r);
+		ck_assert_msg(r.res.tls_required_no == cases[i].no, "%s",
+		    cases[i].in);
+		free(r.stored);
+	}
+}
+END_TEST
+
 START_TEST(test_eof_mid_data)
 {
 	struct data_run r;
@@ -589,6 +623,7 @@ smtp_data_suite(void)
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_size_limit);
 	tcase_add_test(tc, test_hops_counted_in_header_only);
+	tcase_add_test(tc, test_tls_required_no);
 	tcase_add_test(tc, test_eof_mid_data);
 	tcase_add_test(tc, test_large_message);
 	tcase_add_test(tc, test_submission_fixes);
