@@ -175,14 +175,14 @@ alias_get(const struct lookup_ctx *ctx, const char *name, char *val,
 int
 lookup_domain_is_local(const struct settings *s, const char *domain)
 {
-	return lookup_domain_in(&s->local_domains, domain);
+	return settings_domain_in(&s->local_domains, domain);
 }
 
 /* domain_is_virtual - domain is one of virtual_mailbox_domains */
 static int
 domain_is_virtual(const struct lookup_ctx *ctx, const char *domain)
 {
-	return lookup_domain_in(&ctx->settings->virtual_mailbox_domains,
+	return settings_domain_in(&ctx->settings->virtual_mailbox_domains,
 	    domain);
 }
 

@@ -151,21 +151,3 @@ lookup_virtual_mailbox(struct lookup_virtual *v, const char *addr,
 	return f;
 }
 
-/* lookup_domain_in - domain is in list (case-insensitively, ignoring one
- * trailing dot on either) */
-int
-lookup_domain_in(const struct strlist *list, const char *domain)
-{
-	size_t i, ld = strlen(domain), la;
-
-	if (ld > 0 && domain[ld - 1] == '.')
-		ld--;
-	for (i = 0; i < list->n; i++) {
-		la = strlen(list->v[i]);
-		if (la > 0 && list->v[i][la - 1] == '.')
-			la--;
-		if (la == ld && strncasecmp(list->v[i], domain, ld) == 0)
-			return 1;
-	}
-	return 0;
-}

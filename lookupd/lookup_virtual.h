@@ -65,10 +65,5 @@ enum found lookup_virtual_domain_alias(struct lookup_virtual *v,
 enum found lookup_virtual_mailbox(struct lookup_virtual *v, const char *addr,
     char *path, size_t size);
 
-/*
- * lookup_domain_in - domain is in list (local_domains,
- * virtual_mailbox_domains), case-insensitively, ignoring one trailing dot
- */
-int lookup_domain_in(const struct strlist *list, const char *domain);
 
 #endif
