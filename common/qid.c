@@ -11,25 +11,48 @@
 
 #include "qid.h"
 
+static uint64_t qid_last;	/* the last ID made, as a number */
+static uint8_t qid_seq;		/* counts every ID made */
+
+/* qid_now - microseconds since the epoch */
+static uint64_t
+qid_now(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
+
 /* qid_new - a new, time-ordered queue ID */
 void
 qid_new(char *buf, size_t size)
 {
-	static uint64_t last;
-	static uint8_t seq;
-	struct timeval tv;
 	uint64_t v;
 
-	gettimeofday(&tv, NULL);
 	/* The low byte counts every ID made, not only those of one
 	 * microsecond: its last hex digit names the spool directory
 	 * (spool.h), and a time alone would put every file in msg/0. */
-	v = ((uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec) << 8 |
-	    seq++;
+	v = qid_now() << 8 | qid_seq++;
 	/* Same microsecond (or a clock step back): keep counting upward. */
-	if (v <= last)
-		v = last + 1;
-	last = v;
+	if (v <= qid_last)
+		v = qid_last + 1;
+	qid_last = v;
+	snprintf(buf, size, "%016llX", (unsigned long long)v);
+}
+
+/* qid_new_in - a new, time-ordered queue ID whose last digit is dir */
+void
+qid_new_in(char *buf, size_t size, unsigned dir)
+{
+	uint64_t v;
+
+	dir &= 0xf;
+	v = qid_now() << 8 | (uint64_t)(qid_seq++ & 0xf) << 4 | dir;
+	/* The next number above the last one that ends in dir. */
+	if (v <= qid_last)
+		v = ((qid_last >> 4) + 1) << 4 | dir;
+	qid_last = v;
 	snprintf(buf, size, "%016llX", (unsigned long long)v);
 }
 

@@ -15,6 +15,12 @@
  * message file is what finally guarantees uniqueness.
  */
 void qid_new(char *buf, size_t size);
+/*
+ * qid_new_in - the same, but the last hex digit is dir (0-15), the spool
+ * directory the caller wants the file in; still unique and increasing
+ * among every ID this process makes.
+ */
+void qid_new_in(char *buf, size_t size, unsigned dir);
 /* qid_valid - 1 when s is a well-formed queue ID (hex, QID_LEN long) */
 int qid_valid(const char *s);
 

@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,6 +79,7 @@ static struct batch_entry *batch;
 static size_t nbatch, batch_cap;
 
 #define COMMIT_NOSPACE	"4.3.1 Insufficient system storage"
+#define COMMIT_DIR_MS	64	/* how long new files go to one directory */
 
 /* commit_fail - answer smtpd's request reqid with an SMTP code and text */
 static void
@@ -163,6 +165,28 @@ open_drop(struct open_msg *om, int unlink_file)
 	free(om);
 }
 
+/*
+ * commit_dir_now - the spool directory new message files go to now (the
+ * last digit of their queue IDs, spool.h).  Files made together share
+ * one, so that the messages of a commit batch are mostly in one
+ * directory, which commit_flush syncs once: with a directory per message
+ * (a counter as the last digit) every message of a batch cost a directory
+ * fsync of its own, one after the other in queued's loop before any
+ * COMMITTED.  The directory moves on every COMMIT_DIR_MS, so that within
+ * a second each of the SPOOL_HASH_DIRS directories (each in its own ext4
+ * block group, master_spool.c) takes its share of the files.
+ */
+static unsigned
+commit_dir_now(void)
+{
+	struct timespec ts;
+	uint64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (unsigned)(ms / COMMIT_DIR_MS % SPOOL_HASH_DIRS);
+}
+
 /* commit_create_file - a new, empty message file under a new queue ID */
 int
 commit_create_file(char *qid, size_t qidsize, char *path, size_t pathsize)
@@ -173,7 +197,7 @@ commit_create_file(char *qid, size_t qidsize, char *path, size_t pathsize)
 	/* A queue ID already in use (clock stepped back) just takes the
 	 * next one: O_EXCL decides. */
 	for (int tries = 0; tries < 100 && fd < 0; tries++) {
-		qid_new(qid, qidsize);
+		qid_new_in(qid, qidsize, commit_dir_now());
 		if (spool_msg_path(qctx.spool, qid, path, pathsize) < 0)
 			break;
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |

@@ -2,7 +2,8 @@
  * spool - where queued keeps message files.
  *
  * SPOOL/msg/X/QID, X being the last hex digit of the queue ID, so that no
- * directory grows with the whole queue.  The file is created directly at
+ * directory grows with the whole queue (queued picks X by time, so that
+ * the files of one commit batch share a directory: queue_commit.c).  The file is created directly at
  * its final name: a file that no index record names is unfinished, and is
  * removed at start.  That avoids a rename, whose durability would need
  * two directory syncs, on the path every message takes.

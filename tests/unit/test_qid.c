@@ -1,6 +1,7 @@
 /*
  * test_qid - queue IDs: well formed, increasing, and spread over the
- * sixteen spool directories that their last digit names.
+ * sixteen spool directories that their last digit names (or in the one
+ * asked for).
  */
 #include "config.h"
 
@@ -29,6 +30,30 @@ START_TEST(test_qid_increasing_and_spread)
 }
 END_TEST
 
+START_TEST(test_qid_new_in_names_the_directory_and_keeps_increasing)
+{
+	char prev[QID_LEN + 1] = "", cur[QID_LEN + 1];
+	static const char hex[] = "0123456789ABCDEF";
+
+	/* Many IDs within one microsecond, for directories that go down
+	 * as well as up, and mixed with qid_new: each ends in the digit
+	 * asked for and is above every ID made before it. */
+	for (int i = 0; i < 600; i++) {
+		unsigned dir = (unsigned)(i % 3 == 0 ? 15 - i % 16 : i / 40);
+
+		if (i % 7 == 0)
+			qid_new(cur, sizeof(cur));
+		else {
+			qid_new_in(cur, sizeof(cur), dir);
+			ck_assert_int_eq(cur[QID_LEN - 1], hex[dir % 16]);
+		}
+		ck_assert(qid_valid(cur));
+		ck_assert_msg(strcmp(cur, prev) > 0, "%s after %s", cur, prev);
+		memcpy(prev, cur, sizeof(prev));
+	}
+}
+END_TEST
+
 START_TEST(test_qid_valid)
 {
 	ck_assert(qid_valid("0123456789ABCDEF"));
@@ -47,6 +72,7 @@ qid_suite(void)
 	TCase *tc = tcase_create("qid");
 
 	tcase_add_test(tc, test_qid_increasing_and_spread);
+	tcase_add_test(tc, test_qid_new_in_names_the_directory_and_keeps_increasing);
 	tcase_add_test(tc, test_qid_valid);
 	suite_add_tcase(s, tc);
 	return s;
