@@ -5,7 +5,8 @@
  *
  * It reads the DNS configuration, the CA store, the SASL maps and the
  * TLS policy map (its setup verb); then the skeleton (deliverd.c) chroots
- * it to SPOOL/empty as tern_user before it reads a job.
+ * it to SPOOL/smtp as tern_user, and it opens the MTA-STS cache inside
+ * that chroot (its ready verb), before it reads a job.
  *
  * Why the smtp transport reads smtp_tls_policy_map itself rather than
  * asking lookupd: the answer is needed by a connection process, per next
@@ -85,6 +86,7 @@
 #include "smtp_mtasts.h"
 #include "smtp_requiretls.h"
 #include "smtp_route.h"
+#include "spool_layout.h"
 #include "tls_client.h"
 #include "tls_policy.h"
 #include "transport_smtp.h"
@@ -1108,11 +1110,6 @@ smtp_setup(void)
 	    set->smtp_tls_CAfile, set->smtp_tls_CApath, err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
 	smtp_policy_open();
-	/* The MTA-STS cache, reached through this descriptor in the chroot
-	 * (mtasts.c). */
-	if (set->smtp_mta_sts && mtasts_cache_open(set->spool_dir, err,
-	    sizeof(err)) != 0)
-		log_warn("mta-sts: no policy cache: %s", err);
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;
 	    i++) {
 		sasl_maps[nsasl] = map_open(set->smtp_sasl_password_maps.v[i],
@@ -1124,6 +1121,22 @@ smtp_setup(void)
 	}
 }
 
+/* smtp_ready - the MTA-STS cache, opened inside the chroot (mtasts.c) */
+static void
+smtp_ready(void)
+{
+	char dir[1100], err[1200];
+
+	if (!set->smtp_mta_sts)
+		return;
+	if (deliverd_chrooted() != NULL)
+		strlcpy(dir, "/" SPOOL_MTASTS_CACHE, sizeof(dir));
+	else
+		snprintf(dir, sizeof(dir), "%s/%s/%s", set->spool_dir,
+		    SPOOL_SMTP_ROOT, SPOOL_MTASTS_CACHE);
+	if (mtasts_cache_open(dir, err, sizeof(err)) != 0)
+		log_warn("mta-sts: no policy cache: %s", err);
+}
 
 /* smtp_transport_share - the connection processes connect with connect */
 void
@@ -1139,7 +1152,9 @@ smtp_transport_share(smtp_connect_fn *connect)
 const struct transport_ops smtp_transport_ops = {
 	.name = "smtp",
 	.privilege = TRANSPORT_CHROOT,
+	.root = SPOOL_SMTP_ROOT,
 	.setup = smtp_setup,
+	.ready = smtp_ready,
 	.job = smtp_job,
 	.poll = smtp_poll,
 	.events = smtp_events,

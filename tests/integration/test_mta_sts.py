@@ -198,7 +198,7 @@ class TestMtaStsEnforce(MtaStsCase):
         self.assertEqual(srv.requests, [("/.well-known/mta-sts.txt",
                                          "mta-sts.sts.test")])
         # The cache: one file for the domain, tern_user's.
-        path = os.path.join(a.spool, "mta-sts", DOMAIN)
+        path = os.path.join(a.spool, "smtp", "mta-sts", DOMAIN)
         st = os.stat(path)
         self.assertEqual(st.st_uid, pwd.getpwnam("_tern").pw_uid)
         with open(path) as f:
@@ -324,8 +324,8 @@ class TestMtaStsBadPolicy(MtaStsCase):
         self.wait_log(a, r"%s: mta-sts: %s" % (qid, log))
         self.assertNotRegex(a.log(), r"mta-sts enforce")
         self.assertEqual(len(srv.requests), 1)
-        self.assertFalse(os.path.exists(os.path.join(a.spool, "mta-sts",
-                                                     DOMAIN)))
+        self.assertFalse(os.path.exists(os.path.join(a.spool, "smtp",
+                                                     "mta-sts", DOMAIN)))
 
     def test_oversized_policy_is_ignored(self):
         body = policy("enforce") + "x-pad: %s\r\n" % ("a" * 70000)
