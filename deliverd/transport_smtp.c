@@ -351,8 +351,11 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 	 * does not apply (RFC 8461 2: DANE wins).  TLS-Required: No asks
 	 * that it be ignored (RFC 8689 4.1). */
 	smtp_mtasts_find(set, &dnscfg, qid, nexthop, mapped, &sts);
-	if (smtp_tls_mode_ignores_policy(mode))
+	if (smtp_tls_mode_ignores_policy(mode) && sts.active) {
+		log_info("%s: tls-required-no: MTA-STS policy of %s ignored at "
+		    "the sender's request (RFC 8689)", qid, sts.domain);
 		sts.active = 0;
+	}
 	if (smtp_mtasts_route(&sts, qid, &rt, r) != 0) {
 		log_info("%s: %s", qid, r->text);
 		*site = SITE_OK;
@@ -385,7 +388,8 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		hpol = pol;
 		hpol.level = level;
 		if (level != SMTP_TLS_DANE)
-			smtp_mtasts_host(&sts, &hpol);
+			smtp_mtasts_host(&sts, rt.t[i].host,
+			    mode == SMTP_TLS_MODE_REQUIRED, &hpol);
 		by_sts = hpol.level != level;
 		level = hpol.level;
 		/* Credentials go only over TLS at level encrypt or higher:
