@@ -127,7 +127,8 @@ build fuzz_tls_policy common/tls_policy.c common/settings.c \
     common/lmtp_target.c common/dns.c common/dns_tlsa.c \
     common/log.c common/xmalloc.c
 build fuzz_mtasts common/mtasts_policy.c deliverd/mtasts_fetch.c \
-    common/tls_client.c common/tls_policy.c common/deadline.c common/dns.c \
+    common/tls_client.c common/tls_dane.c common/tls_policy.c \
+    common/deadline.c common/dns.c common/dns_tlsa.c \
     common/log.c common/xmalloc.c
 
 # Every fuzz_*.c must have its line above.
