@@ -10,6 +10,9 @@
 
 #include "maildrop.h"
 
+#define SPOOL_SMTP_ROOT		"smtp"		/* the smtp transport's chroot */
+#define SPOOL_MTASTS_CACHE	"mta-sts"	/* in SPOOL_SMTP_ROOT */
+
 enum spool_owner {
 	SPOOL_OWNER_ROOT = 0,	/* ternd's user (root) */
 	SPOOL_OWNER_QUEUE = 1,	/* tern_queue_user */
@@ -36,8 +39,12 @@ static const struct spool_layout_dir spool_layout[] = {
 	{ MAILDROP_DIR, MAILDROP_DIR_MODE, SPOOL_OWNER_MAILDROP, 0 },
 	{ "empty", 0555, SPOOL_OWNER_ROOT, 0 },
 	{ "run", 0755, SPOOL_OWNER_ROOT, 0 },
-	/* MTA-STS policies, cached by the smtp transport (mtasts.c). */
-	{ "mta-sts", 0700, SPOOL_OWNER_TERN, 0 },
+	/* The smtp transport's chroot, apart from smtpd's (empty): it
+	 * holds only the MTA-STS policies the transport caches
+	 * (mtasts.c), out of reach of smtpd, which also runs as
+	 * tern_user. */
+	{ SPOOL_SMTP_ROOT, 0755, SPOOL_OWNER_ROOT, 0 },
+	{ SPOOL_SMTP_ROOT "/" SPOOL_MTASTS_CACHE, 0700, SPOOL_OWNER_TERN, 0 },
 };
 
 #define SPOOL_HASH_DIGITS	"0123456789ABCDEF"

@@ -347,7 +347,8 @@ deliverd_privilege(void)
 			privsep_drop(settings.tern_user, NULL);
 			break;
 		}
-		snprintf(dir, sizeof(dir), "%s/empty", settings.spool_dir);
+		snprintf(dir, sizeof(dir), "%s/%s", settings.spool_dir,
+		    ops->root != NULL ? ops->root : "empty");
 		/* Not started as root, nothing is switched (privsep.h). */
 		if (geteuid() == 0)
 			strlcpy(chroot_dir, dir, sizeof(chroot_dir));
@@ -364,6 +365,8 @@ main(int argc, char **argv)
 	ops = deliverd_transport(opts.transport);
 	ops->setup();
 	deliverd_privilege();
+	if (ops->ready != NULL)
+		ops->ready();
 	sig_fd = deliverd_signals_setup();
 	daemon_channel_open(&master_conn);
 	deliverd_nonblock(DAEMON_FD_QUEUED);

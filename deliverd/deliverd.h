@@ -32,17 +32,24 @@
 enum transport_privilege {
 	TRANSPORT_ROOT,		/* stays root: forks children that switch to
 				   each mailbox owner for good */
-	TRANSPORT_CHROOT,	/* tern_user, chrooted to spool_dir/empty
-				   unless setup calls deliverd_chroot_skip */
+	TRANSPORT_CHROOT,	/* tern_user, chrooted to spool_dir/ROOT
+				   (transport_ops.root) unless setup calls
+				   deliverd_chroot_skip */
 };
 
 /* The verbs of a transport. */
 struct transport_ops {
 	const char	*name;		/* as in "tern-deliverd -t NAME" */
 	enum transport_privilege privilege;
+	/* TRANSPORT_CHROOT: the chroot, a directory under spool_dir
+	 * (spool_layout.h); NULL: "empty" */
+	const char	*root;
 	/* setup - privileged preparation (keys, maps, resolver), before
 	 * the skeleton applies privilege and before any job */
 	void	(*setup)(void);
+	/* ready - after the privilege is applied, before any job (files
+	 * inside the chroot are opened here); NULL: nothing to do */
+	void	(*ready)(void);
 	/* job - one frame from queued: decode, check, keep it, or answer
 	 * it as done at once; m is freed by the caller */
 	void	(*job)(struct ipc_msg *m);

@@ -2,16 +2,19 @@
  * mtasts - finding the MTA-STS policy of a domain, with the cache.
  *
  * Called by a connection process of the smtp transport before it
- * connects: unprivileged (tern_user), chrooted to SPOOL/empty.  Why the
+ * connects: unprivileged (tern_user), chrooted to SPOOL/smtp.  Why the
  * fetch happens here and not in a process of its own: this process
  * already runs as tern_user in a chroot, has the resolver and the CA
  * store that the fetch needs, waits on the answer anyway, and is one per
  * connection, so a slow policy server delays only mail for its own
  * domain.  No root process ever reads a policy.
  *
- * The cache is SPOOL/mta-sts (owned by tern_user, spool_layout.h),
- * opened before the chroot and reached afterwards through that directory
- * descriptor alone (openat, renameat).  A file is written under a
+ * The cache is SPOOL/smtp/mta-sts (owned by tern_user, spool_layout.h),
+ * inside the transport's own chroot, which smtpd (chrooted to
+ * SPOOL/empty) cannot reach.  It is opened once chrooted, never before:
+ * a directory descriptor from outside the chroot would let the process
+ * fchdir() out of it.  Files are reached through that descriptor
+ * (openat, renameat).  A file is written under a
  * temporary name, synced, then renamed over the old one, so a reader
  * sees the old policy or the new one, never half of one; two processes
  * fetching the same domain at once each write a whole file and the last
@@ -45,18 +48,15 @@
 #define CACHE_HEAD_MAX	128
 #define CACHE_FILE_MAX	(CACHE_HEAD_MAX + MTASTS_POLICY_MAX)
 
-static int cache_fd = -1;	/* SPOOL/mta-sts */
+static int cache_fd = -1;	/* SPOOL/smtp/mta-sts */
 
 /* mtasts_cache_open - the cache directory, kept open */
 int
-mtasts_cache_open(const char *spool, char *err, size_t errsize)
+mtasts_cache_open(const char *dir, char *err, size_t errsize)
 {
-	char path[1100];
-
-	snprintf(path, sizeof(path), "%s/%s", spool, MTASTS_CACHE_DIR);
-	if (cache_fd == -1 && (cache_fd = open(path, O_RDONLY | O_DIRECTORY |
+	if (cache_fd == -1 && (cache_fd = open(dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
-		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;

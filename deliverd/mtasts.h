@@ -15,14 +15,13 @@
 #include "mtasts_policy.h"
 #include "settings.h"
 
-#define MTASTS_CACHE_DIR	"mta-sts"	/* under the spool */
-
 /*
- * mtasts_cache_open - open SPOOL/mta-sts for the cache, before the
- * chroot hides it.  0, or -1 with the reason in err: MTA-STS then still
- * works, fetching each policy anew.
+ * mtasts_cache_open - open the cache directory dir (SPOOL/smtp/mta-sts,
+ * spool_layout.h), once chrooted: "/mta-sts" in the chroot.  0, or -1
+ * with the reason in err: MTA-STS then still works, fetching each policy
+ * anew.
  */
-int mtasts_cache_open(const char *spool, char *err, size_t errsize);
+int mtasts_cache_open(const char *dir, char *err, size_t errsize);
 
 /*
  * mtasts_policy_for - the MTA-STS policy of domain (A-labels): 1 with it

@@ -10,6 +10,15 @@
  * as before, and what enforce would have refused is logged (there is no
  * TLS-RPT, RFC 8460, to report it to).  none: nothing changes.
  *
+ * REQUIRETLS (RFC 8689 4.2.1) needs the MX host name validated "using
+ * MTA-STS, as described in [RFC8461], Section 4.1", which is the mx
+ * pattern match, whatever the mode; and a certificate that verifies.
+ * So for a REQUIRETLS message a host that a testing policy names is
+ * tried at level verify as under enforce, and then counts as
+ * authenticated by MTA-STS; a host the testing policy does not name is
+ * not validated and cannot take the message.  Other mail still only
+ * gets the testing log lines.
+ *
  * It never lowers what the configuration asks: a policy-map entry or a
  * relayhost keeps its own rules, and a global level that verifies
  * already is left as it is.
@@ -91,12 +100,15 @@ smtp_mtasts_route(const struct smtp_mtasts *st, const char *qid,
 	return -1;
 }
 
-/* smtp_mtasts_host - enforce: verify, for the MX host name */
+/* smtp_mtasts_host - verify the MX host name: enforce; testing+REQUIRETLS */
 void
-smtp_mtasts_host(const struct smtp_mtasts *st, struct tls_policy *pol)
+smtp_mtasts_host(const struct smtp_mtasts *st, const char *host,
+    int requiretls, struct tls_policy *pol)
 {
-	if (!st->active || st->p.mode != MTASTS_ENFORCE ||
-	    tls_level_verifies(pol->level))
+	if (!st->active || tls_level_verifies(pol->level))
+		return;
+	if (st->p.mode != MTASTS_ENFORCE && !(requiretls &&
+	    st->p.mode == MTASTS_TESTING && mtasts_mx_match(&st->p, host)))
 		return;
 	pol->level = SMTP_TLS_VERIFY;
 	pol->nmatch = 1;

@@ -51,10 +51,13 @@ int smtp_mtasts_route(const struct smtp_mtasts *st, const char *qid,
     struct smtp_route *rt, struct smtp_reply *r);
 
 /*
- * smtp_mtasts_host - enforce: pol raised to level verify for the MX host
- * name, unless it verifies already.  Otherwise pol is left alone.
+ * smtp_mtasts_host - enforce, or testing for a REQUIRETLS message
+ * (requiretls) to an MX host the policy names: pol raised to level
+ * verify for the MX host name, unless it verifies already.  Otherwise
+ * pol is left alone.
  */
-void smtp_mtasts_host(const struct smtp_mtasts *st, struct tls_policy *pol);
+void smtp_mtasts_host(const struct smtp_mtasts *st, const char *host,
+    int requiretls, struct tls_policy *pol);
 
 /*
  * smtp_mtasts_check - testing: on the connection c that was made, log

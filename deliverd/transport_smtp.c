@@ -5,7 +5,8 @@
  *
  * It reads the DNS configuration, the CA store, the SASL maps and the
  * TLS policy map (its setup verb); then the skeleton (deliverd.c) chroots
- * it to SPOOL/empty as tern_user before it reads a job.
+ * it to SPOOL/smtp as tern_user, and it opens the MTA-STS cache inside
+ * that chroot (its ready verb), before it reads a job.
  *
  * Why the smtp transport reads smtp_tls_policy_map itself rather than
  * asking lookupd: the answer is needed by a connection process, per next
@@ -85,6 +86,7 @@
 #include "smtp_mtasts.h"
 #include "smtp_requiretls.h"
 #include "smtp_route.h"
+#include "spool_layout.h"
 #include "tls_client.h"
 #include "tls_policy.h"
 #include "transport_smtp.h"
@@ -349,8 +351,11 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 	 * does not apply (RFC 8461 2: DANE wins).  TLS-Required: No asks
 	 * that it be ignored (RFC 8689 4.1). */
 	smtp_mtasts_find(set, &dnscfg, qid, nexthop, mapped, &sts);
-	if (smtp_tls_mode_ignores_policy(mode))
+	if (smtp_tls_mode_ignores_policy(mode) && sts.active) {
+		log_info("%s: tls-required-no: MTA-STS policy of %s ignored at "
+		    "the sender's request (RFC 8689)", qid, sts.domain);
 		sts.active = 0;
+	}
 	if (smtp_mtasts_route(&sts, qid, &rt, r) != 0) {
 		log_info("%s: %s", qid, r->text);
 		*site = SITE_OK;
@@ -383,7 +388,8 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 		hpol = pol;
 		hpol.level = level;
 		if (level != SMTP_TLS_DANE)
-			smtp_mtasts_host(&sts, &hpol);
+			smtp_mtasts_host(&sts, rt.t[i].host,
+			    mode == SMTP_TLS_MODE_REQUIRED, &hpol);
 		by_sts = hpol.level != level;
 		level = hpol.level;
 		/* Credentials go only over TLS at level encrypt or higher:
@@ -1108,11 +1114,6 @@ smtp_setup(void)
 	    set->smtp_tls_CAfile, set->smtp_tls_CApath, err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
 	smtp_policy_open();
-	/* The MTA-STS cache, reached through this descriptor in the chroot
-	 * (mtasts.c). */
-	if (set->smtp_mta_sts && mtasts_cache_open(set->spool_dir, err,
-	    sizeof(err)) != 0)
-		log_warn("mta-sts: no policy cache: %s", err);
 	for (i = 0; i < set->smtp_sasl_password_maps.n && i < SASL_MAPS_MAX;
 	    i++) {
 		sasl_maps[nsasl] = map_open(set->smtp_sasl_password_maps.v[i],
@@ -1124,6 +1125,22 @@ smtp_setup(void)
 	}
 }
 
+/* smtp_ready - the MTA-STS cache, opened inside the chroot (mtasts.c) */
+static void
+smtp_ready(void)
+{
+	char dir[1100], err[1200];
+
+	if (!set->smtp_mta_sts)
+		return;
+	if (deliverd_chrooted() != NULL)
+		strlcpy(dir, "/" SPOOL_MTASTS_CACHE, sizeof(dir));
+	else
+		snprintf(dir, sizeof(dir), "%s/%s/%s", set->spool_dir,
+		    SPOOL_SMTP_ROOT, SPOOL_MTASTS_CACHE);
+	if (mtasts_cache_open(dir, err, sizeof(err)) != 0)
+		log_warn("mta-sts: no policy cache: %s", err);
+}
 
 /* smtp_transport_share - the connection processes connect with connect */
 void
@@ -1139,7 +1156,9 @@ smtp_transport_share(smtp_connect_fn *connect)
 const struct transport_ops smtp_transport_ops = {
 	.name = "smtp",
 	.privilege = TRANSPORT_CHROOT,
+	.root = SPOOL_SMTP_ROOT,
 	.setup = smtp_setup,
+	.ready = smtp_ready,
 	.job = smtp_job,
 	.poll = smtp_poll,
 	.events = smtp_events,

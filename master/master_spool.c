@@ -93,7 +93,7 @@ static int
 spool_sync_all(const char *spool)
 {
 	static const char *const top[] = { "msg", "db", "corrupt", "empty",
-	    "run", MAILDROP_DIR };
+	    "run", MAILDROP_DIR, SPOOL_SMTP_ROOT };
 	static const char hex[] = "0123456789ABCDEF";
 	char path[PATH_MAX], *slash;
 	int bad = 0;

@@ -17,6 +17,8 @@ starttls = "ok" | "refuse" (454) | "broken" (220, then garbage instead of
 a handshake), esmtp=False (EHLO answers 502: HELO only), pipelining and
 dsn (advertise them; DSN parameters are accepted and recorded), size
 (advertised SIZE; 0 none), smtputf8 (advertise SMTPUTF8, the default),
+requiretls (advertise REQUIRETLS after STARTTLS; a MAIL that carries it
+sets the message's requiretls),
 auth = {"user": "password"} (AUTH PLAIN/LOGIN,
 only after STARTTLS when tls is set; each AUTH command is recorded as
 "auth" in its connection's commands).
@@ -75,6 +77,7 @@ class Message:
         self.dsn_rcpt = list(dsn_rcpt)      # per accepted RCPT: {..}
         self.data = envelope.original_content  # bytes, CRLF, unstuffed
         self.tls = conn.tls
+        self.requiretls = False             # MAIL carried REQUIRETLS
         self.time = time.time()
 
 
@@ -104,6 +107,8 @@ class _Handler:
             out.append("250-PIPELINING")
         if self.sink.dsn:
             out.append("250-DSN")
+        if self.sink.requiretls and server.conn.tls:
+            out.append("250-REQUIRETLS")
         out.append("250-ENHANCEDSTATUSCODES")
         out.append("250 HELP")
         return out
@@ -122,6 +127,7 @@ class _Handler:
         conn = server.conn
         msg = Message(conn, envelope, server.dsn_mail,
                       server.dsn_rcpt_accepted)
+        msg.requiretls = server.mail_requiretls
         await self.sink._stage(server, "dot")
         if self.sink.fail.get("dot"):
             return self.sink.fail["dot"]
@@ -138,6 +144,7 @@ class _Session(SMTP):
         self.dsn_mail = {}
         self.dsn_rcpt_pending = {}
         self.dsn_rcpt_accepted = []
+        self.mail_requiretls = False
 
     def connection_made(self, transport):
         self.conn = Connection(transport.get_extra_info("peername"))
@@ -220,6 +227,14 @@ class _Session(SMTP):
             return
         self.dsn_mail = {}
         self.dsn_rcpt_accepted = []
+        self.mail_requiretls = False
+        if arg is not None and self.sink.requiretls and self.conn.tls:
+            # RFC 8689 2: REQUIRETLS, a parameter without a value.
+            words = arg.split(" ")
+            self.mail_requiretls = any(w.upper() == "REQUIRETLS"
+                                       for w in words[1:])
+            arg = " ".join([words[0]] + [w for w in words[1:]
+                                         if w.upper() != "REQUIRETLS"])
         if arg is not None and self.sink.dsn:
             for k, v in DSN_MAIL_RE.findall(arg):
                 self.dsn_mail[k.upper()] = v
@@ -264,7 +279,7 @@ class Sink:
 
     def __init__(self, host, port, tls=None, starttls="ok", esmtp=True,
                  pipelining=True, dsn=True, size=0, auth=None,
-                 hostname="sink.test", smtputf8=True):
+                 hostname="sink.test", smtputf8=True, requiretls=False):
         self.host = host
         self.port = port
         self.tls = tls
@@ -276,6 +291,7 @@ class Sink:
         self.auth = auth
         self.hostname = hostname
         self.smtputf8 = smtputf8
+        self.requiretls = requiretls        # offered over TLS only
         self.fail = {}
         self.hang = {}
         self.rcpt_replies = {}

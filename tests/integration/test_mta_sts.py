@@ -11,6 +11,13 @@ would have refused; the cached policy holds when the HTTPS server is down
 (across a restart of tern, and when a new TXT id cannot be fetched); a
 new TXT id makes tern fetch the policy again; an oversized or malformed
 policy is ignored with a log line; a policy-map entry wins over MTA-STS.
+
+With RFC 8689: a REQUIRETLS message goes to an MX host that the policy
+names over TLS verified for that name (MTA-STS validates the MX name:
+enforce, and testing too, RFC 8689 4.2.1 step 2 asks only for the
+RFC 8461 4.1 match), with REQUIRETLS on MAIL; to a host no policy
+names it is not sent and bounces 5.7.10; "TLS-Required: No" makes an
+enforce policy ignored.
 """
 
 import http.server
@@ -25,6 +32,7 @@ from dns_harness import DnsServer, Zone
 from sink import Sink
 from tern_harness import HarnessError, TernTestCase, binary, is_root, \
     wait_until
+from test_requiretls import message, submit
 from test_tls_verify import TestCA, common_port, send
 
 DOMAIN = "sts.test"
@@ -198,7 +206,7 @@ class TestMtaStsEnforce(MtaStsCase):
         self.assertEqual(srv.requests, [("/.well-known/mta-sts.txt",
                                          "mta-sts.sts.test")])
         # The cache: one file for the domain, tern_user's.
-        path = os.path.join(a.spool, "mta-sts", DOMAIN)
+        path = os.path.join(a.spool, "smtp", "mta-sts", DOMAIN)
         st = os.stat(path)
         self.assertEqual(st.st_uid, pwd.getpwnam("_tern").pw_uid)
         with open(path) as f:
@@ -324,8 +332,8 @@ class TestMtaStsBadPolicy(MtaStsCase):
         self.wait_log(a, r"%s: mta-sts: %s" % (qid, log))
         self.assertNotRegex(a.log(), r"mta-sts enforce")
         self.assertEqual(len(srv.requests), 1)
-        self.assertFalse(os.path.exists(os.path.join(a.spool, "mta-sts",
-                                                     DOMAIN)))
+        self.assertFalse(os.path.exists(os.path.join(a.spool, "smtp",
+                                                     "mta-sts", DOMAIN)))
 
     def test_oversized_policy_is_ignored(self):
         body = policy("enforce") + "x-pad: %s\r\n" % ("a" * 70000)
@@ -343,3 +351,94 @@ class TestMtaStsBadPolicy(MtaStsCase):
                                      ctype="text/html"),
                                 r"cannot fetch the policy of sts\.test: "
                                 r"media type is not text/plain")
+
+
+class TestMtaStsRequireTls(MtaStsCase):
+
+    def requiretls_sender(self):
+        """a.test at global level may, no policy map, accepting
+        REQUIRETLS over STARTTLS; the MX sinks offer REQUIRETLS."""
+        for sink in self.sinks.values():
+            sink.requiretls = True
+        crt, key = self.ca.issue("a", ["a.test"])
+        return self.sender(smtp_tls_security_level="may",
+                           smtpd_tls_cert_file=crt, smtpd_tls_key_file=key)
+
+    def relayed_with_requiretls(self, a, qid, rcpt):
+        self.delivered(a, MX_GOOD[0], qid, rcpt)
+        got = [m for m in self.sinks[MX_GOOD[0]].messages
+               if rcpt in m.rcpt_tos]
+        self.assertTrue(got[0].requiretls, "MAIL lacked REQUIRETLS")
+        self.wait_log(a, r"%s: requiretls: mx\.sts\.test\[127\.0\.0\.162\]"
+                      r":\d+: TLS authenticated by mta-sts, REQUIRETLS "
+                      r"offered" % qid)
+
+    def bounced_unsent(self, a, qid, rcpt, mx):
+        self.wait_log(a, r"%s: to=<%s>, relay=none, .*dsn=5\.7\.10, "
+                      r"status=bounced" % (qid, re.escape(rcpt)))
+        (path,) = a.wait_for_delivery("alice", 1, timeout=60)
+        with open(path, "rb") as f:
+            self.assertIn(b"Status: 5.7.10", f.read())
+        cmds = [c for conn in self.sinks[mx].connections
+                for c in conn.commands]
+        self.assertNotIn("mail", cmds)
+
+    def test_requiretls_relayed_to_mx_that_mta_sts_enforce_validates(self):
+        self.serve_dns(MX_GOOD)
+        self.serve_policy(policy("enforce", mx=("mx.sts.test",)))
+        a = self.requiretls_sender()
+        rcpt = "u@" + DOMAIN
+        qid = submit(self, a, rcpt, message(rcpt))
+        self.relayed_with_requiretls(a, qid, rcpt)
+        self.wait_log(a, r"%s: mta-sts enforce: policy of sts\.test \(id 1\) "
+                      r"applies" % qid)
+
+    def test_requiretls_relayed_to_mx_that_mta_sts_testing_names(self):
+        # RFC 8689 4.2.1 step 2: the MX name validated "using MTA-STS,
+        # as described in [RFC8461], Section 4.1" (the mx match); step
+        # 4: the certificate verified for it.  The mode is not asked.
+        self.serve_dns(MX_GOOD)
+        self.serve_policy(policy("testing", mx=("mx.sts.test",)))
+        a = self.requiretls_sender()
+        rcpt = "u@" + DOMAIN
+        qid = submit(self, a, rcpt, message(rcpt))
+        self.relayed_with_requiretls(a, qid, rcpt)
+        self.wait_log(a, r"Verified TLS connection established to "
+                      r"mx\.sts\.test\[127\.0\.0\.162\]")
+
+    def test_requiretls_bounces_5_7_10_for_mx_outside_testing_policy(self):
+        # A testing policy does not validate a host it does not name,
+        # whose certificate verifies for its own name: REQUIRETLS mail
+        # is not sent there, though other mail is (testing).
+        self.serve_dns(MX_OTHER)
+        self.serve_policy(policy("testing", mx=("mx.sts.test",)))
+        a = self.requiretls_sender()
+        rcpt = "u@" + DOMAIN
+        qid = submit(self, a, rcpt, message(rcpt))
+        self.bounced_unsent(a, qid, rcpt, MX_OTHER[0])
+        self.wait_log(a, r"%s: requiretls: REQUIRETLS: the TLS connection "
+                      r"to host mx\.other\.test\[.* is not authenticated"
+                      % qid)
+        qid2 = submit(self, a, "v@" + DOMAIN, message("v@" + DOMAIN),
+                      requiretls=False)
+        self.delivered(a, MX_OTHER[0], qid2, "v@" + DOMAIN)
+
+    def test_tls_required_no_ignores_mta_sts_enforce(self):
+        # RFC 8689 4.1: the header asks that recipient TLS policies,
+        # MTA-STS included, be ignored.
+        self.serve_dns(MX_SELF)
+        self.serve_policy(policy("enforce", mx=("mx2.sts.test",)))
+        a = self.requiretls_sender()
+        rcpt = "u@" + DOMAIN
+        qid = submit(self, a, rcpt, message(rcpt, "TLS-Required: No\r\n"),
+                     requiretls=False)
+        self.delivered(a, MX_SELF[0], qid, rcpt)
+        self.wait_log(a, r"%s: tls-required-no: MTA-STS policy of sts\.test "
+                      r"ignored" % qid)
+        # Without the header the policy holds: the mail waits.
+        qid2 = submit(self, a, "v@" + DOMAIN, message("v@" + DOMAIN),
+                      requiretls=False)
+        self.deferred(a, qid2, "v@" + DOMAIN, r"mta-sts enforce \(policy of "
+                      r"sts\.test\): TLS is required \(level verify\), but "
+                      r"the certificate of host mx2\.sts\.test.* did not "
+                      r"verify: self-signed certificate")

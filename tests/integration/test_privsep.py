@@ -33,6 +33,7 @@ class TestPrivsep(TernTestCase):
         tern_uid = pwd.getpwnam(TERN_USER).pw_uid
         ternq_uid = pwd.getpwnam(TERN_QUEUE_USER).pw_uid
         empty = os.path.realpath(os.path.join(self.inst.spool, "empty"))
+        smtp_root = os.path.realpath(os.path.join(self.inst.spool, "smtp"))
         smtpd = self.inst.pids("tern-smtpd")
         queued = self.inst.pids("tern-queued")
         lookupd = self.inst.pids("tern-lookupd")
@@ -61,7 +62,7 @@ class TestPrivsep(TernTestCase):
         for pid in smtp_deliverd:
             self.assertEqual(uids(pid), [tern_uid] * 4,
                              "tern-deliverd -t smtp %d uids" % pid)
-            self.assertEqual(os.readlink("/proc/%d/root" % pid), empty,
+            self.assertEqual(os.readlink("/proc/%d/root" % pid), smtp_root,
                              "tern-deliverd -t smtp %d not chrooted" % pid)
         # And ternd is the only other root process of the instance.
         ternd = self.inst.proc.pid
@@ -79,6 +80,52 @@ class TestPrivsep(TernTestCase):
         self.inst.wait_for_delivery("alice", 1)
         for pid in self.inst.pids("tern-smtpd"):
             self.assertNotIn(0, uids(pid), "tern-smtpd %d has uid 0" % pid)
+
+    def outside_dirs(self, pid):
+        """Directory descriptors of pid that lead outside its root."""
+        root = os.readlink("/proc/%d/root" % pid)
+        fddir = "/proc/%d/fd" % pid
+        found = []
+        for fd in os.listdir(fddir):
+            try:
+                target = os.readlink(os.path.join(fddir, fd))
+                isdir = os.path.isdir(os.path.join(fddir, fd))
+            except OSError:
+                continue            # closed meanwhile
+            if isdir and target != root and \
+                    not target.startswith(root + "/"):
+                found.append((int(fd), target))
+        return root, found
+
+    def test_chroots_hold_no_directory_outside(self):
+        # A directory descriptor from outside the chroot lets the process
+        # fchdir() out of it: neither smtpd nor the smtp transport (whose
+        # MTA-STS cache lives in its own chroot) may keep one.
+        smtp_deliverd = [p for p in self.inst.pids("tern-deliverd")
+                         if b"smtp" in open("/proc/%d/cmdline" % p,
+                                            "rb").read().split(b"\0")]
+        self.assertEqual(len(smtp_deliverd), 1)
+        checked = 0
+        for pid in smtp_deliverd + self.inst.pids("tern-smtpd"):
+            root, found = self.outside_dirs(pid)
+            self.assertNotEqual(root, "/", "pid %d not chrooted" % pid)
+            self.assertEqual(found, [], "pid %d (root %s) holds directories "
+                             "outside its chroot" % (pid, root))
+            checked += 1
+        self.assertGreaterEqual(checked, 2)
+        # The cache is there for the transport: open inside its root, a
+        # root-owned directory that holds only the cache.
+        smtp_root = os.path.realpath(os.path.join(self.inst.spool, "smtp"))
+        cache = os.path.join(smtp_root, "mta-sts")
+        st = os.stat(smtp_root)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (0, 0o755))
+        self.assertEqual(os.listdir(smtp_root), ["mta-sts"])
+        st = os.stat(cache)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777),
+                         (pwd.getpwnam(TERN_USER).pw_uid, 0o700))
+        fds = [os.readlink("/proc/%d/fd/%s" % (smtp_deliverd[0], fd))
+               for fd in os.listdir("/proc/%d/fd" % smtp_deliverd[0])]
+        self.assertIn(cache, fds)
 
     def test_delivery_as_mailbox_owner(self):
         nobody = pwd.getpwnam("nobody")
