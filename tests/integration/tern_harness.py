@@ -8,6 +8,7 @@ not start (processes are found by the configuration path of this instance,
 which lives in this instance's private temporary directory).
 """
 
+import atexit
 import grp
 import os
 import pwd
@@ -53,9 +54,47 @@ def srcdir():
     return os.path.abspath(d)
 
 
+_PROGDIR = []
+
+
+def _reachable_by_all(path):
+    """Every directory from / down to path lets any user pass (o+x)."""
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def progdir():
+    """Where tests run the built programs from: the build directory, or,
+    when a user other than root could not reach it (a checkout under
+    /root or a mktemp -d directory, mode 0700), a copy of its programs
+    in a directory everyone can reach, made once per run.  Tests run
+    sendmail, ternctl and the daemons as other users."""
+    if _PROGDIR:
+        return _PROGDIR[0]
+    d = builddir()
+    if not _reachable_by_all(d):
+        copy = tempfile.mkdtemp(prefix="tern-it-bin-")
+        atexit.register(shutil.rmtree, copy, True)
+        os.chmod(copy, 0o755)
+        for n in sorted(os.listdir(d)):
+            src = os.path.join(d, n)
+            if (os.path.isfile(src) and os.access(src, os.X_OK) and
+                    (n.startswith("tern") or n in ("sendmail", "mailq",
+                                                   "newaliases"))):
+                shutil.copy2(src, os.path.join(copy, n))
+        d = copy
+    _PROGDIR.append(d)
+    return d
+
+
 def binary(name):
     """Path of a built program; fails the test when it is missing."""
-    path = os.path.join(builddir(), name)
+    path = os.path.join(progdir(), name)
     if not os.access(path, os.X_OK):
         raise HarnessError("missing program %s (not built?)" % path)
     return path
@@ -247,7 +286,7 @@ class TernInstance:
         self.settings = {
             "myhostname": hostname,
             "spool_dir": self.spool,
-            "daemon_directory": builddir(),
+            "daemon_directory": progdir(),
             "smtp_listen": "%s:%d" % (listen_host, self.port),
             "local_domains": "%s, localhost" % hostname,
             "mailbox_base": self.mailboxes,

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import shutil
 
-from tern_harness import TernTestCase, binary, builddir
+from tern_harness import TernTestCase, binary, progdir
 
 
 class TestConfigCheck(TernTestCase):
@@ -29,7 +29,7 @@ class TestConfigCheck(TernTestCase):
 
     def base(self):
         return ("spool_dir = %s/spool\ndaemon_directory = %s\n"
-                % (self.tmp, builddir()))
+                % (self.tmp, progdir()))
 
     def test_bad_config(self):
         text = (self.base() +                         # lines 1-2

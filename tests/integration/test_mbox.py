@@ -33,7 +33,7 @@ import time
 import unittest
 
 from smallfs import SmallFS
-from tern_harness import (TernTestCase, binary, builddir, is_root,
+from tern_harness import (TernTestCase, binary, is_root, progdir,
                           smtp_connect, wait_until)
 
 SENDER = "sender@client.test"
@@ -377,7 +377,7 @@ class TestMboxConfig(TernTestCase):
         path = os.path.join(tmp, "tern.conf")
         with open(path, "w") as f:
             f.write("spool_dir = %s/spool\ndaemon_directory = %s\n%s"
-                    % (tmp, builddir(), extra))
+                    % (tmp, progdir(), extra))
         r = subprocess.run([binary("ternd"), "-n", "-c", path],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=20)
