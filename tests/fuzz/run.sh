@@ -11,7 +11,8 @@
 # crash, leak, sanitizer report or input slower than 10 s fails the run:
 # the input is printed (path and base64) so that it can be saved from a
 # CI log.  Per target one line tells runs, coverage and corpus size, so
-# that runs can be compared.
+# that runs can be compared.  Targets run as many at a time as there are
+# CPUs (each gets SECONDS of its own).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,9 +34,10 @@ ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1
 UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS UBSAN_OPTIONS
 
-failed=
-for src in "$here"/fuzz_*.c; do
-	t=$(basename "$src" .c)
+# fuzz_target T - run target T; its report goes to $work/T/report, and
+# $work/T/failed exists when it failed
+fuzz_target() {
+	t=$1
 	rm -rf "${work:?}/$t"
 	mkdir -p "$work/$t/corpus"
 	if [ -d "$here/corpus/$t" ]; then
@@ -44,11 +46,9 @@ for src in "$here"/fuzz_*.c; do
 	dirs="$work/$t/corpus"
 	[ -d "$here/regressions/$t" ] && dirs="$dirs $here/regressions/$t"
 	log=$work/$t/log
-	# shellcheck disable=SC2086
 	if "$out/$t" -max_total_time="$seconds" -timeout=10 \
 	    -rss_limit_mb=2048 -print_final_stats=1 \
 	    -artifact_prefix="$work/$t/" $dirs >"$log" 2>&1; then
-		# the last status line: "#1234 NEW cov: 56 ft: 78 corp: 9/1011b"
 		st=$(grep -a '^#[0-9]*.* cov: ' "$log" | tail -n 1)
 		cov=$(echo "$st" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
 		ft=$(echo "$st" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
@@ -56,20 +56,45 @@ for src in "$here"/fuzz_*.c; do
 		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 		eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
 		echo "fuzz: $t: ${runs:-?} runs (${eps:-?}/s), cov ${cov:-?}," \
-		    "ft ${ft:-?}, corpus ${corp:-?} (inputs/octets)"
-		continue
+		    "ft ${ft:-?}, corpus ${corp:-?} (inputs/octets)" \
+		    >"$work/$t/report"
+		return 0
 	fi
-	failed="$failed $t"
-	echo "fuzz: $t: FAILED; the end of $log:"
-	tail -n 60 "$log"
-	for a in "$work/$t"/crash-* "$work/$t"/leak-* "$work/$t"/timeout-* \
-	    "$work/$t"/oom-*; do
-		[ -f "$a" ] || continue
-		echo "fuzz: $t: failing input $a ($(wc -c <"$a") octets)," \
-		    "base64:"
-		head -c 65536 "$a" | base64
-		echo "fuzz: replay it with: $out/$t $a"
+	: >"$work/$t/failed"
+	{
+		echo "fuzz: $t: FAILED; the end of $log:"
+		tail -n 60 "$log"
+		for a in "$work/$t"/crash-* "$work/$t"/leak-* \
+		    "$work/$t"/timeout-* "$work/$t"/oom-*; do
+			[ -f "$a" ] || continue
+			echo "fuzz: $t: failing input $a ($(wc -c <"$a")" \
+			    "octets), base64:"
+			head -c 65536 "$a" | base64
+			echo "fuzz: replay it with: $out/$t $a"
+		done
+	} >"$work/$t/report"
+}
+
+# As many targets at a time as there are CPUs; reports in target order.
+ncpu=$(nproc 2>/dev/null || echo 1)
+failed=
+batch=
+for src in "$here"/fuzz_*.c; do
+	t=$(basename "$src" .c)
+	fuzz_target "$t" &
+	batch="$batch $t"
+	[ "$(echo $batch | wc -w)" -lt "$ncpu" ] && continue
+	wait
+	for b in $batch; do
+		cat "$work/$b/report"
+		[ -f "$work/$b/failed" ] && failed="$failed $b"
 	done
+	batch=
+done
+wait
+for b in $batch; do
+	cat "$work/$b/report"
+	[ -f "$work/$b/failed" ] && failed="$failed $b"
 done
 if [ -n "$failed" ]; then
 	echo "fuzz: FAILED:$failed"
