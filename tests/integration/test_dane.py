@@ -28,9 +28,8 @@ import tempfile
 from dnssec_harness import DnssecServers, SignedZone, UnsignedZone, \
     cert_sha256, spki_der, spki_sha256
 from sink import Sink
-from tern_harness import HarnessError, TernTestCase, binary, free_port, \
-    qid_from_reply, smtp_connect, wait_until
-from test_tls_verify import TestCA
+from tern_harness import HarnessError, TernTestCase, binary, wait_until
+from test_tls_verify import TestCA, common_port, send
 
 # domain -> (address, MX host, zone, TLSA kind, server certificate kind)
 SERVERS = {
@@ -48,42 +47,6 @@ SERVERS = {
 # A second tern as the MX host of this domain, TLSA 3 1 1 of its key.
 TERN_DOMAIN, TERN_ADDR = "tern.dane.test", "127.0.0.69"
 OTHER = "ab" * 32   # a SHA-256 that matches no key
-
-
-def common_port(hosts):
-    """A port that is free on every one of hosts."""
-    import socket
-    for _ in range(50):
-        port = free_port(hosts[0])
-        try:
-            for h in hosts[1:]:
-                with socket.socket() as s:
-                    s.bind((h, port))
-            return port
-        except OSError:
-            continue
-    raise HarnessError("no port free on all of %s" % (hosts,))
-
-
-def send(inst, rcpts):
-    """One message per recipient; their queue IDs, in order."""
-    qids = []
-    s = smtp_connect(inst)
-    try:
-        s.ehlo()
-        for r in rcpts:
-            msg = ("From: alice@a.test\r\nTo: %s\r\nSubject: dane %s\r\n"
-                   "\r\nhello\r\n" % (r, r)).encode()
-            s.mail("alice@a.test")
-            code, text = s.rcpt(r)
-            assert code == 250, (r, code, text)
-            code, text = s.data(msg)
-            assert code == 250, (code, text)
-            qids.append(qid_from_reply(text))
-        s.quit()
-    finally:
-        s.close()
-    return qids
 
 
 class DaneCase(TernTestCase):
