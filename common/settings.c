@@ -341,6 +341,11 @@ static const struct setting_def settings_defs[] = {
 	  "Most local delivery processes at once; each writes the mail of "
 	  "one mailbox owner",
 	  1, 1000, NULL, NULL },
+	{ "local_owner_concurrency_limit", SETTING_INT,
+	  OFF(local_owner_concurrency_limit), "4",
+	  "Most local delivery processes at once for one mailbox owner "
+	  "(within local_delivery_limit)",
+	  1, 1000, NULL, NULL },
 	{ "smtp_destination_concurrency_limit", SETTING_INT,
 	  OFF(smtp_destination_concurrency_limit), "20",
 	  "Most deliveries to one remote destination at once; the number "

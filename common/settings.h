@@ -116,6 +116,7 @@ struct settings {
 	long			 delay_warning_time;	/* seconds, 0 = off */
 	uint64_t		 queue_minfree;	/* octets, 0 = no check */
 	long			 local_delivery_limit;
+	long			 local_owner_concurrency_limit;
 	long			 smtp_destination_concurrency_limit;
 	struct strlist		 notify_classes;
 	long			 shutdown_timeout;	/* seconds */

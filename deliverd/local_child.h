@@ -2,8 +2,9 @@
  * local_child - the delivery process of one mailbox owner, and what its
  * parent (transport_local.c) needs to start it and to judge its reports.
  *
- * The root deliverd forks one such process per mailbox owner (uid, gid
- * and, for a passwd user, the name that gives its groups).  It switches
+ * The root deliverd forks such a process for a mailbox owner (uid, gid
+ * and, for a passwd user, the name that gives its groups), or up to
+ * local_owner_concurrency_limit of them for a busy owner.  It switches
  * to that owner for good before it opens anything, then takes the
  * owner's deliveries (MSG_LOCAL_DELIVERY, with the message file) over a
  * socketpair for as long as its parent keeps it, and answers each with

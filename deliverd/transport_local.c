@@ -4,27 +4,43 @@
  *
  * queued sends jobs (a message file and its local recipients).  For each
  * recipient this transport finds the Maildir (or, with mailbox_format =
- * mbox, the mbox in mail_spool_directory) and its owner
- * (local_target.c; a virtual mailbox, whose target is its path, is
- * owned by virtual_uid and virtual_gid) and hands the delivery to that
- * owner's delivery
- * process (local_child.c), starting one when the owner has none.  At most
- * local_delivery_limit delivery processes exist at once; a delivery for
- * an owner whose process is busy waits for it here, and a process holds
- * at most LOCAL_CHILD_WINDOW deliveries at a time.  Each report becomes
- * the recipient's MSG_DELIVERD_RESULT, and a job whose recipients are all
- * answered its MSG_DELIVERD_JOB_DONE.  A process left with nothing to do
- * for LOCAL_CHILD_IDLE seconds is ended (its channel closed).  When every
- * slot is taken and another owner has mail, one process is drained
- * (given nothing new, ended once done), so that no owner waits for ever
- * behind others with a steady flow of mail.
+ * mbox, the mbox in mail_spool_directory) and its owner (local_target.c;
+ * a virtual mailbox, whose target is its path, is owned by virtual_uid
+ * and virtual_gid) and hands the delivery to a delivery process of that
+ * owner (local_child.c).  A process holds at most LOCAL_CHILD_WINDOW
+ * deliveries at a time (those given beyond wait here, queued on it); it
+ * writes them, syncs, and reports.  An owner may have up to
+ * local_owner_concurrency_limit processes, and at most
+ * local_delivery_limit exist in all (local_owner_pick): a delivery goes
+ * to the owner's process that holds the fewest, and when that one is
+ * busy another is started for the owner while both limits allow, so one
+ * owner's flood (every virtual mailbox has one owner) is written by
+ * several processes at once rather than behind one process's syncs.  A
+ * Maildir takes that: each message is a file of its own.  A delivery to
+ * an mbox, or to an alias file or command, is pinned instead: it goes to
+ * the process that holds one to the same mbox, file or command already
+ * (else as any other), so that two processes do not append to one file
+ * and wait on each other for its lock (mbox_lock.c); with mbox every
+ * delivery is pinned, as its owner is the user of that one mbox.  A
+ * .forward's file items are not known here; the lock still orders them.
+ * Each report becomes the recipient's MSG_DELIVERD_RESULT, and a job
+ * whose recipients are all answered its MSG_DELIVERD_JOB_DONE.  A process
+ * left with nothing to do for LOCAL_CHILD_IDLE seconds is ended (its
+ * channel closed): an owner's extra processes end so once its flood is
+ * over.  When every slot is taken and another owner has mail (and no
+ * process), one process is ended: the one idle longest, else one is
+ * drained (given nothing new, ended once done), a busy process of the
+ * owner with the most processes, so that an owner's extra processes give
+ * way first and no owner waits for ever behind others with a steady flow
+ * of mail.  The recipients waiting for a process are taken in the order
+ * their jobs came, so the owner that waited gets the room made.
  *
  * Privilege: this process stays root (deliverd.h) and never writes a
  * mailbox.  It resolves mailboxes reading only what root may safely read
  * (local_target.c); a process it starts for an owner switches to that
  * owner for good before it opens anything, and is only ever sent that
- * owner's deliveries (local_owner_find matches uid, gid and the passwd
- * name that gives the groups).
+ * owner's deliveries (local_owner_pick matches uid, gid, the passwd
+ * name that gives the groups and the spool group added).
  *
  * Trust: a delivery process runs as a mailbox owner, so what it says is
  * input.  A report is believed only when it names a delivery that
@@ -32,7 +48,7 @@
  * (local_child_report_check); any other report, or a broken frame, ends
  * the process.  When a process ends (crash, kill, timeout) its
  * deliveries not yet reported are deferred (4.3.0), never reported as
- * delivered; those not yet sent to it wait for a new process.
+ * delivered; those not yet sent to it wait for another process.
  *
  * It never logs per recipient (queued logs the result); it logs only
  * what queued cannot see: processes that ended badly and malformed jobs.
@@ -113,7 +129,7 @@ struct delivery {
 };
 TAILQ_HEAD(delivery_list, delivery);
 
-/* The delivery process of one mailbox owner. */
+/* A delivery process of one mailbox owner (an owner may have several). */
 struct owner {
 	TAILQ_ENTRY(owner) entry;
 	pid_t		 pid;		/* 0 once reaped */
@@ -127,6 +143,7 @@ struct owner {
 	const char	*killed;	/* why we killed it, or NULL */
 	struct delivery_list waiting;	/* not yet sent */
 	struct delivery_list sent;	/* sent, not yet reported */
+	size_t		 nwaiting;
 	size_t		 nsent;
 	uint32_t	 next_id;
 	time_t		 started;
@@ -278,6 +295,16 @@ local_limit(void)
 	    (size_t)set->local_delivery_limit : 1;
 }
 
+/* local_owner_limit - how many processes one owner may have at once */
+static size_t
+local_owner_limit(void)
+{
+	const struct settings *set = deliverd_settings();
+
+	return set->local_owner_concurrency_limit > 0 ?
+	    (size_t)set->local_owner_concurrency_limit : 1;
+}
+
 /* local_owner_idle - true when o holds no delivery */
 static int
 local_owner_idle(const struct owner *o)
@@ -285,23 +312,109 @@ local_owner_idle(const struct owner *o)
 	return TAILQ_EMPTY(&o->waiting) && TAILQ_EMPTY(&o->sent);
 }
 
+/* local_owner_held - how many deliveries o holds, waiting and sent */
+static size_t
+local_owner_held(const struct owner *o)
+{
+	return o->nwaiting + o->nsent;
+}
+
+/* local_owner_open - o may be given deliveries: neither closed nor draining */
+static int
+local_owner_open(const struct owner *o)
+{
+	return !o->closed && !o->draining;
+}
+
 /*
- * local_owner_find - the open process of t's owner, or NULL.  The owner
- * is the uid, the gid, the passwd name (which gives the supplementary
- * groups) and the group added for the mail spool: a process serves one
- * owner only, all four equal.
+ * local_owner_same - o is a process of a's owner.  The owner is the
+ * uid, the gid, the passwd name (which gives the supplementary groups)
+ * and the group added for the mail spool: a process serves one owner
+ * only, all four equal.
+ */
+static int
+local_owner_same(const struct owner *o, const struct owner *a)
+{
+	return o->uid == a->uid && o->gid == a->gid &&
+	    o->mail_gid == a->mail_gid && strcmp(o->user, a->user) == 0;
+}
+
+/* local_owner_is - o is a process of t's owner (as local_owner_same) */
+static int
+local_owner_is(const struct owner *o, const struct local_target *t)
+{
+	return o->uid == t->uid && o->gid == t->gid &&
+	    o->mail_gid == t->mail_gid && strcmp(o->user, t->user) == 0;
+}
+
+/*
+ * local_pin - what a delivery appends to under a lock, which one process
+ * at a time should write: the mbox, or the alias file or command; NULL
+ * for a Maildir, which any number of processes may write at once.
+ */
+static const char *
+local_pin(const char *mbox, int kind, const char *target)
+{
+	if (mbox[0] != '\0')
+		return mbox;
+	if (kind == RESOLVE_FILE || kind == RESOLVE_COMMAND)
+		return target;
+	return NULL;
+}
+
+/* local_delivery_pin - local_pin of a delivery given to a process */
+static const char *
+local_delivery_pin(const struct delivery *d)
+{
+	return local_pin(d->mbox, d->kind, d->target);
+}
+
+/* local_owner_holds - o holds a delivery pinned to pin (local_pin) */
+static int
+local_owner_holds(const struct owner *o, const char *pin)
+{
+	const struct delivery *d;
+	const char *p;
+
+	TAILQ_FOREACH(d, &o->sent, entry)
+		if ((p = local_delivery_pin(d)) != NULL && strcmp(p, pin) == 0)
+			return 1;
+	TAILQ_FOREACH(d, &o->waiting, entry)
+		if ((p = local_delivery_pin(d)) != NULL && strcmp(p, pin) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * local_owner_pick - the open process of t's owner that t's delivery
+ * goes to, or NULL when the owner has none.  A delivery with a pin
+ * (local_pin) goes to the process that holds one with the same pin
+ * already; any other to the process holding the fewest (the first of
+ * equals).  *more is set when that process is busy and the owner has
+ * fewer than local_owner_concurrency_limit open processes: another may
+ * be started for it (local_delivery_limit permitting).
  */
 static struct owner *
-local_owner_find(const struct local_target *t)
+local_owner_pick(const struct local_target *t, int *more)
 {
-	struct owner *o;
+	const char *pin = local_pin(t->mbox, t->kind, t->target);
+	struct owner *o, *best = NULL;
+	size_t n = 0;
 
-	TAILQ_FOREACH(o, &owners, entry)
-		if (!o->closed && !o->draining && o->uid == t->uid &&
-		    o->gid == t->gid && o->mail_gid == t->mail_gid &&
-		    strcmp(o->user, t->user) == 0)
+	*more = 0;
+	TAILQ_FOREACH(o, &owners, entry) {
+		if (!local_owner_open(o) || !local_owner_is(o, t))
+			continue;
+		if (pin != NULL && local_owner_holds(o, pin))
 			return o;
-	return NULL;
+		n++;
+		if (best == NULL ||
+		    local_owner_held(o) < local_owner_held(best))
+			best = o;
+	}
+	*more = best != NULL && local_owner_held(best) > 0 &&
+	    n < local_owner_limit();
+	return best;
 }
 
 /* local_owner_start - fork the delivery process for t's owner, or NULL */
@@ -350,6 +463,7 @@ local_owner_close(struct owner *o)
 		TAILQ_REMOVE(&o->waiting, d, entry);
 		local_delivery_requeue(d);
 	}
+	o->nwaiting = 0;
 	ipc_conn_close(&o->conn);
 	o->closed = 1;
 }
@@ -385,6 +499,7 @@ local_owner_give(struct owner *o, struct job *j, size_t r,
 	j->nwaiting--;
 	o->idle_since = 0;
 	TAILQ_INSERT_TAIL(&o->waiting, d, entry);
+	o->nwaiting++;
 }
 
 /*
@@ -487,6 +602,7 @@ local_owner_send(struct owner *o)
 			break;
 		}
 		TAILQ_REMOVE(&o->waiting, d, entry);
+		o->nwaiting--;
 		d->deadline = time(NULL) + LOCAL_CHILD_TIMEOUT +
 		    local_command_wait(o, d);
 		TAILQ_INSERT_TAIL(&o->sent, d, entry);
@@ -625,15 +741,30 @@ local_owner_input(struct owner *o)
 	return o->closed ? -1 : 1;
 }
 
+/* local_owner_count - how many open processes o's owner has */
+static size_t
+local_owner_count(const struct owner *o)
+{
+	const struct owner *p;
+	size_t n = 0;
+
+	TAILQ_FOREACH(p, &owners, entry)
+		if (local_owner_open(p) && local_owner_same(p, o))
+			n++;
+	return n;
+}
+
 /*
  * local_owner_make_room - every slot is taken and another owner has mail:
- * end the process idle longest, or else drain the oldest busy one.  Only
- * one at a time: one that is ending already makes the room.
+ * end the process idle longest, or else drain a busy one of the owner
+ * with the most processes (the oldest of those).  Only one at a time:
+ * one that is ending already makes the room.
  */
 static void
 local_owner_make_room(void)
 {
 	struct owner *o, *idle = NULL, *busy = NULL;
+	size_t n, most = 0;
 
 	TAILQ_FOREACH(o, &owners, entry) {
 		if (o->closed || o->draining)
@@ -643,8 +774,14 @@ local_owner_make_room(void)
 		if (local_owner_idle(o)) {
 			if (idle == NULL || o->idle_since < idle->idle_since)
 				idle = o;
-		} else if (busy == NULL || o->started < busy->started)
+			continue;
+		}
+		n = local_owner_count(o);
+		if (busy == NULL || n > most ||
+		    (n == most && o->started < busy->started)) {
 			busy = o;
+			most = n;
+		}
 	}
 	if (idle != NULL)
 		local_owner_close(idle);
@@ -709,18 +846,19 @@ local_owners_timers(void)
 /* --- scheduling ---------------------------------------------------- */
 
 /*
- * local_rcpt_give - give recipient r of j to its owner's process,
- * starting one if there is room.  Returns 0 when given or answered, -1
- * when it must wait.
+ * local_rcpt_give - give recipient r of j to a process of its owner
+ * (local_owner_pick), starting one if the owner has none or only busy
+ * ones, and there is room.  Returns 0 when given or answered, -1 when it
+ * must wait.
  */
 static int
 local_rcpt_give(struct job *j, size_t r)
 {
 	const struct settings *set = deliverd_settings();
 	struct local_target t;
-	struct owner *o;
+	struct owner *o, *n;
 	char err[LOCAL_TARGET_ERR_MAX];
-	int rc;
+	int rc, more;
 
 	if (j->rcpts[r].kind == RESOLVE_COMMAND ||
 	    j->rcpts[r].kind == RESOLVE_FILE)
@@ -745,17 +883,22 @@ local_rcpt_give(struct job *j, size_t r)
 		local_result_send_err(j, r, rc, err);
 		return 0;
 	}
-	if ((o = local_owner_find(&t)) == NULL) {
-		if (nowners >= local_limit()) {
-			local_owner_make_room();
-			return -1;
-		}
-		if ((o = local_owner_start(&t)) == NULL) {
+	o = local_owner_pick(&t, &more);
+	if (o == NULL && nowners >= local_limit()) {
+		local_owner_make_room();
+		return -1;
+	}
+	/* After a failed fork (retry_at) a busy process takes it instead. */
+	if (o == NULL || (more && nowners < local_limit() && retry_at == 0)) {
+		if ((n = local_owner_start(&t)) != NULL)
+			o = n;
+		else {
 			/* Out of processes: try again in a second. */
 			log_warn("%s: cannot fork delivery process: %s",
 			    j->qid, strerror(errno));
 			retry_at = time(NULL) + 1;
-			return -1;
+			if (o == NULL)
+				return -1;
 		}
 	}
 	local_owner_give(o, j, r, &t);

@@ -110,6 +110,7 @@ START_TEST(test_empty_file_is_defaults)
 	ck_assert_int_eq(s.bounce_queue_lifetime, 86400);
 	ck_assert_int_eq(s.delay_warning_time, 4 * 3600);
 	ck_assert_int_eq(s.local_delivery_limit, 10);
+	ck_assert_int_eq(s.local_owner_concurrency_limit, 4);
 	ck_assert_int_eq(s.shutdown_timeout, 30);
 	ck_assert_int_eq(s.daemon_restart_backoff_max, 60);
 	settings_free(&s);
