@@ -23,6 +23,7 @@
 
 #define MSGFILE_MAGIC_LEN	8
 #define MSGFILE_PREFIX_LEN	16	/* envelope magic, version, length */
+#define MSGFILE_HEAD_READ	4096	/* msgfile_check's first read */
 
 static void
 be32_put(unsigned char *p, uint32_t v)
@@ -211,19 +212,25 @@ msgfile_crc_range(int fd, uint64_t len, uint32_t *crc)
  * msgfile_check_trailer - is there a valid trailer at the end of a file
  * of size octets?  MSGFILE_COMPLETE with the content CRC in *crc,
  * MSGFILE_INCOMPLETE when there is none, MSGFILE_CORRUPT when there is
- * one that does not describe this file.
+ * one that does not describe this file.  head holds the file's first
+ * hlen octets: a trailer among them is not read again.
  */
 static enum msgfile_state
-msgfile_check_trailer(int fd, uint64_t size, uint32_t *crc, const char **why)
+msgfile_check_trailer(int fd, const unsigned char *head, size_t hlen,
+    uint64_t size, uint32_t *crc, const char **why)
 {
-	unsigned char t[MSGFILE_TRAILER_LEN];
+	unsigned char tbuf[MSGFILE_TRAILER_LEN];
+	const unsigned char *t = tbuf;
 	uint64_t len;
 
 	if (size < MSGFILE_PREFIX_LEN + MSGFILE_TRAILER_LEN) {
 		*why = "no trailer (file too short)";
 		return MSGFILE_INCOMPLETE;
 	}
-	if (msgfile_pread(fd, t, sizeof(t), (off_t)(size - sizeof(t))) < 0) {
+	if (size <= hlen)
+		t = head + (size - MSGFILE_TRAILER_LEN);
+	else if (msgfile_pread(fd, tbuf, sizeof(tbuf),
+	    (off_t)(size - sizeof(tbuf))) < 0) {
 		*why = "cannot read the trailer";
 		return MSGFILE_UNREADABLE;
 	}
@@ -236,7 +243,7 @@ msgfile_check_trailer(int fd, uint64_t size, uint32_t *crc, const char **why)
 		return MSGFILE_CORRUPT;
 	}
 	len = (uint64_t)be32_get(t + 8) << 32 | be32_get(t + 12);
-	if (len != size - sizeof(t)) {
+	if (len != size - MSGFILE_TRAILER_LEN) {
 		*why = "trailer and file size disagree";
 		return MSGFILE_CORRUPT;
 	}
@@ -244,16 +251,35 @@ msgfile_check_trailer(int fd, uint64_t size, uint32_t *crc, const char **why)
 	return MSGFILE_COMPLETE;
 }
 
-/* msgfile_version - the envelope version in the file's prefix, 0 if none */
+/* msgfile_version - the envelope version in the file's first hlen octets
+ * (head), 0 if none */
 static uint32_t
-msgfile_version(int fd, uint64_t size)
+msgfile_version(const unsigned char *head, size_t hlen)
 {
-	unsigned char pre[MSGFILE_PREFIX_LEN];
-
-	if (size < sizeof(pre) || msgfile_pread(fd, pre, sizeof(pre), 0) < 0 ||
-	    memcmp(pre, ENVELOPE_MAGIC, MSGFILE_MAGIC_LEN) != 0)
+	if (hlen < MSGFILE_PREFIX_LEN ||
+	    memcmp(head, ENVELOPE_MAGIC, MSGFILE_MAGIC_LEN) != 0)
 		return 0;
-	return be32_get(pre + 8);
+	return be32_get(head + 8);
+}
+
+/*
+ * msgfile_envelope - decode the envelope: from head (the file's first
+ * hlen octets) when it is all there, else read from fd.  Same contract as
+ * envelope_read().
+ */
+static int
+msgfile_envelope(int fd, const unsigned char *head, size_t hlen,
+    struct envelope *e, off_t *body, char *err, size_t errsize)
+{
+	size_t off;
+
+	if (hlen < MSGFILE_PREFIX_LEN || (uint64_t)be32_get(head + 12) >
+	    hlen - MSGFILE_PREFIX_LEN)
+		return envelope_read(fd, e, body, err, errsize);
+	if (envelope_decode(head, hlen, e, &off, err, errsize) < 0)
+		return -1;
+	*body = (off_t)off;
+	return 0;
 }
 
 /* msgfile_check - classify the queue file on fd; see msgfile.h */
@@ -264,6 +290,8 @@ msgfile_check(int fd, int verify_crc, struct msgfile_info *info, char *err,
 	enum msgfile_state st;
 	struct stat sb;
 	const char *why = NULL;
+	unsigned char head[MSGFILE_HEAD_READ];
+	size_t hlen;
 	uint32_t crc = 0, sum, version;
 	uint64_t size, tlen;
 
@@ -273,16 +301,26 @@ msgfile_check(int fd, int verify_crc, struct msgfile_info *info, char *err,
 		return MSGFILE_UNREADABLE;
 	}
 	size = (uint64_t)sb.st_size;
-	version = msgfile_version(fd, size);
+	/* One read for the prefix, the envelope and, in a small file, the
+	 * trailer: queued checks every file it accepts and every file it
+	 * hands to deliverd, and each pread is a system call. */
+	hlen = size < sizeof(head) ? (size_t)size : sizeof(head);
+	if (msgfile_pread(fd, head, hlen, 0) < 0) {
+		snprintf(err, errsize, "read: %s", errno ? strerror(errno) :
+		    "file shrank");
+		return MSGFILE_UNREADABLE;
+	}
+	version = msgfile_version(head, hlen);
 	tlen = version == 1 ? 0 : MSGFILE_TRAILER_LEN;
 	if (version != 1 &&
-	    (st = msgfile_check_trailer(fd, size, &crc, &why)) !=
+	    (st = msgfile_check_trailer(fd, head, hlen, size, &crc, &why)) !=
 	    MSGFILE_COMPLETE) {
 		snprintf(err, errsize, "%s%s%s", why, st == MSGFILE_UNREADABLE ?
 		    ": " : "", st == MSGFILE_UNREADABLE ? strerror(errno) : "");
 		return st;
 	}
-	if (envelope_read(fd, &info->env, &info->body, err, errsize) < 0) {
+	if (msgfile_envelope(fd, head, hlen, &info->env, &info->body, err,
+	    errsize) < 0) {
 		/* A version 1 file cannot prove itself finished. */
 		return version == 1 ? MSGFILE_INCOMPLETE : MSGFILE_CORRUPT;
 	}

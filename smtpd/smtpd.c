@@ -23,7 +23,6 @@
 #include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <errno.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,15 +195,6 @@ smtpd_space_path(const char *chroot_dir)
 	return "/";
 }
 
-/* A channel to queued or lookupd is dead when the peer hung up. */
-static int
-smtpd_channel_dead(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
-}
-
 int
 main(int argc, char **argv)
 {
@@ -359,10 +349,12 @@ main(int argc, char **argv)
 		}
 		close(fd);
 		smtpd_status(0);
+		/* A channel to queued or lookupd that broke meanwhile needs
+		 * no check of its own here: its hangup is level-triggered in
+		 * the epoll set, so the next epoll_wait reports it together
+		 * with any listener, and the loop above leaves before it
+		 * accepts. */
 		if (stop_requested)
-			exit(0);
-		if (smtpd_channel_dead(DAEMON_FD_QUEUED) ||
-		    smtpd_channel_dead(DAEMON_FD_LOOKUPD))
 			exit(0);
 	}
 	return 0;

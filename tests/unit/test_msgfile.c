@@ -253,6 +253,86 @@ START_TEST(test_every_flipped_octet_is_corrupt)
 }
 END_TEST
 
+/*
+ * file_write_big - a memfd with e's envelope and a body of blen octets
+ * ("x" lines), finished with its trailer; *size gets its size
+ */
+static int
+file_write_big(const struct envelope *e, size_t blen, uint64_t *size)
+{
+	static struct msgfile_writer w;
+	unsigned char *prefix;
+	size_t plen;
+	int fd = memfd_create("big", 0);
+
+	ck_assert_int_ge(fd, 0);
+	envelope_encode(e, &prefix, &plen);
+	msgfile_writer_init(&w, fd);
+	msgfile_write(&w, prefix, plen);
+	for (size_t i = 0; i < blen; i++)
+		msgfile_write(&w, i % 64 == 63 ? "\n" : "x", 1);
+	ck_assert_int_eq(msgfile_writer_finish(&w, size), 0);
+	free(prefix);
+	return fd;
+}
+
+/*
+ * msgfile_check reads a file's first 4 KiB at once: a file whose trailer
+ * lies beyond them, and an envelope that does not fit in them (many
+ * recipients), are read from the file and judged the same way; a damaged
+ * trailer or a cut-off file is still noticed there.
+ */
+START_TEST(test_file_and_envelope_beyond_first_read)
+{
+	struct envelope e, big;
+	struct msgfile_info info;
+	char err[256];
+	uint64_t size;
+	unsigned char c;
+	int fd, t;
+
+	env_good(&e);
+	memcpy(&big, &e, sizeof(big));
+	big.envid = NULL;
+	big.nrcpt = 300;
+	big.rcpts = xcalloc(big.nrcpt, sizeof(*big.rcpts));
+	for (uint32_t i = 0; i < big.nrcpt; i++)
+		snprintf(big.rcpts[i].addr, sizeof(big.rcpts[i].addr),
+		    "recipient-%u@example.net", i);
+	for (int k = 0; k < 4; k++) {
+		const struct envelope *src = k < 2 ? &e : &big;
+		size_t blen = k % 2 == 0 ? 20000 : 100;
+
+		fd = file_write_big(src, blen, &size);
+		ck_assert_int_eq(msgfile_check(fd, 1, &info, err, sizeof(err)),
+		    MSGFILE_COMPLETE);
+		ck_assert_uint_eq(info.env.nrcpt, src->nrcpt);
+		ck_assert_str_eq(info.env.rcpts[src->nrcpt - 1].addr,
+		    src->rcpts[src->nrcpt - 1].addr);
+		ck_assert_uint_eq(info.body_len, blen);
+		ck_assert_uint_eq(info.size, size);
+		envelope_free(&info.env);
+		/* The last octet of the trailer (its own checksum). */
+		t = file_copy(fd, size, NULL, 0);
+		ck_assert_int_eq(pread(t, &c, 1, (off_t)size - 1), 1);
+		c ^= 0x01;
+		ck_assert_int_eq(pwrite(t, &c, 1, (off_t)size - 1), 1);
+		ck_assert_int_eq(verdict(t, 0), MSGFILE_CORRUPT);
+		close(t);
+		/* Cut inside the envelope, and just before the trailer. */
+		t = file_copy(fd, size > 5000 ? 5000 : 100, NULL, 0);
+		ck_assert_int_ne(verdict(t, 0), MSGFILE_COMPLETE);
+		close(t);
+		t = file_copy(fd, size - MSGFILE_TRAILER_LEN, NULL, 0);
+		ck_assert_int_eq(verdict(t, 0), MSGFILE_INCOMPLETE);
+		close(t);
+		close(fd);
+	}
+	free(big.rcpts);
+	envelope_free(&e);
+}
+END_TEST
+
 START_TEST(test_trailing_junk_and_empty_file)
 {
 	struct envelope e;
@@ -415,6 +495,7 @@ msgfile_suite(void)
 	tcase_add_test(tc, test_every_truncation_is_not_complete);
 	tcase_add_test(tc, test_every_flipped_octet_is_corrupt);
 	tcase_add_test(tc, test_trailing_junk_and_empty_file);
+	tcase_add_test(tc, test_file_and_envelope_beyond_first_read);
 	tcase_add_test(tc, test_version_1_file);
 	tcase_add_test(tc, test_hostile_envelope_is_corrupt);
 	tcase_add_test(tc, test_validate_fields);
