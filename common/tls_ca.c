@@ -18,8 +18,8 @@
 #include "tls_ca.h"
 #include "xmalloc.h"
 
-#define TLS_CA_CERTS_MAX	100000	/* certificates in one index */
-#define TLS_CA_BLOCKS_MAX	1000000	/* PEM blocks read from one file */
+#define TLS_CA_CERTS_MAX	100000	/* certificates in an index */
+#define TLS_CA_BLOCKS_MAX	1000000	/* PEM blocks read from a file */
 
 struct tls_ca_cert {
 	unsigned long	 hash;	/* X509_NAME_hash_ex of the subject */
@@ -30,7 +30,7 @@ struct tls_ca_cert {
 struct tls_ca {
 	struct tls_ca_cert	*cert;
 	size_t			 n, cap;
-	int			 sorted;	/* by hash, duplicates gone */
+	int			 sorted;	/* by hash, each once */
 	int			 attached;	/* a store owns it */
 };
 
