@@ -2,11 +2,11 @@
  * tls_client - OpenSSL for the client side of STARTTLS (smtp transport).
  *
  * One SSL_CTX per process, made before privileges are dropped (the CA
- * store is read then, since it is not inside the chroot).  Sessions run on
- * non-blocking sockets; every call waits at most until its deadline, an
- * absolute time from deadline.h that the caller fixes for a whole step
- * (a handshake, a reply, a command), so that it is not extended by each
- * record the peer sends.
+ * certificates are read then, since they are not inside the chroot).
+ * Sessions run on non-blocking sockets; every call waits at most until
+ * its deadline, an absolute time from deadline.h that the caller fixes
+ * for a whole step (a handshake, a reply, a command), so that it is not
+ * extended by each record the peer sends.
  * The handshake itself never fails on a certificate: opportunistic TLS
  * does not verify the peer (a failed verification would only push the
  * mail back to plaintext), and the verifying levels (tls_policy.h) ask

@@ -98,8 +98,8 @@ build fuzz_ipc common/ipc.c common/log.c common/xmalloc.c
 build fuzz_msg_decode common/msg_codec.c common/ipc.c common/log.c \
     common/xmalloc.c
 # fuzz_smtp_reply includes deliverd/smtp_client.c (its reader is static)
-build fuzz_smtp_reply common/tls_client.c common/tls_dane.c \
-    common/tls_policy.c \
+build fuzz_smtp_reply common/tls_client.c common/tls_ca.c \
+    common/tls_dane.c common/tls_policy.c \
     common/deadline.c common/log.c common/xmalloc.c
 build fuzz_sasl smtpd/smtp_auth.c smtpd/smtp_io.c common/deadline.c \
     common/log.c common/xmalloc.c
@@ -127,7 +127,8 @@ build fuzz_tls_policy common/tls_policy.c common/settings.c \
     common/lmtp_target.c common/dns.c common/dns_tlsa.c \
     common/log.c common/xmalloc.c
 build fuzz_mtasts common/mtasts_policy.c deliverd/mtasts_fetch.c \
-    common/tls_client.c common/tls_dane.c common/tls_policy.c \
+    common/tls_client.c common/tls_ca.c common/tls_dane.c \
+    common/tls_policy.c \
     common/deadline.c common/dns.c common/dns_tlsa.c \
     common/log.c common/xmalloc.c
 

@@ -224,9 +224,9 @@ class TlsCase(TernTestCase):
         self.assertEqual([m for m in sink.messages if rcpt in m.rcpt_tos],
                          [], "%s was delivered" % rcpt)
 
-    def run_level(self, level):
+    def run_level(self, level, **kw):
         dns, port, sinks = self.servers()
-        a = self.sender(dns, port, smtp_tls_security_level=level)
+        a = self.sender(dns, port, smtp_tls_security_level=level, **kw)
         rcpts = ["u@%s" % d for d in SERVERS]
         qids = send(a, rcpts)
         for qid, rcpt, domain in zip(qids, rcpts, SERVERS):
@@ -263,6 +263,29 @@ class TestTlsLevels(TlsCase):
 
     def test_level_secure_needs_cert_for_nexthop_domain(self):
         self.run_level("secure")
+
+
+class TestTlsCaPath(TlsCase):
+
+    def test_level_verify_trusts_ca_from_smtp_tls_capath(self):
+        # The test CA only in smtp_tls_CApath, among files that hold no
+        # certificate and another CA; smtp_tls_CAfile unset, so the
+        # system bundle (which does not know the test CA) is read too.
+        capath = os.path.join(self.dir, "capath")
+        os.mkdir(capath)
+        os.chmod(capath, 0o755)
+        other = TestCA(tempfile.mkdtemp(prefix="tern-tlsv-other-",
+                                        dir=self.dir))
+        with open(os.path.join(capath, "README"), "w") as f:
+            f.write("CA certificates for tern\n")
+        for name, src in (("other.pem", other.crt), ("test.pem", self.ca.crt)):
+            with open(src) as f, \
+                    open(os.path.join(capath, name), "w") as out:
+                out.write("junk before\n" + f.read() + "junk after\n")
+        a = self.run_level("verify", smtp_tls_CAfile=None,
+                           smtp_tls_CApath=capath)
+        self.wait_log(a, r"Verified TLS connection established to "
+                      r"mx\.good\.test\[127\.0\.0\.51\]")
 
 
 class TestTlsPolicyMap(TlsCase):

@@ -37,5 +37,6 @@ Suite *virtual_suite(void);
 Suite *tls_policy_suite(void);
 Suite *zmem_suite(void);
 Suite *mtasts_suite(void);
+Suite *tls_ca_suite(void);
 
 #endif
