@@ -1411,10 +1411,11 @@ void
 smtp_conn_close(struct smtp_conn *c, int quit)
 {
 	struct smtp_reply r;
-	long t = c->set->smtp_quit_timeout;
+	long t;
 
 	if (c->fd == -1)
 		return;
+	t = c->set->smtp_quit_timeout;
 	/* After a timeout the server is mid-reply, or gone: a QUIT would
 	 * only wait again for a reply that cannot be told from the rest of
 	 * the old one. */
