@@ -76,6 +76,9 @@ Environment (defaults in brackets):
                  server's own default (tern 10, Postfix 20) []
   TERN_MAX_PROCS tern smtpd_max_procs [max(100, 2 * largest sessions)]
   TERN_MIN_SPARE tern smtpd_min_spare [5, tern's default]
+  TERN_OWNER_CONC  tern local_owner_concurrency_limit (delivery
+                 processes of one mailbox owner); empty keeps tern's
+                 default []
   PF_PROCS       Postfix default_process_limit [max(100, 2 * largest)]
   BENCH_TMPDIR   where the temporary directory goes (keep it on the disk
                  you want to measure, not tmpfs) [/var/tmp]
@@ -139,6 +142,7 @@ SCALE_SINK_PORT=${SCALE_SINK_PORT:-2727}
 PORT_T=${PORT_T:-2702}
 PORT_P=${PORT_P:-2701}
 LDA_CONC=${LDA_CONC:-}
+TERN_OWNER_CONC=${TERN_OWNER_CONC:-}
 BENCH_TMPDIR=${BENCH_TMPDIR:-/var/tmp}
 TIMEOUT=${TIMEOUT:-600}
 NOTE=${NOTE:-}
@@ -460,6 +464,8 @@ sink_start() {
 # their relayhost to their own sink on 127.0.0.1.
 pool_t=("smtpd_max_procs = $TERN_MAX_PROCS" "smtpd_min_spare = $TERN_MIN_SPARE")
 [ -n "$LDA_CONC" ] && pool_t+=("local_delivery_limit = $LDA_CONC")
+[ -n "$TERN_OWNER_CONC" ] &&
+	pool_t+=("local_owner_concurrency_limit = $TERN_OWNER_CONC")
 pool_p=("default_process_limit = $PF_PROCS")
 [ -n "$LDA_CONC" ] && pool_p+=("virtual_destination_concurrency_limit = $LDA_CONC")
 tern_config tern "$PORT_T" "${pool_t[@]}" \
@@ -784,7 +790,7 @@ fi
 	echo "- relay: RELAY_RUNS='$RELAY_RUNS' (size:sessions:mode[:count]), M_RELAY=$M_RELAY; one recipient, user@sink.test, relayed through relayhost = [127.0.0.1]:$SINK_PORT_T (tern) / [127.0.0.1]:$SINK_PORT_P (Postfix), each an \`smtp-sink -c\`; PSS sampled every ${PSS_INTERVAL}s in the separate runs PSS_RUNS='$PSS_RUNS'"
 	echo "- mode conn: \`smtp-source -s C -m M -l SIZE\` (a new connection per message); mode session: the same with \`-d\` (each session sends M/C messages over one connection)"
 	echo "- probes: PROBES=$PROBES, PROBE_N=$PROBE_N per server and repetition (after 5 unmeasured), body $PROBE_SIZE octets, to probe@sink.test through the same relayhost, where bench/probe.py's timestamping sink replaces smtp-sink"
-	echo "- tern: smtpd_max_procs=$TERN_MAX_PROCS smtpd_min_spare=$TERN_MIN_SPARE local_delivery_limit=${LDA_CONC:-default}, other settings default"
+	echo "- tern: smtpd_max_procs=$TERN_MAX_PROCS smtpd_min_spare=$TERN_MIN_SPARE local_delivery_limit=${LDA_CONC:-default} local_owner_concurrency_limit=${TERN_OWNER_CONC:-default}, other settings default"
 	echo "- Postfix: compatibility_level=3.6, default_process_limit=$PF_PROCS, virtual_destination_concurrency_limit=${LDA_CONC:-default}, default fsync behaviour, no chroot, logging to a file (maillog_file), other settings default"
 	echo "- idle memory: after ${IDLE_SETTLE}s of quiet; idle-default = instances with default process pools (tern smtpd_min_spare 5, Postfix default_process_limit 100), idle-start / idle-end = the benchmark instances before and after the load"
 	if [ "$SCALE" = 1 ]; then
