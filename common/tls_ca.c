@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -101,19 +102,14 @@ tls_ca_no_password(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* tls_ca_add_file - the certificates of one PEM file */
-int
-tls_ca_add_file(struct tls_ca *ca, const char *path)
+/* tls_ca_add_bio - the certificates of one PEM stream (tls_ca_add_file) */
+static int
+tls_ca_add_bio(struct tls_ca *ca, BIO *in)
 {
 	unsigned long e;
-	BIO *in;
 	X509 *x;
 	int added = 0;
 
-	if (ca->attached || (in = BIO_new_file(path, "r")) == NULL) {
-		ERR_clear_error();
-		return -1;
-	}
 	for (int b = 0; b < TLS_CA_BLOCKS_MAX && ca->n < TLS_CA_CERTS_MAX;
 	    b++) {
 		if ((x = PEM_read_bio_X509_AUX(in, NULL, tls_ca_no_password,
@@ -133,6 +129,39 @@ tls_ca_add_file(struct tls_ca *ca, const char *path)
 		    ERR_GET_REASON(e) == PEM_R_NO_START_LINE) || BIO_eof(in))
 			break;
 	}
+	return added;
+}
+
+/* tls_ca_add_file - the certificates of one PEM file */
+int
+tls_ca_add_file(struct tls_ca *ca, const char *path)
+{
+	BIO *in;
+	int added;
+
+	if (ca->attached || (in = BIO_new_file(path, "r")) == NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	added = tls_ca_add_bio(ca, in);
+	BIO_free(in);
+	return added;
+}
+
+/* tls_ca_add_fd - the certificates of the PEM file open on fd, read from
+ * its start; fd stays open */
+int
+tls_ca_add_fd(struct tls_ca *ca, int fd)
+{
+	BIO *in;
+	int added;
+
+	if (ca->attached || lseek(fd, 0, SEEK_SET) != 0 ||
+	    (in = BIO_new_fd(fd, BIO_NOCLOSE)) == NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	added = tls_ca_add_bio(ca, in);
 	BIO_free(in);
 	return added;
 }

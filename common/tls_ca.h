@@ -32,6 +32,10 @@ struct tls_ca *tls_ca_new(void);
  */
 int tls_ca_add_file(struct tls_ca *ca, const char *path);
 
+/* tls_ca_add_fd - the same from the file open on fd (read from its
+ * start, left open): a file opened before a chroot, read inside it */
+int tls_ca_add_fd(struct tls_ca *ca, int fd);
+
 /* tls_ca_count - how many distinct certificates ca holds */
 size_t tls_ca_count(struct tls_ca *ca);
 

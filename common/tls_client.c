@@ -5,8 +5,19 @@
  * (the socket is non-blocking and every wait is a bounded poll), never
  * fail a handshake because a certificate does not verify (opportunistic
  * TLS, RFC 3207 and RFC 7435: whether that matters is the security
- * level's to say, through tls_client_verify), and never load anything
+ * level's to say, through tls_client_verify), and never open a file
  * after the chroot.
+ *
+ * Why OpenSSL is set up late (tls_client_ready) rather than at start:
+ * its configuration and the first SSL_CTX make libcrypto load its
+ * provider and touch some 2 MiB of its pages, and the CA bundle's parse
+ * another half; an smtp transport that relays nothing (a system MTA for
+ * local mail) would hold all of it for ever.  So tls_client_init, before
+ * the chroot, only opens what will be read (the OpenSSL configuration
+ * file and the CA bundle) and reads smtp_tls_CApath; tls_client_ready
+ * reads them through those descriptors and builds the SSL_CTX, in the
+ * transport before it starts its first connection process, so that
+ * every connection process shares the one built.
  */
 #include "config.h"
 
@@ -15,11 +26,13 @@
 #include <netinet/in.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -53,6 +66,17 @@ ssl_error(char *err, size_t errsize, const char *what)
 }
 
 static int ca_loaded;	/* ctx's store has CA certificates to look up */
+
+/* What tls_client_init opened or read for tls_client_ready. */
+static struct {
+	int		 done;		/* tls_client_init was called */
+	int		 conf_fd;	/* OpenSSL's configuration, or -1 */
+	int		 load_ca;	/* CA certificates are wanted */
+	int		 ca_fd;		/* the bundle or smtp_tls_CAfile, or -1 */
+	int		 ca_named;	/* ca_fd is smtp_tls_CAfile */
+	char		 ca_path[4096];	/* its name, for errors */
+	struct tls_ca	*capath;	/* smtp_tls_CApath's, or NULL */
+} pending = { 0, -1, 0, -1, 0, "", NULL };
 
 /*
  * tls_capath_load - every regular file of dir into ca; 0, or -1 with a
@@ -88,29 +112,28 @@ tls_capath_load(struct tls_ca *ca, const char *dir, char *err,
 }
 
 /*
- * tls_client_ca_load - the CA certificates into an index on ctx's
- * store: bundle (named: it is smtp_tls_CAfile), then every file of
- * capath (NULL or "" none).  0, or -1 with a reason in err (an
- * unreadable smtp_tls_CAfile or CApath).
+ * tls_client_ca_load - the CA certificates opened and read by
+ * tls_client_init into an index on ctx's store.  0, or -1 with a reason
+ * in err (a named smtp_tls_CAfile without a certificate).
  */
 static int
-tls_client_ca_load(const char *bundle, int named, const char *capath,
-    char *err, size_t errsize)
+tls_client_ca_load(char *err, size_t errsize)
 {
-	struct tls_ca *ca = tls_ca_new();
+	struct tls_ca *ca = pending.capath != NULL ? pending.capath :
+	    tls_ca_new();
 	int loaded;
 
-	if (tls_ca_add_file(ca, bundle) <= 0 && named) {
-		snprintf(err, errsize, "cannot read smtp_tls_CAfile %s: %s",
-		    bundle, access(bundle, R_OK) != 0 ? strerror(errno) :
-		    "no PEM certificate in it");
+	pending.capath = NULL;
+	if (pending.ca_fd != -1 && tls_ca_add_fd(ca, pending.ca_fd) <= 0 &&
+	    pending.ca_named) {
+		snprintf(err, errsize, "cannot read smtp_tls_CAfile %s: no "
+		    "PEM certificate in it", pending.ca_path);
 		tls_ca_free(ca);
 		return -1;
 	}
-	if (capath != NULL && capath[0] != '\0' &&
-	    tls_capath_load(ca, capath, err, errsize) != 0) {
-		tls_ca_free(ca);
-		return -1;
+	if (pending.ca_fd != -1) {
+		close(pending.ca_fd);
+		pending.ca_fd = -1;
 	}
 	loaded = tls_ca_count(ca) > 0;
 	if (tls_ca_attach(ca, SSL_CTX_get_cert_store(ctx)) != 0) {
@@ -122,18 +145,128 @@ tls_client_ca_load(const char *bundle, int named, const char *capath,
 	return 0;
 }
 
-/* tls_client_init - one SSL_CTX, with the CA certificates read now if
- * asked */
+/*
+ * tls_client_conf_load - OpenSSL's configuration from the file opened by
+ * tls_client_init, as OPENSSL_INIT_LOAD_CONFIG would have read it by
+ * name: its errors count only when the file says config_diagnostics.
+ * 0, or -1 with a reason in err.
+ */
+static int
+tls_client_conf_load(char *err, size_t errsize)
+{
+	unsigned long flags = CONF_MFLAGS_DEFAULT_SECTION;
+	long eline = 0, diagnostics = 0;
+	CONF *conf;
+	BIO *in;
+	int rc = -1;
+
+	if (pending.conf_fd == -1)
+		return 0;
+	OPENSSL_load_builtin_modules();
+	if ((conf = NCONF_new(NULL)) == NULL ||
+	    lseek(pending.conf_fd, 0, SEEK_SET) != 0 ||
+	    (in = BIO_new_fd(pending.conf_fd, BIO_NOCLOSE)) == NULL) {
+		NCONF_free(conf);
+		ssl_error(err, errsize, "cannot read the OpenSSL configuration");
+		return -1;
+	}
+	if (NCONF_load_bio(conf, in, &eline) <= 0) {
+		snprintf(err, errsize, "the OpenSSL configuration does not "
+		    "parse (line %ld)", eline);
+		ERR_clear_error();
+		goto done;
+	}
+	if (NCONF_get_number_e(conf, NULL, "config_diagnostics",
+	    &diagnostics) != 1)
+		diagnostics = 0;
+	ERR_clear_error();
+	if (!diagnostics)
+		flags |= CONF_MFLAGS_IGNORE_ERRORS |
+		    CONF_MFLAGS_IGNORE_RETURN_CODES;
+	if (CONF_modules_load(conf, NULL, flags) <= 0) {
+		ssl_error(err, errsize, "the OpenSSL configuration failed");
+		goto done;
+	}
+	rc = 0;
+done:
+	BIO_free(in);
+	NCONF_free(conf);
+	close(pending.conf_fd);
+	pending.conf_fd = -1;
+	return rc;
+}
+
+/*
+ * tls_client_init - open what tls_client_ready will read: the OpenSSL
+ * configuration, and with load_ca the CA bundle (smtp_tls_CAfile, else
+ * the system's); smtp_tls_CApath is read now, file by file (a hashed
+ * directory would be searched during a handshake, inside the chroot,
+ * where it does not exist).
+ */
 int
 tls_client_init(int load_ca, const char *cafile, const char *capath,
     char *err, size_t errsize)
 {
 	int named = cafile != NULL && cafile[0] != '\0';
+	const char *bundle;
+	char *conf;
 
-	if (ctx != NULL)
+	if (pending.done || ctx != NULL)
+		return 0;
+	/* OPENSSL_CONF, else the file OpenSSL was built to read. */
+	if ((conf = CONF_get1_default_config_file()) != NULL) {
+		pending.conf_fd = open(conf, O_RDONLY | O_CLOEXEC);
+		OPENSSL_free(conf);
+	}
+	pending.load_ca = load_ca;
+	/*
+	 * Without load_ca (no security level that may verify, no MTA-STS),
+	 * as with Postfix without smtp_tls_CAfile, a certificate is only
+	 * described.  The certificates are not parsed into the store either
+	 * way: the store gets an index of their DER (tls_ca.h, about 250 KiB
+	 * for the system bundle against 900 KiB parsed), from which a
+	 * verification decodes only the few CAs it asks for.
+	 */
+	if (load_ca) {
+		bundle = named ? cafile : X509_get_default_cert_file();
+		pending.ca_named = named;
+		strlcpy(pending.ca_path, bundle, sizeof(pending.ca_path));
+		if ((pending.ca_fd = open(bundle, O_RDONLY | O_CLOEXEC)) == -1 &&
+		    named) {
+			snprintf(err, errsize, "cannot read smtp_tls_CAfile %s: "
+			    "%s", bundle, strerror(errno));
+			return -1;
+		}
+		if (capath != NULL && capath[0] != '\0') {
+			pending.capath = tls_ca_new();
+			if (tls_capath_load(pending.capath, capath, err,
+			    errsize) != 0) {
+				tls_ca_free(pending.capath);
+				pending.capath = NULL;
+				return -1;
+			}
+		}
+	}
+	pending.done = 1;
+	return 0;
+}
+
+/*
+ * tls_client_ready - the SSL_CTX, built once from what tls_client_init
+ * opened: TLS 1.2 minimum, DANE enabled, the CA index.  0 (also when
+ * tls_client_init was never called: there is then no TLS), or -1 with a
+ * reason in err.
+ */
+int
+tls_client_ready(char *err, size_t errsize)
+{
+	if (ctx != NULL || !pending.done)
 		return 0;
 	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
-	    OPENSSL_INIT_LOAD_CONFIG, NULL);
+	    OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+	/* Before the SSL_CTX, which takes the system_default settings. */
+	if (tls_client_conf_load(err, errsize) != 0)
+		return -1;
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		ssl_error(err, errsize, "SSL_CTX_new");
 		return -1;
@@ -147,23 +280,7 @@ tls_client_init(int load_ca, const char *cafile, const char *capath,
 		ssl_error(err, errsize, "cannot enable DANE");
 		return -1;
 	}
-	/*
-	 * The certificates are read here, before the chroot, where the
-	 * files no longer exist (so smtp_tls_CApath too is read file by
-	 * file now, not searched lazily as a hashed directory would be).
-	 * But they are not parsed into the store: the system bundle, some
-	 * 140 certificates, took about 900 KiB of heap in every smtp
-	 * transport process that way, and most connections verify nothing.
-	 * The store gets an index of their DER instead (tls_ca.h, about
-	 * 250 KiB), from which a verification decodes only the few CAs it
-	 * asks for, inside the chroot.  Without load_ca (no security level
-	 * that may verify, no MTA-STS), as with Postfix without
-	 * smtp_tls_CAfile, a certificate is only described.
-	 */
-	if (!load_ca)
-		return 0;
-	if (tls_client_ca_load(named ? cafile : X509_get_default_cert_file(),
-	    named, capath, err, errsize) != 0)
+	if (pending.load_ca && tls_client_ca_load(err, errsize) != 0)
 		return -1;
 	ERR_clear_error();
 	return 0;
@@ -195,6 +312,10 @@ tls_client_handshake(int fd, const char *servername,
 	SSL *ssl;
 	int rc, w;
 
+	/* A process that was not made ready before it forked builds its
+	 * own. */
+	if (tls_client_ready(err, errsize) != 0)
+		return NULL;
 	if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL) {
 		ssl_error(err, errsize, "cannot create a TLS session");
 		return NULL;

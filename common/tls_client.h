@@ -25,15 +25,24 @@ struct tls_dane;
 struct tls_names;
 
 /*
- * tls_client_init - the process's client SSL_CTX: TLS 1.2 minimum, and
- * with load_ca the CA certificates read now (they are not in the chroot
- * later): cafile, or the system bundle when cafile is NULL or "", and
- * every file in the directory capath (NULL or "" none).  Without load_ca
- * certificates are not verified, only described.  0, or -1 with a reason
- * in err (a named cafile or capath that cannot be read).
+ * tls_client_init - before the chroot: open what the client SSL_CTX will
+ * be built from (the OpenSSL configuration, and with load_ca the CA
+ * certificates: cafile, or the system bundle when cafile is NULL or "")
+ * and read every file in the directory capath (NULL or "" none).
+ * Without load_ca certificates are not verified, only described.  0, or
+ * -1 with a reason in err (a named cafile or capath that cannot be
+ * read).  Nothing is parsed until tls_client_ready.
  */
 int tls_client_init(int load_ca, const char *cafile, const char *capath,
     char *err, size_t errsize);
+
+/*
+ * tls_client_ready - the process's client SSL_CTX (TLS 1.2 minimum), built
+ * from what tls_client_init opened, once; call it before forking the
+ * processes that will use it, so that they share it (tls_client_handshake
+ * builds it in a process that did not).  0, or -1 with a reason in err.
+ */
+int tls_client_ready(char *err, size_t errsize);
 
 /*
  * tls_client_verify - after the handshake: the peer's chain ends at a

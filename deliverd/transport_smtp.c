@@ -3,10 +3,12 @@
  * smtp"): jobs from queued go to connection processes, their results go
  * back to queued.
  *
- * It reads the DNS configuration, the CA store, the SASL maps and the
- * TLS policy map (its setup verb); then the skeleton (deliverd.c) chroots
- * it to SPOOL/smtp as tern_user, and it opens the MTA-STS cache inside
- * that chroot (its ready verb), before it reads a job.
+ * Its setup verb reads the DNS configuration, the SASL maps and the TLS
+ * policy map, and opens what TLS will read (tls_client_init: OpenSSL's
+ * configuration and the CA certificates, read when the first connection
+ * process is started); then the skeleton (deliverd.c) chroots it to
+ * SPOOL/smtp as tern_user, and it opens the MTA-STS cache inside that
+ * chroot (its ready verb), before it reads a job.
  *
  * Why the smtp transport reads smtp_tls_policy_map itself rather than
  * asking lookupd: the answer is needed by a connection process, per next
@@ -720,9 +722,14 @@ static struct proc *
 smtp_proc_spawn(void)
 {
 	struct proc *p, *o;
+	char err[512];
 	int sv[2];
 	pid_t pid;
 
+	/* TLS is set up at the first connection, not at start
+	 * (tls_client.c), and here so that every child shares it. */
+	if (tls_client_ready(err, sizeof(err)) != 0)
+		fatalx("TLS: %s", err);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return NULL;
 	if ((pid = fork()) == -1) {
@@ -1107,7 +1114,8 @@ smtp_setup(void)
 	myaddr_load(set);
 	/* The CA certificates only when some level may verify (see
 	 * tls_client_init for why not always); MTA-STS, on by default,
-	 * needs them for its HTTPS fetch and its enforce mode. */
+	 * needs them for its HTTPS fetch and its enforce mode.  Only
+	 * opened here: they are read at the first connection. */
 	if (tls_client_init(tls_level_verifies(set->smtp_tls_security_level) ||
 	    set->smtp_tls_policy_map[0] != '\0' || set->smtp_mta_sts ||
 	    set->smtp_tls_CAfile[0] != '\0' || set->smtp_tls_CApath[0] != '\0',

@@ -4,7 +4,9 @@ private dnsmasq, delivery to another tern instance and to scripted sinks
 on other loopback addresses, TLS, and what is logged.
 """
 
+import os
 import re
+import shutil
 import tempfile
 import time
 
@@ -213,6 +215,44 @@ class TestRemoteTLS(RemoteCase):
                       r"\[127\.0\.0\.11\]:%d: TLSv1\.[23] with cipher "
                       % port)
         self.wait_log(a, r"%s: to=<u@t\.test>, .*status=sent" % qid)
+
+    def test_openssl_configuration_still_applies(self):
+        """The smtp transport reads OpenSSL's configuration only at its
+        first connection, inside its chroot, through a descriptor opened
+        at start: a MaxProtocol of TLSv1.2 in the file named by
+        OPENSSL_CONF still makes the session TLS 1.2, against a sink that
+        offers 1.3 (and gets 1.3 without that file)."""
+        d = tempfile.mkdtemp(prefix="tern-osslconf-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        os.chmod(d, 0o755)
+        cnf = os.path.join(d, "openssl.cnf")
+        with open(cnf, "w") as f:
+            f.write("openssl_conf = tern_init\n"
+                    "[tern_init]\nssl_conf = tern_ssl\n"
+                    "[tern_ssl]\nsystem_default = tern_system\n"
+                    "[tern_system]\nMaxProtocol = TLSv1.2\n")
+        dns, s, port = self.tls_setup("127.0.0.18")
+        old = os.environ.get("OPENSSL_CONF")
+        os.environ["OPENSSL_CONF"] = cnf
+        try:
+            a = self.sender(dns, port)
+        finally:
+            if old is None:
+                del os.environ["OPENSSL_CONF"]
+            else:
+                os.environ["OPENSSL_CONF"] = old
+        qid, _ = send(a, "alice@a.test", ["u@t.test"])
+        s.wait_messages(1)
+        self.assertTrue(s.messages[0].tls)
+        self.wait_log(a, r"TLS connection established to mx\.t\.test"
+                      r"\[127\.0\.0\.18\]:%d: TLSv1\.2 with cipher " % port)
+        self.wait_log(a, r"%s: to=<u@t\.test>, .*status=sent" % qid)
+        # And the same sink without the file: TLS 1.3.
+        b = self.sender(dns, port)
+        send(b, "alice@a.test", ["v@t.test"])
+        s.wait_messages(2)
+        self.wait_log(b, r"TLS connection established to mx\.t\.test"
+                      r"\[127\.0\.0\.18\]:%d: TLSv1\.3 with cipher " % port)
 
     def test_broken_tls_may_falls_back(self):
         dns, s, port = self.tls_setup("127.0.0.12", starttls="broken")
