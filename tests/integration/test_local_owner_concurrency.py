@@ -21,6 +21,7 @@ import threading
 import unittest
 
 from tern_harness import (TernTestCase, is_root, smtp_connect, wait_until)
+from test_local_owner_process import children, local_deliverd
 
 WRITER_RE = re.compile(r"\.M\d+P(\d+)Q")
 MSGID_RE = re.compile(rb"^Message-ID: <([^>]*)>", re.M | re.I)
@@ -45,32 +46,6 @@ def message_ids(inst, user):
 def message(msgid):
     return ("Message-ID: <%s>\r\nSubject: %s\r\n\r\nbody of %s\r\n"
             % (msgid, msgid, msgid)).encode()
-
-
-def local_deliverd(inst):
-    """The pid of the local transport's tern-deliverd."""
-    for pid in inst.pids("tern-deliverd"):
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            if b"local" in f.read().split(b"\0"):
-                return pid
-    return None
-
-
-def children(ppid):
-    """Live processes whose parent is ppid."""
-    out = []
-    for ent in os.listdir("/proc"):
-        if not ent.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % ent, "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        rest = stat[stat.rfind(b")") + 2:].split()
-        if rest[0] not in (b"Z", b"X") and int(rest[1]) == ppid:
-            out.append(int(ent))
-    return out
 
 
 def send_one(inst, user, msgid):
