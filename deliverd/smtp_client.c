@@ -1083,7 +1083,7 @@ bdat_send(struct smtp_conn *c, const struct smtp_msg *m, struct smtp_reply *r)
 
 			if (want > 0 && left == 0) {	/* the added CRLF */
 				n = (ssize_t)(want < crlf ? want : crlf);
-				memcpy(buf + o, "\r\n" + (2 - crlf), (size_t)n);
+				memcpy(buf + o, &"\r\n"[2 - crlf], (size_t)n);
 				crlf -= (size_t)n;
 			} else if (want > 0) {
 				n = smtp_msg_read(m, buf + o, left < want ?
