@@ -7,9 +7,7 @@
  */
 #include "config.h"
 
-#include <sys/types.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,28 +22,11 @@ static int log_foreground = 1;
 static int log_verbose;
 static char log_ident[64] = "tern";
 static const char *log_shortname = "tern";
-/* Per thread, so that a helper thread (deliverd's syncers) that logs
- * races with nobody; after a fork only the forking thread remains. */
-static _Thread_local pid_t log_pid;	/* 0: not known here yet */
-
-/* log_forked - in a new child: its pid is not its parent's */
-static void
-log_forked(void)
-{
-	log_pid = 0;
-}
 
 /* log_init - start logging as "tern/NAME" */
 void
 log_init(const char *name, int foreground)
 {
-	static int atfork_set;
-
-	/* A line in the foreground carries the pid, which is asked of the
-	 * kernel once per process rather than once per line. */
-	if (!atfork_set && pthread_atfork(NULL, NULL, log_forked) == 0)
-		atfork_set = 1;
-	log_pid = 0;
 	log_shortname = name;
 	snprintf(log_ident, sizeof(log_ident), "tern/%s", name);
 	log_foreground = foreground;
@@ -97,12 +78,10 @@ log_vwrite(int prio, const char *prefix, const char *fmt, va_list ap)
 			strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
 			stamp_time = now;
 		}
-		if (log_pid == 0)
-			log_pid = getpid();
 		/* One write(2) per line keeps lines whole between processes. */
 		char line[4400];
 		int n = snprintf(line, sizeof(line), "%s %s[%ld]: %s%s\n", stamp,
-		    log_ident, (long)log_pid, prefix, msg);
+		    log_ident, (long)getpid(), prefix, msg);
 		if (n > 0) {
 			size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
 			if (write(STDERR_FILENO, line, len) < 0) {
