@@ -76,7 +76,8 @@ static struct {
 	int		 ca_named;	/* ca_fd is smtp_tls_CAfile */
 	char		 ca_path[4096];	/* its name, for errors */
 	struct tls_ca	*capath;	/* smtp_tls_CApath's, or NULL */
-} pending = { 0, -1, 0, -1, 0, "", NULL };
+	char		 failed[256];	/* why tls_client_ready failed, or "" */
+} pending = { 0, -1, 0, -1, 0, "", NULL, "" };
 
 /*
  * tls_capath_load - every regular file of dir into ca; 0, or -1 with a
@@ -251,17 +252,11 @@ tls_client_init(int load_ca, const char *cafile, const char *capath,
 	return 0;
 }
 
-/*
- * tls_client_ready - the SSL_CTX, built once from what tls_client_init
- * opened: TLS 1.2 minimum, DANE enabled, the CA index.  0 (also when
- * tls_client_init was never called: there is then no TLS), or -1 with a
- * reason in err.
- */
-int
-tls_client_ready(char *err, size_t errsize)
+/* tls_client_build - the SSL_CTX of tls_client_ready; 0, or -1 with a
+ * reason in err */
+static int
+tls_client_build(char *err, size_t errsize)
 {
-	if (ctx != NULL || !pending.done)
-		return 0;
 	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
 	    OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	/* Before the SSL_CTX, which takes the system_default settings. */
@@ -284,6 +279,31 @@ tls_client_ready(char *err, size_t errsize)
 		return -1;
 	ERR_clear_error();
 	return 0;
+}
+
+/*
+ * tls_client_ready - the SSL_CTX, built once from what tls_client_init
+ * opened: TLS 1.2 minimum, DANE enabled, the CA index.  0 (also when
+ * tls_client_init was never called: there is then no TLS), or -1 with a
+ * reason in err.  A failure is final: half a context (one without the
+ * configuration or the CAs) is never used.
+ */
+int
+tls_client_ready(char *err, size_t errsize)
+{
+	if (pending.failed[0] != '\0') {
+		snprintf(err, errsize, "%s", pending.failed);
+		return -1;
+	}
+	if (ctx != NULL || !pending.done)
+		return 0;
+	if (tls_client_build(err, errsize) == 0)
+		return 0;
+	SSL_CTX_free(ctx);
+	ctx = NULL;
+	snprintf(pending.failed, sizeof(pending.failed), "%s",
+	    err[0] != '\0' ? err : "cannot set up TLS");
+	return -1;
 }
 
 /*

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +338,39 @@ START_TEST(test_tls_ca_duplicates_count_once)
 }
 END_TEST
 
+/* A bundle opened before a chroot is read through its descriptor: from
+ * its start whatever the offset, which stays open for the caller. */
+START_TEST(test_tls_ca_reads_an_open_descriptor_from_its_start)
+{
+	EVP_PKEY *k = key_new(), *lk = key_new();
+	X509 *r = cert_new("tern descriptor root", k, NULL, NULL, 1, 1);
+	X509 *l = cert_new("fd.example", lk, r, k, 0, 2);
+	struct tls_ca *ca = tls_ca_new();
+	X509_STORE *store = X509_STORE_new();
+	char c;
+	int fd;
+
+	pem_append("fd.pem", r, "a line of text first\n");
+	fd = open(bundle_path("fd.pem"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_END) > 0, 1);
+	ck_assert_int_eq(tls_ca_add_fd(ca, fd), 1);
+	ck_assert_int_eq(tls_ca_add_fd(ca, fd), 1);
+	ck_assert_int_eq(pread(fd, &c, 1, 0), 1);
+	close(fd);
+	ck_assert_uint_eq(tls_ca_count(ca), 1);
+	ck_assert_int_eq(tls_ca_attach(ca, store), 0);
+	ck_assert_int_eq(tls_ca_add_fd(ca, 0), -1);
+	ck_assert_int_eq(verify(store, l, NULL), X509_V_OK);
+	X509_STORE_free(store);
+
+	X509_free(r);
+	X509_free(l);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(lk);
+}
+END_TEST
+
 START_TEST(test_tls_ca_empty_or_missing_bundle_holds_nothing)
 {
 	EVP_PKEY *k = key_new(), *lk = key_new();
@@ -395,6 +429,7 @@ tls_ca_suite(void)
 	tcase_add_test(tc, test_tls_ca_equal_subjects_are_all_offered);
 	tcase_add_test(tc, test_tls_ca_junk_between_blocks_is_skipped);
 	tcase_add_test(tc, test_tls_ca_duplicates_count_once);
+	tcase_add_test(tc, test_tls_ca_reads_an_open_descriptor_from_its_start);
 	tcase_add_test(tc, test_tls_ca_empty_or_missing_bundle_holds_nothing);
 	tcase_add_test(tc, test_tls_ca_one_index_per_store);
 	suite_add_tcase(s, tc);
