@@ -327,24 +327,17 @@ local_owner_open(const struct owner *o)
 }
 
 /*
- * local_owner_same - o is a process of a's owner.  The owner is the
- * uid, the gid, the passwd name (which gives the supplementary groups)
- * and the group added for the mail spool: a process serves one owner
- * only, all four equal.
+ * local_owner_is - o is a process of the owner (uid, gid, mail_gid,
+ * user).  The owner is the uid, the gid, the passwd name (which gives
+ * the supplementary groups) and the group added for the mail spool: a
+ * process serves one owner only, all four equal.
  */
 static int
-local_owner_same(const struct owner *o, const struct owner *a)
+local_owner_is(const struct owner *o, uid_t uid, gid_t gid, gid_t mail_gid,
+    const char *user)
 {
-	return o->uid == a->uid && o->gid == a->gid &&
-	    o->mail_gid == a->mail_gid && strcmp(o->user, a->user) == 0;
-}
-
-/* local_owner_is - o is a process of t's owner (as local_owner_same) */
-static int
-local_owner_is(const struct owner *o, const struct local_target *t)
-{
-	return o->uid == t->uid && o->gid == t->gid &&
-	    o->mail_gid == t->mail_gid && strcmp(o->user, t->user) == 0;
+	return o->uid == uid && o->gid == gid && o->mail_gid == mail_gid &&
+	    strcmp(o->user, user) == 0;
 }
 
 /*
@@ -403,7 +396,8 @@ local_owner_pick(const struct local_target *t, int *more)
 
 	*more = 0;
 	TAILQ_FOREACH(o, &owners, entry) {
-		if (!local_owner_open(o) || !local_owner_is(o, t))
+		if (!local_owner_open(o) || !local_owner_is(o, t->uid, t->gid,
+		    t->mail_gid, t->user))
 			continue;
 		if (pin != NULL && local_owner_holds(o, pin))
 			return o;
@@ -749,7 +743,8 @@ local_owner_count(const struct owner *o)
 	size_t n = 0;
 
 	TAILQ_FOREACH(p, &owners, entry)
-		if (local_owner_open(p) && local_owner_same(p, o))
+		if (local_owner_open(p) && local_owner_is(p, o->uid, o->gid,
+		    o->mail_gid, o->user))
 			n++;
 	return n;
 }
