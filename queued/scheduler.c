@@ -22,10 +22,11 @@
  * waiting.  A permanent failure (or an expiry) is stored only after the
  * notice to the sender is durably queued (notice.c), so a crash can send a
  * bounce twice but never lose one.  A message whose recipients are all
- * done leaves the index first and loses its file only after that removal
- * is durable (sched_after_sync), so a crash in between leaves an orphan
- * file, which the next start removes, never an index record without its
- * file.
+ * done loses its file only after the records saying so are durable, and
+ * its index record only after the file is gone (sched_after_sync), so a
+ * crash in between leaves the record of a finished message, which the
+ * next start removes, never a complete file without a record, which
+ * recovery would have to deliver again.
  *
  * A record that cannot be written (a full disk) does not stop queued:
  * the schedule in memory is right, and the index merely older.  The
@@ -65,6 +66,7 @@
 #include "resolve.h"
 #include "scheduler.h"
 #include "spool.h"
+#include "spool_unlink.h"
 #include "virtual_path.h"
 #include "xmalloc.h"
 
@@ -733,17 +735,24 @@ sched_settle(struct sched_msg *sm)
 	sched_msg_finish(sm);
 }
 
-/* sched_msg_finish - sm leaves the schedule; its file and records go
- * after this turn's sync (sched_after_sync) */
+/* sched_unlink_later - qid's file and record go after this turn's sync */
 static void
-sched_msg_finish(struct sched_msg *sm)
+sched_unlink_later(const char *qid)
 {
 	if (nunlink == unlink_cap) {
 		unlink_cap = unlink_cap ? unlink_cap * 2 : 64;
 		unlink_list = xreallocarray(unlink_list, unlink_cap,
 		    sizeof(*unlink_list));
 	}
-	unlink_list[nunlink++] = xstrdup(sm->rec.qid);
+	unlink_list[nunlink++] = xstrdup(qid);
+}
+
+/* sched_msg_finish - sm leaves the schedule; its file and records go
+ * after this turn's sync (sched_after_sync) */
+static void
+sched_msg_finish(struct sched_msg *sm)
+{
+	sched_unlink_later(sm->rec.qid);
 	TAILQ_REMOVE(&all_msgs, sm, all);
 	sched_msg_free(sm);
 	nmessages--;
@@ -786,11 +795,43 @@ sched_msg_store(struct sched_msg *sm)
 		qctx.store_dirty = 1;
 }
 
-/* sched_after_sync - remove finished messages: the file, then the record */
+/*
+ * sched_file_removed - the file of finished message qid is gone (err 0)
+ * or could not be removed: now its record goes too
+ */
+static void
+sched_file_removed(const char *qid, int err, void *unused)
+{
+	(void)unused;
+	if (err != 0) {
+		/* The record stays, saying "finished": the next start
+		 * tries again. */
+		log_warn("%s: unlink of its queue file: %s", qid,
+		    strerror(err));
+		return;
+	}
+	if (queue_store_message_remove(qctx.store, qid) < 0) {
+		/* The record says "finished", which is harmless without the
+		 * file (a start removes such records); the removal is tried
+		 * again after the next sync (the unlink then finds nothing,
+		 * which counts as done). */
+		sched_save_failed(queued_now());
+		sched_unlink_later(qid);
+		return;
+	}
+	qctx.store_dirty = 1;
+	save_delay = 0;
+	log_info("%s: removed", qid);
+}
+
+/*
+ * sched_after_sync - remove finished messages: the file (by the helper
+ * thread of spool_unlink.c, so that the loop does not wait for the disk),
+ * then, in sched_file_removed, the record
+ */
 void
 sched_after_sync(void)
 {
-	char path[4096];
 	size_t keep = 0;
 	uint64_t now = queued_now();
 
@@ -800,26 +841,7 @@ sched_after_sync(void)
 			unlink_list[keep++] = unlink_list[i];
 			continue;
 		}
-		if (spool_msg_path(qctx.spool, unlink_list[i], path,
-		    sizeof(path)) < 0 ||
-		    (unlink(path) < 0 && errno != ENOENT)) {
-			/* The record stays, saying "finished": the next
-			 * start tries again. */
-			log_warn("%s: unlink %s: %s", unlink_list[i], path,
-			    strerror(errno));
-		} else if (queue_store_message_remove(qctx.store,
-		    unlink_list[i]) < 0) {
-			/* The record says "finished", which is harmless
-			 * without the file (a start removes such records);
-			 * the removal is tried again after the next sync. */
-			sched_save_failed(now);
-			unlink_list[keep++] = unlink_list[i];
-			continue;
-		} else {
-			qctx.store_dirty = 1;
-			save_delay = 0;
-			log_info("%s: removed", unlink_list[i]);
-		}
+		spool_unlink_submit(unlink_list[i], sched_file_removed, NULL);
 		free(unlink_list[i]);
 	}
 	nunlink = keep;

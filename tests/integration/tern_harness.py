@@ -561,7 +561,9 @@ class TernInstance:
 
     def wait_queue_empty(self, timeout=30):
         wait_until(lambda: not self.spool_files("msg"), timeout,
-                   what="the queue (spool/msg) to drain")
+                   what=lambda: "the queue (spool/msg) to drain; left: %s"
+                   % " ".join(os.path.relpath(f, self.spool)
+                              for f in self.spool_files("msg")[:10]))
 
 
 # --- SMTP helpers -----------------------------------------------------------
