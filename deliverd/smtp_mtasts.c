@@ -37,7 +37,8 @@
 /* smtp_mtasts_find - skip what MTA-STS is not for, then look it up */
 void
 smtp_mtasts_find(const struct settings *set, const struct dns_config *dc,
-    const char *qid, const char *nexthop, int mapped, struct smtp_mtasts *st)
+    const char *qid, const char *nexthop, int mapped, int unwanted,
+    struct smtp_mtasts *st)
 {
 	char host[ROUTE_NEXTHOP_MAX];
 	size_t len;
@@ -58,6 +59,14 @@ smtp_mtasts_find(const struct settings *set, const struct dns_config *dc,
 		return;
 	if (ascii)
 		strlcpy(st->domain, host, sizeof(st->domain));
+	if (unwanted) {
+		/* Neither the TXT lookup nor the fetch: each would delay the
+		 * message and tell the domain's DNS and web server of it,
+		 * for a policy that is ignored anyway. */
+		log_info("%s: tls-required-no: MTA-STS of %s not looked up at "
+		    "the sender's request (RFC 8689)", qid, st->domain);
+		return;
+	}
 	if (mtasts_policy_for(set, dc, qid, st->domain, &st->p, st->id) != 1 ||
 	    st->p.mode == MTASTS_NONE)
 		return;

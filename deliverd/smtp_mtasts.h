@@ -37,10 +37,14 @@ struct smtp_mtasts {
  * smtp_mtasts_find - the policy for nexthop into st.  MTA-STS applies
  * only to a destination domain: not when smtp_mta_sts is off, nor for a
  * bracketed next hop, the relayhost, or a destination that has an
- * smtp_tls_policy_map entry (mapped), which win.
+ * smtp_tls_policy_map entry (mapped), which win.  unwanted (the message
+ * says TLS-Required: No, RFC 8689 4.1): st stays inactive, and nothing
+ * is looked up, fetched or refreshed (the cache is not read either);
+ * logged.
  */
 void smtp_mtasts_find(const struct settings *set, const struct dns_config *dc,
-    const char *qid, const char *nexthop, int mapped, struct smtp_mtasts *st);
+    const char *qid, const char *nexthop, int mapped, int unwanted,
+    struct smtp_mtasts *st);
 
 /*
  * smtp_mtasts_route - enforce: the hosts of rt outside the policy are

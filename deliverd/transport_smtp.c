@@ -351,13 +351,10 @@ smtp_child_connect(struct smtp_conn *c, const char *qid, const char *nexthop,
 	smtp_dane_forget();
 	/* MTA-STS: its MX filter here; per host below, only where DANE
 	 * does not apply (RFC 8461 2: DANE wins).  TLS-Required: No asks
-	 * that it be ignored (RFC 8689 4.1). */
-	smtp_mtasts_find(set, &dnscfg, qid, nexthop, mapped, &sts);
-	if (smtp_tls_mode_ignores_policy(mode) && sts.active) {
-		log_info("%s: tls-required-no: MTA-STS policy of %s ignored at "
-		    "the sender's request (RFC 8689)", qid, sts.domain);
-		sts.active = 0;
-	}
+	 * that it be ignored (RFC 8689 4.1): then it is not even looked
+	 * up, and the connection serves only such mail (smtp_child_job). */
+	smtp_mtasts_find(set, &dnscfg, qid, nexthop, mapped,
+	    smtp_tls_mode_ignores_policy(mode), &sts);
 	if (smtp_mtasts_route(&sts, qid, &rt, r) != 0) {
 		log_info("%s: %s", qid, r->text);
 		*site = SITE_OK;
@@ -530,8 +527,9 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 	} else {
 		/* A connection serves only jobs of the TLS mode it was
 		 * opened for: one that TLS-Required: No let through a
-		 * failed policy must never carry other mail, and REQUIRETLS
-		 * checked its host at connect. */
+		 * failed policy, or opened without looking MTA-STS up, must
+		 * never carry other mail, and REQUIRETLS checked its host
+		 * at connect. */
 		if (cconn.fd != -1 && (strcasecmp(cconn_nexthop,
 		    j->nexthop) != 0 || cconn_mode != mode ||
 		    smtp_conn_reset(&cconn) != 0))

@@ -17,7 +17,10 @@ names over TLS verified for that name (MTA-STS validates the MX name:
 enforce, and testing too, RFC 8689 4.2.1 step 2 asks only for the
 RFC 8461 4.1 match), with REQUIRETLS on MAIL; to a host no policy
 names it is not sent and bounces 5.7.10; "TLS-Required: No" makes an
-enforce policy ignored.
+enforce policy ignored, and for such a message the policy is not even
+looked up: no TXT query, no HTTPS request, a cached policy not refreshed,
+while a message without the header to the same domain fetches and obeys
+it, never on a connection opened for the other.
 """
 
 import http.server
@@ -355,14 +358,24 @@ class TestMtaStsBadPolicy(MtaStsCase):
 
 class TestMtaStsRequireTls(MtaStsCase):
 
-    def requiretls_sender(self):
+    def requiretls_sender(self, **kw):
         """a.test at global level may, no policy map, accepting
         REQUIRETLS over STARTTLS; the MX sinks offer REQUIRETLS."""
         for sink in self.sinks.values():
             sink.requiretls = True
         crt, key = self.ca.issue("a", ["a.test"])
         return self.sender(smtp_tls_security_level="may",
-                           smtpd_tls_cert_file=crt, smtpd_tls_key_file=key)
+                           smtpd_tls_cert_file=crt, smtpd_tls_key_file=key,
+                           **kw)
+
+    def sts_txt_queries(self):
+        """How many times dnsmasq was asked for _mta-sts.sts.test."""
+        return len(re.findall(r"query\[TXT\] _mta-sts\.sts\.test ",
+                              self.dns.log()))
+
+    def submit_tls_required_no(self, a, rcpt):
+        return submit(self, a, rcpt, message(rcpt, "TLS-Required: No\r\n"),
+                      requiretls=False)
 
     def relayed_with_requiretls(self, a, qid, rcpt):
         self.delivered(a, MX_GOOD[0], qid, rcpt)
@@ -433,8 +446,8 @@ class TestMtaStsRequireTls(MtaStsCase):
         qid = submit(self, a, rcpt, message(rcpt, "TLS-Required: No\r\n"),
                      requiretls=False)
         self.delivered(a, MX_SELF[0], qid, rcpt)
-        self.wait_log(a, r"%s: tls-required-no: MTA-STS policy of sts\.test "
-                      r"ignored" % qid)
+        self.wait_log(a, r"%s: tls-required-no: MTA-STS of sts\.test not "
+                      r"looked up at the sender's request" % qid)
         # Without the header the policy holds: the mail waits.
         qid2 = submit(self, a, "v@" + DOMAIN, message("v@" + DOMAIN),
                       requiretls=False)
@@ -442,3 +455,80 @@ class TestMtaStsRequireTls(MtaStsCase):
                       r"sts\.test\): TLS is required \(level verify\), but "
                       r"the certificate of host mx2\.sts\.test.* did not "
                       r"verify: self-signed certificate")
+
+    def test_tls_required_no_message_fetches_no_mta_sts_policy(self):
+        # The policy would be ignored anyway: looking it up would only
+        # delay the message and tell the domain that mail is coming.
+        self.serve_dns(MX_GOOD)
+        srv = self.serve_policy(policy("enforce", mx=("mx.sts.test",)))
+        a = self.requiretls_sender()
+        rcpt = "u@" + DOMAIN
+        qid = self.submit_tls_required_no(a, rcpt)
+        self.delivered(a, MX_GOOD[0], qid, rcpt)
+        self.assertEqual(srv.requests, [])
+        self.assertEqual(self.sts_txt_queries(), 0)
+        self.assertNotRegex(a.log(), r"%s: mta-sts" % qid)
+        self.wait_log(a, r"%s: tls-required-no: MTA-STS of sts\.test not "
+                      r"looked up at the sender's request" % qid)
+        self.assertFalse(os.path.exists(os.path.join(a.spool, "smtp",
+                                                     "mta-sts", DOMAIN)))
+        # A message without the header to the same domain: fetched, and
+        # delivered as the policy says (verified TLS to a named host).
+        qid2 = submit(self, a, "v@" + DOMAIN, message("v@" + DOMAIN),
+                      requiretls=False)
+        self.delivered(a, MX_GOOD[0], qid2, "v@" + DOMAIN)
+        self.wait_log(a, r"%s: mta-sts: fetched the policy of sts\.test "
+                      r"\(id 1\): mode enforce" % qid2)
+        self.wait_log(a, r"%s: mta-sts enforce: policy of sts\.test \(id 1\) "
+                      r"applies" % qid2)
+        self.wait_log(a, r"Verified TLS connection established to "
+                      r"mx\.sts\.test\[127\.0\.0\.162\]")
+        self.assertEqual(srv.requests, [("/.well-known/mta-sts.txt",
+                                         "mta-sts.sts.test")])
+        self.assertGreaterEqual(self.sts_txt_queries(), 1)
+
+    def test_tls_required_no_message_does_not_refresh_cached_policy(self):
+        self.serve_dns(MX_GOOD)
+        srv = self.serve_policy(policy("enforce", mx=("mx.sts.test",)))
+        a = self.requiretls_sender()
+        qid = submit(self, a, "u@" + DOMAIN, message("u@" + DOMAIN),
+                     requiretls=False)
+        self.delivered(a, MX_GOOD[0], qid, "u@" + DOMAIN)
+        self.assertEqual(len(srv.requests), 1)
+        # A new id: whoever looks the policy up now fetches it again.
+        self.serve_dns(MX_GOOD, txt_id="2")
+        rcpt = "v@" + DOMAIN
+        qid2 = self.submit_tls_required_no(a, rcpt)
+        self.delivered(a, MX_GOOD[0], qid2, rcpt)
+        self.assertEqual(len(srv.requests), 1)
+        self.assertEqual(self.sts_txt_queries(), 0)
+        self.assertNotRegex(a.log(), r"%s: mta-sts" % qid2)
+        # Without the header: the new id is seen and fetched.
+        qid3 = submit(self, a, "w@" + DOMAIN, message("w@" + DOMAIN),
+                      requiretls=False)
+        self.delivered(a, MX_GOOD[0], qid3, "w@" + DOMAIN)
+        self.wait_log(a, r"%s: mta-sts: fetched the policy of sts\.test "
+                      r"\(id 2\): mode enforce" % qid3)
+        self.assertEqual(len(srv.requests), 2)
+
+    def test_connection_kept_for_tls_required_no_carries_no_other_mail(self):
+        # The connection opened without the policy is kept for reuse; a
+        # message without the header to the same domain must not ride
+        # on it, but look the policy up and meet it (here it cannot).
+        self.serve_dns(MX_SELF)
+        srv = self.serve_policy(policy("enforce", mx=("mx2.sts.test",)))
+        a = self.requiretls_sender(smtp_connection_reuse_time="120s")
+        rcpt = "u@" + DOMAIN
+        qid = self.submit_tls_required_no(a, rcpt)
+        self.delivered(a, MX_SELF[0], qid, rcpt)
+        self.assertEqual(srv.requests, [])
+        qid2 = submit(self, a, "v@" + DOMAIN, message("v@" + DOMAIN),
+                      requiretls=False)
+        self.deferred(a, qid2, "v@" + DOMAIN, r"mta-sts enforce \(policy of "
+                      r"sts\.test\): TLS is required \(level verify\), but "
+                      r"the certificate of host mx2\.sts\.test.* did not "
+                      r"verify: self-signed certificate")
+        self.assertEqual(len(srv.requests), 1)
+        cmds = [c for conn in self.sinks[MX_SELF[0]].connections
+                for c in conn.commands]
+        self.assertEqual(cmds.count("mail"), 1)
