@@ -9,7 +9,9 @@ again and without reading name's ~/.forward.  With real passwd users:
 - "\\bob" for a user whose .forward sends his mail away puts the mail in
   bob's Maildir and does not follow the .forward;
 - "\\nosuchuser" is an unknown local user: returned to the sender as
-  5.1.1, while the alias's other targets are delivered.
+  5.1.1, while the alias's other targets are delivered;
+- a user's .forward that names an alias whose "\\user" is that user
+  again is no forwarding loop: the mailbox gets its one copy.
 """
 
 import re
@@ -60,3 +62,19 @@ class TestAliasMailbox(ForwardLoopCase):
                          1, m.data)
         self.assertIn(ghost.encode(), m.data)
         self.assertNotIn(SENDER.split("@")[0], self.queue_listing(inst))
+
+    def test_forward_to_alias_with_backslash_user_is_not_a_loop(self):
+        # u's .forward sends its mail to the alias list, whose "\u"
+        # is u's own mailbox (no .forward there): a copy stays with u,
+        # the other goes out, and nothing bounces as a forwarding loop.
+        u = self.make_user("l")
+        self.write_forward(u, "list@test.example\n")
+        inst = self.start(aliases={"list": "\\%s, copy@backup.example" % u})
+        self.send(inst, ["%s@test.example" % u], "through the list")
+        self.sink.wait_messages(1, timeout=60)
+        inst.wait_queue_empty(60)
+        self.assertEqual(len(self.mailbox(u)), 1)
+        self.assertEqual([(m.mail_from, m.rcpt_tos)
+                          for m in self.sink.messages],
+                         [(SENDER, ["copy@backup.example"])])
+        self.assertNotIn("status=bounced", inst.log())
