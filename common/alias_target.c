@@ -63,6 +63,18 @@ alias_item_kind(const char *item, const char **rest, size_t *restlen)
 		}
 		return ALIAS_ITEM_FILE;
 	}
+	if (n > 0 && p[0] == '\\') {
+		*rest = p + 1;
+		*restlen = n - 1;
+		for (i = 1; i < n; i++)
+			if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f)
+				break;
+		if (n < 2 || i < n) {
+			*rest = "\\ needs a user name";
+			return ALIAS_ITEM_BAD;
+		}
+		return ALIAS_ITEM_MAILBOX;
+	}
 	if (n >= 9 && strncasecmp(p, ":include:", 9) == 0) {
 		*rest = p + 9;
 		*restlen = n - 9;
@@ -73,6 +85,20 @@ alias_item_kind(const char *item, const char **rest, size_t *restlen)
 		return ALIAS_ITEM_INCLUDE;
 	}
 	return ALIAS_ITEM_ADDRESS;
+}
+
+/* alias_item_user_ok - a bare local user name after '\' */
+int
+alias_item_user_ok(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || name[0] == '.')
+		return 0;
+	for (i = 0; i < len; i++)
+		if (strchr("@/|\",:", name[i]) != NULL || name[i] == '\0')
+			return 0;
+	return 1;
 }
 
 /* alias_target_format - "UID:text" */

@@ -488,8 +488,14 @@ compile_alias_value(struct compile *c, int line, char *text, char *value,
 			compile_problem(c, line, "\"%s\": %s", vis, why);
 			return -1;
 		}
-		/* A command, file or include is kept as written (lookupd
-		 * reads it with alias_item_kind again). */
+		if (kind == ALIAS_ITEM_MAILBOX && !alias_item_user_ok(why,
+		    len)) {
+			compile_problem(c, line, "\"%s\": \\ needs a local "
+			    "user name", vis);
+			return -1;
+		}
+		/* A command, file, include or \name is kept as written
+		 * (lookupd reads it with alias_item_kind again). */
 		if (kind != ALIAS_ITEM_ADDRESS) {
 			if (strlcpy(norm, item, sizeof(norm)) >= sizeof(norm)) {
 				compile_problem(c, line, "\"%s\": longer than "

@@ -176,6 +176,9 @@ enum resolve_kind {
 	RESOLVE_OWNER = 5,	/* not delivered: "owner-NAME@myhostname",
 				   where the bounces of the other targets of
 				   alias NAME go */
+	RESOLVE_MAILBOX = 6,	/* target = mailbox user of an alias's
+				   "\name" (alias_target.h): delivered to
+				   its mailbox without its .forward */
 };
 
 enum deliver_status {

@@ -92,7 +92,7 @@ static const struct msg_field auth_verdict_fields[] = {
 };
 
 static const struct msg_field target_fields[] = {
-	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_OWNER),
+	U32(struct msg_target, kind, RESOLVE_LOCAL, RESOLVE_MAILBOX),
 	STR(struct msg_target, target, 1, MSG_ADDR_MAX),
 };
 static const struct msg_layout target_layout = {
@@ -109,7 +109,7 @@ static const struct msg_field local_rcpt_fields[] = {
 	U32(struct msg_local_rcpt, index, 0, UINT32_MAX),
 	STR(struct msg_local_rcpt, address, 0, MSG_ADDR_MAX),
 	STR(struct msg_local_rcpt, user, 0, MSG_ADDR_MAX),
-	U32(struct msg_local_rcpt, kind, RESOLVE_LOCAL, RESOLVE_FILE),
+	U32(struct msg_local_rcpt, kind, RESOLVE_LOCAL, RESOLVE_MAILBOX),
 };
 static const struct msg_layout local_rcpt_layout = {
 	0, "local recipient", sizeof(struct msg_local_rcpt), MSG_FD_NONE,
@@ -195,7 +195,7 @@ static const struct msg_field local_delivery_fields[] = {
 	U64(struct msg_local_delivery, body_offset, OFF_MAX),
 	U64(struct msg_local_delivery, body_size, OFF_MAX),
 	STR(struct msg_local_delivery, mbox, 0, MSG_PATH_MAX),
-	U32(struct msg_local_delivery, kind, RESOLVE_LOCAL, RESOLVE_FILE),
+	U32(struct msg_local_delivery, kind, RESOLVE_LOCAL, RESOLVE_MAILBOX),
 	STR(struct msg_local_delivery, target, 0, ALIAS_TARGET_MAX),
 	STR(struct msg_local_delivery, user, 0, MSG_ADDR_MAX),
 	U32(struct msg_local_delivery, time_limit, 0, 7 * 86400),

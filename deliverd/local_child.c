@@ -380,8 +380,10 @@ local_child_put(struct local_batch *b, struct local_item *it,
 		local_child_special(it, d, msgfd);
 		return;
 	}
-	/* A passwd user's .forward (mailbox_base users have none). */
-	if (d->user[0] != '\0' && local_child_forward(b, it, d, msgfd))
+	/* A passwd user's .forward (mailbox_base users have none), unless
+	 * an alias's "\user" sent the mail straight to the mailbox. */
+	if (d->kind == RESOLVE_LOCAL && d->user[0] != '\0' &&
+	    local_child_forward(b, it, d, msgfd))
 		return;
 
 	if (d->mbox[0] != '\0') {

@@ -81,17 +81,16 @@ forward_item(struct forward *f, const char *item,
 	const char *rest;
 	size_t len;
 
-	if (item[0] == '\\') {
-		/* "\user": the mailbox, never forwarded again. */
-		if (forward_is_self(item + 1, self))
-			forward_add(f, FORWARD_SELF, "", 0);
-		else
-			forward_add(f, FORWARD_ADDRESS, item + 1,
-			    strlen(item + 1));
-		return;
-	}
 	kind = alias_item_kind(item, &rest, &len);
 	switch (kind) {
+	case ALIAS_ITEM_MAILBOX:
+		/* "\user": the mailbox, never forwarded again; "\other" is
+		 * other, looked up again like any address. */
+		if (forward_is_self(rest, self))
+			forward_add(f, FORWARD_SELF, "", 0);
+		else
+			forward_add(f, FORWARD_ADDRESS, rest, len);
+		break;
 	case ALIAS_ITEM_COMMAND:
 		forward_add(f, FORWARD_COMMAND, rest, len);
 		break;

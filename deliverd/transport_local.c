@@ -873,6 +873,9 @@ local_rcpt_give(struct job *j, size_t r)
 		    set->mailbox_base[0] == '\0')
 			rc = local_target_mbox(&t, set->mail_spool_directory,
 			    err, sizeof(err));
+		/* An alias's "\name": its delivery reads no .forward. */
+		if (j->rcpts[r].kind == RESOLVE_MAILBOX)
+			t.kind = RESOLVE_MAILBOX;
 	}
 	if (rc != DELIVER_OK) {
 		local_result_send_err(j, r, rc, err);
@@ -978,8 +981,9 @@ local_job(struct ipc_msg *m)
 	/* Names that can never be a mailbox are answered at once (a
 	 * virtual mailbox path is checked when it is resolved). */
 	for (i = 0; i < j->n; i++) {
-		if (j->rcpts[i].kind == RESOLVE_LOCAL &&
-		    !virtual_path_is(j->rcpts[i].user) &&
+		if ((j->rcpts[i].kind == RESOLVE_MAILBOX ||
+		    (j->rcpts[i].kind == RESOLVE_LOCAL &&
+		    !virtual_path_is(j->rcpts[i].user))) &&
 		    local_target_check_user(j->rcpts[i].user, err,
 		    sizeof(err)) != 0)
 			local_result_send_err(j, i, DELIVER_PERMFAIL, err);

@@ -583,6 +583,32 @@ expand_include(struct expand *e, const char *path, size_t len)
 }
 
 /*
+ * expand_mailbox_user - "\name" (len octets): name's own mailbox, not
+ * looked up as an alias and delivered without name's .forward
+ * (RESOLVE_MAILBOX).  Whether name is a user is left to delivery, which
+ * returns the mail for an unknown one (5.1.1), like a bare name's.
+ */
+static void
+expand_mailbox_user(struct expand *e, const char *user, size_t len)
+{
+	char buf[ADDR_LOCAL_MAX + 1], name[ADDR_LOCAL_MAX + 1];
+
+	if (!alias_item_user_ok(user, len) || len >= sizeof(buf)) {
+		expand_fail(e, EXPAND_FAIL, "\\ needs a local user name",
+		    user);
+		return;
+	}
+	memcpy(buf, user, len);
+	buf[len] = '\0';
+	name_fold(buf, name, sizeof(name));
+	if (!name_is_safe(name)) {
+		expand_fail(e, EXPAND_FAIL, "unsafe mailbox name", name);
+		return;
+	}
+	expand_add(e, RESOLVE_MAILBOX, name);
+}
+
+/*
  * expand_item - one item of an alias value: a bare local name, an
  * address, or (in a virtual_alias_map value, where local is the local
  * part being rewritten, as addr_format wrote it) "@domain", meaning
@@ -601,8 +627,8 @@ expand_item(struct expand *e, const char *item, const char *local,
 	size_t len;
 
 	/*
-	 * Commands, files and includes: only in alias files and :include:
-	 * files (special), never in virtual_alias_map.
+	 * Commands, files, includes and \name: only in alias files and
+	 * :include: files (special), never in virtual_alias_map.
 	 */
 	kind = alias_item_kind(item, &rest, &len);
 	if (kind != ALIAS_ITEM_ADDRESS && !special) {
@@ -622,6 +648,9 @@ expand_item(struct expand *e, const char *item, const char *local,
 		return;
 	case ALIAS_ITEM_INCLUDE:
 		expand_include(e, rest, len);
+		return;
+	case ALIAS_ITEM_MAILBOX:
+		expand_mailbox_user(e, rest, len);
 		return;
 	default:
 		break;

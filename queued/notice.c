@@ -515,7 +515,8 @@ notice_lost(struct sched_msg *sm)
 			continue;
 		if (rr->kind == RCPT_KIND_LOCAL && virtual_path_is(rr->addr))
 			strlcpy(abuf[n], rr->addr, sizeof(abuf[n]));
-		else if (rr->kind == RCPT_KIND_LOCAL)
+		else if (rr->kind == RCPT_KIND_LOCAL ||
+		    rr->kind == RCPT_KIND_MAILBOX)
 			snprintf(abuf[n], sizeof(abuf[n]), "%s@%s", rr->addr,
 			    qctx.set->myhostname);
 		else

@@ -53,7 +53,7 @@ queue_list_rcpt(const struct sched_msg *sm, uint32_t i, char *buf,
 
 	if (r->kind == RCPT_KIND_LOCAL && virtual_path_is(r->addr))
 		strlcpy(buf, r->addr, size);	/* a virtual mailbox */
-	else if (r->kind == RCPT_KIND_LOCAL)
+	else if (r->kind == RCPT_KIND_LOCAL || r->kind == RCPT_KIND_MAILBOX)
 		snprintf(buf, size, "%s@%s", r->addr, qctx.set->myhostname);
 	else
 		strlcpy(buf, r->addr[0] != '\0' ? r->addr : "(unknown)", size);

@@ -147,8 +147,8 @@ queue_rcpt_rec_decode(const unsigned char *p, size_t len,
 	    sizeof(r->delivered_to)) < 0)
 		return -1;
 	if (ipc_get_end(&m) < 0 || r->state > RCPT_EXPANDED ||
-	    r->kind > RCPT_KIND_ADDRESS ||
-	    (version < 3 && r->kind == RCPT_KIND_ADDRESS) ||
+	    r->kind > RCPT_KIND_MAILBOX ||
+	    (version < 3 && r->kind >= RCPT_KIND_ADDRESS) ||
 	    (r->kind == RCPT_KIND_ENVELOPE) != (r->parent == r->idx) ||
 	    (r->kind != RCPT_KIND_ENVELOPE && r->addr[0] == '\0') ||
 	    (r->kind == RCPT_KIND_ENVELOPE && r->delivered_to[0] != '\0'))

@@ -43,6 +43,10 @@ enum rcpt_kind {
 				   (since record version 3): resolved by
 				   lookupd like an envelope recipient, so
 				   aliases apply to it */
+	RCPT_KIND_MAILBOX = 7,	/* alias target "\name": addr is a mailbox
+				   user, delivered without its .forward
+				   (version 3 records: their layout did
+				   not change) */
 };
 
 #define QMSG_F_WARNED	0x1	/* delay warning sent */

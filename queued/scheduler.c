@@ -917,8 +917,10 @@ sched_rcpt_delivered(const struct sched_msg *sm, uint32_t i, char *buf,
 /*
  * sched_target_name - the name (as sched_rcpt_delivered gives it) that a
  * new recipient of kind with addr would have, in buf (MSG_ADDR_MAX + 1
- * octets or more); NULL for a command, a file, an owner or a virtual
- * mailbox, which send nothing on.
+ * octets or more); NULL for a command, a file, an owner, a virtual
+ * mailbox or an alias's "\name", which send nothing on.  So a mailbox
+ * that a .forward leads to through "\name" (a's .forward names list,
+ * list is "\a, b") is no loop: a's own mail stops there, as written.
  */
 static const char *
 sched_target_name(uint32_t kind, const char *addr, char *buf, size_t size)
@@ -1052,6 +1054,8 @@ sched_rcpt_kind(uint32_t kind)
 		return RCPT_KIND_FILE;
 	case RESOLVE_OWNER:
 		return RCPT_KIND_OWNER;
+	case RESOLVE_MAILBOX:
+		return RCPT_KIND_MAILBOX;
 	default:
 		return RCPT_KIND_REMOTE;
 	}
@@ -1062,7 +1066,8 @@ static uint32_t
 sched_target_kind(uint32_t kind)
 {
 	return kind == RCPT_KIND_COMMAND ? RESOLVE_COMMAND :
-	    kind == RCPT_KIND_FILE ? RESOLVE_FILE : RESOLVE_LOCAL;
+	    kind == RCPT_KIND_FILE ? RESOLVE_FILE :
+	    kind == RCPT_KIND_MAILBOX ? RESOLVE_MAILBOX : RESOLVE_LOCAL;
 }
 
 /*
@@ -1317,7 +1322,8 @@ dispatch_local(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	 * transport writes them whatever its mailbox_transport says; and
 	 * commands and files are always run by tern. */
 	if (qctx.set->mailbox_transport[0] != '\0' &&
-	    kind == RESOLVE_LOCAL && !virtual_path_is(user)) {
+	    (kind == RESOLVE_MAILBOX || (kind == RESOLVE_LOCAL &&
+	    !virtual_path_is(user)))) {
 		dispatch_lmtp(dp, sm, i, user);
 		return;
 	}
@@ -1871,7 +1877,7 @@ sched_round(struct sched_msg *sm)
 		    dp.nlocal_rcpts >= MSG_LOCAL_RCPTS_MAX)
 			break;
 		if (r->kind == RCPT_KIND_LOCAL || r->kind == RCPT_KIND_COMMAND ||
-		    r->kind == RCPT_KIND_FILE)
+		    r->kind == RCPT_KIND_FILE || r->kind == RCPT_KIND_MAILBOX)
 			dispatch_local(&dp, sm, i, sched_target_kind(r->kind),
 			    r->addr);
 		else if (r->kind == RCPT_KIND_REMOTE)

@@ -380,6 +380,20 @@ START_TEST(test_alias_item_kind)
 	/* An address that merely contains these is an address. */
 	ck_assert_int_eq(alias_item_kind("a|b@example.org", &rest, &len),
 	    ALIAS_ITEM_ADDRESS);
+	/* "\\user": a mailbox, which an alias file names bare. */
+	ck_assert_int_eq(alias_item_kind("\\bob", &rest, &len),
+	    ALIAS_ITEM_MAILBOX);
+	ck_assert(len == 3 && strncmp(rest, "bob", len) == 0);
+	ck_assert(alias_item_user_ok(rest, len));
+	ck_assert_int_eq(alias_item_kind("\\bob@localhost", &rest, &len),
+	    ALIAS_ITEM_MAILBOX);
+	ck_assert(!alias_item_user_ok(rest, len));
+	ck_assert_int_eq(alias_item_kind("\\", &rest, &len), ALIAS_ITEM_BAD);
+	ck_assert_int_eq(alias_item_kind("\\a b", &rest, &len),
+	    ALIAS_ITEM_BAD);
+	ck_assert(!alias_item_user_ok(".x", 2));
+	ck_assert(!alias_item_user_ok("a/b", 3));
+	ck_assert(!alias_item_user_ok("|cmd", 4));
 
 	ck_assert_int_eq(alias_target_format(buf, sizeof(buf), 1000,
 	    "/bin/x a", 8), 0);
@@ -846,6 +860,47 @@ START_TEST(test_rcpt_commands_files_includes)
 }
 END_TEST
 
+/*
+ * "\\name" in an alias file is name's mailbox (RESOLVE_MAILBOX): not
+ * looked up as an alias, not a duplicate of a bare "name", unknown
+ * users left to delivery; anything but a bare user name is refused by
+ * ternmap, and by lookupd when the text is read directly.
+ */
+START_TEST(test_rcpt_backslash_user)
+{
+	struct lookup_targets t = { NULL, 0, 0 };
+	struct reports r;
+
+	lookup_aliases_close(rctx.aliases);
+	ck_assert_int_eq(compile("bsaliases",
+	    "info: \\Info, info@remote.example\n"
+	    "team: \\alice, \\nosuchuser, \\info, \\alice\n"
+	    "alice: bob\n", 1, &r), 0);
+	strlist_set(&rs.alias_maps, path_in("bsaliases"), NULL);
+	rctx.aliases = lookup_aliases_open(&rs.alias_maps);
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "info@localhost", &t),
+	    LOOKUP_ALIAS);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert(has_target(&t, RESOLVE_MAILBOX, "info"));
+	ck_assert(has_target(&t, RESOLVE_REMOTE, "info@remote.example"));
+	/* alice is an alias of bob; "\\alice" is alice's mailbox. */
+	ck_assert_int_eq(lookup_rcpt_resolve(&rctx, "team@localhost", &t),
+	    LOOKUP_ALIAS);
+	ck_assert_uint_eq(t.n, 3);
+	ck_assert(has_target(&t, RESOLVE_MAILBOX, "alice"));
+	ck_assert(has_target(&t, RESOLVE_MAILBOX, "nosuchuser"));
+	ck_assert(has_target(&t, RESOLVE_MAILBOX, "info"));
+	lookup_targets_free(&t);
+
+	ck_assert_int_eq(compile("bsbad",
+	    "a: \\\n"
+	    "b: \\bob@localhost\n"
+	    "c: \\.hidden\n"
+	    "d: \\x/y\n", 1, &r), 4);
+	ck_assert_ptr_nonnull(strstr(r.msgs[1], "local user name"));
+}
+END_TEST
+
 /* An aliases.db made by Postfix's or Sendmail's newaliases keeps the
  * terminating NUL of keys and values; tern reads it. */
 START_TEST(test_map_nul_terminated_db)
@@ -917,6 +972,7 @@ map_suite(void)
 	tcase_add_test(tc, test_rcpt_map_states);
 	tcase_add_test(tc, test_rcpt_untrusted_map);
 	tcase_add_test(tc, test_rcpt_commands_files_includes);
+	tcase_add_test(tc, test_rcpt_backslash_user);
 	tcase_add_test(tc, test_rcpt_passwd);
 	tcase_add_test(tc, test_map_nul_terminated_db);
 	suite_add_tcase(s, tc);

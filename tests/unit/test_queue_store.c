@@ -671,7 +671,16 @@ START_TEST(test_rcpt_rec_delivered_to)
 	p[0] = 2;
 	ck_assert_int_eq(queue_rcpt_rec_decode(p, len - 4, &d), -1);
 	free(p);
-	r.kind = RCPT_KIND_ADDRESS + 1;
+	/* An alias's "\\user" (version 3 as well: the layout is the same). */
+	r.kind = RCPT_KIND_MAILBOX;
+	strlcpy(r.addr, "bob", sizeof(r.addr));
+	queue_rcpt_rec_encode(&r, &p, &len);
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), 0);
+	ck_assert_uint_eq(d.kind, RCPT_KIND_MAILBOX);
+	p[0] = 2;
+	ck_assert_int_eq(queue_rcpt_rec_decode(p, len - 4, &d), -1);
+	free(p);
+	r.kind = RCPT_KIND_MAILBOX + 1;
 	queue_rcpt_rec_encode(&r, &p, &len);
 	ck_assert_int_eq(queue_rcpt_rec_decode(p, len, &d), -1);
 	free(p);
