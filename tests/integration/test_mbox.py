@@ -96,8 +96,9 @@ class MboxCase(TernTestCase):
         os.chmod(path, 0o2775)
         return path
 
-    def mbox_instance(self, spool, **settings):
+    def mbox_instance(self, spool, verbose=False, **settings):
         inst = self.instance(start=False, users=(), **settings)
+        inst.verbose = verbose
         inst.settings["mailbox_base"] = ""
         inst.settings["mailbox_format"] = "mbox"
         inst.settings["mail_spool_directory"] = spool
@@ -235,6 +236,82 @@ class TestMbox(MboxCase):
         self.assertFalse(os.path.exists(path + ".lock"))
         print("mbox: 200 messages in 10 waves, each sent while the "
               "reader held the lock")
+
+    def test_burst_to_one_mbox_each_once_by_one_process_at_a_time(self):
+        # 200 messages from ten sessions at once to one mbox user, with
+        # up to four delivery processes per owner allowed: every
+        # delivery to the mbox is pinned to the one process that holds
+        # one already.  deliverd logs (with -v) when a process starts
+        # and when it takes no more deliveries, in the order it does
+        # so: for this user's uid no second process may start while
+        # another takes deliveries.
+        pw = self.passwd_user()
+        user = pw.pw_name
+        spool = self.spool_dir(self.tmpdir())
+        inst = self.mbox_instance(spool, verbose=True,
+                                  local_owner_concurrency_limit="4")
+        path = os.path.join(spool, user)
+        rcpt = "%s@test.example" % user
+        errors = []
+
+        def sender(tags):
+            try:
+                with smtp_connect(inst, timeout=120) as s:
+                    for tag in tags:
+                        s.sendmail(SENDER, [rcpt], message_of(tag, rcpt))
+            except Exception as e:  # reported below
+                errors.append(e)
+        want = ["b-%03d" % n for n in range(200)]
+        threads = [threading.Thread(target=sender, args=(want[i::10],))
+                   for i in range(10)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(180)
+        self.assertEqual(errors, [])
+        wait_until(lambda: os.path.exists(path) and
+                   len(self.mbox_tags(path)) >= 200, 120,
+                   what="200 messages in the mbox")
+        inst.wait_queue_empty(60)
+
+        # Each message exactly once.
+        self.assertEqual(sorted(self.mbox_tags(path)), want)
+        # Every unquoted "From " line is a well-formed separator, at the
+        # start of the file or after an empty line, one per message.
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        seps = [i for i, line in enumerate(lines)
+                if line.startswith(b"From ")]
+        self.assertEqual(len(seps), 200)
+        for i in seps:
+            self.assertRegex(lines[i], rb"^From " + re.escape(SENDER.encode())
+                             + rb" [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d "
+                             rb"\d\d:\d\d:\d\d \d{4}$")
+            self.assertTrue(i == 0 or lines[i - 1] == b"",
+                            "separator %d not after an empty line" % i)
+        self.assertEqual(lines[-2:], [b"", b""], "no empty line at the end")
+
+        log = inst.log()
+        self.assertNotRegex(log, r"status=deferred|local delivery process "
+                            r".*(killed|exited|malformed|cannot be believed)")
+        events = re.findall(r"local delivery process (\d+) (?:started for "
+                            r"uid (\d+)|\(uid (\d+)\) takes no more "
+                            r"deliveries, holding (\d+))", log)
+        alive, started, most = set(), 0, 0
+        for pid, uid_start, uid_end, held in events:
+            if uid_start == str(pw.pw_uid):
+                alive.add(pid)
+                started += 1
+            elif uid_end == str(pw.pw_uid):
+                self.assertEqual(held, "0", "process %s left holding "
+                                 "deliveries" % pid)
+                alive.discard(pid)
+            most = max(most, len(alive))
+        self.assertGreaterEqual(started, 1, "no process start logged")
+        self.assertEqual(most, 1, "%d processes took deliveries to one "
+                         "mbox at once" % most)
+        print("mbox: 200 messages from 10 sessions at once, each once, by "
+              "%d process(es), one at a time" % started)
 
     def test_stale_dotlock_removed_fresh_one_defers_until_released(self):
         pw = self.passwd_user()
