@@ -9,6 +9,9 @@ Dovecot lock it.
   the file never changes while the reader holds the lock, and
   mailbox.mbox finds exactly the 200 messages, each body byte for byte
   what was sent once the mboxrd quoting (">From ", ">>From ") is undone.
+- 200 messages from ten sessions at once, up to four processes per
+  owner allowed: each lands once, after a well-formed From_ line, and
+  the user's delivery processes take deliveries one at a time.
 - A stale USER.lock (older than five minutes) is removed and the mail
   goes in; a fresh one held past the wait defers (4.2.0), and the mail
   arrives once it is gone.
@@ -35,6 +38,7 @@ import unittest
 from smallfs import SmallFS
 from tern_harness import (TernTestCase, binary, is_root, progdir,
                           smtp_connect, wait_until)
+from test_local_owner_process import delivery_process_spans
 
 SENDER = "sender@client.test"
 BODY_LINES = [
@@ -241,10 +245,11 @@ class TestMbox(MboxCase):
         # 200 messages from ten sessions at once to one mbox user, with
         # up to four delivery processes per owner allowed: every
         # delivery to the mbox is pinned to the one process that holds
-        # one already.  deliverd logs (with -v) when a process starts
-        # and when it takes no more deliveries, in the order it does
-        # so: for this user's uid no second process may start while
-        # another takes deliveries.
+        # one already.  The user's mail has no other pin, so while one
+        # of its processes takes deliveries no second one may start.
+        # deliverd logs (with -v) when a process starts and when it
+        # takes no more deliveries, in the order it does so: the spans
+        # of the user's processes in the log must not overlap.
         pw = self.passwd_user()
         user = pw.pw_name
         spool = self.spool_dir(self.tmpdir())
@@ -294,24 +299,13 @@ class TestMbox(MboxCase):
         log = inst.log()
         self.assertNotRegex(log, r"status=deferred|local delivery process "
                             r".*(killed|exited|malformed|cannot be believed)")
-        events = re.findall(r"local delivery process (\d+) (?:started for "
-                            r"uid (\d+)|\(uid (\d+)\) takes no more "
-                            r"deliveries, holding (\d+))", log)
-        alive, started, most = set(), 0, 0
-        for pid, uid_start, uid_end, held in events:
-            if uid_start == str(pw.pw_uid):
-                alive.add(pid)
-                started += 1
-            elif uid_end == str(pw.pw_uid):
-                self.assertEqual(held, "0", "process %s left holding "
-                                 "deliveries" % pid)
-                alive.discard(pid)
-            most = max(most, len(alive))
-        self.assertGreaterEqual(started, 1, "no process start logged")
-        self.assertEqual(most, 1, "%d processes took deliveries to one "
-                         "mbox at once" % most)
+        spans = sorted(delivery_process_spans(log, pw.pw_uid).values())
+        self.assertGreaterEqual(len(spans), 1, "no process start logged")
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            self.assertLess(end, start, "%d processes took deliveries to "
+                            "one mbox at once" % len(spans))
         print("mbox: 200 messages from 10 sessions at once, each once, by "
-              "%d process(es), one at a time" % started)
+              "%d process(es), one at a time" % len(spans))
 
     def test_stale_dotlock_removed_fresh_one_defers_until_released(self):
         pw = self.passwd_user()
