@@ -476,68 +476,70 @@ local_child_link(struct local_batch *b, size_t from)
 	}
 }
 
+/* Which of a batch's mailboxes a sync was of (local_child_settle). */
+enum local_sync_kind {
+	LOCAL_SYNC_MAILDIR,	/* new/ of b->boxes[k] */
+	LOCAL_SYNC_MBOX,	/* the file b->mboxes[k] */
+};
+
 /*
- * local_child_mbox_sync - one fsync per mbox for the batch's messages;
- * when it fails the mbox is truncated back to where the batch began
- * (mbox_sync), and every one of them is deferred.
+ * local_child_settle - the batch's items that wait on the sync of its
+ * Maildir k (those linked into new/) or its mbox k (those appended)
+ * take that sync's outcome rc: delivered, or failed with err ("x.y.z
+ * text").  On failure a Maildir's names are taken back out of new/, so
+ * that their retry does not leave a second copy; a failed mbox_sync has
+ * truncated the mbox back to where the batch began already.
  */
 static void
-local_child_mbox_sync(struct local_batch *b)
+local_child_settle(struct local_batch *b, enum local_sync_kind kind,
+    size_t k, int rc, const char *err)
 {
-	char err[LOCAL_CHILD_ERR_MAX];
 	struct local_item *it;
-	size_t i, k;
-	int rc;
+	size_t i;
 
-	for (k = 0; k < b->nmboxes; k++) {
-		if (b->mboxes[k].appended == 0)
+	for (i = 0; i < b->n; i++) {
+		it = &b->items[i];
+		if (kind == LOCAL_SYNC_MAILDIR ?
+		    !it->linked || it->box != (int)k :
+		    it->mbox != (int)k || it->status != DELIVER_OK)
 			continue;
-		rc = mbox_sync(&b->mboxes[k].mb, err, sizeof(err));
-		for (i = 0; i < b->n; i++) {
-			it = &b->items[i];
-			if (it->mbox != (int)k || it->status != DELIVER_OK)
-				continue;
-			if (rc == DELIVER_OK)
-				snprintf(it->err, sizeof(it->err),
-				    "2.0.0 delivered to mbox");
-			else {
-				it->status = rc;
-				strlcpy(it->err, err, sizeof(it->err));
-			}
+		if (rc == DELIVER_OK) {
+			snprintf(it->err, sizeof(it->err), "2.0.0 delivered "
+			    "to %s", kind == LOCAL_SYNC_MAILDIR ? "maildir" :
+			    "mbox");
+			continue;
 		}
+		if (kind == LOCAL_SYNC_MAILDIR)
+			maildir_unlink(&b->boxes[k].md, it->mm.name);
+		it->status = rc;
+		strlcpy(it->err, err, sizeof(it->err));
 	}
 }
 
 /*
- * local_child_sync - sync new/ of every Maildir the batch linked into.
- * A Maildir whose sync fails takes its names back out: their retry must
- * not leave a second copy.
+ * local_child_sync - make durable what the batch wrote, each mailbox
+ * once for all its messages: new/ of every Maildir it linked into, then
+ * every mbox it appended to (one fsync each); each item then takes its
+ * mailbox's outcome (local_child_settle).
  */
 static void
 local_child_sync(struct local_batch *b)
 {
 	char err[LOCAL_CHILD_ERR_MAX];
-	struct local_item *it;
-	size_t i, k;
+	size_t k;
 	int rc;
 
 	for (k = 0; k < b->nboxes; k++) {
 		if (b->boxes[k].linked == 0)
 			continue;
 		rc = maildir_sync(&b->boxes[k].md, err, sizeof(err));
-		for (i = 0; i < b->n; i++) {
-			it = &b->items[i];
-			if (!it->linked || it->box != (int)k)
-				continue;
-			if (rc == DELIVER_OK) {
-				snprintf(it->err, sizeof(it->err),
-				    "2.0.0 delivered to maildir");
-				continue;
-			}
-			maildir_unlink(&b->boxes[k].md, it->mm.name);
-			it->status = rc;
-			strlcpy(it->err, err, sizeof(it->err));
-		}
+		local_child_settle(b, LOCAL_SYNC_MAILDIR, k, rc, err);
+	}
+	for (k = 0; k < b->nmboxes; k++) {
+		if (b->mboxes[k].appended == 0)
+			continue;
+		rc = mbox_sync(&b->mboxes[k].mb, err, sizeof(err));
+		local_child_settle(b, LOCAL_SYNC_MBOX, k, rc, err);
 	}
 }
 
@@ -579,7 +581,6 @@ local_child_commit(struct local_batch *b, struct ipc_conn *pc)
 	size_t i;
 
 	local_child_sync(b);
-	local_child_mbox_sync(b);
 	for (i = 0; i < b->nboxes; i++) {
 		maildir_close(&b->boxes[i].md);
 		free(b->boxes[i].path);

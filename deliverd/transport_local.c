@@ -125,6 +125,7 @@ struct delivery {
 	int		 kind;		/* enum resolve_kind */
 	char		*target;	/* "", or the command or file */
 	char		*user;		/* the owner's name */
+	struct pin	*pin;		/* its pin's entry, or NULL */
 	time_t		 deadline;	/* once sent: when the process dies */
 };
 TAILQ_HEAD(delivery_list, delivery);
@@ -132,6 +133,8 @@ TAILQ_HEAD(delivery_list, delivery);
 /* A delivery process of one mailbox owner (an owner may have several). */
 struct owner {
 	TAILQ_ENTRY(owner) entry;
+	TAILQ_ENTRY(owner) gentry;	/* in its group, while open */
+	struct group	*group;		/* NULL once not open */
 	pid_t		 pid;		/* 0 once reaped */
 	uid_t		 uid;
 	gid_t		 gid;
@@ -151,9 +154,50 @@ struct owner {
 };
 TAILQ_HEAD(owner_list, owner);
 
+/*
+ * The open processes of one owner, in the order they were started; it
+ * exists while the owner has one.  The owner is the uid, the gid, the
+ * passwd name (which gives the supplementary groups) and the group added
+ * for the mail spool: a process serves one owner only, all four equal.
+ */
+struct group {
+	LIST_ENTRY(group) chain;
+	uid_t		 uid;
+	gid_t		 gid;
+	gid_t		 mail_gid;
+	char		 user[LOCAL_USER_MAX + 1];
+	struct owner_list open;
+	size_t		 nopen;
+};
+LIST_HEAD(group_list, group);
+
+/*
+ * A pin (local_pin) of a group that one of its open processes holds
+ * deliveries to, and how many it holds.  At most one open process of an
+ * owner holds deliveries with one pin: such a delivery goes to the one
+ * that holds one already, and a process takes no new delivery once it
+ * is not open (its entries are dropped then, local_owner_retire).
+ */
+struct pin {
+	LIST_ENTRY(pin)	 chain;
+	const struct group *group;
+	char		*name;
+	uint32_t	 hash;
+	struct owner	*o;
+	size_t		 refs;		/* deliveries that o holds with it */
+};
+LIST_HEAD(pin_list, pin);
+
+/* Groups are at most local_delivery_limit (1000), so a fixed table. */
+#define LOCAL_GROUP_BUCKETS	1024
+#define LOCAL_PIN_BUCKETS_MIN	64
+
 static struct job_list jobs = TAILQ_HEAD_INITIALIZER(jobs);
 static struct owner_list owners = TAILQ_HEAD_INITIALIZER(owners);
 static size_t nowners;		/* processes, until reaped */
+static struct group_list groups[LOCAL_GROUP_BUCKETS];
+static struct pin_list *pins;	/* a hash table of pin_buckets lists */
+static size_t pin_buckets, npins;
 static int scan_due = 1;	/* waiting recipients may find a process */
 static time_t retry_at;		/* a fork or dup failed: scan again then */
 
@@ -240,12 +284,176 @@ local_jobs_finish(void)
 	}
 }
 
+/* --- the index of open processes ---------------------------------- */
+
+/*
+ * Why an index: local_owner_pick runs once for every delivery.  It used
+ * to scan every process, and for a pinned delivery the deliveries of
+ * each of the owner's processes until one with the same pin: a burst of
+ * pinned deliveries with several pins of one owner (every alias file
+ * and command runs as default_privs) cost the square of its size.  Now
+ * the open processes of an owner are a group found by a hash of the
+ * owner, and the pins its processes hold are found by a hash of group
+ * and pin: a pick looks at the owner's own open processes only (at most
+ * local_owner_concurrency_limit) and never at a delivery.  A process
+ * enters its group when started and leaves it, with its pins, when it
+ * stops being open (local_owner_retire).
+ */
+
+/* local_hash - FNV-1a of len octets at p, continuing from h */
+static uint32_t
+local_hash(uint32_t h, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ c[i]) * 16777619u;
+	return h;
+}
+
+/* local_group_hash - the hash of an owner (struct group) */
+static uint32_t
+local_group_hash(uid_t uid, gid_t gid, gid_t mail_gid, const char *user)
+{
+	uint32_t h = 2166136261u;
+
+	h = local_hash(h, &uid, sizeof(uid));
+	h = local_hash(h, &gid, sizeof(gid));
+	h = local_hash(h, &mail_gid, sizeof(mail_gid));
+	return local_hash(h, user, strlen(user) + 1);
+}
+
+/* local_group_find - the group of the owner, or NULL when it has none */
+static struct group *
+local_group_find(uid_t uid, gid_t gid, gid_t mail_gid, const char *user)
+{
+	uint32_t h = local_group_hash(uid, gid, mail_gid, user);
+	struct group *g;
+
+	LIST_FOREACH(g, &groups[h % LOCAL_GROUP_BUCKETS], chain)
+		if (g->uid == uid && g->gid == gid && g->mail_gid == mail_gid &&
+		    strcmp(g->user, user) == 0)
+			return g;
+	return NULL;
+}
+
+/* local_group_join - o (just started, open) joins its owner's group */
+static void
+local_group_join(struct owner *o)
+{
+	struct group *g;
+	uint32_t h;
+
+	if ((g = local_group_find(o->uid, o->gid, o->mail_gid,
+	    o->user)) == NULL) {
+		h = local_group_hash(o->uid, o->gid, o->mail_gid, o->user);
+		g = xcalloc(1, sizeof(*g));
+		g->uid = o->uid;
+		g->gid = o->gid;
+		g->mail_gid = o->mail_gid;
+		strlcpy(g->user, o->user, sizeof(g->user));
+		TAILQ_INIT(&g->open);
+		LIST_INSERT_HEAD(&groups[h % LOCAL_GROUP_BUCKETS], g, chain);
+	}
+	TAILQ_INSERT_TAIL(&g->open, o, gentry);
+	g->nopen++;
+	o->group = g;
+}
+
+/* local_pin_hash - the hash of pin name within group g */
+static uint32_t
+local_pin_hash(const struct group *g, const char *name)
+{
+	return local_hash(local_hash(2166136261u, &g, sizeof(g)), name,
+	    strlen(name));
+}
+
+/* local_pin_find - the entry of pin name in group g, or NULL */
+static struct pin *
+local_pin_find(const struct group *g, const char *name)
+{
+	uint32_t h;
+	struct pin *p;
+
+	if (npins == 0)
+		return NULL;
+	h = local_pin_hash(g, name);
+	LIST_FOREACH(p, &pins[h % pin_buckets], chain)
+		if (p->hash == h && p->group == g && strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* local_pins_grow - a table with n buckets, the entries moved into it */
+static void
+local_pins_grow(size_t n)
+{
+	struct pin_list *t = xcalloc(n, sizeof(*t));
+	struct pin *p;
+	size_t i;
+
+	for (i = 0; i < pin_buckets; i++)
+		while ((p = LIST_FIRST(&pins[i])) != NULL) {
+			LIST_REMOVE(p, chain);
+			LIST_INSERT_HEAD(&t[p->hash % n], p, chain);
+		}
+	free(pins);
+	pins = t;
+	pin_buckets = n;
+}
+
+/*
+ * local_delivery_pin - d, just given to open process o, counts in the
+ * entry of its pin (local_pin), made if o's group has none.  The entry
+ * is o's: local_owner_pick gave d to the holder of its pin.
+ */
+static void
+local_delivery_pin(struct owner *o, struct delivery *d, const char *name)
+{
+	struct pin *p;
+
+	if ((p = local_pin_find(o->group, name)) == NULL) {
+		if (npins >= pin_buckets)
+			local_pins_grow(pin_buckets == 0 ?
+			    LOCAL_PIN_BUCKETS_MIN : 2 * pin_buckets);
+		p = xcalloc(1, sizeof(*p));
+		p->group = o->group;
+		p->name = xstrdup(name);
+		p->hash = local_pin_hash(o->group, name);
+		p->o = o;
+		LIST_INSERT_HEAD(&pins[p->hash % pin_buckets], p, chain);
+		npins++;
+	} else if (p->o != o)
+		fatalx("local: pin held by two open processes");
+	p->refs++;
+	d->pin = p;
+}
+
+/* local_delivery_unpin - d counts no more in its pin's entry (if any) */
+static void
+local_delivery_unpin(struct delivery *d)
+{
+	struct pin *p = d->pin;
+
+	if (p == NULL)
+		return;
+	d->pin = NULL;
+	if (--p->refs > 0)
+		return;
+	LIST_REMOVE(p, chain);
+	npins--;
+	free(p->name);
+	free(p);
+}
+
 /* --- deliveries ---------------------------------------------------- */
 
 /* local_delivery_free - release a delivery (its recipient is elsewhere) */
 static void
 local_delivery_free(struct delivery *d)
 {
+	local_delivery_unpin(d);
 	free(d->maildir);
 	free(d->home);
 	free(d->mbox);
@@ -327,20 +535,6 @@ local_owner_open(const struct owner *o)
 }
 
 /*
- * local_owner_is - o is a process of the owner (uid, gid, mail_gid,
- * user).  The owner is the uid, the gid, the passwd name (which gives
- * the supplementary groups) and the group added for the mail spool: a
- * process serves one owner only, all four equal.
- */
-static int
-local_owner_is(const struct owner *o, uid_t uid, gid_t gid, gid_t mail_gid,
-    const char *user)
-{
-	return o->uid == uid && o->gid == gid && o->mail_gid == mail_gid &&
-	    strcmp(o->user, user) == 0;
-}
-
-/*
  * local_pin - what a delivery appends to under a lock, which one process
  * at a time should write: the mbox, or the alias file or command; NULL
  * for a Maildir, which any number of processes may write at once.
@@ -355,60 +549,64 @@ local_pin(const char *mbox, int kind, const char *target)
 	return NULL;
 }
 
-/* local_delivery_pin - local_pin of a delivery given to a process */
-static const char *
-local_delivery_pin(const struct delivery *d)
-{
-	return local_pin(d->mbox, d->kind, d->target);
-}
-
-/* local_owner_holds - o holds a delivery pinned to pin (local_pin) */
-static int
-local_owner_holds(const struct owner *o, const char *pin)
-{
-	const struct delivery *d;
-	const char *p;
-
-	TAILQ_FOREACH(d, &o->sent, entry)
-		if ((p = local_delivery_pin(d)) != NULL && strcmp(p, pin) == 0)
-			return 1;
-	TAILQ_FOREACH(d, &o->waiting, entry)
-		if ((p = local_delivery_pin(d)) != NULL && strcmp(p, pin) == 0)
-			return 1;
-	return 0;
-}
-
 /*
  * local_owner_pick - the open process of t's owner that t's delivery
  * goes to, or NULL when the owner has none.  A delivery with a pin
  * (local_pin) goes to the process that holds one with the same pin
- * already; any other to the process holding the fewest (the first of
- * equals).  *more is set when that process is busy and the owner has
- * fewer than local_owner_concurrency_limit open processes: another may
- * be started for it (local_delivery_limit permitting).
+ * already; any other to the process holding the fewest (the first
+ * started of equals).  *more is set when that process is busy and the
+ * owner has fewer than local_owner_concurrency_limit open processes:
+ * another may be started for it (local_delivery_limit permitting).
+ * It looks at the owner's open processes only (the index above).
  */
 static struct owner *
 local_owner_pick(const struct local_target *t, int *more)
 {
 	const char *pin = local_pin(t->mbox, t->kind, t->target);
+	struct group *g;
 	struct owner *o, *best = NULL;
-	size_t n = 0;
+	struct pin *p;
 
 	*more = 0;
-	TAILQ_FOREACH(o, &owners, entry) {
-		if (!local_owner_open(o) || !local_owner_is(o, t->uid, t->gid,
-		    t->mail_gid, t->user))
-			continue;
-		if (pin != NULL && local_owner_holds(o, pin))
-			return o;
-		n++;
+	if ((g = local_group_find(t->uid, t->gid, t->mail_gid,
+	    t->user)) == NULL)
+		return NULL;
+	if (pin != NULL && (p = local_pin_find(g, pin)) != NULL)
+		return p->o;
+	TAILQ_FOREACH(o, &g->open, gentry)
 		if (best == NULL ||
 		    local_owner_held(o) < local_owner_held(best))
 			best = o;
-	}
-	*more = best != NULL && local_owner_held(best) > 0 &&
-	    n < local_owner_limit();
+	*more = local_owner_held(best) > 0 && g->nopen < local_owner_limit();
 	return best;
+}
+
+/*
+ * local_owner_retire - o is open no more (closed or draining): it
+ * leaves its group, and its deliveries their pins' entries, so that no
+ * delivery is picked for it again.
+ */
+static void
+local_owner_retire(struct owner *o)
+{
+	struct group *g = o->group;
+	struct delivery *d;
+
+	if (g == NULL)
+		return;
+	TAILQ_FOREACH(d, &o->waiting, entry)
+		local_delivery_unpin(d);
+	TAILQ_FOREACH(d, &o->sent, entry)
+		local_delivery_unpin(d);
+	TAILQ_REMOVE(&g->open, o, gentry);
+	o->group = NULL;
+	if (--g->nopen == 0) {
+		LIST_REMOVE(g, chain);
+		free(g);
+	}
+	log_debug("local delivery process %ld (uid %ld) takes no more "
+	    "deliveries, holding %zu", (long)o->pid, (long)o->uid,
+	    local_owner_held(o));
 }
 
 /* local_owner_start - fork the delivery process for t's owner, or NULL */
@@ -436,6 +634,7 @@ local_owner_start(const struct local_target *t)
 	o->started = time(NULL);
 	TAILQ_INSERT_TAIL(&owners, o, entry);
 	nowners++;
+	local_group_join(o);
 	log_debug("local delivery process %ld started for uid %ld",
 	    (long)pid, (long)t->uid);
 	return o;
@@ -453,6 +652,7 @@ local_owner_close(struct owner *o)
 
 	if (o->closed)
 		return;
+	local_owner_retire(o);
 	while ((d = TAILQ_FIRST(&o->waiting)) != NULL) {
 		TAILQ_REMOVE(&o->waiting, d, entry);
 		local_delivery_requeue(d);
@@ -479,6 +679,7 @@ local_owner_give(struct owner *o, struct job *j, size_t r,
     const struct local_target *t)
 {
 	struct delivery *d = xcalloc(1, sizeof(*d));
+	const char *pin = local_pin(t->mbox, t->kind, t->target);
 
 	d->id = o->next_id++;
 	d->job = j;
@@ -489,6 +690,8 @@ local_owner_give(struct owner *o, struct job *j, size_t r,
 	d->kind = t->kind != 0 ? t->kind : RESOLVE_LOCAL;
 	d->target = xstrdup(t->target);
 	d->user = xstrdup(t->user);
+	if (pin != NULL)
+		local_delivery_pin(o, d, pin);
 	j->rcpts[r].state = RCPT_GIVEN;
 	j->nwaiting--;
 	o->idle_since = 0;
@@ -735,20 +938,6 @@ local_owner_input(struct owner *o)
 	return o->closed ? -1 : 1;
 }
 
-/* local_owner_count - how many open processes o's owner has */
-static size_t
-local_owner_count(const struct owner *o)
-{
-	const struct owner *p;
-	size_t n = 0;
-
-	TAILQ_FOREACH(p, &owners, entry)
-		if (local_owner_open(p) && local_owner_is(p, o->uid, o->gid,
-		    o->mail_gid, o->user))
-			n++;
-	return n;
-}
-
 /*
  * local_owner_make_room - every slot is taken and another owner has mail:
  * end the process idle longest, or else drain a busy one of the owner
@@ -762,7 +951,7 @@ local_owner_make_room(void)
 	size_t n, most = 0;
 
 	TAILQ_FOREACH(o, &owners, entry) {
-		if (o->closed || o->draining)
+		if (!local_owner_open(o))
 			return;
 	}
 	TAILQ_FOREACH(o, &owners, entry) {
@@ -771,7 +960,8 @@ local_owner_make_room(void)
 				idle = o;
 			continue;
 		}
-		n = local_owner_count(o);
+		/* Open, as all are here: its group counts its owner's. */
+		n = o->group->nopen;
 		if (busy == NULL || n > most ||
 		    (n == most && o->started < busy->started)) {
 			busy = o;
@@ -780,8 +970,10 @@ local_owner_make_room(void)
 	}
 	if (idle != NULL)
 		local_owner_close(idle);
-	else if (busy != NULL)
+	else if (busy != NULL) {
 		busy->draining = 1;
+		local_owner_retire(busy);
+	}
 }
 
 /* local_owners_free - forget the processes that are closed and reaped */

@@ -274,6 +274,7 @@ class TernInstance:
         self.logpath = os.path.join(self.tmp, "ternd.log")
         self.aliases_path = os.path.join(self.tmp, "aliases")
         self.proc = None
+        self.verbose = False        # ternd -v: debug lines in the log
         self.ternd_state = None     # set by the first cleanup()
         self.sessions = set()
         self._logfp = None
@@ -353,7 +354,8 @@ class TernInstance:
                            % time.strftime("%H:%M:%S")).encode())
         self._logfp.flush()
         self.proc = subprocess.Popen(
-            [binary("ternd"), "-c", self.conf, "-d"],
+            [binary("ternd"), "-c", self.conf, "-d"] +
+            (["-v"] if self.verbose else []),
             stdin=subprocess.DEVNULL, stdout=self._logfp,
             stderr=self._logfp, start_new_session=True, cwd=self.tmp)
         self.sessions.add(self.proc.pid)

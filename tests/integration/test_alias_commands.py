@@ -17,6 +17,10 @@ them (a root-owned aliases file as default_privs), never as root.
   process group (a background child included) and defers.
 - ternmap -a (newaliases) makes a new command alias work at once, and
   Debian's stock /etc/aliases compiles.
+- A burst to two commands (one owner, default_privs, with up to four
+  processes): each message reaches its command once, and a command is
+  never run twice at once (its deliveries are held by one process at a
+  time).
 """
 
 import mailbox
@@ -26,6 +30,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 
 from tern_harness import (TernTestCase, binary, is_root, smtp_connect,
                           wait_until)
@@ -232,6 +237,59 @@ class TestAliasCommands(AliasCommandCase):
             except FileNotFoundError:
                 return True
         wait_until(gone, 10, what="the background sleep to be killed")
+
+    def test_burst_to_two_commands_each_once_never_run_twice_at_once(self):
+        # Both commands run as default_privs: one owner, up to four
+        # processes, two pins.  The script appends "alone SUBJECT" to
+        # the file it is given, or "together SUBJECT" when another run
+        # of the same command holds its lock (flock on FILE.lock, kept
+        # until it exits, a moment after the check): that can only be
+        # two processes holding that command's deliveries at once.
+        script = os.path.join(self.top, "rec.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n"
+                    "s=$(/usr/bin/sed -n 's/^Subject: //p' | "
+                    "/usr/bin/head -n 1)\n"
+                    "exec 9>>\"$1.lock\"\n"
+                    "if /usr/bin/flock -n 9; then c=alone; "
+                    "else c=together; fi\n"
+                    "/usr/bin/sleep 0.02\n"
+                    "echo \"$c $s\" >> \"$1\"\n")
+        os.chmod(script, 0o755)
+        inst = self.start({"cmda": '"|%s %s"' % (script, self.path("a")),
+                           "cmdb": '"|%s %s"' % (script, self.path("b"))},
+                          local_owner_concurrency_limit="4")
+        errors = []
+
+        def sender(t):
+            try:
+                with smtp_connect(inst, timeout=120) as s:
+                    for i in range(10):
+                        rcpt = "cmd%s@test.example" % "ab"[i % 2]
+                        s.sendmail("sender@client.test", [rcpt],
+                                   message("%s-%d-%d" % ("ab"[i % 2], t, i)))
+            except Exception as e:  # reported below
+                errors.append(e)
+        threads = [threading.Thread(target=sender, args=(t,))
+                   for t in range(10)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(180)
+        self.assertEqual(errors, [])
+        inst.wait_queue_empty(120)
+        self.assertNotRegex(inst.log(), r"status=(deferred|bounced)")
+        for cmd in "ab":
+            runs = [line.split(" ", 1)
+                    for line in self.read(cmd).decode().splitlines()]
+            want = ["%s-%d-%d" % (cmd, t, i) for t in range(10)
+                    for i in range(cmd == "b", 10, 2)]
+            self.assertEqual(sorted(subj for _, subj in runs), sorted(want),
+                             "cmd%s: each message once" % cmd)
+            self.assertEqual([subj for c, subj in runs if c != "alone"], [],
+                             "cmd%s run twice at once" % cmd)
+        print("two commands of one owner, 50 messages each from 10 "
+              "sessions at once: each once, never two runs at once")
 
     def test_newaliases_adds_a_command_without_restart(self):
         inst = self.start({"old": "alice"})

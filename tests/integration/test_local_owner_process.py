@@ -85,6 +85,31 @@ def children(ppid):
     return out
 
 
+def delivery_process_spans(log, uid):
+    """{pid: (first, last)} of uid's local delivery processes: where in
+    the log (line numbers, in the order deliverd logged them; ternd -v)
+    each was started and took its last delivery, last a line past the
+    end while it still takes them.  A process that stopped taking
+    deliveries while it held some is still writing: refused."""
+    spans = {}
+    lines = log.splitlines()
+    for n, line in enumerate(lines):
+        m = re.search(r"local delivery process (\d+) (?:started for uid "
+                      r"(\d+)|\(uid (\d+)\) takes no more deliveries, "
+                      r"holding (\d+))", line)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if m.group(2) == str(uid):
+            spans[pid] = (n, len(lines))
+        elif m.group(3) == str(uid) and pid in spans:
+            assert m.group(4) == "0", ("process %d stopped taking "
+                                       "deliveries holding %s"
+                                       % (pid, m.group(4)))
+            spans[pid] = (spans[pid][0], n)
+    return spans
+
+
 class TestLocalOwnerProcess(TernTestCase):
 
     @unittest.skipUnless(is_root(), "root only: mailbox owners need root")

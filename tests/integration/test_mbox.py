@@ -9,6 +9,9 @@ Dovecot lock it.
   the file never changes while the reader holds the lock, and
   mailbox.mbox finds exactly the 200 messages, each body byte for byte
   what was sent once the mboxrd quoting (">From ", ">>From ") is undone.
+- 200 messages from ten sessions at once, up to four processes per
+  owner allowed: each lands once, after a well-formed From_ line, and
+  the user's delivery processes take deliveries one at a time.
 - A stale USER.lock (older than five minutes) is removed and the mail
   goes in; a fresh one held past the wait defers (4.2.0), and the mail
   arrives once it is gone.
@@ -35,6 +38,7 @@ import unittest
 from smallfs import SmallFS
 from tern_harness import (TernTestCase, binary, is_root, progdir,
                           smtp_connect, wait_until)
+from test_local_owner_process import delivery_process_spans
 
 SENDER = "sender@client.test"
 BODY_LINES = [
@@ -96,8 +100,9 @@ class MboxCase(TernTestCase):
         os.chmod(path, 0o2775)
         return path
 
-    def mbox_instance(self, spool, **settings):
+    def mbox_instance(self, spool, verbose=False, **settings):
         inst = self.instance(start=False, users=(), **settings)
+        inst.verbose = verbose
         inst.settings["mailbox_base"] = ""
         inst.settings["mailbox_format"] = "mbox"
         inst.settings["mail_spool_directory"] = spool
@@ -235,6 +240,72 @@ class TestMbox(MboxCase):
         self.assertFalse(os.path.exists(path + ".lock"))
         print("mbox: 200 messages in 10 waves, each sent while the "
               "reader held the lock")
+
+    def test_burst_to_one_mbox_each_once_by_one_process_at_a_time(self):
+        # 200 messages from ten sessions at once to one mbox user, with
+        # up to four delivery processes per owner allowed: every
+        # delivery to the mbox is pinned to the one process that holds
+        # one already.  The user's mail has no other pin, so while one
+        # of its processes takes deliveries no second one may start.
+        # deliverd logs (with -v) when a process starts and when it
+        # takes no more deliveries, in the order it does so: the spans
+        # of the user's processes in the log must not overlap.
+        pw = self.passwd_user()
+        user = pw.pw_name
+        spool = self.spool_dir(self.tmpdir())
+        inst = self.mbox_instance(spool, verbose=True,
+                                  local_owner_concurrency_limit="4")
+        path = os.path.join(spool, user)
+        rcpt = "%s@test.example" % user
+        errors = []
+
+        def sender(tags):
+            try:
+                with smtp_connect(inst, timeout=120) as s:
+                    for tag in tags:
+                        s.sendmail(SENDER, [rcpt], message_of(tag, rcpt))
+            except Exception as e:  # reported below
+                errors.append(e)
+        want = ["b-%03d" % n for n in range(200)]
+        threads = [threading.Thread(target=sender, args=(want[i::10],))
+                   for i in range(10)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(180)
+        self.assertEqual(errors, [])
+        wait_until(lambda: os.path.exists(path) and
+                   len(self.mbox_tags(path)) >= 200, 120,
+                   what="200 messages in the mbox")
+        inst.wait_queue_empty(60)
+
+        # Each message exactly once.
+        self.assertEqual(sorted(self.mbox_tags(path)), want)
+        # Every unquoted "From " line is a well-formed separator, at the
+        # start of the file or after an empty line, one per message.
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        seps = [i for i, line in enumerate(lines)
+                if line.startswith(b"From ")]
+        self.assertEqual(len(seps), 200)
+        for i in seps:
+            self.assertRegex(lines[i], rb"^From " + re.escape(SENDER.encode())
+                             + rb" [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d "
+                             rb"\d\d:\d\d:\d\d \d{4}$")
+            self.assertTrue(i == 0 or lines[i - 1] == b"",
+                            "separator %d not after an empty line" % i)
+        self.assertEqual(lines[-2:], [b"", b""], "no empty line at the end")
+
+        log = inst.log()
+        self.assertNotRegex(log, r"status=deferred|local delivery process "
+                            r".*(killed|exited|malformed|cannot be believed)")
+        spans = sorted(delivery_process_spans(log, pw.pw_uid).values())
+        self.assertGreaterEqual(len(spans), 1, "no process start logged")
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            self.assertLess(end, start, "%d processes took deliveries to "
+                            "one mbox at once" % len(spans))
+        print("mbox: 200 messages from 10 sessions at once, each once, by "
+              "%d process(es), one at a time" % len(spans))
 
     def test_stale_dotlock_removed_fresh_one_defers_until_released(self):
         pw = self.passwd_user()
