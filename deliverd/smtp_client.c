@@ -85,18 +85,43 @@ smtp_reply_parse_line(const char *line, size_t len, int *last)
 	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 }
 
-/* smtp_reply_dsn - "c.s.d" after the code when its class matches */
+/* dsn_number - the 1 to max digits at *p as a number, *p moved past
+ * them; -1 when there are none, or more */
+static int
+dsn_number(const char **p, int max)
+{
+	int v = 0, n = 0;
+
+	for (; **p >= '0' && **p <= '9'; (*p)++) {
+		if (++n > max)
+			return -1;
+		v = v * 10 + (**p - '0');
+	}
+	return n == 0 ? -1 : v;
+}
+
+/* smtp_reply_dsn - "c.s.d" after the code when its class matches (RFC
+ * 3463 2: class "." subject "." detail, 1 and 1-3 and 1-3 digits) */
 void
 smtp_reply_dsn(int code, const char *text, char *dsn, size_t dsnsize)
 {
 	const char *p = text;
-	int a, b, c, n = 0;
+	int a, b = -1, c = -1;
 
-	if (strlen(p) > 4)
+	/* Past "NNN " when something follows it. */
+	if (p[0] != '\0' && p[1] != '\0' && p[2] != '\0' && p[3] != '\0' &&
+	    p[4] != '\0')
 		p += 4;
-	if (sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 &&
-	    a == code / 100 && (p[n] == ' ' || p[n] == '\0') && b >= 0 &&
-	    c >= 0) {
+	a = dsn_number(&p, 1);
+	if (a >= 0 && *p == '.') {
+		p++;
+		b = dsn_number(&p, 3);
+	}
+	if (b >= 0 && *p == '.') {
+		p++;
+		c = dsn_number(&p, 3);
+	}
+	if (c >= 0 && (*p == ' ' || *p == '\0') && a == code / 100) {
 		snprintf(dsn, dsnsize, "%d.%d.%d", a, b, c);
 		return;
 	}

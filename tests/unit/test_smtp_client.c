@@ -144,6 +144,10 @@ START_TEST(test_dsn_derived)
 	ck_assert_str_eq(dsn_of(550, "550 5.1.-1 x"), "5.0.0");
 	ck_assert_str_eq(dsn_of(550, "550 55.1.1 x"), "5.0.0");
 	ck_assert_str_eq(dsn_of(550, "550 a.b.c"), "5.0.0");
+	/* digits only: no blanks or signs inside (RFC 3463 2) */
+	ck_assert_str_eq(dsn_of(550, "550 5. 1.1 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.1.+1 x"), "5.0.0");
+	ck_assert_str_eq(dsn_of(550, "550 5.+1.1 x"), "5.0.0");
 	/* a code outside 2xx-5xx still gives a well-formed temporary class */
 	ck_assert_str_eq(dsn_of(0, ""), "4.0.0");
 }
