@@ -279,9 +279,12 @@ CNAMES = {
     # Signed chain, the record at the MX host's own name only.
     "cn-origin.dane.test": ("127.0.0.76", "srv.cn-origin.dane.test",
                             "origin", "ee-match", "self"),
-    # DANE-TA: a certificate that names only the target of the CNAME.
+    # DANE-TA: a certificate that names only the target of the CNAME,
+    # the record at the target, or at the MX host name.
     "cn-ta.dane.test": ("127.0.0.77", "srv.cn-ta.dane.test", "target",
                         "ta-match", "ca-target"),
+    "cn-taorigin.dane.test": ("127.0.0.79", "srv.cn-taorigin.dane.test",
+                              "origin", "ta-match", "ca-target"),
     # The chain leaves the signed zone (the target is unsigned): the
     # target's (wrong) record is not believed, the signed MX host
     # name's own record is used.
@@ -322,51 +325,61 @@ class TestDaneCname(DaneCase):
             if where in ("origin", "both"):
                 signed.add("_%d._tcp.%s. TLSA %s" % (self.port, mx, rr))
 
-    def test_dane_for_mx_host_that_is_a_cname(self):
+    def send_to(self, *domains):
         a = self.sender()
-        rcpts = ["u@" + d for d in CNAMES]
-        qids = dict(zip(CNAMES, send(a, rcpts)))
-        esc = re.escape
+        return a, dict(zip(domains, send(a, ["u@" + d for d in domains])))
 
+    def used_tlsa_at(self, a, qid, d, owner):
+        self.wait_log(a, r"%s: TLS policy dane for mx\.%s: 1 usable TLSA "
+                      r"record\(s\) at _%d\._tcp\.%s \(3 1 1 "
+                      % (qid, re.escape(d), self.port, re.escape(owner)))
+
+    def test_cname_mx_host_uses_tlsa_at_the_signed_target(self):
+        a, qids = self.send_to("cn-target.dane.test", "cn-ta.dane.test")
         # The record at the target of the signed chain is the one used,
         # and the SNI is that TLSA base domain (RFC 7672 8.1).
         d = "cn-target.dane.test"
         self.delivered(a, qids[d], "u@" + d, d)
-        self.wait_log(a, r"%s: TLS policy dane for mx\.%s: 1 usable TLSA "
-                      r"record\(s\) at _%d\._tcp\.srv\.%s \(3 1 1 "
-                      % (qids[d], esc(d), self.port, esc(d)))
+        self.used_tlsa_at(a, qids[d], d, "srv." + d)
         self.wait_log(a, r"Verified TLS connection established to mx\.%s"
                       r"\[127\.0\.0\.74\]:%d \(dane: TLSA 3 1 1 at depth 0"
-                      % (esc(d), self.port))
+                      % (re.escape(d), self.port))
         self.assertEqual(self.sni[d], ["srv." + d])
-
-        # A record there that matches nothing: deferred, nothing sent.
-        d = "cn-wrong.dane.test"
-        self.deferred(a, qids[d], "u@" + d, d, "4.7.5",
-                      r"no TLSA record matches")
-
-        # No record at the target: the MX host name's own.
-        d = "cn-origin.dane.test"
-        self.delivered(a, qids[d], "u@" + d, d)
-        self.wait_log(a, r"%s: TLS policy dane for mx\.%s: 1 usable TLSA "
-                      r"record\(s\) at _%d\._tcp\.mx\.%s \(3 1 1 "
-                      % (qids[d], esc(d), self.port, esc(d)))
-        self.assertEqual(self.sni[d], ["mx." + d])
-
         # DANE-TA: the target of the chain is a reference identifier.
         d = "cn-ta.dane.test"
         self.delivered(a, qids[d], "u@" + d, d)
         self.wait_log(a, r"Verified TLS connection established to mx\.%s"
                       r"\[127\.0\.0\.77\]:%d \(dane: TLSA 2 0 1 at depth 1"
-                      % (esc(d), self.port))
+                      % (re.escape(d), self.port))
 
-        # The chain into an unsigned zone: not the target's record (it
-        # would not match), the MX host name's, which is signed.
+    def test_cname_mx_host_wrong_tlsa_at_target_defers(self):
+        a, qids = self.send_to("cn-wrong.dane.test")
+        d = "cn-wrong.dane.test"
+        self.deferred(a, qids[d], "u@" + d, d, "4.7.5",
+                      r"no TLSA record matches")
+
+    def test_cname_mx_host_without_tlsa_at_target_uses_its_own(self):
+        a, qids = self.send_to("cn-origin.dane.test",
+                               "cn-taorigin.dane.test")
+        d = "cn-origin.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.used_tlsa_at(a, qids[d], d, "mx." + d)
+        self.assertEqual(self.sni[d], ["mx." + d])
+        # DANE-TA there: the signed chain's target is a reference
+        # identifier too (RFC 7672 3.2.3), the certificate names only it.
+        d = "cn-taorigin.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.wait_log(a, r"Verified TLS connection established to mx\.%s"
+                      r"\[127\.0\.0\.79\]:%d \(dane: TLSA 2 0 1 at depth 1"
+                      % (re.escape(d), self.port))
+
+    def test_cname_into_unsigned_zone_uses_only_the_mx_host_name(self):
+        # Not the target's record (it would not match), the MX host
+        # name's, which is signed.
+        a, qids = self.send_to("cn-insecure.dane.test")
         d = "cn-insecure.dane.test"
         self.delivered(a, qids[d], "u@" + d, d)
-        self.wait_log(a, r"%s: TLS policy dane for mx\.%s: 1 usable TLSA "
-                      r"record\(s\) at _%d\._tcp\.mx\.%s \(3 1 1 "
-                      % (qids[d], esc(d), self.port, esc(d)))
+        self.used_tlsa_at(a, qids[d], d, "mx." + d)
 
 
 class TestDanePolicyMap(DaneCase):
