@@ -290,7 +290,13 @@ CNAMES = {
     # name's own record is used.
     "cn-insecure.dane.test": ("127.0.0.78", "srv.cn-insecure.plain.test",
                               "both", "ee-match", "self"),
+    # The MX host name is unsigned (its MX record is signed), its CNAME
+    # leads into the signed zone, where a wrong record waits: not used.
+    "cn-unsigned.dane.test": ("127.0.0.80", "srv.cn-unsigned.dane.test",
+                              "target", "ee-other", "self"),
 }
+# MX hosts other than mx.<domain>.
+CNAME_MX = {"cn-unsigned.dane.test": "mx.cn-unsigned.plain.test"}
 
 
 class TestDaneCname(DaneCase):
@@ -303,9 +309,10 @@ class TestDaneCname(DaneCase):
     def add_records(self, signed, unsigned):
         self.sni = {}
         for domain, (addr, target, where, tlsa, kind) in CNAMES.items():
-            mx = "mx." + domain
+            mx = CNAME_MX.get(domain, "mx." + domain)
             signed.add("%s. MX 10 %s." % (domain, mx))
-            signed.add("%s. CNAME %s." % (mx, target))
+            (unsigned if mx.endswith(".plain.test") else signed).add(
+                "%s. CNAME %s." % (mx, target))
             zone = unsigned if target.endswith(".plain.test") else signed
             zone.add("%s. A %s" % (target, addr))
             if kind == "ca-target":
@@ -372,6 +379,16 @@ class TestDaneCname(DaneCase):
         self.wait_log(a, r"Verified TLS connection established to mx\.%s"
                       r"\[127\.0\.0\.79\]:%d \(dane: TLSA 2 0 1 at depth 1"
                       % (re.escape(d), self.port))
+
+    def test_unsigned_cname_into_signed_zone_is_may(self):
+        # The MX host name's own CNAME is not signed: DANE does not apply,
+        # whatever the (signed) target has.
+        a, qids = self.send_to("cn-unsigned.dane.test")
+        d = "cn-unsigned.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.wait_log(a, r"%s: TLS policy dane-fallback-may for "
+                      r"mx\.cn-unsigned\.plain\.test: its CNAME and "
+                      r"address records are not DNSSEC-signed" % qids[d])
 
     def test_cname_into_unsigned_zone_uses_only_the_mx_host_name(self):
         # Not the target's record (it would not match), the MX host
