@@ -200,8 +200,8 @@ deferred(const char *qid, const struct smtp_target *t, const char *what,
     const char *name, enum dns_status st, char *why, size_t whysize)
 {
 	snprintf(why, whysize, "%s lookup of %s failed: %s (level dane; the "
-	    "host is DNSSEC-signed, so mail waits)", what, name,
-	    dns_status_text(st));
+	    "host %s DNSSEC-signed, so mail waits)", what, name,
+	    dns_status_text(st), strcmp(what, "TLSA") == 0 ? "is" : "may be");
 	log_info("%s: TLS policy dane for %s: %s", qid, t->host, why);
 	return -1;
 }
