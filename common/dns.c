@@ -579,6 +579,8 @@ answers_select(const struct raw_rr *raw, int n, const char *name,
 				moved = 1;
 			}
 		}
+		if (moved)
+			strlcpy(out->canon, cur, sizeof(out->canon));
 		if (out->n > 0 || !moved)
 			return;
 	}
@@ -603,6 +605,7 @@ answer_check(const unsigned char *pkt, size_t len, uint16_t id,
 
 	out->n = 0;
 	out->secure = 0;
+	out->canon[0] = '\0';
 	*truncated = 0;
 	*answered = 0;
 	if (len < DNS_HDR || get16(pkt) != id)
@@ -842,6 +845,7 @@ dns_lookup_until(const struct dns_config *c, const char *name,
 
 	out->n = 0;
 	out->secure = 0;
+	out->canon[0] = '\0';
 	qlen = dns_query_build(q, sizeof(q), (uint16_t)arc4random(), name,
 	    qtype);
 	if (qlen == 0)
@@ -898,6 +902,7 @@ dns_lookup_until(const struct dns_config *c, const char *name,
 	}
 	out->n = 0;
 	out->secure = 0;
+	out->canon[0] = '\0';
 	return worst;
 }
 

@@ -74,8 +74,14 @@ struct dns_answer {
 	int		 n;
 	struct dns_rr	 rr[DNS_MAX_RR];
 	/* With dns_config.dnssec: the server set AD, it validated the
-	 * answer (records, or the proof that there are none).  Else 0. */
+	 * answer (records, or the proof that there are none), CNAMEs
+	 * included.  Else 0. */
 	int		 secure;
+	/* The last target of the CNAMEs followed inside the answer, the
+	 * owner of the records (or of none, for NODATA); "" when the name
+	 * asked had no CNAME.  For DANE's TLSA base domain (RFC 7672
+	 * 2.2.2). */
+	char		 canon[DNS_NAME_MAX + 1];
 };
 
 /* dns_status_text - "NXDOMAIN", "SERVFAIL", "timeout", ... (static) */
@@ -122,7 +128,8 @@ void dns_query_dnssec(unsigned char *q, size_t qlen);
 /*
  * dns_answer_parse - check that pkt (len octets) answers the query
  * (id, name, qtype) and collect the records of type qtype that belong to
- * name, following CNAMEs inside the answer.  Returns the status (a
+ * name, following CNAMEs inside the answer (out->canon says where they
+ * led).  Returns the status (a
  * malformed or mismatched packet is DNS_ERROR); *truncated is set when TC
  * is.  DNS_OK always comes with out->n > 0; no records is DNS_NODATA.
  * out->secure is the AD bit of an answer (NOERROR or NXDOMAIN), else 0.

@@ -70,15 +70,19 @@ tls_dane_attach(SSL *ssl, const struct tls_dane *d, char *err,
 {
 	int added = 0;
 
-	/* SSL_dane_enable also makes the base domain the name that a
-	 * DANE-TA(2) chain must carry (and the SNI is set by the caller to
-	 * the same MX host name, RFC 7672 8.1). */
+	/* SSL_dane_enable also makes the base domain a name that a
+	 * DANE-TA(2) chain may carry (and the SNI is set by the caller to
+	 * the same base domain, RFC 7672 8.1); SSL_add1_host adds the
+	 * others. */
 	if (SSL_dane_enable(ssl, d->base) <= 0) {
 		snprintf(err, errsize, "cannot enable DANE for %s", d->base);
 		ERR_clear_error();
 		return -1;
 	}
-	if (d->nexthop[0] != '\0' && strcasecmp(d->nexthop, d->base) != 0)
+	if (d->alias[0] != '\0' && strcasecmp(d->alias, d->base) != 0)
+		SSL_add1_host(ssl, d->alias);
+	if (d->nexthop[0] != '\0' && strcasecmp(d->nexthop, d->base) != 0 &&
+	    strcasecmp(d->nexthop, d->alias) != 0)
 		SSL_add1_host(ssl, d->nexthop);
 	for (int i = 0; i < d->n && i < TLS_DANE_RR_MAX; i++) {
 		const struct dns_tlsa *t = &d->rr[i];

@@ -27,9 +27,13 @@ struct tls_dane {
 	int		 n;
 	struct dns_tlsa	 rr[TLS_DANE_RR_MAX];	/* usable ones only */
 	/* The reference identifiers for a DANE-TA(2) match (RFC 7672
-	 * 3.2.2): the TLSA base domain (the MX host) and the next-hop
-	 * domain; DANE-EE(3) matches check no name (3.1.1). */
+	 * 3.2.2, 3.2.3): the TLSA base domain (the MX host, or where its
+	 * CNAMEs led, RFC 7672 2.2.2), which is also the SNI (8.1); the
+	 * other of the two when the CNAME chain was DNSSEC-signed ("" for
+	 * none); and the next-hop domain.  DANE-EE(3) matches check no
+	 * name (3.1.1). */
 	char		 base[TLS_DANE_NAME_MAX];
+	char		 alias[TLS_DANE_NAME_MAX];
 	char		 nexthop[TLS_DANE_NAME_MAX];
 };
 

@@ -631,7 +631,10 @@ starttls(struct smtp_conn *c, struct smtp_reply *r)
 	}
 	/* Anything the server sent before the handshake is an injection. */
 	c->inlen = 0;
-	c->ssl = tls_client_handshake(c->fd, c->host,
+	/* RFC 7672 8.1: under DANE the SNI is the TLSA base domain, which
+	 * is where the MX host's CNAMEs led when the records are there. */
+	c->ssl = tls_client_handshake(c->fd, c->tls_level == SMTP_TLS_DANE &&
+	    c->tls_dane != NULL ? c->tls_dane->base : c->host,
 	    c->tls_level == SMTP_TLS_DANE ? c->tls_dane : NULL,
 	    step_deadline(c->set->smtp_helo_timeout), err, sizeof(err));
 	if (c->ssl == NULL) {

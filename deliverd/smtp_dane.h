@@ -26,8 +26,12 @@
  *   "dane": signed, usable TLSA records: *level dane, d filled;
  *   "dane-encrypt": signed TLSA records, none usable (RFC 7672 2.2):
  *     *level encrypt, TLS without authentication.
+ * For an MX host that is a CNAME the TLSA records are sought where a
+ * signed chain leads, then at its own name (RFC 7672 2.2.2; d->base says
+ * where they were found).
  * 0; or -1 when the signed host's TLSA lookup failed (SERVFAIL, timeout),
- * which makes this host unusable (RFC 7672 2.2.1): why holds the reason.
+ * or that of its own CNAME record, which makes this host unusable (RFC
+ * 7672 2.2.1): why holds the reason.
  * The last host's answer is remembered until smtp_dane_forget, so that
  * its other addresses cost no second lookup.
  */

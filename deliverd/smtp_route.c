@@ -92,11 +92,11 @@ fail(struct smtp_route *rt, int status, int site, const char *dsn,
 	va_end(ap);
 }
 
-/* target_add - append host's address (family, 4 or 16 octets), port, and
- * whether DNSSEC validated it */
+/* target_add - append host's address (family, 4 or 16 octets), port,
+ * whether DNSSEC validated it, and where host's CNAMEs led ("" none) */
 static void
 target_add(struct smtp_route *rt, const char *host, int family,
-    const unsigned char *addr, int port, int secure)
+    const unsigned char *addr, int port, int secure, const char *canon)
 {
 	struct smtp_target *t;
 
@@ -106,6 +106,7 @@ target_add(struct smtp_route *rt, const char *host, int family,
 	memset(t, 0, sizeof(*t));
 	t->secure = secure;
 	strlcpy(t->host, host, sizeof(t->host));
+	strlcpy(t->canon, canon, sizeof(t->canon));
 	if (family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&t->ss;
 
@@ -137,20 +138,22 @@ host_addrs(const struct dns_config *dc, struct smtp_route *rt,
 	int i, before = rt->n;
 
 	if (inet_pton(AF_INET, host, lit) == 1) {
-		target_add(rt, host, AF_INET, lit, port, 0);
+		target_add(rt, host, AF_INET, lit, port, 0, "");
 		return DNS_OK;
 	}
 	if (inet_pton(AF_INET6, host, lit) == 1) {
-		target_add(rt, host, AF_INET6, lit, port, 0);
+		target_add(rt, host, AF_INET6, lit, port, 0, "");
 		return DNS_OK;
 	}
 	s4 = dns_lookup(dc, host, DNS_T_A, &a);
 	for (i = 0; s4 == DNS_OK && i < a.n; i++)
-		target_add(rt, host, AF_INET, a.rr[i].addr, port, a.secure);
+		target_add(rt, host, AF_INET, a.rr[i].addr, port, a.secure,
+		    a.canon);
 	s6 = s4 == DNS_NXDOMAIN ? DNS_NXDOMAIN :
 	    dns_lookup(dc, host, DNS_T_AAAA, &a);
 	for (i = 0; s6 == DNS_OK && i < a.n; i++)
-		target_add(rt, host, AF_INET6, a.rr[i].addr, port, a.secure);
+		target_add(rt, host, AF_INET6, a.rr[i].addr, port,
+		    a.secure, a.canon);
 	if (rt->n > before)
 		return DNS_OK;
 	if (dns_status_temporary(s4))

@@ -23,6 +23,9 @@ struct smtp_target {
 	int			 pref;		/* of its MX record */
 	int			 secure;	/* its address came DNSSEC-
 						   validated (dns_answer) */
+	/* host is an alias: the CNAME chain of its address lookup led
+	 * here (dns_answer.canon); "" when host is no CNAME. */
+	char			 canon[DNS_NAME_MAX + 1];
 };
 
 struct smtp_route {

@@ -51,6 +51,7 @@ OTHER = "ab" * 32   # a SHA-256 that matches no key
 
 class DaneCase(TernTestCase):
     time_limit = 240
+    extra_addrs = []    # more sink addresses a subclass's records use
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="tern-dane-")
@@ -58,7 +59,7 @@ class DaneCase(TernTestCase):
         os.chmod(self.dir, 0o755)
         self.ca = TestCA(self.dir)
         self.port = common_port([a for a, _, _ in SERVERS.values()] +
-                                [TERN_ADDR])
+                                [TERN_ADDR] + self.extra_addrs)
         self.sinks = {}
         signed = SignedZone("dane.test")
         unsigned = UnsignedZone("plain.test")
@@ -80,11 +81,16 @@ class DaneCase(TernTestCase):
         signed.add("%s. A %s" % (mx, TERN_ADDR))
         signed.add("_%d._tcp.%s. TLSA %s" % (self.port, mx, self.tlsa(
             "ee-match", self.tern_crt)))
+        self.add_records(signed, unsigned)
         self.dns = DnssecServers(os.path.join(self.dir, "dns"),
                                  [signed, unsigned])
         os.mkdir(self.dns.dir)
         self.addCleanup(self.dns.stop)
         self.dns.start()
+
+    def add_records(self, signed, unsigned):
+        """A subclass's own records and sinks, before the zones are
+        signed."""
 
     def server_cert(self, domain, mx, kind):
         if kind in ("self", None):
@@ -120,12 +126,15 @@ class DaneCase(TernTestCase):
             return "1 1 1 " + OTHER
         raise ValueError(kind)
 
-    def sink(self, addr, crt, key, tls):
+    def sink(self, addr, crt, key, tls, sni=None):
         import ssl
         ctx = None
         if tls:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(crt, key)
+            if sni is not None:
+                # The server names the clients asked for, in order.
+                ctx.sni_callback = lambda _s, name, _c: sni.append(name)
         s = Sink(addr, self.port, tls=ctx,
                  starttls="ok" if ctx is not None else "none").start()
         self.addCleanup(s.stop)
@@ -255,6 +264,139 @@ class TestDaneLevel(DaneCase):
         self.delivered(a, qid, "u@bad.dane.test", "bad.dane.test")
         self.wait_log(a, r"%s: TLS policy dane-fallback-may for "
                       r"mx\.bad\.dane\.test: dns_dnssec is off" % qid)
+
+
+# An MX host that is a CNAME (RFC 7672 2.2.2): domain -> (address, where
+# the MX host's CNAME leads, where the TLSA record is: "target" or
+# "origin", TLSA kind, certificate kind).  The MX host is mx.<domain>.
+CNAMES = {
+    # Signed chain, the record at the target only: DANE, at the target.
+    "cn-target.dane.test": ("127.0.0.74", "srv.cn-target.dane.test",
+                            "target", "ee-match", "self"),
+    # ... and a record there that matches nothing: never delivered.
+    "cn-wrong.dane.test": ("127.0.0.75", "srv.cn-wrong.dane.test",
+                           "target", "ee-other", "self"),
+    # Signed chain, the record at the MX host's own name only.
+    "cn-origin.dane.test": ("127.0.0.76", "srv.cn-origin.dane.test",
+                            "origin", "ee-match", "self"),
+    # DANE-TA: a certificate that names only the target of the CNAME,
+    # the record at the target, or at the MX host name.
+    "cn-ta.dane.test": ("127.0.0.77", "srv.cn-ta.dane.test", "target",
+                        "ta-match", "ca-target"),
+    "cn-taorigin.dane.test": ("127.0.0.79", "srv.cn-taorigin.dane.test",
+                              "origin", "ta-match", "ca-target"),
+    # The chain leaves the signed zone (the target is unsigned): the
+    # target's (wrong) record is not believed, the signed MX host
+    # name's own record is used.
+    "cn-insecure.dane.test": ("127.0.0.78", "srv.cn-insecure.plain.test",
+                              "both", "ee-match", "self"),
+    # The MX host name is unsigned (its MX record is signed), its CNAME
+    # leads into the signed zone, where a wrong record waits: not used.
+    "cn-unsigned.dane.test": ("127.0.0.80", "srv.cn-unsigned.dane.test",
+                              "target", "ee-other", "self"),
+}
+# MX hosts other than mx.<domain>.
+CNAME_MX = {"cn-unsigned.dane.test": "mx.cn-unsigned.plain.test"}
+
+
+class TestDaneCname(DaneCase):
+    """The TLSA base domain of an MX host that is a CNAME: where the
+    signed chain leads first, then the MX host name (RFC 7672 2.2.2);
+    only the MX host name when the chain is not signed all the way."""
+
+    extra_addrs = [a for a, _, _, _, _ in CNAMES.values()]
+
+    def add_records(self, signed, unsigned):
+        self.sni = {}
+        for domain, (addr, target, where, tlsa, kind) in CNAMES.items():
+            mx = CNAME_MX.get(domain, "mx." + domain)
+            signed.add("%s. MX 10 %s." % (domain, mx))
+            (unsigned if mx.endswith(".plain.test") else signed).add(
+                "%s. CNAME %s." % (mx, target))
+            zone = unsigned if target.endswith(".plain.test") else signed
+            zone.add("%s. A %s" % (target, addr))
+            if kind == "ca-target":
+                crt, key = self.ca.issue(domain, [target])
+                with open(crt, "a") as f, open(self.ca.crt) as ca:
+                    f.write(ca.read())
+            else:
+                crt, key = self.server_cert(domain, mx, kind)
+            self.sni[domain] = []
+            self.sinks[domain] = self.sink(addr, crt, key, True,
+                                           sni=self.sni[domain])
+            rr = self.tlsa(tlsa, crt)
+            if where in ("target", "both"):
+                zone.add("_%d._tcp.%s. TLSA %s" % (
+                    self.port, target,
+                    rr if where == "target" else "3 1 1 " + OTHER))
+            if where in ("origin", "both"):
+                signed.add("_%d._tcp.%s. TLSA %s" % (self.port, mx, rr))
+
+    def send_to(self, *domains):
+        a = self.sender()
+        return a, dict(zip(domains, send(a, ["u@" + d for d in domains])))
+
+    def used_tlsa_at(self, a, qid, d, owner):
+        self.wait_log(a, r"%s: TLS policy dane for mx\.%s: 1 usable TLSA "
+                      r"record\(s\) at _%d\._tcp\.%s \(3 1 1 "
+                      % (qid, re.escape(d), self.port, re.escape(owner)))
+
+    def test_cname_mx_host_uses_tlsa_at_the_signed_target(self):
+        a, qids = self.send_to("cn-target.dane.test", "cn-ta.dane.test")
+        # The record at the target of the signed chain is the one used,
+        # and the SNI is that TLSA base domain (RFC 7672 8.1).
+        d = "cn-target.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.used_tlsa_at(a, qids[d], d, "srv." + d)
+        self.wait_log(a, r"Verified TLS connection established to mx\.%s"
+                      r"\[127\.0\.0\.74\]:%d \(dane: TLSA 3 1 1 at depth 0"
+                      % (re.escape(d), self.port))
+        self.assertEqual(self.sni[d], ["srv." + d])
+        # DANE-TA: the target of the chain is a reference identifier.
+        d = "cn-ta.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.wait_log(a, r"Verified TLS connection established to mx\.%s"
+                      r"\[127\.0\.0\.77\]:%d \(dane: TLSA 2 0 1 at depth 1"
+                      % (re.escape(d), self.port))
+
+    def test_cname_mx_host_wrong_tlsa_at_target_defers(self):
+        a, qids = self.send_to("cn-wrong.dane.test")
+        d = "cn-wrong.dane.test"
+        self.deferred(a, qids[d], "u@" + d, d, "4.7.5",
+                      r"no TLSA record matches")
+
+    def test_cname_mx_host_without_tlsa_at_target_uses_its_own(self):
+        a, qids = self.send_to("cn-origin.dane.test",
+                               "cn-taorigin.dane.test")
+        d = "cn-origin.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.used_tlsa_at(a, qids[d], d, "mx." + d)
+        self.assertEqual(self.sni[d], ["mx." + d])
+        # DANE-TA there: the signed chain's target is a reference
+        # identifier too (RFC 7672 3.2.3), the certificate names only it.
+        d = "cn-taorigin.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.wait_log(a, r"Verified TLS connection established to mx\.%s"
+                      r"\[127\.0\.0\.79\]:%d \(dane: TLSA 2 0 1 at depth 1"
+                      % (re.escape(d), self.port))
+
+    def test_unsigned_cname_into_signed_zone_is_may(self):
+        # The MX host name's own CNAME is not signed: DANE does not apply,
+        # whatever the (signed) target has.
+        a, qids = self.send_to("cn-unsigned.dane.test")
+        d = "cn-unsigned.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.wait_log(a, r"%s: TLS policy dane-fallback-may for "
+                      r"mx\.cn-unsigned\.plain\.test: its CNAME and "
+                      r"address records are not DNSSEC-signed" % qids[d])
+
+    def test_cname_into_unsigned_zone_uses_only_the_mx_host_name(self):
+        # Not the target's record (it would not match), the MX host
+        # name's, which is signed.
+        a, qids = self.send_to("cn-insecure.dane.test")
+        d = "cn-insecure.dane.test"
+        self.delivered(a, qids[d], "u@" + d, d)
+        self.used_tlsa_at(a, qids[d], d, "mx." + d)
 
 
 class TestDanePolicyMap(DaneCase):

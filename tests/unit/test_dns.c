@@ -482,6 +482,8 @@ START_TEST(test_parse_addresses_cname)
 	    &a, &tc), DNS_OK);
 	ck_assert_int_eq(a.n, 1);
 	ck_assert_int_eq(memcmp(a.rr[0].addr, v4, 4), 0);
+	/* where the CNAME led: the TLSA base domain DANE tries first */
+	ck_assert_str_eq(a.canon, "host.test");
 
 	start(&p, 9, "h.test", DNS_T_AAAA, 0, 1);
 	rr_hdr(&p, DNS_T_AAAA, 16);
@@ -489,6 +491,7 @@ START_TEST(test_parse_addresses_cname)
 	ck_assert_int_eq(dns_answer_parse(p.b, p.len, 9, "h.test",
 	    DNS_T_AAAA, &a, &tc), DNS_OK);
 	ck_assert_int_eq(a.rr[0].addr[15], 1);
+	ck_assert_str_eq(a.canon, "");	/* no CNAME */
 	/* an A record with a wrong rdata length is malformed */
 	start(&p, 9, "h.test", DNS_T_A, 0, 1);
 	rr_hdr(&p, DNS_T_A, 5);
