@@ -345,12 +345,19 @@ class TestRemoteLoad(RemoteCase):
                     out.append(pid)
             return out
 
+        def kill(pid):
+            # A connection process may finish between listing and kill.
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
         for pid in smtp_deliverd():
-            os.kill(pid, signal.SIGKILL)
+            kill(pid)
         wait_until(lambda: len(s.messages) >= 300, 120,
                    what="deliveries to resume after killing deliverd")
         for pid in a.pids("tern-queued"):
-            os.kill(pid, signal.SIGKILL)
+            kill(pid)
         got = lambda: {subject_of(m) for m in s.messages}
         wait_until(lambda: got() >= set(subjects), 240,
                    what=lambda: "every message at least once (missing %d)"
