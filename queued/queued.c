@@ -7,9 +7,7 @@
  * lookupd must not hold up commits), deliverd (jobs and results) and
  * the maildrop directory (pickup.c: sendmail's submissions).  Each loop
  * turn ends with at most one index flush for all the commits that
- * arrived in it, then one for the delivery results.  The loop never
- * waits for the removal of a finished file: a helper thread unlinks
- * them (spool_unlink.c).
+ * arrived in it, then one for the delivery results.
  */
 #include "config.h"
 
@@ -40,7 +38,6 @@
 #include "recover.h"
 #include "scheduler.h"
 #include "spool.h"
-#include "spool_unlink.h"
 #include "xmalloc.h"
 
 #define STOP_GRACE_SECONDS 10
@@ -378,7 +375,6 @@ main(int argc, char **argv)
 	snprintf(dbdir, sizeof(dbdir), "%s/db", qctx.spool);
 	qctx.store = recover_start(dbdir);
 	queued_sync();
-	(void)spool_unlink_start(qctx.spool);
 	pickup_init();
 	daemon_channel_open(&master);
 
@@ -389,7 +385,7 @@ main(int argc, char **argv)
 
 		TAILQ_FOREACH(p, &qctx.peers, entry)
 			n++;
-		n += 2;	/* pickup's and spool_unlink's descriptors */
+		n++;	/* pickup's descriptor */
 		if (n > pcap) {
 			pcap = n * 2;
 			pfd = xreallocarray(pfd, pcap, sizeof(*pfd));
@@ -407,8 +403,6 @@ main(int argc, char **argv)
 		/* Last, so that pmap[] lines up with the peers alone. */
 		pfd[n].fd = pickup_fd();
 		pfd[n].events = POLLIN;
-		pfd[n + 1].fd = spool_unlink_fd();
-		pfd[n + 1].events = POLLIN;
 		timeout = stopping ? 200 : sched_timeout_ms();
 		if (!stopping && pickup_timeout_ms() < timeout)
 			timeout = pickup_timeout_ms();
@@ -416,12 +410,10 @@ main(int argc, char **argv)
 		 * soon, not only when the next event comes. */
 		if (timeout > 1000 && (qctx.store_dirty || sched_unsaved()))
 			timeout = 1000;
-		if (poll(pfd, (nfds_t)n + 2, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, (nfds_t)n + 1, timeout) < 0 && errno != EINTR)
 			fatal("poll");
 		if (pfd[n].fd >= 0 && (pfd[n].revents & POLLIN))
 			pickup_event();
-		if (pfd[n + 1].fd >= 0 && (pfd[n + 1].revents & POLLIN))
-			spool_unlink_collect();
 		if (got_flush) {
 			got_flush = 0;
 			sched_flush();
@@ -454,8 +446,6 @@ main(int argc, char **argv)
 		if (stopping && (sched_jobs() == 0 || time(NULL) >= stop_deadline))
 			break;
 	}
-	/* The files given to the thread go, and then their records. */
-	spool_unlink_stop();
 	queued_sync();
 	queue_store_close(qctx.store);
 	free(pfd);

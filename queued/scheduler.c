@@ -66,7 +66,6 @@
 #include "resolve.h"
 #include "scheduler.h"
 #include "spool.h"
-#include "spool_unlink.h"
 #include "virtual_path.h"
 #include "xmalloc.h"
 
@@ -735,24 +734,17 @@ sched_settle(struct sched_msg *sm)
 	sched_msg_finish(sm);
 }
 
-/* sched_unlink_later - qid's file and record go after this turn's sync */
+/* sched_msg_finish - sm leaves the schedule; its file and records go
+ * after this turn's sync (sched_after_sync) */
 static void
-sched_unlink_later(const char *qid)
+sched_msg_finish(struct sched_msg *sm)
 {
 	if (nunlink == unlink_cap) {
 		unlink_cap = unlink_cap ? unlink_cap * 2 : 64;
 		unlink_list = xreallocarray(unlink_list, unlink_cap,
 		    sizeof(*unlink_list));
 	}
-	unlink_list[nunlink++] = xstrdup(qid);
-}
-
-/* sched_msg_finish - sm leaves the schedule; its file and records go
- * after this turn's sync (sched_after_sync) */
-static void
-sched_msg_finish(struct sched_msg *sm)
-{
-	sched_unlink_later(sm->rec.qid);
+	unlink_list[nunlink++] = xstrdup(sm->rec.qid);
 	TAILQ_REMOVE(&all_msgs, sm, all);
 	sched_msg_free(sm);
 	nmessages--;
@@ -795,43 +787,11 @@ sched_msg_store(struct sched_msg *sm)
 		qctx.store_dirty = 1;
 }
 
-/*
- * sched_file_removed - the file of finished message qid is gone (err 0)
- * or could not be removed: now its record goes too
- */
-static void
-sched_file_removed(const char *qid, int err, void *unused)
-{
-	(void)unused;
-	if (err != 0) {
-		/* The record stays, saying "finished": the next start
-		 * tries again. */
-		log_warn("%s: unlink of its queue file: %s", qid,
-		    strerror(err));
-		return;
-	}
-	if (queue_store_message_remove(qctx.store, qid) < 0) {
-		/* The record says "finished", which is harmless without the
-		 * file (a start removes such records); the removal is tried
-		 * again after the next sync (the unlink then finds nothing,
-		 * which counts as done). */
-		sched_save_failed(queued_now());
-		sched_unlink_later(qid);
-		return;
-	}
-	qctx.store_dirty = 1;
-	save_delay = 0;
-	log_info("%s: removed", qid);
-}
-
-/*
- * sched_after_sync - remove finished messages: the file (by the helper
- * thread of spool_unlink.c, so that the loop does not wait for the disk),
- * then, in sched_file_removed, the record
- */
+/* sched_after_sync - remove finished messages: the file, then the record */
 void
 sched_after_sync(void)
 {
+	char path[4096];
 	size_t keep = 0;
 	uint64_t now = queued_now();
 
@@ -841,7 +801,26 @@ sched_after_sync(void)
 			unlink_list[keep++] = unlink_list[i];
 			continue;
 		}
-		spool_unlink_submit(unlink_list[i], sched_file_removed, NULL);
+		if (spool_msg_path(qctx.spool, unlink_list[i], path,
+		    sizeof(path)) < 0 ||
+		    (unlink(path) < 0 && errno != ENOENT)) {
+			/* The record stays, saying "finished": the next
+			 * start tries again. */
+			log_warn("%s: unlink %s: %s", unlink_list[i], path,
+			    strerror(errno));
+		} else if (queue_store_message_remove(qctx.store,
+		    unlink_list[i]) < 0) {
+			/* The record says "finished", which is harmless
+			 * without the file (a start removes such records);
+			 * the removal is tried again after the next sync. */
+			sched_save_failed(now);
+			unlink_list[keep++] = unlink_list[i];
+			continue;
+		} else {
+			qctx.store_dirty = 1;
+			save_delay = 0;
+			log_info("%s: removed", unlink_list[i]);
+		}
 		free(unlink_list[i]);
 	}
 	nunlink = keep;

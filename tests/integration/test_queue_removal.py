@@ -1,9 +1,8 @@
 """
-A delivered message leaves the queue completely: its file (removed by
-queued's helper thread, spool_unlink.c) and then its index record (by
-queued's loop, once the thread says the file is gone).  A record left
-behind would come back at the next start as an indexed message; a file
-left behind would stay in spool/msg for ever.
+A delivered message leaves the queue completely: its file, and then its
+index record (scheduler.c, sched_after_sync).  A record left behind would
+come back at the next start as an indexed message; a file left behind
+would stay in spool/msg for ever.
 """
 
 import re
