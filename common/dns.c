@@ -442,9 +442,9 @@ name_read(const unsigned char *pkt, size_t len, size_t *pos, char *out,
 	return 0;
 }
 
-/* name_eq - domain names equal, ignoring case and a final dot */
-static int
-name_eq(const char *a, const char *b)
+/* dns_name_eq - see dns.h */
+int
+dns_name_eq(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 
@@ -569,7 +569,7 @@ answers_select(const struct raw_rr *raw, int n, const char *name,
 	for (hops = 0; hops <= DNS_CNAME_MAX; hops++) {
 		moved = 0;
 		for (i = 0; i < n; i++) {
-			if (!name_eq(raw[i].owner, cur))
+			if (!dns_name_eq(raw[i].owner, cur))
 				continue;
 			if (raw[i].rr.type == qtype && out->n < DNS_MAX_RR)
 				out->rr[out->n++] = raw[i].rr;
@@ -618,7 +618,7 @@ answer_check(const unsigned char *pkt, size_t len, uint16_t id,
 		return DNS_ERROR;
 	}
 	if (name_read(pkt, len, &pos, qname, sizeof(qname)) != 0 ||
-	    pos + 4 > len || !name_eq(qname, name) ||
+	    pos + 4 > len || !dns_name_eq(qname, name) ||
 	    get16(pkt + pos) != qtype || get16(pkt + pos + 2) != DNS_C_IN)
 		return DNS_ERROR;
 	pos += 4;

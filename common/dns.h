@@ -89,6 +89,9 @@ const char *dns_status_text(enum dns_status s);
 /* dns_status_temporary - true for statuses worth a retry later */
 int dns_status_temporary(enum dns_status s);
 
+/* dns_name_eq - two domain names alike, ignoring case and a final dot */
+int dns_name_eq(const char *a, const char *b);
+
 /*
  * dns_server_parse - "ip", "ip:port", "[ipv6]" or "[ipv6]:port" (a bare
  * IPv6 address also works) into ss/len, port 53 by default.  0 or -1.

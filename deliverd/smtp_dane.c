@@ -64,19 +64,6 @@ target_port(const struct smtp_target *t)
 	    ((const struct sockaddr_in *)&t->ss)->sin_port);
 }
 
-/* name_same - two domain names alike, ignoring case and a final dot */
-static int
-name_same(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	if (la > 0 && a[la - 1] == '.')
-		la--;
-	if (lb > 0 && b[lb - 1] == '.')
-		lb--;
-	return la == lb && strncasecmp(a, b, la) == 0;
-}
-
 /* tlsa_lookup - the TLSA RRset of base:port into *r (kept there for the
  * next address); 0, or -1 for a name that cannot be asked */
 static int
@@ -86,7 +73,7 @@ tlsa_lookup(const struct dns_config *dc, const char *base, int port,
 	static struct dns_answer a;	/* large: not on the stack */
 	char name[DNS_NAME_MAX + 1];
 
-	if (r->valid && r->port == port && name_same(r->base, base))
+	if (r->valid && r->port == port && dns_name_eq(r->base, base))
 		return 0;
 	if (dns_tlsa_name(base, port, name, sizeof(name)) != 0)
 		return -1;
@@ -113,7 +100,7 @@ alias_lookup(const struct dns_config *dc, const char *host, int *secure)
 {
 	static struct dns_answer a;
 
-	if (!alias.valid || !name_same(alias.host, host)) {
+	if (!alias.valid || !dns_name_eq(alias.host, host)) {
 		/* A CNAME query is answered with the CNAME RRset of host
 		 * alone, not chased: its AD bit speaks for that one link. */
 		alias.status = dns_lookup(dc, host, DNS_T_CNAME, &a);
@@ -152,7 +139,7 @@ base_candidates(const struct dns_config *dc, const struct smtp_target *t,
 
 	*n = 0;
 	*expanded = 0;
-	if (t->canon[0] == '\0' || name_same(t->canon, t->host)) {
+	if (t->canon[0] == '\0' || dns_name_eq(t->canon, t->host)) {
 		if (!t->secure) {
 			*why = "its address records are not DNSSEC-signed";
 			return 0;
