@@ -607,6 +607,44 @@ START_TEST(test_alias_target_travels_with_its_kind_and_limit)
 }
 END_TEST
 
+/*
+ * The highest local kind, an alias's "\user" (RESOLVE_MAILBOX), travels
+ * in queued's job and in the delivery to its owner's process; the next
+ * number is refused by both ends.
+ */
+START_TEST(test_mailbox_kind_is_the_last_local_kind)
+{
+	struct msg_local_rcpt rc = { 0, "alice@example.org", "alice",
+	    RESOLVE_MAILBOX };
+	struct msg_deliver_local j = { 9, "0123456789ABCDEF", "a@b", 1, 0,
+	    10, 1, &rc }, jgot;
+	struct msg_local_delivery d = { 7, "a@b", "alice@example.org",
+	    "/home/alice/Maildir", "/home/alice", 0, 10, "", RESOLVE_MAILBOX,
+	    "", "alice", 0, "" }, got;
+	struct ipc_msg m;
+	const char *why;
+
+	ck_assert_int_eq(msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, 1, &j), 0);
+	m.fd = dup(0);
+	ck_assert_int_eq(msg_decode(&m, MSG_QUEUED_DELIVER_LOCAL, &jgot,
+	    &why), 0);
+	ck_assert_uint_eq(jgot.rcpts[0].kind, RESOLVE_MAILBOX);
+	ck_assert_str_eq(jgot.rcpts[0].user, "alice");
+	msg_free(MSG_QUEUED_DELIVER_LOCAL, &jgot);
+	ipc_msg_free(&m);
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 1, &d), 0);
+	m.fd = dup(0);
+	ck_assert_int_eq(msg_decode(&m, MSG_LOCAL_DELIVERY, &got, &why), 0);
+	ck_assert_uint_eq(got.kind, RESOLVE_MAILBOX);
+	ck_assert_str_eq(got.user, "alice");
+	ipc_msg_free(&m);
+	rc.kind = RESOLVE_MAILBOX + 1;
+	d.kind = RESOLVE_MAILBOX + 1;
+	ck_assert_int_eq(msg_encode(&m, MSG_QUEUED_DELIVER_LOCAL, 1, &j), -1);
+	ck_assert_int_eq(msg_encode(&m, MSG_LOCAL_DELIVERY, 1, &d), -1);
+}
+END_TEST
+
 /* The local job's wire layout, with the body size after the offset. */
 START_TEST(test_deliver_local_layout)
 {
@@ -740,6 +778,7 @@ msg_codec_suite(void)
 	tcase_add_test(tc, test_peek_job_of_a_bad_result);
 	tcase_add_test(tc, test_deliver_local_layout);
 	tcase_add_test(tc, test_alias_target_travels_with_its_kind_and_limit);
+	tcase_add_test(tc, test_mailbox_kind_is_the_last_local_kind);
 	tcase_add_test(tc, test_peer_kind_lmtp_is_the_last);
 	tcase_add_test(tc,
 	    test_local_delivery_needs_its_file_and_a_bounded_path);
