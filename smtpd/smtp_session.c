@@ -88,6 +88,7 @@ struct session {
 	char			 auth_user[SMTP_AUTH_FIELD_MAX + 1];
 	const char		*auth_method;	/* NULL: not authenticated */
 	int			 auth_failures;
+	int			 auth_failures_known;	/* fetched (srv) */
 
 	/* the transaction */
 	int			 have_mail;
@@ -1160,6 +1161,12 @@ session_auth_allowed(struct session *s)
 	if (s->have_mail) {
 		session_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
 		return -1;
+	}
+	if (s->srv->auth_failures_fetch != NULL && !s->auth_failures_known) {
+		uint32_t n = s->srv->auth_failures_fetch();
+
+		s->auth_failures += n > INT32_MAX / 2 ? INT32_MAX / 2 : (int)n;
+		s->auth_failures_known = 1;
 	}
 	/* Over the limit from earlier sessions: no more guesses, whatever
 	 * the password would have been. */

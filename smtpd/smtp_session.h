@@ -35,6 +35,10 @@ struct smtp_server {
 	struct ipc_conn		*master;	/* to report failed AUTH */
 	uint32_t		 auth_failures;	/* the client's, before this
 						   session (from ternd) */
+	/* auth_failures_fetch - when not NULL, auth_failures is not known
+	 * yet: the session calls it once, at its first AUTH, for the
+	 * number */
+	uint32_t		(*auth_failures_fetch)(void);
 	const struct dns_config	*dns;		/* NULL: no client name
 						   lookups */
 	struct fsspace		*space;		/* the spool's file system,

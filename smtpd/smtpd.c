@@ -60,6 +60,9 @@ static struct ipc_conn master, queued, lookupd;
 static int stop_requested;	/* MSG_MASTER_STOP came during a session */
 static uint32_t master_reqid;
 static uint32_t client_auth_failures;	/* of the client being served */
+static uint32_t verdict_pending;	/* the CLIENT_CONNECT not yet answered
+					   (an exempt client's), or 0 */
+static char verdict_addr[MSG_CLIENT_ADDR_MAX + 1];	/* its client */
 
 /* Tell ternd whether we are serving a client. */
 static void
@@ -75,11 +78,72 @@ smtpd_status(int busy)
 }
 
 /*
+ * Wait for ternd's answer to the MSG_SMTPD_CLIENT_CONNECT numbered id
+ * into *cv.  When ternd does not answer in time, or the answer does not
+ * decode, *cv allows the client: the per-client limits are a defence
+ * against abuse, and failing closed would turn a slow ternd into refused
+ * mail for everyone.
+ */
+static void
+smtpd_client_verdict(uint32_t id, const char *addr,
+    struct msg_client_verdict *cv)
+{
+	struct ipc_msg m;
+	const char *why;
+
+	cv->verdict = CLIENT_ALLOW;
+	cv->count = 0;
+	cv->auth_failures = 0;
+	for (;;) {
+		if (ipc_recv(&master, &m, CLIENT_VERDICT_TIMEOUT_MS) < 0) {
+			if (errno != ETIMEDOUT && errno != EAGAIN &&
+			    errno != EINTR)
+				exit(0);
+			log_warn("ternd did not answer about client %s; "
+			    "serving it", addr);
+			return;
+		}
+		if (m.type == MSG_MASTER_CLIENT_VERDICT && m.id == id)
+			break;
+		if (m.type == MSG_MASTER_STOP)
+			stop_requested = 1;
+		ipc_msg_free(&m);
+	}
+	if (msg_decode(&m, MSG_MASTER_CLIENT_VERDICT, cv, &why) != 0) {
+		msg_log_reject("ternd", &m, why);
+		cv->verdict = CLIENT_ALLOW;
+		cv->count = 0;
+		cv->auth_failures = 0;
+	}
+	ipc_msg_free(&m);
+}
+
+/*
+ * The client's failed AUTH attempts from earlier sessions, for a session
+ * that started without waiting for ternd (an exempt client): its answer
+ * is read now, at the first AUTH, and usually has long arrived.
+ */
+static uint32_t
+smtpd_client_auth_failures(void)
+{
+	struct msg_client_verdict cv;
+
+	if (verdict_pending != 0) {
+		smtpd_client_verdict(verdict_pending, verdict_addr, &cv);
+		verdict_pending = 0;
+		client_auth_failures = cv.auth_failures;
+	}
+	return client_auth_failures;
+}
+
+/*
  * Ask ternd about a new client (this also tells it we are busy).  Returns
- * 0 to serve the client, or -1 after refusing it with 421.  When ternd
- * does not answer in time the client is served: the per-client limits are
- * a defence against abuse, and failing closed would turn a slow ternd into
- * refused mail for everyone.
+ * 0 to serve the client, or -1 after refusing it with 421.  A client in
+ * smtpd_client_event_limit_exceptions is always served, so its session
+ * starts without waiting for the answer, which only matters if it tries
+ * AUTH (smtpd_client_auth_failures) and is otherwise read after the
+ * session: one round trip to ternd less per connection, as Postfix's
+ * smtpd does not ask anvil about such clients at all.
  */
 static int
 smtpd_client_check(int fd, const struct sockaddr *sa,
@@ -90,36 +154,21 @@ smtpd_client_check(int fd, const struct sockaddr *sa,
 	struct ipc_msg m;
 	char addr[MSG_CLIENT_ADDR_MAX + 1], line[256];
 	uint32_t id = ++master_reqid;
-	const char *why;
 
 	smtp_limits_client_addr(sa, addr, sizeof(addr));
 	cc.flags = smtp_limits_exempt(&set, sa) ? CLIENT_F_EXEMPT : 0;
 	cc.address = addr;
+	client_auth_failures = 0;
 	if (msg_encode(&m, MSG_SMTPD_CLIENT_CONNECT, id, &cc) != 0)
 		return 0;	/* serve it, as when ternd does not answer */
 	if (ipc_send(&master, &m) < 0)
 		exit(0);	/* ternd is gone */
-	for (;;) {
-		if (ipc_recv(&master, &m, CLIENT_VERDICT_TIMEOUT_MS) < 0) {
-			if (errno != ETIMEDOUT && errno != EAGAIN &&
-			    errno != EINTR)
-				exit(0);
-			log_warn("ternd did not answer about client %s; "
-			    "serving it", addr);
-			return 0;
-		}
-		if (m.type == MSG_MASTER_CLIENT_VERDICT && m.id == id)
-			break;
-		if (m.type == MSG_MASTER_STOP)
-			stop_requested = 1;
-		ipc_msg_free(&m);
+	if (cc.flags & CLIENT_F_EXEMPT) {
+		verdict_pending = id;
+		strlcpy(verdict_addr, addr, sizeof(verdict_addr));
+		return 0;
 	}
-	if (msg_decode(&m, MSG_MASTER_CLIENT_VERDICT, &cv, &why) != 0) {
-		msg_log_reject("ternd", &m, why);
-		cv.verdict = CLIENT_ALLOW;
-		cv.auth_failures = 0;
-	}
-	ipc_msg_free(&m);
+	smtpd_client_verdict(id, addr, &cv);
 	client_auth_failures = cv.auth_failures;
 	if (cv.verdict == CLIENT_ALLOW)
 		return 0;
@@ -200,7 +249,7 @@ main(int argc, char **argv)
 {
 	struct daemon_opts opts;
 	enum smtp_listener_kind kinds[DAEMON_MAX_LISTEN];
-	struct smtp_server srv;
+	struct smtp_server srv = { 0 };
 	char chroot_dir[4096], tls_err[1024];
 	const char *space_path;
 	SSL_CTX *tls;
@@ -344,10 +393,13 @@ main(int argc, char **argv)
 		if (smtpd_client_check(fd, (struct sockaddr *)&ss,
 		    kinds[listener]) == 0) {
 			srv.auth_failures = client_auth_failures;
+			srv.auth_failures_fetch = verdict_pending != 0 ?
+			    smtpd_client_auth_failures : NULL;
 			smtp_session_run(&srv, fd, (struct sockaddr *)&ss, sslen,
 			    kinds[listener]);
 		}
 		close(fd);
+		(void)smtpd_client_auth_failures();	/* an answer still due */
 		smtpd_status(0);
 		/* A channel to queued or lookupd that broke meanwhile needs
 		 * no check of its own here: its hangup is level-triggered in
