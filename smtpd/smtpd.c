@@ -116,6 +116,15 @@ smtpd_client_verdict(uint32_t id, const char *addr,
 		cv->auth_failures = 0;
 	}
 	ipc_msg_free(&m);
+	/* What came with the answer in the same read is in master's buffer,
+	 * where epoll will not report it: a stop must be seen now. */
+	while (ipc_conn_next(&master, &m) == 1) {
+		if (m.type == MSG_MASTER_STOP)
+			stop_requested = 1;
+		else
+			msg_log_reject("ternd", &m, "unexpected type");
+		ipc_msg_free(&m);
+	}
 }
 
 /*
