@@ -3,7 +3,8 @@
  *
  * Started by ternd as "tern-lookupd -c CONFIG [-d] [-v]" with fd 3 its
  * channel to ternd.  ternd hands it one connected socket per client
- * (MSG_MASTER_PEER); lookupd serves every client from one poll() loop.
+ * (MSG_MASTER_PEER); lookupd serves every client from one epoll loop,
+ * whose wake-up costs the same with two clients or a thousand.
  * It opens the alias maps, then drops to tern_user (no chroot: getpwnam
  * needs /etc/passwd).  Clients are untrusted: a request that does not
  * decode is answered as a temporary failure, an unexpected message is
@@ -13,6 +14,8 @@
  * exit.
  */
 #include "config.h"
+
+#include <sys/epoll.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +43,7 @@ struct client {
 	struct ipc_conn	 conn;
 	uint32_t	 kind;		/* enum peer_kind */
 	int		 dead;		/* to be removed after this round */
+	uint32_t	 watched;	/* its events in the epoll set */
 };
 
 static struct settings settings;
@@ -49,6 +53,7 @@ static struct lookup_auth *auth;
 static struct ipc_conn master;
 static struct client **clients;
 static size_t nclients;
+static int epfd = -1;		/* clients (data.ptr) and master (NULL) */
 
 int main(int argc, char **argv);
 
@@ -111,6 +116,15 @@ client_add(int fd, uint32_t kind)
 	c = xcalloc(1, sizeof(*c));
 	ipc_conn_init(&c->conn, fd);
 	c->kind = kind;
+	c->watched = EPOLLIN;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &(struct epoll_event){
+	    .events = c->watched, .data.ptr = c }) == -1) {
+		log_warn("cannot watch the %s socket: %s", peer_name(kind),
+		    strerror(errno));
+		ipc_conn_close(&c->conn);
+		free(c);
+		return;
+	}
 	clients = xreallocarray(clients, nclients + 1, sizeof(*clients));
 	clients[nclients++] = c;
 	log_debug("new %s client on fd %d", peer_name(kind), fd);
@@ -411,37 +425,78 @@ master_io(short revents)
 	}
 }
 
+/*
+ * watch - fd's events in the epoll set: output while replies wait (a
+ * client that does not read them is not read from), else input.  *was
+ * holds what is set now.
+ */
+static void
+watch(int fd, void *ptr, uint32_t *was, int pending)
+{
+	uint32_t want = pending ? EPOLLOUT : EPOLLIN;
+
+	if (ptr == NULL)
+		want = EPOLLIN | (pending ? EPOLLOUT : 0);
+	if (want == *was)
+		return;
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &(struct epoll_event){
+	    .events = want, .data.ptr = ptr }) == -1)
+		fatal("epoll_ctl");
+	*was = want;
+}
+
+/* poll_events - epoll's event bits as poll's, for the handlers */
+static short
+poll_events(uint32_t ev)
+{
+	return (short)(((ev & EPOLLIN) ? POLLIN : 0) |
+	    ((ev & EPOLLOUT) ? POLLOUT : 0) | ((ev & EPOLLHUP) ? POLLHUP : 0) |
+	    ((ev & EPOLLERR) ? POLLERR : 0));
+}
+
 /* lookupd_loop - serve ternd and the clients until told to stop */
 static void __attribute__((noreturn))
 lookupd_loop(void)
 {
-	struct pollfd *pfd = NULL;
-	size_t i, n;
+	struct epoll_event ev[64];
+	uint32_t master_watched = EPOLLIN;
+	short master_events;
+	int i, n;
 
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, master.fd, &(struct epoll_event){
+	    .events = master_watched, .data.ptr = NULL }) == -1)
+		fatal("epoll_ctl");
 	for (;;) {
-		n = nclients;
-		pfd = xreallocarray(pfd, n + 1, sizeof(*pfd));
-		pfd[0].fd = master.fd;
-		pfd[0].events = POLLIN |
-		    (ipc_conn_pending(&master) ? POLLOUT : 0);
-		for (i = 0; i < n; i++) {
-			pfd[i + 1].fd = clients[i]->conn.fd;
-			pfd[i + 1].events =
-			    ipc_conn_pending(&clients[i]->conn) ? POLLOUT :
-			    POLLIN;
-		}
-		if (poll(pfd, (nfds_t)(n + 1), -1) == -1) {
+		watch(master.fd, NULL, &master_watched,
+		    ipc_conn_pending(&master));
+		if ((n = epoll_wait(epfd, ev, 64, -1)) == -1) {
 			if (errno == EINTR)
 				continue;
-			fatal("poll");
+			fatal("epoll_wait");
 		}
-		/* Clients first: master may append to clients[]. */
-		for (i = 0; i < n; i++)
-			if (pfd[i + 1].revents != 0 && !clients[i]->dead)
-				client_io(clients[i], pfd[i + 1].revents);
+		/* Clients first, master after: a client it adds is not in
+		 * this round's events, and one dropped here stays allocated
+		 * (dead) until clients_reap. */
+		master_events = 0;
+		for (i = 0; i < n; i++) {
+			struct client *c = ev[i].data.ptr;
+
+			if (c == NULL) {
+				master_events = poll_events(ev[i].events);
+				continue;
+			}
+			if (c->dead)
+				continue;
+			client_io(c, poll_events(ev[i].events));
+			if (!c->dead)
+				watch(c->conn.fd, c, &c->watched,
+				    ipc_conn_pending(&c->conn));
+		}
 		clients_reap();
-		if (pfd[0].revents != 0)
-			master_io(pfd[0].revents);
+		if (master_events != 0)
+			master_io(master_events);
 	}
 }
 
