@@ -457,6 +457,59 @@ out:
 	return rc;
 }
 
+/* Files without a name in tmp/ work here: unknown (-1), yes, no. */
+static int maildir_anon_ok = -1;
+
+/* maildir_tmp_names - named files in tmp/ (on), or find out (off) */
+void
+maildir_tmp_names(int on)
+{
+	maildir_anon_ok = on ? 0 : -1;
+}
+
+/*
+ * maildir_create_anon - a new file in tmp/ without a name (O_TMPFILE),
+ * which maildir_link names in new/ through /proc/self/fd; -1 where that
+ * cannot work (no /proc, or a file system without O_TMPFILE).
+ */
+static int
+maildir_create_anon(int tmpfd)
+{
+	int fd;
+
+	if (maildir_anon_ok == -1)
+		maildir_anon_ok = access("/proc/self/fd", X_OK) == 0;
+	if (!maildir_anon_ok)
+		return -1;
+	fd = openat(tmpfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR ||
+	    errno == EINVAL))
+		maildir_anon_ok = 0;
+	return fd;
+}
+
+/*
+ * maildir_link_anon - give mm's nameless file its name in new/ (made
+ * unique by maildir_write, as a name in tmp/ would be).  0, or -1
+ * (errno) with nothing in new/.
+ */
+static int
+maildir_link_anon(const struct maildir *md, const struct maildir_msg *mm)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mm->fd);
+	if (linkat(AT_FDCWD, proc, md->newfd, mm->name,
+	    AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	/* /proc went away, or links cannot be made here: named files from
+	 * now on; this delivery is tried again. */
+	if (errno != EEXIST && errno != ENOSPC && errno != EDQUOT &&
+	    errno != EIO)
+		maildir_anon_ok = 0;
+	return -1;
+}
+
 /* maildir_write - the message into a new file in tmp/, kept open */
 int
 maildir_write(const struct maildir *md, struct maildir_msg *mm, int msgfd,
@@ -469,14 +522,24 @@ maildir_write(const struct maildir *md, struct maildir_msg *mm, int msgfd,
 
 	mm->fd = -1;
 	mm->synced = 0;
+	mm->anon = 0;
 	mm->name[0] = '\0';
 	if (!maildir_header_ok(return_path) ||
 	    !maildir_header_ok(delivered_to)) {
 		snprintf(err, errsize, "5.6.0 line break in envelope address");
 		return DELIVER_PERMFAIL;
 	}
-	if ((mm->fd = maildir_create_tmp(md->tmpfd, hostname, mm->name,
-	    sizeof(mm->name))) == -1)
+	if ((mm->fd = maildir_create_anon(md->tmpfd)) != -1) {
+		mm->anon = 1;
+		if (maildir_unique_name(mm->name, sizeof(mm->name),
+		    hostname) != 0) {
+			close(mm->fd);
+			mm->fd = -1;
+			return maildir_fail(err, errsize, ENAMETOOLONG,
+			    "naming file");
+		}
+	} else if ((mm->fd = maildir_create_tmp(md->tmpfd, hostname,
+	    mm->name, sizeof(mm->name))) == -1)
 		return maildir_fail(err, errsize, errno,
 		    "creating file in tmp/");
 	if (maildir_fill(mm->fd, msgfd, body_offset, body_size, return_path,
@@ -484,7 +547,8 @@ maildir_write(const struct maildir *md, struct maildir_msg *mm, int msgfd,
 		e = errno;
 		close(mm->fd);
 		mm->fd = -1;
-		unlinkat(md->tmpfd, mm->name, 0);
+		if (!mm->anon)
+			unlinkat(md->tmpfd, mm->name, 0);
 		return maildir_fail(err, errsize, e, what);
 	}
 	/*
@@ -568,6 +632,22 @@ maildir_link(const struct maildir *md, struct maildir_msg *mm, char *err,
 	} else {
 		rc = mm->synced == 1 ? 0 : -1;
 		e = mm->sync_errno;
+	}
+	if (mm->anon) {
+		/* Named while open (it has no other name), then closed; a
+		 * close that reports a late write error takes the name back. */
+		what = "moving message to new/";
+		if (rc == 0 && (rc = maildir_link_anon(md, mm)) != 0)
+			e = errno;
+		if (close(mm->fd) != 0 && rc == 0) {
+			e = errno;
+			rc = -1;
+			what = "syncing message";
+			unlinkat(md->newfd, mm->name, 0);
+		}
+		mm->fd = -1;
+		return rc == 0 ? DELIVER_OK : maildir_fail(err, errsize, e,
+		    what);
 	}
 	if (close(mm->fd) != 0 && rc == 0) {
 		/* NFS reports some write errors only at close. */

@@ -1,6 +1,11 @@
 /*
  * maildir - write messages into a Maildir (tmp -> fsync -> new -> fsync
- * of new/).
+ * of new/).  A message is written to a file in tmp/ that has no name
+ * (O_TMPFILE) and gets its name in new/ once synced: no name is made in
+ * tmp/ and taken out again, and the owner's delivery processes do not
+ * queue on tmp/'s lock while one of them has the file system find an
+ * inode.  Where O_TMPFILE or /proc is missing, the file is named in
+ * tmp/ and linked, as Maildir has always done.
  *
  * Called in a delivery process after it has switched to the mailbox
  * owner's uid and gid; never called as root for someone else's mailbox.
@@ -26,12 +31,17 @@ struct maildir {
 	int	newfd;
 };
 
-/* One message written into tmp/, until it is linked into new/. */
+/*
+ * One message written into tmp/, until it is linked into new/: a file
+ * without a name (O_TMPFILE) where the file system allows, else a named
+ * one.
+ */
 struct maildir_msg {
 	int	fd;			/* open until maildir_link */
 	int	synced;			/* maildir_sync_files: 1 done, -1 failed */
 	int	sync_errno;		/* why it failed */
-	char	name[MAILDIR_NAME_MAX];	/* its name in tmp/ and new/ */
+	int	anon;			/* 1: no name in tmp/ (O_TMPFILE) */
+	char	name[MAILDIR_NAME_MAX];	/* its name in new/ (and tmp/) */
 };
 
 /*
@@ -57,6 +67,13 @@ int maildir_open(struct maildir *md, const char *path, char *err,
  */
 int maildir_open_at(struct maildir *md, int dirfd, const char *name,
     char *err, size_t errsize);
+
+/*
+ * maildir_tmp_names - on: every file gets its name in tmp/ first, as
+ * where O_TMPFILE or /proc is missing (for the tests of that way); off:
+ * back to finding out whether nameless files work.
+ */
+void maildir_tmp_names(int on);
 
 /* maildir_close - close what maildir_open opened */
 void maildir_close(struct maildir *md);

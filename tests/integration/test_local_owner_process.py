@@ -247,16 +247,36 @@ class TestLocalOwnerProcess(TernTestCase):
                               r"killed by signal 9\)")
         seen, kills = set(), 0
 
-        def kill_one_mid_write():
-            """SIGKILL the delivery process while it writes a file."""
-            nonlocal kills
+        def files_being_written(kids):
+            """Files in tmp/: named ones, and the nameless (O_TMPFILE)
+            ones the delivery processes hold open, which /proc shows as
+            "tmp/#INODE (deleted)"."""
             try:
                 names = set(os.listdir(tmp))
             except FileNotFoundError:
                 names = set()
+            for pid in kids:
+                fddir = "/proc/%d/fd" % pid
+                try:
+                    fds = os.listdir(fddir)
+                except OSError:
+                    continue
+                for fd in fds:
+                    try:
+                        target = os.readlink(os.path.join(fddir, fd))
+                    except OSError:
+                        continue
+                    if target.startswith(tmp + "/"):
+                        names.add(target)
+            return names
+
+        def kill_one_mid_write():
+            """SIGKILL the delivery process while it writes a file."""
+            nonlocal kills
+            kids = children(dpid)
+            names = files_being_written(kids)
             fresh = names - seen
             seen.update(names)
-            kids = children(dpid)
             if fresh and kids:
                 for pid in kids:
                     os.kill(pid, signal.SIGKILL)

@@ -772,7 +772,10 @@ END_TEST
 
 /*
  * Several messages written and linked, then one sync of new/: each file
- * is complete in new/ and nothing is left in tmp/.
+ * is complete in new/ and nothing is left in tmp/.  Written files have
+ * no name in new/ before maildir_link; in tmp/ they have none either
+ * (O_TMPFILE, where the file system has it, as /tmp here must), or one
+ * each when named files are asked for (_i: 1).
  */
 START_TEST(test_batch_shares_one_sync)
 {
@@ -782,16 +785,19 @@ START_TEST(test_batch_shares_one_sync)
 	char maildir[128], dir[160], err[256];
 	int fd, i;
 
+	maildir_tmp_names(_i);
 	fd = msgfile(body, sizeof(body) - 1, 0);
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
 	ck_assert_int_eq(maildir_open(&md, maildir, err, sizeof(err)),
 	    DELIVER_OK);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		ck_assert_int_eq(maildir_write(&md, &mm[i], fd, 0,
 		    sizeof(body) - 1, "s@x", "r@y", "h", err, sizeof(err)),
 		    DELIVER_OK);
+		ck_assert_int_eq(mm[i].anon, !_i);
+	}
 	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 4);
+	ck_assert_int_eq(count_files(dir, NULL, 0), _i ? 4 : 0);
 	snprintf(dir, sizeof(dir), "%s/new", maildir);
 	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
 	for (i = 0; i < 4; i++)
@@ -807,6 +813,7 @@ START_TEST(test_batch_shares_one_sync)
 	ck_assert_int_eq(count_files(dir, NULL, 0), 3);
 	maildir_close(&md);
 	close(fd);
+	maildir_tmp_names(0);
 }
 END_TEST
 
@@ -909,7 +916,7 @@ maildir_suite(void)
 	tcase_add_test(tc, test_deliver_header_injection);
 	tcase_add_test(tc, test_deliver_unwritable);
 	tcase_add_test(tc, test_deliver_bad_msgfd);
-	tcase_add_test(tc, test_batch_shares_one_sync);
+	tcase_add_loop_test(tc, test_batch_shares_one_sync, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tl, setup, teardown);
