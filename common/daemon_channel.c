@@ -82,9 +82,7 @@ daemon_channel_frame(struct ipc_msg *m, const struct daemon_channel_ops *ops)
 int
 daemon_channel_read(struct ipc_conn *c, const struct daemon_channel_ops *ops)
 {
-	struct ipc_msg m;
 	ssize_t n;
-	int rc, leave = 0;
 
 	n = ipc_conn_read(c);
 	if (n == 0)
@@ -92,6 +90,17 @@ daemon_channel_read(struct ipc_conn *c, const struct daemon_channel_ops *ops)
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == EINTR ? DAEMON_CHANNEL_OK : DAEMON_CHANNEL_ERROR;
+	return daemon_channel_dispatch(c, ops);
+}
+
+/* daemon_channel_dispatch - the whole frames already buffered in c */
+int
+daemon_channel_dispatch(struct ipc_conn *c,
+    const struct daemon_channel_ops *ops)
+{
+	struct ipc_msg m;
+	int rc, leave = 0;
+
 	while (!leave && (rc = ipc_conn_next(c, &m)) == 1) {
 		leave = daemon_channel_frame(&m, ops);
 		ipc_msg_free(&m);

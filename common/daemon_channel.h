@@ -68,4 +68,15 @@ void daemon_channel_open(struct ipc_conn *c);
 int daemon_channel_read(struct ipc_conn *c,
     const struct daemon_channel_ops *ops);
 
+/*
+ * daemon_channel_dispatch - hand the whole frames already in c's input
+ * buffer to ops, without reading.  For a daemon that also reads c with
+ * ipc_recv or ipc_call: what came in the same read as the frame it waited
+ * for stays in the buffer, where poll and epoll do not report it, so such
+ * a loop calls this before it waits.  Returns enum daemon_channel_status
+ * (OK, MALFORMED or LEFT).
+ */
+int daemon_channel_dispatch(struct ipc_conn *c,
+    const struct daemon_channel_ops *ops);
+
 #endif

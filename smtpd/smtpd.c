@@ -116,15 +116,8 @@ smtpd_client_verdict(uint32_t id, const char *addr,
 		cv->auth_failures = 0;
 	}
 	ipc_msg_free(&m);
-	/* What came with the answer in the same read is in master's buffer,
-	 * where epoll will not report it: a stop must be seen now. */
-	while (ipc_conn_next(&master, &m) == 1) {
-		if (m.type == MSG_MASTER_STOP)
-			stop_requested = 1;
-		else
-			msg_log_reject("ternd", &m, "unexpected type");
-		ipc_msg_free(&m);
-	}
+	/* What came with the answer in the same read stays in master's
+	 * buffer: the worker loop dispatches it before it waits again. */
 }
 
 /*
@@ -203,16 +196,22 @@ smtpd_master_stop(void *arg)
 	*(int *)arg = 1;
 }
 
-/* Read what ternd sent; returns 1 when we should stop. */
+/*
+ * Handle what ternd sent: read the channel first when do_read, else only
+ * the frames already in its buffer (left there by smtpd_client_verdict,
+ * which reads with ipc_recv; epoll does not report them).  Returns 1 when
+ * we should stop.
+ */
 static int
-smtpd_master_input(void)
+smtpd_master_input(int do_read)
 {
 	int stop = 0;
 	const struct daemon_channel_ops ops = {
 		.stop = smtpd_master_stop, .arg = &stop,
 	};
 
-	return daemon_channel_read(&master, &ops) != DAEMON_CHANNEL_OK ||
+	return (do_read ? daemon_channel_read(&master, &ops) :
+	    daemon_channel_dispatch(&master, &ops)) != DAEMON_CHANNEL_OK ||
 	    stop;
 }
 
@@ -354,9 +353,11 @@ main(int argc, char **argv)
 	}
 	for (;;) {
 		struct epoll_event evs[DAEMON_MAX_LISTEN + 3];
-		int n = epoll_wait(ep, evs, DAEMON_MAX_LISTEN + 3, -1);
-		int listener = -1;
+		int n, listener = -1;
 
+		if (smtpd_master_input(0))
+			exit(0);
+		n = epoll_wait(ep, evs, DAEMON_MAX_LISTEN + 3, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -365,7 +366,7 @@ main(int argc, char **argv)
 		for (int k = 0; k < n; k++) {
 			uint32_t tag = evs[k].data.u32;
 
-			if (tag == 0 && smtpd_master_input())
+			if (tag == 0 && smtpd_master_input(1))
 				exit(0);
 			/* Unsolicited input or hangup from queued or lookupd:
 			 * a restarted peer; leave so ternd can give us fresh

@@ -3,7 +3,8 @@
  * (common/daemon_channel.c): STOP, RELOAD and PEER reach their callbacks
  * only when they decode, a daemon's own types reach other(), everything
  * else is rejected and the channel stays; end of file, a broken frame and
- * a LEAVE are reported as such.
+ * a LEAVE are reported as such; frames left in the buffer by a blocking
+ * read are handed over by daemon_channel_dispatch.
  */
 #include "config.h"
 
@@ -208,6 +209,44 @@ START_TEST(test_leave_and_malformed)
 }
 END_TEST
 
+/*
+ * What a blocking ipc_recv read along with the frame it waited for stays
+ * in the buffer, where epoll does not report it: dispatch hands it over
+ * without reading (smtpd's worker loop calls it before it waits).
+ */
+START_TEST(test_dispatch_hands_over_frames_left_in_the_buffer)
+{
+	struct seen s = { .peer_fd = -1 };
+	const struct daemon_channel_ops ops = { seen_stop, NULL, NULL,
+	    seen_other, &s };
+	struct ipc_conn c;
+	struct ipc_msg m;
+	int sv[2];
+
+	channel(sv, &c);
+	ck_assert_int_eq(daemon_channel_dispatch(&c, &ops), DAEMON_CHANNEL_OK);
+	ipc_msg_init(&m, MSG_MASTER_CLIENT_VERDICT, 7);	/* any payload */
+	send_frame(sv[0], &m);
+	send_empty(sv[0], MSG_QUEUED_FLUSH);
+	send_empty(sv[0], MSG_MASTER_STOP);
+	ck_assert_int_eq(ipc_recv(&c, &m, 1000), 0);
+	ck_assert_uint_eq(m.type, MSG_MASTER_CLIENT_VERDICT);
+	ipc_msg_free(&m);
+	ck_assert_int_eq(s.stops + s.others, 0);
+	ck_assert_int_eq(daemon_channel_dispatch(&c, &ops), DAEMON_CHANNEL_OK);
+	ck_assert_int_eq(s.others, 1);
+	ck_assert_int_eq(s.stops, 1);
+	/* Nothing is handed over twice, and nothing is read. */
+	send_empty(sv[0], MSG_MASTER_STOP);
+	ck_assert_int_eq(daemon_channel_dispatch(&c, &ops), DAEMON_CHANNEL_OK);
+	ck_assert_int_eq(s.stops, 1);
+	ck_assert_int_eq(daemon_channel_read(&c, &ops), DAEMON_CHANNEL_OK);
+	ck_assert_int_eq(s.stops, 2);
+	close(sv[0]);
+	ipc_conn_close(&c);
+}
+END_TEST
+
 Suite *
 daemon_channel_suite(void)
 {
@@ -217,6 +256,7 @@ daemon_channel_suite(void)
 	tcase_add_test(tc, test_stop_reload_peer_and_own_types);
 	tcase_add_test(tc, test_rejected_frames_keep_the_channel);
 	tcase_add_test(tc, test_leave_and_malformed);
+	tcase_add_test(tc, test_dispatch_hands_over_frames_left_in_the_buffer);
 	suite_add_tcase(s, tc);
 	return s;
 }
