@@ -818,6 +818,59 @@ START_TEST(test_batch_shares_one_sync)
 END_TEST
 
 /*
+ * When a nameless file cannot be linked into new/ (here: its descriptor
+ * turned into a deleted named file, whose /proc link cannot be followed,
+ * as when /proc goes away or the file system refuses), the delivery is
+ * deferred with nothing left in new/ or tmp/, and later deliveries fall
+ * back to named files in tmp/, which still arrive.
+ */
+START_TEST(test_failed_anonymous_link_falls_back_to_named_files)
+{
+	static const char body[] = "Subject: fallback\r\n\r\nline\r\n";
+	struct maildir md;
+	struct maildir_msg mm;
+	char maildir[128], dir[160], other[200], err[256];
+	int fd, ofd;
+
+	maildir_tmp_names(0);
+	fd = msgfile(body, sizeof(body) - 1, 0);
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tdir);
+	ck_assert_int_eq(maildir_open(&md, maildir, err, sizeof(err)),
+	    DELIVER_OK);
+	ck_assert_int_eq(maildir_write(&md, &mm, fd, 0, sizeof(body) - 1,
+	    "s@x", "r@y", "h", err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(mm.anon, 1);
+	snprintf(other, sizeof(other), "%s/deleted", tdir);
+	ofd = open(other, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(ofd, 0);
+	ck_assert_int_eq(unlink(other), 0);
+	ck_assert_int_eq(dup2(ofd, mm.fd), mm.fd);
+	close(ofd);
+	ck_assert_int_eq(maildir_link(&md, &mm, err, sizeof(err)),
+	    DELIVER_TEMPFAIL);
+	ck_assert_msg(strncmp(err, "4.", 2) == 0, "%s", err);
+	ck_assert_int_eq(mm.fd, -1);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	/* The next delivery is a named file in tmp/, linked as before. */
+	ck_assert_int_eq(maildir_write(&md, &mm, fd, 0, sizeof(body) - 1,
+	    "s@x", "r@y", "h", err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(mm.anon, 0);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 1);
+	ck_assert_int_eq(maildir_link(&md, &mm, err, sizeof(err)),
+	    DELIVER_OK);
+	ck_assert_int_eq(maildir_sync(&md, err, sizeof(err)), DELIVER_OK);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), 1);
+	maildir_close(&md);
+	close(fd);
+	maildir_tmp_names(0);
+}
+END_TEST
+
+/*
  * .forward parsing: addresses, "\\user" and the user's own name (the
  * mailbox), commands and files (quoted commas kept), comments, and
  * :include: left out with a note.
@@ -916,6 +969,7 @@ maildir_suite(void)
 	tcase_add_test(tc, test_deliver_header_injection);
 	tcase_add_test(tc, test_deliver_unwritable);
 	tcase_add_test(tc, test_deliver_bad_msgfd);
+	tcase_add_test(tc, test_failed_anonymous_link_falls_back_to_named_files);
 	tcase_add_loop_test(tc, test_batch_shares_one_sync, 0, 2);
 	suite_add_tcase(s, tc);
 
