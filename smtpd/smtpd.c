@@ -197,6 +197,21 @@ smtpd_master_stop(void *arg)
 }
 
 /*
+ * smtpd_master_other - a frame of smtpd's own types: a CLIENT_VERDICT
+ * here answers a question smtpd_client_verdict stopped waiting for (ternd
+ * was slower than CLIENT_VERDICT_TIMEOUT_MS, and the client was served):
+ * nothing is owed to it any more, so it is dropped without a warning.
+ */
+static int
+smtpd_master_other(void *arg, struct ipc_msg *m)
+{
+	(void)arg;
+	if (m->type != MSG_MASTER_CLIENT_VERDICT)
+		return DAEMON_CHANNEL_UNEXPECTED;
+	return DAEMON_CHANNEL_HANDLED;
+}
+
+/*
  * Handle what ternd sent: read the channel first when do_read, else only
  * the frames already in its buffer (left there by smtpd_client_verdict,
  * which reads with ipc_recv; epoll does not report them).  Returns 1 when
@@ -207,7 +222,8 @@ smtpd_master_input(int do_read)
 {
 	int stop = 0;
 	const struct daemon_channel_ops ops = {
-		.stop = smtpd_master_stop, .arg = &stop,
+		.stop = smtpd_master_stop, .other = smtpd_master_other,
+		.arg = &stop,
 	};
 
 	return (do_read ? daemon_channel_read(&master, &ops) :

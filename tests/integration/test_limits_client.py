@@ -6,6 +6,7 @@ unit).  Other addresses and exempt networks are not affected, and a
 refused client hears 421 at once.
 """
 
+import signal
 import socket
 
 from tern_harness import TernTestCase, wait_until
@@ -113,3 +114,35 @@ class TestLimitsClient(TernTestCase):
             self.addCleanup(s.close)
             self.assertTrue(banner.startswith(b"220 "), banner)
             socks.append(s)
+
+    def test_client_served_when_ternd_does_not_answer(self):
+        # ternd counts the clients; while it is stopped, smtpd waits for
+        # its verdict only so long (5 s), then serves the client (failing
+        # closed would refuse everyone's mail).  The answer that comes
+        # late is dropped quietly, and the next clients are counted again.
+        inst = self.instance(smtpd_client_connection_limit="1",
+                             smtpd_client_event_limit_exceptions=
+                             NO_EXCEPTIONS)
+        inst.signal_ternd(signal.SIGSTOP)
+        try:
+            s, banner = connect(inst, "127.0.0.7")
+            self.addCleanup(s.close)
+        finally:
+            inst.signal_ternd(signal.SIGCONT)
+        self.assertTrue(banner.startswith(b"220 "), banner)
+        self.assertIn("ternd did not answer about client 127.0.0.7; "
+                      "serving it", inst.log())
+        s.sendall(b"EHLO client.test\r\n")
+        self.assertIn(b"250 ", s.recv(4096))
+        s.sendall(b"QUIT\r\n")
+        self.assertTrue(s.recv(4096).startswith(b"221 "))
+        s.close()
+        # ternd counts again: 127.0.0.8 gets its one session and no more
+        # (the late answer did not shift the next ones).
+        held, banner = connect(inst, "127.0.0.8")
+        self.addCleanup(held.close)
+        self.assertTrue(banner.startswith(b"220 "), banner)
+        s2, banner = connect(inst, "127.0.0.8")
+        self.addCleanup(s2.close)
+        self.assertTrue(banner.startswith(b"421 4.7.0 "), banner)
+        self.assertNotIn("rejected MSG_MASTER_CLIENT_VERDICT", inst.log())
