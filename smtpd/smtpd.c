@@ -213,9 +213,9 @@ smtpd_master_other(void *arg, struct ipc_msg *m)
 
 /*
  * Handle what ternd sent: read the channel first when do_read, else only
- * the frames already in its buffer (left there by smtpd_client_verdict,
- * which reads with ipc_recv; epoll does not report them).  Returns 1 when
- * we should stop.
+ * the frames already in its buffer (left there by the blocking reads of
+ * smtpd_client_verdict and of the pool's pool_worker_channels; epoll does
+ * not report them).  Returns 1 when we should stop.
  */
 static int
 smtpd_master_input(int do_read)

@@ -113,6 +113,18 @@ count_files(const char *dir, char *first, size_t firstsize)
 	return n;
 }
 
+/* assert_maildir_files - maildir's tmp/ and new/ hold ntmp and nnew files */
+static void
+assert_maildir_files(const char *maildir, int ntmp, int nnew)
+{
+	char dir[200];
+
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), ntmp);
+	snprintf(dir, sizeof(dir), "%s/new", maildir);
+	ck_assert_int_eq(count_files(dir, NULL, 0), nnew);
+}
+
 /* msgfile - a queue-like file: junk of prefix octets, then body */
 static int
 msgfile(const char *body, size_t len, size_t prefix)
@@ -782,7 +794,7 @@ START_TEST(test_batch_shares_one_sync)
 	static const char body[] = "Subject: batch\r\n\r\nline\r\n";
 	struct maildir md;
 	struct maildir_msg mm[4];
-	char maildir[128], dir[160], err[256];
+	char maildir[128], err[256];
 	int fd, i;
 
 	maildir_tmp_names(_i);
@@ -796,21 +808,15 @@ START_TEST(test_batch_shares_one_sync)
 		    DELIVER_OK);
 		ck_assert_int_eq(mm[i].anon, !_i);
 	}
-	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), _i ? 4 : 0);
-	snprintf(dir, sizeof(dir), "%s/new", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	assert_maildir_files(maildir, _i ? 4 : 0, 0);
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(maildir_link(&md, &mm[i], err, sizeof(err)),
 		    DELIVER_OK);
 	ck_assert_int_eq(maildir_sync(&md, err, sizeof(err)), DELIVER_OK);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 4);
-	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	assert_maildir_files(maildir, 0, 4);
 	/* A name taken back out (after a failed sync) is gone from new/. */
 	maildir_unlink(&md, mm[0].name);
-	snprintf(dir, sizeof(dir), "%s/new", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 3);
+	assert_maildir_files(maildir, 0, 3);
 	maildir_close(&md);
 	close(fd);
 	maildir_tmp_names(0);
@@ -829,7 +835,7 @@ START_TEST(test_failed_anonymous_link_falls_back_to_named_files)
 	static const char body[] = "Subject: fallback\r\n\r\nline\r\n";
 	struct maildir md;
 	struct maildir_msg mm;
-	char maildir[128], dir[160], other[200], err[256];
+	char maildir[128], other[200], err[256];
 	int fd, ofd;
 
 	maildir_tmp_names(0);
@@ -850,20 +856,16 @@ START_TEST(test_failed_anonymous_link_falls_back_to_named_files)
 	    DELIVER_TEMPFAIL);
 	ck_assert_msg(strncmp(err, "4.", 2) == 0, "%s", err);
 	ck_assert_int_eq(mm.fd, -1);
-	snprintf(dir, sizeof(dir), "%s/new", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
+	assert_maildir_files(maildir, 0, 0);
 	/* The next delivery is a named file in tmp/, linked as before. */
 	ck_assert_int_eq(maildir_write(&md, &mm, fd, 0, sizeof(body) - 1,
 	    "s@x", "r@y", "h", err, sizeof(err)), DELIVER_OK);
 	ck_assert_int_eq(mm.anon, 0);
-	snprintf(dir, sizeof(dir), "%s/tmp", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 1);
+	assert_maildir_files(maildir, 1, 0);
 	ck_assert_int_eq(maildir_link(&md, &mm, err, sizeof(err)),
 	    DELIVER_OK);
 	ck_assert_int_eq(maildir_sync(&md, err, sizeof(err)), DELIVER_OK);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 0);
-	snprintf(dir, sizeof(dir), "%s/new", maildir);
-	ck_assert_int_eq(count_files(dir, NULL, 0), 1);
+	assert_maildir_files(maildir, 0, 1);
 	maildir_close(&md);
 	close(fd);
 	maildir_tmp_names(0);
