@@ -24,6 +24,8 @@ enum msg_type {
 	MSG_QUEUED_MESSAGE_OPENED = 150, /* here it is (with its fd) */
 	MSG_QUEUED_MESSAGE_COMMITTED,	/* durable: say 250 */
 	MSG_QUEUED_MESSAGE_FAILED,	/* the reply to give instead */
+	MSG_QUEUED_MESSAGE_COMMITTED_NEXT, /* durable: say 250; and here is
+					   the next message's file (fd) */
 
 	/* smtpd, queued -> lookupd */
 	MSG_LOOKUP_RCPT = 200,		/* what is this recipient? */

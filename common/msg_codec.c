@@ -56,6 +56,11 @@
 static const struct msg_field commit_fields[] = {
 	STR(struct msg_commit, qid, 1, MSG_QID_MAX),
 	U64(struct msg_commit, size, OFF_MAX),
+	FLAGS(struct msg_commit, flags, COMMIT_F_NEXT),
+};
+static const struct msg_field committed_next_fields[] = {
+	STR(struct msg_committed_next, qid, 1, MSG_QID_MAX),
+	STR(struct msg_committed_next, next, 1, MSG_QID_MAX),
 };
 static const struct msg_field qid_fields[] = {
 	STR(struct msg_qid, qid, 1, MSG_QID_MAX),
@@ -269,6 +274,8 @@ const struct msg_layout msg_layouts[] = {
 	    qid_fields),
 	LAYOUT(MSG_QUEUED_MESSAGE_FAILED, struct msg_failed, MSG_FD_NONE,
 	    failed_fields),
+	LAYOUT(MSG_QUEUED_MESSAGE_COMMITTED_NEXT, struct msg_committed_next,
+	    MSG_FD_REQUIRED, committed_next_fields),
 	LAYOUT(MSG_LOOKUP_RCPT, struct msg_address, MSG_FD_NONE,
 	    address_fields),
 	LAYOUT(MSG_LOOKUP_RESOLVE, struct msg_address, MSG_FD_NONE,

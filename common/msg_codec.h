@@ -77,6 +77,16 @@
 struct msg_commit {
 	const char	*qid;
 	uint64_t	 size;		/* of the whole file, octets */
+	uint32_t	 flags;		/* COMMIT_F_* */
+};
+/* COMMIT_F_NEXT: answer with MSG_QUEUED_MESSAGE_COMMITTED_NEXT when a new
+ * file can be made, so that the next DATA need not wait for an OPEN */
+#define COMMIT_F_NEXT	0x1
+
+/* MSG_QUEUED_MESSAGE_COMMITTED_NEXT (with fd: the next file, read-write) */
+struct msg_committed_next {
+	const char	*qid;		/* the message now durable */
+	const char	*next;		/* the new, empty file's queue ID */
 };
 
 /* MSG_SMTPD_MESSAGE_ABORT, MSG_QUEUED_MESSAGE_COMMITTED,

@@ -11,7 +11,8 @@
 /*
  * qid_new - a new queue ID in buf (at least QID_LEN + 1): microseconds
  * since the epoch shifted left 8 bits plus a sequence number, in hex, so
- * IDs sort by arrival.  Only queued calls it; the O_EXCL create of the
+ * IDs sort by when their files were made (arrival, except for a file
+ * handed out ahead for an smtpd's next message, queue_commit.c).  Only queued calls it; the O_EXCL create of the
  * message file is what finally guarantees uniqueness.
  */
 void qid_new(char *buf, size_t size);

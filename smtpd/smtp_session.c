@@ -31,6 +31,7 @@
 #include "msg.h"
 #include "msgfile.h"
 #include "myaddr.h"
+#include "qid.h"
 #include "msg_codec.h"
 #include "smtp_auth.h"
 #include "smtp_bdat.h"
@@ -565,18 +566,29 @@ session_rcpt(struct session *s, const struct smtp_command *cmd)
 	session_rcpt_ok(s);
 }
 
-/* Ask queued for a new message file: its fd, or -1 with reply set. */
+/*
+ * A new message file: the one queued handed out with the last commit
+ * (no round trip), else one asked for with an OPEN.  Its fd (the
+ * caller's), or -1 with reply set.
+ */
 static int
 session_open(struct session *s, char *qid, size_t qidsize, char *reply,
     size_t replysize)
 {
 	struct ipc_msg req, resp;
-	uint32_t id = ++s->srv->next_reqid;
+	uint32_t id;
 	struct msg_failed failed;
 	struct msg_qid opened;
 	const char *why = "unexpected type";
 	int fd = -1;
 
+	if (s->srv->next_fd >= 0) {
+		fd = s->srv->next_fd;
+		s->srv->next_fd = -1;
+		strlcpy(qid, s->srv->next_qid, qidsize);
+		return fd;
+	}
+	id = ++s->srv->next_reqid;
 	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
 	msg_encode_empty(&req, MSG_SMTPD_MESSAGE_OPEN, id);
 	if (ipc_call(s->srv->queued, &req, &resp, OPEN_TIMEOUT_MS) < 0) {
@@ -610,6 +622,33 @@ session_abort(struct session *s, const char *qid)
 		log_warn("cannot tell queued to drop %s", qid);
 }
 
+/*
+ * session_keep_next - keep the file queued handed out with a commit for
+ * the worker's next message.  One queued should not have sent (a second,
+ * or with a bad name) is given back.
+ */
+static void
+session_keep_next(struct session *s, const char *next, struct ipc_msg *resp)
+{
+	int fd = ipc_msg_take_fd(resp);
+
+	if (!qid_valid(next)) {
+		log_warn("queued handed out a next file without a valid queue "
+		    "ID; not used");
+		close(fd);
+		return;
+	}
+	if (s->srv->next_fd >= 0) {
+		log_warn("queued handed out a second next file %s; given back",
+		    next);
+		close(fd);
+		session_abort(s, next);
+		return;
+	}
+	s->srv->next_fd = fd;
+	strlcpy(s->srv->next_qid, next, sizeof(s->srv->next_qid));
+}
+
 /* Commit: 0 when queued made the message durable, else reply is set. */
 static int
 session_commit(struct session *s, const char *qid, uint64_t size,
@@ -617,13 +656,18 @@ session_commit(struct session *s, const char *qid, uint64_t size,
 {
 	struct ipc_msg req, resp;
 	uint32_t id = ++s->srv->next_reqid;
-	struct msg_commit c = { qid, size };
+	struct msg_commit c = { qid, size, 0 };
+	struct msg_committed_next next;
 	struct msg_failed failed;
 	struct msg_qid done;
 	const char *why = "unexpected type";
 	int r = -1;
 
 	snprintf(reply, replysize, "451 4.3.0 Error: queue file write error");
+	/* A file handed out now skips queued's queue_minfree check at the
+	 * next DATA; only an smtpd that checks at MAIL itself takes one. */
+	if (s->srv->space != NULL)
+		c.flags |= COMMIT_F_NEXT;
 	if (msg_encode(&req, MSG_SMTPD_MESSAGE_COMMIT, id, &c) != 0)
 		return -1;
 	if (ipc_call(s->srv->queued, &req, &resp, COMMIT_TIMEOUT_MS) < 0) {
@@ -635,6 +679,12 @@ session_commit(struct session *s, const char *qid, uint64_t size,
 	    msg_decode(&resp, MSG_QUEUED_MESSAGE_COMMITTED, &done, &why) == 0 &&
 	    strcmp(done.qid, qid) == 0)
 		r = 0;
+	else if (resp.type == MSG_QUEUED_MESSAGE_COMMITTED_NEXT &&
+	    msg_decode(&resp, MSG_QUEUED_MESSAGE_COMMITTED_NEXT, &next,
+	    &why) == 0 && strcmp(next.qid, qid) == 0) {
+		r = 0;
+		session_keep_next(s, next.next, &resp);
+	}
 	else if (resp.type == MSG_QUEUED_MESSAGE_FAILED &&
 	    msg_decode(&resp, MSG_QUEUED_MESSAGE_FAILED, &failed, &why) == 0)
 		snprintf(reply, replysize, "%u %s", failed.code, failed.text);

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "dns.h"
+#include "envelope.h"
 #include "fsspace.h"
 #include "ipc.h"
 #include "settings.h"
@@ -44,6 +45,12 @@ struct smtp_server {
 	struct fsspace		*space;		/* the spool's file system,
 						   for queue_minfree; NULL:
 						   not checked at MAIL */
+	/* The file queued handed out with the last COMMITTED_NEXT, for
+	 * this worker's next message (this session's or a later one's);
+	 * next_fd -1: none, the next DATA asks with an OPEN.  Owned by the
+	 * worker; queued removes the file when the worker goes. */
+	int			 next_fd;
+	char			 next_qid[QID_MAX];
 };
 
 /*

@@ -346,6 +346,7 @@ main(int argc, char **argv)
 	srv.master = &master;
 	srv.dns = set.smtpd_peername_lookup ? &dnscfg : NULL;
 	srv.space = space_path != NULL ? &spool_space : NULL;
+	srv.next_fd = -1;
 
 	/*
 	 * Idle processes wait in epoll with EPOLLEXCLUSIVE on the listening

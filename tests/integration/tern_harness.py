@@ -561,11 +561,24 @@ class TernInstance:
             out.extend(os.path.join(root, f) for f in files)
         return out
 
+    def queue_files(self):
+        """The message files in spool/msg: every file but the empty ones
+        queued hands out to smtpd workers for their next message (one at
+        most per worker, queue_commit.c); spool_files("msg") has all."""
+        out = []
+        for f in self.spool_files("msg"):
+            try:
+                if os.path.getsize(f) > 0:
+                    out.append(f)
+            except FileNotFoundError:
+                pass
+        return out
+
     def wait_queue_empty(self, timeout=30):
-        wait_until(lambda: not self.spool_files("msg"), timeout,
+        wait_until(lambda: not self.queue_files(), timeout,
                    what=lambda: "the queue (spool/msg) to drain; left: %s"
                    % " ".join(os.path.relpath(f, self.spool)
-                              for f in self.spool_files("msg")[:10]))
+                              for f in self.queue_files()[:10]))
 
 
 # --- SMTP helpers -----------------------------------------------------------

@@ -565,7 +565,7 @@ class TestMaildirFull(DiskFullCase):
         wait_until(lambda: len(deferred.findall(inst.log())) >= 2, 60,
                    what="two deferred local deliveries (4.2.2)")
         self.assertNotRegex(inst.log(), r"%s: .*status=bounced" % qid)
-        self.assertEqual(len(inst.spool_files()), 1)
+        self.assertEqual(len(inst.queue_files()), 1)
         fs.empty()
         inst.wait_for_delivery("alice", 1, timeout=60)
         self.assertEqual(subjects(inst.maildir_messages("alice")), {"df-1"})

@@ -68,7 +68,7 @@ class TestDnsRefused(TernTestCase):
         self.assertEqual(refused.asked, [("remote.test", T_MX)])
         self.assertEqual(servfail.asked, [("remote.test", T_MX)])
         # Deferred, not bounced: the message waits in the queue.
-        self.assertTrue(inst.spool_files("msg"))
+        self.assertTrue(inst.queue_files())
         self.assertNotIn("status=bounced", inst.log())
 
     def test_refusing_first_server_hands_over_to_the_second(self):

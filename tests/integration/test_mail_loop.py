@@ -104,4 +104,4 @@ class TestMailLoop(TernTestCase):
                          r"%d loops back to myself: configuration problem"
                          % port)
         self.assertEqual(self.accepted(inst), 1)
-        self.assertEqual(len(inst.spool_files("msg")), 1)
+        self.assertEqual(len(inst.queue_files()), 1)

@@ -230,7 +230,7 @@ class TestPowerCut(TernTestCase):
         empty (then what is missing is lost: _check says which, and why)."""
         try:
             wait_until(lambda: not self._undelivered(inst, load) or
-                       not inst.spool_files("msg"), 90,
+                       not inst.queue_files(), 90,
                        what="every accepted message delivered")
         except HarnessError:
             pass

@@ -31,7 +31,7 @@ class TestLocalRetry(TernTestCase):
         wait_until(lambda: len(deferred.findall(inst.log())) >= 2, 20,
                    what="two deferred attempts")
         # Still queued, not bounced, not delivered.
-        self.assertEqual(len(inst.spool_files()), 1)
+        self.assertEqual(len(inst.queue_files()), 1)
         self.assertNotRegex(inst.log(), r"%s: .*status=bounced" % qid)
         os.unlink(blocker)
         files = inst.wait_for_delivery("alice", 1, timeout=20)
