@@ -12,6 +12,7 @@ import atexit
 import grp
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -130,9 +131,40 @@ def ensure_system_users():
                        check=True, timeout=30)
 
 
+_ports_given = set()
+
+
+def _ephemeral_low():
+    """The lowest port the kernel gives outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port nothing listens on right now (the kernel's choice)."""
+    """
+    A TCP port nothing listens on right now, below the kernel's range for
+    outgoing connections: a port from that range (the kernel's choice for
+    bind to port 0) can be taken by some test's outgoing connection in
+    the moment before ternd binds it ("Address already in use").  Never
+    the same port twice in one run.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    hi = _ephemeral_low() - 1
+    lo = max(1024, hi - 12000)
+    for _ in range(500):
+        port = random.randint(lo, hi)
+        if port in _ports_given:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
