@@ -449,7 +449,7 @@ class Killer:
         self.count("ternd", pid)
         self.inst.kill_all()
         if remove_index:
-            self.index_files = len(self.inst.spool_files("msg"))
+            self.index_files = len(self.inst.queue_files())
             db = os.path.join(self.inst.spool, "db")
             for name in os.listdir(db):
                 p = os.path.join(db, name)
@@ -658,7 +658,7 @@ def bounces(inst):
 def queue_ids(inst):
     """Torture ids of the messages still in the spool, with their paths."""
     out = {}
-    for p in inst.spool_files("msg"):
+    for p in inst.queue_files():
         try:
             m = ID_RE.search(read_head(p, 65536))
         except OSError:
@@ -723,7 +723,7 @@ class Torture:
         say("t=%ds accepted=%d attempts=%d kills=%d restarts=%d queue=%d"
             % (self.elapsed(), self.load.accepted_count(),
                len(self.load.attempts), self.killer.kills,
-               self.killer.restarts, len(self.inst.spool_files("msg"))))
+               self.killer.restarts, len(self.inst.queue_files())))
 
     def run(self):
         say("seed=%d seconds=%d clients=%d dir=%s"
@@ -766,7 +766,7 @@ class Torture:
         while time.monotonic() < deadline:
             ternctl(self.inst, "flush")
             time.sleep(2)
-            if self.inst.spool_files("msg"):
+            if self.inst.queue_files():
                 continue
             q = ternctl(self.inst, "queue")
             if q.returncode == 0 and "queue is empty" in q.stdout:
@@ -854,7 +854,7 @@ class Torture:
                             if a.outcome == "accepted")
         c["attempts"] = len(attempts)
         c["queue_left"] = 0 if self.drained else \
-            len(self.inst.spool_files("msg"))
+            len(self.inst.queue_files())
         c["restarts"] = self.killer.restarts
         c["index_removed"] = self.killer.index_removed
         c["rebuilds"] = self.killer.rebuilds
