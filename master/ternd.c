@@ -438,6 +438,9 @@ child_free(struct child *c)
 	 * successor knows nothing of them). */
 	if (c->kind == CHILD_QUEUED)
 		control_queue_abort();
+	if (c->holding)
+		ipc_msg_free(&c->held);
+	c->holding = 0;
 	ipc_conn_close(&c->conn);
 	/* Not freed yet: the loop's map of this turn may still name it
 	 * (a pool's message can end another worker; see main_loop). */
@@ -740,31 +743,47 @@ pool_spawned(struct child *pool, struct ipc_msg *m)
 	log_debug("started smtpd worker pid %ld", (long)c->pid);
 }
 
+/*
+ * child_read - read what c's channel holds into its buffer.  Returns 1 if
+ * there may be frames to handle, 0 if the channel closed (the child is
+ * retired, or freed if it never got a pid).
+ */
+static int
+child_read(struct child *c)
+{
+	ssize_t n = ipc_conn_read(&c->conn);
+
+	if (n > 0 || (n < 0 && errno == EAGAIN))
+		return 1;
+	/* Channel closed: the process is exiting; waitpid reaps it.  A
+	 * worker whose pid never came was not forked (or is gone already):
+	 * nothing will be reaped for it. */
+	if (c->kind == CHILD_SMTPD && c->pid == 0) {
+		child_free(c);
+		return 0;
+	}
+	c->retired = 1;
+	if (c->responder && responder == c)
+		responder = NULL;
+	c->busy = 0;
+	child_client_done(c);
+	return 0;
+}
+
+/*
+ * child_frames - handle the frames in c's buffer, in order.  With hold,
+ * stop at a CLIENT_CONNECT and keep it in c->held (the caller answers it
+ * later); the frames after it stay in the buffer.
+ */
 static void
-child_input(struct child *c)
+child_frames(struct child *c, int hold)
 {
 	struct msg_switch status;
 	struct ipc_msg m;
-	ssize_t n = ipc_conn_read(&c->conn);
 	const char *why;
-	int r;
+	int r = 0;
 
-	if (n == 0 || (n < 0 && errno != EAGAIN)) {
-		/* Channel closed: the process is exiting; waitpid reaps it.
-		 * A worker whose pid never came was not forked (or is gone
-		 * already): nothing will be reaped for it. */
-		if (c->kind == CHILD_SMTPD && c->pid == 0) {
-			child_free(c);
-			return;
-		}
-		c->retired = 1;
-		if (c->responder && responder == c)
-			responder = NULL;
-		c->busy = 0;
-		child_client_done(c);
-		return;
-	}
-	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
+	while (!c->holding && (r = ipc_conn_next(&c->conn, &m)) == 1) {
 		if (c->kind == CHILD_QUEUED &&
 		    control_queue_input(c, &m) == 0) {
 			ipc_msg_free(&m);
@@ -789,9 +808,14 @@ child_input(struct child *c)
 				if (!c->busy)
 					child_client_done(c);
 			}
-		} else if (m.type == MSG_SMTPD_CLIENT_CONNECT)
+		} else if (m.type == MSG_SMTPD_CLIENT_CONNECT) {
+			if (hold) {
+				c->held = m;
+				c->holding = 1;
+				return;
+			}
 			client_connect(c, &m);
-		else if (m.type == MSG_SMTPD_AUTH_FAILURE)
+		} else if (m.type == MSG_SMTPD_AUTH_FAILURE)
 			client_auth_failure(c, &m);
 		else if (m.type == MSG_SMTPD_REJECT)
 			client_reject(c, &m);
@@ -799,13 +823,38 @@ child_input(struct child *c)
 			msg_log_reject(child_label(c), &m, "unexpected type");
 		ipc_msg_free(&m);
 	}
-	if (r < 0) {
+	if (!c->holding && r < 0) {
 		log_warn("malformed frame from tern-%s pid %ld; stopping it",
 		    child_name(c->kind), (long)c->pid);
 		if (c->pid != 0)
 			kill(c->pid, SIGTERM);
 		else
 			child_free(c);
+	}
+}
+
+/*
+ * children_input - handle what the ready channels (ready[i] set for
+ * map[i]) hold.  A CLIENT_CONNECT is answered only after every ready
+ * channel's other frames: an smtpd reports a failed AUTH before it answers
+ * its client, so a client that comes back at once to another worker finds
+ * its failure counted, even when ternd wakes to both channels together.
+ */
+static void
+children_input(struct child **map, const int *ready, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ready[i] && !map[i]->freed && child_read(map[i]))
+			child_frames(map[i], 1);
+	for (size_t i = 0; i < n; i++) {
+		struct child *c = map[i];
+
+		if (!ready[i] || c->freed || !c->holding)
+			continue;
+		c->holding = 0;
+		client_connect(c, &c->held);
+		ipc_msg_free(&c->held);
+		child_frames(c, 0);
 	}
 }
 
@@ -1062,6 +1111,7 @@ main_loop(void)
 {
 	struct pollfd *pfd = NULL;
 	struct child **map = NULL;
+	int *ready = NULL;
 	size_t cap = 0;
 	time_t last_expire = 0;
 
@@ -1093,6 +1143,7 @@ main_loop(void)
 			cap = n * 2;
 			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
 			map = xreallocarray(map, cap, sizeof(*map));
+			ready = xreallocarray(ready, cap, sizeof(*ready));
 		}
 		pfd[0].fd = sigpipe_fds[0];
 		pfd[0].events = POLLIN;
@@ -1107,15 +1158,16 @@ main_loop(void)
 		if (poll(pfd, (nfds_t)(n + nctl), 1000) < 0 && errno != EINTR)
 			fatal("poll");
 		for (size_t i = 1; i < n; i++)
-			if (!map[i]->freed &&
-			    (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				child_input(map[i]);
+			ready[i] = (pfd[i].revents &
+			    (POLLIN | POLLHUP | POLLERR)) != 0;
+		children_input(map + 1, ready + 1, n - 1);
 		control_events(pfd + n, nctl);
 		children_free_now();
 	}
 	children_free_now();
 	free(pfd);
 	free(map);
+	free(ready);
 }
 
 static void

@@ -10,6 +10,7 @@ auth mode (the postfix-sasl jail) with the real fail2ban-regex.
 import os
 import re
 import shutil
+import signal
 import smtplib
 import subprocess
 import time
@@ -22,6 +23,17 @@ from tern_tls import (b64, client_context, plain_b64, raw_from,
 
 MSG = (b"From: alice@test.example\r\nTo: bob@test.example\r\n"
        b"Subject: submitted\r\n\r\nhello\r\n")
+
+
+def tls_from(inst, source):
+    """A RawSMTP on the submission port from source, after STARTTLS."""
+    c = raw_from(inst.sub_port, source)
+    assert c.reply()[0] == 220
+    assert c.cmd("EHLO client.test")[0] == 250
+    assert c.cmd("STARTTLS")[0] == 220
+    c.sock = client_context().wrap_socket(c.sock)
+    assert c.cmd("EHLO client.test")[0] == 250
+    return c
 
 
 def tls_raw(inst, port=None):
@@ -255,6 +267,40 @@ class TestAuthRefusals(TernTestCase):
             self.assertEqual(code, 235, t)
         finally:
             c.close()
+
+    def test_failure_reported_before_next_connect_counts(self):
+        # ternd stopped while a session fails AUTH and the client comes
+        # back: the failure report and the new session's connect wait in
+        # two workers' channels, and ternd wakes to both at once.  It must
+        # count the failure before it answers the connect, whichever
+        # channel it reads first.  Each round uses its own client address,
+        # so the rounds do not share a count; with several workers the new
+        # session usually lands on another one than the failed session.
+        inst = secure_instance(self, smtpd_auth_failure_limit="2",
+                               smtpd_auth_failure_delay="0")
+        ternd = inst.proc.pid
+        for i in range(8):
+            source = "127.0.0.%d" % (10 + i)
+            c = tls_from(inst, source)
+            os.kill(ternd, signal.SIGSTOP)
+            try:
+                code, t = c.cmd("AUTH PLAIN " + plain_b64("alice", "bad1"))
+                self.assertEqual(code, 535, t)
+                c.cmd("QUIT")
+                c.close()
+                c = raw_from(inst.sub_port, source)
+            finally:
+                os.kill(ternd, signal.SIGCONT)
+            try:
+                self.assertEqual(c.reply()[0], 220)
+                self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+                self.assertEqual(c.cmd("STARTTLS")[0], 220)
+                c.sock = client_context().wrap_socket(c.sock)
+                self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+                code, t = c.cmd("AUTH PLAIN " + plain_b64("alice", "bad2"))
+                self.assertEqual(code, 421, "round %d: %s" % (i, t))
+            finally:
+                c.close()
 
     def fail2ban_matches(self, inst, n):
         """fail2ban-regex with the postfix filter in auth mode finds n."""
