@@ -145,15 +145,25 @@ commit_space(void)
 	return 0;
 }
 
+/* commit_open_file - the file p has open, or NULL */
 static struct open_msg *
-open_find(struct queued_peer *p, const char *qid)
+commit_open_file(struct queued_peer *p)
 {
 	struct open_msg *om;
 
 	TAILQ_FOREACH(om, &open_msgs, entry)
-		if (om->peer == p && strcmp(om->qid, qid) == 0)
+		if (om->peer == p)
 			return om;
 	return NULL;
+}
+
+/* open_find - p's open file if its queue ID is qid, or NULL */
+static struct open_msg *
+open_find(struct queued_peer *p, const char *qid)
+{
+	struct open_msg *om = commit_open_file(p);
+
+	return om != NULL && strcmp(om->qid, qid) == 0 ? om : NULL;
 }
 
 static void
@@ -210,18 +220,6 @@ commit_create_file(char *qid, size_t qidsize, char *path, size_t pathsize)
 			break;
 	}
 	return fd;
-}
-
-/* commit_open_file - the file p has open, or NULL */
-static struct open_msg *
-commit_open_file(struct queued_peer *p)
-{
-	struct open_msg *om;
-
-	TAILQ_FOREACH(om, &open_msgs, entry)
-		if (om->peer == p)
-			return om;
-	return NULL;
 }
 
 /*
