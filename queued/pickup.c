@@ -402,10 +402,9 @@ pickup_sync_msg_dirs(struct pickup_file *files, size_t n)
 	int done[SPOOL_HASH_DIRS] = { 0 }, fd, r;
 
 	for (size_t i = 0; i < n; i++) {
-		int h = files[i].qid[QID_LEN - 1];
+		int h = spool_msg_dir_index(files[i].qid);
 
-		h = h >= 'A' ? h - 'A' + 10 : h - '0';
-		if (h < 0 || h >= SPOOL_HASH_DIRS || done[h])
+		if (h < 0 || done[h])
 			continue;
 		done[h] = 1;
 		if (spool_msg_dir(qctx.spool, files[i].qid, dir,

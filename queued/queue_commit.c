@@ -77,7 +77,6 @@ struct batch_entry {
 	struct queue_rcpt_rec	*rcpts;
 	char			 sender[ADDR_TEXT_MAX];
 	uint64_t		 size;
-	char			 dir[4096];
 };
 static struct batch_entry *batch;
 static size_t nbatch, batch_cap;
@@ -433,7 +432,6 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	b->rcpts = queue_records_from_envelope(env, now, info.body_len,
 	    &b->msg);
 	envelope_free(env);
-	spool_msg_dir(qctx.spool, qid, b->dir, sizeof(b->dir));
 	/* A failed add left nothing in the index (queue_store.h): the file
 	 * goes, and the client hears 452 for a full disk. */
 	if (queue_store_message_add(qctx.store, &b->msg, b->rcpts,
@@ -470,15 +468,22 @@ commit_pending(void)
 	return nbatch > 0;
 }
 
-/* commit_sync_dir - fsync a directory; 0, or -1 with errno (logged) */
+/* commit_sync_dir - fsync qid's directory; 0, or -1 with errno (logged) */
 static int
-commit_sync_dir(const char *dir)
+commit_sync_dir(const char *qid)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
+	char dir[4096];
+	int fd, err;
 
+	if (spool_msg_dir(qctx.spool, qid, dir, sizeof(dir)) < 0) {
+		log_error("%s: spool path too long", qid);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	/* Without this the file could vanish in a crash although the
 	 * index, flushed next, names it. */
-	if (fd < 0 || fsync(fd) < 0) {
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(fd) < 0) {
 		err = errno;
 		log_error("fsync %s: %s", dir, strerror(err));
 		if (fd >= 0)
@@ -490,18 +495,23 @@ commit_sync_dir(const char *dir)
 	return 0;
 }
 
-/* commit_flush - sync the batch's directories, then the index; 0, or the
- * errno of the first failure */
+/* commit_flush - sync the batch's directories (each once), then the
+ * index; 0, or the errno of the first failure */
 static int
 commit_flush(void)
 {
-	for (size_t i = 0; i < nbatch; i++) {
-		size_t j;
+	int done[SPOOL_HASH_DIRS] = { 0 };
 
-		for (j = 0; j < i; j++)
-			if (strcmp(batch[j].dir, batch[i].dir) == 0)
-				break;
-		if (j == i && commit_sync_dir(batch[i].dir) < 0)
+	for (size_t i = 0; i < nbatch; i++) {
+		int d = spool_msg_dir_index(batch[i].msg.qid);
+
+		/* Queue IDs come from commit_create_file: d is never -1,
+		 * but such a file's directory would be synced each time. */
+		if (d >= 0 && done[d])
+			continue;
+		if (d >= 0)
+			done[d] = 1;
+		if (commit_sync_dir(batch[i].msg.qid) < 0)
 			return errno;
 	}
 	if (queue_store_sync(qctx.store) < 0)

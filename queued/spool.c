@@ -26,6 +26,19 @@ spool_msg_dir(const char *spool, const char *qid, char *buf, size_t size)
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
+int
+spool_msg_dir_index(const char *qid)
+{
+	size_t len = strlen(qid);
+	int c = len > 0 ? (unsigned char)qid[len - 1] : 0;
+
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c < 'A' + SPOOL_HASH_DIRS - 10)
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* spool_msg_path - the data file of a queue ID */
 int
 spool_msg_path(const char *spool, const char *qid, char *buf, size_t size)

@@ -18,6 +18,11 @@
 /* spool_msg_path - "SPOOL/msg/X/QID" into buf; -1 if it did not fit */
 int spool_msg_path(const char *spool, const char *qid, char *buf,
     size_t size);
+/*
+ * spool_msg_dir_index - the number (0 to SPOOL_HASH_DIRS - 1) of QID's
+ * directory msg/X, X its last digit ("0"-"9", "A"-"F"); -1 for another.
+ */
+int spool_msg_dir_index(const char *qid);
 /* spool_msg_dir - "SPOOL/msg/X" for QID into buf; -1 if it did not fit */
 int spool_msg_dir(const char *spool, const char *qid, char *buf,
     size_t size);

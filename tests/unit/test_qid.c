@@ -9,6 +9,7 @@
 
 #include "check_suites.h"
 #include "qid.h"
+#include "spool.h"
 
 START_TEST(test_qid_increasing_and_spread)
 {
@@ -54,6 +55,22 @@ START_TEST(test_qid_new_in_names_the_directory_and_keeps_increasing)
 }
 END_TEST
 
+/* queued's spool_msg_dir_index reads the directory back from the ID */
+START_TEST(test_spool_msg_dir_index)
+{
+	char qid[QID_LEN + 1];
+
+	for (unsigned d = 0; d < SPOOL_HASH_DIRS; d++) {
+		qid_new_in(qid, sizeof(qid), d);
+		ck_assert_int_eq(spool_msg_dir_index(qid), (int)d);
+	}
+	ck_assert_int_eq(spool_msg_dir_index("0661CC27EF88E84a"), -1);
+	ck_assert_int_eq(spool_msg_dir_index("0661CC27EF88E84G"), -1);
+	ck_assert_int_eq(spool_msg_dir_index("0661CC27EF88E84/"), -1);
+	ck_assert_int_eq(spool_msg_dir_index(""), -1);
+}
+END_TEST
+
 START_TEST(test_qid_valid)
 {
 	ck_assert(qid_valid("0123456789ABCDEF"));
@@ -74,6 +91,7 @@ qid_suite(void)
 	tcase_add_test(tc, test_qid_increasing_and_spread);
 	tcase_add_test(tc, test_qid_new_in_names_the_directory_and_keeps_increasing);
 	tcase_add_test(tc, test_qid_valid);
+	tcase_add_test(tc, test_spool_msg_dir_index);
 	suite_add_tcase(s, tc);
 	return s;
 }
