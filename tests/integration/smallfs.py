@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 import time
 
-from tern_harness import HarnessError
+from tern_harness import HarnessError, host_lock
 
 _MOUNTED = []      # mount points, innermost last
 _INSTANCES = []    # SmallFS objects not yet unmounted
@@ -108,9 +108,12 @@ class SmallFS:
         if r.returncode != 0:
             raise HarnessError("mkfs.ext4 failed: %s"
                                % r.stdout.decode(errors="replace"))
-        r = subprocess.run(["mount", "-o", "loop", self.image, self.path],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=60)
+        # Two test processes picking a free loop device at once can both
+        # pick the same one: they take turns.
+        with host_lock():
+            r = subprocess.run(["mount", "-o", "loop", self.image,
+                                self.path], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
         if r.returncode != 0:
             os.unlink(self.image)
             return False

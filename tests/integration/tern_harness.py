@@ -9,6 +9,8 @@ which lives in this instance's private temporary directory).
 """
 
 import atexit
+import contextlib
+import fcntl
 import grp
 import os
 import pwd
@@ -111,6 +113,11 @@ def ensure_system_users():
     (tern_admin_group), when they do not exist."""
     if not is_root():
         return
+    with host_lock():
+        _ensure_system_users()
+
+
+def _ensure_system_users():
     try:
         grp.getgrnam(TERN_ADMIN_GROUP)
     except KeyError:
@@ -134,6 +141,17 @@ def ensure_system_users():
 _ports_given = set()
 
 
+def _worker_share():
+    """(k, n): this process is worker k of n that the runner runs at once
+    (0, 1 when it runs tests in one process)."""
+    try:
+        k = int(os.environ.get("TERN_TEST_WORKER", "0"))
+        n = int(os.environ.get("TERN_TEST_WORKERS", "1"))
+    except ValueError:
+        return 0, 1
+    return (k, n) if 0 <= k < n else (0, 1)
+
+
 def _ephemeral_low():
     """The lowest port the kernel gives outgoing connections."""
     try:
@@ -149,14 +167,19 @@ def free_port(host="127.0.0.1"):
     outgoing connections: a port from that range (the kernel's choice for
     bind to port 0) can be taken by some test's outgoing connection in
     the moment before ternd binds it ("Address already in use").  Never
-    the same port twice in one run.
+    the same port twice in one run: the runner's workers each take only
+    the ports whose number modulo the number of workers is their own
+    number, so a port one worker leaves unused (a destination that is
+    down) is never another's listener.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    k, n = _worker_share()
     hi = _ephemeral_low() - 1
     lo = max(1024, hi - 12000)
     for _ in range(500):
         port = random.randint(lo, hi)
-        if port in _ports_given:
+        port -= (port - k) % n
+        if port < lo or port in _ports_given:
             continue
         with socket.socket(family, socket.SOCK_STREAM) as s:
             try:
@@ -168,6 +191,44 @@ def free_port(host="127.0.0.1"):
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def host_lock():
+    """
+    Held while a test changes what every test process on the machine
+    shares (the passwd file, loop devices): the runner's parallel workers
+    take turns there.  The lock file is the runner's (TERN_TEST_LOCK);
+    without one, nothing to wait for.
+    """
+    path = os.environ.get("TERN_TEST_LOCK")
+    if not path:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _userdel(name):
+    with host_lock():
+        subprocess.run(["userdel", name], timeout=30)
+
+
+def add_passwd_user(test, name, home="/nonexistent"):
+    """
+    As root, a passwd user name (home directory home, not created, shell
+    nologin) that test removes at its cleanup; returns its pwd entry.
+    """
+    with host_lock():
+        subprocess.run(["useradd", "--no-create-home", "--home-dir", home,
+                        "--shell", "/usr/sbin/nologin", name],
+                       check=True, timeout=30)
+    test.addCleanup(_userdel, name)
+    return pwd.getpwnam(name)
 
 
 def wait_until(pred, timeout, interval=0.1, what="condition"):

@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import threading
 
-from tern_harness import (TernTestCase, binary, is_root, smtp_connect,
+from tern_harness import (add_passwd_user, TernTestCase, binary, is_root, smtp_connect,
                           wait_until)
 
 EVIL_SENDER = '"x;$(touch m1)`touch m2`\';touch m3;\\"|touch m4"@client.test'
@@ -67,12 +67,7 @@ class AliasCommandCase(TernTestCase):
 
     def passwd_user(self, home=None):
         user = "ternal%d" % (os.getpid() % 100000)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir",
-                        home or self.top, "--shell", "/usr/sbin/nologin",
-                        user],
-                       check=True, timeout=30)
-        self.addCleanup(subprocess.run, ["userdel", user], timeout=30)
-        return pwd.getpwnam(user)
+        return add_passwd_user(self, user, home or self.top)
 
     def path(self, name):
         return os.path.join(self.out, name)

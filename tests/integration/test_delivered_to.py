@@ -19,14 +19,13 @@ address (Postfix's local(8) does the same):
 """
 
 import os
-import pwd
 import re
 import shutil
 import subprocess
 import tempfile
 
 from sink import Sink
-from tern_harness import (TernTestCase, binary, free_port, is_root, smtp_connect,
+from tern_harness import (add_passwd_user, TernTestCase, binary, free_port, is_root, smtp_connect,
                           split_delivered, wait_until)
 
 SENDER = "origin@client.test"
@@ -190,11 +189,7 @@ class TestDeliveredToForwardLoop(TernTestCase):
         user = "ternfl%d" % (os.getpid() % 100000)
         home = os.path.join(top, "home")
         os.mkdir(home)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir", home,
-                        "--shell", "/usr/sbin/nologin", user], check=True,
-                       timeout=30)
-        self.addCleanup(subprocess.run, ["userdel", user], timeout=30)
-        pw = pwd.getpwnam(user)
+        pw = add_passwd_user(self, user, home)
         os.chown(home, pw.pw_uid, pw.pw_gid)
         fwd = os.path.join(home, ".forward")
         with open(fwd, "w") as f:

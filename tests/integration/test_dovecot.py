@@ -14,13 +14,12 @@ import re
 import signal
 import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 import unittest
 
 from dovecot import Dovecot, wait_log
-from tern_harness import (TernTestCase, free_port, is_root, smtp_connect,
+from tern_harness import (add_passwd_user, TernTestCase, free_port, is_root, smtp_connect,
                           qid_from_reply, wait_until)
 
 MAILBOX_OWNER = "nobody"	# Dovecot serves no mail to root
@@ -137,11 +136,7 @@ class TestDovecotReadsTernMaildir(DovecotTestCase):
         made like Debian's /var/mail) and serves each message as tern
         stored it, without the From line and the closing blank line."""
         user = "terndc%d" % (os.getpid() % 100000)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir",
-                        "/nonexistent", "--shell", "/usr/sbin/nologin",
-                        user], check=True, timeout=30)
-        self.addCleanup(subprocess.run, ["userdel", user], timeout=30)
-        pw = pwd.getpwnam(user)
+        pw = add_passwd_user(self, user)
         top = tempfile.mkdtemp(prefix="tern-it-mbox-")
         self.addCleanup(shutil.rmtree, top, ignore_errors=True)
         os.chmod(top, 0o755)

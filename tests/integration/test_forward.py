@@ -14,13 +14,11 @@ user, over real SMTP:
 """
 
 import os
-import pwd
 import shutil
-import subprocess
 import tempfile
 
 from sink import Sink
-from tern_harness import (TernTestCase, free_port, is_root, smtp_connect,
+from tern_harness import (add_passwd_user, TernTestCase, free_port, is_root, smtp_connect,
                           wait_until)
 
 SENDER = "origin@client.test"
@@ -38,11 +36,7 @@ class ForwardCase(TernTestCase):
         self.user = "ternfw%d" % (os.getpid() % 100000)
         self.home = os.path.join(self.top, "home")
         os.mkdir(self.home)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir",
-                        self.home, "--shell", "/usr/sbin/nologin",
-                        self.user], check=True, timeout=30)
-        self.addCleanup(subprocess.run, ["userdel", self.user], timeout=30)
-        self.pw = pwd.getpwnam(self.user)
+        self.pw = add_passwd_user(self, self.user, self.home)
         os.chown(self.home, self.pw.pw_uid, self.pw.pw_gid)
         self.sink = Sink("127.0.0.2", free_port("127.0.0.2")).start()
         self.addCleanup(self.sink.stop)

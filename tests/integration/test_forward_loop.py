@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 
 from sink import Sink
-from tern_harness import (TernTestCase, binary, free_port, is_root,
+from tern_harness import (add_passwd_user, TernTestCase, binary, free_port, is_root,
                           smtp_connect)
 
 SENDER = "origin@client.test"
@@ -47,11 +47,7 @@ class ForwardLoopCase(TernTestCase):
         name = "ternl%s%d" % (tag, os.getpid() % 100000)
         home = os.path.join(self.top, name)
         os.mkdir(home)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir", home,
-                        "--shell", "/usr/sbin/nologin", name],
-                       check=True, timeout=30)
-        self.addCleanup(subprocess.run, ["userdel", name], timeout=30)
-        pw = pwd.getpwnam(name)
+        pw = add_passwd_user(self, name, home)
         os.chown(home, pw.pw_uid, pw.pw_gid)
         return name
 

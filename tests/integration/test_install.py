@@ -9,19 +9,21 @@ user at localhost into ~user/Maildir, as that user.
 import atexit
 import grp
 import os
-import pwd
 import re
 import shutil
 import signal
 import smtplib
 import subprocess
 import tempfile
-import time
 import unittest
 
-from tern_harness import (HarnessError, builddir, ensure_system_users,
+from tern_harness import (add_passwd_user, HarnessError, builddir, ensure_system_users,
                           is_root, srcdir, wait_until)
 
+
+# The install compiles the whole tree with make -j2: no other module's
+# timing should share the CPUs with it (runner.py).
+RUN_ALONE = "make -j2 install loads every CPU"
 
 _INSTALLED = {}
 
@@ -107,11 +109,7 @@ class TestInstalledEmptyConfig(unittest.TestCase):
     def test_empty_config_serves_local_mail(self):
         user = "terntest%d" % (os.getpid() % 100000)
         home = os.path.join(self.tmp, "home-" + user)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir", home,
-                        "--shell", "/usr/sbin/nologin", user],
-                       check=True, timeout=30)
-        self.addCleanup(subprocess.run, ["userdel", user], timeout=30)
-        pw = pwd.getpwnam(user)
+        pw = add_passwd_user(self, user, home)
         os.mkdir(home, 0o700)
         os.chown(home, pw.pw_uid, pw.pw_gid)
 

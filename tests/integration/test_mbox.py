@@ -25,7 +25,6 @@ Dovecot lock it.
 import grp
 import mailbox
 import os
-import pwd
 import re
 import shutil
 import stat
@@ -36,7 +35,7 @@ import time
 import unittest
 
 from smallfs import SmallFS
-from tern_harness import (TernTestCase, binary, is_root, progdir,
+from tern_harness import (add_passwd_user, TernTestCase, binary, is_root, progdir,
                           smtp_connect, wait_until)
 from test_local_owner_process import delivery_process_spans
 
@@ -80,11 +79,7 @@ class MboxCase(TernTestCase):
         if not is_root():
             self.skipTest("root only: mbox owners need passwd users")
         user = "ternmb%d" % (os.getpid() % 100000)
-        subprocess.run(["useradd", "--no-create-home", "--home-dir",
-                        "/nonexistent", "--shell", "/usr/sbin/nologin",
-                        user], check=True, timeout=30)
-        self.addCleanup(subprocess.run, ["userdel", user], timeout=30)
-        return pwd.getpwnam(user)
+        return add_passwd_user(self, user)
 
     def tmpdir(self):
         """A new directory (mode 0755) below which a spool can be made."""
