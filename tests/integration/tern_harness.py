@@ -57,6 +57,18 @@ def srcdir():
     return os.path.abspath(d)
 
 
+def sanitizer_build():
+    """The build under test was configured with --enable-sanitizers (its
+    processes' memory figures then include ASan's shadow and
+    quarantine)."""
+    try:
+        with open(os.path.join(builddir(), "config.log"),
+                  errors="replace") as f:
+            return "--enable-sanitizers" in f.read(4096)
+    except OSError:
+        return False
+
+
 _PROGDIR = []
 
 

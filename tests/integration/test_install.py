@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 import unittest
 
-from tern_harness import (add_passwd_user, HarnessError, builddir, ensure_system_users,
-                          is_root, srcdir, wait_until)
+from tern_harness import (add_passwd_user, HarnessError, ensure_system_users,
+                          is_root, sanitizer_build, srcdir, wait_until)
 
 
 # The install compiles the whole tree with make -j2: no other module's
@@ -48,10 +48,7 @@ class _Install:
         build = os.path.join(cls.tmp, "build")
         os.mkdir(build)
         # Same compiler options as the build under test (e.g. sanitizers).
-        opts = []
-        with open(os.path.join(builddir(), "config.log"), errors="replace") as f:
-            if "--enable-sanitizers" in f.read(4096):
-                opts.append("--enable-sanitizers")
+        opts = ["--enable-sanitizers"] if sanitizer_build() else []
         for cmd in ([os.path.join(srcdir(), "configure"), "-q",
                      "--prefix=" + cls.prefix] + opts,
                     ["make", "-s", "-j2", "install"]):
