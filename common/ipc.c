@@ -387,7 +387,32 @@ ipc_conn_pending(const struct ipc_conn *c)
 	return c->out_head != NULL;
 }
 
-/* ipc_conn_flush - send what the socket accepts */
+/* Frames one sendmsg may carry (ipc_conn_flush). */
+#define IPC_FLUSH_FRAMES	32
+
+/* ipc_outframe_done - drop the sent head frame of c */
+static void
+ipc_outframe_done(struct ipc_conn *c)
+{
+	struct ipc_outframe *f = c->out_head;
+
+	c->out_head = f->next;
+	if (c->out_head == NULL)
+		c->out_tail = NULL;
+	c->out_off = 0;
+	if (f->fd >= 0)
+		close(f->fd);
+	explicit_bzero(f->buf, f->len);
+	free(f->buf);
+	free(f);
+}
+
+/*
+ * ipc_conn_flush - send what the socket accepts.  Consecutive frames go
+ * in one sendmsg (one wake-up of the peer, not one a frame); a frame
+ * with a descriptor only as the first of one, the descriptor sent with
+ * its first byte as ipc.h says.
+ */
 int
 ipc_conn_flush(struct ipc_conn *c)
 {
@@ -397,15 +422,14 @@ ipc_conn_flush(struct ipc_conn *c)
 			struct cmsghdr hdr;
 			char buf[CMSG_SPACE(sizeof(int))];
 		} cbuf;
+		struct iovec iov[IPC_FLUSH_FRAMES];
 		struct msghdr msg;
-		struct iovec iov;
+		size_t niov = 0;
 		ssize_t n;
 
 		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = f->buf + c->out_off;
-		iov.iov_len = f->len - c->out_off;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
+		iov[niov].iov_base = f->buf + c->out_off;
+		iov[niov++].iov_len = f->len - c->out_off;
 		if (c->out_off == 0 && f->fd >= 0) {
 			struct cmsghdr *cm;
 
@@ -418,6 +442,13 @@ ipc_conn_flush(struct ipc_conn *c)
 			cm->cmsg_len = CMSG_LEN(sizeof(int));
 			memcpy(CMSG_DATA(cm), &f->fd, sizeof(int));
 		}
+		for (f = f->next; f != NULL && f->fd < 0 &&
+		    niov < IPC_FLUSH_FRAMES; f = f->next) {
+			iov[niov].iov_base = f->buf;
+			iov[niov++].iov_len = f->len;
+		}
+		msg.msg_iov = iov;
+		msg.msg_iovlen = niov;
 		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -426,19 +457,20 @@ ipc_conn_flush(struct ipc_conn *c)
 				return 1;
 			return -1;
 		}
-		if (f->fd >= 0) {
-			close(f->fd);
-			f->fd = -1;
+		/* The head's descriptor went with its first byte. */
+		if (c->out_head->fd >= 0) {
+			close(c->out_head->fd);
+			c->out_head->fd = -1;
 		}
-		c->out_off += (size_t)n;
-		if (c->out_off == f->len) {
-			c->out_head = f->next;
-			if (c->out_head == NULL)
-				c->out_tail = NULL;
-			c->out_off = 0;
-			explicit_bzero(f->buf, f->len);
-		free(f->buf);
-			free(f);
+		while (n > 0) {
+			size_t left = c->out_head->len - c->out_off;
+
+			if ((size_t)n < left) {
+				c->out_off += (size_t)n;
+				break;
+			}
+			n -= (ssize_t)left;
+			ipc_outframe_done(c);
 		}
 	}
 	return 0;

@@ -97,8 +97,10 @@ int ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m);
 /* ipc_conn_queue - queue m for sending; takes m's payload and descriptor */
 void ipc_conn_queue(struct ipc_conn *c, struct ipc_msg *m);
 /*
- * ipc_conn_flush - send what the socket accepts.  Returns 0 when the
- * output queue is empty, 1 when some remains (EAGAIN), -1 on error.
+ * ipc_conn_flush - send what the socket accepts, queued frames together
+ * (one sendmsg for a run of them, so the peer wakes once).  Returns 0
+ * when the output queue is empty, 1 when some remains (EAGAIN), -1 on
+ * error.
  */
 int ipc_conn_flush(struct ipc_conn *c);
 /* ipc_conn_pending - true when output is waiting to be sent */

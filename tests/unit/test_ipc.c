@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -430,6 +431,69 @@ START_TEST(test_descriptor_passing)
 }
 END_TEST
 
+/*
+ * Many small frames, every seventh with a descriptor, through a small
+ * non-blocking socket: the flush sends runs of frames in one sendmsg
+ * and stops where the socket is full, mid-frame too.  Every frame
+ * arrives whole, in order, and each descriptor on its own frame.
+ */
+START_TEST(test_frame_runs_with_descriptors_nonblocking)
+{
+	enum { FRAMES = 700, EVERY = 7 };
+	struct ipc_conn a, b;
+	struct ipc_msg m;
+	int sv[2], pipes[FRAMES / EVERY][2], small = 4096, r, got = 0;
+	char text[64];
+
+	pair(sv);
+	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small,
+	    sizeof(small)), 0);
+	set_nonblock(sv[0]);
+	set_nonblock(sv[1]);
+	ipc_conn_init(&a, sv[0]);
+	ipc_conn_init(&b, sv[1]);
+	for (int i = 0; i < FRAMES; i++) {
+		ipc_msg_init(&m, 9, (uint32_t)i);
+		snprintf(text, sizeof(text), "frame %d %*s", i, i % 41, "");
+		ipc_put_str(&m, text);
+		if (i % EVERY == 0) {
+			ck_assert_int_eq(pipe(pipes[i / EVERY]), 0);
+			m.fd = pipes[i / EVERY][1];
+		}
+		ipc_conn_queue(&a, &m);
+	}
+	for (int rounds = 0; got < FRAMES && rounds < 100000; rounds++) {
+		ck_assert_int_ge(ipc_conn_flush(&a), 0);
+		ssize_t n = ipc_conn_read(&b);
+		ck_assert(n > 0 || (n < 0 && errno == EAGAIN));
+		while ((r = ipc_conn_next(&b, &m)) == 1) {
+			char want[64];
+
+			ck_assert_uint_eq(m.type, 9);
+			ck_assert_uint_eq(m.id, (uint32_t)got);
+			ck_assert_int_eq(ipc_get_str(&m, text, sizeof(text)), 0);
+			snprintf(want, sizeof(want), "frame %d %*s", got,
+			    got % 41, "");
+			ck_assert_str_eq(text, want);
+			if (got % EVERY == 0) {
+				ck_assert_int_ge(m.fd, 0);
+				ck_assert(same_file(m.fd, pipes[got / EVERY][0]));
+				close(pipes[got / EVERY][0]);
+			} else
+				ck_assert_int_eq(m.fd, -1);
+			ipc_msg_free(&m);
+			got++;
+		}
+		ck_assert_int_eq(r, 0);
+	}
+	ck_assert_int_eq(got, FRAMES);
+	ck_assert_int_eq(ipc_conn_pending(&a), 0);
+	ck_assert_int_eq(b.nfds, 0);
+	ipc_conn_close(&a);
+	ipc_conn_close(&b);
+}
+END_TEST
+
 START_TEST(test_unclaimed_descriptors_closed)
 {
 	struct ipc_conn a, b;
@@ -760,6 +824,7 @@ ipc_suite(void)
 	tcase_add_test(tc, test_frames_round_trip);
 	tcase_add_test(tc, test_largest_frame_nonblocking);
 	tcase_add_test(tc, test_descriptor_passing);
+	tcase_add_test(tc, test_frame_runs_with_descriptors_nonblocking);
 	tcase_add_test(tc, test_unclaimed_descriptors_closed);
 	tcase_add_test(tc, test_queued_frame_fd_closed_on_close);
 	tcase_add_test(tc, test_descriptor_flood);
