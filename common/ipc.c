@@ -228,20 +228,29 @@ ipc_conn_init(struct ipc_conn *c, int fd)
 	c->fd = fd;
 }
 
+/* ipc_outframe_done - drop the head frame of c (sent, or never to be) */
+static void
+ipc_outframe_done(struct ipc_conn *c)
+{
+	struct ipc_outframe *f = c->out_head;
+
+	c->out_head = f->next;
+	if (c->out_head == NULL)
+		c->out_tail = NULL;
+	c->out_off = 0;
+	if (f->fd >= 0)
+		close(f->fd);
+	explicit_bzero(f->buf, f->len);
+	free(f->buf);
+	free(f);
+}
+
 /* ipc_conn_close - close the socket and drop everything pending */
 void
 ipc_conn_close(struct ipc_conn *c)
 {
-	struct ipc_outframe *f, *next;
-
-	for (f = c->out_head; f != NULL; f = next) {
-		next = f->next;
-		if (f->fd >= 0)
-			close(f->fd);
-		explicit_bzero(f->buf, f->len);
-		free(f->buf);
-		free(f);
-	}
+	while (c->out_head != NULL)
+		ipc_outframe_done(c);
 	for (int i = 0; i < c->nfds; i++)
 		close(c->fds[i]);
 	free(c->in);
@@ -389,23 +398,6 @@ ipc_conn_pending(const struct ipc_conn *c)
 
 /* Frames one sendmsg may carry (ipc_conn_flush). */
 #define IPC_FLUSH_FRAMES	32
-
-/* ipc_outframe_done - drop the sent head frame of c */
-static void
-ipc_outframe_done(struct ipc_conn *c)
-{
-	struct ipc_outframe *f = c->out_head;
-
-	c->out_head = f->next;
-	if (c->out_head == NULL)
-		c->out_tail = NULL;
-	c->out_off = 0;
-	if (f->fd >= 0)
-		close(f->fd);
-	explicit_bzero(f->buf, f->len);
-	free(f->buf);
-	free(f);
-}
 
 /*
  * ipc_conn_flush - send what the socket accepts.  Consecutive frames go
