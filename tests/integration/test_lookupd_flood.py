@@ -10,11 +10,13 @@ descriptor 3 and hands it two client channels (MSG_MASTER_PEER, the
 socket passed with SCM_RIGHTS), as ternd does for each smtpd worker.
 Frames are built here from the layout in common/ipc.h: a 16-octet
 header (type, payload length, request id, flags; big-endian u32) and a
-payload of u32 and length-prefixed strings.
+payload of u32 and length-prefixed strings; the message types and flags
+are read from common/msg.h and common/ipc.h.
 """
 
 import array
 import os
+import re
 import select
 import socket
 import struct
@@ -23,15 +25,37 @@ import time
 import unittest
 
 from tern_harness import (TernTestCase, binary, is_root, sanitizer_build,
-                          wait_until)
+                          srcdir, wait_until)
 
-# common/msg.h
-MSG_LOOKUP_RCPT = 200
-MSG_LOOKUPD_RCPT_VERDICT = 250
-MSG_MASTER_PEER = 400
-PEER_SMTPD = 1
-IPC_FLAG_FD = 0x1
+
+def c_constants(header, names):
+    """{name: value} of the enum members and #defines names in
+    common/HEADER, each with its value written out ("NAME = 200," or
+    "#define NAME 0x1"): read from the source, so that this test and
+    tern use one definition."""
+    path = os.path.join(srcdir(), "common", header)
+    with open(path) as f:
+        text = f.read()
+    out = {}
+    for name in names:
+        m = re.search(r"^\s*(?:#define\s+%s\s+|%s\s*=\s*)(0x[0-9a-fA-F]+|\d+)"
+                      % (name, name), text, re.M)
+        if m is None:
+            raise AssertionError("%s: no value for %s" % (path, name))
+        out[name] = int(m.group(1), 0)
+    return out
+
+
+_MSG = c_constants("msg.h", ("MSG_LOOKUP_RCPT", "MSG_LOOKUPD_RCPT_VERDICT",
+                             "MSG_MASTER_PEER", "PEER_SMTPD"))
+_IPC = c_constants("ipc.h", ("IPC_FLAG_FD", "IPC_HDR_LEN"))
+MSG_LOOKUP_RCPT = _MSG["MSG_LOOKUP_RCPT"]
+MSG_LOOKUPD_RCPT_VERDICT = _MSG["MSG_LOOKUPD_RCPT_VERDICT"]
+MSG_MASTER_PEER = _MSG["MSG_MASTER_PEER"]
+PEER_SMTPD = _MSG["PEER_SMTPD"]
+IPC_FLAG_FD = _IPC["IPC_FLAG_FD"]
 HDR = struct.Struct(">IIII")
+assert HDR.size == _IPC["IPC_HDR_LEN"]
 
 # Requests the flooding client may get written before lookupd must have
 # stopped reading: 16 MiB of them.  The socket buffers between the two
