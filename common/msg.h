@@ -55,6 +55,12 @@ enum msg_type {
 	 * MSG_QUEUED_DELIVER_SMTP down and MSG_DELIVERD_SMTP_RESULT up) */
 	MSG_SMTP_CONN_DONE = 380,	/* the job is over; keep me or not */
 
+	/* smtp deliverd <-> its connection process spawner */
+	MSG_SMTP_SPAWN,			/* fork a connection process */
+	MSG_SMTP_SPAWNED,		/* its pid, with the deliverd's end of
+					   its channel */
+	MSG_SMTP_SPAWN_FAILED,		/* none could be made (logged) */
+
 	/* local deliverd <-> its delivery process for one mailbox owner */
 	MSG_LOCAL_DELIVERY = 390,	/* write this message (with its fd) */
 	MSG_LOCAL_DELIVERED,		/* its result, once it is durable */

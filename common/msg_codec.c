@@ -219,6 +219,9 @@ static const struct msg_field peer_fields[] = {
 static const struct msg_field spawned_fields[] = {
 	U32(struct msg_spawned, pid, 0, INT32_MAX),
 };
+static const struct msg_field smtp_spawned_fields[] = {
+	U32(struct msg_spawned, pid, 1, INT32_MAX),
+};
 static const struct msg_field switch_fields[] = {
 	U32(struct msg_switch, on, 0, 1),
 };
@@ -309,6 +312,10 @@ const struct msg_layout msg_layouts[] = {
 	    smtp_done_fields),
 	LAYOUT(MSG_SMTP_CONN_DONE, struct msg_conn_done, MSG_FD_NONE,
 	    conn_done_fields),
+	EMPTY(MSG_SMTP_SPAWN),
+	LAYOUT(MSG_SMTP_SPAWNED, struct msg_spawned, MSG_FD_REQUIRED,
+	    smtp_spawned_fields),
+	EMPTY(MSG_SMTP_SPAWN_FAILED),
 	LAYOUT(MSG_LOCAL_DELIVERY, struct msg_local_delivery, MSG_FD_REQUIRED,
 	    local_delivery_fields),
 	LAYOUT(MSG_LOCAL_DELIVERED, struct msg_local_delivered, MSG_FD_NONE,

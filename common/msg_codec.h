@@ -239,6 +239,10 @@ struct msg_conn_done {
 	uint32_t	 kept;		/* 1: the connection stays open */
 };
 
+/* MSG_SMTP_SPAWN, MSG_SMTP_SPAWN_FAILED (inside the smtp deliverd): no
+ * payload.  MSG_SMTP_SPAWNED: struct msg_spawned (pid at least 1), with
+ * fd: the deliverd's end of the new connection process's channel. */
+
 /* MSG_LOCAL_DELIVERY (inside the local deliverd), with fd: the message
  * file (read-only) */
 struct msg_local_delivery {

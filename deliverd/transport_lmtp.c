@@ -41,6 +41,7 @@
 #include "log.h"
 #include "msg.h"
 #include "smtp_client.h"
+#include "smtp_spawner.h"
 #include "transport_smtp.h"
 
 /* lmtp_fail - a temporary failure of the connection (why in r) */
@@ -223,6 +224,8 @@ lmtp_reload(void)
 {
 	const struct settings *set = deliverd_settings();
 
+	/* Connection processes made from now on get the new settings. */
+	smtp_spawner_stop();
 	if (deliverd_chrooted() != NULL && lmtp_chroot_why(set) != NULL)
 		log_warn("mailbox_transport %s cannot be reached from the "
 		    "chroot; restart tern to use it", set->mailbox_transport);

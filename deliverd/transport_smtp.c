@@ -29,8 +29,11 @@
  * has its own timeout; written as blocking code with bounded waits it
  * stays short and obviously right, and a crash or a hostile server
  * affects one connection, never the others.  The cost, a process per open
- * connection, is bounded by smtp_connection_limit.  The parent never
- * blocks: it routes jobs, forwards results and closes idle connections.
+ * connection, is bounded by smtp_connection_limit; the processes come from
+ * a spawner (smtp_spawner.c) so that they share its memory instead of
+ * each keeping a copy of what the parent changed since.  The parent
+ * blocks only for the spawner's fork, as it did for its own: it routes
+ * jobs, forwards results and closes idle connections.
  *
  * Parent and connection process speak the queued protocol on their own
  * socketpair: the parent passes the MSG_QUEUED_DELIVER_SMTP job on (with
@@ -88,6 +91,7 @@
 #include "smtp_mtasts.h"
 #include "smtp_requiretls.h"
 #include "smtp_route.h"
+#include "smtp_spawner.h"
 #include "spool_layout.h"
 #include "tls_client.h"
 #include "tls_policy.h"
@@ -715,41 +719,46 @@ smtp_job(struct ipc_msg *m)
 	TAILQ_INSERT_TAIL(&waiting, pj, entry);
 }
 
-/* smtp_proc_spawn - fork a connection process; NULL when fork fails */
+/* smtp_spawner_prepare - in the spawner (smtp_spawner.c), once: the
+ * channels and handlers of this process are none of a connection
+ * process's business */
+static void
+smtp_spawner_prepare(void)
+{
+	struct proc *o;
+
+	deliverd_signals_child();
+	close(DAEMON_FD_MASTER);
+	close(DAEMON_FD_QUEUED);
+	TAILQ_FOREACH(o, &procs, entry)
+		if (!o->dead)
+			close(o->conn.fd);
+}
+
+/* smtp_proc_spawn - a new connection process; NULL when none was made */
 static struct proc *
 smtp_proc_spawn(void)
 {
-	struct proc *p, *o;
+	static const struct smtp_spawner_ops ops = {
+		.prepare = smtp_spawner_prepare,
+		.child = smtp_child_main,
+	};
+	struct proc *p;
 	char err[512];
-	int sv[2];
 	pid_t pid;
+	int fd;
 
 	/* TLS is set up at the first connection, not at start
-	 * (tls_client.c), and here so that every child shares it. */
+	 * (tls_client.c), and before the spawner is forked so that every
+	 * connection process shares it. */
 	if (tls_client_ready(err, sizeof(err)) != 0)
 		fatalx("TLS: %s", err);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+	if ((fd = smtp_spawner_spawn(&ops, &pid)) == -1)
 		return NULL;
-	if ((pid = fork()) == -1) {
-		close(sv[0]);
-		close(sv[1]);
-		return NULL;
-	}
-	if (pid == 0) {
-		deliverd_signals_child();
-		close(sv[0]);
-		close(DAEMON_FD_MASTER);
-		close(DAEMON_FD_QUEUED);
-		TAILQ_FOREACH(o, &procs, entry)
-			if (!o->dead)
-				close(o->conn.fd);
-		smtp_child_main(sv[1]);
-	}
-	close(sv[1]);
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
 	p = xcalloc(1, sizeof(*p));
 	p->pid = pid;
-	ipc_conn_init(&p->conn, sv[0]);
+	ipc_conn_init(&p->conn, fd);
 	TAILQ_INSERT_TAIL(&procs, p, entry);
 	nprocs++;
 	return p;
@@ -805,8 +814,7 @@ smtp_jobs_dispatch(void)
 		}
 		if (p == NULL && nprocs < (size_t)set->smtp_connection_limit &&
 		    (p = smtp_proc_spawn()) == NULL) {
-			log_warn("cannot fork a connection process: %s",
-			    strerror(errno));
+			log_warn("cannot start a connection process");
 			return;
 		}
 		if (p != NULL)
@@ -949,6 +957,8 @@ smtp_reaped(pid_t pid, int wstatus)
 {
 	struct proc *p;
 
+	if (smtp_spawner_reaped(pid, wstatus))
+		return;
 	TAILQ_FOREACH(p, &procs, entry) {
 		if (p->pid != pid)
 			continue;
@@ -1062,6 +1072,7 @@ smtp_stop(void)
 
 	TAILQ_FOREACH(p, &procs, entry)
 		smtp_proc_close(p);
+	smtp_spawner_stop();
 }
 
 /*
@@ -1093,6 +1104,8 @@ static void
 smtp_reload(void)
 {
 	smtp_policy_open();
+	/* Connection processes made from now on get the new settings. */
+	smtp_spawner_stop();
 }
 
 /* smtp_setup - everything that needs the file system, before the chroot */

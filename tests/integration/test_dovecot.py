@@ -515,6 +515,33 @@ class TestLmtpFakeServer(TernTestCase):
             self.assertEqual([t[0] for t in fake.transactions],
                              [["alice@test.example"]])
 
+    def test_lmtp_reload_reaches_new_connection_processes(self):
+        """Unchrooted, the lmtp deliverd rereads the configuration in
+        place: a connection made after a reload greets with the new
+        smtp_helo_name, although its process comes from the connection
+        process spawner (which a reload replaces)."""
+        fake = FakeLmtp()
+        self.addCleanup(fake.close)
+        inst = self.instance(start=False,
+                             mailbox_transport="lmtp:localhost:%d"
+                             % fake.port,
+                             smtp_helo_name="before.example",
+                             smtp_connection_reuse_time="0s")
+        inst.start()
+        qid = send(inst, "sender@client.test", ["alice@test.example"],
+                   body("lmtp-before"))
+        wait_log(inst, r"%s: to=<alice@test\.example>.*status=sent" % qid)
+        inst.settings["smtp_helo_name"] = "after.example"
+        inst.write_config()
+        inst.signal_ternd(signal.SIGHUP)
+        wait_log(inst, r"reload: configuration reread")
+        qid = send(inst, "sender@client.test", ["alice@test.example"],
+                   body("lmtp-after"))
+        wait_log(inst, r"%s: to=<alice@test\.example>.*status=sent" % qid)
+        with fake.lock:
+            lhlo = [c for c in fake.commands if c.startswith("LHLO ")]
+        self.assertEqual(lhlo, ["LHLO before.example", "LHLO after.example"])
+
     def test_lmtp_host_name_runs_unchrooted(self):
         """lmtp:localhost:PORT names a host: the system's resolver looks
         it up, so the lmtp deliverd runs without the chroot (as
