@@ -184,6 +184,8 @@ spawner_kill(void)
 	smtp_spawner_stop();
 }
 
+/* smtp_spawner_spawn - ask the spawner (started first when there is none)
+ * for a connection process; the parent's end of its channel, or -1 */
 int
 smtp_spawner_spawn(const struct smtp_spawner_ops *ops, pid_t *pid)
 {
@@ -219,6 +221,7 @@ smtp_spawner_spawn(const struct smtp_spawner_ops *ops, pid_t *pid)
 	return fd;
 }
 
+/* smtp_spawner_stop - close the channel to the spawner, which then exits */
 void
 smtp_spawner_stop(void)
 {
@@ -228,6 +231,7 @@ smtp_spawner_stop(void)
 	spawner_pid = 0;
 }
 
+/* smtp_spawner_reaped - note the running spawner's exit; 1 when pid was it */
 int
 smtp_spawner_reaped(pid_t pid, int wstatus)
 {

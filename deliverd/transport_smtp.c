@@ -99,6 +99,7 @@
 #include "xmalloc.h"
 
 #define SASL_MAPS_MAX	8
+#define SPAWN_RETRY_MS	1000	/* after a connection process failed to start */
 
 /* A job as decoded from MSG_QUEUED_DELIVER_SMTP. */
 struct smtp_job {
@@ -786,8 +787,9 @@ smtp_proc_assign(struct proc *p, struct pjob *pj)
 	pj->frame.fd = -1;
 }
 
-/* smtp_jobs_dispatch - waiting jobs to kept, new or recycled processes */
-static void
+/* smtp_jobs_dispatch - waiting jobs to kept, new or recycled processes;
+ * 1 when a job waits because no process could be started */
+static int
 smtp_jobs_dispatch(void)
 {
 	struct pjob *pj, *next;
@@ -810,16 +812,17 @@ smtp_jobs_dispatch(void)
 			 */
 			if (idle != NULL)
 				smtp_proc_close(idle);
-			return;
+			return 0;
 		}
 		if (p == NULL && nprocs < (size_t)set->smtp_connection_limit &&
 		    (p = smtp_proc_spawn()) == NULL) {
 			log_warn("cannot start a connection process");
-			return;
+			return 1;
 		}
 		if (p != NULL)
 			smtp_proc_assign(p, pj);
 	}
+	return 0;
 }
 
 /* smtp_pjob_entry - position of entry index idx in pj, or -1 */
@@ -1040,11 +1043,15 @@ int
 smtp_poll(void)
 {
 	struct proc *p;
-	int timeout;
+	int timeout, retry = 0;
 
 	if (!deliverd_stopping())
-		smtp_jobs_dispatch();
+		retry = smtp_jobs_dispatch();
 	timeout = smtp_procs_idle();
+	/* Nothing else may wake the loop for a job that no process could
+	 * be started for: try again in a second. */
+	if (retry && (timeout < 0 || timeout > SPAWN_RETRY_MS))
+		timeout = SPAWN_RETRY_MS;
 	smtp_procs_flush();
 	smtp_procs_free();
 	TAILQ_FOREACH(p, &procs, entry) {

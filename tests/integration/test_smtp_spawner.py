@@ -153,3 +153,25 @@ class TestSmtpSpawner(TernTestCase):
                    what="the new spawner alone")
         self.assertNotEqual(self.children(inst, smtp), [spawner])
         self.assertNotIn("status=deferred", inst.log())
+
+    def test_hung_spawner_is_killed_and_the_job_retried(self):
+        """A spawner that does not answer (stopped with SIGSTOP) is killed
+        after 10 seconds; the job that waited for it is tried again on its
+        own (nothing else happens in the instance) and delivered through a
+        new spawner."""
+        inst, sink = self.relay()
+        self.wait_subjects(sink, send_n(inst, 1, "first"))
+        smtp = self.transport(inst)
+        wait_until(lambda: len(self.children(inst, smtp)) == 1, 20,
+                   what="the spawner alone")
+        spawner = self.children(inst, smtp)[0]
+        os.kill(spawner, signal.SIGSTOP)
+        self.addCleanup(lambda: stat_of(spawner) is None or
+                        os.kill(spawner, signal.SIGKILL))
+        subjects = send_n(inst, 1, "after-stop")
+        wait_until(lambda: re.search(r"connection process spawner %d: no "
+                                     r"answer" % spawner, inst.log()), 30,
+                   what="the hung spawner in the log")
+        self.wait_subjects(sink, subjects)
+        wait_until(lambda: stat_of(spawner) is None, 10,
+                   what="the hung spawner to be gone")
