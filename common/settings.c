@@ -337,6 +337,10 @@ static const struct setting_def settings_defs[] = {
 	  "Free space the spool's file system must keep: with less, new "
 	  "mail is refused with 452 4.3.1; 0 turns the check off",
 	  0, LONG_MAX, NULL, NULL },
+	{ "queue_active_limit", SETTING_INT, OFF(queue_active_limit), "20000",
+	  "Most messages the queue manager holds in memory for delivery at "
+	  "once; the others wait in the queue until some are done",
+	  10, 1000000, NULL, NULL },
 	{ "local_delivery_limit", SETTING_INT, OFF(local_delivery_limit), "10",
 	  "Most local delivery processes at once; each writes the mail of "
 	  "one mailbox owner",

@@ -115,6 +115,7 @@ struct settings {
 	long			 bounce_queue_lifetime;	/* seconds */
 	long			 delay_warning_time;	/* seconds, 0 = off */
 	uint64_t		 queue_minfree;	/* octets, 0 = no check */
+	long			 queue_active_limit;
 	long			 local_delivery_limit;
 	long			 local_owner_concurrency_limit;
 	long			 smtp_destination_concurrency_limit;

@@ -138,6 +138,8 @@ static TAILQ_HEAD(, sched_msg) all_msgs = TAILQ_HEAD_INITIALIZER(all_msgs);
 /* Messages whose lookups are all answered, to be dispatched by sched_run. */
 static TAILQ_HEAD(, sched_msg) ready = TAILQ_HEAD_INITIALIZER(ready);
 static uint32_t nparked;	/* messages resolving or ready */
+static uint32_t nloaded;	/* messages with their envelope in memory
+				   (queue_active_limit) */
 static LIST_HEAD(, sched_job) jobs = LIST_HEAD_INITIALIZER(jobs);
 static uint32_t nlocal, nsmtp, next_job_id;
 static char **unlink_list;
@@ -680,6 +682,7 @@ sched_msg_free(struct sched_msg *sm)
 	if (sm->env != NULL) {
 		envelope_free(sm->env);
 		free(sm->env);
+		nloaded--;
 	}
 	for (uint32_t i = 0; i < sm->n; i++)
 		sched_rcpt_unkeep(&sm->r[i].rec);
@@ -699,6 +702,7 @@ sched_settle(struct sched_msg *sm)
 		envelope_free(sm->env);
 		free(sm->env);
 		sm->env = NULL;
+		nloaded--;
 	}
 	if (sm->unsaved)
 		(void)sched_msg_save(sm);
@@ -1412,6 +1416,7 @@ sched_msg_load(struct sched_msg *sm)
 	}
 	sm->env = xmalloc(sizeof(*sm->env));
 	*sm->env = info.env;
+	nloaded++;
 	sm->body = info.body;
 	sm->body_len = info.body_len;
 	return 0;
@@ -1923,6 +1928,26 @@ sched_lookupd_gone(struct queued_peer *p)
 	resolve_chan_gone(&p->conn);
 }
 
+/*
+ * sched_active_full - queue_active_limit messages are loaded: what is due
+ * stays in the heap.  Logged once, and again after 10 minutes of it.
+ */
+static int
+sched_active_full(uint64_t now)
+{
+	static uint64_t logged;
+
+	if (nloaded < (uint32_t)qctx.set->queue_active_limit)
+		return 0;
+	if (logged == 0 || now >= logged + 600) {
+		log_warn("queue_active_limit (%ld) reached: due messages wait "
+		    "in the queue until deliveries end",
+		    qctx.set->queue_active_limit);
+		logged = now;
+	}
+	return 1;
+}
+
 /* sched_run - start what its round is ready for, then what is due */
 void
 sched_run(int start_new)
@@ -1937,9 +1962,12 @@ sched_run(int start_new)
 	}
 	if (!start_new)
 		return;
+	if (heap_len > 0 && heap[0]->due <= now && sched_active_full(now))
+		return;
 	/* A parked message will start a local job, most likely: it counts
 	 * against the bound on the jobs queued hands deliverd. */
 	while (heap_len > 0 && heap[0]->due <= now &&
+	    nloaded < (uint32_t)qctx.set->queue_active_limit &&
 	    qctx.deliverd != NULL && !qctx.deliverd->dead &&
 	    qctx.lookupd != NULL && !qctx.lookupd->dead &&
 	    resolve_room() > 0 &&
