@@ -12,7 +12,8 @@ import re
 import signal
 
 from sink import Sink
-from tern_harness import TernTestCase, free_port, smtp_connect, wait_until
+from tern_harness import TernTestCase, free_port, wait_until
+from test_remote_delivery import send_many
 
 
 def stat_of(pid):
@@ -33,24 +34,6 @@ def argv_of(pid):
             return f.read().split(b"\0")
     except OSError:
         return []
-
-
-def send_n(inst, n, prefix):
-    """n messages to u@relay.test over one session; their subjects."""
-    subjects = []
-    s = smtp_connect(inst, timeout=60)
-    try:
-        s.ehlo()
-        for i in range(n):
-            subj = "%s-%02d" % (prefix, i)
-            msg = ("From: a@a.test\r\nTo: u@relay.test\r\nSubject: %s\r\n"
-                   "\r\nbody %d\r\n" % (subj, i)).encode()
-            s.sendmail("a@a.test", ["u@relay.test"], msg)
-            subjects.append(subj)
-        s.quit()
-    finally:
-        s.close()
-    return subjects
 
 
 class TestSmtpSpawner(TernTestCase):
@@ -81,6 +64,17 @@ class TestSmtpSpawner(TernTestCase):
         return [p for p in inst.pids() if (stat_of(p) or ("", 0))[1] ==
                 parent]
 
+    def lone_spawner(self):
+        """An instance after one relayed message, once its connection
+        process has gone: (instance, sink, transport pid, spawner pid)."""
+        inst, sink = self.relay()
+        self.wait_subjects(sink, send_many(inst, "u@relay.test", 1,
+                                           "first"))
+        smtp = self.transport(inst)
+        wait_until(lambda: len(self.children(inst, smtp)) == 1, 20,
+                   what="the spawner alone")
+        return inst, sink, smtp, self.children(inst, smtp)[0]
+
     def wait_subjects(self, sink, subjects):
         want = set(subjects)
         got = lambda: {re.search(rb"^Subject: (\S+)", m.data, re.M)
@@ -96,7 +90,7 @@ class TestSmtpSpawner(TernTestCase):
         left, and nothing of the instance is a zombie."""
         inst, sink = self.relay(smtp_connection_reuse_time="300s",
                                 smtp_destination_concurrency_limit="4")
-        subjects = send_n(inst, 12, "tree")
+        subjects = send_many(inst, "u@relay.test", 12, "tree")
         self.wait_subjects(sink, subjects)
         smtp = self.transport(inst)
         ternd = inst.proc.pid
@@ -123,7 +117,7 @@ class TestSmtpSpawner(TernTestCase):
         process of the instance is a zombie."""
         inst, sink = self.relay(smtp_destination_concurrency_limit="4",
                                 smtp_connection_limit="2")
-        subjects = send_n(inst, 12, "reap")
+        subjects = send_many(inst, "u@relay.test", 12, "reap")
         self.wait_subjects(sink, subjects)
         smtp = self.transport(inst)
         wait_until(lambda: len(self.children(inst, smtp)) == 1, 20,
@@ -137,38 +131,29 @@ class TestSmtpSpawner(TernTestCase):
     def test_killed_spawner_is_replaced(self):
         """SIGKILL to the spawner: it is logged, and the next message is
         delivered through a new spawner."""
-        inst, sink = self.relay()
-        self.wait_subjects(sink, send_n(inst, 1, "first"))
-        smtp = self.transport(inst)
-        wait_until(lambda: len(self.children(inst, smtp)) == 1, 20,
-                   what="the spawner alone")
-        spawner = self.children(inst, smtp)[0]
+        inst, sink, smtp, spawner = self.lone_spawner()
         os.kill(spawner, signal.SIGKILL)
         wait_until(lambda: re.search(r"connection process spawner %d "
                                      r"killed by signal 9" % spawner,
                                      inst.log()), 20,
                    what="the spawner's death in the log")
-        self.wait_subjects(sink, send_n(inst, 3, "second"))
+        self.wait_subjects(sink, send_many(inst, "u@relay.test", 3, "second"))
         wait_until(lambda: len(self.children(inst, smtp)) == 1, 20,
                    what="the new spawner alone")
         self.assertNotEqual(self.children(inst, smtp), [spawner])
         self.assertNotIn("status=deferred", inst.log())
 
-    def test_hung_spawner_is_killed_and_the_job_retried(self):
+    def test_hung_spawner_is_killed_and_the_job_delivered(self):
         """A spawner that does not answer (stopped with SIGSTOP) is killed
-        after 10 seconds; the job that waited for it is tried again on its
-        own (nothing else happens in the instance) and delivered through a
-        new spawner."""
-        inst, sink = self.relay()
-        self.wait_subjects(sink, send_n(inst, 1, "first"))
-        smtp = self.transport(inst)
-        wait_until(lambda: len(self.children(inst, smtp)) == 1, 20,
-                   what="the spawner alone")
-        spawner = self.children(inst, smtp)[0]
+        after 10 seconds, and the job that waited for it is delivered
+        through a new spawner.  (The killed spawner's exit wakes the
+        transport, so this does not exercise the one-second retry timer
+        for a failed start; nothing in the suite does.)"""
+        inst, sink, smtp, spawner = self.lone_spawner()
         os.kill(spawner, signal.SIGSTOP)
         self.addCleanup(lambda: stat_of(spawner) is None or
                         os.kill(spawner, signal.SIGKILL))
-        subjects = send_n(inst, 1, "after-stop")
+        subjects = send_many(inst, "u@relay.test", 1, "after-stop")
         wait_until(lambda: re.search(r"connection process spawner %d: no "
                                      r"answer" % spawner, inst.log()), 30,
                    what="the hung spawner in the log")
