@@ -3,8 +3,10 @@
  * trailer (msgfile.h).
  *
  * Chosen over the IEEE CRC-32 for its better error detection on the
- * message sizes mail has; computed in software, eight octets a step, so
- * that smtpd pays about a microsecond per kilobyte it accepts.
+ * message sizes mail has.  Computed with the CPU's crc32 instruction
+ * where it has one (x86-64 with SSE 4.2), else in software, eight octets
+ * a step: about a microsecond per kilobyte smtpd accepts in software, a
+ * fifth of that with the instruction.
  */
 #ifndef TERN_CRC32C_H
 #define TERN_CRC32C_H
@@ -17,6 +19,10 @@
  * start from 0.  crc32c_update(0, "123456789", 9) is 0xE3069283.
  */
 uint32_t crc32c_update(uint32_t crc, const void *p, size_t len);
+
+/* crc32c_software - the same, always in software (the unit tests hold
+ * the two against each other) */
+uint32_t crc32c_software(uint32_t crc, const void *p, size_t len);
 
 /*
  * crc32c_shift - how a difference d between two CRCs (taken over inputs

@@ -1037,18 +1037,24 @@ body_send(struct smtp_conn *c, const struct smtp_msg *m)
 	return smtp_msg_length(m) > 0 ? 0 : conn_write(c, dot, 3, tmo);
 }
 
-/* smtp_dot_stuff - double a leading '.' on every line */
+/* smtp_dot_stuff - double a leading '.' on every line; a line at a time
+ * (memchr and memcpy), not an octet at a time */
 size_t
 smtp_dot_stuff(const unsigned char *in, size_t len, unsigned char *out,
     int *bol)
 {
-	size_t o = 0;
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	while (i < len) {
+		const unsigned char *nl = memchr(in + i, '\n', len - i);
+		size_t run = nl != NULL ? (size_t)(nl - in) + 1 - i : len - i;
+
 		if (*bol && in[i] == '.')
 			out[o++] = '.';
-		out[o++] = in[i];
-		*bol = in[i] == '\n';
+		memcpy(out + o, in + i, run);
+		o += run;
+		i += run;
+		*bol = nl != NULL;
 	}
 	return o;
 }

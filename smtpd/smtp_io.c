@@ -338,6 +338,18 @@ smtp_io_read(struct smtp_io *io, char *buf, size_t max)
 	return (ssize_t)take;
 }
 
+/* line_end_find - the index of the first CR or LF in p[from..avail), or
+ * avail; memchr's word-at-a-time scan instead of a loop per octet */
+static size_t
+line_end_find(const unsigned char *p, size_t from, size_t avail)
+{
+	const unsigned char *lf = memchr(p + from, '\n', avail - from);
+	size_t end = lf != NULL ? (size_t)(lf - p) : avail;
+	const unsigned char *cr = memchr(p + from, '\r', end - from);
+
+	return cr != NULL ? (size_t)(cr - p) : end;
+}
+
 /* smtp_io_getline - the next line and how it ended */
 ssize_t
 smtp_io_getline(struct smtp_io *io, char *buf, size_t max,
@@ -345,18 +357,15 @@ smtp_io_getline(struct smtp_io *io, char *buf, size_t max,
 {
 	size_t len = 0;		/* octets already moved into buf */
 	size_t searched = 0;	/* octets after inpos known to hold no CR/LF */
+	int waited = 0;
 	int r;
 
 	*overlong = 0;
-	smtp_io_op_begin(io);	/* one deadline for the whole line */
 	for (;;) {
 		const unsigned char *start = io->in + io->inpos;
 		size_t avail = io->inlen - io->inpos;
-		size_t i;
+		size_t i = line_end_find(start, searched, avail);
 
-		for (i = searched; i < avail; i++)
-			if (start[i] == '\n' || start[i] == '\r')
-				break;
 		if (i < avail && !(start[i] == '\r' && i + 1 == avail &&
 		    !io->ineof)) {
 			size_t skip = 1, take;
@@ -397,6 +406,12 @@ smtp_io_getline(struct smtp_io *io, char *buf, size_t max,
 			*overlong = 1;
 			io->inpos += drop;
 			searched = 0;
+		}
+		/* One deadline for the whole line, from the first time it
+		 * has to wait: a line already buffered costs no clock read. */
+		if (!waited) {
+			smtp_io_op_begin(io);
+			waited = 1;
 		}
 		if ((r = smtp_io_fill(io)) != SMTP_IO_OK)
 			return r;

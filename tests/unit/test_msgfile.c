@@ -107,6 +107,41 @@ START_TEST(test_crc32c_vectors)
 	ck_assert_uint_eq(crc32c_update(crc32c_update(0, "12345", 5),
 	    "6789", 4), 0xE3069283);
 	ck_assert_uint_eq(crc32c_update(0, "", 0), 0);
+	ck_assert_uint_eq(crc32c_software(0, "123456789", 9), 0xE3069283);
+}
+END_TEST
+
+/* crc32c_bitwise - the definition, one bit at a time */
+static uint32_t
+crc32c_bitwise(uint32_t crc, const unsigned char *p, size_t len)
+{
+	crc = ~crc;
+	while (len-- > 0) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+	}
+	return ~crc;
+}
+
+/* Whichever way crc32c_update computes (the CPU's instruction or the
+ * tables), it and the software path agree with the definition at every
+ * length and alignment, and when continued from any CRC. */
+START_TEST(test_crc32c_paths_agree)
+{
+	unsigned char buf[300];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 131 + (i >> 3) * 17 + 5);
+	for (size_t off = 0; off < 9; off++)
+		for (size_t n = 0; off + n <= sizeof(buf); n += n < 40 ? 1 : 23) {
+			uint32_t want = crc32c_bitwise(0x12345678u, buf + off, n);
+
+			ck_assert_uint_eq(crc32c_update(0x12345678u, buf + off,
+			    n), want);
+			ck_assert_uint_eq(crc32c_software(0x12345678u,
+			    buf + off, n), want);
+		}
 }
 END_TEST
 
@@ -489,6 +524,7 @@ msgfile_suite(void)
 	TCase *tc = tcase_create("msgfile");
 
 	tcase_add_test(tc, test_crc32c_vectors);
+	tcase_add_test(tc, test_crc32c_paths_agree);
 	tcase_add_test(tc, test_crc32c_shift);
 	tcase_add_test(tc, test_writer_patch_envelope_flag);
 	tcase_add_test(tc, test_whole_file_round_trip);
