@@ -8,11 +8,14 @@ replaced without losing or delaying mail.
 """
 
 import os
+import pwd
 import re
 import signal
+import subprocess
+import sys
 
 from sink import Sink
-from tern_harness import TernTestCase, free_port, wait_until
+from tern_harness import TERN_USER, TernTestCase, free_port, wait_until
 from test_remote_delivery import send_many
 
 
@@ -75,11 +78,11 @@ class TestSmtpSpawner(TernTestCase):
                    what="the spawner alone")
         return inst, sink, smtp, self.children(inst, smtp)[0]
 
-    def wait_subjects(self, sink, subjects):
+    def wait_subjects(self, sink, subjects, timeout=60):
         want = set(subjects)
         got = lambda: {re.search(rb"^Subject: (\S+)", m.data, re.M)
                        .group(1).decode() for m in sink.messages}
-        wait_until(lambda: got() >= want, 60,
+        wait_until(lambda: got() >= want, timeout,
                    what=lambda: "messages at the sink (missing %s)"
                    % sorted(want - got()))
 
@@ -160,3 +163,40 @@ class TestSmtpSpawner(TernTestCase):
         self.wait_subjects(sink, subjects)
         wait_until(lambda: stat_of(spawner) is None, 10,
                    what="the hung spawner to be gone")
+
+    def set_nproc(self, pid, soft):
+        """Set the soft RLIMIT_NPROC of pid (None: up to its hard limit),
+        as the instance's unprivileged user, who may change the limits of
+        its own processes (root here may not: no CAP_SYS_RESOURCE in a
+        container)."""
+        code = ("import resource, sys\n"
+                "pid = int(sys.argv[1])\n"
+                "_, hard = resource.prlimit(pid, resource.RLIMIT_NPROC)\n"
+                "soft = hard if sys.argv[2] == '-' else int(sys.argv[2])\n"
+                "resource.prlimit(pid, resource.RLIMIT_NPROC, (soft, hard))\n")
+        pw = pwd.getpwnam(TERN_USER)
+        subprocess.run([sys.executable, "-c", code, str(pid),
+                        "-" if soft is None else str(soft)],
+                       user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+                       check=True)
+
+    def test_failed_start_is_retried_every_second(self):
+        """A connection process that cannot be started (the spawner's
+        fork fails: its process limit is lowered to one) leaves its job
+        waiting, and the transport tries again a second later on its
+        own, with nothing else in the instance to wake it: the failure
+        is logged again while the limit holds, and the message goes out
+        within seconds once the limit is raised."""
+        inst, sink, smtp, spawner = self.lone_spawner()
+        self.set_nproc(spawner, 1)
+        failed = lambda: len(re.findall(r"connection process spawner: "
+                                        r"fork: ", inst.log()))
+        subjects = send_many(inst, "u@relay.test", 1, "retried")
+        wait_until(lambda: failed() >= 1, 20, what="a failed fork")
+        wait_until(lambda: failed() >= 3, 10,
+                   what=lambda: "two more tries (%d failures)" % failed())
+        self.set_nproc(spawner, None)
+        self.wait_subjects(sink, subjects, timeout=10)
+        wait_until(lambda: self.children(inst, smtp) == [spawner], 20,
+                   what="the same spawner alone again")
+        self.assertNotIn("status=deferred", inst.log())
