@@ -3,9 +3,16 @@
  * type (common/msg_codec.c): a compromised or buggy peer may send any
  * payload under any type.
  *
- * The first octet chooses the message type (an index into msg_layouts),
- * the low bit of the second whether the frame carries a descriptor; the
- * rest is the payload.  Checks: the decoder never reads or allocates out
+ * The first two octets are the message type (big-endian; a number that
+ * names no message chooses msg_layouts[number % msg_nlayouts], so that
+ * any input reaches every layout), the low bit of the third whether the
+ * frame carries a descriptor; the rest is the payload.  The type is its
+ * number and not an index into the table, so that a saved input keeps
+ * meaning the same message when types are added.  With
+ * FUZZ_MSG_DECODE_STRICT set (replay.sh, for the seeds of corpus/), an
+ * input of a known type that does not decode aborts: a seed that a
+ * layout change has made invalid is found, not silently fuzzed as
+ * noise.  Checks: the decoder never reads or allocates out
  * of bounds (the sanitizers), every value it accepts is within its
  * layout's limits, and what it accepts encodes back to exactly the same
  * payload, so no two frames decode alike and the encoder would have
@@ -74,47 +81,59 @@ check_fields(const struct msg_layout *l, const void *f)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int devnull = -1;
+	static int devnull = -1, strict = -1;
 	const struct msg_layout *l;
 	struct ipc_msg m, again;
-	uint32_t a, b, c;
+	uint32_t a, b, c, type;
 	const char *why;
+	int known, ok;
 	void *f;
 
-	if (size < 2 || size - 2 > IPC_MAX_PAYLOAD)
+	if (size < 3 || size - 3 > IPC_MAX_PAYLOAD)
 		return 0;
 	if (devnull < 0 && (devnull = open("/dev/null", O_RDONLY)) < 0)
 		abort();
-	l = &msg_layouts[data[0] % msg_nlayouts];
+	if (strict < 0)
+		strict = getenv("FUZZ_MSG_DECODE_STRICT") != NULL;
+	type = (uint32_t)data[0] << 8 | data[1];
+	known = (l = msg_layout_find(type)) != NULL && type != 0;
+	if (!known)
+		l = &msg_layouts[type % msg_nlayouts];
 	ipc_msg_init(&m, l->type, 1);
-	if (size > 2) {
-		m.data = xmalloc(size - 2);
-		memcpy(m.data, data + 2, size - 2);
-		m.len = m.cap = size - 2;
+	if (size > 3) {
+		m.data = xmalloc(size - 3);
+		memcpy(m.data, data + 3, size - 3);
+		m.len = m.cap = size - 3;
 	}
-	if (data[1] & 1)
+	if (data[2] & 1)
 		m.fd = dup(devnull);
 	(void)msg_peek_u32(&m, &a);
 	(void)msg_peek_result(&m, &a, &b, &c);
 	if (l->nfields == 0) {
-		if (msg_decode_empty(&m, l->type, &why) == 0 &&
-		    (m.len != 0 || (l->fd == MSG_FD_REQUIRED) != (m.fd >= 0)))
+		ok = msg_decode_empty(&m, l->type, &why) == 0;
+		if (ok && (m.len != 0 ||
+		    (l->fd == MSG_FD_REQUIRED) != (m.fd >= 0)))
+			abort();
+		if (strict && known && !ok)
 			abort();
 		ipc_msg_free(&m);
 		return 0;
 	}
 	f = xcalloc(1, l->size);
-	if (msg_decode_sized(&m, l->type, f, l->size, &why) == 0) {
+	ok = msg_decode_sized(&m, l->type, f, l->size, &why) == 0;
+	if (ok) {
 		check_fields(l, f);
 		if ((l->fd == MSG_FD_REQUIRED) != (m.fd >= 0))
 			abort();
 		if (msg_encode_sized(&again, l->type, 1, f, l->size) != 0 ||
-		    again.len != size - 2 || (size > 2 &&
-		    memcmp(again.data, data + 2, size - 2) != 0))
+		    again.len != size - 3 || (size > 3 &&
+		    memcmp(again.data, data + 3, size - 3) != 0))
 			abort();
 		ipc_msg_free(&again);
 		msg_free(l->type, f);
 	}
+	if (strict && known && !ok)
+		abort();
 	free(f);
 	ipc_msg_free(&m);
 	return 0;

@@ -5,7 +5,8 @@
 # compiler and flags (so with ASan and UBSan in a sanitizer build), and
 # runs each once over every input of tests/fuzz/corpus/TARGET/ and
 # tests/fuzz/regressions/TARGET/: any abort, sanitizer report or crash
-# fails the test, so a crash once found stays fixed without clang.
+# fails the test (and a seed of fuzz_msg_decode that no longer decodes
+# as the message it names), so a crash once found stays fixed without clang.
 # Inputs in tests/fuzz/unfixed/TARGET/ are crashes of bugs not fixed yet:
 # each must still fail (XFAIL); one that passes (XPASS) is reported, to
 # be moved to regressions/ with its fix.
@@ -30,13 +31,17 @@ targets=0
 for src in "$here"/fuzz_*.c; do
 	t=$(basename "$src" .c)
 	targets=$((targets + 1))
-	dirs=
-	for d in corpus regressions; do
-		[ -d "$here/$d/$t" ] && dirs="$dirs $here/$d/$t"
-	done
-	# shellcheck disable=SC2086
-	if [ -n "$dirs" ] && ! "$out/$t" $dirs; then
-		echo "FAIL: $t: a saved input fails (see above)"
+	# The seeds must also still be what they were saved as (a target
+	# that can tell, fuzz_msg_decode, checks it under this variable);
+	# regression inputs need only not crash.
+	if [ -d "$here/corpus/$t" ] &&
+	    ! FUZZ_MSG_DECODE_STRICT=1 "$out/$t" "$here/corpus/$t"; then
+		echo "FAIL: $t: a seed fails (see above)"
+		failed=1
+	fi
+	if [ -d "$here/regressions/$t" ] &&
+	    ! "$out/$t" "$here/regressions/$t"; then
+		echo "FAIL: $t: a regression input fails (see above)"
 		failed=1
 	fi
 	[ -d "$here/unfixed/$t" ] || continue
