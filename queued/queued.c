@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -354,12 +355,37 @@ queued_sync(void)
 	sched_after_sync();
 }
 
+/* How long queued is idle, with no message loaded, before it gives the
+ * memory its last deliveries freed back to the kernel. */
+#define QUEUED_TRIM_IDLE_MS	1000
+
+/*
+ * queued_trim - once the messages queued loaded for delivery are all done
+ * and the loop has been idle (idle: the last poll() timed out), give
+ * malloc's free pages back (malloc_trim).  A burst of mail leaves the
+ * heap holding every envelope and job of its backlog, freed but in
+ * pages scattered through the heap, which glibc keeps; a mail server
+ * idles most of the time, and should do so small.  *due records that
+ * something was loaded since the last trim.
+ */
+static void
+queued_trim(int idle, int *due)
+{
+	if (sched_loaded() > 0 || sched_jobs() > 0)
+		*due = 1;
+	else if (*due && idle) {
+		malloc_trim(0);
+		*due = 0;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	struct pollfd *pfd = NULL;
 	struct queued_peer **pmap = NULL;
 	size_t pcap = 0;
+	int trim_due = 0;
 	char dbdir[4096];
 
 	daemon_init(argc, argv, "queued", &opts, &set);
@@ -381,7 +407,7 @@ main(int argc, char **argv)
 	for (;;) {
 		struct queued_peer *p;
 		size_t n = 1;
-		int timeout;
+		int timeout, ready;
 
 		TAILQ_FOREACH(p, &qctx.peers, entry)
 			n++;
@@ -410,8 +436,12 @@ main(int argc, char **argv)
 		 * soon, not only when the next event comes. */
 		if (timeout > 1000 && (qctx.store_dirty || sched_unsaved()))
 			timeout = 1000;
-		if (poll(pfd, (nfds_t)n + 1, timeout) < 0 && errno != EINTR)
+		if (trim_due && timeout > QUEUED_TRIM_IDLE_MS)
+			timeout = QUEUED_TRIM_IDLE_MS;
+		if ((ready = poll(pfd, (nfds_t)n + 1, timeout)) < 0 &&
+		    errno != EINTR)
 			fatal("poll");
+		queued_trim(ready == 0, &trim_due);
 		if (pfd[n].fd >= 0 && (pfd[n].revents & POLLIN))
 			pickup_event();
 		if (got_flush) {

@@ -84,20 +84,25 @@ _Static_assert(LMTP_TARGET_MAX <= MSG_NEXTHOP_MAX,
 _Static_assert(sizeof(((struct queue_rcpt_rec *)0)->last_error) >
     MSG_TEXT_MAX, "a result's text does not fit the index");
 
+/*
+ * One recipient of a job.  Its texts are kept texts (sched_text_set):
+ * owned, or the shared empty text, so that a message waiting for its
+ * destination holds a few dozen octets per recipient, not kilobytes.
+ */
 struct job_entry {
 	uint32_t	rcpt;		/* index into the message's recipients */
 	uint32_t	kind;		/* enum resolve_kind */
-	char		target[ADDR_TEXT_MAX];	/* mailbox user, or address */
+	char		*target;	/* mailbox user, or address */
 	int		have;		/* a result arrived */
 	/* a .forward address of this user that leads back to a recipient
 	 * that sent the mail here, or "": a "forwarded" result becomes a
 	 * 5.4.6 bounce (sched_forward) */
-	char		loop[ADDR_TEXT_MAX];
+	char		*loop;
 	uint32_t	status;
 	uint32_t	flags;		/* DELIVERD_F_* */
 	char		dsn[MSG_DSN_MAX + 1];
-	char		text[MSG_TEXT_MAX + 1];
-	char		relay[MSG_RELAY_MAX + 1];
+	char		*text;		/* the result's, "" until it arrives */
+	char		*relay;
 };
 
 struct sched_job {
@@ -112,12 +117,13 @@ struct sched_job {
 	double			 start;
 	uint32_t		 nentries;
 	struct job_entry	*entries;
-	/* an owner- alias's address instead of the message's sender */
-	int			 has_sender;
-	char			 sender[ADDR_TEXT_MAX];
+	/* an owner- alias's address instead of the message's sender, or
+	 * NULL; owned */
+	char			*sender;
 	/* smtp jobs: the local address that forwarded every recipient, or
-	 * "": the copy's "Delivered-To:", one per copy, so one per job */
-	char			 delivered_to[ADDR_TEXT_MAX];
+	 * "": the copy's "Delivered-To:", one per copy, so one per job (a
+	 * kept text) */
+	char			*delivered_to;
 	LIST_ENTRY(sched_job)	 entry;		/* in flight */
 	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
 };
@@ -872,6 +878,13 @@ sched_jobs(void)
 	return nlocal + nsmtp + nparked;
 }
 
+/* sched_loaded - messages with their envelope in memory */
+uint32_t
+sched_loaded(void)
+{
+	return nloaded;
+}
+
 /* sched_count - messages known to the scheduler */
 size_t
 sched_count(void)
@@ -1146,8 +1159,8 @@ job_new(struct sched_msg *sm, int smtp)
 	job->id = ++next_job_id;
 	job->sm = sm;
 	job->smtp = smtp;
-	job->sender[0] = '\0';
-	job->has_sender = 0;
+	job->sender = NULL;
+	job->delivered_to = empty_text;
 	return job;
 }
 
@@ -1163,12 +1176,34 @@ job_add(struct sched_job *job, uint32_t rcpt, uint32_t kind,
 	memset(e, 0, sizeof(*e));
 	e->rcpt = rcpt;
 	e->kind = kind;
-	strlcpy(e->target, target, sizeof(e->target));
+	e->target = e->loop = e->text = e->relay = empty_text;
+	sched_text_set(&e->target, target, ADDR_TEXT_MAX - 1);
 }
 
+/* job_entry_result_set - e's result texts */
+static void
+job_entry_result_set(struct job_entry *e, const char *dsn, const char *text,
+    const char *relay)
+{
+	strlcpy(e->dsn, dsn, sizeof(e->dsn));
+	sched_text_set(&e->text, text, MSG_TEXT_MAX);
+	sched_text_set(&e->relay, relay, MSG_RELAY_MAX);
+}
+
+/* job_free - job and everything it owns */
 static void
 job_free(struct sched_job *job)
 {
+	for (uint32_t j = 0; j < job->nentries; j++) {
+		struct job_entry *e = &job->entries[j];
+
+		sched_text_free(&e->target);
+		sched_text_free(&e->loop);
+		sched_text_free(&e->text);
+		sched_text_free(&e->relay);
+	}
+	sched_text_free(&job->delivered_to);
+	free(job->sender);
 	free(job->entries);
 	free(job);
 }
@@ -1198,10 +1233,8 @@ job_sender_set(struct sched_job *job, const struct sched_msg *sm, uint32_t i)
 {
 	const char *owner = sched_rcpt_owner(sm, i);
 
-	if (owner != NULL && sm->env->sender[0] != '\0') {
-		strlcpy(job->sender, owner, sizeof(job->sender));
-		job->has_sender = 1;
-	}
+	if (owner != NULL && sm->env->sender[0] != '\0')
+		job->sender = xstrndup(owner, ADDR_TEXT_MAX - 1);
 }
 
 /* job_sender_is - job is for recipient i's envelope sender */
@@ -1212,15 +1245,15 @@ job_sender_is(const struct sched_job *job, const struct sched_msg *sm,
 	const char *owner = sched_rcpt_owner(sm, i);
 
 	if (owner == NULL || sm->env->sender[0] == '\0')
-		return !job->has_sender;
-	return job->has_sender && strcmp(job->sender, owner) == 0;
+		return job->sender == NULL;
+	return job->sender != NULL && strcmp(job->sender, owner) == 0;
 }
 
 /* job_sender - the envelope sender job's deliveries carry */
 static const char *
 job_sender(const struct sched_job *job)
 {
-	return job->has_sender ? job->sender : job->sm->env->sender;
+	return job->sender != NULL ? job->sender : job->sm->env->sender;
 }
 
 /*
@@ -1253,8 +1286,8 @@ dispatch_remote(struct dispatch *dp, struct sched_msg *sm, uint32_t i,
 	if (job == NULL) {
 		job = job_new(sm, 1);
 		job_sender_set(job, sm, i);
-		strlcpy(job->delivered_to, delivered_to,
-		    sizeof(job->delivered_to));
+		sched_text_set(&job->delivered_to, delivered_to,
+		    ADDR_TEXT_MAX - 1);
 		job->dest = dest_get(hop);
 		dp->smtp = xreallocarray(dp->smtp, dp->nsmtp + 1,
 		    sizeof(*dp->smtp));
@@ -1476,11 +1509,7 @@ job_defer(struct sched_job *job, const char *dsn, const char *text)
 	for (uint32_t j = 0; j < job->nentries; j++) {
 		job->entries[j].have = 1;
 		job->entries[j].status = DELIVER_TEMPFAIL;
-		strlcpy(job->entries[j].dsn, dsn, sizeof(job->entries[j].dsn));
-		strlcpy(job->entries[j].text, text,
-		    sizeof(job->entries[j].text));
-		strlcpy(job->entries[j].relay, "none",
-		    sizeof(job->entries[j].relay));
+		job_entry_result_set(&job->entries[j], dsn, text, "none");
 	}
 }
 
@@ -1962,12 +1991,10 @@ sched_run(int start_new)
 	}
 	if (!start_new)
 		return;
-	if (heap_len > 0 && heap[0]->due <= now && sched_active_full(now))
-		return;
 	/* A parked message will start a local job, most likely: it counts
 	 * against the bound on the jobs queued hands deliverd. */
 	while (heap_len > 0 && heap[0]->due <= now &&
-	    nloaded < (uint32_t)qctx.set->queue_active_limit &&
+	    !sched_active_full(now) &&
 	    qctx.deliverd != NULL && !qctx.deliverd->dead &&
 	    qctx.lookupd != NULL && !qctx.lookupd->dead &&
 	    resolve_room() > 0 &&
@@ -2159,8 +2186,8 @@ sched_job_done(struct sched_job *job, int reached)
 		if (!had) {
 			e->status = DELIVER_TEMPFAIL;
 			strlcpy(e->dsn, "4.3.0", sizeof(e->dsn));
-			strlcpy(e->text, "delivery agent did not report a "
-			    "result", sizeof(e->text));
+			sched_text_set(&e->text, "delivery agent did not "
+			    "report a result", MSG_TEXT_MAX);
 		}
 		if (reached < 0 || !had) {
 			char buf[ADDR_TEXT_MAX + 2];
@@ -2254,21 +2281,19 @@ job_result(struct sched_job *job, uint32_t idx, uint32_t status,
 	e->have = 1;
 	e->status = status;
 	e->flags = flags;
-	strlcpy(e->dsn, dsn, sizeof(e->dsn));
-	strlcpy(e->text, text, sizeof(e->text));
 	/* Forwarded, but an address led back (sched_forward): a loop. */
 	if (status == DELIVER_OK && e->loop[0] != '\0') {
-		char vis[ADDR_TEXT_MAX * 4];
+		char vis[ADDR_TEXT_MAX * 4], why[MSG_TEXT_MAX + 1];
 
 		log_vis(vis, sizeof(vis), e->loop, strlen(e->loop));
 		e->status = status = DELIVER_PERMFAIL;
-		strlcpy(e->dsn, "5.4.6", sizeof(e->dsn));
-		strlcpy(e->text, "mail forwarding loop for ", sizeof(e->text));
-		strlcat(e->text, vis, sizeof(e->text));
+		strlcpy(why, "mail forwarding loop for ", sizeof(why));
+		strlcat(why, vis, sizeof(why));
+		job_entry_result_set(e, "5.4.6", why, relay);
 		dsn = e->dsn;
 		text = e->text;
-	}
-	strlcpy(e->relay, relay, sizeof(e->relay));
+	} else
+		job_entry_result_set(e, dsn, text, relay);
 	job_entry_names(job, e, to, sizeof(to), &orig);
 	sched_log(job->sm, to, orig, job, relay, dsn, status_word(status),
 	    text);
@@ -2402,6 +2427,7 @@ sched_forward(struct ipc_msg *m)
 	struct msg_forward fw;
 	struct sched_msg *sm;
 	char vis[ADDR_TEXT_MAX * 4], from[MSG_ADDR_MAX + 1];
+	char loop[ADDR_TEXT_MAX];
 	const char *why;
 	uint32_t parent, *anc, nanc;
 	struct job_entry *e;
@@ -2422,9 +2448,11 @@ sched_forward(struct ipc_msg *m)
 	parent = sm->r[e->rcpt].rec.parent;
 	sched_rcpt_delivered(sm, e->rcpt, from, sizeof(from));
 	nanc = sched_rcpt_ancestors(sm, e->rcpt, &anc);
+	strlcpy(loop, e->loop, sizeof(loop));
 	for (uint32_t i = 0; i < fw.n; i++)
 		sched_forward_add(sm, parent, fw.a[i].address, from, anc, nanc,
-		    e->loop, sizeof(e->loop));
+		    loop, sizeof(loop));
+	sched_text_set(&e->loop, loop, sizeof(loop) - 1);
 	free(anc);
 	log_vis(vis, sizeof(vis), job->entries[fw.index].target,
 	    strlen(job->entries[fw.index].target));

@@ -148,6 +148,8 @@ void sched_save_unsaved(void);
 int sched_unsaved(void);
 /* sched_jobs - jobs in flight and rounds still resolving: work begun */
 uint32_t sched_jobs(void);
+/* sched_loaded - messages with their envelope in memory */
+uint32_t sched_loaded(void);
 /* sched_count - messages known to the scheduler */
 size_t sched_count(void);
 /* sched_backoff - the wait before attempt number attempts+1 (seconds) */
