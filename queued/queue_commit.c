@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "file_pool.h"
 #include "fsspace.h"
 #include "msgfile.h"
 #include "log.h"
@@ -233,7 +234,8 @@ commit_hand_out(struct queued_peer *p, struct open_msg **omp)
 	char qid[QID_MAX], path[4096];
 	int fd, sendfd = -1;
 
-	fd = commit_create_file(qid, sizeof(qid), path, sizeof(path));
+	if ((fd = file_pool_take(qid, sizeof(qid), path, sizeof(path))) < 0)
+		fd = commit_create_file(qid, sizeof(qid), path, sizeof(path));
 	if (fd < 0 || (sendfd = dup(fd)) < 0) {
 		int err = errno;
 
@@ -446,11 +448,14 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	open_drop(om, 0);
 }
 
-/* commit_is_open - a file smtpd is still writing */
+/* commit_is_open - a file smtpd is still writing, or one pooled for it */
 int
 commit_is_open(const char *qid)
 {
 	struct open_msg *om;
+
+	if (file_pool_holds(qid))
+		return 1;
 
 	TAILQ_FOREACH(om, &open_msgs, entry)
 		if (strcmp(om->qid, qid) == 0)

@@ -25,10 +25,12 @@ void commit_flush_batch(void);
 /*
  * commit_create_file - create SPOOL/msg/X/QID (O_EXCL, 0600) under a new
  * queue ID, written to qid and path; the read-write descriptor, or -1.
+ * Thread-safe and silent: file_pool's thread calls it too.
  */
 int commit_create_file(char *qid, size_t qidsize, char *path,
     size_t pathsize);
-/* commit_is_open - qid is a file handed to an smtpd and not yet done */
+/* commit_is_open - qid is a file handed to an smtpd and not yet done, or
+ * one made ahead for the next (file_pool.h) */
 int commit_is_open(const char *qid);
 /* commit_pending - true when a batch awaits commit_flush_batch() */
 int commit_pending(void);

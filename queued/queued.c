@@ -25,6 +25,7 @@
 
 #include "daemon.h"
 #include "daemon_channel.h"
+#include "file_pool.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
@@ -402,6 +403,10 @@ main(int argc, char **argv)
 	qctx.store = recover_start(dbdir);
 	queued_sync();
 	pickup_init();
+	/* After recovery, which would remove the pool's empty files. */
+	if (file_pool_start(commit_create_file) < 0)
+		log_warn("cannot start the thread that makes queue files "
+		    "ahead: %s; queued makes each when needed", strerror(errno));
 	daemon_channel_open(&master);
 
 	for (;;) {
@@ -476,6 +481,7 @@ main(int argc, char **argv)
 		if (stopping && (sched_jobs() == 0 || time(NULL) >= stop_deadline))
 			break;
 	}
+	file_pool_stop();
 	queued_sync();
 	queue_store_close(qctx.store);
 	free(pfd);

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_pool.h"
 #include "log.h"
 #include "msgfile.h"
 #include "qid.h"
@@ -300,6 +301,9 @@ recover_rebuild(struct recover_stats *st)
 	memset(&rs, 0, sizeof(rs));
 	rs.st = st;
 	rs.running = 1;
+	/* A file the pool's thread is making is not yet one it holds. */
+	file_pool_pause();
 	spool_scan(qctx.spool, recover_orphan, &rs);
+	file_pool_resume();
 	recover_report("rebuild", st);
 }

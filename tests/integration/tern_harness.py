@@ -666,6 +666,44 @@ class TernInstance:
             out.extend(os.path.join(root, f) for f in files)
         return out
 
+    def made_ahead_files(self):
+        """queued's files made ahead (file_pool.c): the empty files under
+        spool/msg that a tern-queued holds open and no other process
+        does (one handed to an smtpd is held by both)."""
+        listed = [f for f in self.spool_files("msg")]
+        queued, others = set(), set()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/comm" % pid) as f:
+                    comm = f.read().strip()
+                fds = os.listdir("/proc/%s/fd" % pid)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                (queued if comm == "tern-queued" else others).add(target)
+        out = []
+        for f in listed:
+            real = os.path.realpath(f)
+            try:
+                if (real in queued and real not in others
+                        and os.path.getsize(f) == 0):
+                    out.append(f)
+            except FileNotFoundError:
+                pass
+        return out
+
+    def msg_files(self):
+        """Every file under spool/msg but queued's made ahead: what a
+        message, or one abandoned, leaves."""
+        ahead = set(self.made_ahead_files())
+        return [f for f in self.spool_files("msg") if f not in ahead]
+
     def queue_files(self):
         """The message files in spool/msg: every file but the empty ones
         queued hands out to smtpd workers for their next message (one at

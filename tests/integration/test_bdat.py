@@ -112,7 +112,7 @@ class TestBdat(TernTestCase):
         s.cmd("QUIT")
         s.close()
         self.assertEqual(inst.all_delivered(), {})
-        self.assertEqual(inst.spool_files("msg"), [])
+        self.assertEqual(inst.msg_files(), [])
 
     def test_data_after_bdat_and_bdat_after_failure_get_503(self):
         inst = self.instance()
@@ -184,7 +184,7 @@ class TestBdat(TernTestCase):
         wait_until(lambda: "lost connection after BDAT" in inst.log(), 30,
                    what="the lost connection line")
         qid = re.search(r"(\w+): client=", inst.log()).group(1)
-        wait_until(lambda: not inst.spool_files("msg"), 30,
+        wait_until(lambda: not inst.msg_files(), 30,
                    what="the aborted file to go")
         self.assertNotRegex(inst.log(), r"%s: from=" % qid)
         self.assertEqual(inst.all_delivered(), {})

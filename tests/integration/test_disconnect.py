@@ -33,8 +33,8 @@ class TestDisconnect(TernTestCase):
         self._abandon(inst, reset=True)
         time.sleep(3)
         self.assertEqual(inst.all_delivered(), {})
-        wait_until(lambda: not inst.spool_files("msg"), 10,
-                   what="spool/msg to be empty: %r" % inst.spool_files("msg"))
+        wait_until(lambda: not inst.msg_files(), 10,
+                   what="spool/msg to be empty: %r" % inst.msg_files())
         wait_until(lambda: not inst.spool_files("incoming"), 10,
                    what="spool/incoming to be empty: %r"
                    % inst.spool_files("incoming"))
@@ -44,7 +44,7 @@ class TestDisconnect(TernTestCase):
         inst.start()
         time.sleep(2)
         self.assertEqual(inst.all_delivered(), {})
-        self.assertEqual(inst.spool_files("msg"), [])
+        self.assertEqual(inst.msg_files(), [])
         # The suite still works afterwards.
         with smtp_connect(inst) as s:
             s.sendmail("ok@client.test", ["alice@test.example"],

@@ -143,7 +143,7 @@ class TestSizeLimit(TernTestCase):
             c.close()
         time.sleep(2)
         self.assertEqual(self.inst.all_delivered(), {})
-        wait_until(lambda: not self.inst.spool_files("msg"), 10,
+        wait_until(lambda: not self.inst.msg_files(), 10,
                    what="no leftover in spool/msg")
         wait_until(lambda: not self.inst.spool_files("incoming"), 10,
                    what="no leftover in spool/incoming")

@@ -5,18 +5,46 @@ next DATA starts without a round trip to queued, which under load waits
 behind the group commit's syncs.  Until the worker uses it, the file is
 empty and still the worker's: it must never outlive the worker, queued,
 or a restart, and it must never be mistaken for a message.
+
+queued makes those files ahead, in a thread of its own (file_pool.c):
+up to FILE_POOL_SIZE empty files that only queued holds.  They too must
+never outlive queued or a restart, nor be taken for unfinished files by
+"ternctl rebuild" while queued runs.
 """
 
 import os
 import signal
+import subprocess
 
-from tern_harness import TernTestCase, smtp_connect, qid_from_reply, wait_until
+from tern_harness import (TernTestCase, binary, smtp_connect, qid_from_reply,
+                          wait_until)
+
+FILE_POOL_SIZE = 32     # queued/file_pool.h
+
+
+def all_empty_files(inst):
+    """The empty files in spool/msg."""
+    out = []
+    for f in inst.spool_files("msg"):
+        try:
+            if os.path.getsize(f) == 0:
+                out.append(f)
+        except FileNotFoundError:
+            pass
+    return sorted(out)
 
 
 def empty_files(inst):
-    """The empty files in spool/msg: the handed-out next files."""
-    return sorted(f for f in inst.spool_files("msg")
-                  if os.path.getsize(f) == 0)
+    """The empty files in spool/msg that an smtpd holds: the handed-out
+    next files (the others are queued's, made ahead)."""
+    return [f for f in all_empty_files(inst)
+            if any(comm == "tern-smtpd"
+                   for _pid, comm in holders(os.path.realpath(f)))]
+
+
+def pooled_files(inst):
+    """The empty files in spool/msg that only queued holds."""
+    return sorted(inst.made_ahead_files())
 
 
 def holders(path):
@@ -119,6 +147,56 @@ class TestQueueNextFile(TernTestCase):
         inst.wait_for_delivery("alice", 1)
         self.assertEqual(inst.stop(), 0)
         self.assertEqual(inst.spool_files("msg"), [])
+        self.assertNotIn("removed unfinished", inst.log())
+
+    def test_files_made_ahead_are_queued_s_bounded_and_used(self):
+        inst = self.instance()
+        pooled = wait_until(lambda: len(pooled_files(inst)) ==
+                            FILE_POOL_SIZE and pooled_files(inst), 15,
+                            what="queued's files made ahead")
+        # Every empty file is queued's or a worker's: none is lost track
+        # of, and the pool stays at its size.
+        self.assertEqual(all_empty_files(inst), pooled)
+        names = {os.path.basename(f) for f in pooled}
+        qids = set()
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            for i in range(FILE_POOL_SIZE + 8):
+                code, text = send(s, i)
+                self.assertEqual(code, 250, text)
+                qids.add(qid_from_reply(text))
+        # The messages went into the files made ahead, oldest first.
+        self.assertTrue(names <= qids, sorted(names - qids))
+        inst.wait_for_delivery("alice", FILE_POOL_SIZE + 8)
+        inst.wait_queue_empty(30)
+        wait_until(lambda: len(pooled_files(inst)) == FILE_POOL_SIZE, 15,
+                   what="the pool refilled")
+        self.assertLessEqual(len(all_empty_files(inst)), FILE_POOL_SIZE + 1)
+        self.assertNotIn("removed unfinished", inst.log())
+
+    def test_rebuild_while_running_leaves_the_files_made_ahead(self):
+        inst = self.instance()
+        for round_ in range(3):
+            pooled = wait_until(lambda: len(pooled_files(inst)) ==
+                                FILE_POOL_SIZE and pooled_files(inst), 15,
+                                what="queued's files made ahead")
+            r = subprocess.run([binary("ternctl"), "-c", inst.conf,
+                                "rebuild"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"0 unfinished files removed", r.stdout)
+            for f in pooled:
+                self.assertTrue(os.path.exists(f), f)
+            # Each of them still becomes a message that arrives.
+            with smtp_connect(inst) as s:
+                s.ehlo()
+                for i in range(FILE_POOL_SIZE + 2):
+                    code, text = send(s, i)
+                    self.assertEqual(code, 250, text)
+            n = (round_ + 1) * (FILE_POOL_SIZE + 2)
+            inst.wait_for_delivery("alice", n)
+            inst.wait_queue_empty(30)
+            self.assertEqual(len(inst.maildir_files("alice")), n)
         self.assertNotIn("removed unfinished", inst.log())
 
     def test_queued_killed_its_files_removed_at_restart(self):

@@ -49,5 +49,5 @@ class TestQueueRemoval(TernTestCase):
         inst.stop()
         inst.start()
         self.assertEqual(self.indexed_at_start(inst), 0)
-        self.assertEqual(inst.spool_files("msg"), [])
+        self.assertEqual(inst.msg_files(), [])
         self.assertEqual(len(inst.maildir_files("alice")), N)

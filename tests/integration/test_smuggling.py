@@ -100,7 +100,7 @@ class TestSmuggling(TernTestCase):
                 self.check_one_reply(rest)
         time.sleep(2)
         self.assertEqual(inst.all_delivered(), {})
-        self.assertEqual(inst.spool_files("msg"), [])
+        self.assertEqual(inst.msg_files(), [])
         self.assertNotIn("from=<evil@x>", inst.log())
         # A clean message still goes through with reject on.
         c = RawSMTP(inst.port)

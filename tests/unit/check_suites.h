@@ -38,5 +38,6 @@ Suite *tls_policy_suite(void);
 Suite *zmem_suite(void);
 Suite *mtasts_suite(void);
 Suite *tls_ca_suite(void);
+Suite *file_pool_suite(void);
 
 #endif

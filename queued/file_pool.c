@@ -1,0 +1,221 @@
+/*
+ * file_pool - empty message files made ahead of need (file_pool.h).
+ *
+ * One mutex guards the ring; the thread waits on "want" while the ring
+ * is full, and the loop signals it for every file it takes.  The thread
+ * makes files one at a time with the lock released, holding "creating"
+ * instead until the file is in the ring, so that file_pool_pause can
+ * wait for the one being made.  After a failure it
+ * waits a second before it tries again (the loop meanwhile makes its
+ * own files and logs why they fail).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "file_pool.h"
+
+/* The loop's spool is "." (queued chdirs there): paths are short.  A
+ * longer one is not pooled. */
+#define FILE_POOL_PATH_MAX	256
+
+struct pooled_file {
+	char	qid[QID_MAX];
+	char	path[FILE_POOL_PATH_MAX];
+	int	fd;
+};
+
+static struct {
+	pthread_mutex_t		 creating;	/* held while making a file */
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 want;	/* a file was taken, or stop */
+	pthread_t		 thread;
+	int			 running;
+	int			 stop;
+	file_pool_create_fn	 create;
+	struct pooled_file	 ring[FILE_POOL_SIZE];
+	unsigned		 head, count;
+} pool = { .creating = PTHREAD_MUTEX_INITIALIZER,
+    .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* file_pool_wait_retry - sleep a second after a failure, unless stopped;
+ * called and returns with the lock held */
+static void
+file_pool_wait_retry(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 1;
+	while (!pool.stop &&
+	    pthread_cond_timedwait(&pool.want, &pool.lock, &until) != ETIMEDOUT)
+		;
+}
+
+/* file_pool_put - add a file at the ring's end; with the lock held */
+static void
+file_pool_put(const char *qid, const char *path, int fd)
+{
+	struct pooled_file *f = &pool.ring[(pool.head + pool.count) %
+	    FILE_POOL_SIZE];
+
+	strlcpy(f->qid, qid, sizeof(f->qid));
+	strlcpy(f->path, path, sizeof(f->path));
+	f->fd = fd;
+	pool.count++;
+}
+
+/* file_pool_run - the thread: keep the ring full until stopped */
+static void *
+file_pool_run(void *arg)
+{
+	char qid[QID_MAX], path[FILE_POOL_PATH_MAX + 1];
+	int fd;
+
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	while (!pool.stop) {
+		if (pool.count == FILE_POOL_SIZE) {
+			pthread_cond_wait(&pool.want, &pool.lock);
+			continue;
+		}
+		pthread_mutex_unlock(&pool.lock);
+		pthread_mutex_lock(&pool.creating);
+		fd = pool.create(qid, sizeof(qid), path, sizeof(path));
+		if (fd >= 0 && strlen(path) >= FILE_POOL_PATH_MAX) {
+			unlink(path);
+			close(fd);
+			fd = -1;
+		}
+		pthread_mutex_lock(&pool.lock);
+		if (fd >= 0)
+			file_pool_put(qid, path, fd);
+		pthread_mutex_unlock(&pool.creating);
+		if (fd < 0)
+			file_pool_wait_retry();
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return NULL;
+}
+
+/* file_pool_start - start the thread with every signal blocked in it */
+int
+file_pool_start(file_pool_create_fn create)
+{
+	pthread_condattr_t attr;
+	sigset_t all, old;
+	int err;
+
+	if (pool.running)
+		return 0;
+	if ((err = pthread_condattr_init(&attr)) != 0 ||
+	    (err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+	    (err = pthread_cond_init(&pool.want, &attr)) != 0) {
+		errno = err;
+		return -1;
+	}
+	pthread_condattr_destroy(&attr);
+	pool.create = create;
+	pool.stop = 0;
+	pool.head = pool.count = 0;
+	/* The loop's poll() must see every signal, so none may land here. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&pool.thread, NULL, file_pool_run, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		pthread_cond_destroy(&pool.want);
+		errno = err;
+		return -1;
+	}
+	pool.running = 1;
+	return 0;
+}
+
+/* file_pool_take - the oldest pooled file, or -1 when there is none */
+int
+file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	struct pooled_file f;
+
+	if (!pool.running)
+		return -1;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.count == 0) {
+		pthread_mutex_unlock(&pool.lock);
+		return -1;
+	}
+	f = pool.ring[pool.head];
+	pool.head = (pool.head + 1) % FILE_POOL_SIZE;
+	pool.count--;
+	pthread_cond_signal(&pool.want);
+	pthread_mutex_unlock(&pool.lock);
+	if (strlcpy(qid, f.qid, qidsize) >= qidsize ||
+	    strlcpy(path, f.path, pathsize) >= pathsize) {
+		unlink(f.path);
+		close(f.fd);
+		return -1;
+	}
+	return f.fd;
+}
+
+/* file_pool_holds - qid is in the ring */
+int
+file_pool_holds(const char *qid)
+{
+	int found = 0;
+
+	if (!pool.running)
+		return 0;
+	pthread_mutex_lock(&pool.lock);
+	for (unsigned i = 0; i < pool.count && !found; i++)
+		found = strcmp(pool.ring[(pool.head + i) % FILE_POOL_SIZE].qid,
+		    qid) == 0;
+	pthread_mutex_unlock(&pool.lock);
+	return found;
+}
+
+/* file_pool_pause - wait for a file being made to be in the ring, and
+ * make no more until file_pool_resume */
+void
+file_pool_pause(void)
+{
+	if (pool.running)
+		pthread_mutex_lock(&pool.creating);
+}
+
+/* file_pool_resume - make files again */
+void
+file_pool_resume(void)
+{
+	if (pool.running)
+		pthread_mutex_unlock(&pool.creating);
+}
+
+/* file_pool_stop - join the thread, then remove what it made */
+void
+file_pool_stop(void)
+{
+	if (!pool.running)
+		return;
+	pthread_mutex_lock(&pool.lock);
+	pool.stop = 1;
+	pthread_cond_signal(&pool.want);
+	pthread_mutex_unlock(&pool.lock);
+	pthread_join(pool.thread, NULL);
+	for (; pool.count > 0; pool.count--) {
+		struct pooled_file *f = &pool.ring[pool.head];
+
+		unlink(f->path);
+		close(f->fd);
+		pool.head = (pool.head + 1) % FILE_POOL_SIZE;
+	}
+	pthread_cond_destroy(&pool.want);
+	pool.running = 0;
+}

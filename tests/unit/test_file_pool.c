@@ -1,0 +1,215 @@
+/*
+ * test_file_pool - queued's files made ahead: the ring fills to
+ * FILE_POOL_SIZE, hands out each file once and oldest first, names what
+ * it holds, makes nothing while paused, survives a create that fails,
+ * and removes what it still holds when stopped.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "envelope.h"
+#include "file_pool.h"
+
+static char dir[PATH_MAX];
+static int made;		/* files the fake create made (atomic) */
+static int failing;		/* the fake create fails (atomic) */
+
+/* fake_create - DIR/NNNN, its number as queue ID */
+static int
+fake_create(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	int n;
+
+	if (__atomic_load_n(&failing, __ATOMIC_SEQ_CST)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	n = __atomic_add_fetch(&made, 1, __ATOMIC_SEQ_CST);
+	snprintf(qid, qidsize, "%04d", n);
+	snprintf(path, pathsize, "%s/%s", dir, qid);
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+static int
+made_now(void)
+{
+	return __atomic_load_n(&made, __ATOMIC_SEQ_CST);
+}
+
+/* files_in_dir - the number of entries in dir besides . and .. */
+static int
+files_in_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* wait_made - until the fake create has made n files (5 s at most) */
+static void
+wait_made(int n)
+{
+	for (int i = 0; i < 500 && made_now() < n; i++)
+		usleep(10000);
+	ck_assert_int_ge(made_now(), n);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/tern-file-pool-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	made = failing = 0;
+}
+
+static void
+teardown(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX + 256];
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	if (d != NULL)
+		closedir(d);
+	rmdir(dir);
+}
+
+START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
+{
+	char qid[QID_MAX], path[PATH_MAX], prev[QID_MAX] = "";
+	struct stat a, b;
+	int taken = 0, fd;
+
+	ck_assert_int_eq(file_pool_start(fake_create), 0);
+	wait_made(FILE_POOL_SIZE);
+	usleep(50000);
+	/* Full: it stops at FILE_POOL_SIZE. */
+	ck_assert_int_eq(made_now(), FILE_POOL_SIZE);
+	ck_assert(file_pool_holds("0001"));
+	ck_assert(file_pool_holds("0032"));
+	ck_assert(!file_pool_holds("0033"));
+	/* More than it holds: each once, oldest first, refilled behind. */
+	for (int tries = 0; taken < FILE_POOL_SIZE + 10 && tries < 1000;
+	    tries++) {
+		if ((fd = file_pool_take(qid, sizeof(qid), path,
+		    sizeof(path))) < 0) {
+			usleep(5000);
+			continue;
+		}
+		ck_assert_msg(strcmp(qid, prev) > 0, "%s after %s", qid, prev);
+		strlcpy(prev, qid, sizeof(prev));
+		ck_assert(!file_pool_holds(qid));
+		/* The descriptor is the file at the path. */
+		ck_assert_int_eq(fstat(fd, &a), 0);
+		ck_assert_int_eq(stat(path, &b), 0);
+		ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+		close(fd);
+		taken++;
+	}
+	ck_assert_int_eq(taken, FILE_POOL_SIZE + 10);
+	wait_made(taken + FILE_POOL_SIZE);
+	file_pool_stop();
+	/* What was taken stays; what was pooled is gone. */
+	ck_assert_int_eq(files_in_dir(), taken);
+	ck_assert(!file_pool_holds(qid));
+	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path)),
+	    -1);
+}
+END_TEST
+
+START_TEST(test_file_pool_makes_nothing_while_paused)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	int fd, before;
+
+	ck_assert_int_eq(file_pool_start(fake_create), 0);
+	wait_made(FILE_POOL_SIZE);
+	file_pool_pause();
+	before = made_now();
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_ge(fd = file_pool_take(qid, sizeof(qid), path,
+		    sizeof(path)), 0);
+		close(fd);
+	}
+	usleep(100000);
+	ck_assert_int_eq(made_now(), before);
+	file_pool_resume();
+	wait_made(before + 5);
+	file_pool_stop();
+	ck_assert_int_eq(files_in_dir(), 5);
+}
+END_TEST
+
+START_TEST(test_file_pool_failing_create_is_retried)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+
+	__atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(file_pool_start(fake_create), 0);
+	usleep(50000);
+	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path)),
+	    -1);
+	/* It tries again a second later, and then fills. */
+	__atomic_store_n(&failing, 0, __ATOMIC_SEQ_CST);
+	wait_made(FILE_POOL_SIZE);
+	file_pool_stop();
+	ck_assert_int_eq(files_in_dir(), 0);
+}
+END_TEST
+
+START_TEST(test_file_pool_stop_does_not_wait_out_a_retry)
+{
+	struct timespec t0, t1;
+	long ms;
+
+	__atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(file_pool_start(fake_create), 0);
+	usleep(50000);		/* failed once: waiting to retry */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	file_pool_stop();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms < 500, "file_pool_stop took %ld ms", ms);
+	ck_assert_int_eq(files_in_dir(), 0);
+}
+END_TEST
+
+Suite *
+file_pool_suite(void)
+{
+	Suite *s = suite_create("file_pool");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_file_pool_fills_hands_out_in_order_and_cleans_up);
+	tcase_add_test(tc, test_file_pool_makes_nothing_while_paused);
+	tcase_add_test(tc, test_file_pool_failing_create_is_retried);
+	tcase_add_test(tc, test_file_pool_stop_does_not_wait_out_a_retry);
+	suite_add_tcase(s, tc);
+	return s;
+}
