@@ -670,29 +670,14 @@ class TernInstance:
         """queued's files made ahead (file_pool.c): the empty files under
         spool/msg that a tern-queued holds open and no other process
         does (one handed to an smtpd is held by both)."""
-        listed = [f for f in self.spool_files("msg")]
-        queued, others = set(), set()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/comm" % pid) as f:
-                    comm = f.read().strip()
-                fds = os.listdir("/proc/%s/fd" % pid)
-            except OSError:
-                continue
-            for fd in fds:
-                try:
-                    target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
-                except OSError:
-                    continue
-                (queued if comm == "tern-queued" else others).add(target)
+        listed = self.spool_files("msg")
+        held = open_file_holders()
         out = []
         for f in listed:
-            real = os.path.realpath(f)
+            comms = {comm for _pid, comm in
+                     held.get(os.path.realpath(f), [])}
             try:
-                if (real in queued and real not in others
-                        and os.path.getsize(f) == 0):
+                if comms == {"tern-queued"} and os.path.getsize(f) == 0:
                     out.append(f)
             except FileNotFoundError:
                 pass
@@ -722,6 +707,27 @@ class TernInstance:
                    what=lambda: "the queue (spool/msg) to drain; left: %s"
                    % " ".join(os.path.relpath(f, self.spool)
                               for f in self.queue_files()[:10]))
+
+
+def open_file_holders():
+    """{path: [(pid, comm), ...]} for every file some process has open."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                comm = f.read().strip()
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            out.setdefault(target, []).append((int(pid), comm))
+    return out
 
 
 # --- SMTP helpers -----------------------------------------------------------

@@ -16,8 +16,8 @@ import os
 import signal
 import subprocess
 
-from tern_harness import (TernTestCase, binary, smtp_connect, qid_from_reply,
-                          wait_until)
+from tern_harness import (TernTestCase, binary, open_file_holders,
+                          smtp_connect, qid_from_reply, wait_until)
 
 FILE_POOL_SIZE = 32     # queued/file_pool.h
 
@@ -48,25 +48,8 @@ def pooled_files(inst):
 
 
 def holders(path):
-    """(pid, comm) of every process with path open."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            fds = os.listdir("/proc/%s/fd" % pid)
-            with open("/proc/%s/comm" % pid) as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) == path:
-                    out.append((int(pid), comm))
-                    break
-            except OSError:
-                pass
-    return out
+    """(pid, comm) of every process with path open, each once."""
+    return sorted(set(open_file_holders().get(path, [])))
 
 
 def send(s, i):
