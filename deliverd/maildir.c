@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file_out.h"
 #include "maildir.h"
 #include "msg.h"
 #include "xmalloc.h"
@@ -36,9 +37,7 @@
  * calls per 64 KiB rather than one per line.
  */
 struct maildir_out {
-	int		fd;
-	size_t		len;
-	unsigned char	buf[MAILDIR_BUFSIZE];
+	struct file_out	out;
 	unsigned char	in[MAILDIR_BUFSIZE];
 };
 
@@ -124,50 +123,6 @@ maildir_fail(char *err, size_t errsize, int e, const char *what)
 	return DELIVER_TEMPFAIL;
 }
 
-/* maildir_out_flush - write everything buffered; -1 with errno set */
-static int
-maildir_out_flush(struct maildir_out *o)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < o->len) {
-		n = write(o->fd, o->buf + off, o->len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	o->len = 0;
-	return 0;
-}
-
-/* maildir_out_put - buffer len octets; -1 with errno set */
-static int
-maildir_out_put(struct maildir_out *o, const void *p, size_t len)
-{
-	const unsigned char *s = p;
-
-	while (len > 0) {
-		size_t room = sizeof(o->buf) - o->len;
-		size_t take = len < room ? len : room;
-
-		memcpy(o->buf + o->len, s, take);
-		o->len += take;
-		s += take;
-		len -= take;
-		if (o->len == sizeof(o->buf) && maildir_out_flush(o) != 0)
-			return -1;
-	}
-	return 0;
-}
-
 /*
  * maildir_copy_body - copy size octets from msgfd at off, turning each
  * CRLF into LF.  A CR not followed by LF is kept.  Exactly size octets:
@@ -179,7 +134,7 @@ static int
 maildir_copy_body(struct maildir_out *o, int msgfd, off_t off, off_t size,
     const char **what)
 {
-	unsigned char *in = o->in;
+	unsigned char *in = o->in, *cr;
 	int held_cr = 0;
 	ssize_t n;
 
@@ -202,26 +157,27 @@ maildir_copy_body(struct maildir_out *o, int msgfd, off_t off, off_t size,
 		/* A CR at the end of the last chunk waits to see what follows. */
 		if (held_cr) {
 			held_cr = 0;
-			if (in[0] != '\n' && maildir_out_put(o, "\r", 1) != 0)
+			if (in[0] != '\n' &&
+			    file_out_put(&o->out, "\r", 1) != 0)
 				return -1;
 		}
 		start = 0;
-		for (i = 0; i < (size_t)n; i++) {
-			if (in[i] != '\r')
-				continue;
-			if (maildir_out_put(o, in + start, i - start) != 0)
+		while (start < (size_t)n && (cr = memchr(in + start, '\r',
+		    (size_t)n - start)) != NULL) {
+			i = (size_t)(cr - in);
+			if (file_out_put(&o->out, in + start, i - start) != 0)
 				return -1;
 			start = i + 1;
-			if (i + 1 == (size_t)n)
+			if (start == (size_t)n)
 				held_cr = 1;
-			else if (in[i + 1] != '\n' &&
-			    maildir_out_put(o, "\r", 1) != 0)
+			else if (in[start] != '\n' &&
+			    file_out_put(&o->out, "\r", 1) != 0)
 				return -1;
 		}
-		if (maildir_out_put(o, in + start, (size_t)n - start) != 0)
+		if (file_out_put(&o->out, in + start, (size_t)n - start) != 0)
 			return -1;
 	}
-	if (held_cr && maildir_out_put(o, "\r", 1) != 0) {
+	if (held_cr && file_out_put(&o->out, "\r", 1) != 0) {
 		*what = "writing message";
 		return -1;
 	}
@@ -436,18 +392,17 @@ maildir_fill(int fd, int msgfd, off_t body_offset, off_t body_size,
 	int rc = -1, e;
 
 	*what = "writing message";
-	o->fd = fd;
-	o->len = 0;
-	if (maildir_out_put(o, "Return-Path: <", 14) != 0 ||
-	    maildir_out_put(o, return_path, strlen(return_path)) != 0 ||
-	    maildir_out_put(o, ">\nDelivered-To: ", 16) != 0 ||
-	    maildir_out_put(o, delivered_to, strlen(delivered_to)) != 0 ||
-	    maildir_out_put(o, "\n", 1) != 0)
+	file_out_init(&o->out, fd);
+	if (file_out_put(&o->out, "Return-Path: <", 14) != 0 ||
+	    file_out_put(&o->out, return_path, strlen(return_path)) != 0 ||
+	    file_out_put(&o->out, ">\nDelivered-To: ", 16) != 0 ||
+	    file_out_put(&o->out, delivered_to, strlen(delivered_to)) != 0 ||
+	    file_out_put(&o->out, "\n", 1) != 0)
 		goto out;
 	if (maildir_copy_body(o, msgfd, body_offset, body_size, what) != 0)
 		goto out;
 	*what = "writing message";
-	if (maildir_out_flush(o) != 0)
+	if (file_out_flush(&o->out) != 0)
 		goto out;
 	rc = 0;
 out:

@@ -29,26 +29,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_out.h"
 #include "mbox.h"
 #include "mbox_lock.h"
 #include "msg.h"
 #include "xmalloc.h"
 
-#define MBOX_BUFSIZE	(64 * 1024)
+#define MBOX_BUFSIZE	FILE_OUT_BUFSIZE
 
 static const char mbox_from[] = "From ";
 #define MBOX_FROM_LEN	(sizeof(mbox_from) - 1)
 
 /* The copy buffers and the quoting state of one message being appended. */
 struct mbox_out {
-	int		fd;
-	size_t		len;
-	off_t		written;	/* octets of this message written */
+	struct file_out	out;		/* written: octets of this message */
 	int		bol;		/* in the '>' run at the start of a line */
 	size_t		matched;	/* octets of "From " held back */
 	int		held_cr;	/* a CR waiting for what follows */
-	unsigned char	last;		/* the last octet put */
-	unsigned char	buf[MBOX_BUFSIZE];
 	unsigned char	in[MBOX_BUFSIZE];
 };
 
@@ -100,53 +97,6 @@ mbox_from_line(char *buf, size_t size, const char *sender, time_t date)
 	return 0;
 }
 
-/* mbox_out_flush - write everything buffered; -1 with errno set */
-static int
-mbox_out_flush(struct mbox_out *o)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < o->len) {
-		n = write(o->fd, o->buf + off, o->len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		off += (size_t)n;
-		o->written += n;
-	}
-	o->len = 0;
-	return 0;
-}
-
-/* mbox_out_put - buffer len octets as they are; -1 with errno set */
-static int
-mbox_out_put(struct mbox_out *o, const void *p, size_t len)
-{
-	const unsigned char *s = p;
-
-	if (len > 0)
-		o->last = s[len - 1];
-	while (len > 0) {
-		size_t room = sizeof(o->buf) - o->len;
-		size_t take = len < room ? len : room;
-
-		memcpy(o->buf + o->len, s, take);
-		o->len += take;
-		s += take;
-		len -= take;
-		if (o->len == sizeof(o->buf) && mbox_out_flush(o) != 0)
-			return -1;
-	}
-	return 0;
-}
-
 /*
  * mbox_out_char - one octet of a line, quoted: the '>' run at the start
  * of a line passes, "From " after it is held back until it is complete
@@ -158,39 +108,53 @@ mbox_out_char(struct mbox_out *o, unsigned char c)
 {
 	if (o->bol) {
 		if (o->matched == 0 && c == '>')
-			return mbox_out_put(o, &c, 1);
+			return file_out_put(&o->out, &c, 1);
 		if (c == (unsigned char)mbox_from[o->matched]) {
 			if (++o->matched < MBOX_FROM_LEN)
 				return 0;
 			o->matched = 0;
 			o->bol = 0;
-			return mbox_out_put(o, ">From ", MBOX_FROM_LEN + 1);
+			return file_out_put(&o->out, ">From ",
+			    MBOX_FROM_LEN + 1);
 		}
 		o->bol = 0;
-		if (o->matched > 0 && mbox_out_put(o, mbox_from, o->matched) != 0)
+		if (o->matched > 0 &&
+		    file_out_put(&o->out, mbox_from, o->matched) != 0)
 			return -1;
 		o->matched = 0;
 	}
 	if (c == '\n')
 		o->bol = 1;
-	return mbox_out_put(o, &c, 1);
+	return file_out_put(&o->out, &c, 1);
 }
 
-/* mbox_out_feed - n octets of the stored message: CRLF to LF, quoted */
+/*
+ * mbox_out_feed - n octets of the stored message: CRLF to LF, quoted.
+ * Only the start of a line and a CR need mbox_out_char's care; the rest
+ * of a line up to its next CR or LF is put as it is, in one piece.
+ */
 static int
 mbox_out_feed(struct mbox_out *o, const unsigned char *p, size_t n)
 {
-	size_t i;
+	size_t i = 0, end;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
 		if (o->held_cr) {
 			o->held_cr = 0;
 			if (p[i] != '\n' && mbox_out_char(o, '\r') != 0)
 				return -1;
 		}
-		if (p[i] == '\r')
+		if (p[i] == '\r') {
 			o->held_cr = 1;
-		else if (mbox_out_char(o, p[i]) != 0)
+			i++;
+		} else if (!o->bol && p[i] != '\n') {
+			for (end = i + 1; end < n && p[end] != '\r' &&
+			    p[end] != '\n'; end++)
+				;
+			if (file_out_put(&o->out, p + i, end - i) != 0)
+				return -1;
+			i = end;
+		} else if (mbox_out_char(o, p[i++]) != 0)
 			return -1;
 	}
 	return 0;
@@ -208,12 +172,12 @@ mbox_out_end(struct mbox_out *o)
 		if (mbox_out_char(o, '\r') != 0)
 			return -1;
 	}
-	if (o->matched > 0 && mbox_out_put(o, mbox_from, o->matched) != 0)
+	if (o->matched > 0 && file_out_put(&o->out, mbox_from, o->matched) != 0)
 		return -1;
 	o->matched = 0;
-	if (o->last != '\n' && mbox_out_put(o, "\n", 1) != 0)
+	if (o->out.last != '\n' && file_out_put(&o->out, "\n", 1) != 0)
 		return -1;
-	return mbox_out_put(o, "\n", 1);
+	return file_out_put(&o->out, "\n", 1);
 }
 
 /*
@@ -270,19 +234,19 @@ mbox_fill(struct mbox_out *o, const struct mbox *mb,
 	}
 	/* A file that does not end with an empty line (written by someone
 	 * else, or damaged) gets it first: "From " must begin a line. */
-	if (mbox_out_put(o, "\n\n", (size_t)mb->need_nl) != 0 ||
-	    mbox_out_put(o, from, strlen(from)) != 0 ||
-	    mbox_out_put(o, "Return-Path: <", 14) != 0 ||
-	    mbox_out_put(o, m->sender, strlen(m->sender)) != 0 ||
-	    mbox_out_put(o, ">\nDelivered-To: ", 16) != 0 ||
-	    mbox_out_put(o, m->recipient, strlen(m->recipient)) != 0 ||
-	    mbox_out_put(o, "\n", 1) != 0)
+	if (file_out_put(&o->out, "\n\n", (size_t)mb->need_nl) != 0 ||
+	    file_out_put(&o->out, from, strlen(from)) != 0 ||
+	    file_out_put(&o->out, "Return-Path: <", 14) != 0 ||
+	    file_out_put(&o->out, m->sender, strlen(m->sender)) != 0 ||
+	    file_out_put(&o->out, ">\nDelivered-To: ", 16) != 0 ||
+	    file_out_put(&o->out, m->recipient, strlen(m->recipient)) != 0 ||
+	    file_out_put(&o->out, "\n", 1) != 0)
 		goto out;
 	o->bol = 1;
 	if (mbox_out_body(o, m->fd, m->offset, m->size, what) != 0)
 		goto out;
 	*what = "writing message";
-	if (mbox_out_end(o) != 0 || mbox_out_flush(o) != 0)
+	if (mbox_out_end(o) != 0 || file_out_flush(&o->out) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -325,15 +289,14 @@ mbox_append(struct mbox *mb, const struct mbox_msg *m, char *err,
 		return DELIVER_TEMPFAIL;
 	}
 	o = xcalloc(1, sizeof(*o));
-	o->fd = mb->fd;
-	o->last = '\n';
+	file_out_init(&o->out, mb->fd);
 	if (mbox_fill(o, mb, m, &what) != 0) {
 		e = errno;
 		/* Whatever reached the file goes, so no half message stays. */
 		mbox_truncate(mb, mb->size);
 		rc = mbox_fail(err, errsize, e, what);
 	} else {
-		mb->size += o->written;
+		mb->size += o->out.written;
 		mb->need_nl = 0;
 	}
 	/* A long batch keeps its dotlock fresh, so that no one takes it
