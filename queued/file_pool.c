@@ -2,16 +2,17 @@
  * file_pool - empty message files made ahead of need (file_pool.h).
  *
  * One mutex guards the ring; the thread waits on "want" while the ring
- * is full, and the loop signals it for every file it takes.  The thread
- * makes files one at a time with the lock released, holding "creating"
- * instead until the file is in the ring, so that file_pool_pause can
- * wait for the one being made.  After a failure it
+ * holds more than FILE_POOL_LOW (or is full), and the loop signals it for
+ * every file it takes.  The thread makes a batch with the lock released,
+ * holding "creating" instead until the batch is in the ring, so that
+ * file_pool_pause can wait for the files being made.  After a failure it
  * waits a second before it tries again (the loop meanwhile makes its
  * own files and logs why they fail).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct pooled_file {
 	char	qid[QID_MAX];
 	char	path[FILE_POOL_PATH_MAX];
 	int	fd;
+	int	name_durable;	/* its directory synced since it was made */
 };
 
 static struct {
@@ -58,25 +60,103 @@ file_pool_wait_retry(void)
 		;
 }
 
-/* file_pool_put - add a file at the ring's end; with the lock held */
+/* file_pool_put - add f at the ring's end; with the lock held */
 static void
-file_pool_put(const char *qid, const char *path, int fd)
+file_pool_put(const struct pooled_file *f)
 {
-	struct pooled_file *f = &pool.ring[(pool.head + pool.count) %
-	    FILE_POOL_SIZE];
-
-	strlcpy(f->qid, qid, sizeof(f->qid));
-	strlcpy(f->path, path, sizeof(f->path));
-	f->fd = fd;
+	pool.ring[(pool.head + pool.count) % FILE_POOL_SIZE] = *f;
 	pool.count++;
 }
 
-/* file_pool_run - the thread: keep the ring full until stopped */
+/* file_pool_dir_len - the length of the directory part of path (0: ".") */
+static size_t
+file_pool_dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash == NULL ? 0 : (size_t)(slash - path);
+}
+
+/*
+ * file_pool_sync_dirs - fsync the directory of each of the n files once,
+ * and mark each file whose directory sync succeeded as durably named.
+ * No logging (file_pool.h): a failed sync leaves the mark off, and the
+ * group commit then syncs that directory itself and reports.
+ */
+static void
+file_pool_sync_dirs(struct pooled_file *f, size_t n)
+{
+	char dir[FILE_POOL_PATH_MAX];
+	size_t i, j, len;
+	int fd, ok;
+
+	for (i = 0; i < n; i++)
+		f[i].name_durable = -1;		/* not yet tried */
+	for (i = 0; i < n; i++) {
+		if (f[i].name_durable != -1)
+			continue;
+		len = file_pool_dir_len(f[i].path);
+		if (len == 0)
+			strlcpy(dir, ".", sizeof(dir));
+		else {
+			memcpy(dir, f[i].path, len);
+			dir[len] = '\0';
+		}
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ok = fd >= 0 && fsync(fd) == 0;
+		if (fd >= 0)
+			close(fd);
+		/* This file and every later one in the same directory. */
+		for (j = i; j < n; j++)
+			if (f[j].name_durable == -1 &&
+			    file_pool_dir_len(f[j].path) == len &&
+			    strncmp(f[j].path, f[i].path, len) == 0)
+				f[j].name_durable = ok;
+	}
+}
+
+/*
+ * file_pool_make - make up to n files into batch, then sync their
+ * directories; the number made (fewer when create failed).  Called
+ * without the lock.
+ */
+static size_t
+file_pool_make(struct pooled_file *batch, size_t n)
+{
+	char path[FILE_POOL_PATH_MAX + 1];
+	size_t made = 0;
+	int fd;
+
+	while (made < n) {
+		struct pooled_file *f = &batch[made];
+
+		fd = pool.create(f->qid, sizeof(f->qid), path, sizeof(path));
+		if (fd >= 0 && strlen(path) >= FILE_POOL_PATH_MAX) {
+			unlink(path);
+			close(fd);
+			fd = -1;
+		}
+		if (fd < 0)
+			break;
+		strlcpy(f->path, path, sizeof(f->path));
+		f->fd = fd;
+		made++;
+	}
+	file_pool_sync_dirs(batch, made);
+	return made;
+}
+
+/*
+ * file_pool_run - the thread: refill the ring whenever it is down to
+ * FILE_POOL_LOW, or below full and untouched for a second, until stopped.
+ */
 static void *
 file_pool_run(void *arg)
 {
-	char qid[QID_MAX], path[FILE_POOL_PATH_MAX + 1];
-	int fd;
+	static struct pooled_file batch[FILE_POOL_SIZE];
+	struct timespec until;
+	size_t want, made;
+	int idle = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&pool.lock);
@@ -85,19 +165,23 @@ file_pool_run(void *arg)
 			pthread_cond_wait(&pool.want, &pool.lock);
 			continue;
 		}
+		if (pool.count > FILE_POOL_LOW && !idle) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += 1;
+			idle = pthread_cond_timedwait(&pool.want, &pool.lock,
+			    &until) == ETIMEDOUT;
+			continue;
+		}
+		idle = 0;
+		want = FILE_POOL_SIZE - pool.count;
 		pthread_mutex_unlock(&pool.lock);
 		pthread_mutex_lock(&pool.creating);
-		fd = pool.create(qid, sizeof(qid), path, sizeof(path));
-		if (fd >= 0 && strlen(path) >= FILE_POOL_PATH_MAX) {
-			unlink(path);
-			close(fd);
-			fd = -1;
-		}
+		made = file_pool_make(batch, want);
 		pthread_mutex_lock(&pool.lock);
-		if (fd >= 0)
-			file_pool_put(qid, path, fd);
+		for (size_t i = 0; i < made; i++)
+			file_pool_put(&batch[i]);
 		pthread_mutex_unlock(&pool.creating);
-		if (fd < 0)
+		if (made < want)
 			file_pool_wait_retry();
 	}
 	pthread_mutex_unlock(&pool.lock);
@@ -140,7 +224,8 @@ file_pool_start(file_pool_create_fn create)
 
 /* file_pool_take - the oldest pooled file, or -1 when there is none */
 int
-file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize)
+file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize,
+    int *name_durable)
 {
 	struct pooled_file f;
 
@@ -162,6 +247,7 @@ file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize)
 		close(f.fd);
 		return -1;
 	}
+	*name_durable = f.name_durable;
 	return f.fd;
 }
 

@@ -11,6 +11,14 @@
  * (a burst, or creation failing: a full inode table), the caller makes
  * its file itself, as before, and reports the error itself.
  *
+ * The thread makes files in batches (when the pool is down to
+ * FILE_POOL_LOW, or after a second without a take) and fsyncs each
+ * batch's directories once before it pools the files: a pooled file's
+ * name is then durable before any smtpd writes to it, so the group commit
+ * (queue_commit.c) need not sync its directory again, and one directory
+ * sync covers a batch instead of a commit's few files (a sync per file
+ * or two, made as files were needed, cost more flushes than it saved).
+ *
  * A pooled file is empty, as a file handed to an smtpd is until it
  * writes: after a crash, start-up recovery removes it as unfinished, and
  * while queued runs, "ternctl rebuild" leaves it (file_pool_holds).
@@ -22,6 +30,7 @@
 #include <stddef.h>
 
 #define FILE_POOL_SIZE	32	/* files made ahead, at most */
+#define FILE_POOL_LOW	(FILE_POOL_SIZE / 2)	/* refilled from here */
 
 /*
  * A function that makes one new, empty file: its queue ID in qid, its
@@ -36,10 +45,12 @@ typedef int (*file_pool_create_fn)(char *qid, size_t qidsize, char *path,
 int file_pool_start(file_pool_create_fn create);
 /*
  * file_pool_take - a pooled file: its descriptor (the caller's), its
- * queue ID and path copied out; -1 when the pool is empty.  Never waits
- * for a file to be made.
+ * queue ID and path copied out, and in *name_durable 1 when its directory
+ * was synced after it was made (0 when that sync failed); -1 when the
+ * pool is empty.  Never waits for a file to be made.
  */
-int file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize);
+int file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize,
+    int *name_durable);
 /* file_pool_holds - qid is a pooled file, not yet taken */
 int file_pool_holds(const char *qid);
 /*

@@ -13,8 +13,9 @@
  * smtpd says), checks the size, and adds the index records in a
  * transaction that is not yet flushed.  At the end of the loop turn,
  * commit_flush_batch() syncs each touched directory once (so the new
- * file names survive a crash) and flushes the index log once for the
- * whole batch; only after that does any smtpd hear COMMITTED and say 250.
+ * file names survive a crash; a file from the pool, file_pool.h, had its
+ * directory synced when it was made) and flushes the index log once for
+ * the whole batch; only after that does any smtpd hear COMMITTED and say 250.
  * This is the group commit: N messages arriving together cost one log
  * flush, not N.  Neither sync may be dropped or reordered after the
  * reply: a 250 for a message that a power cut can take away is the one
@@ -64,6 +65,7 @@
 struct open_msg {
 	char			 qid[QID_MAX];
 	int			 fd;
+	int			 name_durable;	/* file_pool.h */
 	struct queued_peer	*peer;
 	TAILQ_ENTRY(open_msg)	 entry;
 };
@@ -74,6 +76,7 @@ struct batch_entry {
 	struct queued_peer	*peer;	/* NULL when the smtpd went away */
 	uint32_t		 reqid;
 	int			 want_next;	/* COMMIT_F_NEXT */
+	int			 name_durable;	/* no directory sync */
 	struct queue_msg_rec	 msg;
 	struct queue_rcpt_rec	*rcpts;
 	char			 sender[ADDR_TEXT_MAX];
@@ -232,9 +235,10 @@ commit_hand_out(struct queued_peer *p, struct open_msg **omp)
 {
 	struct open_msg *om;
 	char qid[QID_MAX], path[4096];
-	int fd, sendfd = -1;
+	int fd, sendfd = -1, name_durable = 0;
 
-	if ((fd = file_pool_take(qid, sizeof(qid), path, sizeof(path))) < 0)
+	if ((fd = file_pool_take(qid, sizeof(qid), path, sizeof(path),
+	    &name_durable)) < 0)
 		fd = commit_create_file(qid, sizeof(qid), path, sizeof(path));
 	if (fd < 0 || (sendfd = dup(fd)) < 0) {
 		int err = errno;
@@ -251,6 +255,7 @@ commit_hand_out(struct queued_peer *p, struct open_msg **omp)
 	om = xcalloc(1, sizeof(*om));
 	strlcpy(om->qid, qid, sizeof(om->qid));
 	om->fd = fd;
+	om->name_durable = name_durable;
 	om->peer = p;
 	TAILQ_INSERT_TAIL(&open_msgs, om, entry);
 	*omp = om;
@@ -429,6 +434,7 @@ commit_request(struct queued_peer *p, struct ipc_msg *m)
 	b->peer = p;
 	b->reqid = m->id;
 	b->want_next = (c.flags & COMMIT_F_NEXT) != 0;
+	b->name_durable = om->name_durable;
 	b->size = info.body_len;	/* the message, as Postfix counts */
 	strlcpy(b->sender, env->sender, sizeof(b->sender));
 	b->rcpts = queue_records_from_envelope(env, now, info.body_len,
@@ -500,8 +506,11 @@ commit_sync_dir(const char *qid)
 	return 0;
 }
 
-/* commit_flush - sync the batch's directories (each once), then the
- * index; 0, or the errno of the first failure */
+/*
+ * commit_flush - sync the batch's directories (each once), then the
+ * index; 0, or the errno of the first failure.  A file from the pool
+ * whose directory the pool synced after making it needs no sync here.
+ */
 static int
 commit_flush(void)
 {
@@ -510,6 +519,8 @@ commit_flush(void)
 	for (size_t i = 0; i < nbatch; i++) {
 		int d = spool_msg_dir_index(batch[i].msg.qid);
 
+		if (batch[i].name_durable)
+			continue;
 		/* Queue IDs come from commit_create_file: d is never -1,
 		 * but such a file's directory would be synced each time. */
 		if (d >= 0 && done[d])

@@ -1,8 +1,9 @@
 /*
  * test_file_pool - queued's files made ahead: the ring fills to
- * FILE_POOL_SIZE, hands out each file once and oldest first, names what
- * it holds, makes nothing while paused, survives a create that fails,
- * and removes what it still holds when stopped.
+ * FILE_POOL_SIZE, hands out each file once and oldest first with its name
+ * durable, refills in batches (from FILE_POOL_LOW, or when left alone a
+ * second), names what it holds, makes nothing while paused, survives a
+ * create that fails, and removes what it still holds when stopped.
  */
 #include "config.h"
 
@@ -101,7 +102,7 @@ START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
 {
 	char qid[QID_MAX], path[PATH_MAX], prev[QID_MAX] = "";
 	struct stat a, b;
-	int taken = 0, fd;
+	int taken = 0, fd, durable;
 
 	ck_assert_int_eq(file_pool_start(fake_create), 0);
 	wait_made(FILE_POOL_SIZE);
@@ -115,7 +116,7 @@ START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
 	for (int tries = 0; taken < FILE_POOL_SIZE + 10 && tries < 1000;
 	    tries++) {
 		if ((fd = file_pool_take(qid, sizeof(qid), path,
-		    sizeof(path))) < 0) {
+		    sizeof(path), &durable)) < 0) {
 			usleep(5000);
 			continue;
 		}
@@ -126,6 +127,7 @@ START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
 		ck_assert_int_eq(fstat(fd, &a), 0);
 		ck_assert_int_eq(stat(path, &b), 0);
 		ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+		ck_assert_int_eq(durable, 1);
 		close(fd);
 		taken++;
 	}
@@ -135,15 +137,53 @@ START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
 	/* What was taken stays; what was pooled is gone. */
 	ck_assert_int_eq(files_in_dir(), taken);
 	ck_assert(!file_pool_holds(qid));
-	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path)),
-	    -1);
+	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path),
+	    &durable), -1);
+}
+END_TEST
+
+/* take_n - take and close n pooled files (the pool must have them) */
+static void
+take_n(int n)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	int fd, durable;
+
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_ge(fd = file_pool_take(qid, sizeof(qid), path,
+		    sizeof(path), &durable), 0);
+		close(fd);
+	}
+}
+
+/*
+ * Files are made in batches, each with one directory sync: taking a few
+ * from a full pool makes nothing until the pool is down to FILE_POOL_LOW
+ * (or is left alone for a second), and then it is filled in one go.
+ */
+START_TEST(test_file_pool_refills_in_batches)
+{
+	ck_assert_int_eq(file_pool_start(fake_create), 0);
+	wait_made(FILE_POOL_SIZE);
+	take_n(FILE_POOL_SIZE - FILE_POOL_LOW - 1);
+	usleep(200000);
+	ck_assert_int_eq(made_now(), FILE_POOL_SIZE);
+	take_n(1);		/* down to FILE_POOL_LOW: a batch */
+	wait_made(FILE_POOL_SIZE + FILE_POOL_SIZE - FILE_POOL_LOW);
+	usleep(50000);
+	ck_assert_int_eq(made_now(), 2 * FILE_POOL_SIZE - FILE_POOL_LOW);
+	/* A few taken and then a quiet second: topped up all the same. */
+	take_n(3);
+	wait_made(2 * FILE_POOL_SIZE - FILE_POOL_LOW + 3);
+	file_pool_stop();
+	ck_assert_int_eq(files_in_dir(), FILE_POOL_SIZE - FILE_POOL_LOW + 3);
 }
 END_TEST
 
 START_TEST(test_file_pool_makes_nothing_while_paused)
 {
 	char qid[QID_MAX], path[PATH_MAX];
-	int fd, before;
+	int fd, before, durable;
 
 	ck_assert_int_eq(file_pool_start(fake_create), 0);
 	wait_made(FILE_POOL_SIZE);
@@ -151,7 +191,7 @@ START_TEST(test_file_pool_makes_nothing_while_paused)
 	before = made_now();
 	for (int i = 0; i < 5; i++) {
 		ck_assert_int_ge(fd = file_pool_take(qid, sizeof(qid), path,
-		    sizeof(path)), 0);
+		    sizeof(path), &durable), 0);
 		close(fd);
 	}
 	usleep(100000);
@@ -166,12 +206,13 @@ END_TEST
 START_TEST(test_file_pool_failing_create_is_retried)
 {
 	char qid[QID_MAX], path[PATH_MAX];
+	int durable;
 
 	__atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
 	ck_assert_int_eq(file_pool_start(fake_create), 0);
 	usleep(50000);
-	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path)),
-	    -1);
+	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path),
+	    &durable), -1);
 	/* It tries again a second later, and then fills. */
 	__atomic_store_n(&failing, 0, __ATOMIC_SEQ_CST);
 	wait_made(FILE_POOL_SIZE);
@@ -207,6 +248,7 @@ file_pool_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_file_pool_fills_hands_out_in_order_and_cleans_up);
+	tcase_add_test(tc, test_file_pool_refills_in_batches);
 	tcase_add_test(tc, test_file_pool_makes_nothing_while_paused);
 	tcase_add_test(tc, test_file_pool_failing_create_is_retried);
 	tcase_add_test(tc, test_file_pool_stop_does_not_wait_out_a_retry);
