@@ -414,6 +414,7 @@ admin_stats(struct admin *ad)
 	admin_say(ad, "queue_messages %zu", n);
 	admin_say(ad, "queue_recipients %llu", (unsigned long long)rcpts);
 	admin_say(ad, "queue_held %llu", (unsigned long long)held);
+	admin_say(ad, "queue_active %lu", (unsigned long)sched_loaded());
 	admin_say(ad, "queue_oldest_age_seconds %llu",
 	    (unsigned long long)(now - oldest));
 }

@@ -65,6 +65,8 @@ static const struct stat_def defs[] = {
 	  "Recipients waiting in the queue" },
 	{ "queue_held", "tern_queue_held_messages", NULL, "gauge",
 	  "Messages on hold" },
+	{ "queue_active", "tern_queue_active_messages", NULL, "gauge",
+	  "Messages loaded for delivery, at most queue_active_limit" },
 	{ "queue_oldest_age_seconds", "tern_queue_oldest_message_age_seconds",
 	  NULL, "gauge", "Age of the oldest queued message" },
 };

@@ -262,6 +262,9 @@ class TestTernctlStats(AdminCase):
             samples[(m.group(1), m.group(3))] = int(m.group(4))
         self.assertEqual(types["tern_messages_received_total"], "counter")
         self.assertEqual(types["tern_queue_messages"], "gauge")
+        self.assertEqual(types["tern_queue_active_messages"], "gauge")
+        self.assertEqual(samples[("tern_queue_active_messages", None)],
+                         after["queue_active"])
         self.assertEqual(samples[("tern_messages_received_total", None)],
                          after["messages_received"])
         self.assertEqual(samples[("tern_recipients_delivered_total", None)],
