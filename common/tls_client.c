@@ -40,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "deadline.h"
+#include "log.h"
 #include "tls_ca.h"
 #include "tls_client.h"
 #include "tls_dane.h"
@@ -286,7 +287,7 @@ tls_client_build(char *err, size_t errsize)
  * opened: TLS 1.2 minimum, DANE enabled, the CA index.  0 (also when
  * tls_client_init was never called: there is then no TLS), or -1 with a
  * reason in err.  A failure is final: half a context (one without the
- * configuration or the CAs) is never used.
+ * configuration or the CAs) is never used.  Building it is logged.
  */
 int
 tls_client_ready(char *err, size_t errsize)
@@ -297,8 +298,12 @@ tls_client_ready(char *err, size_t errsize)
 	}
 	if (ctx != NULL || !pending.done)
 		return 0;
-	if (tls_client_build(err, errsize) == 0)
+	if (tls_client_build(err, errsize) == 0) {
+		/* Said by each process that builds one: the smtp
+		 * transport, once, at its first connection. */
+		log_info("TLS client context ready");
 		return 0;
+	}
 	SSL_CTX_free(ctx);
 	ctx = NULL;
 	snprintf(pending.failed, sizeof(pending.failed), "%s",

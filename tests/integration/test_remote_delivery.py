@@ -216,6 +216,42 @@ class TestRemoteTLS(RemoteCase):
                       % port)
         self.wait_log(a, r"%s: to=<u@t\.test>, .*status=sent" % qid)
 
+    def test_tls_context_built_at_the_first_relay_and_shared(self):
+        """The smtp transport builds its TLS context (OpenSSL's provider
+        and configuration, the CA index: about 3 MiB) only when it starts
+        its first connection, not at start, so a server that relays
+        nothing never holds it; and it builds it once, before it forks
+        the connection processes, which share it."""
+        port = free_port("127.0.0.21")
+        d = tempfile.mkdtemp(prefix="tern-cert-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        ctx = make_cert(d, "mx.t.test")
+        dns = self.dns(Zone().mx("t.test", "mx.t.test", 10)
+                       .host("mx.t.test", "127.0.0.21")
+                       .mx("u.test", "mx.u.test", 10)
+                       .host("mx.u.test", "127.0.0.22"))
+        s1 = self.sink("127.0.0.21", port, tls=ctx)
+        s2 = self.sink("127.0.0.22", port, tls=ctx)
+        s1.hang["data"] = s2.hang["data"] = 1.0
+        a = self.sender(dns, port)
+        self.wait_log(a, r"smtpd pool ready")
+        time.sleep(1)
+        self.assertNotIn("TLS client context ready", a.log())
+        # Two destinations at once: two connection processes.
+        send(a, "alice@a.test", ["x@t.test", "y@u.test"])
+        s1.wait_messages(1)
+        s2.wait_messages(1)
+        self.assertTrue(s1.messages[0].tls and s2.messages[0].tls)
+        self.wait_log(a, r"(?s)TLS connection established to mx\.t\.test"
+                      r".*TLS connection established to mx\.u\.test|"
+                      r"TLS connection established to mx\.u\.test"
+                      r".*TLS connection established to mx\.t\.test")
+        pids = set(re.findall(r"tern/deliverd\[(\d+)\]: TLS connection "
+                              r"established", a.log()))
+        self.assertEqual(len(pids), 2, a.log_tail(30))
+        self.assertEqual(a.log().count("TLS client context ready"), 1,
+                         a.log_tail(30))
+
     def test_openssl_configuration_still_applies(self):
         """The smtp transport reads OpenSSL's configuration only at its
         first connection, inside its chroot, through a descriptor opened
