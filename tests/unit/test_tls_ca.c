@@ -154,6 +154,34 @@ store_with(const char *name, int expect)
 	return store;
 }
 
+/* A self-signed root and a leaf it signed, each with its own key. */
+struct ca_pair {
+	EVP_PKEY	*root_key, *leaf_key;
+	X509		*root, *leaf;
+};
+
+/* pair_make - p's root named root_cn, its leaf leaf_cn; serials from
+ * serial on.  pair_free frees them. */
+static void
+pair_make(struct ca_pair *p, const char *root_cn, const char *leaf_cn,
+    long serial)
+{
+	p->root_key = key_new();
+	p->leaf_key = key_new();
+	p->root = cert_new(root_cn, p->root_key, NULL, NULL, 1, serial);
+	p->leaf = cert_new(leaf_cn, p->leaf_key, p->root, p->root_key, 0,
+	    serial + 1);
+}
+
+static void
+pair_free(struct ca_pair *p)
+{
+	X509_free(p->root);
+	X509_free(p->leaf);
+	EVP_PKEY_free(p->root_key);
+	EVP_PKEY_free(p->leaf_key);
+}
+
 static void
 setup(void)
 {
@@ -279,16 +307,15 @@ END_TEST
 
 START_TEST(test_tls_ca_junk_between_blocks_is_skipped)
 {
-	EVP_PKEY *k1 = key_new(), *k2 = key_new(), *lk = key_new();
-	X509 *r1 = cert_new("tern junk root 1", k1, NULL, NULL, 1, 1);
-	X509 *r2 = cert_new("tern junk root 2", k2, NULL, NULL, 1, 2);
-	X509 *l1 = cert_new("one.example", lk, r1, k1, 0, 3);
-	X509 *l2 = cert_new("two.example", lk, r2, k2, 0, 4);
+	struct ca_pair one, two;
 	X509_STORE *store;
+
+	pair_make(&one, "tern junk root 1", "one.example", 1);
+	pair_make(&two, "tern junk root 2", "two.example", 3);
 
 	pem_append("junk.pem", NULL, "# A comment, then a certificate\n"
 	    "Subject: CN=tern junk root 1\n");
-	pem_append("junk.pem", r1, "text after it\n"
+	pem_append("junk.pem", one.root, "text after it\n"
 	    "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"
 	    "-----BEGIN CERTIFICATE-----\n!!!! not base64 !!!!\n"
 	    "-----END CERTIFICATE-----\n"
@@ -296,45 +323,36 @@ START_TEST(test_tls_ca_junk_between_blocks_is_skipped)
 	    "-----END CERTIFICATE-----\n"
 	    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
 	    "\n\n");
-	pem_append("junk.pem", r2, "trailing text, no newline");
+	pem_append("junk.pem", two.root, "trailing text, no newline");
 	store = store_with("junk.pem", 2);
-	ck_assert_int_eq(verify(store, l2, NULL), X509_V_OK);
-	ck_assert_int_eq(verify(store, l1, NULL), X509_V_OK);
+	ck_assert_int_eq(verify(store, two.leaf, NULL), X509_V_OK);
+	ck_assert_int_eq(verify(store, one.leaf, NULL), X509_V_OK);
 	ck_assert_int_eq(parsed(store), 2);
 	X509_STORE_free(store);
 
-	X509_free(r1);
-	X509_free(r2);
-	X509_free(l1);
-	X509_free(l2);
-	EVP_PKEY_free(k1);
-	EVP_PKEY_free(k2);
-	EVP_PKEY_free(lk);
+	pair_free(&one);
+	pair_free(&two);
 }
 END_TEST
 
 START_TEST(test_tls_ca_duplicates_count_once)
 {
-	EVP_PKEY *k = key_new(), *lk = key_new();
-	X509 *r = cert_new("tern duplicated root", k, NULL, NULL, 1, 1);
-	X509 *l = cert_new("dup.example", lk, r, k, 0, 2);
+	struct ca_pair p;
 	struct tls_ca *ca = tls_ca_new();
 	X509_STORE *store = X509_STORE_new();
 
+	pair_make(&p, "tern duplicated root", "dup.example", 1);
 	for (int i = 0; i < 3; i++)
-		pem_append("dup.pem", r, NULL);
+		pem_append("dup.pem", p.root, NULL);
 	ck_assert_int_eq(tls_ca_add_file(ca, bundle_path("dup.pem")), 3);
 	ck_assert_int_eq(tls_ca_add_file(ca, bundle_path("dup.pem")), 3);
 	ck_assert_uint_eq(tls_ca_count(ca), 1);
 	ck_assert_int_eq(tls_ca_attach(ca, store), 0);
-	ck_assert_int_eq(verify(store, l, NULL), X509_V_OK);
+	ck_assert_int_eq(verify(store, p.leaf, NULL), X509_V_OK);
 	ck_assert_int_eq(parsed(store), 1);
 	X509_STORE_free(store);
 
-	X509_free(r);
-	X509_free(l);
-	EVP_PKEY_free(k);
-	EVP_PKEY_free(lk);
+	pair_free(&p);
 }
 END_TEST
 
@@ -342,15 +360,14 @@ END_TEST
  * its start whatever the offset, which stays open for the caller. */
 START_TEST(test_tls_ca_reads_an_open_descriptor_from_its_start)
 {
-	EVP_PKEY *k = key_new(), *lk = key_new();
-	X509 *r = cert_new("tern descriptor root", k, NULL, NULL, 1, 1);
-	X509 *l = cert_new("fd.example", lk, r, k, 0, 2);
+	struct ca_pair p;
 	struct tls_ca *ca = tls_ca_new();
 	X509_STORE *store = X509_STORE_new();
 	char c;
 	int fd;
 
-	pem_append("fd.pem", r, "a line of text first\n");
+	pair_make(&p, "tern descriptor root", "fd.example", 1);
+	pem_append("fd.pem", p.root, "a line of text first\n");
 	fd = open(bundle_path("fd.pem"), O_RDONLY);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(lseek(fd, 0, SEEK_END) > 0, 1);
@@ -361,45 +378,38 @@ START_TEST(test_tls_ca_reads_an_open_descriptor_from_its_start)
 	ck_assert_uint_eq(tls_ca_count(ca), 1);
 	ck_assert_int_eq(tls_ca_attach(ca, store), 0);
 	ck_assert_int_eq(tls_ca_add_fd(ca, 0), -1);
-	ck_assert_int_eq(verify(store, l, NULL), X509_V_OK);
+	ck_assert_int_eq(verify(store, p.leaf, NULL), X509_V_OK);
 	X509_STORE_free(store);
 
-	X509_free(r);
-	X509_free(l);
-	EVP_PKEY_free(k);
-	EVP_PKEY_free(lk);
+	pair_free(&p);
 }
 END_TEST
 
 START_TEST(test_tls_ca_empty_or_missing_bundle_holds_nothing)
 {
-	EVP_PKEY *k = key_new(), *lk = key_new();
-	X509 *r = cert_new("tern absent root", k, NULL, NULL, 1, 1);
-	X509 *l = cert_new("none.example", lk, r, k, 0, 2);
+	struct ca_pair p;
 	struct tls_ca *ca = tls_ca_new();
 	X509_STORE *store;
 
+	pair_make(&p, "tern absent root", "none.example", 1);
 	ck_assert_int_eq(tls_ca_add_file(ca, bundle_path("missing.pem")), -1);
 	ck_assert_uint_eq(tls_ca_count(ca), 0);
 	tls_ca_free(ca);
 
 	pem_append("empty.pem", NULL, "");
 	store = store_with("empty.pem", 0);
-	ck_assert_int_eq(verify(store, l, NULL),
+	ck_assert_int_eq(verify(store, p.leaf, NULL),
 	    X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
 	ck_assert_int_eq(parsed(store), 0);
 	X509_STORE_free(store);
 
 	pem_append("text.pem", NULL, "no certificates here\n");
 	store = store_with("text.pem", 0);
-	ck_assert_int_eq(verify(store, l, NULL),
+	ck_assert_int_eq(verify(store, p.leaf, NULL),
 	    X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
 	X509_STORE_free(store);
 
-	X509_free(r);
-	X509_free(l);
-	EVP_PKEY_free(k);
-	EVP_PKEY_free(lk);
+	pair_free(&p);
 }
 END_TEST
 
