@@ -27,6 +27,7 @@
 #include "ipc.h"
 #include "msg.h"
 #include "msg_codec.h"
+#include "../../deliverd/file_out.h"
 #include "../../deliverd/local_child.h"
 #include "../../deliverd/local_target.h"
 #include "../../deliverd/mbox.h"
@@ -181,6 +182,113 @@ START_TEST(test_quoting_and_separator)
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
 	snprintf(lock, sizeof(lock), "%s.lock", mpath);
 	ck_assert_int_eq(access(lock, F_OK), -1);
+}
+END_TEST
+
+/* fill_to - CRLF lines of 'a' appended to b until it is at off */
+static void
+fill_to(char *b, size_t *len, size_t off)
+{
+	size_t n;
+
+	ck_assert_uint_ge(off, *len + 3);
+	while (off - *len > 102) {
+		memset(b + *len, 'a', 78);
+		memcpy(b + *len + 78, "\r\n", 2);
+		*len += 80;
+	}
+	n = off - *len - 2;
+	memset(b + *len, 'a', n);
+	memcpy(b + *len + n, "\r\n", 2);
+	*len += n + 2;
+}
+
+/* put - s appended to b */
+static void
+put(char *b, size_t *len, const char *s)
+{
+	memcpy(b + *len, s, strlen(s));
+	*len += strlen(s);
+}
+
+/* mboxrd - what the mbox should hold of body: CRLF as LF, each line
+ * that is ">*From " given one more '>' (caller frees) */
+static char *
+mboxrd(const char *body)
+{
+	char *out = malloc(2 * strlen(body) + 1), *o = out;
+	const char *p = body, *q;
+
+	ck_assert_ptr_nonnull(out);
+	for (const char *line = p; *line != '\0'; line = p) {
+		for (q = line; *q == '>'; q++)
+			;
+		if (strncmp(q, "From ", 5) == 0)
+			*o++ = '>';
+		for (; *p != '\0'; p++) {
+			if (p[0] == '\r' && p[1] == '\n')
+				continue;
+			*o++ = *p;
+			if (*p == '\n') {
+				p++;
+				break;
+			}
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The message is read FILE_OUT_BUFSIZE octets at a time, and the quoting
+ * copies the rest of a line in one piece: a line, a CRLF, a bare CR and
+ * a "From " line split by a read, or starting right at one, come out as
+ * they would from one read.
+ */
+START_TEST(test_quoting_across_read_boundaries)
+{
+	const size_t b = FILE_OUT_BUFSIZE;
+	size_t len = 0, glen;
+	char *body = malloc(6 * b), *want, *got, err[256], head[128];
+
+	ck_assert_ptr_nonnull(body);
+	fill_to(body, &len, b - 100);
+	for (int i = 0; i < 200; i++)		/* a line across the first */
+		put(body, &len, "L");
+	put(body, &len, "\r\n");
+	fill_to(body, &len, 2 * b - 11);
+	put(body, &len, "bbbbbbbbbb\r\n");	/* CR and LF split */
+	fill_to(body, &len, 3 * b);
+	put(body, &len, "From here\r\n");	/* "From " at a read */
+	fill_to(body, &len, 4 * b - 2);
+	put(body, &len, ">From split\r\n");	/* ">F" | "rom " */
+	fill_to(body, &len, 5 * b - 1);
+	put(body, &len, "\rX and more\r\n");	/* a bare CR, then X */
+	put(body, &len, "From last\r\n");
+	body[len] = '\0';
+	ck_assert_uint_lt(len, 6 * b);
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	ck_assert_int_eq(deliver(body, "s@example.com", err, sizeof(err)),
+	    DELIVER_OK);
+	snprintf(head, sizeof(head), "From s@example.com Thu Jan  1 00:00:00 "
+	    "1970\nReturn-Path: <s@example.com>\nDelivered-To: "
+	    "user@example.org\n");
+	want = mboxrd(body);
+	got = slurp(mpath, &glen);
+	ck_assert_uint_eq(glen, strlen(head) + strlen(want) + 1);
+	ck_assert(memcmp(got, head, strlen(head)) == 0);
+	ck_assert(memcmp(got + strlen(head), want, strlen(want)) == 0);
+	ck_assert_int_eq(got[glen - 1], '\n');
+	/* The cases are there: quoted, and the split CRLF joined. */
+	ck_assert_ptr_nonnull(strstr(want, "\n>From here\n"));
+	ck_assert_ptr_nonnull(strstr(want, "\n>>From split\n"));
+	ck_assert_ptr_nonnull(strstr(want, "bbbbbbbbbb\na"));
+	ck_assert_ptr_nonnull(strstr(want, "\rX and more\n>From last\n"));
+	free(want);
+	free(got);
+	free(body);
 }
 END_TEST
 
@@ -514,6 +622,7 @@ mbox_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_from_line);
 	tcase_add_test(tc, test_quoting_and_separator);
+	tcase_add_test(tc, test_quoting_across_read_boundaries);
 	tcase_add_test(tc, test_damaged_tail_gets_empty_line);
 	tcase_add_test(tc, test_failed_write_truncates);
 	tcase_add_test(tc, test_batch_appends_then_one_sync);
