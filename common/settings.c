@@ -341,6 +341,11 @@ static const struct setting_def settings_defs[] = {
 	  "Most messages the queue manager holds in memory for delivery at "
 	  "once; the others wait in the queue until some are done",
 	  10, 1000000, NULL, NULL },
+	{ "queue_file_pool_size", SETTING_INT, OFF(queue_file_pool_size),
+	  "32",
+	  "Empty queue files the queue manager keeps made ahead for new "
+	  "mail; 0 makes each file when a message needs it",
+	  0, 1024, NULL, NULL },
 	{ "local_delivery_limit", SETTING_INT, OFF(local_delivery_limit), "10",
 	  "Most local delivery processes at once; each writes the mail of "
 	  "one mailbox owner",

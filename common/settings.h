@@ -116,6 +116,7 @@ struct settings {
 	long			 delay_warning_time;	/* seconds, 0 = off */
 	uint64_t		 queue_minfree;	/* octets, 0 = no check */
 	long			 queue_active_limit;
+	long			 queue_file_pool_size;	/* 0: no pool */
 	long			 local_delivery_limit;
 	long			 local_owner_concurrency_limit;
 	long			 smtp_destination_concurrency_limit;

@@ -2,7 +2,7 @@
  * file_pool - empty message files made ahead of need (file_pool.h).
  *
  * One mutex guards the ring; the thread waits on "want" while the ring
- * holds more than FILE_POOL_LOW (or is full), and the loop signals it for
+ * holds more than half its size (or is full), and the loop signals it for
  * every file it takes.  The thread makes a batch with the lock released,
  * holding "creating" instead until the batch is in the ring, so that
  * file_pool_pause can wait for the files being made.  After a failure it
@@ -15,12 +15,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "envelope.h"
 #include "file_pool.h"
+#include "xmalloc.h"
 
 /* The loop's spool is "." (queued chdirs there): paths are short.  A
  * longer one is not pooled. */
@@ -41,8 +43,9 @@ static struct {
 	int			 running;
 	int			 stop;
 	file_pool_create_fn	 create;
-	struct pooled_file	 ring[FILE_POOL_SIZE];
-	unsigned		 head, count;
+	struct pooled_file	*ring;	/* size entries, made at start */
+	struct pooled_file	*batch;	/* the thread's, as many */
+	unsigned		 size, head, count;
 } pool = { .creating = PTHREAD_MUTEX_INITIALIZER,
     .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -64,7 +67,7 @@ file_pool_wait_retry(void)
 static void
 file_pool_put(const struct pooled_file *f)
 {
-	pool.ring[(pool.head + pool.count) % FILE_POOL_SIZE] = *f;
+	pool.ring[(pool.head + pool.count) % pool.size] = *f;
 	pool.count++;
 }
 
@@ -148,12 +151,11 @@ file_pool_make(struct pooled_file *batch, size_t n)
 
 /*
  * file_pool_run - the thread: refill the ring whenever it is down to
- * FILE_POOL_LOW, or below full and untouched for a second, until stopped.
+ * half its size, or below full and untouched for a second, until stopped.
  */
 static void *
 file_pool_run(void *arg)
 {
-	static struct pooled_file batch[FILE_POOL_SIZE];
 	struct timespec until;
 	size_t want, made;
 	int idle = 0;
@@ -161,11 +163,11 @@ file_pool_run(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	while (!pool.stop) {
-		if (pool.count == FILE_POOL_SIZE) {
+		if (pool.count == pool.size) {
 			pthread_cond_wait(&pool.want, &pool.lock);
 			continue;
 		}
-		if (pool.count > FILE_POOL_LOW && !idle) {
+		if (pool.count > pool.size / 2 && !idle) {
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += 1;
 			idle = pthread_cond_timedwait(&pool.want, &pool.lock,
@@ -173,13 +175,13 @@ file_pool_run(void *arg)
 			continue;
 		}
 		idle = 0;
-		want = FILE_POOL_SIZE - pool.count;
+		want = pool.size - pool.count;
 		pthread_mutex_unlock(&pool.lock);
 		pthread_mutex_lock(&pool.creating);
-		made = file_pool_make(batch, want);
+		made = file_pool_make(pool.batch, want);
 		pthread_mutex_lock(&pool.lock);
 		for (size_t i = 0; i < made; i++)
-			file_pool_put(&batch[i]);
+			file_pool_put(&pool.batch[i]);
 		pthread_mutex_unlock(&pool.creating);
 		if (made < want)
 			file_pool_wait_retry();
@@ -190,13 +192,13 @@ file_pool_run(void *arg)
 
 /* file_pool_start - start the thread with every signal blocked in it */
 int
-file_pool_start(file_pool_create_fn create)
+file_pool_start(file_pool_create_fn create, unsigned size)
 {
 	pthread_condattr_t attr;
 	sigset_t all, old;
 	int err;
 
-	if (pool.running)
+	if (pool.running || size == 0)
 		return 0;
 	if ((err = pthread_condattr_init(&attr)) != 0 ||
 	    (err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
@@ -207,7 +209,10 @@ file_pool_start(file_pool_create_fn create)
 	pthread_condattr_destroy(&attr);
 	pool.create = create;
 	pool.stop = 0;
+	pool.size = size;
 	pool.head = pool.count = 0;
+	pool.ring = xcalloc(size, sizeof(*pool.ring));
+	pool.batch = xcalloc(size, sizeof(*pool.batch));
 	/* The loop's poll() must see every signal, so none may land here. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -215,6 +220,9 @@ file_pool_start(file_pool_create_fn create)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err != 0) {
 		pthread_cond_destroy(&pool.want);
+		free(pool.ring);
+		free(pool.batch);
+		pool.ring = pool.batch = NULL;
 		errno = err;
 		return -1;
 	}
@@ -237,7 +245,7 @@ file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize,
 		return -1;
 	}
 	f = pool.ring[pool.head];
-	pool.head = (pool.head + 1) % FILE_POOL_SIZE;
+	pool.head = (pool.head + 1) % pool.size;
 	pool.count--;
 	pthread_cond_signal(&pool.want);
 	pthread_mutex_unlock(&pool.lock);
@@ -261,7 +269,7 @@ file_pool_holds(const char *qid)
 		return 0;
 	pthread_mutex_lock(&pool.lock);
 	for (unsigned i = 0; i < pool.count && !found; i++)
-		found = strcmp(pool.ring[(pool.head + i) % FILE_POOL_SIZE].qid,
+		found = strcmp(pool.ring[(pool.head + i) % pool.size].qid,
 		    qid) == 0;
 	pthread_mutex_unlock(&pool.lock);
 	return found;
@@ -300,8 +308,11 @@ file_pool_stop(void)
 
 		unlink(f->path);
 		close(f->fd);
-		pool.head = (pool.head + 1) % FILE_POOL_SIZE;
+		pool.head = (pool.head + 1) % pool.size;
 	}
 	pthread_cond_destroy(&pool.want);
+	free(pool.ring);
+	free(pool.batch);
+	pool.ring = pool.batch = NULL;
 	pool.running = 0;
 }

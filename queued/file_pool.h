@@ -5,14 +5,15 @@
  * Making a file in the spool (a new name in a directory, an inode) took
  * about 0.4 ms of queued's single loop per message, while every smtpd
  * waiting for its COMMITTED or its next file waited behind it.  The pool
- * makes up to FILE_POOL_SIZE files ahead, in a thread that does nothing
+ * makes up to queue_file_pool_size files ahead (tern.conf(5); 0: no pool,
+ * no thread), in a thread that does nothing
  * else (no logging, no signals: every signal is blocked in it), and the
  * loop takes one whenever an smtpd needs a file.  When the pool is empty
  * (a burst, or creation failing: a full inode table), the caller makes
  * its file itself, as before, and reports the error itself.
  *
  * The thread makes files in batches (when the pool is down to
- * FILE_POOL_LOW, or after a second without a take) and fsyncs each
+ * half its size, or after a second without a take) and fsyncs each
  * batch's directories once before it pools the files: a pooled file's
  * name is then durable before any smtpd writes to it, so the group commit
  * (queue_commit.c) need not sync its directory again, and one directory
@@ -29,9 +30,6 @@
 
 #include <stddef.h>
 
-#define FILE_POOL_SIZE	32	/* files made ahead, at most */
-#define FILE_POOL_LOW	(FILE_POOL_SIZE / 2)	/* refilled from here */
-
 /*
  * A function that makes one new, empty file: its queue ID in qid, its
  * path in path, and its descriptor returned, or -1 with errno.  Called
@@ -40,9 +38,10 @@
 typedef int (*file_pool_create_fn)(char *qid, size_t qidsize, char *path,
     size_t pathsize);
 
-/* file_pool_start - start the thread; 0, or -1 with errno (no pool: every
- * file_pool_take then finds it empty) */
-int file_pool_start(file_pool_create_fn create);
+/* file_pool_start - start the thread that keeps up to size files made
+ * ahead; 0, or -1 with errno.  Without a pool (size 0, or a failure)
+ * every file_pool_take finds it empty. */
+int file_pool_start(file_pool_create_fn create, unsigned size);
 /*
  * file_pool_take - a pooled file: its descriptor (the caller's), its
  * queue ID and path copied out, and in *name_durable 1 when its directory

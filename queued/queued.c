@@ -145,12 +145,31 @@ master_peer(void *arg, uint32_t kind, int fd)
 	peer_add((int)kind, fd);
 }
 
-/* master_reload - MSG_MASTER_RELOAD */
+/* queued_file_pool_start - keep queue_file_pool_size files made ahead */
+static void
+queued_file_pool_start(void)
+{
+	if (file_pool_start(commit_create_file,
+	    (unsigned)set.queue_file_pool_size) < 0)
+		log_warn("cannot start the thread that makes queue files "
+		    "ahead: %s; queued makes each when needed", strerror(errno));
+}
+
+/* master_reload - MSG_MASTER_RELOAD; a new queue_file_pool_size starts a
+ * new pool (the old one's files are removed) */
 static void
 master_reload(void *arg)
 {
+	long pool_size = set.queue_file_pool_size;
+
 	(void)arg;
 	daemon_reload(&opts, &set);
+	if (set.queue_file_pool_size != pool_size) {
+		file_pool_stop();
+		queued_file_pool_start();
+		log_info("queue_file_pool_size is now %ld",
+		    set.queue_file_pool_size);
+	}
 }
 
 /* master_stop - MSG_MASTER_STOP: finish within the grace time */
@@ -404,9 +423,7 @@ main(int argc, char **argv)
 	queued_sync();
 	pickup_init();
 	/* After recovery, which would remove the pool's empty files. */
-	if (file_pool_start(commit_create_file) < 0)
-		log_warn("cannot start the thread that makes queue files "
-		    "ahead: %s; queued makes each when needed", strerror(errno));
+	queued_file_pool_start();
 	daemon_channel_open(&master);
 
 	for (;;) {

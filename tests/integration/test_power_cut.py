@@ -11,8 +11,11 @@ spool, let SENDERS clients send numbered messages, and at a random moment
 filesystem's power and mount it again.  Every second cut is harsh: there
 each unsynced page survives or not at random (a coin seeded from the
 seed).  Berkeley DB's log files are made small (db/DB_CONFIG), so that
-the index log changes files many times.  At the end tern runs until
-every accepted message has been delivered.
+the index log changes files many times.  Half the rounds run without
+queued's files made ahead (queue_file_pool_size = 0), so that the files
+the loop makes, whose directory only the group commit syncs, meet the
+cuts as surely as the pooled ones.  At the end tern runs until every
+accepted message has been delivered.
 Set TERN_POWER_CUT_SEED to replay a seed.
 """
 
@@ -160,6 +163,11 @@ class TestPowerCut(TernTestCase):
             for k in range(CUTS):
                 with load.lock:
                     load.round = k
+                # Half the rounds without the pool, gentle and harsh
+                # cuts alike (harsh ones end the odd rounds).
+                inst.settings["queue_file_pool_size"] = \
+                    "0" if k % 4 in (1, 2) else None
+                inst.write_config()
                 inst.start()
                 if k == 0:
                     load.start()

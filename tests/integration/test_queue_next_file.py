@@ -7,9 +7,11 @@ empty and still the worker's: it must never outlive the worker, queued,
 or a restart, and it must never be mistaken for a message.
 
 queued makes those files ahead, in a thread of its own (file_pool.c):
-up to FILE_POOL_SIZE empty files that only queued holds.  They too must
-never outlive queued or a restart, nor be taken for unfinished files by
-"ternctl rebuild" while queued runs.
+up to queue_file_pool_size (FILE_POOL_SIZE by default) empty files that
+only queued holds.  They too must never outlive queued or a restart, nor
+be taken for unfinished files by "ternctl rebuild" while queued runs.
+With the setting at 0 there is no pool, and a reload that changes it
+takes effect at once.
 """
 
 import os
@@ -19,7 +21,7 @@ import subprocess
 from tern_harness import (TernTestCase, binary, open_file_holders,
                           smtp_connect, qid_from_reply, wait_until)
 
-FILE_POOL_SIZE = 32     # queued/file_pool.h
+FILE_POOL_SIZE = 32     # queue_file_pool_size's default
 
 
 def all_empty_files(inst):
@@ -76,6 +78,7 @@ class TestQueueNextFile(TernTestCase):
     def test_next_message_is_written_to_the_file_handed_out(self):
         inst = self.instance()
         qids = []
+        prev = None
         with smtp_connect(inst) as s:
             s.ehlo()
             for i in range(3):
@@ -88,7 +91,7 @@ class TestQueueNextFile(TernTestCase):
                 self.assertEqual(len(files), 1, files)
                 nxt = os.path.basename(files[0])
                 self.assertNotIn(nxt, qids)
-                if i > 0:
+                if prev is not None:
                     self.assertEqual(qids[i], prev)
                 prev = nxt
                 pids = [p for p, comm in holders(os.path.realpath(
@@ -201,3 +204,54 @@ class TestQueueNextFile(TernTestCase):
         inst.wait_for_delivery("alice", 2)
         inst.wait_queue_empty(30)
         self.assertEqual(len(inst.maildir_files("alice")), 2)
+
+    def test_pool_size_is_the_setting_and_a_reload_changes_it(self):
+        inst = self.instance(queue_file_pool_size="0")
+        # No pool: nothing made ahead, and mail still goes through
+        # (the loop makes each file, the next file handed out included).
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            for i in range(3):
+                code, text = send(s, i)
+                self.assertEqual(code, 250, text)
+        inst.wait_for_delivery("alice", 3)
+        inst.wait_queue_empty(30)
+        self.assertEqual(pooled_files(inst), [])
+        self.assertEqual(len(empty_files(inst)), 1)
+
+        def reload(size):
+            inst.settings["queue_file_pool_size"] = str(size)
+            inst.write_config()
+            r = subprocess.run([binary("ternctl"), "-c", inst.conf,
+                                "reload"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            wait_until(lambda: "queue_file_pool_size is now %d" % size
+                       in inst.log(), 15,
+                       what="queued to take queue_file_pool_size %d"
+                       % size)
+
+        reload(5)
+        wait_until(lambda: len(pooled_files(inst)) == 5, 15,
+                   what="five files made ahead")
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            for i in range(3, 10):
+                code, text = send(s, i)
+                self.assertEqual(code, 250, text)
+        inst.wait_for_delivery("alice", 10)
+        inst.wait_queue_empty(30)
+        wait_until(lambda: len(pooled_files(inst)) == 5, 15,
+                   what="the pool of five refilled")
+        self.assertEqual(len(pooled_files(inst)), 5)
+        # Back to 0: the files held are removed, not left behind.
+        reload(0)
+        wait_until(lambda: pooled_files(inst) == [], 15,
+                   what="the pool's files removed")
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            code, text = send(s, 10)
+            self.assertEqual(code, 250, text)
+        inst.wait_for_delivery("alice", 11)
+        self.assertEqual(pooled_files(inst), [])
+        self.assertNotIn("removed unfinished", inst.log())

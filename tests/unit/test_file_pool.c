@@ -1,9 +1,11 @@
 /*
  * test_file_pool - queued's files made ahead: the ring fills to
- * FILE_POOL_SIZE, hands out each file once and oldest first with its name
- * durable, refills in batches (from FILE_POOL_LOW, or when left alone a
+ * POOL_SIZE, hands out each file once and oldest first with its name
+ * durable, refills in batches (from POOL_LOW, or when left alone a
  * second), names what it holds, makes nothing while paused, survives a
- * create that fails, and removes what it still holds when stopped.
+ * create that fails, and removes what it still holds when stopped; a
+ * size of 0 is no pool at all, and a stopped pool starts again with
+ * another size (a reload).
  */
 #include "config.h"
 
@@ -21,6 +23,9 @@
 #include "check_suites.h"
 #include "envelope.h"
 #include "file_pool.h"
+
+#define POOL_SIZE	32	/* queue_file_pool_size's default */
+#define POOL_LOW	(POOL_SIZE / 2)
 
 static char dir[PATH_MAX];
 static int made;		/* files the fake create made (atomic) */
@@ -104,16 +109,16 @@ START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
 	struct stat a, b;
 	int taken = 0, fd, durable;
 
-	ck_assert_int_eq(file_pool_start(fake_create), 0);
-	wait_made(FILE_POOL_SIZE);
+	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	wait_made(POOL_SIZE);
 	usleep(50000);
-	/* Full: it stops at FILE_POOL_SIZE. */
-	ck_assert_int_eq(made_now(), FILE_POOL_SIZE);
+	/* Full: it stops at POOL_SIZE. */
+	ck_assert_int_eq(made_now(), POOL_SIZE);
 	ck_assert(file_pool_holds("0001"));
 	ck_assert(file_pool_holds("0032"));
 	ck_assert(!file_pool_holds("0033"));
 	/* More than it holds: each once, oldest first, refilled behind. */
-	for (int tries = 0; taken < FILE_POOL_SIZE + 10 && tries < 1000;
+	for (int tries = 0; taken < POOL_SIZE + 10 && tries < 1000;
 	    tries++) {
 		if ((fd = file_pool_take(qid, sizeof(qid), path,
 		    sizeof(path), &durable)) < 0) {
@@ -131,8 +136,8 @@ START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
 		close(fd);
 		taken++;
 	}
-	ck_assert_int_eq(taken, FILE_POOL_SIZE + 10);
-	wait_made(taken + FILE_POOL_SIZE);
+	ck_assert_int_eq(taken, POOL_SIZE + 10);
+	wait_made(taken + POOL_SIZE);
 	file_pool_stop();
 	/* What was taken stays; what was pooled is gone. */
 	ck_assert_int_eq(files_in_dir(), taken);
@@ -158,25 +163,73 @@ take_n(int n)
 
 /*
  * Files are made in batches, each with one directory sync: taking a few
- * from a full pool makes nothing until the pool is down to FILE_POOL_LOW
+ * from a full pool makes nothing until the pool is down to POOL_LOW
  * (or is left alone for a second), and then it is filled in one go.
  */
 START_TEST(test_file_pool_refills_in_batches)
 {
-	ck_assert_int_eq(file_pool_start(fake_create), 0);
-	wait_made(FILE_POOL_SIZE);
-	take_n(FILE_POOL_SIZE - FILE_POOL_LOW - 1);
+	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	wait_made(POOL_SIZE);
+	take_n(POOL_SIZE - POOL_LOW - 1);
 	usleep(200000);
-	ck_assert_int_eq(made_now(), FILE_POOL_SIZE);
-	take_n(1);		/* down to FILE_POOL_LOW: a batch */
-	wait_made(FILE_POOL_SIZE + FILE_POOL_SIZE - FILE_POOL_LOW);
+	ck_assert_int_eq(made_now(), POOL_SIZE);
+	take_n(1);		/* down to POOL_LOW: a batch */
+	wait_made(POOL_SIZE + POOL_SIZE - POOL_LOW);
 	usleep(50000);
-	ck_assert_int_eq(made_now(), 2 * FILE_POOL_SIZE - FILE_POOL_LOW);
+	ck_assert_int_eq(made_now(), 2 * POOL_SIZE - POOL_LOW);
 	/* A few taken and then a quiet second: topped up all the same. */
 	take_n(3);
-	wait_made(2 * FILE_POOL_SIZE - FILE_POOL_LOW + 3);
+	wait_made(2 * POOL_SIZE - POOL_LOW + 3);
 	file_pool_stop();
-	ck_assert_int_eq(files_in_dir(), FILE_POOL_SIZE - FILE_POOL_LOW + 3);
+	ck_assert_int_eq(files_in_dir(), POOL_SIZE - POOL_LOW + 3);
+}
+END_TEST
+
+/* Size 0: no thread, nothing made, every take finds the pool empty. */
+START_TEST(test_file_pool_of_size_zero_is_no_pool)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	int durable;
+
+	ck_assert_int_eq(file_pool_start(fake_create, 0), 0);
+	usleep(100000);
+	ck_assert_int_eq(made_now(), 0);
+	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path),
+	    &durable), -1);
+	ck_assert_int_eq(file_pool_holds("0001"), 0);
+	file_pool_pause();
+	file_pool_resume();
+	file_pool_stop();
+	ck_assert_int_eq(files_in_dir(), 0);
+}
+END_TEST
+
+/*
+ * Stopped and started again with another size (what a reload that
+ * changes queue_file_pool_size does): the first pool's files are gone,
+ * and the second fills to its own size and refills from its own half.
+ */
+START_TEST(test_file_pool_restarts_with_another_size)
+{
+	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	wait_made(POOL_SIZE);
+	file_pool_stop();
+	ck_assert_int_eq(files_in_dir(), 0);
+	__atomic_store_n(&made, 0, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(file_pool_start(fake_create, 5), 0);
+	wait_made(5);
+	usleep(100000);
+	ck_assert_int_eq(made_now(), 5);
+	ck_assert_int_eq(files_in_dir(), 5);
+	take_n(2);		/* 3 left, more than half of 5 */
+	usleep(200000);
+	ck_assert_int_eq(made_now(), 5);
+	take_n(1);		/* 2 left: a batch of 3 */
+	wait_made(8);
+	usleep(50000);
+	ck_assert_int_eq(made_now(), 8);
+	file_pool_stop();
+	ck_assert_int_eq(files_in_dir(), 3);
 }
 END_TEST
 
@@ -185,8 +238,8 @@ START_TEST(test_file_pool_makes_nothing_while_paused)
 	char qid[QID_MAX], path[PATH_MAX];
 	int fd, before, durable;
 
-	ck_assert_int_eq(file_pool_start(fake_create), 0);
-	wait_made(FILE_POOL_SIZE);
+	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	wait_made(POOL_SIZE);
 	file_pool_pause();
 	before = made_now();
 	for (int i = 0; i < 5; i++) {
@@ -209,13 +262,13 @@ START_TEST(test_file_pool_failing_create_is_retried)
 	int durable;
 
 	__atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
-	ck_assert_int_eq(file_pool_start(fake_create), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
 	usleep(50000);
 	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path),
 	    &durable), -1);
 	/* It tries again a second later, and then fills. */
 	__atomic_store_n(&failing, 0, __ATOMIC_SEQ_CST);
-	wait_made(FILE_POOL_SIZE);
+	wait_made(POOL_SIZE);
 	file_pool_stop();
 	ck_assert_int_eq(files_in_dir(), 0);
 }
@@ -227,7 +280,7 @@ START_TEST(test_file_pool_stop_does_not_wait_out_a_retry)
 	long ms;
 
 	__atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
-	ck_assert_int_eq(file_pool_start(fake_create), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
 	usleep(50000);		/* failed once: waiting to retry */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	file_pool_stop();
@@ -249,6 +302,8 @@ file_pool_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_file_pool_fills_hands_out_in_order_and_cleans_up);
 	tcase_add_test(tc, test_file_pool_refills_in_batches);
+	tcase_add_test(tc, test_file_pool_of_size_zero_is_no_pool);
+	tcase_add_test(tc, test_file_pool_restarts_with_another_size);
 	tcase_add_test(tc, test_file_pool_makes_nothing_while_paused);
 	tcase_add_test(tc, test_file_pool_failing_create_is_retried);
 	tcase_add_test(tc, test_file_pool_stop_does_not_wait_out_a_retry);
