@@ -22,7 +22,6 @@ import struct
 import subprocess
 import tempfile
 import threading
-import time
 
 from tern_harness import HarnessError, free_port, wait_until
 

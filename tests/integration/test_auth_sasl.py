@@ -11,13 +11,11 @@ import os
 import re
 import shutil
 import signal
-import smtplib
 import subprocess
 import time
 
 from sink import Sink
-from tern_harness import (TernTestCase, RawSMTP, QID_PATTERN, free_port,
-                          qid_from_reply, wait_until)
+from tern_harness import TernTestCase, RawSMTP, free_port, qid_from_reply
 from tern_tls import (b64, client_context, plain_b64, raw_from,
                       secure_instance, submission, submissions)
 

@@ -3,7 +3,6 @@ The SMTP server's replies, command by command (RFC 5321, RFC 2034, RFC
 2920): sequencing, the small commands, limits on lines, errors and time.
 """
 
-import socket
 import time
 
 from tern_harness import RawSMTP, TernTestCase

@@ -7,7 +7,6 @@ makes queue and rebuild fail instead of succeeding with no answer.
 
 import os
 import pwd
-import re
 import signal
 import socket
 import subprocess

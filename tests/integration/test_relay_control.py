@@ -9,12 +9,11 @@ Mail for other domains goes through relayhost to an aiosmtpd sink on
 what must not relay never does.
 """
 
-import re
 import smtplib
 
 from sink import Sink
 from tern_harness import (TernTestCase, QID_PATTERN, free_port,
-                          qid_from_reply, wait_until)
+                          qid_from_reply)
 from tern_tls import client_context, plain_b64, raw_from, secure_instance
 
 MSG = (b"From: a@outside.test\r\nTo: alice@test.example\r\n"

@@ -4,7 +4,6 @@ one whose SIZE is smaller than the message, one that stops answering
 in the middle of a transaction, and an MX reached over IPv6 (::1).
 """
 
-import re
 
 from dns_harness import Zone
 from tern_harness import free_port

@@ -6,7 +6,6 @@ succeeds; nothing is lost or bounced meanwhile.
 
 import os
 import re
-import time
 
 from tern_harness import TernTestCase, smtp_connect, wait_until, qid_from_reply
 

@@ -9,13 +9,12 @@ an aiosmtpd that offers SMTPUTF8; and smtpd refuses UTF-8 addresses
 without the parameter and malformed UTF-8 with it.
 """
 
-import re
 import smtplib
 
 from dns_harness import DnsServer, Zone
 from sink import Sink
 from tern_harness import (RawSMTP, TernTestCase, free_port, qid_from_reply,
-                          split_delivered, unfold, wait_until)
+                          split_delivered, unfold)
 
 SENDER = "\u00e5lice@a.example"         # ålice
 LOCAL = "j\u00f6rg"                     # jörg

@@ -9,7 +9,6 @@ import re
 import signal
 import smtplib
 import subprocess
-import threading
 import time
 
 from tern_harness import (TernTestCase, binary, is_root, smtp_connect,

@@ -8,7 +8,6 @@ defence (CVE-2011-0411), and ternd -n on bad certificate settings.
 import os
 import re
 import socket
-import ssl
 import subprocess
 
 from tern_harness import (TernTestCase, RawSMTP, binary, qid_from_reply,
