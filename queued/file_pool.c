@@ -1,7 +1,8 @@
 /*
  * file_pool - empty message files made ahead of need (file_pool.h).
  *
- * One mutex guards the ring; the thread waits on "want" while the ring
+ * One mutex guards the rings (the pooled files, and the recycled ones
+ * waiting to be reused); the thread waits on "want" while the ring
  * holds more than half its size (or is full), and the loop signals it for
  * every file it takes.  The thread makes a batch with the lock released,
  * holding "creating" instead until the batch is in the ring, so that
@@ -10,6 +11,8 @@
  * own files and logs why they fail).
  */
 #include "config.h"
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,12 @@ struct pooled_file {
 	int	name_durable;	/* its directory synced since it was made */
 };
 
+/* A finished message's file, waiting to be reused. */
+struct recycled_file {
+	char	qid[QID_MAX];
+	char	path[FILE_POOL_PATH_MAX];
+};
+
 static struct {
 	pthread_mutex_t		 creating;	/* held while making a file */
 	pthread_mutex_t		 lock;
@@ -43,9 +52,12 @@ static struct {
 	int			 running;
 	int			 stop;
 	file_pool_create_fn	 create;
+	file_pool_reuse_fn	 reuse;
 	struct pooled_file	*ring;	/* size entries, made at start */
 	struct pooled_file	*batch;	/* the thread's, as many */
 	unsigned		 size, head, count;
+	struct recycled_file	*recycled;	/* size entries */
+	unsigned		 rhead, rcount;
 } pool = { .creating = PTHREAD_MUTEX_INITIALIZER,
     .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -118,6 +130,39 @@ file_pool_sync_dirs(struct pooled_file *f, size_t n)
 	}
 }
 
+/* file_pool_next_recycled - take the oldest recycled file into r; 1, or
+ * 0 when none waits.  Called without the lock. */
+static int
+file_pool_next_recycled(struct recycled_file *r)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	if (pool.rcount > 0) {
+		*r = pool.recycled[pool.rhead];
+		pool.rhead = (pool.rhead + 1) % pool.size;
+		pool.rcount--;
+		found = 1;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return found;
+}
+
+/* file_pool_new_file - a recycled file under a new name when one waits
+ * and can be reused, else a new one; its descriptor, or -1 */
+static int
+file_pool_new_file(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	struct recycled_file r;
+	int fd;
+
+	while (file_pool_next_recycled(&r))
+		if ((fd = pool.reuse(r.path, qid, qidsize, path,
+		    pathsize)) >= 0)
+			return fd;
+	return pool.create(qid, qidsize, path, pathsize);
+}
+
 /*
  * file_pool_make - make up to n files into batch, then sync their
  * directories; the number made (fewer when create failed).  Called
@@ -133,7 +178,8 @@ file_pool_make(struct pooled_file *batch, size_t n)
 	while (made < n) {
 		struct pooled_file *f = &batch[made];
 
-		fd = pool.create(f->qid, sizeof(f->qid), path, sizeof(path));
+		fd = file_pool_new_file(f->qid, sizeof(f->qid), path,
+		    sizeof(path));
 		if (fd >= 0 && strlen(path) >= FILE_POOL_PATH_MAX) {
 			unlink(path);
 			close(fd);
@@ -190,9 +236,21 @@ file_pool_run(void *arg)
 	return NULL;
 }
 
+/* file_pool_free - the rings' memory */
+static void
+file_pool_free(void)
+{
+	free(pool.ring);
+	free(pool.batch);
+	free(pool.recycled);
+	pool.ring = pool.batch = NULL;
+	pool.recycled = NULL;
+}
+
 /* file_pool_start - start the thread with every signal blocked in it */
 int
-file_pool_start(file_pool_create_fn create, unsigned size)
+file_pool_start(file_pool_create_fn create, file_pool_reuse_fn reuse,
+    unsigned size)
 {
 	pthread_condattr_t attr;
 	sigset_t all, old;
@@ -208,11 +266,14 @@ file_pool_start(file_pool_create_fn create, unsigned size)
 	}
 	pthread_condattr_destroy(&attr);
 	pool.create = create;
+	pool.reuse = reuse;
 	pool.stop = 0;
 	pool.size = size;
 	pool.head = pool.count = 0;
+	pool.rhead = pool.rcount = 0;
 	pool.ring = xcalloc(size, sizeof(*pool.ring));
 	pool.batch = xcalloc(size, sizeof(*pool.batch));
+	pool.recycled = xcalloc(size, sizeof(*pool.recycled));
 	/* The loop's poll() must see every signal, so none may land here. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -220,9 +281,7 @@ file_pool_start(file_pool_create_fn create, unsigned size)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err != 0) {
 		pthread_cond_destroy(&pool.want);
-		free(pool.ring);
-		free(pool.batch);
-		pool.ring = pool.batch = NULL;
+		file_pool_free();
 		errno = err;
 		return -1;
 	}
@@ -259,7 +318,58 @@ file_pool_take(char *qid, size_t qidsize, char *path, size_t pathsize,
 	return f.fd;
 }
 
-/* file_pool_holds - qid is in the ring */
+/* file_pool_recycle - add a finished file to the recycled ring, while
+ * the pooled and the recycled files are fewer than the pool's size */
+int
+file_pool_recycle(const char *qid, const char *path)
+{
+	struct recycled_file *r;
+
+	if (!pool.running || pool.reuse == NULL)
+		return -1;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.count + pool.rcount >= pool.size) {
+		pthread_mutex_unlock(&pool.lock);
+		return -1;
+	}
+	r = &pool.recycled[(pool.rhead + pool.rcount) % pool.size];
+	if (strlcpy(r->qid, qid, sizeof(r->qid)) >= sizeof(r->qid) ||
+	    strlcpy(r->path, path, sizeof(r->path)) >= sizeof(r->path)) {
+		pthread_mutex_unlock(&pool.lock);
+		return -1;
+	}
+	pool.rcount++;
+	pthread_mutex_unlock(&pool.lock);
+	return 0;
+}
+
+/* file_pool_recycle_room - file_pool_recycle would take a file */
+int
+file_pool_recycle_room(void)
+{
+	int room;
+
+	if (!pool.running || pool.reuse == NULL)
+		return 0;
+	pthread_mutex_lock(&pool.lock);
+	room = pool.count + pool.rcount < pool.size;
+	pthread_mutex_unlock(&pool.lock);
+	return room;
+}
+
+/* file_pool_still_empty - path is an empty file, as a recycled file is
+ * until something is put back in its place */
+static int
+file_pool_still_empty(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == 0;
+}
+
+/* file_pool_holds - qid is in the ring, or among the recycled and its
+ * file still empty */
 int
 file_pool_holds(const char *qid)
 {
@@ -271,6 +381,13 @@ file_pool_holds(const char *qid)
 	for (unsigned i = 0; i < pool.count && !found; i++)
 		found = strcmp(pool.ring[(pool.head + i) % pool.size].qid,
 		    qid) == 0;
+	for (unsigned i = 0; i < pool.rcount && !found; i++) {
+		const struct recycled_file *r =
+		    &pool.recycled[(pool.rhead + i) % pool.size];
+
+		if (strcmp(r->qid, qid) == 0)
+			found = file_pool_still_empty(r->path);
+	}
 	pthread_mutex_unlock(&pool.lock);
 	return found;
 }
@@ -310,9 +427,11 @@ file_pool_stop(void)
 		close(f->fd);
 		pool.head = (pool.head + 1) % pool.size;
 	}
+	for (; pool.rcount > 0; pool.rcount--) {
+		unlink(pool.recycled[pool.rhead].path);
+		pool.rhead = (pool.rhead + 1) % pool.size;
+	}
 	pthread_cond_destroy(&pool.want);
-	free(pool.ring);
-	free(pool.batch);
-	pool.ring = pool.batch = NULL;
+	file_pool_free();
 	pool.running = 0;
 }

@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -223,6 +224,47 @@ commit_create_file(char *qid, size_t qidsize, char *path, size_t pathsize)
 			break;
 	}
 	return fd;
+}
+
+/*
+ * commit_reuse_file - the finished message file old, which the scheduler
+ * emptied, renamed to a new queue ID (renameat2 with RENAME_NOREPLACE
+ * decides a clash, as O_EXCL does for a new file).  Its read-write
+ * descriptor, or -1 with errno and old removed; but a file that is no
+ * longer empty is not the one emptied (a message put back in its place,
+ * from a backup say, for "ternctl rebuild"): it is left alone.
+ * Thread-safe and silent, like commit_create_file.
+ */
+int
+commit_reuse_file(const char *old, char *qid, size_t qidsize, char *path,
+    size_t pathsize)
+{
+	struct stat st;
+	int fd, err;
+
+	path[0] = '\0';
+	if ((fd = open(old, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
+		close(fd);
+		errno = EEXIST;
+		return -1;
+	}
+	for (int tries = 0; tries < 100; tries++) {
+		qid_new_in(qid, qidsize, commit_dir_now());
+		if (spool_msg_path(qctx.spool, qid, path, pathsize) < 0)
+			break;
+		if (renameat2(AT_FDCWD, old, AT_FDCWD, path,
+		    RENAME_NOREPLACE) == 0)
+			return fd;
+		if (errno != EEXIST)
+			break;
+	}
+	err = errno;
+	close(fd);
+	(void)unlink(old);
+	errno = err;
+	return -1;
 }
 
 /*

@@ -29,6 +29,14 @@ void commit_flush_batch(void);
  */
 int commit_create_file(char *qid, size_t qidsize, char *path,
     size_t pathsize);
+/*
+ * commit_reuse_file - give the finished message file old a new queue ID:
+ * emptied, then renamed to SPOOL/msg/X/QID (never over an existing
+ * file); qid and path as for commit_create_file, the read-write
+ * descriptor, or -1 with old removed.  Thread-safe and silent.
+ */
+int commit_reuse_file(const char *old, char *qid, size_t qidsize, char *path,
+    size_t pathsize);
 /* commit_is_open - qid is a file handed to an smtpd and not yet done, or
  * one made ahead for the next (file_pool.h) */
 int commit_is_open(const char *qid);

@@ -149,7 +149,7 @@ master_peer(void *arg, uint32_t kind, int fd)
 static void
 queued_file_pool_start(void)
 {
-	if (file_pool_start(commit_create_file,
+	if (file_pool_start(commit_create_file, commit_reuse_file,
 	    (unsigned)set.queue_file_pool_size) < 0)
 		log_warn("cannot start the thread that makes queue files "
 		    "ahead: %s; queued makes each when needed", strerror(errno));

@@ -16,7 +16,8 @@
  *     decode or validate, or a read error.  It is moved to corrupt/ with
  *     a log line, never deleted.
  * A finished message never looks like the second case, because the
- * scheduler removes the file before its index record (scheduler.c).
+ * scheduler empties or removes the file before its index record
+ * (scheduler.c; an emptied one waits to be reused, file_pool.h).
  */
 #include "config.h"
 

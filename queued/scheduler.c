@@ -56,6 +56,7 @@
 #include "destination.h"
 #include "envelope.h"
 #include "lmtp_target.h"
+#include "file_pool.h"
 #include "log.h"
 #include "msgfile.h"
 #include "msg.h"
@@ -797,6 +798,30 @@ sched_msg_store(struct sched_msg *sm)
 		qctx.store_dirty = 1;
 }
 
+/*
+ * sched_file_remove - the finished message qid's file at path goes:
+ * emptied and given to the pool to reuse (file_pool.h) when it has room,
+ * else unlinked.  Emptied here, before the record goes, so that a crash
+ * leaves an empty file (which the next start removes), never a complete
+ * one without a record.  0, or -1 with errno.
+ */
+static int
+sched_file_remove(const char *qid, const char *path)
+{
+	int fd, emptied;
+
+	if (file_pool_recycle_room() &&
+	    (fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		emptied = ftruncate(fd, 0) == 0;
+		close(fd);
+		if (emptied && file_pool_recycle(qid, path) == 0)
+			return 0;
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
 /* sched_after_sync - remove finished messages: the file, then the record */
 void
 sched_after_sync(void)
@@ -813,7 +838,7 @@ sched_after_sync(void)
 		}
 		if (spool_msg_path(qctx.spool, unlink_list[i], path,
 		    sizeof(path)) < 0 ||
-		    (unlink(path) < 0 && errno != ENOENT)) {
+		    sched_file_remove(unlink_list[i], path) < 0) {
 			/* The record stays, saying "finished": the next
 			 * start tries again. */
 			log_warn("%s: unlink %s: %s", unlink_list[i], path,

@@ -11,7 +11,8 @@ up to queue_file_pool_size (FILE_POOL_SIZE by default) empty files that
 only queued holds.  They too must never outlive queued or a restart, nor
 be taken for unfinished files by "ternctl rebuild" while queued runs.
 With the setting at 0 there is no pool, and a reload that changes it
-takes effect at once.
+takes effect at once.  The file of a delivered message is reused: emptied,
+and pooled again under a new queue ID.
 """
 
 import os
@@ -255,3 +256,108 @@ class TestQueueNextFile(TernTestCase):
         inst.wait_for_delivery("alice", 11)
         self.assertEqual(pooled_files(inst), [])
         self.assertNotIn("removed unfinished", inst.log())
+
+    def test_delivered_messages_files_are_reused_empty(self):
+        inst = self.instance()
+        pooled = wait_until(lambda: len(pooled_files(inst)) ==
+                            FILE_POOL_SIZE and pooled_files(inst), 15,
+                            what="queued's files made ahead")
+        # Hold every pooled file: the inode stays this one while the
+        # test holds it, unlinked (no name left) or reused (a new name).
+        held = {}
+        for f in pooled:
+            fd = os.open(f, os.O_RDONLY)
+            self.addCleanup(os.close, fd)
+            held[fd] = os.path.basename(f)
+        n = FILE_POOL_SIZE + 8
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            for i in range(n):
+                code, text = send(s, i)
+                self.assertEqual(code, 250, text)
+        inst.wait_for_delivery("alice", n)
+        inst.wait_queue_empty(30)
+
+        def queued_s():
+            # The empty files tern-queued holds and no smtpd does (the
+            # test holds some of them too).
+            return [f for f in all_empty_files(inst)
+                    if {c for _p, c in holders(os.path.realpath(f))} &
+                    {"tern-queued", "tern-smtpd"} == {"tern-queued"}]
+
+        wait_until(lambda: len(queued_s()) == FILE_POOL_SIZE, 15,
+                   what="the pool refilled")
+        # Every message arrived whole: no reused file kept a byte of the
+        # message it held before.
+        bodies = sorted(int(m.split(b"body ")[1].split(b"\r\n")[0])
+                        for m in inst.maildir_messages("alice"))
+        self.assertEqual(bodies, list(range(n)))
+        names = {}
+        for f in inst.spool_files("msg"):
+            try:
+                names[os.stat(f).st_ino] = f
+            except FileNotFoundError:
+                pass
+        reused = 0
+        for fd, old in held.items():
+            st = os.fstat(fd)
+            if st.st_nlink == 0:
+                continue
+            reused += 1
+            self.assertIn(st.st_ino, names)
+            self.assertNotEqual(os.path.basename(names[st.st_ino]), old)
+            self.assertEqual(st.st_size, 0, names[st.st_ino])
+        # The pool is full again, and it refilled from what was delivered.
+        self.assertGreaterEqual(reused, FILE_POOL_SIZE // 2)
+        self.assertNotIn("removed unfinished", inst.log())
+
+    def test_queued_killed_while_files_wait_for_reuse(self):
+        # A delivered message's file waits for the pool's next batch
+        # under its old name, emptied before its record went: killed
+        # then, queued finds an empty file the index does not name at
+        # its restart and removes it.  Were it still whole, the restart
+        # would take it for a message the index lost and deliver it
+        # again.  Where the file went before the kill, try again.
+        inst = self.instance()
+        wait_until(lambda: len(pooled_files(inst)) == FILE_POOL_SIZE, 15,
+                   what="queued's files made ahead")
+        sent = 0
+        for attempt in range(5):
+            qids = []
+            with smtp_connect(inst) as s:
+                s.ehlo()
+                for i in range(4):
+                    code, text = send(s, sent)
+                    self.assertEqual(code, 250, text)
+                    qids.append(qid_from_reply(text))
+                    sent += 1
+            inst.wait_for_delivery("alice", sent)
+            wait_until(lambda: not inst.queue_files(), 10,
+                       what="the delivered files emptied")
+            queued = inst.pids("tern-queued")
+            self.assertEqual(len(queued), 1, queued)
+            os.kill(queued[0], signal.SIGKILL)
+            left = [f for f in inst.spool_files("msg")
+                    if os.path.basename(f) in qids]
+            wait_until(lambda: len(inst.pids("tern-queued")) == 1 and
+                       inst.pids("tern-queued") != queued, 20,
+                       what="ternd to restart tern-queued")
+            if left:
+                break
+            wait_until(lambda: len(pooled_files(inst)) == FILE_POOL_SIZE,
+                       15, what="the pool refilled")
+        self.assertTrue(left, "no kill caught a file waiting to be reused")
+        for f in left:
+            qid = os.path.basename(f)
+            wait_until(lambda: not os.path.exists(f), 20,
+                       what="the restarted queued to remove %s" % qid)
+            self.assertRegex(inst.log(), r"%s: removed unfinished queue "
+                             r"file" % qid)
+        # Nothing arrives twice: mail sent now is the next to arrive.
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            code, text = send(s, sent)
+            self.assertEqual(code, 250, text)
+        inst.wait_for_delivery("alice", sent + 1)
+        inst.wait_queue_empty(30)
+        self.assertEqual(len(inst.maildir_files("alice")), sent + 1)

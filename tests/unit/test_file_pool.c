@@ -5,7 +5,9 @@
  * second), names what it holds, makes nothing while paused, survives a
  * create that fails, and removes what it still holds when stopped; a
  * size of 0 is no pool at all, and a stopped pool starts again with
- * another size (a reload).
+ * another size (a reload).  Recycled files are reused before any is
+ * made (the same inode under a new name), are named by file_pool_holds
+ * until then, are refused beyond the pool's size, and removed at stop.
  */
 #include "config.h"
 
@@ -47,6 +49,43 @@ fake_create(char *qid, size_t qidsize, char *path, size_t pathsize)
 	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
+static int reused;		/* files the fake reuse renamed (atomic) */
+
+/* fake_reuse - old emptied and renamed to DIR/rNNN */
+static int
+fake_reuse(const char *old, char *qid, size_t qidsize, char *path,
+    size_t pathsize)
+{
+	int fd, n;
+
+	if ((fd = open(old, O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	n = __atomic_add_fetch(&reused, 1, __ATOMIC_SEQ_CST);
+	snprintf(qid, qidsize, "r%03d", n);
+	snprintf(path, pathsize, "%s/%s", dir, qid);
+	if (ftruncate(fd, 0) < 0 || rename(old, path) < 0) {
+		close(fd);
+		unlink(old);
+		return -1;
+	}
+	return fd;
+}
+
+/* old_file - a finished message's file DIR/name, emptied as the
+ * scheduler leaves it; its inode number */
+static ino_t
+old_file(const char *name, char *path, size_t pathsize)
+{
+	struct stat st;
+	int fd;
+
+	snprintf(path, pathsize, "%s/%s", dir, name);
+	ck_assert_int_ge(fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	close(fd);
+	return st.st_ino;
+}
+
 static int
 made_now(void)
 {
@@ -83,7 +122,7 @@ setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/tern-file-pool-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	made = failing = 0;
+	made = failing = reused = 0;
 }
 
 static void
@@ -109,7 +148,7 @@ START_TEST(test_file_pool_fills_hands_out_in_order_and_cleans_up)
 	struct stat a, b;
 	int taken = 0, fd, durable;
 
-	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, POOL_SIZE), 0);
 	wait_made(POOL_SIZE);
 	usleep(50000);
 	/* Full: it stops at POOL_SIZE. */
@@ -168,7 +207,7 @@ take_n(int n)
  */
 START_TEST(test_file_pool_refills_in_batches)
 {
-	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, POOL_SIZE), 0);
 	wait_made(POOL_SIZE);
 	take_n(POOL_SIZE - POOL_LOW - 1);
 	usleep(200000);
@@ -191,7 +230,7 @@ START_TEST(test_file_pool_of_size_zero_is_no_pool)
 	char qid[QID_MAX], path[PATH_MAX];
 	int durable;
 
-	ck_assert_int_eq(file_pool_start(fake_create, 0), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, 0), 0);
 	usleep(100000);
 	ck_assert_int_eq(made_now(), 0);
 	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path),
@@ -211,12 +250,12 @@ END_TEST
  */
 START_TEST(test_file_pool_restarts_with_another_size)
 {
-	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, POOL_SIZE), 0);
 	wait_made(POOL_SIZE);
 	file_pool_stop();
 	ck_assert_int_eq(files_in_dir(), 0);
 	__atomic_store_n(&made, 0, __ATOMIC_SEQ_CST);
-	ck_assert_int_eq(file_pool_start(fake_create, 5), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, 5), 0);
 	wait_made(5);
 	usleep(100000);
 	ck_assert_int_eq(made_now(), 5);
@@ -233,12 +272,111 @@ START_TEST(test_file_pool_restarts_with_another_size)
 }
 END_TEST
 
+/*
+ * A recycled file is the next one pooled, before any is made: the same
+ * inode under a new name, empty, its old name gone.  Until then
+ * file_pool_holds names it, so that "ternctl rebuild" leaves it.
+ */
+START_TEST(test_file_pool_reuses_recycled_files_first)
+{
+	char qid[QID_MAX], path[PATH_MAX], old[PATH_MAX + 16];
+	struct stat st;
+	ino_t ino;
+	int fd, durable;
+
+	ck_assert_int_eq(file_pool_start(fake_create, fake_reuse, 4), 0);
+	wait_made(4);
+	take_n(1);		/* room for one beside the 3 left */
+	ino = old_file("done1", old, sizeof(old));
+	ck_assert_int_eq(file_pool_recycle_room(), 1);
+	ck_assert_int_eq(file_pool_recycle("done1", old), 0);
+	ck_assert_int_eq(file_pool_holds("done1"), 1);
+	/* Down to 1 of 4: a batch of 3, the recycled file first. */
+	take_n(2);
+	for (int i = 0; i < 500 && made_now() < 6; i++)
+		usleep(10000);
+	usleep(50000);
+	ck_assert_int_eq(__atomic_load_n(&reused, __ATOMIC_SEQ_CST), 1);
+	ck_assert_int_eq(made_now(), 6);
+	ck_assert_int_eq(file_pool_holds("done1"), 0);
+	ck_assert_int_eq(file_pool_holds("r001"), 1);
+	ck_assert_int_eq(access(old, F_OK), -1);
+	/* Pooled behind the one left of the first fill. */
+	take_n(1);
+	ck_assert_int_ge(fd = file_pool_take(qid, sizeof(qid), path,
+	    sizeof(path), &durable), 0);
+	ck_assert_str_eq(qid, "r001");
+	ck_assert_int_eq(durable, 1);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_uint_eq(st.st_ino, ino);
+	ck_assert_int_eq(st.st_size, 0);
+	close(fd);
+	file_pool_stop();
+}
+END_TEST
+
+/*
+ * No more recycled files wait than the pool's size leaves room for
+ * beside the pooled ones (the caller then unlinks its file), none without
+ * a reuse function or without a pool, and those still waiting at stop
+ * are removed.
+ */
+START_TEST(test_file_pool_recycled_files_are_bounded_and_removed_at_stop)
+{
+	char old[PATH_MAX + 16], old2[PATH_MAX + 16];
+
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, 4), 0);
+	wait_made(4);
+	take_n(2);
+	ck_assert_int_eq(file_pool_recycle_room(), 0);
+	old_file("done0", old, sizeof(old));
+	ck_assert_int_eq(file_pool_recycle("done0", old), -1);
+	file_pool_stop();
+	unlink(old);
+
+	ck_assert_int_eq(file_pool_start(fake_create, fake_reuse, 0), 0);
+	ck_assert_int_eq(file_pool_recycle_room(), 0);
+	file_pool_stop();
+
+	__atomic_store_n(&made, 0, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(file_pool_start(fake_create, fake_reuse, 4), 0);
+	wait_made(4);
+	/* Full: no room, until one is taken (3 left: no batch yet). */
+	ck_assert_int_eq(file_pool_recycle_room(), 0);
+	old_file("done1", old, sizeof(old));
+	ck_assert_int_eq(file_pool_recycle("done1", old), -1);
+	take_n(1);
+	ck_assert_int_eq(file_pool_recycle_room(), 1);
+	ck_assert_int_eq(file_pool_recycle("done1", old), 0);
+	ck_assert_int_eq(file_pool_recycle_room(), 0);
+	old_file("done2", old2, sizeof(old2));
+	ck_assert_int_eq(file_pool_recycle("done2", old2), -1);
+	unlink(old2);
+	ck_assert_int_eq(file_pool_holds("done1"), 1);
+	/* Something put back in its place is not the pool's. */
+	{
+		int fd = open(old, O_WRONLY | O_APPEND);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, "message", 7), 7);
+		close(fd);
+	}
+	ck_assert_int_eq(file_pool_holds("done1"), 0);
+	ck_assert_int_eq(truncate(old, 0), 0);
+	ck_assert_int_eq(file_pool_holds("done1"), 1);
+	file_pool_stop();
+	ck_assert_int_eq(access(old, F_OK), -1);
+	ck_assert_int_eq(__atomic_load_n(&reused, __ATOMIC_SEQ_CST), 0);
+	ck_assert_int_eq(files_in_dir(), 3);	/* the ones taken */
+}
+END_TEST
+
 START_TEST(test_file_pool_makes_nothing_while_paused)
 {
 	char qid[QID_MAX], path[PATH_MAX];
 	int fd, before, durable;
 
-	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, POOL_SIZE), 0);
 	wait_made(POOL_SIZE);
 	file_pool_pause();
 	before = made_now();
@@ -262,7 +400,7 @@ START_TEST(test_file_pool_failing_create_is_retried)
 	int durable;
 
 	__atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
-	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, POOL_SIZE), 0);
 	usleep(50000);
 	ck_assert_int_eq(file_pool_take(qid, sizeof(qid), path, sizeof(path),
 	    &durable), -1);
@@ -280,7 +418,7 @@ START_TEST(test_file_pool_stop_does_not_wait_out_a_retry)
 	long ms;
 
 	__atomic_store_n(&failing, 1, __ATOMIC_SEQ_CST);
-	ck_assert_int_eq(file_pool_start(fake_create, POOL_SIZE), 0);
+	ck_assert_int_eq(file_pool_start(fake_create, NULL, POOL_SIZE), 0);
 	usleep(50000);		/* failed once: waiting to retry */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	file_pool_stop();
@@ -304,6 +442,9 @@ file_pool_suite(void)
 	tcase_add_test(tc, test_file_pool_refills_in_batches);
 	tcase_add_test(tc, test_file_pool_of_size_zero_is_no_pool);
 	tcase_add_test(tc, test_file_pool_restarts_with_another_size);
+	tcase_add_test(tc, test_file_pool_reuses_recycled_files_first);
+	tcase_add_test(tc,
+	    test_file_pool_recycled_files_are_bounded_and_removed_at_stop);
 	tcase_add_test(tc, test_file_pool_makes_nothing_while_paused);
 	tcase_add_test(tc, test_file_pool_failing_create_is_retried);
 	tcase_add_test(tc, test_file_pool_stop_does_not_wait_out_a_retry);
