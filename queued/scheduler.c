@@ -149,7 +149,12 @@ static uint32_t nloaded;	/* messages with their envelope in memory
 				   (queue_active_limit) */
 static LIST_HEAD(, sched_job) jobs = LIST_HEAD_INITIALIZER(jobs);
 static uint32_t nlocal, nsmtp, next_job_id;
-static char **unlink_list;
+/* Finished messages whose file and records go after this turn's sync. */
+struct finished_msg {
+	char	*qid;
+	int	 reuse;		/* its file may be reused (file_pool.h) */
+};
+static struct finished_msg *unlink_list;
 static size_t nunlink, unlink_cap;
 /* Messages whose records the index lacks (a write failed), and when to
  * try writing them again: the delay doubles while the writes fail, so a
@@ -162,7 +167,7 @@ struct queue_stats qstats;
 
 static void sched_job_done(struct sched_job *, int);
 static void sched_dest_kick(struct dest *);
-static void sched_msg_finish(struct sched_msg *);
+static void sched_msg_finish(struct sched_msg *, int);
 
 static double
 now_real(void)
@@ -742,20 +747,22 @@ sched_settle(struct sched_msg *sm)
 	 * start removes, never a complete file without a record, which
 	 * recovery would have to deliver again.
 	 */
-	sched_msg_finish(sm);
+	sched_msg_finish(sm, 1);
 }
 
 /* sched_msg_finish - sm leaves the schedule; its file and records go
- * after this turn's sync (sched_after_sync) */
+ * after this turn's sync (sched_after_sync), the file reused when reuse
+ * is set and the pool can take it, else unlinked */
 static void
-sched_msg_finish(struct sched_msg *sm)
+sched_msg_finish(struct sched_msg *sm, int reuse)
 {
 	if (nunlink == unlink_cap) {
 		unlink_cap = unlink_cap ? unlink_cap * 2 : 64;
 		unlink_list = xreallocarray(unlink_list, unlink_cap,
 		    sizeof(*unlink_list));
 	}
-	unlink_list[nunlink++] = xstrdup(sm->rec.qid);
+	unlink_list[nunlink].qid = xstrdup(sm->rec.qid);
+	unlink_list[nunlink++].reuse = reuse;
 	TAILQ_REMOVE(&all_msgs, sm, all);
 	sched_msg_free(sm);
 	nmessages--;
@@ -800,17 +807,17 @@ sched_msg_store(struct sched_msg *sm)
 
 /*
  * sched_file_remove - the finished message qid's file at path goes:
- * emptied and given to the pool to reuse (file_pool.h) when it has room,
- * else unlinked.  Emptied here, before the record goes, so that a crash
+ * with reuse, emptied and given to the pool to reuse (file_pool.h) when
+ * it has room, else unlinked.  Emptied here, before the record goes, so that a crash
  * leaves an empty file (which the next start removes), never a complete
  * one without a record.  0, or -1 with errno.
  */
 static int
-sched_file_remove(const char *qid, const char *path)
+sched_file_remove(const char *qid, const char *path, int reuse)
 {
 	int fd, emptied;
 
-	if (file_pool_recycle_room() &&
+	if (reuse && file_pool_recycle_room() &&
 	    (fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
 		emptied = ftruncate(fd, 0) == 0;
 		close(fd);
@@ -836,27 +843,29 @@ sched_after_sync(void)
 			unlink_list[keep++] = unlink_list[i];
 			continue;
 		}
-		if (spool_msg_path(qctx.spool, unlink_list[i], path,
+		if (spool_msg_path(qctx.spool, unlink_list[i].qid, path,
 		    sizeof(path)) < 0 ||
-		    sched_file_remove(unlink_list[i], path) < 0) {
+		    sched_file_remove(unlink_list[i].qid, path,
+		    unlink_list[i].reuse) < 0) {
 			/* The record stays, saying "finished": the next
 			 * start tries again. */
-			log_warn("%s: unlink %s: %s", unlink_list[i], path,
+			log_warn("%s: unlink %s: %s", unlink_list[i].qid, path,
 			    strerror(errno));
 		} else if (queue_store_message_remove(qctx.store,
-		    unlink_list[i]) < 0) {
+		    unlink_list[i].qid) < 0) {
 			/* The record says "finished", which is harmless
 			 * without the file (a start removes such records);
 			 * the removal is tried again after the next sync. */
 			sched_save_failed(now);
+			unlink_list[i].reuse = 0;	/* already given */
 			unlink_list[keep++] = unlink_list[i];
 			continue;
 		} else {
 			qctx.store_dirty = 1;
 			save_delay = 0;
-			log_info("%s: removed", unlink_list[i]);
+			log_info("%s: removed", unlink_list[i].qid);
 		}
-		free(unlink_list[i]);
+		free(unlink_list[i].qid);
 	}
 	nunlink = keep;
 }
@@ -2156,7 +2165,8 @@ sched_msg_delete(struct sched_msg *sm)
 	qctx.store_dirty = 1;
 	qstats.deleted++;
 	heap_remove(sm->heap_idx);
-	sched_msg_finish(sm);
+	/* Deleted by an administrator: the file goes now, not reused. */
+	sched_msg_finish(sm, 0);
 	return 0;
 }
 
