@@ -50,6 +50,13 @@ def pooled_files(inst):
     return sorted(inst.made_ahead_files())
 
 
+def full_pool(inst):
+    """Wait until queued holds FILE_POOL_SIZE files made ahead; them."""
+    return wait_until(lambda: len(pooled_files(inst)) == FILE_POOL_SIZE and
+                      pooled_files(inst), 15,
+                      what="queued's files made ahead")
+
+
 def holders(path):
     """(pid, comm) of every process with path open, each once."""
     return sorted(set(open_file_holders().get(path, [])))
@@ -64,6 +71,17 @@ def send(s, i):
 
 
 class TestQueueNextFile(TernTestCase):
+
+    def send_many(self, inst, first, n):
+        """Messages first .. first+n-1 in one session; their queue IDs."""
+        qids = []
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            for i in range(first, first + n):
+                code, text = send(s, i)
+                self.assertEqual(code, 250, text)
+                qids.append(qid_from_reply(text))
+        return qids
 
     def one_next_file(self, inst):
         """Send one message; the one empty file it leaves behind."""
@@ -138,9 +156,7 @@ class TestQueueNextFile(TernTestCase):
 
     def test_files_made_ahead_are_queued_s_bounded_and_used(self):
         inst = self.instance()
-        pooled = wait_until(lambda: len(pooled_files(inst)) ==
-                            FILE_POOL_SIZE and pooled_files(inst), 15,
-                            what="queued's files made ahead")
+        pooled = full_pool(inst)
         # Every empty file is queued's or a worker's: none is lost track
         # of, and the pool stays at its size.
         self.assertEqual(all_empty_files(inst), pooled)
@@ -164,9 +180,7 @@ class TestQueueNextFile(TernTestCase):
     def test_rebuild_while_running_leaves_the_files_made_ahead(self):
         inst = self.instance()
         for round_ in range(3):
-            pooled = wait_until(lambda: len(pooled_files(inst)) ==
-                                FILE_POOL_SIZE and pooled_files(inst), 15,
-                                what="queued's files made ahead")
+            pooled = full_pool(inst)
             r = subprocess.run([binary("ternctl"), "-c", inst.conf,
                                 "rebuild"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=30)
@@ -210,11 +224,7 @@ class TestQueueNextFile(TernTestCase):
         inst = self.instance(queue_file_pool_size="0")
         # No pool: nothing made ahead, and mail still goes through
         # (the loop makes each file, the next file handed out included).
-        with smtp_connect(inst) as s:
-            s.ehlo()
-            for i in range(3):
-                code, text = send(s, i)
-                self.assertEqual(code, 250, text)
+        self.send_many(inst, 0, 3)
         inst.wait_for_delivery("alice", 3)
         inst.wait_queue_empty(30)
         self.assertEqual(pooled_files(inst), [])
@@ -235,11 +245,7 @@ class TestQueueNextFile(TernTestCase):
         reload(5)
         wait_until(lambda: len(pooled_files(inst)) == 5, 15,
                    what="five files made ahead")
-        with smtp_connect(inst) as s:
-            s.ehlo()
-            for i in range(3, 10):
-                code, text = send(s, i)
-                self.assertEqual(code, 250, text)
+        self.send_many(inst, 3, 7)
         inst.wait_for_delivery("alice", 10)
         inst.wait_queue_empty(30)
         wait_until(lambda: len(pooled_files(inst)) == 5, 15,
@@ -259,9 +265,7 @@ class TestQueueNextFile(TernTestCase):
 
     def test_delivered_messages_files_are_reused_empty(self):
         inst = self.instance()
-        pooled = wait_until(lambda: len(pooled_files(inst)) ==
-                            FILE_POOL_SIZE and pooled_files(inst), 15,
-                            what="queued's files made ahead")
+        pooled = full_pool(inst)
         # Hold every pooled file: the inode stays this one while the
         # test holds it, unlinked (no name left) or reused (a new name).
         held = {}
@@ -270,11 +274,7 @@ class TestQueueNextFile(TernTestCase):
             self.addCleanup(os.close, fd)
             held[fd] = os.path.basename(f)
         n = FILE_POOL_SIZE + 8
-        with smtp_connect(inst) as s:
-            s.ehlo()
-            for i in range(n):
-                code, text = send(s, i)
-                self.assertEqual(code, 250, text)
+        self.send_many(inst, 0, n)
         inst.wait_for_delivery("alice", n)
         inst.wait_queue_empty(30)
 
@@ -319,18 +319,11 @@ class TestQueueNextFile(TernTestCase):
         # would take it for a message the index lost and deliver it
         # again.  Where the file went before the kill, try again.
         inst = self.instance()
-        wait_until(lambda: len(pooled_files(inst)) == FILE_POOL_SIZE, 15,
-                   what="queued's files made ahead")
+        full_pool(inst)
         sent = 0
         for attempt in range(5):
-            qids = []
-            with smtp_connect(inst) as s:
-                s.ehlo()
-                for i in range(4):
-                    code, text = send(s, sent)
-                    self.assertEqual(code, 250, text)
-                    qids.append(qid_from_reply(text))
-                    sent += 1
+            qids = self.send_many(inst, sent, 4)
+            sent += 4
             inst.wait_for_delivery("alice", sent)
             wait_until(lambda: not inst.queue_files(), 10,
                        what="the delivered files emptied")
