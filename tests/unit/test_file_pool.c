@@ -108,13 +108,23 @@ files_in_dir(void)
 	return n;
 }
 
-/* wait_made - until the fake create has made n files (5 s at most) */
+/*
+ * wait_made - until the fake create has made n files and the n-th is
+ * in the pool (5 s at most): a batch joins the pool only after its
+ * directory sync, a moment after its last file is made.
+ */
 static void
 wait_made(int n)
 {
+	char qid[16];
+
 	for (int i = 0; i < 500 && made_now() < n; i++)
 		usleep(10000);
 	ck_assert_int_ge(made_now(), n);
+	snprintf(qid, sizeof(qid), "%04d", n);
+	for (int i = 0; i < 500 && !file_pool_holds(qid); i++)
+		usleep(10000);
+	ck_assert_msg(file_pool_holds(qid), "%s made, not pooled", qid);
 }
 
 static void
@@ -293,8 +303,7 @@ START_TEST(test_file_pool_reuses_recycled_files_first)
 	ck_assert_int_eq(file_pool_holds("done1"), 1);
 	/* Down to 1 of 4: a batch of 3, the recycled file first. */
 	take_n(2);
-	for (int i = 0; i < 500 && made_now() < 6; i++)
-		usleep(10000);
+	wait_made(6);
 	usleep(50000);
 	ck_assert_int_eq(__atomic_load_n(&reused, __ATOMIC_SEQ_CST), 1);
 	ck_assert_int_eq(made_now(), 6);
