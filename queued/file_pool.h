@@ -28,8 +28,9 @@
  * Most pooled files are not made but reused: the file of a message that
  * has left the queue is given to the pool (file_pool_recycle) instead
  * of being unlinked, emptied by the loop before its record goes, and
- * the thread renames it to a new queue ID.  A name and an inode freed and another two allocated for
- * every message cost more than the rename; on ext4 without a journal,
+ * the thread renames it to a new queue ID.  A name and an inode freed
+ * and another two allocated for every message cost more than the
+ * rename; on ext4 without a journal,
  * each new inode also scans past the inodes freed in the last minutes
  * (bench/README.md, item 29).  Until the thread renames it, a recycled
  * file keeps its old name, which file_pool_holds names (so "ternctl

@@ -205,63 +205,93 @@ commit_dir_now(void)
 	return (unsigned)(ms / COMMIT_DIR_MS % SPOOL_HASH_DIRS);
 }
 
-/* commit_create_file - a new, empty message file under a new queue ID */
-int
-commit_create_file(char *qid, size_t qidsize, char *path, size_t pathsize)
+/*
+ * commit_new_name - put a file at a new queue ID's path: name(path, arg)
+ * makes it there and returns a descriptor, or -1 with errno.  A queue ID
+ * already in use (the clock stepped back) just takes the next one: name
+ * fails with EEXIST (O_EXCL, RENAME_NOREPLACE) and is tried again.  The
+ * descriptor, qid and path filled in; or -1 with errno.
+ */
+static int
+commit_new_name(char *qid, size_t qidsize, char *path, size_t pathsize,
+    int (*name)(const char *, void *), void *arg)
 {
 	int fd = -1;
 
 	path[0] = '\0';
-	/* A queue ID already in use (clock stepped back) just takes the
-	 * next one: O_EXCL decides. */
 	for (int tries = 0; tries < 100 && fd < 0; tries++) {
 		qid_new_in(qid, qidsize, commit_dir_now());
 		if (spool_msg_path(qctx.spool, qid, path, pathsize) < 0)
 			break;
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-		if (fd < 0 && errno != EEXIST)
+		if ((fd = name(path, arg)) < 0 && errno != EEXIST)
 			break;
 	}
 	return fd;
 }
 
+/* commit_name_created - a new, empty file at path (commit_new_name) */
+static int
+commit_name_created(const char *path, void *arg)
+{
+	(void)arg;
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+}
+
+/* commit_create_file - a new, empty message file under a new queue ID */
+int
+commit_create_file(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	return commit_new_name(qid, qidsize, path, pathsize,
+	    commit_name_created, NULL);
+}
+
+/* The file commit_reuse_file renames, and its descriptor. */
+struct commit_reused {
+	const char	*old;
+	int		 fd;
+};
+
+/* commit_name_reused - the reused file renamed to path (commit_new_name) */
+static int
+commit_name_reused(const char *path, void *arg)
+{
+	const struct commit_reused *r = arg;
+
+	if (renameat2(AT_FDCWD, r->old, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
+		return -1;
+	return r->fd;
+}
+
 /*
  * commit_reuse_file - the finished message file old, which the scheduler
- * emptied, renamed to a new queue ID (renameat2 with RENAME_NOREPLACE
- * decides a clash, as O_EXCL does for a new file).  Its read-write
- * descriptor, or -1 with errno and old removed; but a file that is no
- * longer empty is not the one emptied (a message put back in its place,
- * from a backup say, for "ternctl rebuild"): it is left alone.
- * Thread-safe and silent, like commit_create_file.
+ * emptied, renamed to a new queue ID.  Its read-write descriptor, or -1
+ * with errno and old removed; but a file that is no longer empty is not
+ * the one emptied (a message put back in its place, from a backup say,
+ * for "ternctl rebuild"): it is left alone.  Thread-safe and silent,
+ * like commit_create_file.
  */
 int
 commit_reuse_file(const char *old, char *qid, size_t qidsize, char *path,
     size_t pathsize)
 {
+	struct commit_reused r = { old, -1 };
 	struct stat st;
-	int fd, err;
+	int err;
 
 	path[0] = '\0';
-	if ((fd = open(old, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	if ((r.fd = open(old, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
-		close(fd);
+	if (fstat(r.fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
+		close(r.fd);
 		errno = EEXIST;
 		return -1;
 	}
-	for (int tries = 0; tries < 100; tries++) {
-		qid_new_in(qid, qidsize, commit_dir_now());
-		if (spool_msg_path(qctx.spool, qid, path, pathsize) < 0)
-			break;
-		if (renameat2(AT_FDCWD, old, AT_FDCWD, path,
-		    RENAME_NOREPLACE) == 0)
-			return fd;
-		if (errno != EEXIST)
-			break;
-	}
+	if (commit_new_name(qid, qidsize, path, pathsize, commit_name_reused,
+	    &r) >= 0)
+		return r.fd;
 	err = errno;
-	close(fd);
+	close(r.fd);
 	(void)unlink(old);
 	errno = err;
 	return -1;

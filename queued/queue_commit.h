@@ -30,10 +30,11 @@ void commit_flush_batch(void);
 int commit_create_file(char *qid, size_t qidsize, char *path,
     size_t pathsize);
 /*
- * commit_reuse_file - give the finished message file old a new queue ID:
- * emptied, then renamed to SPOOL/msg/X/QID (never over an existing
- * file); qid and path as for commit_create_file, the read-write
- * descriptor, or -1 with old removed.  Thread-safe and silent.
+ * commit_reuse_file - give the finished message file old, which the
+ * scheduler emptied, a new queue ID: renamed to SPOOL/msg/X/QID (never
+ * over an existing file); qid and path as for commit_create_file, the
+ * read-write descriptor, or -1 with old removed, unless old is no longer
+ * empty (not the file emptied: left alone).  Thread-safe and silent.
  */
 int commit_reuse_file(const char *old, char *qid, size_t qidsize, char *path,
     size_t pathsize);

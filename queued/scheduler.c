@@ -55,8 +55,8 @@
 
 #include "destination.h"
 #include "envelope.h"
-#include "lmtp_target.h"
 #include "file_pool.h"
+#include "lmtp_target.h"
 #include "log.h"
 #include "msgfile.h"
 #include "msg.h"
@@ -808,9 +808,9 @@ sched_msg_store(struct sched_msg *sm)
 /*
  * sched_file_remove - the finished message qid's file at path goes:
  * with reuse, emptied and given to the pool to reuse (file_pool.h) when
- * it has room, else unlinked.  Emptied here, before the record goes, so that a crash
- * leaves an empty file (which the next start removes), never a complete
- * one without a record.  0, or -1 with errno.
+ * it has room, else unlinked.  Emptied here, before the record goes, so
+ * that a crash leaves an empty file (which the next start removes),
+ * never a complete one without a record.  0, or -1 with errno.
  */
 static int
 sched_file_remove(const char *qid, const char *path, int reuse)
