@@ -93,6 +93,20 @@ class TestQueueNextFile(TernTestCase):
                 qids.append(qid_from_reply(text))
         return qids
 
+    def send_until_emptied(self, inst, first, n):
+        """send_many, then wait until every one is delivered and its file
+        emptied (or already reused), polling every 5 ms so that the
+        caller acts before the pool's next batch (within a second)
+        reuses them; their queue IDs."""
+        qids = self.send_many(inst, first, n)
+        paths = [queue_file.path(inst.spool, q) for q in qids]
+        deadline = time.monotonic() + 30
+        while not all(emptied_or_gone(p) for p in paths):
+            self.assertLess(time.monotonic(), deadline,
+                            "messages %s not delivered" % qids)
+            time.sleep(0.005)
+        return qids
+
     def one_next_file(self, inst):
         """Send one message; the one empty file it leaves behind."""
         with smtp_connect(inst) as s:
@@ -334,17 +348,8 @@ class TestQueueNextFile(TernTestCase):
         for attempt in range(5):
             queued = inst.pids("tern-queued")
             self.assertEqual(len(queued), 1, queued)
-            qids = self.send_many(inst, sent, 4)
+            qids = self.send_until_emptied(inst, sent, 4)
             sent += 4
-            # Kill as soon as every one is delivered and its file
-            # emptied (or already reused): the pool's next batch comes
-            # within a second.
-            paths = [queue_file.path(inst.spool, q) for q in qids]
-            deadline = time.monotonic() + 30
-            while not all(emptied_or_gone(p) for p in paths):
-                self.assertLess(time.monotonic(), deadline,
-                                "messages %s not delivered" % qids)
-                time.sleep(0.005)
             os.kill(queued[0], signal.SIGKILL)
             left = [f for f in inst.spool_files("msg")
                     if os.path.basename(f) in qids]
@@ -370,3 +375,45 @@ class TestQueueNextFile(TernTestCase):
         inst.wait_for_delivery("alice", sent + 1)
         inst.wait_queue_empty(30)
         self.assertEqual(len(inst.maildir_files("alice")), sent + 1)
+
+    def test_file_put_back_while_waiting_is_left_alone(self):
+        # Something written into a delivered message's emptied file
+        # while it waits to be reused (a message restored from a backup,
+        # say) is no longer the pool's: the next batch neither renames
+        # nor empties nor removes it, and "ternctl rebuild" examines it
+        # (here: no trailer, so an unfinished file it removes).
+        inst = self.instance()
+        full_pool(inst)
+        sent, put = 0, []
+        for attempt in range(5):
+            qids = self.send_until_emptied(inst, sent, 4)
+            sent += 4
+            for q in qids:
+                p = queue_file.path(inst.spool, q)
+                try:
+                    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+                except FileNotFoundError:
+                    continue        # reused already
+                os.write(fd, b"put back\n")
+                os.close(fd)
+                put.append(p)
+            if put:
+                break
+        self.assertTrue(put, "no file caught waiting to be reused")
+        inst.wait_for_delivery("alice", sent)
+        # The pool's next batch, a quiet second later, refills it.
+        full_pool(inst)
+        time.sleep(1.5)
+        present = [p for p in put if os.path.exists(p)]
+        self.assertTrue(present, "every file put back went with a batch")
+        for p in present:
+            with open(p, "rb") as f:
+                self.assertEqual(f.read(), b"put back\n", p)
+        r = subprocess.run([binary("ternctl"), "-c", inst.conf, "rebuild"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"%d unfinished files removed" % len(present),
+                      r.stdout)
+        for p in present:
+            self.assertFalse(os.path.exists(p), p)
