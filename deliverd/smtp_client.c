@@ -1288,11 +1288,63 @@ data_phase(struct smtp_conn *c, const struct smtp_msg *m,
 	return data_end(c, rcpts, n, accepted, r, "end of DATA command");
 }
 
+/* send_envelope's answer for a reused connection found stale */
+#define ENVELOPE_STALE	(-2)
+
+/* conn_stale - a reused connection's RSET got r (not 250), or nothing:
+ * logged; the connection is to be closed without QUIT; ENVELOPE_STALE */
+static int
+conn_stale(struct smtp_conn *c, const struct smtp_reply *r)
+{
+	char vis[SMTP_TEXT_MAX];
+
+	log_vis(vis, sizeof(vis), r->text, strlen(r->text));
+	log_info("%s: kept connection not usable: %s", c->relay, vis);
+	c->broken = 1;
+	return ENVELOPE_STALE;
+}
+
+/*
+ * rset_first - on a reused connection, RSET ahead of the transaction:
+ * queued to go with the envelope when the server pipelines (the reply is
+ * read by rset_reply), else sent and answered now.  0, or
+ * ENVELOPE_STALE.
+ */
+static int
+rset_first(struct smtp_conn *c, int pipe, struct smtp_reply *r)
+{
+	long t = c->set->smtp_quit_timeout;
+
+	if (!c->used)
+		return 0;
+	if (pipe)
+		return cmd_queue(c, "RSET", t, r, "sending RSET") == 0 ? 0 :
+		    conn_stale(c, r);
+	if (command(c, "RSET", t, r, "sending RSET") != 0 || r->code != 250)
+		return conn_stale(c, r);
+	return 0;
+}
+
+/* rset_reply - the reply to a pipelined RSET: 0 on 250, else
+ * ENVELOPE_STALE (the replies after it are left unread: the connection
+ * is closed without QUIT) */
+static int
+rset_reply(struct smtp_conn *c, struct smtp_reply *r)
+{
+	if (reply_read(c, r, c->set->smtp_quit_timeout, "sending RSET") != 0 ||
+	    r->code != 250)
+		return conn_stale(c, r);
+	return 0;
+}
+
 /*
  * send_envelope - MAIL and every RCPT (and DATA, when pipelining and
- * worth it) in one write when the server pipelines, else one by one;
- * then the replies in order.  Returns 1 when DATA was sent, 0 when not,
- * -1 when the connection broke.
+ * worth it) in one write when the server pipelines, else one by one,
+ * after RSET on a reused connection (rset_first); then the replies in
+ * order.  Returns 1 when DATA was sent, 0 when not, -1 when the
+ * connection broke, ENVELOPE_STALE (no rcpt touched) when the reused
+ * connection was stale: nothing failed before the RSET's reply said so but a write,
+ * which a connection the server closed fails the same way.
  */
 static int
 send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
@@ -1301,13 +1353,16 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 {
 	char line[SMTP_CMD_MAX], text[SMTP_TEXT_MAX];
 	int pipe = (c->ext & EXT_PIPELINING) != 0, mail_ok;
-	int bdat = (c->ext & EXT_CHUNKING) != 0;
+	int bdat = (c->ext & EXT_CHUNKING) != 0, reused = c->used;
 	size_t i;
 
+	if (rset_first(c, pipe, r) != 0)
+		return ENVELOPE_STALE;
 	mail_line(c, m, line, sizeof(line));
 	if ((pipe ? cmd_queue : cmd_send)(c, line, c->set->smtp_mail_timeout,
 	    r, "sending MAIL FROM") != 0)
-		return refuse_all(c, rcpts, n, r, "MAIL FROM command");
+		return reused && pipe ? conn_stale(c, r) :
+		    refuse_all(c, rcpts, n, r, "MAIL FROM command");
 	if (pipe) {
 		/* RFC 2920: MAIL, RCPTs and DATA go in one group, written
 		 * together (cmd_flush). */
@@ -1315,16 +1370,21 @@ send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
 			rcpt_line(c, &rcpts[i], line, sizeof(line));
 			if (cmd_queue(c, line, c->set->smtp_rcpt_timeout, r,
 			    "sending RCPT TO") != 0)
-				return refuse_all(c, rcpts, n, r,
+				return reused ? conn_stale(c, r) :
+				    refuse_all(c, rcpts, n, r,
 				    "RCPT TO command");
 		}
 		/* With CHUNKING the chunks follow the replies instead. */
 		if (bdat && cmd_flush(c, c->set->smtp_rcpt_timeout, r,
 		    "sending RCPT TO") != 0)
-			return refuse_all(c, rcpts, n, r, "RCPT TO command");
+			return reused ? conn_stale(c, r) :
+			    refuse_all(c, rcpts, n, r, "RCPT TO command");
 		if (!bdat && cmd_send(c, "DATA", c->set->smtp_data_init_timeout,
 		    r, "sending DATA") != 0)
-			return refuse_all(c, rcpts, n, r, "DATA command");
+			return reused ? conn_stale(c, r) :
+			    refuse_all(c, rcpts, n, r, "DATA command");
+		if (reused && rset_reply(c, r) != 0)
+			return ENVELOPE_STALE;
 	}
 	if (reply_read(c, r, c->set->smtp_mail_timeout,
 	    "sending MAIL FROM") != 0)
@@ -1399,23 +1459,29 @@ smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *m,
 	if (accepted == NULL)
 		fatal("calloc");
 	sent = send_envelope(c, m, rcpts, n, accepted, &naccepted, &r);
+	if (sent == ENVELOPE_STALE) {
+		free(accepted);
+		return SMTP_CONN_STALE;
+	}
 	if (sent < 0)
 		rc = -1;
 	else if (naccepted == 0) {
-		/* A pipelined DATA must be answered (and refused) first. */
+		/* A pipelined DATA must be answered (and refused) first.
+		 * What is left of the transaction, the next one's RSET (or
+		 * QUIT) ends. */
 		if (sent && reply_read(c, &r, c->set->smtp_data_init_timeout,
 		    "sending DATA") != 0)
 			rc = -1;
 		else if (r.code == 354) {
 			/* A broken server: end the data with nothing in it. */
 			rc = -1;
-		} else
-			rc = smtp_conn_reset(c);
+		}
 	} else
 		rc = data_phase(c, m, rcpts, n, accepted, &r, sent);
 	rcpts_pending(rcpts, n, DELIVER_TEMPFAIL, "4.4.2",
 	    "lost connection during the transaction");
 	free(accepted);
+	c->used = 1;
 	return rc;
 }
 
@@ -1426,18 +1492,6 @@ smtp_conn_tls_authenticated(const struct smtp_conn *c)
 	if (c->ssl == NULL || !c->tls_verified)
 		return NULL;
 	return c->tls_auth_by != NULL ? c->tls_auth_by : "verify";
-}
-
-/* smtp_conn_reset - RSET; 0 on 250 */
-int
-smtp_conn_reset(struct smtp_conn *c)
-{
-	struct smtp_reply r;
-
-	if (command(c, "RSET", c->set->smtp_quit_timeout, &r,
-	    "sending RSET") != 0 || r.code != 250)
-		return -1;
-	return 0;
 }
 
 /* smtp_conn_close - QUIT (best effort, short wait) and close */

@@ -60,6 +60,8 @@ struct smtp_conn {
 	int			 lmtp;		/* LMTP: LHLO, a reply per
 						   recipient after DATA */
 	int			 broken;	/* timed out or lost: no QUIT */
+	int			 used;		/* a transaction ended on it:
+						   the next begins with RSET */
 	/* What this connection demands of TLS: smtp_conn_open sets the
 	 * global level and no names; the caller may change both before
 	 * smtp_conn_hello (tls_policy.h). */
@@ -156,7 +158,18 @@ enum smtp_step smtp_conn_hello(struct smtp_conn *c, int notls,
  * smtp_conn_deliver - one transaction for msg to rcpts (n of them): every
  * rcpt gets status, dsn and text.  Returns 0 when the connection is still
  * in a clean state (may be reused), -1 when it must be closed.
+ *
+ * On a connection that carried a transaction before, RSET goes first, in
+ * the same write as the envelope when the server pipelines (RFC 2920
+ * 3.1: RSET may stand anywhere in a group), so that reuse costs no round
+ * trip of its own.  When that RSET is not answered 250 (a server that
+ * closed the idle connection, or says 421), no reply to the transaction
+ * was read, so the server took nothing: SMTP_CONN_STALE is returned, no
+ * rcpt is touched, and the caller closes the connection and delivers on
+ * a new one.
  */
+#define SMTP_CONN_STALE	1
+
 int smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *msg,
     struct smtp_rcpt *rcpts, size_t n);
 
@@ -167,9 +180,6 @@ int smtp_conn_deliver(struct smtp_conn *c, const struct smtp_msg *msg,
  * relays only over such a connection.
  */
 const char *smtp_conn_tls_authenticated(const struct smtp_conn *c);
-
-/* smtp_conn_reset - RSET before reuse; 0 when the server said 250 */
-int smtp_conn_reset(struct smtp_conn *c);
 
 /* smtp_conn_close - QUIT (when quit, unless a timeout, a lost connection
  * or a broken-off body left the conversation out of step) and close,

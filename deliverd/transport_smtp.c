@@ -507,6 +507,48 @@ smtp_child_loop(const struct smtp_job *j, int fd, struct smtp_reply *r)
 	return -1;
 }
 
+/*
+ * smtp_child_deliver - the transaction of job j on the kept connection,
+ * or on a new one when none is kept, the kept one serves another next
+ * hop or TLS mode, or it turns out stale (the server closed it while it
+ * waited: SMTP_CONN_STALE, nothing taken).  1 when a transaction ran
+ * (results in j->rcpts; *kept says whether to keep the connection), 0
+ * when no connection could be had (why in r, site set).
+ */
+static int
+smtp_child_deliver(struct smtp_job *j, const struct smtp_msg *msg, int mode,
+    struct smtp_reply *r, int *site, int *kept)
+{
+	int rc;
+
+	/* A connection serves only jobs of the TLS mode it was opened
+	 * for: one that TLS-Required: No let through a failed policy, or
+	 * opened without looking MTA-STS up, must never carry other mail,
+	 * and REQUIRETLS checked its host at connect. */
+	if (cconn.fd != -1 && (strcasecmp(cconn_nexthop, j->nexthop) != 0 ||
+	    cconn_mode != mode))
+		smtp_conn_close(&cconn, 0);
+	if (cconn.fd != -1) {
+		rc = smtp_conn_deliver(&cconn, msg, j->rcpts, j->n);
+		if (rc != SMTP_CONN_STALE) {
+			*kept = rc == 0 && set->smtp_connection_reuse_time > 0;
+			return 1;
+		}
+		log_info("%s: a new connection to %s instead", j->qid,
+		    j->nexthop);
+		smtp_conn_close(&cconn, 0);
+		memset(r, 0, sizeof(*r));
+	}
+	if (child_connect(&cconn, j->qid, j->nexthop, mode, r, site) != 0)
+		return 0;
+	strlcpy(cconn_nexthop, j->nexthop, sizeof(cconn_nexthop));
+	cconn_mode = mode;
+	/* A new connection is never stale (smtp_conn_deliver). */
+	rc = smtp_conn_deliver(&cconn, msg, j->rcpts, j->n);
+	*kept = rc == 0 && set->smtp_connection_reuse_time > 0;
+	return 1;
+}
+
 /* smtp_child_job - deliver one job on the kept or a new connection */
 static void
 smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
@@ -529,29 +571,9 @@ smtp_child_job(struct ipc_conn *pc, uint32_t reqid, struct smtp_job *j, int fd)
 		/* Reported as not kept: the parent's view stays simple. */
 		if (cconn.fd != -1)
 			smtp_conn_close(&cconn, 1);
-	} else {
-		/* A connection serves only jobs of the TLS mode it was
-		 * opened for: one that TLS-Required: No let through a
-		 * failed policy, or opened without looking MTA-STS up, must
-		 * never carry other mail, and REQUIRETLS checked its host
-		 * at connect. */
-		if (cconn.fd != -1 && (strcasecmp(cconn_nexthop,
-		    j->nexthop) != 0 || cconn_mode != mode ||
-		    smtp_conn_reset(&cconn) != 0))
-			smtp_conn_close(&cconn, 0);
-		if (cconn.fd != -1)
-			connected = 1;
-		else if (child_connect(&cconn, j->qid, j->nexthop, mode, &r,
-		    &site) == 0) {
-			connected = 1;
-			strlcpy(cconn_nexthop, j->nexthop,
-			    sizeof(cconn_nexthop));
-			cconn_mode = mode;
-		}
-	}
+	} else
+		connected = smtp_child_deliver(j, &msg, mode, &r, &site, &kept);
 	if (connected) {
-		kept = smtp_conn_deliver(&cconn, &msg, j->rcpts, j->n) == 0 &&
-		    set->smtp_connection_reuse_time > 0;
 		flags = cconn.ssl != NULL ? DELIVERD_F_TLS : 0;
 		for (i = 0; i < j->n; i++) {
 			uint32_t f = flags;

@@ -258,6 +258,15 @@ class _Session(SMTP):
 
     async def smtp_RSET(self, arg):
         self.conn.commands.append("rset")
+        how = self.sink.rset_close
+        if how is not None:
+            # An idle connection the server gave up on: closed, with
+            # "how" said first unless it is empty; what was pipelined
+            # after the RSET is never answered.
+            if how:
+                await self.push(how)
+            self.transport.close()
+            return
         return await super().smtp_RSET(arg)
 
     async def smtp_QUIT(self, arg):
@@ -294,6 +303,7 @@ class Sink:
         self.requiretls = requiretls        # offered over TLS only
         self.fail = {}
         self.hang = {}
+        self.rset_close = None              # str: close at RSET (smtp_RSET)
         self.rcpt_replies = {}
         self.messages = []
         self.connections = []

@@ -87,6 +87,37 @@ class TestRemoteDelivery(RemoteCase):
                       r"\[127\.0\.0\.2\]:%d, .*dsn=2\.0\.0, status=sent"
                       % (qid, port))
 
+    def test_kept_connection_the_server_closed_is_replaced(self):
+        # A kept connection whose server has closed it (found at the RSET
+        # that goes ahead of the next transaction, pipelined with it) is
+        # replaced at once: every message arrives once, none waits for
+        # a retry.
+        for host, how in (("127.0.0.23", ""),
+                          ("127.0.0.24", "421 4.4.2 sink.test idle")):
+            port = free_port(host)
+            dns = self.dns(Zone().mx("k.test", "mx.k.test", 10)
+                           .host("mx.k.test", host))
+            s = self.sink(host, port)
+            s.rset_close = how
+            a = self.sender(dns, port, smtp_connection_reuse_time="60s")
+            for i in range(3):
+                send(a, "alice@a.test", ["k%d@k.test" % i])
+                s.wait_messages(i + 1, timeout=20)
+            self.assertEqual(sorted(m.rcpt_tos[0] for m in s.messages),
+                             ["k0@k.test", "k1@k.test", "k2@k.test"])
+            # Each message after the first found the kept connection
+            # closed at its RSET and went on a new one.
+            self.assertEqual(len(s.connections), 3)
+            self.assertEqual([(c.commands.count("rset"), c.messages)
+                              for c in s.connections],
+                             [(1, 1), (1, 1), (0, 1)])
+            log = a.log()
+            self.assertEqual(log.count("kept connection not usable"), 2,
+                             a.log_tail(30))
+            self.assertEqual(len(re.findall(r"status=sent", log)), 3)
+            self.assertNotIn("status=deferred", log)
+            a.stop()
+
     def test_mx_order_and_fallback(self):
         port = free_port("127.0.0.3")
         # mx1 (preference 10) refuses connections: nothing listens on

@@ -1044,6 +1044,192 @@ bdat_run(int fd, uint64_t size, const char *head, size_t *len, char *cmds,
 	return got;
 }
 
+/* --- a kept connection: RSET ahead of the next transaction ----------- */
+
+/*
+ * reuse_serve - a loopback server for two transactions on one connection:
+ * it offers PIPELINING when pipe, writes each command line to cmdfd as
+ * "READ# LINE" (READ# counts the server's reads, so lines that came in
+ * one write share it) and each message's data lines to outfd, and
+ * answers RSET with rset_answer: NULL for 250, "" to close the connection
+ * without a word (an idle timeout that fired meanwhile), or that reply
+ * followed by the close.
+ */
+static pid_t
+reuse_serve(struct sockaddr_in *sin, int pipe, const char *rset_answer,
+    int outfd, int cmdfd)
+{
+	socklen_t slen = sizeof(*sin);
+	char buf[4096];
+	size_t len = 0;
+	int lfd, fd, data = 0, reads = 0;
+	pid_t pid;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	if ((fd = accept(lfd, NULL, NULL)) == -1 ||
+	    write(fd, "220 mx.test\r\n", 13) != 13)
+		_exit(1);
+	for (;;) {
+		const char *ans = "250 ok\r\n";
+		char *eol;
+		size_t ll;
+		ssize_t n;
+
+		while ((eol = memchr(buf, '\n', len)) == NULL) {
+			if (len == sizeof(buf) ||
+			    (n = read(fd, buf + len, sizeof(buf) - len)) <= 0)
+				_exit(1);
+			len += (size_t)n;
+			reads++;
+		}
+		ll = (size_t)(eol - buf) + 1;
+		if (data && ll == 3 && buf[0] == '.')
+			data = 0;
+		else if (data) {
+			if (write(outfd, buf, ll) != (ssize_t)ll)
+				_exit(1);
+			ans = NULL;
+		}
+		if (!data && ans != NULL &&
+		    dprintf(cmdfd, "%d %.*s\n", reads, (int)ll - 2, buf) < 0)
+			_exit(1);
+		if (ans == NULL || data)
+			;
+		else if (strncmp(buf, "EHLO", 4) == 0 && pipe)
+			ans = "250-mx.test\r\n250 PIPELINING\r\n";
+		else if (strncmp(buf, "DATA", 4) == 0) {
+			data = 1;
+			ans = "354 go on\r\n";
+		} else if (strncmp(buf, "RSET", 4) == 0 &&
+		    rset_answer != NULL) {
+			if (write(fd, rset_answer, strlen(rset_answer)) !=
+			    (ssize_t)strlen(rset_answer))
+				_exit(1);
+			_exit(0);
+		} else if (strncmp(buf, "QUIT", 4) == 0)
+			_exit(write(fd, "221 bye\r\n", 9) == 9 ? 0 : 1);
+		if (ans != NULL && write(fd, ans, strlen(ans)) !=
+		    (ssize_t)strlen(ans))
+			_exit(1);
+		memmove(buf, buf + ll, len - ll);
+		len -= ll;
+	}
+}
+
+/* reuse_run - two transactions on one connection to reuse_serve; the
+ * second's result in *second, the second rcpt's status in *status2, the
+ * server's command log in cmds and its data in got (both NUL-ended) */
+static void
+reuse_run(int pipe, const char *rset_answer, int *second, int *status2,
+    char *cmds, size_t cmdsize, char *got, size_t gotsize)
+{
+	static const char file[] = "Subject: x\r\n\r\nbody\r\n";
+	char tmpl[] = "/tmp/tern-body-XXXXXX", out[] = "/tmp/tern-out-XXXXXX";
+	char log[] = "/tmp/tern-cmd-XXXXXX";
+	struct smtp_msg msg = { .sender = "a@b", .envid = "",
+	    .size = sizeof(file) - 1, .offset = 0 };
+	struct smtp_rcpt rc[2] = {
+		{ .index = 0, .address = "r@mx.test", .orcpt = "" },
+		{ .index = 0, .address = "s@mx.test", .orcpt = "" } };
+	struct sockaddr_in sin;
+	struct smtp_reply r;
+	struct smtp_conn c;
+	int ofd, cfd, status;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_ge(msg.fd = mkstemp(tmpl), 0);
+	ck_assert_int_ge(ofd = mkstemp(out), 0);
+	ck_assert_int_ge(cfd = mkstemp(log), 0);
+	unlink(tmpl);
+	unlink(out);
+	unlink(log);
+	ck_assert_int_eq(write(msg.fd, file, sizeof(file) - 1),
+	    (ssize_t)sizeof(file) - 1);
+	pid = reuse_serve(&sin, pipe, rset_answer, ofd, cfd);
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
+	    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
+	ck_assert_int_eq(smtp_conn_hello(&c, 1, NULL, NULL, &r), STEP_OK);
+	ck_assert_int_eq(!!(c.ext & EXT_PIPELINING), pipe);
+	rc[0].status = rc[1].status = -1;
+	ck_assert_int_eq(smtp_conn_deliver(&c, &msg, &rc[0], 1), 0);
+	ck_assert_int_eq(rc[0].status, DELIVER_OK);
+	*second = smtp_conn_deliver(&c, &msg, &rc[1], 1);
+	*status2 = rc[1].status;
+	smtp_conn_close(&c, 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	n = pread(cfd, cmds, cmdsize - 1, 0);
+	cmds[n > 0 ? n : 0] = '\0';
+	n = pread(ofd, got, gotsize - 1, 0);
+	got[n > 0 ? n : 0] = '\0';
+	close(msg.fd);
+	close(ofd);
+	close(cfd);
+}
+
+/* The second transaction on a kept connection begins with RSET, in the
+ * same write as MAIL, RCPT and DATA when the server pipelines (one round
+ * trip fewer than RSET on its own), as a command of its own when not. */
+START_TEST(test_deliver_reuse_rset_first)
+{
+	char cmds[1024], got[256];
+	int second, status2;
+
+	reuse_run(1, NULL, &second, &status2, cmds, sizeof(cmds), got,
+	    sizeof(got));
+	ck_assert_int_eq(second, 0);
+	ck_assert_int_eq(status2, DELIVER_OK);
+	ck_assert_str_eq(strchr(cmds, '\n') + 1,
+	    "2 MAIL FROM:<a@b>\n2 RCPT TO:<r@mx.test>\n2 DATA\n3 .\n"
+	    "4 RSET\n4 MAIL FROM:<a@b>\n4 RCPT TO:<s@mx.test>\n4 DATA\n"
+	    "5 .\n6 QUIT\n");
+	ck_assert_str_eq(got, "Subject: x\r\n\r\nbody\r\n"
+	    "Subject: x\r\n\r\nbody\r\n");
+	reuse_run(0, NULL, &second, &status2, cmds, sizeof(cmds), got,
+	    sizeof(got));
+	ck_assert_int_eq(second, 0);
+	ck_assert_int_eq(status2, DELIVER_OK);
+	ck_assert_str_eq(strchr(cmds, '\n') + 1,
+	    "2 MAIL FROM:<a@b>\n3 RCPT TO:<r@mx.test>\n4 DATA\n5 .\n"
+	    "6 RSET\n7 MAIL FROM:<a@b>\n8 RCPT TO:<s@mx.test>\n9 DATA\n"
+	    "10 .\n11 QUIT\n");
+}
+END_TEST
+
+/* A kept connection whose server closed it (silently, or saying 421 to
+ * the RSET) is stale: SMTP_CONN_STALE, the recipient untouched for the
+ * caller to deliver on a new connection, and nothing delivered twice. */
+START_TEST(test_deliver_reuse_stale)
+{
+	static const char *answers[] = { "", "421 4.4.2 mx.test idle\r\n" };
+	char cmds[1024], got[256];
+	int second, status2;
+
+	for (int pipe = 0; pipe < 2; pipe++)
+		for (size_t i = 0; i < 2; i++) {
+			reuse_run(pipe, answers[i], &second, &status2, cmds,
+			    sizeof(cmds), got, sizeof(got));
+			ck_assert_int_eq(second, SMTP_CONN_STALE);
+			ck_assert_int_eq(status2, -1);
+			ck_assert_str_eq(got, "Subject: x\r\n\r\nbody\r\n");
+			ck_assert_ptr_nonnull(strstr(cmds, " RSET\n"));
+		}
+}
+END_TEST
+
 /* With CHUNKING the body goes as it is in BDAT chunks, never as DATA: no
  * dot-stuffing; a body without a final CRLF gets one, even when it falls
  * across two chunks; an empty body is "BDAT 0 LAST". */
@@ -1631,6 +1817,8 @@ smtp_client_suite(void)
 	tcase_add_test(conn, test_conn_ehlo_edges);
 	tcase_add_test(conn, test_conn_ehlo_requiretls);
 	tcase_add_test(conn, test_deliver_exact_body_size);
+	tcase_add_test(conn, test_deliver_reuse_rset_first);
+	tcase_add_test(conn, test_deliver_reuse_stale);
 	tcase_add_test(conn, test_deliver_bdat_chunks);
 	tcase_add_test(conn, test_deliver_bdat_head);
 	tcase_add_test(conn, test_deliver_head_data_and_size);
