@@ -1067,6 +1067,10 @@ smtp_poll(void)
 	struct proc *p;
 	int timeout, retry = 0;
 
+	/* Slots first: a child reaped just now (deliverd_reap, before this)
+	 * may be the only event that frees one for a waiting job, and
+	 * nothing would wake the loop again to hand it out. */
+	smtp_procs_free();
 	if (!deliverd_stopping())
 		retry = smtp_jobs_dispatch();
 	timeout = smtp_procs_idle();
@@ -1075,7 +1079,6 @@ smtp_poll(void)
 	if (retry && (timeout < 0 || timeout > SPAWN_RETRY_MS))
 		timeout = SPAWN_RETRY_MS;
 	smtp_procs_flush();
-	smtp_procs_free();
 	TAILQ_FOREACH(p, &procs, entry) {
 		if (p->dead)
 			continue;

@@ -131,6 +131,28 @@ class TestSmtpSpawner(TernTestCase):
         wait_until(lambda: not zombies(), 10,
                    what=lambda: "no zombie (%s)" % zombies())
 
+    def test_one_connection_serves_every_waiting_job(self):
+        """With one connection allowed and queued's window for the site
+        grown to four jobs, three wait in the transport for the slot, which
+        frees only when the busy process has been reaped.  At the end,
+        when queued has no more to send, that reaping is the last event:
+        the next job must start then, not when something else happens to
+        wake the transport.  (The transport once handed out slots before
+        freeing the reaped ones, and slept with jobs waiting whenever the
+        SIGCHLD came while it was busy rather than in poll, which a
+        loaded machine, the sanitizer run, made likely; an idle one
+        seldom shows it.)"""
+        inst, sink = self.relay(smtp_destination_concurrency_limit="4",
+                                smtp_connection_limit="1")
+        # Every round ends with jobs waiting and nothing more from
+        # queued: five chances to meet the stall.
+        for r in range(5):
+            subjects = send_many(inst, "u@relay.test", 8, "slot%d" % r)
+            self.wait_subjects(sink, subjects, timeout=30)
+        self.assertEqual(len(sink.messages), 40)
+        self.assertEqual(sink.max_concurrent, 1)
+        self.assertNotIn("status=deferred", inst.log())
+
     def test_killed_spawner_is_replaced(self):
         """SIGKILL to the spawner: it is logged, and the next message is
         delivered through a new spawner."""
