@@ -812,16 +812,23 @@ START_TEST(test_conn_ehlo)
 END_TEST
 
 /*
- * sink_serve - a loopback server that answers every command with success
- * and writes what came between DATA's 354 and the final "." to outfd.
+ * sink_serve_with - a loopback server that answers every command with
+ * success and writes what came between DATA's 354 and the final "." to
+ * outfd.  It offers PIPELINING when pipe, writes each command line to
+ * cmdfd (unless -1) as "READ# LINE" (READ# counts the server's reads, so
+ * lines that came in one write share it), and answers RSET with
+ * rset_answer: NULL for 250, "" to close the connection without a word
+ * (an idle timeout that fired meanwhile), or that reply followed by the
+ * close.
  */
 static pid_t
-sink_serve(struct sockaddr_in *sin, int outfd)
+sink_serve_with(struct sockaddr_in *sin, int pipe, const char *rset_answer,
+    int outfd, int cmdfd)
 {
 	socklen_t slen = sizeof(*sin);
 	char buf[4096];
 	size_t len = 0;
-	int lfd, fd, data = 0;
+	int lfd, fd, data = 0, reads = 0;
 	pid_t pid;
 
 	memset(sin, 0, sizeof(*sin));
@@ -840,7 +847,9 @@ sink_serve(struct sockaddr_in *sin, int outfd)
 	    write(fd, "220 mx.test\r\n", 13) != 13)
 		_exit(1);
 	for (;;) {
+		const char *ans = "250 ok\r\n";
 		char *eol;
+		size_t ll;
 		ssize_t n;
 
 		while ((eol = memchr(buf, '\n', len)) == NULL) {
@@ -848,19 +857,32 @@ sink_serve(struct sockaddr_in *sin, int outfd)
 			    (n = read(fd, buf + len, sizeof(buf) - len)) <= 0)
 				_exit(1);
 			len += (size_t)n;
+			reads++;
 		}
-		size_t ll = (size_t)(eol - buf) + 1;
-		const char *ans = "250 ok\r\n";
-
+		ll = (size_t)(eol - buf) + 1;
 		if (data && ll == 3 && buf[0] == '.')
 			data = 0;
 		else if (data) {
 			if (write(outfd, buf, ll) != (ssize_t)ll)
 				_exit(1);
 			ans = NULL;
-		} else if (strncmp(buf, "DATA", 4) == 0) {
+		}
+		if (!data && ans != NULL && cmdfd != -1 &&
+		    dprintf(cmdfd, "%d %.*s\n", reads, (int)ll - 2, buf) < 0)
+			_exit(1);
+		if (ans == NULL || data)
+			;
+		else if (strncmp(buf, "EHLO", 4) == 0 && pipe)
+			ans = "250-mx.test\r\n250 PIPELINING\r\n";
+		else if (strncmp(buf, "DATA", 4) == 0) {
 			data = 1;
 			ans = "354 go on\r\n";
+		} else if (strncmp(buf, "RSET", 4) == 0 &&
+		    rset_answer != NULL) {
+			if (write(fd, rset_answer, strlen(rset_answer)) !=
+			    (ssize_t)strlen(rset_answer))
+				_exit(1);
+			_exit(0);
 		} else if (strncmp(buf, "QUIT", 4) == 0)
 			_exit(write(fd, "221 bye\r\n", 9) == 9 ? 0 : 1);
 		if (ans != NULL && write(fd, ans, strlen(ans)) !=
@@ -869,6 +891,13 @@ sink_serve(struct sockaddr_in *sin, int outfd)
 		memmove(buf, buf + ll, len - ll);
 		len -= ll;
 	}
+}
+
+/* sink_serve - sink_serve_with a plain server: no PIPELINING, no log */
+static pid_t
+sink_serve(struct sockaddr_in *sin, int outfd)
+{
+	return sink_serve_with(sin, 0, NULL, outfd, -1);
 }
 
 /* Exactly the message's octets go out: what follows it in the queue file
@@ -1046,88 +1075,7 @@ bdat_run(int fd, uint64_t size, const char *head, size_t *len, char *cmds,
 
 /* --- a kept connection: RSET ahead of the next transaction ----------- */
 
-/*
- * reuse_serve - a loopback server for two transactions on one connection:
- * it offers PIPELINING when pipe, writes each command line to cmdfd as
- * "READ# LINE" (READ# counts the server's reads, so lines that came in
- * one write share it) and each message's data lines to outfd, and
- * answers RSET with rset_answer: NULL for 250, "" to close the connection
- * without a word (an idle timeout that fired meanwhile), or that reply
- * followed by the close.
- */
-static pid_t
-reuse_serve(struct sockaddr_in *sin, int pipe, const char *rset_answer,
-    int outfd, int cmdfd)
-{
-	socklen_t slen = sizeof(*sin);
-	char buf[4096];
-	size_t len = 0;
-	int lfd, fd, data = 0, reads = 0;
-	pid_t pid;
-
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_ne(lfd = socket(AF_INET, SOCK_STREAM, 0), -1);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
-	ck_assert_int_eq(listen(lfd, 1), 0);
-	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)sin, &slen), 0);
-	ck_assert_int_ne(pid = fork(), -1);
-	if (pid != 0) {
-		close(lfd);
-		return pid;
-	}
-	if ((fd = accept(lfd, NULL, NULL)) == -1 ||
-	    write(fd, "220 mx.test\r\n", 13) != 13)
-		_exit(1);
-	for (;;) {
-		const char *ans = "250 ok\r\n";
-		char *eol;
-		size_t ll;
-		ssize_t n;
-
-		while ((eol = memchr(buf, '\n', len)) == NULL) {
-			if (len == sizeof(buf) ||
-			    (n = read(fd, buf + len, sizeof(buf) - len)) <= 0)
-				_exit(1);
-			len += (size_t)n;
-			reads++;
-		}
-		ll = (size_t)(eol - buf) + 1;
-		if (data && ll == 3 && buf[0] == '.')
-			data = 0;
-		else if (data) {
-			if (write(outfd, buf, ll) != (ssize_t)ll)
-				_exit(1);
-			ans = NULL;
-		}
-		if (!data && ans != NULL &&
-		    dprintf(cmdfd, "%d %.*s\n", reads, (int)ll - 2, buf) < 0)
-			_exit(1);
-		if (ans == NULL || data)
-			;
-		else if (strncmp(buf, "EHLO", 4) == 0 && pipe)
-			ans = "250-mx.test\r\n250 PIPELINING\r\n";
-		else if (strncmp(buf, "DATA", 4) == 0) {
-			data = 1;
-			ans = "354 go on\r\n";
-		} else if (strncmp(buf, "RSET", 4) == 0 &&
-		    rset_answer != NULL) {
-			if (write(fd, rset_answer, strlen(rset_answer)) !=
-			    (ssize_t)strlen(rset_answer))
-				_exit(1);
-			_exit(0);
-		} else if (strncmp(buf, "QUIT", 4) == 0)
-			_exit(write(fd, "221 bye\r\n", 9) == 9 ? 0 : 1);
-		if (ans != NULL && write(fd, ans, strlen(ans)) !=
-		    (ssize_t)strlen(ans))
-			_exit(1);
-		memmove(buf, buf + ll, len - ll);
-		len -= ll;
-	}
-}
-
-/* reuse_run - two transactions on one connection to reuse_serve; the
+/* reuse_run - two transactions on one connection to sink_serve_with; the
  * second's result in *second, the second rcpt's status in *status2, the
  * server's command log in cmds and its data in got (both NUL-ended) */
 static void
@@ -1157,7 +1105,7 @@ reuse_run(int pipe, const char *rset_answer, int *second, int *status2,
 	unlink(log);
 	ck_assert_int_eq(write(msg.fd, file, sizeof(file) - 1),
 	    (ssize_t)sizeof(file) - 1);
-	pid = reuse_serve(&sin, pipe, rset_answer, ofd, cfd);
+	pid = sink_serve_with(&sin, pipe, rset_answer, ofd, cfd);
 	memset(&r, 0, sizeof(r));
 	ck_assert_int_eq(smtp_conn_open(&c, &cset, "mx.test",
 	    (struct sockaddr *)&sin, sizeof(sin), &r), STEP_OK);
@@ -1185,27 +1133,26 @@ reuse_run(int pipe, const char *rset_answer, int *second, int *status2,
  * trip fewer than RSET on its own), as a command of its own when not. */
 START_TEST(test_deliver_reuse_rset_first)
 {
+	static const char *want[2] = {
+	    "2 MAIL FROM:<a@b>\n3 RCPT TO:<r@mx.test>\n4 DATA\n5 .\n"
+	    "6 RSET\n7 MAIL FROM:<a@b>\n8 RCPT TO:<s@mx.test>\n9 DATA\n"
+	    "10 .\n11 QUIT\n",
+	    "2 MAIL FROM:<a@b>\n2 RCPT TO:<r@mx.test>\n2 DATA\n3 .\n"
+	    "4 RSET\n4 MAIL FROM:<a@b>\n4 RCPT TO:<s@mx.test>\n4 DATA\n"
+	    "5 .\n6 QUIT\n" };
 	char cmds[1024], got[256];
 	int second, status2;
 
-	reuse_run(1, NULL, &second, &status2, cmds, sizeof(cmds), got,
-	    sizeof(got));
-	ck_assert_int_eq(second, 0);
-	ck_assert_int_eq(status2, DELIVER_OK);
-	ck_assert_str_eq(strchr(cmds, '\n') + 1,
-	    "2 MAIL FROM:<a@b>\n2 RCPT TO:<r@mx.test>\n2 DATA\n3 .\n"
-	    "4 RSET\n4 MAIL FROM:<a@b>\n4 RCPT TO:<s@mx.test>\n4 DATA\n"
-	    "5 .\n6 QUIT\n");
-	ck_assert_str_eq(got, "Subject: x\r\n\r\nbody\r\n"
-	    "Subject: x\r\n\r\nbody\r\n");
-	reuse_run(0, NULL, &second, &status2, cmds, sizeof(cmds), got,
-	    sizeof(got));
-	ck_assert_int_eq(second, 0);
-	ck_assert_int_eq(status2, DELIVER_OK);
-	ck_assert_str_eq(strchr(cmds, '\n') + 1,
-	    "2 MAIL FROM:<a@b>\n3 RCPT TO:<r@mx.test>\n4 DATA\n5 .\n"
-	    "6 RSET\n7 MAIL FROM:<a@b>\n8 RCPT TO:<s@mx.test>\n9 DATA\n"
-	    "10 .\n11 QUIT\n");
+	for (int pipe = 0; pipe < 2; pipe++) {
+		reuse_run(pipe, NULL, &second, &status2, cmds, sizeof(cmds),
+		    got, sizeof(got));
+		ck_assert_int_eq(second, 0);
+		ck_assert_int_eq(status2, DELIVER_OK);
+		/* After the EHLO line, which names this host. */
+		ck_assert_str_eq(strchr(cmds, '\n') + 1, want[pipe]);
+		ck_assert_str_eq(got, "Subject: x\r\n\r\nbody\r\n"
+		    "Subject: x\r\n\r\nbody\r\n");
+	}
 }
 END_TEST
 
