@@ -1342,9 +1342,10 @@ rset_reply(struct smtp_conn *c, struct smtp_reply *r)
  * worth it) in one write when the server pipelines, else one by one,
  * after RSET on a reused connection (rset_first); then the replies in
  * order.  Returns 1 when DATA was sent, 0 when not, -1 when the
- * connection broke, ENVELOPE_STALE (no rcpt touched) when the reused
- * connection was stale: nothing failed before the RSET's reply said so but a write,
- * which a connection the server closed fails the same way.
+ * connection broke, ENVELOPE_STALE (no rcpt touched) when a reused
+ * connection turned out stale: its RSET was not answered 250, or a write
+ * before that reply failed (as one to a connection the server has
+ * closed does).
  */
 static int
 send_envelope(struct smtp_conn *c, const struct smtp_msg *m,
