@@ -153,6 +153,8 @@ static uint32_t nlocal, nsmtp, next_job_id;
 struct finished_msg {
 	char	*qid;
 	int	 reuse;		/* its file may be reused (file_pool.h) */
+	int	 file_gone;	/* the file step is done: only the record
+				   is left to remove */
 };
 static struct finished_msg *unlink_list;
 static size_t nunlink, unlink_cap;
@@ -762,6 +764,7 @@ sched_msg_finish(struct sched_msg *sm, int reuse)
 		    sizeof(*unlink_list));
 	}
 	unlink_list[nunlink].qid = xstrdup(sm->rec.qid);
+	unlink_list[nunlink].file_gone = 0;
 	unlink_list[nunlink++].reuse = reuse;
 	TAILQ_REMOVE(&all_msgs, sm, all);
 	sched_msg_free(sm);
@@ -843,10 +846,11 @@ sched_after_sync(void)
 			unlink_list[keep++] = unlink_list[i];
 			continue;
 		}
-		if (spool_msg_path(qctx.spool, unlink_list[i].qid, path,
+		if (!unlink_list[i].file_gone &&
+		    (spool_msg_path(qctx.spool, unlink_list[i].qid, path,
 		    sizeof(path)) < 0 ||
 		    sched_file_remove(unlink_list[i].qid, path,
-		    unlink_list[i].reuse) < 0) {
+		    unlink_list[i].reuse) < 0)) {
 			/* The record stays, saying "finished": the next
 			 * start tries again. */
 			log_warn("%s: unlink %s: %s", unlink_list[i].qid, path,
@@ -855,9 +859,11 @@ sched_after_sync(void)
 		    unlink_list[i].qid) < 0) {
 			/* The record says "finished", which is harmless
 			 * without the file (a start removes such records);
-			 * the removal is tried again after the next sync. */
+			 * the removal is tried again after the next sync.
+			 * The file step is not repeated: it is done, and a
+			 * file given to the pool is the pool's now. */
 			sched_save_failed(now);
-			unlink_list[i].reuse = 0;	/* already given */
+			unlink_list[i].file_gone = 1;
 			unlink_list[keep++] = unlink_list[i];
 			continue;
 		} else {
