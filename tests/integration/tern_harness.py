@@ -666,11 +666,14 @@ class TernInstance:
             out.extend(os.path.join(root, f) for f in files)
         return out
 
-    def made_ahead_files(self):
+    def made_ahead_files(self, listed=None):
         """queued's files made ahead (file_pool.c): the empty files under
-        spool/msg that a tern-queued holds open and no other process
-        does (one handed to an smtpd is held by both)."""
-        listed = self.spool_files("msg")
+        spool/msg (or of listed, a listing of it) that a tern-queued holds
+        open and no other process does (one handed to an smtpd is held by
+        both).  Every listed file the pool made is held already: it holds
+        each from the moment it makes it."""
+        if listed is None:
+            listed = self.spool_files("msg")
         held = open_file_holders()
         out = []
         for f in listed:
@@ -685,9 +688,12 @@ class TernInstance:
 
     def msg_files(self):
         """Every file under spool/msg but queued's made ahead: what a
-        message, or one abandoned, leaves."""
-        ahead = set(self.made_ahead_files())
-        return [f for f in self.spool_files("msg") if f not in ahead]
+        message, or one abandoned, leaves.  One listing for both, so that
+        a file the pool makes meanwhile (right after a start, say) is
+        never in the second and missing from the first."""
+        listed = self.spool_files("msg")
+        ahead = set(self.made_ahead_files(listed))
+        return [f for f in listed if f not in ahead]
 
     def queue_files(self):
         """The message files in spool/msg: every file but the empty ones
