@@ -47,5 +47,8 @@ struct queue_backend {
 
 extern const struct queue_backend queue_backend_bdb;
 extern const struct queue_backend queue_backend_ram;
+/* Unit tests only: this many of the RAM backend's next message removals
+ * fail with EIO (the index write that a full or failing disk refuses). */
+extern int queue_ram_remove_failures;
 
 #endif

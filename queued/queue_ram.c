@@ -230,6 +230,8 @@ ram_rcpt_update(void *h, const char *qid, const struct queue_rcpt_rec *rcpt)
 	return 0;
 }
 
+int queue_ram_remove_failures;
+
 static int
 ram_message_remove(void *h, const char *qid)
 {
@@ -237,6 +239,11 @@ ram_message_remove(void *h, const char *qid)
 	size_t i;
 	int found;
 
+	if (queue_ram_remove_failures > 0) {
+		queue_ram_remove_failures--;
+		errno = EIO;
+		return -1;
+	}
 	i = ram_find(rs, qid, &found);
 	if (!found)
 		return 0;

@@ -47,6 +47,7 @@ main(void)
 	srunner_add_suite(sr, mtasts_suite());
 	srunner_add_suite(sr, tls_ca_suite());
 	srunner_add_suite(sr, file_pool_suite());
+	srunner_add_suite(sr, scheduler_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

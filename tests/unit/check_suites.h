@@ -39,5 +39,6 @@ Suite *zmem_suite(void);
 Suite *mtasts_suite(void);
 Suite *tls_ca_suite(void);
 Suite *file_pool_suite(void);
+Suite *scheduler_suite(void);
 
 #endif

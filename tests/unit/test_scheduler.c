@@ -1,0 +1,213 @@
+/*
+ * test_scheduler - how the scheduler takes a finished message out of the
+ * queue (sched_after_sync): the file first, then the index record; when
+ * the record's removal fails (a full or failing disk), the record stays
+ * and is removed on a later turn, after the back-off, while the file step
+ * is never repeated: by then the name may be another file's (a reused
+ * file is the pool's, file_pool.h).  Runs the real scheduler against the
+ * RAM queue store, whose removals can be made to fail, with queued's
+ * clock and peers stubbed here.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "qid.h"
+#include "queue_backend.h"
+#include "queue_store.h"
+#include "queued.h"
+#include "scheduler.h"
+#include "settings.h"
+#include "spool.h"
+
+/* What queued.c (with main) gives the other modules. */
+struct queued_ctx qctx;
+static uint64_t fake_now = 1000000000;
+
+uint64_t
+queued_now(void)
+{
+	return fake_now;
+}
+
+void
+queued_peer_send(struct queued_peer *p, struct ipc_msg *m)
+{
+	(void)p;
+	ipc_msg_free(m);
+}
+
+static struct settings set;
+static char spool[64];
+
+static void
+sched_setup(void)
+{
+	char err[256], path[128];
+
+	settings_defaults(&set);
+	qctx.set = &set;
+	snprintf(spool, sizeof(spool), "/tmp/tern-sched-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(spool));
+	snprintf(path, sizeof(path), "%s/msg", spool);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	qctx.spool = spool;
+	qctx.store = queue_store_open("ram", NULL, err, sizeof(err));
+	ck_assert_msg(qctx.store != NULL, "%s", err);
+	queue_ram_remove_failures = 0;
+}
+
+static void
+sched_teardown(void)
+{
+	char cmd[128];
+
+	queue_store_close(qctx.store);
+	qctx.store = NULL;
+	settings_free(&set);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", spool);
+}
+
+/* queue_one - a message with one pending recipient, in the index, the
+ * spool (a file holding "message") and the schedule; its file's path */
+static void
+queue_one(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	struct queue_msg_rec msg;
+	struct queue_rcpt_rec rcpt;
+	char dir[PATH_MAX];
+	int fd;
+
+	qid_new(qid, qidsize);
+	memset(&msg, 0, sizeof(msg));
+	strlcpy(msg.qid, qid, sizeof(msg.qid));
+	msg.arrival = fake_now;
+	msg.nrcpt = 1;
+	msg.have_sender = 1;
+	strlcpy(msg.sender, "sender@example.test", sizeof(msg.sender));
+	msg.uid = QMSG_UID_NONE;
+	memset(&rcpt, 0, sizeof(rcpt));
+	rcpt.state = RCPT_PENDING;
+	rcpt.next_try = fake_now + 3600;
+	ck_assert_int_eq(queue_store_message_add(qctx.store, &msg, &rcpt, 1),
+	    0);
+	ck_assert_int_ge(spool_msg_dir(spool, qid, dir, sizeof(dir)), 0);
+	(void)mkdir(dir, 0700);
+	ck_assert_int_ge(spool_msg_path(spool, qid, path, pathsize), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "message", 7), 7);
+	close(fd);
+	sched_add(&msg, &rcpt, 1, (double)fake_now);
+}
+
+/* in_index - qid still has a record in the queue index */
+static int
+in_index(const char *qid)
+{
+	struct queue_msg_rec msg;
+	struct queue_rcpt_rec *rcpts = NULL;
+	size_t n = 0;
+	int r;
+
+	r = queue_store_message_get(qctx.store, qid, &msg, &rcpts, &n);
+	ck_assert_int_ge(r, 0);
+	free(rcpts);
+	return r == 1;
+}
+
+START_TEST(test_finished_message_file_then_record)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	struct stat st;
+
+	queue_one(qid, sizeof(qid), path, sizeof(path));
+	ck_assert_int_eq(sched_msg_delete(sched_msg_find(qid)), 0);
+	ck_assert_ptr_null(sched_msg_find(qid));
+	/* Nothing goes before the turn's sync. */
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(in_index(qid));
+	sched_after_sync();
+	ck_assert_int_eq(stat(path, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert(!in_index(qid));
+}
+END_TEST
+
+START_TEST(test_failed_record_removal_retries_record_only)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	queue_one(qid, sizeof(qid), path, sizeof(path));
+	ck_assert_int_eq(sched_msg_delete(sched_msg_find(qid)), 0);
+	queue_ram_remove_failures = 1;
+	sched_after_sync();
+	/* The file went; the record stays, saying "finished". */
+	ck_assert_int_eq(stat(path, &st), -1);
+	ck_assert(in_index(qid));
+	ck_assert_int_eq(queue_ram_remove_failures, 0);
+
+	/* Another file under that name now (as when a reused file's
+	 * name comes round): the retry must not touch it. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+
+	/* Within the back-off nothing is tried. */
+	queue_ram_remove_failures = 1;
+	sched_after_sync();
+	ck_assert_int_eq(queue_ram_remove_failures, 1);
+	ck_assert(in_index(qid));
+
+	/* After it, the record is tried again and fails again: the file
+	 * is still left alone. */
+	fake_now += 2;
+	sched_after_sync();
+	ck_assert_int_eq(queue_ram_remove_failures, 0);
+	ck_assert(in_index(qid));
+	ck_assert_int_eq(stat(path, &st), 0);
+
+	/* The back-off has doubled: 2 s on, still waiting. */
+	fake_now += 1;
+	sched_after_sync();
+	ck_assert(in_index(qid));
+	fake_now += 2;
+	sched_after_sync();
+	ck_assert(!in_index(qid));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(unlink(path), 0);
+
+	/* A removal that works ends the back-off: the next finished
+	 * message goes at once. */
+	queue_one(qid, sizeof(qid), path, sizeof(path));
+	ck_assert_int_eq(sched_msg_delete(sched_msg_find(qid)), 0);
+	sched_after_sync();
+	ck_assert(!in_index(qid));
+	ck_assert_int_eq(stat(path, &st), -1);
+}
+END_TEST
+
+Suite *
+scheduler_suite(void)
+{
+	Suite *s = suite_create("scheduler");
+	TCase *tc = tcase_create("removal");
+
+	tcase_add_checked_fixture(tc, sched_setup, sched_teardown);
+	tcase_add_test(tc, test_finished_message_file_then_record);
+	tcase_add_test(tc, test_failed_record_removal_retries_record_only);
+	suite_add_tcase(s, tc);
+	return s;
+}
