@@ -6,8 +6,10 @@
 #                                 delivering into ./demo/mailboxes/USER/Maildir
 #   scripts/quickstart.sh test    install dependencies, build, and run the
 #                                 whole test suite (unit + integration), then
-#                                 again in a sanitizer (ASan + UBSan) build,
-#                                 then each fuzz target for 20 seconds and
+#                                 again in a sanitizer (ASan + UBSan) build
+#                                 (with LeakSanitizer in the unit suite and
+#                                 the fuzz replay), then each fuzz target
+#                                 for 20 seconds and
 #                                 the 2-minute torture test; with
 #                                 TERN_PACKAGE_TEST=1 also the Debian
 #                                 package test (tests/package/)
@@ -161,7 +163,7 @@ test_all() {
 	fi
 	if [ "${TERN_SKIP_SANITIZE:-0}" != 1 ]; then
 		echo "quickstart: sanitizer (ASan + UBSan) build and test"
-		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_tests "$top/build-sanitize" --enable-sanitizers
 	fi
