@@ -260,6 +260,14 @@ ipc_conn_close(struct ipc_conn *c)
 	c->fd = -1;
 }
 
+/* ipc_conn_forget - ipc_conn_close without closing the socket */
+void
+ipc_conn_forget(struct ipc_conn *c)
+{
+	c->fd = -1;
+	ipc_conn_close(c);
+}
+
 /* ipc_conn_read - one recvmsg into the input buffer, collecting fds */
 ssize_t
 ipc_conn_read(struct ipc_conn *c)

@@ -83,6 +83,13 @@ void ipc_conn_init(struct ipc_conn *c, int fd);
 /* ipc_conn_close - close the socket, drop buffers and unclaimed fds */
 void ipc_conn_close(struct ipc_conn *c);
 /*
+ * ipc_conn_forget - drop c's buffers, queued frames and unclaimed fds
+ * like ipc_conn_close, but leave its socket open and no longer c's: for
+ * a forked process that gives the descriptor's number to a channel of
+ * its own and must keep nothing of its parent's.
+ */
+void ipc_conn_forget(struct ipc_conn *c);
+/*
  * ipc_conn_read - read what is available (one recvmsg).
  * Returns bytes read, 0 at end of file, -1 on error (errno set; EAGAIN
  * when nothing was available on a non-blocking socket).

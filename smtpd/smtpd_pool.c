@@ -211,7 +211,9 @@ smtpd_pool_run(struct ipc_conn *master)
 		if (st != DAEMON_CHANNEL_OK)
 			exit(0);	/* ternd is gone */
 	}
-	/* In the new process: the pool's channel state is not ours. */
+	/* In the new process: the pool's channel state (its buffer, the
+	 * frames after the spawn, their descriptors) is not ours. */
+	ipc_conn_forget(master);
 	ipc_conn_init(master, DAEMON_FD_MASTER);
 	if (ps.role == SMTPD_POOL_WORKER)
 		pool_worker_channels(master);

@@ -381,6 +381,11 @@ class TernInstance:
         self.proc = None
         self.verbose = False        # ternd -v: debug lines in the log
         self.ternd_state = None     # set by the first cleanup()
+        # A user name: ternd starts as that user instead of root (no
+        # privilege separation, no chroot; the caller makes the files
+        # it needs that user's).
+        self.run_as = None
+        self.env = {}               # added to ternd's environment
         self.sessions = set()
         self._logfp = None
         with _instances_lock:
@@ -458,11 +463,17 @@ class TernInstance:
         self._logfp.write(("=== harness: starting ternd at %s\n"
                            % time.strftime("%H:%M:%S")).encode())
         self._logfp.flush()
+        cmd = [binary("ternd"), "-c", self.conf, "-d"] + \
+            (["-v"] if self.verbose else [])
+        if self.run_as is not None:
+            pw = pwd.getpwnam(self.run_as)
+            cmd = ["setpriv", "--reuid=%d" % pw.pw_uid,
+                   "--regid=%d" % pw.pw_gid, "--clear-groups"] + cmd
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(
-            [binary("ternd"), "-c", self.conf, "-d"] +
-            (["-v"] if self.verbose else []),
-            stdin=subprocess.DEVNULL, stdout=self._logfp,
-            stderr=self._logfp, start_new_session=True, cwd=self.tmp)
+            cmd, stdin=subprocess.DEVNULL, stdout=self._logfp,
+            stderr=self._logfp, start_new_session=True, cwd=self.tmp,
+            env=env)
         self.sessions.add(self.proc.pid)
         self.wait_ready(timeout)
         return self

@@ -525,6 +525,46 @@ START_TEST(test_unclaimed_descriptors_closed)
 }
 END_TEST
 
+/* ipc_conn_forget: what the conn held goes (the unclaimed descriptor
+ * too), the socket stays open and usable by a new conn. */
+START_TEST(test_forget_keeps_socket_drops_the_rest)
+{
+	struct ipc_conn a, b;
+	struct ipc_msg m;
+	int sv[2], p[2];
+	char c;
+
+	pair(sv);
+	ck_assert_int_eq(pipe(p), 0);
+	ipc_conn_init(&a, sv[0]);
+	ipc_conn_init(&b, sv[1]);
+	ipc_msg_init(&m, 1, 1);
+	m.fd = p[1];
+	ipc_conn_queue(&a, &m);
+	ck_assert_int_eq(ipc_conn_flush(&a), 0);
+	ck_assert_int_gt(ipc_conn_read(&b), 0);
+	ck_assert_int_eq(b.nfds, 1);
+	ipc_msg_init(&m, 2, 2);
+	ipc_conn_queue(&b, &m);		/* never sent */
+	ipc_conn_forget(&b);
+	ck_assert_int_eq(b.fd, -1);
+	ck_assert_ptr_null(b.in);
+	ck_assert_ptr_null(b.out_head);
+	ck_assert_int_eq(read(p[0], &c, 1), 0);
+	close(p[0]);
+	/* The socket is still open, and a new conn on it works. */
+	ck_assert_int_ge(fcntl(sv[1], F_GETFD), 0);
+	ipc_conn_init(&b, sv[1]);
+	ipc_msg_init(&m, 3, 3);
+	ck_assert_int_eq(ipc_send(&a, &m), 0);
+	ck_assert_int_eq(ipc_recv(&b, &m, 1000), 0);
+	ck_assert_uint_eq(m.type, 3);
+	ipc_msg_free(&m);
+	ipc_conn_close(&b);
+	ipc_conn_close(&a);
+}
+END_TEST
+
 START_TEST(test_queued_frame_fd_closed_on_close)
 {
 	struct ipc_conn a;
@@ -832,6 +872,7 @@ ipc_suite(void)
 	tcase_add_test(tc, test_frame_runs_with_descriptors_nonblocking);
 	tcase_add_test(tc, test_unclaimed_descriptors_closed);
 	tcase_add_test(tc, test_queued_frame_fd_closed_on_close);
+	tcase_add_test(tc, test_forget_keeps_socket_drops_the_rest);
 	tcase_add_test(tc, test_descriptor_flood);
 	tcase_add_test(tc, test_malformed_frames);
 	tcase_add_test(tc, test_malformed_via_recv);

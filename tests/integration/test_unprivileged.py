@@ -1,0 +1,133 @@
+"""
+tern started by an ordinary user (no root: no privilege separation, no
+chroot) still serves: it accepts, delivers locally into mailboxes that
+user can write, relays, bounces a refused recipient to its sender, and
+stops cleanly.  In a sanitizer build this is also where the daemons'
+leaks are checked: elsewhere they run chrooted, where LeakSanitizer
+cannot work (it reads /proc at exit), so the suite turns it off
+(tests/integration.sh); here every process of the instance runs with it
+on and must exit without a report.  Root only (the test starts ternd as
+nobody); CI runs as root.
+"""
+
+import glob
+import os
+import pwd
+import signal
+import subprocess
+import time
+import unittest
+
+from sink import Sink
+from tern_harness import (TernTestCase, binary, free_port, is_root,
+                          sanitizer_build, smtp_connect, wait_until)
+
+USER = "nobody"
+
+
+def uids(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    return None
+
+
+def chown_tree(top, uid, gid):
+    for d, dirs, files in os.walk(top):
+        os.chown(d, uid, gid)
+        for name in files:
+            os.chown(os.path.join(d, name), uid, gid)
+
+
+@unittest.skipUnless(is_root(), "root only: ternd is started as nobody")
+class TestUnprivileged(TernTestCase):
+
+    def setUp(self):
+        port = free_port("127.0.0.1")
+        self.sink = Sink("127.0.0.1", port).start()
+        self.addCleanup(self.sink.stop)
+        self.sink.rcpt_replies["bad@remote.test"] = "550 5.1.1 no such user"
+        self.sink.rcpt_replies["later@remote.test"] = "451 4.3.0 not now"
+        self.inst = self.instance(start=False,
+                                  aliases={"team": "alice, bob"},
+                                  relayhost="[127.0.0.1]:%d" % port)
+        pw = pwd.getpwnam(USER)
+        self.uid = pw.pw_uid
+        chown_tree(self.inst.tmp, pw.pw_uid, pw.pw_gid)
+        self.inst.run_as = USER
+        self.asan_dir = os.path.join(self.inst.tmp, "asan")
+        if sanitizer_build():
+            os.mkdir(self.asan_dir)
+            os.chown(self.asan_dir, pw.pw_uid, pw.pw_gid)
+            opts = os.environ.get("ASAN_OPTIONS", "")
+            self.inst.env["ASAN_OPTIONS"] = (
+                (opts + ":" if opts else "") + "detect_leaks=1:log_path=" +
+                os.path.join(self.asan_dir, "asan"))
+        self.inst.start()
+
+    def leak_reports(self):
+        out = []
+        for path in sorted(glob.glob(os.path.join(self.asan_dir, "asan*"))):
+            with open(path, errors="replace") as f:
+                out.append("%s:\n%s" % (path, f.read()))
+        return out
+
+    def test_serves_delivers_relays_and_exits_clean(self):
+        inst = self.inst
+        time.sleep(0.5)
+        pids = inst.pids()
+        self.assertGreaterEqual(len(pids), 5, "processes: %r" % pids)
+        for pid in pids:
+            u = uids(pid)
+            if u is not None:
+                self.assertEqual(u, [self.uid] * 4, "pid %d uids" % pid)
+        sender = "alice@test.example"
+        with smtp_connect(inst) as s:
+            s.ehlo()
+            for i in range(3):
+                refused = s.sendmail(
+                    sender, ["alice@test.example", "good@remote.test",
+                             "bad@remote.test"],
+                    ("From: %s\r\nSubject: unpriv-%d\r\n\r\nbody %d\r\n"
+                     % (sender, i, i)).encode())
+                self.assertEqual(refused, {})
+            self.assertEqual(s.mail(sender)[0], 250)
+            self.assertEqual(s.rcpt("nosuchuser@test.example")[0], 550)
+            s.rset()
+            # An alias, and a recipient the next server defers.
+            self.assertEqual(s.sendmail(
+                sender, ["team@test.example", "later@remote.test"],
+                b"Subject: unpriv-team\r\n\r\nbody\r\n"), {})
+        # Three messages and for each a bounce for bad@remote.test, and
+        # the alias's copy.
+        inst.wait_for_delivery("alice", 7, timeout=60)
+        inst.wait_for_delivery("bob", 1, timeout=30)
+        self.sink.wait_messages(3, timeout=30)
+        bounces = [m for m in inst.maildir_messages("alice")
+                   if b"bad@remote.test" in m and b"5.1.1" in m]
+        self.assertEqual(len(bounces), 3, "bounces: %d" % len(bounces))
+        # A reload, and the administrator's view of the deferred one.
+        inst.signal_ternd(signal.SIGHUP)
+        wait_until(lambda: "later@remote.test" in subprocess.run(
+            [binary("ternctl"), "-c", inst.conf, "queue"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=30).stdout.decode("utf-8", "replace"), 30,
+            what="the deferred message in ternctl queue")
+        # Stopped with it still queued.
+        rc = inst.stop()
+        if sanitizer_build():
+            reports = self.leak_reports()
+            self.assertEqual(reports, [], "sanitizer reports:\n" +
+                             "\n".join(reports))
+        self.assertEqual(rc, 0, inst.log_tail())
+        died = [line for line in inst.log().splitlines()
+                if "exit status" in line or "killed by signal" in line]
+        self.assertEqual(died, [], "processes that did not exit cleanly")
+        if sanitizer_build():
+            print("every process exited with LeakSanitizer on and no "
+                  "report")
+
+
+if __name__ == "__main__":
+    unittest.main()
