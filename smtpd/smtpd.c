@@ -63,6 +63,9 @@ static uint32_t client_auth_failures;	/* of the client being served */
 static uint32_t verdict_pending;	/* the CLIENT_CONNECT not yet answered
 					   (an exempt client's), or 0 */
 static char verdict_addr[MSG_CLIENT_ADDR_MAX + 1];	/* its client */
+/* The server TLS context, or NULL: made once before the pool forks, and
+ * kept (reachable) for the life of every process that has it. */
+static SSL_CTX *tls;
 
 /* Tell ternd whether we are serving a client. */
 static void
@@ -276,7 +279,6 @@ main(int argc, char **argv)
 	struct smtp_server srv = { 0 };
 	char chroot_dir[4096], tls_err[1024];
 	const char *space_path;
-	SSL_CTX *tls;
 	int nlisten = 0;
 
 	daemon_init(argc, argv, "smtpd", &opts, &set);
@@ -295,7 +297,6 @@ main(int argc, char **argv)
 	snprintf(chroot_dir, sizeof(chroot_dir), "%s/empty", set.spool_dir);
 	/* The key is readable by root only: load it before the drop.  ternd
 	 * checked it already, so failing here means it changed since. */
-	tls = NULL;
 	if (set.smtpd_tls_cert_file[0] != '\0' &&
 	    (tls = tls_server_ctx_new(&set, tls_err, sizeof(tls_err))) == NULL)
 		fatalx("TLS: %s", tls_err);

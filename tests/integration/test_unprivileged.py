@@ -1,8 +1,9 @@
 """
 tern started by an ordinary user (no root: no privilege separation, no
-chroot) still serves: it accepts, delivers locally into mailboxes that
-user can write, relays, bounces a refused recipient to its sender, and
-stops cleanly.  In a sanitizer build this is also where the daemons'
+chroot) still serves: it accepts (also over STARTTLS and implicit TLS,
+with AUTH), delivers locally into mailboxes that user can write, relays
+(over TLS), bounces a refused recipient to its sender, expands an alias,
+reloads, and stops cleanly.  In a sanitizer build this is also where the daemons'
 leaks are checked: elsewhere they run chrooted, where LeakSanitizer
 cannot work (it reads /proc at exit), so the suite turns it off
 (tests/integration.sh); here every process of the instance runs with it
@@ -13,14 +14,18 @@ nobody); CI runs as root.
 import glob
 import os
 import pwd
+import shutil
 import signal
+import smtplib
 import subprocess
+import tempfile
 import time
 import unittest
 
-from sink import Sink
+from sink import Sink, make_cert
 from tern_harness import (TernTestCase, binary, free_port, is_root,
                           sanitizer_build, smtp_connect, wait_until)
+from tern_tls import client_context, secure_instance
 
 USER = "nobody"
 
@@ -45,13 +50,14 @@ class TestUnprivileged(TernTestCase):
 
     def setUp(self):
         port = free_port("127.0.0.1")
-        self.sink = Sink("127.0.0.1", port).start()
+        self.sink = Sink("127.0.0.1", port,
+                         tls=make_cert(self.tmpdir(), "sink.test")).start()
         self.addCleanup(self.sink.stop)
         self.sink.rcpt_replies["bad@remote.test"] = "550 5.1.1 no such user"
         self.sink.rcpt_replies["later@remote.test"] = "451 4.3.0 not now"
-        self.inst = self.instance(start=False,
-                                  aliases={"team": "alice, bob"},
-                                  relayhost="[127.0.0.1]:%d" % port)
+        self.inst = secure_instance(self, start=False,
+                                    relayhost="[127.0.0.1]:%d" % port)
+        self.inst.write_aliases({"team": "alice, bob"})
         pw = pwd.getpwnam(USER)
         self.uid = pw.pw_uid
         chown_tree(self.inst.tmp, pw.pw_uid, pw.pw_gid)
@@ -65,6 +71,11 @@ class TestUnprivileged(TernTestCase):
                 (opts + ":" if opts else "") + "detect_leaks=1:log_path=" +
                 os.path.join(self.asan_dir, "asan"))
         self.inst.start()
+
+    def tmpdir(self):
+        d = tempfile.mkdtemp(prefix="tern-it-unpriv-")
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
 
     def leak_reports(self):
         out = []
@@ -99,11 +110,28 @@ class TestUnprivileged(TernTestCase):
             self.assertEqual(s.sendmail(
                 sender, ["team@test.example", "later@remote.test"],
                 b"Subject: unpriv-team\r\n\r\nbody\r\n"), {})
+        # Submission: STARTTLS, a failed and a good AUTH, a message out;
+        # and a session on the implicit-TLS port.
+        with smtplib.SMTP("127.0.0.1", inst.sub_port, timeout=30) as s:
+            s.starttls(context=client_context())
+            s.ehlo()
+            with self.assertRaises(smtplib.SMTPAuthenticationError):
+                s.login("alice", "wrong")
+            s.login("alice", "alice-secret")
+            self.assertEqual(s.sendmail(
+                sender, ["good@remote.test"],
+                b"Subject: unpriv-submitted\r\n\r\nbody\r\n"), {})
+        with smtplib.SMTP_SSL("127.0.0.1", inst.subs_port, timeout=30,
+                              context=client_context()) as s:
+            s.ehlo()
+            s.noop()
         # Three messages and for each a bounce for bad@remote.test, and
         # the alias's copy.
         inst.wait_for_delivery("alice", 7, timeout=60)
         inst.wait_for_delivery("bob", 1, timeout=30)
-        self.sink.wait_messages(3, timeout=30)
+        self.sink.wait_messages(4, timeout=30)
+        self.assertTrue(all(m.tls for m in self.sink.messages),
+                        "a relayed message went without TLS")
         bounces = [m for m in inst.maildir_messages("alice")
                    if b"bad@remote.test" in m and b"5.1.1" in m]
         self.assertEqual(len(bounces), 3, "bounces: %d" % len(bounces))
