@@ -23,8 +23,8 @@ import time
 import unittest
 
 from sink import Sink, make_cert
-from tern_harness import (TernTestCase, binary, free_port, is_root,
-                          sanitizer_build, smtp_connect, wait_until)
+from tern_harness import (RawSMTP, TernTestCase, binary, free_port,
+                          is_root, sanitizer_build, smtp_connect, wait_until)
 from tern_tls import client_context, secure_instance
 
 USER = "nobody"
@@ -125,10 +125,34 @@ class TestUnprivileged(TernTestCase):
                               context=client_context()) as s:
             s.ehlo()
             s.noop()
-        # Three messages and for each a bounce for bad@remote.test, and
-        # the alias's copy.
-        inst.wait_for_delivery("alice", 7, timeout=60)
-        inst.wait_for_delivery("bob", 1, timeout=30)
+        # CHUNKING with a success notice asked for (RFC 3030, 3461), and
+        # ETRN for the deferred destination (RFC 1985).
+        raw = RawSMTP(inst.port, inst.listen_host)
+        try:
+            self.assertEqual(raw.reply()[0], 220)
+            self.assertEqual(raw.cmd("EHLO client.test")[0], 250)
+            self.assertEqual(raw.cmd("MAIL FROM:<%s> RET=HDRS ENVID=unpriv"
+                                     % sender)[0], 250)
+            self.assertEqual(raw.cmd("RCPT TO:<bob@test.example> "
+                                     "NOTIFY=SUCCESS")[0], 250)
+            for chunk, last in ((b"Subject: unpriv-bdat\r\n\r\n", False),
+                                (b"chunked body\r\n", True)):
+                raw.send(b"BDAT %d%s\r\n" % (len(chunk),
+                                              b" LAST" if last else b"")
+                         + chunk)
+                self.assertEqual(raw.reply()[0], 250)
+            self.assertEqual(raw.cmd("ETRN remote.test")[0], 250)
+            self.assertEqual(raw.cmd("QUIT")[0], 221)
+        finally:
+            raw.sock.close()
+        # Three messages and for each a bounce for bad@remote.test, the
+        # alias's copy, the chunked one and its success notice.
+        inst.wait_for_delivery("alice", 8, timeout=60)
+        inst.wait_for_delivery("bob", 2, timeout=30)
+        notices = [m for m in inst.maildir_messages("alice")
+                   if b"Original-Envelope-Id: unpriv" in m]
+        self.assertEqual(len(notices), 1, "the success notice")
+        self.assertIn(b"Action: delivered", notices[0])
         self.sink.wait_messages(4, timeout=30)
         self.assertTrue(all(m.tls for m in self.sink.messages),
                         "a relayed message went without TLS")
