@@ -6,10 +6,10 @@
 #                                 delivering into ./demo/mailboxes/USER/Maildir
 #   scripts/quickstart.sh test    install dependencies, build, and run the
 #                                 whole test suite (unit + integration), then
-#                                 again in a sanitizer (ASan + UBSan) build
-#                                 (with LeakSanitizer in the unit suite and
-#                                 the fuzz replay), then each fuzz target
-#                                 for 20 seconds and
+#                                 again in a sanitizer (ASan + UBSan, and
+#                                 LeakSanitizer but in chrooted daemons)
+#                                 build, then each fuzz target for 20
+#                                 seconds and
 #                                 the 2-minute torture test; with
 #                                 TERN_PACKAGE_TEST=1 also the Debian
 #                                 package test (tests/package/)

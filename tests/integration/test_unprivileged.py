@@ -1,13 +1,14 @@
 """
 tern started by an ordinary user (no root: no privilege separation, no
 chroot) still serves: it accepts (also over STARTTLS and implicit TLS,
-with AUTH), delivers locally into mailboxes that user can write, relays
-(over TLS), bounces a refused recipient to its sender, expands an alias,
-reloads, and stops cleanly.  In a sanitizer build this is also where the daemons'
-leaks are checked: elsewhere they run chrooted, where LeakSanitizer
-cannot work (it reads /proc at exit), so the suite turns it off
-(tests/integration.sh); here every process of the instance runs with it
-on and must exit without a report.  Root only (the test starts ternd as
+with AUTH, and in chunks), delivers locally into mailboxes that user can
+write, relays (over TLS), bounces a refused recipient to its sender,
+sends a success notice, expands an alias, reloads, and stops cleanly.
+In a sanitizer build this is also where the daemons' leaks are checked:
+elsewhere they run chrooted, where LeakSanitizer cannot work (it reads
+/proc at exit), so the harness turns it off for the instances it starts
+(TernInstance.start); here every process of the instance runs with it on
+and must exit without a report.  Root only (the test starts ternd as
 nobody); CI runs as root.
 """
 
