@@ -2,7 +2,7 @@
 tern started by an ordinary user (no root: no privilege separation, no
 chroot) still serves: it accepts (also over STARTTLS and implicit TLS,
 with AUTH, and in chunks), delivers locally into mailboxes that user can
-write, relays (over TLS), bounces a refused recipient to its sender,
+write and into a virtual mailbox, relays (over TLS), bounces a refused recipient to its sender,
 sends a success notice, expands an alias, reloads, and stops cleanly.
 In a sanitizer build this is also where the daemons' leaks are checked:
 elsewhere they run chrooted, where LeakSanitizer cannot work (it reads
@@ -26,7 +26,7 @@ import unittest
 from sink import Sink, make_cert
 from tern_harness import (RawSMTP, TernTestCase, binary, free_port,
                           is_root, sanitizer_build, smtp_connect, wait_until)
-from tern_tls import client_context, secure_instance
+from tern_tls import client_context, secure_instance, write_map
 
 USER = "nobody"
 
@@ -60,6 +60,18 @@ class TestUnprivileged(TernTestCase):
                                     relayhost="[127.0.0.1]:%d" % port)
         self.inst.write_aliases({"team": "alice, bob"})
         pw = pwd.getpwnam(USER)
+        # A virtual mailbox domain, written as nobody too.
+        self.vbase = os.path.join(self.inst.tmp, "vmail")
+        os.mkdir(self.vbase)
+        self.inst.settings.update({
+            "virtual_mailbox_domains": "virt.test",
+            "virtual_mailbox_base": self.vbase,
+            "virtual_mailbox_map": write_map(
+                self.inst.tmp, "vmailbox", {"v1@virt.test": "virt.test/v1/"}),
+            "virtual_uid": str(pw.pw_uid),
+            "virtual_gid": str(pw.pw_gid),
+        })
+        self.inst.write_config()
         self.uid = pw.pw_uid
         chown_tree(self.inst.tmp, pw.pw_uid, pw.pw_gid)
         self.inst.run_as = USER
@@ -107,9 +119,11 @@ class TestUnprivileged(TernTestCase):
             self.assertEqual(s.mail(sender)[0], 250)
             self.assertEqual(s.rcpt("nosuchuser@test.example")[0], 550)
             s.rset()
-            # An alias, and a recipient the next server defers.
+            # An alias, a virtual mailbox, and a recipient the next
+            # server defers.
             self.assertEqual(s.sendmail(
-                sender, ["team@test.example", "later@remote.test"],
+                sender, ["team@test.example", "v1@virt.test",
+                         "later@remote.test"],
                 b"Subject: unpriv-team\r\n\r\nbody\r\n"), {})
         # Submission: STARTTLS, a failed and a good AUTH, a message out;
         # and a session on the implicit-TLS port.
@@ -150,6 +164,9 @@ class TestUnprivileged(TernTestCase):
         # alias's copy, the chunked one and its success notice.
         inst.wait_for_delivery("alice", 8, timeout=60)
         inst.wait_for_delivery("bob", 2, timeout=30)
+        vnew = os.path.join(self.vbase, "virt.test", "v1", "new")
+        wait_until(lambda: os.path.isdir(vnew) and len(os.listdir(vnew)) == 1,
+                   30, what="the virtual mailbox's message")
         notices = [m for m in inst.maildir_messages("alice")
                    if b"Original-Envelope-Id: unpriv" in m]
         self.assertEqual(len(notices), 1, "the success notice")
