@@ -499,24 +499,35 @@ START_TEST(test_frame_runs_with_descriptors_nonblocking)
 }
 END_TEST
 
-START_TEST(test_unclaimed_descriptors_closed)
+/*
+ * pair_with_unclaimed_fd - conns a and b on a socketpair; a sent b a
+ * frame with the write end of pipe p, which b has read but not taken.
+ */
+static void
+pair_with_unclaimed_fd(struct ipc_conn *a, struct ipc_conn *b, int p[2])
 {
-	struct ipc_conn a, b;
 	struct ipc_msg m;
-	int sv[2], p[2];
-	char c;
+	int sv[2];
 
 	pair(sv);
 	ck_assert_int_eq(pipe(p), 0);
-	ipc_conn_init(&a, sv[0]);
-	ipc_conn_init(&b, sv[1]);
+	ipc_conn_init(a, sv[0]);
+	ipc_conn_init(b, sv[1]);
 	ipc_msg_init(&m, 1, 1);
 	m.fd = p[1];
-	ipc_conn_queue(&a, &m);
-	ck_assert_int_eq(ipc_conn_flush(&a), 0);
-	/* Read the bytes (and so the descriptor) but never take the frame. */
-	ck_assert_int_gt(ipc_conn_read(&b), 0);
-	ck_assert_int_eq(b.nfds, 1);
+	ipc_conn_queue(a, &m);
+	ck_assert_int_eq(ipc_conn_flush(a), 0);
+	ck_assert_int_gt(ipc_conn_read(b), 0);
+	ck_assert_int_eq(b->nfds, 1);
+}
+
+START_TEST(test_unclaimed_descriptors_closed)
+{
+	struct ipc_conn a, b;
+	int p[2];
+	char c;
+
+	pair_with_unclaimed_fd(&a, &b, p);
 	ipc_conn_close(&b);
 	/* No copy of the write end survives: the reader sees end of file. */
 	ck_assert_int_eq(read(p[0], &c, 1), 0);
@@ -531,19 +542,11 @@ START_TEST(test_forget_keeps_socket_drops_the_rest)
 {
 	struct ipc_conn a, b;
 	struct ipc_msg m;
-	int sv[2], p[2];
+	int p[2], sock;
 	char c;
 
-	pair(sv);
-	ck_assert_int_eq(pipe(p), 0);
-	ipc_conn_init(&a, sv[0]);
-	ipc_conn_init(&b, sv[1]);
-	ipc_msg_init(&m, 1, 1);
-	m.fd = p[1];
-	ipc_conn_queue(&a, &m);
-	ck_assert_int_eq(ipc_conn_flush(&a), 0);
-	ck_assert_int_gt(ipc_conn_read(&b), 0);
-	ck_assert_int_eq(b.nfds, 1);
+	pair_with_unclaimed_fd(&a, &b, p);
+	sock = b.fd;
 	ipc_msg_init(&m, 2, 2);
 	ipc_conn_queue(&b, &m);		/* never sent */
 	ipc_conn_forget(&b);
@@ -553,8 +556,8 @@ START_TEST(test_forget_keeps_socket_drops_the_rest)
 	ck_assert_int_eq(read(p[0], &c, 1), 0);
 	close(p[0]);
 	/* The socket is still open, and a new conn on it works. */
-	ck_assert_int_ge(fcntl(sv[1], F_GETFD), 0);
-	ipc_conn_init(&b, sv[1]);
+	ck_assert_int_ge(fcntl(sock, F_GETFD), 0);
+	ipc_conn_init(&b, sock);
 	ipc_msg_init(&m, 3, 3);
 	ck_assert_int_eq(ipc_send(&a, &m), 0);
 	ck_assert_int_eq(ipc_recv(&b, &m, 1000), 0);
