@@ -18,6 +18,33 @@
 #include "log.h"
 #include "privsep.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define PRIVSEP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PRIVSEP_ASAN 1
+#endif
+#endif
+
+#ifdef PRIVSEP_ASAN
+#include <sys/prctl.h>
+
+/*
+ * __lsan_is_turned_off - LeakSanitizer's hook, asked at exit in a
+ * sanitizer build.  Its check reads /proc and ptraces the process's own
+ * threads, which a chrooted process, or one that switched users here
+ * (and so is no longer dumpable), cannot do: such a process is skipped
+ * instead of failing at its exit.  Every other process is checked.
+ */
+int __lsan_is_turned_off(void);
+int
+__lsan_is_turned_off(void)
+{
+	return prctl(PR_GET_DUMPABLE) != 1 ||
+	    access("/proc/self/task", R_OK) != 0;
+}
+#endif
+
 /* privsep_user - uid and gid of user; 0 found, -1 no such user */
 int
 privsep_user(const char *user, uid_t *uid, gid_t *gid)

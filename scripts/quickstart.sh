@@ -7,7 +7,7 @@
 #   scripts/quickstart.sh test    install dependencies, build, and run the
 #                                 whole test suite (unit + integration), then
 #                                 again in a sanitizer (ASan + UBSan, and
-#                                 LeakSanitizer but in chrooted daemons)
+#                                 LeakSanitizer where a process can run it)
 #                                 build, then each fuzz target for 20
 #                                 seconds and
 #                                 the 2-minute torture test; with

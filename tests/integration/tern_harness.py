@@ -57,6 +57,12 @@ def srcdir():
     return os.path.abspath(d)
 
 
+# What the sanitizers write when they find something.
+SANITIZER_REPORT_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|"
+                                 r"runtime error: |"
+                                 r"LeakSanitizer has encountered a fatal")
+
+
 def sanitizer_build():
     """The build under test was configured with --enable-sanitizers (its
     processes' memory figures then include ASan's shadow and
@@ -469,14 +475,7 @@ class TernInstance:
             pw = pwd.getpwnam(self.run_as)
             cmd = ["setpriv", "--reuid=%d" % pw.pw_uid,
                    "--regid=%d" % pw.pw_gid, "--clear-groups"] + cmd
-        env = dict(os.environ)
-        if "ASAN_OPTIONS" in env and "ASAN_OPTIONS" not in self.env:
-            # LeakSanitizer reads /proc at exit, which the chrooted
-            # daemons do not have (test_unprivileged checks them).
-            env["ASAN_OPTIONS"] = (env["ASAN_OPTIONS"] + ":"
-                                   if env["ASAN_OPTIONS"] else "") + \
-                "detect_leaks=0"
-        env.update(self.env)
+        env = dict(os.environ, **self.env)
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._logfp,
             stderr=self._logfp, start_new_session=True, cwd=self.tmp,
@@ -609,7 +608,10 @@ class TernInstance:
         return rc
 
     def cleanup(self):
-        """Kill whatever is left (used after every test, pass or fail)."""
+        """Kill whatever is left (used after every test, pass or fail).
+        In a sanitizer build a running ternd is stopped first, so that
+        every process exits and LeakSanitizer checks those it can
+        (check_sanitizer_log reads what it found)."""
         # For the runner's report of a failure: ternd's state before this.
         if self.ternd_state is None:
             if self.proc is None:
@@ -619,6 +621,12 @@ class TernInstance:
             else:
                 self.ternd_state = ("ternd exited with status %s"
                                     % self.proc.returncode)
+        if (sanitizer_build() and self.proc is not None and
+                self.proc.poll() is None):
+            try:
+                self.stop(timeout=10)
+            except HarnessError:
+                pass
         try:
             self.kill_all()
         except HarnessError:
@@ -629,6 +637,20 @@ class TernInstance:
 
     def remove(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def check_sanitizer_log(self):
+        """Raise HarnessError with the reports of AddressSanitizer,
+        LeakSanitizer or UBSan that any process of the instance wrote
+        into its log (after cleanup, in a sanitizer build)."""
+        if not sanitizer_build():
+            return
+        lines = self.log().splitlines()
+        hits = [i for i, line in enumerate(lines)
+                if SANITIZER_REPORT_RE.search(line)]
+        if hits:
+            first = hits[0]
+            raise HarnessError("sanitizer report in %s:\n%s" % (
+                self.logpath, "\n".join(lines[first:first + 60])))
 
     # -- what happened --
 
@@ -777,6 +799,8 @@ class TernTestCase(unittest.TestCase):
 
     def instance(self, start=True, **kw):
         inst = TernInstance(name=self.id().split(".")[-1][:40], **kw)
+        # Cleanups run last first: the log is read after the stop.
+        self.addCleanup(inst.check_sanitizer_log)
         self.addCleanup(inst.cleanup)
         if start:
             inst.start()

@@ -4,11 +4,12 @@ chroot) still serves: it accepts (also over STARTTLS and implicit TLS,
 with AUTH, and in chunks), delivers locally into mailboxes that user can
 write and into a virtual mailbox, relays (over TLS), bounces a refused recipient to its sender,
 sends a success notice, expands an alias, reloads, and stops cleanly.
-In a sanitizer build this is also where the daemons' leaks are checked:
-elsewhere they run chrooted, where LeakSanitizer cannot work (it reads
-/proc at exit), so the harness turns it off for the instances it starts
-(TernInstance.start); here every process of the instance runs with it on
-and must exit without a report.  Root only (the test starts ternd as
+In a sanitizer build this is also where most daemons' leaks are
+checked: elsewhere they run chrooted or as another user, where
+LeakSanitizer cannot work (it reads /proc and ptraces the process at
+exit), so they skip it (__lsan_is_turned_off, common/privsep.c); here
+every process of the instance runs with it and must exit without a
+report.  Root only (the test starts ternd as
 nobody); CI runs as root.
 """
 
