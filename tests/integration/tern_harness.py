@@ -63,6 +63,19 @@ SANITIZER_REPORT_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|"
                                  r"LeakSanitizer has encountered a fatal")
 
 
+def proc_uids(pid):
+    """The real, effective, saved and filesystem uids of process pid, or
+    None when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except OSError:
+        return None
+    return None
+
+
 def sanitizer_build():
     """The build under test was configured with --enable-sanitizers (its
     processes' memory figures then include ASan's shadow and

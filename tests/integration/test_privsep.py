@@ -9,16 +9,8 @@ import pwd
 import time
 import unittest
 
-from tern_harness import (TernTestCase, is_root, smtp_connect, TERN_USER,
-                          TERN_QUEUE_USER)
-
-
-def uids(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return [int(x) for x in line.split()[1:]]
-    raise AssertionError("no Uid: line for pid %d" % pid)
+from tern_harness import (TernTestCase, is_root, proc_uids, smtp_connect,
+                          TERN_USER, TERN_QUEUE_USER)
 
 
 @unittest.skipUnless(is_root(), "root only: privilege separation needs root")
@@ -41,15 +33,15 @@ class TestPrivsep(TernTestCase):
         self.assertEqual(len(queued), 1, "tern-queued: %r" % queued)
         self.assertEqual(len(lookupd), 1, "tern-lookupd: %r" % lookupd)
         for pid in smtpd:
-            self.assertEqual(uids(pid), [tern_uid] * 4,
+            self.assertEqual(proc_uids(pid), [tern_uid] * 4,
                              "tern-smtpd %d uids" % pid)
             self.assertEqual(os.readlink("/proc/%d/root" % pid), empty,
                              "tern-smtpd %d not chrooted" % pid)
         for pid in queued:
-            self.assertEqual(uids(pid), [ternq_uid] * 4,
+            self.assertEqual(proc_uids(pid), [ternq_uid] * 4,
                              "tern-queued %d uids" % pid)
         for pid in lookupd:
-            self.assertEqual(uids(pid), [tern_uid] * 4,
+            self.assertEqual(proc_uids(pid), [tern_uid] * 4,
                              "tern-lookupd %d uids" % pid)
         # The smtp transport talks to the Internet: unprivileged and
         # chrooted too.  Only the local transport keeps root, to switch
@@ -60,7 +52,7 @@ class TestPrivsep(TernTestCase):
         self.assertEqual(len(smtp_deliverd), 1,
                          "tern-deliverd -t smtp: %r" % smtp_deliverd)
         for pid in smtp_deliverd:
-            self.assertEqual(uids(pid), [tern_uid] * 4,
+            self.assertEqual(proc_uids(pid), [tern_uid] * 4,
                              "tern-deliverd -t smtp %d uids" % pid)
             self.assertEqual(os.readlink("/proc/%d/root" % pid), smtp_root,
                              "tern-deliverd -t smtp %d not chrooted" % pid)
@@ -70,7 +62,7 @@ class TestPrivsep(TernTestCase):
             if pid == ternd or pid in smtp_deliverd:
                 continue
             argv = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
-            if 0 in uids(pid):
+            if 0 in proc_uids(pid):
                 self.assertIn(b"local", argv,
                               "pid %d %r runs as root" % (pid, argv))
         # A session served now is served by an unprivileged process.
@@ -79,7 +71,7 @@ class TestPrivsep(TernTestCase):
                        b"Subject: privsep\r\n\r\nbody\r\n")
         self.inst.wait_for_delivery("alice", 1)
         for pid in self.inst.pids("tern-smtpd"):
-            self.assertNotIn(0, uids(pid), "tern-smtpd %d has uid 0" % pid)
+            self.assertNotIn(0, proc_uids(pid), "tern-smtpd %d has uid 0" % pid)
 
     def outside_dirs(self, pid):
         """Directory descriptors of pid that lead outside its root."""

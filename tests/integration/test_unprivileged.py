@@ -26,21 +26,15 @@ import unittest
 
 from sink import Sink, make_cert
 from tern_harness import (RawSMTP, TernTestCase, binary, free_port,
-                          is_root, sanitizer_build, smtp_connect, wait_until)
+                          is_root, proc_uids, sanitizer_build, smtp_connect,
+                          wait_until)
 from tern_tls import client_context, secure_instance, write_map
 
 USER = "nobody"
 
 
-def uids(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return [int(x) for x in line.split()[1:]]
-    return None
-
-
 def chown_tree(top, uid, gid):
+    """top and everything in it owned by uid:gid."""
     for d, dirs, files in os.walk(top):
         os.chown(d, uid, gid)
         for name in files:
@@ -104,7 +98,7 @@ class TestUnprivileged(TernTestCase):
         pids = inst.pids()
         self.assertGreaterEqual(len(pids), 5, "processes: %r" % pids)
         for pid in pids:
-            u = uids(pid)
+            u = proc_uids(pid)
             if u is not None:
                 self.assertEqual(u, [self.uid] * 4, "pid %d uids" % pid)
         sender = "alice@test.example"
