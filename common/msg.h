@@ -75,7 +75,8 @@ enum msg_type {
 	MSG_SMTPD_CLIENT_CONNECT,	/* a session begins; ternd answers
 					   with a verdict */
 	MSG_MASTER_CLIENT_VERDICT,
-	MSG_SMTPD_AUTH_FAILURE,		/* one failed AUTH (no answer) */
+	MSG_SMTPD_AUTH_FAILURE,		/* one failed AUTH; ternd answers
+					   MSG_MASTER_AUTH_COUNTED */
 	MSG_MASTER_BUSY_MODE,		/* busy responder only: on or off */
 	MSG_MASTER_QUEUE_ADMIN,		/* id = control client: list, show,
 					   hold, release, delete, requeue,
@@ -100,6 +101,9 @@ enum msg_type {
 					   domain is due now (RFC 1985) */
 	MSG_QUEUED_ETRN_DONE,		/* its answer, same id: how many
 					   messages (or MESSAGE_FAILED) */
+	MSG_MASTER_AUTH_COUNTED,	/* the answer to AUTH_FAILURE, same
+					   id: it is counted, so the client
+					   may be told */
 };
 
 /* What MSG_MASTER_QUEUE_ADMIN asks of queued ("ternctl ..."). */

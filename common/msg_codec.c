@@ -349,6 +349,7 @@ const struct msg_layout msg_layouts[] = {
 	LAYOUT(MSG_SMTPD_ETRN, struct msg_etrn, MSG_FD_NONE, etrn_fields),
 	LAYOUT(MSG_QUEUED_ETRN_DONE, struct msg_etrn_done, MSG_FD_NONE,
 	    etrn_done_fields),
+	EMPTY(MSG_MASTER_AUTH_COUNTED),
 };
 const size_t msg_nlayouts = NFIELDS(msg_layouts);
 

@@ -67,7 +67,7 @@
  */
 
 /* MSG_SMTPD_MESSAGE_OPEN, MSG_MASTER_RELOAD, MSG_MASTER_STOP,
- * MSG_QUEUED_FLUSH,
+ * MSG_QUEUED_FLUSH, MSG_MASTER_AUTH_COUNTED,
  * MSG_QUEUED_QUEUE_END: no payload (msg_encode_empty, msg_decode_empty).
  * MSG_MASTER_SPAWN, MSG_MASTER_SPAWN_RESPONDER: no payload, with fd: a
  * new smtpd worker's (or the busy responder's) channel to ternd; the
@@ -303,7 +303,8 @@ struct msg_client_verdict {
 	uint32_t	 auth_failures;	/* its recent failed AUTH attempts */
 };
 
-/* MSG_SMTPD_AUTH_FAILURE: one failed AUTH (no answer) */
+/* MSG_SMTPD_AUTH_FAILURE: one failed AUTH (ternd answers
+ * MSG_MASTER_AUTH_COUNTED with the same id) */
 struct msg_client {
 	const char	*address;
 };

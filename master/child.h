@@ -39,10 +39,6 @@ struct child {
 						   pid (0) is not yet known */
 	/* smtpd: its client's address */
 	char			 client[MSG_CLIENT_ADDR_MAX + 1];
-	/* smtpd: a CLIENT_CONNECT taken from its channel, answered after
-	 * every other ready channel's frames (see main_loop) */
-	struct ipc_msg		 held;
-	int			 holding;
 	TAILQ_ENTRY(child)	 entry;
 	int			 freed;		/* off the list, freed at the
 						   end of the loop's turn */

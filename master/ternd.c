@@ -438,9 +438,6 @@ child_free(struct child *c)
 	 * successor knows nothing of them). */
 	if (c->kind == CHILD_QUEUED)
 		control_queue_abort();
-	if (c->holding)
-		ipc_msg_free(&c->held);
-	c->holding = 0;
 	ipc_conn_close(&c->conn);
 	/* Not freed yet: the loop's map of this turn may still name it
 	 * (a pool's message can end another worker; see main_loop). */
@@ -672,20 +669,30 @@ client_connect(struct child *c, struct ipc_msg *m)
 		ipc_conn_queue(&c->conn, &r);
 }
 
-/* A failed AUTH reported by an smtpd (no answer). */
+/*
+ * A failed AUTH reported by an smtpd: counted, then acknowledged.  The
+ * smtpd answers its client only after the acknowledgement, so a client
+ * that comes back at once, to any worker, finds the failure counted
+ * whichever channel ternd reads first.  A report that does not decode is
+ * acknowledged too: the smtpd need not wait for an answer that would
+ * not come.
+ */
 static void
 client_auth_failure(struct child *c, struct ipc_msg *m)
 {
 	struct msg_client a;
+	struct ipc_msg r;
 	const char *why;
 
-	if (msg_decode(m, MSG_SMTPD_AUTH_FAILURE, &a, &why) != 0) {
+	if (msg_decode(m, MSG_SMTPD_AUTH_FAILURE, &a, &why) != 0)
 		msg_log_reject(child_label(c), m, why);
-		return;
+	else {
+		mstats.auth_failures++;
+		master_clients_auth_failed(&clients, a.address,
+		    set.smtpd_auth_failure_window, time(NULL));
 	}
-	mstats.auth_failures++;
-	master_clients_auth_failed(&clients, a.address,
-	    set.smtpd_auth_failure_window, time(NULL));
+	msg_encode_empty(&r, MSG_MASTER_AUTH_COUNTED, m->id);
+	ipc_conn_queue(&c->conn, &r);
 }
 
 /* A command smtpd refused by policy (no answer): counted. */
@@ -770,20 +777,16 @@ child_read(struct child *c)
 	return 0;
 }
 
-/*
- * child_frames - handle the frames in c's buffer, in order.  With hold,
- * stop at a CLIENT_CONNECT and keep it in c->held (the caller answers it
- * later); the frames after it stay in the buffer.
- */
+/* child_frames - handle the frames in c's buffer, in order */
 static void
-child_frames(struct child *c, int hold)
+child_frames(struct child *c)
 {
 	struct msg_switch status;
 	struct ipc_msg m;
 	const char *why;
 	int r = 0;
 
-	while (!c->holding && (r = ipc_conn_next(&c->conn, &m)) == 1) {
+	while ((r = ipc_conn_next(&c->conn, &m)) == 1) {
 		if (c->kind == CHILD_QUEUED &&
 		    control_queue_input(c, &m) == 0) {
 			ipc_msg_free(&m);
@@ -808,14 +811,9 @@ child_frames(struct child *c, int hold)
 				if (!c->busy)
 					child_client_done(c);
 			}
-		} else if (m.type == MSG_SMTPD_CLIENT_CONNECT) {
-			if (hold) {
-				c->held = m;
-				c->holding = 1;
-				return;
-			}
+		} else if (m.type == MSG_SMTPD_CLIENT_CONNECT)
 			client_connect(c, &m);
-		} else if (m.type == MSG_SMTPD_AUTH_FAILURE)
+		else if (m.type == MSG_SMTPD_AUTH_FAILURE)
 			client_auth_failure(c, &m);
 		else if (m.type == MSG_SMTPD_REJECT)
 			client_reject(c, &m);
@@ -823,7 +821,7 @@ child_frames(struct child *c, int hold)
 			msg_log_reject(child_label(c), &m, "unexpected type");
 		ipc_msg_free(&m);
 	}
-	if (!c->holding && r < 0) {
+	if (r < 0) {
 		log_warn("malformed frame from tern-%s pid %ld; stopping it",
 		    child_name(c->kind), (long)c->pid);
 		if (c->pid != 0)
@@ -833,29 +831,14 @@ child_frames(struct child *c, int hold)
 	}
 }
 
-/*
- * children_input - handle what the ready channels (ready[i] set for
- * map[i]) hold.  A CLIENT_CONNECT is answered only after every ready
- * channel's other frames: an smtpd reports a failed AUTH before it answers
- * its client, so a client that comes back at once to another worker finds
- * its failure counted, even when ternd wakes to both channels together.
- */
+/* children_input - handle what the ready channels (ready[i] set for
+ * map[i]) hold */
 static void
 children_input(struct child **map, const int *ready, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ready[i] && !map[i]->freed && child_read(map[i]))
-			child_frames(map[i], 1);
-	for (size_t i = 0; i < n; i++) {
-		struct child *c = map[i];
-
-		if (!ready[i] || c->freed || !c->holding)
-			continue;
-		c->holding = 0;
-		client_connect(c, &c->held);
-		ipc_msg_free(&c->held);
-		child_frames(c, 0);
-	}
+			child_frames(map[i]);
 }
 
 static void

@@ -1138,20 +1138,6 @@ session_auth_delay(struct session *s)
 		;
 }
 
-/* Tell ternd, which counts failures per client across sessions. */
-static void
-session_auth_report(struct session *s)
-{
-	struct msg_client c = { s->addr };
-	struct ipc_msg m;
-
-	if (s->srv->master == NULL)
-		return;
-	if (msg_encode(&m, MSG_SMTPD_AUTH_FAILURE, 0, &c) != 0 ||
-	    ipc_send(s->srv->master, &m) < 0)
-		log_warn("cannot report a failed AUTH to ternd");
-}
-
 /* The client has used up its failed AUTH attempts: 421, end. */
 static void
 session_auth_locked_out(struct session *s)
@@ -1172,7 +1158,8 @@ session_auth_failed(struct session *s, enum smtp_auth_mech m,
 	char user[SMTP_AUTH_FIELD_MAX * 4 + 1];
 
 	s->auth_failures++;
-	session_auth_report(s);
+	if (s->srv->auth_failure_report != NULL)
+		s->srv->auth_failure_report(s->addr);
 	/* The shape fail2ban's postfix[mode=auth] filter reads. */
 	log_warn("%s[%s]: SASL %s authentication failed: authentication "
 	    "failure, sasl_username=%s", s->name, s->addr,

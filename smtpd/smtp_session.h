@@ -33,7 +33,10 @@ struct smtp_server {
 	struct ipc_conn		*lookupd;
 	uint32_t		 next_reqid;
 	SSL_CTX			*tls;		/* NULL: no TLS configured */
-	struct ipc_conn		*master;	/* to report failed AUTH */
+	struct ipc_conn		*master;	/* to report refusals */
+	/* auth_failure_report - when not NULL, called with the client's
+	 * address on each failed AUTH before the client is answered */
+	void			(*auth_failure_report)(const char *addr);
 	uint32_t		 auth_failures;	/* the client's, before this
 						   session (from ternd) */
 	/* auth_failures_fetch - when not NULL, auth_failures is not known

@@ -81,6 +81,30 @@ smtpd_status(int busy)
 }
 
 /*
+ * Wait up to CLIENT_VERDICT_TIMEOUT_MS for ternd's answer of type to our
+ * request numbered id, into *m (the caller frees it).  Other frames that
+ * come first are dropped (a STOP is remembered).  Returns 0, or -1 when
+ * ternd did not answer in time; exits when ternd is gone.
+ */
+static int
+smtpd_master_answer(uint32_t id, uint32_t type, struct ipc_msg *m)
+{
+	for (;;) {
+		if (ipc_recv(&master, m, CLIENT_VERDICT_TIMEOUT_MS) < 0) {
+			if (errno != ETIMEDOUT && errno != EAGAIN &&
+			    errno != EINTR)
+				exit(0);
+			return -1;
+		}
+		if (m->type == type && m->id == id)
+			return 0;
+		if (m->type == MSG_MASTER_STOP)
+			stop_requested = 1;
+		ipc_msg_free(m);
+	}
+}
+
+/*
  * Wait for ternd's answer to the MSG_SMTPD_CLIENT_CONNECT numbered id
  * into *cv.  When ternd does not answer in time, or the answer does not
  * decode, *cv allows the client: the per-client limits are a defence
@@ -97,20 +121,10 @@ smtpd_client_verdict(uint32_t id, const char *addr,
 	cv->verdict = CLIENT_ALLOW;
 	cv->count = 0;
 	cv->auth_failures = 0;
-	for (;;) {
-		if (ipc_recv(&master, &m, CLIENT_VERDICT_TIMEOUT_MS) < 0) {
-			if (errno != ETIMEDOUT && errno != EAGAIN &&
-			    errno != EINTR)
-				exit(0);
-			log_warn("ternd did not answer about client %s; "
-			    "serving it", addr);
-			return;
-		}
-		if (m.type == MSG_MASTER_CLIENT_VERDICT && m.id == id)
-			break;
-		if (m.type == MSG_MASTER_STOP)
-			stop_requested = 1;
-		ipc_msg_free(&m);
+	if (smtpd_master_answer(id, MSG_MASTER_CLIENT_VERDICT, &m) < 0) {
+		log_warn("ternd did not answer about client %s; serving it",
+		    addr);
+		return;
 	}
 	if (msg_decode(&m, MSG_MASTER_CLIENT_VERDICT, cv, &why) != 0) {
 		msg_log_reject("ternd", &m, why);
@@ -139,6 +153,37 @@ smtpd_client_auth_failures(void)
 		client_auth_failures = cv.auth_failures;
 	}
 	return client_auth_failures;
+}
+
+/*
+ * Report a failed AUTH of addr to ternd, which counts failures per client
+ * across sessions and workers, and wait until it has counted it: the
+ * client hears its 535 only then, so when it comes back at once, to any
+ * worker, its failure is already in the count ternd gives that session.
+ * A ternd slower than CLIENT_VERDICT_TIMEOUT_MS is not waited for longer.
+ */
+static void
+smtpd_auth_failure_report(const char *addr)
+{
+	struct msg_client c = { addr };
+	struct ipc_msg m;
+	uint32_t id;
+
+	(void)smtpd_client_auth_failures();	/* an answer must not be
+						   dropped below */
+	id = ++master_reqid;
+	if (msg_encode(&m, MSG_SMTPD_AUTH_FAILURE, id, &c) != 0) {
+		log_warn("cannot report a failed AUTH to ternd");
+		return;
+	}
+	if (ipc_send(&master, &m) < 0)
+		exit(0);	/* ternd is gone */
+	if (smtpd_master_answer(id, MSG_MASTER_AUTH_COUNTED, &m) < 0) {
+		log_warn("ternd did not count a failed AUTH from %s in time",
+		    addr);
+		return;
+	}
+	ipc_msg_free(&m);
 }
 
 /*
@@ -200,16 +245,18 @@ smtpd_master_stop(void *arg)
 }
 
 /*
- * smtpd_master_other - a frame of smtpd's own types: a CLIENT_VERDICT
- * here answers a question smtpd_client_verdict stopped waiting for (ternd
- * was slower than CLIENT_VERDICT_TIMEOUT_MS, and the client was served):
- * nothing is owed to it any more, so it is dropped without a warning.
+ * smtpd_master_other - a frame of smtpd's own types: a CLIENT_VERDICT or
+ * AUTH_COUNTED here answers a question smtpd_master_answer stopped
+ * waiting for (ternd was slower than CLIENT_VERDICT_TIMEOUT_MS, and the
+ * session went on): nothing is owed to it any more, so it is dropped
+ * without a warning.
  */
 static int
 smtpd_master_other(void *arg, struct ipc_msg *m)
 {
 	(void)arg;
-	if (m->type != MSG_MASTER_CLIENT_VERDICT)
+	if (m->type != MSG_MASTER_CLIENT_VERDICT &&
+	    m->type != MSG_MASTER_AUTH_COUNTED)
 		return DAEMON_CHANNEL_UNEXPECTED;
 	return DAEMON_CHANNEL_HANDLED;
 }
@@ -345,6 +392,7 @@ main(int argc, char **argv)
 	srv.lookupd = &lookupd;
 	srv.tls = tls;
 	srv.master = &master;
+	srv.auth_failure_report = smtpd_auth_failure_report;
 	srv.dns = set.smtpd_peername_lookup ? &dnscfg : NULL;
 	srv.space = space_path != NULL ? &spool_space : NULL;
 	srv.next_fd = -1;

@@ -266,39 +266,44 @@ class TestAuthRefusals(TernTestCase):
         finally:
             c.close()
 
-    def test_failure_reported_before_next_connect_counts(self):
-        # ternd stopped while a session fails AUTH and the client comes
-        # back: the failure report and the new session's connect wait in
-        # two workers' channels, and ternd wakes to both at once.  It must
-        # count the failure before it answers the connect, whichever
-        # channel it reads first.  Each round uses its own client address,
-        # so the rounds do not share a count; with several workers the new
-        # session usually lands on another one than the failed session.
+    def test_failure_counted_before_the_client_is_answered(self):
+        # smtpd answers a failed AUTH only once ternd has counted it, so
+        # a client that comes back at once, to whichever worker, finds
+        # its failure in the count.  With ternd stopped the 535 waits;
+        # it comes when ternd runs again.  Each round uses its own client
+        # address, so the rounds do not share a count; with several
+        # workers the new session usually lands on another one than the
+        # failed session.
         inst = secure_instance(self, smtpd_auth_failure_limit="2",
                                smtpd_auth_failure_delay="0")
         ternd = inst.proc.pid
+        c = tls_from(inst, "127.0.0.9")
+        os.kill(ternd, signal.SIGSTOP)
+        try:
+            c.send("AUTH PLAIN " + plain_b64("alice", "bad1") + "\r\n")
+            self.assertEqual(c.pending(1.5), b"",
+                             "535 sent before ternd counted the failure")
+        finally:
+            os.kill(ternd, signal.SIGCONT)
+        c.sock.settimeout(30)
+        self.assertEqual(c.reply()[0], 535)
+        c.close()
         for i in range(8):
             source = "127.0.0.%d" % (10 + i)
             c = tls_from(inst, source)
-            os.kill(ternd, signal.SIGSTOP)
             try:
                 code, t = c.cmd("AUTH PLAIN " + plain_b64("alice", "bad1"))
                 self.assertEqual(code, 535, t)
                 c.cmd("QUIT")
-                c.close()
-                c = raw_from(inst.sub_port, source)
             finally:
-                os.kill(ternd, signal.SIGCONT)
+                c.close()
+            c = tls_from(inst, source)
             try:
-                self.assertEqual(c.reply()[0], 220)
-                self.assertEqual(c.cmd("EHLO client.test")[0], 250)
-                self.assertEqual(c.cmd("STARTTLS")[0], 220)
-                c.sock = client_context().wrap_socket(c.sock)
-                self.assertEqual(c.cmd("EHLO client.test")[0], 250)
                 code, t = c.cmd("AUTH PLAIN " + plain_b64("alice", "bad2"))
                 self.assertEqual(code, 421, "round %d: %s" % (i, t))
             finally:
                 c.close()
+        self.assertNotIn("did not count a failed AUTH", inst.log())
 
     def fail2ban_matches(self, inst, n):
         """fail2ban-regex with the postfix filter in auth mode finds n."""
