@@ -74,6 +74,17 @@
  * message's limit (MSG_LOCAL_RCPTS_MAX, MSG_SMTP_RCPTS_MAX). */
 #define DISPATCH_MAX_RCPTS	500
 #define SMTP_JOBS_MAX		200	/* smtp jobs in flight, all sites */
+/*
+ * Messages in flight to the local transport (and resolving), per local
+ * delivery process it may run (local_delivery_limit), and in all.  A
+ * process writes a batch and syncs once for it while the next batch
+ * gathers: with two a process one owner's four processes wrote about
+ * five messages a batch and delivery fell behind acceptance
+ * (bench/README.md, item 35).  The total keeps the transport's open
+ * message files well inside a process's descriptors.
+ */
+#define LOCAL_JOBS_PER_PROCESS	8
+#define LOCAL_JOBS_MAX		512
 
 /* Envelope addresses go to lookupd whole. */
 _Static_assert(sizeof(((struct envelope_rcpt *)0)->addr) <= MSG_ADDR_MAX + 1,
@@ -2017,6 +2028,23 @@ sched_active_full(uint64_t now)
 	return 1;
 }
 
+/*
+ * sched_local_room - another message may be taken up: the local jobs
+ * in flight and the messages resolving (a parked message will start a
+ * local job, most likely) are under the bound on what queued hands the
+ * local transport.
+ */
+static int
+sched_local_room(void)
+{
+	uint64_t bound = (uint64_t)qctx.set->local_delivery_limit *
+	    LOCAL_JOBS_PER_PROCESS;
+
+	if (bound > LOCAL_JOBS_MAX)
+		bound = LOCAL_JOBS_MAX;
+	return (uint64_t)nlocal + nparked < bound;
+}
+
 /* sched_run - start what its round is ready for, then what is due */
 void
 sched_run(int start_new)
@@ -2031,14 +2059,11 @@ sched_run(int start_new)
 	}
 	if (!start_new)
 		return;
-	/* A parked message will start a local job, most likely: it counts
-	 * against the bound on the jobs queued hands deliverd. */
 	while (heap_len > 0 && heap[0]->due <= now &&
 	    !sched_active_full(now) &&
 	    qctx.deliverd != NULL && !qctx.deliverd->dead &&
 	    qctx.lookupd != NULL && !qctx.lookupd->dead &&
-	    resolve_room() > 0 &&
-	    nlocal + nparked < (uint32_t)qctx.set->local_delivery_limit * 2)
+	    resolve_room() > 0 && sched_local_room())
 		sched_dispatch(heap_pop());
 }
 

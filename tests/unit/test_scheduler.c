@@ -4,12 +4,14 @@
  * the record's removal fails (a full or failing disk), the record stays
  * and is removed on a later turn, after the back-off, while the file step
  * is never repeated: by then the name may be another file's (a reused
- * file is the pool's, file_pool.h).  Runs the real scheduler against the
- * RAM queue store, whose removals can be made to fail, with queued's
- * clock and peers stubbed here.
+ * file is the pool's, file_pool.h).  And how many due messages it takes
+ * up at once for the local transport (sched_run).  Runs the real
+ * scheduler against the RAM queue store, whose removals can be made to
+ * fail, with queued's clock and peers stubbed here.
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,13 +22,17 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "envelope.h"
+#include "msgfile.h"
 #include "qid.h"
 #include "queue_backend.h"
 #include "queue_store.h"
 #include "queued.h"
+#include "resolve.h"
 #include "scheduler.h"
 #include "settings.h"
 #include "spool.h"
+#include "xmalloc.h"
 
 /* What queued.c (with main) gives the other modules. */
 struct queued_ctx qctx;
@@ -199,6 +205,104 @@ START_TEST(test_failed_record_removal_retries_record_only)
 }
 END_TEST
 
+/* queue_due - a message to one local recipient, due now, with a whole
+ * queue file, in the index and the schedule */
+static void
+queue_due(void)
+{
+	static struct msgfile_writer w;
+	static const char body[] = "Subject: x\r\n\r\nbody\r\n";
+	struct queue_msg_rec msg;
+	struct queue_rcpt_rec rcpt;
+	struct envelope e;
+	unsigned char *prefix;
+	char qid[QID_MAX], dir[PATH_MAX], path[PATH_MAX];
+	size_t plen;
+	uint64_t size;
+	int fd;
+
+	qid_new(qid, sizeof(qid));
+	memset(&e, 0, sizeof(e));
+	strlcpy(e.qid, qid, sizeof(e.qid));
+	e.arrival = fake_now;
+	strlcpy(e.sender, "sender@example.test", sizeof(e.sender));
+	strlcpy(e.helo, "client.example.test", sizeof(e.helo));
+	strlcpy(e.client_addr, "127.0.0.1", sizeof(e.client_addr));
+	strlcpy(e.protocol, "ESMTP", sizeof(e.protocol));
+	e.nrcpt = 1;
+	e.rcpts = xcalloc(1, sizeof(*e.rcpts));
+	strlcpy(e.rcpts[0].addr, "alice@localhost", sizeof(e.rcpts[0].addr));
+	ck_assert_int_ge(spool_msg_dir(spool, qid, dir, sizeof(dir)), 0);
+	(void)mkdir(dir, 0700);
+	ck_assert_int_ge(spool_msg_path(spool, qid, path, sizeof(path)), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	envelope_encode(&e, &prefix, &plen);
+	msgfile_writer_init(&w, fd);
+	msgfile_write(&w, prefix, plen);
+	msgfile_write(&w, body, strlen(body));
+	ck_assert_int_eq(msgfile_writer_finish(&w, &size), 0);
+	close(fd);
+	free(prefix);
+	envelope_free(&e);
+
+	memset(&msg, 0, sizeof(msg));
+	strlcpy(msg.qid, qid, sizeof(msg.qid));
+	msg.arrival = fake_now;
+	msg.nrcpt = 1;
+	msg.have_sender = 1;
+	strlcpy(msg.sender, "sender@example.test", sizeof(msg.sender));
+	msg.uid = QMSG_UID_NONE;
+	memset(&rcpt, 0, sizeof(rcpt));
+	rcpt.state = RCPT_PENDING;
+	rcpt.next_try = fake_now;
+	ck_assert_int_eq(queue_store_message_add(qctx.store, &msg, &rcpt, 1),
+	    0);
+	sched_add(&msg, &rcpt, 1, (double)fake_now);
+}
+
+/* taken_up - how many of n due messages one sched_run takes up (each
+ * then waits for lookupd, stubbed by a channel nobody reads) with
+ * local_delivery_limit limit */
+static uint32_t
+taken_up(long limit, int n)
+{
+	struct queued_peer lookupd, deliverd;
+	int sv[2], dv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, dv), 0);
+	memset(&lookupd, 0, sizeof(lookupd));
+	memset(&deliverd, 0, sizeof(deliverd));
+	ipc_conn_init(&lookupd.conn, sv[0]);
+	ipc_conn_init(&deliverd.conn, dv[0]);
+	qctx.lookupd = &lookupd;
+	qctx.deliverd = &deliverd;
+	set.local_delivery_limit = limit;
+	for (int i = 0; i < n; i++)
+		queue_due();
+	sched_run(1);
+	return resolve_outstanding();
+}
+
+/*
+ * Each local delivery process may have a batch in hand while the next
+ * gathers: eight messages in flight a process (local_delivery_limit),
+ * not two, which kept one owner's batches at about five messages and
+ * its delivery behind acceptance; the rest stay queued.
+ */
+START_TEST(test_local_in_flight_bound_one_process)
+{
+	ck_assert_uint_eq(taken_up(1, 20), 8);
+}
+END_TEST
+
+START_TEST(test_local_in_flight_bound_two_processes)
+{
+	ck_assert_uint_eq(taken_up(2, 20), 16);
+}
+END_TEST
+
 Suite *
 scheduler_suite(void)
 {
@@ -208,6 +312,11 @@ scheduler_suite(void)
 	tcase_add_checked_fixture(tc, sched_setup, sched_teardown);
 	tcase_add_test(tc, test_finished_message_file_then_record);
 	tcase_add_test(tc, test_failed_record_removal_retries_record_only);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch");
+	tcase_add_checked_fixture(tc, sched_setup, sched_teardown);
+	tcase_add_test(tc, test_local_in_flight_bound_one_process);
+	tcase_add_test(tc, test_local_in_flight_bound_two_processes);
 	suite_add_tcase(s, tc);
 	return s;
 }
