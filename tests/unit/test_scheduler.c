@@ -4,7 +4,8 @@
  * the record's removal fails (a full or failing disk), the record stays
  * and is removed on a later turn, after the back-off, while the file step
  * is never repeated: by then the name may be another file's (a reused
- * file is the pool's, file_pool.h).  And how many due messages it takes
+ * file is the pool's, file_pool.h); a delivered message's file is
+ * emptied first and given to the pool.  And how many due messages it takes
  * up at once for the local transport (sched_run).  Runs the real
  * scheduler against the RAM queue store, whose removals can be made to
  * fail, with queued's clock and peers stubbed here.
@@ -23,6 +24,7 @@
 
 #include "check_suites.h"
 #include "envelope.h"
+#include "file_pool.h"
 #include "msgfile.h"
 #include "qid.h"
 #include "queue_backend.h"
@@ -84,10 +86,11 @@ sched_teardown(void)
 		fprintf(stderr, "cannot remove %s\n", spool);
 }
 
-/* queue_one - a message with one pending recipient, in the index, the
+/* queue_rcpt - a message with one recipient in state, in the index, the
  * spool (a file holding "message") and the schedule; its file's path */
 static void
-queue_one(char *qid, size_t qidsize, char *path, size_t pathsize)
+queue_rcpt(int state, char *qid, size_t qidsize, char *path,
+    size_t pathsize)
 {
 	struct queue_msg_rec msg;
 	struct queue_rcpt_rec rcpt;
@@ -103,7 +106,7 @@ queue_one(char *qid, size_t qidsize, char *path, size_t pathsize)
 	strlcpy(msg.sender, "sender@example.test", sizeof(msg.sender));
 	msg.uid = QMSG_UID_NONE;
 	memset(&rcpt, 0, sizeof(rcpt));
-	rcpt.state = RCPT_PENDING;
+	rcpt.state = state;
 	rcpt.next_try = fake_now + 3600;
 	ck_assert_int_eq(queue_store_message_add(qctx.store, &msg, &rcpt, 1),
 	    0);
@@ -115,6 +118,13 @@ queue_one(char *qid, size_t qidsize, char *path, size_t pathsize)
 	ck_assert_int_eq(write(fd, "message", 7), 7);
 	close(fd);
 	sched_add(&msg, &rcpt, 1, (double)fake_now);
+}
+
+/* queue_one - queue_rcpt with its recipient pending (due in an hour) */
+static void
+queue_one(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	queue_rcpt(RCPT_PENDING, qid, qidsize, path, pathsize);
 }
 
 /* in_index - qid still has a record in the queue index */
@@ -205,6 +215,116 @@ START_TEST(test_failed_record_removal_retries_record_only)
 }
 END_TEST
 
+/*
+ * The file pool of the reuse tests makes no file of its own (so that it
+ * has room for recycled ones) and renames a recycled file into the spool
+ * as "reusedN", noting the size it found.
+ */
+static int reuse_calls;		/* (atomic) */
+static long long reuse_size = -1;	/* (atomic) */
+
+static int
+pool_create_none(char *qid, size_t qidsize, char *path, size_t pathsize)
+{
+	(void)qid;
+	(void)qidsize;
+	(void)path;
+	(void)pathsize;
+	errno = ENOSPC;
+	return -1;
+}
+
+static int
+pool_reuse(const char *old, char *qid, size_t qidsize, char *path,
+    size_t pathsize)
+{
+	struct stat st;
+	int fd, n;
+
+	if ((fd = open(old, O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) == 0)
+		__atomic_store_n(&reuse_size, (long long)st.st_size,
+		    __ATOMIC_SEQ_CST);
+	n = __atomic_add_fetch(&reuse_calls, 1, __ATOMIC_SEQ_CST);
+	snprintf(qid, qidsize, "reused%d", n);
+	snprintf(path, pathsize, "%s/%s", spool, qid);
+	if (rename(old, path) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* wait_reused - until the pool has reused n files (5 s at most) */
+static void
+wait_reused(int n)
+{
+	for (int i = 0; i < 500 &&
+	    __atomic_load_n(&reuse_calls, __ATOMIC_SEQ_CST) < n; i++)
+		usleep(10000);
+	ck_assert_int_eq(__atomic_load_n(&reuse_calls, __ATOMIC_SEQ_CST), n);
+}
+
+/* A delivered message's file is emptied before its record goes, and
+ * given to the pool, which renames it for a new message. */
+START_TEST(test_finished_file_emptied_then_recycled)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	struct stat st;
+
+	ck_assert_int_eq(file_pool_start(pool_create_none, pool_reuse, 4), 0);
+	queue_rcpt(RCPT_DELIVERED, qid, sizeof(qid), path, sizeof(path));
+	ck_assert_ptr_null(sched_msg_find(qid));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 7);
+	ck_assert(in_index(qid));
+	sched_after_sync();
+	ck_assert(!in_index(qid));
+	/* Still there under its name until the pool renames it, and empty:
+	 * a crash now leaves no message without a record. */
+	if (stat(path, &st) == 0) {
+		ck_assert_int_eq(st.st_size, 0);
+		ck_assert(file_pool_holds(qid));
+	}
+	wait_reused(1);
+	ck_assert_int_eq(__atomic_load_n(&reuse_size, __ATOMIC_SEQ_CST), 0);
+	ck_assert_int_eq(stat(path, &st), -1);
+	file_pool_stop();
+}
+END_TEST
+
+/* When the record's removal fails after the file went to the pool, the
+ * retry removes the record only: the name may be another file's by then
+ * (the pool's, or a new message's). */
+START_TEST(test_recycled_file_not_touched_by_record_retry)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	ck_assert_int_eq(file_pool_start(pool_create_none, pool_reuse, 4), 0);
+	queue_rcpt(RCPT_DELIVERED, qid, sizeof(qid), path, sizeof(path));
+	queue_ram_remove_failures = 1;
+	sched_after_sync();
+	ck_assert(in_index(qid));
+	wait_reused(1);
+	ck_assert_int_eq(stat(path, &st), -1);
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "another", 7), 7);
+	close(fd);
+	fake_now += 2;
+	sched_after_sync();
+	ck_assert(!in_index(qid));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 7);
+	ck_assert_int_eq(__atomic_load_n(&reuse_calls, __ATOMIC_SEQ_CST), 1);
+	file_pool_stop();
+}
+END_TEST
+
 /* queue_due - a message to one local recipient, due now, with a whole
  * queue file, in the index and the schedule */
 static void
@@ -268,6 +388,7 @@ static uint32_t
 taken_up(long limit, int n)
 {
 	struct queued_peer lookupd, deliverd;
+	uint32_t n_out;
 	int sv[2], dv[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -282,7 +403,13 @@ taken_up(long limit, int n)
 	for (int i = 0; i < n; i++)
 		queue_due();
 	sched_run(1);
-	return resolve_outstanding();
+	n_out = resolve_outstanding();
+	ipc_conn_close(&lookupd.conn);
+	ipc_conn_close(&deliverd.conn);
+	close(sv[1]);
+	close(dv[1]);
+	qctx.lookupd = qctx.deliverd = NULL;
+	return n_out;
 }
 
 /*
@@ -312,6 +439,8 @@ scheduler_suite(void)
 	tcase_add_checked_fixture(tc, sched_setup, sched_teardown);
 	tcase_add_test(tc, test_finished_message_file_then_record);
 	tcase_add_test(tc, test_failed_record_removal_retries_record_only);
+	tcase_add_test(tc, test_finished_file_emptied_then_recycled);
+	tcase_add_test(tc, test_recycled_file_not_touched_by_record_retry);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("dispatch");
 	tcase_add_checked_fixture(tc, sched_setup, sched_teardown);
