@@ -86,18 +86,14 @@ sched_teardown(void)
 		fprintf(stderr, "cannot remove %s\n", spool);
 }
 
-/* queue_rcpt - a message with one recipient in state, in the index, the
- * spool (a file holding "message") and the schedule; its file's path */
+/* index_add - qid's record, one recipient in state due at next_try, in
+ * the index and the schedule (its file is the caller's) */
 static void
-queue_rcpt(int state, char *qid, size_t qidsize, char *path,
-    size_t pathsize)
+index_add(const char *qid, int state, uint64_t next_try)
 {
 	struct queue_msg_rec msg;
 	struct queue_rcpt_rec rcpt;
-	char dir[PATH_MAX];
-	int fd;
 
-	qid_new(qid, qidsize);
 	memset(&msg, 0, sizeof(msg));
 	strlcpy(msg.qid, qid, sizeof(msg.qid));
 	msg.arrival = fake_now;
@@ -107,9 +103,22 @@ queue_rcpt(int state, char *qid, size_t qidsize, char *path,
 	msg.uid = QMSG_UID_NONE;
 	memset(&rcpt, 0, sizeof(rcpt));
 	rcpt.state = state;
-	rcpt.next_try = fake_now + 3600;
+	rcpt.next_try = next_try;
 	ck_assert_int_eq(queue_store_message_add(qctx.store, &msg, &rcpt, 1),
 	    0);
+	sched_add(&msg, &rcpt, 1, (double)fake_now);
+}
+
+/* queue_rcpt - a message with one recipient in state, in the index, the
+ * spool (a file holding "message") and the schedule; its file's path */
+static void
+queue_rcpt(int state, char *qid, size_t qidsize, char *path,
+    size_t pathsize)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	qid_new(qid, qidsize);
 	ck_assert_int_ge(spool_msg_dir(spool, qid, dir, sizeof(dir)), 0);
 	(void)mkdir(dir, 0700);
 	ck_assert_int_ge(spool_msg_path(spool, qid, path, pathsize), 0);
@@ -117,7 +126,7 @@ queue_rcpt(int state, char *qid, size_t qidsize, char *path,
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "message", 7), 7);
 	close(fd);
-	sched_add(&msg, &rcpt, 1, (double)fake_now);
+	index_add(qid, state, fake_now + 3600);
 }
 
 /* queue_one - queue_rcpt with its recipient pending (due in an hour) */
@@ -332,8 +341,6 @@ queue_due(void)
 {
 	static struct msgfile_writer w;
 	static const char body[] = "Subject: x\r\n\r\nbody\r\n";
-	struct queue_msg_rec msg;
-	struct queue_rcpt_rec rcpt;
 	struct envelope e;
 	unsigned char *prefix;
 	char qid[QID_MAX], dir[PATH_MAX], path[PATH_MAX];
@@ -365,20 +372,7 @@ queue_due(void)
 	close(fd);
 	free(prefix);
 	envelope_free(&e);
-
-	memset(&msg, 0, sizeof(msg));
-	strlcpy(msg.qid, qid, sizeof(msg.qid));
-	msg.arrival = fake_now;
-	msg.nrcpt = 1;
-	msg.have_sender = 1;
-	strlcpy(msg.sender, "sender@example.test", sizeof(msg.sender));
-	msg.uid = QMSG_UID_NONE;
-	memset(&rcpt, 0, sizeof(rcpt));
-	rcpt.state = RCPT_PENDING;
-	rcpt.next_try = fake_now;
-	ck_assert_int_eq(queue_store_message_add(qctx.store, &msg, &rcpt, 1),
-	    0);
-	sched_add(&msg, &rcpt, 1, (double)fake_now);
+	index_add(qid, RCPT_PENDING, fake_now);
 }
 
 /* taken_up - how many of n due messages one sched_run takes up (each
