@@ -106,6 +106,19 @@ enum msg_type {
 					   may be told */
 };
 
+/*
+ * Messages queued hands the local transport at most (in flight, and
+ * resolving), per local delivery process it may run
+ * (local_delivery_limit), and in all.  A process writes a batch and
+ * syncs once for it while the next batch gathers: with two a process,
+ * one owner's four processes wrote about five messages a batch and
+ * delivery fell behind acceptance (bench/README.md, item 35).  The
+ * total bounds the transport's open message files, which ternd counts
+ * when it sets the descriptor limit (master_fdlimit.c).
+ */
+#define LOCAL_JOBS_PER_PROCESS	8
+#define LOCAL_JOBS_MAX		512
+
 /* What MSG_MASTER_QUEUE_ADMIN asks of queued ("ternctl ..."). */
 enum queue_admin_op {
 	QADMIN_LIST = 0,	/* queue: one entry per message */

@@ -51,6 +51,7 @@
 #include "master_spool.h"
 #include "msg.h"
 #include "msg_codec.h"
+#include "master_fdlimit.h"
 #include "privsep.h"
 #include "settings.h"
 #include "xmalloc.h"
@@ -841,6 +842,30 @@ children_input(struct child **map, const int *ready, size_t n)
 			child_frames(map[i]);
 }
 
+/*
+ * fd_limit_apply - the descriptor limit for set; at_start: before any
+ * process is started, else after a reload, when the processes running
+ * keep the limit they started with.
+ */
+static void
+fd_limit_apply(int at_start)
+{
+	char msg[512];
+	rlim_t now;
+	int raised;
+
+	if (master_fd_limit(master_fd_need(&set), &raised, &now, msg,
+	    sizeof(msg)) != 0)
+		log_warn("%s", msg);
+	if (raised && at_start)
+		log_info("descriptor limit raised to %llu",
+		    (unsigned long long)now);
+	else if (raised)
+		log_warn("descriptor limit raised to %llu for the processes "
+		    "started from now on; queued and lookupd keep theirs "
+		    "until tern is restarted", (unsigned long long)now);
+}
+
 static void
 reload(void)
 {
@@ -859,6 +884,7 @@ reload(void)
 	set = fresh;
 	admin_group_resolve();
 	log_info("reload: configuration reread from %s", config_path);
+	fd_limit_apply(0);
 	/* smtpd processes finish their session and are replaced by new ones
 	 * that read the new configuration; the others reread it in place. */
 	responder = NULL;	/* the old one stops below; a new one starts */
@@ -1218,6 +1244,7 @@ main(int argc, char **argv)
 		log_warn("setgid_group %s does not exist: only root can submit "
 		    "mail with sendmail (create it: groupadd --system %s)",
 		    set.setgid_group, set.setgid_group);
+	fd_limit_apply(1);
 	if (master_spool_create(set.spool_dir, quid, qgid, dgid, tuid,
 	    tgid) < 0)
 		fatalx("cannot set up the spool %s", set.spool_dir);

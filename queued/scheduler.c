@@ -74,17 +74,6 @@
  * message's limit (MSG_LOCAL_RCPTS_MAX, MSG_SMTP_RCPTS_MAX). */
 #define DISPATCH_MAX_RCPTS	500
 #define SMTP_JOBS_MAX		200	/* smtp jobs in flight, all sites */
-/*
- * Messages in flight to the local transport (and resolving), per local
- * delivery process it may run (local_delivery_limit), and in all.  A
- * process writes a batch and syncs once for it while the next batch
- * gathers: with two a process one owner's four processes wrote about
- * five messages a batch and delivery fell behind acceptance
- * (bench/README.md, item 35).  The total keeps the transport's open
- * message files well inside a process's descriptors.
- */
-#define LOCAL_JOBS_PER_PROCESS	8
-#define LOCAL_JOBS_MAX		512
 
 /* Envelope addresses go to lookupd whole. */
 _Static_assert(sizeof(((struct envelope_rcpt *)0)->addr) <= MSG_ADDR_MAX + 1,

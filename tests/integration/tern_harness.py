@@ -405,6 +405,8 @@ class TernInstance:
         # it needs that user's).
         self.run_as = None
         self.env = {}               # added to ternd's environment
+        # (soft, hard): ternd starts with this descriptor limit (prlimit)
+        self.nofile = None
         self.sessions = set()
         self._logfp = None
         with _instances_lock:
@@ -488,6 +490,8 @@ class TernInstance:
             pw = pwd.getpwnam(self.run_as)
             cmd = ["setpriv", "--reuid=%d" % pw.pw_uid,
                    "--regid=%d" % pw.pw_gid, "--clear-groups"] + cmd
+        if self.nofile is not None:
+            cmd = ["prlimit", "--nofile=%d:%d" % self.nofile, "--"] + cmd
         env = dict(os.environ, **self.env)
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._logfp,

@@ -1,0 +1,82 @@
+"""
+The descriptor limit: ternd raises it, before it starts anything, to what
+the configuration may need (a channel per smtpd process in ternd, queued
+and lookupd), so every process inherits it; it never lowers it, and when
+the hard limit is too low for it (a root without CAP_SYS_RESOURCE, or
+not root) it says so in the log with the remedy.  Mail still flows.
+"""
+
+import resource
+import subprocess
+
+from tern_harness import TernTestCase, smtp_connect
+
+SMTPD_MAX_PROCS = 1000
+NEED = SMTPD_MAX_PROCS + 1 + 128    # master_fd_need: + responder, spare
+
+
+def nofile(pid):
+    """(soft, hard) descriptor limit of process pid."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no Max open files in /proc/%d/limits" % pid)
+
+
+def hard_raisable():
+    """A child of ours may raise its hard descriptor limit."""
+    def probe():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 128))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 129))
+    try:
+        subprocess.run(["true"], preexec_fn=probe, check=True)
+    except subprocess.SubprocessError:
+        return False
+    return True
+
+
+class TestFdLimit(TernTestCase):
+
+    def start(self, soft, hard):
+        inst = self.instance(start=False,
+                             smtpd_max_procs=str(SMTPD_MAX_PROCS))
+        inst.nofile = (soft, hard)
+        inst.start()
+        return inst
+
+    def check_mail_flows(self, inst):
+        with smtp_connect(inst) as s:
+            s.sendmail("a@example.test", ["alice@localhost"],
+                       b"Subject: fd\r\n\r\nbody\r\n")
+        inst.wait_for_delivery("alice", 1)
+
+    def test_raised_within_hard_limit_and_inherited(self):
+        inst = self.start(256, 20000)
+        self.assertEqual(nofile(inst.proc.pid), (NEED, 20000))
+        for prog in ("tern-queued", "tern-lookupd", "tern-smtpd"):
+            pids = inst.pids(prog)
+            self.assertTrue(pids, prog)
+            for pid in pids:
+                self.assertEqual(nofile(pid)[0], NEED, prog)
+        self.assertIn("descriptor limit raised to %d" % NEED, inst.log())
+        self.check_mail_flows(inst)
+
+    def test_never_lowered(self):
+        inst = self.start(8192, 20000)
+        self.assertEqual(nofile(inst.proc.pid), (8192, 20000))
+        self.assertNotIn("descriptor limit", inst.log())
+        self.check_mail_flows(inst)
+
+    def test_hard_limit_too_low(self):
+        inst = self.start(256, 512)
+        if hard_raisable():
+            self.assertEqual(nofile(inst.proc.pid), (NEED, NEED))
+            self.assertNotIn("this configuration may need", inst.log())
+        else:
+            self.assertEqual(nofile(inst.proc.pid), (512, 512))
+            self.assertIn("the descriptor limit is 512, and this "
+                          "configuration may need %d" % NEED, inst.log())
+            self.assertIn("LimitNOFILE=", inst.log())
+        self.check_mail_flows(inst)
