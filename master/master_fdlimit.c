@@ -65,24 +65,24 @@ master_fd_limit(rlim_t need, int *raised, rlim_t *now, char *msg,
 		return -1;
 	}
 	*now = rl.rlim_cur;
-	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+	if (rl.rlim_cur >= need)	/* RLIM_INFINITY is the largest */
 		return 0;
+	/* As root, the hard limit too, up to the kernel's ceiling; failing
+	 * that (no CAP_SYS_RESOURCE), the soft one within the hard one. */
 	hard = rl.rlim_max;
-	if (hard != RLIM_INFINITY && hard < need && geteuid() == 0) {
+	if (hard < need && geteuid() == 0) {
 		rlim_t ceiling = fd_nr_open();
 
 		if (ceiling > hard)
 			hard = need < ceiling ? need : ceiling;
 	}
-	/* The hard limit first, as root; failing that, the soft one alone. */
-	if ((hard != rl.rlim_max && fd_set_limit(hard == RLIM_INFINITY ||
-	    hard >= need ? need : hard, hard) == 0) ||
-	    fd_set_limit(rl.rlim_max == RLIM_INFINITY ||
-	    rl.rlim_max >= need ? need : rl.rlim_max, rl.rlim_max) == 0) {
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > *now) {
-			*raised = 1;
-			*now = rl.rlim_cur;
-		}
+	if (fd_set_limit(need < hard ? need : hard, hard) != 0 &&
+	    hard != rl.rlim_max)
+		(void)fd_set_limit(need < rl.rlim_max ? need : rl.rlim_max,
+		    rl.rlim_max);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > *now) {
+		*raised = 1;
+		*now = rl.rlim_cur;
 	}
 	if (*now >= need)
 		return 0;

@@ -7,9 +7,10 @@ not root) it says so in the log with the remedy.  Mail still flows.
 """
 
 import resource
+import signal
 import subprocess
 
-from tern_harness import TernTestCase, smtp_connect
+from tern_harness import TernTestCase, smtp_connect, wait_until
 
 SMTPD_MAX_PROCS = 1000
 NEED = SMTPD_MAX_PROCS + 1 + 128    # master_fd_need: + responder, spare
@@ -39,9 +40,8 @@ def hard_raisable():
 
 class TestFdLimit(TernTestCase):
 
-    def start(self, soft, hard):
-        inst = self.instance(start=False,
-                             smtpd_max_procs=str(SMTPD_MAX_PROCS))
+    def start(self, soft, hard, procs=SMTPD_MAX_PROCS):
+        inst = self.instance(start=False, smtpd_max_procs=str(procs))
         inst.nofile = (soft, hard)
         inst.start()
         return inst
@@ -79,4 +79,22 @@ class TestFdLimit(TernTestCase):
             self.assertIn("the descriptor limit is 512, and this "
                           "configuration may need %d" % NEED, inst.log())
             self.assertIn("LimitNOFILE=", inst.log())
+        self.check_mail_flows(inst)
+
+    def test_reload_raises_it_for_processes_started_later(self):
+        inst = self.start(256, 20000, procs=100)
+        small = 10 + 512 + 128          # the local transport's need
+        self.assertEqual(nofile(inst.proc.pid)[0], small)
+        inst.settings["smtpd_max_procs"] = str(SMTPD_MAX_PROCS)
+        inst.write_config()
+        inst.signal_ternd(signal.SIGHUP)
+        wait_until(lambda: "reload: configuration reread" in inst.log(),
+                   10, what="the reload")
+        self.assertEqual(nofile(inst.proc.pid)[0], NEED)
+        self.assertIn("descriptor limit raised to %d for the processes "
+                      "started from now on" % NEED, inst.log())
+        # The smtpd pool restarts on a reload with the new limit.
+        wait_until(lambda: any(nofile(p)[0] == NEED
+                               for p in inst.pids("tern-smtpd")), 10,
+                   what="an smtpd process with the new limit")
         self.check_mail_flows(inst)
