@@ -163,7 +163,9 @@ class TestAliasCommands(AliasCommandCase):
         self.send(inst, ["inc@test.example"], "inc")
         inst.wait_for_delivery("alice")
         inst.wait_for_delivery("bob")
-        self.wait_file("incuid")
+        # The shell creates incuid before id writes to it: read it once
+        # the command has exited, i.e. when its delivery is done.
+        inst.wait_queue_empty()
         self.assertEqual(int(self.read("incuid")), pw.pw_uid)
 
     def test_lists_nested_loop_and_root_keeps_its_own_mailbox(self):
