@@ -32,3 +32,21 @@ zmem_clear(void *p, size_t size)
 	if (madvise(p, size, MADV_DONTNEED) != 0)
 		memset(p, 0, size);
 }
+
+/* zmem_zero_except - memset what lies between the kept ranges */
+void
+zmem_zero_except(void *p, size_t size, const struct zmem_keep *keep,
+    size_t nkeep)
+{
+	unsigned char *base = p;
+	size_t at = 0;
+
+	for (size_t i = 0; i < nkeep; i++) {
+		if (keep[i].off < at || keep[i].off > size ||
+		    keep[i].len > size - keep[i].off)
+			fatalx("zmem_zero_except: range %zu out of order", i);
+		memset(base + at, 0, keep[i].off - at);
+		at = keep[i].off + keep[i].len;
+	}
+	memset(base + at, 0, size - at);
+}

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1481,21 +1482,50 @@ session_peer(struct session *s, const struct sockaddr *peer)
 	s->trusted = settings_network_match(&s->set->mynetworks, peer);
 }
 
+/*
+ * The worker's session area (zmem.h), for the life of the process: big
+ * buffers, not on the stack.  Between back-to-back sessions its fields
+ * are zeroed and its buffers, which are written before they are read,
+ * kept with their pages; smtp_session_release() gives every page back
+ * once the worker waits for clients.
+ */
+static struct session *session_area;
+static int session_area_written;	/* pages held since the release */
+
+#define SESSION_BUFFER(m) { offsetof(struct session, m), \
+	sizeof(((struct session *)NULL)->m) }
+static const struct zmem_keep session_buffers[] = {
+	SESSION_BUFFER(io.in),
+	SESSION_BUFFER(io.out),
+	SESSION_BUFFER(bdat_out.buf),
+	SESSION_BUFFER(data_out.buf),
+};
+
+/* smtp_session_release - zero the session area by giving its pages back */
+void
+smtp_session_release(void)
+{
+	if (session_area == NULL || !session_area_written)
+		return;
+	zmem_clear(session_area, sizeof(*session_area));
+	session_area_written = 0;
+}
+
 /* smtp_session_run - serve one client until the session ends */
 void
 smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
     socklen_t peerlen, enum smtp_listener_kind kind)
 {
-	/* Big buffers: not on the stack.  Zeroed pages between sessions
-	 * (zmem.h): an idle worker keeps none of what a session wrote. */
-	static struct session *s;
+	struct session *s;
 	char line[SMTP_MAIL_LINE_MAX + 1], reply[600];
 	struct smtp_command cmd;
 	enum smtp_line_end eol;
 	int overlong;
 
-	if (s == NULL)
-		s = zmem_new(sizeof(*s));
+	if (session_area == NULL)
+		session_area = zmem_new(sizeof(*session_area));
+	s = session_area;
+	session_area_written = 1;
 	s->srv = srv;
 	s->set = srv->set;
 	s->auth_failures = srv->auth_failures > INT32_MAX ? INT32_MAX :
@@ -1595,6 +1625,12 @@ smtp_session_run(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	smtp_io_tls_end(&s->io);
 	session_log_disconnect(s);
 	session_reset(s);
-	zmem_clear(s, sizeof(*s));
+	/* Credentials (AUTH) went through the input buffer: they go with
+	 * the session. */
+	if (s->total[CNT_AUTH] > 0)
+		smtp_session_release();
+	else
+		zmem_zero_except(s, sizeof(*s), session_buffers,
+		    sizeof(session_buffers) / sizeof(session_buffers[0]));
 	(void)peerlen;
 }

@@ -64,4 +64,13 @@ void smtp_session_run(struct smtp_server *srv, int fd,
     const struct sockaddr *peer, socklen_t peerlen,
     enum smtp_listener_kind kind);
 
+/*
+ * smtp_session_release - give the pages the last sessions wrote back to
+ * the kernel (zmem.h).  smtp_session_run keeps them between sessions, as
+ * faulting them in again costs more than the session's own work at a
+ * high connection rate; a worker calls this once it has waited a while
+ * for its next client, so that an idle worker holds little.
+ */
+void smtp_session_release(void);
+
 #endif

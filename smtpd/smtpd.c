@@ -52,6 +52,10 @@
 /* ternd answers from its main loop at once; if it does not, the limit is
  * not worth keeping a client waiting for (see smtpd_client_check). */
 #define CLIENT_VERDICT_TIMEOUT_MS	5000
+/* How long a worker keeps the pages its last session wrote while it
+ * waits for the next client (smtp_session_release): under load the next
+ * session comes sooner and reuses them; an idle pool holds none. */
+#define SMTPD_IDLE_RELEASE_MS		1000
 
 static struct settings set;
 static struct dns_config dnscfg;	/* client name lookups */
@@ -417,17 +421,27 @@ main(int argc, char **argv)
 		    DAEMON_FD_LISTEN + (i - 3), &ev) < 0)
 			fatal("epoll_ctl");
 	}
+	/* A worker that served a session holds its session pages until
+	 * it has waited SMTPD_IDLE_RELEASE_MS for the next client. */
+	int pages_held = 0;
+
 	for (;;) {
 		struct epoll_event evs[DAEMON_MAX_LISTEN + 3];
 		int n, listener = -1;
 
 		if (smtpd_master_input(0))
 			exit(0);
-		n = epoll_wait(ep, evs, DAEMON_MAX_LISTEN + 3, -1);
+		n = epoll_wait(ep, evs, DAEMON_MAX_LISTEN + 3,
+		    pages_held ? SMTPD_IDLE_RELEASE_MS : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal("epoll_wait");
+		}
+		if (n == 0) {
+			smtp_session_release();
+			pages_held = 0;
+			continue;
 		}
 		for (int k = 0; k < n; k++) {
 			uint32_t tag = evs[k].data.u32;
@@ -473,6 +487,7 @@ main(int argc, char **argv)
 			    smtpd_client_auth_failures : NULL;
 			smtp_session_run(&srv, fd, (struct sockaddr *)&ss, sslen,
 			    kinds[listener]);
+			pages_held = 1;
 		}
 		close(fd);
 		(void)smtpd_client_auth_failures();	/* an answer still due */

@@ -1,7 +1,8 @@
 /*
  * test_zmem - scratch memory: zeroed when new, zeroed again by
  * zmem_clear, and its pages no longer resident after the clear (what
- * keeps an idle smtpd worker small).
+ * keeps an idle smtpd worker small); zmem_zero_except zeroes all but the
+ * kept ranges and keeps the pages.
  */
 #include "config.h"
 
@@ -50,6 +51,34 @@ START_TEST(test_zmem_clear_zeroes_and_gives_pages_back)
 }
 END_TEST
 
+START_TEST(test_zmem_zero_except_keeps_the_ranges_and_the_pages)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t size = ZMEM_TEST_PAGES * page - 100;
+	unsigned char *p = zmem_new(size);
+	const struct zmem_keep keep[] = {
+		{ 0, 10 }, { 2 * page + 1, page }, { size - 7, 7 },
+	};
+
+	memset(p, 0xa5, size);
+	zmem_zero_except(p, size, keep, sizeof(keep) / sizeof(keep[0]));
+	for (size_t i = 0; i < size; i++) {
+		int kept = 0;
+
+		for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
+			kept |= i >= keep[k].off && i < keep[k].off + keep[k].len;
+		ck_assert_msg(p[i] == (kept ? 0xa5 : 0), "octet %zu", i);
+	}
+	ck_assert_int_eq(resident_pages(p, ZMEM_TEST_PAGES), ZMEM_TEST_PAGES);
+	/* Nothing kept: all of it zero. */
+	memset(p, 0xa5, size);
+	zmem_zero_except(p, size, NULL, 0);
+	for (size_t i = 0; i < size; i++)
+		ck_assert_uint_eq(p[i], 0);
+	munmap(p, size);
+}
+END_TEST
+
 Suite *
 zmem_suite(void)
 {
@@ -57,6 +86,7 @@ zmem_suite(void)
 	TCase *tc = tcase_create("zmem");
 
 	tcase_add_test(tc, test_zmem_clear_zeroes_and_gives_pages_back);
+	tcase_add_test(tc, test_zmem_zero_except_keeps_the_ranges_and_the_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }
