@@ -1501,6 +1501,13 @@ static const struct zmem_keep session_buffers[] = {
 	SESSION_BUFFER(data_out.buf),
 };
 
+/* smtp_session_holds_pages - a session wrote pages not yet given back */
+int
+smtp_session_holds_pages(void)
+{
+	return session_area_written;
+}
+
 /* smtp_session_release - zero the session area by giving its pages back */
 void
 smtp_session_release(void)

@@ -73,4 +73,8 @@ void smtp_session_run(struct smtp_server *srv, int fd,
  */
 void smtp_session_release(void);
 
+/* smtp_session_holds_pages - 1 while the pages of the sessions served
+ * since the last smtp_session_release() are held, else 0 */
+int smtp_session_holds_pages(void);
+
 #endif

@@ -421,18 +421,17 @@ main(int argc, char **argv)
 		    DAEMON_FD_LISTEN + (i - 3), &ev) < 0)
 			fatal("epoll_ctl");
 	}
-	/* A worker that served a session holds its session pages until
-	 * it has waited SMTPD_IDLE_RELEASE_MS for the next client. */
-	int pages_held = 0;
-
 	for (;;) {
 		struct epoll_event evs[DAEMON_MAX_LISTEN + 3];
 		int n, listener = -1;
 
 		if (smtpd_master_input(0))
 			exit(0);
+		/* A worker that served a session holds its session
+		 * pages until it has waited SMTPD_IDLE_RELEASE_MS for
+		 * the next client. */
 		n = epoll_wait(ep, evs, DAEMON_MAX_LISTEN + 3,
-		    pages_held ? SMTPD_IDLE_RELEASE_MS : -1);
+		    smtp_session_holds_pages() ? SMTPD_IDLE_RELEASE_MS : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -440,7 +439,6 @@ main(int argc, char **argv)
 		}
 		if (n == 0) {
 			smtp_session_release();
-			pages_held = 0;
 			continue;
 		}
 		for (int k = 0; k < n; k++) {
@@ -487,7 +485,6 @@ main(int argc, char **argv)
 			    smtpd_client_auth_failures : NULL;
 			smtp_session_run(&srv, fd, (struct sockaddr *)&ss, sslen,
 			    kinds[listener]);
-			pages_held = 1;
 		}
 		close(fd);
 		(void)smtpd_client_auth_failures();	/* an answer still due */
