@@ -390,6 +390,7 @@ static void
 admin_stats(struct admin *ad)
 {
 	uint64_t now = queued_now(), oldest = now, held = 0, rcpts = 0;
+	uint32_t local, local_waiting;
 	size_t n = 0;
 
 	for (struct sched_msg *sm = sched_first(); sm != NULL;
@@ -415,6 +416,9 @@ admin_stats(struct admin *ad)
 	admin_say(ad, "queue_recipients %llu", (unsigned long long)rcpts);
 	admin_say(ad, "queue_held %llu", (unsigned long long)held);
 	admin_say(ad, "queue_active %lu", (unsigned long)sched_loaded());
+	local = sched_local_jobs(&local_waiting);
+	admin_say(ad, "local_jobs %lu", (unsigned long)local);
+	admin_say(ad, "local_jobs_waiting %lu", (unsigned long)local_waiting);
 	admin_say(ad, "queue_oldest_age_seconds %llu",
 	    (unsigned long long)(now - oldest));
 }

@@ -126,7 +126,8 @@ struct sched_job {
 	 * kept text) */
 	char			*delivered_to;
 	LIST_ENTRY(sched_job)	 entry;		/* in flight */
-	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest */
+	TAILQ_ENTRY(sched_job)	 wentry;	/* waiting for its dest, or
+						   local: for room */
 };
 
 /* One recipient of a round that needed lookupd, and its answer. */
@@ -149,6 +150,11 @@ static uint32_t nloaded;	/* messages with their envelope in memory
 				   (queue_active_limit) */
 static LIST_HEAD(, sched_job) jobs = LIST_HEAD_INITIALIZER(jobs);
 static uint32_t nlocal, nsmtp, next_job_id;
+/* Local jobs waiting for room under what queued hands the local transport
+ * at once (sched_local_kick), oldest first. */
+static TAILQ_HEAD(, sched_job) local_waiting =
+    TAILQ_HEAD_INITIALIZER(local_waiting);
+static uint32_t nlocal_waiting;
 /* Finished messages whose file and records go after this turn's sync. */
 struct finished_msg {
 	char	*qid;
@@ -169,6 +175,7 @@ struct queue_stats qstats;
 
 static void sched_job_done(struct sched_job *, int);
 static void sched_dest_kick(struct dest *);
+static void sched_local_kick(void);
 static void sched_msg_finish(struct sched_msg *, int);
 
 static double
@@ -916,6 +923,14 @@ uint32_t
 sched_jobs(void)
 {
 	return nlocal + nsmtp + nparked;
+}
+
+/* sched_local_jobs - local jobs in flight, and waiting for room */
+uint32_t
+sched_local_jobs(uint32_t *waiting)
+{
+	*waiting = nlocal_waiting;
+	return nlocal;
 }
 
 /* sched_loaded - messages with their envelope in memory */
@@ -1943,9 +1958,12 @@ sched_round(struct sched_msg *sm)
 	/* Count every job before starting any: one that ends at once must
 	 * not settle the message while the others are still to start. */
 	sm->nbusy = dp.nlocal + dp.nsmtp + 1;
-	for (uint32_t j = 0; j < dp.nlocal; j++)
-		job_start(dp.local[j]);
+	for (uint32_t j = 0; j < dp.nlocal; j++) {
+		TAILQ_INSERT_TAIL(&local_waiting, dp.local[j], wentry);
+		nlocal_waiting++;
+	}
 	free(dp.local);
+	sched_local_kick();
 	for (uint32_t j = 0; j < dp.nsmtp; j++)
 		job_submit_smtp(dp.smtp[j]);
 	free(dp.smtp);
@@ -2017,21 +2035,42 @@ sched_active_full(uint64_t now)
 	return 1;
 }
 
-/*
- * sched_local_room - another message may be taken up: the local jobs
- * in flight and the messages resolving (a parked message will start a
- * local job, most likely) are under the bound on what queued hands the
- * local transport.
- */
-static int
-sched_local_room(void)
+/* sched_local_bound - how many local jobs queued hands the local transport
+ * at once: LOCAL_JOBS_PER_PROCESS for each process it may run */
+static uint32_t
+sched_local_bound(void)
 {
 	uint64_t bound = (uint64_t)qctx.set->local_delivery_limit *
 	    LOCAL_JOBS_PER_PROCESS;
 
-	if (bound > LOCAL_JOBS_MAX)
-		bound = LOCAL_JOBS_MAX;
-	return (uint64_t)nlocal + nparked < bound;
+	return bound > LOCAL_JOBS_MAX ? LOCAL_JOBS_MAX : (uint32_t)bound;
+}
+
+/*
+ * sched_local_kick - start waiting local jobs, oldest first, while the
+ * local transport runs and has room under sched_local_bound().  The rest
+ * wait here, so that a slow mailbox or command holds back local jobs
+ * only, never the dispatch of mail that other transports could deliver.
+ * A job that cannot start ends at once; the guard keeps such an end,
+ * which settles its message, from starting a kick within this one.
+ */
+static void
+sched_local_kick(void)
+{
+	static int kicking;
+	struct sched_job *job;
+
+	if (kicking)
+		return;
+	kicking = 1;
+	while ((job = TAILQ_FIRST(&local_waiting)) != NULL &&
+	    nlocal < sched_local_bound() &&
+	    qctx.deliverd != NULL && !qctx.deliverd->dead) {
+		TAILQ_REMOVE(&local_waiting, job, wentry);
+		nlocal_waiting--;
+		job_start(job);
+	}
+	kicking = 0;
 }
 
 /* sched_run - start what its round is ready for, then what is due */
@@ -2042,6 +2081,8 @@ sched_run(int start_new)
 	struct sched_msg *sm;
 
 	resolve_expire(now_ms());
+	if (start_new)
+		sched_local_kick();
 	while ((sm = TAILQ_FIRST(&ready)) != NULL) {
 		TAILQ_REMOVE(&ready, sm, ready);
 		sched_round(sm);
@@ -2052,7 +2093,7 @@ sched_run(int start_new)
 	    !sched_active_full(now) &&
 	    qctx.deliverd != NULL && !qctx.deliverd->dead &&
 	    qctx.lookupd != NULL && !qctx.lookupd->dead &&
-	    resolve_room() > 0 && sched_local_room())
+	    resolve_room() > 0)
 		sched_dispatch(heap_pop());
 }
 

@@ -150,6 +150,10 @@ int sched_unsaved(void);
 uint32_t sched_jobs(void);
 /* sched_loaded - messages with their envelope in memory */
 uint32_t sched_loaded(void);
+
+/* sched_local_jobs - local jobs in flight to the local transport, and
+ * waiting in queued for room (*waiting) */
+uint32_t sched_local_jobs(uint32_t *waiting);
 /* sched_count - messages known to the scheduler */
 size_t sched_count(void);
 /* sched_backoff - the wait before attempt number attempts+1 (seconds) */

@@ -67,6 +67,10 @@ static const struct stat_def defs[] = {
 	  "Messages on hold" },
 	{ "queue_active", "tern_queue_active_messages", NULL, "gauge",
 	  "Messages loaded for delivery, at most queue_active_limit" },
+	{ "local_jobs", "tern_local_jobs", NULL, "gauge",
+	  "Local delivery jobs in flight" },
+	{ "local_jobs_waiting", "tern_local_jobs_waiting", NULL, "gauge",
+	  "Local delivery jobs waiting for room in the local transport" },
 	{ "queue_oldest_age_seconds", "tern_queue_oldest_message_age_seconds",
 	  NULL, "gauge", "Age of the oldest queued message" },
 };

@@ -265,6 +265,11 @@ class TestTernctlStats(AdminCase):
         self.assertEqual(types["tern_queue_active_messages"], "gauge")
         self.assertEqual(samples[("tern_queue_active_messages", None)],
                          after["queue_active"])
+        self.assertEqual(types["tern_local_jobs_waiting"], "gauge")
+        self.assertEqual(samples[("tern_local_jobs", None)],
+                         after["local_jobs"])
+        self.assertEqual(samples[("tern_local_jobs_waiting", None)],
+                         after["local_jobs_waiting"])
         self.assertEqual(samples[("tern_messages_received_total", None)],
                          after["messages_received"])
         self.assertEqual(samples[("tern_recipients_delivered_total", None)],
