@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fdlimit.h"
 #include "log.h"
 
 static void
@@ -92,5 +93,6 @@ daemon_reload(const struct daemon_opts *o, struct settings *s)
 	settings_free(s);
 	*s = fresh;
 	log_info("reloaded configuration from %s", o->config_path);
+	fd_limit_reload(s);
 	return 0;
 }

@@ -114,7 +114,7 @@ enum msg_type {
  * one owner's four processes wrote about five messages a batch and
  * delivery fell behind acceptance (bench/README.md, item 35).  The
  * total bounds the transport's open message files, which ternd counts
- * when it sets the descriptor limit (master_fdlimit.c).
+ * when it sets the descriptor limit (fdlimit.c).
  */
 #define LOCAL_JOBS_PER_PROCESS	8
 #define LOCAL_JOBS_MAX		512

@@ -51,7 +51,7 @@
 #include "master_spool.h"
 #include "msg.h"
 #include "msg_codec.h"
-#include "master_fdlimit.h"
+#include "fdlimit.h"
 #include "privsep.h"
 #include "settings.h"
 #include "xmalloc.h"
@@ -844,8 +844,8 @@ children_input(struct child **map, const int *ready, size_t n)
 
 /*
  * fd_limit_apply - the descriptor limit for set; at_start: before any
- * process is started, else after a reload, when the processes running
- * keep the limit they started with.
+ * process is started, else after a reload, when the processes that keep
+ * running raise theirs as they reread the configuration (daemon_reload).
  */
 static void
 fd_limit_apply(int at_start)
@@ -854,16 +854,16 @@ fd_limit_apply(int at_start)
 	rlim_t now;
 	int raised;
 
-	if (master_fd_limit(master_fd_need(&set), &raised, &now, msg,
+	if (fd_limit_raise(fd_limit_need(&set), &raised, &now, msg,
 	    sizeof(msg)) != 0)
 		log_warn("%s", msg);
 	if (raised && at_start)
 		log_info("descriptor limit raised to %llu",
 		    (unsigned long long)now);
 	else if (raised)
-		log_warn("descriptor limit raised to %llu for the processes "
-		    "started from now on; queued and lookupd keep theirs "
-		    "until tern is restarted", (unsigned long long)now);
+		log_info("descriptor limit raised to %llu; the processes "
+		    "running raise theirs as they reread the configuration",
+		    (unsigned long long)now);
 }
 
 static void

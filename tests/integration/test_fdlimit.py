@@ -3,7 +3,10 @@ The descriptor limit: ternd raises it, before it starts anything, to what
 the configuration may need (a channel per smtpd process in ternd, queued
 and lookupd), so every process inherits it; it never lowers it, and when
 the hard limit is too low for it (a root without CAP_SYS_RESOURCE, or
-not root) it says so in the log with the remedy.  Mail still flows.
+not root) it says so in the log with the remedy.  A reload that needs
+more raises it; queued, lookupd and deliverd, which keep running, raise
+theirs as they reread the configuration, and the smtpd pool is replaced.  Mail
+still flows.
 """
 
 import resource
@@ -13,7 +16,7 @@ import subprocess
 from tern_harness import TernTestCase, smtp_connect, wait_until
 
 SMTPD_MAX_PROCS = 1000
-NEED = SMTPD_MAX_PROCS + 1 + 128    # master_fd_need: + responder, spare
+NEED = SMTPD_MAX_PROCS + 1 + 128    # fd_limit_need: + responder, spare
 
 
 def nofile(pid):
@@ -24,6 +27,12 @@ def nofile(pid):
                 soft, hard = line.split()[3:5]
                 return int(soft), int(hard)
     raise AssertionError("no Max open files in /proc/%d/limits" % pid)
+
+
+def ppid(pid):
+    """The parent of process pid."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def hard_raisable():
@@ -81,18 +90,39 @@ class TestFdLimit(TernTestCase):
             self.assertIn("LimitNOFILE=", inst.log())
         self.check_mail_flows(inst)
 
-    def test_reload_raises_it_for_processes_started_later(self):
+    def test_reload_raises_it_for_running_processes_too(self):
         inst = self.start(256, 20000, procs=100)
         small = 10 + 512 + 128          # the local transport's need
         self.assertEqual(nofile(inst.proc.pid)[0], small)
+
+        def children(prog):
+            # ternd's own; those the delivery agents forked before the
+            # reload keep the limit they were forked with.
+            return [p for p in inst.pids(prog) if ppid(p) == inst.proc.pid]
+        running = {prog: children(prog)
+                   for prog in ("tern-queued", "tern-lookupd")}
+        for prog, pids in running.items():
+            self.assertEqual(len(pids), 1, prog)
+            self.assertEqual(nofile(pids[0]), (small, 20000), prog)
         inst.settings["smtpd_max_procs"] = str(SMTPD_MAX_PROCS)
         inst.write_config()
         inst.signal_ternd(signal.SIGHUP)
         wait_until(lambda: "reload: configuration reread" in inst.log(),
                    10, what="the reload")
-        self.assertEqual(nofile(inst.proc.pid)[0], NEED)
-        self.assertIn("descriptor limit raised to %d for the processes "
-                      "started from now on" % NEED, inst.log())
+        self.assertEqual(nofile(inst.proc.pid), (NEED, 20000))
+        self.assertIn("descriptor limit raised to %d; the processes "
+                      "running raise theirs" % NEED, inst.log())
+        # queued and lookupd keep running and raise theirs; the delivery
+        # agents raise theirs, or (chrooted) restart with ternd's.
+        for prog, pids in running.items():
+            wait_until(lambda: nofile(pids[0]) == (NEED, 20000), 10,
+                       what="%s [%d] with the new limit" % (prog, pids[0]))
+            self.assertEqual(children(prog), pids, "%s restarted" % prog)
+        wait_until(lambda: children("tern-deliverd") and
+                   all(nofile(p) == (NEED, 20000)
+                       for p in children("tern-deliverd")), 10,
+                   what="the delivery agents with the new limit")
+        self.assertNotIn("this configuration may need", inst.log())
         # The smtpd pool restarts on a reload with the new limit.
         wait_until(lambda: any(nofile(p)[0] == NEED
                                for p in inst.pids("tern-smtpd")), 10,

@@ -29,7 +29,7 @@ main(void)
 	srunner_add_suite(sr, map_suite());
 	srunner_add_suite(sr, smtp_auth_suite());
 	srunner_add_suite(sr, master_clients_suite());
-	srunner_add_suite(sr, master_fdlimit_suite());
+	srunner_add_suite(sr, fdlimit_suite());
 	srunner_add_suite(sr, dns_suite());
 	srunner_add_suite(sr, smtp_client_suite());
 	srunner_add_suite(sr, resolve_suite());

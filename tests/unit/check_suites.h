@@ -21,7 +21,7 @@ Suite *bounce_suite(void);
 Suite *map_suite(void);
 Suite *smtp_auth_suite(void);
 Suite *master_clients_suite(void);
-Suite *master_fdlimit_suite(void);
+Suite *fdlimit_suite(void);
 Suite *dns_suite(void);
 Suite *smtp_client_suite(void);
 Suite *resolve_suite(void);

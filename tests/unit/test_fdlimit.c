@@ -1,5 +1,5 @@
 /*
- * test_master_fdlimit - the descriptor limit ternd sets before it starts
+ * test_fdlimit - the descriptor limit ternd sets before it starts
  * anything: what a configuration needs (the busiest process: a channel
  * per smtpd process, or the local transport's channels and message
  * files), raised to that and never lowered, the hard limit raised too by
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "check_suites.h"
-#include "master_fdlimit.h"
+#include "fdlimit.h"
 #include "msg.h"
 #include "settings.h"
 
@@ -42,13 +42,13 @@ START_TEST(test_need_follows_the_busiest_process)
 
 	settings_defaults(&s);
 	/* Defaults: the local transport's 10 channels and 512 files. */
-	ck_assert_uint_eq(master_fd_need(&s), 10 + LOCAL_JOBS_MAX +
+	ck_assert_uint_eq(fd_limit_need(&s), 10 + LOCAL_JOBS_MAX +
 	    FD_LIMIT_SPARE);
 	s.smtpd_max_procs = 5000;
-	ck_assert_uint_eq(master_fd_need(&s), 5001 + FD_LIMIT_SPARE);
+	ck_assert_uint_eq(fd_limit_need(&s), 5001 + FD_LIMIT_SPARE);
 	s.local_delivery_limit = 1000;
 	s.smtpd_max_procs = 100;
-	ck_assert_uint_eq(master_fd_need(&s), 1000 + LOCAL_JOBS_MAX +
+	ck_assert_uint_eq(fd_limit_need(&s), 1000 + LOCAL_JOBS_MAX +
 	    FD_LIMIT_SPARE);
 	settings_free(&s);
 }
@@ -61,7 +61,7 @@ START_TEST(test_soft_limit_raised_within_hard)
 	int raised;
 
 	set_limit(64, 256);
-	ck_assert_int_eq(master_fd_limit(200, &raised, &now, msg,
+	ck_assert_int_eq(fd_limit_raise(200, &raised, &now, msg,
 	    sizeof(msg)), 0);
 	ck_assert_int_eq(raised, 1);
 	ck_assert_uint_eq(now, 200);
@@ -77,7 +77,7 @@ START_TEST(test_limit_never_lowered)
 	int raised;
 
 	set_limit(300, 400);
-	ck_assert_int_eq(master_fd_limit(200, &raised, &now, msg,
+	ck_assert_int_eq(fd_limit_raise(200, &raised, &now, msg,
 	    sizeof(msg)), 0);
 	ck_assert_int_eq(raised, 0);
 	ck_assert_uint_eq(now, 300);
@@ -109,7 +109,7 @@ START_TEST(test_above_hard_limit)
 	int raised;
 
 	if (hard_raisable()) {
-		ck_assert_int_eq(master_fd_limit(300, &raised, &now, msg,
+		ck_assert_int_eq(fd_limit_raise(300, &raised, &now, msg,
 		    sizeof(msg)), 0);
 		ck_assert_int_eq(raised, 1);
 		ck_assert_uint_eq(get_limit().rlim_cur, 300);
@@ -119,7 +119,7 @@ START_TEST(test_above_hard_limit)
 		ck_assert_int_eq(setuid(65534), 0);
 		ck_assert(!hard_raisable());
 	}
-	ck_assert_int_eq(master_fd_limit(300, &raised, &now, msg,
+	ck_assert_int_eq(fd_limit_raise(300, &raised, &now, msg,
 	    sizeof(msg)), -1);
 	ck_assert_int_eq(raised, 1);
 	ck_assert_uint_eq(now, 128);
@@ -132,9 +132,9 @@ START_TEST(test_above_hard_limit)
 END_TEST
 
 Suite *
-master_fdlimit_suite(void)
+fdlimit_suite(void)
 {
-	Suite *s = suite_create("master_fdlimit");
+	Suite *s = suite_create("fdlimit");
 	TCase *tc = tcase_create("limit");
 
 	tcase_add_test(tc, test_need_follows_the_busiest_process);

@@ -1,6 +1,6 @@
 /*
- * master_fdlimit - the descriptor limit every tern process inherits from
- * ternd (see master_fdlimit.h).
+ * fdlimit - the descriptor limit every tern process inherits from
+ * ternd (see fdlimit.h).
  */
 #include "config.h"
 
@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "master_fdlimit.h"
+#include "fdlimit.h"
+#include "log.h"
 #include "msg.h"
 
 /* The kernel's ceiling for any process's limit; 1048576 if unreadable. */
@@ -27,9 +28,9 @@ fd_nr_open(void)
 	return v > 0 ? (rlim_t)v : (rlim_t)1048576;
 }
 
-/* master_fd_need - the descriptors the busiest tern process may hold */
+/* fd_limit_need - the descriptors the busiest tern process may hold */
 rlim_t
-master_fd_need(const struct settings *s)
+fd_limit_need(const struct settings *s)
 {
 	rlim_t smtpd = (rlim_t)(s->smtpd_max_procs > 0 ?
 	    s->smtpd_max_procs : 0) + 1;	/* and the busy responder */
@@ -48,9 +49,9 @@ fd_set_limit(rlim_t soft, rlim_t hard)
 	return setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-/* master_fd_limit - raise the descriptor limit to need, never lower it */
+/* fd_limit_raise - raise the descriptor limit to need, never lower it */
 int
-master_fd_limit(rlim_t need, int *raised, rlim_t *now, char *msg,
+fd_limit_raise(rlim_t need, int *raised, rlim_t *now, char *msg,
     size_t msgsize)
 {
 	struct rlimit rl;
@@ -92,4 +93,20 @@ master_fd_limit(rlim_t need, int *raised, rlim_t *now, char *msg,
 	    "tern.service, ulimit -Hn) or lower smtpd_max_procs",
 	    (unsigned long long)*now, (unsigned long long)need);
 	return -1;
+}
+
+/* fd_limit_reload - raise the limit to what the reloaded s may need */
+void
+fd_limit_reload(const struct settings *s)
+{
+	char msg[512];
+	rlim_t now;
+	int raised;
+
+	if (fd_limit_raise(fd_limit_need(s), &raised, &now, msg,
+	    sizeof(msg)) != 0)
+		log_warn("%s", msg);
+	else if (raised)
+		log_info("descriptor limit raised to %llu",
+		    (unsigned long long)now);
 }
