@@ -76,6 +76,14 @@ def proc_uids(pid):
     return None
 
 
+def proc_root(pid):
+    """The root directory of process pid, or None when it is gone."""
+    try:
+        return os.readlink("/proc/%d/root" % pid)
+    except FileNotFoundError:
+        return None
+
+
 def sanitizer_build():
     """The build under test was configured with --enable-sanitizers (its
     processes' memory figures then include ASan's shadow and
