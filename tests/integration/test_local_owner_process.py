@@ -62,9 +62,12 @@ def send_all(inst, batches, errors):
 def local_deliverd(inst):
     """The pid of the local transport's tern-deliverd."""
     for pid in inst.pids("tern-deliverd"):
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            if b"local" in f.read().split(b"\0"):
-                return pid
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if b"local" in f.read().split(b"\0"):
+                    return pid
+        except OSError:
+            continue            # a delivery process that has exited
     return None
 
 

@@ -58,8 +58,11 @@ class TestSupervise(TernTestCase):
         forked by it but reparented to ternd (a child subreaper)."""
         pool, workers = None, []
         for pid in self._pids(inst, "tern-smtpd", "-z"):
-            with open("/proc/%d/stat" % pid, "rb") as f:
-                stat = f.read()
+            try:
+                with open("/proc/%d/stat" % pid, "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue        # the pool's middle process of a fork
             ppid = int(stat[stat.rfind(b")") + 2:].split()[1])
             if ppid != inst.proc.pid:
                 continue
