@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import fcntl
 import grp
+import json
 import os
 import pwd
 import random
@@ -74,6 +75,24 @@ def proc_uids(pid):
     except OSError:
         return None
     return None
+
+
+def proc_ppid(pid):
+    """The parent of process pid, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2:].split()[1])
+
+
+def ternctl_stats(inst):
+    """ "ternctl stats --json" of inst, as a dict."""
+    r = subprocess.run([binary("ternctl"), "-c", inst.conf, "stats",
+                        "--json"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30, check=True)
+    return json.loads(r.stdout.decode())
 
 
 def proc_root(pid):

@@ -33,7 +33,7 @@ import threading
 from sink import Sink
 from smallfs import SmallFS, mount_tmpfs, unmount
 from tern_harness import (TernTestCase, binary, free_port, is_root,
-                          qid_from_reply, smtp_connect, wait_until)
+                          proc_ppid, qid_from_reply, smtp_connect, wait_until)
 
 NOSPACE = "4.3.1 Insufficient system storage"
 SENDER = "s@client.test"
@@ -89,16 +89,8 @@ def smtpd_settled(inst):
     fork (smtpd_pool.c forks each worker twice), which exits a moment
     later, nor a worker before that exit reparents it to ternd.
     """
-    out = []
-    for pid in inst.pids("tern-smtpd"):
-        try:
-            with open("/proc/%d/stat" % pid, "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rfind(b")") + 2:].split()[1]) == inst.proc.pid:
-            out.append(pid)
-    return sorted(out)
+    return sorted(pid for pid in inst.pids("tern-smtpd")
+                  if proc_ppid(pid) == inst.proc.pid)
 
 
 class DiskFullCase(TernTestCase):
@@ -128,15 +120,8 @@ class DiskFullCase(TernTestCase):
     def daemons(self, inst):
         """The pids of ternd's long-lived children (not the processes a
         deliverd forks for a delivery), by program."""
-        def ppid(pid):
-            try:
-                with open("/proc/%d/stat" % pid, "rb") as f:
-                    stat = f.read()
-            except OSError:
-                return None
-            return int(stat[stat.rfind(b")") + 2:].split()[1])
         return {p: sorted(q for q in inst.pids(p)
-                          if ppid(q) == inst.proc.pid)
+                          if proc_ppid(q) == inst.proc.pid)
                 for p in ("tern-queued", "tern-lookupd", "tern-deliverd")}
 
     def assert_no_child_died(self, inst):

@@ -13,7 +13,7 @@ import resource
 import signal
 import subprocess
 
-from tern_harness import TernTestCase, smtp_connect, wait_until
+from tern_harness import TernTestCase, proc_ppid, smtp_connect, wait_until
 
 SMTPD_MAX_PROCS = 1000
 NEED = SMTPD_MAX_PROCS + 1 + 128    # fd_limit_need: + responder, spare
@@ -40,15 +40,6 @@ def live_nofile(pids):
         except FileNotFoundError:
             pass
     return limits
-
-
-def ppid(pid):
-    """The parent of process pid, or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except FileNotFoundError:
-        return None
 
 
 def hard_raisable():
@@ -114,7 +105,7 @@ class TestFdLimit(TernTestCase):
         def children(prog):
             # ternd's own; those the delivery agents forked before the
             # reload keep the limit they were forked with.
-            return [p for p in inst.pids(prog) if ppid(p) == inst.proc.pid]
+            return [p for p in inst.pids(prog) if proc_ppid(p) == inst.proc.pid]
         running = {prog: children(prog)
                    for prog in ("tern-queued", "tern-lookupd")}
         for prog, pids in running.items():

@@ -11,26 +11,16 @@ command's mail is held; once the command is let go, every held message
 is delivered, each once.
 """
 
-import json
 import os
 import shutil
-import subprocess
 import tempfile
 
 from sink import Sink
-from tern_harness import (TernTestCase, binary, free_port, is_root,
-                          smtp_connect, wait_until)
+from tern_harness import (TernTestCase, free_port, is_root, smtp_connect,
+                          ternctl_stats, wait_until)
 
 HELD = 12
 BOUND = 8       # local jobs in flight with local_delivery_limit = 1
-
-
-def stats(inst):
-    """ "ternctl stats --json" as a dict."""
-    r = subprocess.run([binary("ternctl"), "-c", inst.conf, "stats",
-                        "--json"], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=30, check=True)
-    return json.loads(r.stdout.decode())
 
 
 class TestLocalStall(TernTestCase):
@@ -71,8 +61,8 @@ class TestLocalStall(TernTestCase):
                    what="the relayed message at the sink while the local "
                    "jobs are held")
         self.assertIn(b"Subject: relayed", sink.messages[0].data)
-        wait_until(lambda: (stats(inst)["local_jobs"],
-                            stats(inst)["local_jobs_waiting"]) ==
+        wait_until(lambda: (ternctl_stats(inst)["local_jobs"],
+                            ternctl_stats(inst)["local_jobs_waiting"]) ==
                    (BOUND, HELD - BOUND), 30,
                    what="%d local jobs in flight, %d waiting"
                    % (BOUND, HELD - BOUND))
@@ -86,6 +76,6 @@ class TestLocalStall(TernTestCase):
             subjects = sorted(line.split()[1] for line in f)
         self.assertEqual(subjects, ["held-%02d" % i for i in range(HELD)])
         self.assertEqual(len(sink.messages), 1)
-        st = stats(inst)
+        st = ternctl_stats(inst)
         self.assertEqual((st["local_jobs"], st["local_jobs_waiting"]),
                          (0, 0))

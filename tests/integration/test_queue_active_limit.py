@@ -6,22 +6,17 @@ stats" says how many are loaded (queue_active), which the test reads
 while the backlog drains.
 """
 
-import json
 import re
-import subprocess
 import time
 
 from sink import Sink
-from tern_harness import (TernTestCase, binary, free_port, smtp_connect,
-                          wait_until)
+from tern_harness import (TernTestCase, free_port, smtp_connect,
+                          ternctl_stats, wait_until)
 
 
 def queue_active(inst):
     """queue_active from "ternctl stats --json"."""
-    r = subprocess.run([binary("ternctl"), "-c", inst.conf, "stats",
-                        "--json"], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=30, check=True)
-    return json.loads(r.stdout.decode())["queue_active"]
+    return ternctl_stats(inst)["queue_active"]
 
 
 class TestQueueActiveLimit(TernTestCase):

@@ -11,8 +11,8 @@ import smtplib
 import subprocess
 import time
 
-from tern_harness import (TernTestCase, binary, is_root, smtp_connect,
-                          wait_until)
+from tern_harness import (TernTestCase, binary, is_root, proc_ppid,
+                          smtp_connect, wait_until)
 import unittest
 
 
@@ -58,13 +58,8 @@ class TestSupervise(TernTestCase):
         forked by it but reparented to ternd (a child subreaper)."""
         pool, workers = None, []
         for pid in self._pids(inst, "tern-smtpd", "-z"):
-            try:
-                with open("/proc/%d/stat" % pid, "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue        # the pool's middle process of a fork
-            ppid = int(stat[stat.rfind(b")") + 2:].split()[1])
-            if ppid != inst.proc.pid:
+            # Not the pool's middle process of a fork (gone: None).
+            if proc_ppid(pid) != inst.proc.pid:
                 continue
             try:
                 os.kill(pid, 0)
