@@ -161,6 +161,12 @@ class TestFiles(RecoveryCase):
         log = lambda: inst.log()  # noqa: E731
         wait_until(lambda: "%s: recovered from its queue file" % good
                    in log(), 20, what="the good file recovered")
+        # The scan's summary comes after every file has been looked at;
+        # the files are taken in directory order, not the test's.
+        wait_until(lambda: re.search(r"queue recovered: .* 1 recovered from "
+                                     r"files, 1 unfinished files removed, 2 "
+                                     r"damaged files moved", log()), 20,
+                   what="the recovery's summary")
         self.assertRegex(log(), r"%s: removed unfinished queue file \(no "
                          r"trailer\)" % unfinished)
         self.assertFalse(os.path.exists(queue_file.path(inst.spool,
